@@ -1,0 +1,34 @@
+"""The adapter contract: ``DMSAdapter``, capabilities, ``AdapterInfo`` and adapter I/O types.
+
+Adapter distributions import only from here, :mod:`netweave.models`, :mod:`netweave.errors`,
+:mod:`netweave.hookspecs` (the ``hookimpl`` marker) and :mod:`netweave.testing`.
+"""
+
+from netweave.adapters.base import AdapterConfig, DMSAdapter, Timeouts, describe_capabilities
+from netweave.adapters.capabilities import Capability
+from netweave.adapters.info import AdapterInfo
+from netweave.adapters.types import (
+    AdapterHealth,
+    DeploymentChange,
+    DeploymentInfo,
+    DeploymentSpec,
+    OperationContext,
+    PackageInfo,
+    PackageUpload,
+)
+
+__all__ = [
+    "AdapterConfig",
+    "AdapterHealth",
+    "AdapterInfo",
+    "Capability",
+    "DMSAdapter",
+    "DeploymentChange",
+    "DeploymentInfo",
+    "DeploymentSpec",
+    "OperationContext",
+    "PackageInfo",
+    "PackageUpload",
+    "Timeouts",
+    "describe_capabilities",
+]

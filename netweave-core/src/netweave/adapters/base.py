@@ -1,0 +1,374 @@
+"""``DMSAdapter``: the contract every backend adapter implements.
+
+Public methods are *template methods*: they check the declared capability, validate input,
+apply the instance's timeouts and map every failure onto :mod:`netweave.errors`, then call the
+protected ``_hook`` an adapter overrides. So every adapter behaves the same at the edges, and an
+adapter is mostly its backend's client plus a vocabulary mapping.
+
+A hook the adapter does not override raises :class:`NotImplementedError`; if its capability is
+declared that becomes a 501 naming the hook (the conformance kit flags it), and if it is not
+declared the call never reaches the hook.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import importlib.metadata
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from netweave.__about__ import CONTRACT_VERSION
+from netweave.adapters.capabilities import Capability
+from netweave.adapters.info import AdapterInfo
+from netweave.adapters.types import (
+    AdapterHealth,
+    DeploymentChange,
+    DeploymentInfo,
+    DeploymentSpec,
+    OperationContext,
+    PackageInfo,
+    PackageUpload,
+)
+from netweave.errors import (
+    BackendError,
+    BackendTimeout,
+    InvalidInput,
+    NetweaveError,
+    Unsupported,
+)
+from netweave.models import LogOptions, Preview, RevisionEntry
+
+_log = logging.getLogger("netweave.adapters")
+_T = TypeVar("_T")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Timeouts(BaseModel):
+    """Seconds a call may take before it becomes a ``BackendTimeout`` (504)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: float = Field(default=30.0, gt=0, le=3600)
+    write: float = Field(default=600.0, gt=0, le=86_400)
+
+
+class AdapterConfig(BaseModel):
+    """Base of every adapter's ``config:`` block; adapters subclass it with their own fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+
+class DMSAdapter(abc.ABC):
+    """Base class of all adapters. Subclasses set the class attributes and override hooks."""
+
+    #: Entry-point name in ``netweave.adapters``; must equal it (checked at load).
+    TYPE: ClassVar[str]
+    #: Distribution shipping the adapter, named in install hints (``pip install …``).
+    DISTRIBUTION: ClassVar[str]
+    CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset()
+    #: Package types this adapter onboards (``helm``, ``git-repo``, ``oci``, ``vnfd`` …).
+    PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset()
+    CONTRACT_VERSION: ClassVar[str] = CONTRACT_VERSION
+    DESCRIPTION: ClassVar[str] = ""
+    #: Schema of the instance's ``config:`` block.
+    Config: ClassVar[type[AdapterConfig]] = AdapterConfig
+    #: Longest deployment name the backend accepts (Helm releases: 53).
+    MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 63
+
+    def __init__(self, name: str, config: AdapterConfig) -> None:
+        self.name = name
+        self.config = config
+
+    # -- metadata ------------------------------------------------------------------------
+
+    @classmethod
+    def info(cls) -> AdapterInfo:
+        try:
+            version = importlib.metadata.version(cls.DISTRIBUTION)
+        except importlib.metadata.PackageNotFoundError:
+            version = "0+unknown"
+        return AdapterInfo(
+            type=cls.TYPE,
+            distribution=cls.DISTRIBUTION,
+            version=version,
+            contract_version=cls.CONTRACT_VERSION,
+            capabilities=cls.CAPABILITIES,
+            package_types=cls.PACKAGE_TYPES,
+            description=cls.DESCRIPTION,
+        )
+
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        return capability in cls.CAPABILITIES
+
+    def require(self, capability: Capability) -> None:
+        if capability not in self.CAPABILITIES:
+            raise Unsupported(
+                f"adapter {self.name!r} ({self.TYPE}) does not support {capability.value}",
+                details={"capability": capability.value, "adapter": self.name},
+            )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open clients. Must not fail for an unreachable backend: health reports that."""
+        await self._guard("start", self.config.timeouts.read, self._start)
+
+    async def stop(self) -> None:
+        await self._guard("stop", self.config.timeouts.read, self._stop)
+
+    async def health(self) -> AdapterHealth:
+        try:
+            return await self._guard("health", self.config.timeouts.read, self._health)
+        except NetweaveError as exc:
+            return AdapterHealth(healthy=False, message=exc.message)
+
+    # -- packages ------------------------------------------------------------------------
+
+    async def list_packages(self) -> list[PackageInfo]:
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        return await self._guard("list packages", self.config.timeouts.read, self._list_packages)
+
+    async def get_package(self, backend_ref: str) -> PackageInfo:
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        return await self._guard(
+            "get package", self.config.timeouts.read, lambda: self._get_package(backend_ref)
+        )
+
+    async def upload_package(self, upload: PackageUpload) -> PackageInfo:
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        if upload.package_type is not None and self.PACKAGE_TYPES and (
+            upload.package_type not in self.PACKAGE_TYPES
+        ):
+            raise InvalidInput(
+                f"adapter {self.name!r} accepts package types "
+                f"{sorted(self.PACKAGE_TYPES)}, not {upload.package_type!r}",
+                details={"field": "packageType"},
+            )
+        if upload.archive is None and upload.package_uri is None:
+            raise InvalidInput("a package needs an archive or a packageUri")
+        return await self._guard(
+            "upload package", self.config.timeouts.write, lambda: self._upload_package(upload)
+        )
+
+    async def delete_package(self, backend_ref: str) -> None:
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        await self._guard(
+            "delete package", self.config.timeouts.write, lambda: self._delete_package(backend_ref)
+        )
+
+    # -- deployments ---------------------------------------------------------------------
+
+    def validate_deployment_name(self, name: str) -> None:
+        if len(name) > self.MAX_DEPLOYMENT_NAME_LENGTH or not _DNS_LABEL.match(name):
+            raise InvalidInput(
+                f"deployment name {name!r} must be a DNS label of at most "
+                f"{self.MAX_DEPLOYMENT_NAME_LENGTH} characters for adapter {self.TYPE!r}",
+                details={"field": "name"},
+            )
+
+    async def create_deployment(self, spec: DeploymentSpec, ctx: OperationContext) -> DeploymentInfo:
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        self.validate_deployment_name(spec.name)
+        return await self._guard(
+            "create deployment",
+            self.config.timeouts.write,
+            lambda: self._create_deployment(spec, ctx),
+        )
+
+    async def get_deployment(self, backend_ref: str) -> DeploymentInfo:
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        return await self._guard(
+            "get deployment", self.config.timeouts.read, lambda: self._get_deployment(backend_ref)
+        )
+
+    async def update_deployment(
+        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
+    ) -> DeploymentInfo:
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        return await self._guard(
+            "update deployment",
+            self.config.timeouts.write,
+            lambda: self._update_deployment(backend_ref, change, ctx),
+        )
+
+    async def delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        await self._guard(
+            "delete deployment",
+            self.config.timeouts.write,
+            lambda: self._delete_deployment(backend_ref, ctx),
+        )
+
+    async def scale_deployment(
+        self, backend_ref: str, replicas: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        self.require(Capability.SCALING)
+        if replicas < 0:
+            raise InvalidInput("replicas must be >= 0", details={"field": "replicas"})
+        return await self._guard(
+            "scale deployment",
+            self.config.timeouts.write,
+            lambda: self._scale_deployment(backend_ref, replicas, ctx),
+        )
+
+    async def rollback_deployment(
+        self, backend_ref: str, revision: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        self.require(Capability.ROLLBACK)
+        if revision < 0:
+            raise InvalidInput("revision must be >= 0", details={"field": "revision"})
+        return await self._guard(
+            "rollback deployment",
+            self.config.timeouts.write,
+            lambda: self._rollback_deployment(backend_ref, revision, ctx),
+        )
+
+    async def get_history(self, backend_ref: str) -> list[RevisionEntry]:
+        self.require(Capability.HISTORY)
+        return await self._guard(
+            "get history", self.config.timeouts.read, lambda: self._get_history(backend_ref)
+        )
+
+    async def preview_deployment(
+        self, spec: DeploymentSpec, change: DeploymentChange | None = None
+    ) -> Preview:
+        """Render what ``create`` (or, with ``change``, ``update``) would apply; change nothing."""
+        self.require(Capability.DRY_RUN)
+        self.validate_deployment_name(spec.name)
+        return await self._guard(
+            "preview deployment",
+            self.config.timeouts.read,
+            lambda: self._preview_deployment(spec, change),
+        )
+
+    async def stream_logs(self, backend_ref: str, options: LogOptions) -> AsyncIterator[str]:
+        """Yield log lines. Errors before the first line map like any other call."""
+        self.require(Capability.LOGS)
+        iterator = self._stream_logs(backend_ref, options).__aiter__()
+        try:
+            while True:
+                try:
+                    line = await asyncio.wait_for(
+                        iterator.__anext__(),
+                        None if options.follow else self.config.timeouts.read,
+                    )
+                except StopAsyncIteration:
+                    return
+                yield line
+        except (NetweaveError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise self._map_unexpected("stream logs", exc, self.config.timeouts.read) from exc
+
+    # -- protected hooks: override these -------------------------------------------------
+
+    async def _start(self) -> None:
+        return None
+
+    async def _stop(self) -> None:
+        return None
+
+    async def _health(self) -> AdapterHealth:
+        return AdapterHealth(healthy=True)
+
+    async def _list_packages(self) -> list[PackageInfo]:
+        raise NotImplementedError("_list_packages")
+
+    async def _get_package(self, backend_ref: str) -> PackageInfo:
+        raise NotImplementedError("_get_package")
+
+    async def _upload_package(self, upload: PackageUpload) -> PackageInfo:
+        raise NotImplementedError("_upload_package")
+
+    async def _delete_package(self, backend_ref: str) -> None:
+        raise NotImplementedError("_delete_package")
+
+    async def _create_deployment(
+        self, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_create_deployment")
+
+    async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
+        raise NotImplementedError("_get_deployment")
+
+    async def _update_deployment(
+        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_update_deployment")
+
+    async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
+        raise NotImplementedError("_delete_deployment")
+
+    async def _scale_deployment(
+        self, backend_ref: str, replicas: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_scale_deployment")
+
+    async def _rollback_deployment(
+        self, backend_ref: str, revision: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_rollback_deployment")
+
+    async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
+        raise NotImplementedError("_get_history")
+
+    async def _preview_deployment(
+        self, spec: DeploymentSpec, change: DeploymentChange | None
+    ) -> Preview:
+        raise NotImplementedError("_preview_deployment")
+
+    def _stream_logs(self, backend_ref: str, options: LogOptions) -> AsyncIterator[str]:
+        raise NotImplementedError("_stream_logs")
+
+    # -- the edge every call goes through ------------------------------------------------
+
+    async def _guard(
+        self, what: str, timeout: float, call: Callable[[], Awaitable[_T]]
+    ) -> _T:
+        try:
+            return await asyncio.wait_for(call(), timeout)
+        except NetweaveError:
+            raise
+        except Exception as exc:
+            raise self._map_unexpected(what, exc, timeout) from exc
+
+    def _map_unexpected(self, what: str, exc: Exception, timeout: float) -> NetweaveError:
+        if isinstance(exc, TimeoutError):
+            return BackendTimeout(
+                f"adapter {self.name!r}: {what} did not finish within {timeout:g} s",
+                details={"adapter": self.name},
+            )
+        if isinstance(exc, NotImplementedError):
+            hook = str(exc) or what
+            return Unsupported(
+                f"adapter {self.name!r} ({self.TYPE}) does not implement {hook}",
+                details={"adapter": self.name, "hook": hook},
+            )
+        # A backend exception the adapter did not map: log it here, never show its type or
+        # text to the client (it may carry URLs or credentials).
+        _log.error(
+            "adapter %s: unmapped %s during %s", self.name, type(exc).__name__, what, exc_info=exc
+        )
+        error = BackendError(
+            f"adapter {self.name!r}: {what} failed in the backend",
+            details={"adapter": self.name},
+        )
+        error.unmapped_exception_type = type(exc).__name__
+        return error
+
+
+def describe_capabilities(adapter: DMSAdapter | type[DMSAdapter]) -> list[str]:
+    return sorted(c.value for c in adapter.CAPABILITIES)
+
+
+__all__ = ["AdapterConfig", "DMSAdapter", "Timeouts", "describe_capabilities"]
+
+

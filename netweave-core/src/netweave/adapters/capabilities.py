@@ -1,0 +1,16 @@
+"""Capabilities an adapter declares once (class attribute) and the core reads everywhere."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Capability(str, enum.Enum):
+    PACKAGE_MANAGEMENT = "package-management"
+    DEPLOYMENT_LIFECYCLE = "deployment-lifecycle"
+    ROLLBACK = "rollback"
+    SCALING = "scaling"
+    HISTORY = "history"
+    LOGS = "logs"
+    DRY_RUN = "dry-run"
+    GITOPS = "gitops"

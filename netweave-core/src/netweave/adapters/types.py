@@ -1,0 +1,123 @@
+"""What adapters receive from the core and return to it.
+
+These are domain types, not wire types: the core turns them into the API's models and merges
+them with what it stores itself (state, ownership, timestamps). ``backend_ref`` is the adapter's
+own handle for a package or deployment (a chart ``name:version``, an Application name, an NS
+instance id …); the core stores it and hands it back on every later call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from netweave.models import DeploymentStatus, ResourceStatus, RevisionEntry
+
+
+@dataclass(frozen=True, slots=True)
+class PackageUpload:
+    """A package to onboard: an archive already streamed to a temporary file, or a reference."""
+
+    name: str
+    version: str
+    package_type: str | None = None
+    description: str | None = None
+    provider: str | None = None
+    #: Archive on disk (multipart upload); ``None`` for registration by reference.
+    archive: Path | None = None
+    archive_size: int | None = None
+    #: ``sha256:<hex>`` of the archive, computed by the core while streaming.
+    checksum: str | None = None
+    #: Registration by reference (``packageUri``) and backend-specific source details.
+    package_uri: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInfo:
+    """A package as the backend knows it."""
+
+    backend_ref: str
+    name: str
+    version: str
+    package_type: str
+    package_uri: str | None = None
+    checksum: str | None = None
+    description: str | None = None
+    provider: str | None = None
+    #: Adapter extensions (chart version, app version, dependencies, maintainers …).
+    extensions: dict[str, Any] = field(default_factory=dict)
+    #: Lint warnings and similar notes the client should see, not errors.
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperationContext:
+    """Identity of the gateway operation a call belongs to.
+
+    ``idempotency_key`` is stable across retries and restarts of the same operation step, so an
+    adapter can make a repeated call a no-op on the backend.
+    """
+
+    operation_id: str
+    idempotency_key: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSpec:
+    """What to deploy: the gateway's request resolved to a package the adapter owns."""
+
+    deployment_id: str
+    name: str
+    namespace: str
+    package: PackageInfo
+    values: dict[str, Any] = field(default_factory=dict)
+    resource_pool_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentChange:
+    """An update: new values and/or a new package; ``values_mode`` is explicit."""
+
+    values: dict[str, Any] | None = None
+    package: PackageInfo | None = None
+    values_mode: Literal["merge", "replace"] = "merge"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentInfo:
+    """A deployment as the backend reports it, already mapped to the gateway's status."""
+
+    backend_ref: str
+    status: DeploymentStatus
+    revision: int = 0
+    message: str | None = None
+    backend_status: str | None = None
+    package_version: str | None = None
+    values: dict[str, Any] | None = None
+    resources: tuple[ResourceStatus, ...] = ()
+    updated_at: datetime | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterHealth:
+    healthy: bool
+    message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+__all__ = [
+    "AdapterHealth",
+    "DeploymentChange",
+    "DeploymentInfo",
+    "DeploymentSpec",
+    "OperationContext",
+    "PackageInfo",
+    "PackageUpload",
+    "ResourceStatus",
+    "RevisionEntry",
+]

@@ -1,0 +1,130 @@
+"""NF deployments (``nfDeployments``) and their read models."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from netweave.models.base import RequestModel, WireModel
+
+#: RFC 1123 label; Helm's 53-character release limit is enforced by that adapter.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class DeploymentStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    DEPLOYING = "DEPLOYING"
+    DEPLOYED = "DEPLOYED"
+    FAILED = "FAILED"
+    ROLLING_BACK = "ROLLING_BACK"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+    DEGRADED = "DEGRADED"
+    SUSPENDED = "SUSPENDED"
+    #: The backend answered with a state the adapter cannot map; never reported as DEPLOYED.
+    UNKNOWN = "UNKNOWN"
+
+
+class Deployment(WireModel):
+    deployment_id: str
+    name: str
+    namespace: str
+    package_id: str
+    package_version: str
+    resource_pool_id: str | None = None
+    status: DeploymentStatus
+    status_message: str | None = None
+    revision: int = 0
+    values: dict[str, Any] = Field(default_factory=dict)
+    adapter: str
+    created_at: datetime
+    updated_at: datetime
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeploymentList(WireModel):
+    items: list[Deployment]
+    total: int
+    limit: int
+    offset: int
+
+
+class DeploymentRequest(RequestModel):
+    name: str = Field(pattern=DNS_LABEL_PATTERN, max_length=63)
+    namespace: str = Field(default="default", pattern=DNS_LABEL_PATTERN, max_length=63)
+    package_id: str = Field(min_length=1, max_length=300)
+    resource_pool_id: str | None = Field(default=None, max_length=253)
+    values: dict[str, Any] = Field(default_factory=dict)
+    adapter: str | None = Field(default=None, max_length=63)
+    #: Preview only: return the rendered result, change nothing (capability ``dry-run``).
+    dry_run: bool = False
+
+
+class DeploymentUpdate(RequestModel):
+    """New values and/or a new package (upgrade). ``valuesMode`` says how values combine."""
+
+    values: dict[str, Any] | None = None
+    package_id: str | None = Field(default=None, min_length=1, max_length=300)
+    values_mode: Literal["merge", "replace"] = "merge"
+    dry_run: bool = False
+
+
+class ScaleRequest(RequestModel):
+    replicas: int = Field(ge=0, le=10_000)
+
+
+class RollbackRequest(RequestModel):
+    #: 0 or absent: the previous revision.
+    revision: int = Field(default=0, ge=0)
+
+
+class ResourceStatus(WireModel):
+    kind: str
+    name: str
+    namespace: str | None = None
+    ready: bool | None = None
+    message: str | None = None
+
+
+class DeploymentStatusReport(WireModel):
+    deployment_id: str
+    status: DeploymentStatus
+    message: str | None = None
+    revision: int = 0
+    #: The backend's own words (e.g. Helm's ``superseded``), for diagnosis; not for logic.
+    backend_status: str | None = None
+    resources: list[ResourceStatus] = Field(default_factory=list)
+    updated_at: datetime | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+
+class RevisionEntry(WireModel):
+    revision: int
+    status: str
+    package_version: str | None = None
+    description: str | None = None
+    deployed_at: datetime | None = None
+    values: dict[str, Any] | None = None
+
+
+class RevisionHistory(WireModel):
+    deployment_id: str
+    revisions: list[RevisionEntry]
+
+
+class LogOptions(RequestModel):
+    container: str | None = Field(default=None, max_length=253)
+    tail_lines: int | None = Field(default=None, ge=0, le=100_000)
+    since_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    follow: bool = False
+
+
+class Preview(WireModel):
+    """Result of ``dryRun=true``: rendered manifests keyed by source file, nothing changed."""
+
+    manifests: dict[str, str]
+    notes: str | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict)

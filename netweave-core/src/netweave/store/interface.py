@@ -1,0 +1,159 @@
+"""What the rest of netweave may ask of the store. ``netweave.store.sql.SqlStore`` implements it.
+
+Every method is its own transaction unless called inside ``async with store.transaction():``,
+in which case all calls in the block commit or roll back together (used where a request
+changes several rows, e.g. a deployment plus its first operation).
+
+Errors: unique violations raise :class:`netweave.errors.AlreadyExists`; missing rows on
+update/delete raise :class:`netweave.errors.NotFound`; the database being unreachable raises
+:class:`netweave.errors.BackendUnavailable`. No SQLAlchemy exception leaves the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from netweave.models import DeploymentStatus, OperationState, PackageState
+from netweave.store.records import (
+    ApiTokenRecord,
+    DeploymentRecord,
+    IdempotencyRecord,
+    OperationRecord,
+    PackageRecord,
+    Page,
+    SubscriptionRecord,
+)
+
+
+class Store(Protocol):
+    # -- life ------------------------------------------------------------------------------
+    async def migrate(self) -> None:
+        """Apply Alembic migrations up to head (idempotent; safe with concurrent replicas)."""
+
+    async def ping(self) -> bool:
+        """True when the database answers (``/readyz``)."""
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]: ...
+
+    # -- packages --------------------------------------------------------------------------
+    async def add_package(self, record: PackageRecord) -> None:
+        """AlreadyExists if package_id or (name, version) exists."""
+
+    async def get_package(self, package_id: str) -> PackageRecord | None: ...
+
+    async def find_package(self, name: str, version: str) -> PackageRecord | None: ...
+
+    async def list_packages(
+        self,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        package_type: str | None = None,
+        adapter: str | None = None,
+        state: PackageState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Ordered by (name, version). ``state=IN_USE`` selects packages with deployments."""
+
+    async def update_package(self, package_id: str, **changes: Any) -> PackageRecord:
+        """Set the given fields (and ``updated_at``); NotFound when missing."""
+
+    async def delete_package(self, package_id: str) -> None: ...
+
+    async def package_ids_in_use(self, package_ids: Sequence[str]) -> set[str]:
+        """Which of these packages have at least one deployment record."""
+
+    # -- deployments -----------------------------------------------------------------------
+    async def add_deployment(self, record: DeploymentRecord) -> None:
+        """AlreadyExists if deployment_id or (adapter, namespace, name) exists."""
+
+    async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None: ...
+
+    async def list_deployments(
+        self,
+        *,
+        package_id: str | None = None,
+        status: DeploymentStatus | None = None,
+        namespace: str | None = None,
+        adapter: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Ordered by created_at, deployment_id."""
+
+    async def update_deployment(self, deployment_id: str, **changes: Any) -> DeploymentRecord: ...
+
+    async def delete_deployment(self, deployment_id: str) -> None: ...
+
+    # -- operations ------------------------------------------------------------------------
+    async def add_operation(self, record: OperationRecord) -> None: ...
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None: ...
+
+    async def list_operations(
+        self,
+        *,
+        deployment_id: str | None = None,
+        state: OperationState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Ordered by start_time, operation_id."""
+
+    async def update_operation(
+        self,
+        operation_id: str,
+        *,
+        expected_state: OperationState | None = None,
+        **changes: Any,
+    ) -> OperationRecord:
+        """Compare-and-set: with ``expected_state``, raise Conflict if the row is in another
+        state (two replicas racing on retry/cancel). Sets ``state_entered_time`` when ``state``
+        changes."""
+
+    async def claim_operations(
+        self, *, owner: str, lease_seconds: float, limit: int, now: datetime
+    ) -> list[OperationRecord]:
+        """Lease up to ``limit`` operations in STARTING or PROCESSING whose lease is free or
+        expired, oldest first (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), set their lease to
+        ``owner`` until ``now + lease_seconds`` and return them."""
+
+    async def renew_lease(
+        self, operation_id: str, *, owner: str, lease_seconds: float, now: datetime
+    ) -> bool:
+        """Extend a lease we hold; False when another owner took it."""
+
+    async def release_lease(self, operation_id: str, *, owner: str) -> None: ...
+
+    async def active_operation_for(self, deployment_id: str) -> OperationRecord | None:
+        """The non-terminal operation on a deployment, if any (one at a time per deployment)."""
+
+    # -- subscriptions ---------------------------------------------------------------------
+    async def add_subscription(self, record: SubscriptionRecord) -> None: ...
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...
+
+    async def list_subscriptions(self, *, limit: int = 100, offset: int = 0) -> Page: ...
+
+    async def delete_subscription(self, subscription_id: str) -> None: ...
+
+    # -- idempotency keys ------------------------------------------------------------------
+    async def get_idempotency(self, key: str, scope: str) -> IdempotencyRecord | None: ...
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """AlreadyExists if (key, scope) is stored (a concurrent retry won the race)."""
+
+    async def purge_idempotency(self, older_than: datetime) -> int: ...
+
+    # -- API tokens ------------------------------------------------------------------------
+    async def add_api_token(self, record: ApiTokenRecord) -> None: ...
+
+    async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None: ...
+
+    async def count_api_tokens(self) -> int: ...

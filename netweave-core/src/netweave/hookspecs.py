@@ -71,7 +71,9 @@ def netweave_app_init(app_config: AppConfig, adapters: dict[str, DMSAdapter]) ->
 
 
 @hookspec(firstresult=True)
-def netweave_select_adapter(kind: str, payload: dict[str, Any], candidates: list[str]) -> str | None:
+def netweave_select_adapter(
+    kind: str, payload: dict[str, Any], candidates: list[str]
+) -> str | None:
     """Choose the adapter instance for a request that names none.
 
     ``kind`` is ``"package"`` or ``"deployment"``; ``payload`` the request body as accepted;

@@ -18,8 +18,10 @@ class AdapterRegistry:
         if default is not None and default not in adapters:
             raise ValueError(f"default adapter {default!r} is not among {sorted(adapters)}")
         self._adapters = MappingProxyType(dict(adapters))
-        self._default = default if default is not None else (
-            next(iter(adapters)) if len(adapters) == 1 else None
+        self._default = (
+            default
+            if default is not None
+            else (next(iter(adapters)) if len(adapters) == 1 else None)
         )
 
     def __iter__(self) -> Iterator[str]:

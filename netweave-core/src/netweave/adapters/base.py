@@ -144,8 +144,10 @@ class DMSAdapter(abc.ABC):
 
     async def upload_package(self, upload: PackageUpload) -> PackageInfo:
         self.require(Capability.PACKAGE_MANAGEMENT)
-        if upload.package_type is not None and self.PACKAGE_TYPES and (
-            upload.package_type not in self.PACKAGE_TYPES
+        if (
+            upload.package_type is not None
+            and self.PACKAGE_TYPES
+            and (upload.package_type not in self.PACKAGE_TYPES)
         ):
             raise InvalidInput(
                 f"adapter {self.name!r} accepts package types "
@@ -174,7 +176,9 @@ class DMSAdapter(abc.ABC):
                 details={"field": "name"},
             )
 
-    async def create_deployment(self, spec: DeploymentSpec, ctx: OperationContext) -> DeploymentInfo:
+    async def create_deployment(
+        self, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
         self.require(Capability.DEPLOYMENT_LIFECYCLE)
         self.validate_deployment_name(spec.name)
         return await self._guard(
@@ -330,15 +334,13 @@ class DMSAdapter(abc.ABC):
 
     # -- the edge every call goes through ------------------------------------------------
 
-    async def _guard(
-        self, what: str, timeout: float, call: Callable[[], Awaitable[_T]]
-    ) -> _T:
+    async def _guard(self, what: str, seconds: float, call: Callable[[], Awaitable[_T]]) -> _T:
         try:
-            return await asyncio.wait_for(call(), timeout)
+            return await asyncio.wait_for(call(), seconds)
         except NetweaveError:
             raise
         except Exception as exc:
-            raise self._map_unexpected(what, exc, timeout) from exc
+            raise self._map_unexpected(what, exc, seconds) from exc
 
     def _map_unexpected(self, what: str, exc: Exception, timeout: float) -> NetweaveError:
         if isinstance(exc, TimeoutError):
@@ -370,5 +372,3 @@ def describe_capabilities(adapter: DMSAdapter | type[DMSAdapter]) -> list[str]:
 
 
 __all__ = ["AdapterConfig", "DMSAdapter", "Timeouts", "describe_capabilities"]
-
-

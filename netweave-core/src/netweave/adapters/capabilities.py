@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     PACKAGE_MANAGEMENT = "package-management"
     DEPLOYMENT_LIFECYCLE = "deployment-lifecycle"
     ROLLBACK = "rollback"

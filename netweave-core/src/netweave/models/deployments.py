@@ -14,7 +14,7 @@ from netweave.models.base import RequestModel, WireModel
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
-class DeploymentStatus(str, enum.Enum):
+class DeploymentStatus(enum.StrEnum):
     PENDING = "PENDING"
     DEPLOYING = "DEPLOYING"
     DEPLOYED = "DEPLOYED"

@@ -12,7 +12,7 @@ from netweave.models.base import WireModel
 from netweave.models.problems import ProblemDetails
 
 
-class OperationState(str, enum.Enum):
+class OperationState(enum.StrEnum):
     STARTING = "STARTING"
     PROCESSING = "PROCESSING"
     COMPLETED = "COMPLETED"
@@ -31,7 +31,7 @@ TERMINAL_STATES = frozenset(
 )
 
 
-class OperationType(str, enum.Enum):
+class OperationType(enum.StrEnum):
     CREATE = "CREATE"
     UPDATE = "UPDATE"
     DELETE = "DELETE"

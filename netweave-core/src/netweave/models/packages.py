@@ -15,7 +15,7 @@ PACKAGE_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$"
 VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$"
 
 
-class PackageState(str, enum.Enum):
+class PackageState(enum.StrEnum):
     UPLOADED = "UPLOADED"
     AVAILABLE = "AVAILABLE"
     DEPRECATED = "DEPRECATED"

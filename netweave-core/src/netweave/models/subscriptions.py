@@ -10,7 +10,7 @@ from pydantic import Field
 from netweave.models.base import RequestModel, WireModel
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     PACKAGE_UPLOADED = "PackageUploaded"
     PACKAGE_CHANGED = "PackageChanged"
     PACKAGE_DELETED = "PackageDeleted"

@@ -1,0 +1,190 @@
+"""One HTTP client for REST backends (Argo CD, OSM NBI, ONAP SO, ChartMuseum …).
+
+What every such adapter needs and should not write again: TLS settings, timeouts, bounded
+retries with back-off on idempotent calls (and on 429 honouring ``Retry-After``), and mapping of
+transport failures and HTTP statuses onto :mod:`netweave.errors`. Authentication is an
+``httpx.Auth`` the adapter supplies (a login flow that refreshes on 401 fits httpx's auth flow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from netweave.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NetweaveError,
+    NotFound,
+)
+
+_log = logging.getLogger("netweave.adapters.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Never sleep longer than this for one Retry-After, whatever the backend asks.
+_MAX_RETRY_AFTER = 30.0
+
+
+class TlsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    verify: bool = True
+    ca_file: Path | None = Field(default=None, alias="caFile")
+    client_cert: Path | None = Field(default=None, alias="clientCert")
+    client_key: Path | None = Field(default=None, alias="clientKey")
+
+
+class HttpSettings(BaseModel):
+    """``http:`` block of an adapter's config."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    connect_timeout: float = Field(default=5.0, gt=0, alias="connectTimeout")
+    request_timeout: float = Field(default=30.0, gt=0, alias="requestTimeout")
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: float = Field(default=0.2, ge=0, le=10)
+
+
+#: Maps a backend error response to a NetweaveError (or None for the default mapping).
+ErrorMapper = Callable[[httpx.Response], NetweaveError | None]
+
+
+def default_error(response: httpx.Response, backend: str) -> NetweaveError:
+    """The generic status mapping; adapters refine it with their backend's error vocabulary."""
+    status = response.status_code
+    text = _short_text(response)
+    if status == 404:
+        return NotFound(f"{backend}: not found ({text})")
+    if status == 409:
+        return Conflict(f"{backend}: conflict ({text})")
+    if status in (400, 422):
+        return InvalidInput(f"{backend} refused the request: {text}")
+    if status in (401, 403):
+        # The gateway's own credentials were refused: not the API client's fault.
+        return BackendError(f"{backend} refused the gateway's credentials (HTTP {status})")
+    if status == 429 or status in (502, 503, 504):
+        return BackendUnavailable(f"{backend} is unavailable (HTTP {status})")
+    return BackendError(f"{backend} failed (HTTP {status}): {text}")
+
+
+def _short_text(response: httpx.Response, limit: int = 300) -> str:
+    try:
+        text = response.text
+    except (UnicodeDecodeError, httpx.ResponseNotRead):
+        return f"HTTP {response.status_code}"
+    text = " ".join(text.split())
+    return text[:limit] if text else f"HTTP {response.status_code}"
+
+
+class BackendClient:
+    """An ``httpx.AsyncClient`` with netweave's retry and error rules."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        backend: str,
+        settings: HttpSettings | None = None,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        error_mapper: ErrorMapper | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings or HttpSettings()
+        self._error_mapper = error_mapper
+        tls = self.settings.tls
+        verify: Any = str(tls.ca_file) if tls.ca_file else tls.verify
+        cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_cert else None
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            auth=auth,
+            headers=dict(headers or {}),
+            verify=verify,
+            cert=cert,
+            timeout=httpx.Timeout(
+                self.settings.request_timeout, connect=self.settings.connect_timeout
+            ),
+            transport=transport,
+        )
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self._client
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        expected: tuple[int, ...] = (200, 201, 202, 204),
+        retry: bool | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send, retrying idempotent calls; return the response or raise a NetweaveError."""
+        method = method.upper()
+        may_retry = (method in IDEMPOTENT_METHODS) if retry is None else retry
+        attempts = 1 + (self.settings.retries if may_retry else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._client.request(method, url, **kwargs)
+            except httpx.TimeoutException as exc:
+                if attempt < attempts:
+                    await self._sleep(attempt, None)
+                    continue
+                raise BackendTimeout(f"{self.backend}: {method} {url} timed out") from exc
+            except httpx.TransportError as exc:
+                if attempt < attempts:
+                    await self._sleep(attempt, None)
+                    continue
+                raise BackendUnavailable(
+                    f"{self.backend} is unreachable ({type(exc).__name__})"
+                ) from exc
+            if response.status_code in expected:
+                return response
+            if response.status_code in _RETRY_STATUSES and attempt < attempts:
+                await self._sleep(attempt, response.headers.get("Retry-After"))
+                continue
+            raise self._map(response)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _map(self, response: httpx.Response) -> NetweaveError:
+        if self._error_mapper is not None:
+            mapped = self._error_mapper(response)
+            if mapped is not None:
+                return mapped
+        return default_error(response, self.backend)
+
+    async def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.settings.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)  # noqa: S311
+        if retry_after:
+            with contextlib.suppress(ValueError):
+                delay = max(delay, min(float(retry_after), _MAX_RETRY_AFTER))
+        _log.debug("%s: retry %d in %.2fs", self.backend, attempt, delay)
+        await asyncio.sleep(delay)
+
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "BackendClient",
+    "ErrorMapper",
+    "HttpSettings",
+    "TlsSettings",
+    "default_error",
+]

@@ -1,0 +1,5 @@
+"""``python -m netweave`` is the ``netweave`` command."""
+
+from netweave.cli.main import main
+
+main()

@@ -1,0 +1,109 @@
+"""Sessions for the netweave monorepo: tests, lint, type checks, benchmarks.
+
+``nox`` with no arguments runs lint, typecheck and tests — the README's test command and CI's.
+Each distribution keeps its own pytest and mypy configuration in its pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CORE = "netweave-core"
+ADAPTERS = ["netweave-helm", "netweave-argocd", "netweave-flux", "netweave-onap", "netweave-osm"]
+#: Distributions that exist (an adapter directory may still be empty until its issue is taken).
+DISTRIBUTIONS = [CORE] + [d for d in ADAPTERS if (ROOT / d / "pyproject.toml").exists()]
+PACKAGES = {
+    CORE: "netweave",
+    **{d: d.replace("netweave-", "netweave_") for d in ADAPTERS},
+}
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+
+def _install_all(session: nox.Session) -> None:
+    session.install("-e", f"./{CORE}[testing]")
+    for dist in DISTRIBUTIONS[1:]:
+        extras = "[testing]" if "testing" in (ROOT / dist / "pyproject.toml").read_text() else ""
+        session.install("-e", f"./{dist}{extras}")
+
+
+def _test_env(session: nox.Session) -> dict[str, str]:
+    # helm-python-sdk (Go) reads HOME and HELM_* only from the environment the process starts
+    # with, and writes caches under HOME: give every test process a fresh one.
+    home = tempfile.mkdtemp(prefix="netweave-home-")
+    env = {"HOME": home, "NETWEAVE_SHARED_DIR": str((ROOT / ".." / "shared").resolve())}
+    for name in ("NETWEAVE_REQUIRE_BACKENDS", "NETWEAVE_PG_DSN"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def _pytest(session: nox.Session, dist: str, env: dict[str, str]) -> None:
+    tests = ROOT / dist / "tests"
+    if not any(tests.rglob("test_*.py")):
+        session.log(f"{dist}: no tests yet")
+        return
+    with session.chdir(ROOT / dist):
+        session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Every distribution's tests, then the end-to-end tests in tests/."""
+    _install_all(session)
+    env = _test_env(session)
+    for dist in DISTRIBUTIONS:
+        _pytest(session, dist, env)
+    if any((ROOT / "tests").rglob("test_*.py")):
+        with session.chdir(ROOT / "tests"):
+            session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session(python="3.11")
+@nox.parametrize("dist", DISTRIBUTIONS)
+def test(session: nox.Session, dist: str) -> None:
+    """One distribution's tests: ``nox -s "test(dist='netweave-helm')"``."""
+    session.install("-e", f"./{CORE}[testing]")
+    if dist != CORE:
+        session.install("-e", f"./{dist}")
+    _pytest(session, dist, _test_env(session))
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict, one distribution at a time (each has its own [tool.mypy])."""
+    _install_all(session)
+    session.install("mypy>=1.10", "types-PyYAML")
+    for dist in DISTRIBUTIONS:
+        with session.chdir(ROOT / dist):
+            session.run("mypy")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Speed and memory targets, measured side by side and printed as ratios."""
+    _install_all(session)
+    env = _test_env(session)
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), env=env)
+
+
+@nox.session(python="3.11")
+def openapi(session: nox.Session) -> None:
+    """Regenerate the committed OpenAPI document from the running app."""
+    _install_all(session)
+    session.run("python", "-m", "netweave.api.openapi", str(ROOT / CORE / "openapi.json"))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-
 from netweave.adapters import (
     AdapterConfig,
     Capability,

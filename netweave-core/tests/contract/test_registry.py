@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from netweave.adapters import Capability
 from netweave.errors import BackendUnavailable, InvalidInput, Unsupported
 from netweave.registry import AdapterRegistry

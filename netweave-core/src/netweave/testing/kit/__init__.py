@@ -1,0 +1,41 @@
+"""The adapter conformance kit.
+
+Subclass :class:`AdapterTestSuite` in an adapter distribution's tests, provide the ``adapter``
+and ``sample_package`` fixtures (see :class:`AdapterFixtures` for the optional ones), and run
+pytest: every test is gated by the capabilities the adapter declares, an undeclared capability
+must answer ``Unsupported`` (501), and a kit test may only be replaced with
+:func:`kit_override` and a reason. See ``docs/adapter-authors.md``.
+"""
+
+from netweave.testing.kit.base import AdapterFixtures, KitBackend, kit_override
+from netweave.testing.kit.discovery import DiscoveryTests
+from netweave.testing.kit.errors import ErrorMappingTests
+from netweave.testing.kit.guard import NoSilentOverrideTests, check_class
+from netweave.testing.kit.lifecycle import DeploymentLifecycleTests
+from netweave.testing.kit.operations import (
+    HistoryTests,
+    LogsTests,
+    PreviewTests,
+    RollbackTests,
+    ScaleTests,
+)
+from netweave.testing.kit.packages import PackageManagementTests
+from netweave.testing.kit.suite import AdapterTestSuite
+
+__all__ = [
+    "AdapterFixtures",
+    "AdapterTestSuite",
+    "DeploymentLifecycleTests",
+    "DiscoveryTests",
+    "ErrorMappingTests",
+    "HistoryTests",
+    "KitBackend",
+    "LogsTests",
+    "NoSilentOverrideTests",
+    "PackageManagementTests",
+    "PreviewTests",
+    "RollbackTests",
+    "ScaleTests",
+    "check_class",
+    "kit_override",
+]

@@ -1,0 +1,126 @@
+"""Error mapping and capability honesty: what an SMO sees when things go wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from netweave.adapters import (
+    Capability,
+    DMSAdapter,
+    OperationContext,
+    PackageInfo,
+    PackageUpload,
+)
+from netweave.errors import BackendTimeout, BackendUnavailable, NetweaveError, Unsupported
+from netweave.models import LogOptions
+from netweave.testing.kit.base import AdapterFixtures, KitBackend
+
+#: One public call per capability, with arguments that pass the template's own validation.
+_Probe = Callable[[DMSAdapter, OperationContext], Awaitable[object]]
+_PROBES: dict[Capability, _Probe] = {
+    Capability.ROLLBACK: lambda a, c: a.rollback_deployment("kit/probe", 0, c),
+    Capability.SCALING: lambda a, c: a.scale_deployment("kit/probe", 1, c),
+    Capability.HISTORY: lambda a, c: a.get_history("kit/probe"),
+    Capability.PACKAGE_MANAGEMENT: lambda a, c: a.list_packages(),
+    Capability.DEPLOYMENT_LIFECYCLE: lambda a, c: a.get_deployment("kit/probe"),
+}
+
+
+class ErrorMappingTests(AdapterFixtures):
+    @pytest.mark.asyncio
+    async def test_undeclared_capabilities_are_unsupported(
+        self, started_adapter: DMSAdapter
+    ) -> None:
+        declared = type(started_adapter).CAPABILITIES
+        for capability, probe in _PROBES.items():
+            if capability in declared:
+                continue
+            error = await self.expect_error(
+                Unsupported, probe(started_adapter, self.ctx()), f"{capability.value} (undeclared)"
+            )
+            assert error.details.get("capability") == capability.value
+        if Capability.LOGS not in declared:
+
+            async def drain() -> None:
+                async for _ in started_adapter.stream_logs("kit/probe", LogOptions()):
+                    pass
+
+            await self.expect_error(Unsupported, drain(), "logs (undeclared)")
+
+    @pytest.mark.asyncio
+    async def test_declared_capabilities_are_implemented(self, started_adapter: DMSAdapter) -> None:
+        """A declared capability whose hook is not overridden is a lie the API would show as
+        501; name the hook."""
+        cls = type(started_adapter)
+        hooks = {
+            Capability.PACKAGE_MANAGEMENT: [
+                "_list_packages",
+                "_get_package",
+                "_upload_package",
+                "_delete_package",
+            ],
+            Capability.DEPLOYMENT_LIFECYCLE: [
+                "_create_deployment",
+                "_get_deployment",
+                "_update_deployment",
+                "_delete_deployment",
+            ],
+            Capability.ROLLBACK: ["_rollback_deployment"],
+            Capability.SCALING: ["_scale_deployment"],
+            Capability.HISTORY: ["_get_history"],
+            Capability.LOGS: ["_stream_logs"],
+            Capability.DRY_RUN: ["_preview_deployment"],
+        }
+        missing = [
+            f"{capability.value}: {hook}"
+            for capability, names in hooks.items()
+            if capability in cls.CAPABILITIES
+            for hook in names
+            if getattr(cls, hook) is getattr(DMSAdapter, hook)
+        ]
+        assert not missing, f"{cls.__name__} declares capabilities without their hooks: {missing}"
+
+    @pytest.mark.asyncio
+    async def test_backend_outage_is_unavailable(
+        self,
+        started_adapter: DMSAdapter,
+        backend: KitBackend | None,
+        sample_package: PackageUpload,
+    ) -> None:
+        if backend is None:
+            pytest.skip("no `backend` fixture with outage(): the adapter's tests cannot cut it off")
+        package: PackageInfo | None = None
+        if Capability.PACKAGE_MANAGEMENT in type(started_adapter).CAPABILITIES:
+            package = await started_adapter.upload_package(sample_package)
+        with backend.outage():
+            if package is not None:
+                await self._expect_unavailable(started_adapter.list_packages(), "list_packages")
+                await self._expect_unavailable(
+                    started_adapter.get_package(package.backend_ref), "get_package"
+                )
+            if Capability.DEPLOYMENT_LIFECYCLE in type(started_adapter).CAPABILITIES:
+                await self._expect_unavailable(
+                    started_adapter.get_deployment(self.unknown_ref_for_outage()), "get_deployment"
+                )
+            health = await started_adapter.health()
+            assert health.healthy is False, "health() must report an unreachable backend"
+        if package is not None:
+            await started_adapter.delete_package(package.backend_ref)
+
+    def unknown_ref_for_outage(self) -> str:
+        return "default/netweave-kit-outage"
+
+    async def _expect_unavailable(self, call: object, what: str) -> None:
+        try:
+            await call  # type: ignore[misc]
+        except (BackendUnavailable, BackendTimeout) as exc:
+            assert exc.unmapped_exception_type is None
+            return
+        except NetweaveError as exc:
+            raise AssertionError(
+                f"{what} during a backend outage must be BackendUnavailable (503) or "
+                f"BackendTimeout (504), got {type(exc).__name__} (HTTP {exc.status}): {exc.message}"
+            ) from exc
+        raise AssertionError(f"{what} succeeded during a backend outage")

@@ -1,0 +1,31 @@
+"""All adapter-level kit tests in one base class."""
+
+from __future__ import annotations
+
+from netweave.testing.kit.discovery import DiscoveryTests
+from netweave.testing.kit.errors import ErrorMappingTests
+from netweave.testing.kit.guard import NoSilentOverrideTests
+from netweave.testing.kit.lifecycle import DeploymentLifecycleTests
+from netweave.testing.kit.operations import (
+    HistoryTests,
+    LogsTests,
+    PreviewTests,
+    RollbackTests,
+    ScaleTests,
+)
+from netweave.testing.kit.packages import PackageManagementTests
+
+
+class AdapterTestSuite(
+    NoSilentOverrideTests,
+    DiscoveryTests,
+    PackageManagementTests,
+    DeploymentLifecycleTests,
+    RollbackTests,
+    ScaleTests,
+    HistoryTests,
+    LogsTests,
+    PreviewTests,
+    ErrorMappingTests,
+):
+    """Subclass this in your adapter's tests and provide the fixtures of ``AdapterFixtures``."""

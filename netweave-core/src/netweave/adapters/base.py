@@ -197,6 +197,8 @@ class DMSAdapter(abc.ABC):
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
     ) -> DeploymentInfo:
         self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        if change.suspend is not None:
+            self.require(Capability.SUSPEND)
         return await self._guard(
             "update deployment",
             self.config.timeouts.write,

@@ -14,3 +14,5 @@ class Capability(enum.StrEnum):
     LOGS = "logs"
     DRY_RUN = "dry-run"
     GITOPS = "gitops"
+    #: Pause and resume reconciliation (GitOps backends: Flux ``spec.suspend``).
+    SUSPEND = "suspend"

@@ -85,6 +85,9 @@ class DeploymentChange:
     values: dict[str, Any] | None = None
     package: PackageInfo | None = None
     values_mode: Literal["merge", "replace"] = "merge"
+    #: ``True`` pauses reconciliation, ``False`` resumes it, ``None`` leaves it (capability
+    #: ``suspend``).
+    suspend: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

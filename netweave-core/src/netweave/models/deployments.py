@@ -69,6 +69,8 @@ class DeploymentUpdate(RequestModel):
     values: dict[str, Any] | None = None
     package_id: str | None = Field(default=None, min_length=1, max_length=300)
     values_mode: Literal["merge", "replace"] = "merge"
+    #: Pause (``true``) or resume (``false``) reconciliation; needs capability ``suspend``.
+    suspend: bool | None = None
     dry_run: bool = False
 
 

@@ -1,0 +1,36 @@
+"""A Kubernetes API emulator for tests (``netweave.testing.k8s``).
+
+It speaks the real Kubernetes HTTP API on ``127.0.0.1`` well enough for the
+real ``kubernetes`` client and the real Helm SDK (helm-python-sdk): discovery,
+CRUD with resourceVersions, selectors, all four patch types, watches with
+bookmarks, protobuf request bodies, pod logs, validation of built-in kinds and
+custom resources, pluggable controllers and fault injection. See
+``netweave-core/docs/k8s-emulator.md``.
+"""
+
+from netweave.testing.k8s.controllers import (
+    ANNOTATION_BEHAVIOR,
+    ANNOTATION_LOGS,
+    ANNOTATION_READY_AFTER,
+    ControllerContext,
+    Reconciler,
+    conditions,
+)
+from netweave.testing.k8s.emulator import KubernetesEmulator
+from netweave.testing.k8s.errors import ApiError
+from netweave.testing.k8s.faults import Fault, FaultInjector
+from netweave.testing.k8s.server import RequestRecord
+
+__all__ = [
+    "ANNOTATION_BEHAVIOR",
+    "ANNOTATION_LOGS",
+    "ANNOTATION_READY_AFTER",
+    "ApiError",
+    "ControllerContext",
+    "Fault",
+    "FaultInjector",
+    "KubernetesEmulator",
+    "Reconciler",
+    "RequestRecord",
+    "conditions",
+]

@@ -1,0 +1,933 @@
+"""The verbs of the API (create, get, list, update, patch, delete, watch) over the store.
+
+The HTTP layer, the controllers and the Python facade all go through
+:class:`ApiCore`, so every write gets the same server-side behaviour
+(resourceVersion, generation, finalizers, validation, events).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from netweave.testing.k8s import crds as crd_mod
+from netweave.testing.k8s.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    not_found,
+    status_success,
+)
+from netweave.testing.k8s.patches import (
+    Keyer,
+    apply_merge,
+    apply_prune,
+    builtin_keyer,
+    json_patch,
+    merge_patch,
+    schema_keyer,
+    strategic_merge,
+)
+from netweave.testing.k8s.resources import Registry, Resource
+from netweave.testing.k8s.selectors import (
+    Requirement,
+    fields_match,
+    labels_match,
+    parse_field_selector,
+    parse_label_selector,
+)
+from netweave.testing.k8s.store import Event, StorageKey, Store
+from netweave.testing.k8s.util import (
+    JSONDict,
+    clone,
+    get_path,
+    new_uid,
+    now_rfc3339,
+    random_suffix,
+    set_path,
+)
+from netweave.testing.k8s.validation import (
+    BuiltinValidator,
+    Outcome,
+    StructuralValidator,
+    builtin_errors,
+    custom_errors,
+)
+
+PATCH_JSON = "application/json-patch+json"
+PATCH_MERGE = "application/merge-patch+json"
+PATCH_STRATEGIC = "application/strategic-merge-patch+json"
+PATCH_APPLY = "application/apply-patch+yaml"
+PATCH_APPLY_CBOR = "application/apply-patch+cbor"
+
+# Write listeners get (resource, event type, object) after a commit.
+Listener = Callable[[Resource, str, JSONDict], None]
+
+_SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    field_manager: str = ""
+    force: bool = False
+    # Internal writes (controllers, fixtures) skip request validation.
+    internal: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ListOptions:
+    label_selector: str | None = None
+    field_selector: str | None = None
+    limit: int = 0
+    continue_token: str | None = None
+    resource_version: str | None = None
+
+
+def _name_of(obj: JSONDict) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _spec_part(obj: JSONDict) -> JSONDict:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class ApiCore:
+    def __init__(self, k8s_minor: str = "1.35", *, validate_builtin: bool = True) -> None:
+        self.registry = Registry()
+        self.store = Store()
+        self.builtin = BuiltinValidator(k8s_minor)
+        self.validate_builtin = validate_builtin
+        self.listeners: list[Listener] = []
+        self._cluster_ip = 0
+        self._ip_lock = threading.Lock()
+        # Last applied configuration per (storage key, ns, name, field manager): SSA removes
+        # fields a manager stops applying.
+        self.applied: dict[tuple[StorageKey, str, str, str], JSONDict] = {}
+        self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
+        for ns in _SYSTEM_NAMESPACES:
+            self.create(self.resource("", "v1", "namespaces"), "", {"metadata": {"name": ns}}, WriteOptions(internal=True))
+
+    # --- lookup helpers -------------------------------------------------------
+
+    def resource(self, group: str, version: str, plural: str) -> Resource:
+        res = self.registry.get(group, version, plural)
+        if res is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        return res
+
+    def resource_for(self, api_version: str, kind: str) -> Resource:
+        res = self.registry.by_kind(api_version, kind)
+        if res is None:
+            raise ApiError(404, f'no matches for kind "{kind}" in version "{api_version}"')
+        return res
+
+    def _present(self, res: Resource, obj: JSONDict) -> JSONDict:
+        """The object as seen through ``res``'s version (no schema conversion)."""
+        if obj.get("apiVersion") == res.api_version:
+            return obj
+        out = dict(obj)
+        out["apiVersion"] = res.api_version
+        return out
+
+    def _notify(self, res: Resource, etype: str, obj: JSONDict) -> None:
+        for listener in list(self.listeners):
+            listener(res, etype, obj)
+
+    # --- reads -----------------------------------------------------------------
+
+    def get(self, res: Resource, ns: str, name: str) -> JSONDict:
+        obj = self.store.get(res.storage_key, ns if res.namespaced else "", name)
+        if obj is None:
+            raise not_found(res.plural, res.group, name)
+        return self._present(res, obj)
+
+    def try_get(self, res: Resource, ns: str, name: str) -> JSONDict | None:
+        obj = self.store.get(res.storage_key, ns if res.namespaced else "", name)
+        return None if obj is None else self._present(res, obj)
+
+    def list(self, res: Resource, ns: str | None, opts: ListOptions) -> JSONDict:
+        labels = parse_label_selector(opts.label_selector)
+        fields = parse_field_selector(opts.field_selector)
+        with self.store.lock:
+            items = self.store.items(res.storage_key, ns if res.namespaced else None)
+            rv = self.store.rv
+        matched = [o for o in items if labels_match(labels, o) and fields_match(fields, o)]
+        meta: JSONDict = {"resourceVersion": str(rv)}
+        if opts.continue_token:
+            try:
+                token = json.loads(base64.b64decode(opts.continue_token))
+                after = (str(token["ns"]), str(token["name"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise bad_request("continue key is not valid: incorrect encoded start resourceVersion") from exc
+            matched = [
+                o for o in matched if ((o["metadata"].get("namespace") or ""), o["metadata"]["name"]) > after
+            ]
+        if opts.limit and len(matched) > opts.limit:
+            last = matched[opts.limit - 1]["metadata"]
+            token_obj = {"ns": last.get("namespace") or "", "name": last["name"], "rv": rv}
+            meta["continue"] = base64.b64encode(json.dumps(token_obj).encode()).decode()
+            meta["remainingItemCount"] = len(matched) - opts.limit
+            matched = matched[: opts.limit]
+        return {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": meta,
+            "items": [self._present(res, o) for o in matched],
+        }
+
+    # --- validation ----------------------------------------------------------------
+
+    def _validate(self, res: Resource, obj: JSONDict, opts: WriteOptions, *, apply: bool = False) -> None:
+        if opts.internal:
+            return
+        name = _name_of(obj)
+        if res.is_custom:
+            validator = self._structural(res)
+            outcome = validator.check(obj)
+            if apply:
+                self._apply_typed_errors(res, obj, outcome)
+            opts.warnings += custom_errors(res.kind, res.group, res.api_version, name, outcome, opts.field_validation)
+            return
+        if res.kind == "CustomResourceDefinition":
+            crd_mod.validate_crd(obj)
+        if not self.validate_builtin:
+            return
+        outcome = self.builtin.check(obj, res.api_version, res.kind)
+        if apply:
+            self._apply_typed_errors(res, obj, outcome)
+        opts.warnings += builtin_errors(obj, res.kind, res.api_version, name, res.group, outcome, opts.field_validation)
+
+    def _apply_typed_errors(self, res: Resource, obj: JSONDict, outcome: Outcome) -> None:
+        # A real apiserver converts an apply patch to its typed form first and answers
+        # schema mismatches with a plain 500 (kubernetes/kubernetes#122480, #139253).
+        problems = [f".{u}: field not declared in schema" for u in outcome.unknown]
+        problems += [f".{p}: {m.split(':', 1)[0]}" for p, m in outcome.type_errors]
+        problems += [
+            f".{f}: {m}" for r, f, m in outcome.causes if r == "FieldValueTypeInvalid"
+        ]
+        if problems:
+            m = obj.get("metadata") or {}
+            ns = m.get("namespace") or ""
+            ident = f"{ns}/{m.get('name', '')}" if ns else str(m.get("name", ""))
+            gvk = f"{res.api_version}, Kind={res.kind}"
+            raise ApiError(500, f"failed to create typed patch object ({ident}; {gvk}): {problems[0]}", reason="")
+
+    def _structural(self, res: Resource) -> StructuralValidator:
+        if res._validator is None:
+            res._validator = StructuralValidator(res.schema)
+        validator: StructuralValidator = res._validator
+        return validator
+
+    def keyer(self, res: Resource, strategic: bool) -> Keyer:
+        if res.is_custom:
+            return schema_keyer(res.schema)
+        k = self.builtin.keyer(res.api_version, res.kind, strategic)
+        return k or builtin_keyer
+
+    # --- writes -----------------------------------------------------------------------
+
+    def _check_namespace(self, res: Resource, ns: str, obj: JSONDict) -> None:
+        m = obj.setdefault("metadata", {})
+        if not isinstance(m, dict):
+            raise bad_request("metadata must be an object")
+        if not res.namespaced:
+            m.pop("namespace", None)
+            return
+        body_ns = m.get("namespace")
+        if body_ns and ns and body_ns != ns:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        m["namespace"] = ns or body_ns or "default"
+
+    def _require_namespace(self, res: Resource, obj: JSONDict) -> None:
+        if not res.namespaced:
+            return
+        ns = obj["metadata"]["namespace"]
+        nsobj = self.store.get(("", "namespaces"), "", ns)
+        if nsobj is None:
+            raise ApiError(404, f'namespaces "{ns}" not found', details={"name": ns, "kind": "namespaces"})
+        if nsobj["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                f"{res.qualified} \"{obj['metadata'].get('name', '')}\" is forbidden: unable to create new content "
+                f"in namespace {ns} because it is being terminated",
+            )
+
+    def create(self, res: Resource, ns: str, body: JSONDict, opts: WriteOptions) -> JSONDict:
+        obj = clone(body)
+        if not isinstance(obj, dict):
+            raise bad_request("the body of the request was not a JSON object")
+        obj["apiVersion"] = res.api_version
+        obj["kind"] = res.kind
+        self._check_namespace(res, ns, obj)
+        m = obj["metadata"]
+        if not m.get("name"):
+            if m.get("generateName"):
+                m["name"] = str(m["generateName"]) + random_suffix()
+            else:
+                raise invalid(res.kind, res.group, "", [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")])
+        self._validate(res, obj, opts)
+        self._prepare_create(res, obj)
+        with self.store.lock:
+            self._require_namespace(res, obj)
+            if self.store.get(res.storage_key, m.get("namespace") or "", m["name"]) is not None:
+                raise already_exists(res.plural, res.group, m["name"])
+            if res.kind == "CustomResourceDefinition" and not opts.dry_run:
+                crd_mod.check_names_free(self, obj)
+            if opts.dry_run:
+                return self._present(res, obj)
+            m["resourceVersion"] = str(self.store.next_rv())
+            self.store.put(res.storage_key, obj, "ADDED", None)
+        if res.kind == "CustomResourceDefinition":
+            crd_mod.established(self, obj)
+            obj = self.store.get(res.storage_key, "", m["name"]) or obj
+        self._notify(res, "ADDED", obj)
+        return self._present(res, obj)
+
+    def _prepare_create(self, res: Resource, obj: JSONDict) -> None:
+        m = obj["metadata"]
+        for k in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            m.pop(k, None)
+        m["uid"] = new_uid()
+        m["creationTimestamp"] = now_rfc3339()
+        if res.generation or res.is_custom:
+            m["generation"] = 1
+        else:
+            m.pop("generation", None)
+        if res.status and res.kind != "Namespace":
+            obj.pop("status", None)
+        kind = res.kind if not res.group or res.group in ("apps", "batch") else ""
+        if res.kind == "Secret" and not res.group:
+            _fold_string_data(obj)
+            obj.setdefault("type", "Opaque")
+        elif res.kind == "Namespace" and not res.group:
+            obj["spec"] = {"finalizers": ["kubernetes"]}
+            obj["status"] = {"phase": "Active"}
+        elif res.kind == "Service" and not res.group:
+            self._default_service(obj)
+        elif res.kind == "Pod" and not res.group:
+            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("restartPolicy", "Always")
+        elif kind in ("Deployment", "StatefulSet", "ReplicaSet") and isinstance(obj.get("spec"), dict):
+            obj["spec"].setdefault("replicas", 1)
+        if res.kind == "CustomResourceDefinition":
+            crd_mod.default_crd(obj)
+
+    def _default_service(self, obj: JSONDict) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("type", "ClusterIP")
+        if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+            with self._ip_lock:
+                self._cluster_ip += 1
+                n = self._cluster_ip
+            # Loopback-range addresses: nothing ever connects to a service IP here.
+            ip = f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+            spec["clusterIP"] = ip
+            spec["clusterIPs"] = [ip]
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        obj["status"] = {"loadBalancer": {}}
+
+    def update(
+        self,
+        res: Resource,
+        ns: str,
+        name: str,
+        body: JSONDict,
+        opts: WriteOptions,
+        subresource: str | None = None,
+    ) -> JSONDict:
+        obj = clone(body)
+        if not isinstance(obj, dict):
+            raise bad_request("the body of the request was not a JSON object")
+        obj["apiVersion"] = res.api_version
+        obj["kind"] = res.kind
+        self._check_namespace(res, ns, obj)
+        body_name = obj["metadata"].get("name")
+        if body_name and body_name != name:
+            raise bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+        obj["metadata"]["name"] = name
+        if subresource is None:
+            self._validate(res, obj, opts)
+        with self.store.lock:
+            cur = self.store.get(res.storage_key, ns if res.namespaced else "", name)
+            if cur is None:
+                raise not_found(res.plural, res.group, name)
+            want_rv = obj["metadata"].get("resourceVersion")
+            if want_rv and want_rv != cur["metadata"].get("resourceVersion"):
+                raise conflict(res.plural, res.group, name)
+            return self._commit_update(res, cur, obj, opts, subresource)
+
+    def _commit_update(
+        self,
+        res: Resource,
+        cur: JSONDict,
+        new: JSONDict,
+        opts: WriteOptions,
+        subresource: str | None,
+    ) -> JSONDict:
+        """Merge server-owned fields into ``new`` and store it (store lock held)."""
+        if subresource == "status":
+            merged = clone(cur)
+            if "status" in new:
+                merged["status"] = new["status"]
+            else:
+                merged.pop("status", None)
+            new = merged
+        else:
+            if res.status and res.kind != "Namespace":
+                if "status" in cur:
+                    new["status"] = clone(cur["status"])
+                else:
+                    new.pop("status", None)
+            elif res.kind == "Namespace":
+                new["status"] = clone(cur.get("status") or {})
+                new["spec"] = clone(cur.get("spec") or {})
+        m = new["metadata"]
+        cm = cur["metadata"]
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace"):
+            if k in cm:
+                m[k] = cm[k]
+            else:
+                m.pop(k, None)
+        if res.kind == "Secret" and not res.group:
+            _fold_string_data(new)
+            new.setdefault("type", cur.get("type", "Opaque"))
+        if res.kind == "Service" and not res.group and isinstance(new.get("spec"), dict):
+            cs = cur.get("spec") or {}
+            for k in ("clusterIP", "clusterIPs"):
+                if k in cs and not new["spec"].get(k):
+                    new["spec"][k] = cs[k]
+        if "generation" in cm:
+            gen = int(cm["generation"])
+            if subresource is None and _spec_part(new) != _spec_part(cur):
+                gen += 1
+            m["generation"] = gen
+        m["resourceVersion"] = cm.get("resourceVersion")
+        if res.kind == "CustomResourceDefinition" and subresource is None:
+            crd_mod.default_crd(new)
+        if new == cur:
+            return self._present(res, cur)  # a no-op write does not bump resourceVersion
+        if opts.dry_run:
+            return self._present(res, new)
+        if cm.get("deletionTimestamp") and not m.get("finalizers"):
+            self._remove(res, new)
+            return self._present(res, new)
+        m["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(res.storage_key, new, "MODIFIED", cur)
+        if res.kind == "CustomResourceDefinition" and subresource is None:
+            crd_mod.established(self, new)
+            new = self.store.get(res.storage_key, "", m["name"]) or new
+        self._notify_later(res, "MODIFIED", new)
+        return self._present(res, new)
+
+    def _notify_later(self, res: Resource, etype: str, obj: JSONDict) -> None:
+        # Listeners run outside of the store lock; RLock re-entrancy makes "later" =
+        # now when the caller holds no lock, which is the common case for controllers.
+        self._notify(res, etype, obj)
+
+    def patch(
+        self,
+        res: Resource,
+        ns: str,
+        name: str,
+        patch_type: str,
+        raw: bytes,
+        opts: WriteOptions,
+        subresource: str | None = None,
+    ) -> tuple[JSONDict, bool]:
+        """Patch an object; return (object, created). Only apply creates."""
+        if patch_type in (PATCH_APPLY, PATCH_APPLY_CBOR):
+            return self._apply(res, ns, name, raw, opts, subresource)
+        try:
+            patch = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise bad_request(f"error decoding patch: {exc}") from exc
+        if patch_type == PATCH_STRATEGIC and res.is_custom:
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            )
+        if patch_type not in (PATCH_JSON, PATCH_MERGE, PATCH_STRATEGIC):
+            raise ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{PATCH_JSON}, {PATCH_MERGE}, {PATCH_APPLY}, {PATCH_STRATEGIC}",
+            )
+        if patch_type == PATCH_JSON and not isinstance(patch, list):
+            json_patch(None, patch)  # raises the apiserver's 400
+        if patch_type != PATCH_JSON and not isinstance(patch, dict):
+            raise bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+        with self.store.lock:
+            cur = self.store.get(res.storage_key, ns if res.namespaced else "", name)
+            if cur is None:
+                raise not_found(res.plural, res.group, name)
+            view = self._present(res, cur)
+            if subresource == "scale":
+                view = self.scale_of(res, view)
+            if patch_type == PATCH_JSON:
+                new = json_patch(view, patch)
+            elif patch_type == PATCH_MERGE:
+                new = merge_patch(view, patch)
+            else:
+                new = strategic_merge(view, patch, self.keyer(res, True))
+            if not isinstance(new, dict):
+                raise ApiError(422, "patch did not produce an object")
+            if subresource == "scale":
+                return self._set_scale(res, cur, new, opts), False
+            new.setdefault("metadata", {})["name"] = name
+            if res.namespaced:
+                new["metadata"]["namespace"] = cur["metadata"].get("namespace")
+            want_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
+            if want_rv and want_rv != cur["metadata"].get("resourceVersion"):
+                raise conflict(res.plural, res.group, name)
+            if subresource is None:
+                new["apiVersion"] = res.api_version
+                new["kind"] = res.kind
+                self._validate(res, new, opts)
+            return self._commit_update(res, cur, new, opts, subresource), False
+
+    def _apply(
+        self,
+        res: Resource,
+        ns: str,
+        name: str,
+        raw: bytes,
+        opts: WriteOptions,
+        subresource: str | None,
+    ) -> tuple[JSONDict, bool]:
+        try:
+            applied = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER) if raw else None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise bad_request(f"error decoding YAML: {exc}") from exc
+        if not isinstance(applied, dict):
+            raise bad_request("error decoding YAML: the apply patch must be a YAML or JSON object")
+        if not opts.field_manager:
+            raise invalid(
+                "PatchOptions", "meta.k8s.io", "", [("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")]
+            )
+        if applied.get("apiVersion") != res.api_version:
+            raise bad_request(
+                f"Incorrect version specified in apply patch. Specified patch version: {applied.get('apiVersion', '')}, "
+                f"expected: {res.api_version}"
+            )
+        if applied.get("kind") != res.kind:
+            raise bad_request(
+                f"Incorrect kind specified in apply patch. Specified patch kind: {applied.get('kind', '')}, expected: {res.kind}"
+            )
+        meta_in = applied.setdefault("metadata", {})
+        if meta_in.get("name") and meta_in["name"] != name:
+            raise bad_request(f"the name of the object ({meta_in['name']}) does not match the name on the URL ({name})")
+        meta_in["name"] = name
+        self._check_namespace(res, ns, applied)
+        if subresource is None:
+            # Type-check the applied configuration itself, as the typed conversion does.
+            probe = clone(applied)
+            self._validate(res, probe, WriteOptions(field_validation="Ignore", internal=opts.internal), apply=True)
+        skey = res.storage_key
+        akey = (skey, applied["metadata"].get("namespace") or "", name, opts.field_manager + "|" + (subresource or ""))
+        keyer = self.keyer(res, False)
+        with self.store.lock:
+            cur = self.store.get(skey, ns if res.namespaced else "", name)
+            if cur is None:
+                if subresource is not None:
+                    raise not_found(res.plural, res.group, name)
+                created = self.create(res, ns, applied, opts)
+                if not opts.dry_run:
+                    self.applied[akey] = clone(applied)
+                return created, True
+            live = clone(self._present(res, cur))
+            old = self.applied.get(akey)
+            if old is not None:
+                apply_prune(live, _strip_server(old), _strip_server(applied), keyer)
+            if subresource == "status":
+                new = clone(live)
+                new["status"] = apply_merge(live.get("status") or {}, applied.get("status") or {}, keyer, ("status",))
+            else:
+                new = apply_merge(live, applied, keyer)
+                new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
+                self._validate(res, new, opts)
+            result = self._commit_update(res, cur, new, opts, subresource)
+            if not opts.dry_run:
+                self.applied[akey] = clone(applied)
+            return result, False
+
+    def delete(
+        self,
+        res: Resource,
+        ns: str,
+        name: str,
+        options: JSONDict | None = None,
+        dry_run: bool = False,
+    ) -> JSONDict:
+        options = options or {}
+        with self.store.lock:
+            cur = self.store.get(res.storage_key, ns if res.namespaced else "", name)
+            if cur is None:
+                raise not_found(res.plural, res.group, name)
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != cur["metadata"].get("uid"):
+                raise conflict(
+                    res.plural,
+                    res.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {cur['metadata'].get('uid')}",
+                )
+            if pre.get("resourceVersion") and pre["resourceVersion"] != cur["metadata"].get("resourceVersion"):
+                raise conflict(
+                    res.plural,
+                    res.group,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                    f"ResourceVersion in object meta: {cur['metadata'].get('resourceVersion')}",
+                )
+            if dry_run:
+                return self._present(res, cur)
+            orphan = options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents") is True
+            if res.kind == "Namespace" and not res.group:
+                return self._delete_namespace(res, cur)
+            if cur["metadata"].get("finalizers"):
+                if cur["metadata"].get("deletionTimestamp"):
+                    return self._present(res, cur)
+                new = clone(cur)
+                new["metadata"]["deletionTimestamp"] = now_rfc3339()
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
+                new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+                self.store.put(res.storage_key, new, "MODIFIED", cur)
+                self._notify(res, "MODIFIED", new)
+                return self._present(res, new)
+            final = self._remove(res, cur, orphan=orphan)
+        details: JSONDict = {"name": name, "kind": res.plural, "uid": cur["metadata"].get("uid")}
+        if res.group:
+            details["group"] = res.group
+        if res.kind in ("Pod", "CustomResourceDefinition") or res.is_custom:
+            # These registries return the deleted object rather than a Status.
+            return self._present(res, final)
+        return status_success({"details": details})
+
+    def _remove(self, res: Resource, obj: JSONDict, orphan: bool = False) -> JSONDict:
+        """Remove an object for good: event, owner GC, namespace and CRD cascades."""
+        m = obj["metadata"]
+        ns = m.get("namespace") or ""
+        with self.store.lock:
+            rv = self.store.next_rv()
+            self.store.delete(res.storage_key, obj, rv)
+            for k in [k for k in self.applied if k[0] == res.storage_key and k[1] == ns and k[2] == m["name"]]:
+                del self.applied[k]
+            if res.kind == "Pod" and not res.group:
+                for k in [k for k in self.logs if k[0] == ns and k[1] == m["name"]]:
+                    del self.logs[k]
+        final = dict(obj)
+        final["metadata"] = dict(m, resourceVersion=str(rv))
+        self._notify(res, "DELETED", final)
+        if not orphan and m.get("uid"):
+            self._collect_dependents(str(m["uid"]), ns)
+        if res.kind == "CustomResourceDefinition":
+            crd_mod.removed(self, obj)
+        if ns:
+            self._maybe_finish_namespace(ns)
+        return final
+
+    def _collect_dependents(self, uid: str, ns: str) -> None:
+        # Background cascading deletion of objects owned by ``uid`` (bounded by store size).
+        for skey in self.store.all_keys():
+            res = self.registry.for_storage(skey)
+            if res is None:
+                continue
+            for obj in self.store.items(skey, ns if res.namespaced else None):
+                refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+                if any(isinstance(r, dict) and r.get("uid") == uid for r in refs):
+                    try:
+                        self.delete(res, obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+                    except ApiError:
+                        pass  # already gone
+
+    def _delete_namespace(self, res: Resource, cur: JSONDict) -> JSONDict:
+        ns = cur["metadata"]["name"]
+        new = clone(cur)
+        if not cur["metadata"].get("deletionTimestamp"):
+            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["status"] = {"phase": "Terminating"}
+            new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+            self.store.put(res.storage_key, new, "MODIFIED", cur)
+            self._notify(res, "MODIFIED", new)
+        for skey in self.store.all_keys():
+            r = self.registry.for_storage(skey)
+            if r is None or not r.namespaced:
+                continue
+            for obj in self.store.items(skey, ns):
+                try:
+                    self.delete(r, ns, obj["metadata"]["name"])
+                except ApiError:
+                    pass
+        self._maybe_finish_namespace(ns)
+        return self._present(res, new)
+
+    def _maybe_finish_namespace(self, ns: str) -> None:
+        nsres = self.registry.get("", "v1", "namespaces")
+        if nsres is None:
+            return
+        with self.store.lock:
+            nsobj = self.store.get(("", "namespaces"), "", ns)
+            if nsobj is None or not nsobj["metadata"].get("deletionTimestamp"):
+                return
+            for skey in self.store.all_keys():
+                r = self.registry.for_storage(skey)
+                if r is not None and r.namespaced and self.store.items(skey, ns):
+                    return
+            self._remove(nsres, nsobj)
+
+    def delete_collection(self, res: Resource, ns: str | None, opts: ListOptions, options: JSONDict | None, dry_run: bool) -> JSONDict:
+        listed = self.list(res, ns, opts)
+        for obj in listed["items"]:
+            try:
+                self.delete(res, obj["metadata"].get("namespace") or "", obj["metadata"]["name"], options, dry_run)
+            except ApiError:
+                pass
+        return listed
+
+    # --- scale subresource ---------------------------------------------------------
+
+    def scale_of(self, res: Resource, obj: JSONDict) -> JSONDict:
+        if res.scale is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        paths = res.scale
+        spec_r = get_path(obj, paths.spec_replicas.split("."))
+        status_r = get_path(obj, paths.status_replicas.split("."))
+        status: JSONDict = {"replicas": int(status_r or 0)}
+        if paths.label_selector:
+            sel = get_path(obj, paths.label_selector.split("."))
+            if not res.is_custom and isinstance(obj.get("spec"), dict):
+                from netweave.testing.k8s.selectors import selector_string
+
+                sel = selector_string(obj["spec"].get("selector"))
+            if sel:
+                status["selector"] = sel
+        m = obj["metadata"]
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m
+            },
+            "spec": {"replicas": int(spec_r or 0)},
+            "status": status,
+        }
+
+    def get_scale(self, res: Resource, ns: str, name: str) -> JSONDict:
+        return self.scale_of(res, self.get(res, ns, name))
+
+    def update_scale(self, res: Resource, ns: str, name: str, body: JSONDict, opts: WriteOptions) -> JSONDict:
+        with self.store.lock:
+            cur = self.store.get(res.storage_key, ns if res.namespaced else "", name)
+            if cur is None:
+                raise not_found(res.plural, res.group, name)
+            want_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if want_rv and want_rv != cur["metadata"].get("resourceVersion"):
+                raise conflict(res.plural, res.group, name)
+            return self._set_scale(res, cur, body, opts)
+
+    def _set_scale(self, res: Resource, cur: JSONDict, scale: JSONDict, opts: WriteOptions) -> JSONDict:
+        if res.scale is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid("Scale", "autoscaling", cur["metadata"]["name"], [("FieldValueInvalid", "spec.replicas", f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0")])
+        new = clone(cur)
+        set_path(new, res.scale.spec_replicas.split("."), replicas)
+        stored = self._commit_update(res, cur, new, opts, None)
+        return self.scale_of(res, stored)
+
+    # --- watch ----------------------------------------------------------------------------
+
+    def watch(
+        self,
+        res: Resource,
+        ns: str | None,
+        opts: ListOptions,
+        *,
+        send_initial: bool | None,
+        allow_bookmarks: bool,
+        timeout: float,
+        stop: threading.Event,
+        bookmark_interval: float = 15.0,
+    ) -> Iterator[JSONDict]:
+        labels = parse_label_selector(opts.label_selector)
+        fields = parse_field_selector(opts.field_selector)
+        skey = res.storage_key
+        scoped_ns = ns if res.namespaced else None
+        deadline = time.monotonic() + timeout
+        rv_param = opts.resource_version or ""
+        initial: list[JSONDict] = []
+        with self.store.lock:
+            want_initial = send_initial if send_initial is not None else rv_param in ("", "0")
+            if want_initial:
+                initial = self.store.items(skey, scoped_ns)
+                last = self.store.rv
+            else:
+                try:
+                    last = int(rv_param)
+                except ValueError as exc:
+                    raise bad_request(f'invalid resource version: "{rv_param}"') from exc
+                if last < self.store.oldest_rv:
+                    gone = ApiError(
+                        410,
+                        f"too old resource version: {last} ({self.store.oldest_rv})",
+                        reason="Expired",
+                    )
+                    yield {"type": "ERROR", "object": gone.status()}
+                    return
+        for obj in initial:
+            if labels_match(labels, obj) and fields_match(fields, obj):
+                yield {"type": "ADDED", "object": self._present(res, obj)}
+        if send_initial and allow_bookmarks:
+            # client-go's watch-list (and Helm's watcher) waits for this marker.
+            yield self._bookmark(res, last, initial_end=True)
+        next_bookmark = time.monotonic() + bookmark_interval
+        # Bounded: each pass waits at most until the deadline, which the caller caps.
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            with self.store.lock:
+                seen = self.store.rv
+            batch = list(self.store.events_after(last, skey))
+            for ev in batch:
+                last = ev.rv
+                out = self._filter_event(ev, scoped_ns, labels, fields)
+                if out is not None:
+                    yield {"type": out[0], "object": self._present(res, out[1])}
+            if batch:
+                continue
+            with self.store.cond:
+                if self.store.closed:
+                    return
+                if self.store.rv == seen:
+                    wait = min(deadline - now, 0.5, max(next_bookmark - now, 0.01))
+                    self.store.cond.wait(timeout=wait)
+            if allow_bookmarks and time.monotonic() >= next_bookmark:
+                next_bookmark = time.monotonic() + bookmark_interval
+                # Events of other kinds moved the clock; a bookmark lets clients resume there.
+                last = max(last, seen)
+                yield self._bookmark(res, last)
+
+    @staticmethod
+    def _filter_event(
+        ev: Event,
+        ns: str | None,
+        labels: list[Requirement],
+        fields: list[tuple[list[str], str, str]],
+    ) -> tuple[str, JSONDict] | None:
+        if ns is not None and (ev.obj.get("metadata") or {}).get("namespace") != ns:
+            return None
+        now_ok = labels_match(labels, ev.obj) and fields_match(fields, ev.obj)
+        before_ok = ev.prev is not None and labels_match(labels, ev.prev) and fields_match(fields, ev.prev)
+        if ev.type == "MODIFIED":
+            if now_ok and before_ok:
+                return "MODIFIED", ev.obj
+            if now_ok:
+                return "ADDED", ev.obj
+            if before_ok:
+                return "DELETED", ev.obj
+            return None
+        return (ev.type, ev.obj) if now_ok else None
+
+    @staticmethod
+    def _bookmark(res: Resource, rv: int, initial_end: bool = False) -> JSONDict:
+        meta: JSONDict = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta}}
+
+    # --- pod logs -------------------------------------------------------------------------
+
+    def append_log(self, ns: str, pod: str, container: str, line: str, when: float | None = None) -> None:
+        with self.store.lock:
+            self.logs.setdefault((ns, pod, container), []).append((time.time() if when is None else when, line))
+
+    def read_log(
+        self,
+        ns: str,
+        pod: str,
+        container: str | None,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
+    ) -> str:
+        res = self.resource("", "v1", "pods")
+        obj = self.get(res, ns, pod)
+        spec = obj.get("spec") or {}
+        names = [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict)]
+        all_names = names + [str(c.get("name")) for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+        if container is None:
+            if len(names) != 1:
+                raise bad_request(
+                    f"a container name must be specified for pod {pod}, choose one of: [{' '.join(names)}]"
+                )
+            container = names[0]
+        elif container not in all_names:
+            raise bad_request(f"container {container} is not valid for pod {pod}")
+        with self.store.lock:
+            entries = list(self.logs.get((ns, pod, container), []))
+        if since_seconds is not None:
+            cutoff = time.time() - since_seconds
+            entries = [e for e in entries if e[0] >= cutoff]
+        if tail_lines is not None:
+            entries = entries[-tail_lines:] if tail_lines > 0 else []
+        lines = []
+        for ts, line in entries:
+            if timestamps:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
+                lines.append(f"{stamp} {line}\n")
+            else:
+                lines.append(line + "\n")
+        text = "".join(lines)
+        if limit_bytes is not None:
+            text = text.encode()[:limit_bytes].decode("utf-8", "ignore")
+        return text
+
+
+def _fold_string_data(obj: JSONDict) -> None:
+    sd = obj.pop("stringData", None)
+    if isinstance(sd, dict) and sd:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = {}
+            obj["data"] = data
+        for k, v in sd.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+
+
+def _strip_server(applied: JSONDict) -> JSONDict:
+    out = dict(applied)
+    m = dict(out.get("metadata") or {})
+    for k in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "name", "namespace"):
+        m.pop(k, None)
+    out["metadata"] = m
+    out.pop("apiVersion", None)
+    out.pop("kind", None)
+    return out
+
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -14,17 +14,69 @@ Shape (the design notes' form)::
           config: { ... adapter specific ... }
       hooks: [my_company.netweave_policy]   # extra pluggy plugins (importable modules)
 
-``${VAR}`` anywhere in the file is replaced from the environment before validation; secrets are
-kept as ``SecretStr`` so they never print.
+``${VAR}`` (or ``${VAR:-default}``; ``$$`` for a literal ``$``) in any string value is replaced
+from the environment before validation; a variable that is not set and has no default is a
+configuration error naming it. Secrets are kept as ``SecretStr`` so they never print, and every
+value taken from a secret-looking variable (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``, ``*KEY*``)
+is registered with :func:`netweave.logging.register_secret` so no log line shows it.
+
+Where settings come from, later wins:
+
+1. embedded defaults (no file): SQLite in the data directory and, if the ``helm`` entry point
+   is installed, one instance ``helm-local`` (type ``helm``, default, local chart storage);
+2. the YAML file: ``config_path`` argument, else ``NETWEAVE_CONFIG``, else
+   ``<data dir>/netweave.yaml`` when it exists;
+3. the environment: ``NETWEAVE_DATA_DIR``, ``NETWEAVE_API_TOKEN`` (``api.token``),
+   ``NETWEAVE_STORE_URL`` (``store.url``), ``NETWEAVE_HOST``, ``NETWEAVE_PORT``,
+   ``NETWEAVE_LOG_FORMAT``, ``NETWEAVE_LOG_LEVEL``; ``NETWEAVE_ADAPTERS`` (comma list of instance
+   names: only those stay enabled) and ``NETWEAVE_DISABLED_ADAPTERS`` (instance names to
+   disable);
+4. arguments of :func:`load_settings` (the CLI's ``--data-dir``, ``--host``, ``--port``).
 """
 
 from __future__ import annotations
 
+import copy
+import importlib.metadata
+import logging
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from netweave.logging import register_secret
+
+_log = logging.getLogger("netweave.config")
+
+CONFIG_ENV = "NETWEAVE_CONFIG"
+DATA_DIR_ENV = "NETWEAVE_DATA_DIR"
+CONFIG_FILE_NAME = "netweave.yaml"
+DEFAULT_DATA_DIR = Path(".netweave")
+ADAPTER_GROUP = "netweave.adapters"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``errors`` lists one readable line per problem
+    (a field path and what is wrong); no line ever contains a configured value."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        lines = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(f"invalid configuration ({source}):\n{lines}")
 
 
 class _Section(BaseModel):
@@ -65,12 +117,32 @@ class AdapterInstanceSettings(_Section):
     type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     enabled: bool = True
     default: bool = False
-    config: dict[str, Any] = Field(default_factory=dict)
+    #: Validated by the adapter class's ``Config`` model at load. Kept out of ``repr`` because
+    #: it may hold interpolated secrets the core cannot recognise.
+    config: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class PluginSettings(_Section):
     dms: list[AdapterInstanceSettings] = Field(default_factory=list)
     hooks: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_unique_one_default(self) -> PluginSettings:
+        seen: dict[str, int] = {}
+        problems: list[str] = []
+        for index, instance in enumerate(self.dms):
+            if instance.name in seen:
+                problems.append(
+                    f"instance name {instance.name!r} is used by dms[{seen[instance.name]}] "
+                    f"and dms[{index}]; names must be unique"
+                )
+            seen.setdefault(instance.name, index)
+        defaults = [f"dms[{i}] ({d.name})" for i, d in enumerate(self.dms) if d.default]
+        if len(defaults) > 1:
+            problems.append(f"at most one instance may be default: true, found {defaults}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Settings(_Section):
@@ -83,7 +155,295 @@ class Settings(_Section):
     operations: OperationSettings = Field(default_factory=OperationSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
+    _source: str = PrivateAttr(default="embedded defaults")
+
+    @property
+    def source(self) -> str:
+        """Where these settings came from: a file path, or ``embedded defaults``."""
+        return self._source
+
+    def enabled_instances(self) -> list[AdapterInstanceSettings]:
+        return [i for i in self.plugins.dms if i.enabled]
+
     def store_url(self) -> str:
         if self.store.url is not None:
             return self.store.url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.data_dir / 'netweave.db').resolve()}"
+
+
+# -- loading -------------------------------------------------------------------------------
+
+_VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
+_SECRET_VAR_RE = re.compile(r"(?i)(TOKEN|PASSWORD|PASSWD|SECRET|KEY|CREDENTIAL|AUTH)")
+
+#: (environment variable, path in the settings document). Applied after the file.
+_ENV_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("NETWEAVE_API_TOKEN", ("api", "token")),
+    ("NETWEAVE_STORE_URL", ("store", "url")),
+    ("NETWEAVE_HOST", ("server", "host")),
+    ("NETWEAVE_PORT", ("server", "port")),
+    ("NETWEAVE_LOG_FORMAT", ("log_format",)),
+    ("NETWEAVE_LOG_LEVEL", ("log_level",)),
+)
+
+
+def embedded_defaults() -> dict[str, Any]:
+    """The document used when no configuration file exists (product spec §6)."""
+    document: dict[str, Any] = {}
+    if helm_installed():
+        document["plugins"] = {
+            "dms": [
+                {
+                    "name": "helm-local",
+                    "type": "helm",
+                    "enabled": True,
+                    "default": True,
+                    # The Helm adapter keeps its chart repository under the data directory
+                    # (the loader injects ``data_dir``, see netweave.loading).
+                    "config": {"storage": {"kind": "local"}},
+                }
+            ]
+        }
+    return document
+
+
+def helm_installed() -> bool:
+    return bool(importlib.metadata.entry_points(group=ADAPTER_GROUP, name="helm"))
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def validation_messages(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One line per pydantic error: field path and message, never the input value."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        path = _format_loc(tuple(error["loc"]))
+        if prefix:
+            path = prefix if path == "(top level)" else f"{prefix}.{path}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {message}")
+    return lines
+
+
+def _interpolate(
+    value: Any, path: str, env: Mapping[str, str], errors: list[str], secrets: list[str]
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, f"{path}.{k}" if path else str(k), env, errors, secrets)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", env, errors, secrets) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1):
+            return "$"
+        name, default = match.group(2), match.group(3)
+        found = env.get(name)
+        if found is None or (found == "" and default is not None):
+            if default is None:
+                errors.append(
+                    f"{path}: environment variable {name} is not set "
+                    f"(write ${{{name}:-default}} to give a default)"
+                )
+                return ""
+            found = default
+        if _SECRET_VAR_RE.search(name):
+            secrets.append(found)
+        return found
+
+    result = _VAR_RE.sub(replace, value)
+    leftover = _VAR_RE.sub("", value)
+    if "${" in leftover:
+        errors.append(f"{path}: malformed variable reference (use ${{NAME}} or ${{NAME:-default}})")
+    return result
+
+
+def _set_path(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = document
+    for key in path[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node.get(to_camel(key))
+        if not isinstance(child, dict):
+            child = {}
+        node.pop(to_camel(key), None)
+        node[key] = child
+        node = child
+    last = path[-1]
+    # The file may spell the key in camelCase; never leave both spellings.
+    node.pop(to_camel(last), None)
+    node[last] = value
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base.pop(to_camel(key), None)
+            base[key] = copy.deepcopy(value)
+
+
+def _names(raw: str) -> list[str]:
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [f"configuration file {path} does not exist"]) from None
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read {path}: {exc.strerror}"]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        # problem + position only: the snippet yaml would print may contain a literal secret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(source, [f"YAML {problem}{where}"]) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(
+            source, [f"the top level must be a mapping, not {type(document).__name__}"]
+        )
+    return document
+
+
+def _apply_adapter_switches(
+    document: dict[str, Any], env: Mapping[str, str], errors: list[str]
+) -> None:
+    allow_raw = env.get("NETWEAVE_ADAPTERS")
+    deny = set(_names(env.get("NETWEAVE_DISABLED_ADAPTERS", "")))
+    if allow_raw is None and not deny:
+        return
+    plugins = document.get("plugins")
+    dms = plugins.get("dms") if isinstance(plugins, dict) else None
+    if not isinstance(dms, list):
+        dms = []
+    known = [d.get("name") for d in dms if isinstance(d, dict)]
+    if allow_raw is not None:
+        allow = set(_names(allow_raw))
+        unknown = sorted(allow - set(known))
+        if unknown:
+            errors.append(
+                f"NETWEAVE_ADAPTERS names instance(s) {unknown} that are not configured; "
+                f"configured: {sorted(n for n in known if isinstance(n, str))}"
+            )
+        for entry in dms:
+            if isinstance(entry, dict) and entry.get("name") not in allow:
+                entry["enabled"] = False
+    for entry in dms:
+        if isinstance(entry, dict) and entry.get("name") in deny:
+            entry["enabled"] = False
+    for name in sorted(deny - set(known)):
+        _log.warning("NETWEAVE_DISABLED_ADAPTERS names %r, which is not configured", name)
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, interpolate, override and validate the gateway settings (see the module doc).
+
+    ``env`` defaults to ``os.environ`` (tests pass their own). Raises :class:`ConfigError`.
+    """
+    env = os.environ if env is None else env
+    env_data_dir = env.get(DATA_DIR_ENV) or None
+    base_dir = data_dir if data_dir is not None else Path(env_data_dir or DEFAULT_DATA_DIR)
+
+    path: Path | None
+    if config_path is not None:
+        path = Path(config_path)
+    elif env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    elif (base_dir / CONFIG_FILE_NAME).is_file():
+        path = base_dir / CONFIG_FILE_NAME
+    else:
+        path = None
+
+    if path is not None:
+        source = str(path)
+        document = _read_document(path)
+    else:
+        source = "embedded defaults"
+        document = embedded_defaults()
+
+    errors: list[str] = []
+    secrets: list[str] = []
+    document = _interpolate(document, "", env, errors, secrets)
+
+    # A data_dir written in the file is relative to the file; from the environment or the
+    # command line, relative to the working directory.
+    file_dir = document.pop("data_dir", document.pop("dataDir", None))
+    if data_dir is not None:
+        resolved_dir = Path(data_dir)
+    elif env_data_dir:
+        resolved_dir = Path(env_data_dir)
+    elif isinstance(file_dir, str) and file_dir and path is not None:
+        resolved_dir = path.parent / Path(file_dir).expanduser()
+    elif file_dir is not None and not isinstance(file_dir, str):
+        errors.append("data_dir: must be a path string")
+        resolved_dir = DEFAULT_DATA_DIR
+    else:
+        resolved_dir = DEFAULT_DATA_DIR
+    document["data_dir"] = str(resolved_dir.expanduser().absolute())
+
+    for variable, field_path in _ENV_FIELDS:
+        value = env.get(variable)
+        if value:
+            _set_path(document, field_path, value)
+            if field_path in (("api", "token"), ("store", "url")):
+                secrets.append(value)
+    if overrides:
+        _deep_merge(document, overrides)
+    # Last, so the switches apply to the instance list as finally configured.
+    _apply_adapter_switches(document, env, errors)
+
+    for secret in secrets:
+        register_secret(secret)
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as exc:
+        errors.extend(validation_messages(exc))
+    if errors:
+        raise ConfigError(source, errors)
+    register_secret(settings.api.token)
+    register_secret(settings.store.url)
+    settings._source = source
+    return settings
+
+
+__all__ = [
+    "ADAPTER_GROUP",
+    "AdapterInstanceSettings",
+    "ApiSettings",
+    "ConfigError",
+    "OperationSettings",
+    "PluginSettings",
+    "ServerSettings",
+    "Settings",
+    "StoreSettings",
+    "embedded_defaults",
+    "helm_installed",
+    "load_settings",
+    "validation_messages",
+]

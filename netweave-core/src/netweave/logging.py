@@ -1,0 +1,231 @@
+"""Structured logging: structlog in front, the standard library routed through it.
+
+* ``configure_logging(log_format, level)`` — JSON lines when ``log_format`` is ``json`` (or
+  ``auto`` and stderr is not a terminal: production, containers), a readable console format
+  otherwise. Records from the standard library (uvicorn, litestar, stevedore, adapters using
+  ``logging.getLogger``) go through the same processors, so every line has the same fields.
+* A request id: the API binds one per request with :func:`bind_request_id`; every line logged
+  while that request is handled carries ``request_id``.
+* Redaction, last before output: bearer tokens, passwords in URLs, values of keys that name
+  secrets (``token``, ``password``, ``authorization`` …), ``SecretStr`` objects and every value
+  registered with :func:`register_secret` (the configuration loader registers its secrets) are
+  replaced by ``[REDACTED]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets as _secrets
+import sys
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
+from typing import IO, Any, Literal
+
+import structlog
+from pydantic import SecretBytes, SecretStr
+
+LogFormat = Literal["auto", "json", "console"]
+
+REDACTED = "[REDACTED]"
+
+#: The id of the request being handled, bound by the API per request (``None`` outside one).
+request_id_var: ContextVar[str | None] = ContextVar("netweave_request_id", default=None)
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_HANDLER_NAME = "netweave"
+
+# Keys whose values are secrets whatever they look like.
+_SECRET_KEY_RE = re.compile(
+    r"(?i)(^|[_-])(token|password|passwd|secret|authorization|api[_-]?key|private[_-]?key|"
+    r"client[_-]?secret|credentials?)$"
+)
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # "Bearer <token>" anywhere (headers echoed into messages, curl lines …).
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*"), r"\1" + REDACTED),
+    # JWTs without a scheme in front.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
+    # user:password@ in URLs (database URLs, git remotes).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+)
+_MIN_SECRET_LENGTH = 4
+_MAX_DEPTH = 8
+
+_registered: set[str] = set()
+_registered_re: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | SecretStr | None) -> None:
+    """Never let ``value`` reach a log line (replaced by ``[REDACTED]`` wherever it appears).
+
+    Values shorter than four characters are ignored: redacting them would mangle ordinary text.
+    """
+    global _registered_re
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not value or len(value) < _MIN_SECRET_LENGTH or value in _registered:
+        return
+    _registered.add(value)
+    # Longest first, so a secret that contains another is replaced whole.
+    alternatives = sorted(_registered, key=len, reverse=True)
+    _registered_re = re.compile("|".join(re.escape(v) for v in alternatives))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with registered secrets, bearer tokens, JWTs and URL passwords replaced."""
+    if _registered_re is not None:
+        text = _registered_re.sub(REDACTED, text)
+    for pattern, replacement in _TEXT_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, SecretStr | SecretBytes):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: (
+                REDACTED
+                if isinstance(k, str) and _SECRET_KEY_RE.search(k) and v is not None
+                else _redact_value(v, depth + 1)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v, depth + 1) for v in value)
+    return value
+
+
+def redact_event(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: redact secrets in every value of the event."""
+    for key in list(event_dict):
+        value = event_dict[key]
+        if _SECRET_KEY_RE.search(key) and value is not None:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact_value(value)
+    return event_dict
+
+
+def _redact_rendered(logger: Any, method_name: str, rendered: Any) -> Any:
+    # After rendering: catches what only exists in the output (a formatted traceback).
+    return redact_text(rendered) if isinstance(rendered, str) else rendered
+
+
+def _add_request_id(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = request_id_var.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def new_request_id() -> str:
+    return _secrets.token_hex(8)
+
+
+def bind_request_id(request_id: str | None = None) -> str:
+    """Bind the current request's id (a client's ``X-Request-ID`` if well-formed, else a new
+    one) for every log line of the current task; returns the id bound."""
+    if request_id is None or not _REQUEST_ID_RE.match(request_id):
+        request_id = new_request_id()
+    request_id_var.set(request_id)
+    return request_id
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        _add_request_id,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.StackInfoRenderer(),
+    ]
+
+
+def resolve_format(log_format: LogFormat, stream: IO[str] | None = None) -> str:
+    if log_format != "auto":
+        return log_format
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "console" if callable(isatty) and isatty() else "json"
+
+
+def configure_logging(
+    log_format: LogFormat = "auto",
+    level: str | int = "INFO",
+    *,
+    stream: IO[str] | None = None,
+) -> None:
+    """Configure structlog and the standard library's root logger (idempotent).
+
+    Replaces a handler installed by an earlier call, leaves other handlers alone (pytest's
+    capture handler, for example).
+    """
+    fmt = resolve_format(log_format, stream)
+    renderer: Any
+    final: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if fmt == "json":
+        final += [
+            structlog.processors.format_exc_info,
+            redact_event,
+            structlog.processors.JSONRenderer(),
+        ]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        final += [redact_event, renderer]
+    final.append(_redact_rendered)
+
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    # uvicorn installs its own handlers unless told otherwise; the CLI passes
+    # ``log_config=None`` and these propagate to the root handler above.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A structlog logger (``log.info("event", key=value)``) named like a stdlib logger."""
+    return structlog.stdlib.get_logger(name, **initial)
+
+
+__all__ = [
+    "REDACTED",
+    "LogFormat",
+    "bind_request_id",
+    "configure_logging",
+    "get_logger",
+    "new_request_id",
+    "redact_event",
+    "redact_text",
+    "register_secret",
+    "request_id_var",
+    "resolve_format",
+]

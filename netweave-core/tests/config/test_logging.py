@@ -1,0 +1,149 @@
+"""Structured logging: JSON / console, stdlib routed through structlog, request id, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from netweave.logging import (
+    REDACTED,
+    bind_request_id,
+    configure_logging,
+    get_logger,
+    redact_text,
+    register_secret,
+    request_id_var,
+    resolve_format,
+)
+from pydantic import SecretStr
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    level = root.level
+    out = io.StringIO()
+    yield out
+    for handler in list(root.handlers):
+        if handler.get_name() == "netweave":
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_json_lines_for_structlog_and_stdlib(stream: io.StringIO) -> None:
+    configure_logging("json", "INFO", stream=stream)
+    get_logger("netweave.test").info("package uploaded", adapter="helm-local", size=12)
+    logging.getLogger("some.library").warning("plain %s message", "stdlib")
+    logging.getLogger("some.library").debug("below the level")
+    first, second = lines(stream)
+    assert first["event"] == "package uploaded"
+    assert first["adapter"] == "helm-local" and first["size"] == 12
+    assert first["level"] == "info" and first["logger"] == "netweave.test"
+    assert "timestamp" in first
+    assert second["event"] == "plain stdlib message"
+    assert second["level"] == "warning" and second["logger"] == "some.library"
+
+
+def test_console_format_is_not_json(stream: io.StringIO) -> None:
+    configure_logging("console", "INFO", stream=stream)
+    get_logger("netweave.test").info("hello", adapter="a")
+    text = stream.getvalue()
+    assert "hello" in text and "adapter=a" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text.splitlines()[0])
+
+
+def test_auto_format_follows_the_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert resolve_format("auto", Tty()) == "console"
+    assert resolve_format("auto", io.StringIO()) == "json"
+    assert resolve_format("json", Tty()) == "json"
+
+
+def test_reconfiguring_replaces_our_handler_only(stream: io.StringIO) -> None:
+    configure_logging("json", "INFO", stream=stream)
+    configure_logging("json", "INFO", stream=stream)
+    ours = [h for h in logging.getLogger().handlers if h.get_name() == "netweave"]
+    assert len(ours) == 1
+
+
+async def test_request_id_is_bound_per_task(stream: io.StringIO) -> None:
+    configure_logging("json", "INFO", stream=stream)
+    log = get_logger("netweave.api")
+
+    async def handle(incoming: str | None) -> str:
+        bound = bind_request_id(incoming)
+        await asyncio.sleep(0)
+        log.info("handled")
+        return bound
+
+    a, b = await asyncio.gather(handle("client-id-1"), handle(None))
+    assert a == "client-id-1"
+    assert b != a and len(b) == 16
+    assert sorted(str(e["request_id"]) for e in lines(stream)) == sorted([a, b])
+    # Outside a request: no id.
+    assert request_id_var.get() is None
+
+
+def test_malformed_client_request_id_is_replaced() -> None:
+    async def bind() -> str:
+        return bind_request_id("bad id\nwith newline")
+
+    bound = asyncio.run(bind())
+    assert bound != "bad id\nwith newline" and len(bound) == 16
+
+
+def test_redaction_in_messages_values_and_keys(stream: io.StringIO) -> None:
+    configure_logging("json", "INFO", stream=stream)
+    register_secret("registered-secret-42")
+    log = get_logger("netweave.test")
+    log.info("calling with Authorization: Bearer abc.def-ghi", url="https://u:pw123@h/x")
+    log.info("cfg", token="plain-token-value", api_key="k-1234", secret=SecretStr("inner-secret"))
+    log.info("nested", payload={"password": "hunter22", "items": ["registered-secret-42"]})
+    logging.getLogger("lib").error("boom with registered-secret-42 inside")
+    text = stream.getvalue()
+    for secret in (
+        "abc.def-ghi",
+        "pw123",
+        "plain-token-value",
+        "k-1234",
+        "inner-secret",
+        "hunter22",
+        "registered-secret-42",
+    ):
+        assert secret not in text, secret
+    first, second, third, fourth = lines(stream)
+    assert first["event"] == f"calling with Authorization: Bearer {REDACTED}"
+    assert first["url"] == f"https://u:{REDACTED}@h/x"
+    assert second["token"] == REDACTED and second["api_key"] == REDACTED
+    assert third["payload"] == {"password": REDACTED, "items": [REDACTED]}
+    assert fourth["event"] == f"boom with {REDACTED} inside"
+
+
+def test_secret_inside_a_traceback_is_redacted(stream: io.StringIO) -> None:
+    configure_logging("console", "INFO", stream=stream)
+    register_secret("tb-secret-9876")
+    try:
+        raise RuntimeError("connect failed with tb-secret-9876")
+    except RuntimeError:
+        logging.getLogger("lib").exception("failure")
+    text = stream.getvalue()
+    assert "RuntimeError" in text
+    assert "tb-secret-9876" not in text
+
+
+def test_redact_text_leaves_ordinary_text_alone() -> None:
+    register_secret("abc")  # too short to redact safely: ignored
+    assert redact_text("a basic message about abc") == "a basic message about abc"
+    assert redact_text("eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl") == REDACTED

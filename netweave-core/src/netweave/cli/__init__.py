@@ -1,0 +1,1 @@
+"""The ``netweave`` command (``netweave.cli.main:main``)."""

@@ -1,0 +1,171 @@
+"""The netweave command through click's CliRunner (no server started here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from netweave import CONTRACT_VERSION, __version__
+from netweave import config as config_module
+from netweave.cli.main import main
+
+SECRET = "tok-should-never-print-0042"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"netweave {__version__} (contract {CONTRACT_VERSION})"
+
+
+def test_commands_listed(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "adapters", "config", "openapi", "adapter"):
+        assert f"  {command} " in result.stdout
+
+
+def test_config_check_ok_prints_a_summary_without_secrets(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    cfg = write(
+        tmp_path / "gw.yaml",
+        f"server: {{port: 9999}}\napi: {{token: {SECRET}}}\n"
+        "store: {url: 'postgresql+asyncpg://u:pw-9999@127.0.0.1/test'}\n",
+    )
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"configuration OK ({cfg})"
+    assert "listen: 127.0.0.1:9999" in result.stdout
+    assert "store: postgresql+asyncpg (URL from configuration, not shown)" in result.stdout
+    assert "API token: set" in result.stdout
+    assert SECRET not in result.output and "pw-9999" not in result.output
+
+
+def test_config_check_reads_netweave_config_env(runner: CliRunner, tmp_path: Path) -> None:
+    cfg = write(tmp_path / "env.yaml", "server: {port: 9876}\n")
+    result = runner.invoke(main, ["config", "check"], env={"NETWEAVE_CONFIG": str(cfg)})
+    assert result.exit_code == 0, result.output
+    assert f"configuration OK ({cfg})" in result.stdout
+    assert "listen: 127.0.0.1:9876" in result.stdout
+
+
+def test_config_check_errors_exit_2_listing_fields(runner: CliRunner, tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "gw.yaml",
+        "server: {port: -1}\nlogFormat: loud\napi: {token: '${UNSET_TOKEN_VAR}'}\n",
+    )
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: invalid configuration ({cfg}):",
+        "  - api.token: environment variable UNSET_TOKEN_VAR is not set "
+        "(write ${UNSET_TOKEN_VAR:-default} to give a default)",
+        "  - logFormat: Input should be 'auto', 'json' or 'console'",
+        "  - server.port: Input should be greater than or equal to 0",
+    ]
+
+
+def test_config_check_reports_missing_adapter_distribution(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    cfg = write(
+        tmp_path / "gw.yaml",
+        "plugins:\n  dms:\n    - {name: argo-east, type: argocd}\n"
+        "    - {name: flux-off, type: flux, enabled: false}\n",
+    )
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert (
+        "adapter type 'argocd' (enabled instances: argo-east) is not installed: "
+        "pip install netweave-argocd"
+    ) in result.stderr
+    assert "flux" not in result.stderr
+
+
+def test_config_check_embedded_defaults_without_helm(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_module, "helm_installed", lambda: False)
+    result = runner.invoke(main, ["config", "check", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "configuration OK (embedded defaults)" in result.stdout
+    assert f"store: SQLite file {tmp_path / 'netweave.db'}" in result.stdout
+    assert "pip install netweave-helm" in result.stdout
+
+
+def test_adapters_json_reports_missing_and_available(runner: CliRunner, tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "gw.yaml",
+        "plugins:\n  dms:\n    - {name: a1, type: acme}\n    - {name: o1, type: onap, "
+        "enabled: false}\n",
+    )
+    result = runner.invoke(main, ["adapters", "--json", "--config", str(cfg)])
+    # An enabled instance whose adapter is not installed: the listing still prints, exit 2.
+    assert result.exit_code == 2
+    overview = json.loads(result.stdout)
+    assert overview["group"] == "netweave.adapters"
+    assert overview["configuration"] == str(cfg)
+    missing = {m["type"]: m for m in overview["missing"]}
+    assert missing["acme"]["instances"] == [{"name": "a1", "enabled": True}]
+    assert "provides entry point 'acme'" in missing["acme"]["hint"]
+    assert missing["onap"]["hint"] == "pip install netweave-onap"
+    installed = {a["type"] for a in overview["installed"]}
+    for entry in overview["available"]:
+        assert entry["type"] not in installed
+        assert entry["hint"] == f"pip install {entry['distribution']}"
+
+
+def test_adapters_text_with_invalid_configuration_still_lists(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    cfg = write(tmp_path / "gw.yaml", "server: {port: banana}\n")
+    result = runner.invoke(main, ["adapters", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert result.stdout.startswith("Adapters (entry-point group netweave.adapters):")
+    assert "server.port: Input should be a valid integer" in result.stderr
+
+
+def test_adapter_group_is_a_placeholder_without_commands(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["adapter", "--help"])
+    assert result.exit_code == 0
+    assert "Tools for adapter authors" in result.stdout
+
+
+def test_serve_with_invalid_configuration_exits_2_before_listening(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    cfg = write(tmp_path / "gw.yaml", "server: {port: 80000}\n")
+    result = runner.invoke(main, ["serve", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "server.port: Input should be less than or equal to 65535" in result.stderr
+    assert "listening" not in result.output
+
+
+def test_serve_with_missing_adapter_exits_2_naming_the_distribution(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    cfg = write(tmp_path / "gw.yaml", "plugins:\n  dms:\n    - {name: o, type: osm-x}\n")
+    result = runner.invoke(main, ["serve", "--config", str(cfg), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "adapter type 'osm-x' (enabled instances: o) is not installed" in result.stderr
+    assert "listening" not in result.output
+
+
+def test_serve_rejects_bad_port_option(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["serve", "--port", "70000"])
+    assert result.exit_code == 2
+    assert "70000 is not in the range 0<=x<=65535" in result.stderr

@@ -117,7 +117,12 @@ class ApiCore:
         self.applied: dict[tuple[StorageKey, str, str, str], JSONDict] = {}
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         for ns in _SYSTEM_NAMESPACES:
-            self.create(self.resource("", "v1", "namespaces"), "", {"metadata": {"name": ns}}, WriteOptions(internal=True))
+            self.create(
+                self.resource("", "v1", "namespaces"),
+                "",
+                {"metadata": {"name": ns}},
+                WriteOptions(internal=True),
+            )
 
     # --- lookup helpers -------------------------------------------------------
 
@@ -170,9 +175,13 @@ class ApiCore:
                 token = json.loads(base64.b64decode(opts.continue_token))
                 after = (str(token["ns"]), str(token["name"]))
             except (ValueError, KeyError, TypeError) as exc:
-                raise bad_request("continue key is not valid: incorrect encoded start resourceVersion") from exc
+                raise bad_request(
+                    "continue key is not valid: incorrect encoded start resourceVersion"
+                ) from exc
             matched = [
-                o for o in matched if ((o["metadata"].get("namespace") or ""), o["metadata"]["name"]) > after
+                o
+                for o in matched
+                if ((o["metadata"].get("namespace") or ""), o["metadata"]["name"]) > after
             ]
         if opts.limit and len(matched) > opts.limit:
             last = matched[opts.limit - 1]["metadata"]
@@ -189,7 +198,9 @@ class ApiCore:
 
     # --- validation ----------------------------------------------------------------
 
-    def _validate(self, res: Resource, obj: JSONDict, opts: WriteOptions, *, apply: bool = False) -> None:
+    def _validate(
+        self, res: Resource, obj: JSONDict, opts: WriteOptions, *, apply: bool = False
+    ) -> None:
         if opts.internal:
             return
         name = _name_of(obj)
@@ -198,7 +209,9 @@ class ApiCore:
             outcome = validator.check(obj)
             if apply:
                 self._apply_typed_errors(res, obj, outcome)
-            opts.warnings += custom_errors(res.kind, res.group, res.api_version, name, outcome, opts.field_validation)
+            opts.warnings += custom_errors(
+                res.kind, res.group, res.api_version, name, outcome, opts.field_validation
+            )
             return
         if res.kind == "CustomResourceDefinition":
             crd_mod.validate_crd(obj)
@@ -207,22 +220,26 @@ class ApiCore:
         outcome = self.builtin.check(obj, res.api_version, res.kind)
         if apply:
             self._apply_typed_errors(res, obj, outcome)
-        opts.warnings += builtin_errors(obj, res.kind, res.api_version, name, res.group, outcome, opts.field_validation)
+        opts.warnings += builtin_errors(
+            obj, res.kind, res.api_version, name, res.group, outcome, opts.field_validation
+        )
 
     def _apply_typed_errors(self, res: Resource, obj: JSONDict, outcome: Outcome) -> None:
         # A real apiserver converts an apply patch to its typed form first and answers
         # schema mismatches with a plain 500 (kubernetes/kubernetes#122480, #139253).
         problems = [f".{u}: field not declared in schema" for u in outcome.unknown]
         problems += [f".{p}: {m.split(':', 1)[0]}" for p, m in outcome.type_errors]
-        problems += [
-            f".{f}: {m}" for r, f, m in outcome.causes if r == "FieldValueTypeInvalid"
-        ]
+        problems += [f".{f}: {m}" for r, f, m in outcome.causes if r == "FieldValueTypeInvalid"]
         if problems:
             m = obj.get("metadata") or {}
             ns = m.get("namespace") or ""
             ident = f"{ns}/{m.get('name', '')}" if ns else str(m.get("name", ""))
             gvk = f"{res.api_version}, Kind={res.kind}"
-            raise ApiError(500, f"failed to create typed patch object ({ident}; {gvk}): {problems[0]}", reason="")
+            raise ApiError(
+                500,
+                f"failed to create typed patch object ({ident}; {gvk}): {problems[0]}",
+                reason="",
+            )
 
     def _structural(self, res: Resource) -> StructuralValidator:
         if res._validator is None:
@@ -247,7 +264,9 @@ class ApiCore:
             return
         body_ns = m.get("namespace")
         if body_ns and ns and body_ns != ns:
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         m["namespace"] = ns or body_ns or "default"
 
     def _require_namespace(self, res: Resource, obj: JSONDict) -> None:
@@ -256,11 +275,13 @@ class ApiCore:
         ns = obj["metadata"]["namespace"]
         nsobj = self.store.get(("", "namespaces"), "", ns)
         if nsobj is None:
-            raise ApiError(404, f'namespaces "{ns}" not found', details={"name": ns, "kind": "namespaces"})
+            raise ApiError(
+                404, f'namespaces "{ns}" not found', details={"name": ns, "kind": "namespaces"}
+            )
         if nsobj["metadata"].get("deletionTimestamp"):
             raise ApiError(
                 403,
-                f"{res.qualified} \"{obj['metadata'].get('name', '')}\" is forbidden: unable to create new content "
+                f'{res.qualified} "{obj["metadata"].get("name", "")}" is forbidden: unable to create new content '
                 f"in namespace {ns} because it is being terminated",
             )
 
@@ -276,7 +297,18 @@ class ApiCore:
             if m.get("generateName"):
                 m["name"] = str(m["generateName"]) + random_suffix()
             else:
-                raise invalid(res.kind, res.group, "", [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")])
+                raise invalid(
+                    res.kind,
+                    res.group,
+                    "",
+                    [
+                        (
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )
+                    ],
+                )
         self._validate(res, obj, opts)
         self._prepare_create(res, obj)
         with self.store.lock:
@@ -297,7 +329,13 @@ class ApiCore:
 
     def _prepare_create(self, res: Resource, obj: JSONDict) -> None:
         m = obj["metadata"]
-        for k in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+        for k in (
+            "uid",
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ):
             m.pop(k, None)
         m["uid"] = new_uid()
         m["creationTimestamp"] = now_rfc3339()
@@ -320,7 +358,9 @@ class ApiCore:
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
             spec = obj.setdefault("spec", {})
             spec.setdefault("restartPolicy", "Always")
-        elif kind in ("Deployment", "StatefulSet", "ReplicaSet") and isinstance(obj.get("spec"), dict):
+        elif kind in ("Deployment", "StatefulSet", "ReplicaSet") and isinstance(
+            obj.get("spec"), dict
+        ):
             obj["spec"].setdefault("replicas", 1)
         if res.kind == "CustomResourceDefinition":
             crd_mod.default_crd(obj)
@@ -363,7 +403,9 @@ class ApiCore:
         self._check_namespace(res, ns, obj)
         body_name = obj["metadata"].get("name")
         if body_name and body_name != name:
-            raise bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
         obj["metadata"]["name"] = name
         if subresource is None:
             self._validate(res, obj, opts)
@@ -403,7 +445,13 @@ class ApiCore:
                 new["spec"] = clone(cur.get("spec") or {})
         m = new["metadata"]
         cm = cur["metadata"]
-        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace"):
+        for k in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+        ):
             if k in cm:
                 m[k] = cm[k]
             else:
@@ -476,7 +524,9 @@ class ApiCore:
         if patch_type == PATCH_JSON and not isinstance(patch, list):
             json_patch(None, patch)  # raises the apiserver's 400
         if patch_type != PATCH_JSON and not isinstance(patch, dict):
-            raise bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+            raise bad_request(
+                "json: cannot unmarshal into Go value of type map[string]interface {}"
+            )
         with self.store.lock:
             cur = self.store.get(res.storage_key, ns if res.namespaced else "", name)
             if cur is None:
@@ -497,7 +547,11 @@ class ApiCore:
             new.setdefault("metadata", {})["name"] = name
             if res.namespaced:
                 new["metadata"]["namespace"] = cur["metadata"].get("namespace")
-            want_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
+            want_rv = (
+                (patch.get("metadata") or {}).get("resourceVersion")
+                if isinstance(patch, dict)
+                else None
+            )
             if want_rv and want_rv != cur["metadata"].get("resourceVersion"):
                 raise conflict(res.plural, res.group, name)
             if subresource is None:
@@ -523,7 +577,16 @@ class ApiCore:
             raise bad_request("error decoding YAML: the apply patch must be a YAML or JSON object")
         if not opts.field_manager:
             raise invalid(
-                "PatchOptions", "meta.k8s.io", "", [("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")]
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    (
+                        "FieldValueRequired",
+                        "fieldManager",
+                        "Required value: is required for apply patch",
+                    )
+                ],
             )
         if applied.get("apiVersion") != res.api_version:
             raise bad_request(
@@ -536,15 +599,27 @@ class ApiCore:
             )
         meta_in = applied.setdefault("metadata", {})
         if meta_in.get("name") and meta_in["name"] != name:
-            raise bad_request(f"the name of the object ({meta_in['name']}) does not match the name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({meta_in['name']}) does not match the name on the URL ({name})"
+            )
         meta_in["name"] = name
         self._check_namespace(res, ns, applied)
         if subresource is None:
             # Type-check the applied configuration itself, as the typed conversion does.
             probe = clone(applied)
-            self._validate(res, probe, WriteOptions(field_validation="Ignore", internal=opts.internal), apply=True)
+            self._validate(
+                res,
+                probe,
+                WriteOptions(field_validation="Ignore", internal=opts.internal),
+                apply=True,
+            )
         skey = res.storage_key
-        akey = (skey, applied["metadata"].get("namespace") or "", name, opts.field_manager + "|" + (subresource or ""))
+        akey = (
+            skey,
+            applied["metadata"].get("namespace") or "",
+            name,
+            opts.field_manager + "|" + (subresource or ""),
+        )
         keyer = self.keyer(res, False)
         with self.store.lock:
             cur = self.store.get(skey, ns if res.namespaced else "", name)
@@ -561,7 +636,9 @@ class ApiCore:
                 apply_prune(live, _strip_server(old), _strip_server(applied), keyer)
             if subresource == "status":
                 new = clone(live)
-                new["status"] = apply_merge(live.get("status") or {}, applied.get("status") or {}, keyer, ("status",))
+                new["status"] = apply_merge(
+                    live.get("status") or {}, applied.get("status") or {}, keyer, ("status",)
+                )
             else:
                 new = apply_merge(live, applied, keyer)
                 new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
@@ -592,7 +669,9 @@ class ApiCore:
                     name,
                     f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {cur['metadata'].get('uid')}",
                 )
-            if pre.get("resourceVersion") and pre["resourceVersion"] != cur["metadata"].get("resourceVersion"):
+            if pre.get("resourceVersion") and pre["resourceVersion"] != cur["metadata"].get(
+                "resourceVersion"
+            ):
                 raise conflict(
                     res.plural,
                     res.group,
@@ -602,7 +681,10 @@ class ApiCore:
                 )
             if dry_run:
                 return self._present(res, cur)
-            orphan = options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents") is True
+            orphan = (
+                options.get("propagationPolicy") == "Orphan"
+                or options.get("orphanDependents") is True
+            )
             if res.kind == "Namespace" and not res.group:
                 return self._delete_namespace(res, cur)
             if cur["metadata"].get("finalizers"):
@@ -631,7 +713,11 @@ class ApiCore:
         with self.store.lock:
             rv = self.store.next_rv()
             self.store.delete(res.storage_key, obj, rv)
-            for k in [k for k in self.applied if k[0] == res.storage_key and k[1] == ns and k[2] == m["name"]]:
+            for k in [
+                k
+                for k in self.applied
+                if k[0] == res.storage_key and k[1] == ns and k[2] == m["name"]
+            ]:
                 del self.applied[k]
             if res.kind == "Pod" and not res.group:
                 for k in [k for k in self.logs if k[0] == ns and k[1] == m["name"]]:
@@ -657,7 +743,9 @@ class ApiCore:
                 refs = (obj.get("metadata") or {}).get("ownerReferences") or []
                 if any(isinstance(r, dict) and r.get("uid") == uid for r in refs):
                     try:
-                        self.delete(res, obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+                        self.delete(
+                            res, obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
+                        )
                     except ApiError:
                         pass  # already gone
 
@@ -697,11 +785,24 @@ class ApiCore:
                     return
             self._remove(nsres, nsobj)
 
-    def delete_collection(self, res: Resource, ns: str | None, opts: ListOptions, options: JSONDict | None, dry_run: bool) -> JSONDict:
+    def delete_collection(
+        self,
+        res: Resource,
+        ns: str | None,
+        opts: ListOptions,
+        options: JSONDict | None,
+        dry_run: bool,
+    ) -> JSONDict:
         listed = self.list(res, ns, opts)
         for obj in listed["items"]:
             try:
-                self.delete(res, obj["metadata"].get("namespace") or "", obj["metadata"]["name"], options, dry_run)
+                self.delete(
+                    res,
+                    obj["metadata"].get("namespace") or "",
+                    obj["metadata"]["name"],
+                    options,
+                    dry_run,
+                )
             except ApiError:
                 pass
         return listed
@@ -728,7 +829,9 @@ class ApiCore:
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
             "metadata": {
-                k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m
+                k: m[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in m
             },
             "spec": {"replicas": int(spec_r or 0)},
             "status": status,
@@ -737,7 +840,9 @@ class ApiCore:
     def get_scale(self, res: Resource, ns: str, name: str) -> JSONDict:
         return self.scale_of(res, self.get(res, ns, name))
 
-    def update_scale(self, res: Resource, ns: str, name: str, body: JSONDict, opts: WriteOptions) -> JSONDict:
+    def update_scale(
+        self, res: Resource, ns: str, name: str, body: JSONDict, opts: WriteOptions
+    ) -> JSONDict:
         with self.store.lock:
             cur = self.store.get(res.storage_key, ns if res.namespaced else "", name)
             if cur is None:
@@ -747,12 +852,25 @@ class ApiCore:
                 raise conflict(res.plural, res.group, name)
             return self._set_scale(res, cur, body, opts)
 
-    def _set_scale(self, res: Resource, cur: JSONDict, scale: JSONDict, opts: WriteOptions) -> JSONDict:
+    def _set_scale(
+        self, res: Resource, cur: JSONDict, scale: JSONDict, opts: WriteOptions
+    ) -> JSONDict:
         if res.scale is None:
             raise ApiError(404, "the server could not find the requested resource")
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise invalid("Scale", "autoscaling", cur["metadata"]["name"], [("FieldValueInvalid", "spec.replicas", f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0")])
+            raise invalid(
+                "Scale",
+                "autoscaling",
+                cur["metadata"]["name"],
+                [
+                    (
+                        "FieldValueInvalid",
+                        "spec.replicas",
+                        f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
+                    )
+                ],
+            )
         new = clone(cur)
         set_path(new, res.scale.spec_replicas.split("."), replicas)
         stored = self._commit_update(res, cur, new, opts, None)
@@ -841,7 +959,9 @@ class ApiCore:
         if ns is not None and (ev.obj.get("metadata") or {}).get("namespace") != ns:
             return None
         now_ok = labels_match(labels, ev.obj) and fields_match(fields, ev.obj)
-        before_ok = ev.prev is not None and labels_match(labels, ev.prev) and fields_match(fields, ev.prev)
+        before_ok = (
+            ev.prev is not None and labels_match(labels, ev.prev) and fields_match(fields, ev.prev)
+        )
         if ev.type == "MODIFIED":
             if now_ok and before_ok:
                 return "MODIFIED", ev.obj
@@ -857,13 +977,20 @@ class ApiCore:
         meta: JSONDict = {"resourceVersion": str(rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return {"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta}}
+        return {
+            "type": "BOOKMARK",
+            "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta},
+        }
 
     # --- pod logs -------------------------------------------------------------------------
 
-    def append_log(self, ns: str, pod: str, container: str, line: str, when: float | None = None) -> None:
+    def append_log(
+        self, ns: str, pod: str, container: str, line: str, when: float | None = None
+    ) -> None:
         with self.store.lock:
-            self.logs.setdefault((ns, pod, container), []).append((time.time() if when is None else when, line))
+            self.logs.setdefault((ns, pod, container), []).append(
+                (time.time() if when is None else when, line)
+            )
 
     def read_log(
         self,
@@ -879,7 +1006,9 @@ class ApiCore:
         obj = self.get(res, ns, pod)
         spec = obj.get("spec") or {}
         names = [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict)]
-        all_names = names + [str(c.get("name")) for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+        all_names = names + [
+            str(c.get("name")) for c in spec.get("initContainers") or [] if isinstance(c, dict)
+        ]
         if container is None:
             if len(names) != 1:
                 raise bad_request(
@@ -898,7 +1027,10 @@ class ApiCore:
         lines = []
         for ts, line in entries:
             if timestamps:
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
+                stamp = (
+                    time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+                    + f".{int((ts % 1) * 1e9):09d}Z"
+                )
                 lines.append(f"{stamp} {line}\n")
             else:
                 lines.append(line + "\n")
@@ -922,7 +1054,15 @@ def _fold_string_data(obj: JSONDict) -> None:
 def _strip_server(applied: JSONDict) -> JSONDict:
     out = dict(applied)
     m = dict(out.get("metadata") or {})
-    for k in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "name", "namespace"):
+    for k in (
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "name",
+        "namespace",
+    ):
         m.pop(k, None)
     out["metadata"] = m
     out.pop("apiVersion", None)

@@ -7,13 +7,13 @@ that many seconds.
 
 Default behaviour (per object, overridable):
 
-* ``ready`` – Deployments, ReplicaSets, StatefulSets and DaemonSets get Pods
+* ``ready`` - Deployments, ReplicaSets, StatefulSets and DaemonSets get Pods
   that become Running and Ready (with log lines); Jobs complete; Pods with
   ``restartPolicy: Never``/``OnFailure`` succeed (so ``helm test`` passes).
-* ``unready`` – Pods run but never become Ready.
-* ``fail`` – Pods crash (or fail, for run-to-completion Pods), Jobs fail,
+* ``unready`` - Pods run but never become Ready.
+* ``fail`` - Pods crash (or fail, for run-to-completion Pods), Jobs fail,
   Deployments report ``ProgressDeadlineExceeded``.
-* ``hang`` – nothing happens: no Pods, no status.
+* ``hang`` - nothing happens: no Pods, no status.
 
 Choose a behaviour with the annotation ``k8s-emulator.netweave.io/behavior``
 on the workload (or its Pod template), ``k8s-emulator.netweave.io/ready-after``
@@ -106,7 +106,9 @@ class ControllerContext:
 
         res = self._res(str(obj.get("apiVersion")), str(obj.get("kind")))
         m = obj["metadata"]
-        return self.core.update(res, m.get("namespace") or "", m["name"], obj, WriteOptions(internal=True))
+        return self.core.update(
+            res, m.get("namespace") or "", m["name"], obj, WriteOptions(internal=True)
+        )
 
     def set_status(self, obj: JSONDict, status: JSONDict) -> JSONDict:
         """Replace ``status`` (through the status subresource when the kind has one)."""
@@ -122,7 +124,14 @@ class ControllerContext:
         new["metadata"] = dict(cur["metadata"])
         new["metadata"].pop("resourceVersion", None)
         sub = "status" if res.status else None
-        return self.core.update(res, m.get("namespace") or "", m["name"], new, WriteOptions(internal=True), subresource=sub)
+        return self.core.update(
+            res,
+            m.get("namespace") or "",
+            m["name"],
+            new,
+            WriteOptions(internal=True),
+            subresource=sub,
+        )
 
     def patch_status(self, obj: JSONDict, changes: JSONDict) -> JSONDict:
         """Merge ``changes`` into the current status."""
@@ -151,19 +160,36 @@ class ControllerContext:
         return self._m.behavior_of(obj)
 
 
-def conditions(old_status: JSONDict | None, wanted: list[tuple[str, str, str, str]]) -> list[JSONDict]:
+def conditions(
+    old_status: JSONDict | None, wanted: list[tuple[str, str, str, str]]
+) -> list[JSONDict]:
     """Build conditions, keeping ``lastTransitionTime`` when a condition did not change.
 
     Stable timestamps keep reconciles idempotent (no write, no event, no loop).
     """
-    old = {c.get("type"): c for c in (old_status or {}).get("conditions") or [] if isinstance(c, dict)}
+    old = {
+        c.get("type"): c for c in (old_status or {}).get("conditions") or [] if isinstance(c, dict)
+    }
     now = now_rfc3339()
     out = []
     for typ, status, reason, message in wanted:
         prev = old.get(typ)
-        stamp = prev.get("lastTransitionTime", now) if prev and prev.get("status") == status else now
-        cond = {"type": typ, "status": status, "reason": reason, "message": message, "lastTransitionTime": stamp}
-        if prev and prev.get("lastUpdateTime") and prev.get("status") == status and prev.get("reason") == reason:
+        stamp = (
+            prev.get("lastTransitionTime", now) if prev and prev.get("status") == status else now
+        )
+        cond = {
+            "type": typ,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": stamp,
+        }
+        if (
+            prev
+            and prev.get("lastUpdateTime")
+            and prev.get("status") == status
+            and prev.get("reason") == reason
+        ):
             cond["lastUpdateTime"] = prev["lastUpdateTime"]
         out.append(cond)
     return out
@@ -212,6 +238,7 @@ class ControllerManager:
         self._thread: threading.Thread | None = None
         self.rules: list[BehaviorRule] = []
         self.errors: list[str] = []
+        self._failures: dict[_Key, int] = {}
         self.ctx = ControllerContext(self)
         core.listeners.append(self._on_event)
         if defaults:
@@ -219,7 +246,9 @@ class ControllerManager:
 
     # --- registration ---------------------------------------------------------------
 
-    def register(self, kind: str, reconcile: Reconciler, *, group: str = "", replace: bool = True) -> None:
+    def register(
+        self, kind: str, reconcile: Reconciler, *, group: str = "", replace: bool = True
+    ) -> None:
         """Run ``reconcile`` for every change of ``kind`` in ``group``.
 
         With ``replace`` (the default), it replaces the reconcilers already registered
@@ -233,7 +262,11 @@ class ControllerManager:
                 self._reconcilers[key].append(reconcile)
         # Reconcile what already exists, as a new controller's initial list would.
         for res in self.core.registry.all():
-            if res.group == group and res.kind == kind and (res.storage_version in (None, res.version)):
+            if (
+                res.group == group
+                and res.kind == kind
+                and (res.storage_version in (None, res.version))
+            ):
                 for obj in self.core.store.items(res.storage_key):
                     self.enqueue(res, obj)
 
@@ -276,10 +309,16 @@ class ControllerManager:
                 break
             m = cur.get("metadata") or {}
             ann = m.get("annotations") or {}
-            tmpl_ann = ((((cur.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations")) or {}
+            tmpl_ann = (
+                (((cur.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+                    "annotations"
+                )
+            ) or {}
             for source in (ann, tmpl_ann):
                 if ANNOTATION_BEHAVIOR in source or ANNOTATION_READY_AFTER in source:
-                    return str(source.get(ANNOTATION_BEHAVIOR, "ready")), float(source.get(ANNOTATION_READY_AFTER, 0) or 0)
+                    return str(source.get(ANNOTATION_BEHAVIOR, "ready")), float(
+                        source.get(ANNOTATION_READY_AFTER, 0) or 0
+                    )
             for rule in self.rules:
                 if rule.kind is not None and rule.kind != cur.get("kind"):
                     continue
@@ -311,7 +350,13 @@ class ControllerManager:
                 ores = self.core.resource_for(str(ref.get("apiVersion")), str(ref.get("kind")))
             except ApiError:
                 continue
-            key = (ores.group, ores.version, ores.plural, m.get("namespace") or "", str(ref.get("name")))
+            key = (
+                ores.group,
+                ores.version,
+                ores.plural,
+                m.get("namespace") or "",
+                str(ref.get("name")),
+            )
             self._push(key)
 
     def enqueue(self, res: Resource, obj: JSONDict, after: float = 0.0) -> None:
@@ -333,7 +378,9 @@ class ControllerManager:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="k8s-emulator-controllers", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="k8s-emulator-controllers", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -384,8 +431,14 @@ class ControllerManager:
                 return
             try:
                 self._reconcile(key)
-            except Exception:  # a reconciler bug must not kill the controller thread
+                self._failures.pop(key, None)
+            except Exception:  # a reconciler error must not kill the controller thread
                 self.errors.append(traceback.format_exc())
+                # Requeue with exponential backoff, a bounded number of times, like client-go.
+                n = self._failures.get(key, 0) + 1
+                self._failures[key] = n
+                if n <= 8:
+                    self._push(key, min(0.05 * 2**n, 2.0))
             finally:
                 with self._cond:
                     self._busy = False
@@ -454,7 +507,11 @@ def _ensure_pods(ctx: ControllerContext, owner: JSONDict, names: list[str] | int
             ctx.create(pod)
         except ApiError:
             pass  # already there (a racing reconcile) or namespace gone
-    return [p for p in ctx.list("v1", "Pod", ns, owner_uid=m["uid"]) if not p["metadata"].get("deletionTimestamp")]
+    return [
+        p
+        for p in ctx.list("v1", "Pod", ns, owner_uid=m["uid"])
+        if not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def _reconcile_replicaset(ctx: ControllerContext, rs: JSONDict) -> None:
@@ -487,7 +544,12 @@ def _reconcile_deployment(ctx: ControllerContext, dep: JSONDict) -> float | None
     rs_list = ctx.list("apps/v1", "ReplicaSet", ns, owner_uid=m["uid"])
     new_name = f"{m['name']}-{phash}"
     revision = 1 + max(
-        (int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", 0)) for r in rs_list),
+        (
+            int(
+                (r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", 0)
+            )
+            for r in rs_list
+        ),
         default=0,
     )
     current = next((r for r in rs_list if r["metadata"]["name"] == new_name), None)
@@ -527,9 +589,16 @@ def _reconcile_deployment(ctx: ControllerContext, dep: JSONDict) -> float | None
             ctx.update(upd)
     cstatus = current.get("status") or {}
     ready = int(cstatus.get("readyReplicas") or 0)
-    total = sum(int((r.get("status") or {}).get("replicas") or 0) for r in ctx.list("apps/v1", "ReplicaSet", ns, owner_uid=m["uid"]))
+    total = sum(
+        int((r.get("status") or {}).get("replicas") or 0)
+        for r in ctx.list("apps/v1", "ReplicaSet", ns, owner_uid=m["uid"])
+    )
     old_status = dep.get("status") or {}
-    status: JSONDict = {"observedGeneration": m.get("generation", 1), "replicas": total, "updatedReplicas": int(cstatus.get("replicas") or 0)}
+    status: JSONDict = {
+        "observedGeneration": m.get("generation", 1),
+        "replicas": total,
+        "updatedReplicas": int(cstatus.get("replicas") or 0),
+    }
     if ready:
         status["readyReplicas"] = ready
         status["availableReplicas"] = ready
@@ -537,18 +606,48 @@ def _reconcile_deployment(ctx: ControllerContext, dep: JSONDict) -> float | None
         status["unavailableReplicas"] = want - ready
     if behavior == "fail":
         wanted = [
-            ("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
-            ("Progressing", "False", "ProgressDeadlineExceeded", f'ReplicaSet "{new_name}" has timed out progressing.'),
+            (
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            ),
+            (
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{new_name}" has timed out progressing.',
+            ),
         ]
     elif ready >= want and total == want:
         wanted = [
-            ("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
-            ("Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{new_name}" has successfully progressed.'),
+            (
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            ),
+            (
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{new_name}" has successfully progressed.',
+            ),
         ]
     else:
         wanted = [
-            ("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
-            ("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{new_name}" is progressing.'),
+            (
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            ),
+            (
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{new_name}" is progressing.',
+            ),
         ]
     status["conditions"] = conditions(old_status, wanted)
     ctx.set_status(dep, status)
@@ -607,20 +706,35 @@ def _reconcile_job(ctx: ControllerContext, job: JSONDict) -> None:
     spec = job.get("spec") or {}
     completions = int(spec.get("completions") or 1)
     old = job.get("status") or {}
-    if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in old.get("conditions") or []):
+    if any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in old.get("conditions") or []
+    ):
         return
     pods = ctx.list("v1", "Pod", ns, owner_uid=m["uid"])
     succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
     failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
-    running = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    running = [
+        p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
     status: JSONDict = {"startTime": old.get("startTime") or now_rfc3339()}
     if failed:
         status["failed"] = failed
         status["conditions"] = conditions(
             old,
             [
-                ("FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-                ("Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                (
+                    "FailureTarget",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
+                (
+                    "Failed",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
             ],
         )
         ctx.set_status(job, status)
@@ -631,8 +745,18 @@ def _reconcile_job(ctx: ControllerContext, job: JSONDict) -> None:
         status["conditions"] = conditions(
             old,
             [
-                ("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods"),
-                ("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods"),
+                (
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                ),
+                (
+                    "Complete",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                ),
             ],
         )
         ctx.set_status(job, status)
@@ -642,7 +766,13 @@ def _reconcile_job(ctx: ControllerContext, job: JSONDict) -> None:
     tm = template.get("metadata") or {}
     for _ in range(max(0, missing)):
         labels = dict(tm.get("labels") or {})
-        labels.update({"job-name": m["name"], "batch.kubernetes.io/job-name": m["name"], "controller-uid": m["uid"]})
+        labels.update(
+            {
+                "job-name": m["name"],
+                "batch.kubernetes.io/job-name": m["name"],
+                "controller-uid": m["uid"],
+            }
+        )
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -689,8 +819,16 @@ def _reconcile_pod(ctx: ControllerContext, pod: JSONDict) -> float | None:
     }
     if ready_after and age < ready_after:
         status = dict(base, phase="Pending")
-        status["conditions"] = conditions(old, [("PodScheduled", "True", "", ""), ("Ready", "False", "ContainersNotReady", "containers with unready status")])
-        status["containerStatuses"] = [_cstatus(c, False, {"waiting": {"reason": "ContainerCreating"}}) for c in containers]
+        status["conditions"] = conditions(
+            old,
+            [
+                ("PodScheduled", "True", "", ""),
+                ("Ready", "False", "ContainersNotReady", "containers with unready status"),
+            ],
+        )
+        status["containerStatuses"] = [
+            _cstatus(c, False, {"waiting": {"reason": "ContainerCreating"}}) for c in containers
+        ]
         ctx.set_status(pod, status)
         return ready_after - age
     first_run = old.get("phase") in (None, "Pending")
@@ -702,24 +840,51 @@ def _reconcile_pod(ctx: ControllerContext, pod: JSONDict) -> float | None:
         code = 0 if ok else 1
         reason = "Completed" if ok else "Error"
         status = dict(base, phase=phase)
-        status["conditions"] = conditions(old, [("PodScheduled", "True", "", ""), ("Initialized", "True", "", ""), ("Ready", "False", "PodCompleted", ""), ("ContainersReady", "False", "PodCompleted", "")])
-        term = {"terminated": {"exitCode": code, "reason": reason, "startedAt": start, "finishedAt": now_rfc3339()}}
+        status["conditions"] = conditions(
+            old,
+            [
+                ("PodScheduled", "True", "", ""),
+                ("Initialized", "True", "", ""),
+                ("Ready", "False", "PodCompleted", ""),
+                ("ContainersReady", "False", "PodCompleted", ""),
+            ],
+        )
+        term = {
+            "terminated": {
+                "exitCode": code,
+                "reason": reason,
+                "startedAt": start,
+                "finishedAt": now_rfc3339(),
+            }
+        }
         status["containerStatuses"] = [_cstatus(c, False, term) for c in containers]
         ctx.set_status(pod, status)
         return None
     ready = behavior == "ready"
     status = dict(base, phase="Running")
     if behavior == "fail":
-        state: JSONDict = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}}
+        state: JSONDict = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off restarting failed container",
+            }
+        }
     else:
         state = {"running": {"startedAt": start}}
     rtext = "True" if ready else "False"
     reason = "" if ready else "ContainersNotReady"
     status["conditions"] = conditions(
         old,
-        [("PodScheduled", "True", "", ""), ("Initialized", "True", "", ""), ("ContainersReady", rtext, reason, ""), ("Ready", rtext, reason, "")],
+        [
+            ("PodScheduled", "True", "", ""),
+            ("Initialized", "True", "", ""),
+            ("ContainersReady", rtext, reason, ""),
+            ("Ready", rtext, reason, ""),
+        ],
     )
-    status["containerStatuses"] = [_cstatus(c, ready, state, restarts=1 if behavior == "fail" else 0) for c in containers]
+    status["containerStatuses"] = [
+        _cstatus(c, ready, state, restarts=1 if behavior == "fail" else 0) for c in containers
+    ]
     ctx.set_status(pod, status)
     return None
 
@@ -736,7 +901,13 @@ def _cstatus(c: JSONDict, ready: bool, state: JSONDict, restarts: int = 0) -> JS
     }
 
 
-def _write_logs(ctx: ControllerContext, pod: JSONDict, containers: list[JSONDict], behavior: str, completes: bool) -> None:
+def _write_logs(
+    ctx: ControllerContext,
+    pod: JSONDict,
+    containers: list[JSONDict],
+    behavior: str,
+    completes: bool,
+) -> None:
     ann = (pod["metadata"].get("annotations") or {}).get(ANNOTATION_LOGS)
     for c in containers:
         name = str(c.get("name", ""))
@@ -745,7 +916,9 @@ def _write_logs(ctx: ControllerContext, pod: JSONDict, containers: list[JSONDict
                 ctx.append_log(pod, name, line)
             continue
         cmd = " ".join(str(x) for x in (c.get("command") or []) + (c.get("args") or []))
-        ctx.append_log(pod, name, f"[k8s-emulator] container {name} started (image {c.get('image', '')})")
+        ctx.append_log(
+            pod, name, f"[k8s-emulator] container {name} started (image {c.get('image', '')})"
+        )
         if cmd:
             ctx.append_log(pod, name, f"[k8s-emulator] running: {cmd}")
         if behavior == "fail":
@@ -761,7 +934,11 @@ def _reconcile_pvc(ctx: ControllerContext, pvc: JSONDict) -> None:
     storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
     ctx.set_status(
         pvc,
-        {"phase": "Bound", "accessModes": spec.get("accessModes") or ["ReadWriteOnce"], "capacity": {"storage": storage}},
+        {
+            "phase": "Bound",
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "capacity": {"storage": storage},
+        },
     )
 
 

@@ -31,7 +31,12 @@ def validate_crd(obj: JSONDict) -> None:
     name = str((obj.get("metadata") or {}).get("name") or "")
     causes: list[tuple[str, str, str]] = []
     if not isinstance(spec, dict):
-        raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, [("FieldValueRequired", "spec", "Required value")])
+        raise invalid(
+            "CustomResourceDefinition",
+            "apiextensions.k8s.io",
+            name,
+            [("FieldValueRequired", "spec", "Required value")],
+        )
     group = spec.get("group")
     names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
     plural = names.get("plural") if isinstance(names, dict) else None
@@ -43,21 +48,53 @@ def validate_crd(obj: JSONDict) -> None:
         causes.append(("FieldValueRequired", "spec.names.kind", "Required value"))
     if group and plural and name != f"{plural}.{group}":
         causes.append(
-            ("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group')
+            (
+                "FieldValueInvalid",
+                "metadata.name",
+                f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+            )
         )
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        causes.append(("FieldValueNotSupported", "spec.scope", f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"'))
+        causes.append(
+            (
+                "FieldValueNotSupported",
+                "spec.scope",
+                f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
+            )
+        )
     versions = spec.get("versions")
     if not isinstance(versions, list) or not versions:
-        causes.append(("FieldValueRequired", "spec.versions", "Required value: must have exactly one version marked as storage version"))
+        causes.append(
+            (
+                "FieldValueRequired",
+                "spec.versions",
+                "Required value: must have exactly one version marked as storage version",
+            )
+        )
     else:
         storage = [v for v in versions if isinstance(v, dict) and v.get("storage")]
         if len(storage) != 1:
-            causes.append(("FieldValueInvalid", "spec.versions", "Invalid value: must have exactly one version marked as storage version"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.versions",
+                    "Invalid value: must have exactly one version marked as storage version",
+                )
+            )
         for i, v in enumerate(versions):
-            schema = ((v or {}).get("schema") or {}).get("openAPIV3Schema") if isinstance(v, dict) else None
+            schema = (
+                ((v or {}).get("schema") or {}).get("openAPIV3Schema")
+                if isinstance(v, dict)
+                else None
+            )
             if not isinstance(schema, dict):
-                causes.append(("FieldValueRequired", f"spec.versions[{i}].schema.openAPIV3Schema", "Required value: schemas are required"))
+                causes.append(
+                    (
+                        "FieldValueRequired",
+                        f"spec.versions[{i}].schema.openAPIV3Schema",
+                        "Required value: schemas are required",
+                    )
+                )
     if causes:
         raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
 
@@ -83,7 +120,9 @@ def check_names_free(core: ApiCore, obj: JSONDict) -> None:
 def _resources(obj: JSONDict) -> list[Resource]:
     spec = obj["spec"]
     names = spec["names"]
-    storage = next((v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"])
+    storage = next(
+        (v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"]
+    )
     served = sorted(
         (v for v in spec["versions"] if v.get("served", True)),
         key=lambda v: version_priority(str(v["name"])),
@@ -106,8 +145,12 @@ def _resources(obj: JSONDict) -> list[Resource]:
                 status="status" in sub,
                 scale=ScalePaths(
                     spec_replicas=str(scale.get("specReplicasPath", ".spec.replicas")).lstrip("."),
-                    status_replicas=str(scale.get("statusReplicasPath", ".status.replicas")).lstrip("."),
-                    label_selector=str(scale["labelSelectorPath"]).lstrip(".") if scale.get("labelSelectorPath") else None,
+                    status_replicas=str(scale.get("statusReplicasPath", ".status.replicas")).lstrip(
+                        "."
+                    ),
+                    label_selector=str(scale["labelSelectorPath"]).lstrip(".")
+                    if scale.get("labelSelectorPath")
+                    else None,
                 )
                 if isinstance(scale, dict)
                 else None,
@@ -132,14 +175,32 @@ def established(core: ApiCore, obj: JSONDict) -> None:
     names = spec["names"]
     now = now_rfc3339()
     status: dict[str, Any] = {
-        "acceptedNames": {k: names[k] for k in ("plural", "singular", "kind", "listKind", "shortNames", "categories") if k in names},
+        "acceptedNames": {
+            k: names[k]
+            for k in ("plural", "singular", "kind", "listKind", "shortNames", "categories")
+            if k in names
+        },
         "storedVersions": [next(v["name"] for v in spec["versions"] if v.get("storage"))],
         "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": now,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": now,
+            },
         ],
     }
-    cur = core.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "", obj["metadata"]["name"])
+    cur = core.store.get(
+        ("apiextensions.k8s.io", "customresourcedefinitions"), "", obj["metadata"]["name"]
+    )
     if cur is None:
         return
     old = cur.get("status") or {}
@@ -155,7 +216,9 @@ def established(core: ApiCore, obj: JSONDict) -> None:
 
     new = clone(cur)
     new["status"] = status
-    core.update(res, "", obj["metadata"]["name"], new, WriteOptions(internal=True), subresource="status")
+    core.update(
+        res, "", obj["metadata"]["name"], new, WriteOptions(internal=True), subresource="status"
+    )
 
 
 def removed(core: ApiCore, obj: JSONDict) -> None:

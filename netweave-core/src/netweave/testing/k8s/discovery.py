@@ -100,7 +100,9 @@ def api_versions() -> JSONDict:
     return {
         "kind": "APIVersions",
         "versions": ["v1"],
-        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}
+        ],
     }
 
 
@@ -157,16 +159,29 @@ def _aggregated_group(name: str, resources: list[Resource]) -> JSONDict:
     for v in _group_versions(resources):
         rs = sorted((r for r in resources if r.version == v), key=lambda r: r.plural)
         versions.append(
-            {"version": v, "resources": [_aggregated_resource(r) for r in rs], "freshness": "Current"}
+            {
+                "version": v,
+                "resources": [_aggregated_resource(r) for r in rs],
+                "freshness": "Current",
+            }
         )
-    meta: JSONDict = {"name": name, "creationTimestamp": None} if name else {"creationTimestamp": None}
+    meta: JSONDict = (
+        {"name": name, "creationTimestamp": None} if name else {"creationTimestamp": None}
+    )
     return {"metadata": meta, "versions": versions}
 
 
 def aggregated(registry: Registry, core: bool, media_type: str) -> JSONDict:
-    api_version = "apidiscovery.k8s.io/v2beta1" if "v2beta1" in media_type else "apidiscovery.k8s.io/v2"
+    api_version = (
+        "apidiscovery.k8s.io/v2beta1" if "v2beta1" in media_type else "apidiscovery.k8s.io/v2"
+    )
     if core:
         items = [_aggregated_group("", [r for r in registry.all() if not r.group])]
     else:
         items = [_aggregated_group(g, rs) for g, rs in registry.groups()]
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": api_version,
+        "metadata": {},
+        "items": items,
+    }

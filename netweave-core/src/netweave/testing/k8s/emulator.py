@@ -148,7 +148,12 @@ class KubernetesEmulator:
             "kind": "Config",
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
             "users": [{"name": context, "user": {"token": "emulator-token"}}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": context,
+                    "context": {"cluster": context, "user": context, "namespace": namespace},
+                }
+            ],
             "current-context": context,
             "preferences": {},
         }
@@ -187,7 +192,9 @@ class KubernetesEmulator:
 
     # --- controllers and behaviours -----------------------------------------------------------
 
-    def register_controller(self, kind: str, reconcile: Reconciler, *, group: str = "", replace: bool = True) -> None:
+    def register_controller(
+        self, kind: str, reconcile: Reconciler, *, group: str = "", replace: bool = True
+    ) -> None:
         """Run ``reconcile(ctx, obj)`` on every change of ``kind`` (see controllers.py)."""
         self.controllers.register(kind, reconcile, group=group, replace=replace)
 
@@ -201,7 +208,9 @@ class KubernetesEmulator:
         ready_after: float = 0.0,
     ) -> BehaviorRule:
         """Make workloads named like the glob ``name`` ``ready``/``unready``/``fail``/``hang``."""
-        return self.controllers.set_behavior(name, behavior, kind=kind, namespace=namespace, ready_after=ready_after)
+        return self.controllers.set_behavior(
+            name, behavior, kind=kind, namespace=namespace, ready_after=ready_after
+        )
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until the controllers have nothing queued."""
@@ -224,7 +233,12 @@ class KubernetesEmulator:
         m = obj.get("metadata") or {}
         raw = json.dumps(obj).encode()
         out, _ = self.core.patch(
-            res, str(m.get("namespace") or ""), str(m.get("name")), "application/apply-patch+yaml", raw, WriteOptions(field_manager=field_manager)
+            res,
+            str(m.get("namespace") or ""),
+            str(m.get("name")),
+            "application/apply-patch+yaml",
+            raw,
+            WriteOptions(field_manager=field_manager),
         )
         return out
 
@@ -232,8 +246,16 @@ class KubernetesEmulator:
         """The stored object, or None."""
         return self.core.try_get(self._res(api_version, kind), namespace, name)
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[JSONDict]:
-        out = self.core.list(self._res(api_version, kind), namespace, ListOptions(label_selector=label_selector))
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[JSONDict]:
+        out = self.core.list(
+            self._res(api_version, kind), namespace, ListOptions(label_selector=label_selector)
+        )
         items: list[JSONDict] = out["items"]
         return items
 
@@ -248,7 +270,9 @@ class KubernetesEmulator:
         """Replace an object's status (as a controller would)."""
         return self.controllers.ctx.set_status(obj, status)
 
-    def install_crd(self, source: JSONDict | str | os.PathLike[str] | Iterable[JSONDict]) -> list[str]:
+    def install_crd(
+        self, source: JSONDict | str | os.PathLike[str] | Iterable[JSONDict]
+    ) -> list[str]:
         """Create CRDs from a dict, a list of dicts, or a YAML file (multi-document allowed).
 
         Returns the names of the CRDs created; existing ones are replaced.

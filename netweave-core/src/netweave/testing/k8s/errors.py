@@ -70,9 +70,7 @@ def _details(name: str, group: str, kind: str) -> JSONDict:
 
 def not_found(plural: str, group: str, name: str) -> ApiError:
     res = f"{plural}.{group}" if group else plural
-    return ApiError(
-        404, f'{res} "{name}" not found', details=_details(name, group, plural)
-    )
+    return ApiError(404, f'{res} "{name}" not found', details=_details(name, group, plural))
 
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:
@@ -99,17 +97,13 @@ def conflict(plural: str, group: str, name: str, why: str | None = None) -> ApiE
     )
 
 
-def invalid(
-    kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
-) -> ApiError:
+def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """422 Invalid; ``causes`` are (reason, field, message) like field.ErrorList."""
     qual = f"{kind}.{group}" if group else kind
     text = [f"{field}: {msg}" if field else msg for _, field, msg in causes]
     joined = text[0] if len(text) == 1 else "[" + ", ".join(text) + "]"
     details = _details(name, group, kind)
-    details["causes"] = [
-        {"reason": r, "message": m, "field": f} for r, f, m in causes
-    ]
+    details["causes"] = [{"reason": r, "message": m, "field": f} for r, f, m in causes]
     return ApiError(422, f'{qual} "{name}" is invalid: {joined}', details=details)
 
 
@@ -117,7 +111,9 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, message)
 
 

@@ -104,7 +104,9 @@ def _add(doc: Any, parts: list[str], value: Any, replace: bool) -> Any:
     last = parts[-1]
     if isinstance(parent, dict):
         if replace and last not in parent:
-            raise ApiError(422, f"replace operation does not apply: doc is missing key: /{'/'.join(parts)}")
+            raise ApiError(
+                422, f"replace operation does not apply: doc is missing key: /{'/'.join(parts)}"
+            )
         parent[last] = value
     elif isinstance(parent, list):
         if last == "-":
@@ -142,7 +144,9 @@ def json_patch(target: Any, ops: Any) -> Any:
     doc = clone(target)
     for op in ops:
         if not isinstance(op, dict):
-            raise ApiError(400, "json: cannot unmarshal operation into Go value of type jsonpatch.Operation")
+            raise ApiError(
+                400, "json: cannot unmarshal operation into Go value of type jsonpatch.Operation"
+            )
         name = op.get("op")
         parts = _pointer(str(op.get("path", "")))
         if name == "add":
@@ -295,9 +299,7 @@ def _apply_list(current: Any, applied: list[Any], keyer: Keyer, path: tuple[str,
     return cur
 
 
-def apply_prune(
-    live: Any, old: Any, new: Any, keyer: Keyer, path: tuple[str, ...] = ()
-) -> Any:
+def apply_prune(live: Any, old: Any, new: Any, keyer: Keyer, path: tuple[str, ...] = ()) -> Any:
     """Remove from ``live`` what a manager applied before (``old``) but not now."""
     if not isinstance(live, dict) or not isinstance(old, dict):
         return live

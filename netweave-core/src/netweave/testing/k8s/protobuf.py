@@ -140,7 +140,7 @@ def _decode_time(buf: bytes) -> str:
     for num, _, val in _fields(buf):
         if num == 1:
             seconds = _signed64(val)
-    stamp = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    stamp = _dt.datetime.fromtimestamp(seconds, _dt.UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

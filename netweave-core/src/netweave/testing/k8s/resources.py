@@ -142,7 +142,9 @@ BUILTIN: tuple[Resource, ...] = (
     _r("v1", "serviceaccounts", "ServiceAccount", short=("sa",), extra=("token",)),
     _r("v1", "services", "Service", short=("svc",), status=True, cats=_ALL),
     _r("apps/v1", "controllerrevisions", "ControllerRevision"),
-    _r("apps/v1", "daemonsets", "DaemonSet", short=("ds",), status=True, generation=True, cats=_ALL),
+    _r(
+        "apps/v1", "daemonsets", "DaemonSet", short=("ds",), status=True, generation=True, cats=_ALL
+    ),
     _r(
         "apps/v1",
         "deployments",
@@ -184,10 +186,25 @@ BUILTIN: tuple[Resource, ...] = (
         generation=True,
         cats=_ALL,
     ),
-    _r("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",), status=True, generation=True),
-    _r("networking.k8s.io/v1", "ingresses", "Ingress", short=("ing",), status=True, generation=True),
+    _r(
+        "policy/v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        short=("pdb",),
+        status=True,
+        generation=True,
+    ),
+    _r(
+        "networking.k8s.io/v1", "ingresses", "Ingress", short=("ing",), status=True, generation=True
+    ),
     _r("networking.k8s.io/v1", "ingressclasses", "IngressClass", False),
-    _r("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", short=("netpol",), generation=True),
+    _r(
+        "networking.k8s.io/v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        short=("netpol",),
+        generation=True,
+    ),
     _r("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", False),
     _r("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", False),
     _r("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
@@ -202,8 +219,20 @@ BUILTIN: tuple[Resource, ...] = (
         generation=True,
     ),
     _r("apiregistration.k8s.io/v1", "apiservices", "APIService", False, status=True),
-    _r("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", False, generation=True),
-    _r("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False, generation=True),
+    _r(
+        "admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        False,
+        generation=True,
+    ),
+    _r(
+        "admissionregistration.k8s.io/v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        False,
+        generation=True,
+    ),
     _r("coordination.k8s.io/v1", "leases", "Lease"),
     _r("discovery.k8s.io/v1", "endpointslices", "EndpointSlice"),
     _r("events.k8s.io/v1", "events", "Event", short=("ev",)),
@@ -211,7 +240,14 @@ BUILTIN: tuple[Resource, ...] = (
     _r("storage.k8s.io/v1", "storageclasses", "StorageClass", False, ("sc",)),
     _r("storage.k8s.io/v1", "csidrivers", "CSIDriver", False),
     _r("node.k8s.io/v1", "runtimeclasses", "RuntimeClass", False),
-    _r("certificates.k8s.io/v1", "certificatesigningrequests", "CertificateSigningRequest", False, ("csr",), status=True),
+    _r(
+        "certificates.k8s.io/v1",
+        "certificatesigningrequests",
+        "CertificateSigningRequest",
+        False,
+        ("csr",),
+        status=True,
+    ),
 )
 
 

@@ -160,7 +160,7 @@ def parse_field_selector(text: str | None) -> list[tuple[list[str], str, str]]:
                 out.append((key.strip().split("."), "!=" if op == "!=" else "=", value.strip()))
                 break
         else:
-            raise bad_request(f'invalid selector: \'{text}\'; can\'t understand \'{part}\'')
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
     return out
 
 

@@ -101,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return  # tests record requests in RequestRecord instead of stderr
 
     def do_GET(self) -> None:
@@ -159,7 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a bug in the emulator: answer like a real server would
-            self._send_json(500, ApiError(500, f"emulator error: {type(exc).__name__}: {exc}").status())
+            self._send_json(
+                500, ApiError(500, f"emulator error: {type(exc).__name__}: {exc}").status()
+            )
         finally:
             self.server.records.append(
                 RequestRecord(
@@ -209,11 +211,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise bad_request(f"invalid value for {name}: {raw!r}") from exc
 
-    def _send_json(self, code: int, payload: Any, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+    def _send_json(
+        self,
+        code: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
         self._send_raw(code, data, content_type, headers)
 
-    def _send_raw(self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send_raw(
+        self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self._status = code
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -284,12 +294,16 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api":
                 agg = discovery.wants_aggregated(accept)
                 if agg:
-                    return self._send_json(200, discovery.aggregated(reg, True, agg), content_type=agg)
+                    return self._send_json(
+                        200, discovery.aggregated(reg, True, agg), content_type=agg
+                    )
                 return self._send_json(200, discovery.api_versions())
             if path == "/apis":
                 agg = discovery.wants_aggregated(accept)
                 if agg:
-                    return self._send_json(200, discovery.aggregated(reg, False, agg), content_type=agg)
+                    return self._send_json(
+                        200, discovery.aggregated(reg, False, agg), content_type=agg
+                    )
                 return self._send_json(200, discovery.group_list(reg))
         segs = [s for s in path.split("/") if s]
         if len(segs) >= 2 and segs[0] == "api" and segs[1] == "v1":
@@ -305,13 +319,19 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "the server could not find the requested resource")
         if not rest:
             if method != "GET":
-                raise ApiError(405, "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "the server does not allow this method on the requested resource"
+                )
             doc = discovery.resource_list(reg, group, version)
             if doc is None:
                 raise ApiError(404, "the server could not find the requested resource")
             return self._send_json(200, doc)
         ns: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (not group and len(rest) == 3 and rest[2] in ("status", "finalize")):
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (not group and len(rest) == 3 and rest[2] in ("status", "finalize"))
+        ):
             ns = rest[1]
             rest = rest[2:]
         plural = rest[0]
@@ -324,7 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._collection(method, res, ns, body, watch_fault)
         return self._item(method, res, ns or "", name, sub, body, watch_fault)
 
-    def _collection(self, method: str, res: Resource, ns: str | None, body: bytes, watch_fault: Fault | None) -> None:
+    def _collection(
+        self, method: str, res: Resource, ns: str | None, body: bytes, watch_fault: Fault | None
+    ) -> None:
         core = self.server.core
         if method in ("GET", "HEAD"):
             if self._is_watch:
@@ -332,9 +354,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, core.list(res, ns, self._list_opts()))
         if method == "POST":
             if res.namespaced and ns is None:
-                raise ApiError(405, "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "the server does not allow this method on the requested resource"
+                )
             if "create" not in res.verbs:
-                raise ApiError(405, "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "the server does not allow this method on the requested resource"
+                )
             opts = self._write_opts()
             obj = core.create(res, ns or "", self._decode(body), opts)
             self._warnings = opts.warnings
@@ -346,7 +372,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, out)
         raise ApiError(405, "the server does not allow this method on the requested resource")
 
-    def _item(self, method: str, res: Resource, ns: str, name: str, sub: str | None, body: bytes, watch_fault: Fault | None) -> None:
+    def _item(
+        self,
+        method: str,
+        res: Resource,
+        ns: str,
+        name: str,
+        sub: str | None,
+        body: bytes,
+        watch_fault: Fault | None,
+    ) -> None:
         core = self.server.core
         if sub is not None:
             return self._subresource(method, res, ns, name, sub, body)
@@ -376,14 +411,26 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, core.delete(res, ns, name, options, dry))
         raise ApiError(405, "the server does not allow this method on the requested resource")
 
-    def _subresource(self, method: str, res: Resource, ns: str, name: str, sub: str, body: bytes) -> None:
+    def _subresource(
+        self, method: str, res: Resource, ns: str, name: str, sub: str, body: bytes
+    ) -> None:
         core = self.server.core
-        if sub == "status" and res.status or (sub == "finalize" and res.kind == "Namespace"):
+        if (sub == "status" and res.status) or (sub == "finalize" and res.kind == "Namespace"):
             if method == "GET":
                 return self._send_json(200, core.get(res, ns, name))
             opts = self._write_opts()
             if method == "PUT":
-                return self._send_json(200, core.update(res, ns, name, self._decode(body), opts, subresource="status" if sub == "status" else None))
+                return self._send_json(
+                    200,
+                    core.update(
+                        res,
+                        ns,
+                        name,
+                        self._decode(body),
+                        opts,
+                        subresource="status" if sub == "status" else None,
+                    ),
+                )
             if method == "PATCH":
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
                 obj, _ = core.patch(res, ns, name, ctype, body, opts, subresource="status")
@@ -393,7 +440,9 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 return self._send_json(200, core.get_scale(res, ns, name))
             if method == "PUT":
-                return self._send_json(200, core.update_scale(res, ns, name, self._decode(body), opts))
+                return self._send_json(
+                    200, core.update_scale(res, ns, name, self._decode(body), opts)
+                )
             if method == "PATCH":
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
                 obj, _ = core.patch(res, ns, name, ctype, body, opts, subresource="scale")

@@ -185,7 +185,9 @@ class BuiltinValidator:
         _, roots = builtin_definitions(self.k8s_minor)
         return (api_version, kind) in roots
 
-    def check(self, obj: JSONDict, api_version: str, kind: str, *, status_only: bool = False) -> Outcome:
+    def check(
+        self, obj: JSONDict, api_version: str, kind: str, *, status_only: bool = False
+    ) -> Outcome:
         defs, roots = builtin_definitions(self.k8s_minor)
         out = Outcome()
         root = roots.get((api_version, kind))
@@ -212,7 +214,9 @@ class BuiltinValidator:
             return
         if "oneOf" in schema:
             if not any(self._type_ok(value, alt, defs) for alt in schema["oneOf"]):
-                out.type_errors.append(self._type_msg(value, path, struct, {"$ref": "#/$defs/" + (name or "")}, defs))
+                out.type_errors.append(
+                    self._type_msg(value, path, struct, {"$ref": "#/$defs/" + (name or "")}, defs)
+                )
             return
         if not self._type_ok(value, schema, defs):
             out.type_errors.append(self._type_msg(value, path, struct, schema, defs, name))
@@ -233,7 +237,9 @@ class BuiltinValidator:
                     del value[key]
             for req in schema.get("required") or []:
                 if req not in value:
-                    out.causes.append(("FieldValueRequired", _fmt_path([*path, req]), "Required value"))
+                    out.causes.append(
+                        ("FieldValueRequired", _fmt_path([*path, req]), "Required value")
+                    )
         elif isinstance(value, list):
             items = schema.get("items")
             if items is not None:
@@ -321,7 +327,15 @@ def _builtin_keyer(k8s_minor: str, root: str, strategic: bool) -> Keyer:
     return keyer
 
 
-def builtin_errors(obj: JSONDict, kind: str, api_version: str, name: str, group: str, outcome: Outcome, field_validation: str) -> list[str]:
+def builtin_errors(
+    obj: JSONDict,
+    kind: str,
+    api_version: str,
+    name: str,
+    group: str,
+    outcome: Outcome,
+    field_validation: str,
+) -> list[str]:
     """Raise the apiserver's error for an outcome; return warnings otherwise."""
     version = api_version.rpartition("/")[2]
     if outcome.type_errors:
@@ -407,7 +421,14 @@ class StructuralValidator:
             if schema.get("x-kubernetes-embedded-resource"):
                 meta = value.get("metadata")
                 if isinstance(meta, dict):
-                    allowed = ("name", "namespace", "labels", "annotations", "generateName", "finalizers")
+                    allowed = (
+                        "name",
+                        "namespace",
+                        "labels",
+                        "annotations",
+                        "generateName",
+                        "finalizers",
+                    )
                     for mk in list(meta):
                         if mk not in allowed:
                             del meta[mk]
@@ -420,7 +441,9 @@ class StructuralValidator:
                     self._walk(value, k, value[k], props[k], [*path, k], out, prune)
                 elif isinstance(ap, dict):
                     self._walk(value, k, value[k], ap, [*path, k], out, prune)
-                elif ap is True or preserve or (embedded and k in ("apiVersion", "kind", "metadata")):
+                elif (
+                    ap is True or preserve or (embedded and k in ("apiVersion", "kind", "metadata"))
+                ):
                     continue
                 elif prune:
                     out.unknown.append(_fmt_path([*path, k]))
@@ -446,7 +469,11 @@ class StructuralValidator:
     def _type_error(value: Any, schema: JSONDict, path: list[str | int], out: Outcome) -> None:
         actual = _oapi_type(value)
         where = _fmt_path(path)
-        expected = "integer,string" if schema.get("x-kubernetes-int-or-string") else str(schema.get("type"))
+        expected = (
+            "integer,string"
+            if schema.get("x-kubernetes-int-or-string")
+            else str(schema.get("type"))
+        )
         out.causes.append(
             (
                 "FieldValueTypeInvalid",
@@ -455,7 +482,9 @@ class StructuralValidator:
             )
         )
 
-    def _constraints(self, value: Any, schema: JSONDict, path: list[str | int], out: Outcome, root: bool = False) -> None:
+    def _constraints(
+        self, value: Any, schema: JSONDict, path: list[str | int], out: Outcome, root: bool = False
+    ) -> None:
         where = _fmt_path(path)
         body = f"{where} in body" if where else "body"
         if isinstance(value, dict):
@@ -463,41 +492,107 @@ class StructuralValidator:
                 if req not in value:
                     if root and req in ("apiVersion", "kind", "metadata"):
                         continue
-                    out.causes.append(("FieldValueRequired", _fmt_path([*path, req]), "Required value"))
+                    out.causes.append(
+                        ("FieldValueRequired", _fmt_path([*path, req]), "Required value")
+                    )
             if "maxProperties" in schema and len(value) > int(schema["maxProperties"]):
-                out.causes.append(("FieldValueTooMany", where, f"Too many: {len(value)}: must have at most {schema['maxProperties']} items"))
+                out.causes.append(
+                    (
+                        "FieldValueTooMany",
+                        where,
+                        f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                    )
+                )
             if "minProperties" in schema and len(value) < int(schema["minProperties"]):
-                out.causes.append(("FieldValueInvalid", where, f"Invalid value: {len(value)}: {body} should have at least {schema['minProperties']} properties"))
+                out.causes.append(
+                    (
+                        "FieldValueInvalid",
+                        where,
+                        f"Invalid value: {len(value)}: {body} should have at least {schema['minProperties']} properties",
+                    )
+                )
         enum = schema.get("enum")
         if enum is not None and value not in enum:
             supported = ", ".join(json.dumps(e) for e in enum)
-            out.causes.append(("FieldValueNotSupported", where, f"Unsupported value: {json.dumps(value)}: supported values: {supported}"))
+            out.causes.append(
+                (
+                    "FieldValueNotSupported",
+                    where,
+                    f"Unsupported value: {json.dumps(value)}: supported values: {supported}",
+                )
+            )
         if isinstance(value, str):
             pattern = schema.get("pattern")
             if pattern and not _compiled(str(pattern)).search(value):
-                out.causes.append(("FieldValueInvalid", where, f"Invalid value: {json.dumps(value)}: {body} should match '{pattern}'"))
+                out.causes.append(
+                    (
+                        "FieldValueInvalid",
+                        where,
+                        f"Invalid value: {json.dumps(value)}: {body} should match '{pattern}'",
+                    )
+                )
             if "maxLength" in schema and len(value) > int(schema["maxLength"]):
-                out.causes.append(("FieldValueTooLong", where, f"Too long: may not be more than {schema['maxLength']} bytes"))
+                out.causes.append(
+                    (
+                        "FieldValueTooLong",
+                        where,
+                        f"Too long: may not be more than {schema['maxLength']} bytes",
+                    )
+                )
             if "minLength" in schema and len(value) < int(schema["minLength"]):
-                out.causes.append(("FieldValueInvalid", where, f"Invalid value: {json.dumps(value)}: {body} should be at least {schema['minLength']} chars long"))
+                out.causes.append(
+                    (
+                        "FieldValueInvalid",
+                        where,
+                        f"Invalid value: {json.dumps(value)}: {body} should be at least {schema['minLength']} chars long",
+                    )
+                )
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if "minimum" in schema:
                 lo = schema["minimum"]
                 bad = value <= lo if schema.get("exclusiveMinimum") else value < lo
                 if bad:
-                    rel = "greater than" if schema.get("exclusiveMinimum") else "greater than or equal to"
-                    out.causes.append(("FieldValueInvalid", where, f"Invalid value: {value}: {body} should be {rel} {lo}"))
+                    rel = (
+                        "greater than"
+                        if schema.get("exclusiveMinimum")
+                        else "greater than or equal to"
+                    )
+                    out.causes.append(
+                        (
+                            "FieldValueInvalid",
+                            where,
+                            f"Invalid value: {value}: {body} should be {rel} {lo}",
+                        )
+                    )
             if "maximum" in schema:
                 hi = schema["maximum"]
                 bad = value >= hi if schema.get("exclusiveMaximum") else value > hi
                 if bad:
                     rel = "less than" if schema.get("exclusiveMaximum") else "less than or equal to"
-                    out.causes.append(("FieldValueInvalid", where, f"Invalid value: {value}: {body} should be {rel} {hi}"))
+                    out.causes.append(
+                        (
+                            "FieldValueInvalid",
+                            where,
+                            f"Invalid value: {value}: {body} should be {rel} {hi}",
+                        )
+                    )
         if isinstance(value, list):
             if "maxItems" in schema and len(value) > int(schema["maxItems"]):
-                out.causes.append(("FieldValueTooMany", where, f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
+                out.causes.append(
+                    (
+                        "FieldValueTooMany",
+                        where,
+                        f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+                    )
+                )
             if "minItems" in schema and len(value) < int(schema["minItems"]):
-                out.causes.append(("FieldValueInvalid", where, f"Invalid value: {len(value)}: {body} should have at least {schema['minItems']} items"))
+                out.causes.append(
+                    (
+                        "FieldValueInvalid",
+                        where,
+                        f"Invalid value: {len(value)}: {body} should have at least {schema['minItems']} items",
+                    )
+                )
         for alt_key in ("allOf",):
             for alt in schema.get(alt_key) or []:
                 self._constraints(value, alt, path, out)
@@ -511,7 +606,13 @@ class StructuralValidator:
                     ok += 1
             if ok == 0 or ("oneOf" in schema and ok > 1):
                 which = "anyOf" if "anyOf" in schema else "oneOf"
-                out.causes.append(("FieldValueInvalid", where, f"Invalid value: {json.dumps(value)}: {body} must validate {'at least one' if which == 'anyOf' else 'one and only one'} schema ({which})"))
+                out.causes.append(
+                    (
+                        "FieldValueInvalid",
+                        where,
+                        f"Invalid value: {json.dumps(value)}: {body} must validate {'at least one' if which == 'anyOf' else 'one and only one'} schema ({which})",
+                    )
+                )
 
 
 def _oapi_type(value: Any) -> str:
@@ -538,7 +639,9 @@ def _compiled(pattern: str) -> re.Pattern[str]:
         return re.compile("")  # RE2 syntax Python lacks: do not reject objects for it
 
 
-def custom_errors(kind: str, group: str, api_version: str, name: str, outcome: Outcome, field_validation: str) -> list[str]:
+def custom_errors(
+    kind: str, group: str, api_version: str, name: str, outcome: Outcome, field_validation: str
+) -> list[str]:
     version = api_version.rpartition("/")[2]
     warnings: list[str] = []
     if outcome.unknown:

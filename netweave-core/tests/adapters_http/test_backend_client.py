@@ -314,3 +314,38 @@ async def test_loopback_connection_refused_is_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable, match="gone is unreachable"):
         await client.request("GET", "/")
     await client.aclose()
+
+
+# -- streaming -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_stream_yields_the_body_incrementally() -> None:
+    recorder = Recorder(httpx.Response(200, content=b'{"a": 1}\n{"a": 2}\n'))
+    client = client_for(recorder)
+    async with client.stream("GET", "/logs", params={"follow": "true"}) as response:
+        lines = [line async for line in response.aiter_lines()]
+    assert lines == ['{"a": 1}', '{"a": 2}']
+    assert recorder.requests[0].url.params["follow"] == "true"
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_stream_maps_errors_before_the_body_and_does_not_retry() -> None:
+    recorder = Recorder(httpx.Response(404, text="no such app"), httpx.Response(200))
+    client = client_for(recorder)
+    with pytest.raises(NotFound, match="no such app"):
+        async with client.stream("GET", "/logs"):
+            pytest.fail("the body of an error response must not be yielded")
+    assert len(recorder.requests) == 1
+    recorder = Recorder(httpx.ConnectError("refused"))
+    client = client_for(recorder)
+    with pytest.raises(BackendUnavailable):
+        async with client.stream("GET", "/logs"):
+            pytest.fail("unreachable")
+    recorder = Recorder(httpx.ReadTimeout("slow"))
+    client = client_for(recorder)
+    with pytest.raises(BackendTimeout):
+        async with client.stream("GET", "/logs"):
+            pytest.fail("unreachable")
+    await client.aclose()

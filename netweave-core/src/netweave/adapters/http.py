@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,38 @@ class BackendClient:
                 continue
             raise self._map(response)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        expected: tuple[int, ...] = (200,),
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """Open a streaming response (logs, watches); errors before the body map as usual.
+
+        Not retried: a stream may already have been consumed in part. Failures while reading
+        the body are the caller's to handle.
+        """
+        method = method.upper()
+        request = self._client.build_request(method, url, **kwargs)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise BackendTimeout(f"{self.backend}: {method} {url} timed out") from exc
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(
+                f"{self.backend} is unreachable ({type(exc).__name__})"
+            ) from exc
+        try:
+            if response.status_code not in expected:
+                await response.aread()
+                raise self._map(response)
+            yield response
+        finally:
+            await response.aclose()
 
     def _map(self, response: httpx.Response) -> NetweaveError:
         if self._error_mapper is not None:

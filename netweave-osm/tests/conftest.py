@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netweave.adapters import PackageUpload
+from netweave_osm import OsmAdapter, OsmConfig
+from osm_emulator import OsmNbiEmulator
+from osm_packages import archive, knf_vnfd, nsd
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("NETWEAVE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def contract_path() -> Path:
+    path = shared_dir() / "contracts" / "osm" / "osm-openapi.yaml"
+    if not path.exists():
+        pytest.fail(f"OSM NBI contract not found at {path} (set NETWEAVE_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture
+def emulator(contract_path: Path) -> Iterator[OsmNbiEmulator]:
+    nbi = OsmNbiEmulator(contract_path, op_duration=0.05)
+    nbi.start()
+    try:
+        yield nbi
+    finally:
+        nbi.stop()
+    assert nbi.violations == [], "contract violations:\n" + "\n".join(nbi.violations)
+
+
+def make_config(nbi: OsmNbiEmulator, **overrides: Any) -> OsmConfig:
+    raw: dict[str, Any] = {
+        "nbiUrl": nbi.url,
+        "username": nbi.username,
+        "password": nbi.password,
+        "project": nbi.project_name,
+        "vimAccount": "k8s-vim",
+        "pollingInterval": 0.02,
+        "timeouts": {"read": 10, "write": 20},
+        "http": {"retries": 2, "backoff": 0.01},
+    }
+    raw.update(overrides)
+    return OsmConfig.model_validate(raw)
+
+
+@pytest.fixture
+async def adapter(emulator: OsmNbiEmulator) -> AsyncIterator[OsmAdapter]:
+    instance = OsmAdapter("osm-test", make_config(emulator))
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+@pytest.fixture
+def knf_upload(tmp_path: Path) -> PackageUpload:
+    path = archive(tmp_path, knf_vnfd("ldap-knf", {"ldap": "bitnami/openldap:1.2.7"}))
+    return PackageUpload(name="ldap-knf", version="1.0", package_type="vnfd", archive=path)
+
+
+@pytest.fixture
+def ns_upload(tmp_path: Path) -> PackageUpload:
+    path = archive(tmp_path, nsd("ldap-ns", {"ldap": "ldap-knf"}), fmt="zip")
+    return PackageUpload(name="ldap-ns", version="1.0", archive=path)

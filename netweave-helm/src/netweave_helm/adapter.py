@@ -1,0 +1,750 @@
+"""``HelmAdapter``: charts in a chart repository, releases through the Helm v4 SDK.
+
+Backend references:
+
+* packages: ``<chart name>:<chart version>`` (e.g. ``free5gc:1.1.7``);
+* deployments: ``<namespace>/<release name>`` (e.g. ``ran/cu-01``).
+
+Idempotency: every install and upgrade stamps the release with the label
+``netweave-op=<sha256(idempotency key)[:40]>``. A retried create (attempt > 1) that hits Helm's
+"cannot re-use a name that is still in use" succeeds if the existing release carries the same
+label, i.e. it is the release this very operation created before the retry; any other release
+of that name is a 409. A retried upgrade whose stamp is already on the latest revision is not
+run again. Uninstall ignores an already missing release. Rollback has no stamp (the SDK takes no
+labels for it); a retried rollback to the same revision makes one more identical revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import re
+import shutil
+import tempfile
+import urllib.parse
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from netweave.adapters import (
+    AdapterConfig,
+    AdapterHealth,
+    Capability,
+    DeploymentChange,
+    DeploymentInfo,
+    DeploymentSpec,
+    DMSAdapter,
+    OperationContext,
+    PackageInfo,
+    PackageUpload,
+)
+from netweave.errors import (
+    AlreadyExists,
+    BackendError,
+    BackendTimeout,
+    ClusterNotConfigured,
+    Conflict,
+    InvalidInput,
+    NetweaveError,
+    NotFound,
+    Unsupported,
+)
+from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
+
+from netweave_helm import sdk
+from netweave_helm.cluster import ClusterAccess
+from netweave_helm.config import HelmConfig, LocalStorage
+from netweave_helm.hooks import HOOKS, HelmHooks
+from netweave_helm.logs import stream_release_logs
+from netweave_helm.status import deployment_status, history_status
+from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
+from netweave_helm.validation import extensions_from_metadata, validate_archive
+
+_log = logging.getLogger("netweave_helm")
+OP_LABEL = "netweave-op"
+DEPLOYMENT_LABEL = "netweave-deployment"
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_SOURCE = re.compile(r"^# Source: (.+)$", re.M)
+_REVISION_MISSING = re.compile(r"has no (\d+) version|revision .* not found", re.I)
+
+
+def key_label(idempotency_key: str) -> str:
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+
+
+def _label_value(value: str) -> str:
+    return value if _LABEL_VALUE.match(value) else hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def parse_package_ref(backend_ref: str) -> tuple[str, str]:
+    name, sep, version = backend_ref.partition(":")
+    if not sep or not name or not version:
+        raise NotFound(f"no chart {backend_ref!r} (expected <name>:<version>)")
+    return name, version
+
+
+def parse_release_ref(backend_ref: str) -> tuple[str, str]:
+    namespace, sep, name = backend_ref.partition("/")
+    if not sep or not namespace or not name:
+        raise NotFound(f"no release {backend_ref!r} (expected <namespace>/<release>)")
+    return namespace, name
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; nested mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def nested_value(dotted: str, value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    cursor = result
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        cursor[part] = {}
+        cursor = cursor[part]
+    cursor[parts[-1]] = value
+    return result
+
+
+def split_manifest(manifest: str) -> dict[str, str]:
+    """Helm's rendered manifest (``---`` documents with ``# Source:`` comments) by source."""
+    manifests: dict[str, str] = {}
+    for document in re.split(r"^---\s*$", manifest, flags=re.M):
+        body = document.strip()
+        if not body:
+            continue
+        match = _SOURCE.search(body)
+        source = match.group(1).strip() if match else f"document-{len(manifests)}"
+        manifests[source] = (manifests[source] + "\n---\n" + body) if source in manifests else body
+    return manifests
+
+
+def resources_of(manifest: str, namespace: str) -> tuple[ResourceStatus, ...]:
+    found: list[ResourceStatus] = []
+    try:
+        documents = list(yaml.load_all(manifest, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError:
+        return ()
+    for doc in documents:
+        if not isinstance(doc, dict) or "kind" not in doc:
+            continue
+        meta = doc.get("metadata") or {}
+        found.append(
+            ResourceStatus(
+                kind=str(doc["kind"]),
+                name=str(meta.get("name", "")),
+                namespace=str(meta.get("namespace", namespace)),
+            )
+        )
+    return tuple(found)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    with contextlib.suppress(ValueError):
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:
+    """Revisions oldest first, each with its description and user values (Helm's history
+    summaries carry neither)."""
+    entries = config.history(name)
+    for entry in entries:
+        revision = entry.get("revision")
+        if revision is None:
+            continue
+        everything = config.get_all(name, revision=int(revision))
+        entry["description"] = (everything.get("info") or {}).get("description")
+        entry["values"] = everything.get("config") or {}
+    return entries
+
+
+class HelmAdapter(DMSAdapter):
+    """Helm charts and releases on the Helm v4 Go SDK (helm-python-sdk); no helm binary."""
+
+    TYPE: ClassVar[str] = "helm"
+    DISTRIBUTION: ClassVar[str] = "netweave-helm"
+    DESCRIPTION: ClassVar[str] = (
+        "Helm charts (local repository, OCI, ChartMuseum, HTTP) and releases"
+    )
+    CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.PACKAGE_MANAGEMENT,
+            Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.ROLLBACK,
+            Capability.SCALING,
+            Capability.HISTORY,
+            Capability.LOGS,
+            Capability.DRY_RUN,
+        }
+    )
+    PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({"helm"})
+    MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 53
+    Config: ClassVar[type[AdapterConfig]] = HelmConfig
+    #: pluggy hooks the loader registers for this adapter type.
+    hooks: ClassVar[HelmHooks] = HOOKS
+
+    def __init__(self, name: str, config: AdapterConfig) -> None:
+        if not isinstance(config, HelmConfig):
+            config = HelmConfig.model_validate(config.model_dump())
+        super().__init__(name, config)
+        self.settings: HelmConfig = config
+        self.cluster = ClusterAccess(config.cluster, name)
+        self._runner = sdk.SdkRunner(config.cluster.max_concurrency)
+        self._store: ChartStore | None = None
+        self._work_dir: Path | None = None
+        self._release_locks: dict[str, asyncio.Lock] = {}
+        storage = config.storage
+        self.serves_repository = isinstance(storage, LocalStorage) and storage.serve
+        self.requested_serve_path = (
+            storage.serve_path if isinstance(storage, LocalStorage) else None
+        )
+        # The store exists from construction on so the app-init hook (which may run before
+        # start()) can mount the repository; its directory is created in start().
+        self._store = make_store(
+            config,
+            local_dir=self._local_dir(),
+            served_at=self.requested_serve_path,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _local_dir(self) -> Path:
+        storage = self.settings.storage
+        if isinstance(storage, LocalStorage) and storage.repository_dir is not None:
+            return storage.repository_dir
+        if self.settings.data_dir is not None:
+            return self.settings.data_dir / "charts"
+        # Outside the gateway's loader (scripts, tests): the gateway's default data directory.
+        return Path(".netweave") / "adapters" / self.name / "charts"
+
+    @property
+    def store(self) -> ChartStore:
+        assert self._store is not None
+        return self._store
+
+    @property
+    def local_store(self) -> LocalChartStore | None:
+        return self._store if isinstance(self._store, LocalChartStore) else None
+
+    async def _start(self) -> None:
+        store = self.store
+        self._work_dir = Path(tempfile.mkdtemp(prefix=f"netweave-helm-{self.name}-"))
+        await store.start()
+
+    async def _stop(self) -> None:
+        await self.store.close()
+        self._runner.close()
+        await asyncio.to_thread(self.cluster.close)
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir = None
+
+    async def _health(self) -> AdapterHealth:
+        healthy, message = await self.store.health()
+        details: dict[str, Any] = {
+            "storage": self.store.kind,
+            "repository": self.store.location,
+            "cluster": self.cluster.source() or "not configured",
+        }
+        return AdapterHealth(healthy=healthy, message=message, details=details)
+
+    def _work(self) -> Path:
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix=f"netweave-helm-{self.name}-"))
+        return self._work_dir
+
+    # -- packages --------------------------------------------------------------------------
+
+    def _package_info(self, entry: ChartEntry, warnings: tuple[str, ...] = ()) -> PackageInfo:
+        metadata = entry.metadata
+        extensions = extensions_from_metadata({**metadata, "version": entry.version})
+        extensions["repository"] = self.store.location
+        extensions["storage"] = self.store.kind
+        if entry.created:
+            extensions["created"] = entry.created
+        if entry.digest:
+            extensions["digest"] = entry.digest
+        maintainers = metadata.get("maintainers") or []
+        provider = None
+        if maintainers and isinstance(maintainers[0], dict):
+            provider = maintainers[0].get("name")
+        return PackageInfo(
+            backend_ref=f"{entry.name}:{entry.version}",
+            name=entry.name,
+            version=entry.version,
+            package_type="helm",
+            package_uri=entry.uri,
+            checksum=entry.digest,
+            description=metadata.get("description"),
+            provider=str(provider) if provider else None,
+            extensions=extensions,
+            warnings=warnings,
+        )
+
+    async def _list_packages(self) -> list[PackageInfo]:
+        return [self._package_info(entry) for entry in await self.store.list_charts()]
+
+    async def _get_package(self, backend_ref: str) -> PackageInfo:
+        name, version = parse_package_ref(backend_ref)
+        return self._package_info(await self.store.get(name, version))
+
+    async def _delete_package(self, backend_ref: str) -> None:
+        name, version = parse_package_ref(backend_ref)
+        await self.store.delete(name, version)
+
+    async def _upload_package(self, upload: PackageUpload) -> PackageInfo:
+        if upload.archive is None:
+            return await self._register_by_reference(upload)
+        return await self._ingest(upload.archive, upload.name, upload.version)
+
+    async def _ingest(self, archive: Path, name: str | None, version: str | None) -> PackageInfo:
+        if self.store.read_only:
+            # Refuse before the work: the repository cannot take it anyway.
+            raise Unsupported(
+                f"the {self.store.kind} chart repository {self.store.location} is read-only; "
+                "register charts it holds by packageUri <name>:<version>",
+                details={"capability": "package-upload", "adapter": self.name},
+            )
+        validated = await self._runner.run(
+            "validating the chart",
+            validate_archive,
+            archive,
+            expected_name=name,
+            expected_version=version,
+            config=self.settings,
+        )
+        if await self.store.exists(validated.name, validated.version):
+            raise AlreadyExists(
+                f"chart {validated.name}:{validated.version} already exists",
+                details={"name": validated.name, "version": validated.version},
+            )
+        entry = await self.store.put(
+            archive, validated.name, validated.version, validated.metadata, validated.digest
+        )
+        return self._package_info(entry, validated.warnings)
+
+    async def _register_by_reference(self, upload: PackageUpload) -> PackageInfo:
+        """``packageUri``: a chart already in this repository, or an archive to fetch."""
+        uri = upload.package_uri or ""
+        own = await self._find_in_store(uri, upload.name, upload.version)
+        if own is not None:
+            return self._package_info(own)
+        parts = urllib.parse.urlsplit(uri)
+        with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
+            if parts.scheme in {"http", "https"}:
+                path = await self._download_uri(uri, Path(tmp))
+            elif parts.scheme == "oci":
+                path = await self._pull_oci(uri, Path(tmp), upload.version)
+            else:
+                raise InvalidInput(
+                    f"packageUri {uri!r} is neither a chart of this repository "
+                    "(<name>:<version>) nor an http(s):// or oci:// chart",
+                    details={"field": "packageUri"},
+                )
+            return await self._ingest(path, upload.name, upload.version)
+
+    async def _find_in_store(self, uri: str, name: str, version: str) -> ChartEntry | None:
+        if uri in {f"{name}:{version}", f"{name}-{version}"}:
+            try:
+                return await self.store.get(name, version)
+            except NotFound:
+                if self.store.read_only:
+                    raise
+                return None
+        if self.store.location and uri.startswith(self.store.location):
+            with contextlib.suppress(NotFound):
+                entry = await self.store.get(name, version)
+                if entry.uri in (uri, None) or uri.rstrip("/") == self.store.location:
+                    return entry
+        return None
+
+    async def _download_uri(self, uri: str, directory: Path) -> Path:
+        import httpx
+
+        limit = self.settings.limits.max_uncompressed_bytes
+        target = directory / "chart.tgz"
+        size = 0
+        try:
+            async with (
+                httpx.AsyncClient(timeout=self.settings.http_timeout) as client,
+                client.stream("GET", uri, follow_redirects=True) as response,
+            ):
+                if response.status_code != 200:
+                    raise InvalidInput(
+                        f"packageUri {uri!r} answered HTTP {response.status_code}",
+                        details={"field": "packageUri"},
+                    )
+                with target.open("wb") as out:
+                    async for chunk in response.aiter_bytes(1 << 16):
+                        size += len(chunk)
+                        if size > limit:
+                            raise InvalidInput(f"packageUri {uri!r} is larger than {limit} bytes")
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise InvalidInput(
+                f"packageUri {uri!r} could not be fetched ({type(exc).__name__})",
+                details={"field": "packageUri"},
+            ) from exc
+        return target
+
+    async def _pull_oci(self, uri: str, directory: Path, version: str) -> Path:
+        host = urllib.parse.urlsplit(uri).hostname
+        loopback = host in {"127.0.0.1", "localhost", "::1"}
+        ref = uri if ":" in uri.rsplit("/", 1)[-1] else None
+        await self._runner.run(
+            f"pulling {uri}",
+            sdk.pull,
+            uri,
+            str(directory),
+            version=None if ref else version,
+            plain_http=loopback,
+        )
+        archives = await asyncio.to_thread(lambda: sorted(directory.glob("*.tgz")))
+        if len(archives) != 1:
+            raise BackendError(f"pulling {uri} gave {len(archives)} archives")
+        return archives[0]
+
+    async def _chart_path(self, package: PackageInfo) -> Path:
+        name, version = parse_package_ref(package.backend_ref)
+        directory = self._work() / "charts"
+        cached = directory / f"{name}-{version}.tgz"
+        if isinstance(self.store, LocalChartStore):
+            return await self.store.fetch(name, version, directory)
+        if cached.is_file():
+            return cached
+        return await self.store.fetch(name, version, directory)
+
+    # -- deployments -----------------------------------------------------------------------
+
+    def _lock(self, namespace: str, name: str) -> asyncio.Lock:
+        # Helm: concurrent writes to one release can corrupt its history.
+        return self._release_locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
+
+    def _timeout(self) -> int:
+        return min(self.settings.cluster.operation_timeout, int(self.config.timeouts.write))
+
+    def _wait(self) -> str | None:
+        wait = self.settings.cluster.wait
+        return None if wait == "none" else wait
+
+    async def _helm(self, namespace: str) -> sdk.Config:
+        return await asyncio.to_thread(self.cluster.helm, namespace)
+
+    async def _create_deployment(
+        self, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        self.cluster.require()
+        namespace = spec.namespace or self.settings.cluster.namespace
+        chart = await self._chart_path(spec.package)
+        config = await self._helm(namespace)
+        labels = {
+            OP_LABEL: key_label(ctx.idempotency_key),
+            DEPLOYMENT_LABEL: _label_value(spec.deployment_id),
+        }
+        async with self._lock(namespace, spec.name):
+            try:
+                release = await self._runner.run_cancellable(
+                    f"installing release {spec.name}",
+                    config.install,
+                    str(chart),
+                    spec.name,
+                    spec.values or {},
+                    namespace=namespace,
+                    timeout=self._timeout(),
+                    wait=self._wait(),
+                    create_namespace=self.settings.cluster.create_namespace,
+                    description=f"netweave operation {ctx.operation_id}",
+                    labels=labels,
+                )
+            except AlreadyExists:
+                existing = await self._existing_for_retry(config, namespace, spec.name, ctx)
+                if existing is None:
+                    raise AlreadyExists(
+                        f"a release named {spec.name!r} already exists in namespace {namespace!r}",
+                        details={"name": spec.name, "namespace": namespace},
+                    ) from None
+                return existing
+            except (BackendError, BackendTimeout) as exc:
+                return await self._failed(config, namespace, spec.name, exc)
+        return await self._describe(config, namespace, spec.name, summary=release)
+
+    async def _existing_for_retry(
+        self, config: sdk.Config, namespace: str, name: str, ctx: OperationContext
+    ) -> DeploymentInfo | None:
+        try:
+            summary = await self._runner.run(f"reading release {name}", config.status, name)
+        except NotFound:
+            return None
+        labels = summary.get("labels") or {}
+        if labels.get(OP_LABEL) != key_label(ctx.idempotency_key):
+            return None
+        _log.info(
+            "release %s/%s was created by this operation before; not installing again",
+            namespace,
+            name,
+        )
+        return await self._describe(config, namespace, name, summary=summary)
+
+    async def _failed(
+        self, config: sdk.Config, namespace: str, name: str, error: NetweaveError
+    ) -> DeploymentInfo:
+        """A failed install/upgrade leaves a ``failed`` revision: report it with Helm's words."""
+        try:
+            summary = await self._runner.run(f"reading release {name}", config.status, name)
+        except NetweaveError:
+            raise error from None
+        if deployment_status(summary.get("status")) is not DeploymentStatus.FAILED:
+            raise error
+        info = await self._describe(config, namespace, name, summary=summary)
+        return DeploymentInfo(
+            backend_ref=info.backend_ref,
+            status=DeploymentStatus.FAILED,
+            revision=info.revision,
+            message=error.message,
+            backend_status=info.backend_status,
+            package_version=info.package_version,
+            values=info.values,
+            resources=info.resources,
+            updated_at=info.updated_at,
+            extensions=info.extensions,
+        )
+
+    async def _describe(
+        self,
+        config: sdk.Config,
+        namespace: str,
+        name: str,
+        *,
+        summary: dict[str, Any] | None = None,
+    ) -> DeploymentInfo:
+        # ``get all`` is one SDK call with the summary, user values and description.
+        everything = await self._runner.run(f"reading release {name}", config.get_all, name)
+        summary = everything.get("summary") or summary or {}
+        info = everything.get("info") or {}
+        values = everything.get("config") or {}
+        description = info.get("description")
+        helm_status = str(summary.get("status") or info.get("status") or "")
+        extensions: dict[str, Any] = {
+            "releaseName": name,
+            "namespace": namespace,
+            "chartName": summary.get("chart_name"),
+            "chartVersion": summary.get("chart_version"),
+            "appVersion": summary.get("app_version"),
+            "firstDeployed": info.get("first_deployed"),
+        }
+        if summary.get("notes"):
+            extensions["notes"] = summary["notes"]
+        labels = summary.get("labels") or {}
+        if labels:
+            extensions["labels"] = labels
+        return DeploymentInfo(
+            backend_ref=f"{namespace}/{name}",
+            status=deployment_status(helm_status),
+            revision=int(summary.get("revision") or 0),
+            message=str(description) if description else None,
+            backend_status=helm_status or None,
+            package_version=summary.get("chart_version"),
+            values=values,
+            resources=resources_of(str(summary.get("manifest") or ""), namespace),
+            updated_at=_parse_time(summary.get("deployed_at") or info.get("last_deployed")),
+            extensions={k: v for k, v in extensions.items() if v is not None},
+        )
+
+    async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        return await self._describe(config, namespace, name)
+
+    async def _target_values(
+        self, config: sdk.Config, name: str, change: DeploymentChange
+    ) -> dict[str, Any]:
+        if change.values_mode == "replace":
+            return dict(change.values or {})
+        current = await self._runner.run(f"reading values of {name}", config.get_values, name)
+        return deep_merge(current or {}, change.values or {})
+
+    async def _target_chart(self, config: sdk.Config, name: str, change: DeploymentChange) -> Path:
+        if change.package is not None:
+            return await self._chart_path(change.package)
+        summary = await self._runner.run(f"reading release {name}", config.status, name)
+        ref = f"{summary.get('chart_name')}:{summary.get('chart_version')}"
+        try:
+            package = await self._get_package(ref)
+        except NotFound:
+            raise Conflict(
+                f"release {name} runs chart {ref}, which is no longer in the repository; "
+                "name a package to upgrade to",
+                details={"package": ref},
+            ) from None
+        return await self._chart_path(package)
+
+    async def _update_deployment(
+        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
+    ) -> DeploymentInfo:
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        async with self._lock(namespace, name):
+            if ctx.attempt > 1:
+                summary = await self._runner.run(f"reading release {name}", config.status, name)
+                if (summary.get("labels") or {}).get(OP_LABEL) == key_label(ctx.idempotency_key):
+                    return await self._describe(config, namespace, name, summary=summary)
+            chart = await self._target_chart(config, name, change)
+            values = await self._target_values(config, name, change)
+            try:
+                release = await self._runner.run_cancellable(
+                    f"upgrading release {name}",
+                    config.upgrade,
+                    str(chart),
+                    name,
+                    values,
+                    namespace=namespace,
+                    timeout=self._timeout(),
+                    wait=self._wait(),
+                    max_history=self.settings.cluster.max_history,
+                    reset_values=True,
+                    description=f"netweave operation {ctx.operation_id}",
+                    labels={OP_LABEL: key_label(ctx.idempotency_key)},
+                )
+            except (BackendError, BackendTimeout) as exc:
+                return await self._failed(config, namespace, name, exc)
+        return await self._describe(config, namespace, name, summary=release)
+
+    async def _scale_deployment(
+        self, backend_ref: str, replicas: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        change = DeploymentChange(
+            values=nested_value(self.settings.cluster.scale_key, replicas), values_mode="merge"
+        )
+        return await self._update_deployment(backend_ref, change, ctx)
+
+    async def _rollback_deployment(
+        self, backend_ref: str, revision: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        async with self._lock(namespace, name):
+            try:
+                await self._runner.run(
+                    f"rolling back release {name}",
+                    config.rollback,
+                    name,
+                    version=revision or None,
+                    timeout=self._timeout(),
+                    wait=self._wait(),
+                )
+            except NetweaveError as exc:
+                if _REVISION_MISSING.search(exc.message) and revision:
+                    raise InvalidInput(
+                        f"release {name} has no revision {revision}",
+                        details={"field": "revision"},
+                    ) from None
+                raise
+        return await self._describe(config, namespace, name)
+
+    async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        async with self._lock(namespace, name):
+            await self._runner.run(
+                f"uninstalling release {name}",
+                config.uninstall,
+                name,
+                timeout=self._timeout(),
+                wait=self._wait(),
+                ignore_not_found=True,
+                description=f"netweave operation {ctx.operation_id}",
+            )
+
+    async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        entries = await self._runner.run(f"reading history of {name}", _history, config, name)
+        return [
+            RevisionEntry(
+                revision=int(item.get("revision") or 0),
+                status=history_status(item.get("status")),
+                package_version=item.get("chart_version"),
+                description=item.get("description"),
+                deployed_at=_parse_time(item.get("deployed_at")),
+                values=item.get("values"),
+            )
+            for item in entries
+        ]
+
+    async def _preview_deployment(
+        self, spec: DeploymentSpec, change: DeploymentChange | None
+    ) -> Preview:
+        namespace = spec.namespace or self.settings.cluster.namespace
+        if change is None:
+            chart = await self._chart_path(spec.package)
+            try:
+                config = await self._helm(namespace)
+            except ClusterNotConfigured:
+                # Rendering needs no cluster: preview offline.
+                config = await asyncio.to_thread(self.cluster.offline)
+            release = await self._runner.run(
+                f"previewing release {spec.name}",
+                config.install,
+                str(chart),
+                spec.name,
+                spec.values or {},
+                namespace=namespace,
+                dry_run="client",
+            )
+        else:
+            config = await self._helm(namespace)
+            chart = await self._target_chart(config, spec.name, change)
+            values = await self._target_values(config, spec.name, change)
+            release = await self._runner.run(
+                f"previewing upgrade of {spec.name}",
+                config.upgrade,
+                str(chart),
+                spec.name,
+                values,
+                namespace=namespace,
+                dry_run="client",
+                reset_values=True,
+            )
+        return Preview(
+            manifests=split_manifest(str(release.get("manifest") or "")),
+            notes=release.get("notes") or None,
+            extensions={
+                "chartName": release.get("chart_name"),
+                "chartVersion": release.get("chart_version"),
+                "revision": release.get("revision"),
+                "namespace": namespace,
+            },
+        )
+
+    async def _stream_logs(self, backend_ref: str, options: LogOptions) -> AsyncIterator[str]:
+        namespace, name = parse_release_ref(backend_ref)
+        client = await asyncio.to_thread(self.cluster.kube_client)
+        async for line in stream_release_logs(client, namespace, name, options):
+            yield line
+
+
+__all__ = [
+    "DEPLOYMENT_LABEL",
+    "OP_LABEL",
+    "HelmAdapter",
+    "deep_merge",
+    "key_label",
+    "nested_value",
+    "parse_package_ref",
+    "parse_release_ref",
+    "split_manifest",
+]

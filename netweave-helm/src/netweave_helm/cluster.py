@@ -1,0 +1,152 @@
+"""Which cluster releases go to, and the clients that reach it.
+
+One Helm SDK ``Config`` per namespace (Helm's release storage is namespaced: status, history,
+rollback and uninstall read the namespace the configuration was made for), all with this
+instance's kubeconfig, context, storage driver and raised client qps/burst, created lazily and
+kept for the adapter's life. Without any cluster source the adapter still serves packages;
+deployment calls raise ``ClusterNotConfigured`` with a message saying how to configure one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+from netweave.errors import ClusterNotConfigured
+
+from netweave_helm import sdk
+from netweave_helm.config import ClusterSettings
+
+_IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+HOW_TO_CONFIGURE = (
+    "configure a cluster for this Helm adapter: set 'cluster.kubeconfig' (a kubeconfig path) or "
+    "'cluster.kubeconfigContent' (inline kubeconfig YAML) and optionally 'cluster.context' in "
+    "its config block, or start the gateway with KUBECONFIG pointing at a kubeconfig, or run it "
+    "inside Kubernetes with a service account"
+)
+
+
+class ClusterAccess:
+    def __init__(self, settings: ClusterSettings, adapter: str) -> None:
+        self.settings = settings
+        self.adapter = adapter
+        self._configs: dict[str, sdk.Config] = {}
+        self._offline: sdk.Config | None = None
+        self._lock = threading.Lock()
+        self._kube_client: Any = None
+
+    # -- where is the cluster? -------------------------------------------------------------
+
+    def source(self) -> str | None:
+        """A description of the configured cluster source, or ``None`` when there is none."""
+        s = self.settings
+        if s.kubeconfig_content is not None:
+            return "inline kubeconfig (cluster.kubeconfigContent)"
+        if s.kubeconfig is not None:
+            return f"kubeconfig {s.kubeconfig}"
+        env = os.environ.get("KUBECONFIG")
+        if env and any(Path(p).is_file() for p in env.split(os.pathsep) if p):
+            return "KUBECONFIG"
+        if (Path.home() / ".kube" / "config").is_file():
+            return "~/.kube/config"
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and _IN_CLUSTER_TOKEN.is_file():
+            return "in-cluster service account"
+        return None
+
+    def require(self) -> None:
+        source = self.source()
+        if source is None:
+            raise ClusterNotConfigured(
+                f"adapter {self.adapter!r} has no Kubernetes cluster: {HOW_TO_CONFIGURE}",
+                details={"adapter": self.adapter},
+            )
+        if self.settings.kubeconfig is not None and not self.settings.kubeconfig.is_file():
+            # Checked here because the SDK panics on a missing kubeconfig file.
+            raise ClusterNotConfigured(
+                f"adapter {self.adapter!r}: kubeconfig {self.settings.kubeconfig} does not "
+                f"exist; {HOW_TO_CONFIGURE}",
+                details={"adapter": self.adapter},
+            )
+
+    # -- Helm SDK configurations -----------------------------------------------------------
+
+    def helm(self, namespace: str) -> sdk.Config:
+        self.require()
+        with self._lock:
+            config = self._configs.get(namespace)
+            if config is None:
+                s = self.settings
+                with sdk.translated("configuring the Helm SDK"):
+                    config = sdk.Config(
+                        kubeconfig_path=s.kubeconfig,
+                        kubeconfig_content=(
+                            s.kubeconfig_content.get_secret_value()
+                            if s.kubeconfig_content is not None
+                            else None
+                        ),
+                        kube_context=s.context,
+                        namespace=namespace,
+                        storage_driver=s.storage_driver,
+                        qps=s.qps,
+                        burst_limit=s.burst,
+                    )
+                self._configs[namespace] = config
+            return config
+
+    def offline(self) -> sdk.Config:
+        """A configuration for client-side rendering when no cluster is configured."""
+        with self._lock:
+            if self._offline is None:
+                with sdk.translated("configuring the Helm SDK"):
+                    self._offline = sdk.Config(
+                        kube_apiserver="http://127.0.0.1:1",
+                        storage_driver="memory",
+                        namespace=self.settings.namespace,
+                    )
+            return self._offline
+
+    # -- the kubernetes client (logs) ------------------------------------------------------
+
+    def kube_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` for the same cluster and context."""
+        self.require()
+        with self._lock:
+            if self._kube_client is None:
+                self._kube_client = self._new_kube_client()
+            return self._kube_client
+
+    def _new_kube_client(self) -> Any:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
+        s = self.settings
+        if s.kubeconfig_content is not None:
+            loaded = yaml.safe_load(s.kubeconfig_content.get_secret_value())
+            return k8s_config.new_client_from_config_dict(loaded, context=s.context)  # type: ignore[no-untyped-call]
+        if s.kubeconfig is not None:
+            return k8s_config.new_client_from_config(str(s.kubeconfig), context=s.context)  # type: ignore[no-untyped-call]
+        source = self.source()
+        if source == "in-cluster service account":
+            configuration = k8s_client.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return k8s_client.ApiClient(configuration)
+        return k8s_config.new_client_from_config(context=s.context)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        with self._lock:
+            for config in self._configs.values():
+                config.close()
+            self._configs.clear()
+            if self._offline is not None:
+                self._offline.close()
+                self._offline = None
+            if self._kube_client is not None:
+                self._kube_client.close()
+                self._kube_client = None
+
+
+__all__ = ["HOW_TO_CONFIGURE", "ClusterAccess"]

@@ -1,0 +1,242 @@
+"""The one place that touches ``helm_python`` (the Helm v4 Go SDK over a C ABI).
+
+Everything the SDK raises is turned into :mod:`netweave.errors` here, so no ``Helm*Error``
+(including ``HelmPanicError``, which the SDK raises for some of its own bugs) leaves this module.
+The SDK is blocking: :class:`SdkRunner` runs its calls on a bounded thread pool and, for calls
+that accept one, cancels Helm through a ``HelmContext`` when the awaiting task is cancelled (a
+timeout), so a timed-out install does not keep running unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import helm_python as helm
+from netweave.errors import (
+    AlreadyExists,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NetweaveError,
+    NotFound,
+)
+
+_log = logging.getLogger("netweave_helm.sdk")
+_T = TypeVar("_T")
+
+Chart = helm.Chart
+Config = helm.Config
+HelmContext = helm.HelmContext
+RegistryClient = helm.RegistryClient
+HelmError = helm.HelmError
+
+_MAX_MESSAGE = 2000
+
+
+def _short(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + " …"
+
+
+_RELEASE_RULES: tuple[tuple[re.Pattern[str], type[NetweaveError]], ...] = (
+    (re.compile(r"cannot re-?use a name that is still in use", re.I), AlreadyExists),
+    (re.compile(r"another operation \(install/upgrade/rollback\) is in progress", re.I), Conflict),
+    (re.compile(r"has no deployed releases|release: not found|has no \d+ version", re.I), NotFound),
+    (re.compile(r"values don't meet the specifications of the schema", re.I), InvalidInput),
+    (
+        re.compile(r"execution error at|error converting YAML|parse error|template:", re.I),
+        InvalidInput,
+    ),
+    (re.compile(r"context deadline exceeded|timed out waiting", re.I), BackendTimeout),
+    (
+        re.compile(r"cluster reachability|connection refused|no such host|unreachable", re.I),
+        BackendUnavailable,
+    ),
+)
+
+_REMOTE_RULES: tuple[tuple[re.Pattern[str], type[NetweaveError]], ...] = (
+    (re.compile(r"\bnot found\b|name unknown|manifest unknown|404", re.I), NotFound),
+    (re.compile(r"connection refused|no such host|i/o timeout|dial tcp", re.I), BackendUnavailable),
+)
+
+
+def map_error(exc: BaseException, what: str) -> NetweaveError:
+    """The netweave error for an SDK exception raised while doing ``what``."""
+    if isinstance(exc, NetweaveError):
+        return exc
+    message = _short(str(exc) or type(exc).__name__)
+    text = f"{what}: {message}"
+    if isinstance(exc, helm.HelmNotFoundError):
+        return NotFound(text)
+    if isinstance(
+        exc,
+        helm.HelmInvalidArgError
+        | helm.HelmChartLoadError
+        | helm.HelmChartInvalidError
+        | helm.HelmValuesError
+        | helm.HelmRenderError,
+    ):
+        return InvalidInput(text)
+    if isinstance(exc, helm.HelmCancelledError):
+        return BackendTimeout(f"{what}: cancelled (timeout)")
+    if isinstance(exc, helm.HelmKubeError):
+        return BackendUnavailable(f"{what}: Kubernetes API unavailable: {message}")
+    if isinstance(exc, helm.HelmReleaseError | helm.HelmStorageError):
+        for pattern, kind in _RELEASE_RULES:
+            if pattern.search(message):
+                return kind(text)
+        return BackendError(text)
+    if isinstance(exc, helm.HelmRegistryError | helm.HelmRepoError):
+        for pattern, kind in _REMOTE_RULES:
+            if pattern.search(message):
+                return kind(text)
+        if re.search(r"\b401\b|\b403\b|unauthori[sz]ed|credential", message, re.I):
+            return BackendError(f"{what}: the repository refused the gateway's credentials")
+        return BackendError(text)
+    if isinstance(exc, helm.HelmPanicError):
+        # A bug inside the SDK; the text is an internal Go panic, useless to a client.
+        _log.error("helm SDK panic during %s: %s", what, message)
+        return BackendError(f"{what}: the Helm SDK failed internally")
+    if isinstance(exc, helm.HelmError):
+        # HelmIOError, HelmUnknownError, HelmLibraryError, handle errors.
+        return BackendError(text)
+    raise TypeError(f"not a Helm SDK error: {type(exc).__name__}")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Turn any Helm SDK exception raised inside the block into a netweave error."""
+    try:
+        yield
+    except helm.HelmError as exc:
+        raise map_error(exc, what) from exc
+
+
+class SdkRunner:
+    """Runs blocking SDK calls on a bounded pool of threads."""
+
+    def __init__(self, max_workers: int) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="netweave-helm"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, what: str, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(_call_translated, what, func, *args, **kwargs)
+        return await loop.run_in_executor(self._pool, call)
+
+    async def run_cancellable(
+        self, what: str, func: Callable[..., _T], *args: Any, **kwargs: Any
+    ) -> _T:
+        """Like :meth:`run`, passing ``context=HelmContext()`` that is cancelled with us."""
+        context = helm.HelmContext()
+        loop = asyncio.get_running_loop()
+        call = functools.partial(_call_translated, what, func, *args, context=context, **kwargs)
+        future = loop.run_in_executor(self._pool, call)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            context.cancel()
+            # Let Helm unwind (bounded by the SDK's own cancellation) so the release is not
+            # left mid-write behind our back.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(future), 30)
+            raise
+        finally:
+            if future.done():
+                context.close()
+            else:
+                future.add_done_callback(lambda _f: context.close())
+
+
+def _call_translated(what: str, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    with translated(what):
+        return func(*args, **kwargs)
+
+
+def sdk_version() -> str:
+    with translated("helm SDK version"):
+        return helm.helm_sdk_version()
+
+
+# -- typed helpers over the module-level SDK functions --------------------------------------
+
+
+def load_chart(path: str) -> helm.Chart:
+    return helm.Chart.load(path)
+
+
+def lint(path: str, *, strict: bool, kube_version: str | None) -> dict[str, Any]:
+    return helm.lint(path, strict=strict or None, kube_version=kube_version)
+
+
+def dependency_list(path: str) -> list[dict[str, Any]]:
+    return helm.dependency_list(path)
+
+
+def digest(path: str) -> str:
+    return helm.digest(path)
+
+
+def push(
+    archive: str, remote: str, client: helm.RegistryClient, *, plain_http: bool, insecure: bool
+) -> dict[str, Any]:
+    return helm.push(
+        archive, remote, client=client, plain_http=plain_http, insecure_skip_tls_verify=insecure
+    )
+
+
+def pull(
+    ref: str,
+    destination: str,
+    *,
+    client: helm.RegistryClient | None = None,
+    version: str | None = None,
+    repo_url: str | None = None,
+    plain_http: bool = False,
+    insecure: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+) -> dict[str, Any]:
+    return helm.pull(
+        ref,
+        client=client,
+        destination=destination,
+        version=version,
+        repo_url=repo_url,
+        plain_http=plain_http,
+        insecure_skip_tls_verify=insecure,
+        username=username,
+        password=password,
+    )
+
+
+__all__ = [
+    "Chart",
+    "Config",
+    "HelmContext",
+    "HelmError",
+    "RegistryClient",
+    "SdkRunner",
+    "dependency_list",
+    "digest",
+    "lint",
+    "load_chart",
+    "map_error",
+    "pull",
+    "push",
+    "sdk_version",
+    "translated",
+]

@@ -1,0 +1,296 @@
+"""Charts in an OCI registry (``oci://host[:port]/path``), one repository per chart name.
+
+Push goes through the Helm SDK (so the artifact is exactly what ``helm push`` makes: config
+``application/vnd.cncf.helm.config.v1+json`` holding the Chart.yaml metadata, one chart layer).
+Listing, digests, downloads and deletes use the registry's distribution API directly
+(``/v2/_catalog``, ``tags/list``, ``manifests``, ``blobs``). Tags are chart versions with ``+``
+written as ``_``, as Helm does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from netweave.errors import AlreadyExists, BackendError, NotFound
+
+from netweave_helm import sdk
+from netweave_helm.config import OciStorage
+from netweave_helm.storage.base import ChartEntry, ChartStore
+from netweave_helm.storage.remote import RegistryAuth, download, make_client
+
+_log = logging.getLogger("netweave_helm.storage.oci")
+
+HELM_CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART_MEDIA_TYPES = (
+    "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    "application/tar+gzip",
+)
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+#: Pages of the catalog and tag lists; a registry larger than this is truncated (logged).
+_MAX_PAGES = 100
+_PAGE = 1000
+
+
+def tag_for(version: str) -> str:
+    return version.replace("+", "_")
+
+
+class OciChartStore(ChartStore):
+    kind = "oci"
+
+    def __init__(self, settings: OciStorage, *, timeout: float, max_bytes: int) -> None:
+        self.settings = settings
+        self._max_bytes = max_bytes
+        scheme = "http" if settings.use_plain_http else "https"
+        password = settings.password.get_secret_value() if settings.password else None
+        token = settings.token.get_secret_value() if settings.token else None
+        self._http = make_client(
+            f"{scheme}://{settings.host}",
+            f"OCI registry {settings.host}",
+            settings,
+            timeout,
+            auth=RegistryAuth(settings.username, password, token),
+        )
+        self._registry: sdk.RegistryClient | None = None
+        self._credentials_dir: str | None = None
+        self._registry_lock = asyncio.Lock()
+        #: manifest digest -> (metadata, layer digest): manifests are immutable by digest.
+        self._manifest_cache: dict[str, tuple[dict[str, Any], str]] = {}
+
+    @property
+    def location(self) -> str:
+        return self.settings.url
+
+    async def close(self) -> None:
+        await self._http.aclose()
+        if self._registry is not None:
+            self._registry.close()
+        if self._credentials_dir is not None:
+            shutil.rmtree(self._credentials_dir, ignore_errors=True)
+
+    def _repository(self, name: str) -> str:
+        prefix = self.settings.repository_path
+        return f"{prefix}/{name}" if prefix else name
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _chart_repositories(self) -> list[str]:
+        prefix = self.settings.repository_path
+        found: list[str] = []
+        url: str | None = f"/v2/_catalog?n={_PAGE}"
+        for _ in range(_MAX_PAGES):
+            if url is None:
+                break
+            response = await self._http.request("GET", url, expected=(200,))
+            for repo in response.json().get("repositories") or []:
+                rest = repo[len(prefix) + 1 :] if prefix else repo
+                if (not prefix or repo.startswith(prefix + "/")) and rest and "/" not in rest:
+                    found.append(repo)
+            url = _next_link(response.headers.get("Link"))
+        else:
+            _log.warning("%s: catalog truncated after %d pages", self.location, _MAX_PAGES)
+        return found
+
+    async def _tags(self, repository: str) -> list[str]:
+        tags: list[str] = []
+        url: str | None = f"/v2/{repository}/tags/list?n={_PAGE}"
+        for _ in range(_MAX_PAGES):
+            if url is None:
+                break
+            try:
+                response = await self._http.request("GET", url, expected=(200,))
+            except NotFound:
+                return []
+            tags.extend(response.json().get("tags") or [])
+            url = _next_link(response.headers.get("Link"))
+        return tags
+
+    async def _manifest(self, repository: str, reference: str) -> tuple[str, dict[str, Any]]:
+        response = await self._http.request(
+            "GET",
+            f"/v2/{repository}/manifests/{quote(reference, safe=':')}",
+            expected=(200,),
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        digest = response.headers.get("Docker-Content-Digest") or ""
+        return digest, response.json()
+
+    async def _describe(self, repository: str, tag: str) -> ChartEntry | None:
+        try:
+            digest, manifest = await self._manifest(repository, tag)
+        except NotFound:
+            return None
+        cached = self._manifest_cache.get(digest) if digest else None
+        if cached is None:
+            config = manifest.get("config") or {}
+            if config.get("mediaType") != HELM_CONFIG_MEDIA_TYPE:
+                return None  # not a Helm chart (some other artifact in the same registry)
+            layers = [
+                layer
+                for layer in manifest.get("layers") or []
+                if layer.get("mediaType") in HELM_CHART_MEDIA_TYPES
+            ]
+            if not layers:
+                return None
+            blob = await self._http.request(
+                "GET", f"/v2/{repository}/blobs/{config['digest']}", expected=(200,)
+            )
+            metadata = json.loads(blob.content)
+            cached = (metadata, str(layers[0]["digest"]))
+            if digest:
+                self._manifest_cache[digest] = cached
+        metadata, layer_digest = cached
+        name = str(metadata.get("name", repository.rsplit("/", 1)[-1]))
+        version = str(metadata.get("version", tag.replace("_", "+")))
+        return ChartEntry(
+            name=name,
+            version=version,
+            metadata=metadata,
+            digest=layer_digest,
+            uri=f"oci://{self.settings.host}/{repository}:{tag}",
+            extra={"manifestDigest": digest, "tag": tag, "repository": repository},
+        )
+
+    async def list_charts(self) -> list[ChartEntry]:
+        entries: list[ChartEntry] = []
+        for repository in await self._chart_repositories():
+            for tag in await self._tags(repository):
+                entry = await self._describe(repository, tag)
+                if entry is not None:
+                    entries.append(entry)
+        return entries
+
+    async def get(self, name: str, version: str) -> ChartEntry:
+        entry = await self._describe(self._repository(name), tag_for(version))
+        if entry is None or entry.version != version or entry.name != name:
+            raise NotFound(f"chart {name}:{version} not found in {self.location}")
+        return entry
+
+    async def fetch(self, name: str, version: str, directory: Path) -> Path:
+        entry = await self.get(name, version)
+        assert entry.digest is not None
+        return await download(
+            self._http,
+            f"/v2/{entry.extra['repository']}/blobs/{entry.digest}",
+            directory,
+            f"{name}-{version}.tgz",
+            max_bytes=self._max_bytes,
+            expect_digest=entry.digest,
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def _client(self) -> sdk.RegistryClient:
+        async with self._registry_lock:
+            if self._registry is None:
+                self._registry = await asyncio.to_thread(self._login)
+            return self._registry
+
+    def _login(self) -> sdk.RegistryClient:
+        self._credentials_dir = tempfile.mkdtemp(prefix="netweave-helm-oci-")
+        credentials = Path(self._credentials_dir) / "config.json"
+        with sdk.translated(f"connecting to {self.location}"):
+            client = sdk.RegistryClient(
+                plain_http=self.settings.use_plain_http, credentials_file=credentials
+            )
+            secret = self.settings.password or self.settings.token
+            if secret is not None:
+                # A token logs in as a fixed user name, which GHCR, Harbor robots and
+                # docker-registry token setups accept.
+                client.login(
+                    self.settings.host,
+                    self.settings.username or "netweave",
+                    secret.get_secret_value(),
+                    insecure=self.settings.insecure_skip_tls_verify,
+                    plain_http=self.settings.use_plain_http,
+                )
+        return client
+
+    async def put(
+        self, archive: Path, name: str, version: str, metadata: dict[str, Any], digest: str
+    ) -> ChartEntry:
+        if await self._describe(self._repository(name), tag_for(version)) is not None:
+            raise AlreadyExists(
+                f"chart {name}:{version} already exists in {self.location}",
+                details={"name": name, "version": version},
+            )
+        client = await self._client()
+        # Helm names the pushed artifact after the chart, not the file: push a copy named
+        # <name>-<version>.tgz so the SDK's checks on the file name pass.
+        with tempfile.TemporaryDirectory(prefix="netweave-helm-push-") as tmp:
+            staged = Path(tmp) / f"{name}-{version}.tgz"
+            await asyncio.to_thread(shutil.copyfile, archive, staged)
+            await asyncio.to_thread(_push, str(staged), self.settings.url, client, self.settings)
+        entry = await self.get(name, version)
+        if entry.digest != digest:
+            _log.warning(
+                "%s: pushed %s:%s but the registry reports layer %s, not %s",
+                self.location,
+                name,
+                version,
+                entry.digest,
+                digest,
+            )
+        return entry
+
+    async def delete(self, name: str, version: str) -> None:
+        repository = self._repository(name)
+        try:
+            response = await self._http.request(
+                "HEAD",
+                f"/v2/{repository}/manifests/{quote(tag_for(version), safe=':')}",
+                expected=(200,),
+                headers={"Accept": MANIFEST_ACCEPT},
+            )
+        except NotFound:
+            raise NotFound(f"chart {name}:{version} not found in {self.location}") from None
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:
+            raise BackendError(f"{self.location}: the registry did not report a manifest digest")
+        response = await self._http.request(
+            "DELETE", f"/v2/{repository}/manifests/{digest}", expected=(202, 200, 404, 405)
+        )
+        if response.status_code == 405:
+            raise BackendError(
+                f"{self.location}: the registry does not allow deletes "
+                "(docker-registry: storage.delete.enabled: true)"
+            )
+        with contextlib.suppress(KeyError):
+            del self._manifest_cache[digest]
+
+
+def _push(archive: str, remote: str, client: sdk.RegistryClient, settings: OciStorage) -> None:
+    with sdk.translated(f"pushing to {remote}"):
+        sdk.push(
+            archive,
+            remote,
+            client,
+            plain_http=settings.use_plain_http,
+            insecure=settings.insecure_skip_tls_verify,
+        )
+
+
+def _next_link(header: str | None) -> str | None:
+    """The next page of a paginated list (``Link: </v2/…?last=x&n=y>; rel="next"``)."""
+    if not header or 'rel="next"' not in header:
+        return None
+    start, end = header.find("<"), header.find(">")
+    if start < 0 or end <= start:
+        return None
+    return header[start + 1 : end]
+
+
+__all__ = ["HELM_CHART_MEDIA_TYPES", "HELM_CONFIG_MEDIA_TYPE", "OciChartStore", "tag_for"]

@@ -34,6 +34,7 @@ request_id_var: ContextVar[str | None] = ContextVar("netweave_request_id", defau
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HANDLER_NAME = "netweave"
+_FRAMEWORK_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar")
 
 # Keys whose values are secrets whatever they look like.
 _SECRET_KEY_RE = re.compile(
@@ -166,11 +167,14 @@ def configure_logging(
     level: str | int = "INFO",
     *,
     stream: IO[str] | None = None,
+    exclusive: bool = False,
 ) -> None:
     """Configure structlog and the standard library's root logger (idempotent).
 
-    Replaces a handler installed by an earlier call, leaves other handlers alone (pytest's
-    capture handler, for example).
+    Replaces a handler installed by an earlier call and leaves other handlers alone (pytest's
+    capture handler, for example) — unless ``exclusive``: then the root logger keeps only
+    ours. The CLI's ``serve`` owns its process and passes ``exclusive=True`` after the app is
+    built, because Litestar installs its own root handler when an app is created.
     """
     fmt = resolve_format(log_format, stream)
     renderer: Any
@@ -200,15 +204,17 @@ def configure_logging(
 
     root = logging.getLogger()
     for existing in list(root.handlers):
-        if existing.get_name() == _HANDLER_NAME:
+        if exclusive or existing.get_name() == _HANDLER_NAME:
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
-    # uvicorn installs its own handlers unless told otherwise; the CLI passes
-    # ``log_config=None`` and these propagate to the root handler above.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    # uvicorn and Litestar give their loggers their own handlers; route them to ours.
+    for name in _FRAMEWORK_LOGGERS:
+        framework_logger = logging.getLogger(name)
+        framework_logger.handlers.clear()
+        framework_logger.propagate = True
+    # One line per alembic plugin at every start-up tells an operator nothing.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:

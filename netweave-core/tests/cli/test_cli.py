@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from netweave import CONTRACT_VERSION, __version__
+from netweave import CONTRACT_VERSION, __version__, loading
 from netweave import config as config_module
 from netweave.cli.main import main
 
@@ -107,10 +107,14 @@ def test_config_check_embedded_defaults_without_helm(
     assert "pip install netweave-helm" in result.stdout
 
 
-def test_adapters_json_reports_missing_and_available(runner: CliRunner, tmp_path: Path) -> None:
+def test_adapters_json_reports_missing_and_available(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first-party type that is surely not installed here, whatever else is.
+    monkeypatch.setitem(loading.KNOWN_ADAPTERS, "zeta", "netweave-zeta")
     cfg = write(
         tmp_path / "gw.yaml",
-        "plugins:\n  dms:\n    - {name: a1, type: acme}\n    - {name: o1, type: onap, "
+        "plugins:\n  dms:\n    - {name: a1, type: acme}\n    - {name: z1, type: zeta, "
         "enabled: false}\n",
     )
     result = runner.invoke(main, ["adapters", "--json", "--config", str(cfg)])
@@ -122,11 +126,26 @@ def test_adapters_json_reports_missing_and_available(runner: CliRunner, tmp_path
     missing = {m["type"]: m for m in overview["missing"]}
     assert missing["acme"]["instances"] == [{"name": "a1", "enabled": True}]
     assert "provides entry point 'acme'" in missing["acme"]["hint"]
-    assert missing["onap"]["hint"] == "pip install netweave-onap"
+    assert missing["zeta"] == {
+        "type": "zeta",
+        "instances": [{"name": "z1", "enabled": False}],
+        "hint": "pip install netweave-zeta",
+    }
     installed = {a["type"] for a in overview["installed"]}
+    assert set(overview["available"][0]) == {"type", "distribution", "hint"}
     for entry in overview["available"]:
         assert entry["type"] not in installed
         assert entry["hint"] == f"pip install {entry['distribution']}"
+    listed = installed | set(missing) | {a["type"] for a in overview["available"]}
+    assert set(loading.KNOWN_ADAPTERS) <= listed
+
+
+def test_adapters_exit_0_when_nothing_enabled_is_missing(runner: CliRunner, tmp_path: Path) -> None:
+    dms = "plugins:\n  dms:\n    - {name: a1, type: acme, enabled: false}\n"
+    cfg = write(tmp_path / "gw.yaml", dms)
+    result = runner.invoke(main, ["adapters", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "acme" in result.stdout and "NOT INSTALLED, instances: a1 (disabled)" in result.stdout
 
 
 def test_adapters_text_with_invalid_configuration_still_lists(

@@ -122,6 +122,8 @@ def serve(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pm, registry = _load_adapters(settings)
     app = _create_app(settings, registry=registry, plugin_manager=pm)
+    # Building a Litestar app configures logging its own way; take the process's logs back.
+    configure_logging(settings.log_format, settings.log_level, exclusive=True)
     _run(app, settings)
 
 
@@ -173,6 +175,8 @@ def _run(app: Litestar, settings: Settings) -> None:
                     shown = f"[{address[0]}]" if ":" in address[0] else address[0]
                     click.echo(f"netweave listening on http://{shown}:{address[1]}")
             click.echo(f"data directory: {settings.data_dir}; configuration: {settings.source}")
+            # Supervisors and tests wait for these lines on a pipe: don't leave them buffered.
+            sys.stdout.flush()
         await task
 
     asyncio.run(serve_and_announce())
@@ -339,7 +343,6 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
 
 
 @main.command()
-@_settings_options
 @click.option(
     "--output",
     "-o",
@@ -347,15 +350,28 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-def openapi(config_path: Path | None, data_dir: Path | None, output: Path | None) -> None:
-    """Print the OpenAPI document of the gateway's HTTP API (JSON)."""
-    settings = _load(config_path, data_dir)
-    app = _create_app(settings)
-    document = json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True)
+def openapi(output: Path | None) -> None:
+    """Print the OpenAPI document of the gateway's HTTP API (JSON).
+
+    The document does not depend on the configured adapters: it is built with none, exactly as
+    the committed ``openapi.json`` and ``/schema/openapi.json`` are.
+    """
+    from netweave.config import Settings
+    from netweave.plugins import make_plugin_manager
+    from netweave.registry import AdapterRegistry
+
+    try:
+        from netweave.api.openapi import openapi_document, render
+    except ImportError as exc:
+        _fail(f"the HTTP API is not available in this installation: {exc}", 1)
+    app = _create_app(
+        Settings(), registry=AdapterRegistry({}), plugin_manager=make_plugin_manager()
+    )
+    document = render(openapi_document(app))
     if output is None:
-        click.echo(document)
+        click.echo(document, nl=False)
     else:
-        output.write_text(document + "\n", encoding="utf-8")
+        output.write_text(document, encoding="utf-8")
 
 
 __all__ = ["adapter_overview", "main"]

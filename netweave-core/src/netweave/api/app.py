@@ -1,0 +1,30 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import pluggy
+from litestar import Litestar
+from litestar.plugins.pydantic import PydanticPlugin
+
+from netweave.api.plugin import NetweaveCore
+from netweave.config import Settings
+from netweave.registry import AdapterRegistry
+from netweave.store import Store
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: AdapterRegistry | None = None,
+    store: Store | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+) -> Litestar:
+    """Build the gateway's app. What is not given is built from ``settings``: the plugin
+    manager and the adapters now (adapters may mount routes), the store in the lifespan."""
+    core = NetweaveCore(settings, registry=registry, store=store, plugin_manager=plugin_manager)
+    # The pydantic plugin must be given to the constructor: Litestar adds its default one (no
+    # aliases) before init plugins run. ``prefer_alias``: camelCase on the wire and in OpenAPI.
+    return Litestar(plugins=[core, PydanticPlugin(prefer_alias=True)])
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,166 @@
+"""Shared pieces of the controllers: parameters, guards, responses, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from pydantic import BaseModel
+
+from netweave.api.auth import principal_of
+from netweave.errors import NetweaveError
+from netweave.models import PROBLEM_MEDIA_TYPE, ProblemDetails
+from netweave.operations import Services
+from netweave.operations.idempotency import StoredResponse
+
+API_PREFIX = "/o2dms/v1"
+JSON = "application/json"
+
+
+class UnsupportedMediaType(NetweaveError):
+    status = 415
+    code = "UnsupportedMediaType"
+    title = "Unsupported media type"
+
+
+Limit = Annotated[
+    int,
+    QueryParameter(ge=1, le=1000, description="Page size (1 to 1000).", required=False),
+]
+Offset = Annotated[
+    int,
+    QueryParameter(ge=0, le=1_000_000_000, description="Items to skip (≥ 0).", required=False),
+]
+PackageIdParam = Annotated[
+    str,
+    PathParameter(
+        title="Package id",
+        description="The package's id (``{name}-{version}``).",
+        min_length=1,
+        max_length=300,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+    ),
+]
+DeploymentIdParam = Annotated[UUID, PathParameter(title="Deployment id")]
+OperationIdParam = Annotated[UUID, PathParameter(title="Operation id")]
+SubscriptionIdParam = Annotated[UUID, PathParameter(title="Subscription id")]
+AdapterFilter = Annotated[
+    str | None,
+    QueryParameter(
+        description="Only objects owned by this adapter instance.",
+        max_length=63,
+        required=False,
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=255,
+        description="Repeat a POST safely: the same key and body return the first response.",
+    ),
+]
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == JSON or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def require_json(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Handler guard for JSON bodies: anything else is a 415 before the body is read."""
+    content_type = connection.headers.get("content-type", "")
+    if not is_json(content_type):
+        raise UnsupportedMediaType(
+            f"this route accepts {JSON}, not {content_type or 'a body without Content-Type'}",
+            details={"header": "Content-Type"},
+        )
+
+
+def model_response(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    """Serialise once, by alias; used where the bytes are also stored (idempotency)."""
+    return Response(
+        content=model.model_dump_json(by_alias=True).encode(),
+        status_code=status_code,
+        media_type=JSON,
+        headers=headers,
+    )
+
+
+def body_hash(model: BaseModel) -> str:
+    return hashlib.sha256(model.model_dump_json(by_alias=True).encode()).hexdigest()
+
+
+async def idempotent(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    key: str | None,
+    request_digest: str,
+    produce: Callable[[], Awaitable[Response[Any]]],
+) -> Response[Any]:
+    """Replay the stored first response for a repeated ``Idempotency-Key``, or produce it."""
+    if key is None:
+        return await produce()
+    service = services.idempotency
+    service.validate_key(key)
+    scope = f"{principal_of(request).subject} {request.method} {request.url.path}"
+    stored = await service.lookup(key, scope, request_digest)
+    if stored is not None:
+        headers = dict(stored.headers)
+        headers.pop("content-type", None)
+        headers["Idempotent-Replayed"] = "true"
+        return Response(
+            content=stored.body,
+            status_code=stored.status_code,
+            media_type=stored.headers.get("content-type", JSON),
+            headers=headers,
+        )
+    response = await produce()
+    headers = {k.lower(): str(v) for k, v in response.headers.items()}
+    headers["content-type"] = JSON
+    content = response.content if isinstance(response.content, bytes) else b""
+    await service.remember(
+        key, scope, request_digest, StoredResponse(response.status_code or 200, content, headers)
+    )
+    return response
+
+
+def warning_header(warnings: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """RFC 9111 ``Warning: 299 - "text"`` (miscellaneous persistent warning)."""
+    if not warnings:
+        return {}
+    texts = ", ".join('299 netweave "{}"'.format(w.replace('"', "'")) for w in warnings)
+    return {"Warning": texts}
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """Document the error statuses a route answers (all as problem+json, see api.openapi)."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDetails,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description=HTTPStatus(status).phrase,
+            generate_examples=False,
+        )
+        for status in statuses
+    }

@@ -1,0 +1,88 @@
+"""``/o2dms/v1/operations``: operation occurrences and the ETSI tasks retry / fail / cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from netweave.api.auth import SCOPE_ADMIN
+from netweave.api.common import API_PREFIX, Limit, Offset, OperationIdParam, problems
+from netweave.models import Operation, OperationList, OperationState
+from netweave.operations import Services
+
+
+class OperationController(Controller):
+    path = f"{API_PREFIX}/operations"
+    tags = ["operations"]
+
+    @get(operation_id="ListOperations", summary="List operation occurrences")
+    async def list_operations(
+        self,
+        services: NamedDependency[Services],
+        deployment_id: Annotated[
+            UUID | None, QueryParameter(name="deploymentId", required=False)
+        ] = None,
+        state_filter: Annotated[
+            OperationState | None, QueryParameter(name="state", required=False)
+        ] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> OperationList:
+        return await services.operations.query(
+            deployment_id=str(deployment_id) if deployment_id else None,
+            state=state_filter,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{operation_id:uuid}", operation_id="GetOperation", summary="Get an operation")
+    async def get_operation(
+        self, services: NamedDependency[Services], operation_id: OperationIdParam
+    ) -> Operation:
+        return await services.operations.get(str(operation_id))
+
+    @post(
+        "/{operation_id:uuid}/retry",
+        operation_id="RetryOperation",
+        summary="Retry a FAILED_TEMP operation",
+        status_code=HTTP_202_ACCEPTED,
+        responses=problems(404, 409),
+    )
+    async def retry(
+        self, services: NamedDependency[Services], operation_id: OperationIdParam
+    ) -> Operation:
+        """Only from FAILED_TEMP (409 otherwise); the worker runs it again."""
+        return await services.operations.retry(str(operation_id))
+
+    @post(
+        "/{operation_id:uuid}/fail",
+        operation_id="FailOperation",
+        summary="Give up a FAILED_TEMP operation (final FAILED)",
+        status_code=HTTP_200_OK,
+        opt={"scope": SCOPE_ADMIN},
+        responses=problems(404, 409),
+    )
+    async def fail(
+        self, services: NamedDependency[Services], operation_id: OperationIdParam
+    ) -> Operation:
+        """Only from FAILED_TEMP (409 otherwise). Needs ``o2dms:admin``."""
+        return await services.operations.fail(str(operation_id))
+
+    @post(
+        "/{operation_id:uuid}/cancel",
+        operation_id="CancelOperation",
+        summary="Cancel a STARTING or PROCESSING operation (→ FAILED_TEMP)",
+        status_code=HTTP_202_ACCEPTED,
+        opt={"scope": SCOPE_ADMIN},
+        responses=problems(404, 409),
+    )
+    async def cancel(
+        self, services: NamedDependency[Services], operation_id: OperationIdParam
+    ) -> Operation:
+        """Only from STARTING or PROCESSING (409 otherwise). Needs ``o2dms:admin``."""
+        return await services.operations.cancel(str(operation_id))

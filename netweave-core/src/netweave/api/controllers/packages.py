@@ -1,0 +1,241 @@
+"""``/o2dms/v1/nfDeploymentDescriptors``: deployment packages."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from netweave.adapters import PackageUpload
+from netweave.api.auth import SCOPE_ADMIN, require_scope
+from netweave.api.common import (
+    API_PREFIX,
+    AdapterFilter,
+    IdempotencyKeyHeader,
+    Limit,
+    Offset,
+    PackageIdParam,
+    UnsupportedMediaType,
+    idempotent,
+    is_json,
+    model_response,
+    problems,
+    require_json,
+    warning_header,
+)
+from netweave.api.problems import pydantic_problem
+from netweave.api.uploads import receive_upload
+from netweave.errors import InvalidInput, PayloadTooLarge
+from netweave.models import (
+    DeploymentPackage,
+    PackageList,
+    PackageRegistration,
+    PackageState,
+    PackageStateChange,
+)
+from netweave.models.packages import PACKAGE_NAME_PATTERN, VERSION_PATTERN
+from netweave.operations import Services
+
+BASE = f"{API_PREFIX}/nfDeploymentDescriptors"
+
+
+class _UploadForm(pydantic.BaseModel):
+    """The multipart form's text fields, validated with the registration model's rules."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = pydantic.Field(pattern=PACKAGE_NAME_PATTERN, max_length=253)
+    artifactVersion: str = pydantic.Field(pattern=VERSION_PATTERN, max_length=128)
+    packageType: str | None = pydantic.Field(default=None, max_length=64)
+    adapter: str | None = pydantic.Field(default=None, max_length=63)
+    description: str | None = pydantic.Field(default=None, max_length=4096)
+    provider: str | None = pydantic.Field(default=None, max_length=253)
+
+
+class PackageController(Controller):
+    path = BASE
+    tags = ["nfDeploymentDescriptors"]
+
+    @get(operation_id="ListNfDeploymentDescriptors", summary="List deployment packages")
+    async def list_packages(
+        self,
+        services: NamedDependency[Services],
+        name: Annotated[str | None, QueryParameter(required=False, max_length=253)] = None,
+        version: Annotated[str | None, QueryParameter(required=False, max_length=128)] = None,
+        package_type: Annotated[
+            str | None, QueryParameter(name="packageType", required=False, max_length=64)
+        ] = None,
+        adapter: AdapterFilter = None,
+        state_filter: Annotated[
+            PackageState | None, QueryParameter(name="state", required=False)
+        ] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> PackageList:
+        """Packages known to the gateway (including those the backends hold), with the total."""
+        return await services.packages.query(
+            name=name,
+            version=version,
+            package_type=package_type,
+            adapter=adapter,
+            state=state_filter,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{package_id:str}", operation_id="GetNfDeploymentDescriptor", summary="Get a package")
+    async def get_package(
+        self, services: NamedDependency[Services], package_id: PackageIdParam
+    ) -> DeploymentPackage:
+        """One package with its adapter's extensions (chart version, app version …)."""
+        return await services.packages.get(package_id)
+
+    @post(
+        operation_id="CreateNfDeploymentDescriptor",
+        summary="Upload (multipart) or register (JSON, packageUri) a package",
+        status_code=HTTP_201_CREATED,
+        request_max_body_size=None,  # multipart is limited by api.maxUploadBytes, JSON below
+        responses=problems(400, 409, 413, 415, 501, 502, 503, 504),
+    )
+    async def create_package(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[DeploymentPackage]:
+        """``multipart/form-data`` with ``name``, ``artifactVersion``, the archive as ``chart`` or
+        ``package`` and optional ``adapter``, ``packageType``, ``description``, ``provider``; or
+        JSON (``PackageRegistration``) naming a ``packageUri``. 201 with ``Location``."""
+        content_type = request.headers.get("content-type", "")
+        settings = request.app.state.settings
+        if content_type.lower().startswith("multipart/form-data"):
+            received = await receive_upload(
+                request,
+                max_bytes=settings.api.max_upload_bytes,
+                tmp_dir=Path(settings.data_dir) / "tmp",
+            )
+            try:
+                if received.archive is None:
+                    raise InvalidInput(
+                        "the archive part 'chart' (or 'package') is missing",
+                        details={"field": "chart"},
+                    )
+                try:
+                    form = _UploadForm.model_validate(received.fields)
+                except pydantic.ValidationError as exc:
+                    raise pydantic_problem(exc) from None
+                upload = PackageUpload(
+                    name=form.name,
+                    version=form.artifactVersion,
+                    package_type=form.packageType,
+                    description=form.description,
+                    provider=form.provider,
+                    archive=received.archive,
+                    archive_size=received.size,
+                    checksum=received.checksum,
+                )
+                digest = hashlib.sha256(
+                    repr(sorted(received.fields.items())).encode()
+                    + (received.checksum or "").encode()
+                ).hexdigest()
+
+                async def produce_upload() -> Response[Any]:
+                    return await self._onboard(services, upload, form.adapter)
+
+                return await idempotent(request, services, idempotency_key, digest, produce_upload)
+            finally:
+                received.discard()
+        if not is_json(content_type):
+            raise UnsupportedMediaType(
+                "send multipart/form-data (archive upload) or application/json (packageUri)",
+                details={"header": "Content-Type"},
+            )
+        body = await _read_limited(request, settings.api.max_json_bytes)
+        try:
+            registration = PackageRegistration.model_validate_json(body)
+        except pydantic.ValidationError as exc:
+            raise pydantic_problem(exc) from None
+        upload = PackageUpload(
+            name=registration.name,
+            version=registration.artifact_version,
+            package_type=registration.package_type,
+            description=registration.description,
+            provider=registration.provider,
+            package_uri=registration.package_uri,
+            source=registration.source,
+        )
+
+        async def produce() -> Response[Any]:
+            return await self._onboard(services, upload, registration.adapter)
+
+        digest = hashlib.sha256(registration.model_dump_json().encode()).hexdigest()
+        return await idempotent(request, services, idempotency_key, digest, produce)
+
+    @staticmethod
+    async def _onboard(
+        services: Services, upload: PackageUpload, adapter: str | None
+    ) -> Response[Any]:
+        package, warnings = await services.packages.onboard(upload, adapter)
+        headers = {"Location": f"{BASE}/{package.package_id}", **warning_header(warnings)}
+        return model_response(package, HTTP_201_CREATED, headers)
+
+    @patch(
+        "/{package_id:str}",
+        operation_id="UpdateNfDeploymentDescriptorState",
+        summary="Deprecate or restore a package",
+        guards=[require_json],
+    )
+    async def change_state(
+        self,
+        services: NamedDependency[Services],
+        package_id: PackageIdParam,
+        data: JSONBody[PackageStateChange],
+    ) -> DeploymentPackage:
+        """``{"state": "DEPRECATED"}`` or ``{"state": "AVAILABLE"}``."""
+        return await services.packages.set_state(package_id, data.state)
+
+    @delete(
+        "/{package_id:str}",
+        operation_id="DeleteNfDeploymentDescriptor",
+        summary="Delete a package",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def delete_package(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        package_id: PackageIdParam,
+        force: Annotated[
+            bool,
+            QueryParameter(
+                required=False,
+                description="Delete even when deployments use it (needs o2dms:admin).",
+            ),
+        ] = False,
+    ) -> None:
+        """409 ``PackageInUse`` naming the deployments that use it, unless ``force=true``."""
+        if force:
+            require_scope(request, SCOPE_ADMIN)
+        await services.packages.delete(package_id, force=force)
+
+
+async def _read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes", details={"limit": limit})
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(
+                f"JSON bodies are limited to {limit} bytes", details={"limit": limit}
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,140 @@
+"""The OpenAPI document: Litestar's, fixed to say what the API really does.
+
+Litestar documents error responses as ``application/json`` with its default error schema. Here
+every 4xx/5xx response of every operation becomes ``application/problem+json`` with the
+``ProblemDetails`` schema, 401/403 are added to the bearer-protected routes and 500 to all, and
+the package upload's two request bodies (multipart and JSON) are described (the handler parses
+the stream itself, so Litestar cannot see them).
+
+The fixed document replaces the one Litestar's OpenAPI plugin caches, so ``/schema/openapi.json``
+serves exactly what :func:`openapi_document` returns; the test suite compares both with the
+committed ``netweave-core/openapi.json``. Regenerate that file with::
+
+    python -m netweave.api.openapi > netweave-core/openapi.json
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
+
+from netweave.models import PROBLEM_MEDIA_TYPE, PackageRegistration, ProblemDetails
+
+PROBLEM_SCHEMA = "ProblemDetails"
+SECURED_PREFIX = "/o2dms"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def _schema_of(model: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = model.model_json_schema(by_alias=True)
+    schema.pop("$defs", None)
+    return schema
+
+
+def fix_document(document: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(document)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas[PROBLEM_SCHEMA] = _schema_of(ProblemDetails)
+    schemas.setdefault("PackageRegistration", _schema_of(PackageRegistration))
+    problem_content = {
+        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}}
+    }
+    for path, item in doc.get("paths", {}).items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            statuses = {int(s) for s in responses if s.isdigit()} | {500}
+            if path.startswith(SECURED_PREFIX):
+                statuses |= {401, 403}
+            if method in ("post", "put", "patch") and path.startswith(SECURED_PREFIX):
+                statuses |= {400, 413, 415}
+            if "{" in path and path.startswith(SECURED_PREFIX):
+                statuses |= {404}
+            for status in sorted(statuses):
+                if status < 400:
+                    continue
+                existing = responses.get(str(status), {})
+                responses[str(status)] = {
+                    "description": existing.get("description") or HTTPStatus(status).phrase,
+                    "content": copy.deepcopy(problem_content),
+                }
+            operation["responses"] = dict(sorted(responses.items()))
+            if operation.get("operationId") == "CreateNfDeploymentDescriptor":
+                operation["requestBody"] = _package_request_body()
+    return doc
+
+
+def _package_request_body() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "artifactVersion", "chart"],
+                    "properties": {
+                        "name": text,
+                        "artifactVersion": text,
+                        "chart": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The archive (also accepted as 'package').",
+                        },
+                        "adapter": text,
+                        "packageType": text,
+                        "description": text,
+                        "provider": text,
+                    },
+                },
+            },
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/PackageRegistration"},
+            },
+        },
+    }
+
+
+def finalize_openapi(app: Litestar) -> dict[str, Any]:
+    """Fix the document once and make Litestar serve the fixed one."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    fixed: dict[str, Any] | None = app.state.get("openapi_document")
+    if fixed is not None:
+        return fixed
+    document = fix_document(plugin.provide_openapi().to_schema())
+    # Private attribute of Litestar's plugin: the cache ``/schema/*`` renders from. The OpenAPI
+    # test fails loudly if a Litestar upgrade changes this.
+    plugin._openapi_schema = document
+    app.state.openapi_document = document
+    return document
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    return finalize_openapi(app)
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    from netweave.api.app import create_app
+    from netweave.config import Settings
+    from netweave.operations.events import new_plugin_manager
+    from netweave.registry import AdapterRegistry
+
+    # The document does not depend on which adapters are configured: build it without any.
+    app = create_app(Settings(), registry=AdapterRegistry({}), plugin_manager=new_plugin_manager())
+    sys.stdout.write(render(openapi_document(app)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""``NetweaveCore``: the one InitPlugin that wires the API (litestar-fullstack style).
+
+Controllers, dependencies, the single exception handler, OpenAPI, middleware and the lifespan
+are set up here; adapters add their own routes through the ``netweave_app_init`` hook (the Helm
+adapter serves ``/charts``).
+
+Lifespan, in order: store (create if not given) → migrations → API token bootstrap →
+adapters start (a failing backend does not stop the gateway: its start error shows in
+``/o2dms/v1/adapters`` and ``/readyz``) → services → operation worker. Shutdown is the reverse.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pluggy
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.plugins import InitPluginProtocol
+
+from netweave.__about__ import __version__
+from netweave.api.auth import (
+    Authenticator,
+    ChainAuthenticator,
+    StaticTokenAuthenticator,
+    StoredTokenAuthenticator,
+    auth_guard,
+    bootstrap_token,
+)
+from netweave.api.common import provide_services
+from netweave.api.observability import observability_middleware_factory
+from netweave.api.openapi import finalize_openapi
+from netweave.api.problems import problem_response
+from netweave.config import Settings
+from netweave.operations import Services, build_services
+from netweave.operations.metrics import Metrics
+from netweave.registry import AdapterRegistry
+from netweave.store import Store
+
+_log = logging.getLogger("netweave.api")
+
+API_DESCRIPTION = """O-RAN O2-DMS gateway (netweave-native face).
+
+Every `/o2dms` route needs `Authorization: Bearer <token>` (scopes `o2dms:read`, `o2dms:write`,
+`o2dms:admin`). Every error is `application/problem+json` (RFC 9457 plus `error`, `message`,
+`code`, `details`). Changes are operation occurrences run asynchronously: follow the
+`Location` of a 202 (or the `Link rel="operation"` of a 201).
+"""
+
+
+class NetweaveCore(InitPluginProtocol):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: AdapterRegistry | None = None,
+        store: Store | None = None,
+        plugin_manager: pluggy.PluginManager | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.plugin_manager = plugin_manager
+        self.metrics = Metrics()
+
+    # -- assembly ------------------------------------------------------------------------------
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        from netweave.api.controllers import API_CONTROLLERS, OPEN_HANDLERS
+
+        if self.plugin_manager is None:
+            from netweave.plugins import make_plugin_manager
+
+            self.plugin_manager = make_plugin_manager(self.settings)
+        if self.registry is None:
+            from netweave.loading import load_adapters
+
+            self.registry = load_adapters(self.settings, self.plugin_manager)
+
+        app_config.state.update(
+            {
+                "settings": self.settings,
+                "metrics": self.metrics,
+                "adapter_start_errors": {},
+                "adapters_started": False,
+            }
+        )
+        app_config.route_handlers.append(
+            Router(
+                "/",
+                route_handlers=list(API_CONTROLLERS),
+                guards=[auth_guard],
+                security=[{"bearerAuth": []}],
+            )
+        )
+        app_config.route_handlers.extend(OPEN_HANDLERS)
+        app_config.dependencies["services"] = Provide(provide_services, sync_to_thread=False)
+        app_config.exception_handlers[Exception] = problem_response
+        app_config.middleware.insert(0, observability_middleware_factory(self.metrics))
+        app_config.request_max_body_size = self.settings.api.max_json_bytes
+        app_config.openapi_config = OpenAPIConfig(
+            title="netweave O2-DMS API",
+            version=__version__,
+            description=API_DESCRIPTION,
+            components=Components(
+                security_schemes={
+                    "bearerAuth": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="Static, generated or stored API token",
+                    )
+                }
+            ),
+            tags=[
+                Tag(name="nfDeploymentDescriptors", description="Deployment packages"),
+                Tag(name="nfDeployments", description="NF deployments and their lifecycle"),
+                Tag(name="operations", description="Operation occurrences (ETSI LCM op occ)"),
+                Tag(name="subscriptions", description="Event subscriptions"),
+                Tag(name="adapters", description="Configured adapter instances"),
+                Tag(name="info", description="API information"),
+                Tag(name="health", description="Liveness, readiness, metrics"),
+            ],
+            use_handler_docstrings=True,
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        )
+        app_config.lifespan.append(self.lifespan)
+
+        # Adapters (and other plugins) may mount routes, e.g. the Helm chart repository.
+        results = self.plugin_manager.hook.netweave_app_init(
+            app_config=app_config, adapters=dict(self.registry.adapters)
+        )
+        for handlers in results:
+            if handlers:
+                app_config.route_handlers.extend(handlers)
+        return app_config
+
+    # -- lifespan ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        assert self.registry is not None
+        assert self.plugin_manager is not None
+        owned_store = self.store is None
+        store = self.store if self.store is not None else await self._create_store()
+        try:
+            await store.migrate()
+            token = self.settings.api.token
+            configured = token.get_secret_value() if token is not None else None
+            await bootstrap_token(store, configured)
+            chain: list[Authenticator] = []
+            if configured:
+                chain.append(StaticTokenAuthenticator(configured))
+            chain.append(StoredTokenAuthenticator(store))
+            app.state.authenticator = ChainAuthenticator(chain)
+
+            await self._start_adapters(app)
+            services = build_services(
+                self.settings, store, self.registry, self.plugin_manager, self.metrics
+            )
+            app.state.services = services
+            services.worker.start()
+            finalize_openapi(app)
+            try:
+                yield
+            finally:
+                await services.worker.stop()
+                await self.registry.stop_all()
+                app.state.adapters_started = False
+        finally:
+            if owned_store:
+                await store.close()
+
+    async def _create_store(self) -> Store:
+        from netweave.store.sql import create_store
+
+        created: Any = create_store(self.settings.store_url())
+        if inspect.isawaitable(created):
+            created = await created
+        store: Store = created
+        return store
+
+    async def _start_adapters(self, app: Litestar) -> None:
+        assert self.registry is not None
+        assert self.plugin_manager is not None
+        errors: dict[str, str] = app.state.adapter_start_errors
+        for name, adapter in self.registry.adapters.items():
+            try:
+                await adapter.start()
+            except Exception as exc:
+                message = getattr(exc, "message", None) or type(exc).__name__
+                errors[name] = str(message)
+                _log.error("adapter %s failed to start: %s", name, message)
+                continue
+            try:
+                self.plugin_manager.hook.netweave_adapter_started(adapter=adapter)
+            except Exception:
+                _log.exception("netweave_adapter_started hook failed for %s", name)
+        app.state.adapters_started = True
+
+
+def services_of(app: Litestar) -> Services:
+    services: Services = app.state.services
+    return services

@@ -1,0 +1,87 @@
+"""The operations layer: services the API calls, the operation runner and worker.
+
+One data path: HTTP → controller → service here → ``DMSAdapter`` template method → backend.
+This package knows the adapter contract, the store and the models; never the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pluggy
+
+from netweave.config import Settings
+from netweave.operations.deployments import Accepted, DeploymentService
+from netweave.operations.events import HookBus
+from netweave.operations.idempotency import IdempotencyService
+from netweave.operations.metrics import Metrics
+from netweave.operations.occurrences import OperationService
+from netweave.operations.packages import PackageService
+from netweave.operations.runner import OperationRunner
+from netweave.operations.subscriptions import SubscriptionService
+from netweave.operations.worker import OperationWorker
+from netweave.registry import AdapterRegistry
+from netweave.store import Store
+
+
+@dataclass(slots=True)
+class Services:
+    store: Store
+    registry: AdapterRegistry
+    hooks: HookBus
+    metrics: Metrics
+    packages: PackageService
+    deployments: DeploymentService
+    operations: OperationService
+    subscriptions: SubscriptionService
+    idempotency: IdempotencyService
+    worker: OperationWorker
+
+
+def build_services(
+    settings: Settings,
+    store: Store,
+    registry: AdapterRegistry,
+    plugin_manager: pluggy.PluginManager,
+    metrics: Metrics,
+) -> Services:
+    hooks = HookBus(plugin_manager)
+    runner = OperationRunner(
+        store, registry, hooks, metrics, max_attempts=settings.operations.max_attempts
+    )
+    worker = OperationWorker(
+        store,
+        runner,
+        metrics,
+        concurrency=settings.operations.workers,
+        lease_seconds=settings.operations.lease_seconds,
+        poll_interval=settings.operations.poll_interval,
+    )
+    return Services(
+        store=store,
+        registry=registry,
+        hooks=hooks,
+        metrics=metrics,
+        packages=PackageService(store, registry, hooks, metrics),
+        deployments=DeploymentService(store, registry, hooks, worker),
+        operations=OperationService(store, hooks, worker),
+        subscriptions=SubscriptionService(store),
+        idempotency=IdempotencyService(store),
+        worker=worker,
+    )
+
+
+__all__ = [
+    "Accepted",
+    "DeploymentService",
+    "HookBus",
+    "IdempotencyService",
+    "Metrics",
+    "OperationRunner",
+    "OperationService",
+    "OperationWorker",
+    "PackageService",
+    "Services",
+    "SubscriptionService",
+    "build_services",
+]

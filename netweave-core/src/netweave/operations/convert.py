@@ -1,0 +1,120 @@
+"""Stored records → wire models (and back to what adapters receive)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netweave.adapters import PackageInfo
+from netweave.models import (
+    Deployment,
+    DeploymentPackage,
+    Operation,
+    PackageState,
+    ProblemDetails,
+)
+from netweave.store import DeploymentRecord, OperationRecord, PackageRecord
+
+
+def package_to_wire(record: PackageRecord, *, in_use: bool) -> DeploymentPackage:
+    # IN_USE is derived (never stored): any deployment record referencing the package.
+    state = PackageState.IN_USE if in_use else record.state
+    return DeploymentPackage(
+        package_id=record.package_id,
+        name=record.name,
+        artifact_name=record.artifact_name,
+        artifact_version=record.version,
+        description=record.description,
+        provider=record.provider,
+        package_type=record.package_type,
+        package_uri=record.package_uri,
+        checksum=record.checksum,
+        state=state,
+        adapter=record.adapter,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        extensions=record.extensions,
+    )
+
+
+def package_to_info(record: PackageRecord) -> PackageInfo:
+    return PackageInfo(
+        backend_ref=record.backend_ref,
+        name=record.name,
+        version=record.version,
+        package_type=record.package_type,
+        package_uri=record.package_uri,
+        checksum=record.checksum,
+        description=record.description,
+        provider=record.provider,
+        extensions=dict(record.extensions),
+    )
+
+
+def deployment_to_wire(record: DeploymentRecord) -> Deployment:
+    return Deployment(
+        deployment_id=record.deployment_id,
+        name=record.name,
+        namespace=record.namespace,
+        package_id=record.package_id,
+        package_version=record.package_version,
+        resource_pool_id=record.resource_pool_id,
+        status=record.status,
+        status_message=record.status_message,
+        revision=record.revision,
+        values=record.values,
+        adapter=record.adapter,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        extensions=record.extensions,
+    )
+
+
+def operation_to_wire(record: OperationRecord) -> Operation:
+    return Operation(
+        operation_id=record.operation_id,
+        operation_type=record.operation_type,
+        deployment_id=record.deployment_id,
+        adapter=record.adapter,
+        state=record.state,
+        start_time=record.start_time,
+        state_entered_time=record.state_entered_time,
+        is_cancel_pending=record.is_cancel_pending,
+        attempts=record.attempts,
+        params=record.params,
+        error=ProblemDetails.model_validate(record.error) if record.error else None,
+    )
+
+
+def wire_dict(model: Any) -> dict[str, Any]:
+    """The JSON form (camelCase) handed to event hooks."""
+    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return result
+
+
+def error_to_problem(exc: Any, *, instance: str | None = None) -> ProblemDetails:
+    """One mapping of the :mod:`netweave.errors` taxonomy onto RFC 9457 problem details."""
+    from netweave.errors import NetweaveError
+
+    if isinstance(exc, NetweaveError):
+        return ProblemDetails(
+            type=exc.problem_type,
+            title=exc.title,
+            status=exc.status,
+            detail=exc.message,
+            instance=instance,
+            error=exc.code,
+            message=exc.message,
+            code=exc.status,
+            details=exc.details or None,
+        )
+    # Never show an unexpected exception's text: it may carry internals.
+    return ProblemDetails(
+        type="urn:netweave:problem:InternalError",
+        title="Internal error",
+        status=500,
+        detail="an unexpected error occurred; see the gateway's log",
+        instance=instance,
+        error="InternalError",
+        message="an unexpected error occurred; see the gateway's log",
+        code=500,
+    )

@@ -1,0 +1,417 @@
+"""Deployment services: every change becomes an operation stored (with the deployment row, in
+one transaction) before any backend work starts; the worker runs it.
+
+Reads reconcile with the backend, which holds the truth: ``get`` and ``status`` ask the owning
+adapter and store what it reports. ``list`` answers from the store (the last reconciled state)
+to stay cheap on large pages; each item's ``updatedAt`` says when that state was recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from netweave.adapters import (
+    Capability,
+    DeploymentChange,
+    DeploymentInfo,
+    DeploymentSpec,
+)
+from netweave.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
+from netweave.models import (
+    Deployment,
+    DeploymentList,
+    DeploymentRequest,
+    DeploymentStatus,
+    DeploymentStatusReport,
+    DeploymentUpdate,
+    LogOptions,
+    Operation,
+    OperationState,
+    OperationType,
+    PackageState,
+    Preview,
+    RevisionHistory,
+)
+from netweave.operations.convert import (
+    deployment_to_wire,
+    operation_to_wire,
+    package_to_info,
+    wire_dict,
+)
+from netweave.operations.events import HookBus
+from netweave.registry import AdapterRegistry
+from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
+
+_log = logging.getLogger("netweave.deployments")
+
+
+class WorkerHandle(Protocol):
+    """What services need of the operation worker."""
+
+    def wake(self) -> None: ...
+
+    def cancel_local(self, operation_id: str) -> bool: ...
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """Helm-style values merge: nested mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass(slots=True)
+class Accepted:
+    """A change accepted: the deployment as stored, its operation, and client warnings."""
+
+    deployment: Deployment
+    operation: Operation
+    warnings: list[str] = field(default_factory=list)
+
+
+class DeploymentService:
+    def __init__(
+        self,
+        store: Store,
+        registry: AdapterRegistry,
+        hooks: HookBus,
+        worker: WorkerHandle,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._hooks = hooks
+        self._worker = worker
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def query(
+        self,
+        *,
+        package_id: str | None = None,
+        status: DeploymentStatus | None = None,
+        namespace: str | None = None,
+        adapter: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> DeploymentList:
+        if adapter is not None and adapter not in self._registry:
+            raise InvalidInput(
+                f"unknown adapter {adapter!r}; configured: {sorted(self._registry)}",
+                details={"field": "adapter"},
+            )
+        page = await self._store.list_deployments(
+            package_id=package_id,
+            status=status,
+            namespace=namespace,
+            adapter=adapter,
+            limit=limit,
+            offset=offset,
+        )
+        return DeploymentList(
+            items=[deployment_to_wire(r) for r in page.items],
+            total=page.total,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def record(self, deployment_id: str) -> DeploymentRecord:
+        record = await self._store.get_deployment(deployment_id)
+        if record is None:
+            raise NotFound(
+                f"deployment {deployment_id!r} not found",
+                details={"deploymentId": deployment_id},
+            )
+        return record
+
+    async def get(self, deployment_id: str) -> Deployment:
+        record, _ = await self._reconcile(deployment_id)
+        return deployment_to_wire(record)
+
+    async def status(self, deployment_id: str) -> DeploymentStatusReport:
+        record, info = await self._reconcile(deployment_id)
+        return DeploymentStatusReport(
+            deployment_id=record.deployment_id,
+            status=record.status,
+            message=record.status_message,
+            revision=record.revision,
+            backend_status=info.backend_status if info else None,
+            resources=list(info.resources) if info else [],
+            updated_at=(info.updated_at if info and info.updated_at else record.updated_at),
+            extensions=(info.extensions if info else {}),
+        )
+
+    async def _reconcile(
+        self, deployment_id: str
+    ) -> tuple[DeploymentRecord, DeploymentInfo | None]:
+        """Ask the owner for the deployment's real state; store it when it changed.
+
+        Skipped while an operation runs (the status follows the operation then) and before the
+        create operation reached the backend. An unreachable backend is reported as UNKNOWN for
+        this answer (not stored): the gateway does not present a stale state as fact.
+        """
+        record = await self.record(deployment_id)
+        if record.backend_ref is None:
+            return record, None
+        if await self._store.active_operation_for(deployment_id) is not None:
+            return record, None
+        adapter = self._registry.owner(record.adapter)
+        if not adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
+            return record, None
+        try:
+            info = await adapter.get_deployment(record.backend_ref)
+        except NotFound:
+            info = DeploymentInfo(
+                backend_ref=record.backend_ref,
+                status=DeploymentStatus.DELETED,
+                revision=record.revision,
+                message="the backend no longer has this deployment",
+            )
+        except (BackendUnavailable, BackendTimeout) as exc:
+            record.status = DeploymentStatus.UNKNOWN
+            record.status_message = f"backend unreachable: {exc.message}"
+            return record, None
+        changes: dict[str, Any] = {}
+        if info.status != record.status:
+            changes["status"] = info.status
+        if info.message != record.status_message:
+            changes["status_message"] = info.message
+        if info.revision != record.revision:
+            changes["revision"] = info.revision
+        if info.package_version is not None and info.package_version != record.package_version:
+            changes["package_version"] = info.package_version
+        if changes:
+            changes["updated_at"] = now()
+            try:
+                record = await self._store.update_deployment(deployment_id, **changes)
+            except NotFound:
+                raise NotFound(
+                    f"deployment {deployment_id!r} not found",
+                    details={"deploymentId": deployment_id},
+                ) from None
+            await self._hooks.deployment_event(
+                "DeploymentChanged", wire_dict(deployment_to_wire(record))
+            )
+        return record, info
+
+    async def history(self, deployment_id: str) -> RevisionHistory:
+        record = await self.record(deployment_id)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.HISTORY)
+        if record.backend_ref is None:
+            return RevisionHistory(deployment_id=deployment_id, revisions=[])
+        revisions = await adapter.get_history(record.backend_ref)
+        return RevisionHistory(deployment_id=deployment_id, revisions=revisions)
+
+    async def logs(self, deployment_id: str, options: LogOptions) -> AsyncIterator[str]:
+        """Checks ownership and capability now (so errors are proper responses), then streams."""
+        record = await self.record(deployment_id)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.LOGS)
+        if record.backend_ref is None:
+            raise Conflict(
+                f"deployment {deployment_id} has not reached the backend yet",
+                details={"deploymentId": deployment_id},
+            )
+        return adapter.stream_logs(record.backend_ref, options)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    async def _package(self, package_id: str, field_name: str = "packageId") -> PackageRecord:
+        package = await self._store.get_package(package_id)
+        if package is None:
+            raise NotFound(
+                f"package {package_id!r} not found",
+                details={"field": field_name, "packageId": package_id},
+            )
+        return package
+
+    @staticmethod
+    def _deprecation_warnings(package: PackageRecord) -> list[str]:
+        if package.state == PackageState.DEPRECATED:
+            return [f"package {package.package_id} is DEPRECATED"]
+        return []
+
+    async def create(self, request: DeploymentRequest) -> Accepted | Preview:
+        package = await self._package(request.package_id)
+        if request.adapter is not None and request.adapter != package.adapter:
+            # Naming an unknown adapter is a 400 (choose raises); naming another one too.
+            self._registry.choose(request.adapter)
+            raise InvalidInput(
+                f"package {package.package_id} belongs to adapter {package.adapter!r}, "
+                f"not {request.adapter!r}",
+                details={"field": "adapter"},
+            )
+        adapter = self._registry.owner(package.adapter)
+        adapter.require(Capability.DEPLOYMENT_LIFECYCLE)
+        adapter.validate_deployment_name(request.name)
+        self._hooks.validate_deployment(request, adapter.name)
+        deployment_id = str(uuid.uuid4())
+        if request.dry_run:
+            spec = DeploymentSpec(
+                deployment_id=deployment_id,
+                name=request.name,
+                namespace=request.namespace,
+                package=package_to_info(package),
+                values=request.values,
+                resource_pool_id=request.resource_pool_id,
+            )
+            return await adapter.preview_deployment(spec)
+        warnings = self._deprecation_warnings(package)
+        for warning in warnings:
+            _log.warning("deploying %s: %s", request.name, warning)
+        stamp = now()
+        record = DeploymentRecord(
+            deployment_id=deployment_id,
+            name=request.name,
+            namespace=request.namespace,
+            package_id=package.package_id,
+            package_version=package.version,
+            adapter=adapter.name,
+            status=DeploymentStatus.PENDING,
+            created_at=stamp,
+            updated_at=stamp,
+            resource_pool_id=request.resource_pool_id,
+            values=request.values,
+        )
+        operation = self._new_operation(
+            OperationType.CREATE, record, {"packageId": package.package_id}
+        )
+        async with self._store.transaction():
+            await self._store.add_deployment(record)
+            await self._store.add_operation(operation)
+        return await self._accepted(record, operation, warnings, "DeploymentCreated")
+
+    async def update(
+        self, deployment_id: str, update: DeploymentUpdate, *, replace_by_default: bool = False
+    ) -> Accepted | Preview:
+        record = await self.record(deployment_id)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.DEPLOYMENT_LIFECYCLE)
+        if update.values is None and update.package_id is None:
+            raise InvalidInput(
+                "an update needs new values and/or a new packageId", details={"field": "values"}
+            )
+        values_mode = update.values_mode
+        if replace_by_default and "values_mode" not in update.model_fields_set:
+            values_mode = "replace"  # PUT replaces unless the client says otherwise
+        package = await self._package(update.package_id or record.package_id)
+        if package.adapter != record.adapter:
+            raise InvalidInput(
+                f"package {package.package_id} belongs to adapter {package.adapter!r}; "
+                f"deployment {deployment_id} is owned by {record.adapter!r}",
+                details={"field": "packageId"},
+            )
+        if update.dry_run:
+            change = DeploymentChange(
+                values=update.values,
+                package=package_to_info(package) if update.package_id else None,
+                values_mode=values_mode,
+            )
+            spec = DeploymentSpec(
+                deployment_id=record.deployment_id,
+                name=record.name,
+                namespace=record.namespace,
+                package=package_to_info(await self._package(record.package_id)),
+                values=record.values,
+                resource_pool_id=record.resource_pool_id,
+            )
+            return await adapter.preview_deployment(spec, change)
+        params: dict[str, Any] = {"valuesMode": values_mode}
+        if update.values is not None:
+            params["values"] = update.values
+        if update.package_id is not None:
+            params["packageId"] = update.package_id
+        warnings = self._deprecation_warnings(package) if update.package_id else []
+        return await self._start(record, OperationType.UPDATE, params, warnings)
+
+    async def delete(self, deployment_id: str) -> Accepted:
+        record = await self.record(deployment_id)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.DEPLOYMENT_LIFECYCLE)
+        result = await self._start(record, OperationType.DELETE, {}, [])
+        return result
+
+    async def scale(self, deployment_id: str, replicas: int) -> Accepted:
+        record = await self.record(deployment_id)
+        self._registry.owner(record.adapter).require(Capability.SCALING)
+        return await self._start(record, OperationType.SCALE, {"replicas": replicas}, [])
+
+    async def rollback(self, deployment_id: str, revision: int) -> Accepted:
+        record = await self.record(deployment_id)
+        self._registry.owner(record.adapter).require(Capability.ROLLBACK)
+        return await self._start(record, OperationType.ROLLBACK, {"revision": revision}, [])
+
+    async def _start(
+        self,
+        record: DeploymentRecord,
+        operation_type: OperationType,
+        params: dict[str, Any],
+        warnings: list[str],
+    ) -> Accepted:
+        operation = self._new_operation(operation_type, record, params)
+        async with self._store.transaction():
+            active = await self._store.active_operation_for(record.deployment_id)
+            if active is not None:
+                raise Conflict(
+                    f"deployment {record.deployment_id} already has operation "
+                    f"{active.operation_id} ({active.operation_type.value}, {active.state.value})",
+                    details={
+                        "deploymentId": record.deployment_id,
+                        "operationId": active.operation_id,
+                    },
+                )
+            await self._store.add_operation(operation)
+        return await self._accepted(record, operation, warnings, None)
+
+    @staticmethod
+    def _new_operation(
+        operation_type: OperationType, record: DeploymentRecord, params: dict[str, Any]
+    ) -> OperationRecord:
+        stamp = now()
+        return OperationRecord(
+            operation_id=str(uuid.uuid4()),
+            operation_type=operation_type,
+            deployment_id=record.deployment_id,
+            adapter=record.adapter,
+            state=OperationState.STARTING,
+            start_time=stamp,
+            state_entered_time=stamp,
+            params=params,
+        )
+
+    async def _accepted(
+        self,
+        record: DeploymentRecord,
+        operation: OperationRecord,
+        warnings: list[str],
+        event: str | None,
+    ) -> Accepted:
+        self._worker.wake()
+        deployment = deployment_to_wire(record)
+        wire_operation = operation_to_wire(operation)
+        if event is not None:
+            await self._hooks.deployment_event(event, wire_dict(deployment))
+        await self._hooks.operation_event(wire_operation, None)
+        return Accepted(deployment=deployment, operation=wire_operation, warnings=warnings)
+
+
+__all__ = ["Accepted", "DeploymentService", "WorkerHandle", "deep_merge"]

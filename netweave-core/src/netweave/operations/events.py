@@ -1,0 +1,103 @@
+"""Firing the pluggy event and validation hooks from the data path.
+
+Event hooks are broadcast after the change is committed. An implementation may return an
+awaitable (see :mod:`netweave.hookspecs`); each is awaited with a timeout. A plugin's failure is
+logged and never reaches the client: the change it reports has already happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from netweave.adapters import PackageUpload
+from netweave.errors import InvalidInput, NetweaveError
+from netweave.models import DeploymentRequest, Operation
+
+_log = logging.getLogger("netweave.events")
+
+
+class HookBus:
+    """Thin wrapper over the plugin manager's hook caller, so services never touch pluggy."""
+
+    def __init__(self, plugin_manager: pluggy.PluginManager, *, timeout: float = 2.0) -> None:
+        self._pm = plugin_manager
+        self._timeout = timeout
+
+    # -- validation (synchronous, before anything is stored) ---------------------------------
+
+    def validate_package(self, upload: PackageUpload, adapter: str) -> None:
+        self._validate(
+            lambda: self._pm.hook.netweave_validate_package(upload=upload, adapter=adapter)
+        )
+
+    def validate_deployment(self, request: DeploymentRequest, adapter: str) -> None:
+        self._validate(
+            lambda: self._pm.hook.netweave_validate_deployment(request=request, adapter=adapter)
+        )
+
+    @staticmethod
+    def _validate(call: Callable[[], Any]) -> None:
+        try:
+            call()
+        except NetweaveError:
+            raise
+        except ValueError as exc:
+            # A validator refusing with a plain ValueError is still a refusal of the input.
+            raise InvalidInput(str(exc)) from exc
+
+    # -- events (after commit) ---------------------------------------------------------------
+
+    async def package_event(self, event_type: str, package: dict[str, Any]) -> None:
+        await self._broadcast(
+            "netweave_package_event",
+            lambda: self._pm.hook.netweave_package_event(event_type=event_type, package=package),
+        )
+
+    async def deployment_event(self, event_type: str, deployment: dict[str, Any]) -> None:
+        await self._broadcast(
+            "netweave_deployment_event",
+            lambda: self._pm.hook.netweave_deployment_event(
+                event_type=event_type, deployment=deployment
+            ),
+        )
+
+    async def operation_event(self, operation: Operation, previous_state: str | None) -> None:
+        await self._broadcast(
+            "netweave_operation_event",
+            lambda: self._pm.hook.netweave_operation_event(
+                operation=operation, previous_state=previous_state
+            ),
+        )
+
+    async def _broadcast(self, name: str, call: Callable[[], list[Any]]) -> None:
+        try:
+            results = call()
+        except Exception:
+            _log.exception("hook %s failed", name)
+            return
+        pending = [r for r in results if inspect.isawaitable(r)]
+        if not pending:
+            return
+        outcomes = await asyncio.gather(
+            *(asyncio.wait_for(r, self._timeout) for r in pending), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, TimeoutError):
+                _log.warning("hook %s did not finish within %.1f s", name, self._timeout)
+            elif isinstance(outcome, BaseException):
+                _log.error("hook %s failed: %r", name, outcome)
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager with netweave's hook specs and no plugins (tests, embedded use)."""
+    from netweave import hookspecs
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm

@@ -1,0 +1,72 @@
+"""Prometheus metrics of one gateway instance (one ``CollectorRegistry`` per app, so several
+apps in one process — tests — never collide).
+
+Names from the design note: ``o2dms_package_uploads_total{adapter,status}``,
+``o2dms_package_deletions_total{adapter,status}``,
+``o2dms_package_list_duration_seconds{adapter}``, ``o2dms_packages_total{adapter,status}``;
+plus HTTP request metrics and operation metrics.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.package_uploads = Counter(
+            "o2dms_package_uploads",
+            "Package uploads and registrations by outcome (success, failure).",
+            ["adapter", "status"],
+            registry=r,
+        )
+        self.package_deletions = Counter(
+            "o2dms_package_deletions",
+            "Package deletions by outcome (success, failure).",
+            ["adapter", "status"],
+            registry=r,
+        )
+        self.package_list_duration = Histogram(
+            "o2dms_package_list_duration_seconds",
+            "Time to list packages (adapter = the filter, or 'all').",
+            ["adapter"],
+            registry=r,
+        )
+        self.packages = Gauge(
+            "o2dms_packages_total",
+            "Stored packages by adapter and stored state (refreshed on scrape).",
+            ["adapter", "status"],
+            registry=r,
+        )
+        self.requests = Counter(
+            "o2dms_http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "code"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "o2dms_http_request_duration_seconds",
+            "HTTP request duration by method and route template.",
+            ["method", "route"],
+            registry=r,
+        )
+        self.operations = Counter(
+            "o2dms_operations",
+            "Operation occurrences that reached a final or failed state.",
+            ["adapter", "type", "state"],
+            registry=r,
+        )
+        self.operation_duration = Histogram(
+            "o2dms_operation_duration_seconds",
+            "Time from an operation's start to its completion or failure.",
+            ["adapter", "type"],
+            registry=r,
+            buckets=(0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+        )
+        self.operations_running = Gauge(
+            "o2dms_operations_running",
+            "Operations this instance is running now.",
+            registry=r,
+        )

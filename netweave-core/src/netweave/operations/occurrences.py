@@ -1,0 +1,126 @@
+"""Operation occurrences as a resource: list, get, and the client tasks retry / fail / cancel."""
+
+from __future__ import annotations
+
+from netweave.errors import InvalidInput, NotFound
+from netweave.models import (
+    DeploymentStatus,
+    Operation,
+    OperationList,
+    OperationState,
+    ProblemDetails,
+)
+from netweave.operations import state_machine
+from netweave.operations.convert import deployment_to_wire, operation_to_wire, wire_dict
+from netweave.operations.deployments import WorkerHandle, now
+from netweave.operations.events import HookBus
+from netweave.store import OperationRecord, Store
+
+
+class OperationService:
+    def __init__(self, store: Store, hooks: HookBus, worker: WorkerHandle) -> None:
+        self._store = store
+        self._hooks = hooks
+        self._worker = worker
+
+    async def query(
+        self,
+        *,
+        deployment_id: str | None = None,
+        state: OperationState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> OperationList:
+        page = await self._store.list_operations(
+            deployment_id=deployment_id, state=state, limit=limit, offset=offset
+        )
+        return OperationList(
+            items=[operation_to_wire(r) for r in page.items],
+            total=page.total,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def record(self, operation_id: str) -> OperationRecord:
+        record = await self._store.get_operation(operation_id)
+        if record is None:
+            raise NotFound(
+                f"operation {operation_id!r} not found", details={"operationId": operation_id}
+            )
+        return record
+
+    async def get(self, operation_id: str) -> Operation:
+        return operation_to_wire(await self.record(operation_id))
+
+    async def retry(self, operation_id: str) -> Operation:
+        record = await self.record(operation_id)
+        state_machine.check_retry(operation_id, record.state)
+        if await self._store.get_deployment(record.deployment_id) is None and (
+            record.operation_type.value != "DELETE"
+        ):
+            raise InvalidInput(
+                f"deployment {record.deployment_id} of operation {operation_id} no longer exists"
+            )
+        updated = await self._store.update_operation(
+            operation_id,
+            expected_state=OperationState.FAILED_TEMP,
+            state=OperationState.PROCESSING,
+            error=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        self._worker.wake()
+        wire = operation_to_wire(updated)
+        await self._hooks.operation_event(wire, record.state.value)
+        return wire
+
+    async def fail(self, operation_id: str) -> Operation:
+        record = await self.record(operation_id)
+        state_machine.check_fail(operation_id, record.state)
+        updated = await self._store.update_operation(
+            operation_id, expected_state=OperationState.FAILED_TEMP, state=OperationState.FAILED
+        )
+        wire = operation_to_wire(updated)
+        await self._hooks.operation_event(wire, record.state.value)
+        return wire
+
+    async def cancel(self, operation_id: str) -> Operation:
+        record = await self.record(operation_id)
+        state_machine.check_cancel(operation_id, record.state)
+        problem = ProblemDetails(
+            type="urn:netweave:problem:Cancelled",
+            title="Operation cancelled",
+            status=409,
+            detail="cancelled by a client",
+            error="Cancelled",
+            message="cancelled by a client",
+            code=409,
+            instance=f"/o2dms/v1/operations/{operation_id}",
+        )
+        async with self._store.transaction():
+            updated = await self._store.update_operation(
+                operation_id,
+                expected_state=record.state,
+                state=OperationState.FAILED_TEMP,
+                error=problem.model_dump(exclude_none=True),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            deployment = await self._store.get_deployment(record.deployment_id)
+            if deployment is not None:
+                deployment = await self._store.update_deployment(
+                    record.deployment_id,
+                    status=DeploymentStatus.FAILED,
+                    status_message=f"operation {operation_id} cancelled",
+                    updated_at=now(),
+                )
+        # The state is committed first, so the runner's next compare-and-set fails even if
+        # another replica runs it; the local task (if any) is interrupted now.
+        self._worker.cancel_local(operation_id)
+        wire = operation_to_wire(updated)
+        if deployment is not None:
+            await self._hooks.deployment_event(
+                "DeploymentChanged", wire_dict(deployment_to_wire(deployment))
+            )
+        await self._hooks.operation_event(wire, record.state.value)
+        return wire

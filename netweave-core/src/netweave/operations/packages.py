@@ -1,0 +1,291 @@
+"""Package services: list, get, onboard (upload or register), deprecate/restore, delete.
+
+Reads and the backend
+    The store holds every package the gateway knows with its metadata (state, ownership,
+    extensions captured at upload). ``GET …/{packageId}`` answers from the store alone — no
+    adapter call — which keeps the hot read path fast. ``list`` first *adopts* packages the
+    backend has but the store does not (a chart pushed to the repository outside netweave): it
+    asks each adapter for its listing at most once per ``listing_ttl`` seconds and stores a
+    record for each unknown one, then pages through the store, so filters, ordering and the
+    ``total`` are exact. A package removed from the backend behind the gateway's back stays
+    listed until deleted through the API (its deployments would fail with the backend's error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from datetime import UTC, datetime
+
+from netweave.adapters import Capability, DMSAdapter, PackageInfo, PackageUpload
+from netweave.errors import AlreadyExists, InUse, InvalidInput, NetweaveError, NotFound
+from netweave.models import DeploymentPackage, PackageList, PackageState
+from netweave.operations.convert import package_to_wire, wire_dict
+from netweave.operations.events import HookBus
+from netweave.operations.metrics import Metrics
+from netweave.registry import AdapterRegistry
+from netweave.store import PackageRecord, Store
+
+_log = logging.getLogger("netweave.packages")
+
+#: Largest page the store is asked for when walking all rows of an adapter (bounded loops).
+_WALK_PAGE = 1000
+_WALK_MAX_PAGES = 10_000
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_package_id(name: str, version: str) -> str:
+    """The design note's readable ``{name}-{version}``; both parts are URL-safe by pattern."""
+    return f"{name}-{version}"
+
+
+def _collision_free_id(name: str, version: str) -> str:
+    # "a-b" + "1" and "a" + "b-1" read the same; the second one gets a short stable suffix.
+    digest = hashlib.sha256(f"{name}\0{version}".encode()).hexdigest()[:8]
+    return f"{name}-{version}-{digest}"
+
+
+class PackageService:
+    def __init__(
+        self,
+        store: Store,
+        registry: AdapterRegistry,
+        hooks: HookBus,
+        metrics: Metrics,
+        *,
+        listing_ttl: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._hooks = hooks
+        self._metrics = metrics
+        self._listing_ttl = listing_ttl
+        self._synced_at: dict[str, float] = {}
+        self._known_refs: dict[str, set[str]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def query(
+        self,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        package_type: str | None = None,
+        adapter: str | None = None,
+        state: PackageState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> PackageList:
+        if adapter is not None and adapter not in self._registry:
+            raise InvalidInput(
+                f"unknown adapter {adapter!r}; configured: {sorted(self._registry)}",
+                details={"field": "adapter"},
+            )
+        started = time.perf_counter()
+        targets = [adapter] if adapter is not None else list(self._registry)
+        for target in targets:
+            await self._adopt_from_backend(self._registry.adapters[target])
+        page = await self._store.list_packages(
+            name=name,
+            version=version,
+            package_type=package_type,
+            adapter=adapter,
+            state=state,
+            limit=limit,
+            offset=offset,
+        )
+        records: list[PackageRecord] = page.items
+        in_use = (
+            await self._store.package_ids_in_use([r.package_id for r in records])
+            if records
+            else set()
+        )
+        items = [package_to_wire(r, in_use=r.package_id in in_use) for r in records]
+        self._metrics.package_list_duration.labels(adapter=adapter or "all").observe(
+            time.perf_counter() - started
+        )
+        return PackageList(items=items, total=page.total, limit=limit, offset=offset)
+
+    async def get(self, package_id: str) -> DeploymentPackage:
+        record = await self.record(package_id)
+        in_use = await self._store.package_ids_in_use([package_id])
+        return package_to_wire(record, in_use=package_id in in_use)
+
+    async def record(self, package_id: str) -> PackageRecord:
+        record = await self._store.get_package(package_id)
+        if record is None:
+            raise NotFound(
+                f"package {package_id!r} not found",
+                details={"packageId": package_id},
+            )
+        return record
+
+    # -- onboarding --------------------------------------------------------------------------
+
+    async def onboard(
+        self, upload: PackageUpload, adapter_name: str | None
+    ) -> tuple[DeploymentPackage, tuple[str, ...]]:
+        """Upload an archive or register a reference; returns the package and lint warnings."""
+        adapter = self._registry.choose(adapter_name, Capability.PACKAGE_MANAGEMENT)
+        try:
+            existing = await self._store.find_package(upload.name, upload.version)
+            if existing is not None:
+                raise AlreadyExists(
+                    f"package {upload.name} version {upload.version} already exists "
+                    f"as {existing.package_id}",
+                    details={"packageId": existing.package_id, "field": "artifactVersion"},
+                )
+            self._hooks.validate_package(upload, adapter.name)
+            info = await adapter.upload_package(upload)
+            record = await self._store_new(adapter, info, upload)
+        except NetweaveError:
+            self._metrics.package_uploads.labels(adapter=adapter.name, status="failure").inc()
+            raise
+        self._metrics.package_uploads.labels(adapter=adapter.name, status="success").inc()
+        self._known_refs.setdefault(adapter.name, set()).add(record.backend_ref)
+        wire = package_to_wire(record, in_use=False)
+        await self._hooks.package_event("PackageUploaded", wire_dict(wire))
+        return wire, info.warnings
+
+    async def _store_new(
+        self, adapter: DMSAdapter, info: PackageInfo, upload: PackageUpload | None
+    ) -> PackageRecord:
+        name = upload.name if upload is not None else info.name
+        version = upload.version if upload is not None else info.version
+        package_id = make_package_id(name, version)
+        if await self._store.get_package(package_id) is not None:
+            package_id = _collision_free_id(name, version)
+        stamp = now()
+        record = PackageRecord(
+            package_id=package_id,
+            name=name,
+            version=version,
+            artifact_name=info.name,
+            package_type=info.package_type,
+            state=PackageState.AVAILABLE,
+            adapter=adapter.name,
+            backend_ref=info.backend_ref,
+            created_at=stamp,
+            updated_at=stamp,
+            description=info.description
+            if info.description is not None
+            else (upload.description if upload else None),
+            provider=info.provider
+            if info.provider is not None
+            else (upload.provider if upload else None),
+            package_uri=info.package_uri
+            if info.package_uri is not None
+            else (upload.package_uri if upload else None),
+            checksum=info.checksum
+            if info.checksum is not None
+            else (upload.checksum if upload else None),
+            extensions=dict(info.extensions),
+        )
+        await self._store.add_package(record)
+        return record
+
+    # -- state changes -----------------------------------------------------------------------
+
+    async def set_state(self, package_id: str, state: PackageState) -> DeploymentPackage:
+        if state not in (PackageState.AVAILABLE, PackageState.DEPRECATED):
+            raise InvalidInput(
+                f"a package can be set to AVAILABLE or DEPRECATED, not {state.value}",
+                details={"field": "state"},
+            )
+        record = await self.record(package_id)
+        if record.state != state:
+            record = await self._store.update_package(package_id, state=state, updated_at=now())
+        in_use = await self._store.package_ids_in_use([package_id])
+        wire = package_to_wire(record, in_use=package_id in in_use)
+        await self._hooks.package_event("PackageChanged", wire_dict(wire))
+        return wire
+
+    async def delete(self, package_id: str, *, force: bool = False) -> None:
+        record = await self.record(package_id)
+        adapter = self._registry.owner(record.adapter)
+        try:
+            users = await self._store.list_deployments(package_id=package_id, limit=100)
+            if users.total and not force:
+                raise InUse(
+                    f"package {package_id} is used by {users.total} deployment(s); "
+                    "delete them first or use force=true",
+                    details={
+                        "packageId": package_id,
+                        "deployments": [d.deployment_id for d in users.items],
+                        "deploymentNames": [d.name for d in users.items],
+                    },
+                )
+            try:
+                await adapter.delete_package(record.backend_ref)
+            except NotFound:
+                _log.info("package %s was already gone from adapter %s", package_id, adapter.name)
+            await self._store.delete_package(package_id)
+        except NetweaveError:
+            self._metrics.package_deletions.labels(adapter=adapter.name, status="failure").inc()
+            raise
+        self._metrics.package_deletions.labels(adapter=adapter.name, status="success").inc()
+        self._known_refs.get(adapter.name, set()).discard(record.backend_ref)
+        wire = package_to_wire(record, in_use=False)
+        await self._hooks.package_event("PackageDeleted", wire_dict(wire))
+
+    # -- backend reconciliation --------------------------------------------------------------
+
+    async def _adopt_from_backend(self, adapter: DMSAdapter) -> None:
+        if not adapter.supports(Capability.PACKAGE_MANAGEMENT):
+            return
+        if time.monotonic() - self._synced_at.get(adapter.name, -1e18) < self._listing_ttl:
+            return
+        lock = self._locks.setdefault(adapter.name, asyncio.Lock())
+        async with lock:
+            if time.monotonic() - self._synced_at.get(adapter.name, -1e18) < self._listing_ttl:
+                return
+            try:
+                listing = await adapter.list_packages()
+            except NetweaveError as exc:
+                # The store still answers; the backend's own packages show up once it is back.
+                _log.warning("adapter %s: listing packages failed: %s", adapter.name, exc.message)
+                self._synced_at[adapter.name] = time.monotonic()
+                return
+            known = await self._refs_of(adapter.name)
+            for info in listing:
+                if info.backend_ref in known:
+                    continue
+                known.add(info.backend_ref)
+                if await self._store.find_package(info.name, info.version) is not None:
+                    continue  # name+version is unique in the gateway; another adapter has it
+                try:
+                    record = await self._store_new(adapter, info, None)
+                except AlreadyExists:
+                    continue  # another replica adopted it first
+                _log.info("adopted package %s from adapter %s", record.package_id, adapter.name)
+            self._synced_at[adapter.name] = time.monotonic()
+
+    async def _refs_of(self, adapter_name: str) -> set[str]:
+        known = self._known_refs.get(adapter_name)
+        if known is not None:
+            return known
+        known = set()
+        for page_number in range(_WALK_MAX_PAGES):
+            page = await self._store.list_packages(
+                adapter=adapter_name, limit=_WALK_PAGE, offset=page_number * _WALK_PAGE
+            )
+            known.update(r.backend_ref for r in page.items)
+            if (page_number + 1) * _WALK_PAGE >= page.total:
+                break
+        self._known_refs[adapter_name] = known
+        return known
+
+    async def refresh_gauge(self) -> None:
+        """Set ``o2dms_packages_total`` from the store (called when ``/metrics`` is scraped)."""
+        for adapter_name in self._registry:
+            for state in (PackageState.AVAILABLE, PackageState.DEPRECATED, PackageState.UPLOADED):
+                page = await self._store.list_packages(adapter=adapter_name, state=state, limit=1)
+                self._metrics.packages.labels(adapter=adapter_name, status=state.value).set(
+                    page.total
+                )

@@ -1,0 +1,358 @@
+"""Runs one claimed operation against its owning adapter, moving it through the ETSI states.
+
+STARTING → PROCESSING (deployment DEPLOYING / DELETING / ROLLING_BACK) → the adapter call →
+COMPLETED (deployment takes what the adapter reports; a DELETE removes the record) or
+FAILED_TEMP (deployment FAILED with the backend's message; the client retries or fails it).
+
+Every state write is a compare-and-set on the state the runner expects, so a cancel (or another
+replica) that changed the operation meanwhile wins and the runner stops quietly.
+Backend-unavailable and timeout errors are retried in-process (bounded, with back-off) before the
+operation is parked in FAILED_TEMP. Each adapter call carries an ``OperationContext`` whose
+``idempotency_key`` is the same on every attempt and after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from netweave.adapters import (
+    DeploymentChange,
+    DeploymentInfo,
+    DeploymentSpec,
+    DMSAdapter,
+    OperationContext,
+)
+from netweave.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NetweaveError,
+    NotFound,
+)
+from netweave.models import DeploymentStatus, OperationState, OperationType
+from netweave.operations.convert import (
+    deployment_to_wire,
+    error_to_problem,
+    operation_to_wire,
+    package_to_info,
+    wire_dict,
+)
+from netweave.operations.deployments import deep_merge, now
+from netweave.operations.events import HookBus
+from netweave.operations.metrics import Metrics
+from netweave.registry import AdapterRegistry
+from netweave.store import DeploymentRecord, OperationRecord, Store
+
+_log = logging.getLogger("netweave.operations")
+
+_RUNNING_STATUS = {
+    OperationType.CREATE: DeploymentStatus.DEPLOYING,
+    OperationType.UPDATE: DeploymentStatus.DEPLOYING,
+    OperationType.SCALE: DeploymentStatus.DEPLOYING,
+    OperationType.ROLLBACK: DeploymentStatus.ROLLING_BACK,
+    OperationType.DELETE: DeploymentStatus.DELETING,
+}
+_RETRYABLE = (BackendUnavailable, BackendTimeout)
+
+
+def idempotency_key(operation: OperationRecord) -> str:
+    """Stable per operation step: one step per operation today (``<id>:<type>``)."""
+    return f"{operation.operation_id}:{operation.operation_type.value.lower()}"
+
+
+class OperationRunner:
+    def __init__(
+        self,
+        store: Store,
+        registry: AdapterRegistry,
+        hooks: HookBus,
+        metrics: Metrics,
+        *,
+        max_attempts: int = 3,
+        backoff: float = 0.2,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._hooks = hooks
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+
+    async def run(self, claimed: OperationRecord) -> None:
+        started = time.monotonic()
+        try:
+            operation = await self._enter_processing(claimed)
+        except Conflict:
+            return  # cancelled or taken over between claim and start
+        deployment = await self._store.get_deployment(operation.deployment_id)
+        if deployment is None:
+            if operation.operation_type is OperationType.DELETE:
+                await self._finish(operation, None, None)
+            else:
+                await self._fail(
+                    operation,
+                    None,
+                    NotFound(f"deployment {operation.deployment_id} no longer exists"),
+                )
+            return
+        try:
+            adapter = self._registry.owner(operation.adapter)
+        except NetweaveError as exc:
+            await self._fail(operation, deployment, exc)
+            return
+        deployment = await self._set_running(deployment, operation)
+        for attempt in range(self._max_attempts):
+            try:
+                operation = await self._store.update_operation(
+                    operation.operation_id,
+                    expected_state=OperationState.PROCESSING,
+                    attempts=operation.attempts + 1,
+                )
+            except Conflict:
+                return
+            ctx = OperationContext(
+                operation_id=operation.operation_id,
+                idempotency_key=idempotency_key(operation),
+                attempt=operation.attempts,
+            )
+            try:
+                info = await self._call(adapter, operation, deployment, ctx)
+            except _RETRYABLE as exc:
+                if attempt + 1 >= self._max_attempts:
+                    await self._fail(operation, deployment, exc)
+                    break
+                _log.info(
+                    "operation %s attempt %d: %s; retrying",
+                    operation.operation_id,
+                    operation.attempts,
+                    exc.message,
+                )
+                await asyncio.sleep(min(self._backoff * 2**attempt, 10.0))
+                continue
+            except NetweaveError as exc:
+                await self._fail(operation, deployment, exc)
+                break
+            except Exception as exc:
+                _log.exception("operation %s: unexpected error", operation.operation_id)
+                await self._fail(operation, deployment, exc)
+                break
+            await self._finish(operation, deployment, info)
+            break
+        self._metrics.operation_duration.labels(
+            adapter=operation.adapter, type=operation.operation_type.value
+        ).observe(time.monotonic() - started)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _enter_processing(self, operation: OperationRecord) -> OperationRecord:
+        if operation.state is OperationState.PROCESSING:
+            return operation  # resumed (restart, lease expiry) or retried: same step again
+        updated = await self._store.update_operation(
+            operation.operation_id,
+            expected_state=OperationState.STARTING,
+            state=OperationState.PROCESSING,
+        )
+        await self._hooks.operation_event(operation_to_wire(updated), operation.state.value)
+        return updated
+
+    async def _set_running(
+        self, deployment: DeploymentRecord, operation: OperationRecord
+    ) -> DeploymentRecord:
+        status = _RUNNING_STATUS[operation.operation_type]
+        if deployment.status == status and deployment.status_message is None:
+            return deployment
+        updated = await self._store.update_deployment(
+            deployment.deployment_id, status=status, status_message=None, updated_at=now()
+        )
+        await self._hooks.deployment_event(
+            "DeploymentChanged", wire_dict(deployment_to_wire(updated))
+        )
+        return updated
+
+    async def _call(
+        self,
+        adapter: DMSAdapter,
+        operation: OperationRecord,
+        deployment: DeploymentRecord,
+        ctx: OperationContext,
+    ) -> DeploymentInfo | None:
+        kind = operation.operation_type
+        params = operation.params
+        if kind is OperationType.CREATE:
+            package = await self._store.get_package(deployment.package_id)
+            if package is None:
+                raise NotFound(
+                    f"package {deployment.package_id} no longer exists",
+                    details={"packageId": deployment.package_id},
+                )
+            spec = DeploymentSpec(
+                deployment_id=deployment.deployment_id,
+                name=deployment.name,
+                namespace=deployment.namespace,
+                package=package_to_info(package),
+                values=deployment.values,
+                resource_pool_id=deployment.resource_pool_id,
+            )
+            return await adapter.create_deployment(spec, ctx)
+        ref = deployment.backend_ref
+        if kind is OperationType.DELETE:
+            if ref is not None:
+                try:
+                    await adapter.delete_deployment(ref, ctx)
+                except NotFound:
+                    _log.info("deployment %s already gone from the backend", ref)
+            return None
+        if ref is None:
+            raise InvalidInput(
+                f"deployment {deployment.deployment_id} never reached the backend; "
+                "retry its create operation or delete it"
+            )
+        if kind is OperationType.UPDATE:
+            new_package = None
+            if params.get("packageId"):
+                record = await self._store.get_package(str(params["packageId"]))
+                if record is None:
+                    raise NotFound(f"package {params['packageId']} no longer exists")
+                new_package = package_to_info(record)
+            change = DeploymentChange(
+                values=params.get("values"),
+                package=new_package,
+                values_mode="replace" if params.get("valuesMode") == "replace" else "merge",
+            )
+            return await adapter.update_deployment(ref, change, ctx)
+        if kind is OperationType.SCALE:
+            return await adapter.scale_deployment(ref, int(params["replicas"]), ctx)
+        if kind is OperationType.ROLLBACK:
+            return await adapter.rollback_deployment(ref, int(params.get("revision", 0)), ctx)
+        raise InvalidInput(f"unknown operation type {kind}")
+
+    async def _finish(
+        self,
+        operation: OperationRecord,
+        deployment: DeploymentRecord | None,
+        info: DeploymentInfo | None,
+    ) -> None:
+        previous = operation.state.value
+        if operation.operation_type is OperationType.DELETE or deployment is None:
+            try:
+                async with self._store.transaction():
+                    if deployment is not None:
+                        await self._store.delete_deployment(deployment.deployment_id)
+                    done = await self._store.update_operation(
+                        operation.operation_id,
+                        expected_state=OperationState.PROCESSING,
+                        state=OperationState.COMPLETED,
+                        error=None,
+                    )
+            except Conflict:
+                return
+            self._count(done)
+            if deployment is not None:
+                gone = deployment_to_wire(deployment)
+                gone.status = DeploymentStatus.DELETED
+                await self._hooks.deployment_event("DeploymentDeleted", wire_dict(gone))
+            await self._hooks.operation_event(operation_to_wire(done), previous)
+            return
+        assert info is not None
+        changes = self._deployment_changes(operation, deployment, info)
+        try:
+            async with self._store.transaction():
+                updated = await self._store.update_deployment(deployment.deployment_id, **changes)
+                done = await self._store.update_operation(
+                    operation.operation_id,
+                    expected_state=OperationState.PROCESSING,
+                    state=OperationState.COMPLETED,
+                    error=None,
+                )
+        except Conflict:
+            # Cancelled while the backend did the work: record the backend's truth anyway.
+            updated = await self._store.update_deployment(deployment.deployment_id, **changes)
+            await self._hooks.deployment_event(
+                "DeploymentChanged", wire_dict(deployment_to_wire(updated))
+            )
+            return
+        self._count(done)
+        await self._hooks.deployment_event(
+            "DeploymentChanged", wire_dict(deployment_to_wire(updated))
+        )
+        await self._hooks.operation_event(operation_to_wire(done), previous)
+
+    def _deployment_changes(
+        self, operation: OperationRecord, deployment: DeploymentRecord, info: DeploymentInfo
+    ) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            "status": info.status,
+            "status_message": info.message,
+            "revision": info.revision,
+            "backend_ref": info.backend_ref,
+            "updated_at": now(),
+        }
+        params = operation.params
+        if operation.operation_type is OperationType.UPDATE:
+            if params.get("packageId"):
+                changes["package_id"] = params["packageId"]
+            if params.get("values") is not None:
+                changes["values"] = (
+                    dict(params["values"])
+                    if params.get("valuesMode") == "replace"
+                    else deep_merge(deployment.values, params["values"])
+                )
+        if info.values is not None:
+            changes["values"] = info.values
+        if info.package_version is not None:
+            changes["package_version"] = info.package_version
+        elif operation.operation_type is OperationType.UPDATE and params.get("packageId"):
+            # The package's own version when the adapter does not report one.
+            changes.pop("package_version", None)
+        return changes
+
+    async def _fail(
+        self,
+        operation: OperationRecord,
+        deployment: DeploymentRecord | None,
+        exc: BaseException,
+    ) -> None:
+        problem = error_to_problem(exc, instance=f"/o2dms/v1/operations/{operation.operation_id}")
+        message = problem.detail or problem.title
+        previous = operation.state.value
+        try:
+            async with self._store.transaction():
+                failed = await self._store.update_operation(
+                    operation.operation_id,
+                    expected_state=OperationState.PROCESSING,
+                    state=OperationState.FAILED_TEMP,
+                    error=problem.model_dump(exclude_none=True),
+                )
+                updated = None
+                if deployment is not None:
+                    updated = await self._store.update_deployment(
+                        deployment.deployment_id,
+                        status=DeploymentStatus.FAILED,
+                        status_message=message,
+                        updated_at=now(),
+                    )
+        except Conflict:
+            return
+        _log.warning(
+            "operation %s (%s) failed: %s",
+            operation.operation_id,
+            operation.operation_type.value,
+            message,
+        )
+        self._count(failed)
+        if updated is not None:
+            await self._hooks.deployment_event(
+                "DeploymentChanged", wire_dict(deployment_to_wire(updated))
+            )
+        await self._hooks.operation_event(operation_to_wire(failed), previous)
+
+    def _count(self, operation: OperationRecord) -> None:
+        self._metrics.operations.labels(
+            adapter=operation.adapter,
+            type=operation.operation_type.value,
+            state=operation.state.value,
+        ).inc()

@@ -1,0 +1,159 @@
+"""A gateway running in-process for tests: the real app, the real SqlStore, memory adapters.
+
+``async with running_gateway(tmp_path, adapters=[...]) as gw:`` gives ``gw.client`` (an
+``AsyncTestClient`` speaking HTTP to the ASGI app, lifespan included), ``gw.store``,
+``gw.adapters`` by name and helpers to wait for operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from netweave.adapters import DMSAdapter
+from netweave.api.app import create_app
+from netweave.config import ApiSettings, OperationSettings, Settings
+from netweave.operations.events import new_plugin_manager
+from netweave.registry import AdapterRegistry
+from netweave.store.sql import SqlStore, create_store
+from pydantic import SecretStr
+
+from support.memory_adapter import MemoryAdapter
+
+TOKEN = "test-token-" + "x" * 32
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+POSTGRES_URL = os.environ.get(
+    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TERMINAL = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED"})
+
+
+@dataclass
+class Gateway:
+    app: Litestar
+    client: AsyncTestClient[Litestar]
+    store: SqlStore
+    adapters: dict[str, MemoryAdapter]
+    plugin_manager: pluggy.PluginManager
+    settings: Settings
+    headers: dict[str, str] = field(default_factory=lambda: dict(AUTH))
+
+    @property
+    def memory(self) -> MemoryAdapter:
+        return next(iter(self.adapters.values()))
+
+    async def get(self, url: str, **kwargs: Any) -> Any:
+        return await self.client.get(url, headers=self._h(kwargs), **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Any:
+        return await self.client.post(url, headers=self._h(kwargs), **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> Any:
+        return await self.client.put(url, headers=self._h(kwargs), **kwargs)
+
+    async def patch(self, url: str, **kwargs: Any) -> Any:
+        return await self.client.patch(url, headers=self._h(kwargs), **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> Any:
+        return await self.client.delete(url, headers=self._h(kwargs), **kwargs)
+
+    def _h(self, kwargs: dict[str, Any]) -> dict[str, str]:
+        return {**self.headers, **kwargs.pop("headers", {})}
+
+    async def wait_operation(
+        self, operation_id: str, states: frozenset[str] = TERMINAL, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        body: dict[str, Any] = {}
+        while asyncio.get_running_loop().time() < deadline:
+            response = await self.get(f"/o2dms/v1/operations/{operation_id}")
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if body["state"] in states:
+                return body
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"operation {operation_id} stayed {body.get('state')}")
+
+    async def register_package(
+        self, name: str = "app", version: str = "1.0.0", adapter: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": name,
+            "artifactVersion": version,
+            "packageUri": f"oci://registry.example/{name}:{version}",
+        }
+        if adapter is not None:
+            body["adapter"] = adapter
+        response = await self.post("/o2dms/v1/nfDeploymentDescriptors", json=body)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def deploy(
+        self, package_id: str, name: str = "web", values: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Create a deployment and wait for its operation; returns (deployment, operation)."""
+        response = await self.post(
+            "/o2dms/v1/nfDeployments",
+            json={"name": name, "packageId": package_id, "values": values or {}},
+        )
+        assert response.status_code == 201, response.text
+        operation_id = response.headers["link"].split("/operations/")[1].split(">")[0]
+        operation = await self.wait_operation(operation_id)
+        deployment = response.json()
+        return deployment, operation
+
+
+def test_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        api=ApiSettings(token=SecretStr(token) if token else None, **api),
+        operations=OperationSettings(poll_interval=0.02, lease_seconds=5.0, max_attempts=2),
+    )
+
+
+@asynccontextmanager
+async def running_gateway(
+    tmp_path: Path,
+    *,
+    adapters: Sequence[DMSAdapter] | None = None,
+    default: str | None = None,
+    settings: Settings | None = None,
+    store_url: str | None = None,
+    store: SqlStore | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+) -> AsyncIterator[Gateway]:
+    adapter_list = list(adapters) if adapters is not None else [MemoryAdapter("mem")]
+    registry = AdapterRegistry({a.name: a for a in adapter_list}, default=default)
+    settings = settings or test_settings(tmp_path / "data")
+    owned = store is None
+    if store is None:
+        store = create_store(store_url or f"sqlite:///{tmp_path / 'netweave.db'}")
+    pm = plugin_manager or new_plugin_manager()
+    app = create_app(settings, registry=registry, store=store, plugin_manager=pm)
+    try:
+        async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
+            yield Gateway(
+                app=app,
+                client=client,
+                store=store,
+                adapters={a.name: a for a in adapter_list if isinstance(a, MemoryAdapter)},
+                plugin_manager=pm,
+                settings=settings,
+            )
+    finally:
+        if owned:
+            await store.close()
+
+
+def new_pg_schema_name() -> str:
+    return f"nw_api_{secrets.token_hex(6)}"

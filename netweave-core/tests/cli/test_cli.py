@@ -80,20 +80,22 @@ def test_config_check_errors_exit_2_listing_fields(runner: CliRunner, tmp_path: 
 
 
 def test_config_check_reports_missing_adapter_distribution(
-    runner: CliRunner, tmp_path: Path
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A first-party type that is surely not installed here, whatever else is.
+    monkeypatch.setitem(loading.KNOWN_ADAPTERS, "zeta", "netweave-zeta")
     cfg = write(
         tmp_path / "gw.yaml",
-        "plugins:\n  dms:\n    - {name: argo-east, type: argocd}\n"
-        "    - {name: flux-off, type: flux, enabled: false}\n",
+        "plugins:\n  dms:\n    - {name: zeta-east, type: zeta}\n"
+        "    - {name: gone, type: not-installed-either, enabled: false}\n",
     )
     result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
     assert result.exit_code == 2
-    assert (
-        "adapter type 'argocd' (enabled instances: argo-east) is not installed: "
-        "pip install netweave-argocd"
-    ) in result.stderr
-    assert "flux" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: adapter loading failed: adapter type 'zeta' (enabled instances: zeta-east) is "
+        "not installed: pip install netweave-zeta",
+        f"(configuration: {cfg})",
+    ]
 
 
 def test_config_check_embedded_defaults_without_helm(
@@ -188,3 +190,11 @@ def test_serve_rejects_bad_port_option(runner: CliRunner) -> None:
     result = runner.invoke(main, ["serve", "--port", "70000"])
     assert result.exit_code == 2
     assert "70000 is not in the range 0<=x<=65535" in result.stderr
+
+
+def test_serve_with_unusable_data_dir_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    blocker = write(tmp_path / "a-file", "")
+    cfg = write(tmp_path / "gw.yaml", "plugins: {dms: []}\n")
+    result = runner.invoke(main, ["serve", "--config", str(cfg), "--data-dir", str(blocker / "x")])
+    assert result.exit_code == 2
+    assert f"cannot create the data directory {blocker / 'x'}" in result.stderr

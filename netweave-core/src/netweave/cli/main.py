@@ -119,7 +119,10 @@ def serve(
     from netweave.logging import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create the data directory {settings.data_dir}: {exc.strerror}")
     pm, registry = _load_adapters(settings)
     app = _create_app(settings, registry=registry, plugin_manager=pm)
     # Building a Litestar app configures logging its own way; take the process's logs back.

@@ -428,6 +428,8 @@ def load_settings(
         raise ConfigError(source, errors)
     register_secret(settings.api.token)
     register_secret(settings.store.url)
+    # Absolute, so that a later change of working directory cannot move the store.
+    settings.data_dir = settings.data_dir.expanduser().absolute()
     settings._source = source
     return settings
 

@@ -275,3 +275,12 @@ def test_embedded_default_is_not_used_when_a_file_exists(
     settings = load_settings(data_dir=tmp_path, env={})
     assert settings.plugins.dms == []
     assert settings.source == str(tmp_path / "netweave.yaml")
+
+
+def test_data_dir_is_absolute_whatever_its_origin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(env={}).data_dir == tmp_path / ".netweave"
+    assert load_settings(env={"NETWEAVE_DATA_DIR": "rel"}).data_dir == tmp_path / "rel"
+    assert load_settings(env={}, overrides={"data_dir": "over"}).data_dir == tmp_path / "over"

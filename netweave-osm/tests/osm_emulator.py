@@ -378,6 +378,8 @@ class OsmNbiEmulator:
                 method, path, reply.status, reply.body, {"content-type": "application/json"}
             )
         except ContractViolation as exc:
+            if exc.location in ("request path", "request method"):
+                return  # already recorded for the request
             with self.lock:
                 self.violations.append(f"response {method} {path} {reply.status}: {exc}")
 

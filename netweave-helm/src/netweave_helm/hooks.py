@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from litestar import Response, Router, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import File
 from netweave.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -50,18 +54,15 @@ class HelmHooks:
         return routers
 
 
-def repository_router(store: LocalChartStore, path: str) -> Any:
+def repository_router(store: LocalChartStore, path: str) -> Router:
     """A Litestar router serving ``store`` as a Helm HTTP repository at ``path``."""
-    from litestar import Response, Router, get
-    from litestar.exceptions import NotFoundException
-    from litestar.response import File
 
     @get("/index.yaml", include_in_schema=False, name=f"helm-index:{path}")
     async def index_yaml() -> Response[bytes]:
         return Response(await store.index_bytes(), media_type="application/x-yaml")
 
     @get("/{filename:str}", include_in_schema=False, name=f"helm-archive:{path}")
-    async def chart_archive(filename: str) -> File:
+    async def chart_archive(filename: FromPath[str]) -> File:
         archive = store.archive_path(filename)
         if archive is None:
             raise NotFoundException(f"no chart archive {filename!r}")

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+class SoEmulator:  # replaced below
+    pass

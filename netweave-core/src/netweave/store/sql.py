@@ -1,0 +1,993 @@
+"""``SqlStore``: the :class:`~netweave.store.interface.Store` on SQLAlchemy 2 async.
+
+SQLite (aiosqlite) for one process, PostgreSQL (asyncpg) for several replicas. Queries use Core
+on the declarative tables (no ORM identity map: rows become plain record dataclasses).
+
+Transactions: each call is its own transaction unless made inside ``store.transaction()``; the
+open connection travels in a per-store context variable, so calls in the block share it. Do
+not fan out concurrent tasks inside a transaction block: they would share one connection.
+
+SQLite allows one writer at a time. Writers in this process queue on an ``asyncio.Lock`` and
+start with ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade a read lock, which fails
+at once instead of waiting); other processes wait on ``busy_timeout``. Readers never block
+thanks to WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast
+from uuid import uuid4
+
+from sqlalchemy import (
+    ColumnElement,
+    PrimaryKeyConstraint,
+    Row,
+    Table,
+    UniqueConstraint,
+    case,
+    delete,
+    event,
+    exc,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Select
+
+from netweave.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NetweaveError,
+    NotFound,
+)
+from netweave.models import (
+    DeploymentStatus,
+    OperationState,
+    OperationType,
+    PackageState,
+)
+from netweave.models.operations import TERMINAL_STATES
+from netweave.store.records import (
+    ApiTokenRecord,
+    DeploymentRecord,
+    IdempotencyRecord,
+    OperationRecord,
+    PackageRecord,
+    Page,
+    SubscriptionRecord,
+)
+from netweave.store.tables import (
+    ApiTokenRow,
+    DeploymentRow,
+    IdempotencyRow,
+    OperationRow,
+    OutboxRow,
+    PackageRow,
+    SubscriptionRow,
+    UTCDateTime,
+)
+
+#: Largest page a list call returns; the API enforces the same bound on ``limit``.
+MAX_PAGE_LIMIT: Final = 1000
+#: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
+MAX_OFFSET: Final = 2**62
+#: How long a SQLite writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
+#: Connect and ping bounds, so a dead database makes /readyz fail fast instead of hanging.
+CONNECT_TIMEOUT_S: Final = 10.0
+PING_TIMEOUT_S: Final = 5.0
+
+_MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Connection.info key carrying the BEGIN statement for the next SQLite transaction.
+_BEGIN_KEY = "netweave_begin"
+# Bound for "IN (...)" lists: both drivers cap bound parameters per statement.
+_IN_CHUNK = 1000
+
+_P = cast(Table, PackageRow.__table__)
+_D = cast(Table, DeploymentRow.__table__)
+_O = cast(Table, OperationRow.__table__)
+_S = cast(Table, SubscriptionRow.__table__)
+_I = cast(Table, IdempotencyRow.__table__)
+_T = cast(Table, ApiTokenRow.__table__)
+_X = cast(Table, OutboxRow.__table__)
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+_ACTIVE_OPERATION_STATES = (OperationState.STARTING.value, OperationState.PROCESSING.value)
+_TERMINAL_OPERATION_STATES = tuple(sorted(s.value for s in TERMINAL_STATES))
+_STORED_PACKAGE_STATES = frozenset(
+    {PackageState.UPLOADED, PackageState.AVAILABLE, PackageState.DEPRECATED}
+)
+
+
+@dataclass(slots=True)
+class OutboxEvent:
+    """A notification event recorded in the outbox (delivery is the notification worker's)."""
+
+    id: int
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+    state: str = "PENDING"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """Enums as their string values (columns are plain strings)."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _values(record: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(record, f.name)) for f in fields(record)}
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be a timezone-aware datetime", details={"field": name})
+
+
+def _page_bounds(limit: int, offset: int) -> tuple[int, int]:
+    for name, value, upper in (("limit", limit, MAX_PAGE_LIMIT), ("offset", offset, MAX_OFFSET)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(f"{name} must be an integer", details={"field": name})
+        if value < 0 or value > upper:
+            raise InvalidInput(
+                f"{name} must be between 0 and {upper}, got {value}",
+                details={"field": name, "value": value},
+            )
+    return limit, offset
+
+
+# -- rows to records ------------------------------------------------------------------------
+
+
+def _package(row: Row[Any]) -> PackageRecord:
+    data = dict(row._mapping)
+    data["state"] = PackageState(data["state"])
+    return PackageRecord(**data)
+
+
+def _deployment(row: Row[Any]) -> DeploymentRecord:
+    data = dict(row._mapping)
+    data["status"] = DeploymentStatus(data["status"])
+    return DeploymentRecord(**data)
+
+
+def _operation(row: Row[Any]) -> OperationRecord:
+    data = dict(row._mapping)
+    data["state"] = OperationState(data["state"])
+    data["operation_type"] = OperationType(data["operation_type"])
+    return OperationRecord(**data)
+
+
+def _subscription(row: Row[Any]) -> SubscriptionRecord:
+    return SubscriptionRecord(**row._mapping)
+
+
+def _idempotency(row: Row[Any]) -> IdempotencyRecord:
+    data = dict(row._mapping)
+    data["body"] = bytes(data["body"])
+    return IdempotencyRecord(**data)
+
+
+def _api_token(row: Row[Any]) -> ApiTokenRecord:
+    return ApiTokenRecord(**row._mapping)
+
+
+def _outbox(row: Row[Any]) -> OutboxEvent:
+    return OutboxEvent(**row._mapping)
+
+
+# -- error translation ----------------------------------------------------------------------
+
+
+def _conflicting_key(table: Table, values: Mapping[str, Any], error: exc.IntegrityError) -> str:
+    """Which unique key of ``table`` the violation is about, as ``col=value`` pairs."""
+    message = str(error.orig)
+    sqlite_cols = ""
+    marker = "UNIQUE constraint failed: "
+    if marker in message:
+        sqlite_cols = message.split(marker, 1)[1].splitlines()[0].strip()
+    for constraint in table.constraints:
+        if not isinstance(constraint, PrimaryKeyConstraint | UniqueConstraint):
+            continue
+        cols = [c.name for c in constraint.columns]
+        signature = ", ".join(f"{table.name}.{c}" for c in cols)
+        if f'"{constraint.name}"' in message or sqlite_cols == signature:
+            return ", ".join(f"{c}={values.get(c)!r}" for c in cols)
+    return "a unique key"
+
+
+def _is_unique_violation(error: exc.IntegrityError) -> bool:
+    message = str(error.orig)
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(
+        getattr(error.orig, "__cause__", None), "sqlstate", None
+    )
+    return sqlstate == "23505" or "UNIQUE constraint failed" in message
+
+
+@contextmanager
+def _translate(
+    what: str, *, table: Table | None = None, values: Mapping[str, Any] | None = None
+) -> Iterator[None]:
+    """Turn driver and SQLAlchemy errors into the netweave taxonomy (none escape the store)."""
+    try:
+        yield
+    except NetweaveError:
+        raise
+    except exc.IntegrityError as error:
+        if _is_unique_violation(error):
+            key = _conflicting_key(table, values or {}, error) if table is not None else "key"
+            raise AlreadyExists(f"{what}: {key} already exists", details={"key": key}) from error
+        raise InvalidInput(f"{what}: {error.orig}") from error
+    except exc.DataError as error:
+        raise InvalidInput(f"{what}: {error.orig}") from error
+    except (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError) as error:
+        raise BackendUnavailable(
+            f"database unavailable during {what}: {getattr(error, 'orig', error)}"
+        ) from error
+    except exc.TimeoutError as error:  # pool exhausted
+        raise BackendUnavailable(f"database busy during {what}: {error}") from error
+    except exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise BackendUnavailable(f"database connection lost during {what}") from error
+        raise NetweaveError(f"database error during {what}: {error.orig}") from error
+    except exc.StatementError as error:
+        # Raised before reaching the database: a value the column type refused.
+        raise InvalidInput(f"{what}: {error.orig}") from error
+    except exc.SQLAlchemyError as error:
+        raise NetweaveError(f"database error during {what}: {error}") from error
+    except (OSError, TimeoutError) as error:
+        raise BackendUnavailable(f"database unreachable during {what}: {error}") from error
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+class SqlStore:
+    """The gateway's store on one SQLAlchemy async engine (see the module docstring)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.dialect: Final[str] = engine.dialect.name
+        self._sqlite = self.dialect == "sqlite"
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
+        self._current: ContextVar[AsyncConnection | None] = ContextVar(
+            f"netweave_store_{id(self)}", default=None
+        )
+        if self._sqlite:
+            _configure_sqlite(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    # -- connections and transactions ------------------------------------------------------
+
+    @asynccontextmanager
+    async def _own(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """A fresh connection in its own transaction, committed when the block ends."""
+        lock: AbstractAsyncContextManager[Any] = (
+            self._write_lock if write and self._write_lock is not None else nullcontext()
+        )
+        async with lock, self._engine.connect() as conn:
+            if self._sqlite:
+                conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE" if write else "BEGIN"
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def _conn(
+        self, *, write: bool, savepoint: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """The connection of the enclosing ``transaction()``, or a transaction of our own.
+
+        ``savepoint``: inside an enclosing transaction, run in a SAVEPOINT so a failing
+        statement (e.g. a unique violation the caller handles) leaves the transaction usable.
+        """
+        current = self._current.get()
+        if current is None:
+            async with self._own(write=write) as conn:
+                yield conn
+        elif savepoint:
+            async with current.begin_nested():
+                yield current
+        else:
+            yield current
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        if self._current.get() is not None:
+            # Nested blocks join the outer transaction.
+            yield
+            return
+        with _translate("transaction"):
+            async with self._own(write=True) as conn:
+                token = self._current.set(conn)
+                try:
+                    yield
+                finally:
+                    self._current.reset(token)
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._transaction()
+
+    # -- life ------------------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        with _translate("migration"):
+            async with self._own(write=True) as conn:
+                if self.dialect == "postgresql":
+                    # Replicas starting together queue here; the later ones find head applied.
+                    # Keyed by schema, so separate schemas in one database do not wait.
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:key || current_schema()))"),
+                        {"key": "netweave-migrate:"},
+                    )
+                await conn.run_sync(_upgrade_to_head)
+
+    async def ping(self) -> bool:
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_S), self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def current_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first migration)."""
+        with _translate("reading the schema revision"):
+            async with self._conn(write=False) as conn:
+                return await conn.run_sync(_current_revision)
+
+    # -- generic helpers -------------------------------------------------------------------
+
+    async def _page(
+        self,
+        what: str,
+        table: Table,
+        conditions: Sequence[ColumnElement[bool]],
+        order: Sequence[ColumnElement[Any]],
+        convert: Any,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        limit, offset = _page_bounds(limit, offset)
+        with _translate(what):
+            async with self._conn(write=False) as conn:
+                total = (
+                    await conn.execute(select(func.count()).select_from(table).where(*conditions))
+                ).scalar_one()
+                items: list[Any] = []
+                if limit and offset < total:
+                    stmt: Select[Any] = (
+                        select(table).where(*conditions).order_by(*order).limit(limit)
+                    )
+                    if offset:
+                        stmt = stmt.offset(offset)
+                    items = [convert(row) for row in await conn.execute(stmt)]
+        return Page(items=items, total=int(total))
+
+    async def _get(self, what: str, table: Table, key: ColumnElement[bool]) -> Row[Any] | None:
+        with _translate(what):
+            async with self._conn(write=False) as conn:
+                return (await conn.execute(select(table).where(key))).first()
+
+    async def _insert(self, what: str, table: Table, values: dict[str, Any]) -> None:
+        with _translate(what, table=table, values=values):
+            async with self._conn(write=True, savepoint=True) as conn:
+                await conn.execute(insert(table).values(**values))
+
+    async def _update(
+        self,
+        what: str,
+        table: Table,
+        key: ColumnElement[bool],
+        changes: dict[str, Any],
+    ) -> Row[Any]:
+        with _translate(what, table=table, values=changes):
+            async with self._conn(write=True, savepoint=True) as conn:
+                result = await conn.execute(
+                    update(table).where(key).values(**changes).returning(*table.c)
+                )
+                row = result.first()
+        if row is None:
+            raise NotFound(f"{what}: not found")
+        return row
+
+    async def _delete(self, what: str, table: Table, key: ColumnElement[bool]) -> None:
+        with _translate(what):
+            async with self._conn(write=True) as conn:
+                result = await conn.execute(delete(table).where(key))
+        if result.rowcount == 0:
+            raise NotFound(f"{what}: not found")
+
+    # -- packages --------------------------------------------------------------------------
+
+    async def add_package(self, record: PackageRecord) -> None:
+        _check_stored_package_state(record.state)
+        _require_aware("created_at", record.created_at)
+        _require_aware("updated_at", record.updated_at)
+        await self._insert(f"package {record.package_id!r}", _P, _values(record))
+
+    async def get_package(self, package_id: str) -> PackageRecord | None:
+        row = await self._get("reading a package", _P, _P.c.package_id == package_id)
+        return None if row is None else _package(row)
+
+    async def find_package(self, name: str, version: str) -> PackageRecord | None:
+        row = await self._get(
+            "finding a package", _P, (_P.c.name == name) & (_P.c.version == version)
+        )
+        return None if row is None else _package(row)
+
+    async def list_packages(
+        self,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        package_type: str | None = None,
+        adapter: str | None = None,
+        state: PackageState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        conditions: list[ColumnElement[bool]] = []
+        for column, value in (
+            (_P.c.name, name),
+            (_P.c.version, version),
+            (_P.c.package_type, package_type),
+            (_P.c.adapter, adapter),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if state is not None:
+            state = _package_state(state)
+            in_use = exists().where(_D.c.package_id == _P.c.package_id)
+            if state is PackageState.IN_USE:
+                conditions.append(in_use)
+            else:
+                # The state a client sees is IN_USE whenever a deployment uses the package,
+                # so the other states select only unused packages in that stored state.
+                conditions.extend((_P.c.state == state.value, ~in_use))
+        return await self._page(
+            "listing packages",
+            _P,
+            conditions,
+            (_P.c.name, _P.c.version),
+            _package,
+            limit,
+            offset,
+        )
+
+    async def update_package(self, package_id: str, **changes: Any) -> PackageRecord:
+        values = _changes(PackageRecord, _P, changes, key="package_id")
+        if "state" in values:
+            values["state"] = _check_stored_package_state(values["state"]).value
+        values.setdefault("updated_at", _now())
+        row = await self._update(
+            f"package {package_id!r}", _P, _P.c.package_id == package_id, values
+        )
+        return _package(row)
+
+    async def delete_package(self, package_id: str) -> None:
+        await self._delete(f"package {package_id!r}", _P, _P.c.package_id == package_id)
+
+    async def package_ids_in_use(self, package_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(package_ids))
+        found: set[str] = set()
+        with _translate("checking packages in use"):
+            async with self._conn(write=False) as conn:
+                for start in range(0, len(ids), _IN_CHUNK):
+                    chunk = ids[start : start + _IN_CHUNK]
+                    result = await conn.execute(
+                        select(_D.c.package_id).where(_D.c.package_id.in_(chunk)).distinct()
+                    )
+                    found.update(result.scalars())
+        return found
+
+    # -- deployments -----------------------------------------------------------------------
+
+    async def add_deployment(self, record: DeploymentRecord) -> None:
+        _require_aware("created_at", record.created_at)
+        _require_aware("updated_at", record.updated_at)
+        await self._insert(f"deployment {record.deployment_id!r}", _D, _values(record))
+
+    async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None:
+        row = await self._get("reading a deployment", _D, _D.c.deployment_id == deployment_id)
+        return None if row is None else _deployment(row)
+
+    async def list_deployments(
+        self,
+        *,
+        package_id: str | None = None,
+        status: DeploymentStatus | None = None,
+        namespace: str | None = None,
+        adapter: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        conditions: list[ColumnElement[bool]] = []
+        for column, value in (
+            (_D.c.package_id, package_id),
+            (_D.c.status, _plain(status)),
+            (_D.c.namespace, namespace),
+            (_D.c.adapter, adapter),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        return await self._page(
+            "listing deployments",
+            _D,
+            conditions,
+            (_D.c.created_at, _D.c.deployment_id),
+            _deployment,
+            limit,
+            offset,
+        )
+
+    async def update_deployment(self, deployment_id: str, **changes: Any) -> DeploymentRecord:
+        values = _changes(DeploymentRecord, _D, changes, key="deployment_id")
+        if "status" in values:
+            values["status"] = _enum(DeploymentStatus, "status", values["status"]).value
+        values.setdefault("updated_at", _now())
+        row = await self._update(
+            f"deployment {deployment_id!r}", _D, _D.c.deployment_id == deployment_id, values
+        )
+        return _deployment(row)
+
+    async def delete_deployment(self, deployment_id: str) -> None:
+        await self._delete(f"deployment {deployment_id!r}", _D, _D.c.deployment_id == deployment_id)
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def add_operation(self, record: OperationRecord) -> None:
+        _require_aware("start_time", record.start_time)
+        _require_aware("state_entered_time", record.state_entered_time)
+        await self._insert(f"operation {record.operation_id!r}", _O, _values(record))
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None:
+        row = await self._get("reading an operation", _O, _O.c.operation_id == operation_id)
+        return None if row is None else _operation(row)
+
+    async def list_operations(
+        self,
+        *,
+        deployment_id: str | None = None,
+        state: OperationState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        conditions: list[ColumnElement[bool]] = []
+        if deployment_id is not None:
+            conditions.append(_O.c.deployment_id == deployment_id)
+        if state is not None:
+            conditions.append(_O.c.state == _plain(state))
+        return await self._page(
+            "listing operations",
+            _O,
+            conditions,
+            (_O.c.start_time, _O.c.operation_id),
+            _operation,
+            limit,
+            offset,
+        )
+
+    async def update_operation(
+        self,
+        operation_id: str,
+        *,
+        expected_state: OperationState | None = None,
+        **changes: Any,
+    ) -> OperationRecord:
+        what = f"operation {operation_id!r}"
+        values: dict[str, Any] = _changes(OperationRecord, _O, changes, key="operation_id")
+        if "operation_type" in values:
+            values["operation_type"] = _enum(
+                OperationType, "operation_type", values["operation_type"]
+            ).value
+        if "state" in values:
+            new_state = _enum(OperationState, "state", values["state"]).value
+            values["state"] = new_state
+            if "state_entered_time" not in values:
+                # Only a real transition restarts the clock; decided in SQL, atomically.
+                values["state_entered_time"] = case(
+                    (_O.c.state != new_state, literal(_now(), UTCDateTime())),
+                    else_=_O.c.state_entered_time,
+                )
+        key = _O.c.operation_id == operation_id
+        expected = (
+            None
+            if expected_state is None
+            else _enum(OperationState, "expected_state", expected_state)
+        )
+        if expected is not None:
+            key = key & (_O.c.state == expected.value)
+        with _translate(what, table=_O, values=values):
+            async with self._conn(write=True, savepoint=True) as conn:
+                if values:
+                    row = (
+                        await conn.execute(update(_O).where(key).values(**values).returning(*_O.c))
+                    ).first()
+                else:
+                    row = (await conn.execute(select(_O).where(key))).first()
+                if row is None:
+                    actual = (
+                        await conn.execute(
+                            select(_O.c.state).where(_O.c.operation_id == operation_id)
+                        )
+                    ).scalar_one_or_none()
+        if row is not None:
+            return _operation(row)
+        if actual is None:
+            raise NotFound(f"{what}: not found")
+        assert expected is not None  # without it, an existing row is always updated
+        raise Conflict(
+            f"{what} is {actual}, expected {expected.value}",
+            details={"operationId": operation_id, "state": actual, "expected": expected.value},
+        )
+
+    async def claim_operations(
+        self, *, owner: str, lease_seconds: float, limit: int, now: datetime
+    ) -> list[OperationRecord]:
+        _require_aware("now", now)
+        _check_lease(owner, lease_seconds)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidInput("limit must be a non-negative integer", details={"field": "limit"})
+        if limit == 0:
+            return []
+        until = now + timedelta(seconds=lease_seconds)
+        claimable = (_O.c.state.in_(_ACTIVE_OPERATION_STATES)) & or_(
+            _O.c.lease_expires_at.is_(None), _O.c.lease_expires_at <= now
+        )
+        with _translate("claiming operations"):
+            async with self._conn(write=True) as conn:
+                # PostgreSQL: rows another claimer holds are skipped, not waited for. SQLite
+                # ignores FOR UPDATE; there the write lock (BEGIN IMMEDIATE) makes the
+                # select-then-update atomic.
+                ids = list(
+                    (
+                        await conn.execute(
+                            select(_O.c.operation_id)
+                            .where(claimable)
+                            .order_by(_O.c.start_time, _O.c.operation_id)
+                            .limit(min(limit, MAX_PAGE_LIMIT))
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).scalars()
+                )
+                if not ids:
+                    return []
+                rows = await conn.execute(
+                    update(_O)
+                    .where(_O.c.operation_id.in_(ids), claimable)
+                    .values(lease_owner=owner, lease_expires_at=until)
+                    .returning(*_O.c)
+                )
+                claimed = [_operation(row) for row in rows]
+        claimed.sort(key=lambda op: (op.start_time, op.operation_id))
+        return claimed
+
+    async def renew_lease(
+        self, operation_id: str, *, owner: str, lease_seconds: float, now: datetime
+    ) -> bool:
+        _require_aware("now", now)
+        _check_lease(owner, lease_seconds)
+        with _translate(f"renewing the lease of operation {operation_id!r}"):
+            async with self._conn(write=True) as conn:
+                result = await conn.execute(
+                    update(_O)
+                    .where(_O.c.operation_id == operation_id, _O.c.lease_owner == owner)
+                    .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+                )
+        return bool(result.rowcount)
+
+    async def release_lease(self, operation_id: str, *, owner: str) -> None:
+        with _translate(f"releasing the lease of operation {operation_id!r}"):
+            async with self._conn(write=True) as conn:
+                await conn.execute(
+                    update(_O)
+                    .where(_O.c.operation_id == operation_id, _O.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
+
+    async def active_operation_for(self, deployment_id: str) -> OperationRecord | None:
+        with _translate("reading the active operation"):
+            async with self._conn(write=False) as conn:
+                row = (
+                    await conn.execute(
+                        select(_O)
+                        .where(
+                            _O.c.deployment_id == deployment_id,
+                            _O.c.state.not_in(_TERMINAL_OPERATION_STATES),
+                        )
+                        .order_by(_O.c.start_time, _O.c.operation_id)
+                        .limit(1)
+                    )
+                ).first()
+        return None if row is None else _operation(row)
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def add_subscription(self, record: SubscriptionRecord) -> None:
+        _require_aware("created_at", record.created_at)
+        await self._insert(f"subscription {record.subscription_id!r}", _S, _values(record))
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
+        row = await self._get("reading a subscription", _S, _S.c.subscription_id == subscription_id)
+        return None if row is None else _subscription(row)
+
+    async def list_subscriptions(self, *, limit: int = 100, offset: int = 0) -> Page:
+        return await self._page(
+            "listing subscriptions",
+            _S,
+            (),
+            (_S.c.created_at, _S.c.subscription_id),
+            _subscription,
+            limit,
+            offset,
+        )
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        await self._delete(
+            f"subscription {subscription_id!r}", _S, _S.c.subscription_id == subscription_id
+        )
+
+    # -- idempotency keys ------------------------------------------------------------------
+
+    async def get_idempotency(self, key: str, scope: str) -> IdempotencyRecord | None:
+        row = await self._get(
+            "reading an idempotency key", _I, (_I.c["key"] == key) & (_I.c.scope == scope)
+        )
+        return None if row is None else _idempotency(row)
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        _require_aware("created_at", record.created_at)
+        await self._insert("idempotency key", _I, _values(record))
+
+    async def purge_idempotency(self, older_than: datetime) -> int:
+        _require_aware("older_than", older_than)
+        with _translate("purging idempotency keys"):
+            async with self._conn(write=True) as conn:
+                result = await conn.execute(delete(_I).where(_I.c.created_at < older_than))
+        return int(result.rowcount)
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    async def add_api_token(self, record: ApiTokenRecord) -> None:
+        _require_aware("created_at", record.created_at)
+        values = _values(record)
+        values["scopes"] = list(record.scopes)
+        # The hash is a secret's fingerprint: name the token, not the hash, in conflicts.
+        with _translate(
+            f"API token {record.token_id!r}",
+            table=_T,
+            values={"token_id": record.token_id, "token_hash": "<hash>"},
+        ):
+            async with self._conn(write=True, savepoint=True) as conn:
+                await conn.execute(insert(_T).values(**values))
+
+    async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None:
+        row = await self._get("reading an API token", _T, _T.c.token_hash == token_hash)
+        return None if row is None else _api_token(row)
+
+    async def count_api_tokens(self) -> int:
+        with _translate("counting API tokens"):
+            async with self._conn(write=False) as conn:
+                return int((await conn.execute(select(func.count()).select_from(_T))).scalar_one())
+
+    # -- outbox (beyond the Store protocol; the notification worker builds on it) ----------
+
+    async def add_outbox_event(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Record an event for delivery; inside ``transaction()`` it commits with the change.
+
+        Returns the event id subscribers use to de-duplicate.
+        """
+        created = now or _now()
+        _require_aware("now", created)
+        values = {
+            "event_id": event_id or uuid4().hex,
+            "event_type": str(_plain(event_type)),
+            "payload": dict(payload),
+            "created_at": created,
+            "state": "PENDING",
+            "attempts": 0,
+            "next_attempt_at": created,
+        }
+        await self._insert(f"outbox event {values['event_id']!r}", _X, values)
+        return str(values["event_id"])
+
+    async def list_outbox_events(
+        self, *, state: str | None = None, limit: int = 100, offset: int = 0
+    ) -> Page:
+        """Events in the order they were recorded."""
+        conditions = [] if state is None else [_X.c.state == state]
+        return await self._page(
+            "listing outbox events", _X, conditions, (_X.c.id,), _outbox, limit, offset
+        )
+
+
+# -- helpers used by the store ------------------------------------------------------------
+
+
+def _enum(kind: type[_E], name: str, value: Any) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} {value!r} is not one of {[m.value for m in kind]}", details={"field": name}
+        ) from None
+
+
+def _package_state(state: Any) -> PackageState:
+    return _enum(PackageState, "state", state)
+
+
+def _check_stored_package_state(state: Any) -> PackageState:
+    value = _package_state(state)
+    if value not in _STORED_PACKAGE_STATES:
+        raise InvalidInput(
+            f"package state {value.value} is derived from deployments and cannot be stored",
+            details={"field": "state"},
+        )
+    return value
+
+
+def _changes(
+    record_type: type[Any], table: Table, changes: dict[str, Any], *, key: str
+) -> dict[str, Any]:
+    allowed = {f.name for f in fields(record_type)} - {key}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidInput(
+            f"cannot change {', '.join(unknown)} of a {record_type.__name__}",
+            details={"fields": unknown},
+        )
+    values = {name: _plain(value) for name, value in changes.items()}
+    for name, value in values.items():
+        column = table.c[name]
+        if value is None and not column.nullable:
+            raise InvalidInput(f"{name} cannot be null", details={"field": name})
+        if isinstance(column.type, UTCDateTime) and value is not None:
+            _require_aware(name, value)
+    return values
+
+
+def _check_lease(owner: str, lease_seconds: float) -> None:
+    if not owner:
+        raise InvalidInput("lease owner must not be empty", details={"field": "owner"})
+    if not 0 <= lease_seconds <= 366 * 24 * 3600:
+        raise InvalidInput(
+            f"lease_seconds must be between 0 and a year, got {lease_seconds}",
+            details={"field": "lease_seconds"},
+        )
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), "head")
+
+
+def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not the driver, decides when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # With WAL, NORMAL is durable across application crashes and much faster.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(connection.info.pop(_BEGIN_KEY, "BEGIN"))
+
+
+def _engine_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as error:
+        raise InvalidInput(f"invalid database URL: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not parsed.database.startswith("file:")
+        ):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return parsed
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise InvalidInput(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///path or "
+        "postgresql://user@host/db"
+    )
+
+
+def create_store(url: str, *, echo: bool = False, schema: str | None = None) -> SqlStore:
+    """A store for ``url`` (``sqlite:///path/netweave.db`` or ``postgresql://…``).
+
+    ``schema`` (PostgreSQL only) puts every table in that schema (it must exist), via the
+    connections' ``search_path``.
+    """
+    engine_url = _engine_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if engine_url.get_backend_name() == "postgresql":
+        server_settings = {"application_name": "netweave"}
+        if schema is not None:
+            if not _SCHEMA_NAME.match(schema):
+                raise InvalidInput(f"invalid schema name {schema!r}", details={"field": "schema"})
+            server_settings["search_path"] = schema
+        kwargs["connect_args"] = {
+            "timeout": CONNECT_TIMEOUT_S,
+            "server_settings": server_settings,
+        }
+    elif schema is not None:
+        raise InvalidInput("schema is only supported on PostgreSQL", details={"field": "schema"})
+    else:
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    return SqlStore(create_async_engine(engine_url, **kwargs))
+
+
+__all__ = ["MAX_PAGE_LIMIT", "OutboxEvent", "SqlStore", "create_store"]

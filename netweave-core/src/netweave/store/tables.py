@@ -1,0 +1,231 @@
+"""The tables the gateway stores (SQLAlchemy 2 declarative), portable across SQLite and PostgreSQL.
+
+The Alembic revisions under ``migrations/versions`` must produce exactly this metadata; a test
+compares them on both backends. Enumerations are stored as short strings (no native enum types)
+so adding a state never needs a type migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: Deterministic constraint names, so error messages and migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both backends.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so values are stored as naive
+    UTC text (fixed width, so text order is time order) and made aware again when read.
+    Naive datetimes are refused: guessing their zone would silently corrupt times.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use an aware UTC time")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> TypeEngine[Any]:
+    """JSON everywhere, JSONB on PostgreSQL (indexable, compact)."""
+    return JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+#: SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PackageRow(Base):
+    __tablename__ = "packages"
+
+    package_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253))
+    version: Mapped[str] = mapped_column(String(128))
+    artifact_name: Mapped[str] = mapped_column(String(253))
+    package_type: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    adapter: Mapped[str] = mapped_column(String(63), index=True)
+    backend_ref: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(253))
+    package_uri: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str | None] = mapped_column(String(100))
+    extensions: Mapped[dict[str, Any]] = mapped_column(json_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    # The unique constraint's index also serves the (name, version) ordering and name filter.
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+
+    deployment_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253))
+    namespace: Mapped[str] = mapped_column(String(253), index=True)
+    # No foreign key to packages: a forced package delete keeps its deployments.
+    package_id: Mapped[str] = mapped_column(String(300), index=True)
+    package_version: Mapped[str] = mapped_column(String(128))
+    adapter: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    backend_ref: Mapped[str | None] = mapped_column(Text)
+    resource_pool_id: Mapped[str | None] = mapped_column(String(253))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column(json_type())
+    extensions: Mapped[dict[str, Any]] = mapped_column(json_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    # (adapter, namespace, name) unique: also the index for the adapter filter.
+    __table_args__ = (
+        UniqueConstraint("adapter", "namespace", "name"),
+        Index("ix_deployments_created_at_deployment_id", "created_at", "deployment_id"),
+    )
+
+
+class OperationRow(Base):
+    __tablename__ = "operations"
+
+    operation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operation_type: Mapped[str] = mapped_column(String(16))
+    # No foreign key: operations outlive the deployment they deleted (history, audit).
+    deployment_id: Mapped[str] = mapped_column(String(300), index=True)
+    adapter: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    state_entered_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    params: Mapped[dict[str, Any]] = mapped_column(json_type())
+    is_cancel_pending: Mapped[bool] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # Claiming: active states whose lease is free or expired.
+        Index("ix_operations_state_lease_expires_at", "state", "lease_expires_at"),
+        Index("ix_operations_start_time_operation_id", "start_time", "operation_id"),
+    )
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+
+    subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    callback_uri: Mapped[str] = mapped_column(Text)
+    filter: Mapped[dict[str, Any]] = mapped_column(json_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class IdempotencyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(128))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, str]] = mapped_column(json_type())
+    # Purging old keys scans by age.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(json_type())
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxRow(Base):
+    """Notification events, written in the same transaction as the change they describe.
+
+    A delivery worker claims pending rows with a lease (as operations are claimed) and fans
+    them out to subscriptions; ``event_id`` is the de-duplication id sent to subscribers.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(json_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: PENDING until every matching subscription got it, then DELIVERED (or FAILED when given up).
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiTokenRow",
+    "Base",
+    "DeploymentRow",
+    "IdempotencyRow",
+    "OperationRow",
+    "OutboxRow",
+    "PackageRow",
+    "SubscriptionRow",
+    "UTCDateTime",
+    "metadata",
+]

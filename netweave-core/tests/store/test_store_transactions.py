@@ -1,0 +1,107 @@
+"""transaction(): calls inside share one transaction, all or nothing; SQLite writers queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import Backend
+from netweave.errors import AlreadyExists, Conflict
+from netweave.models import OperationState
+from netweave.store.sql import SqlStore
+from store_factories import deployment, operation, package
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_commit_together(store: SqlStore) -> None:
+    async with store.transaction():
+        await store.add_deployment(deployment())
+        await store.add_operation(operation())
+        # Reads inside the block see the block's own writes.
+        assert await store.get_deployment("dep-web") is not None
+        assert (await store.list_operations()).total == 1
+        await store.add_outbox_event("DeploymentCreated", {"deploymentId": "dep-web"})
+    assert await store.get_deployment("dep-web") is not None
+    assert await store.get_operation("op-00000") is not None
+    assert (await store.list_outbox_events()).total == 1
+
+
+async def test_error_rolls_everything_back(store: SqlStore) -> None:
+    with pytest.raises(Boom):
+        async with store.transaction():
+            await store.add_deployment(deployment())
+            await store.add_operation(operation())
+            await store.add_outbox_event("DeploymentCreated", {})
+            raise Boom
+    assert await store.get_deployment("dep-web") is None
+    assert await store.get_operation("op-00000") is None
+    assert (await store.list_outbox_events()).total == 0
+
+
+async def test_store_error_inside_rolls_back(store: SqlStore) -> None:
+    await store.add_package(package())
+    with pytest.raises(AlreadyExists):
+        async with store.transaction():
+            await store.add_deployment(deployment())
+            await store.add_package(package())  # duplicate: the whole block fails
+    assert await store.get_deployment("dep-web") is None
+
+
+async def test_handled_error_keeps_transaction_usable(store: SqlStore) -> None:
+    # A unique violation the caller handles inside the block must not poison the rest
+    # (PostgreSQL aborts a transaction after an error unless it ran in a savepoint).
+    await store.add_package(package())
+    async with store.transaction():
+        await store.add_deployment(deployment())
+        with pytest.raises(AlreadyExists):
+            await store.add_package(package())
+        await store.add_operation(operation())
+        with pytest.raises(Conflict):
+            await store.update_operation("op-00000", expected_state=OperationState.PROCESSING)
+        await store.update_operation("op-00000", attempts=1)
+    assert await store.get_deployment("dep-web") is not None
+    assert (await store.get_operation("op-00000")).attempts == 1  # type: ignore[union-attr]
+
+
+async def test_nested_blocks_join_the_outer_one(store: SqlStore) -> None:
+    with pytest.raises(Boom):
+        async with store.transaction():
+            async with store.transaction():
+                await store.add_deployment(deployment())
+            await store.add_operation(operation())
+            raise Boom
+    assert await store.get_deployment("dep-web") is None
+    assert await store.get_operation("op-00000") is None
+
+
+async def test_uncommitted_writes_invisible_to_other_replica(
+    backend: Backend, store: SqlStore
+) -> None:
+    other = backend.connect()
+    try:
+        async with store.transaction():
+            await store.add_deployment(deployment())
+            assert await other.get_deployment("dep-web") is None
+        assert await other.get_deployment("dep-web") is not None
+    finally:
+        await other.close()
+
+
+async def test_concurrent_writers_do_not_fail(backend: Backend, store: SqlStore) -> None:
+    """Many concurrent writes from two stores on one database: no 'database is locked'."""
+    other = backend.connect()
+
+    async def add(s: SqlStore, n: int) -> None:
+        async with s.transaction():
+            await s.add_package(package(f"p{n}", "1.0.0"))
+            await s.add_deployment(deployment(f"d{n}", package_id=f"p{n}-1.0.0"))
+
+    try:
+        await asyncio.gather(*(add(store if n % 2 else other, n) for n in range(60)))
+    finally:
+        await other.close()
+    assert (await store.list_packages()).total == 60
+    assert (await store.list_deployments()).total == 60

@@ -202,18 +202,28 @@ async def test_failed_termination_is_reported(
     assert deployed.backend_ref not in emulator.nsrs
 
 
-async def test_failed_instantiation(
+async def test_failed_instantiation_is_reported_and_cleaned_up(
     adapter: OsmAdapter, emulator: OsmNbiEmulator, ns_package: PackageInfo
 ) -> None:
     emulator.plan("instantiate", "FAILED", "KDU ldap: helm install failed: image pull back-off")
     with pytest.raises(BackendError, match="image pull back-off") as caught:
         await adapter.create_deployment(spec(ns_package), ctx())
-    ref = caught.value.details["backendRef"]
-    info = await adapter.get_deployment(ref)
-    assert info.status is DeploymentStatus.FAILED
-    assert info.extensions["nsState"] == "BROKEN"
-    await adapter.delete_deployment(ref, ctx())
+    assert caught.value.details["operationState"] == "FAILED"
+    # The gateway keeps no deployment for a failed create: the broken NS is not left in OSM.
     assert emulator.nsrs == {}
+    ref = caught.value.details["backendRef"]
+    assert emulator.count("POST", f"/ns_instances/{ref}/terminate") == 1
+    with pytest.raises(NotFound):
+        await adapter.get_deployment(ref)
+
+
+async def test_broken_ns_reports_failed(
+    adapter: OsmAdapter, emulator: OsmNbiEmulator, deployed: DeploymentInfo
+) -> None:
+    # OSM marks an NS BROKEN when an operation breaks it; a later success does not hide that.
+    emulator.nsrs[deployed.backend_ref]["nsState"] = "BROKEN"
+    info = await adapter.get_deployment(deployed.backend_ref)
+    assert info.status is DeploymentStatus.FAILED
 
 
 async def test_partially_completed_instantiation_is_degraded(
@@ -317,9 +327,13 @@ async def test_retried_create_after_a_failure_starts_clean(
     adapter: OsmAdapter, emulator: OsmNbiEmulator, ns_package: PackageInfo
 ) -> None:
     emulator.plan("instantiate", "FAILED", "no capacity")
-    with pytest.raises(BackendError):
+    emulator.plan("terminate", "FAILED", "VIM timeout")  # so the failed NS stays behind
+    with pytest.raises(BackendError, match="no capacity"):
         await adapter.create_deployment(spec(ns_package), ctx("k-fail:0"))
+    (left,) = emulator.nsrs.values()
+    assert left["nsState"] == "BROKEN"
     info = await adapter.create_deployment(spec(ns_package), ctx("k-fail:0"))
+    assert left["_id"] not in emulator.nsrs
     assert info.status is DeploymentStatus.DEPLOYED
     assert list(emulator.nsrs) == [info.backend_ref]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from netweave.errors import (
     BackendTimeout,
     Conflict,
     InvalidInput,
+    NetweaveError,
     NotFound,
 )
 from netweave.models import ResourceStatus, RevisionEntry
@@ -74,6 +76,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _REF = re.compile(r"^(vnfd|nsd):([A-Za-z0-9._-]{1,128})$")
 #: Marker in ``nsDescription`` that ties an NS instance to a gateway operation step.
 _KEY_MARKER = "netweave-key:"
+_log = logging.getLogger("netweave_osm")
 _CHUNK = 1 << 16
 
 
@@ -417,8 +420,22 @@ class OsmAdapter(DMSAdapter):
         op_id = created.get("nslcmop_id")
         if isinstance(op_id, str):
             op = await self._wait(op_id)
-            self._check(op, ns_id, "instantiation")
+            if op.get("operationState") not in SUCCESS_OP_STATES:
+                await self._discard_failed(ns_id, op)
         return await self._get_deployment(ns_id)
+
+    async def _discard_failed(self, ns_id: str, op: dict[str, Any]) -> None:
+        """Remove an NS whose instantiation failed, then raise the failure.
+
+        The gateway records no deployment for a failed create, so an NS left behind would be
+        orphaned in OSM (like ``helm install --atomic``). A retry of the same operation would
+        find and remove it too, should this cleanup fail.
+        """
+        try:
+            await self._remove_ns(ns_id)
+        except NetweaveError as exc:
+            _log.warning("OSM: could not remove failed NS %s: %s", ns_id, exc.message)
+        self._check(op, ns_id, "instantiation")
 
     def _instantiate_values(
         self, layout: _Layout, values: dict[str, Any], namespace: str

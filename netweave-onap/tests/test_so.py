@@ -1,0 +1,368 @@
+"""backend: so — SDC model references and macro service instances through the adapter's public
+methods, against the SO emulator (every request validated against so-swagger.json)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import shared_dir
+from netweave.adapters import (
+    Capability,
+    DeploymentChange,
+    DeploymentSpec,
+    OperationContext,
+    PackageInfo,
+    PackageUpload,
+)
+from netweave.errors import (
+    BackendError,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+)
+from netweave.models import DeploymentStatus
+from netweave.testing.contracts import ContractViolation
+from netweave_onap import OnapAdapter, SoAdapter
+from onap_emulators.so import SoEmulator, load_validator
+
+_n = 0
+SERVICES = "/onap/so/infra/serviceInstantiation/v7/serviceInstances"
+
+MODEL: dict[str, Any] = {
+    "service": {
+        "modelInvariantId": "0b1f4362-fed9-45fc-a2e1-6fd3e52f4c1a",
+        "modelVersionId": "beb1259e-dad8-4ee0-a40e-1af20f775d54",
+        "modelName": "cu_service",
+        "modelVersion": "2.0",
+    },
+    "vnfs": [
+        {
+            "modelInfo": {
+                "modelInvariantId": "f6c202d8-94bd-496e-878e-448da0ed0a6a",
+                "modelVersionId": "40f11fb2-931d-408d-a949-99e9289d3c02",
+                "modelName": "cu_sim",
+                "modelVersion": "1.0",
+                "modelCustomizationId": "5a2eec30-80c5-47cc-9117-3d8659c38202",
+                "modelInstanceName": "cu_sim 0",
+            },
+            "vfModules": [
+                {
+                    "modelInfo": {
+                        "modelInvariantId": "63af164d-9276-4e08-98fb-059d1c5b80e4",
+                        "modelVersionId": "9b7723ff-25ac-44af-a7ac-9cfbf2d4285f",
+                        "modelName": "CuSim..helm_cucp..module-1",
+                        "modelVersion": "1",
+                        "modelCustomizationId": "b7a0bd1d-4832-4ad3-9199-6e1eab543a45",
+                    }
+                }
+            ],
+        }
+    ],
+}
+
+
+def ctx(key: str | None = None) -> OperationContext:
+    global _n
+    _n += 1
+    return OperationContext(operation_id=f"op-{_n}", idempotency_key=key or f"so-op-{_n}:0")
+
+
+def registration(**overrides: Any) -> PackageUpload:
+    fields: dict[str, Any] = {
+        "name": "cu-service",
+        "version": "2.0",
+        "package_type": "sdc-service",
+        "package_uri": "sdc:services/beb1259e-dad8-4ee0-a40e-1af20f775d54",
+        "source": copy.deepcopy(MODEL),
+    }
+    fields.update(overrides)
+    return PackageUpload(**fields)
+
+
+def spec(package: PackageInfo, name: str = "cu-1", values: dict | None = None) -> DeploymentSpec:
+    return DeploymentSpec(
+        deployment_id=f"dep-{name}",
+        name=name,
+        namespace="ran",
+        package=package,
+        values=values if values is not None else {"replicaCount": "2", "image": {"tag": "1.0"}},
+    )
+
+
+def posts(backend: SoEmulator) -> list[dict[str, str]]:
+    return [h for (m, p, h) in backend.calls if m == "POST" and p == SERVICES]
+
+
+async def test_mode_class_and_capabilities(so_adapter: OnapAdapter) -> None:
+    assert type(so_adapter) is SoAdapter
+    caps = type(so_adapter).CAPABILITIES
+    assert Capability.DEPLOYMENT_LIFECYCLE in caps
+    assert Capability.ROLLBACK not in caps
+    assert caps >= OnapAdapter.CAPABILITIES
+    assert (await so_adapter.health()).healthy
+    with pytest.raises(Unsupported):
+        await so_adapter.rollback_deployment("x", 0, ctx())
+
+
+async def test_package_registration(so_adapter: OnapAdapter) -> None:
+    info = await so_adapter.upload_package(registration())
+    assert (info.name, info.version, info.package_type) == ("cu-service", "2.0", "sdc-service")
+    assert (
+        info.extensions["sdcModel"]["service"]["modelVersionId"]
+        == MODEL["service"]["modelVersionId"]
+    )
+    got = await so_adapter.get_package(info.backend_ref)
+    assert (got.backend_ref, got.name, got.package_uri) == (
+        info.backend_ref,
+        "cu-service",
+        "sdc:services/beb1259e-dad8-4ee0-a40e-1af20f775d54",
+    )
+    assert got.extensions == info.extensions
+    with pytest.raises(Unsupported, match="catalogue"):
+        await so_adapter.list_packages()
+    await so_adapter.delete_package(info.backend_ref)
+    with pytest.raises(NotFound):
+        await so_adapter.get_package("netweave-kit-missing:0.0.0")
+    with pytest.raises(NotFound):
+        await so_adapter.delete_package("sdc-service:bm90LWpzb24")
+
+
+async def test_package_registration_rejects_archives_and_bad_models(
+    so_adapter: OnapAdapter, tmp_path: Path
+) -> None:
+    archive = tmp_path / "cu.tgz"
+    archive.write_bytes(b"\x1f\x8b")
+    with pytest.raises(InvalidInput, match="SDC"):
+        await so_adapter.upload_package(registration(archive=archive, package_uri=None))
+    broken = copy.deepcopy(MODEL)
+    del broken["vnfs"][0]["vfModules"]
+    with pytest.raises(InvalidInput, match="source"):
+        await so_adapter.upload_package(registration(source=broken))
+    with pytest.raises(InvalidInput, match="package types"):
+        await so_adapter.upload_package(registration(package_type="helm"))
+
+
+async def test_deployment_lifecycle(so_adapter: OnapAdapter, so_backend: SoEmulator) -> None:
+    package = await so_adapter.upload_package(registration())
+    key = ctx()
+    created = await so_adapter.create_deployment(spec(package), key)
+    assert created.status is DeploymentStatus.DEPLOYED
+    assert created.revision == 1
+    assert created.backend_status == "COMPLETE"
+    assert created.values == {"replicaCount": "2", "image": {"tag": "1.0"}}
+    assert created.backend_ref in so_backend.instances
+
+    # What SO received: the macro CNF body, identified by a request id from the key.
+    (headers,) = posts(so_backend)
+    assert headers["x-onap-requestid"] == str(created.extensions["requestId"])
+    uuid.UUID(headers["x-onap-requestid"])
+    assert headers["x-onap-partnername"] == "netweave"
+    sent = so_backend.requests[headers["x-onap-requestid"]].details
+    assert sent["requestParameters"]["aLaCarte"] is False
+    vnf = sent["requestParameters"]["userParams"][1]["service"]["resources"]["vnfs"][0]
+    assert vnf["cloudConfiguration"] == {
+        "cloudOwner": "CloudOwner",
+        "lcpCloudRegionId": "k8sregionfour",
+        "tenantId": "6bbd2981b210461dbc8fe846df1a7808",
+    }
+    params = vnf["vfModules"][0]["instanceParams"][0]
+    assert params["k8s-rb-profile-namespace"] == "ran"
+    assert params["image.tag"] == "1.0"
+    assert sent["subscriberInfo"] == {"globalSubscriberId": "basicnf-customer"}
+
+    again = await so_adapter.get_deployment(created.backend_ref)
+    assert again.status is DeploymentStatus.DEPLOYED
+    with pytest.raises(Unsupported, match="upgradeCnf"):
+        await so_adapter.update_deployment(
+            created.backend_ref, DeploymentChange(values={"a": "b"}), ctx()
+        )
+
+    await so_adapter.delete_deployment(created.backend_ref, ctx())
+    gone = await so_adapter.get_deployment(created.backend_ref)
+    assert gone.status is DeploymentStatus.DELETED
+    assert created.backend_ref not in so_backend.instances
+    # Deleting again is a no-op on a deleted instance.
+    await so_adapter.delete_deployment(created.backend_ref, ctx())
+    with pytest.raises(NotFound):
+        await so_adapter.get_deployment(str(uuid.uuid4()))
+
+
+async def test_progress_while_the_request_runs(
+    so_adapter: OnapAdapter, so_backend: SoEmulator
+) -> None:
+    package = await so_adapter.upload_package(registration())
+    so_backend.duration = 0.6
+    so_adapter.config.wait = False
+    created = await so_adapter.create_deployment(spec(package), ctx())
+    assert created.status in (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING)
+    percents: list[int] = []
+    statuses = {created.status}
+    for _ in range(200):
+        info = await so_adapter.get_deployment(created.backend_ref)
+        statuses.add(info.status)
+        if info.status is DeploymentStatus.DEPLOYING:
+            percents.append(int(info.extensions["percentProgress"]))
+        if info.status is DeploymentStatus.DEPLOYED:
+            break
+        await asyncio.sleep(0.03)
+    assert DeploymentStatus.DEPLOYED in statuses and DeploymentStatus.DEPLOYING in statuses
+    assert percents == sorted(percents) and 0 < percents[-1] < 100
+    await so_adapter.delete_deployment(created.backend_ref, ctx())
+    deleting = await so_adapter.get_deployment(created.backend_ref)
+    assert deleting.status in (DeploymentStatus.DELETING, DeploymentStatus.DELETED)
+
+
+async def test_failures_are_mapped(so_adapter: OnapAdapter, so_backend: SoEmulator) -> None:
+    package = await so_adapter.upload_package(registration())
+    so_backend.fail_next_create = "Exception in CreateVfModuleBB: k8s plugin returned 500"
+    failed = await so_adapter.create_deployment(spec(package, "cu-bad"), ctx())
+    assert failed.status is DeploymentStatus.FAILED
+    assert failed.backend_status == "FAILED"
+    assert "CreateVfModuleBB" in (failed.message or "")
+
+    ok = await so_adapter.create_deployment(spec(package, "cu-ok"), ctx())
+    so_backend.fail_next_delete = "Exception in DeleteVfModuleBB"
+    with pytest.raises(BackendError, match="DeleteVfModuleBB"):
+        await so_adapter.delete_deployment(ok.backend_ref, ctx())
+    after = await so_adapter.get_deployment(ok.backend_ref)
+    assert after.status is DeploymentStatus.FAILED
+
+
+async def test_create_is_idempotent(so_adapter: OnapAdapter, so_backend: SoEmulator) -> None:
+    package = await so_adapter.upload_package(registration())
+    so_backend.accept_delay = 0.2  # a slow API handler
+    step = ctx("create-cu:0")
+    first = await so_adapter.create_deployment(spec(package), step)
+    second = await so_adapter.create_deployment(spec(package), step)
+    assert second.backend_ref == first.backend_ref
+    assert len(posts(so_backend)) == 1
+    assert len(so_backend.instances) == 1
+
+    # A step whose SO request failed may try again — with a new request, once.
+    so_backend.fail_next_create = "boom"
+    retry = ctx("create-cu2:0")
+    failed = await so_adapter.create_deployment(spec(package, "cu-2"), retry)
+    assert failed.status is DeploymentStatus.FAILED
+    recovered = await so_adapter.create_deployment(spec(package, "cu-2"), retry)
+    assert recovered.status is DeploymentStatus.DEPLOYED
+    assert len(posts(so_backend)) == 3
+    again = await so_adapter.create_deployment(spec(package, "cu-2"), retry)
+    assert again.backend_ref == recovered.backend_ref
+    assert len(posts(so_backend)) == 3
+
+
+async def test_error_mapping(so_adapter: OnapAdapter, so_backend: SoEmulator) -> None:
+    package = await so_adapter.upload_package(registration())
+    so_backend.duration = 2.0
+    so_adapter.config.wait = False
+    await so_adapter.create_deployment(spec(package, "cu-dup"), ctx())
+    # SO's DuplicateRequestException (409 requestError) while the first request runs.
+    with pytest.raises(Conflict, match="Locked instance") as caught:
+        await so_adapter.create_deployment(spec(package, "cu-dup"), ctx())
+    assert caught.value.details["messageId"] == "SVC0002"
+    assert "cu-dup" in caught.value.message  # %1 filled from variables
+
+    so_backend.outage_status = 503
+    with pytest.raises(BackendUnavailable):
+        await so_adapter.get_deployment(str(uuid.uuid4()))
+    assert not (await so_adapter.health()).healthy
+    so_backend.outage_status = None
+
+    so_backend.password = "changed"
+    with pytest.raises(BackendError, match="credentials"):
+        await so_adapter.get_deployment(str(uuid.uuid4()))
+
+
+# -- the contract check itself ------------------------------------------------------------
+
+
+def _cnf_example() -> dict[str, Any]:
+    document = json.loads((shared_dir() / "contracts/onap/so-swagger.json").read_text())
+    post = document["paths"]["/onap/so/infra/serviceInstantiation/{version}/serviceInstances"]
+    example = post["post"]["requestBody"]["content"]["application/json"]["examples"]["cnf"]
+    return copy.deepcopy(example["value"])
+
+
+def _fixed_cnf_example() -> dict[str, Any]:
+    """The swagger's "cnf" example with the three places where it breaks its own schema
+    corrected: ``Homing_Solution`` is a boolean (schema: string), the service ``modelInfo``
+    carries ``modelInvariantId``/``modelType`` (schema: ``modelInvariantUuid``, no type) and a
+    vf-module ``modelVersion`` is the number 1 (schema: string)."""
+    body = _cnf_example()
+    user_params = body["requestDetails"]["requestParameters"]["userParams"]
+    user_params[0]["Homing_Solution"] = "none"
+    service = user_params[1]["service"]
+    service["modelInfo"]["modelInvariantUuid"] = service["modelInfo"].pop("modelInvariantId")
+    del service["modelInfo"]["modelType"]
+    module = service["resources"]["vnfs"][0]["vfModules"][0]
+    module["modelInfo"]["modelVersion"] = str(module["modelInfo"]["modelVersion"])
+    return body
+
+
+def test_swagger_cnf_example_passes_with_the_documented_overrides() -> None:
+    validator = load_validator(shared_dir() / "contracts/onap/so-swagger.json")
+    with pytest.raises(ContractViolation):
+        validator.validate_request("POST", SERVICES, body=_cnf_example())
+    validator.validate_request("POST", SERVICES, body=_fixed_cnf_example())
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda b: [b], "an array body"),
+        (lambda b: {**b, "extra": 1}, "an unknown top-level field"),
+        (
+            lambda b: {
+                "requestDetails": {**b["requestDetails"], "cloudConfiguration": {"tenantId": "t"}}
+            },
+            "cloudConfiguration outside the vnf",
+        ),
+        (
+            lambda b: _set_module_params(b, [{"replicaCount": 2}]),
+            "a non-string vf-module instance param",
+        ),
+        (
+            lambda b: _set_user_params(b, [{"Homing_Solution": "none", "service": {}}]),
+            "a userParams item mixing both kinds",
+        ),
+    ],
+)
+def test_contract_rejects_shapes_the_swagger_does_not_allow(mutate: Any, where: str) -> None:
+    validator = load_validator(shared_dir() / "contracts/onap/so-swagger.json")
+    validator.validate_request("POST", SERVICES, body=_fixed_cnf_example())  # baseline passes
+    with pytest.raises(ContractViolation):
+        validator.validate_request("POST", SERVICES, body=mutate(_fixed_cnf_example()))
+
+
+def _set_user_params(body: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
+    body["requestDetails"]["requestParameters"]["userParams"] = params
+    return body
+
+
+def _set_module_params(body: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
+    service = body["requestDetails"]["requestParameters"]["userParams"][1]["service"]
+    service["resources"]["vnfs"][0]["vfModules"][0]["instanceParams"] = params
+    return body
+
+
+async def test_emulator_refuses_and_records_a_request_outside_the_contract(
+    so_backend: SoEmulator,
+) -> None:
+    auth = (so_backend.username, so_backend.password)
+    async with httpx.AsyncClient(base_url=so_backend.url, auth=auth) as client:
+        bad = await client.get("/onap/so/infra/orchestrationRequests/v7")  # filter missing
+        wrong = await client.get("/onap/so/infra/orchestrationRequests/v9/abc")
+    assert bad.status_code == 400 and wrong.status_code == 400
+    assert bad.json()["requestError"]["serviceException"]["messageId"] == "SVC0002"
+    assert len(so_backend.violations) == 2
+    assert "filter" in so_backend.violations[0]
+    so_backend.violations.clear()

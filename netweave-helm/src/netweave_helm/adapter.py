@@ -647,12 +647,18 @@ class HelmAdapter(DMSAdapter):
                     wait=self._wait(),
                 )
             except NetweaveError as exc:
-                if _REVISION_MISSING.search(exc.message) and revision:
+                if not _REVISION_MISSING.search(exc.message):
+                    raise
+                if revision:
                     raise InvalidInput(
                         f"release {name} has no revision {revision}",
                         details={"field": "revision"},
                     ) from None
-                raise
+                # Helm's "previous" is current - 1: revision 1 has none.
+                raise InvalidInput(
+                    f"release {name} has no previous revision to roll back to",
+                    details={"field": "revision"},
+                ) from None
         return await self._describe(config, namespace, name)
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:

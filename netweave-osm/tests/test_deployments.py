@@ -370,6 +370,9 @@ async def test_upgrade_kdu_chart_through_a_new_package(
         deployed.backend_ref, DeploymentChange(package=newer), ctx()
     )
     assert info.extensions["kduModels"] == {"ldap": "bitnami/openldap:1.3.0"}
+    # The NS now runs the newer package's chart: it reports that package.
+    assert info.package_version == "2.0"
+    assert info.extensions["packageRef"] == newer.backend_ref
     assert info.values == {"replicaCount": 1}, "values are kept across a chart upgrade"
     k8s = emulator.nsrs[deployed.backend_ref]["_admin"]["deployed"]["K8s"]
     assert k8s[0]["kdu-model"] == "bitnami/openldap:1.3.0"

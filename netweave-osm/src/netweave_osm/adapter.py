@@ -74,10 +74,14 @@ _NS = "/nslcm/v1/ns_instances_content"
 _OPS = "/nslcm/v1/ns_lcm_op_occs"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _REF = re.compile(r"^(vnfd|nsd):([A-Za-z0-9._-]{1,128})$")
+#: NS instance ids are uuids; anything else cannot name one (and must not reach a URL path).
+_NS_REF = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 #: Marker in ``nsDescription`` that ties an NS instance to a gateway operation step.
 _KEY_MARKER = "netweave-key:"
 _log = logging.getLogger("netweave_osm")
 _CHUNK = 1 << 16
+#: NS descriptors looked at when finding the package an upgraded NS runs now.
+_MAX_PACKAGE_CANDIDATES = 50
 
 
 class _FileChunks:
@@ -119,6 +123,11 @@ def _parse_package_ref(ref: str) -> tuple[str, str]:
     if found is None:
         raise NotFound(f"no OSM package {ref!r} (references look like 'nsd:<id>' or 'vnfd:<id>')")
     return found.group(1), found.group(2)
+
+
+def _check_ns_ref(ref: str) -> None:
+    if not _NS_REF.match(ref):
+        raise NotFound(f"no OSM NS instance {ref!r} (references are NS instance ids)")
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -334,7 +343,9 @@ class OsmAdapter(DMSAdapter):
     # -- what an NS is made of -----------------------------------------------------------
 
     async def _layout(self, nsd_id: str) -> _Layout:
-        nsd = await self._nbi.get(f"{_COLLECTIONS['nsd']}/{nsd_id}")
+        return await self._layout_of(await self._nbi.get(f"{_COLLECTIONS['nsd']}/{nsd_id}"))
+
+    async def _layout_of(self, nsd: dict[str, Any]) -> _Layout:
         layout = _Layout(nsd=nsd)
         vnfds: dict[str, dict[str, Any]] = {}
         for member, vnfd_id in member_vnfs(nsd):
@@ -520,6 +531,7 @@ class OsmAdapter(DMSAdapter):
         )
 
     async def _load(self, ns_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], _Layout]:
+        _check_ns_ref(ns_id)
         nsr = await self._nbi.get(f"{_NS}/{ns_id}")
         ops = await self._operations(ns_id)
         layout = await self._layout(str(nsr.get("nsd-id")))
@@ -566,7 +578,11 @@ class OsmAdapter(DMSAdapter):
         return history, ns_values, models
 
     def _info(
-        self, nsr: dict[str, Any], ops: list[dict[str, Any]], layout: _Layout
+        self,
+        nsr: dict[str, Any],
+        ops: list[dict[str, Any]],
+        layout: _Layout,
+        current: _Layout | None = None,
     ) -> DeploymentInfo:
         ns_id = str(nsr.get("_id"))
         latest = ops[-1] if ops else None
@@ -608,7 +624,7 @@ class OsmAdapter(DMSAdapter):
             revision=len(ops),
             message=message,
             backend_status=backend_status,
-            package_version=layout.version,
+            package_version=(current or layout).version,
             values=values,
             resources=resources,
             updated_at=_timestamp(latest.get("statusEnteredTime")) if latest else None,
@@ -616,6 +632,7 @@ class OsmAdapter(DMSAdapter):
                 "nsInstanceId": ns_id,
                 "nsName": nsr.get("name"),
                 "nsdId": nsr.get("nsd-id"),
+                "packageRef": f"nsd:{(current or layout).nsd.get('_id')}",
                 "nsState": ns_state,
                 "operationalStatus": nsr.get("operational-status"),
                 "currentOperation": nsr.get("currentOperation"),
@@ -633,7 +650,35 @@ class OsmAdapter(DMSAdapter):
 
     async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
         nsr, ops, layout = await self._load(backend_ref)
-        return self._info(nsr, ops, layout)
+        _, _, models = self._kdu_history(ops, layout)
+        current = await self._current_package(layout, models)
+        return self._info(nsr, ops, layout, current)
+
+    async def _current_package(self, layout: _Layout, models: dict[str, str]) -> _Layout:
+        """The NS package whose KDU charts are deployed now.
+
+        OSM keeps the NSD an NS was instantiated from; after a chart upgrade through another
+        package (``kdu_model``) the package is found among the onboarded NSDs with the same
+        members and exactly the deployed charts (the newest onboarded wins a tie).
+        """
+        original = {k.key: k.helm_chart or "" for k in layout.kdus}
+        if not layout.kdus or models == original:
+            return layout
+        members = sorted(index for index, _ in member_vnfs(layout.nsd))
+        candidates = [
+            n
+            for n in await self._nbi.get(_COLLECTIONS["nsd"]) or []
+            if isinstance(n, dict) and sorted(i for i, _ in member_vnfs(n)) == members
+        ]
+        candidates.sort(key=lambda n: -float((n.get("_admin") or {}).get("created") or 0))
+        for candidate in candidates[:_MAX_PACKAGE_CANDIDATES]:
+            try:
+                other = await self._layout_of(candidate)
+            except BackendError:
+                continue  # an NSD whose VNF packages are gone cannot be the deployed one
+            if {k.key: k.helm_chart or "" for k in other.kdus} == models:
+                return other
+        return layout
 
     @staticmethod
     def _require_idle(ns_id: str, ops: list[dict[str, Any]]) -> None:
@@ -826,6 +871,7 @@ class OsmAdapter(DMSAdapter):
 
     async def _remove_ns(self, ns_id: str) -> None:
         """Terminate (when instantiated) and delete an NS, following each operation."""
+        _check_ns_ref(ns_id)
         nsr = await self._nbi.get(f"{_NS}/{ns_id}")
         ops = await self._operations(ns_id)
         if ops and ops[-1].get("operationState") == OP_PROCESSING:

@@ -1,0 +1,63 @@
+"""netweave's adapter conformance kit, run against the OSM adapter and the NBI emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_config
+from netweave.adapters import DMSAdapter, PackageUpload
+from netweave.testing.kit import AdapterTestSuite, KitBackend
+from netweave_osm import OsmAdapter
+from osm_emulator import OsmNbiEmulator
+from osm_packages import archive, knf_vnfd, nsd
+
+
+class TestOsmConformance(AdapterTestSuite):
+    settle_timeout = 30.0
+
+    @pytest.fixture
+    async def adapter(self, emulator: OsmNbiEmulator, tmp_path: Path) -> DMSAdapter:
+        # The kit deploys its sample package, an NS descriptor: onboard the KNF it references.
+        setup = OsmAdapter("osm-setup", make_config(emulator))
+        await setup.start()
+        for vnfd_id, chart, version in (
+            ("kit-knf", "stable/app:1.0.0", "1.0"),
+            ("kit-knf-v2", "stable/app:1.1.0", "2.0"),
+        ):
+            await setup.upload_package(
+                PackageUpload(
+                    name=vnfd_id,
+                    version=version,
+                    archive=archive(tmp_path, knf_vnfd(vnfd_id, {"app": chart}, version)),
+                )
+            )
+        await setup.stop()
+        return OsmAdapter("osm-kit", make_config(emulator))
+
+    @pytest.fixture
+    def sample_package(self, tmp_path: Path) -> PackageUpload:
+        path = archive(tmp_path, nsd("kit-ns", {"app": "kit-knf"}, "1.0"), fmt="zip")
+        return PackageUpload(name="kit-ns", version="1.0", package_type="nsd", archive=path)
+
+    @pytest.fixture
+    def upgrade_package(self, tmp_path: Path) -> PackageUpload:
+        # OSM keys descriptors by id: a newer version is an NSD of its own (same members and
+        # KDU names, newer chart), so its name differs from the sample's.
+        path = archive(tmp_path, nsd("kit-ns-v2", {"app": "kit-knf-v2"}, "2.0"))
+        return PackageUpload(name="kit-ns-v2", version="2.0", package_type="nsd", archive=path)
+
+    @pytest.fixture
+    def deployment_values(self) -> dict[str, Any]:
+        return {"replicaCount": 1, "image": {"tag": "1.0.0"}}
+
+    @pytest.fixture
+    def backend(self, emulator: OsmNbiEmulator) -> KitBackend:
+        return emulator
+
+    def unknown_deployment_ref(self, adapter: DMSAdapter) -> str:
+        return "0f0e0d0c-0b0a-4009-8807-060504030201"
+
+    def unknown_ref_for_outage(self) -> str:
+        return "0f0e0d0c-0b0a-4009-8807-060504030202"

@@ -70,9 +70,9 @@ class Gateway:
         return {**self.headers, **kwargs.pop("headers", {})}
 
     async def wait_operation(
-        self, operation_id: str, states: frozenset[str] = TERMINAL, timeout: float = 10.0
+        self, operation_id: str, states: frozenset[str] = TERMINAL, wait_seconds: float = 10.0
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + wait_seconds
         body: dict[str, Any] = {}
         while asyncio.get_running_loop().time() < deadline:
             response = await self.get(f"/o2dms/v1/operations/{operation_id}")
@@ -113,7 +113,7 @@ class Gateway:
         return deployment, operation
 
 
-def test_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -> Settings:
+def make_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -> Settings:
     return Settings(
         data_dir=data_dir,
         api=ApiSettings(token=SecretStr(token) if token else None, **api),
@@ -134,7 +134,7 @@ async def running_gateway(
 ) -> AsyncIterator[Gateway]:
     adapter_list = list(adapters) if adapters is not None else [MemoryAdapter("mem")]
     registry = AdapterRegistry({a.name: a for a in adapter_list}, default=default)
-    settings = settings or test_settings(tmp_path / "data")
+    settings = settings or make_settings(tmp_path / "data")
     owned = store is None
     if store is None:
         store = create_store(store_url or f"sqlite:///{tmp_path / 'netweave.db'}")
@@ -157,3 +157,58 @@ async def running_gateway(
 
 def new_pg_schema_name() -> str:
     return f"nw_api_{secrets.token_hex(6)}"
+
+
+@asynccontextmanager
+async def served(app: Litestar) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port (for real streaming); yields the URL.
+
+    The app's lifespan runs inside uvicorn, so use this instead of ``running_gateway``'s client.
+    """
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("uvicorn did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+@asynccontextmanager
+async def served_gateway(
+    tmp_path: Path,
+    *,
+    adapters: Sequence[DMSAdapter] | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[tuple[str, dict[str, MemoryAdapter], SqlStore]]:
+    adapter_list = list(adapters) if adapters is not None else [MemoryAdapter("mem")]
+    registry = AdapterRegistry({a.name: a for a in adapter_list})
+    store = create_store(f"sqlite:///{tmp_path / 'netweave.db'}")
+    app = create_app(
+        settings or make_settings(tmp_path / "data"),
+        registry=registry,
+        store=store,
+        plugin_manager=new_plugin_manager(),
+    )
+    try:
+        async with served(app) as url:
+            yield url, {a.name: a for a in adapter_list if isinstance(a, MemoryAdapter)}, store
+    finally:
+        await store.close()

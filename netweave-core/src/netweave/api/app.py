@@ -24,7 +24,7 @@ def create_app(
     core = NetweaveCore(settings, registry=registry, store=store, plugin_manager=plugin_manager)
     # The pydantic plugin must be given to the constructor: Litestar adds its default one (no
     # aliases) before init plugins run. ``prefer_alias``: camelCase on the wire and in OpenAPI.
-    return Litestar(plugins=[core, PydanticPlugin(prefer_alias=True)])
+    return Litestar(plugins=[PydanticPlugin(prefer_alias=True), core])
 
 
 __all__ = ["create_app"]

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Annotated, Any
-from uuid import UUID
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
@@ -51,9 +50,18 @@ PackageIdParam = Annotated[
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
     ),
 ]
-DeploymentIdParam = Annotated[UUID, PathParameter(title="Deployment id")]
-OperationIdParam = Annotated[UUID, PathParameter(title="Operation id")]
-SubscriptionIdParam = Annotated[UUID, PathParameter(title="Subscription id")]
+#: Ids the gateway generates are UUIDs; anything else is a 400 naming the parameter (not a
+#: route-level 404 that names nothing).
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+DeploymentIdParam = Annotated[
+    str, PathParameter(title="Deployment id", pattern=UUID_PATTERN, max_length=36)
+]
+OperationIdParam = Annotated[
+    str, PathParameter(title="Operation id", pattern=UUID_PATTERN, max_length=36)
+]
+SubscriptionIdParam = Annotated[
+    str, PathParameter(title="Subscription id", pattern=UUID_PATTERN, max_length=36)
+]
 AdapterFilter = Annotated[
     str | None,
     QueryParameter(

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import pluggy
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
@@ -40,12 +41,14 @@ from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import problem_response
 from netweave.config import Settings
+from netweave.models import RequestModel
 from netweave.operations import Services, build_services
 from netweave.operations.metrics import Metrics
 from netweave.registry import AdapterRegistry
 from netweave.store import Store
 
 _log = logging.getLogger("netweave.api")
+_json_encoder = msgspec.json.Encoder()
 
 API_DESCRIPTION = """O-RAN O2-DMS gateway (netweave-native face).
 
@@ -102,6 +105,10 @@ class NetweaveCore(InitPluginProtocol):
             )
         )
         app_config.route_handlers.extend(OPEN_HANDLERS)
+        # Request bodies are validated strictly ("2" is not an integer): see strict_json_decoder.
+        # Appended as its own init plugin so it runs after Litestar's pydantic plugin has put
+        # its decoders first (the first matching decoder wins).
+        app_config.plugins.append(_StrictRequestBodies())
         app_config.dependencies["services"] = Provide(provide_services, sync_to_thread=False)
         app_config.exception_handlers[Exception] = problem_response
         app_config.middleware.insert(0, observability_middleware_factory(self.metrics))
@@ -204,6 +211,30 @@ class NetweaveCore(InitPluginProtocol):
             except Exception:
                 _log.exception("netweave_adapter_started hook failed for %s", name)
         app.state.adapters_started = True
+
+
+class _StrictRequestBodies(InitPluginProtocol):
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.type_decoders = [
+            (is_request_model, strict_json_decoder),
+            *(app_config.type_decoders or []),
+        ]
+        return app_config
+
+
+def is_request_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, RequestModel)
+
+
+def strict_json_decoder(model: type[RequestModel], value: Any) -> RequestModel:
+    """Validate a JSON body in pydantic's strict JSON mode.
+
+    Litestar hands over the already-decoded Python value; pydantic's strict *Python* mode would
+    refuse enum members given as strings, its lax mode accepts ``"2"`` for an integer. The
+    strict *JSON* mode is what a JSON API wants, so the value goes back to JSON first (request
+    bodies are small; the cost is a few microseconds).
+    """
+    return model.model_validate_json(_json_encoder.encode(value), strict=True)
 
 
 def services_of(app: Litestar) -> Services:

@@ -84,25 +84,39 @@ def build_problem(
     return problem
 
 
-def _validation_details(exc: ValidationException) -> tuple[str, dict[str, Any] | None]:
+def _wire_name(request: Request[Any, Any, Any], key: str) -> str:
+    """The name the client used (``tailLines``), not the handler's argument (``tail_lines``)."""
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    except Exception:
+        return key
+    definition = getattr(parameter, "kwarg_definition", None)
+    name = getattr(definition, "name", None) or getattr(definition, "query", None)
+    return name if isinstance(name, str) and name else key
+
+
+def _validation_details(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> tuple[str, dict[str, Any] | None]:
     """Turn Litestar's validation ``extra`` into a message naming the field(s)."""
     extra = exc.extra
     errors: list[dict[str, Any]] = []
     if isinstance(extra, list):
         for item in extra:
             if isinstance(item, dict):
+                key = str(item.get("key") or item.get("loc") or "")
                 errors.append(
                     {
-                        "field": str(item.get("key") or item.get("loc") or ""),
-                        "source": str(item.get("source") or "body"),
+                        "field": _wire_name(request, key) if key else "",
+                        "source": str(getattr(item.get("source"), "value", None) or "body"),
                         "message": str(item.get("message") or ""),
                     }
                 )
     elif isinstance(extra, dict):
         errors.append({"field": "", "source": "body", "message": str(extra)})
     if not errors:
-        # e.g. malformed JSON: Litestar says so in ``detail``.
-        return (str(exc.detail) if exc.detail else "invalid request"), None
+        # e.g. malformed JSON: Litestar says what is wrong in ``detail``.
+        return f"invalid request body: {exc.detail}" if exc.detail else "invalid request", None
     parts = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors[:10]]
     details: dict[str, Any] = {"errors": errors}
     if errors[0]["field"]:
@@ -134,12 +148,16 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         title = HTTPStatus(status).phrase
         details: dict[str, Any] | None = None
         if isinstance(exc, ValidationException):
-            detail, details = _validation_details(exc)
+            detail, details = _validation_details(request, exc)
             title = "Invalid input"
             code = "InvalidInput"
         elif status >= 500:
             _log.error("%s %s → %d", request.method, instance, status, exc_info=exc)
             detail = "an unexpected error occurred; see the gateway's log"
+        elif status == 400:
+            # Malformed bodies (bad JSON …): Litestar's ``detail`` says what is wrong.
+            title, code = "Invalid input", "InvalidInput"
+            detail = f"invalid request body: {exc.detail}" if exc.detail else title
         else:
             detail = str(exc.detail) if exc.detail else title
         headers = dict(exc.headers or {})

@@ -116,15 +116,15 @@ class DeploymentController(Controller):
 
         return await idempotent(request, services, idempotency_key, body_hash(data), produce)
 
-    @get("/{deployment_id:uuid}", operation_id="GetNfDeployment", summary="Get a deployment")
+    @get("/{deployment_id:str}", operation_id="GetNfDeployment", summary="Get a deployment")
     async def get_deployment(
         self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
     ) -> Deployment:
         """Reconciled with the backend: the owning adapter is asked for the current state."""
-        return await services.deployments.get(str(deployment_id))
+        return await services.deployments.get(deployment_id.lower())
 
     @put(
-        "/{deployment_id:uuid}",
+        "/{deployment_id:str}",
         operation_id="ReplaceNfDeployment",
         summary="Update a deployment: values replace the previous ones unless valuesMode=merge",
         status_code=HTTP_202_ACCEPTED,
@@ -138,14 +138,14 @@ class DeploymentController(Controller):
     ) -> Response[Operation]:
         """202 with the operation (``Location``); ``dryRun: true`` → 200 with the Preview."""
         result = await services.deployments.update(
-            str(deployment_id), data, replace_by_default=True
+            deployment_id.lower(), data, replace_by_default=True
         )
         if isinstance(result, Preview):
             return model_response(result, HTTP_200_OK)
         return _accepted_response(result)
 
     @patch(
-        "/{deployment_id:uuid}",
+        "/{deployment_id:str}",
         operation_id="UpdateNfDeployment",
         summary="Update a deployment: values merge unless valuesMode=replace",
         status_code=HTTP_202_ACCEPTED,
@@ -158,13 +158,13 @@ class DeploymentController(Controller):
         data: JSONBody[DeploymentUpdate],
     ) -> Response[Operation]:
         """New values and/or a new ``packageId`` (upgrade). 202 with the operation."""
-        result = await services.deployments.update(str(deployment_id), data)
+        result = await services.deployments.update(deployment_id.lower(), data)
         if isinstance(result, Preview):
             return model_response(result, HTTP_200_OK)
         return _accepted_response(result)
 
     @delete(
-        "/{deployment_id:uuid}",
+        "/{deployment_id:str}",
         operation_id="DeleteNfDeployment",
         summary="Uninstall a deployment (asynchronous)",
         status_code=HTTP_202_ACCEPTED,
@@ -173,10 +173,10 @@ class DeploymentController(Controller):
         self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
     ) -> Response[Operation]:
         """202 with the operation; the record is gone once the uninstall succeeded."""
-        return _accepted_response(await services.deployments.delete(str(deployment_id)))
+        return _accepted_response(await services.deployments.delete(deployment_id.lower()))
 
     @post(
-        "/{deployment_id:uuid}/scale",
+        "/{deployment_id:str}/scale",
         operation_id="ScaleNfDeployment",
         summary="Scale a deployment",
         status_code=HTTP_202_ACCEPTED,
@@ -193,13 +193,13 @@ class DeploymentController(Controller):
         """``{"replicas": n}`` (0 allowed). 501 when the adapter cannot scale."""
 
         async def produce() -> Response[Any]:
-            accepted = await services.deployments.scale(str(deployment_id), data.replicas)
+            accepted = await services.deployments.scale(deployment_id.lower(), data.replicas)
             return _accepted_response(accepted)
 
         return await idempotent(request, services, idempotency_key, body_hash(data), produce)
 
     @post(
-        "/{deployment_id:uuid}/rollback",
+        "/{deployment_id:str}/rollback",
         operation_id="RollbackNfDeployment",
         summary="Roll a deployment back to a revision (0 or absent: the previous one)",
         status_code=HTTP_202_ACCEPTED,
@@ -216,33 +216,33 @@ class DeploymentController(Controller):
         """202 with the operation. 501 when the adapter cannot roll back."""
 
         async def produce() -> Response[Any]:
-            accepted = await services.deployments.rollback(str(deployment_id), data.revision)
+            accepted = await services.deployments.rollback(deployment_id.lower(), data.revision)
             return _accepted_response(accepted)
 
         return await idempotent(request, services, idempotency_key, body_hash(data), produce)
 
     @get(
-        "/{deployment_id:uuid}/status",
+        "/{deployment_id:str}/status",
         operation_id="GetNfDeploymentStatus",
         summary="A deployment's status as the backend reports it",
     )
     async def get_status(
         self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
     ) -> DeploymentStatusReport:
-        return await services.deployments.status(str(deployment_id))
+        return await services.deployments.status(deployment_id.lower())
 
     @get(
-        "/{deployment_id:uuid}/history",
+        "/{deployment_id:str}/history",
         operation_id="GetNfDeploymentHistory",
         summary="A deployment's revisions",
     )
     async def get_history(
         self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
     ) -> RevisionHistory:
-        return await services.deployments.history(str(deployment_id))
+        return await services.deployments.history(deployment_id.lower())
 
     @get(
-        "/{deployment_id:uuid}/logs",
+        "/{deployment_id:str}/logs",
         operation_id="GetNfDeploymentLogs",
         summary="A deployment's logs (text, one line per line; follow=true streams)",
         media_type="text/plain",
@@ -266,7 +266,7 @@ class DeploymentController(Controller):
             since_seconds=since_seconds,
             follow=follow,
         )
-        lines = await services.deployments.logs(str(deployment_id), options)
+        lines = await services.deployments.logs(deployment_id.lower(), options)
         # Pull the first line before answering, so an adapter error is still a problem body.
         iterator = lines.__aiter__()
         try:

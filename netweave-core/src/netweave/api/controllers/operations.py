@@ -40,14 +40,14 @@ class OperationController(Controller):
             offset=offset,
         )
 
-    @get("/{operation_id:uuid}", operation_id="GetOperation", summary="Get an operation")
+    @get("/{operation_id:str}", operation_id="GetOperation", summary="Get an operation")
     async def get_operation(
         self, services: NamedDependency[Services], operation_id: OperationIdParam
     ) -> Operation:
-        return await services.operations.get(str(operation_id))
+        return await services.operations.get(operation_id.lower())
 
     @post(
-        "/{operation_id:uuid}/retry",
+        "/{operation_id:str}/retry",
         operation_id="RetryOperation",
         summary="Retry a FAILED_TEMP operation",
         status_code=HTTP_202_ACCEPTED,
@@ -57,10 +57,10 @@ class OperationController(Controller):
         self, services: NamedDependency[Services], operation_id: OperationIdParam
     ) -> Operation:
         """Only from FAILED_TEMP (409 otherwise); the worker runs it again."""
-        return await services.operations.retry(str(operation_id))
+        return await services.operations.retry(operation_id.lower())
 
     @post(
-        "/{operation_id:uuid}/fail",
+        "/{operation_id:str}/fail",
         operation_id="FailOperation",
         summary="Give up a FAILED_TEMP operation (final FAILED)",
         status_code=HTTP_200_OK,
@@ -71,10 +71,10 @@ class OperationController(Controller):
         self, services: NamedDependency[Services], operation_id: OperationIdParam
     ) -> Operation:
         """Only from FAILED_TEMP (409 otherwise). Needs ``o2dms:admin``."""
-        return await services.operations.fail(str(operation_id))
+        return await services.operations.fail(operation_id.lower())
 
     @post(
-        "/{operation_id:uuid}/cancel",
+        "/{operation_id:str}/cancel",
         operation_id="CancelOperation",
         summary="Cancel a STARTING or PROCESSING operation (→ FAILED_TEMP)",
         status_code=HTTP_202_ACCEPTED,
@@ -85,4 +85,4 @@ class OperationController(Controller):
         self, services: NamedDependency[Services], operation_id: OperationIdParam
     ) -> Operation:
         """Only from STARTING or PROCESSING (409 otherwise). Needs ``o2dms:admin``."""
-        return await services.operations.cancel(str(operation_id))
+        return await services.operations.cancel(operation_id.lower())

@@ -61,14 +61,14 @@ class SubscriptionController(Controller):
 
         return await idempotent(request, services, idempotency_key, body_hash(data), produce)
 
-    @get("/{subscription_id:uuid}", operation_id="GetSubscription", summary="Get a subscription")
+    @get("/{subscription_id:str}", operation_id="GetSubscription", summary="Get a subscription")
     async def get_subscription(
         self, services: NamedDependency[Services], subscription_id: SubscriptionIdParam
     ) -> Subscription:
-        return await services.subscriptions.get(str(subscription_id))
+        return await services.subscriptions.get(subscription_id.lower())
 
     @delete(
-        "/{subscription_id:uuid}",
+        "/{subscription_id:str}",
         operation_id="DeleteSubscription",
         summary="Delete a subscription",
         status_code=HTTP_204_NO_CONTENT,
@@ -76,4 +76,4 @@ class SubscriptionController(Controller):
     async def delete_subscription(
         self, services: NamedDependency[Services], subscription_id: SubscriptionIdParam
     ) -> None:
-        await services.subscriptions.delete(str(subscription_id))
+        await services.subscriptions.delete(subscription_id.lower())

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from netweave.testing.k8s import KubernetesEmulator
 from netweave.testing.k8s.fixtures import (  # noqa: F401  (fixtures used by the tests)
     k8s_emulator,

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from kubernetes import client
-
 from netweave.testing.k8s import (
     ANNOTATION_BEHAVIOR,
     ANNOTATION_READY_AFTER,
@@ -18,7 +17,9 @@ from netweave.testing.k8s import (
 from .conftest import flux_crd_paths, load_yaml_docs
 
 
-def _workload(kind: str, name: str, replicas: int = 2, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def _workload(
+    kind: str, name: str, replicas: int = 2, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "selector": {"matchLabels": {"app": name}},
         "template": {
@@ -45,25 +46,41 @@ def _job(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]
         "metadata": {"name": name, "annotations": annotations or {}},
         "spec": {
             "template": {
-                "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "busybox", "command": ["true"]}]}
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "job", "image": "busybox", "command": ["true"]}],
+                }
             }
         },
     }
 
 
 def _pods(core: client.CoreV1Api, selector: str) -> list[Any]:
-    return sorted(core.list_namespaced_pod("default", label_selector=selector).items, key=lambda p: p.metadata.name)
+    return sorted(
+        core.list_namespaced_pod("default", label_selector=selector).items,
+        key=lambda p: p.metadata.name,
+    )
 
 
-def test_deployment_becomes_ready_with_replicaset_and_pods(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_deployment_becomes_ready_with_replicaset_and_pods(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
     apps.create_namespaced_deployment("default", _workload("Deployment", "web", 3))
     assert k8s_emulator.wait_idle()
     d = apps.read_namespaced_deployment("web", "default")
-    assert (d.status.replicas, d.status.ready_replicas, d.status.available_replicas, d.status.updated_replicas) == (3, 3, 3, 3)
+    assert (
+        d.status.replicas,
+        d.status.ready_replicas,
+        d.status.available_replicas,
+        d.status.updated_replicas,
+    ) == (3, 3, 3, 3)
     assert d.status.observed_generation == 1
     conds = {c.type: (c.status, c.reason) for c in d.status.conditions}
-    assert conds == {"Available": ("True", "MinimumReplicasAvailable"), "Progressing": ("True", "NewReplicaSetAvailable")}
+    assert conds == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
     rs = apps.list_namespaced_replica_set("default").items
     assert len(rs) == 1
     assert rs[0].metadata.owner_references[0].uid == d.metadata.uid
@@ -73,12 +90,18 @@ def test_deployment_becomes_ready_with_replicaset_and_pods(k8s_emulator: Kuberne
     assert all(p.metadata.owner_references[0].name == rs[0].metadata.name for p in pods)
     assert all(p.metadata.labels["pod-template-hash"] for p in pods)
     # A template change rolls out a new ReplicaSet; the old one is scaled to zero.
-    apps.patch_namespaced_deployment("web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "web:2"}]}}}})
+    apps.patch_namespaced_deployment(
+        "web",
+        "default",
+        {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "web:2"}]}}}},
+    )
     assert k8s_emulator.wait_idle()
     d = apps.read_namespaced_deployment("web", "default")
     assert d.status.observed_generation == 2
     assert d.status.ready_replicas == 3
-    sets = {r.metadata.name: r.spec.replicas for r in apps.list_namespaced_replica_set("default").items}
+    sets = {
+        r.metadata.name: r.spec.replicas for r in apps.list_namespaced_replica_set("default").items
+    }
     assert sorted(sets.values()) == [0, 3]
     pods = _pods(core, "app=web")
     assert {p.spec.containers[0].image for p in pods} == {"web:2"}
@@ -89,14 +112,34 @@ def test_deployment_becomes_ready_with_replicaset_and_pods(k8s_emulator: Kuberne
     assert _pods(core, "app=web") == []
 
 
-def test_statefulset_daemonset_job_pod_pvc(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_statefulset_daemonset_job_pod_pvc(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     apps, core, batch = client.AppsV1Api(kube), client.CoreV1Api(kube), client.BatchV1Api(kube)
     apps.create_namespaced_stateful_set("default", _workload("StatefulSet", "db", 2))
     apps.create_namespaced_daemon_set("default", _workload("DaemonSet", "agent"))
     batch.create_namespaced_job("default", _job("migrate"))
-    core.create_namespaced_pod("default", {"metadata": {"name": "once"}, "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}})
-    core.create_namespaced_persistent_volume_claim("default", {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}})
-    core.create_namespaced_service("default", {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "once"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]},
+        },
+    )
+    core.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "2Gi"}},
+            },
+        },
+    )
+    core.create_namespaced_service(
+        "default",
+        {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+    )
     assert k8s_emulator.wait_idle()
     sts = apps.read_namespaced_stateful_set("db", "default")
     assert sts.status.ready_replicas == 2
@@ -109,7 +152,10 @@ def test_statefulset_daemonset_job_pod_pvc(k8s_emulator: KubernetesEmulator, kub
     assert {c.type for c in job.status.conditions} == {"Complete", "SuccessCriteriaMet"}
     assert core.read_namespaced_pod("once", "default").status.phase == "Succeeded"
     assert core.read_namespaced_persistent_volume_claim("data", "default").status.phase == "Bound"
-    assert core.read_namespaced_service("lb", "default").status.load_balancer.ingress[0].ip == "127.0.0.1"
+    assert (
+        core.read_namespaced_service("lb", "default").status.load_balancer.ingress[0].ip
+        == "127.0.0.1"
+    )
 
 
 def test_behaviors_by_rule(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
@@ -139,10 +185,16 @@ def test_behaviors_by_rule(k8s_emulator: KubernetesEmulator, kube: client.ApiCli
     assert any(c.type == "Failed" and c.status == "True" for c in job.status.conditions)
 
 
-def test_behavior_annotation_and_ready_after(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_behavior_annotation_and_ready_after(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     apps = client.AppsV1Api(kube)
-    apps.create_namespaced_deployment("default", _workload("Deployment", "ann", 1, {ANNOTATION_BEHAVIOR: "unready"}))
-    apps.create_namespaced_deployment("default", _workload("Deployment", "later", 1, {ANNOTATION_READY_AFTER: "2"}))
+    apps.create_namespaced_deployment(
+        "default", _workload("Deployment", "ann", 1, {ANNOTATION_BEHAVIOR: "unready"})
+    )
+    apps.create_namespaced_deployment(
+        "default", _workload("Deployment", "later", 1, {ANNOTATION_READY_AFTER: "2"})
+    )
     assert k8s_emulator.wait_idle()
     assert not apps.read_namespaced_deployment("ann", "default").status.ready_replicas
     assert not apps.read_namespaced_deployment("later", "default").status.ready_replicas
@@ -165,7 +217,9 @@ def test_without_default_controllers_nothing_becomes_ready(k8s_emulator_factory:
     assert emu.list("v1", "Pod", "default") == []
 
 
-def test_custom_reconciler_simulating_flux(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_custom_reconciler_simulating_flux(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     for path in flux_crd_paths():
         k8s_emulator.install_crd(load_yaml_docs(path))
     calls: list[int] = []
@@ -177,17 +231,46 @@ def test_custom_reconciler_simulating_flux(k8s_emulator: KubernetesEmulator, kub
             return
         calls.append(gen)
         history = list(status.get("history") or [])
-        history.insert(0, {"chartName": "podinfo", "chartVersion": "6.0.0", "version": len(history) + 1, "status": "deployed", "digest": "sha256:0", "firstDeployed": "2026-01-01T00:00:00Z", "lastDeployed": "2026-01-01T00:00:00Z", "name": hr["metadata"]["name"], "namespace": "default", "configDigest": "sha256:1"})
+        history.insert(
+            0,
+            {
+                "chartName": "podinfo",
+                "chartVersion": "6.0.0",
+                "version": len(history) + 1,
+                "status": "deployed",
+                "digest": "sha256:0",
+                "firstDeployed": "2026-01-01T00:00:00Z",
+                "lastDeployed": "2026-01-01T00:00:00Z",
+                "name": hr["metadata"]["name"],
+                "namespace": "default",
+                "configDigest": "sha256:1",
+            },
+        )
         ctx.set_status(
             hr,
             {
                 "observedGeneration": gen,
                 "history": history,
-                "conditions": conditions(status, [("Ready", "True", "UpgradeSucceeded" if history[1:] else "InstallSucceeded", "ok")]),
+                "conditions": conditions(
+                    status,
+                    [
+                        (
+                            "Ready",
+                            "True",
+                            "UpgradeSucceeded" if history[1:] else "InstallSucceeded",
+                            "ok",
+                        )
+                    ],
+                ),
             },
         )
         # A real helm-controller also creates what the chart contains.
-        ctx.create(dict(_workload("Deployment", f"{hr['metadata']['name']}-podinfo", 1), metadata={"name": f"{hr['metadata']['name']}-podinfo", "namespace": "default"}))
+        ctx.create(
+            dict(
+                _workload("Deployment", f"{hr['metadata']['name']}-podinfo", 1),
+                metadata={"name": f"{hr['metadata']['name']}-podinfo", "namespace": "default"},
+            )
+        )
 
     k8s_emulator.register_controller("HelmRelease", helm_controller, group="helm.toolkit.fluxcd.io")
     crs = client.CustomObjectsApi(kube)
@@ -195,24 +278,49 @@ def test_custom_reconciler_simulating_flux(k8s_emulator: KubernetesEmulator, kub
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
         "metadata": {"name": "podinfo"},
-        "spec": {"interval": "5m", "chart": {"spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "r"}}}},
+        "spec": {
+            "interval": "5m",
+            "chart": {
+                "spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "r"}}
+            },
+        },
     }
-    crs.create_namespaced_custom_object("helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", hr)
+    crs.create_namespaced_custom_object(
+        "helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", hr
+    )
     assert k8s_emulator.wait_idle()
-    got = crs.get_namespaced_custom_object("helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", "podinfo")
+    got = crs.get_namespaced_custom_object(
+        "helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", "podinfo"
+    )
     assert got["status"]["conditions"][0]["reason"] == "InstallSucceeded"
     assert len(got["status"]["history"]) == 1
-    assert client.AppsV1Api(kube).read_namespaced_deployment("podinfo-podinfo", "default").status.ready_replicas == 1
-    crs.patch_namespaced_custom_object("helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", "podinfo", {"spec": {"values": {"a": 1}}})
+    assert (
+        client.AppsV1Api(kube)
+        .read_namespaced_deployment("podinfo-podinfo", "default")
+        .status.ready_replicas
+        == 1
+    )
+    crs.patch_namespaced_custom_object(
+        "helm.toolkit.fluxcd.io",
+        "v2",
+        "default",
+        "helmreleases",
+        "podinfo",
+        {"spec": {"values": {"a": 1}}},
+    )
     assert k8s_emulator.wait_idle()
-    got = crs.get_namespaced_custom_object("helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", "podinfo")
+    got = crs.get_namespaced_custom_object(
+        "helm.toolkit.fluxcd.io", "v2", "default", "helmreleases", "podinfo"
+    )
     assert got["status"]["observedGeneration"] == 2
     assert got["status"]["conditions"][0]["reason"] == "UpgradeSucceeded"
     assert [h["version"] for h in got["status"]["history"]] == [2, 1]
     assert calls == [1, 2]  # status writes do not retrigger work: reconciles are idempotent
 
 
-def test_replacing_a_default_reconciler_and_errors_are_retried(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_replacing_a_default_reconciler_and_errors_are_retried(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     attempts: list[str] = []
 
     def flaky(ctx: ControllerContext, cm: dict[str, Any]) -> float | None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from netweave.testing.k8s import KubernetesEmulator
 
 from .conftest import Http
@@ -70,7 +69,11 @@ def test_errors_are_status_objects(kube: client.ApiClient) -> None:
     with pytest.raises(ApiException) as exc:
         core.read_namespaced_config_map("missing", "default")
     body = json.loads(exc.value.body)
-    assert (exc.value.status, body["reason"], body["details"]["name"]) == (404, "NotFound", "missing")
+    assert (exc.value.status, body["reason"], body["details"]["name"]) == (
+        404,
+        "NotFound",
+        "missing",
+    )
     assert body["message"] == 'configmaps "missing" not found'
 
 
@@ -107,7 +110,7 @@ def test_namespace_mismatch_and_missing_namespace(kube: client.ApiClient) -> Non
     with pytest.raises(ApiException) as exc:
         core.create_namespaced_config_map("nowhere", {"metadata": {"name": "x"}})
     assert exc.value.status == 404
-    assert "namespaces \"nowhere\" not found" in json.loads(exc.value.body)["message"]
+    assert 'namespaces "nowhere" not found' in json.loads(exc.value.body)["message"]
 
 
 def test_label_selectors(kube: client.ApiClient) -> None:
@@ -139,9 +142,15 @@ def test_field_selectors_and_all_namespaces(kube: client.ApiClient) -> None:
     core.create_namespaced_config_map("other", _cm("y"))
     everywhere = core.list_config_map_for_all_namespaces(field_selector="metadata.name=x").items
     assert sorted(i.metadata.namespace for i in everywhere) == ["default", "other"]
-    only = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=other,metadata.name!=x")
+    only = core.list_config_map_for_all_namespaces(
+        field_selector="metadata.namespace=other,metadata.name!=x"
+    )
     assert [i.metadata.name for i in only.items] == ["y"]
-    secret = {"metadata": {"name": "tls"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}
+    secret = {
+        "metadata": {"name": "tls"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "", "tls.key": ""},
+    }
     core.create_namespaced_secret("other", secret)
     core.create_namespaced_secret("other", {"metadata": {"name": "plain"}})
     typed = core.list_namespaced_secret("other", field_selector="type=kubernetes.io/tls").items
@@ -181,7 +190,9 @@ def test_cluster_scoped_namespace_lifecycle(kube: client.ApiClient) -> None:
 def test_namespace_with_finalized_content_stays_terminating(kube: client.ApiClient) -> None:
     core = client.CoreV1Api(kube)
     core.create_namespace({"metadata": {"name": "sticky"}})
-    core.create_namespaced_config_map("sticky", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    core.create_namespaced_config_map(
+        "sticky", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    )
     core.delete_namespace("sticky")
     ns = core.read_namespace("sticky")
     assert ns.status.phase == "Terminating"
@@ -196,7 +207,9 @@ def test_namespace_with_finalized_content_stays_terminating(kube: client.ApiClie
 
 def test_finalizers_and_deletion_timestamp(kube: client.ApiClient) -> None:
     core = client.CoreV1Api(kube)
-    core.create_namespaced_config_map("default", {"metadata": {"name": "f", "finalizers": ["example.com/keep"]}})
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "f", "finalizers": ["example.com/keep"]}}
+    )
     core.delete_namespaced_config_map("f", "default")
     held = core.read_namespaced_config_map("f", "default")
     assert held.metadata.deletion_timestamp is not None
@@ -230,15 +243,21 @@ def test_dry_run_persists_nothing(kube: client.ApiClient) -> None:
 
 def test_secret_string_data_is_folded(kube: client.ApiClient) -> None:
     core = client.CoreV1Api(kube)
-    s = core.create_namespaced_secret("default", {"metadata": {"name": "s"}, "stringData": {"user": "admin"}})
+    s = core.create_namespaced_secret(
+        "default", {"metadata": {"name": "s"}, "stringData": {"user": "admin"}}
+    )
     assert s.data == {"user": "YWRtaW4="}
     assert s.type == "Opaque"
     assert s.string_data is None
 
 
-def test_generation_status_subresource_and_scale(kube: client.ApiClient, k8s_emulator: KubernetesEmulator) -> None:
+def test_generation_status_subresource_and_scale(
+    kube: client.ApiClient, k8s_emulator: KubernetesEmulator
+) -> None:
     apps = client.AppsV1Api(kube)
-    k8s_emulator.controllers.unregister("Deployment", group="apps")  # keep status under test control
+    k8s_emulator.controllers.unregister(
+        "Deployment", group="apps"
+    )  # keep status under test control
     d = apps.create_namespaced_deployment("default", _deployment("web", 2))
     assert d.metadata.generation == 1
     assert d.status is None or d.status.replicas is None
@@ -268,32 +287,165 @@ def test_owner_references_are_garbage_collected(kube: client.ApiClient) -> None:
     core = client.CoreV1Api(kube)
     owner = core.create_namespaced_config_map("default", _cm("owner"))
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
-    core.create_namespaced_config_map("default", {"metadata": {"name": "child", "ownerReferences": [ref]}})
-    core.create_namespaced_config_map("default", {"metadata": {"name": "orphan", "ownerReferences": [ref]}})
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "child", "ownerReferences": [ref]}}
+    )
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "orphan", "ownerReferences": [ref]}}
+    )
     core.delete_namespaced_config_map("owner", "default")
     assert [i.metadata.name for i in core.list_namespaced_config_map("default").items] == []
     owner2 = core.create_namespaced_config_map("default", _cm("owner2"))
     ref2 = dict(ref, name="owner2", uid=owner2.metadata.uid)
-    core.create_namespaced_config_map("default", {"metadata": {"name": "kept", "ownerReferences": [ref2]}})
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "kept", "ownerReferences": [ref2]}}
+    )
     core.delete_namespaced_config_map("owner2", "default", propagation_policy="Orphan")
     assert [i.metadata.name for i in core.list_namespaced_config_map("default").items] == ["kept"]
 
 
 def test_builtin_kinds_charts_contain_round_trip(kube: client.ApiClient, http: Http) -> None:
     objects = [
-        ("/api/v1/namespaces/default/services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}}}),
-        ("/api/v1/namespaces/default/serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}),
-        ("/api/v1/namespaces/default/persistentvolumeclaims", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "pvc"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
-        ("/apis/networking.k8s.io/v1/namespaces/default/ingresses", {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing"}, "spec": {"rules": [{"host": "a.example"}]}}),
-        ("/apis/networking.k8s.io/v1/namespaces/default/networkpolicies", {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "np"}, "spec": {"podSelector": {}}}),
-        ("/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
-        ("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}, "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "default"}]}),
-        ("/apis/rbac.authorization.k8s.io/v1/clusterroles", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "cr"}, "rules": []}),
-        ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "crb"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"}}),
-        ("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "hpa"}, "spec": {"maxReplicas": 3, "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}),
-        ("/apis/policy/v1/namespaces/default/poddisruptionbudgets", {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "pdb"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}}}),
-        ("/apis/batch/v1/namespaces/default/cronjobs", {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj"}, "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
-        ("/api/v1/namespaces/default/events", {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "ev"}, "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Test"}),
+        (
+            "/api/v1/namespaces/default/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "svc"},
+                "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}},
+            },
+        ),
+        (
+            "/api/v1/namespaces/default/serviceaccounts",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}},
+        ),
+        (
+            "/api/v1/namespaces/default/persistentvolumeclaims",
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "pvc"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        ),
+        (
+            "/apis/networking.k8s.io/v1/namespaces/default/ingresses",
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": "ing"},
+                "spec": {"rules": [{"host": "a.example"}]},
+            },
+        ),
+        (
+            "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies",
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "np"},
+                "spec": {"podSelector": {}},
+            },
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "r"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+            },
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "rb"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "default"}],
+            },
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "cr"},
+                "rules": [],
+            },
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "crb"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cr",
+                },
+            },
+        ),
+        (
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "hpa"},
+                "spec": {
+                    "maxReplicas": 3,
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": "web",
+                    },
+                },
+            },
+        ),
+        (
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": "pdb"},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}},
+            },
+        ),
+        (
+            "/apis/batch/v1/namespaces/default/cronjobs",
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": {"name": "cj"},
+                "spec": {
+                    "schedule": "*/5 * * * *",
+                    "jobTemplate": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [{"name": "c", "image": "busybox"}],
+                                }
+                            }
+                        }
+                    },
+                },
+            },
+        ),
+        (
+            "/api/v1/namespaces/default/events",
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": "ev"},
+                "involvedObject": {"kind": "Pod", "name": "p"},
+                "reason": "Test",
+            },
+        ),
     ]
     for path, obj in objects:
         code, out = http.json("POST", path, obj)

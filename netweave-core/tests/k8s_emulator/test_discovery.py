@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from kubernetes import client
-
 from netweave.testing.k8s import KubernetesEmulator
 
 from .conftest import Http
@@ -30,7 +29,13 @@ def test_core_resource_list_group_version_is_v1(http: Http) -> None:
     assert by_name["configmaps"]["namespaced"] is True
     assert by_name["namespaces"]["namespaced"] is False
     assert by_name["pods/log"]["verbs"] == ["get"]
-    assert set(by_name["secrets"]["verbs"]) >= {"create", "list", "watch", "patch", "deletecollection"}
+    assert set(by_name["secrets"]["verbs"]) >= {
+        "create",
+        "list",
+        "watch",
+        "patch",
+        "deletecollection",
+    }
     assert "services/status" in by_name
 
 
@@ -57,7 +62,10 @@ def test_aggregated_discovery_when_asked(http: Http) -> None:
     )
     code, headers, raw = http.request("GET", "/apis", accept=accept)
     assert code == 200
-    assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    assert (
+        headers["Content-Type"]
+        == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    )
     doc = json.loads(raw)
     assert doc["kind"] == "APIGroupDiscoveryList"
     apps = next(i for i in doc["items"] if i["metadata"].get("name") == "apps")
@@ -86,7 +94,11 @@ def test_openapi_answers_helm_accepts(http: Http) -> None:
 
 
 def test_unknown_paths_are_404_status(http: Http) -> None:
-    for path in ("/apis/nope.example.com/v1/things", "/api/v1/namespaces/default/widgets", "/nothing"):
+    for path in (
+        "/apis/nope.example.com/v1/things",
+        "/api/v1/namespaces/default/widgets",
+        "/nothing",
+    ):
         code, doc = http.json("GET", path)
         assert code == 404
         assert doc["kind"] == "Status"
@@ -99,7 +111,9 @@ def test_health_endpoints(http: Http) -> None:
         assert (code, raw) == (200, b"ok")
 
 
-def test_kubeconfig_works_with_the_official_loader(k8s_emulator: KubernetesEmulator, tmp_path: object) -> None:
+def test_kubeconfig_works_with_the_official_loader(
+    k8s_emulator: KubernetesEmulator, tmp_path: object
+) -> None:
     from pathlib import Path
 
     from kubernetes import config

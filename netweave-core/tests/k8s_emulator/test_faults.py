@@ -12,7 +12,6 @@ from http.client import IncompleteRead, RemoteDisconnected
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from netweave.testing.k8s import KubernetesEmulator
 
 from .conftest import Http
@@ -21,7 +20,9 @@ CM = "/api/v1/namespaces/default/configmaps"
 
 
 def test_error_fault_fires_times_then_stops(k8s_emulator: KubernetesEmulator, http: Http) -> None:
-    fault = k8s_emulator.faults.error(503, path="/api/v1/namespaces/*/configmaps", method="POST", times=2)
+    fault = k8s_emulator.faults.error(
+        503, path="/api/v1/namespaces/*/configmaps", method="POST", times=2
+    )
     assert http.json("POST", CM, {"metadata": {"name": "a"}})[0] == 503
     code, out = http.json("POST", CM, {"metadata": {"name": "a"}})
     assert code == 503
@@ -42,7 +43,9 @@ def test_throttle_sends_retry_after(k8s_emulator: KubernetesEmulator, http: Http
     assert http.request("GET", "/api/v1/namespaces/default/secrets")[0] == 200
 
 
-def test_official_client_sees_injected_500(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_official_client_sees_injected_500(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     k8s_emulator.faults.error(500, path=re.compile(r"/configmaps/boom$"), times=None)
     core = client.CoreV1Api(kube)
     core.create_namespaced_config_map("default", {"metadata": {"name": "boom"}})
@@ -54,8 +57,12 @@ def test_official_client_sees_injected_500(k8s_emulator: KubernetesEmulator, kub
     assert core.read_namespaced_config_map("boom", "default").metadata.name == "boom"
 
 
-def test_latency_fault_delays_matching_requests(k8s_emulator: KubernetesEmulator, http: Http) -> None:
-    fault = k8s_emulator.faults.latency(0.3, path="/api/v1/namespaces/default/configmaps", method="GET", times=1)
+def test_latency_fault_delays_matching_requests(
+    k8s_emulator: KubernetesEmulator, http: Http
+) -> None:
+    fault = k8s_emulator.faults.latency(
+        0.3, path="/api/v1/namespaces/default/configmaps", method="GET", times=1
+    )
     start = time.monotonic()
     assert http.request("GET", CM)[0] == 200
     slow = time.monotonic() - start
@@ -65,30 +72,38 @@ def test_latency_fault_delays_matching_requests(k8s_emulator: KubernetesEmulator
     assert k8s_emulator.faults.all() == []
 
 
-def test_drop_watch_closes_stream_without_terminator(k8s_emulator: KubernetesEmulator, http: Http) -> None:
+def test_drop_watch_closes_stream_without_terminator(
+    k8s_emulator: KubernetesEmulator, http: Http
+) -> None:
     for name in ("a", "b", "c"):
         http.json("POST", CM, {"metadata": {"name": name}})
     k8s_emulator.faults.drop_watch(path=CM, after_events=2)
-    with urllib.request.urlopen(f"{k8s_emulator.url}{CM}?watch=1&timeoutSeconds=5", timeout=10) as resp:
-        with pytest.raises(IncompleteRead):
-            resp.read()
+    with urllib.request.urlopen(
+        f"{k8s_emulator.url}{CM}?watch=1&timeoutSeconds=5", timeout=10
+    ) as resp, pytest.raises(IncompleteRead):
+        resp.read()
     # The fault was for one connection only: the next watch sees every object.
-    with urllib.request.urlopen(f"{k8s_emulator.url}{CM}?watch=1&timeoutSeconds=1", timeout=10) as resp:
+    with urllib.request.urlopen(
+        f"{k8s_emulator.url}{CM}?watch=1&timeoutSeconds=1", timeout=10
+    ) as resp:
         lines = [json.loads(x) for x in resp.read().splitlines() if x.strip()]
     assert [e["object"]["metadata"]["name"] for e in lines] == ["a", "b", "c"]
 
 
-def test_drop_watch_is_seen_by_the_official_client(k8s_emulator: KubernetesEmulator, kube: client.ApiClient) -> None:
+def test_drop_watch_is_seen_by_the_official_client(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
     core = client.CoreV1Api(kube)
     core.create_namespaced_config_map("default", {"metadata": {"name": "x"}})
     k8s_emulator.faults.drop_watch(path=CM, after_events=1)
     from kubernetes import watch
-
     from urllib3.exceptions import ProtocolError
 
     got = []
     with pytest.raises(ProtocolError):  # the connection broke mid-stream
-        for ev in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=5):
+        for ev in watch.Watch().stream(
+            core.list_namespaced_config_map, "default", timeout_seconds=5
+        ):
             got.append(ev["object"].metadata.name)
     assert got == ["x"]
 
@@ -105,7 +120,10 @@ def test_requests_are_recorded(k8s_emulator: KubernetesEmulator, http: Http) -> 
     http.json("POST", CM + "?fieldManager=me", {"metadata": {"name": "r"}})
     http.json("GET", CM + "/r")
     recs = k8s_emulator.requests
-    assert [(r.method, r.path, r.status) for r in recs] == [("POST", CM, 201), ("GET", CM + "/r", 200)]
+    assert [(r.method, r.path, r.status) for r in recs] == [
+        ("POST", CM, 201),
+        ("GET", CM + "/r", 200),
+    ]
     assert recs[0].params["fieldManager"] == ["me"]
     assert recs[0].content_type == "application/json"
     assert recs[0].body_length > 0

@@ -48,17 +48,24 @@ def test_json_patch(http: Http) -> None:
     assert code == 200
     assert out["data"] == {"a": "10", "c": "3"}
     code, out = http.json(
-        "PATCH", f"{CM}/j", [{"op": "test", "path": "/data/a", "value": "nope"}], content_type="application/json-patch+json"
+        "PATCH",
+        f"{CM}/j",
+        [{"op": "test", "path": "/data/a", "value": "nope"}],
+        content_type="application/json-patch+json",
     )
     assert code == 422
     # A JSON object is not a JSON patch: a real server answers 400.
-    code, out = http.json("PATCH", f"{CM}/j", {"data": {"a": "x"}}, content_type="application/json-patch+json")
+    code, out = http.json(
+        "PATCH", f"{CM}/j", {"data": {"a": "x"}}, content_type="application/json-patch+json"
+    )
     assert code == 400
     assert "jsonpatch.Patch" in out["message"]
 
 
 def test_merge_patch_removes_with_null(http: Http) -> None:
-    http.json("POST", CM, {"metadata": {"name": "m", "labels": {"x": "1", "y": "2"}}, "data": {"a": "1"}})
+    http.json(
+        "POST", CM, {"metadata": {"name": "m", "labels": {"x": "1", "y": "2"}}, "data": {"a": "1"}}
+    )
     code, out = http.json(
         "PATCH",
         f"{CM}/m",
@@ -71,7 +78,9 @@ def test_merge_patch_removes_with_null(http: Http) -> None:
 
 
 def test_patch_of_missing_object_is_404(http: Http) -> None:
-    code, out = http.json("PATCH", f"{CM}/ghost", {"data": {}}, content_type="application/merge-patch+json")
+    code, out = http.json(
+        "PATCH", f"{CM}/ghost", {"data": {}}, content_type="application/merge-patch+json"
+    )
     assert code == 404
     assert out["reason"] == "NotFound"
 
@@ -102,8 +111,16 @@ def test_strategic_merge_merges_containers_by_name(kube: client.ApiClient) -> No
 
 def test_strategic_merge_replace_directive(http: Http) -> None:
     http.json("POST", DEPLOY, _deployment())
-    patch = {"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "o:1"}]}}}}
-    code, out = http.json("PATCH", f"{DEPLOY}/web", patch, content_type="application/strategic-merge-patch+json")
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "o:1"}]}
+            }
+        }
+    }
+    code, out = http.json(
+        "PATCH", f"{DEPLOY}/web", patch, content_type="application/strategic-merge-patch+json"
+    )
     assert code == 200
     assert [c["name"] for c in out["spec"]["template"]["spec"]["containers"]] == ["only"]
 
@@ -111,7 +128,10 @@ def test_strategic_merge_replace_directive(http: Http) -> None:
 def test_finalizers_merge_as_a_set(http: Http) -> None:
     http.json("POST", CM, {"metadata": {"name": "f", "finalizers": ["a.example/x"]}})
     code, out = http.json(
-        "PATCH", f"{CM}/f", {"metadata": {"finalizers": ["b.example/y"]}}, content_type="application/strategic-merge-patch+json"
+        "PATCH",
+        f"{CM}/f",
+        {"metadata": {"finalizers": ["b.example/y"]}},
+        content_type="application/strategic-merge-patch+json",
     )
     assert out["metadata"]["finalizers"] == ["a.example/x", "b.example/y"]
     code, out = http.json(
@@ -136,11 +156,15 @@ def test_server_side_apply_creates_then_removes_dropped_fields(http: Http) -> No
     assert code == 201
     assert out["data"] == {"x": "1", "y": "2"}
     # Another writer adds a key; it must survive the next apply.
-    http.json("PATCH", f"{CM}/ssa", {"data": {"other": "o"}}, content_type="application/merge-patch+json")
+    http.json(
+        "PATCH", f"{CM}/ssa", {"data": {"other": "o"}}, content_type="application/merge-patch+json"
+    )
     applied["data"] = {"x": "10"}
     applied["metadata"]["labels"] = {"a": "1"}
     yaml_body = json.dumps(applied).encode()  # JSON is valid YAML
-    code, _, raw = http.request("PATCH", path, yaml_body, content_type="application/apply-patch+yaml")
+    code, _, raw = http.request(
+        "PATCH", path, yaml_body, content_type="application/apply-patch+yaml"
+    )
     out = json.loads(raw)
     assert code == 200
     assert out["data"] == {"x": "10", "other": "o"}
@@ -149,13 +173,19 @@ def test_server_side_apply_creates_then_removes_dropped_fields(http: Http) -> No
 
 def test_server_side_apply_yaml_body_and_field_manager_required(http: Http) -> None:
     body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  k: v\n"
-    code, _, raw = http.request("PATCH", f"{CM}/y?fieldManager=m", body, content_type="application/apply-patch+yaml")
+    code, _, raw = http.request(
+        "PATCH", f"{CM}/y?fieldManager=m", body, content_type="application/apply-patch+yaml"
+    )
     assert code == 201
     assert json.loads(raw)["data"] == {"k": "v"}
-    code, _, raw = http.request("PATCH", f"{CM}/y", body, content_type="application/apply-patch+yaml")
+    code, _, raw = http.request(
+        "PATCH", f"{CM}/y", body, content_type="application/apply-patch+yaml"
+    )
     assert code == 422
     wrong = b"apiVersion: v2\nkind: ConfigMap\nmetadata:\n  name: y\n"
-    code, _, raw = http.request("PATCH", f"{CM}/y?fieldManager=m", wrong, content_type="application/apply-patch+yaml")
+    code, _, raw = http.request(
+        "PATCH", f"{CM}/y?fieldManager=m", wrong, content_type="application/apply-patch+yaml"
+    )
     assert code == 400
 
 
@@ -163,18 +193,35 @@ def test_apply_through_the_official_client(kube: client.ApiClient) -> None:
     apps = client.AppsV1Api(kube)
     body = _deployment()
     out = apps.patch_namespaced_deployment(
-        "web", "default", body, field_manager="netweave", _content_type="application/apply-patch+yaml"
+        "web",
+        "default",
+        body,
+        field_manager="netweave",
+        _content_type="application/apply-patch+yaml",
     )
     assert out.metadata.name == "web"
     body["spec"]["replicas"] = 3
     out = apps.patch_namespaced_deployment(
-        "web", "default", body, field_manager="netweave", _content_type="application/apply-patch+yaml"
+        "web",
+        "default",
+        body,
+        field_manager="netweave",
+        _content_type="application/apply-patch+yaml",
     )
     assert out.spec.replicas == 3
 
 
 def test_patch_status_subresource_only_changes_status(http: Http) -> None:
-    http.json("POST", "/api/v1/namespaces/default/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    http.json(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+        },
+    )
     code, out = http.json(
         "PATCH",
         "/api/v1/namespaces/default/pods/p/status",

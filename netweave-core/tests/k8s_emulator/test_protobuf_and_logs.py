@@ -8,7 +8,6 @@ import time
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from netweave.testing.k8s import KubernetesEmulator, protobuf
 
 from .conftest import Http
@@ -25,7 +24,10 @@ def test_protobuf_secret_create_and_update(http: Http) -> None:
         "data": {"release": "aGVsbG8="},
     }
     code, _, raw = http.request(
-        "POST", "/api/v1/namespaces/default/secrets", protobuf.encode(secret), content_type=PB,
+        "POST",
+        "/api/v1/namespaces/default/secrets",
+        protobuf.encode(secret),
+        content_type=PB,
         accept=f"{PB}, application/json",
     )
     out = json.loads(raw)
@@ -36,7 +38,10 @@ def test_protobuf_secret_create_and_update(http: Http) -> None:
     secret["metadata"]["labels"]["status"] = "deployed"
     secret["metadata"]["resourceVersion"] = out["metadata"]["resourceVersion"]
     code, _, raw = http.request(
-        "PUT", "/api/v1/namespaces/default/secrets/sh.helm.release.v1.r.v1", protobuf.encode(secret), content_type=PB
+        "PUT",
+        "/api/v1/namespaces/default/secrets/sh.helm.release.v1.r.v1",
+        protobuf.encode(secret),
+        content_type=PB,
     )
     assert code == 200
     assert json.loads(raw)["metadata"]["labels"]["status"] == "deployed"
@@ -46,22 +51,40 @@ def test_protobuf_configmap_namespace_and_delete_options(http: Http) -> None:
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pb"}}
     code, _, _ = http.request("POST", "/api/v1/namespaces", protobuf.encode(ns), content_type=PB)
     assert code == 201
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "pb"}, "data": {"a": "b", "empty": ""}}
-    code, _, raw = http.request("POST", "/api/v1/namespaces/pb/configmaps", protobuf.encode(cm), content_type=PB)
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "pb"},
+        "data": {"a": "b", "empty": ""},
+    }
+    code, _, raw = http.request(
+        "POST", "/api/v1/namespaces/pb/configmaps", protobuf.encode(cm), content_type=PB
+    )
     assert code == 201
     assert json.loads(raw)["data"] == {"a": "b", "empty": ""}
     opts = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-    code, _, _ = http.request("DELETE", "/api/v1/namespaces/pb/configmaps/c", protobuf.encode(opts), content_type=PB)
+    code, _, _ = http.request(
+        "DELETE", "/api/v1/namespaces/pb/configmaps/c", protobuf.encode(opts), content_type=PB
+    )
     assert code == 200
     code, _ = http.json("GET", "/api/v1/namespaces/pb/configmaps/c")
     assert code == 404
 
 
 def test_protobuf_of_unknown_kind_is_415_and_garbage_is_400(http: Http) -> None:
-    raw = protobuf.MAGIC + protobuf._enc_field(1, protobuf.encode_message({"apiVersion": "apps/v1", "kind": "Deployment"}, protobuf._TYPE_META))
-    code, _ = http.json("POST", "/apis/apps/v1/namespaces/default/deployments", raw, content_type=PB)
+    raw = protobuf.MAGIC + protobuf._enc_field(
+        1,
+        protobuf.encode_message(
+            {"apiVersion": "apps/v1", "kind": "Deployment"}, protobuf._TYPE_META
+        ),
+    )
+    code, _ = http.json(
+        "POST", "/apis/apps/v1/namespaces/default/deployments", raw, content_type=PB
+    )
     assert code == 415
-    code, _ = http.json("POST", "/api/v1/namespaces/default/secrets", b"not protobuf", content_type=PB)
+    code, _ = http.json(
+        "POST", "/api/v1/namespaces/default/secrets", b"not protobuf", content_type=PB
+    )
     assert code == 400
 
 
@@ -72,7 +95,9 @@ def _pod(name: str, containers: list[str]) -> dict[str, object]:
     }
 
 
-def test_pod_logs_with_tail_container_and_since(kube: client.ApiClient, k8s_emulator: KubernetesEmulator) -> None:
+def test_pod_logs_with_tail_container_and_since(
+    kube: client.ApiClient, k8s_emulator: KubernetesEmulator
+) -> None:
     core = client.CoreV1Api(kube)
     k8s_emulator.controllers.unregister("Pod")  # only the lines written here
     core.create_namespaced_pod("default", _pod("p", ["app", "side"]))
@@ -83,7 +108,9 @@ def test_pod_logs_with_tail_container_and_since(kube: client.ApiClient, k8s_emul
     k8s_emulator.append_log("default", "p", "side", "sidecar says hi")
     text = core.read_namespaced_pod_log("p", "default", container="app")
     assert text.splitlines() == ["ancient"] + [f"line {i}" for i in range(5)]
-    assert core.read_namespaced_pod_log("p", "default", container="app", tail_lines=2).splitlines() == ["line 3", "line 4"]
+    assert core.read_namespaced_pod_log(
+        "p", "default", container="app", tail_lines=2
+    ).splitlines() == ["line 3", "line 4"]
     recent = core.read_namespaced_pod_log("p", "default", container="app", since_seconds=60)
     assert "ancient" not in recent
     assert len(recent.splitlines()) == 5
@@ -102,7 +129,9 @@ def test_pod_logs_with_tail_container_and_since(kube: client.ApiClient, k8s_emul
     assert exc.value.status == 404
 
 
-def test_default_controller_writes_pod_logs(kube: client.ApiClient, k8s_emulator: KubernetesEmulator) -> None:
+def test_default_controller_writes_pod_logs(
+    kube: client.ApiClient, k8s_emulator: KubernetesEmulator
+) -> None:
     core = client.CoreV1Api(kube)
     pod = _pod("runner", ["main"])
     pod["spec"]["containers"][0]["command"] = ["echo", "hi"]  # type: ignore[index]

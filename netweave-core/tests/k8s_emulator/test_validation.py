@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from netweave.testing.k8s import KubernetesEmulator
 
 from .conftest import Http, flux_crd_paths
@@ -61,7 +60,9 @@ def _helmrelease(name: str = "web") -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {
             "interval": "5m",
-            "chart": {"spec": {"chart": "nginx", "sourceRef": {"kind": "HelmRepository", "name": "repo"}}},
+            "chart": {
+                "spec": {"chart": "nginx", "sourceRef": {"kind": "HelmRepository", "name": "repo"}}
+            },
             "values": {"free": {"form": [1, "two"]}},
         },
     }
@@ -93,7 +94,9 @@ def test_deployment_with_wrong_type_is_400(kube: client.ApiClient, http: Http) -
     # The typed client refuses to send it at all (pydantic models); a dict through the
     # dynamic path reaches the server and gets the same 400.
     with pytest.raises(ApiException) as exc:
-        client.CustomObjectsApi(kube).create_namespaced_custom_object("apps", "v1", "default", "deployments", bad)
+        client.CustomObjectsApi(kube).create_namespaced_custom_object(
+            "apps", "v1", "default", "deployments", bad
+        )
     assert exc.value.status == 400
 
 
@@ -128,7 +131,10 @@ def test_unknown_fields_depend_on_field_validation(http: Http) -> None:
 def test_validation_also_applies_to_updates_and_patches(http: Http) -> None:
     http.json("POST", DEPLOY, _deployment("p"))
     code, out = http.json(
-        "PATCH", f"{DEPLOY}/p", {"spec": {"replicas": "many"}}, content_type="application/merge-patch+json"
+        "PATCH",
+        f"{DEPLOY}/p",
+        {"spec": {"replicas": "many"}},
+        content_type="application/merge-patch+json",
     )
     assert code == 400
     code, cur = http.json("GET", f"{DEPLOY}/p")
@@ -141,7 +147,10 @@ def test_server_side_apply_schema_mismatch_is_500(http: Http) -> None:
     bad = _deployment("ssa")
     bad["spec"]["bogus"] = 1
     code, out = http.json(
-        "PATCH", f"{DEPLOY}/ssa?fieldManager=m&fieldValidation=Strict", bad, content_type="application/apply-patch+yaml"
+        "PATCH",
+        f"{DEPLOY}/ssa?fieldManager=m&fieldValidation=Strict",
+        bad,
+        content_type="application/apply-patch+yaml",
     )
     assert code == 500
     assert out["message"] == (
@@ -179,7 +188,9 @@ def test_custom_resource_pattern_enum_and_required(flux: KubernetesEmulator, htt
     }
 
 
-def test_custom_resource_pruning_preserve_unknown_and_defaults(flux: KubernetesEmulator, http: Http) -> None:
+def test_custom_resource_pruning_preserve_unknown_and_defaults(
+    flux: KubernetesEmulator, http: Http
+) -> None:
     hr = _helmrelease()
     hr["spec"]["notInSchema"] = "x"
     code, headers, raw = http.request("POST", HR, hr)
@@ -187,7 +198,9 @@ def test_custom_resource_pruning_preserve_unknown_and_defaults(flux: KubernetesE
     assert code == 201
     assert "notInSchema" not in out["spec"]  # pruned
     assert headers.get("Warning") == '299 - "unknown field \\"spec.notInSchema\\""'
-    assert out["spec"]["values"] == {"free": {"form": [1, "two"]}}  # x-kubernetes-preserve-unknown-fields
+    assert out["spec"]["values"] == {
+        "free": {"form": [1, "two"]}
+    }  # x-kubernetes-preserve-unknown-fields
     assert out["spec"]["chart"]["spec"]["reconcileStrategy"] == "ChartVersion"  # schema default
     strict = _helmrelease("strict")
     strict["spec"]["notInSchema"] = "x"
@@ -199,7 +212,10 @@ def test_custom_resource_pruning_preserve_unknown_and_defaults(flux: KubernetesE
 def test_custom_resource_status_must_match_schema(flux: KubernetesEmulator, http: Http) -> None:
     http.json("POST", HR, _helmrelease())
     code, _ = http.json(
-        "PATCH", f"{HR}/web", {"spec": {"suspend": "yes"}}, content_type="application/merge-patch+json"
+        "PATCH",
+        f"{HR}/web",
+        {"spec": {"suspend": "yes"}},
+        content_type="application/merge-patch+json",
     )
     assert code == 422
     good = copy.deepcopy(_helmrelease("other"))
@@ -212,7 +228,12 @@ def test_crd_itself_is_validated(http: Http) -> None:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": "wrong.example.com"},
-        "spec": {"group": "example.com", "names": {"plural": "things", "kind": "Thing"}, "scope": "Sideways", "versions": []},
+        "spec": {
+            "group": "example.com",
+            "names": {"plural": "things", "kind": "Thing"},
+            "scope": "Sideways",
+            "versions": [],
+        },
     }
     code, out = http.json("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     assert code == 422

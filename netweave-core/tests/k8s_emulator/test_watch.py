@@ -9,7 +9,6 @@ import urllib.request
 from typing import Any
 
 from kubernetes import client, watch
-
 from netweave.testing.k8s import KubernetesEmulator
 
 from .conftest import Http
@@ -54,7 +53,9 @@ def test_watch_resumes_from_resource_version(k8s_emulator: KubernetesEmulator, h
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "b")]
 
 
-def test_send_initial_events_ends_with_bookmark(k8s_emulator: KubernetesEmulator, http: Http) -> None:
+def test_send_initial_events_ends_with_bookmark(
+    k8s_emulator: KubernetesEmulator, http: Http
+) -> None:
     http.json("POST", CM, {"metadata": {"name": "x"}})
     url = (
         f"{k8s_emulator.url}{CM}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
@@ -67,32 +68,52 @@ def test_send_initial_events_ends_with_bookmark(k8s_emulator: KubernetesEmulator
     assert bookmark["kind"] == "ConfigMap"
     assert bookmark["apiVersion"] == "v1"
     assert bookmark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
-    assert int(bookmark["metadata"]["resourceVersion"]) >= int(events[0]["object"]["metadata"]["resourceVersion"])
+    assert int(bookmark["metadata"]["resourceVersion"]) >= int(
+        events[0]["object"]["metadata"]["resourceVersion"]
+    )
 
 
 def test_periodic_bookmarks_when_allowed(k8s_emulator: KubernetesEmulator, http: Http) -> None:
     k8s_emulator.set_watch_bookmark_interval(0.2)
     _, cm = http.json("POST", CM, {"metadata": {"name": "x"}})
     rv = cm["metadata"]["resourceVersion"]
-    events = _stream(f"{k8s_emulator.url}{CM}?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1")
+    events = _stream(
+        f"{k8s_emulator.url}{CM}?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1"
+    )
     assert events
     assert {e["type"] for e in events} == {"BOOKMARK"}
     assert "annotations" not in events[0]["object"]["metadata"]
 
 
-def test_label_selector_transitions_become_added_and_deleted(k8s_emulator: KubernetesEmulator, http: Http) -> None:
+def test_label_selector_transitions_become_added_and_deleted(
+    k8s_emulator: KubernetesEmulator, http: Http
+) -> None:
     _, cm = http.json("POST", CM, {"metadata": {"name": "t", "labels": {"app": "no"}}})
     rv = cm["metadata"]["resourceVersion"]
 
     def writer() -> None:
         time.sleep(0.2)
-        http.json("PATCH", f"{CM}/t", {"metadata": {"labels": {"app": "yes"}}}, content_type="application/merge-patch+json")
-        http.json("PATCH", f"{CM}/t", {"data": {"k": "v"}}, content_type="application/merge-patch+json")
-        http.json("PATCH", f"{CM}/t", {"metadata": {"labels": {"app": "no"}}}, content_type="application/merge-patch+json")
+        http.json(
+            "PATCH",
+            f"{CM}/t",
+            {"metadata": {"labels": {"app": "yes"}}},
+            content_type="application/merge-patch+json",
+        )
+        http.json(
+            "PATCH", f"{CM}/t", {"data": {"k": "v"}}, content_type="application/merge-patch+json"
+        )
+        http.json(
+            "PATCH",
+            f"{CM}/t",
+            {"metadata": {"labels": {"app": "no"}}},
+            content_type="application/merge-patch+json",
+        )
 
     t = threading.Thread(target=writer)
     t.start()
-    events = _stream(f"{k8s_emulator.url}{CM}?watch=1&labelSelector=app%3Dyes&resourceVersion={rv}&timeoutSeconds=1")
+    events = _stream(
+        f"{k8s_emulator.url}{CM}?watch=1&labelSelector=app%3Dyes&resourceVersion={rv}&timeoutSeconds=1"
+    )
     t.join()
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
 
@@ -100,7 +121,9 @@ def test_label_selector_transitions_become_added_and_deleted(k8s_emulator: Kuber
 def test_watch_of_single_item(k8s_emulator: KubernetesEmulator, http: Http) -> None:
     http.json("POST", CM, {"metadata": {"name": "one"}})
     http.json("POST", CM, {"metadata": {"name": "two"}})
-    events = _stream(f"{k8s_emulator.url}{CM}?watch=true&fieldSelector=metadata.name%3Dtwo&timeoutSeconds=1")
+    events = _stream(
+        f"{k8s_emulator.url}{CM}?watch=true&fieldSelector=metadata.name%3Dtwo&timeoutSeconds=1"
+    )
     assert [e["object"]["metadata"]["name"] for e in events] == ["two"]
 
 

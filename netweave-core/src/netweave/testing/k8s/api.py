@@ -889,7 +889,11 @@ class ApiCore:
         timeout: float,
         stop: threading.Event,
         bookmark_interval: float = 15.0,
-    ) -> Iterator[JSONDict]:
+    ) -> Iterator[JSONDict | None]:
+        """Yield watch events; ``None`` on idle ticks (at most every 0.5 s).
+
+        Idle ticks let the HTTP layer notice clients that went away.
+        """
         labels = parse_label_selector(opts.label_selector)
         fields = parse_field_selector(opts.field_selector)
         skey = res.storage_key
@@ -943,6 +947,7 @@ class ApiCore:
                 if self.store.rv == seen:
                     wait = min(deadline - now, 0.5, max(next_bookmark - now, 0.01))
                     self.store.cond.wait(timeout=wait)
+            yield None
             if allow_bookmarks and time.monotonic() >= next_bookmark:
                 next_bookmark = time.monotonic() + bookmark_interval
                 # Events of other kinds moved the clock; a bookmark lets clients resume there.

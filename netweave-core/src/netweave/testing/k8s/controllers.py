@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from netweave.testing.k8s.errors import ApiError
 from netweave.testing.k8s.resources import Resource
 from netweave.testing.k8s.selectors import labels_match, selector_from_label_selector
-from netweave.testing.k8s.util import JSONDict, clone, now_rfc3339, parse_rfc3339, random_suffix
+from netweave.testing.k8s.util import JSONDict, clone, now_rfc3339, random_suffix
 
 if TYPE_CHECKING:
     from netweave.testing.k8s.api import ApiCore
@@ -159,6 +159,13 @@ class ControllerContext:
     def behavior(self, obj: JSONDict) -> tuple[str, float]:
         return self._m.behavior_of(obj)
 
+    def age(self, obj: JSONDict) -> float:
+        """Seconds since the controllers first saw this object (by uid)."""
+        uid = str(obj["metadata"].get("uid"))
+        with self._m._cond:
+            first = self._m._first_seen.setdefault(uid, time.monotonic())
+        return time.monotonic() - first
+
 
 def conditions(
     old_status: JSONDict | None, wanted: list[tuple[str, str, str, str]]
@@ -239,6 +246,7 @@ class ControllerManager:
         self.rules: list[BehaviorRule] = []
         self.errors: list[str] = []
         self._failures: dict[_Key, int] = {}
+        self._first_seen: dict[str, float] = {}
         self.ctx = ControllerContext(self)
         core.listeners.append(self._on_event)
         if defaults:
@@ -339,8 +347,14 @@ class ControllerManager:
     # --- queue --------------------------------------------------------------------------
 
     def _on_event(self, res: Resource, etype: str, obj: JSONDict) -> None:
+        m = obj.get("metadata") or {}
         if etype != "DELETED":
             self.enqueue(res, obj)
+            with self._cond:
+                self._first_seen.setdefault(str(m.get("uid")), time.monotonic())
+        else:
+            with self._cond:
+                self._first_seen.pop(str(m.get("uid")), None)
         # Owners aggregate their children's status: wake them up too.
         m = obj.get("metadata") or {}
         for ref in m.get("ownerReferences") or []:
@@ -806,8 +820,8 @@ def _reconcile_pod(ctx: ControllerContext, pod: JSONDict) -> float | None:
         return None
     containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
     completes = spec.get("restartPolicy") in ("Never", "OnFailure")
-    created = pod["metadata"].get("creationTimestamp")
-    age = time.time() - parse_rfc3339(created) if created else 1e9
+    # creationTimestamp has one-second precision: time readiness from first sight instead.
+    age = ctx.age(pod)
     start = old.get("startTime") or now_rfc3339()
     base: JSONDict = {
         "hostIP": "127.0.0.1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -39,6 +40,7 @@ class RequestRecord:
     body_length: int
     status: int
     watch: bool = False
+    duration: float = 0.0  # seconds until the response (or the watch stream) started
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -91,6 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "netweave-k8s-emulator"
     sys_version = ""
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def setup(self) -> None:
         super().setup()
         self.server.track(self.connection, True)
@@ -131,9 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._status = 0
         self._warnings: list[str] = []
         self._is_watch = self._param("watch") in _TRUE
-        body = self._read_body()
+        self._recorded = False
+        self._started = time.monotonic()
+        self._path = path
+        self._raw_query = parts.query
+        self._body_length = 0
         watch_fault: Fault | None = None
         try:
+            body = self._read_body()
+            self._body_length = len(body)
             for fault in self.server.faults.take(method, path, self._is_watch):
                 if fault.kind == "latency":
                     time.sleep(max(0.0, min(fault.latency, 600.0)))
@@ -163,19 +174,35 @@ class _Handler(BaseHTTPRequestHandler):
                 500, ApiError(500, f"emulator error: {type(exc).__name__}: {exc}").status()
             )
         finally:
-            self.server.records.append(
-                RequestRecord(
-                    method,
-                    path,
-                    parts.query,
-                    self.headers.get("Content-Type", ""),
-                    self.headers.get("Accept", ""),
-                    self.headers.get("User-Agent", ""),
-                    len(body),
-                    self._status,
-                    self._is_watch,
-                )
+            if not self._recorded:
+                self._record(self._status)
+
+    def _record(self, status: int) -> None:
+        self._recorded = True
+        self.server.records.append(
+            RequestRecord(
+                self.command,
+                self._path,
+                self._raw_query,
+                self.headers.get("Content-Type", ""),
+                self.headers.get("Accept", ""),
+                self.headers.get("User-Agent", ""),
+                self._body_length,
+                status,
+                self._is_watch,
+                time.monotonic() - self._started,
             )
+        )
+
+    def _client_gone(self) -> bool:
+        """True when the client closed its end (readable socket with no data)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -233,9 +260,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Warning", f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"')
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.end_headers()
+        # Headers and body in one write: one TCP segment for small answers.
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self._headers_buffer.append(data)
+        self.flush_headers()
 
     def _decode(self, body: bytes) -> JSONDict:
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -491,11 +520,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
         self.wfile.flush()
+        self._record(200)  # now, not when the stream ends, so tests see open watches
         sent = 0
         try:
             if fault is not None and fault.after_events <= 0:
                 raise _DropConnection
             for ev in stream:
+                if ev is None:
+                    if self._client_gone():
+                        break
+                    continue
                 line = json.dumps(ev, separators=(",", ":")).encode() + b"\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 self.wfile.flush()

@@ -22,11 +22,13 @@ not evaluated.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from netweave.testing.k8s.errors import ApiError, invalid
@@ -95,9 +97,12 @@ _DEFS_CACHE: dict[str, tuple[dict[str, Any], dict[tuple[str, str], str]]] = {}
 
 
 def _schema_dir(k8s_minor: str) -> str:
-    from importlib import resources as ir
-
-    base = ir.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+    # Locate the package without importing it: its __init__ pulls in jsonschema and
+    # more (~0.3 s) and only its data files are needed.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("kubernetes-validate is not installed (netweave-core[testing])")
+    base = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
     names = sorted(
         (p.name for p in base.iterdir() if p.name.endswith("-local-strict")),
         key=lambda n: tuple(int(x) for x in n[1:].split("-")[0].split(".")[:2]),
@@ -107,7 +112,7 @@ def _schema_dir(k8s_minor: str) -> str:
     for n in names:
         if tuple(int(x) for x in n[1:].split("-")[0].split(".")[:2]) <= want:
             chosen = n
-    return str(base.joinpath(chosen).joinpath("_definitions.json"))
+    return str(base / chosen / "_definitions.json")
 
 
 def builtin_definitions(k8s_minor: str) -> tuple[dict[str, Any], dict[tuple[str, str], str]]:

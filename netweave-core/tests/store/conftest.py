@@ -86,10 +86,11 @@ async def store(backend: Backend) -> AsyncIterator[SqlStore]:
     s = backend.connect()
     await s.migrate()
     if backend.name == "postgresql":
-        # One schema per session: empty it so each test starts clean.
-        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        # One schema per session: empty it so each test starts clean (DELETE is much
+        # faster than TRUNCATE on tables this small).
         async with s.engine.begin() as conn:
-            await conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
     try:
         yield s
     finally:

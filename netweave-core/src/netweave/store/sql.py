@@ -40,6 +40,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
@@ -85,6 +86,8 @@ from netweave.store.tables import (
     UTCDateTime,
 )
 
+#: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
+HEAD_REVISION: Final = "0001"
 #: Largest page a list call returns; the API enforces the same bound on ``limit``.
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
@@ -227,12 +230,21 @@ def _conflicting_key(table: Table, values: Mapping[str, Any], error: exc.Integri
     return "a unique key"
 
 
-def _is_unique_violation(error: exc.IntegrityError) -> bool:
-    message = str(error.orig)
-    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(
+def _sqlstate(error: exc.DBAPIError) -> str:
+    """PostgreSQL's SQLSTATE (asyncpg's exception hangs under SQLAlchemy's adapter); "" else."""
+    code = getattr(error.orig, "sqlstate", None) or getattr(
         getattr(error.orig, "__cause__", None), "sqlstate", None
     )
-    return sqlstate == "23505" or "UNIQUE constraint failed" in message
+    return code if isinstance(code, str) else ""
+
+
+def _is_unique_violation(error: exc.IntegrityError) -> bool:
+    return _sqlstate(error) == "23505" or "UNIQUE constraint failed" in str(error.orig)
+
+
+#: SQLSTATE classes meaning "the database cannot serve us now": connection exception, invalid
+#: authorization, unknown database, too many connections, shutdown, serialization/deadlock.
+_UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P", "40001", "40P01")
 
 
 @contextmanager
@@ -258,8 +270,12 @@ def _translate(
     except exc.TimeoutError as error:  # pool exhausted
         raise BackendUnavailable(f"database busy during {what}: {error}") from error
     except exc.DBAPIError as error:
-        if error.connection_invalidated:
-            raise BackendUnavailable(f"database connection lost during {what}") from error
+        if (
+            error.connection_invalidated
+            or error.statement is None  # raised while connecting
+            or _sqlstate(error).startswith(_UNAVAILABLE_SQLSTATES)
+        ):
+            raise BackendUnavailable(f"database unavailable during {what}: {error.orig}") from error
         raise NetweaveError(f"database error during {what}: {error.orig}") from error
     except exc.StatementError as error:
         # Raised before reaching the database: a value the column type refused.
@@ -345,6 +361,11 @@ class SqlStore:
 
     async def migrate(self) -> None:
         with _translate("migration"):
+            # Fast path for every start after the first: already at head, no lock needed
+            # (revisions only move forward).
+            async with self._own(write=False) as conn:
+                if await conn.run_sync(_current_revision) == HEAD_REVISION:
+                    return
             async with self._own(write=True) as conn:
                 if self.dialect == "postgresql":
                     # Replicas starting together queue here; the later ones find head applied.
@@ -901,25 +922,32 @@ def _check_lease(owner: str, lease_seconds: float) -> None:
         )
 
 
-def _alembic_config(connection: Connection) -> Any:
+def head_revision() -> str | None:
+    """The newest revision shipped, as Alembic sees it (imports Alembic: slow, tests only)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    # Alembic is imported only when there is something to apply: it costs start-up time.
+    from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    return config
-
-
-def _upgrade_to_head(connection: Connection) -> None:
-    from alembic import command
-
-    command.upgrade(_alembic_config(connection), "head")
+    command.upgrade(config, "head")
 
 
 def _current_revision(connection: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return next(iter(versions), None)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -1,0 +1,110 @@
+"""Errors leave the store as netweave errors only; bad arguments never crash it."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from netweave.errors import BackendUnavailable, InvalidInput
+from netweave.store.sql import SqlStore, create_store
+from store_factories import package
+
+
+def _closed_port() -> int:
+    # A port nobody listens on: bind, read the number, close.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_ping(store: SqlStore) -> None:
+    assert await store.ping() is True
+
+
+async def test_unreachable_postgresql_is_backend_unavailable() -> None:
+    store = create_store(f"postgresql://postgres@127.0.0.1:{_closed_port()}/test")
+    try:
+        assert await store.ping() is False
+        with pytest.raises(BackendUnavailable):
+            await store.get_package("x")
+        with pytest.raises(BackendUnavailable):
+            await store.add_package(package())
+        with pytest.raises(BackendUnavailable):
+            await store.migrate()
+        with pytest.raises(BackendUnavailable):
+            async with store.transaction():
+                pass
+    finally:
+        await store.close()
+
+
+async def test_missing_postgresql_database_is_backend_unavailable() -> None:
+    # Whether or not the server runs, a database that does not exist is "unavailable".
+    store = create_store("postgresql://postgres@127.0.0.1:5432/nw_no_such_database")
+    try:
+        assert await store.ping() is False
+        with pytest.raises(BackendUnavailable):
+            await store.count_api_tokens()
+    finally:
+        await store.close()
+
+
+async def test_unusable_sqlite_file_is_backend_unavailable(tmp_path: Path) -> None:
+    # The "database file" is a directory: SQLite cannot open it.
+    (tmp_path / "db").mkdir()
+    store = create_store(f"sqlite:///{tmp_path / 'db'}")
+    try:
+        assert await store.ping() is False
+        with pytest.raises(BackendUnavailable):
+            await store.list_packages()
+    finally:
+        await store.close()
+
+
+async def test_sqlite_creates_the_data_directory(tmp_path: Path) -> None:
+    store = create_store(f"sqlite:///{tmp_path / 'a' / 'b' / 'netweave.db'}")
+    try:
+        await store.migrate()
+        assert (tmp_path / "a" / "b" / "netweave.db").is_file()
+        assert await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_sqlite_pragmas(tmp_path: Path) -> None:
+    store = create_store(f"sqlite:///{tmp_path / 'netweave.db'}")
+    try:
+        async with store.engine.connect() as conn:
+            journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+            busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+            fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+        assert journal == "wal"
+        assert busy >= 1000
+        assert fks == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://root@127.0.0.1/x", "not a url", "http://127.0.0.1/db", ""]
+)
+def test_unsupported_urls_are_invalid_input(url: str) -> None:
+    with pytest.raises(InvalidInput):
+        create_store(url)
+
+
+def test_schema_option_is_checked() -> None:
+    with pytest.raises(InvalidInput):
+        create_store("postgresql://postgres@127.0.0.1/test", schema="x; DROP TABLE y")
+    with pytest.raises(InvalidInput):
+        create_store("sqlite:///netweave.db", schema="s")
+
+
+async def test_values_the_columns_refuse_are_invalid_input(store: SqlStore) -> None:
+    await store.add_package(package())
+    with pytest.raises(InvalidInput):
+        await store.update_package("nginx-1.0.0", extensions={"x": object()})
+    with pytest.raises(InvalidInput):
+        await store.update_package("nginx-1.0.0", name=None)
+    assert await store.get_package("nginx-1.0.0") == package()

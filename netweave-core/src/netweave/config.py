@@ -407,10 +407,13 @@ def load_settings(
         resolved_dir = DEFAULT_DATA_DIR
     document["data_dir"] = str(resolved_dir.expanduser().absolute())
 
+    from_env: dict[str, str] = {}
     for variable, field_path in _ENV_FIELDS:
         value = env.get(variable)
         if value:
             _set_path(document, field_path, value)
+            # Error locations use the key as given, and env values are set in snake_case.
+            from_env[".".join(field_path)] = variable
             if field_path in (("api", "token"), ("store", "url")):
                 secrets.append(value)
     if overrides:
@@ -423,7 +426,10 @@ def load_settings(
     try:
         settings = Settings.model_validate(document)
     except ValidationError as exc:
-        errors.extend(validation_messages(exc))
+        for line in validation_messages(exc):
+            # Say where a bad value came from when it was not the file.
+            origin = from_env.get(line.split(":", 1)[0])
+            errors.append(f"{line} (set by {origin})" if origin else line)
     if errors:
         raise ConfigError(source, errors)
     register_secret(settings.api.token)

@@ -284,3 +284,15 @@ def test_data_dir_is_absolute_whatever_its_origin(
     assert load_settings(env={}).data_dir == tmp_path / ".netweave"
     assert load_settings(env={"NETWEAVE_DATA_DIR": "rel"}).data_dir == tmp_path / "rel"
     assert load_settings(env={}, overrides={"data_dir": "over"}).data_dir == tmp_path / "over"
+
+
+def test_error_in_a_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            data_dir=tmp_path, env={"NETWEAVE_PORT": "eighty", "NETWEAVE_LOG_FORMAT": "xml"}
+        )
+    assert info.value.errors == [
+        "log_format: Input should be 'auto', 'json' or 'console' (set by NETWEAVE_LOG_FORMAT)",
+        "server.port: Input should be a valid integer, unable to parse string as an integer "
+        "(set by NETWEAVE_PORT)",
+    ]

@@ -10,8 +10,7 @@ from netweave.errors import BackendError, BackendUnavailable
 from netweave.models import DeploymentStatus
 from support.gateway import Gateway, running_gateway
 from support.memory_adapter import limited
-
-from .test_api_packages import assert_problem
+from support.problems import assert_problem
 
 BASE = "/o2dms/v1/nfDeployments"
 OPS = "/o2dms/v1/operations"

@@ -9,23 +9,9 @@ import pytest
 from netweave.errors import BackendUnavailable
 from support.gateway import Gateway
 from support.memory_adapter import CORRUPT_MARKER
+from support.problems import assert_problem
 
 BASE = "/o2dms/v1/nfDeploymentDescriptors"
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == status
-    assert body["title"]
-    assert body["detail"]
-    assert body["message"] == body["detail"]
-    assert body["error"]
-    if field is not None:
-        assert field in body["detail"] or body.get("details", {}).get("field") == field, body
-    return body
 
 
 def upload_files(data: bytes = b"chart-bytes", field: str = "chart") -> dict[str, Any]:

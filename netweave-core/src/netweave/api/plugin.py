@@ -19,7 +19,9 @@ from typing import Any
 
 import msgspec
 import pluggy
+import pydantic
 from litestar import Litestar, Router
+from litestar._signature.types import ExtendedMsgSpecValidationError
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
@@ -234,7 +236,12 @@ def strict_json_decoder(model: type[RequestModel], value: Any) -> RequestModel:
     strict *JSON* mode is what a JSON API wants, so the value goes back to JSON first (request
     bodies are small; the cost is a few microseconds).
     """
-    return model.model_validate_json(_json_encoder.encode(value), strict=True)
+    try:
+        return model.model_validate_json(_json_encoder.encode(value), strict=True)
+    except pydantic.ValidationError as exc:
+        # The form Litestar turns into a ValidationException naming each field.
+        errors = exc.errors(include_url=False, include_input=False)
+        raise ExtendedMsgSpecValidationError(errors=list(errors)) from None
 
 
 def services_of(app: Litestar) -> Services:

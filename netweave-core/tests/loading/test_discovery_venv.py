@@ -13,6 +13,7 @@ installed in this interpreter stay visible as metadata, so the assertions are ab
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from netweave.testing import require_backend
 
 CORE_DIR = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = CORE_DIR / "tests" / "fixtures" / "tinyfix"
@@ -40,6 +42,10 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Offline build: the build backend and pip come from this interpreter.
+    for module, why in (("hatchling", "the build backend"), ("pip", "the installer")):
+        if importlib.util.find_spec(module) is None:
+            require_backend(f"{module} ({why}) is needed to build and install the fixture")
     root = tmp_path_factory.mktemp("discovery") / "venv"
     created = run(sys.executable, "-m", "venv", "--without-pip", root)
     assert created.returncode == 0, created.stderr

@@ -1,0 +1,196 @@
+"""A classic Helm HTTP repository (real Helm index, static server on loopback, read-only) and a
+ChartMuseum-behaving server (its documented ``/api``)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import helm_python
+import httpx
+import pytest
+from chartkit import build_chart
+from chartmuseum import Museum, run_chartmuseum
+from conftest import REAL_CHARTS, AdapterFactory, upload_of
+from netweave.adapters import DeploymentSpec, OperationContext, PackageUpload
+from netweave.errors import AlreadyExists, BackendError, InvalidInput, NotFound, Unsupported
+from netweave.models import DeploymentStatus
+from servers import serve_directory
+
+# -- classic HTTP repository ------------------------------------------------------------------
+
+
+@pytest.fixture
+def http_repo(tmp_path: Path, charts_dir: Path) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path / "httprepo"
+    directory.mkdir()
+    for name in ("hello-world-0.1.0.tgz", "velero-12.1.0.tgz"):
+        shutil.copy(charts_dir / name, directory / name)
+    helm_python.repo_index_generate(directory)  # the index Helm itself writes
+    with serve_directory(directory) as url:
+        yield url, directory
+
+
+async def test_http_repository_lists_and_gets_from_its_index(
+    http_repo: tuple[str, Path], adapter_factory: AdapterFactory
+) -> None:
+    url, _ = http_repo
+    adapter = await adapter_factory({"storage": {"kind": "http", "url": url}})
+    listed = {p.backend_ref: p for p in await adapter.list_packages()}
+    assert set(listed) == {"hello-world:0.1.0", "velero:12.1.0"}
+    velero = listed["velero:12.1.0"]
+    assert velero.checksum == f"sha256:{REAL_CHARTS['velero-12.1.0.tgz']}"
+    assert velero.package_uri == f"{url}/velero-12.1.0.tgz"
+    assert velero.extensions["kubeVersion"] == ">=1.16.0-0"
+    assert (await adapter.get_package("hello-world:0.1.0")).extensions["appVersion"] == "1.16.0"
+    with pytest.raises(NotFound):
+        await adapter.get_package("hello-world:9.9.9")
+
+
+async def test_http_repository_is_read_only_but_registers_by_reference(
+    http_repo: tuple[str, Path], adapter_factory: AdapterFactory, charts_dir: Path
+) -> None:
+    url, _ = http_repo
+    adapter = await adapter_factory({"storage": {"kind": "http", "url": url}})
+    with pytest.raises(Unsupported) as caught:
+        await adapter.upload_package(upload_of(charts_dir / "nginx-21.1.23.tgz"))
+    assert caught.value.status == 501
+    with pytest.raises(Unsupported):
+        await adapter.delete_package("velero:12.1.0")
+
+    registered = await adapter.upload_package(
+        PackageUpload(name="velero", version="12.1.0", package_uri="velero:12.1.0")
+    )
+    assert registered.backend_ref == "velero:12.1.0"
+    with pytest.raises(NotFound):
+        await adapter.upload_package(
+            PackageUpload(name="absent", version="1.0.0", package_uri="absent:1.0.0")
+        )
+
+
+async def test_install_from_http_repository_and_digest_check(
+    http_repo: tuple[str, Path],
+    adapter_factory: AdapterFactory,
+    k8s_kubeconfig: Path,
+    charts_dir: Path,
+) -> None:
+    url, directory = http_repo
+    adapter = await adapter_factory(
+        {"storage": {"kind": "http", "url": url}, "cluster": {"kubeconfig": str(k8s_kubeconfig)}}
+    )
+    package = await adapter.get_package("hello-world:0.1.0")
+    created = await adapter.create_deployment(
+        DeploymentSpec(deployment_id="d", name="hw", namespace="web", package=package),
+        OperationContext("op", "key"),
+    )
+    assert created.status is DeploymentStatus.DEPLOYED
+
+    # A tampered archive no longer matches the index digest: refused, not installed.
+    shutil.copy(charts_dir / "nginx-21.1.23.tgz", directory / "velero-12.1.0.tgz")
+    velero = await adapter.get_package("velero:12.1.0")
+    with pytest.raises(BackendError) as caught:
+        await adapter.create_deployment(
+            DeploymentSpec(deployment_id="d2", name="vel", namespace="web", package=velero),
+            OperationContext("op2", "key2"),
+        )
+    assert "digest" in caught.value.message
+
+
+async def test_registration_by_url_downloads_validates_and_stores(
+    http_repo: tuple[str, Path], adapter_factory: AdapterFactory, tmp_path: Path
+) -> None:
+    url, directory = http_repo
+    adapter = await adapter_factory()  # local storage
+    info = await adapter.upload_package(
+        PackageUpload(name="velero", version="12.1.0", package_uri=f"{url}/velero-12.1.0.tgz")
+    )
+    assert info.checksum == f"sha256:{REAL_CHARTS['velero-12.1.0.tgz']}"
+    assert (tmp_path / "repo" / "velero-12.1.0.tgz").is_file()
+
+    (directory / "junk.tgz").write_bytes(b"PK\x03\x04junk")
+    with pytest.raises(InvalidInput):
+        await adapter.upload_package(
+            PackageUpload(name="junk", version="1.0.0", package_uri=f"{url}/junk.tgz")
+        )
+    with pytest.raises(InvalidInput):
+        await adapter.upload_package(
+            PackageUpload(name="gone", version="1.0.0", package_uri=f"{url}/gone.tgz")
+        )
+
+
+# -- ChartMuseum --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def museum() -> Iterator[tuple[Museum, str]]:
+    server = Museum()
+    with run_chartmuseum(server) as url:
+        yield server, url
+
+
+async def test_chartmuseum_upload_list_get_delete(
+    museum: tuple[Museum, str], adapter_factory: AdapterFactory, charts_dir: Path
+) -> None:
+    server, url = museum
+    adapter = await adapter_factory({"storage": {"kind": "chartmuseum", "url": url}})
+    info = await adapter.upload_package(upload_of(charts_dir / "traefik-41.3.0.tgz"))
+    assert ("POST", "/api/charts") in server.requests
+    assert info.checksum == f"sha256:{REAL_CHARTS['traefik-41.3.0.tgz']}"
+    assert info.package_uri == f"{url}/charts/traefik-41.3.0.tgz"
+    assert info.extensions["kubeVersion"] == ">=1.25.0-0"
+
+    with pytest.raises(AlreadyExists):
+        await adapter.upload_package(upload_of(charts_dir / "traefik-41.3.0.tgz"))
+
+    # Added to the museum directly (not through netweave): visible.
+    data = (charts_dir / "hello-world-0.1.0.tgz").read_bytes()
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(f"{url}/api/charts", content=data)).status_code == 201
+    assert {p.backend_ref for p in await adapter.list_packages()} == {
+        "traefik:41.3.0",
+        "hello-world:0.1.0",
+    }
+    await adapter.delete_package("traefik:41.3.0")
+    assert ("DELETE", "/api/charts/traefik/41.3.0") in server.requests
+    with pytest.raises(NotFound):
+        await adapter.get_package("traefik:41.3.0")
+    with pytest.raises(NotFound):
+        await adapter.delete_package("traefik:41.3.0")
+
+    # The museum's repository face works for the real Helm SDK too.
+    index = helm_python.repo_index(url)
+    assert list(index["entries"]) == ["hello-world"]
+
+
+async def test_chartmuseum_with_basic_auth_and_tenant(
+    adapter_factory: AdapterFactory, tmp_path: Path, k8s_kubeconfig: Path
+) -> None:
+    server = Museum(tenant="org/team", auth=("museum", "pw"))
+    with run_chartmuseum(server) as url:
+        adapter = await adapter_factory(
+            {
+                "storage": {
+                    "kind": "chartmuseum",
+                    "url": url,
+                    "tenant": "org/team",
+                    "username": "museum",
+                    "password": "pw",
+                },
+                "cluster": {"kubeconfig": str(k8s_kubeconfig)},
+            }
+        )
+        info = await adapter.upload_package(upload_of(build_chart(tmp_path / "s", "tnt", "0.1.0")))
+        assert ("POST", "/api/org/team/charts") in server.requests
+        assert info.package_uri == f"{url}/org/team/charts/tnt-0.1.0.tgz"
+        created = await adapter.create_deployment(
+            DeploymentSpec(deployment_id="d", name="tnt", namespace="cm", package=info),
+            OperationContext("op", "key"),
+        )
+        assert created.status is DeploymentStatus.DEPLOYED
+
+        anonymous = await adapter_factory(
+            {"storage": {"kind": "chartmuseum", "url": url, "tenant": "org/team"}}, name="anon"
+        )
+        with pytest.raises(BackendError):
+            await anonymous.list_packages()

@@ -35,9 +35,7 @@ K8SPLUGIN_CAPABILITIES = frozenset(
         Capability.HISTORY,
     }
 )
-SO_CAPABILITIES = frozenset(
-    {Capability.PACKAGE_MANAGEMENT, Capability.DEPLOYMENT_LIFECYCLE, Capability.HISTORY}
-)
+SO_CAPABILITIES = frozenset({Capability.PACKAGE_MANAGEMENT, Capability.DEPLOYMENT_LIFECYCLE})
 HELM_PACKAGE = "helm"
 SDC_PACKAGE = "sdc-service"
 

@@ -1,0 +1,217 @@
+"""netweave's conformance kit against both backends (emulators on 127.0.0.1).
+
+Overrides say why; each replaces a kit test with one that checks what this backend does
+instead, never with nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.metadata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netweave.adapters import DeploymentChange, DMSAdapter, PackageInfo, PackageUpload
+from netweave.errors import BackendTimeout, BackendUnavailable, NotFound, Unsupported
+from netweave.testing.kit import AdapterTestSuite, kit_override
+from netweave_onap import OnapAdapter, OnapConfig
+from onap_emulators.k8splugin import K8sPluginEmulator
+from onap_emulators.so import SoEmulator
+from test_so import MODEL
+
+_FACTORY = (
+    "the `onap` entry point is OnapAdapter, which constructs the backend's subclass "
+    "(K8sPluginAdapter / SoAdapter) so that per-class capabilities are honest per backend; "
+    "the kit compares the entry point with type(adapter). Same checks, against OnapAdapter."
+)
+
+
+def _check_factory_discovery(adapter: DMSAdapter) -> None:
+    (ep,) = [
+        e for e in importlib.metadata.entry_points(group="netweave.adapters") if e.name == "onap"
+    ]
+    assert ep.load() is OnapAdapter
+    assert isinstance(adapter, OnapAdapter) and type(adapter) is not OnapAdapter
+    assert ep.dist is not None and ep.dist.name == "netweave-onap"
+    info = type(adapter).info()
+    assert info.type == "onap" and info.version == ep.dist.version
+    assert info.capabilities >= OnapAdapter.info().capabilities
+
+
+class _Outage:
+    def __init__(self, emulator: K8sPluginEmulator | SoEmulator) -> None:
+        self.emulator = emulator
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        self.emulator.outage_status = 503
+        try:
+            yield
+        finally:
+            self.emulator.outage_status = None
+
+
+_FAST = {"pollInterval": 0.02, "timeouts": {"read": 5, "write": 20}, "http": {"backoff": 0.01}}
+
+
+class TestK8sPluginConformance(AdapterTestSuite):
+    @pytest.fixture
+    def adapter(self, k8s_backend: K8sPluginEmulator) -> DMSAdapter:
+        return OnapAdapter(
+            "onap-kit",
+            OnapConfig.model_validate(
+                {
+                    "backend": "k8splugin",
+                    "k8sPluginUrl": k8s_backend.url,  # type: ignore[attr-defined]
+                    "cloudRegion": k8s_backend.cloud_region,
+                    **_FAST,
+                }
+            ),
+        )
+
+    @pytest.fixture
+    def sample_package(self, charts: Path) -> PackageUpload:
+        return PackageUpload(
+            name="hello-world", version="0.1.0", archive=charts / "hello-world-0.1.0.tgz"
+        )
+
+    @pytest.fixture
+    def upgrade_package(self, charts: Path) -> PackageUpload:
+        return PackageUpload(
+            name="hello-world", version="0.2.0", archive=charts / "hello-world-0.1.0.tgz"
+        )
+
+    @pytest.fixture
+    def deployment_values(self) -> dict[str, Any]:
+        return {"replicaCount": 1}
+
+    @pytest.fixture
+    def backend(self, k8s_backend: K8sPluginEmulator) -> _Outage:
+        return _Outage(k8s_backend)
+
+    @kit_override(_FACTORY)
+    def test_entry_point_discovery(self, adapter: DMSAdapter) -> None:
+        _check_factory_discovery(adapter)
+
+
+class TestSoConformance(AdapterTestSuite):
+    @pytest.fixture
+    def adapter(self, so_backend: SoEmulator) -> DMSAdapter:
+        return OnapAdapter(
+            "onap-so-kit",
+            OnapConfig.model_validate(
+                {
+                    "backend": "so",
+                    "soUrl": so_backend.url,
+                    "username": so_backend.username,
+                    "password": so_backend.password,
+                    "cloudRegion": "k8sregionfour",
+                    "tenantId": "tenant",
+                    **_FAST,
+                }
+            ),
+        )
+
+    @pytest.fixture
+    def sample_package(self) -> PackageUpload:
+        return PackageUpload(
+            name="cu-service",
+            version="2.0",
+            package_uri="sdc:services/beb1259e-dad8-4ee0-a40e-1af20f775d54",
+            source=copy.deepcopy(MODEL),
+        )
+
+    @pytest.fixture
+    def deployment_values(self) -> dict[str, Any]:
+        return {"replicaCount": "1"}
+
+    @pytest.fixture
+    def backend(self, so_backend: SoEmulator) -> _Outage:
+        return _Outage(so_backend)
+
+    @kit_override(_FACTORY)
+    def test_entry_point_discovery(self, adapter: DMSAdapter) -> None:
+        _check_factory_discovery(adapter)
+
+    @kit_override(
+        "SO has no service-model catalogue API, so list_packages answers 501 by design (the "
+        "gateway's store lists SO-mode packages); register, get and delete are checked"
+    )
+    async def test_upload_get_list_delete(
+        self, started_adapter: DMSAdapter, sample_package: PackageUpload
+    ) -> None:
+        info = await started_adapter.upload_package(sample_package)
+        got = await started_adapter.get_package(info.backend_ref)
+        assert (got.name, got.version, got.package_type) == ("cu-service", "2.0", "sdc-service")
+        await self.expect_error(Unsupported, started_adapter.list_packages(), "list_packages")
+        await started_adapter.delete_package(info.backend_ref)
+
+    @kit_override(
+        "a model reference keeps no state in ONAP, so the adapter cannot see a duplicate; the "
+        "gateway's store refuses a duplicate name+version (409). Checked instead: registering "
+        "the same model twice gives the same reference"
+    )
+    async def test_duplicate_upload_is_already_exists(
+        self, started_adapter: DMSAdapter, sample_package: PackageUpload
+    ) -> None:
+        first = await started_adapter.upload_package(sample_package)
+        second = await started_adapter.upload_package(sample_package)
+        assert first.backend_ref == second.backend_ref
+
+    @kit_override(
+        "backend 'so' cannot update a CNF (SO's upgradeCnf route is not in its published "
+        "contract): update answers 501 naming the reason; create/delete are checked elsewhere"
+    )
+    async def test_update_values(
+        self,
+        started_adapter: DMSAdapter,
+        onboarded_package: PackageInfo,
+        namespace: str,
+        deployment_values: dict[str, Any],
+        changed_values: dict[str, Any],
+    ) -> None:
+        info = await self.deploy(started_adapter, onboarded_package, namespace, deployment_values)
+        try:
+            await self.expect_error(
+                Unsupported,
+                started_adapter.update_deployment(
+                    info.backend_ref, DeploymentChange(values=changed_values), self.ctx()
+                ),
+                "update_deployment",
+            )
+        finally:
+            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
+
+    @kit_override("backend 'so' cannot update (see test_update_values); upgrade answers 501")
+    async def test_upgrade_to_another_package_version(
+        self, started_adapter: DMSAdapter, onboarded_package: PackageInfo
+    ) -> None:
+        await self.expect_error(
+            Unsupported,
+            started_adapter.update_deployment(
+                "any", DeploymentChange(package=onboarded_package), self.ctx()
+            ),
+            "upgrade",
+        )
+
+    @kit_override(
+        "list_packages never reaches SO (501, see test_upload_get_list_delete) and a model "
+        "reference is read without SO; the calls that do reach SO are checked during the outage"
+    )
+    async def test_backend_outage_is_unavailable(
+        self, started_adapter: DMSAdapter, backend: _Outage
+    ) -> None:
+        with backend.outage():
+            try:
+                await started_adapter.get_deployment("netweave-kit-outage")
+            except (BackendUnavailable, BackendTimeout) as exc:
+                assert exc.unmapped_exception_type is None
+            else:
+                raise AssertionError("get_deployment succeeded during an outage")
+            assert (await started_adapter.health()).healthy is False
+        await self.expect_error(
+            NotFound, started_adapter.get_deployment("netweave-kit-outage"), "after the outage"
+        )

@@ -135,7 +135,9 @@ def _load_file(path: str) -> Any:
     text = Path(path).read_text(encoding="utf-8")
     if path.endswith(".json"):
         return json.loads(text)
-    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    # libyaml's loader when present: the big CRDs take seconds with the pure-Python one.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
     return _stringify_keys(docs[0] if len(docs) == 1 else docs)
 
 

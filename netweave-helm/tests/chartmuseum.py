@@ -31,6 +31,8 @@ class Museum:
     auth: tuple[str, str] | None = None
     charts: dict[str, dict[str, tuple[dict[str, Any], bytes]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    #: While set, every request is answered 503 (an outage).
+    down: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, archive: bytes) -> tuple[int, dict[str, Any]]:
@@ -92,6 +94,10 @@ def _handler(museum: Museum) -> type[http.server.BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _authorised(self) -> bool:
+            if museum.down:
+                self._body()
+                self._send(503, {"error": "service unavailable"})
+                return False
             if museum.auth is None:
                 return True
             expected = base64.b64encode(f"{museum.auth[0]}:{museum.auth[1]}".encode()).decode()

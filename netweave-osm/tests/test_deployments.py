@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,14 @@ from osm_emulator import OsmNbiEmulator
 from osm_packages import archive, knf_vnfd, nsd, vnf_vnfd
 
 _ops = itertools.count(1)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
 
 
 def ctx(key: str | None = None) -> OperationContext:
@@ -264,7 +273,7 @@ async def test_status_while_operations_run(
     upgrade = asyncio.create_task(
         adapter.update_deployment(info.backend_ref, DeploymentChange(values={"a": 1}), ctx())
     )
-    await asyncio.sleep(0.2)
+    await until(lambda: any(o["lcmOperationType"] == "action" for o in emulator.ops.values()))
     with pytest.raises(Conflict, match="busy"):
         await adapter.rollback_deployment(info.backend_ref, 0, ctx())
     await upgrade
@@ -315,8 +324,7 @@ async def test_retried_create_while_first_attempt_still_runs(
 ) -> None:
     emulator.op_duration = 0.4
     first = asyncio.create_task(adapter.create_deployment(spec(ns_package), ctx("k-run:0")))
-    await asyncio.sleep(0.15)
-    assert len(emulator.nsrs) == 1
+    await until(lambda: len(emulator.nsrs) == 1)
     second = await adapter.create_deployment(spec(ns_package), ctx("k-run:0"))
     assert (await first).backend_ref == second.backend_ref
     assert second.status is DeploymentStatus.DEPLOYED

@@ -121,12 +121,12 @@ async def test_token_expiring_while_an_operation_runs(
 
 
 async def test_token_is_renewed_before_it_expires(emulator: OsmNbiEmulator) -> None:
-    emulator.token_ttl = 0.6
-    adapter = OsmAdapter("osm-renew", make_config(emulator, tokenRenewMargin=0.5))
+    emulator.token_ttl = 1.0
+    adapter = OsmAdapter("osm-renew", make_config(emulator, tokenRenewMargin=0.7))
     await adapter.start()
     try:
         await adapter.list_packages()
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.4)
         await adapter.list_packages()
         assert adapter._nbi.auth.logins == 2
         assert not any(status == 401 for _, _, _, status in emulator.log)
@@ -237,3 +237,15 @@ async def test_unknown_vim_account(emulator: OsmNbiEmulator, ns_package: Package
             await by_name.create_deployment(spec(ns_package), ctx(7))
     finally:
         await by_name.stop()
+
+
+async def test_concurrent_requests_share_one_login(emulator: OsmNbiEmulator) -> None:
+    adapter = OsmAdapter("osm-many", make_config(emulator))
+    await adapter.start()
+    try:
+        results = await asyncio.gather(*(adapter.list_packages() for _ in range(10)))
+        assert results == [[]] * 10
+        assert adapter._nbi.auth.logins == 1
+        assert emulator.count("POST", "/admin/v1/tokens") == 1
+    finally:
+        await adapter.stop()

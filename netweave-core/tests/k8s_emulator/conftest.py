@@ -83,10 +83,7 @@ class Http:
         timeout: float = 10.0,
     ) -> tuple[int, dict[str, str], bytes]:
         data: bytes | None
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
-        else:
-            data = body
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Accept", accept)
         if data is not None:
@@ -103,12 +100,12 @@ class Http:
 
 
 @pytest.fixture
-def http(k8s_emulator: KubernetesEmulator) -> Http:
+def http(k8s_emulator: KubernetesEmulator) -> Http:  # noqa: F811
     return Http(k8s_emulator.url)
 
 
 @pytest.fixture
-def kube(k8s_emulator: KubernetesEmulator) -> Iterator[Any]:
+def kube(k8s_emulator: KubernetesEmulator) -> Iterator[Any]:  # noqa: F811
     """A ``kubernetes.client.ApiClient`` bound to the emulator."""
     api = k8s_emulator.kubernetes_client()
     yield api

@@ -29,8 +29,12 @@ def test_concurrent_helm_lifecycles(
         name = f"r{i}"
         ns = "default" if i % 2 else "spread"
         c = configs[ns]
-        c.install(chart, name, {"greeting": f"v1-{i}"}, create_namespace=True, wait="watcher", timeout=60)
-        c.upgrade(chart, name, {"greeting": f"v2-{i}", "replicaCount": 2}, wait="watcher", timeout=60)
+        c.install(
+            chart, name, {"greeting": f"v1-{i}"}, create_namespace=True, wait="watcher", timeout=60
+        )
+        c.upgrade(
+            chart, name, {"greeting": f"v2-{i}", "replicaCount": 2}, wait="watcher", timeout=60
+        )
         settings_after_upgrade = k8s_emulator.get("v1", "ConfigMap", f"{name}-settings", ns)
         if ns == "default":
             c.rollback(name, version=1, wait="watcher", timeout=60)

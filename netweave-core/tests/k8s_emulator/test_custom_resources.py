@@ -75,11 +75,12 @@ def test_crds_are_established_and_discoverable(
     assert conds == {"NamesAccepted": "True", "Established": "True"}
     assert crd.status.accepted_names.kind == "HelmRelease"
     code, doc = http.json("GET", "/apis/argoproj.io/v1alpha1")
+    assert code == 200
     names = {r["name"]: r for r in doc["resources"]}
     assert names["applications"]["namespaced"] is True
     assert names["applications"]["shortNames"] == ["app", "apps"]
     assert "applications/status" not in names  # the Argo CD CRD has no status subresource
-    code, groups = http.json("GET", "/apis")
+    _code, groups = http.json("GET", "/apis")
     assert "source.toolkit.fluxcd.io" in {g["name"] for g in groups["groups"]}
 
 
@@ -129,7 +130,7 @@ def test_custom_resource_patches(crs: client.CustomObjectsApi, kube: client.ApiC
         )
     assert exc.value.status == 415
     # Server-side apply creates (201), then updates (200).
-    body, status, _ = crs.patch_namespaced_custom_object_with_http_info(
+    created, status, _ = crs.patch_namespaced_custom_object_with_http_info(
         g,
         v,
         "argocd",
@@ -140,9 +141,10 @@ def test_custom_resource_patches(crs: client.CustomObjectsApi, kube: client.ApiC
         _content_type="application/apply-patch+yaml",
     )
     assert status == 201
+    assert created["metadata"]["generation"] == 1
     changed = _app("applied")
     changed["spec"]["source"]["targetRevision"] = "main"
-    body, status, _ = crs.patch_namespaced_custom_object_with_http_info(
+    _body, status, _ = crs.patch_namespaced_custom_object_with_http_info(
         g,
         v,
         "argocd",
@@ -313,7 +315,7 @@ def test_cluster_scoped_crd_with_scale_and_multiple_versions(
         },
     }
     client.ApiextensionsV1Api(kube).create_custom_resource_definition(crd)
-    code, grp = http.json("GET", "/apis/example.com")
+    _code, grp = http.json("GET", "/apis/example.com")
     assert grp["preferredVersion"]["version"] == "v1"
     crs = client.CustomObjectsApi(kube)
     made = crs.create_cluster_custom_object(

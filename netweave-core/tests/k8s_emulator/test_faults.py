@@ -78,9 +78,12 @@ def test_drop_watch_closes_stream_without_terminator(
     for name in ("a", "b", "c"):
         http.json("POST", CM, {"metadata": {"name": name}})
     k8s_emulator.faults.drop_watch(path=CM, after_events=2)
-    with urllib.request.urlopen(
-        f"{k8s_emulator.url}{CM}?watch=1&timeoutSeconds=5", timeout=10
-    ) as resp, pytest.raises(IncompleteRead):
+    with (
+        urllib.request.urlopen(
+            f"{k8s_emulator.url}{CM}?watch=1&timeoutSeconds=5", timeout=10
+        ) as resp,
+        pytest.raises(IncompleteRead),
+    ):
         resp.read()
     # The fault was for one connection only: the next watch sees every object.
     with urllib.request.urlopen(

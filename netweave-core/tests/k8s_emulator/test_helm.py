@@ -311,7 +311,7 @@ def test_failing_workload_fails_install_with_wait(
 ) -> None:
     k8s_emulator.set_behavior("bad-demo", "unready", kind="Deployment")
     cfg = helm()
-    with pytest.raises(hp.HelmError, match="not ready|context deadline|timed out"):
+    with pytest.raises(hp.HelmError, match=r"not ready|context deadline|timed out"):
         cfg.install(str(_chart(tmp_path)), "bad", wait="watcher", timeout=2)
     assert cfg.status("bad")["status"] == "failed"
 

@@ -87,8 +87,8 @@ def test_deployment_with_wrong_type_is_400(kube: client.ApiClient, http: Http) -
     assert code == 400
     assert out["reason"] == "BadRequest"
     assert out["message"] == (
-        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string '
-        "into Go struct field DeploymentSpec.spec.replicas of type int32"
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal '
+        "string into Go struct field DeploymentSpec.spec.replicas of type int32"
     )
     assert http.json("GET", f"{DEPLOY}/bad")[0] == 404
     # The typed client refuses to send it at all (pydantic models); a dict through the
@@ -130,7 +130,7 @@ def test_unknown_fields_depend_on_field_validation(http: Http) -> None:
 
 def test_validation_also_applies_to_updates_and_patches(http: Http) -> None:
     http.json("POST", DEPLOY, _deployment("p"))
-    code, out = http.json(
+    code, _ = http.json(
         "PATCH",
         f"{DEPLOY}/p",
         {"spec": {"replicas": "many"}},
@@ -139,7 +139,7 @@ def test_validation_also_applies_to_updates_and_patches(http: Http) -> None:
     assert code == 400
     code, cur = http.json("GET", f"{DEPLOY}/p")
     cur["spec"]["template"]["spec"]["containers"] = [{"image": "x"}]
-    code, out = http.json("PUT", f"{DEPLOY}/p", cur)
+    code, _out = http.json("PUT", f"{DEPLOY}/p", cur)
     assert code == 422
 
 
@@ -166,8 +166,8 @@ def test_custom_resource_wrong_type_is_422(flux: KubernetesEmulator, http: Http)
     assert code == 422
     assert out["reason"] == "Invalid"
     assert out["message"] == (
-        'HelmRelease.helm.toolkit.fluxcd.io "bad" is invalid: spec.interval: Invalid value: "integer": '
-        'spec.interval in body must be of type string: "integer"'
+        'HelmRelease.helm.toolkit.fluxcd.io "bad" is invalid: spec.interval: Invalid value: '
+        '"integer": spec.interval in body must be of type string: "integer"'
     )
     assert out["details"]["causes"][0]["field"] == "spec.interval"
     assert http.json("GET", f"{HR}/bad")[0] == 404

@@ -8,10 +8,12 @@ The HTTP layer, the controllers and the Python facade all go through
 from __future__ import annotations
 
 import base64
+import builtins
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,7 +267,8 @@ class ApiCore:
         body_ns = m.get("namespace")
         if body_ns and ns and body_ns != ns:
             raise bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
+                "the namespace of the provided object does not match the namespace sent "
+                "on the request"
             )
         m["namespace"] = ns or body_ns or "default"
 
@@ -281,8 +284,9 @@ class ApiCore:
         if nsobj["metadata"].get("deletionTimestamp"):
             raise ApiError(
                 403,
-                f'{res.qualified} "{obj["metadata"].get("name", "")}" is forbidden: unable to create new content '
-                f"in namespace {ns} because it is being terminated",
+                f'{res.qualified} "{obj["metadata"].get("name", "")}" is forbidden: '
+                f"unable to create new content in namespace {ns} because it is being "
+                "terminated",
             )
 
     def create(self, res: Resource, ns: str, body: JSONDict, opts: WriteOptions) -> JSONDict:
@@ -513,7 +517,8 @@ class ApiCore:
             raise ApiError(
                 415,
                 "the body of the request was in an unknown format - accepted media types include: "
-                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                "application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
             )
         if patch_type not in (PATCH_JSON, PATCH_MERGE, PATCH_STRATEGIC):
             raise ApiError(
@@ -570,7 +575,9 @@ class ApiCore:
         subresource: str | None,
     ) -> tuple[JSONDict, bool]:
         try:
-            applied = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER) if raw else None
+            # A safe loader (CSafeLoader when available): same guarantees as yaml.safe_load.
+            text = raw.decode("utf-8")
+            applied = yaml.load(text, Loader=_YAML_LOADER) if raw else None  # noqa: S506
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise bad_request(f"error decoding YAML: {exc}") from exc
         if not isinstance(applied, dict):
@@ -590,17 +597,19 @@ class ApiCore:
             )
         if applied.get("apiVersion") != res.api_version:
             raise bad_request(
-                f"Incorrect version specified in apply patch. Specified patch version: {applied.get('apiVersion', '')}, "
-                f"expected: {res.api_version}"
+                "Incorrect version specified in apply patch. Specified patch version: "
+                f"{applied.get('apiVersion', '')}, expected: {res.api_version}"
             )
         if applied.get("kind") != res.kind:
             raise bad_request(
-                f"Incorrect kind specified in apply patch. Specified patch kind: {applied.get('kind', '')}, expected: {res.kind}"
+                "Incorrect kind specified in apply patch. Specified patch kind: "
+                f"{applied.get('kind', '')}, expected: {res.kind}"
             )
         meta_in = applied.setdefault("metadata", {})
         if meta_in.get("name") and meta_in["name"] != name:
             raise bad_request(
-                f"the name of the object ({meta_in['name']}) does not match the name on the URL ({name})"
+                f"the name of the object ({meta_in['name']}) does not match the name on "
+                f"the URL ({name})"
             )
         meta_in["name"] = name
         self._check_namespace(res, ns, applied)
@@ -667,7 +676,8 @@ class ApiCore:
                     res.plural,
                     res.group,
                     name,
-                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {cur['metadata'].get('uid')}",
+                    f"Precondition failed: UID in precondition: {pre['uid']}, "
+                    f"UID in object meta: {cur['metadata'].get('uid')}",
                 )
             if pre.get("resourceVersion") and pre["resourceVersion"] != cur["metadata"].get(
                 "resourceVersion"
@@ -676,8 +686,9 @@ class ApiCore:
                     res.plural,
                     res.group,
                     name,
-                    f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                    f"ResourceVersion in object meta: {cur['metadata'].get('resourceVersion')}",
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                    f"{cur['metadata'].get('resourceVersion')}",
                 )
             if dry_run:
                 return self._present(res, cur)
@@ -720,8 +731,8 @@ class ApiCore:
             ]:
                 del self.applied[k]
             if res.kind == "Pod" and not res.group:
-                for k in [k for k in self.logs if k[0] == ns and k[1] == m["name"]]:
-                    del self.logs[k]
+                for lk in [lk for lk in self.logs if lk[0] == ns and lk[1] == m["name"]]:
+                    del self.logs[lk]
         final = dict(obj)
         final["metadata"] = dict(m, resourceVersion=str(rv))
         self._notify(res, "DELETED", final)
@@ -742,12 +753,9 @@ class ApiCore:
             for obj in self.store.items(skey, ns if res.namespaced else None):
                 refs = (obj.get("metadata") or {}).get("ownerReferences") or []
                 if any(isinstance(r, dict) and r.get("uid") == uid for r in refs):
-                    try:
-                        self.delete(
-                            res, obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
-                        )
-                    except ApiError:
-                        pass  # already gone
+                    m = obj["metadata"]
+                    with contextlib.suppress(ApiError):  # already gone
+                        self.delete(res, m.get("namespace") or "", m["name"])
 
     def _delete_namespace(self, res: Resource, cur: JSONDict) -> JSONDict:
         ns = cur["metadata"]["name"]
@@ -764,10 +772,8 @@ class ApiCore:
             if r is None or not r.namespaced:
                 continue
             for obj in self.store.items(skey, ns):
-                try:
+                with contextlib.suppress(ApiError):
                     self.delete(r, ns, obj["metadata"]["name"])
-                except ApiError:
-                    pass
         self._maybe_finish_namespace(ns)
         return self._present(res, new)
 
@@ -795,7 +801,7 @@ class ApiCore:
     ) -> JSONDict:
         listed = self.list(res, ns, opts)
         for obj in listed["items"]:
-            try:
+            with contextlib.suppress(ApiError):
                 self.delete(
                     res,
                     obj["metadata"].get("namespace") or "",
@@ -803,8 +809,6 @@ class ApiCore:
                     options,
                     dry_run,
                 )
-            except ApiError:
-                pass
         return listed
 
     # --- scale subresource ---------------------------------------------------------
@@ -867,7 +871,8 @@ class ApiCore:
                     (
                         "FieldValueInvalid",
                         "spec.replicas",
-                        f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
+                        f"Invalid value: {json.dumps(replicas)}: must be greater than or "
+                        "equal to 0",
                     )
                 ],
             )
@@ -889,7 +894,7 @@ class ApiCore:
         timeout: float,
         stop: threading.Event,
         bookmark_interval: float = 15.0,
-    ) -> Iterator[JSONDict | None]:
+    ) -> Generator[JSONDict | None, None, None]:
         """Yield watch events; ``None`` on idle ticks (at most every 0.5 s).
 
         Idle ticks let the HTTP layer notice clients that went away.
@@ -958,8 +963,8 @@ class ApiCore:
     def _filter_event(
         ev: Event,
         ns: str | None,
-        labels: list[Requirement],
-        fields: list[tuple[list[str], str, str]],
+        labels: builtins.list[Requirement],
+        fields: builtins.list[tuple[builtins.list[str], str, str]],
     ) -> tuple[str, JSONDict] | None:
         if ns is not None and (ev.obj.get("metadata") or {}).get("namespace") != ns:
             return None
@@ -1017,7 +1022,8 @@ class ApiCore:
         if container is None:
             if len(names) != 1:
                 raise bad_request(
-                    f"a container name must be specified for pod {pod}, choose one of: [{' '.join(names)}]"
+                    f"a container name must be specified for pod {pod}, "
+                    f"choose one of: [{' '.join(names)}]"
                 )
             container = names[0]
         elif container not in all_names:

@@ -22,6 +22,7 @@ on the workload (or its Pod template), ``k8s-emulator.netweave.io/ready-after``
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import heapq
@@ -147,10 +148,8 @@ class ControllerContext:
     def delete(self, obj: JSONDict) -> None:
         res = self._res(str(obj.get("apiVersion")), str(obj.get("kind")))
         m = obj["metadata"]
-        try:
+        with contextlib.suppress(ApiError):
             self.core.delete(res, m.get("namespace") or "", m["name"])
-        except ApiError:
-            pass
 
     def append_log(self, pod: JSONDict, container: str, line: str) -> None:
         m = pod["metadata"]
@@ -517,10 +516,8 @@ def _ensure_pods(ctx: ControllerContext, owner: JSONDict, names: list[str] | int
             },
             "spec": clone(template.get("spec") or {"containers": []}),
         }
-        try:
+        with contextlib.suppress(ApiError):  # already there (a racing reconcile) or ns gone
             ctx.create(pod)
-        except ApiError:
-            pass  # already there (a racing reconcile) or namespace gone
     return [
         p
         for p in ctx.list("v1", "Pod", ns, owner_uid=m["uid"])
@@ -799,10 +796,8 @@ def _reconcile_job(ctx: ControllerContext, job: JSONDict) -> None:
             },
             "spec": template.get("spec") or {"containers": []},
         }
-        try:
+        with contextlib.suppress(ApiError):
             ctx.create(pod)
-        except ApiError:
-            pass
     if running or missing:
         status["active"] = len(running) + max(0, missing)
     if succeeded:

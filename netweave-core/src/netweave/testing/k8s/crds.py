@@ -59,7 +59,8 @@ def validate_crd(obj: JSONDict) -> None:
             (
                 "FieldValueNotSupported",
                 "spec.scope",
-                f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
+                f'Unsupported value: "{spec.get("scope")}": '
+                'supported values: "Cluster", "Namespaced"',
             )
         )
     versions = spec.get("versions")

@@ -1,4 +1,4 @@
-"""Discovery documents: legacy (/api, /apis, /api/v1, /apis/G/V) and aggregated (apidiscovery v2)."""
+"""Discovery documents: legacy (/api, /apis, /api/v1, /apis/G/V) and aggregated (v2)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import threading
@@ -168,7 +169,7 @@ class KubernetesEmulator:
         return p
 
     def kubernetes_client(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` for this emulator (needs the ``kubernetes`` package)."""
+        """A ``kubernetes.client.ApiClient`` for this emulator (needs ``kubernetes``)."""
         from kubernetes import client  # imported lazily: an optional dependency
 
         cfg = client.Configuration()
@@ -272,7 +273,7 @@ class KubernetesEmulator:
 
     def install_crd(
         self, source: JSONDict | str | os.PathLike[str] | Iterable[JSONDict]
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Create CRDs from a dict, a list of dicts, or a YAML file (multi-document allowed).
 
         Returns the names of the CRDs created; existing ones are replaced.

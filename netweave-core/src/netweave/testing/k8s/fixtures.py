@@ -6,11 +6,11 @@ Load them through the netweave pytest plugin, or in a conftest.py::
 
 Fixtures:
 
-* ``k8s_emulator`` – a fresh, started :class:`KubernetesEmulator` per test.
-* ``k8s_emulator_factory`` – ``factory(**options)`` for emulators with other
+* ``k8s_emulator`` - a fresh, started :class:`KubernetesEmulator` per test.
+* ``k8s_emulator_factory`` - ``factory(**options)`` for emulators with other
   options (no default controllers, another Kubernetes version...); all are
   stopped after the test.
-* ``k8s_kubeconfig`` – the path of a kubeconfig file for ``k8s_emulator``.
+* ``k8s_kubeconfig`` - the path of a kubeconfig file for ``k8s_emulator``.
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ def _apply_list(current: Any, applied: list[Any], keyer: Keyer, path: tuple[str,
                 out.append(clone(item))
         return out
     if key is None or not all(isinstance(i, dict) for i in applied):
-        return clone(applied)
+        return [clone(i) for i in applied]
     for item in applied:
         k = _item_key(item, key)
         idx = next((n for n, c in enumerate(cur) if _item_key(c, key) == k), None)

@@ -169,7 +169,7 @@ def decode_message(buf: bytes, spec: _Spec) -> JSONDict:
         name, how = entry
         if isinstance(how, tuple) and how[0] == "map":
             key = ""
-            value: Any = "" if how[1] == "string" else ""
+            value: Any = ""  # proto3 omits empty values; both kinds default to ""
             for enum, _, eval_ in _fields(bytes(val)):
                 if enum == 1:
                     key = bytes(eval_).decode("utf-8")

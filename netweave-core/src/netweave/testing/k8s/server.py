@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -79,10 +80,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns)
         for s in conns:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -90,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Without TCP_NODELAY every keep-alive response stalls ~40 ms on delayed ACKs.
     disable_nagle_algorithm = True
     server: EmulatorHTTPServer
+    _headers_buffer: list[bytes]  # http.server's internal buffer, written in one go
     server_version = "netweave-k8s-emulator"
     sys_version = ""
 
@@ -163,10 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         except _DropConnection:
             self.close_connection = True
             self._status = 0
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a bug in the emulator: answer like a real server would
@@ -200,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             readable, _, _ = select.select([self.connection], [], [], 0)
             if not readable:
                 return False
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
+            return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
         except OSError:
             return True
 
@@ -260,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Warning", f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"')
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        # Record before answering so a client's next request cannot overtake the record.
+        self._record(code)
         # Headers and body in one write: one TCP segment for small answers.
         self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
@@ -421,22 +421,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._watch(res, ns if res.namespaced else None, opts, watch_fault)
             return self._send_json(200, core.get(res, ns, name))
         if method == "PUT":
-            opts = self._write_opts()
-            obj = core.update(res, ns, name, self._decode(body), opts)
-            self._warnings = opts.warnings
+            wopts = self._write_opts()
+            obj = core.update(res, ns, name, self._decode(body), wopts)
+            self._warnings = wopts.warnings
             return self._send_json(200, obj)
         if method == "PATCH":
-            opts = self._write_opts()
+            wopts = self._write_opts()
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            obj, created = core.patch(res, ns, name, ctype, body, opts)
-            self._warnings = opts.warnings
+            obj, created = core.patch(res, ns, name, ctype, body, wopts)
+            self._warnings = wopts.warnings
             return self._send_json(201 if created else 200, obj)
         if method == "DELETE":
-            opts = self._write_opts()
+            wopts = self._write_opts()
             options = self._decode(body) if body else {}
             if self._param("propagationPolicy"):
                 options["propagationPolicy"] = self._param("propagationPolicy")
-            dry = opts.dry_run or "All" in (options.get("dryRun") or [])
+            dry = wopts.dry_run or "All" in (options.get("dryRun") or [])
             return self._send_json(200, core.delete(res, ns, name, options, dry))
         raise ApiError(405, "the server does not allow this method on the requested resource")
 

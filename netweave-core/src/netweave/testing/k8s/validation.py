@@ -102,7 +102,7 @@ def _schema_dir(k8s_minor: str) -> str:
     spec = importlib.util.find_spec("kubernetes_validate")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("kubernetes-validate is not installed (netweave-core[testing])")
-    base = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    base = Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
     names = sorted(
         (p.name for p in base.iterdir() if p.name.endswith("-local-strict")),
         key=lambda n: tuple(int(x) for x in n[1:].split("-")[0].split(".")[:2]),
@@ -198,7 +198,6 @@ class BuiltinValidator:
         root = roots.get((api_version, kind))
         if root is None:
             return out
-        schema = defs[root]
         self._walk(obj, {"$ref": "#/$defs/" + root}, [], kind, defs, out, top=True)
         return out
 
@@ -275,12 +274,15 @@ class BuiltinValidator:
     ) -> tuple[str, str]:
         go = _go_type({"$ref": "#/$defs/" + name} if name else schema, defs)
         where = _fmt_path([p for p in path if isinstance(p, str)])
-        msg = f"json: cannot unmarshal {_json_type(value)} into Go struct field {struct}.{where} of type {go}"
+        msg = (
+            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"{struct}.{where} of type {go}"
+        )
         return _fmt_path(path), msg
 
     def keyer(self, api_version: str, kind: str, strategic: bool) -> Keyer | None:
         """A list-merge keyer for strategic merge (patch keys) or apply (list-map keys)."""
-        defs, roots = builtin_definitions(self.k8s_minor)
+        _defs, roots = builtin_definitions(self.k8s_minor)
         root = roots.get((api_version, kind))
         if root is None:
             return None
@@ -346,7 +348,8 @@ def builtin_errors(
     if outcome.type_errors:
         raise ApiError(
             400,
-            f'{kind} in version "{version}" cannot be handled as a {kind}: {outcome.type_errors[0][1]}',
+            f'{kind} in version "{version}" cannot be handled as a {kind}: '
+            f"{outcome.type_errors[0][1]}",
         )
     warnings: list[str] = []
     if outcome.unknown:
@@ -354,7 +357,8 @@ def builtin_errors(
             fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
             raise ApiError(
                 400,
-                f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {fields}',
+                f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                f"strict decoding error: {fields}",
             )
         if field_validation != "Ignore":
             warnings = [f'unknown field "{u}"' for u in outcome.unknown]
@@ -483,7 +487,8 @@ class StructuralValidator:
             (
                 "FieldValueTypeInvalid",
                 where,
-                f'Invalid value: "{actual}": {where} in body must be of type {expected}: "{actual}"',
+                f'Invalid value: "{actual}": {where} in body must be of type '
+                f'{expected}: "{actual}"',
             )
         )
 
@@ -505,7 +510,8 @@ class StructuralValidator:
                     (
                         "FieldValueTooMany",
                         where,
-                        f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                        f"Too many: {len(value)}: must have at most "
+                        f"{schema['maxProperties']} items",
                     )
                 )
             if "minProperties" in schema and len(value) < int(schema["minProperties"]):
@@ -513,7 +519,8 @@ class StructuralValidator:
                     (
                         "FieldValueInvalid",
                         where,
-                        f"Invalid value: {len(value)}: {body} should have at least {schema['minProperties']} properties",
+                        f"Invalid value: {len(value)}: {body} should have at least "
+                        f"{schema['minProperties']} properties",
                     )
                 )
         enum = schema.get("enum")
@@ -549,7 +556,8 @@ class StructuralValidator:
                     (
                         "FieldValueInvalid",
                         where,
-                        f"Invalid value: {json.dumps(value)}: {body} should be at least {schema['minLength']} chars long",
+                        f"Invalid value: {json.dumps(value)}: {body} should be at least "
+                        f"{schema['minLength']} chars long",
                     )
                 )
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -595,7 +603,8 @@ class StructuralValidator:
                     (
                         "FieldValueInvalid",
                         where,
-                        f"Invalid value: {len(value)}: {body} should have at least {schema['minItems']} items",
+                        f"Invalid value: {len(value)}: {body} should have at least "
+                        f"{schema['minItems']} items",
                     )
                 )
         for alt_key in ("allOf",):
@@ -615,7 +624,9 @@ class StructuralValidator:
                     (
                         "FieldValueInvalid",
                         where,
-                        f"Invalid value: {json.dumps(value)}: {body} must validate {'at least one' if which == 'anyOf' else 'one and only one'} schema ({which})",
+                        f"Invalid value: {json.dumps(value)}: {body} must validate "
+                        f"{'at least one' if which == 'anyOf' else 'one and only one'} "
+                        f"schema ({which})",
                     )
                 )
 
@@ -654,7 +665,8 @@ def custom_errors(
             fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
             raise ApiError(
                 400,
-                f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {fields}',
+                f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                f"strict decoding error: {fields}",
             )
         if field_validation != "Ignore":
             warnings = [f'unknown field "{u}"' for u in outcome.unknown]

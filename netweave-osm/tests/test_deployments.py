@@ -459,3 +459,18 @@ async def test_scale_by_descriptor_aspect(
     # Values and rollback are Helm things: a VM-based NS refuses them clearly.
     with pytest.raises(InvalidInput, match="no KDUs"):
         await adapter.rollback_deployment(info.backend_ref, 0, ctx())
+
+
+async def test_delete_resumes_an_interrupted_termination(
+    adapter: OsmAdapter, emulator: OsmNbiEmulator, deployed: DeploymentInfo
+) -> None:
+    emulator.op_duration = 0.5
+    ref = deployed.backend_ref
+    first = asyncio.create_task(adapter.delete_deployment(ref, ctx()))
+    await until(lambda: any(o["lcmOperationType"] == "terminate" for o in emulator.ops.values()))
+    first.cancel()  # the gateway died while OSM was terminating
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await adapter.delete_deployment(ref, ctx("retry"))
+    assert ref not in emulator.nsrs
+    assert emulator.count("POST", f"/ns_instances/{ref}/terminate") == 1

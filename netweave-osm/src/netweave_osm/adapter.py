@@ -872,11 +872,12 @@ class OsmAdapter(DMSAdapter):
     async def _remove_ns(self, ns_id: str) -> None:
         """Terminate (when instantiated) and delete an NS, following each operation."""
         _check_ns_ref(ns_id)
-        nsr = await self._nbi.get(f"{_NS}/{ns_id}")
         ops = await self._operations(ns_id)
         if ops and ops[-1].get("operationState") == OP_PROCESSING:
-            # OSM queues operations per NS; wait for the running one rather than pile on.
+            # OSM queues operations per NS; wait for the running one (perhaps the terminate of
+            # an interrupted earlier attempt) rather than pile on, then look again.
             await self._wait(str(ops[-1]["_id"]))
+        nsr = await self._nbi.get(f"{_NS}/{ns_id}")
         admin = nsr.get("_admin") if isinstance(nsr.get("_admin"), dict) else {}
         assert isinstance(admin, dict)
         if admin.get("nsState") != "NOT_INSTANTIATED":

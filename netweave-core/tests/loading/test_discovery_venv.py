@@ -1,71 +1,26 @@
 """THE discovery test: a real adapter distribution, installed into a fresh virtual environment
 next to netweave-core, is found and loaded through its ``netweave.adapters`` entry point.
 
-Both distributions are built from source (hatchling) and installed with real metadata
-(``entry_points.txt`` in the venv's site-packages). To stay fast and offline, the fresh venv is
-created without pip and sees this interpreter's third-party packages (pydantic, stevedore, …)
-through a ``.pth`` file listing this interpreter's site-packages directories, appended after
-the venv's own; ``.pth`` files inside those directories are not processed, so an editable
-netweave-core there is NOT what the venv imports (the test checks that). Distributions
-installed in this interpreter stay visible as metadata, so the assertions are about
-``netweave-tinyfix`` only.
+How the venv is built: ``tests/support/fresh_venv.py``. Distributions installed in this interpreter
+stay visible as metadata there, so the assertions are about ``netweave-tinyfix`` only.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
-from netweave.testing import require_backend
+from support.fresh_venv import build_fresh_venv, run, venv_env
 
 CORE_DIR = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = CORE_DIR / "tests" / "fixtures" / "tinyfix"
-TIMEOUT = 180
-
-
-def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Offline build: the build backend and pip come from this interpreter.
-    for module, why in (("hatchling", "the build backend"), ("pip", "the installer")):
-        if importlib.util.find_spec(module) is None:
-            require_backend(f"{module} ({why}) is needed to build and install the fixture")
     root = tmp_path_factory.mktemp("discovery") / "venv"
-    created = run(sys.executable, "-m", "venv", "--without-pip", root)
-    assert created.returncode == 0, created.stderr
-    python = root / "bin" / "python"
-    site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-    assert site.returncode == 0, site.stderr
-    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    Path(site.stdout.strip(), "_netweave_test_deps.pth").write_text("\n".join(ours) + "\n")
-    installed = run(
-        sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
-        "--no-deps", "--no-build-isolation", "--no-index", CORE_DIR, FIXTURE_DIR,
-    )  # fmt: skip
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    return root
-
-
-def venv_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETWEAVE_", "PYTHON"))}
-    env["HOME"] = str(tmp)
-    return env
+    return build_fresh_venv(root, CORE_DIR, FIXTURE_DIR)
 
 
 LOAD_SCRIPT = """

@@ -246,17 +246,34 @@ async def test_failures_are_reported(
     k8s_adapter: OnapAdapter, k8s_backend: K8sPluginEmulator, hello_chart: PackageUpload
 ) -> None:
     package = await k8s_adapter.upload_package(hello_chart)
+    # A failed install fails the operation and, like helm --atomic, leaves nothing behind.
     k8s_backend.fail_next_install = True
-    failed = await k8s_adapter.create_deployment(spec(package, "bad"), ctx())
-    assert failed.status is DeploymentStatus.FAILED
-    assert failed.backend_status == "POST-INSTALL-FAILED"
+    step = ctx("create-bad:0")
+    with pytest.raises(BackendError, match=r"POST-INSTALL-FAILED.*removed") as caught:
+        await k8s_adapter.create_deployment(spec(package, "bad"), step)
+    assert caught.value.details["backendStatus"] == "POST-INSTALL-FAILED"
+    assert k8s_backend.instances == {}
+    # The operation's retry (same key) installs afresh.
+    retried = await k8s_adapter.create_deployment(spec(package, "bad"), step)
+    assert retried.status is DeploymentStatus.DEPLOYED
 
     ok = await k8s_adapter.create_deployment(spec(package, "good"), ctx())
     k8s_backend.fail_next_upgrade = True
-    upgraded = await k8s_adapter.update_deployment(
-        ok.backend_ref, DeploymentChange(values={"a": 1}), ctx()
+    step = ctx("update-good:0")
+    with pytest.raises(BackendError, match="POST-UPGRADE-FAILED"):
+        await k8s_adapter.update_deployment(ok.backend_ref, DeploymentChange(values={"a": 1}), step)
+    failed = await k8s_adapter.get_deployment(ok.backend_ref)
+    assert (failed.status, failed.revision) == (DeploymentStatus.FAILED, 2)
+    # The retry sends the same upgrade again instead of a second revision.
+    again = await k8s_adapter.update_deployment(
+        ok.backend_ref, DeploymentChange(values={"a": 1}), step
     )
-    assert upgraded.status is DeploymentStatus.FAILED
+    assert (again.status, again.revision, again.values) == (
+        DeploymentStatus.DEPLOYED,
+        2,
+        {"replicaCount": 2, "image": {"tag": "1.0"}, "a": 1},
+    )
+
     k8s_backend.fail_next_delete = True
     with pytest.raises(BackendError, match="POST-DELETE-FAILED"):
         await k8s_adapter.delete_deployment(ok.backend_ref, ctx())

@@ -224,10 +224,10 @@ async def test_progress_while_the_request_runs(
 async def test_failures_are_mapped(so_adapter: OnapAdapter, so_backend: SoEmulator) -> None:
     package = await so_adapter.upload_package(registration())
     so_backend.fail_next_create = "Exception in CreateVfModuleBB: k8s plugin returned 500"
-    failed = await so_adapter.create_deployment(spec(package, "cu-bad"), ctx())
-    assert failed.status is DeploymentStatus.FAILED
-    assert failed.backend_status == "FAILED"
-    assert "CreateVfModuleBB" in (failed.message or "")
+    with pytest.raises(BackendError, match="CreateVfModuleBB") as caught:
+        await so_adapter.create_deployment(spec(package, "cu-bad"), ctx())
+    assert caught.value.details["requestState"] == "FAILED"
+    assert so_backend.instances == {}
 
     ok = await so_adapter.create_deployment(spec(package, "cu-ok"), ctx())
     so_backend.fail_next_delete = "Exception in DeleteVfModuleBB"
@@ -250,8 +250,8 @@ async def test_create_is_idempotent(so_adapter: OnapAdapter, so_backend: SoEmula
     # A step whose SO request failed may try again — with a new request, once.
     so_backend.fail_next_create = "boom"
     retry = ctx("create-cu2:0")
-    failed = await so_adapter.create_deployment(spec(package, "cu-2"), retry)
-    assert failed.status is DeploymentStatus.FAILED
+    with pytest.raises(BackendError, match="boom"):
+        await so_adapter.create_deployment(spec(package, "cu-2"), retry)
     recovered = await so_adapter.create_deployment(spec(package, "cu-2"), retry)
     assert recovered.status is DeploymentStatus.DEPLOYED
     assert len(posts(so_backend)) == 3

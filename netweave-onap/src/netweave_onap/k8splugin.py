@@ -427,7 +427,8 @@ class K8sPluginAdapter(OnapAdapter):
                 _log.warning("k8s plugin: status of %s unavailable: %s", backend_ref, exc.message)
         return self._info(full, report)
 
-    async def _finish(self, instance_id: str) -> DeploymentInfo:
+    async def _settle(self, instance_id: str) -> DeploymentInfo:
+        """The instance's state once the plugin is done with it (when ``wait``), else now."""
         if not self.config.wait:
             return self._info(await self._full(instance_id), None)
         final = await self._poll(
@@ -435,6 +436,16 @@ class K8sPluginAdapter(OnapAdapter):
             lambda full: map_k8splugin(str(full.get("status") or "")) in _SETTLED,
         )
         return await self._get_deployment(str(final.get("id") or instance_id))
+
+    async def _finish(self, instance_id: str, what: str) -> DeploymentInfo:
+        """Settle, and turn a failed instance into an error: the operation failed."""
+        info = await self._settle(instance_id)
+        if info.status is DeploymentStatus.FAILED:
+            raise BackendError(
+                f"k8s plugin: {what} of instance {instance_id} failed ({info.backend_status})",
+                details={"backendRef": instance_id, "backendStatus": info.backend_status},
+            )
+        return info
 
     async def _find_by_key(self, rb: tuple[str, str], key: str) -> dict[str, Any] | None:
         for item in await self._instances(*rb):
@@ -491,7 +502,7 @@ class K8sPluginAdapter(OnapAdapter):
         existing = await self._find_by_key(rb, ctx.idempotency_key)
         if existing is not None:
             # A retry of a create that reached the plugin: never a second instance.
-            return await self._finish(str(existing["id"]))
+            return await self._install_result(str(existing["id"]))
         profile = await self._ensure_profile(
             rb=rb,
             release=spec.name,
@@ -526,7 +537,24 @@ class K8sPluginAdapter(OnapAdapter):
                 with contextlib.suppress(NetweaveError):
                     await self._delete_profile(rb[0], rb[1], profile)
             raise
-        return await self._finish(str(response.json()["id"]))
+        return await self._install_result(str(response.json()["id"]))
+
+    async def _install_result(self, instance_id: str) -> DeploymentInfo:
+        info = await self._settle(instance_id)
+        if info.status is not DeploymentStatus.FAILED:
+            return info
+        # Like ``helm install --atomic``: a failed install is removed, so nothing is left that
+        # the gateway holds no reference to, and a retry of the operation starts clean.
+        removed = "it was removed"
+        try:
+            await self._remove(instance_id)
+        except NetweaveError as exc:
+            removed = f"removing it failed too: {exc.message}"
+        raise BackendError(
+            f"k8s plugin: install of instance {instance_id} failed ({info.backend_status}); "
+            f"{removed}",
+            details={"backendRef": instance_id, "backendStatus": info.backend_status},
+        )
 
     async def _upgrade(
         self,
@@ -549,7 +577,22 @@ class K8sPluginAdapter(OnapAdapter):
         await self.client.request(
             "POST", f"/v1/instance/{_segment(instance_id)}/upgrade", json=body, expected=(201,)
         )
-        return await self._finish(instance_id)
+        return await self._finish(instance_id, str(labels.get(L_OPERATION, "upgrade")))
+
+    async def _repeat(self, instance_id: str, full: dict[str, Any]) -> DeploymentInfo:
+        """A retried update/rollback step whose upgrade already reached the plugin: wait for
+        it, or — when it failed — send the same upgrade again (the plugin re-runs it)."""
+        request = full.get("request") or {}
+        labels = dict(request.get("labels") or {})
+        if map_k8splugin(str(full.get("status") or "")) is not DeploymentStatus.FAILED:
+            return await self._finish(instance_id, str(labels.get(L_OPERATION, "upgrade")))
+        return await self._upgrade(
+            instance_id,
+            full,
+            rb=(str(request.get("rb-name")), str(request.get("rb-version"))),
+            profile=str(request.get("profile-name")),
+            labels=labels,
+        )
 
     async def _update_deployment(
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
@@ -558,7 +601,7 @@ class K8sPluginAdapter(OnapAdapter):
         request = full.get("request") or {}
         labels = request.get("labels") or {}
         if labels.get(L_KEY) == ctx.idempotency_key:
-            return await self._finish(backend_ref)  # this step already reached the plugin
+            return await self._repeat(backend_ref, full)  # this step already reached the plugin
         current = self._info(full, None)
         base_values = current.values or {}
         if change.values is None:
@@ -604,7 +647,7 @@ class K8sPluginAdapter(OnapAdapter):
         full = await self._full(backend_ref)
         labels = (full.get("request") or {}).get("labels") or {}
         if labels.get(L_KEY) == ctx.idempotency_key:
-            return await self._finish(backend_ref)
+            return await self._repeat(backend_ref, full)
         history = self._history(labels)
         current = self._info(full, None).revision
         if revision == 0:
@@ -692,17 +735,22 @@ class K8sPluginAdapter(OnapAdapter):
         return entries
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
-        full = await self._full(backend_ref)
+        await self._remove(backend_ref)
+
+    async def _remove(self, instance_id: str) -> None:
+        """Delete the instance, wait until the plugin dropped it (when ``wait``), then delete
+        the per-revision profiles netweave made for it."""
+        full = await self._full(instance_id)
         labels = (full.get("request") or {}).get("labels") or {}
         await self.client.request(
-            "DELETE", f"/v1/instance/{_segment(backend_ref)}", expected=(200, 202, 204)
+            "DELETE", f"/v1/instance/{_segment(instance_id)}", expected=(200, 202, 204)
         )
         if not self.config.wait:
             return
 
         async def fetch() -> dict[str, Any] | None:
             try:
-                return await self._full(backend_ref)
+                return await self._full(instance_id)
             except NotFound:
                 return None
 
@@ -712,13 +760,10 @@ class K8sPluginAdapter(OnapAdapter):
         )
         if final is not None:
             status = str(final.get("status") or "")
-            if "FAILED" in status:
-                raise BackendError(
-                    f"k8s plugin could not delete instance {backend_ref}: {status}",
-                    details={"backendStatus": status},
-                )
-            return
-        # Gone: drop the per-revision profiles netweave created for it.
+            raise BackendError(
+                f"k8s plugin could not delete instance {instance_id}: {status or 'still there'}",
+                details={"backendRef": instance_id, "backendStatus": status or None},
+            )
         for entry in self._history(labels):
             with contextlib.suppress(NetweaveError):
                 await self._delete_profile(

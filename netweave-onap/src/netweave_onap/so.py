@@ -437,6 +437,20 @@ class SoAdapter(OnapAdapter):
                 f"SO request {request.get('requestId')} names no service instance",
                 details={"requestId": request.get("requestId")},
             )
+        state = self._state(request)
+        if state in SO_TERMINAL and state not in SO_SUCCESS:
+            # The operation failed; SO rolls its flow back unless suppressRollback (we send
+            # false), and a retry of this step submits a new request.
+            status = request.get("requestStatus") or {}
+            raise BackendError(
+                f"SO could not create service instance {spec.name}: {state} "
+                f"({status.get('statusMessage') or 'no message'})",
+                details={
+                    "requestId": request.get("requestId"),
+                    "requestState": state,
+                    "backendRef": instance_id,
+                },
+            )
         return await self._get_deployment(str(instance_id))
 
     async def _update_deployment(

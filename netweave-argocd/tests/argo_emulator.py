@@ -150,6 +150,8 @@ class ArgoEmulator:
         self.requests: list[Request] = []
         #: Injected failures for the next requests: (HTTP status, gRPC code, Retry-After).
         self.faults: list[tuple[int, int, str | None]] = []
+        #: Injected failures for the next calls of one operation (by operationId).
+        self.operation_faults: dict[str, list[tuple[int, int, str | None]]] = {}
         self._resource_version = 1000
         self._token_counter = 0
         self.url = ""
@@ -172,6 +174,11 @@ class ArgoEmulator:
         self, count: int, status: int = 503, code: int = 14, retry_after: str | None = None
     ) -> None:
         self.faults.extend([(status, code, retry_after)] * count)
+
+    def fail_operation(
+        self, operation_id: str, count: int, status: int = 503, code: int = 14
+    ) -> None:
+        self.operation_faults.setdefault(operation_id, []).extend([(status, code, None)] * count)
 
     def expire_sessions(self) -> None:
         """Revoke every session server-side (as a restart with a new signing key would)."""
@@ -335,7 +342,7 @@ class ArgoEmulator:
             )
         except ContractViolation as exc:
             self.violations.append(f"stored Application violates the CRD: {exc}")
-            raise ArgoError(3, f"application spec is invalid: {exc.reason}") from exc
+            raise ArgoError(3, f"application spec is invalid: {exc.field}: {exc.reason}") from exc
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -369,8 +376,9 @@ class ArgoEmulator:
             await self._json(send, 400, error.body())
             return
         self.requests.append(Request(method, path, query, body, op.operation_id))
-        if self.faults:
-            status, code, retry_after = self.faults.pop(0)
+        queued = self.operation_faults.get(op.operation_id)
+        if self.faults or queued:
+            status, code, retry_after = queued.pop(0) if queued else self.faults.pop(0)
             extra = [(b"retry-after", retry_after.encode())] if retry_after else []
             fault = ArgoError(code, "injected fault")
             await self._json(send, status, fault.body(), extra)

@@ -49,8 +49,6 @@ class StaticTokenAuth(httpx.Auth):
 class SessionAuth(httpx.Auth):
     """Username/password login with a cached, refreshed session token."""
 
-    requires_response_body = True
-
     def __init__(self, username: str, password: str) -> None:
         self._username = username
         self._password = password
@@ -97,7 +95,9 @@ class SessionAuth(httpx.Auth):
         # Several requests may find the token stale at once: one logs in, the others reuse it.
         async with self._lock:
             if not self._fresh():
-                self._accept_login((yield self._login_request(request)))
+                login = yield self._login_request(request)
+                await login.aread()
+                self._accept_login(login)
             used = self._token
         request.headers["Authorization"] = f"Bearer {used}"
         response = yield request
@@ -105,7 +105,9 @@ class SessionAuth(httpx.Auth):
             return
         async with self._lock:
             if self._token == used:  # nobody refreshed meanwhile
-                self._accept_login((yield self._login_request(request)))
+                login = yield self._login_request(request)
+                await login.aread()
+                self._accept_login(login)
             used = self._token
         request.headers["Authorization"] = f"Bearer {used}"
         yield request

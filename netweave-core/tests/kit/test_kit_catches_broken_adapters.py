@@ -54,7 +54,7 @@ def run_variant(pytester: pytest.Pytester, body: str) -> tuple[pytest.RunResult,
     result = pytester.runpytest_inprocess(
         "-q", "-p", "no:cacheprovider", "-rf", "-o", "asyncio_default_fixture_loop_scope=function"
     )
-    return result, result.stdout.str()
+    return result, result.stdout.str() + result.stderr.str()
 
 
 def test_the_correct_adapter_passes(pytester: pytest.Pytester) -> None:
@@ -153,6 +153,7 @@ def test_undeclared_capability_that_still_works_is_caught(pytester: pytest.Pytes
 
 
 def test_silently_skipped_or_overridden_kit_tests_are_caught(pytester: pytest.Pytester) -> None:
+    # Caught at collection by netweave's pytest plugin, before any test runs.
     result, out = run_variant(
         pytester,
         """

@@ -6,6 +6,7 @@ module level: fixtures import what they need when they run.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,31 @@ def netweave_settings(netweave_data_dir: Path) -> Settings:
     from netweave.config import Settings
 
     return Settings(data_dir=netweave_data_dir)
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """The conformance kit's no-silent-override guard, at collection.
+
+    Only when the kit is imported (a class cannot subclass it otherwise), so this costs nothing
+    elsewhere. A class that replaces or skips a kit test without a reason stops the run.
+    """
+    guard = sys.modules.get("netweave.testing.kit.guard")
+    if guard is None:
+        return
+    from netweave.testing.kit.base import AdapterFixtures
+
+    problems: list[str] = []
+    seen: set[type] = set()
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is None or cls in seen or not issubclass(cls, AdapterFixtures):
+            continue
+        seen.add(cls)
+        problems.extend(guard.check_class(cls))
+    if problems:
+        raise pytest.UsageError("conformance kit guard:\n  " + "\n  ".join(problems))
 
 
 __all__ = ["netweave_data_dir", "netweave_settings", "require_backend"]

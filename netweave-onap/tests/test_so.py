@@ -271,6 +271,12 @@ async def test_error_mapping(so_adapter: OnapAdapter, so_backend: SoEmulator) ->
     assert caught.value.details["messageId"] == "SVC0002"
     assert "cu-dup" in caught.value.message  # %1 filled from variables
 
+    # Once the first one completed, the name is taken in A&AI: accepted, then FAILED.
+    so_backend.duration = 0.1
+    so_adapter.config.wait = True
+    with pytest.raises(BackendError, match="already exists in A&AI"):
+        await so_adapter.create_deployment(spec(package, "cu-dup"), ctx())
+
     so_backend.outage_status = 503
     with pytest.raises(BackendUnavailable):
         await so_adapter.get_deployment(str(uuid.uuid4()))

@@ -344,8 +344,8 @@ class SoEmulator:
         if details.get("requestParameters", {}).get("aLaCarte") is not False:
             return _error(400, "SVC0002", "This emulator runs macro (aLaCarte=false) flows only")
         busy = self._in_flight(name)
-        if busy is not None or name in self.instances.values():
-            state = self._state(busy)[0] if busy else "COMPLETE"
+        if busy is not None:
+            # The API handler's duplicate check (in-flight requests for the same name).
             return _error(
                 409,
                 "SVC0002",
@@ -353,10 +353,15 @@ class SoEmulator:
                 "with a status of %2 (RequestId - %3). The existing request must finish or be "
                 "cleaned up before proceeding.",
                 name,
-                state,
-                busy.request_id if busy else "-",
+                self._state(busy)[0],
+                busy.request_id,
             )
         self._accept(request)
+        fail = self.fail_next_create
+        self.fail_next_create = None
+        if name in self.instances.values():
+            # A&AI's uniqueness check runs in the BPMN flow: the request is accepted, then fails.
+            fail = f"Service Instance name ({name}) already exists in A&AI"
         instance_id = str(uuid.uuid4())
         item = _SoRequest(
             request_id=request_id,
@@ -366,9 +371,8 @@ class SoEmulator:
             details=details,
             started=time.monotonic(),
             started_wall=time.time(),
-            fail=self.fail_next_create,
+            fail=fail,
         )
-        self.fail_next_create = None
         self.requests[request_id] = item
         return Response.json(202, self._references(item))
 

@@ -4,6 +4,7 @@ ChartMuseum-behaving server (its documented ``/api``)."""
 from __future__ import annotations
 
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conftest import REAL_CHARTS, AdapterFactory, upload_of
 from netweave.adapters import DeploymentSpec, OperationContext, PackageUpload
 from netweave.errors import AlreadyExists, BackendError, InvalidInput, NotFound, Unsupported
 from netweave.models import DeploymentStatus
+from netweave.testing.k8s import KubernetesEmulator
 from servers import serve_directory
 
 # -- classic HTTP repository ------------------------------------------------------------------
@@ -194,3 +196,45 @@ async def test_chartmuseum_with_basic_auth_and_tenant(
         )
         with pytest.raises(BackendError):
             await anonymous.list_packages()
+
+
+async def test_dependency_from_a_configured_repository_is_vendored_at_upload(
+    http_repo: tuple[str, Path],
+    adapter_factory: AdapterFactory,
+    tmp_path: Path,
+    k8s_kubeconfig: Path,
+    k8s_emulator: KubernetesEmulator,
+) -> None:
+    url, _ = http_repo
+    archive = build_chart(
+        tmp_path / "u",
+        "umbrella",
+        "1.0.0",
+        dependencies=[{"name": "hello-world", "version": "0.1.x", "repository": url}],
+    )
+    unconfigured = await adapter_factory(name="plain")
+    with pytest.raises(InvalidInput) as caught:
+        await unconfigured.upload_package(upload_of(archive))
+    assert "hello-world" in caught.value.message
+
+    adapter = await adapter_factory(
+        {
+            "storage": {"kind": "local", "repositoryDir": str(tmp_path / "vendoring")},
+            "dependencyRepositories": [{"url": url}],
+            "cluster": {"kubeconfig": str(k8s_kubeconfig)},
+        },
+        name="vendoring",
+    )
+    info = await adapter.upload_package(upload_of(archive))
+    assert any("vendored" in w for w in info.warnings)
+    with tarfile.open(tmp_path / "vendoring" / "umbrella-1.0.0.tgz", "r:gz") as tar:
+        names = tar.getnames()
+    # Helm packages vendored subcharts unpacked, with the lock file.
+    assert {"umbrella/charts/hello-world/Chart.yaml", "umbrella/Chart.lock"} <= set(names)
+
+    created = await adapter.create_deployment(
+        DeploymentSpec(deployment_id="d", name="umb", namespace="deps", package=info),
+        OperationContext("op", "key"),
+    )
+    assert created.status is DeploymentStatus.DEPLOYED
+    assert k8s_emulator.get("apps/v1", "Deployment", "umb-hello-world", "deps") is not None

@@ -56,13 +56,14 @@ from netweave.errors import (
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
 
 from netweave_helm import sdk
+from netweave_helm.archives import safe_extract
 from netweave_helm.cluster import ClusterAccess
 from netweave_helm.config import HelmConfig, LocalStorage
 from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
 from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
-from netweave_helm.validation import extensions_from_metadata, validate_archive
+from netweave_helm.validation import ValidatedChart, extensions_from_metadata, validate_archive
 
 _log = logging.getLogger("netweave_helm")
 OP_LABEL = "netweave-op"
@@ -326,16 +327,68 @@ class HelmAdapter(DMSAdapter):
             expected_name=name,
             expected_version=version,
             config=self.settings,
+            dependency_resolvable=self._dependency_resolvable,
         )
         if await self.store.exists(validated.name, validated.version):
             raise AlreadyExists(
                 f"chart {validated.name}:{validated.version} already exists",
                 details={"name": validated.name, "version": validated.version},
             )
-        entry = await self.store.put(
-            archive, validated.name, validated.version, validated.metadata, validated.digest
+        if not validated.to_vendor:
+            entry = await self.store.put(
+                archive, validated.name, validated.version, validated.metadata, validated.digest
+            )
+            return self._package_info(entry, validated.warnings)
+        with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
+            rebuilt = await self._runner.run(
+                "fetching chart dependencies", self._vendor, archive, Path(tmp), validated
+            )
+            final = await self._runner.run(
+                "validating the chart with its dependencies",
+                validate_archive,
+                rebuilt,
+                expected_name=validated.name,
+                expected_version=validated.version,
+                config=self.settings,
+            )
+            entry = await self.store.put(
+                rebuilt, final.name, final.version, final.metadata, final.digest
+            )
+        note = (
+            f"[INFO] dependencies {', '.join(validated.to_vendor)} were fetched from their "
+            "repositories and vendored into the stored archive (its checksum differs from the "
+            "uploaded file's)"
         )
-        return self._package_info(entry, validated.warnings)
+        return self._package_info(entry, (*final.warnings, note))
+
+    def _dependency_resolvable(self, dependency: dict[str, Any]) -> bool:
+        repository = str(dependency.get("repository") or "").rstrip("/")
+        allowed = {repo.url for repo in self.settings.dependency_repositories}
+        if self.store.kind in {"oci", "http", "chartmuseum"}:
+            allowed.add(self.store.location.rstrip("/"))
+        return bool(repository) and repository in allowed
+
+    def _vendor(self, archive: Path, directory: Path, validated: ValidatedChart) -> Path:
+        """``helm dependency update`` on an extracted copy, packaged again (runs in a thread)."""
+        source = directory / "src"
+        safe_extract(archive, source)
+        chart_dir = source / validated.facts.top
+        plain_http = any(
+            urllib.parse.urlsplit(repo.url).hostname in {"127.0.0.1", "localhost", "::1"}
+            for repo in self.settings.dependency_repositories
+        )
+        try:
+            with sdk.translated("fetching chart dependencies"):
+                sdk.dependency_update(str(chart_dir), plain_http=plain_http)
+        except NetweaveError as exc:
+            raise InvalidInput(
+                f"the chart's dependencies could not be fetched: {exc.message}",
+                details={"dependencies": list(validated.to_vendor)},
+            ) from None
+        out = directory / "out"
+        out.mkdir()
+        with sdk.translated("packaging the chart with its dependencies"):
+            return Path(sdk.package(str(chart_dir), str(out)))
 
     async def _register_by_reference(self, upload: PackageUpload) -> PackageInfo:
         """``packageUri``: a chart already in this repository, or an archive to fetch."""

@@ -122,11 +122,11 @@ Storage = Annotated[
 
 
 class DependencyRepository(_Section):
-    """A repository dependencies may be resolved from (besides this instance's own storage)."""
+    """A repository whose charts may satisfy dependencies an upload does not vendor. Helm
+    fetches them at upload time (``helm dependency update``) into the stored archive. Only
+    anonymous repositories: the SDK's dependency download takes no credentials."""
 
     url: str
-    username: str | None = None
-    password: SecretStr | None = None
 
     @field_validator("url")
     @classmethod

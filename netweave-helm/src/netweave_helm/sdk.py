@@ -186,6 +186,14 @@ def dependency_list(path: str) -> list[dict[str, Any]]:
     return helm.dependency_list(path)
 
 
+def dependency_update(chart_dir: str, *, plain_http: bool) -> None:
+    helm.dependency_update(chart_dir, plain_http=plain_http)
+
+
+def package(chart_dir: str, destination: str) -> str:
+    return helm.package(chart_dir, destination=destination)
+
+
 def digest(path: str) -> str:
     return helm.digest(path)
 
@@ -231,10 +239,12 @@ __all__ = [
     "RegistryClient",
     "SdkRunner",
     "dependency_list",
+    "dependency_update",
     "digest",
     "lint",
     "load_chart",
     "map_error",
+    "package",
     "pull",
     "push",
     "sdk_version",

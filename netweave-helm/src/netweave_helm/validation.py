@@ -98,6 +98,9 @@ class ValidatedChart:
     size: int
     warnings: tuple[str, ...]
     facts: ArchiveFacts
+    #: Dependencies not vendored but available from a configured repository: the archive
+    #: must be rebuilt with them (``helm dependency update``) before it can be installed.
+    to_vendor: tuple[str, ...] = ()
 
 
 def file_digest(path: Path) -> str:
@@ -148,7 +151,7 @@ def validate_archive(
     finally:
         chart.close()
     warnings: list[str] = []
-    _check_dependencies(archive, metadata, facts, warnings, dependency_resolvable)
+    to_vendor = _check_dependencies(archive, metadata, facts, warnings, dependency_resolvable)
     with sdk.translated("linting the chart"):
         report = sdk.lint(archive, strict=config.lint.strict, kube_version=config.lint.kube_version)
     errors: list[str] = []
@@ -177,6 +180,7 @@ def validate_archive(
         size=path.stat().st_size,
         warnings=tuple(warnings),
         facts=facts,
+        to_vendor=tuple(to_vendor),
     )
 
 
@@ -186,10 +190,12 @@ def _check_dependencies(
     facts: ArchiveFacts,
     warnings: list[str],
     resolvable: Callable[[dict[str, Any]], bool] | None,
-) -> None:
+) -> list[str]:
+    """Refuse unresolvable dependencies; return those a configured repository provides."""
     declared = metadata.get("dependencies") or []
     if not declared:
-        return
+        return []
+    from_repositories: list[str] = []
     with sdk.translated("checking chart dependencies"):
         statuses = sdk.dependency_list(archive)
     by_name = {str(s.get("name")): s for s in statuses}
@@ -205,10 +211,7 @@ def _check_dependencies(
             # subchart in charts/ is what Helm loads, so the dependency is satisfied.
             continue
         if status == "missing" and not vendored and resolvable is not None and resolvable(dep):
-            warnings.append(
-                f"[INFO] dependency {name!r} is not vendored; it resolves from "
-                f"{dep.get('repository')!r}"
-            )
+            from_repositories.append(name)
             continue
         repo = dep.get("repository") or "(no repository)"
         unresolved.append(f"{name} {dep.get('version') or ''} from {repo}: {status}".strip())
@@ -218,6 +221,7 @@ def _check_dependencies(
             "repository that has them): " + "; ".join(unresolved),
             details={"dependencies": unresolved},
         )
+    return from_repositories
 
 
 def _is_vendored(name: str, dep: dict[str, Any], facts: ArchiveFacts) -> bool:

@@ -234,6 +234,23 @@ class OsmNbiEmulator:
                 "_admin": {"operationalState": "ENABLED"},
             }
         }
+        cluster_id = str(uuid.uuid4())
+        # ``nets`` is left out: the contract types it as an array, NBI stores the request's
+        # object ({net-name: vim-net}); nothing here reads it.
+        self.k8s_clusters: dict[str, dict[str, Any]] = {
+            cluster_id: {
+                "_id": cluster_id,
+                "name": "edge-k8s",
+                "vim_account": self.vim_id,
+                "k8s_version": "1.29",
+                "namespace": "kube-system",
+                "credentials": {"apiVersion": "v1", "kind": "Config"},
+                "_admin": {
+                    "operationalState": "ENABLED",
+                    "helm-chart-v3": {"id": str(uuid.uuid4()), "created": True},
+                },
+            }
+        }
         self.vnfds: dict[str, dict[str, Any]] = {}
         self.nsds: dict[str, dict[str, Any]] = {}
         self.nsrs: dict[str, dict[str, Any]] = {}
@@ -507,6 +524,9 @@ class OsmNbiEmulator:
         if vim is None:
             raise NbiError(HTTPStatus.NOT_FOUND, "vim account not found")
         return Reply(200, vim)
+
+    def op_getK8sClusters(self, params: Any, query: Any, body: Any, headers: Any) -> Reply:
+        return Reply(200, _filter(list(self.k8s_clusters.values()), query))
 
     # -- packages --------------------------------------------------------------------------
 
@@ -855,15 +875,27 @@ class OsmNbiEmulator:
             }
             releases: dict[str, list[dict[str, Any]]] = {}
             deployed = []
+            clusters = [
+                c
+                for c in self.k8s_clusters.values()
+                if c["vim_account"] == params["vimAccountId"]
+                and c["_admin"]["operationalState"] == "ENABLED"
+            ]
             for member, vnfd in self._layout(self.nsds[nsr["nsd-id"]]):
                 for kdu in vnfd.get("kdu") or []:
+                    if not clusters:
+                        # What LCM says when the VIM has no K8s cluster for the KDU.
+                        return (
+                            "No k8scluster with type 'helm-chart-v3' found for vim_account "
+                            f"'{params['vimAccountId']}'"
+                        )
                     key = f"{member}/{kdu['name']}"
                     extra = given.get(key, {})
                     releases[key] = [copy.deepcopy(extra.get("additionalParams") or {})]
                     deployed.append(
                         {
                             "kdu-instance": f"{kdu['name']}-{uuid.uuid4().hex[:7]}",
-                            "k8scluster-uuid": str(uuid.uuid4()),
+                            "k8scluster-uuid": clusters[0]["_id"],
                             "k8scluster-type": "helm-chart-v3",
                             "member-vnf-index": member,
                             "kdu-name": kdu["name"],

@@ -474,3 +474,12 @@ async def test_delete_resumes_an_interrupted_termination(
     await adapter.delete_deployment(ref, ctx("retry"))
     assert ref not in emulator.nsrs
     assert emulator.count("POST", f"/ns_instances/{ref}/terminate") == 1
+
+
+async def test_knf_needs_a_k8s_cluster_on_the_vim(
+    adapter: OsmAdapter, emulator: OsmNbiEmulator, ns_package: PackageInfo
+) -> None:
+    emulator.k8s_clusters.clear()
+    with pytest.raises(BackendError, match="No k8scluster with type 'helm-chart-v3'"):
+        await adapter.create_deployment(spec(ns_package), ctx())
+    assert emulator.nsrs == {}

@@ -168,8 +168,12 @@ async def test_refused_credentials_are_a_backend_error(emulator: OsmNbiEmulator)
 
 async def test_health(adapter: OsmAdapter, emulator: OsmNbiEmulator) -> None:
     health = await adapter.health()
-    assert health.healthy
+    assert health.healthy and health.message is None
     assert health.details["vimAccountId"] == emulator.vim_id
+    assert health.details["k8sClusters"] == ["edge-k8s"]
+    emulator.k8s_clusters.clear()
+    health = await adapter.health()
+    assert health.healthy and health.message and "no K8s cluster" in health.message
     emulator.vims[emulator.vim_id]["_admin"]["operationalState"] = "ERROR"
     health = await adapter.health()
     assert not health.healthy and health.message == "OSM VIM account is ERROR"

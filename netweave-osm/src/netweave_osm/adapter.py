@@ -234,10 +234,28 @@ class OsmAdapter(DMSAdapter):
         vim = await self._nbi.get(f"/admin/v1/vim_accounts/{vim_id}")
         admin = vim.get("_admin") if isinstance(vim, dict) else None
         state = admin.get("operationalState") if isinstance(admin, dict) else None
-        details = {"vimAccountId": vim_id, "vimOperationalState": state}
+        clusters = await self._nbi.get("/admin/v1/k8sclusters", params={"vim_account": vim_id})
+        names = [
+            str(c.get("name"))
+            for c in clusters or []
+            if isinstance(c, dict) and c.get("vim_account") == vim_id
+        ]
+        details: dict[str, Any] = {
+            "vimAccountId": vim_id,
+            "vimOperationalState": state,
+            "k8sClusters": names,
+        }
         if state not in (None, "ENABLED"):
             return AdapterHealth(
                 healthy=False, message=f"OSM VIM account is {state}", details=details
+            )
+        if not names:
+            # VM-based NSs still work; KNFs (Helm KDUs) need a cluster on this VIM account.
+            return AdapterHealth(
+                healthy=True,
+                message="no K8s cluster is attached to the VIM account: Helm-based KNFs "
+                "cannot be instantiated",
+                details=details,
             )
         return AdapterHealth(healthy=True, details=details)
 

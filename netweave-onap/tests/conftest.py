@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,14 +9,9 @@ import pytest
 from netweave.adapters import PackageUpload
 from netweave_onap import OnapAdapter, OnapConfig
 from onap_emulators.k8splugin import K8sPluginEmulator
+from onap_emulators.samples import shared_dir
 from onap_emulators.server import HttpEmulator
 from onap_emulators.so import SoEmulator
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("NETWEAVE_SHARED_DIR", str(REPO_ROOT.parent / "shared")))
 
 
 @pytest.fixture(scope="session")

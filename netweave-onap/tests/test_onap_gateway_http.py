@@ -13,8 +13,8 @@ from litestar.testing import AsyncTestClient
 from netweave.api.app import create_app
 from netweave.config import Settings
 from onap_emulators.k8splugin import K8sPluginEmulator
+from onap_emulators.samples import MODEL
 from onap_emulators.so import SoEmulator
-from test_so import MODEL
 
 TOKEN = "onap-e2e-token-" + "x" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -19,8 +19,8 @@ from netweave.errors import BackendTimeout, BackendUnavailable, NotFound, Unsupp
 from netweave.testing.kit import AdapterTestSuite, kit_override
 from netweave_onap import OnapAdapter, OnapConfig
 from onap_emulators.k8splugin import K8sPluginEmulator
+from onap_emulators.samples import MODEL
 from onap_emulators.so import SoEmulator
-from test_so import MODEL
 
 _FACTORY = (
     "the `onap` entry point is OnapAdapter, which constructs the backend's subclass "

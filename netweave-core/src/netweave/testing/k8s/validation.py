@@ -418,8 +418,13 @@ class StructuralValidator:
     ) -> None:
         if value is None:
             if not schema.get("nullable"):
-                if "default" in schema and isinstance(parent, dict):
-                    parent[key] = clone(schema["default"])
+                # The apiserver prunes nulls of non-nullable fields before defaulting
+                # (CRD docs, "Defaulting and Nullable"); only list items are errors.
+                if isinstance(parent, dict):
+                    if "default" in schema:
+                        parent[key] = clone(schema["default"])
+                    else:
+                        del parent[key]
                     return
                 self._type_error(value, schema, path, out)
             return

@@ -8,7 +8,6 @@ from typing import Any
 
 import helm_python as hp
 import pytest
-
 from netweave.testing.k8s import KubernetesEmulator
 
 from .conftest import shared_file
@@ -133,7 +132,7 @@ def test_ric_infrastructure_needs_its_namespaces(
 ) -> None:
     chart = _load("infrastructure-3.0.0.tgz")
     try:
-        with pytest.raises(hp.HelmError, match='namespaces "ric[a-z]+" not found'):
+        with pytest.raises(hp.HelmError, match=r'namespaces "ric[a-z]+" not found'):
             helm_cfg.install(chart, "ric", timeout=30)
         helm_cfg.uninstall("ric", timeout=30)
         for ns in ("ricinfra", "ricplt", "ricxapp"):

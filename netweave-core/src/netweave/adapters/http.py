@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,22 @@ def _short_text(response: httpx.Response, limit: int = 300) -> str:
     return text[:limit] if text else f"HTTP {response.status_code}"
 
 
+def _verify(tls: TlsSettings) -> ssl.SSLContext | bool:
+    """httpx's ``verify``: an SSL context when a CA file or client certificate is set (httpx
+    0.28 deprecates ``verify=<path>`` and ``cert=``), else the plain flag."""
+    if tls.ca_file is None and tls.client_cert is None:
+        return tls.verify
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.client_cert is not None:
+        context.load_cert_chain(
+            str(tls.client_cert), str(tls.client_key) if tls.client_key else None
+        )
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class BackendClient:
     """An ``httpx.AsyncClient`` with netweave's retry and error rules."""
 
@@ -106,15 +123,11 @@ class BackendClient:
         self.backend = backend
         self.settings = settings or HttpSettings()
         self._error_mapper = error_mapper
-        tls = self.settings.tls
-        verify: Any = str(tls.ca_file) if tls.ca_file else tls.verify
-        cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_cert else None
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
             headers=dict(headers or {}),
-            verify=verify,
-            cert=cert,
+            verify=_verify(self.settings.tls),
             timeout=httpx.Timeout(
                 self.settings.request_timeout, connect=self.settings.connect_timeout
             ),

@@ -21,6 +21,7 @@ import copy
 import hashlib
 import io
 import json
+import ssl
 import tarfile
 import threading
 import time
@@ -264,6 +265,7 @@ class OsmNbiEmulator:
         self._forced: list[tuple[str, HTTPStatus, str]] = []
         self.unavailable = False
         self._server: ThreadingHTTPServer | None = None
+        self._tls: ssl.SSLContext | None = None
         self._thread: threading.Thread | None = None
 
     # -- server ----------------------------------------------------------------------------
@@ -272,9 +274,11 @@ class OsmNbiEmulator:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
 
-    def start(self) -> None:
+    def start(self, tls: ssl.SSLContext | None = None) -> None:
+        """Serve on a free loopback port; with ``tls``, over HTTPS."""
+        self._tls = tls
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -291,6 +295,8 @@ class OsmNbiEmulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True
         )

@@ -36,7 +36,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -334,6 +334,23 @@ def _hooks_object(cls: type[DMSAdapter]) -> object | None:
     return hooks
 
 
+def register_adapter_hooks(
+    pm: pluggy.PluginManager, classes: Iterable[type[DMSAdapter]]
+) -> list[str]:
+    """Register each adapter class's ``hooks`` object once, under its type; return problems
+    (one line each) instead of raising, so start-up can report them all together."""
+    errors: list[str] = []
+    for cls in classes:
+        hooks = _hooks_object(cls)
+        if hooks is None or pm.has_plugin(cls.TYPE):
+            continue
+        try:
+            register_plugin(pm, hooks, cls.TYPE)
+        except PluginRegistrationError as exc:
+            errors.append(f"adapter type {cls.TYPE!r}: {exc}")
+    return errors
+
+
 def load_adapters(
     settings: Settings,
     pm: pluggy.PluginManager | None = None,
@@ -353,14 +370,7 @@ def load_adapters(
 
     errors: list[str] = []
     if pm is not None:
-        for adapter_type, cls in loaded.classes.items():
-            hooks = _hooks_object(cls)
-            if hooks is None:
-                continue
-            try:
-                register_plugin(pm, hooks, adapter_type)
-            except PluginRegistrationError as exc:
-                errors.append(f"adapter type {adapter_type!r}: {exc}")
+        errors.extend(register_adapter_hooks(pm, loaded.classes.values()))
 
     instances: dict[str, DMSAdapter] = {}
     default: str | None = None
@@ -399,5 +409,6 @@ __all__ = [
     "instance_data_dir",
     "load_adapters",
     "make_extension",
+    "register_adapter_hooks",
     "resolve_adapters",
 ]

@@ -52,15 +52,38 @@ def run_variant(pytester: pytest.Pytester, body: str) -> tuple[pytest.RunResult,
     pytester.syspathinsert(Path(__file__).parent)
     pytester.makepyfile(test_variant=HEADER + textwrap.dedent(body))
     result = pytester.runpytest_inprocess(
-        "-q", "-p", "no:cacheprovider", "-rf", "-o", "asyncio_default_fixture_loop_scope=function"
-    )
+        "-q", "-p", "no:cacheprovider", "-p", "no:logging", "-rfs",
+        "-o", "asyncio_default_fixture_loop_scope=function",
+    )  # fmt: skip
     return result, result.stdout.str() + result.stderr.str()
 
 
 def test_the_correct_adapter_passes(pytester: pytest.Pytester) -> None:
     result, _ = run_variant(pytester, "class TestGood(Base):\n    pass\n")
     # The upgrade test skips with its reason: this variant gives no second package version.
-    result.assert_outcomes(passed=20, skipped=1)
+    result.assert_outcomes(passed=22, skipped=1)
+
+
+def test_an_adapter_without_optional_capabilities_passes_and_answers_501(
+    pytester: pytest.Pytester,
+) -> None:
+    # The HTTP test checks scale, rollback and history answer 501 naming the capability; the
+    # gated adapter-level tests skip with the reason that points at that check.
+    result, out = run_variant(
+        pytester,
+        """
+        class Minimal(ExampleAdapter):
+            CAPABILITIES = ExampleAdapter.CAPABILITIES - {
+                Capability.SCALING, Capability.ROLLBACK, Capability.HISTORY
+            }
+
+        class TestMinimal(Base):
+            adapter_class = Minimal
+        """,
+    )
+    assert result.ret == 0, out
+    assert "adapter does not declare 'rollback'" in out or "skipped" in out
+    result.assert_outcomes(passed=17, skipped=6)
 
 
 def test_wrong_status_mapping_is_caught(pytester: pytest.Pytester) -> None:

@@ -11,6 +11,7 @@ from netweave.testing.kit.base import AdapterFixtures, KitBackend, kit_override
 from netweave.testing.kit.discovery import DiscoveryTests
 from netweave.testing.kit.errors import ErrorMappingTests
 from netweave.testing.kit.guard import NoSilentOverrideTests, check_class
+from netweave.testing.kit.http import HttpWireTests
 from netweave.testing.kit.lifecycle import DeploymentLifecycleTests
 from netweave.testing.kit.operations import (
     HistoryTests,
@@ -29,6 +30,7 @@ __all__ = [
     "DiscoveryTests",
     "ErrorMappingTests",
     "HistoryTests",
+    "HttpWireTests",
     "KitBackend",
     "LogsTests",
     "NoSilentOverrideTests",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from netweave.testing.kit.discovery import DiscoveryTests
 from netweave.testing.kit.errors import ErrorMappingTests
 from netweave.testing.kit.guard import NoSilentOverrideTests
+from netweave.testing.kit.http import HttpWireTests
 from netweave.testing.kit.lifecycle import DeploymentLifecycleTests
 from netweave.testing.kit.operations import (
     HistoryTests,
@@ -27,5 +28,6 @@ class AdapterTestSuite(
     LogsTests,
     PreviewTests,
     ErrorMappingTests,
+    HttpWireTests,
 ):
     """Subclass this in your adapter's tests and provide the fixtures of ``AdapterFixtures``."""

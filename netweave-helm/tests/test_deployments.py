@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -408,3 +409,57 @@ async def test_unreachable_cluster_is_503(
         await adapter.create_deployment(spec(package, name="un"), ctx())
     assert caught.value.status == 503
     assert not isinstance(caught.value, ClusterNotConfigured)  # configured, just unreachable
+
+
+async def test_gateway_timeout_cancels_helm_and_leaves_no_pending_release(
+    adapter_factory: AdapterFactory,
+    k8s_kubeconfig: Path,
+    k8s_emulator: KubernetesEmulator,
+    tmp_path: Path,
+) -> None:
+    from netweave.errors import BackendTimeout
+
+    adapter = await adapter_factory(
+        {
+            "cluster": {"kubeconfig": str(k8s_kubeconfig), "wait": "watcher"},
+            "timeouts": {"write": 2},
+        }
+    )
+    k8s_emulator.set_behavior("stuck-app", "unready", kind="Deployment")
+    package = await adapter.upload_package(
+        upload_of(
+            build_chart(tmp_path / "s", "t", "1.0.0", templates={"deployment.yaml": DEPLOYMENT})
+        )
+    )
+    with pytest.raises(BackendTimeout):
+        await adapter.create_deployment(spec(package, name="stuck"), ctx())
+    after = await adapter.get_deployment("team-a/stuck")
+    assert after.status is DeploymentStatus.FAILED
+    assert after.message is not None and "cancel" in after.message.lower()
+
+
+async def test_follow_logs_streams_and_stops_when_the_reader_stops(
+    adapter: HelmAdapter, app_chart: PackageInfo, k8s_emulator: KubernetesEmulator
+) -> None:
+    import threading
+
+    created = await adapter.create_deployment(spec(app_chart, name="fl"), ctx())
+    assert k8s_emulator.wait_idle()
+    lines: list[str] = []
+    stream = adapter.stream_logs(created.backend_ref, LogOptions(follow=True))
+    async for line in stream:
+        lines.append(line)
+        if len(lines) == 2:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert lines[0].endswith("started (image example/app:1)")
+
+    # The reader threads finish once the stream is closed.
+    def readers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "netweave-helm-logs"]
+
+    for _ in range(100):
+        if not readers():
+            break
+        await asyncio.sleep(0.05)
+    assert not readers()

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class ArgoEmulator:
         self.logs: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.log_error: dict[str, Any] | None = None
         self.auto_tick = False
+        self.lock = threading.RLock()
         #: Operations that ignore the project they are given (as older servers did for some).
         self.project_blind: set[str] = set()
         self._current: str | None = None
@@ -186,6 +188,10 @@ class ArgoEmulator:
 
     def tick(self, name: str, namespace: str = "argocd") -> None:
         """One reconciliation of the application controller."""
+        with self.lock:
+            self._tick(name, namespace)
+
+    def _tick(self, name: str, namespace: str) -> None:
         key = (namespace, name)
         app = self.apps.get(key)
         if app is None:
@@ -237,11 +243,12 @@ class ArgoEmulator:
 
     def settle(self, name: str, namespace: str = "argocd", limit: int = 20) -> None:
         """Tick until nothing changes (bounded)."""
-        for _ in range(limit):
-            before = json.dumps(self.apps.get((namespace, name)), sort_keys=True)
-            self.tick(name, namespace)
-            if json.dumps(self.apps.get((namespace, name)), sort_keys=True) == before:
-                return
+        with self.lock:
+            for _ in range(limit):
+                before = json.dumps(self.apps.get((namespace, name)), sort_keys=True)
+                self._tick(name, namespace)
+                if json.dumps(self.apps.get((namespace, name)), sort_keys=True) == before:
+                    return
 
     def unscoped_app_calls(self) -> list[str]:
         """App-scoped requests that named no project (the adapter must always name it)."""
@@ -360,30 +367,44 @@ class ArgoEmulator:
         query = parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         method = scope["method"]
+        # The server runs in its own thread: tests step the controller from theirs.
+        with self.lock:
+            outcome = self._handle(method, path, query, headers, raw)
+        if isinstance(outcome, tuple):
+            status, data, extra = outcome
+            await self._send(send, status, data, extra)
+        else:
+            await self._stream(send, method, path, outcome)
+
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | AsyncIterator[dict[str, Any]]:
         body: Any = None
         if raw:
             try:
                 body = json.loads(raw)
             except ValueError:
-                await self._json(send, 400, {"error": "bad json", "code": 3, "message": "bad json"})
-                return
+                return 400, b'{"error": "bad json", "code": 3, "message": "bad json"}', []
         try:
             op = self.contract.validate_request(method, path, query, body, headers)
         except ContractViolation as exc:
             self.violations.append(f"request: {exc}")
             self.requests.append(Request(method, path, query, body, None))
             error = ArgoError(3, f"contract violation: {exc}")
-            await self._json(send, 400, error.body())
-            return
+            return 400, json.dumps(error.body()).encode(), []
         self.requests.append(Request(method, path, query, body, op.operation_id))
         queued = self.operation_faults.get(op.operation_id)
         if self.faults or queued:
             status, code, retry_after = queued.pop(0) if queued else self.faults.pop(0)
             extra = [(b"retry-after", retry_after.encode())] if retry_after else []
             fault = ArgoError(code, "injected fault")
-            await self._json(send, status, fault.body(), extra)
             self._check_response(method, path, status, fault.body())
-            return
+            return status, json.dumps(fault.body()).encode(), extra
         try:
             self._authenticate(op.operation_id, headers)
             self._current = op.operation_id
@@ -391,14 +412,13 @@ class ArgoEmulator:
             if handler is None:
                 raise ArgoError(12, f"emulator does not implement {op.operation_id}")
             if op.operation_id == "ApplicationService_PodLogs2":
-                await self._stream(send, method, path, handler(op.path_params, dict(query)))
-                return
-            result = handler(op.path_params, _query_dict(query), body)
-            status, answer = 200, result
+                chunks: AsyncIterator[dict[str, Any]] = handler(op.path_params, dict(query))
+                return chunks
+            status, answer = 200, handler(op.path_params, _query_dict(query), body)
         except ArgoError as exc:
             status, answer = exc.http_status, exc.body()
         self._check_response(method, path, status, answer)
-        await self._json(send, status, answer)
+        return status, json.dumps(answer).encode(), []
 
     def _check_response(self, method: str, path: str, status: int, body: Any) -> None:
         try:
@@ -407,10 +427,9 @@ class ArgoEmulator:
             self.violations.append(f"response: {exc}")
 
     @staticmethod
-    async def _json(
-        send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None
+    async def _send(
+        send: Send, status: int, data: bytes, extra: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        data = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -426,7 +445,8 @@ class ArgoEmulator:
         started = False
         try:
             async for chunk in chunks:
-                self._check_response(method, path, 200, chunk)
+                with self.lock:
+                    self._check_response(method, path, 200, chunk)
                 if not started:
                     await send(
                         {
@@ -440,8 +460,9 @@ class ArgoEmulator:
                 await send({"type": "http.response.body", "body": line, "more_body": True})
         except ArgoError as exc:
             if not started:
-                self._check_response(method, path, exc.http_status, exc.body())
-                await self._json(send, exc.http_status, exc.body())
+                with self.lock:
+                    self._check_response(method, path, exc.http_status, exc.body())
+                await self._send(send, exc.http_status, json.dumps(exc.body()).encode())
                 return
         if not started:
             await send(
@@ -614,7 +635,7 @@ class ArgoEmulator:
         project = _first(query.get("project"))
         app = self._lookup(params["name"], query.get("appNamespace"), project)
         if self.auto_tick:
-            self.tick(params["name"], app["metadata"]["namespace"])
+            self._tick(params["name"], app["metadata"]["namespace"])
             return self._lookup(params["name"], query.get("appNamespace"), project)
         return app
 
@@ -778,13 +799,14 @@ class ArgoEmulator:
         self, params: dict[str, str], query: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any]]:
         async def chunks() -> AsyncIterator[dict[str, Any]]:
-            app = self._lookup(params["name"], query.get("appNamespace"), query.get("project"))
-            key = (app["metadata"]["namespace"], app["metadata"]["name"])
-            lines = [
-                entry
-                for entry in self.logs.get(key, [])
-                if not query.get("container") or entry["container"] == query["container"]
-            ]
+            with self.lock:
+                app = self._lookup(params["name"], query.get("appNamespace"), query.get("project"))
+                key = (app["metadata"]["namespace"], app["metadata"]["name"])
+                lines = [
+                    entry
+                    for entry in self.logs.get(key, [])
+                    if not query.get("container") or entry["container"] == query["container"]
+                ]
             if query.get("tailLines"):
                 lines = lines[-int(query["tailLines"]) :]
             for entry in lines:
@@ -827,14 +849,18 @@ def _first(value: Any) -> str | None:
 
 
 class Served:
-    """The emulator on a loopback port, run by uvicorn in the test's event loop."""
+    """The emulator on a loopback port, run by uvicorn in its own thread and event loop.
+
+    Its own thread, so that it answers whatever the test's event loop is doing (the gateway's
+    test client blocks that loop while the app runs).
+    """
 
     def __init__(self, emulator: ArgoEmulator) -> None:
         self.emulator = emulator
         self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
 
-    async def start(self) -> str:
+    def start(self) -> str:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted connections inherit it: without, Nagle + delayed ACK add 40 ms per call.
@@ -844,18 +870,22 @@ class Served:
         config = uvicorn.Config(
             self.emulator, lifespan="off", log_level="warning", access_log=False
         )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
+        )
+        self._thread.start()
         for _ in range(500):  # bounded wait for start-up
-            if self._server.started:
+            if server.started:
                 break
-            await asyncio.sleep(0.01)
+            time.sleep(0.01)
         else:
             raise RuntimeError("the Argo CD emulator did not start")
         self.emulator.url = f"http://127.0.0.1:{port}"
         return self.emulator.url
 
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
             self._server.should_exit = True
-            await asyncio.wait_for(self._task, 10)
+            self._thread.join(10)

@@ -25,11 +25,11 @@ async def argo() -> AsyncIterator[ArgoEmulator]:
     emulator.add_helm_repo(CHARTS, {"web": ["1.0.0", "1.1.0", "2.0.0"], "db": ["0.3.1"]})
     emulator.add_git_repo(GIT, branches=["main", "release-1"], tags=["v1.0.0", "v1.1.0"])
     served = Served(emulator)
-    await served.start()
+    served.start()
     try:
         yield emulator
     finally:
-        await served.stop()
+        served.stop()
     # Every exchange of every test was checked against swagger.json and the CRD.
     assert emulator.violations == [], "contract violations:\n" + "\n".join(emulator.violations)
     assert emulator.unscoped_app_calls() == [], "app calls without a project"

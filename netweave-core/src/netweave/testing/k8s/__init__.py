@@ -6,20 +6,43 @@ CRUD with resourceVersions, selectors, all four patch types, watches with
 bookmarks, protobuf request bodies, pod logs, validation of built-in kinds and
 custom resources, pluggable controllers and fault injection. See
 ``netweave-core/docs/k8s-emulator.md``.
+
+Names are imported lazily: the pytest plugin imports the fixtures module in
+every pytest run, which must stay cheap.
 """
 
-from netweave.testing.k8s.controllers import (
-    ANNOTATION_BEHAVIOR,
-    ANNOTATION_LOGS,
-    ANNOTATION_READY_AFTER,
-    ControllerContext,
-    Reconciler,
-    conditions,
-)
-from netweave.testing.k8s.emulator import KubernetesEmulator
-from netweave.testing.k8s.errors import ApiError
-from netweave.testing.k8s.faults import Fault, FaultInjector
-from netweave.testing.k8s.server import RequestRecord
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from netweave.testing.k8s.controllers import (
+        ANNOTATION_BEHAVIOR,
+        ANNOTATION_LOGS,
+        ANNOTATION_READY_AFTER,
+        ControllerContext,
+        Reconciler,
+        conditions,
+    )
+    from netweave.testing.k8s.emulator import KubernetesEmulator
+    from netweave.testing.k8s.errors import ApiError
+    from netweave.testing.k8s.faults import Fault, FaultInjector
+    from netweave.testing.k8s.server import RequestRecord
+
+_WHERE = {
+    "ANNOTATION_BEHAVIOR": "controllers",
+    "ANNOTATION_LOGS": "controllers",
+    "ANNOTATION_READY_AFTER": "controllers",
+    "ControllerContext": "controllers",
+    "Reconciler": "controllers",
+    "conditions": "controllers",
+    "KubernetesEmulator": "emulator",
+    "ApiError": "errors",
+    "Fault": "faults",
+    "FaultInjector": "faults",
+    "RequestRecord": "server",
+}
 
 __all__ = [
     "ANNOTATION_BEHAVIOR",
@@ -34,3 +57,12 @@ __all__ = [
     "RequestRecord",
     "conditions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,8 +1,9 @@
 """pytest fixtures for the Kubernetes API emulator.
 
-Load them through the netweave pytest plugin, or in a conftest.py::
+The netweave pytest plugin exposes them; elsewhere, import them in a
+conftest.py::
 
-    pytest_plugins = ["netweave.testing.k8s.fixtures"]
+    from netweave.testing.k8s.fixtures import k8s_emulator, k8s_emulator_factory
 
 Fixtures:
 
@@ -11,23 +12,30 @@ Fixtures:
   options (no default controllers, another Kubernetes version...); all are
   stopped after the test.
 * ``k8s_kubeconfig`` - the path of a kubeconfig file for ``k8s_emulator``.
+
+This module imports the emulator only when a fixture runs, so loading it
+(from the plugin, in every pytest run) costs nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netweave.testing.k8s.emulator import KubernetesEmulator
+if TYPE_CHECKING:
+    from netweave.testing.k8s.emulator import KubernetesEmulator
 
-EmulatorFactory = Callable[..., KubernetesEmulator]
+EmulatorFactory = Callable[..., "KubernetesEmulator"]
 
 
 @pytest.fixture
 def k8s_emulator_factory() -> Iterator[EmulatorFactory]:
+    """Start emulators with options; every one is stopped after the test."""
+    from netweave.testing.k8s.emulator import KubernetesEmulator
+
     started: list[KubernetesEmulator] = []
 
     def factory(**options: Any) -> KubernetesEmulator:
@@ -42,9 +50,11 @@ def k8s_emulator_factory() -> Iterator[EmulatorFactory]:
 
 @pytest.fixture
 def k8s_emulator(k8s_emulator_factory: EmulatorFactory) -> KubernetesEmulator:
+    """A started emulator with the default controllers, fresh for each test."""
     return k8s_emulator_factory()
 
 
 @pytest.fixture
 def k8s_kubeconfig(k8s_emulator: KubernetesEmulator, tmp_path: Path) -> Path:
+    """A kubeconfig file pointing at ``k8s_emulator`` (for clients that need a file)."""
     return k8s_emulator.write_kubeconfig(tmp_path / "kubeconfig")

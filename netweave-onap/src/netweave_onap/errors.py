@@ -43,6 +43,9 @@ def _text(response: httpx.Response) -> str:
 #: Texts the plugin's code produces for a missing object (Mongo driver / its own messages).
 _K8S_NOT_FOUND = (
     "no documents in result",
+    # Listing an empty table is an error in the plugin (MongoStore.ReadAll), not [].
+    "Did not find any objects",
+    "No Profiles Found",
     "Error finding master table",
     "Unable to find Profile",
     "Invalid Definition ID provided",

@@ -176,9 +176,18 @@ class K8sPluginAdapter(OnapAdapter):
             },
         )
 
+    async def _list(self, path: str, params: dict[str, str] | None = None) -> list[Any]:
+        """A plugin list. It answers 500 "Did not find any objects" for an empty table and
+        JSON ``null`` when nothing matches — both mean an empty list here."""
+        try:
+            response = await self.client.request("GET", path, params=params, expected=(200,))
+        except NotFound:
+            return []
+        body = response.json()
+        return list(body) if isinstance(body, list) else []
+
     async def _list_packages(self) -> list[PackageInfo]:
-        response = await self.client.request("GET", "/v1/rb/definition", expected=(200,))
-        return [self._package_info(d) for d in (response.json() or [])]
+        return [self._package_info(d) for d in await self._list("/v1/rb/definition")]
 
     async def _get_definition(self, name: str, version: str) -> dict[str, Any]:
         response = await self.client.request(
@@ -256,12 +265,10 @@ class K8sPluginAdapter(OnapAdapter):
                 details={"deployments": sorted(str(u.get("id")) for u in users)},
             )
         # Leftover netweave profiles (of deleted instances) would outlive the definition.
-        profiles = await self.client.request(
-            "GET",
-            f"/v1/rb/definition/{_segment(name)}/{_segment(version)}/profile",
-            expected=(200,),
+        profiles = await self._list(
+            f"/v1/rb/definition/{_segment(name)}/{_segment(version)}/profile"
         )
-        for profile in profiles.json() or []:
+        for profile in profiles:
             if (profile.get("labels") or {}).get(L_DEPLOYMENT):
                 await self._delete_profile(name, version, str(profile.get("profile-name")))
         await self._delete_definition(name, version)
@@ -269,13 +276,7 @@ class K8sPluginAdapter(OnapAdapter):
     # -- deployments: instances ----------------------------------------------------------
 
     async def _instances(self, name: str, version: str) -> list[dict[str, Any]]:
-        response = await self.client.request(
-            "GET",
-            "/v1/instance",
-            params={"rb-name": name, "rb-version": version},
-            expected=(200,),
-        )
-        return list(response.json() or [])
+        return await self._list("/v1/instance", {"rb-name": name, "rb-version": version})
 
     async def _full(self, instance_id: str) -> dict[str, Any]:
         response = await self.client.request(

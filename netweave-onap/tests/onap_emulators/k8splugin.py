@@ -184,10 +184,15 @@ class K8sPluginEmulator:
                 }
                 return Response.json(201, body)
             if method == "GET":
-                return Response.json(200, list(self.definitions.values()))
+                return self._listing(
+                    list(self.definitions.values()),
+                    "Listing Resource Bundle Definitions: Did not find any objects with tag: "
+                    "metadata",
+                )
         if len(rest) == 1 and method == "GET":
-            return Response.json(
-                200, [d for (name, _), d in self.definitions.items() if name == rest[0]]
+            return self._listing(
+                [d for (name, _), d in self.definitions.items() if name == rest[0]],
+                "Listing Resource Bundle Definitions: Did not find any objects with tag: metadata",
             )
         if len(rest) < 2:
             return self._no_route(request)
@@ -245,9 +250,10 @@ class K8sPluginEmulator:
                 self.profiles[key] = body
                 return Response.json(201, body)
             if method == "GET":
-                return Response.json(
-                    200, [p for (n, v, _), p in self.profiles.items() if (n, v) == rb]
-                )
+                found = [p for (n, v, _), p in self.profiles.items() if (n, v) == rb]
+                if not found:  # ProfileClient.List: an error, not an empty list
+                    return Response.text(500, "No Profiles Found for Definition and Version")
+                return Response.json(200, found)
             return self._no_route(request)
         key = (*rb, rest[0])
         if len(rest) == 1:
@@ -347,7 +353,11 @@ class K8sPluginEmulator:
                             "namespace": inst.data["namespace"],
                         }
                     )
-                return Response.json(200, result)
+                if not self.instances:
+                    return Response.text(
+                        500, "Listing Instances: Did not find any objects with tag: instance"
+                    )
+                return Response.json(200, result or None)
             return self._no_route(request)
         instance_id = rest[0]
         inst = self._current(instance_id)
@@ -406,6 +416,12 @@ class K8sPluginEmulator:
                 },
             )
         return self._no_route(request)
+
+    def _listing(self, items: list[dict[str, Any]], empty_table: str) -> Response:
+        """MongoStore.ReadAll fails on an empty table; Go encodes a nil result as null."""
+        if not self.definitions:
+            return Response.text(500, empty_table)
+        return Response.json(200, items or None)
 
     def _response(self, inst: _Instance) -> dict[str, Any]:
         return {

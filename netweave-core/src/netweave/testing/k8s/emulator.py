@@ -79,7 +79,7 @@ class KubernetesEmulator:
         self._server = EmulatorHTTPServer(self.core, self.faults, self.version_info)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},  # shutdown() waits up to one interval
             name="k8s-emulator-http",
             daemon=True,
         )

@@ -187,6 +187,12 @@ async def test_progress_while_the_request_runs(
     await so_adapter.delete_deployment(created.backend_ref, ctx())
     deleting = await so_adapter.get_deployment(created.backend_ref)
     assert deleting.status in (DeploymentStatus.DELETING, DeploymentStatus.DELETED)
+    # Another delete attempt while SO works on the first follows it instead of sending one.
+    so_adapter.config.wait = True
+    await so_adapter.delete_deployment(created.backend_ref, ctx())
+    deletes = [c for c in so_backend.calls if c[0] == "DELETE"]
+    assert len(deletes) == 1
+    assert (await so_adapter.get_deployment(created.backend_ref)).status is DeploymentStatus.DELETED
 
 
 async def test_failures_are_mapped(so_adapter: OnapAdapter, so_backend: SoEmulator) -> None:

@@ -467,10 +467,17 @@ class SoAdapter(OnapAdapter):
         if not requests:
             raise NotFound(f"SO has no requests for service instance {backend_ref!r}")
         latest = requests[-1]
-        if str(latest.get("requestType", "")).startswith("delete") and (
-            self._state(latest) in SO_SUCCESS
-        ):
-            return  # already deleted
+        if str(latest.get("requestType", "")).startswith("delete"):
+            state = self._state(latest)
+            if state in SO_SUCCESS:
+                return  # already deleted
+            if state not in SO_TERMINAL:
+                # A delete is already running (an earlier attempt): follow it, do not send a
+                # second one (SO would refuse it with 409).
+                self._raise_unless_deleted(
+                    backend_ref, await self._track(str(latest.get("requestId")), latest)
+                )
+                return
         creates = [r for r in requests if not str(r.get("requestType", "")).startswith("delete")]
         model_info = dict(
             ((creates[0] if creates else latest).get("requestDetails") or {}).get("modelInfo")
@@ -494,7 +501,9 @@ class SoAdapter(OnapAdapter):
             "serviceInstances",
             quote(backend_ref, safe=""),
         )
-        request = await self._submit(ctx, "DELETE", path, body)
+        self._raise_unless_deleted(backend_ref, await self._submit(ctx, "DELETE", path, body))
+
+    def _raise_unless_deleted(self, backend_ref: str, request: dict[str, Any]) -> None:
         state = self._state(request)
         if self.config.wait and state not in SO_SUCCESS:
             status = request.get("requestStatus") or {}

@@ -3,12 +3,12 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from netweave.adapters import PackageUpload
-from netweave_osm import OsmAdapter, OsmConfig
+from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
+from osm_helpers import make_config
 from osm_packages import archive, knf_vnfd, nsd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,21 +35,6 @@ def emulator(contract_path: Path) -> Iterator[OsmNbiEmulator]:
     finally:
         nbi.stop()
     assert nbi.violations == [], "contract violations:\n" + "\n".join(nbi.violations)
-
-
-def make_config(nbi: OsmNbiEmulator, **overrides: Any) -> OsmConfig:
-    raw: dict[str, Any] = {
-        "nbiUrl": nbi.url,
-        "username": nbi.username,
-        "password": nbi.password,
-        "project": nbi.project_name,
-        "vimAccount": "k8s-vim",
-        "pollingInterval": 0.02,
-        "timeouts": {"read": 10, "write": 20},
-        "http": {"retries": 2, "backoff": 0.01},
-    }
-    raw.update(overrides)
-    return OsmConfig.model_validate(raw)
 
 
 @pytest.fixture

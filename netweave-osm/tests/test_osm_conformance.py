@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config
 from netweave.adapters import DMSAdapter, PackageUpload
 from netweave.testing.kit import AdapterTestSuite, KitBackend
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
+from osm_helpers import make_config
 from osm_packages import archive, knf_vnfd, nsd
 
 

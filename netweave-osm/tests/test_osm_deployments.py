@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config
 from netweave.adapters import (
     DeploymentChange,
     DeploymentInfo,
@@ -22,6 +21,7 @@ from netweave.errors import BackendError, BackendTimeout, Conflict, InvalidInput
 from netweave.models import DeploymentStatus
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
+from osm_helpers import make_config
 from osm_packages import archive, knf_vnfd, nsd, vnf_vnfd
 
 _ops = itertools.count(1)

@@ -8,7 +8,6 @@ from http import HTTPStatus
 
 import httpx
 import pytest
-from conftest import make_config
 from netweave.adapters import (
     DeploymentChange,
     DeploymentSpec,
@@ -25,6 +24,7 @@ from netweave.errors import (
 from netweave.models import DeploymentStatus
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
+from osm_helpers import make_config
 
 
 def ctx(n: int) -> OperationContext:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from netweave.errors import BackendUnavailable
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
+from osm_helpers import make_config
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:

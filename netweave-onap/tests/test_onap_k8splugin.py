@@ -376,3 +376,24 @@ async def test_emulator_rejects_fields_the_go_structs_do_not_have(
     assert response.status_code == 422
     assert k8s_backend.violations and "chartName" in k8s_backend.violations[0]
     k8s_backend.violations.clear()
+
+
+async def test_idempotent_calls_are_retried_creates_are_not(
+    k8s_adapter: OnapAdapter, k8s_backend: K8sPluginEmulator, hello_chart: PackageUpload
+) -> None:
+    package = await k8s_adapter.upload_package(hello_chart)
+    created = await k8s_adapter.create_deployment(spec(package), ctx())
+    k8s_backend.calls.clear()
+    k8s_backend.flaky_requests = 1
+    info = await k8s_adapter.get_deployment(created.backend_ref)  # GET: retried once
+    assert info.status is DeploymentStatus.DEPLOYED
+    assert k8s_backend.calls[0] == k8s_backend.calls[1]
+
+    k8s_backend.calls.clear()
+    k8s_backend.flaky_requests, k8s_backend.flaky_method = 1, "POST"
+    with pytest.raises(BackendUnavailable):  # the profile POST got a 503
+        await k8s_adapter.create_deployment(spec(package, "other"), ctx())
+    posts = [c for c in k8s_backend.calls if c[0] == "POST"]
+    assert posts == [("POST", "/v1/rb/definition/hello-world/0.1.0/profile")], (
+        "a POST must not be repeated by the client"
+    )

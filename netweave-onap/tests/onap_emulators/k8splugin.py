@@ -112,6 +112,10 @@ class K8sPluginEmulator:
     fail_next_delete: bool = False
     #: Answer every request with this status (an ingress in front of a dead plugin).
     outage_status: int | None = None
+    #: Answer the next N requests with 503 (a restarting plugin pod behind its service).
+    flaky_requests: int = 0
+    #: Only requests with this method count for ``flaky_requests`` (``None``: all).
+    flaky_method: str | None = None
     definitions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     profiles: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -127,6 +131,9 @@ class K8sPluginEmulator:
         self.calls.append((request.method, request.path))
         if self.outage_status is not None:
             return Response.text(self.outage_status, "upstream unavailable")
+        if self.flaky_requests > 0 and self.flaky_method in (None, request.method):
+            self.flaky_requests -= 1
+            return Response.text(503, "no healthy upstream")
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] != ["v1"]:
             return Response.text(404, "404 page not found")

@@ -8,6 +8,7 @@ handler) block only that request.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,16 +99,20 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpEmulator:
-    """Runs ``app`` on a loopback port until :meth:`stop`."""
+    """Runs ``app`` on a loopback port until :meth:`stop` (HTTPS when given a TLS context)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, tls: ssl.SSLContext | None = None) -> None:
         self._server = _Server(app)
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     @property
     def errors(self) -> list[Exception]:

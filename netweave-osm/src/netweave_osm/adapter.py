@@ -550,8 +550,7 @@ class OsmAdapter(DMSAdapter):
 
     async def _load(self, ns_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], _Layout]:
         _check_ns_ref(ns_id)
-        nsr = await self._nbi.get(f"{_NS}/{ns_id}")
-        ops = await self._operations(ns_id)
+        nsr, ops = await asyncio.gather(self._nbi.get(f"{_NS}/{ns_id}"), self._operations(ns_id))
         layout = await self._layout(str(nsr.get("nsd-id")))
         return nsr, ops, layout
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import Backend
 from netweave.errors import AlreadyExists, Conflict
 from netweave.models import OperationState
-from netweave.store.sql import SqlStore
+from netweave.store.sql import SqlStore, create_store
 from store_factories import deployment, operation, package
 
 
@@ -105,3 +105,23 @@ async def test_concurrent_writers_do_not_fail(backend: Backend, store: SqlStore)
         await other.close()
     assert (await store.list_packages()).total == 60
     assert (await store.list_deployments()).total == 60
+
+
+async def test_in_memory_sqlite_under_concurrency() -> None:
+    # One shared connection: concurrent readers and writers must queue, not interleave.
+    store = create_store("sqlite://")
+    try:
+        await store.migrate()
+        await asyncio.gather(
+            *(store.add_package(package(f"p{n}")) for n in range(20)),
+            *(store.list_packages() for _ in range(20)),
+            *(store.ping() for _ in range(5)),
+        )
+        assert (await store.list_packages()).total == 20
+        with pytest.raises(Boom):
+            async with store.transaction():
+                await store.add_deployment(deployment())
+                raise Boom
+        assert await store.get_deployment("dep-web") is None
+    finally:
+        await store.close()

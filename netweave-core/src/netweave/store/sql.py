@@ -297,6 +297,12 @@ class SqlStore:
         self.dialect: Final[str] = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
+        # An in-memory SQLite database is one shared connection (StaticPool): readers must
+        # queue as well, or their transactions would interleave on it.
+        database = engine.url.database or ""
+        self._lock_reads = self._sqlite and (
+            database in {"", ":memory:"} or "mode=memory" in str(engine.url)
+        )
         self._current: ContextVar[AsyncConnection | None] = ContextVar(
             f"netweave_store_{id(self)}", default=None
         )
@@ -313,7 +319,9 @@ class SqlStore:
     async def _own(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         """A fresh connection in its own transaction, committed when the block ends."""
         lock: AbstractAsyncContextManager[Any] = (
-            self._write_lock if write and self._write_lock is not None else nullcontext()
+            self._write_lock
+            if self._write_lock is not None and (write or self._lock_reads)
+            else nullcontext()
         )
         async with lock, self._engine.connect() as conn:
             if self._sqlite:
@@ -378,7 +386,7 @@ class SqlStore:
 
     async def ping(self) -> bool:
         try:
-            async with asyncio.timeout(PING_TIMEOUT_S), self._engine.connect() as conn:
+            async with asyncio.timeout(PING_TIMEOUT_S), self._own(write=False) as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return False

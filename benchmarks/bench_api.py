@@ -1,0 +1,208 @@
+"""API benchmarks of netweave-core (issue 2), measured side by side and printed as ratios.
+
+P1  GET one package with 10 000 stored: throughput relative to a bare Litestar handler returning
+    the same model on the same server in the same run (target >= 0.6).
+P2  List a page of 100 of 10 000 with a filter: p99 latency at concurrency 32 (target <= 20 ms).
+P5  ``netweave serve`` cold start (fresh data directory, migrations included) to /readyz 200
+    (target <= 1.5 s).
+
+The server is the real ``netweave serve`` (uvicorn, one process, embedded default: SQLite and
+the Helm adapter); the load comes from this process over loopback. Every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from netweave.models import PackageState
+from netweave.store import PackageRecord
+from netweave.store.sql import create_store
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-token-" + "b" * 32
+PACKAGES = 10_000
+REQUESTS = 3_000  # per measured round
+CONCURRENCY = 32
+ROUNDS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def seed(data_dir: Path) -> None:
+    store = create_store(f"sqlite:///{data_dir / 'netweave.db'}")
+    await store.migrate()
+    now = datetime.now(UTC)
+    async with store.transaction():
+        for i in range(PACKAGES):
+            name = f"bench-{i:05d}"
+            await store.add_package(
+                PackageRecord(
+                    package_id=f"{name}-1.0.0",
+                    name=name,
+                    version="1.0.0",
+                    artifact_name=f"{name}-1.0.0.tgz",
+                    package_type="helm" if i % 2 else "helm-library",
+                    state=PackageState.AVAILABLE,
+                    adapter="helm-local",
+                    backend_ref=f"{name}:1.0.0",
+                    created_at=now,
+                    updated_at=now,
+                    checksum="sha256:" + "0" * 64,
+                    extensions={"chartVersion": "1.0.0", "appVersion": "1.0"},
+                )
+            )
+    await store.close()
+
+
+def start_server(data_dir: Path, port: int, hooks: bool) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, NETWEAVE_API_TOKEN=TOKEN, NETWEAVE_LOG_LEVEL="WARNING")
+    args = [
+        sys.executable,
+        "-m",
+        "netweave",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    if hooks:
+        config = data_dir / "bench.yaml"
+        config.write_text(
+            "plugins:\n  hooks: [bare_route]\n  dms:\n    - name: helm-local\n      type: helm\n"
+            "      default: true\n      config: {storage: {kind: local}}\n"
+        )
+        args += ["--config", str(config)]
+        env["PYTHONPATH"] = str(HERE)
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], limit: float = 30.0) -> float:
+    started = time.perf_counter()
+    deadline = started + limit
+    with httpx.Client() as client:
+        while time.perf_counter() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            try:
+                if client.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.005)
+    raise RuntimeError("server not ready in time")
+
+
+async def load(
+    url: str, headers: dict[str, str], count: int, concurrency: int
+) -> tuple[float, list[float]]:
+    """``count`` GETs with ``concurrency`` workers; (requests per second, latencies in s)."""
+    latencies: list[float] = []
+    remaining = count
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                t0 = time.perf_counter()
+                response = await client.get(url)
+                latencies.append(time.perf_counter() - t0)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return count / elapsed, latencies
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+async def measure(port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    one = f"{base}/o2dms/v1/nfDeploymentDescriptors/bench-05000-1.0.0"
+    bare = f"{base}/bench/bare"
+    page = f"{base}/o2dms/v1/nfDeploymentDescriptors?packageType=helm&limit=100&offset=2000"
+    await load(one, auth, 300, CONCURRENCY)  # warm-up
+    await load(bare, auth, 300, CONCURRENCY)
+    ratios = []
+    for _ in range(ROUNDS):  # interleaved, so drift hits both sides alike
+        gateway_rps, _ = await load(one, auth, REQUESTS, CONCURRENCY)
+        bare_rps, _ = await load(bare, auth, REQUESTS, CONCURRENCY)
+        ratios.append(gateway_rps / bare_rps)
+        print(f"  P1 round: gateway {gateway_rps:8.0f} req/s   bare {bare_rps:8.0f} req/s")
+    ratio = statistics.median(ratios)
+    print(
+        f"P1 GET one package of {PACKAGES}: throughput ratio to bare handler = {ratio:.2f} "
+        f"(target >= 0.6) {'PASS' if ratio >= 0.6 else 'MISS'}"
+    )
+    _, latencies = await load(page, auth, 1_000, CONCURRENCY)
+    worst = p99(latencies) * 1000
+    print(
+        f"P2 list 100 of {PACKAGES} (filter packageType) at concurrency {CONCURRENCY}: "
+        f"p99 = {worst:.1f} ms, median = {statistics.median(latencies) * 1000:.1f} ms "
+        f"(target p99 <= 20 ms) {'PASS' if worst <= 20 else 'MISS'}"
+    )
+
+
+def cold_starts() -> None:
+    times = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(prefix="netweave-bench-cold-") as tmp:
+            port = free_port()
+            t0 = time.perf_counter()
+            proc = start_server(Path(tmp), port, hooks=False)
+            try:
+                wait_ready(port, proc)
+                times.append(time.perf_counter() - t0)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+    median = statistics.median(times)
+    print(
+        f"P5 netweave serve cold start to /readyz: median {median:.2f} s of "
+        f"{', '.join(f'{t:.2f}' for t in times)} (target <= 1.5 s) "
+        f"{'PASS' if median <= 1.5 else 'MISS'}"
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="netweave-bench-") as tmp:
+        data_dir = Path(tmp)
+        t0 = time.perf_counter()
+        asyncio.run(seed(data_dir))
+        print(f"seeded {PACKAGES} packages in {time.perf_counter() - t0:.1f} s")
+        port = free_port()
+        proc = start_server(data_dir, port, hooks=True)
+        try:
+            wait_ready(port, proc)
+            asyncio.run(measure(port))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    cold_starts()
+
+
+if __name__ == "__main__":
+    main()

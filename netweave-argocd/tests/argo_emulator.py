@@ -144,6 +144,8 @@ class ArgoEmulator:
         self.logs: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.log_error: dict[str, Any] | None = None
         self.auto_tick = False
+        #: While set, every call answers 503 Unavailable (an outage of argocd-server).
+        self.down = False
         self.lock = threading.RLock()
         #: Operations that ignore the project they are given (as older servers did for some).
         self.project_blind: set[str] = set()
@@ -327,6 +329,14 @@ class ArgoEmulator:
         )
         del history[: max(0, len(history) - HISTORY_LIMIT)]
         ctl.deployed = used
+        name = app["metadata"]["name"]
+        key = (app["metadata"]["namespace"], name)
+        # The new pods' first words, unless a test scripted the logs.
+        self.logs.setdefault(key, [])
+        for pod in (f"{name}-0", f"{name}-1"):
+            self.logs[key].append(
+                {"podName": pod, "container": "app", "content": f"serving revision {revision}"}
+            )
         ctl.settle_health = "Degraded" if outcome == "degraded" else "Healthy"
         status["health"] = {"status": "Progressing"}
         status["sync"] = {
@@ -399,6 +409,8 @@ class ArgoEmulator:
             return 400, json.dumps(error.body()).encode(), []
         self.requests.append(Request(method, path, query, body, op.operation_id))
         queued = self.operation_faults.get(op.operation_id)
+        if self.down:
+            queued = [(503, 14, None)]
         if self.faults or queued:
             status, code, retry_after = queued.pop(0) if queued else self.faults.pop(0)
             extra = [(b"retry-after", retry_after.encode())] if retry_after else []

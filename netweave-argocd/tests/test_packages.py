@@ -180,3 +180,12 @@ def test_refs_round_trip_and_are_stable() -> None:
     ref = source.to_ref()
     assert PackageSource.from_ref(ref) == source
     assert source.to_ref() == ref
+
+
+async def test_get_package_reports_what_argo_sees_now(
+    adapter: ArgoCDAdapter, argo: ArgoEmulator
+) -> None:
+    info = await adapter.upload_package(helm_upload("1.1.0"))
+    argo.helm_repos[CHARTS]["web"].remove("1.1.0")  # the chart version was withdrawn
+    with pytest.raises(NotFound, match=r"no longer available.*no version '1\.1\.0'"):
+        await adapter.get_package(info.backend_ref)

@@ -409,7 +409,15 @@ class ArgoCDAdapter(DMSAdapter):
         return dict(found)
 
     async def _get_package(self, backend_ref: str) -> PackageInfo:
-        return PackageSource.from_ref(backend_ref).info()
+        source = PackageSource.from_ref(backend_ref)
+        if self.config.verify_sources:
+            # The package as Argo CD sees it now: a chart version or revision that vanished
+            # from its repository is gone for deployments too.
+            try:
+                await self._verify_source(source)
+            except InvalidInput as exc:
+                raise NotFound(f"package source no longer available: {exc.message}") from exc
+        return source.info()
 
     async def _delete_package(self, backend_ref: str) -> None:
         # Nothing of a package lives in Argo CD: the gateway's registration is all there is.

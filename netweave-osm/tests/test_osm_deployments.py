@@ -314,9 +314,11 @@ async def test_retried_create_does_not_create_a_second_ns(
     assert again.backend_ref == first.backend_ref
     assert len(emulator.nsrs) == 1
     assert emulator.count("POST", "/ns_instances_content") == 1
-    # Another operation with the same name is a different deployment.
-    other = await adapter.create_deployment(spec(ns_package), ctx("create-dep-2:0"))
+    # Another operation with the same name is a different deployment, even when its key
+    # starts with the first one's.
+    other = await adapter.create_deployment(spec(ns_package), ctx("create-dep-1:00"))
     assert other.backend_ref != first.backend_ref
+    assert len(emulator.nsrs) == 2
 
 
 async def test_retried_create_while_first_attempt_still_runs(

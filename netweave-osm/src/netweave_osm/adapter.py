@@ -488,7 +488,8 @@ class OsmAdapter(DMSAdapter):
     async def _find_ns(self, name: str, marker: str) -> dict[str, Any] | None:
         found = await self._nbi.get(_NS, params={"name": name})
         for ns in found or []:
-            if isinstance(ns, dict) and marker in str(ns.get("description") or ""):
+            # Delimited so that key "k:1" never matches a description carrying "k:10".
+            if isinstance(ns, dict) and f"({marker})" in str(ns.get("description") or ""):
                 return ns
         return None
 

@@ -196,3 +196,15 @@ def test_values_helpers() -> None:
         "a": {"b": 3, "c": 2},
         "d": 4,
     }
+
+
+async def test_release_names_follow_helm_limits_on_the_k8s_plugin() -> None:
+    from netweave.adapters import DeploymentSpec, OperationContext, PackageInfo
+
+    adapter = OnapAdapter(
+        "k", OnapConfig.model_validate({"k8sPluginUrl": "http://127.0.0.1:1", "cloudRegion": "r"})
+    )
+    package = PackageInfo(backend_ref="a/1", name="a", version="1", package_type="helm")
+    spec = DeploymentSpec(deployment_id="d", name="x" * 54, namespace="ns", package=package)
+    with pytest.raises(InvalidInput, match="53"):
+        await adapter.create_deployment(spec, OperationContext("op", "op:0"))

@@ -145,6 +145,8 @@ class K8sPluginAdapter(OnapAdapter):
     BACKEND: ClassVar[str] = "k8splugin"
     CAPABILITIES: ClassVar[frozenset[Capability]] = K8SPLUGIN_CAPABILITIES
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({HELM_PACKAGE})
+    #: The plugin renders charts with Helm's engine: Helm's release-name limit applies.
+    MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 53
 
     async def _start(self) -> None:
         url = self.config.k8s_plugin_url
@@ -538,7 +540,16 @@ class K8sPluginAdapter(OnapAdapter):
                 with contextlib.suppress(NetweaveError):
                     await self._delete_profile(rb[0], rb[1], profile)
             raise
-        return await self._install_result(str(response.json()["id"]))
+        instance_id = str(response.json()["id"])
+        _log.info(
+            "k8s plugin: instance %s created for %s (%s/%s, profile %s)",
+            instance_id,
+            spec.deployment_id,
+            rb[0],
+            rb[1],
+            profile,
+        )
+        return await self._install_result(instance_id)
 
     async def _install_result(self, instance_id: str) -> DeploymentInfo:
         info = await self._settle(instance_id)
@@ -577,6 +588,15 @@ class K8sPluginAdapter(OnapAdapter):
         }
         await self.client.request(
             "POST", f"/v1/instance/{_segment(instance_id)}/upgrade", json=body, expected=(201,)
+        )
+        _log.info(
+            "k8s plugin: instance %s %s to revision %s (%s/%s, profile %s)",
+            instance_id,
+            labels.get(L_OPERATION, "upgrade"),
+            labels.get(L_REVISION),
+            rb[0],
+            rb[1],
+            profile,
         )
         return await self._finish(instance_id, str(labels.get(L_OPERATION, "upgrade")))
 
@@ -746,6 +766,7 @@ class K8sPluginAdapter(OnapAdapter):
         await self.client.request(
             "DELETE", f"/v1/instance/{_segment(instance_id)}", expected=(200, 202, 204)
         )
+        _log.info("k8s plugin: instance %s delete accepted", instance_id)
         if not self.config.wait:
             return
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import uuid
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -47,6 +48,7 @@ from netweave_onap.errors import so_error
 from netweave_onap.status import SO_SUCCESS, SO_TERMINAL, map_so
 from netweave_onap.values import flatten, unflatten
 
+_log = logging.getLogger("netweave_onap.so")
 _REF_PREFIX = "sdc-service:"
 _UUID_NAMESPACE = uuid.UUID("7b0f6f6e-4c8e-5d3a-9d0e-6e657477656f")
 #: How many SO requests one operation step may issue (a new one only after a failed one).
@@ -239,6 +241,13 @@ class SoAdapter(OnapAdapter):
             )
             refs = (response.json() or {}).get("requestReferences") or {}
             accepted_id = str(refs.get("requestId") or request_id)
+            _log.info(
+                "SO: %s %s accepted as request %s (service instance %s)",
+                method,
+                path,
+                accepted_id,
+                refs.get("instanceId"),
+            )
             tracked = await self._track(accepted_id, None)
             tracked.setdefault("instanceReferences", {}).setdefault(
                 "serviceInstanceId", refs.get("instanceId")

@@ -316,7 +316,7 @@ async def test_retried_create_does_not_create_a_second_ns(
     assert emulator.count("POST", "/ns_instances_content") == 1
     # Another operation with the same name is a different deployment, even when its key
     # starts with the first one's.
-    other = await adapter.create_deployment(spec(ns_package), ctx("create-dep-1:00"))
+    other = await adapter.create_deployment(spec(ns_package), ctx("create-dep-1"))
     assert other.backend_ref != first.backend_ref
     assert len(emulator.nsrs) == 2
 

@@ -63,3 +63,15 @@ async def test_requests_need_a_valid_token(emulator: OsmNbiEmulator) -> None:
             headers={"Accept": "application/json", "Authorization": "Bearer forged"},
         )
         assert answer.status_code == 401
+
+
+async def test_responses_are_validated_too(
+    emulator: OsmNbiEmulator, client: httpx.AsyncClient
+) -> None:
+    # An emulator answer the real NBI could not give (a VIM _id that is no uuid) is caught.
+    emulator.vims[emulator.vim_id]["_id"] = "not-a-uuid"
+    answer = await client.get(f"/osm/admin/v1/vim_accounts/{emulator.vim_id}")
+    assert answer.status_code == 200
+    assert len(emulator.violations) == 1
+    assert "response GET" in emulator.violations[0] and "not-a-uuid" in emulator.violations[0]
+    emulator.violations.clear()

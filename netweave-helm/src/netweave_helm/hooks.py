@@ -1,5 +1,7 @@
 """pluggy hooks of the Helm adapter (registered by the loader via ``HelmAdapter.hooks``).
 
+* ``netweave_validate_deployment`` refuses a create for an instance without a cluster with 503
+  ``ClusterNotConfigured`` before the core accepts it (previews still work);
 * ``netweave_app_init`` serves every local chart repository as a standard Helm HTTP repository:
   ``GET <path>/index.yaml`` and ``GET <path>/<name>-<version>.tgz``. The first served instance
   gets ``/charts`` (``helm repo add netweave http://gateway/charts``), others
@@ -19,6 +21,7 @@ from netweave.hookspecs import hookimpl
 if TYPE_CHECKING:
     from netweave.adapters import DMSAdapter
 
+    from netweave_helm.adapter import HelmAdapter
     from netweave_helm.storage.local import LocalChartStore
 
 DEFAULT_SERVE_PATH = "/charts"
@@ -27,27 +30,47 @@ DEFAULT_SERVE_PATH = "/charts"
 class HelmHooks:
     """The hook implementations; one shared object, state per gateway process."""
 
+    def __init__(self) -> None:
+        #: The Helm instances of the app being served (captured at app init).
+        self._instances: dict[str, HelmAdapter] = {}
+
+    @hookimpl
+    def netweave_validate_deployment(self, request: Any, adapter: str) -> None:
+        """Refuse a deployment for an instance without a cluster before it is accepted, with
+        503 ``ClusterNotConfigured`` saying how to configure one. Previews need no cluster."""
+        instance = self._instances.get(adapter)
+        if instance is None or getattr(request, "dry_run", False):
+            return
+        instance.cluster.require()
+
     @hookimpl
     def netweave_app_init(self, app_config: Any, adapters: dict[str, DMSAdapter]) -> list[Any]:
         from netweave_helm.adapter import HelmAdapter
 
+        self._instances = {
+            name: adapter for name, adapter in adapters.items() if isinstance(adapter, HelmAdapter)
+        }
+        served = [
+            (name, adapter)
+            for name, adapter in self._instances.items()
+            if adapter.local_store is not None and adapter.serves_repository
+        ]
+        # Explicit paths first, so a default never takes a path someone asked for.
+        served.sort(key=lambda item: item[1].requested_serve_path is None)
         routers: list[Any] = []
         taken: set[str] = set()
-        for name, adapter in adapters.items():
-            if not isinstance(adapter, HelmAdapter):
-                continue
+        for name, adapter in served:
             store = adapter.local_store
-            if store is None or not adapter.serves_repository:
-                continue
+            assert store is not None
             path = adapter.requested_serve_path
             if path is None:
                 path = (
                     DEFAULT_SERVE_PATH
                     if DEFAULT_SERVE_PATH not in taken
-                    else (f"{DEFAULT_SERVE_PATH}/{name}")
+                    else f"{DEFAULT_SERVE_PATH}/{name}"
                 )
             if path in taken:
-                raise ValueError(f"two Helm repositories would be served at {path}")
+                raise ValueError(f"two Helm chart repositories would be served at {path}")
             taken.add(path)
             store.served_at = path
             routers.append(repository_router(store, path))

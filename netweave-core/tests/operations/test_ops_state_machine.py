@@ -184,7 +184,7 @@ async def test_resume_after_a_dead_process(tmp_path: Path) -> None:
     store = create_store(f"sqlite:///{tmp_path / 'netweave.db'}")
     adapter = MemoryAdapter("mem")
     try:
-        async with running_gateway(tmp_path, adapters=[adapter], store=store) as gw:
+        async with running_gateway(tmp_path, adapters=[adapter]) as gw:
             await gw.register_package("app", "1.0.0")
         # What a dead process leaves behind: a deployment DEPLOYING, its operation PROCESSING
         # with a lease held by an owner that no longer renews it.
@@ -216,7 +216,7 @@ async def test_resume_after_a_dead_process(tmp_path: Path) -> None:
                 lease_expires_at=now - timedelta(seconds=1),
             )
         )
-        async with running_gateway(tmp_path, adapters=[adapter], store=store) as gw:
+        async with running_gateway(tmp_path, adapters=[adapter]) as gw:
             operation = await gw.wait_operation("22222222-2222-4222-8222-222222222222")
             assert operation["state"] == "COMPLETED"
             assert operation["attempts"] == 2
@@ -252,7 +252,7 @@ async def test_a_live_lease_is_not_taken(tmp_path: Path) -> None:
                 lease_expires_at=now + timedelta(minutes=10),
             )
         )
-        async with running_gateway(tmp_path, adapters=[adapter], store=store) as gw:
+        async with running_gateway(tmp_path, adapters=[adapter]) as gw:
             await asyncio.sleep(0.2)
             body = (await gw.get(f"{OPS}/33333333-3333-4333-8333-333333333333")).json()
             assert body["state"] == "PROCESSING"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -129,17 +128,19 @@ async def running_gateway(
     default: str | None = None,
     settings: Settings | None = None,
     store_url: str | None = None,
-    store: SqlStore | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
 ) -> AsyncIterator[Gateway]:
+    """The app builds its own store from the URL in its lifespan. ``AsyncTestClient`` runs the
+    app in another event loop (a blocking portal), so the test gets a *second* store on the same
+    database, bound to the test's loop, like a second replica would be."""
     adapter_list = list(adapters) if adapters is not None else [MemoryAdapter("mem")]
     registry = AdapterRegistry({a.name: a for a in adapter_list}, default=default)
     settings = settings or make_settings(tmp_path / "data")
-    owned = store is None
-    if store is None:
-        store = create_store(store_url or f"sqlite:///{tmp_path / 'netweave.db'}")
+    url = store_url or f"sqlite:///{tmp_path / 'netweave.db'}"
+    settings.store.url = SecretStr(url)
     pm = plugin_manager or new_plugin_manager()
-    app = create_app(settings, registry=registry, store=store, plugin_manager=pm)
+    app = create_app(settings, registry=registry, plugin_manager=pm)
+    store = create_store(url)
     try:
         async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
             yield Gateway(
@@ -151,12 +152,7 @@ async def running_gateway(
                 settings=settings,
             )
     finally:
-        if owned:
-            await store.close()
-
-
-def new_pg_schema_name() -> str:
-    return f"nw_api_{secrets.token_hex(6)}"
+        await store.close()
 
 
 @asynccontextmanager
@@ -200,15 +196,13 @@ async def served_gateway(
 ) -> AsyncIterator[tuple[str, dict[str, MemoryAdapter], SqlStore]]:
     adapter_list = list(adapters) if adapters is not None else [MemoryAdapter("mem")]
     registry = AdapterRegistry({a.name: a for a in adapter_list})
-    store = create_store(f"sqlite:///{tmp_path / 'netweave.db'}")
-    app = create_app(
-        settings or make_settings(tmp_path / "data"),
-        registry=registry,
-        store=store,
-        plugin_manager=new_plugin_manager(),
-    )
+    settings = settings or make_settings(tmp_path / "data")
+    url = f"sqlite:///{tmp_path / 'netweave.db'}"
+    settings.store.url = SecretStr(url)
+    app = create_app(settings, registry=registry, plugin_manager=new_plugin_manager())
+    store = create_store(url)
     try:
-        async with served(app) as url:
-            yield url, {a.name: a for a in adapter_list if isinstance(a, MemoryAdapter)}, store
+        async with served(app) as base_url:
+            yield base_url, {a.name: a for a in adapter_list if isinstance(a, MemoryAdapter)}, store
     finally:
         await store.close()

@@ -5,7 +5,8 @@ Knobs let a test make a specific call fail, slow down or hang:
 
 * ``adapter.fail("create_deployment", BackendUnavailable("down"), times=2)``
 * ``adapter.delay["get_package"] = 0.5``
-* ``gate = adapter.hang("delete_deployment")`` … ``gate.set()`` to let it go on
+* ``gate = adapter.hang("delete_deployment")`` … ``gate.set()`` to let it go on (a
+  ``threading.Event``: the test client runs the app in another thread and event loop)
 * ``adapter.calls`` records ``(hook, backend_ref_or_name, OperationContext | None)``
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +37,9 @@ from netweave.models import DeploymentStatus, LogOptions, Preview, RevisionEntry
 
 #: Uploads whose archive starts with this are "corrupt" (the adapter's validation refuses them).
 CORRUPT_MARKER = b"CORRUPT"
+#: A held call polls its gate; bounded so a forgotten gate cannot hang a test run.
+GATE_POLL = 0.005
+GATE_MAX_POLLS = 6000
 #: Bounded wait of a following log stream between lines (tests append lines meanwhile).
 FOLLOW_POLL = 0.02
 FOLLOW_MAX_POLLS = 500
@@ -73,15 +78,15 @@ class MemoryAdapter(DMSAdapter):
         self.start_error: Exception | None = None
         self.started = False
         self._failures: dict[str, list[BaseException]] = {}
-        self._gates: dict[str, asyncio.Event] = {}
+        self._gates: dict[str, threading.Event] = {}
 
     # -- knobs -------------------------------------------------------------------------------
 
     def fail(self, hook: str, error: BaseException, *, times: int = 1) -> None:
         self._failures.setdefault(hook, []).extend([error] * times)
 
-    def hang(self, hook: str) -> asyncio.Event:
-        gate = asyncio.Event()
+    def hang(self, hook: str) -> threading.Event:
+        gate = threading.Event()
         self._gates[hook] = gate
         return gate
 
@@ -94,7 +99,12 @@ class MemoryAdapter(DMSAdapter):
             await asyncio.sleep(self.delay[hook])
         gate = self._gates.get(hook)
         if gate is not None:
-            await gate.wait()
+            for _ in range(GATE_MAX_POLLS):
+                if gate.is_set():
+                    break
+                await asyncio.sleep(GATE_POLL)
+            else:
+                raise TimeoutError(f"{hook} was held longer than the test allows")
         pending = self._failures.get(hook)
         if pending:
             raise pending.pop(0)

@@ -241,7 +241,7 @@ def strict_json_decoder(model: type[RequestModel], value: Any) -> RequestModel:
     except pydantic.ValidationError as exc:
         # The form Litestar turns into a ValidationException naming each field.
         errors = exc.errors(include_url=False, include_input=False)
-        raise ExtendedMsgSpecValidationError(errors=list(errors)) from None
+        raise ExtendedMsgSpecValidationError(errors=[dict(e) for e in errors]) from None
 
 
 def services_of(app: Litestar) -> Services:

@@ -36,7 +36,7 @@ class Metrics:
         )
         self.packages = Gauge(
             "o2dms_packages_total",
-            "Stored packages by adapter and stored state (refreshed on scrape).",
+            "Packages by adapter and state as clients see it (IN_USE derived; set on scrape).",
             ["adapter", "status"],
             registry=r,
         )

@@ -284,7 +284,7 @@ class PackageService:
     async def refresh_gauge(self) -> None:
         """Set ``o2dms_packages_total`` from the store (called when ``/metrics`` is scraped)."""
         for adapter_name in self._registry:
-            for state in (PackageState.AVAILABLE, PackageState.DEPRECATED, PackageState.UPLOADED):
+            for state in PackageState:
                 page = await self._store.list_packages(adapter=adapter_name, state=state, limit=1)
                 self._metrics.packages.labels(adapter=adapter_name, status=state.value).set(
                     page.total

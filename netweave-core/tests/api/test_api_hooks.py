@@ -1,0 +1,106 @@
+"""pluggy hooks from the data path: validation before storing, events after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from netweave.errors import InvalidInput
+from netweave.hookspecs import hookimpl
+from netweave.operations.events import new_plugin_manager
+from support.gateway import running_gateway
+from support.problems import assert_problem
+
+BASE = "/o2dms/v1/nfDeployments"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def netweave_package_event(self, event_type: str, package: dict[str, Any]) -> None:
+        self.events.append((event_type, package["packageId"]))
+
+    @hookimpl
+    async def netweave_deployment_event(self, event_type: str, deployment: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        self.events.append((event_type, deployment["status"]))
+
+    @hookimpl
+    def netweave_operation_event(self, operation: Any, previous_state: str | None) -> None:
+        self.events.append(("op", f"{previous_state}->{operation.state.value}"))
+
+
+class Broken:
+    @hookimpl
+    def netweave_package_event(self, event_type: str, package: dict[str, Any]) -> None:
+        raise RuntimeError("plugin bug")
+
+    @hookimpl
+    async def netweave_deployment_event(self, event_type: str, deployment: dict[str, Any]) -> None:
+        await asyncio.sleep(30)  # far beyond the hook timeout
+
+    @hookimpl
+    def netweave_validate_deployment(self, request: Any, adapter: str) -> None:
+        if request.namespace == "forbidden":
+            raise InvalidInput("namespace forbidden by policy", details={"field": "namespace"})
+
+
+class Crashing:
+    @hookimpl
+    def netweave_validate_package(self, upload: Any, adapter: str) -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+
+async def test_events_are_fired_after_commit(tmp_path: Path) -> None:
+    pm = new_plugin_manager()
+    recorder = Recorder()
+    pm.register(recorder)
+    async with running_gateway(tmp_path, plugin_manager=pm) as gw:
+        await gw.register_package("app", "1.0.0")
+        deployment, _ = await gw.deploy("app-1.0.0")
+        response = await gw.delete(f"{BASE}/{deployment['deploymentId']}")
+        await gw.wait_operation(response.json()["operationId"])
+    events = recorder.events
+    assert events[0] == ("PackageUploaded", "app-1.0.0")
+    assert ("DeploymentCreated", "PENDING") in events
+    assert ("op", "None->STARTING") in events
+    assert ("op", "STARTING->PROCESSING") in events
+    assert ("op", "PROCESSING->COMPLETED") in events
+    assert ("DeploymentChanged", "DEPLOYED") in events
+    assert ("DeploymentDeleted", "DELETED") in events
+    assert events.index(("DeploymentCreated", "PENDING")) < events.index(
+        ("DeploymentChanged", "DEPLOYED")
+    )
+
+
+async def test_hook_failures_never_fail_the_request(tmp_path: Path) -> None:
+    pm = new_plugin_manager()
+    pm.register(Broken())
+    async with running_gateway(tmp_path, plugin_manager=pm) as gw:
+        gw.app.state.services.hooks._timeout = 0.05
+        await gw.register_package("app", "1.0.0")
+        _, operation = await gw.deploy("app-1.0.0")
+        assert operation["state"] == "COMPLETED"
+        response = await gw.post(
+            BASE, json={"name": "x", "packageId": "app-1.0.0", "namespace": "forbidden"}
+        )
+        assert_problem(response, 400, "namespace")
+        assert (await gw.store.list_deployments()).total == 1
+
+
+async def test_unexpected_exception_is_a_500_without_internals(tmp_path: Path) -> None:
+    pm = new_plugin_manager()
+    pm.register(Crashing())
+    async with running_gateway(tmp_path, plugin_manager=pm) as gw:
+        response = await gw.post(
+            "/o2dms/v1/nfDeploymentDescriptors",
+            json={"name": "app", "artifactVersion": "1", "packageUri": "oci://x/app"},
+        )
+        body = assert_problem(response, 500)
+        assert "hunter2" not in response.text
+        assert "RuntimeError" not in response.text
+        assert body["error"] == "InternalError"
+        assert (await gw.store.list_packages()).total == 0

@@ -403,3 +403,41 @@ def test_openapi3_yaml_and_multi_file_specs() -> None:
         etsi.validate_response(
             "POST", "/vnflcm/v2/vnf_instances", 400, {"status": "bad", "detail": "x"}
         )
+
+
+def test_multi_file_allof_member_in_another_file_stays_open(tmp_path: Path) -> None:
+    (tmp_path / "defs").mkdir()
+    (tmp_path / "defs" / "common.yaml").write_text(
+        "definitions:\n"
+        "  Base:\n"
+        "    type: object\n"
+        "    required: [id]\n"
+        "    properties:\n"
+        "      id: {type: string}\n"
+    )
+    (tmp_path / "api.yaml").write_text(
+        "openapi: 3.0.2\n"
+        "paths:\n"
+        "  /things:\n"
+        "    post:\n"
+        "      requestBody:\n"
+        "        content:\n"
+        "          application/json:\n"
+        "            schema: {$ref: '#/components/schemas/Thing'}\n"
+        "      responses:\n"
+        "        201:\n"
+        "          description: made\n"
+        "components:\n"
+        "  schemas:\n"
+        "    Thing:\n"
+        "      allOf:\n"
+        "        - $ref: 'defs/common.yaml#/definitions/Base'\n"
+        "        - type: object\n"
+        "          properties:\n"
+        "            color: {type: string}\n"
+    )
+    contract = ContractValidator.from_file(tmp_path / "api.yaml", strict=True)
+    contract.validate_request("POST", "/things", body={"id": "1", "color": "red"})
+    with pytest.raises(ContractViolation, match="'id' is a required property"):
+        contract.validate_request("POST", "/things", body={"color": "red"})
+    contract.validate_response("POST", "/things", 201)

@@ -267,6 +267,36 @@ def _allof_targets(node: Any, found: set[str]) -> set[str]:
     return found
 
 
+def _referenced_files(doc: Any, uri: str, limit: int = 200) -> dict[str, Any]:
+    """Copies of the files ``doc`` refers to by relative ``$ref``, transitively (``file:`` only)."""
+    found: dict[str, Any] = {}
+    pending = [(doc, uri)]
+    while pending and len(found) < limit:  # bounded: a spec does not span hundreds of files
+        node, base = pending.pop()
+        for ref in _refs(node):
+            target = urldefrag(_join(base, ref))[0]
+            if not target.startswith("file:") or target == uri or target in found:
+                continue
+            path = url2pathname(urlsplit(target).path)
+            if not Path(path).is_file():
+                continue  # reported when a validation actually follows it
+            found[target] = copy.deepcopy(_load_file(path))
+            pending.append((found[target], target))
+    return found
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            yield ref
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
 def _apply_overrides(doc: Any, overrides: Mapping[str, Any]) -> None:
     for pointer, replacement in overrides.items():
         fragment = pointer[1:] if pointer.startswith("#") else pointer
@@ -406,18 +436,26 @@ class ContractValidator:
         self.uri = uri
         self._overrides = dict(overrides or {})
         _apply_overrides(doc, self._overrides)
-        self._open = _allof_targets(doc, set())
+        # Every file of a multi-file spec is read up front, so that a schema used in an allOf
+        # of *another* file is known (and left open) before any file is prepared.
+        documents = {uri: doc, **_referenced_files(doc, uri)}
+        self._open: set[str] = set()
+        for each in documents.values():
+            _allof_targets(each, self._open)
         self._preparer = _SchemaPreparer(
             strict=strict, nullable=not self._oas31, open_pointers=self._open
         )
-        self._preparer.document(doc)
+        for each in documents.values():
+            self._preparer.document(each)
         self.document = doc
         self._spec = DRAFT202012 if self._oas31 else DRAFT4
         self._validator_cls: Any = (
             jsonschema.Draft202012Validator if self._oas31 else jsonschema.Draft4Validator
         )
         empty: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg,unused-ignore]
-        self._registry = empty.with_resource(uri, self._spec.create_resource(doc))
+        self._registry = empty.with_resources(
+            (where, self._spec.create_resource(each)) for where, each in documents.items()
+        )
         self._resolver = self._registry.resolver(base_uri=uri)
         self._validators: dict[str, Any] = {}
         self._base_paths = self._find_base_paths(base_path)

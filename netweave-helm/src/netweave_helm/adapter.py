@@ -310,9 +310,14 @@ class HelmAdapter(DMSAdapter):
     async def _upload_package(self, upload: PackageUpload) -> PackageInfo:
         if upload.archive is None:
             return await self._register_by_reference(upload)
-        return await self._ingest(upload.archive, upload.name, upload.version)
+        checksum = (
+            upload.checksum if upload.checksum and upload.checksum.startswith("sha256:") else None
+        )
+        return await self._ingest(upload.archive, upload.name, upload.version, checksum)
 
-    async def _ingest(self, archive: Path, name: str | None, version: str | None) -> PackageInfo:
+    async def _ingest(
+        self, archive: Path, name: str | None, version: str | None, checksum: str | None = None
+    ) -> PackageInfo:
         if self.store.read_only:
             # Refuse before the work: the repository cannot take it anyway.
             raise Unsupported(
@@ -328,6 +333,7 @@ class HelmAdapter(DMSAdapter):
             expected_version=version,
             config=self.settings,
             dependency_resolvable=self._dependency_resolvable,
+            known_digest=checksum,
         )
         if await self.store.exists(validated.name, validated.version):
             raise AlreadyExists(

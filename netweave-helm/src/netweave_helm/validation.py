@@ -118,11 +118,13 @@ def validate_archive(
     expected_version: str | None,
     config: HelmConfig,
     dependency_resolvable: Callable[[dict[str, Any]], bool] | None = None,
+    known_digest: str | None = None,
 ) -> ValidatedChart:
     """Validate the chart archive at ``path``; raise ``InvalidInput`` listing what is wrong.
 
     ``dependency_resolvable`` decides whether a declared dependency that is *not* vendored in
-    ``charts/`` can be had from a configured repository.
+    ``charts/`` can be had from a configured repository. ``known_digest`` (``sha256:<hex>``,
+    computed by the core while streaming the upload) saves hashing the file again.
     """
     facts = inspect_archive(path, config.limits)
     validate_chart_yaml(facts.chart_yaml)
@@ -139,17 +141,12 @@ def validate_archive(
             details={"field": "artifactVersion", "chart": version},
         )
     archive = str(path)
-    with sdk.translated("loading the chart"):
-        chart = sdk.load_chart(archive)
-    try:
-        with sdk.translated("loading the chart"):
-            metadata = chart.metadata
-            schema = chart.schema
-            defaults = chart.values
-            if schema is not None:
-                chart.validate_schema(defaults)
-    finally:
-        chart.close()
+    # Helm loads the chart inside lint (which also checks the defaults against
+    # values.schema.json); loading it separately as well would double time and memory.
+    metadata = dict(facts.chart_yaml)
+    if facts.requirements is not None and not metadata.get("dependencies"):
+        # apiVersion v1: dependencies live in requirements.yaml (Helm merges them likewise).
+        metadata["dependencies"] = list(facts.requirements.get("dependencies") or [])
     warnings: list[str] = []
     to_vendor = _check_dependencies(archive, metadata, facts, warnings, dependency_resolvable)
     with sdk.translated("linting the chart"):
@@ -176,7 +173,7 @@ def validate_archive(
         name=name,
         version=version,
         metadata=metadata,
-        digest=file_digest(path),
+        digest=known_digest or file_digest(path),
         size=path.stat().st_size,
         warnings=tuple(warnings),
         facts=facts,

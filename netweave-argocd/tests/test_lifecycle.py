@@ -544,3 +544,26 @@ async def test_log_stream_error_is_mapped(adapter: ArgoCDAdapter, argo: ArgoEmul
         async for line in adapter.stream_logs(ref, LogOptions(follow=True)):
             seen.append(line)
     assert seen == ["[web-0] one"]
+
+
+async def test_followed_logs_have_no_read_timeout(argo: ArgoEmulator) -> None:
+    import httpx
+    from conftest import make_config
+
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.extensions["timeout"]))
+        line = {"result": {"content": "hello", "podName": "web-0"}}
+        return httpx.Response(200, content=(json.dumps(line) + "\n").encode())
+
+    adapter = ArgoCDAdapter("argo", make_config(argo), transport=httpx.MockTransport(handler))
+    try:
+        follow = [line async for line in adapter.stream_logs("argocd/web", LogOptions(follow=True))]
+        once = [line async for line in adapter.stream_logs("argocd/web", LogOptions())]
+    finally:
+        await adapter.stop()
+    assert follow == once == ["[web-0] hello"]
+    assert seen[0]["read"] is None
+    assert seen[0]["connect"] == 5.0
+    assert seen[1]["read"] == 30.0

@@ -711,10 +711,16 @@ class ArgoCDAdapter(DMSAdapter):
             params["tailLines"] = str(options.tail_lines)
         if options.since_seconds is not None:
             params["sinceSeconds"] = str(options.since_seconds)
+        http = self.config.http
+        # A followed stream may stay quiet for long: no read timeout, only the connect one.
+        timeout = httpx.Timeout(
+            http.request_timeout,
+            connect=http.connect_timeout,
+            read=None if options.follow else http.request_timeout,
+        )
+        url = self._app_path(name, "/logs")
         try:
-            async with self.http.stream(
-                "GET", self._app_path(name, "/logs"), params=params
-            ) as resp:
+            async with self.http.stream("GET", url, params=params, timeout=timeout) as resp:
                 async for line in resp.aiter_lines():
                     if not line.strip():
                         continue

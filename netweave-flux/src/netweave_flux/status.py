@@ -1,0 +1,105 @@
+"""Flux conditions → the gateway's :class:`DeploymentStatus` (backends.md §2.5), as one table.
+
+The rules are evaluated in order; the first that matches decides. Anything no rule covers is
+``UNKNOWN`` (never ``DEPLOYED``).
+
+| # | object state | status |
+|---|---|---|
+| 1 | ``metadata.deletionTimestamp`` set | DELETING |
+| 2 | ``spec.suspend: true`` | SUSPENDED (the state underneath is in the message) |
+| 3 | no conditions, or observedGeneration < generation, not Reconciling, no Ready | PENDING |
+| 4 | ``Stalled=True`` | FAILED (terminal: retries exhausted or a config error) |
+| 5 | Reconciling=True or Ready=Unknown, and ``history[0].status`` pending-rollback | ROLLING_BACK |
+| 6 | ``Reconciling=True`` or ``Ready=Unknown`` | DEPLOYING |
+| 7 | ``Ready=False`` with ``Remediated=True`` | FAILED, the message names the remediation |
+| 8 | ``Ready=False`` | FAILED |
+| 9 | ``Ready=True`` and observedGeneration == generation | DEPLOYED |
+| 10 | ``Ready=True`` and observedGeneration < generation | DEPLOYING (a change not yet seen) |
+| - | anything else | UNKNOWN |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netweave.models import DeploymentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class MappedStatus:
+    status: DeploymentStatus
+    message: str | None
+    #: The Ready condition's reason (or ``Suspended`` / ``Deleting``), as the backend said it.
+    backend_status: str | None
+
+
+def conditions_of(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    status = obj.get("status") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, dict) and isinstance(cond.get("type"), str):
+            out[cond["type"]] = cond
+    return out
+
+
+def _is(conds: dict[str, dict[str, Any]], typ: str, value: str) -> bool:
+    return (conds.get(typ) or {}).get("status") == value
+
+
+def map_status(obj: dict[str, Any], *, ignore_suspend: bool = False) -> MappedStatus:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    conds = conditions_of(obj)
+    ready = conds.get("Ready") or {}
+    reason = ready.get("reason") if isinstance(ready.get("reason"), str) else None
+    message = ready.get("message") if isinstance(ready.get("message"), str) else None
+
+    if meta.get("deletionTimestamp"):
+        return MappedStatus(DeploymentStatus.DELETING, "deletion in progress", "Deleting")
+    if spec.get("suspend") is True and not ignore_suspend:
+        under = map_status(obj, ignore_suspend=True)
+        return MappedStatus(
+            DeploymentStatus.SUSPENDED,
+            f"reconciliation suspended; last state {under.status.value}"
+            + (f": {under.message}" if under.message else ""),
+            "Suspended",
+        )
+    generation = int(meta.get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    if ignore_suspend:
+        # Suspending changed the spec (a new generation) the controller will not look at: the
+        # last state is what it reported for the generation it saw.
+        generation = min(generation, observed) if observed else generation
+    reconciling = _is(conds, "Reconciling", "True")
+    if not conds or (observed < generation and not reconciling and not conds.get("Ready")):
+        return MappedStatus(DeploymentStatus.PENDING, "waiting for the Flux controller", reason)
+    if _is(conds, "Stalled", "True"):
+        stalled = conds["Stalled"]
+        return MappedStatus(
+            DeploymentStatus.FAILED,
+            str(stalled.get("message") or message or "stalled"),
+            str(stalled.get("reason") or reason or "Stalled"),
+        )
+    if reconciling or _is(conds, "Ready", "Unknown"):
+        history = status.get("history") or []
+        head = history[0] if history and isinstance(history[0], dict) else {}
+        if head.get("status") == "pending-rollback":
+            return MappedStatus(DeploymentStatus.ROLLING_BACK, message, reason)
+        return MappedStatus(DeploymentStatus.DEPLOYING, message, reason)
+    if _is(conds, "Ready", "False"):
+        remediated = conds.get("Remediated") or {}
+        if remediated.get("status") == "True":
+            how = str(remediated.get("reason") or "Remediated")
+            text = f"{message or 'release failed'} (remediated: {how})"
+            return MappedStatus(DeploymentStatus.FAILED, text, reason)
+        return MappedStatus(DeploymentStatus.FAILED, message, reason)
+    if _is(conds, "Ready", "True"):
+        if observed >= generation:
+            return MappedStatus(DeploymentStatus.DEPLOYED, message, reason)
+        return MappedStatus(DeploymentStatus.DEPLOYING, "a change is waiting for Flux", reason)
+    return MappedStatus(DeploymentStatus.UNKNOWN, message, reason)
+
+
+__all__ = ["MappedStatus", "conditions_of", "map_status"]

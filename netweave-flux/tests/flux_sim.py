@@ -1,0 +1,484 @@
+"""A simulated Flux: source-, helm- and kustomize-controller reconcilers for the K8s emulator.
+
+They follow the controllers' documented behaviour (backends.md §2): finalizers, suspended objects
+ignored, ``reconcile.fluxcd.io/requestedAt`` echoed in ``lastHandledReconcileAt``, Reconciling →
+Ready transitions, HelmRelease ``status.history`` Snapshots (install, upgrade, failed, rollback
+remediation, retries exhausted → Stalled), Kustomization history deduplicated by digest, and
+deletion that uninstalls only when the object is not suspended. Instead of rendering charts they
+apply one Deployment per release (replicas from the values), which the emulator's workload
+controllers turn into Pods with logs.
+
+Failures are chosen by the test: chart versions in ``failing_chart_versions``, values with
+``simulateFailure: true``, Kustomization paths containing ``fail``, or sources named in
+``broken_sources``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from typing import Any
+
+from netweave.testing.k8s import ControllerContext, KubernetesEmulator, conditions
+from netweave_flux.manifests import digest_values
+
+FINALIZER = "finalizers.fluxcd.io"
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+HELM_GROUP = "helm.toolkit.fluxcd.io"
+KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+JSONDict = dict[str, Any]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _sha(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+class FluxSimulator:
+    def __init__(self, emulator: KubernetesEmulator, *, step_delay: float = 0.05) -> None:
+        self.emulator = emulator
+        self.step_delay = step_delay
+        self.failing_chart_versions: set[str] = set()
+        self.broken_sources: set[str] = set()
+        self.releases: list[tuple[str, str, str]] = []  # (action, ns/name, chartVersion)
+        self.uninstalled: list[str] = []
+        self._progress: dict[str, tuple[Any, float]] = {}
+        self._done: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        for kind in ("GitRepository", "OCIRepository", "HelmRepository"):
+            emulator.register_controller(kind, self._source, group=SOURCE_GROUP)
+        emulator.register_controller("HelmRelease", self._helmrelease, group=HELM_GROUP)
+        emulator.register_controller("Kustomization", self._kustomization, group=KUSTOMIZE_GROUP)
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def _source(self, ctx: ControllerContext, obj: JSONDict) -> float | None:
+        spec = obj.get("spec") or {}
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") or spec.get("suspend"):
+            return None
+        old = obj.get("status") or {}
+        ref = spec.get("ref") or {}
+        label = ref.get("tag") or ref.get("branch") or ref.get("commit") or "latest"
+        revision = f"{label}@sha1:{_sha(spec)[:40]}"
+        if meta["name"] in self.broken_sources:
+            conds = conditions(
+                old,
+                [
+                    ("Ready", "False", "FetchFailed", f"failed to fetch {spec.get('url')}"),
+                    ("FetchFailed", "True", "FetchFailed", f"failed to fetch {spec.get('url')}"),
+                ],
+            )
+            ctx.set_status(obj, {"observedGeneration": meta.get("generation"), "conditions": conds})
+            return None
+        status = {
+            "observedGeneration": meta.get("generation"),
+            "url": f"http://source-controller.flux-system.svc/{obj['kind'].lower()}/"
+            f"{meta['namespace']}/{meta['name']}/latest.tar.gz",
+            "artifact": {
+                "revision": revision,
+                "digest": "sha256:" + _sha(spec),
+                "path": f"{obj['kind'].lower()}/{meta['namespace']}/{meta['name']}/a.tar.gz",
+                "url": f"http://source-controller.flux-system.svc/{meta['name']}.tar.gz",
+                "lastUpdateTime": (old.get("artifact") or {}).get("lastUpdateTime", _now()),
+            },
+            "conditions": conditions(
+                old,
+                [
+                    ("Ready", "True", "Succeeded", f"stored artifact for revision '{revision}'"),
+                    ("ArtifactInStorage", "True", "Succeeded", "stored artifact"),
+                ],
+            ),
+        }
+        ctx.set_status(obj, status)
+        return None
+
+    def _source_ready(self, ctx: ControllerContext, ref: JSONDict, ns: str) -> JSONDict | None:
+        kind = str(ref.get("kind"))
+        src = ctx.get(f"{SOURCE_GROUP}/v1", kind, str(ref.get("name")), ref.get("namespace") or ns)
+        if src is None or src["metadata"].get("deletionTimestamp"):
+            return None
+        for cond in (src.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "Ready" and cond.get("status") == "True":
+                return src
+        return None
+
+    # -- shared gating ----------------------------------------------------------------------
+
+    def _gate(self, ctx: ControllerContext, obj: JSONDict) -> tuple[bool, float | None]:
+        """(proceed, requeue): finalizer, suspend, and a visible Reconciling phase."""
+        meta = obj["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            new = json.loads(json.dumps(obj))
+            new["metadata"].setdefault("finalizers", []).append(FINALIZER)
+            ctx.update(new)
+            return False, None
+        if (obj.get("spec") or {}).get("suspend"):
+            return False, None
+        key = meta["uid"]
+        token = (meta.get("generation"), (meta.get("annotations") or {}).get(REQUESTED_AT))
+        with self._lock:
+            if self._done.get(key) == token:
+                return False, None
+            progress = self._progress.get(key)
+            if progress is None or progress[0] != token:
+                self._progress[key] = (token, time.monotonic())
+                started = True
+            else:
+                started = False
+        if started:
+            old = obj.get("status") or {}
+            status = dict(old)
+            status["conditions"] = conditions(
+                old,
+                [
+                    ("Reconciling", "True", "Progressing", "reconciliation in progress"),
+                    ("Ready", "Unknown", "Progressing", "reconciliation in progress"),
+                ],
+            )
+            ctx.set_status(obj, status)
+            return False, self.step_delay
+        waited = time.monotonic() - self._progress[key][1]
+        if waited < self.step_delay:
+            return False, self.step_delay - waited
+        return True, None
+
+    def _finish(self, obj: JSONDict) -> None:
+        meta = obj["metadata"]
+        token = (meta.get("generation"), (meta.get("annotations") or {}).get(REQUESTED_AT))
+        with self._lock:
+            self._done[meta["uid"]] = token
+
+    def _delete(self, ctx: ControllerContext, obj: JSONDict, uninstall: bool, what: str) -> None:
+        meta = obj["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            return
+        if uninstall:
+            for entry in ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []:
+                ns, name, group, kind = entry["id"].split("_")
+                live = ctx.get(f"{group}/v1" if group else "v1", kind, name, ns)
+                if live is not None:
+                    ctx.delete(live)
+            self.uninstalled.append(what)
+        new = json.loads(json.dumps(obj))
+        new["metadata"]["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
+        ctx.update(new)
+
+    def _workload(
+        self, ctx: ControllerContext, namespace: str, name: str, replicas: int, owner: str
+    ) -> JSONDict:
+        labels = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": owner}
+        if ctx.get("v1", "Namespace", namespace) is None:
+            ctx.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        body: JSONDict = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "example.org/app:1"}]},
+                },
+            },
+        }
+        cur = ctx.get("apps/v1", "Deployment", name, namespace)
+        if cur is None:
+            ctx.create(body)
+        else:
+            new = json.loads(json.dumps(cur))
+            new["spec"]["replicas"] = replicas
+            ctx.update(new)
+        return {"id": f"{namespace}_{name}_apps_Deployment", "v": "v1"}
+
+    # -- HelmRelease ------------------------------------------------------------------------
+
+    def _chart(self, ctx: ControllerContext, hr: JSONDict) -> tuple[str, str] | None:
+        spec = hr["spec"]
+        ns = hr["metadata"]["namespace"]
+        if "chartRef" in spec:
+            src = self._source_ready(ctx, spec["chartRef"], ns)
+            if src is None:
+                return None
+            url = str(src["spec"]["url"])
+            return url.rstrip("/").rsplit("/", 1)[-1], str(src["spec"]["ref"].get("tag", "0.0.0"))
+        chart = spec["chart"]["spec"]
+        if self._source_ready(ctx, chart["sourceRef"], ns) is None:
+            return None
+        return str(chart["chart"]), str(chart.get("version") or "*")
+
+    def _helmrelease(self, ctx: ControllerContext, hr: JSONDict) -> float | None:
+        meta = hr["metadata"]
+        spec = hr.get("spec") or {}
+        target = spec.get("targetNamespace") or meta["namespace"]
+        release = spec.get("releaseName") or f"{target}-{meta['name']}"
+        if meta.get("deletionTimestamp"):
+            # helm-controller uninstalls only when the object is not suspended.
+            self._delete(ctx, hr, not spec.get("suspend"), f"{meta['namespace']}/{meta['name']}")
+            return None
+        proceed, requeue = self._gate(ctx, hr)
+        if not proceed:
+            return requeue
+        old = hr.get("status") or {}
+        status = json.loads(json.dumps(old))
+        gen = meta.get("generation")
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if requested:
+            status["lastHandledReconcileAt"] = requested
+        if old.get("lastAttemptedGeneration") != gen:
+            for key in ("failures", "installFailures", "upgradeFailures"):
+                status.pop(key, None)  # a new generation resets the failure counters
+        chart = self._chart(ctx, hr)
+        if chart is None:
+            status["observedGeneration"] = gen
+            status["conditions"] = conditions(
+                old,
+                [("Ready", "False", "ArtifactFailed", "HelmChart source is not ready")],
+            )
+            ctx.set_status(hr, status)
+            self._finish(hr)
+            return 0.2
+        chart_name, chart_version = chart
+        values = spec.get("values") or {}
+        digest = digest_values(values)
+        history: list[JSONDict] = list(status.get("history") or [])
+        head = history[0] if history else None
+        deployed = next((h for h in history if h.get("status") == "deployed"), None)
+        stalled = any(
+            c.get("type") == "Stalled" and c.get("status") == "True"
+            for c in old.get("conditions") or []
+        )
+        if stalled and old.get("lastAttemptedGeneration") == gen:
+            self._finish(hr)
+            return None
+        unchanged = (
+            deployed is not None
+            and head is deployed
+            and deployed["chartVersion"] == chart_version
+            and deployed["configDigest"] == digest
+        )
+        status.update(
+            observedGeneration=gen,
+            lastAttemptedGeneration=gen,
+            lastAttemptedRevision=chart_version,
+            lastAttemptedConfigDigest=digest,
+            lastAttemptedValuesChecksum=digest,
+            storageNamespace=target,
+        )
+        if "chart" in spec:
+            status["helmChart"] = f"{meta['namespace']}/{meta['namespace']}-{meta['name']}"
+        if unchanged:
+            status["conditions"] = conditions(
+                old,
+                [
+                    (
+                        "Ready",
+                        "True",
+                        str(old_reason(old) or "UpgradeSucceeded"),
+                        "release in sync",
+                    ),
+                    ("Released", "True", str(old_reason(old) or "UpgradeSucceeded"), "in sync"),
+                ],
+            )
+            ctx.set_status(hr, status)
+            self._finish(hr)
+            return None
+        action = "upgrade" if deployed is not None else "install"
+        version = (int(head["version"]) if head else 0) + 1
+        now = _now()
+
+        def snapshot(ver: int, st: str, cv: str, cd: str, act: str) -> JSONDict:
+            snap = {
+                "apiVersion": "helm.toolkit.fluxcd.io/v2",
+                "name": release,
+                "namespace": target,
+                "version": ver,
+                "status": st,
+                "chartName": chart_name,
+                "chartVersion": cv,
+                "appVersion": cv,
+                "configDigest": cd,
+                "firstDeployed": (history[-1]["firstDeployed"] if history else now),
+                "lastDeployed": now,
+                "action": act,
+            }
+            snap["digest"] = "sha256:" + _sha(snap)
+            return snap
+
+        fails = chart_version in self.failing_chart_versions or values.get("simulateFailure")
+        self.releases.append((action, f"{meta['namespace']}/{meta['name']}", chart_version))
+        max_history = int(spec.get("maxHistory") or 5)
+        if not fails:
+            for h in history:
+                if h.get("status") == "deployed":
+                    h["status"] = "superseded"
+            history.insert(0, snapshot(version, "deployed", chart_version, digest, action))
+            replicas = int(values.get("replicaCount", 1))
+            entry = self._workload(ctx, target, release, replicas, "Helm")
+            reason = "InstallSucceeded" if action == "install" else "UpgradeSucceeded"
+            msg = f"Helm {action} succeeded for release {target}/{release}.v{version} with chart "
+            msg += f"{chart_name}@{chart_version}"
+            status.update(
+                history=history[:max_history],
+                failures=0,
+                lastAttemptedReleaseAction=action,
+                lastReleaseRevision=version,
+                inventory={"entries": [entry]},
+            )
+            status.pop("installFailures", None)
+            status.pop("upgradeFailures", None)
+            status["conditions"] = conditions(
+                old, [("Ready", "True", reason, msg), ("Released", "True", reason, msg)]
+            )
+            ctx.set_status(hr, status)
+            self._finish(hr)
+            return None
+        # A failed release, then the configured remediation.
+        counter = "installFailures" if action == "install" else "upgradeFailures"
+        status["failures"] = int(status.get("failures") or 0) + 1
+        status[counter] = int(status.get(counter) or 0) + 1
+        status["lastAttemptedReleaseAction"] = action
+        section = spec.get("install" if action == "install" else "upgrade") or {}
+        retries = int((section.get("remediation") or {}).get("retries") or 0)
+        failed_reason = "InstallFailed" if action == "install" else "UpgradeFailed"
+        msg = f"Helm {action} failed for release {target}/{release} with chart "
+        msg += f"{chart_name}@{chart_version}: simulated failure"
+        history.insert(0, snapshot(version, "failed", chart_version, digest, action))
+        wanted = [("Ready", "False", failed_reason, msg), ("Released", "False", failed_reason, msg)]
+        if action == "upgrade" and deployed is not None:
+            strategy = (section.get("remediation") or {}).get("strategy") or "rollback"
+            if strategy == "rollback":
+                for h in history[1:]:
+                    if h.get("status") == "deployed":
+                        h["status"] = "superseded"
+                history.insert(
+                    0,
+                    snapshot(
+                        version + 1,
+                        "deployed",
+                        deployed["chartVersion"],
+                        deployed["configDigest"],
+                        "rollback",
+                    ),
+                )
+                wanted.append(
+                    ("Remediated", "True", "RollbackSucceeded", "Helm rollback succeeded")
+                )
+        elif action == "install":
+            history[0]["status"] = "uninstalled"
+            wanted.append(("Remediated", "True", "UninstallSucceeded", "Helm uninstall succeeded"))
+        exhausted = status[counter] > retries
+        if exhausted:
+            wanted.append(("Stalled", "True", "RetriesExceeded", "Failed to " + action))
+        status["history"] = history[:max_history]
+        status["conditions"] = conditions(old, wanted)
+        ctx.set_status(hr, status)
+        self._finish(hr)
+        if exhausted:
+            return None
+        with self._lock:
+            self._done.pop(meta["uid"], None)  # retry
+            self._progress.pop(meta["uid"], None)
+        return self.step_delay
+
+    # -- Kustomization ----------------------------------------------------------------------
+
+    def _kustomization(self, ctx: ControllerContext, ks: JSONDict) -> float | None:
+        meta = ks["metadata"]
+        spec = ks.get("spec") or {}
+        if meta.get("deletionTimestamp"):
+            prune = bool(spec.get("prune")) and not spec.get("suspend")
+            self._delete(ctx, ks, prune, f"{meta['namespace']}/{meta['name']}")
+            return None
+        proceed, requeue = self._gate(ctx, ks)
+        if not proceed:
+            return requeue
+        old = ks.get("status") or {}
+        status = json.loads(json.dumps(old))
+        gen = meta.get("generation")
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if requested:
+            status["lastHandledReconcileAt"] = requested
+        status["observedGeneration"] = gen
+        src = self._source_ready(ctx, spec.get("sourceRef") or {}, meta["namespace"])
+        if src is None:
+            status["conditions"] = conditions(
+                old, [("Ready", "False", "ArtifactFailed", "Source artifact not found")]
+            )
+            ctx.set_status(ks, status)
+            self._finish(ks)
+            return 0.2
+        revision = src["status"]["artifact"]["revision"]
+        status["lastAttemptedRevision"] = revision
+        path = str(spec.get("path") or "./")
+        subst = (spec.get("postBuild") or {}).get("substitute") or {}
+        if "fail" in path:
+            msg = f"kustomize build failed: accumulating resources from '{path}'"
+            status["conditions"] = conditions(
+                old,
+                [("Ready", "False", "BuildFailed", msg), ("Healthy", "False", "BuildFailed", msg)],
+            )
+            ctx.set_status(ks, status)
+            self._finish(ks)
+            return None
+        target = spec.get("targetNamespace") or meta["namespace"]
+        entry = self._workload(ctx, target, meta["name"], int(subst.get("replicas", 1)), "Flux")
+        digest = "sha256:" + _sha({"path": path, "subst": subst, "rev": revision})
+        history: list[JSONDict] = list(status.get("history") or [])
+        now = _now()
+        same = next(
+            (
+                h
+                for h in history
+                if h.get("digest") == digest
+                and h.get("lastReconciledStatus") == "ReconciliationSucceeded"
+            ),
+            None,
+        )
+        if same is not None:
+            history.remove(same)
+            same.update(lastReconciled=now, totalReconciliations=same["totalReconciliations"] + 1)
+            history.insert(0, same)
+        else:
+            history.insert(
+                0,
+                {
+                    "digest": digest,
+                    "firstReconciled": now,
+                    "lastReconciled": now,
+                    "lastReconciledDuration": "0.05s",
+                    "lastReconciledStatus": "ReconciliationSucceeded",
+                    "totalReconciliations": 1,
+                    "metadata": {"revision": revision},
+                },
+            )
+        msg = f"Applied revision: {revision}"
+        status.update(
+            lastAppliedRevision=revision,
+            inventory={"entries": [entry]},
+            history=history[:5],
+        )
+        status["conditions"] = conditions(
+            old,
+            [
+                ("Ready", "True", "ReconciliationSucceeded", msg),
+                ("Healthy", "True", "Succeeded", "Health check passed"),
+            ],
+        )
+        ctx.set_status(ks, status)
+        self._finish(ks)
+        return None
+
+
+def old_reason(old: JSONDict) -> str | None:
+    for cond in old.get("conditions") or []:
+        if cond.get("type") == "Released":
+            return str(cond.get("reason"))
+    return None

@@ -459,3 +459,20 @@ def test_builtin_kinds_charts_contain_round_trip(kube: client.ApiClient, http: H
     assert svc.spec.cluster_ip.startswith("127.")
     assert svc.spec.ports[0].target_port == 80
     assert svc.spec.ports[0].protocol == "TCP"
+
+
+def test_namespace_status_and_finalize_subresources(http: Http) -> None:
+    code, ns = http.json("POST", "/api/v1/namespaces", {"metadata": {"name": "fin"}})
+    assert code == 201
+    assert ns["spec"]["finalizers"] == ["kubernetes"]
+    ns["spec"]["finalizers"] = []
+    ns["metadata"]["labels"] = {"ignored": "by-finalize"}
+    code, out = http.json("PUT", "/api/v1/namespaces/fin/finalize", ns)
+    assert code == 200
+    assert out["spec"]["finalizers"] == []
+    assert "labels" not in out["metadata"]
+    # The main resource does not change spec.finalizers.
+    out["spec"]["finalizers"] = ["kubernetes"]
+    code, again = http.json("PUT", "/api/v1/namespaces/fin", out)
+    assert code == 200
+    assert again["spec"]["finalizers"] == []

@@ -386,3 +386,25 @@ def test_wait_watches_until_ready(
         == 1
     )
     assert any(r.watch for r in k8s_emulator.requests)
+
+
+def test_helm_owns_fields_and_conflicts_with_other_managers(
+    helm: HelmFactory, k8s_emulator: KubernetesEmulator, kube: Any, tmp_path: Path
+) -> None:
+    from kubernetes import client
+
+    chart = _chart(tmp_path)
+    cfg = helm()
+    cfg.install(str(chart), "own", wait="watcher", timeout=30)
+    dep = k8s_emulator.get("apps/v1", "Deployment", "own-demo", "default")
+    managers = {(e["manager"], e["operation"]) for e in dep["metadata"]["managedFields"]}
+    # Helm's field manager is the process name: "python", "python3", ...
+    assert any(op == "Apply" and m.startswith("python") for m, op in managers)
+    # Someone scales the Deployment by hand (like `kubectl scale`)...
+    client.AppsV1Api(kube).patch_namespaced_deployment_scale(
+        "own-demo", "default", {"spec": {"replicas": 4}}, field_manager="kubectl"
+    )
+    # ...so Helm's next apply of spec.replicas conflicts, as on a real cluster (force=false).
+    with pytest.raises(hp.HelmError, match="conflict"):
+        cfg.upgrade(str(chart), "own", {"replicaCount": 2}, timeout=30)
+    assert k8s_emulator.get("apps/v1", "Deployment", "own-demo", "default")["spec"]["replicas"] == 4

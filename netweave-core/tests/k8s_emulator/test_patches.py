@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -239,3 +240,112 @@ def test_unknown_patch_type_is_415(kube: client.ApiClient, http: Http) -> None:
     assert code == 415
     with pytest.raises(ApiException):
         client.CoreV1Api(kube).patch_namespaced_config_map("missing", "default", {"data": {}})
+
+
+def _apply(http: Http, obj: dict[str, Any], manager: str, force: bool = False) -> tuple[int, Any]:
+    name = obj["metadata"]["name"]
+    query = f"fieldManager={manager}" + ("&force=true" if force else "")
+    return http.json(
+        "PATCH", f"{DEPLOY}/{name}?{query}", obj, content_type="application/apply-patch+yaml"
+    )
+
+
+def test_managed_fields_record_managers(http: Http, k8s_emulator: Any) -> None:
+    code, made = http.json("POST", f"{DEPLOY}?fieldManager=creator", _deployment())
+    assert code == 201
+    entries = made["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"]) for e in entries] == [("creator", "Update")]
+    assert entries[0]["fieldsType"] == "FieldsV1"
+    assert "f:replicas" in entries[0]["fieldsV1"]["f:spec"]
+    containers = entries[0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert 'k:{"name":"app"}' in containers
+    # Without fieldManager the manager is the user agent's product name.
+    code, cm = http.json("POST", CM, {"metadata": {"name": "ua"}, "data": {"k": "v"}})
+    assert cm["metadata"]["managedFields"][0]["manager"] == "Python-urllib"
+
+
+def test_apply_conflicts_with_another_manager_unless_forced(http: Http) -> None:
+    code, _ = _apply(http, _deployment(), "alpha")
+    assert code == 201
+    code, _ = http.json(
+        "PATCH",
+        f"{DEPLOY}/web?fieldManager=kubectl",
+        {"spec": {"replicas": 5}},
+        content_type="application/merge-patch+json",
+    )
+    assert code == 200
+    again = _deployment()
+    again["spec"]["replicas"] = 3
+    code, out = _apply(http, again, "alpha")
+    assert code == 409
+    assert out["reason"] == "Conflict"
+    assert (
+        out["message"]
+        == 'Apply failed with 1 conflict: conflict with "kubectl" using apps/v1: .spec.replicas'
+    )
+    assert out["details"]["causes"][0]["field"] == ".spec.replicas"
+    code, out = _apply(http, again, "alpha", force=True)
+    assert code == 200
+    assert out["spec"]["replicas"] == 3
+    owners = {e["manager"]: e for e in out["metadata"]["managedFields"]}
+    assert "f:replicas" in owners["alpha"]["fieldsV1"]["f:spec"]
+    assert "kubectl" not in owners  # it owned nothing else
+    # Applying the value another manager already set is not a conflict (shared ownership).
+    http.json(
+        "PATCH",
+        f"{DEPLOY}/web?fieldManager=kubectl",
+        {"metadata": {"labels": {"team": "a"}}},
+        content_type="application/merge-patch+json",
+    )
+    shared = _deployment()
+    shared["metadata"]["labels"] = {"team": "a"}
+    code, _ = _apply(http, shared, "alpha")
+    assert code == 200
+
+
+def test_apply_keeps_fields_other_managers_also_own(http: Http) -> None:
+    base = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "co"},
+        "data": {"a": "1", "b": "2"},
+    }
+    path = f"{CM}/co?fieldManager="
+    assert (
+        http.json("PATCH", path + "alpha", base, content_type="application/apply-patch+yaml")[0]
+        == 201
+    )
+    beta = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "co"}, "data": {"b": "2"}}
+    assert (
+        http.json("PATCH", path + "beta", beta, content_type="application/apply-patch+yaml")[0]
+        == 200
+    )
+    shrink = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "co"}, "data": {}}
+    code, out = http.json(
+        "PATCH", path + "alpha", shrink, content_type="application/apply-patch+yaml"
+    )
+    assert code == 200
+    assert out["data"] == {"b": "2"}  # "a" was alpha's alone; "b" is still beta's
+
+
+def test_identical_apply_is_a_no_op(http: Http) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "same"},
+        "data": {"a": "1"},
+    }
+    path = f"{CM}/same?fieldManager=alpha"
+    _, first = http.json("PATCH", path, body, content_type="application/apply-patch+yaml")
+    time.sleep(1.1)  # managedFields times have one-second precision: make them differ
+    _, second = http.json("PATCH", path, body, content_type="application/apply-patch+yaml")
+    assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert second["metadata"]["managedFields"] == first["metadata"]["managedFields"]
+
+
+def test_apply_refuses_managed_fields_in_body(http: Http) -> None:
+    body = _deployment()
+    body["metadata"]["managedFields"] = [{"manager": "x"}]
+    code, out = _apply(http, body, "alpha")
+    assert code == 400
+    assert out["message"] == "metadata.managedFields must be nil"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import copy
 import json
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from netweave.testing.k8s import crds as crd_mod
+from netweave.testing.k8s import managedfields as mf
 from netweave.testing.k8s.errors import (
     ApiError,
     already_exists,
@@ -32,7 +34,6 @@ from netweave.testing.k8s.errors import (
 from netweave.testing.k8s.patches import (
     Keyer,
     apply_merge,
-    apply_prune,
     builtin_keyer,
     json_patch,
     merge_patch,
@@ -83,9 +84,15 @@ class WriteOptions:
     field_validation: str = "Warn"
     field_manager: str = ""
     force: bool = False
-    # Internal writes (controllers, fixtures) skip request validation.
+    # Internal writes (controllers, fixtures) skip request validation and field ownership.
     internal: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Set by server-side apply: the applied configuration (ownership is "Apply").
+    applied: JSONDict | None = None
+    user_agent: str = ""
+
+    def manager(self) -> str:
+        return self.field_manager or mf.default_manager(self.user_agent)
 
 
 @dataclass
@@ -114,9 +121,8 @@ class ApiCore:
         self.listeners: list[Listener] = []
         self._cluster_ip = 0
         self._ip_lock = threading.Lock()
-        # Last applied configuration per (storage key, ns, name, field manager): SSA removes
-        # fields a manager stops applying.
-        self.applied: dict[tuple[StorageKey, str, str, str], JSONDict] = {}
+        # Field managers per object (storage key, namespace, name), for managedFields.
+        self.ownership: dict[tuple[StorageKey, str, str], mf.Ownership] = {}
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         for ns in _SYSTEM_NAMESPACES:
             self.create(
@@ -323,6 +329,24 @@ class ApiCore:
                 crd_mod.check_names_free(self, obj)
             if opts.dry_run:
                 return self._present(res, obj)
+            if not opts.internal:
+                own = mf.Ownership()
+                if opts.applied is not None:
+                    own.apply(
+                        opts.manager(),
+                        "",
+                        res.api_version,
+                        obj,
+                        opts.applied,
+                        self.keyer(res, False),
+                        True,
+                    )
+                else:
+                    own.record_update(
+                        opts.manager(), "", res.api_version, None, obj, self.keyer(res, False)
+                    )
+                self.ownership[(res.storage_key, m.get("namespace") or "", m["name"])] = own
+                m["managedFields"] = mf.render(own.entries)
             m["resourceVersion"] = str(self.store.next_rv())
             self.store.put(res.storage_key, obj, "ADDED", None)
         if res.kind == "CustomResourceDefinition":
@@ -339,6 +363,7 @@ class ApiCore:
             "deletionTimestamp",
             "deletionGracePeriodSeconds",
             "selfLink",
+            "managedFields",
         ):
             m.pop(k, None)
         m["uid"] = new_uid()
@@ -431,7 +456,13 @@ class ApiCore:
         subresource: str | None,
     ) -> JSONDict:
         """Merge server-owned fields into ``new`` and store it (store lock held)."""
-        if subresource == "status":
+        if subresource == "finalize":
+            # namespaces/finalize changes spec.finalizers only (the namespace controller's job).
+            merged = clone(cur)
+            merged["spec"] = dict(merged.get("spec") or {})
+            merged["spec"]["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
+            new = merged
+        elif subresource == "status":
             merged = clone(cur)
             if "status" in new:
                 merged["status"] = new["status"]
@@ -476,7 +507,8 @@ class ApiCore:
         m["resourceVersion"] = cm.get("resourceVersion")
         if res.kind == "CustomResourceDefinition" and subresource is None:
             crd_mod.default_crd(new)
-        if new == cur:
+        self._track_fields(res, cur, new, opts, subresource)
+        if new == cur or _same_but_times(new, cur):
             return self._present(res, cur)  # a no-op write does not bump resourceVersion
         if opts.dry_run:
             return self._present(res, new)
@@ -490,6 +522,42 @@ class ApiCore:
             new = self.store.get(res.storage_key, "", m["name"]) or new
         self._notify_later(res, "MODIFIED", new)
         return self._present(res, new)
+
+    def _track_fields(
+        self,
+        res: Resource,
+        cur: JSONDict,
+        new: JSONDict,
+        opts: WriteOptions,
+        subresource: str | None,
+    ) -> None:
+        """Update field ownership and ``metadata.managedFields`` (store lock held)."""
+        m, cm = new["metadata"], cur["metadata"]
+        key = (res.storage_key, cm.get("namespace") or "", cm["name"])
+        sent = m.get("managedFields")
+        if opts.applied is not None and not opts.internal:
+            return  # server-side apply rendered managedFields already
+        if opts.internal or subresource not in (None, "status"):
+            if "managedFields" in cm:
+                m["managedFields"] = cm["managedFields"]
+            else:
+                m.pop("managedFields", None)
+            return
+        own = self.ownership.get(key) or mf.Ownership()
+        if opts.dry_run:
+            own = copy.deepcopy(own)
+        if sent == []:
+            own.entries = []  # an explicit empty list resets ownership, as on a real server
+        own.record_update(
+            opts.manager(), subresource or "", res.api_version, cur, new, self.keyer(res, False)
+        )
+        if not opts.dry_run:
+            self.ownership[key] = own
+        rendered = mf.render(own.entries)
+        if rendered:
+            m["managedFields"] = rendered
+        else:
+            m.pop("managedFields", None)
 
     def _notify_later(self, res: Resource, etype: str, obj: JSONDict) -> None:
         # Listeners run outside of the store lock; RLock re-entrancy makes "later" =
@@ -622,27 +690,31 @@ class ApiCore:
                 WriteOptions(field_validation="Ignore", internal=opts.internal),
                 apply=True,
             )
+        if (applied.get("metadata") or {}).get("managedFields") is not None:
+            raise bad_request("metadata.managedFields must be nil")
         skey = res.storage_key
-        akey = (
-            skey,
-            applied["metadata"].get("namespace") or "",
-            name,
-            opts.field_manager + "|" + (subresource or ""),
-        )
         keyer = self.keyer(res, False)
+        opts.applied = applied
         with self.store.lock:
             cur = self.store.get(skey, ns if res.namespaced else "", name)
             if cur is None:
                 if subresource is not None:
                     raise not_found(res.plural, res.group, name)
-                created = self.create(res, ns, applied, opts)
-                if not opts.dry_run:
-                    self.applied[akey] = clone(applied)
-                return created, True
+                return self.create(res, ns, applied, opts), True
             live = clone(self._present(res, cur))
-            old = self.applied.get(akey)
-            if old is not None:
-                apply_prune(live, _strip_server(old), _strip_server(applied), keyer)
+            okey = (skey, cur["metadata"].get("namespace") or "", name)
+            own = self.ownership.get(okey) or mf.Ownership()
+            if opts.dry_run or opts.internal:
+                own = copy.deepcopy(own)
+            drop = own.apply(
+                opts.manager(), subresource or "", res.api_version, live, applied, keyer, opts.force
+            )
+            if not (opts.dry_run or opts.internal):
+                self.ownership[okey] = own
+            # Fields this manager stopped applying and nobody else owns go away.
+            for path in sorted(drop, key=len, reverse=True):
+                mf.remove_path(live, path)
+            live["metadata"]["managedFields"] = mf.render(own.entries)
             if subresource == "status":
                 new = clone(live)
                 new["status"] = apply_merge(
@@ -652,10 +724,7 @@ class ApiCore:
                 new = apply_merge(live, applied, keyer)
                 new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
                 self._validate(res, new, opts)
-            result = self._commit_update(res, cur, new, opts, subresource)
-            if not opts.dry_run:
-                self.applied[akey] = clone(applied)
-            return result, False
+            return self._commit_update(res, cur, new, opts, subresource), False
 
     def delete(
         self,
@@ -724,12 +793,7 @@ class ApiCore:
         with self.store.lock:
             rv = self.store.next_rv()
             self.store.delete(res.storage_key, obj, rv)
-            for k in [
-                k
-                for k in self.applied
-                if k[0] == res.storage_key and k[1] == ns and k[2] == m["name"]
-            ]:
-                del self.applied[k]
+            self.ownership.pop((res.storage_key, ns, m["name"]), None)
             if res.kind == "Pod" and not res.group:
                 for lk in [lk for lk in self.logs if lk[0] == ns and lk[1] == m["name"]]:
                     del self.logs[lk]
@@ -1062,23 +1126,19 @@ def _fold_string_data(obj: JSONDict) -> None:
             data[k] = base64.b64encode(str(v).encode()).decode()
 
 
-def _strip_server(applied: JSONDict) -> JSONDict:
-    out = dict(applied)
-    m = dict(out.get("metadata") or {})
-    for k in (
-        "resourceVersion",
-        "uid",
-        "creationTimestamp",
-        "generation",
-        "managedFields",
-        "name",
-        "namespace",
-    ):
-        m.pop(k, None)
-    out["metadata"] = m
-    out.pop("apiVersion", None)
-    out.pop("kind", None)
-    return out
+def _same_but_times(a: JSONDict, b: JSONDict) -> bool:
+    """Equal except for managedFields timestamps (the apiserver treats that as a no-op)."""
+
+    def strip(o: JSONDict) -> JSONDict:
+        out = dict(o)
+        m = dict(out.get("metadata") or {})
+        m["managedFields"] = [
+            {k: v for k, v in e.items() if k != "time"} for e in m.get("managedFields") or []
+        ]
+        out["metadata"] = m
+        return out
+
+    return strip(a) == strip(b)
 
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -299,49 +299,6 @@ def _apply_list(current: Any, applied: list[Any], keyer: Keyer, path: tuple[str,
     return cur
 
 
-def apply_prune(live: Any, old: Any, new: Any, keyer: Keyer, path: tuple[str, ...] = ()) -> Any:
-    """Remove from ``live`` what a manager applied before (``old``) but not now."""
-    if not isinstance(live, dict) or not isinstance(old, dict):
-        return live
-    new_d = new if isinstance(new, dict) else {}
-    for k, ov in old.items():
-        if k not in live:
-            continue
-        if k not in new_d:
-            del live[k]
-            continue
-        nv = new_d[k]
-        sub = (*path, k)
-        if isinstance(ov, dict) and isinstance(nv, dict):
-            apply_prune(live[k], ov, nv, keyer, sub)
-        elif isinstance(ov, list) and isinstance(nv, list) and isinstance(live[k], list):
-            key = keyer(sub, ov + nv)
-            if key == "set":
-                live[k] = [x for x in live[k] if x in nv or x not in ov]
-            elif key is not None and all(isinstance(i, dict) for i in ov + nv):
-                new_keys = {_freeze(_item_key(i, key)) for i in nv}
-                old_by_key = {_freeze(_item_key(i, key)): i for i in ov}
-                kept = []
-                for item in live[k]:
-                    ik = _freeze(_item_key(item, key))
-                    if ik in old_by_key and ik not in new_keys:
-                        continue
-                    if ik in old_by_key:
-                        new_item = next(i for i in nv if _freeze(_item_key(i, key)) == ik)
-                        apply_prune(item, old_by_key[ik], new_item, keyer, sub)
-                    kept.append(item)
-                live[k] = kept
-    return live
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    return value
-
-
 def schema_keyer(schema: JSONDict | None) -> Keyer:
     """A keyer for custom resources reading ``x-kubernetes-list-*`` markers."""
 

@@ -294,6 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
             field_validation=fv,
             field_manager=self._param("fieldManager") or "",
             force=(self._param("force") or "") in _TRUE,
+            user_agent=self.headers.get("User-Agent", ""),
         )
 
     def _list_opts(self) -> ListOptions:
@@ -457,12 +458,12 @@ class _Handler(BaseHTTPRequestHandler):
                         name,
                         self._decode(body),
                         opts,
-                        subresource="status" if sub == "status" else None,
+                        subresource=sub,
                     ),
                 )
             if method == "PATCH":
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-                obj, _ = core.patch(res, ns, name, ctype, body, opts, subresource="status")
+                obj, _ = core.patch(res, ns, name, ctype, body, opts, subresource=sub)
                 return self._send_json(200, obj)
         elif sub == "scale" and res.scale is not None:
             opts = self._write_opts()

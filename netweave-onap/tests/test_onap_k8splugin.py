@@ -338,6 +338,8 @@ async def test_error_mapping(
     package = await k8s_adapter.upload_package(hello_chart)
     # A cloud region the plugin has no kubeconfig for.
     k8s_adapter.config.cloud_region = "elsewhere"
+    health = await k8s_adapter.health()
+    assert not health.healthy and "connectivity-info" in (health.message or "")
     with pytest.raises(BackendError, match="connectivity-info"):
         await k8s_adapter.create_deployment(spec(package), ctx())
     k8s_adapter.config.cloud_region = k8s_backend.cloud_region

@@ -155,7 +155,21 @@ class K8sPluginAdapter(OnapAdapter):
 
     async def _health(self) -> AdapterHealth:
         await self.client.request("GET", "/v1/healthcheck", expected=(200,))
-        return AdapterHealth(healthy=True, details={"backend": "k8splugin"})
+        region = self.config.cloud_region
+        details = {"backend": "k8splugin", "cloudRegion": region}
+        try:
+            # The answer carries the cluster's kubeconfig: only its presence is used.
+            await self.client.request(
+                "GET", f"/v1/connectivity-info/{_segment(region)}", expected=(200,)
+            )
+        except NotFound:
+            return AdapterHealth(
+                healthy=False,
+                message=f"cloud region {region!r} is not registered in the k8s plugin "
+                "(register its kubeconfig with POST /v1/connectivity-info)",
+                details=details,
+            )
+        return AdapterHealth(healthy=True, details=details)
 
     # -- packages: resource-bundle definitions -------------------------------------------
 

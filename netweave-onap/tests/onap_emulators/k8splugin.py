@@ -157,6 +157,18 @@ class K8sPluginEmulator:
             return self._definitions(request, parts[2:])
         if parts[:1] == ["instance"]:
             return self._instances(request, parts[1:])
+        if parts[:1] == ["connectivity-info"] and len(parts) == 2 and method == "GET":
+            if parts[1] != self.cloud_region:
+                return Response.text(404, f"Get Connection: {NO_DOCUMENTS}")
+            return Response.json(
+                200,
+                {
+                    "cloud-region": self.cloud_region,
+                    "cloud-owner": "CloudOwner",
+                    "kubeconfig": "YXBpVmVyc2lvbjogdjEKa2luZDogQ29uZmlnCg==",
+                    "other-connectivity-list": {"connectivity-records": []},
+                },
+            )
         self.violations.append(f"{method} {request.path}: no such route in api.go")
         return Response.text(404, "404 page not found")
 

@@ -217,7 +217,7 @@ async def test_progress_is_reported_while_hooks_run(
     k8s_adapter: OnapAdapter, k8s_backend: K8sPluginEmulator, hello_chart: PackageUpload
 ) -> None:
     package = await k8s_adapter.upload_package(hello_chart)
-    k8s_backend.hook_seconds = 0.5
+    k8s_backend.hook_seconds = 1.0  # long enough for the ROLLING_BACK/DELETING reads below
     k8s_adapter.config.wait = False
     created = await k8s_adapter.create_deployment(spec(package), ctx())
     assert created.status is DeploymentStatus.DEPLOYING

@@ -10,7 +10,14 @@ import pytest
 from argo_emulator import CRD, ArgoEmulator
 from conftest import ctx, git_upload, helm_upload, spec
 from netweave.adapters import DeploymentChange
-from netweave.errors import AlreadyExists, BackendError, Conflict, InvalidInput, NotFound
+from netweave.errors import (
+    AlreadyExists,
+    BackendError,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from netweave.models import DeploymentStatus, LogOptions
 from netweave.testing.contracts import validate_against_crd
 from netweave_argocd.adapter import ArgoCDAdapter
@@ -406,10 +413,54 @@ async def test_rollback_switches_auto_sync_off_then_restores_it(
     info = await auto_adapter.rollback_deployment(ref, 0, ctx())
     assert info.status is DeploymentStatus.ROLLING_BACK
     patches = [json.loads(p.body["patch"]) for p in calls(argo, "ApplicationService_Patch")]
-    assert patches[-2] == [{"op": "remove", "path": "/spec/syncPolicy/automated"}]
+    assert {"op": "remove", "path": "/spec/syncPolicy/automated"} in patches[-2]
     assert {"op": "add", "path": "/spec/syncPolicy/automated", "value": original} in patches[-1]
     assert argo.app("web")["spec"]["syncPolicy"]["automated"] == original
     # Auto-sync is back on and does not undo the rollback: the spec is the rolled-back source.
+    argo.settle("web")
+    done = await auto_adapter.get_deployment(ref)
+    assert (done.status, done.values) == (DeploymentStatus.DEPLOYED, {"v": 1})
+
+
+async def test_retried_rollback_step_is_not_done_twice(
+    adapter: ArgoCDAdapter, argo: ArgoEmulator
+) -> None:
+    ref = await _three_revisions(adapter, argo)
+    step = ctx()
+    first = await adapter.rollback_deployment(ref, 0, step)
+    argo.settle("web")
+    # The same operation step again (its result was lost): no second rollback, which would
+    # now go "back" to revision 3.
+    again = await adapter.rollback_deployment(ref, 0, step)
+    assert len(calls(argo, "ApplicationService_Rollback")) == 1
+    assert again.values == first.values == {"v": 2}
+    # A new rollback operation is a new step.
+    await adapter.rollback_deployment(ref, 0, ctx())
+    assert len(calls(argo, "ApplicationService_Rollback")) == 2
+
+
+async def test_rollback_interrupted_after_switching_auto_sync_off_is_resumed(
+    auto_adapter: ArgoCDAdapter, argo: ArgoEmulator
+) -> None:
+    package = await auto_adapter.upload_package(helm_upload())
+    ref = (await auto_adapter.create_deployment(spec(package, values={"v": 1}), ctx())).backend_ref
+    argo.settle("web")
+    await auto_adapter.update_deployment(ref, DeploymentChange(values={"v": 2}), ctx())
+    argo.settle("web")
+    step = ctx()
+    # The first attempt switched auto-sync off, then its rollback call failed in transit.
+    argo.fail_operation("ApplicationService_Rollback", 1, status=502, code=14)
+    with pytest.raises(BackendUnavailable):
+        await auto_adapter.rollback_deployment(ref, 0, step)
+    # The failure path restored auto-sync; simulate a crash that left it off instead.
+    app = argo.app("web")
+    saved = app["spec"]["syncPolicy"]["automated"]
+    del app["spec"]["syncPolicy"]["automated"]
+    progress = {"key": step.idempotency_key, "id": 0, "automated": saved, "done": False}
+    app["metadata"]["annotations"]["netweave.io/rollback"] = json.dumps(progress)
+    info = await auto_adapter.rollback_deployment(ref, 0, step)
+    assert info.status is DeploymentStatus.ROLLING_BACK
+    assert argo.app("web")["spec"]["syncPolicy"]["automated"] == saved
     argo.settle("web")
     done = await auto_adapter.get_deployment(ref)
     assert (done.status, done.values) == (DeploymentStatus.DEPLOYED, {"v": 1})

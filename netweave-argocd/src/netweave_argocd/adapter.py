@@ -57,6 +57,8 @@ FINALIZER = "resources-finalizer.argocd.argoproj.io"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 ANNOTATION_DEPLOYMENT = "netweave.io/deployment-id"
 ANNOTATION_PACKAGE = "netweave.io/package"
+#: Progress of the last rollback (its operation's idempotency key, target, saved auto-sync).
+ANNOTATION_ROLLBACK = "netweave.io/rollback"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SPEC_DIFFERS = "existing application spec is different"
 _IN_PROGRESS = "another operation is already in progress"
@@ -141,6 +143,16 @@ def _with_values(source: dict[str, Any], values: dict[str, Any]) -> dict[str, An
     else:
         updated.pop("helm", None)
     return updated
+
+
+def _annotate(app: dict[str, Any], key: str, value: str | None) -> dict[str, Any]:
+    """A JSON patch op setting (or, with None, removing) one annotation, keeping the others."""
+    annotations = dict((app.get("metadata") or {}).get("annotations") or {})
+    if value is None:
+        annotations.pop(key, None)
+    else:
+        annotations[key] = value
+    return {"op": "add", "path": "/metadata/annotations", "value": annotations}
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -628,6 +640,13 @@ class ArgoCDAdapter(DMSAdapter):
     ) -> DeploymentInfo:
         _, name = self._ref(backend_ref)
         app = await self._get_app(name)
+        annotations = (app.get("metadata") or {}).get("annotations") or {}
+        try:
+            progress = json.loads(annotations.get(ANNOTATION_ROLLBACK) or "{}")
+        except ValueError:
+            progress = {}
+        if isinstance(progress, dict) and progress.get("key") == ctx.idempotency_key:
+            return await self._resume_rollback(name, app, progress)
         history = _history(app)
         if revision == 0:
             if len(history) < 2:
@@ -645,27 +664,73 @@ class ArgoCDAdapter(DMSAdapter):
                     details={"field": "revision"},
                 )
             entry = found[0]
-        automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
-        was_automated = automated_enabled(app)
-        if was_automated:
-            # Argo CD refuses a rollback while auto-sync is on.
-            await self._patch(name, [{"op": "remove", "path": "/spec/syncPolicy/automated"}])
         body = {
             "name": name,
             "id": int(entry.get("id") or 0),
             "prune": self.config.sync_policy.prune,
             **self._scope(),
         }
+        progress = {
+            "key": ctx.idempotency_key,
+            "id": body["id"],
+            # Argo CD refuses a rollback while auto-sync is on: remember it to restore it.
+            "automated": (
+                ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+                if automated_enabled(app)
+                else None
+            ),
+            "done": False,
+        }
+        ops: list[dict[str, Any]] = [_annotate(app, ANNOTATION_ROLLBACK, json.dumps(progress))]
+        if progress["automated"] is not None:
+            ops.append({"op": "remove", "path": "/spec/syncPolicy/automated"})
+        app = await self._patch(name, ops)
         try:
             await self._call(
                 "POST", self._app_path(name, "/rollback"), app=name, json=body, retry=False
             )
         except NetweaveError:
-            if was_automated:
-                await self._patch(
-                    name, [{"op": "add", "path": "/spec/syncPolicy/automated", "value": automated}]
+            restore = [_annotate(app, ANNOTATION_ROLLBACK, None)]
+            if progress["automated"] is not None:
+                restore.append(
+                    {
+                        "op": "add",
+                        "path": "/spec/syncPolicy/automated",
+                        "value": progress["automated"],
+                    }
                 )
+            await self._patch(name, restore)
             raise
+        return await self._finish_rollback(name, app, entry, progress)
+
+    async def _resume_rollback(
+        self, name: str, app: dict[str, Any], progress: dict[str, Any]
+    ) -> DeploymentInfo:
+        """The same rollback step again (a retry or a restart): finish it, never redo it."""
+        if progress.get("done"):
+            return self._info(app)
+        found = [h for h in _history(app) if int(h.get("id") or 0) == progress.get("id")]
+        if not found:
+            raise InvalidInput(f"revision to roll back to left the history of {name!r}")
+        if progress.get("automated") is None and automated_enabled(app):
+            raise Conflict(f"auto-sync of {name!r} was switched on during its rollback")
+        body = {"name": name, "id": progress["id"], "prune": self.config.sync_policy.prune}
+        try:
+            await self._call(
+                "POST",
+                self._app_path(name, "/rollback"),
+                app=name,
+                json={**body, **self._scope()},
+                retry=False,
+            )
+        except Conflict as exc:
+            if _IN_PROGRESS not in exc.message:
+                raise  # an operation is running: the rollback the first attempt started
+        return await self._finish_rollback(name, app, found[0], progress)
+
+    async def _finish_rollback(
+        self, name: str, app: dict[str, Any], entry: dict[str, Any], progress: dict[str, Any]
+    ) -> DeploymentInfo:
         # Make the rolled-back source the desired state, so neither the restored auto-sync nor
         # the next update undoes the rollback.
         current = dict((app.get("spec") or {}).get("source") or {})
@@ -676,9 +741,15 @@ class ArgoCDAdapter(DMSAdapter):
                 **current,
                 "targetRevision": entry.get("revision") or current.get("targetRevision"),
             }
-        ops: list[dict[str, Any]] = [{"op": "replace", "path": "/spec/source", "value": target}]
-        if was_automated:
-            ops.append({"op": "add", "path": "/spec/syncPolicy/automated", "value": automated})
+        done = json.dumps({**progress, "done": True})
+        ops: list[dict[str, Any]] = [
+            {"op": "replace", "path": "/spec/source", "value": target},
+            _annotate(app, ANNOTATION_ROLLBACK, done),
+        ]
+        if progress.get("automated") is not None:
+            ops.append(
+                {"op": "add", "path": "/spec/syncPolicy/automated", "value": progress["automated"]}
+            )
         return self._info(await self._patch(name, ops))
 
     async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:

@@ -240,3 +240,26 @@ def test_two_local_repositories_are_served_side_by_side(tmp_path: Path, charts_d
         assert served_b["entries"] == {}
         assert list(served_a["entries"]) == ["hello-world"]
         assert client.get("/charts/helm-a/hello-world-0.1.0.tgz").status_code == 200
+
+
+def test_embedded_default_offers_helm_on_the_local_repository(
+    tmp_path: Path, charts_dir: Path
+) -> None:
+    """``netweave serve`` with no configuration: the core's embedded defaults load this
+    adapter as ``helm-local`` with local storage under the data directory, served at /charts."""
+    from netweave.api.app import create_app
+    from netweave.config import load_settings
+
+    data_dir = tmp_path / "fresh"
+    settings = load_settings(data_dir=data_dir, env={"NETWEAVE_API_TOKEN": TOKEN})
+    app = create_app(settings)
+    with serve_asgi(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=60) as client:
+        adapters = client.get("/o2dms/v1/adapters").json()
+        items = adapters["items"] if isinstance(adapters, dict) else adapters
+        assert [(a["name"], a["type"]) for a in items] == [("helm-local", "helm")]
+        response = _upload(base, charts_dir / "hello-world-0.1.0.tgz", "hello-world", "0.1.0")
+        assert response.status_code == 201, response.text
+        index = yaml.safe_load(client.get("/charts/index.yaml").text)
+        assert list(index["entries"]) == ["hello-world"]
+    stored = list(data_dir.rglob("hello-world-0.1.0.tgz"))
+    assert len(stored) == 1 and stored[0].parent.name == "charts"

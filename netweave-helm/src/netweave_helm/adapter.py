@@ -478,12 +478,15 @@ class HelmAdapter(DMSAdapter):
         return archives[0]
 
     async def _chart_path(self, package: PackageInfo) -> Path:
+        """A local archive of ``package``: the local repository's own file, or a download
+        cached per digest (a re-uploaded version with other content is fetched again)."""
         name, version = parse_package_ref(package.backend_ref)
-        directory = self._work() / "charts"
-        cached = directory / f"{name}-{version}.tgz"
         if isinstance(self.store, LocalChartStore):
-            return await self.store.fetch(name, version, directory)
-        if cached.is_file():
+            return await self.store.fetch(name, version, self._work())
+        digest = (package.checksum or "unknown").removeprefix("sha256:")[:32]
+        directory = self._work() / "charts" / digest
+        cached = directory / f"{name}-{version}.tgz"
+        if package.checksum is not None and await asyncio.to_thread(cached.is_file):
             return cached
         return await self.store.fetch(name, version, directory)
 

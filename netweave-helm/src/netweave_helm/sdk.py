@@ -174,10 +174,6 @@ def sdk_version() -> str:
 # -- typed helpers over the module-level SDK functions --------------------------------------
 
 
-def load_chart(path: str) -> helm.Chart:
-    return helm.Chart.load(path)
-
-
 def lint(path: str, *, strict: bool, kube_version: str | None) -> dict[str, Any]:
     return helm.lint(path, strict=strict or None, kube_version=kube_version)
 
@@ -242,7 +238,6 @@ __all__ = [
     "dependency_update",
     "digest",
     "lint",
-    "load_chart",
     "map_error",
     "package",
     "pull",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netweave.errors import Unsupported
+from netweave.errors import NotFound, Unsupported
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +48,12 @@ class ChartStore(abc.ABC):
         """Every chart version the backend holds now (including ones added outside netweave)."""
 
     async def get(self, name: str, version: str) -> ChartEntry:
-        from netweave.errors import NotFound
-
         for entry in await self.list_charts():
             if entry.name == name and entry.version == version:
                 return entry
         raise NotFound(f"chart {name}:{version} not found in {self.location}")
 
     async def exists(self, name: str, version: str) -> bool:
-        from netweave.errors import NotFound
-
         try:
             await self.get(name, version)
         except NotFound:

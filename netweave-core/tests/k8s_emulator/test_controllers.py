@@ -362,3 +362,19 @@ def test_requeue_after(k8s_emulator: KubernetesEmulator, kube: client.ApiClient)
         time.sleep(0.05)
     assert len(seen) == 3
     assert seen[2] - seen[1] >= 0.09
+
+
+def test_controllers_record_events(
+    k8s_emulator: KubernetesEmulator, kube: client.ApiClient
+) -> None:
+    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
+    k8s_emulator.set_behavior("crashy*", "fail")
+    apps.create_namespaced_deployment("default", _workload("Deployment", "crashy", 1))
+    assert k8s_emulator.wait_idle()
+    events = core.list_namespaced_event("default").items
+    by_reason = {(e.involved_object.kind, e.reason) for e in events}
+    assert ("Deployment", "ScalingReplicaSet") in by_reason
+    assert ("Pod", "Started") in by_reason
+    warnings = [e for e in events if e.type == "Warning"]
+    assert [w.reason for w in warnings] == ["BackOff"]
+    assert "Back-off restarting failed container main" in warnings[0].message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from kubernetes import client
 from netweave.testing.k8s import KubernetesEmulator
@@ -126,3 +127,20 @@ def test_kubeconfig_works_with_the_official_loader(
         api.close()
     assert "default" in names
     assert "kube-system" in names
+
+
+def test_factory_options_version_and_validation(k8s_emulator_factory: Any) -> None:
+    old = k8s_emulator_factory(kubernetes_version="1.30", controllers=False)
+    code, doc = Http(old.url).json("GET", "/version")
+    assert (doc["major"], doc["minor"], doc["gitVersion"]) == ("1", "30", "v1.30.0")
+    lax = k8s_emulator_factory(validate=False)
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "lax"},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"image": "x"}]}}},
+    }
+    code, _ = Http(lax.url).json("POST", "/apis/apps/v1/namespaces/default/deployments", bad)
+    assert code == 201
+    code, _ = Http(old.url).json("POST", "/apis/apps/v1/namespaces/default/deployments", bad)
+    assert code == 422

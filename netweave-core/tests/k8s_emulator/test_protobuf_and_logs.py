@@ -143,3 +143,13 @@ def test_default_controller_writes_pod_logs(
     # Logs go away with the pod.
     core.delete_namespaced_pod("runner", "default")
     assert ("default", "runner", "main") not in k8s_emulator.core.logs
+
+
+def test_pod_log_since_time(http: Http, k8s_emulator: KubernetesEmulator) -> None:
+    k8s_emulator.controllers.unregister("Pod")
+    http.json("POST", "/api/v1/namespaces/default/pods", _pod("t", ["c"]))
+    k8s_emulator.core.append_log("default", "t", "c", "old", when=time.time() - 600)
+    k8s_emulator.append_log("default", "t", "c", "new")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    code, _, raw = http.request("GET", f"/api/v1/namespaces/default/pods/t/log?sinceTime={stamp}")
+    assert (code, raw) == (200, b"new\n")

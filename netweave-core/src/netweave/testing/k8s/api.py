@@ -155,6 +155,8 @@ class ApiCore:
         return out
 
     def _notify(self, res: Resource, etype: str, obj: JSONDict) -> None:
+        # Listeners (the controller queue) only enqueue, so calling them with the store
+        # lock held is safe and keeps events in commit order.
         for listener in list(self.listeners):
             listener(res, etype, obj)
 
@@ -374,7 +376,7 @@ class ApiCore:
             m.pop("generation", None)
         if res.status and res.kind != "Namespace":
             obj.pop("status", None)
-        kind = res.kind if not res.group or res.group in ("apps", "batch") else ""
+        # The defaults the apiserver's registry strategies set on create.
         if res.kind == "Secret" and not res.group:
             _fold_string_data(obj)
             obj.setdefault("type", "Opaque")
@@ -387,8 +389,10 @@ class ApiCore:
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
             spec = obj.setdefault("spec", {})
             spec.setdefault("restartPolicy", "Always")
-        elif kind in ("Deployment", "StatefulSet", "ReplicaSet") and isinstance(
-            obj.get("spec"), dict
+        elif (
+            res.group == "apps"
+            and res.kind in ("Deployment", "StatefulSet", "ReplicaSet")
+            and isinstance(obj.get("spec"), dict)
         ):
             obj["spec"].setdefault("replicas", 1)
         if res.kind == "CustomResourceDefinition":
@@ -520,7 +524,7 @@ class ApiCore:
         if res.kind == "CustomResourceDefinition" and subresource is None:
             crd_mod.established(self, new)
             new = self.store.get(res.storage_key, "", m["name"]) or new
-        self._notify_later(res, "MODIFIED", new)
+        self._notify(res, "MODIFIED", new)
         return self._present(res, new)
 
     def _track_fields(
@@ -558,11 +562,6 @@ class ApiCore:
             m["managedFields"] = rendered
         else:
             m.pop("managedFields", None)
-
-    def _notify_later(self, res: Resource, etype: str, obj: JSONDict) -> None:
-        # Listeners run outside of the store lock; RLock re-entrancy makes "later" =
-        # now when the caller holds no lock, which is the common case for controllers.
-        self._notify(res, etype, obj)
 
     def patch(
         self,

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from netweave.testing.k8s.errors import ApiError
 from netweave.testing.k8s.resources import Resource
 from netweave.testing.k8s.selectors import labels_match, selector_from_label_selector
-from netweave.testing.k8s.util import JSONDict, clone, now_rfc3339, random_suffix
+from netweave.testing.k8s.util import JSONDict, clone, now_rfc3339, random_hex, random_suffix
 
 if TYPE_CHECKING:
     from netweave.testing.k8s.api import ApiCore
@@ -157,6 +157,36 @@ class ControllerContext:
 
     def behavior(self, obj: JSONDict) -> tuple[str, float]:
         return self._m.behavior_of(obj)
+
+    def event(self, obj: JSONDict, reason: str, message: str, type_: str = "Normal") -> None:
+        """Record a core/v1 Event about ``obj`` (what ``kubectl describe`` shows)."""
+        m = obj["metadata"]
+        now = now_rfc3339()
+        ev = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{m['name']}.{random_hex(16)}",
+                "namespace": m.get("namespace") or "default",
+            },
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": m["name"],
+                "namespace": m.get("namespace") or "",
+                "uid": m.get("uid"),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": "k8s-emulator"},
+            "reportingComponent": "k8s-emulator",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        with contextlib.suppress(ApiError):  # the namespace may be going away
+            self.create(ev)
 
     def age(self, obj: JSONDict) -> float:
         """Seconds since the controllers first saw this object (by uid)."""
@@ -589,6 +619,7 @@ def _reconcile_deployment(ctx: ControllerContext, dep: JSONDict) -> float | None
             current = ctx.create(rs)
         except ApiError:
             return 0.05
+        ctx.event(dep, "ScalingReplicaSet", f"Scaled up replica set {new_name} from 0 to {want}")
     elif _replicas(current) != want:
         upd = clone(current)
         upd["spec"]["replicas"] = want
@@ -730,6 +761,9 @@ def _reconcile_job(ctx: ControllerContext, job: JSONDict) -> None:
     ]
     status: JSONDict = {"startTime": old.get("startTime") or now_rfc3339()}
     if failed:
+        ctx.event(
+            job, "BackoffLimitExceeded", "Job has reached the specified backoff limit", "Warning"
+        )
         status["failed"] = failed
         status["conditions"] = conditions(
             old,
@@ -751,6 +785,7 @@ def _reconcile_job(ctx: ControllerContext, job: JSONDict) -> None:
         ctx.set_status(job, status)
         return
     if succeeded >= completions:
+        ctx.event(job, "Completed", "Job completed")
         status["succeeded"] = succeeded
         status["completionTime"] = old.get("completionTime") or now_rfc3339()
         status["conditions"] = conditions(
@@ -843,6 +878,20 @@ def _reconcile_pod(ctx: ControllerContext, pod: JSONDict) -> float | None:
     first_run = old.get("phase") in (None, "Pending")
     if first_run:
         _write_logs(ctx, pod, containers, behavior, completes)
+        for c in containers:
+            cname = c.get("name", "")
+            ctx.event(
+                pod, "Pulled", f'Container image "{c.get("image", "")}" already present on machine'
+            )
+            ctx.event(pod, "Started", f"Started container {cname}")
+            if behavior == "fail" and not completes:
+                ctx.event(
+                    pod,
+                    "BackOff",
+                    f"Back-off restarting failed container {cname} in pod "
+                    f"{pod['metadata']['name']}",
+                    "Warning",
+                )
     if completes:
         ok = behavior != "fail"
         phase = "Succeeded" if ok else "Failed"

@@ -49,7 +49,7 @@ class Resource:
     schema: dict[str, Any] | None = None
     crd: str | None = None
     storage_version: str | None = None
-    # Where a custom resource keeps metadata.generation (always for CRs).
+    # The group's preferred version (discovery lists it first).
     preferred: bool = True
     _validator: Any = field(default=None, repr=False, compare=False)
 

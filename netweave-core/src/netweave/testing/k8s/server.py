@@ -21,7 +21,7 @@ from netweave.testing.k8s.api import ApiCore, ListOptions, WriteOptions
 from netweave.testing.k8s.errors import ApiError, bad_request, status_success
 from netweave.testing.k8s.faults import Fault, FaultInjector
 from netweave.testing.k8s.resources import Resource
-from netweave.testing.k8s.util import JSONDict
+from netweave.testing.k8s.util import JSONDict, parse_rfc3339
 
 MAX_BODY = 64 * 1024 * 1024
 MAX_WATCH_SECONDS = 1800.0
@@ -235,6 +235,17 @@ class _Handler(BaseHTTPRequestHandler):
             return int(raw)
         except ValueError as exc:
             raise bad_request(f"invalid value for {name}: {raw!r}") from exc
+
+    def _since_seconds(self) -> int | None:
+        """``sinceSeconds``, or ``sinceTime`` (RFC 3339) turned into seconds."""
+        since = self._int_param("sinceSeconds")
+        stamp = self._param("sinceTime")
+        if since is None and stamp:
+            try:
+                since = max(0, int(time.time() - parse_rfc3339(stamp)))
+            except ValueError as exc:
+                raise bad_request(f"invalid sinceTime: {stamp!r}") from exc
+        return since
 
     def _send_json(
         self,
@@ -483,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
                 name,
                 self._param("container"),
                 tail_lines=self._int_param("tailLines"),
-                since_seconds=self._int_param("sinceSeconds"),
+                since_seconds=self._since_seconds(),
                 timestamps=(self._param("timestamps") or "") in _TRUE,
                 limit_bytes=self._int_param("limitBytes"),
             )

@@ -127,6 +127,16 @@ async def test_install_upgrade_scale_rollback_history_uninstall(
     await adapter.delete_deployment(created.backend_ref, ctx())
 
 
+async def test_health_reports_storage_and_a_reachable_cluster(
+    adapter: HelmAdapter, k8s_kubeconfig: Path
+) -> None:
+    health = await adapter.health()
+    assert health.healthy
+    assert health.details["storage"] == "local"
+    assert health.details["cluster"] == f"kubeconfig {k8s_kubeconfig}"
+    assert health.details["clusterReachable"] is True
+
+
 async def test_rollback_of_the_first_revision_says_there_is_no_previous(
     adapter: HelmAdapter, app_chart: PackageInfo
 ) -> None:
@@ -369,7 +379,10 @@ async def test_without_a_cluster_packages_work_and_deployments_say_how_to_config
     adapter = await adapter_factory()
     assert adapter.cluster.source() is None
     package = await adapter.upload_package(upload_of(build_chart(tmp_path / "s", "nc", "1.0.0")))
-    assert (await adapter.health()).healthy
+    health = await adapter.health()
+    assert health.healthy
+    assert health.details["cluster"] == "not configured"
+    assert "clusterReachable" not in health.details
 
     for call in (
         adapter.create_deployment(spec(package, name="nc"), ctx()),
@@ -409,6 +422,10 @@ async def test_unreachable_cluster_is_503(
         await adapter.create_deployment(spec(package, name="un"), ctx())
     assert caught.value.status == 503
     assert not isinstance(caught.value, ClusterNotConfigured)  # configured, just unreachable
+    health = await adapter.health()
+    assert health.healthy  # package work goes on
+    assert health.details["clusterReachable"] is False
+    assert health.details["clusterMessage"]
 
 
 async def test_gateway_timeout_cancels_helm_and_leaves_no_pending_release(

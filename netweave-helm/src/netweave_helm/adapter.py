@@ -255,13 +255,30 @@ class HelmAdapter(DMSAdapter):
             self._work_dir = None
 
     async def _health(self) -> AdapterHealth:
+        """Healthy when the chart storage answers (package work); the cluster is reported in
+        ``details`` (``clusterReachable``), since deployments are refused without it anyway."""
         healthy, message = await self.store.health()
         details: dict[str, Any] = {
             "storage": self.store.kind,
             "repository": self.store.location,
             "cluster": self.cluster.source() or "not configured",
         }
+        if self.cluster.source() is not None:
+            details["clusterReachable"], problem = await self._cluster_reachable()
+            if problem:
+                details["clusterMessage"] = problem
         return AdapterHealth(healthy=healthy, message=message, details=details)
+
+    async def _cluster_reachable(self) -> tuple[bool, str | None]:
+        try:
+            config = await self._helm(self.settings.cluster.namespace)
+            await asyncio.wait_for(
+                self._runner.run("probing the cluster", config.check_reachable),
+                min(10.0, self.config.timeouts.read),
+            )
+        except (NetweaveError, TimeoutError) as exc:
+            return False, exc.message if isinstance(exc, NetweaveError) else "probe timed out"
+        return True, None
 
     def _work(self) -> Path:
         if self._work_dir is None:

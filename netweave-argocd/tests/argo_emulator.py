@@ -867,8 +867,10 @@ class Served:
     test client blocks that loop while the app runs).
     """
 
-    def __init__(self, emulator: ArgoEmulator) -> None:
+    def __init__(self, emulator: ArgoEmulator, tls: tuple[Path, Path] | None = None) -> None:
         self.emulator = emulator
+        #: (certificate, key) to serve HTTPS instead of HTTP.
+        self.tls = tls
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -880,7 +882,12 @@ class Served:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.emulator, lifespan="off", log_level="warning", access_log=False
+            self.emulator,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=str(self.tls[0]) if self.tls else None,
+            ssl_keyfile=str(self.tls[1]) if self.tls else None,
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -894,7 +901,8 @@ class Served:
             time.sleep(0.01)
         else:
             raise RuntimeError("the Argo CD emulator did not start")
-        self.emulator.url = f"http://127.0.0.1:{port}"
+        scheme = "https" if self.tls else "http"
+        self.emulator.url = f"{scheme}://127.0.0.1:{port}"
         return self.emulator.url
 
     def stop(self) -> None:

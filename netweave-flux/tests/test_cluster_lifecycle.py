@@ -141,10 +141,8 @@ async def test_archives_and_bad_sources_are_refused(adapter: FluxAdapter, tmp_pa
         )
 
 
-async def test_schema_violations_from_the_crd_are_invalid_input(adapter: FluxAdapter) -> None:
-    # GitRepository.spec.url must match ^(http|https|ssh)://; the adapter checks the scheme but
-    # a malformed ref type reaches the API server's schema check.
-    with pytest.raises(InvalidInput):
+async def test_empty_source_fields_are_refused(adapter: FluxAdapter) -> None:
+    with pytest.raises(InvalidInput, match=r"source\.tag"):
         await adapter.upload_package(
             PackageUpload(
                 name="bad",

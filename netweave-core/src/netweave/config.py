@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import importlib.metadata
+import ipaddress
 import logging
 import os
 import re
@@ -94,6 +95,36 @@ class StoreSettings(_Section):
     echo: bool = False
 
 
+class JwtSettings(_Section):
+    """``api.jwt``: verify bearer JWTs (signature from the issuer's JWKS, iss, aud, exp, nbf)."""
+
+    issuer: str = Field(min_length=1)
+    audience: str | list[str] = Field(min_length=1)
+    jwks_url: str = Field(pattern=r"^https?://")
+    #: Clock skew tolerated on exp/nbf/iat, seconds.
+    leeway: float = Field(default=30.0, ge=0, le=600)
+    #: Asymmetric algorithms only: a JWKS holds public keys (and "none" is never accepted).
+    algorithms: list[
+        Literal[
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+        ]
+    ] = Field(default_factory=lambda: ["RS256", "ES256"], min_length=1)
+    #: Keys are refetched after this long, and on an unknown ``kid`` at most once per
+    #: ``jwks_min_refresh_seconds`` (a flood of forged kids cannot hammer the issuer).
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+    jwks_timeout: float = Field(default=5.0, gt=0, le=60)
+
+
+class RateLimitSettings(_Section):
+    """``api.rateLimit``: per client (token subject, else client IP) on mutating routes."""
+
+    enabled: bool = False
+    #: At most ``requests`` per ``window_seconds`` (a token bucket: bursts up to ``requests``).
+    requests: int = Field(default=600, ge=1, le=1_000_000)
+    window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+
+
 class ApiSettings(_Section):
     #: Static bearer token (scopes: all). With none and no stored token, one is generated.
     token: SecretStr | None = None
@@ -102,6 +133,9 @@ class ApiSettings(_Section):
     max_json_bytes: int = Field(default=4 << 20, ge=1024)
     #: ``public_url`` is used in ``Location`` headers and callbacks when behind a proxy.
     public_url: str | None = None
+    #: OAuth2 bearer JWT verification (production); static/stored tokens keep working.
+    jwt: JwtSettings | None = None
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
 
 class OperationSettings(_Section):
@@ -110,6 +144,37 @@ class OperationSettings(_Section):
     poll_interval: float = Field(default=0.5, gt=0)
     #: An operation failing with a retryable error is retried this many times, then FAILED_TEMP.
     max_attempts: int = Field(default=3, ge=1, le=100)
+
+
+class NotificationSettings(_Section):
+    """``notifications``: delivery of subscription events from the outbox."""
+
+    #: Callback URLs resolving to loopback/private/link-local/unspecified addresses are refused
+    #: unless this is true or the address is inside ``allowed_cidrs``. Cloud metadata addresses
+    #: are refused unless listed in ``allowed_cidrs`` explicitly.
+    allow_private_callbacks: bool = False
+    allowed_cidrs: list[str] = Field(default_factory=list)
+    #: Test the callback on subscription create (GET must answer 204, as ETSI does).
+    test_callback: bool = True
+    workers: int = Field(default=4, ge=1, le=256)
+    poll_interval: float = Field(default=0.5, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    #: Attempts per delivery before it is marked FAILED (and logged).
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+    #: Events recorded up to this late still take their place in a deployment's order.
+    settle_seconds: float = Field(default=0.5, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _cidrs_parse(self) -> NotificationSettings:
+        for index, cidr in enumerate(self.allowed_cidrs):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"allowedCidrs[{index}] is not an IP network") from None
+        return self
 
 
 class AdapterInstanceSettings(_Section):
@@ -153,6 +218,7 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     operations: OperationSettings = Field(default_factory=OperationSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
     _source: str = PrivateAttr(default="embedded defaults")
@@ -445,8 +511,11 @@ __all__ = [
     "AdapterInstanceSettings",
     "ApiSettings",
     "ConfigError",
+    "JwtSettings",
+    "NotificationSettings",
     "OperationSettings",
     "PluginSettings",
+    "RateLimitSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",

@@ -32,8 +32,11 @@ from netweave.models.packages import (
 )
 from netweave.models.problems import PROBLEM_MEDIA_TYPE, ProblemDetails
 from netweave.models.subscriptions import (
+    BasicAuthParams,
     EventType,
+    OAuth2ClientCredentialsParams,
     Subscription,
+    SubscriptionAuthentication,
     SubscriptionFilter,
     SubscriptionList,
     SubscriptionRequest,
@@ -42,6 +45,7 @@ from netweave.models.subscriptions import (
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "TERMINAL_STATES",
+    "BasicAuthParams",
     "Deployment",
     "DeploymentList",
     "DeploymentPackage",
@@ -51,6 +55,7 @@ __all__ = [
     "DeploymentUpdate",
     "EventType",
     "LogOptions",
+    "OAuth2ClientCredentialsParams",
     "Operation",
     "OperationList",
     "OperationState",
@@ -68,6 +73,7 @@ __all__ = [
     "RollbackRequest",
     "ScaleRequest",
     "Subscription",
+    "SubscriptionAuthentication",
     "SubscriptionFilter",
     "SubscriptionList",
     "SubscriptionRequest",

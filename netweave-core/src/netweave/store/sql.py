@@ -296,6 +296,11 @@ class SqlStore:
         self._engine = engine
         self.dialect: Final[str] = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
+        # PostgreSQL reads run in autocommit: READ COMMITTED gives each statement its own
+        # snapshot anyway, and it saves the BEGIN and COMMIT round trips of every read.
+        self._read_engine = (
+            engine if self._sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
         # An in-memory SQLite database is one shared connection (StaticPool): readers must
         # queue as well, or their transactions would interleave on it.
@@ -323,7 +328,7 @@ class SqlStore:
             if self._write_lock is not None and (write or self._lock_reads)
             else nullcontext()
         )
-        async with lock, self._engine.connect() as conn:
+        async with lock, (self._engine if write else self._read_engine).connect() as conn:
             if self._sqlite:
                 conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE" if write else "BEGIN"
             async with conn.begin():
@@ -1009,6 +1014,10 @@ def create_store(url: str, *, echo: bool = False, schema: str | None = None) -> 
     """
     engine_url = _engine_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
+    if engine_url.database not in {None, "", ":memory:"}:
+        # Enough connections for a few dozen concurrent requests per replica (an in-memory
+        # SQLite database has exactly one, in a StaticPool).
+        kwargs.update(pool_size=10, max_overflow=20)
     if engine_url.get_backend_name() == "postgresql":
         server_settings = {"application_name": "netweave"}
         if schema is not None:

@@ -89,9 +89,9 @@ class PackageRow(Base):
     name: Mapped[str] = mapped_column(String(253))
     version: Mapped[str] = mapped_column(String(128))
     artifact_name: Mapped[str] = mapped_column(String(253))
-    package_type: Mapped[str] = mapped_column(String(64), index=True)
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    adapter: Mapped[str] = mapped_column(String(63), index=True)
+    package_type: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    adapter: Mapped[str] = mapped_column(String(63))
     backend_ref: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(253))
@@ -101,8 +101,15 @@ class PackageRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    # The unique constraint's index also serves the (name, version) ordering and name filter.
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    # Lists are ordered by (name, version): each filter's index ends with them, so a filtered
+    # page is an index range, not a scan and sort. The unique key serves the name filter.
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        Index("ix_packages_adapter_name_version", "adapter", "name", "version"),
+        Index("ix_packages_package_type_name_version", "package_type", "name", "version"),
+        Index("ix_packages_state_name_version", "state", "name", "version"),
+        Index("ix_packages_version_name", "version", "name"),
+    )
 
 
 class DeploymentRow(Base):
@@ -110,12 +117,12 @@ class DeploymentRow(Base):
 
     deployment_id: Mapped[str] = mapped_column(String(300), primary_key=True)
     name: Mapped[str] = mapped_column(String(253))
-    namespace: Mapped[str] = mapped_column(String(253), index=True)
+    namespace: Mapped[str] = mapped_column(String(253))
     # No foreign key to packages: a forced package delete keeps its deployments.
-    package_id: Mapped[str] = mapped_column(String(300), index=True)
+    package_id: Mapped[str] = mapped_column(String(300))
     package_version: Mapped[str] = mapped_column(String(128))
     adapter: Mapped[str] = mapped_column(String(63))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     backend_ref: Mapped[str | None] = mapped_column(Text)
     resource_pool_id: Mapped[str | None] = mapped_column(String(253))
     status_message: Mapped[str | None] = mapped_column(Text)
@@ -125,10 +132,14 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    # (adapter, namespace, name) unique: also the index for the adapter filter.
+    # Lists are ordered by (created_at, deployment_id); one index per filter ending with them.
     __table_args__ = (
         UniqueConstraint("adapter", "namespace", "name"),
         Index("ix_deployments_created_at_deployment_id", "created_at", "deployment_id"),
+        Index("ix_deployments_package_id_created_at", "package_id", "created_at", "deployment_id"),
+        Index("ix_deployments_status_created_at", "status", "created_at", "deployment_id"),
+        Index("ix_deployments_namespace_created_at", "namespace", "created_at", "deployment_id"),
+        Index("ix_deployments_adapter_created_at", "adapter", "created_at", "deployment_id"),
     )
 
 
@@ -138,7 +149,7 @@ class OperationRow(Base):
     operation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     operation_type: Mapped[str] = mapped_column(String(16))
     # No foreign key: operations outlive the deployment they deleted (history, audit).
-    deployment_id: Mapped[str] = mapped_column(String(300), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(300))
     adapter: Mapped[str] = mapped_column(String(63))
     state: Mapped[str] = mapped_column(String(16))
     start_time: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -153,7 +164,12 @@ class OperationRow(Base):
     __table_args__ = (
         # Claiming: active states whose lease is free or expired.
         Index("ix_operations_state_lease_expires_at", "state", "lease_expires_at"),
+        # Lists, ordered by (start_time, operation_id), unfiltered and per filter.
         Index("ix_operations_start_time_operation_id", "start_time", "operation_id"),
+        Index(
+            "ix_operations_deployment_id_start_time", "deployment_id", "start_time", "operation_id"
+        ),
+        Index("ix_operations_state_start_time", "state", "start_time", "operation_id"),
     )
 
 

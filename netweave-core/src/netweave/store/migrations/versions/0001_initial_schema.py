@@ -52,9 +52,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("package_id", name="pk_packages"),
         sa.UniqueConstraint("name", "version", name="uq_packages_name_version"),
     )
-    op.create_index("ix_packages_adapter", "packages", ["adapter"])
-    op.create_index("ix_packages_package_type", "packages", ["package_type"])
-    op.create_index("ix_packages_state", "packages", ["state"])
+    for column in ("adapter", "package_type", "state"):
+        op.create_index(
+            f"ix_packages_{column}_name_version", "packages", [column, "name", "version"]
+        )
+    op.create_index("ix_packages_version_name", "packages", ["version", "name"])
 
     op.create_table(
         "deployments",
@@ -81,9 +83,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_deployments_created_at_deployment_id", "deployments", ["created_at", "deployment_id"]
     )
-    op.create_index("ix_deployments_namespace", "deployments", ["namespace"])
-    op.create_index("ix_deployments_package_id", "deployments", ["package_id"])
-    op.create_index("ix_deployments_status", "deployments", ["status"])
+    for column in ("package_id", "status", "namespace", "adapter"):
+        op.create_index(
+            f"ix_deployments_{column}_created_at",
+            "deployments",
+            [column, "created_at", "deployment_id"],
+        )
 
     op.create_table(
         "operations",
@@ -102,10 +107,15 @@ def upgrade() -> None:
         _ts("lease_expires_at", nullable=True),
         sa.PrimaryKeyConstraint("operation_id", name="pk_operations"),
     )
-    op.create_index("ix_operations_deployment_id", "operations", ["deployment_id"])
     op.create_index(
         "ix_operations_start_time_operation_id", "operations", ["start_time", "operation_id"]
     )
+    for column in ("deployment_id", "state"):
+        op.create_index(
+            f"ix_operations_{column}_start_time",
+            "operations",
+            [column, "start_time", "operation_id"],
+        )
     op.create_index(
         "ix_operations_state_lease_expires_at", "operations", ["state", "lease_expires_at"]
     )

@@ -408,6 +408,15 @@ async def test_delete_waits_for_the_finalizer(
     await gone(adapter, info.backend_ref)
 
 
+async def test_missing_namespace_is_invalid_input(adapter: FluxAdapter) -> None:
+    from netweave.adapters import DeploymentSpec
+
+    pkg = await adapter.upload_package(helm_package())
+    spec_ = DeploymentSpec(deployment_id="d", name="x", namespace="nowhere", package=pkg)
+    with pytest.raises(InvalidInput, match="namespace 'nowhere' does not exist"):
+        await adapter.create_deployment(spec_, ctx())
+
+
 async def test_unknown_references_are_not_found(adapter: FluxAdapter) -> None:
     for ref in ("nope", "apps/HelmRelease/missing", "apps/Secret/x"):
         with pytest.raises(NotFound):

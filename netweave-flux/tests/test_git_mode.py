@@ -296,3 +296,43 @@ async def test_unreachable_repository_is_backend_unavailable(
     assert health.healthy is False
     assert f"127.0.0.1:{port}" not in (health.message or "")
     await adapter.stop()
+
+
+async def test_git_mode_kustomization(
+    gadapter: FluxAdapter,
+    sync: FluxGitSync,
+    git_root: tuple[str, Path],
+    tmp_path: Path,
+    emulator: KubernetesEmulator,
+) -> None:
+    pkg = await gadapter.upload_package(
+        PackageUpload(
+            name="shop",
+            version="1.0.0",
+            package_type="git-repo",
+            package_uri="https://git.example.org/shop.git",
+            source={"tag": "v1.0.0", "path": "./deploy/prod"},
+        )
+    )
+    spec = DeploymentSpec(
+        deployment_id="d-2", name="shop", namespace="apps", package=pkg, values={"replicas": 2}
+    )
+    created = await gadapter.create_deployment(spec, ctx())
+    assert created.backend_ref == "apps/Kustomization/shop"
+    first = await wait_for(gadapter, created.backend_ref, deployed(1), "first apply")
+    assert first.values == {"replicas": "2"}
+    ks = emulator.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "shop", "apps")
+    assert ks is not None and ks["spec"]["path"] == "./deploy/prod"
+    await gadapter.scale_deployment(created.backend_ref, 3, ctx())
+    await wait_for(gadapter, created.backend_ref, deployed(2), "scale")
+    workload = emulator.get("apps/v1", "Deployment", "shop", "apps")
+    assert workload is not None and workload["spec"]["replicas"] == 3
+    await gadapter.rollback_deployment(created.backend_ref, 0, ctx())
+    back = await wait_for(gadapter, created.backend_ref, deployed(3), "rollback")
+    assert back.values == {"replicas": "2"}
+    await gadapter.delete_deployment(created.backend_ref, ctx())
+    with pytest.raises(NotFound):
+        await gadapter.get_deployment(created.backend_ref)
+    assert emulator.get("apps/v1", "Deployment", "shop", "apps") is None
+    clone = checkout(git_root[0], tmp_path / "check")
+    assert not list(clone.glob(f"{PATH}/apps/*.yaml"))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from netweave.errors import AlreadyExists, Conflict, NotFound
+from netweave.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 from netweave_flux.kube import Kube
 from netweave_flux.manifests import Kind, selector
@@ -59,7 +59,15 @@ class ClusterStore:
         return await self.kube.list_objects(kind, namespace, selector(self.instance))
 
     async def create(self, obj: dict[str, Any], change: Change) -> dict[str, Any]:
-        return await self.kube.create(obj)
+        try:
+            return await self.kube.create(obj)
+        except NotFound as exc:
+            # Creating into a namespace that does not exist answers 404.
+            namespace = obj["metadata"]["namespace"]
+            raise InvalidInput(
+                f"namespace {namespace!r} does not exist in the cluster; create it first",
+                details={"field": "namespace"},
+            ) from exc
 
     async def mutate(
         self, kind: Kind, namespace: str, name: str, fn: Mutation, change: Change

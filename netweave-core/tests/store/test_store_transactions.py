@@ -107,6 +107,25 @@ async def test_concurrent_writers_do_not_fail(backend: Backend, store: SqlStore)
     assert (await store.list_deployments()).total == 60
 
 
+async def test_tasks_spawned_in_a_block_use_their_own_transactions(store: SqlStore) -> None:
+    go = asyncio.Event()
+
+    async def after_the_block() -> None:
+        await go.wait()
+        await store.add_operation(operation())
+
+    async with store.transaction():
+        await store.add_deployment(deployment())
+        # A spawned task is outside the block's transaction: it cannot see its writes yet.
+        assert await asyncio.create_task(store.get_deployment("dep-web")) is None
+        later = asyncio.create_task(after_the_block())
+    # The task outlives the block: it must not reuse the block's closed connection.
+    go.set()
+    await asyncio.wait_for(later, 10)
+    assert await store.get_operation("op-00000") is not None
+    assert await store.get_deployment("dep-web") is not None
+
+
 async def test_in_memory_sqlite_under_concurrency() -> None:
     # One shared connection: concurrent readers and writers must queue, not interleave.
     store = create_store("sqlite://")

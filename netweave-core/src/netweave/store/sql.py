@@ -4,8 +4,9 @@ SQLite (aiosqlite) for one process, PostgreSQL (asyncpg) for several replicas. Q
 on the declarative tables (no ORM identity map: rows become plain record dataclasses).
 
 Transactions: each call is its own transaction unless made inside ``store.transaction()``; the
-open connection travels in a per-store context variable, so calls in the block share it. Do
-not fan out concurrent tasks inside a transaction block: they would share one connection.
+open connection travels in a per-store context variable, so calls in the block share it. Tasks
+spawned inside a block run their own transactions (on SQLite, a write from such a task waits
+until the block ends: do not await it inside the block).
 
 SQLite allows one writer at a time. Writers in this process queue on an ``asyncio.Lock`` and
 start with ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade a read lock, which fails
@@ -138,6 +139,15 @@ class OutboxEvent:
     lease_expires_at: datetime | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Open:
+    """A ``transaction()`` block's connection and the task that opened it."""
+
+    conn: AsyncConnection
+    task: asyncio.Task[Any] | None
+    open: bool = True
 
 
 def _now() -> datetime:
@@ -308,7 +318,7 @@ class SqlStore:
         self._lock_reads = self._sqlite and (
             database in {"", ":memory:"} or "mode=memory" in str(engine.url)
         )
-        self._current: ContextVar[AsyncConnection | None] = ContextVar(
+        self._current: ContextVar[_Open | None] = ContextVar(
             f"netweave_store_{id(self)}", default=None
         )
         if self._sqlite:
@@ -343,7 +353,7 @@ class SqlStore:
         ``savepoint``: inside an enclosing transaction, run in a SAVEPOINT so a failing
         statement (e.g. a unique violation the caller handles) leaves the transaction usable.
         """
-        current = self._current.get()
+        current = self._joinable()
         if current is None:
             async with self._own(write=write) as conn:
                 yield conn
@@ -353,18 +363,32 @@ class SqlStore:
         else:
             yield current
 
+    def _joinable(self) -> AsyncConnection | None:
+        """The open transaction this task may use: its own, still open.
+
+        Tasks spawned inside a block inherit the context variable; they must not share the
+        connection (one connection cannot run two statements at once) nor use it after the
+        block closed, so they get transactions of their own.
+        """
+        current = self._current.get()
+        if current is None or not current.open or current.task is not asyncio.current_task():
+            return None
+        return current.conn
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
-        if self._current.get() is not None:
+        if self._joinable() is not None:
             # Nested blocks join the outer transaction.
             yield
             return
         with _translate("transaction"):
             async with self._own(write=True) as conn:
-                token = self._current.set(conn)
+                opened = _Open(conn, asyncio.current_task())
+                token = self._current.set(opened)
                 try:
                     yield
                 finally:
+                    opened.open = False
                     self._current.reset(token)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:

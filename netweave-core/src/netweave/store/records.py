@@ -74,6 +74,8 @@ class SubscriptionRecord:
     callback_uri: str
     filter: dict[str, Any]
     created_at: datetime
+    #: ETSI SubscriptionAuthentication with its secrets (for calling back); never returned.
+    authentication: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

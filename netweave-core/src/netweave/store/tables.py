@@ -22,11 +22,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: Operations not yet in a terminal state (COMPLETED, FAILED, ROLLED_BACK); FAILED_TEMP counts
+#: as unfinished: it waits for retry, fail or rollback.
+UNFINISHED_OPERATION_SQL = "state NOT IN ('COMPLETED', 'FAILED', 'ROLLED_BACK')"
 
 #: Deterministic constraint names, so error messages and migrations can refer to them.
 NAMING_CONVENTION = {
@@ -170,6 +175,15 @@ class OperationRow(Base):
             "ix_operations_deployment_id_start_time", "deployment_id", "start_time", "operation_id"
         ),
         Index("ix_operations_state_start_time", "state", "start_time", "operation_id"),
+        # One unfinished operation per deployment, enforced by the database: two replicas
+        # starting operations on one deployment at once cannot both succeed.
+        Index(
+            "uq_operations_unfinished_deployment_id",
+            "deployment_id",
+            unique=True,
+            sqlite_where=text(UNFINISHED_OPERATION_SQL),
+            postgresql_where=text(UNFINISHED_OPERATION_SQL),
+        ),
     )
 
 
@@ -180,6 +194,9 @@ class SubscriptionRow(Base):
     callback_uri: Mapped[str] = mapped_column(Text)
     filter: Mapped[dict[str, Any]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: How to authenticate towards the callback (ETSI SubscriptionAuthentication, secrets
+    #: included: the gateway needs them to call). Never returned by the API.
+    authentication: Mapped[dict[str, Any] | None] = mapped_column(json_type())
 
 
 class IdempotencyRow(Base):
@@ -231,11 +248,47 @@ class OutboxRow(Base):
     __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
 
 
+class DeliveryRow(Base):
+    """One outbox event to one subscription: retried with back-off, claimed with a lease.
+
+    ``ordering_key`` (e.g. ``deployment:<id>``) orders a subscription's deliveries: one is only
+    claimed when no earlier (``occurred_at``, ``id``) delivery with the same key is pending.
+    """
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    subscription_id: Mapped[str] = mapped_column(String(64))
+    ordering_key: Mapped[str | None] = mapped_column(String(400))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: PENDING, DELIVERED or FAILED (attempts exhausted, or the subscription is gone).
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_notification_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        Index(
+            "ix_notification_deliveries_order",
+            "subscription_id",
+            "ordering_key",
+            "state",
+            "occurred_at",
+        ),
+    )
+
+
 metadata = Base.metadata
 
 __all__ = [
     "ApiTokenRow",
     "Base",
+    "DeliveryRow",
     "DeploymentRow",
     "IdempotencyRow",
     "OperationRow",

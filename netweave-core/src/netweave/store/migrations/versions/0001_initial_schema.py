@@ -120,12 +120,23 @@ def upgrade() -> None:
         "ix_operations_state_lease_expires_at", "operations", ["state", "lease_expires_at"]
     )
 
+    unfinished = sa.text("state NOT IN ('COMPLETED', 'FAILED', 'ROLLED_BACK')")
+    op.create_index(
+        "uq_operations_unfinished_deployment_id",
+        "operations",
+        ["deployment_id"],
+        unique=True,
+        sqlite_where=unfinished,
+        postgresql_where=unfinished,
+    )
+
     op.create_table(
         "subscriptions",
         sa.Column("subscription_id", sa.String(64), nullable=False),
         sa.Column("callback_uri", sa.Text(), nullable=False),
         _json("filter"),
         _ts("created_at"),
+        _json("authentication", nullable=True),
         sa.PrimaryKeyConstraint("subscription_id", name="pk_subscriptions"),
     )
     op.create_index("ix_subscriptions_created_at", "subscriptions", ["created_at"])
@@ -178,9 +189,43 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_state_next_attempt_at", "outbox", ["state", "next_attempt_at"])
 
+    op.create_table(
+        "notification_deliveries",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("subscription_id", sa.String(64), nullable=False),
+        sa.Column("ordering_key", sa.String(400), nullable=True),
+        _ts("occurred_at"),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        _ts("next_attempt_at"),
+        sa.Column("lease_owner", sa.String(255), nullable=True),
+        _ts("lease_expires_at", nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        _ts("delivered_at", nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_notification_deliveries"),
+    )
+    op.create_index("ix_notification_deliveries_event_id", "notification_deliveries", ["event_id"])
+    op.create_index(
+        "ix_notification_deliveries_state_next_attempt_at",
+        "notification_deliveries",
+        ["state", "next_attempt_at"],
+    )
+    op.create_index(
+        "ix_notification_deliveries_order",
+        "notification_deliveries",
+        ["subscription_id", "ordering_key", "state", "occurred_at"],
+    )
+
 
 def downgrade() -> None:
     for table in (
+        "notification_deliveries",
         "outbox",
         "api_tokens",
         "idempotency_keys",

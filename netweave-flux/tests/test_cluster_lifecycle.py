@@ -408,6 +408,32 @@ async def test_delete_waits_for_the_finalizer(
     await gone(adapter, info.backend_ref)
 
 
+async def test_preview_of_create_and_update(
+    adapter: FluxAdapter, emulator: KubernetesEmulator
+) -> None:
+    import yaml
+
+    pkg = await adapter.upload_package(helm_package())
+    v2 = await adapter.upload_package(helm_package("2.0.0"))
+    preview = await adapter.preview_deployment(spec(pkg, "pre", {"replicaCount": 2}))
+    (name, text), *_ = preview.manifests.items()
+    assert name == "apps/helmrelease-pre.yaml"
+    rendered = yaml.safe_load(text)
+    assert rendered["spec"]["values"] == {"replicaCount": 2}
+    assert emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "pre", "apps") is None
+    info = await adapter.create_deployment(spec(pkg, "pre", {"replicaCount": 2}), ctx())
+    await settle(adapter, info.backend_ref)
+    before = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "pre", "apps")
+    change = DeploymentChange(package=v2, values={"replicaCount": 5})
+    preview = await adapter.preview_deployment(spec(pkg, "pre"), change)
+    diff = preview.extensions["diff"]
+    assert "-    version: 1.0.0" in diff and "+    version: 2.0.0" in diff
+    assert "+  replicaCount: 5" in diff
+    after = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "pre", "apps")
+    assert before is not None and after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
 async def test_missing_namespace_is_invalid_input(adapter: FluxAdapter) -> None:
     from netweave.adapters import DeploymentSpec
 

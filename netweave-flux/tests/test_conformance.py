@@ -65,3 +65,7 @@ class TestFluxAdapterConformance(AdapterTestSuite):
         # Deployment references name their kind (``<ns>/<Kind>/<name>``); a reference of another
         # shape is NotFound without asking the cluster.
         return "apps/HelmRelease/netweave-kit-outage"
+
+    def unknown_deployment_ref_for(self, namespace: str, name: str) -> str:
+        # Every sample package here is a chart: its deployments are HelmReleases.
+        return f"{namespace}/HelmRelease/{name}"

@@ -14,6 +14,7 @@ Anything else is an unknown reference (``NotFound``).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import yaml
 from netweave.adapters import (
     AdapterConfig,
     AdapterHealth,
@@ -43,13 +45,19 @@ from netweave.errors import (
     NetweaveError,
     NotFound,
 )
-from netweave.models import DeploymentStatus, LogOptions, ResourceStatus, RevisionEntry
+from netweave.models import (
+    DeploymentStatus,
+    LogOptions,
+    Preview,
+    ResourceStatus,
+    RevisionEntry,
+)
 
 from netweave_flux import manifests as m
 from netweave_flux.config import FluxConfig
 from netweave_flux.kube import Kube
 from netweave_flux.status import conditions_of, map_status
-from netweave_flux.store import Change, ClusterStore, ObjectStore
+from netweave_flux.store import Change, ClusterStore, Mutation, ObjectStore
 
 _log = logging.getLogger("netweave_flux")
 _REF = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)/([A-Za-z]+)/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
@@ -96,6 +104,7 @@ class FluxAdapter(DMSAdapter):
             Capability.SCALING,
             Capability.HISTORY,
             Capability.LOGS,
+            Capability.DRY_RUN,
             Capability.GITOPS,
             Capability.SUSPEND,
         }
@@ -586,6 +595,22 @@ class FluxAdapter(DMSAdapter):
     ) -> DeploymentInfo:
         """Read-modify-write of a deployment object; every change requests a reconcile."""
         kind, namespace, name = _parse_ref(backend_ref, m.DEPLOYMENT_KINDS)
+        mutate = await self._mutation(backend_ref, ctx, source_ref, values, values_mode, suspend)
+        await self.store.mutate(kind, namespace, name, mutate, Change(action, ctx.operation_id))
+        return await self._get_deployment(backend_ref)
+
+    async def _mutation(
+        self,
+        backend_ref: str,
+        ctx: OperationContext,
+        source_ref: str | None,
+        values: dict[str, Any] | None,
+        values_mode: str,
+        suspend: bool | None,
+    ) -> Mutation:
+        """The edit a change makes to the deployment object (run by the store, maybe again
+        after a conflict); the sources it needs are read here, before."""
+        kind, namespace, name = _parse_ref(backend_ref, m.DEPLOYMENT_KINDS)
         source = await self._source(source_ref) if source_ref else None
         if source is not None and self._deployment_kind(source) is not kind:
             raise InvalidInput(
@@ -643,8 +668,7 @@ class FluxAdapter(DMSAdapter):
             ann[m.ANN_REQUESTED_AT] = _now()
             return True
 
-        await self.store.mutate(kind, namespace, name, mutate, Change(action, ctx.operation_id))
-        return await self._get_deployment(backend_ref)
+        return mutate
 
     async def _update_deployment(
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
@@ -805,6 +829,66 @@ class FluxAdapter(DMSAdapter):
                 )
             )
         return out
+
+    def _manifest_name(self, obj: dict[str, Any]) -> str:
+        meta = obj["metadata"]
+        rel = f"{meta['namespace']}/{str(obj['kind']).lower()}-{meta['name']}.yaml"
+        if self.cfg.mode == "git" and self.cfg.git is not None:
+            return f"{self.cfg.git.path}/{rel}"
+        return rel
+
+    async def _preview_deployment(
+        self, spec: DeploymentSpec, change: DeploymentChange | None
+    ) -> Preview:
+        """The Flux object netweave would write (Flux, not netweave, renders the chart)."""
+        preview_ctx = OperationContext(operation_id="preview", idempotency_key=f"preview:{_now()}")
+        note = (
+            "the Flux object netweave would write; helm-controller / kustomize-controller render "
+            "the chart or kustomization from it"
+        )
+        if change is None:
+            source = await self._source(spec.package.backend_ref)
+            obj = self._deployment_object(spec, source, preview_ctx)
+            exists = await self.store.get(
+                m.DEPLOYMENT_KINDS[obj["kind"]], spec.namespace, spec.name
+            )
+            if exists is not None:
+                note += "; an object of this name exists already, so a create would be refused"
+            return Preview(manifests={self._manifest_name(obj): m.to_yaml(obj)}, notes=note)
+        kind = self._deployment_kind(await self._source(spec.package.backend_ref))
+        ref = f"{spec.namespace}/{kind.kind}/{spec.name}"
+        cur = await self.store.get(kind, spec.namespace, spec.name)
+        if cur is None or not self._managed_any(cur):
+            raise NotFound(f"no deployment {ref!r}", details={"ref": ref})
+        mutate = await self._mutation(
+            ref,
+            preview_ctx,
+            change.package.backend_ref if change.package else None,
+            change.values,
+            change.values_mode,
+            change.suspend,
+        )
+        before = {k: v for k, v in cur.items() if k != "status"}
+        after = json.loads(json.dumps(before))
+        mutate(after)
+
+        def text(obj: dict[str, Any]) -> list[str]:
+            dumped = yaml.safe_dump(obj.get("spec") or {}, sort_keys=True)
+            return dumped.splitlines(keepends=True)
+
+        diff = "".join(
+            difflib.unified_diff(
+                text(before),
+                text(after),
+                "spec (current)",
+                "spec (after the change)",
+            )
+        )
+        return Preview(
+            manifests={self._manifest_name(after): m.to_yaml(after)},
+            notes=note,
+            extensions={"diff": diff},
+        )
 
     async def _wait(self, what: str, seconds: float, done: Any) -> None:
         """Poll ``done()`` (async) until true, at most ``seconds``."""

@@ -266,7 +266,13 @@ class LocalChartStore(ChartStore):
             final = self.directory / filename
             linked = False
             try:
-                shutil.copyfile(archive, staged)
+                try:
+                    # Same filesystem (the usual case for the gateway's upload spool): a hard
+                    # link of the validated file, no copy of a possibly large archive.
+                    os.unlink(staged)
+                    os.link(archive, staged)
+                except OSError:
+                    shutil.copyfile(archive, staged)
                 try:
                     os.link(staged, final)
                 except FileExistsError:

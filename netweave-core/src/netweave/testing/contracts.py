@@ -41,8 +41,11 @@ Options:
   ``x-kubernetes-preserve-unknown-fields`` and free-form objects stay open.
 - ``overrides={pointer: schema}`` replaces a schema the published document gets wrong, e.g.
   Argo CD's ``runtimeRawExtension`` (declared ``{raw: bytes}``, sent as a plain JSON object):
-  ``{"#/definitions/runtimeRawExtension": {"type": "object"}}``. Keep each override
-  documented where it is used.
+  ``{"#/definitions/runtimeRawExtension": {"type": "object"}}``. Any JSON pointer works,
+  also into ``paths`` (``/`` inside a segment is ``~1``): ONAP SO's create body, typed as an
+  array but sent as one object, is fixed with ``{"#/paths/~1onap~1so~1infra~1…/post/
+  requestBody/content/application~1json/schema": {"$ref": "#/components/schemas/…"}}``.
+  Keep each override documented where it is used.
 - ``base_path`` overrides where paths are mounted (default: Swagger ``basePath`` or the path
   part of each OpenAPI ``servers[].url``; paths are also accepted without it).
 

@@ -82,8 +82,10 @@ def test_config_check_errors_exit_2_listing_fields(runner: CliRunner, tmp_path: 
 def test_config_check_reports_missing_adapter_distribution(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A first-party type that is surely not installed here, whatever else is.
+    # First-party types that are surely not installed here, whatever else is: "zeta" is
+    # configured (so it is missing), "omega" is not (so it is only available).
     monkeypatch.setitem(loading.KNOWN_ADAPTERS, "zeta", "netweave-zeta")
+    monkeypatch.setitem(loading.KNOWN_ADAPTERS, "omega", "netweave-omega")
     cfg = write(
         tmp_path / "gw.yaml",
         "plugins:\n  dms:\n    - {name: zeta-east, type: zeta}\n"
@@ -112,8 +114,10 @@ def test_config_check_embedded_defaults_without_helm(
 def test_adapters_json_reports_missing_and_available(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A first-party type that is surely not installed here, whatever else is.
+    # First-party types that are surely not installed here, whatever else is: "zeta" is
+    # configured (so it is missing), "omega" is not (so it is only available).
     monkeypatch.setitem(loading.KNOWN_ADAPTERS, "zeta", "netweave-zeta")
+    monkeypatch.setitem(loading.KNOWN_ADAPTERS, "omega", "netweave-omega")
     cfg = write(
         tmp_path / "gw.yaml",
         "plugins:\n  dms:\n    - {name: a1, type: acme}\n    - {name: z1, type: zeta, "
@@ -134,6 +138,11 @@ def test_adapters_json_reports_missing_and_available(
         "hint": "pip install netweave-zeta",
     }
     installed = {a["type"] for a in overview["installed"]}
+    assert {
+        "type": "omega",
+        "distribution": "netweave-omega",
+        "hint": "pip install netweave-omega",
+    } in (overview["available"])
     assert set(overview["available"][0]) == {"type", "distribution", "hint"}
     for entry in overview["available"]:
         assert entry["type"] not in installed

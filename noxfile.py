@@ -45,7 +45,8 @@ def _test_env(session: nox.Session) -> dict[str, str]:
     # helm-python-sdk (Go) reads HOME and HELM_* only from the environment the process starts
     # with, and writes caches under HOME: give every test process a fresh one.
     home = tempfile.mkdtemp(prefix="netweave-home-")
-    env = {"HOME": home, "NETWEAVE_SHARED_DIR": str((ROOT / ".." / "shared").resolve())}
+    shared = os.environ.get("NETWEAVE_SHARED_DIR") or str((ROOT / ".." / "shared").resolve())
+    env = {"HOME": home, "NETWEAVE_SHARED_DIR": shared}
     for name in ("NETWEAVE_REQUIRE_BACKENDS", "NETWEAVE_PG_DSN"):
         if name in os.environ:
             env[name] = os.environ[name]

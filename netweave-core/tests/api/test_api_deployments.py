@@ -202,8 +202,9 @@ async def test_logs_follow_streams_over_a_real_server(tmp_path: Any) -> None:
         assert created.status_code == 201, created.text
         response = await client.post(BASE, json={"name": "web", "packageId": "app-1.0.0"})
         deployment_id = response.json()["deploymentId"]
-        for _ in range(200):
-            if "default/web" in adapters["mem"].releases:
+        for _ in range(500):
+            got = await client.get(f"{BASE}/{deployment_id}")
+            if got.json()["status"] == "DEPLOYED":
                 break
             await asyncio.sleep(0.02)
         lines: list[str] = []

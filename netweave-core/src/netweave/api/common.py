@@ -8,28 +8,19 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from litestar import Request, Response
-from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from pydantic import BaseModel
 
-from netweave.api.auth import principal_of
-from netweave.errors import NetweaveError
+from netweave.api.auth import is_json_media_type, principal_of
 from netweave.models import PROBLEM_MEDIA_TYPE, ProblemDetails
 from netweave.operations import Services
 from netweave.operations.idempotency import StoredResponse
 
 API_PREFIX = "/o2dms/v1"
 JSON = "application/json"
-
-
-class UnsupportedMediaType(NetweaveError):
-    status = 415
-    code = "UnsupportedMediaType"
-    title = "Unsupported media type"
 
 
 Limit = Annotated[
@@ -87,20 +78,12 @@ def provide_services(state: State) -> Services:
 
 
 def is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == JSON or (media.startswith("application/") and media.endswith("+json"))
+    return is_json_media_type(content_type)
 
 
-async def require_json(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """Handler guard for JSON bodies: anything else is a 415 before the body is read."""
-    content_type = connection.headers.get("content-type", "")
-    if not is_json(content_type):
-        raise UnsupportedMediaType(
-            f"this route accepts {JSON}, not {content_type or 'a body without Content-Type'}",
-            details={"header": "Content-Type"},
-        )
+#: Handler ``opt`` for routes with a JSON body: the /o2dms middleware answers 415 for any other
+#: Content-Type before the body is read.
+JSON_BODY: dict[str, Any] = {"json_body": True}
 
 
 def model_response(

@@ -19,6 +19,8 @@ from netweave.operations.metrics import Metrics
 def observability_middleware_factory(metrics: Metrics) -> Any:
     requests = metrics.requests
     durations = metrics.request_duration
+    # ``labels()`` hashes and locks on every call; routes x methods x codes is a small set.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,8 +50,16 @@ def observability_middleware_factory(metrics: Metrics) -> Any:
             finally:
                 route = scope.get("path_template") or "unmatched"
                 method = str(scope.get("method", ""))
-                requests.labels(method=method, route=route, code=str(status)).inc()
-                durations.labels(method=method, route=route).observe(time.perf_counter() - started)
+                key = (method, route, status)
+                pair = children.get(key)
+                if pair is None:
+                    pair = (
+                        requests.labels(method=method, route=route, code=str(status)),
+                        durations.labels(method=method, route=route),
+                    )
+                    children[key] = pair
+                pair[0].inc()
+                pair[1].observe(time.perf_counter() - started)
 
         return wrapped
 

@@ -35,7 +35,7 @@ from netweave.api.auth import (
     ChainAuthenticator,
     StaticTokenAuthenticator,
     StoredTokenAuthenticator,
-    auth_guard,
+    auth_middleware,
     bootstrap_token,
 )
 from netweave.api.common import provide_services
@@ -102,7 +102,7 @@ class NetweaveCore(InitPluginProtocol):
             Router(
                 "/",
                 route_handlers=list(API_CONTROLLERS),
-                guards=[auth_guard],
+                middleware=[auth_middleware],
                 security=[{"bearerAuth": []}],
             )
         )
@@ -111,7 +111,10 @@ class NetweaveCore(InitPluginProtocol):
         # Appended as its own init plugin so it runs after Litestar's pydantic plugin has put
         # its decoders first (the first matching decoder wins).
         app_config.plugins.append(_StrictRequestBodies())
-        app_config.dependencies["services"] = Provide(provide_services, sync_to_thread=False)
+        # use_cache: the services object lives as long as the app (built once in the lifespan).
+        app_config.dependencies["services"] = Provide(
+            provide_services, sync_to_thread=False, use_cache=True
+        )
         app_config.exception_handlers[Exception] = problem_response
         app_config.middleware.insert(0, observability_middleware_factory(self.metrics))
         app_config.request_max_body_size = self.settings.api.max_json_bytes

@@ -46,8 +46,14 @@ def build_services(
     metrics: Metrics,
 ) -> Services:
     hooks = HookBus(plugin_manager)
+    packages = PackageService(store, registry, hooks, metrics)
     runner = OperationRunner(
-        store, registry, hooks, metrics, max_attempts=settings.operations.max_attempts
+        store,
+        registry,
+        hooks,
+        metrics,
+        max_attempts=settings.operations.max_attempts,
+        package_cache=packages.cache,
     )
     worker = OperationWorker(
         store,
@@ -62,8 +68,8 @@ def build_services(
         registry=registry,
         hooks=hooks,
         metrics=metrics,
-        packages=PackageService(store, registry, hooks, metrics),
-        deployments=DeploymentService(store, registry, hooks, worker),
+        packages=packages,
+        deployments=DeploymentService(store, registry, hooks, worker, packages.cache),
         operations=OperationService(store, hooks, worker),
         subscriptions=SubscriptionService(store),
         idempotency=IdempotencyService(store),

@@ -43,6 +43,7 @@ from netweave.models import (
     Preview,
     RevisionHistory,
 )
+from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
     deployment_to_wire,
     operation_to_wire,
@@ -95,7 +96,9 @@ class DeploymentService:
         registry: AdapterRegistry,
         hooks: HookBus,
         worker: WorkerHandle,
+        package_cache: ReadCache | None = None,
     ) -> None:
+        self._package_cache = package_cache
         self._store = store
         self._registry = registry
         self._hooks = hooks
@@ -298,6 +301,8 @@ class DeploymentService:
         async with self._store.transaction():
             await self._store.add_deployment(record)
             await self._store.add_operation(operation)
+        if self._package_cache is not None:
+            self._package_cache.invalidate()  # the package is IN_USE now
         return await self._accepted(record, operation, warnings, "DeploymentCreated")
 
     async def update(

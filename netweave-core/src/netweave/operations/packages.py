@@ -1,5 +1,14 @@
 """Package services: list, get, onboard (upload or register), deprecate/restore, delete.
 
+Read cache
+    Package reads are the gateway's hottest path (an SMO polls them), and each store query is
+    a database round trip. ``get_json``/``query_json`` therefore keep the serialised answers
+    in a small in-process cache for ``cache_ttl`` seconds (default 1 s). Every change made
+    through this process (upload, registration, state change, delete, and deployments being
+    created or removed, which change ``IN_USE``) clears the cache at once, so one replica never
+    serves its own stale data; a change made by *another* replica is seen after at most
+    ``cache_ttl``.
+
 Reads and the backend
     The store holds every package the gateway knows with its metadata (state, ownership,
     extensions captured at upload). ``GET …/{packageId}`` answers from the store alone — no
@@ -18,10 +27,12 @@ import hashlib
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from netweave.adapters import Capability, DMSAdapter, PackageInfo, PackageUpload
 from netweave.errors import AlreadyExists, InUse, InvalidInput, NetweaveError, NotFound
 from netweave.models import DeploymentPackage, PackageList, PackageState
+from netweave.operations.cache import ReadCache
 from netweave.operations.convert import package_to_wire, wire_dict
 from netweave.operations.events import HookBus
 from netweave.operations.metrics import Metrics
@@ -59,6 +70,7 @@ class PackageService:
         metrics: Metrics,
         *,
         listing_ttl: float = 5.0,
+        cache_ttl: float = 1.0,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -68,6 +80,7 @@ class PackageService:
         self._synced_at: dict[str, float] = {}
         self._known_refs: dict[str, set[str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.cache = ReadCache(cache_ttl)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -87,7 +100,6 @@ class PackageService:
                 f"unknown adapter {adapter!r}; configured: {sorted(self._registry)}",
                 details={"field": "adapter"},
             )
-        started = time.perf_counter()
         targets = [adapter] if adapter is not None else list(self._registry)
         for target in targets:
             await self._adopt_from_backend(self._registry.adapters[target])
@@ -107,10 +119,32 @@ class PackageService:
             else set()
         )
         items = [package_to_wire(r, in_use=r.package_id in in_use) for r in records]
-        self._metrics.package_list_duration.labels(adapter=adapter or "all").observe(
+        return PackageList(items=items, total=page.total, limit=limit, offset=offset)
+
+    async def query_json(self, **filters: Any) -> bytes:
+        """``query`` serialised (camelCase JSON), through the read cache."""
+        started = time.perf_counter()
+        key = ("list", *sorted(filters.items()))
+        body = self.cache.get(key)
+        if body is None:
+            generation = self.cache.generation
+            body = (await self.query(**filters)).model_dump_json(by_alias=True).encode()
+            self.cache.put(key, body, generation)
+        self._metrics.package_list_duration.labels(adapter=filters.get("adapter") or "all").observe(
             time.perf_counter() - started
         )
-        return PackageList(items=items, total=page.total, limit=limit, offset=offset)
+        return body
+
+    async def get_json(self, package_id: str) -> bytes:
+        """``get`` serialised (camelCase JSON), through the read cache."""
+        key = ("get", package_id)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        generation = self.cache.generation
+        body = (await self.get(package_id)).model_dump_json(by_alias=True).encode()
+        self.cache.put(key, body, generation)
+        return body
 
     async def get(self, package_id: str) -> DeploymentPackage:
         record = await self.record(package_id)
@@ -147,6 +181,7 @@ class PackageService:
         except NetweaveError:
             self._metrics.package_uploads.labels(adapter=adapter.name, status="failure").inc()
             raise
+        self.cache.invalidate()
         self._metrics.package_uploads.labels(adapter=adapter.name, status="success").inc()
         self._known_refs.setdefault(adapter.name, set()).add(record.backend_ref)
         wire = package_to_wire(record, in_use=False)
@@ -201,6 +236,7 @@ class PackageService:
         record = await self.record(package_id)
         if record.state != state:
             record = await self._store.update_package(package_id, state=state, updated_at=now())
+            self.cache.invalidate()
         in_use = await self._store.package_ids_in_use([package_id])
         wire = package_to_wire(record, in_use=package_id in in_use)
         await self._hooks.package_event("PackageChanged", wire_dict(wire))
@@ -229,6 +265,7 @@ class PackageService:
         except NetweaveError:
             self._metrics.package_deletions.labels(adapter=adapter.name, status="failure").inc()
             raise
+        self.cache.invalidate()
         self._metrics.package_deletions.labels(adapter=adapter.name, status="success").inc()
         self._known_refs.get(adapter.name, set()).discard(record.backend_ref)
         wire = package_to_wire(record, in_use=False)
@@ -263,6 +300,7 @@ class PackageService:
                     record = await self._store_new(adapter, info, None)
                 except AlreadyExists:
                     continue  # another replica adopted it first
+                self.cache.invalidate()
                 _log.info("adopted package %s from adapter %s", record.package_id, adapter.name)
             self._synced_at[adapter.name] = time.monotonic()
 

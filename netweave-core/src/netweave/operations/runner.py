@@ -34,6 +34,7 @@ from netweave.errors import (
     NotFound,
 )
 from netweave.models import DeploymentStatus, OperationState, OperationType
+from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
     deployment_to_wire,
     error_to_problem,
@@ -74,7 +75,9 @@ class OperationRunner:
         *,
         max_attempts: int = 3,
         backoff: float = 0.2,
+        package_cache: ReadCache | None = None,
     ) -> None:
+        self._package_cache = package_cache
         self._store = store
         self._registry = registry
         self._hooks = hooks
@@ -237,6 +240,9 @@ class OperationRunner:
         info: DeploymentInfo | None,
     ) -> None:
         previous = operation.state.value
+        if self._package_cache is not None:
+            # A deployment removed or moved to another package changes packages' IN_USE.
+            self._package_cache.invalidate()
         if operation.operation_type is OperationType.DELETE or deployment is None:
             try:
                 async with self._store.transaction():

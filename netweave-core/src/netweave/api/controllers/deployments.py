@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from netweave.api.common import (
     API_PREFIX,
+    JSON_BODY,
     AdapterFilter,
     DeploymentIdParam,
     IdempotencyKeyHeader,
@@ -23,7 +24,6 @@ from netweave.api.common import (
     idempotent,
     model_response,
     problems,
-    require_json,
     warning_header,
 )
 from netweave.models import (
@@ -88,7 +88,7 @@ class DeploymentController(Controller):
         operation_id="CreateNfDeployment",
         summary="Deploy a package (asynchronous); dryRun=true previews",
         status_code=HTTP_201_CREATED,
-        guards=[require_json],
+        opt=JSON_BODY,
         responses=problems(400, 404, 409, 415, 422, 501, 503),
     )
     async def create_deployment(
@@ -128,7 +128,7 @@ class DeploymentController(Controller):
         operation_id="ReplaceNfDeployment",
         summary="Update a deployment: values replace the previous ones unless valuesMode=merge",
         status_code=HTTP_202_ACCEPTED,
-        guards=[require_json],
+        opt=JSON_BODY,
     )
     async def put_deployment(
         self,
@@ -149,7 +149,7 @@ class DeploymentController(Controller):
         operation_id="UpdateNfDeployment",
         summary="Update a deployment: values merge unless valuesMode=replace",
         status_code=HTTP_202_ACCEPTED,
-        guards=[require_json],
+        opt=JSON_BODY,
     )
     async def patch_deployment(
         self,
@@ -180,7 +180,7 @@ class DeploymentController(Controller):
         operation_id="ScaleNfDeployment",
         summary="Scale a deployment",
         status_code=HTTP_202_ACCEPTED,
-        guards=[require_json],
+        opt=JSON_BODY,
     )
     async def scale_deployment(
         self,
@@ -203,7 +203,7 @@ class DeploymentController(Controller):
         operation_id="RollbackNfDeployment",
         summary="Roll a deployment back to a revision (0 or absent: the previous one)",
         status_code=HTTP_202_ACCEPTED,
-        guards=[require_json],
+        opt=JSON_BODY,
     )
     async def rollback_deployment(
         self,

@@ -13,20 +13,20 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from netweave.adapters import PackageUpload
-from netweave.api.auth import SCOPE_ADMIN, require_scope
+from netweave.api.auth import SCOPE_ADMIN, UnsupportedMediaType, require_scope
 from netweave.api.common import (
     API_PREFIX,
+    JSON,
+    JSON_BODY,
     AdapterFilter,
     IdempotencyKeyHeader,
     Limit,
     Offset,
     PackageIdParam,
-    UnsupportedMediaType,
     idempotent,
     is_json,
     model_response,
     problems,
-    require_json,
     warning_header,
 )
 from netweave.api.problems import pydantic_problem
@@ -77,9 +77,9 @@ class PackageController(Controller):
         ] = None,
         limit: Limit = 100,
         offset: Offset = 0,
-    ) -> PackageList:
+    ) -> Response[PackageList]:
         """Packages known to the gateway (including those the backends hold), with the total."""
-        return await services.packages.query(
+        body = await services.packages.query_json(
             name=name,
             version=version,
             package_type=package_type,
@@ -88,13 +88,15 @@ class PackageController(Controller):
             limit=limit,
             offset=offset,
         )
+        return Response(content=body, media_type=JSON)  # type: ignore[arg-type]
 
     @get("/{package_id:str}", operation_id="GetNfDeploymentDescriptor", summary="Get a package")
     async def get_package(
         self, services: NamedDependency[Services], package_id: PackageIdParam
-    ) -> DeploymentPackage:
+    ) -> Response[DeploymentPackage]:
         """One package with its adapter's extensions (chart version, app version …)."""
-        return await services.packages.get(package_id)
+        body = await services.packages.get_json(package_id)
+        return Response(content=body, media_type=JSON)  # type: ignore[arg-type]
 
     @post(
         operation_id="CreateNfDeploymentDescriptor",
@@ -189,7 +191,7 @@ class PackageController(Controller):
         "/{package_id:str}",
         operation_id="UpdateNfDeploymentDescriptorState",
         summary="Deprecate or restore a package",
-        guards=[require_json],
+        opt=JSON_BODY,
     )
     async def change_state(
         self,

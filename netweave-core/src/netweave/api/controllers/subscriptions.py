@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from netweave.api.common import (
     API_PREFIX,
+    JSON_BODY,
     IdempotencyKeyHeader,
     Limit,
     Offset,
@@ -19,7 +20,6 @@ from netweave.api.common import (
     idempotent,
     model_response,
     problems,
-    require_json,
 )
 from netweave.models import Subscription, SubscriptionList, SubscriptionRequest
 from netweave.operations import Services
@@ -41,7 +41,7 @@ class SubscriptionController(Controller):
         operation_id="CreateSubscription",
         summary="Subscribe a callback URL to gateway events",
         status_code=HTTP_201_CREATED,
-        guards=[require_json],
+        opt=JSON_BODY,
         responses=problems(400, 415, 422),
     )
     async def create_subscription(

@@ -1,0 +1,173 @@
+"""P4: N concurrent deployment creates against the Kubernetes API emulator.
+
+Modes (each in a fresh process; ``HOME`` must be a temporary directory at start)::
+
+    HOME=$(mktemp -d) python netweave-helm/bench/bench_creates.py sdk 200
+    HOME=$(mktemp -d) python netweave-helm/bench/bench_creates.py adapter 200
+    HOME=$(mktemp -d) python netweave-helm/bench/bench_creates.py gateway 200
+
+``sdk``: the same installs made directly with the Helm SDK on a pool of as many threads as the
+adapter uses (``cluster.maxConcurrency``, 16). ``adapter``: ``HelmAdapter.create_deployment``
+with ``asyncio.gather``. ``gateway``: ``POST /o2dms/v1/nfDeployments`` through the real app
+under uvicorn, then polling until every deployment is DEPLOYED. Prints wall time and how many
+releases exist afterwards (none may be lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHART = Path(__file__).resolve().parents[2].parent / "shared" / "charts" / "hello-world-0.1.0.tgz"
+THREADS = 16
+
+
+def count_releases(k8s: object, namespace: str) -> int:
+    return len(k8s.list("v1", "Secret", namespace, label_selector="owner=helm"))  # type: ignore[attr-defined]
+
+
+def sdk(n: int, work: Path) -> None:
+    import helm_python
+    from netweave.testing.k8s import KubernetesEmulator
+
+    with KubernetesEmulator() as k8s:
+        kubeconfig = k8s.write_kubeconfig(work / "kubeconfig")
+        config = helm_python.Config(
+            kubeconfig_path=str(kubeconfig), namespace="bench", qps=500.0, burst_limit=1000
+        )
+
+        def install(i: int) -> None:
+            config.install(str(CHART), f"rel-{i}", {}, namespace="bench", create_namespace=True)
+
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(install, range(n)))
+        elapsed = time.perf_counter() - start
+        print(f"sdk: {n} installs in {elapsed:.2f} s; releases {count_releases(k8s, 'bench')}")
+
+
+def adapter(n: int, work: Path) -> None:
+    from netweave.adapters import DeploymentSpec, OperationContext, PackageUpload
+    from netweave.testing.k8s import KubernetesEmulator
+    from netweave_helm.adapter import HelmAdapter
+    from netweave_helm.config import HelmConfig
+
+    with KubernetesEmulator() as k8s:
+        kubeconfig = k8s.write_kubeconfig(work / "kubeconfig")
+        config = HelmConfig.model_validate(
+            {
+                "storage": {"kind": "local", "repositoryDir": str(work / "repo")},
+                "cluster": {"kubeconfig": str(kubeconfig), "maxConcurrency": THREADS},
+            }
+        )
+        instance = HelmAdapter("bench", config)
+
+        async def run() -> float:
+            await instance.start()
+            try:
+                package = await instance.upload_package(
+                    PackageUpload(name="hello-world", version="0.1.0", archive=CHART)
+                )
+                start = time.perf_counter()
+                results = await asyncio.gather(
+                    *(
+                        instance.create_deployment(
+                            DeploymentSpec(f"d{i}", f"rel-{i}", "bench", package),
+                            OperationContext(f"op{i}", f"key{i}"),
+                        )
+                        for i in range(n)
+                    )
+                )
+                elapsed = time.perf_counter() - start
+                assert all(r.status.value == "DEPLOYED" for r in results)
+                return elapsed
+            finally:
+                await instance.stop()
+
+        elapsed = asyncio.run(run())
+        print(f"adapter: {n} creates in {elapsed:.2f} s; releases {count_releases(k8s, 'bench')}")
+
+
+def gateway(n: int, work: Path) -> None:
+    import httpx
+    from netweave.api.app import create_app
+    from netweave.config import Settings
+    from netweave.testing.k8s import KubernetesEmulator
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from servers import serve_asgi
+
+    token = "bench-token"  # noqa: S105 - a throwaway token for a loopback benchmark
+    with KubernetesEmulator() as k8s:
+        kubeconfig = k8s.write_kubeconfig(work / "kubeconfig")
+        cluster = {"kubeconfig": str(kubeconfig), "maxConcurrency": THREADS}
+        settings = Settings.model_validate(
+            {
+                "dataDir": str(work / "data"),
+                "api": {"token": token},
+                "operations": {"workers": THREADS},
+                "plugins": {
+                    "dms": [
+                        {
+                            "name": "helm-local",
+                            "type": "helm",
+                            "default": True,
+                            "config": {"cluster": cluster},
+                        }
+                    ]
+                },
+            }
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        with serve_asgi(create_app(settings)) as base:
+
+            async def run() -> float:
+                async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as c:
+                    with CHART.open("rb") as handle:
+                        uploaded = await c.post(
+                            "/o2dms/v1/nfDeploymentDescriptors",
+                            data={"name": "hello-world", "artifactVersion": "0.1.0"},
+                            files={"chart": (CHART.name, handle, "application/gzip")},
+                        )
+                    package_id = uploaded.json()["packageId"]
+                    start = time.perf_counter()
+                    created = await asyncio.gather(
+                        *(
+                            c.post(
+                                "/o2dms/v1/nfDeployments",
+                                json={
+                                    "name": f"rel-{i}",
+                                    "namespace": "bench",
+                                    "packageId": package_id,
+                                },
+                            )
+                            for i in range(n)
+                        )
+                    )
+                    assert all(r.status_code == 201 for r in created)
+                    # Poll the stored list (one request), not each deployment: a GET of one
+                    # deployment asks the backend and would compete with the installs.
+                    deadline = time.monotonic() + 900
+                    settled = 0
+                    while settled < n and time.monotonic() < deadline:
+                        page = (
+                            await c.get("/o2dms/v1/nfDeployments", params={"limit": 1000})
+                        ).json()
+                        settled = sum(
+                            1 for d in page["items"] if d["status"] in ("DEPLOYED", "FAILED")
+                        )
+                        await asyncio.sleep(0.2)
+                    return time.perf_counter() - start
+
+            elapsed = asyncio.run(run())
+        print(f"gateway: {n} creates in {elapsed:.2f} s; releases {count_releases(k8s, 'bench')}")
+
+
+if __name__ == "__main__":
+    mode, count = sys.argv[1], int(sys.argv[2])
+    with tempfile.TemporaryDirectory() as tmp:
+        {"sdk": sdk, "adapter": adapter, "gateway": gateway}[mode](count, Path(tmp))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +72,34 @@ def pg_schema() -> Iterator[str | None]:
         drop_pg_schema(schema)
 
 
+async def _migrated(url: str) -> None:
+    store = create_store(url)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "netweave.db"
+    asyncio.run(_migrated(f"sqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path, pg_schema: str | None) -> Backend:
+def backend(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_schema: str | None,
+    sqlite_template: Path,
+) -> Backend:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'netweave.db'}"
-        return Backend("sqlite", lambda: create_store(url))
+        path = tmp_path / "netweave.db"
+        # Closing the last connection checkpointed the WAL: the file alone is the database.
+        shutil.copyfile(sqlite_template, path)
+        return Backend("sqlite", lambda: create_store(f"sqlite:///{path}"))
     if pg_schema is None:
         require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
     return Backend("postgresql", lambda: create_store(POSTGRES_URL, schema=pg_schema))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,7 +65,9 @@ async def test_migrate_is_idempotent(store: SqlStore) -> None:
     assert await store.current_revision() == "0001"
 
 
-async def test_fresh_database_has_no_revision_until_migrated(backend: Backend) -> None:
+async def test_fresh_database_has_no_revision_until_migrated(
+    backend: Backend, tmp_path: Path
+) -> None:
     if backend.name == "postgresql":
         try:
             schema = await asyncio.to_thread(new_pg_schema)
@@ -72,7 +75,7 @@ async def test_fresh_database_has_no_revision_until_migrated(backend: Backend) -
             require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
         fresh = create_store(POSTGRES_URL, schema=schema)
     else:
-        fresh = backend.connect()
+        fresh = create_store(f"sqlite:///{tmp_path / 'fresh.db'}")
         schema = ""
     try:
         assert await fresh.current_revision() is None
@@ -84,7 +87,7 @@ async def test_fresh_database_has_no_revision_until_migrated(backend: Backend) -
             await asyncio.to_thread(drop_pg_schema, schema)
 
 
-async def test_concurrent_migrate_from_several_replicas(backend: Backend) -> None:
+async def test_concurrent_migrate_from_several_replicas(backend: Backend, tmp_path: Path) -> None:
     """Replicas starting together on an empty database: one migrates, the others wait."""
     if backend.name == "postgresql":
         try:
@@ -94,7 +97,7 @@ async def test_concurrent_migrate_from_several_replicas(backend: Backend) -> Non
         replicas = [create_store(POSTGRES_URL, schema=schema) for _ in range(4)]
     else:
         schema = ""
-        replicas = [backend.connect() for _ in range(4)]
+        replicas = [create_store(f"sqlite:///{tmp_path / 'fresh.db'}") for _ in range(4)]
     try:
         await asyncio.gather(*(r.migrate() for r in replicas))
         assert {await r.current_revision() for r in replicas} == {"0001"}

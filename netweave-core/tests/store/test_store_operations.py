@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from store_factories import T0, operation
 
 async def test_roundtrip_and_list(store: SqlStore) -> None:
     record = operation(
+        deployment_id="dep-a",
         params={"values": {"a": 1}},
         error={"type": "urn:x", "status": 502, "title": "boom"},
         attempts=2,
@@ -23,13 +25,17 @@ async def test_roundtrip_and_list(store: SqlStore) -> None:
     await store.add_operation(record)
     assert await store.get_operation("op-00000") == record
     with pytest.raises(AlreadyExists, match="operation_id='op-00000'"):
-        await store.add_operation(record)
+        await store.add_operation(replace(record, deployment_id="dep-z"))
     for n in range(1, 8):
         await store.add_operation(
             operation(
                 n,
                 deployment_id="dep-b" if n % 2 else "dep-web",
-                state=OperationState.COMPLETED if n > 4 else OperationState.PROCESSING,
+                state=OperationState.COMPLETED
+                if n > 4
+                else OperationState.FAILED
+                if n > 2
+                else OperationState.PROCESSING,
             )
         )
     page = await store.list_operations(limit=3, offset=1)
@@ -113,6 +119,55 @@ async def test_racing_cas_only_one_wins(backend: Backend, store: SqlStore) -> No
         await other.close()
 
 
+async def test_one_unfinished_operation_per_deployment(store: SqlStore) -> None:
+    await store.add_operation(operation(0, state=OperationState.FAILED_TEMP))
+    with pytest.raises(AlreadyExists, match="dep-web' already has an unfinished operation"):
+        await store.add_operation(operation(1))
+    # Other deployments are independent.
+    await store.add_operation(operation(2, deployment_id="dep-other"))
+    await store.update_operation("op-00000", state=OperationState.FAILED)
+    await store.add_operation(operation(1))
+    await store.update_operation("op-00001", state=OperationState.COMPLETED)
+    await store.add_operation(operation(3, state=OperationState.PROCESSING))
+    finished = await store.list_operations(deployment_id="dep-web")
+    assert [o.state for o in finished.items] == [
+        OperationState.FAILED,
+        OperationState.COMPLETED,
+        OperationState.PROCESSING,
+    ]
+
+
+def test_unfinished_condition_matches_the_terminal_states() -> None:
+    from netweave.models.operations import TERMINAL_STATES
+    from netweave.store.tables import UNFINISHED_OPERATION_SQL
+
+    listed = UNFINISHED_OPERATION_SQL.split("(", 1)[1].rstrip(")").replace("'", "").split(", ")
+    assert set(listed) == {s.value for s in TERMINAL_STATES}
+
+
+async def test_racing_replicas_start_one_operation(backend: Backend, store: SqlStore) -> None:
+    # Both check "no active operation" and insert at once: the database lets one through.
+    others = [backend.connect() for _ in range(3)]
+
+    async def start(s: SqlStore, n: int) -> bool:
+        try:
+            async with s.transaction():
+                if await s.active_operation_for("dep-web") is not None:
+                    return False
+                await s.add_operation(operation(n))
+        except AlreadyExists:
+            return False
+        return True
+
+    try:
+        results = await asyncio.gather(*(start(s, n) for n, s in enumerate([store, *others])))
+    finally:
+        for s in others:
+            await s.close()
+    assert results.count(True) == 1
+    assert (await store.list_operations(deployment_id="dep-web")).total == 1
+
+
 async def test_active_operation_for(store: SqlStore) -> None:
     assert await store.active_operation_for("dep-web") is None
     await store.add_operation(operation(0, state=OperationState.COMPLETED))
@@ -128,11 +183,11 @@ async def test_active_operation_for(store: SqlStore) -> None:
 
 async def test_claim_renew_release_and_expiry(store: SqlStore) -> None:
     now = T0 + timedelta(hours=1)
-    await store.add_operation(operation(0))
-    await store.add_operation(operation(1, state=OperationState.PROCESSING))
-    await store.add_operation(operation(2, state=OperationState.FAILED_TEMP))
-    await store.add_operation(operation(3, state=OperationState.COMPLETED))
-    await store.add_operation(operation(4))
+    await store.add_operation(operation(0, deployment_id="d0"))
+    await store.add_operation(operation(1, deployment_id="d1", state=OperationState.PROCESSING))
+    await store.add_operation(operation(2, deployment_id="d2", state=OperationState.FAILED_TEMP))
+    await store.add_operation(operation(3, deployment_id="d3", state=OperationState.COMPLETED))
+    await store.add_operation(operation(4, deployment_id="d4"))
 
     first = await store.claim_operations(owner="a", lease_seconds=30, limit=2, now=now)
     assert [o.operation_id for o in first] == ["op-00000", "op-00001"]
@@ -186,10 +241,11 @@ async def test_claim_validates_arguments(store: SqlStore) -> None:
 async def test_concurrent_claimers_each_operation_once(backend: Backend, store: SqlStore) -> None:
     """4 replicas claim 200 operations in batches of 7: each is claimed exactly once."""
     total = 200
-    for n in range(total):
-        await store.add_operation(
-            operation(n, operation_type=OperationType.SCALE, deployment_id=f"dep-{n}")
-        )
+    async with store.transaction():
+        for n in range(total):
+            await store.add_operation(
+                operation(n, operation_type=OperationType.SCALE, deployment_id=f"dep-{n}")
+            )
     replicas = [backend.connect() for _ in range(4)]
     now = T0 + timedelta(days=1)
 

@@ -30,6 +30,7 @@ from uuid import uuid4
 
 from sqlalchemy import (
     ColumnElement,
+    Index,
     PrimaryKeyConstraint,
     Row,
     Table,
@@ -230,12 +231,14 @@ def _conflicting_key(table: Table, values: Mapping[str, Any], error: exc.Integri
     marker = "UNIQUE constraint failed: "
     if marker in message:
         sqlite_cols = message.split(marker, 1)[1].splitlines()[0].strip()
-    for constraint in table.constraints:
-        if not isinstance(constraint, PrimaryKeyConstraint | UniqueConstraint):
-            continue
-        cols = [c.name for c in constraint.columns]
+    keys: list[PrimaryKeyConstraint | UniqueConstraint | Index] = [
+        c for c in table.constraints if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
+    ]
+    keys.extend(index for index in table.indexes if index.unique)
+    for key in keys:
+        cols = [c.name for c in key.columns]
         signature = ", ".join(f"{table.name}.{c}" for c in cols)
-        if f'"{constraint.name}"' in message or sqlite_cols == signature:
+        if f'"{key.name}"' in message or sqlite_cols == signature:
             return ", ".join(f"{c}={values.get(c)!r}" for c in cols)
     return "a unique key"
 
@@ -633,7 +636,16 @@ class SqlStore:
     async def add_operation(self, record: OperationRecord) -> None:
         _require_aware("start_time", record.start_time)
         _require_aware("state_entered_time", record.state_entered_time)
-        await self._insert(f"operation {record.operation_id!r}", _O, _values(record))
+        values = _values(record)
+        try:
+            await self._insert(f"operation {record.operation_id!r}", _O, values)
+        except AlreadyExists as error:
+            if not error.details.get("key", "").startswith("deployment_id="):
+                raise
+            raise AlreadyExists(
+                f"deployment {record.deployment_id!r} already has an unfinished operation",
+                details={"deploymentId": record.deployment_id},
+            ) from error
 
     async def get_operation(self, operation_id: str) -> OperationRecord | None:
         row = await self._get("reading an operation", _O, _O.c.operation_id == operation_id)

@@ -49,40 +49,64 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class GitDaemon:
+    """``git daemon`` serving every bare repository under ``root``; stoppable and restartable on
+    the same port (for outages)."""
+
+    def __init__(self, root: Path) -> None:
+        if shutil.which("git") is None:
+            require_backend("git is not installed (needed for the git-mode tests)")
+        self.root = root
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"git://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.root}",
+                "--export-all",
+                "--enable=receive-pack",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("git daemon did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
 @contextlib.contextmanager
 def git_daemon(root: Path) -> Iterator[str]:
     """Serve every bare repository under ``root``; yields ``git://127.0.0.1:<port>``."""
-    if shutil.which("git") is None:
-        require_backend("git is not installed (needed for the git-mode tests)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-            f"--base-path={root}",
-            "--export-all",
-            "--enable=receive-pack",
-            str(root),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    daemon = GitDaemon(root)
+    daemon.start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("git daemon did not start")
-        yield f"git://127.0.0.1:{port}"
+        yield daemon.url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+        daemon.stop()
 
 
 def bare_repo(root: Path, name: str, branch: str = "main") -> Path:

@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from conftest import make_adapter
 from flux_sim import FluxSimulator
+from gitserver import FluxGitSync, GitDaemon, bare_repo
 from netweave.adapters import DMSAdapter, PackageUpload
 from netweave.testing.k8s import KubernetesEmulator
 from netweave.testing.kit import AdapterTestSuite
+from netweave_flux.adapter import FluxAdapter
+from netweave_flux.config import FluxConfig
 
 
 class ClusterBackend:
@@ -69,3 +72,61 @@ class TestFluxAdapterConformance(AdapterTestSuite):
     def unknown_deployment_ref_for(self, namespace: str, name: str) -> str:
         # Every sample package here is a chart: its deployments are HelmReleases.
         return f"{namespace}/HelmRelease/{name}"
+
+
+class GitBackend:
+    """Git mode's two halves: the Git server (writes and desired state) and the cluster."""
+
+    def __init__(self, daemon: GitDaemon, emulator: KubernetesEmulator) -> None:
+        self.daemon = daemon
+        self.emulator = emulator
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        self.daemon.stop()
+        fault = self.emulator.faults.error(503, times=None)
+        try:
+            yield
+        finally:
+            fault.remove()
+            self.daemon.start()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
+    root = tmp_path / "srv"
+    root.mkdir()
+    bare_repo(root, "fleet.git")
+    server = GitDaemon(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class TestFluxAdapterConformanceGitMode(TestFluxAdapterConformance):
+    """The same kit with the adapter committing to Git and a Flux sync applying the branch."""
+
+    @pytest.fixture
+    def adapter(
+        self, kubeconfig: Path, flux: FluxSimulator, daemon: GitDaemon, tmp_path: Path
+    ) -> Iterator[DMSAdapter]:
+        url = f"{daemon.url}/fleet.git"
+        # The sync's errors during the outage test are expected (the server is down then).
+        with FluxGitSync(flux.emulator, url, tmp_path / "flux-sync", "clusters/kit"):
+            yield FluxAdapter(
+                "flux-kit-git",
+                FluxConfig.model_validate(
+                    {
+                        "mode": "git",
+                        "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
+                        "timeouts": {"read": 20, "write": 60},
+                        "git": {"url": url, "path": "clusters/kit", "workdir": str(tmp_path / "w")},
+                    }
+                ),
+            )
+
+    @pytest.fixture
+    def backend(self, emulator: KubernetesEmulator, daemon: GitDaemon) -> GitBackend:  # type: ignore[override]
+        return GitBackend(daemon, emulator)

@@ -71,6 +71,9 @@ class GitSettings(_Section):
     push_attempts: int = Field(default=5, ge=1, le=50)
     #: Working copy directory; default: a temporary directory per adapter instance.
     workdir: Path | None = None
+    #: Seconds a read may reuse the last fetch (0: every read fetches, so reads never report
+    #: a state older than the branch).
+    read_cache_seconds: float = Field(default=0.0, ge=0, le=300)
     #: Seconds a git command may run.
     command_timeout: float = Field(default=60.0, gt=0, le=3600)
     #: Seconds a delete waits for the cluster to show a resumed (unsuspended) object before it

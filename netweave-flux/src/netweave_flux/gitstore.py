@@ -48,8 +48,6 @@ _UNREACHABLE = (
     "does not appear to be a git repository",
     "failed to connect",
 )
-#: Seconds a read may use the last fetched state before fetching again.
-READ_FRESHNESS = 1.0
 
 
 class GitStore:
@@ -123,7 +121,7 @@ class GitStore:
     def _sync(self, max_age: float = 0.0) -> None:
         """Make the working copy the remote branch's tip (or an empty branch)."""
         self._ensure_repo()
-        if max_age and time.monotonic() - self._fetched_at < max_age:
+        if max_age > 0 and time.monotonic() - self._fetched_at < max_age:
             return
         branch = self.settings.branch
         self._git("fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*")
@@ -217,7 +215,7 @@ class GitStore:
         async with self._lock:
 
             def run() -> dict[str, Any] | None:
-                self._sync(READ_FRESHNESS)
+                self._sync(self.settings.read_cache_seconds)
                 return self._read(self._file(kind, namespace, name))
 
             return await asyncio.to_thread(run)
@@ -226,7 +224,7 @@ class GitStore:
         async with self._lock:
 
             def run() -> list[dict[str, Any]]:
-                self._sync(READ_FRESHNESS)
+                self._sync(self.settings.read_cache_seconds)
                 root = self.workdir / self.settings.path
                 pattern = f"{namespace or '*'}/{kind.kind.lower()}-*.yaml"
                 out = []

@@ -480,3 +480,34 @@ async def test_follow_logs_streams_and_stops_when_the_reader_stops(
             break
         await asyncio.sleep(0.05)
     assert not readers()
+
+
+async def test_inline_kubeconfig_content_and_context(
+    adapter_factory: AdapterFactory, k8s_emulator: KubernetesEmulator, tmp_path: Path
+) -> None:
+    content = k8s_emulator.kubeconfig(context="lab")
+    adapter = await adapter_factory({"cluster": {"kubeconfigContent": content, "context": "lab"}})
+    assert adapter.cluster.source() == "inline kubeconfig (cluster.kubeconfigContent)"
+    package = await adapter.upload_package(
+        upload_of(
+            build_chart(tmp_path / "s", "inl", "1.0.0", templates={"deployment.yaml": DEPLOYMENT})
+        )
+    )
+    created = await adapter.create_deployment(spec(package, name="inl"), ctx())
+    assert created.status is DeploymentStatus.DEPLOYED
+    assert k8s_emulator.wait_idle()
+    # The kubernetes client (logs) uses the same inline kubeconfig and context.
+    lines = [
+        line
+        async for line in adapter.stream_logs(
+            created.backend_ref, LogOptions(since_seconds=3600, tail_lines=10)
+        )
+    ]
+    assert any("started" in line for line in lines)
+
+    wrong = await adapter_factory(
+        {"cluster": {"kubeconfigContent": content, "context": "nope"}}, name="wrong-context"
+    )
+    with pytest.raises(BackendUnavailable) as caught:
+        await wrong.get_deployment(created.backend_ref)
+    assert "nope" in caught.value.message

@@ -59,10 +59,10 @@ def test_head_constant_matches_the_shipped_revisions() -> None:
 
 
 async def test_migrate_is_idempotent(store: SqlStore) -> None:
-    assert await store.current_revision() == "0001"
+    assert await store.current_revision() == HEAD_REVISION
     await store.migrate()
     await store.migrate()
-    assert await store.current_revision() == "0001"
+    assert await store.current_revision() == HEAD_REVISION
 
 
 async def test_fresh_database_has_no_revision_until_migrated(
@@ -80,7 +80,7 @@ async def test_fresh_database_has_no_revision_until_migrated(
     try:
         assert await fresh.current_revision() is None
         await fresh.migrate()
-        assert await fresh.current_revision() == "0001"
+        assert await fresh.current_revision() == HEAD_REVISION
     finally:
         await fresh.close()
         if schema:
@@ -100,7 +100,7 @@ async def test_concurrent_migrate_from_several_replicas(backend: Backend, tmp_pa
         replicas = [create_store(f"sqlite:///{tmp_path / 'fresh.db'}") for _ in range(4)]
     try:
         await asyncio.gather(*(r.migrate() for r in replicas))
-        assert {await r.current_revision() for r in replicas} == {"0001"}
+        assert {await r.current_revision() for r in replicas} == {HEAD_REVISION}
         async with replicas[0].engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
     finally:

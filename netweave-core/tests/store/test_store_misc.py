@@ -42,6 +42,16 @@ async def test_subscriptions(store: SqlStore) -> None:
     for n in range(5):
         await store.add_subscription(subscription(n))
     assert await store.get_subscription("sub-003") == subscription(3)
+    secured = subscription(
+        9,
+        authentication={
+            "authType": ["OAUTH2_CLIENT_CREDENTIALS"],
+            "paramsOauth2ClientCredentials": {"clientId": "c", "clientPassword": "s3cret"},
+        },
+    )
+    await store.add_subscription(secured)
+    assert await store.get_subscription("sub-009") == secured
+    await store.delete_subscription("sub-009")
     assert await store.get_subscription("nope") is None
     with pytest.raises(AlreadyExists, match="subscription_id='sub-001'"):
         await store.add_subscription(subscription(1))

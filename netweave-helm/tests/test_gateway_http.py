@@ -154,6 +154,12 @@ def test_deployment_lifecycle_through_the_api(
         obj = k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", "e2e")
         assert obj is not None and obj["spec"]["replicas"] == 3
 
+        preview_update = client.patch(url, json={"values": {"replicaCount": 9}, "dryRun": True})
+        assert preview_update.status_code == 200, preview_update.text
+        rendered = preview_update.json()["manifests"]["hello-world/templates/deployment.yaml"]
+        assert "replicas: 9" in rendered
+        assert client.get(url).json()["revision"] == 2  # nothing changed
+
         rolled = client.post(url + "/rollback", json={"revision": 0})
         assert rolled.status_code == 202
         _wait(client, rolled.headers["Location"], {"COMPLETED", "FAILED"}, field="state")

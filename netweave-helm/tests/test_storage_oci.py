@@ -10,7 +10,7 @@ import helm_python
 import pytest
 from chartkit import build_chart
 from conftest import REAL_CHARTS, AdapterFactory, upload_of
-from netweave.adapters import DeploymentSpec, OperationContext
+from netweave.adapters import DeploymentSpec, OperationContext, PackageUpload
 from netweave.errors import AlreadyExists, BackendError, NotFound
 from netweave.models import DeploymentStatus
 from netweave_helm.adapter import HelmAdapter
@@ -151,3 +151,20 @@ async def test_htpasswd_registry_refuses_bad_or_missing_credentials(
     with pytest.raises(BackendError):
         await adapter.upload_package(upload_of(build_chart(tmp_path / "s", "nope", "1.0.0")))
     assert not (await adapter.health()).healthy
+
+
+async def test_registration_by_oci_reference_pulls_into_the_local_repository(
+    adapter_factory: AdapterFactory, registry: Registry, charts_dir: Path, tmp_path: Path
+) -> None:
+    remote = f"oci://{registry.host}/elsewhere"
+    helm_python.push(str(charts_dir / "velero-12.1.0.tgz"), remote, plain_http=True)
+    adapter = await adapter_factory()  # local storage
+    info = await adapter.upload_package(
+        PackageUpload(name="velero", version="12.1.0", package_uri=f"{remote}/velero:12.1.0")
+    )
+    assert info.checksum == f"sha256:{REAL_CHARTS['velero-12.1.0.tgz']}"
+    assert (tmp_path / "repo" / "velero-12.1.0.tgz").is_file()
+    with pytest.raises(NotFound):
+        await adapter.upload_package(
+            PackageUpload(name="velero", version="9.9.9", package_uri=f"{remote}/velero:9.9.9")
+        )

@@ -1,0 +1,70 @@
+"""Subscription notifications: outbox recording, delivery, the SSRF guard and callback auth.
+
+Part of the operations layer (knows the store, models and settings; never the API). The hook
+bus records events through :class:`NotificationRecorder`; :class:`DeliveryWorker` delivers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netweave.config import Settings
+from netweave.notifications.callbacks import (
+    CallbackAuthError,
+    CallbackClient,
+    CallbackTestFailed,
+    authentication_record,
+)
+from netweave.notifications.delivery import DeliveryWorker
+from netweave.notifications.recorder import NotificationRecorder
+from netweave.notifications.ssrf import CallbackPolicy, CallbackRefused
+from netweave.store import Store
+from netweave.store.outbox import OutboxStore
+from netweave.store.sql import SqlStore
+
+API_PREFIX = "/o2dms/v1"
+
+
+@dataclass(slots=True)
+class Notifications:
+    policy: CallbackPolicy
+    client: CallbackClient
+    outbox: OutboxStore
+    recorder: NotificationRecorder
+    worker: DeliveryWorker
+
+    async def close(self) -> None:
+        await self.worker.stop()
+        await self.client.close()
+
+
+def build_notifications(settings: Settings, store: Store) -> Notifications | None:
+    """Everything notifications need, or ``None`` for a store without an outbox."""
+    if not isinstance(store, SqlStore):
+        return None
+    section = settings.notifications
+    policy = CallbackPolicy(
+        allow_private=section.allow_private_callbacks, allowed_cidrs=section.allowed_cidrs
+    )
+    client = CallbackClient(policy, timeout=section.timeout)
+    outbox = OutboxStore(store)
+    prefix = (settings.api.public_url or "").rstrip("/") + API_PREFIX
+    worker = DeliveryWorker(outbox, store, client, section, api_prefix=prefix)
+    recorder = NotificationRecorder(
+        store, outbox, settle_seconds=section.settle_seconds, on_recorded=worker.wake
+    )
+    return Notifications(policy, client, outbox, recorder, worker)
+
+
+__all__ = [
+    "CallbackAuthError",
+    "CallbackClient",
+    "CallbackPolicy",
+    "CallbackRefused",
+    "CallbackTestFailed",
+    "DeliveryWorker",
+    "NotificationRecorder",
+    "Notifications",
+    "authentication_record",
+    "build_notifications",
+]

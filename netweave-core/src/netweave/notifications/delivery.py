@@ -1,0 +1,186 @@
+"""The delivery worker: claims due deliveries from the outbox and POSTs them to callbacks.
+
+At least once: a delivery is marked DELIVERED only after the callback answered 2xx; a failure
+(non-2xx, transport error, token endpoint failure, refused address) is retried with exponential
+back-off (``backoffBase · 2^(attempt-1)``, capped at ``backoffMax``, ±10 % jitter so replicas do
+not retry in lock-step) up to ``maxAttempts``, then marked FAILED and logged. Several replicas
+run this worker on one database; the claim (see :mod:`netweave.store.outbox`) gives each
+delivery to one of them and keeps a subscription's events about one deployment in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from netweave.config import NotificationSettings
+from netweave.notifications.callbacks import CallbackAuthError, CallbackClient
+from netweave.notifications.events import notification_body
+from netweave.notifications.ssrf import CallbackRefused
+from netweave.store import Store
+from netweave.store.outbox import Delivery, OutboxStore
+
+_log = logging.getLogger("netweave.notifications")
+
+#: Finished deliveries and events are kept this long (inspection), then purged.
+RETENTION = timedelta(days=7)
+_PURGE_EVERY = 3600.0
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        store: Store,
+        client: CallbackClient,
+        settings: NotificationSettings,
+        *,
+        api_prefix: str = "/o2dms/v1",
+        owner: str | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._store = store
+        self._client = client
+        self._settings = settings
+        self._api_prefix = api_prefix
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A delivery may take a token fetch plus the POST: the lease must outlast both, or
+        # another replica would send the same event while this one still waits.
+        self._lease = max(settings.lease_seconds, 3 * settings.timeout)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._last_purge = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._loop(), name="netweave-notifications")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, self._settings.timeout + 5)
+            except TimeoutError:
+                self._task.cancel()
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+                await self._maybe_purge()
+            except Exception:
+                # The database may be briefly away; the loop must outlive that.
+                _log.exception("notification delivery round failed")
+                handled = 0
+            if handled == 0 and not self._stopping:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it (concurrently, one per ordering key); how many."""
+        claimed = await self._outbox.claim(
+            owner=self.owner,
+            lease_seconds=self._lease,
+            limit=self._settings.workers,
+            now=_now(),
+        )
+        if claimed:
+            await asyncio.gather(*(self._deliver(d) for d in claimed))
+        return len(claimed)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        subscription = await self._store.get_subscription(delivery.subscription_id)
+        if subscription is None:
+            await self._outbox.failed(delivery.id, error="subscription deleted", now=_now())
+            return
+        body = notification_body(
+            delivery.event_id, delivery.subscription_id, delivery.payload, self._api_prefix
+        )
+        started = time.monotonic()
+        error: str | None = None
+        try:
+            response = await self._client.post(
+                subscription.callback_uri,
+                json.dumps(body, separators=(",", ":")).encode(),
+                subscription.authentication,
+            )
+            if not 200 <= response.status_code < 300:
+                error = f"callback answered {response.status_code}"
+        except CallbackRefused as exc:
+            error = exc.message
+        except CallbackAuthError as exc:
+            error = str(exc)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__} reaching the callback"
+        except Exception as exc:  # never let one delivery stop the worker
+            _log.exception("delivery %s: unexpected error", delivery.id)
+            error = type(exc).__name__
+        if error is None:
+            await self._outbox.delivered(delivery.id, now=_now())
+            _log.debug(
+                "notification %s delivered to subscription %s in %.3f s",
+                delivery.event_id,
+                delivery.subscription_id,
+                time.monotonic() - started,
+            )
+            return
+        if delivery.attempts >= self._settings.max_attempts:
+            await self._outbox.failed(delivery.id, error=error, now=_now())
+            _log.warning(
+                "notification %s (%s) to subscription %s failed after %d attempts: %s",
+                delivery.event_id,
+                delivery.event_type,
+                delivery.subscription_id,
+                delivery.attempts,
+                error,
+            )
+            return
+        delay = min(
+            self._settings.backoff_base * 2 ** (delivery.attempts - 1), self._settings.backoff_max
+        )
+        delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+        await self._outbox.reschedule(
+            delivery.id,
+            owner=self.owner,
+            next_attempt_at=_now() + timedelta(seconds=delay),
+            error=error,
+        )
+        _log.info(
+            "notification %s to subscription %s: attempt %d failed (%s); next in %.1f s",
+            delivery.event_id,
+            delivery.subscription_id,
+            delivery.attempts,
+            error,
+            delay,
+        )
+
+    async def _maybe_purge(self) -> None:
+        if time.monotonic() - self._last_purge < _PURGE_EVERY:
+            return
+        self._last_purge = time.monotonic()
+        await self._outbox.purge(older_than=_now() - RETENTION)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["RETENTION", "DeliveryWorker"]

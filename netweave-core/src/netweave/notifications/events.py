@@ -1,0 +1,168 @@
+"""What a gateway event is about, which subscriptions it matches, and the notification body.
+
+Events come from the hook bus (``package``, ``deployment`` and ``operation`` events, after the
+change is committed). Each becomes :class:`EventFacts`: its type, the ids a subscription filter
+can select on, an ordering key (events about one deployment share ``deployment:<id>``, so they
+are delivered in order) and the time the change happened at its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from netweave.models import Operation
+
+#: The ETSI-style notification type for operation state changes.
+OPERATION_STATE_CHANGED = "OperationStateChanged"
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    event_type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+    deployment_id: str | None = None
+    package_id: str | None = None
+    operation_id: str | None = None
+    adapter: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ordering_key(self) -> str | None:
+        if self.deployment_id is not None:
+            return f"deployment:{self.deployment_id}"
+        if self.package_id is not None:
+            return f"package:{self.package_id}"
+        return None
+
+
+def _when(value: Any, now: datetime) -> datetime:
+    """The source's time of the change, never later than now (a skewed clock cannot push an
+    event behind later ones); ``now`` when the source gives none."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return now
+    else:
+        return now
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return min(parsed.astimezone(UTC), now)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def package_facts(event_type: str, package: Mapping[str, Any], now: datetime) -> EventFacts:
+    deleted = event_type.endswith("Deleted")
+    return EventFacts(
+        event_type=event_type,
+        occurred_at=now if deleted else _when(package.get("updatedAt"), now),
+        data=dict(package),
+        package_id=_str(package.get("packageId")),
+        adapter=_str(package.get("adapter")),
+    )
+
+
+def deployment_facts(event_type: str, deployment: Mapping[str, Any], now: datetime) -> EventFacts:
+    deleted = event_type.endswith("Deleted")
+    return EventFacts(
+        event_type=event_type,
+        occurred_at=now if deleted else _when(deployment.get("updatedAt"), now),
+        data=dict(deployment),
+        deployment_id=_str(deployment.get("deploymentId")),
+        package_id=_str(deployment.get("packageId")),
+        adapter=_str(deployment.get("adapter")),
+    )
+
+
+def operation_facts(
+    operation: Operation, previous_state: str | None, now: datetime, package_id: str | None
+) -> EventFacts:
+    data = operation.model_dump(mode="json", by_alias=True)
+    return EventFacts(
+        event_type=OPERATION_STATE_CHANGED,
+        occurred_at=_when(data.get("stateEnteredTime"), now),
+        data=data,
+        deployment_id=_str(data.get("deploymentId")),
+        package_id=package_id,
+        operation_id=_str(data.get("operationId")),
+        adapter=_str(data.get("adapter")),
+        extra={"operationState": data.get("state"), "previousState": previous_state},
+    )
+
+
+def matches(subscription_filter: Mapping[str, Any], facts: EventFacts) -> bool:
+    """A stored filter (camelCase, as the API took it): every non-empty list must contain the
+    event's value; an event without that attribute (a package event under ``deploymentIds``)
+    does not match."""
+
+    def allows(key: str, value: str | None) -> bool:
+        wanted = subscription_filter.get(key) or []
+        return not wanted or (value is not None and value in wanted)
+
+    return (
+        allows("eventTypes", facts.event_type)
+        and allows("deploymentIds", facts.deployment_id)
+        and allows("packageIds", facts.package_id)
+        and allows("adapters", facts.adapter)
+    )
+
+
+def wants_package(subscription_filter: Mapping[str, Any]) -> bool:
+    return bool(subscription_filter.get("packageIds"))
+
+
+def event_payload(facts: EventFacts) -> dict[str, Any]:
+    """What the outbox keeps: the notification without its per-subscription members."""
+    payload: dict[str, Any] = {
+        "notificationType": facts.event_type,
+        "timeStamp": facts.occurred_at.isoformat().replace("+00:00", "Z"),
+    }
+    for key, value in (
+        ("deploymentId", facts.deployment_id),
+        ("packageId", facts.package_id),
+        ("operationId", facts.operation_id),
+        ("adapter", facts.adapter),
+    ):
+        if value is not None:
+            payload[key] = value
+    payload.update({k: v for k, v in facts.extra.items() if v is not None})
+    payload["data"] = facts.data
+    return payload
+
+
+def notification_body(
+    event_id: str, subscription_id: str, payload: Mapping[str, Any], api_prefix: str
+) -> dict[str, Any]:
+    """The JSON a callback receives. ``id`` is the same for every subscriber and every retry of
+    one event (ETSI: de-duplicate by it)."""
+    links: dict[str, Any] = {
+        "subscription": {"href": f"{api_prefix}/subscriptions/{subscription_id}"}
+    }
+    if "deploymentId" in payload:
+        links["deployment"] = {"href": f"{api_prefix}/nfDeployments/{payload['deploymentId']}"}
+    if "operationId" in payload:
+        links["operation"] = {"href": f"{api_prefix}/operations/{payload['operationId']}"}
+    if "packageId" in payload and "deploymentId" not in payload:
+        links["package"] = {"href": f"{api_prefix}/nfDeploymentDescriptors/{payload['packageId']}"}
+    return {"id": event_id, "subscriptionId": subscription_id, **payload, "_links": links}
+
+
+__all__ = [
+    "OPERATION_STATE_CHANGED",
+    "EventFacts",
+    "deployment_facts",
+    "event_payload",
+    "matches",
+    "notification_body",
+    "operation_facts",
+    "package_facts",
+]

@@ -390,6 +390,35 @@ async def test_suspend_resume_and_delete_of_a_suspended_release(
     assert emulator.get("apps/v1", "Deployment", "paused", "apps") is None
 
 
+async def test_deleting_a_suspended_release_directly_orphans_it(
+    adapter: FluxAdapter, emulator: KubernetesEmulator, flux: FluxSimulator
+) -> None:
+    """The trap the adapter avoids: deleting a suspended HelmRelease does not uninstall."""
+    from kubernetes import client as k8s
+
+    pkg = await adapter.upload_package(helm_package())
+    info = await adapter.create_deployment(spec(pkg, "orphan"), ctx())
+    await settle(adapter, info.backend_ref)
+    await adapter.update_deployment(info.backend_ref, DeploymentChange(suspend=True), ctx())
+    api = k8s.CustomObjectsApi(emulator.kubernetes_client())
+    await asyncio.to_thread(
+        api.delete_namespaced_custom_object,
+        "helm.toolkit.fluxcd.io",
+        "v2",
+        "apps",
+        "helmreleases",
+        "orphan",
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "orphan", "apps") is None:
+            break
+        await asyncio.sleep(0.05)
+    await gone(adapter, info.backend_ref)
+    assert "apps/orphan" not in flux.uninstalled
+    assert emulator.get("apps/v1", "Deployment", "orphan", "apps") is not None
+
+
 async def test_delete_waits_for_the_finalizer(
     adapter: FluxAdapter, emulator: KubernetesEmulator, flux: FluxSimulator
 ) -> None:

@@ -280,6 +280,21 @@ async def test_two_gateways_push_concurrently(
     await b.stop()
 
 
+def test_credentials_never_reach_messages(tmp_path: Path) -> None:
+    from netweave_flux.config import GitSettings
+
+    store = GitStore(
+        GitSettings.model_validate(
+            {"url": "https://bot:s3cret@git.example.org/fleet.git", "workdir": str(tmp_path)}
+        ),
+        "x",
+    )
+    text = store._scrub(
+        "fatal: unable to access 'https://bot:s3cret@git.example.org/other.git/': refused"
+    )
+    assert "s3cret" not in text and "://***@git.example.org" in text
+
+
 async def test_unreachable_repository_is_backend_unavailable(
     kubeconfig: Path, tmp_path: Path
 ) -> None:

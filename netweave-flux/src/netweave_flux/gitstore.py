@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,6 +38,7 @@ from netweave_flux.config import GitSettings
 from netweave_flux.manifests import Kind, labels, to_yaml
 from netweave_flux.store import Change, Mutation
 
+_USERINFO = re.compile(r"://[^/@\s]+@")
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]")
 _UNREACHABLE = (
     "could not resolve host",
@@ -82,7 +84,8 @@ class GitStore:
         return env
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self.settings.url.get_secret_value(), "<repository>")
+        text = text.replace(self.settings.url.get_secret_value(), "<repository>")
+        return _USERINFO.sub("://***@", text)
 
     def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         try:

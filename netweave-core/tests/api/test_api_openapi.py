@@ -77,7 +77,7 @@ async def test_operation_ids_are_unique_and_the_document_is_valid(gw: Gateway) -
     ]
     assert len(ids) == len(set(ids))
     assert "CreateNfDeploymentDescriptor" in ids
-    validate(document)  # type: ignore[arg-type]
+    validate(document)
 
 
 async def test_upload_request_bodies_are_documented(gw: Gateway) -> None:

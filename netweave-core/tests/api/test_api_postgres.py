@@ -12,11 +12,10 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from netweave.testing import require_backend
 from sqlalchemy.engine import make_url
-
 from support.gateway import POSTGRES_URL, Gateway, running_gateway
 from support.memory_adapter import MemoryAdapter
 from support.problems import assert_problem
@@ -53,7 +52,7 @@ async def pg(tmp_path: Path, pg_url: str | None) -> AsyncIterator[Gateway]:
         # Each test starts from empty tables (one database per module).
         for table in ("operations", "deployments", "packages", "idempotency_keys"):
             async with gateway.store.engine.begin() as conn:
-                await conn.exec_driver_sql(f"DELETE FROM {table}")  # noqa: S608
+                await conn.exec_driver_sql(f"DELETE FROM {table}")
         yield gateway
 
 

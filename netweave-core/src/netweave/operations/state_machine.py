@@ -16,7 +16,9 @@ Client tasks and the states they are allowed from (409 ``Conflict`` otherwise):
   failed, as ETSI's cancel does).
 
 Every failure of a running operation lands in FAILED_TEMP, never straight in FAILED: the client
-decides whether to retry or give up, which is what ETSI's FAILED_TEMP is for.
+decides whether to retry or give up, which is what ETSI's FAILED_TEMP is for. Until it does, the
+operation still counts as the deployment's active one: another change (or a delete) is a 409
+naming it, as ETSI blocks further LCM operations on an instance with an unresolved FAILED_TEMP.
 """
 
 from __future__ import annotations

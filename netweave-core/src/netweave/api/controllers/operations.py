@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from netweave.api.auth import SCOPE_ADMIN
-from netweave.api.common import API_PREFIX, Limit, Offset, OperationIdParam, problems
+from netweave.api.common import (
+    API_PREFIX,
+    IdempotencyKeyHeader,
+    Limit,
+    Offset,
+    OperationIdParam,
+    idempotent,
+    model_response,
+    problems,
+)
 from netweave.models import Operation, OperationList, OperationState
 from netweave.operations import Services
 
@@ -54,10 +63,19 @@ class OperationController(Controller):
         responses=problems(404, 409),
     )
     async def retry(
-        self, services: NamedDependency[Services], operation_id: OperationIdParam
-    ) -> Operation:
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        operation_id: OperationIdParam,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Operation]:
         """Only from FAILED_TEMP (409 otherwise); the worker runs it again."""
-        return await services.operations.retry(operation_id.lower())
+
+        async def produce() -> Response[Any]:
+            result = await services.operations.retry(operation_id.lower())
+            return model_response(result, HTTP_202_ACCEPTED)
+
+        return await idempotent(request, services, idempotency_key, "", produce)
 
     @post(
         "/{operation_id:str}/fail",
@@ -68,10 +86,19 @@ class OperationController(Controller):
         responses=problems(404, 409),
     )
     async def fail(
-        self, services: NamedDependency[Services], operation_id: OperationIdParam
-    ) -> Operation:
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        operation_id: OperationIdParam,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Operation]:
         """Only from FAILED_TEMP (409 otherwise). Needs ``o2dms:admin``."""
-        return await services.operations.fail(operation_id.lower())
+
+        async def produce() -> Response[Any]:
+            result = await services.operations.fail(operation_id.lower())
+            return model_response(result, HTTP_200_OK)
+
+        return await idempotent(request, services, idempotency_key, "", produce)
 
     @post(
         "/{operation_id:str}/cancel",
@@ -82,7 +109,16 @@ class OperationController(Controller):
         responses=problems(404, 409),
     )
     async def cancel(
-        self, services: NamedDependency[Services], operation_id: OperationIdParam
-    ) -> Operation:
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        operation_id: OperationIdParam,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Operation]:
         """Only from STARTING or PROCESSING (409 otherwise). Needs ``o2dms:admin``."""
-        return await services.operations.cancel(operation_id.lower())
+
+        async def produce() -> Response[Any]:
+            result = await services.operations.cancel(operation_id.lower())
+            return model_response(result, HTTP_202_ACCEPTED)
+
+        return await idempotent(request, services, idempotency_key, "", produce)

@@ -20,18 +20,12 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from netweave.store.sql import SqlStore, create_store
 from netweave.store.tables import metadata
+from netweave.testing import require_backend
 
 POSTGRES_URL = os.environ.get(
     "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ("sqlite", "postgresql")
-
-
-def require_backend(reason: str) -> None:
-    """Skip for a missing component, or fail when the run requires every backend (CI)."""
-    if os.environ.get("NETWEAVE_REQUIRE_BACKENDS") == "1":
-        pytest.fail(f"{reason} (NETWEAVE_REQUIRE_BACKENDS=1)")
-    pytest.skip(reason)
 
 
 async def _pg_execute(*statements: str) -> None:

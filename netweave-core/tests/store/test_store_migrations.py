@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import POSTGRES_URL, Backend, drop_pg_schema, new_pg_schema, require_backend
+from conftest import POSTGRES_URL, Backend, drop_pg_schema, new_pg_schema
 from netweave.store import records
 from netweave.store.sql import HEAD_REVISION, SqlStore, create_store, head_revision
 from netweave.store.tables import metadata
@@ -69,10 +69,8 @@ async def test_fresh_database_has_no_revision_until_migrated(
     backend: Backend, tmp_path: Path
 ) -> None:
     if backend.name == "postgresql":
-        try:
-            schema = await asyncio.to_thread(new_pg_schema)
-        except OSError:
-            require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
+        # The backend fixture already checked that PostgreSQL answers.
+        schema = await asyncio.to_thread(new_pg_schema)
         fresh = create_store(POSTGRES_URL, schema=schema)
     else:
         fresh = create_store(f"sqlite:///{tmp_path / 'fresh.db'}")
@@ -90,10 +88,8 @@ async def test_fresh_database_has_no_revision_until_migrated(
 async def test_concurrent_migrate_from_several_replicas(backend: Backend, tmp_path: Path) -> None:
     """Replicas starting together on an empty database: one migrates, the others wait."""
     if backend.name == "postgresql":
-        try:
-            schema = await asyncio.to_thread(new_pg_schema)
-        except OSError:
-            require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
+        # The backend fixture already checked that PostgreSQL answers.
+        schema = await asyncio.to_thread(new_pg_schema)
         replicas = [create_store(POSTGRES_URL, schema=schema) for _ in range(4)]
     else:
         schema = ""

@@ -511,3 +511,32 @@ async def test_inline_kubeconfig_content_and_context(
     with pytest.raises(BackendUnavailable) as caught:
         await wrong.get_deployment(created.backend_ref)
     assert "nope" in caught.value.message
+
+
+async def test_cluster_state_conflicts_are_409(
+    adapter: HelmAdapter, app_chart: PackageInfo, k8s_emulator: KubernetesEmulator, tmp_path: Path
+) -> None:
+    from netweave.errors import Conflict
+
+    # An object the release would create already exists, owned by nobody (not imported).
+    k8s_emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    k8s_emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "taken-cfg", "namespace": "team-a"},
+            "data": {"owner": "someone else"},
+        }
+    )
+    with pytest.raises(Conflict) as caught:
+        await adapter.create_deployment(spec(app_chart, name="taken"), ctx())
+    assert "taken-cfg" in caught.value.message
+
+    # A chart whose kind the cluster does not know (its CRD is missing).
+    widget = "apiVersion: example.net/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}\n"
+    package = await adapter.upload_package(
+        upload_of(build_chart(tmp_path / "w", "widget", "1.0.0", templates={"w.yaml": widget}))
+    )
+    with pytest.raises(Conflict) as caught:
+        await adapter.create_deployment(spec(package, name="widget"), ctx())
+    assert "Widget" in caught.value.message

@@ -50,6 +50,9 @@ def _short(text: str) -> str:
 _RELEASE_RULES: tuple[tuple[re.Pattern[str], type[NetweaveError]], ...] = (
     (re.compile(r"cannot re-?use a name that is still in use", re.I), AlreadyExists),
     (re.compile(r"another operation \(install/upgrade/rollback\) is in progress", re.I), Conflict),
+    # The cluster's state forbids it: objects owned by something else, missing CRDs.
+    (re.compile(r"exists and cannot be imported into the current release", re.I), Conflict),
+    (re.compile(r"ensure CRDs are installed first|no matches for kind", re.I), Conflict),
     (re.compile(r"has no deployed releases|release: not found|has no \d+ version", re.I), NotFound),
     (re.compile(r"values don't meet the specifications of the schema", re.I), InvalidInput),
     (

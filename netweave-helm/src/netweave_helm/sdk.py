@@ -99,11 +99,12 @@ def map_error(exc: BaseException, what: str) -> NetweaveError:
                 return kind(text)
         return BackendError(text)
     if isinstance(exc, helm.HelmRegistryError | helm.HelmRepoError):
+        # Credentials first: "basic credential not found" is not a missing chart.
+        if re.search(r"\b401\b|\b403\b|unauthori[sz]ed|credential", message, re.I):
+            return BackendError(f"{what}: the repository refused the gateway's credentials")
         for pattern, kind in _REMOTE_RULES:
             if pattern.search(message):
                 return kind(text)
-        if re.search(r"\b401\b|\b403\b|unauthori[sz]ed|credential", message, re.I):
-            return BackendError(f"{what}: the repository refused the gateway's credentials")
         return BackendError(text)
     if isinstance(exc, helm.HelmPanicError):
         # A bug inside the SDK; the text is an internal Go panic, useless to a client.

@@ -346,3 +346,28 @@ async def test_missing_capability_is_501_naming_it(tmp_path: Any) -> None:
             assert body["details"]["capability"] == capability
             assert capability in body["detail"]
         assert (await gw.store.list_operations()).total == 1
+
+
+async def test_concurrent_changes_start_one_operation(gw: Gateway) -> None:
+    import asyncio
+
+    await gw.register_package("app", "1.0.0")
+    deployment, _ = await gw.deploy("app-1.0.0")
+    url = f"{BASE}/{deployment['deploymentId']}"
+    gate = gw.memory.hang("update_deployment")
+    responses = await asyncio.gather(*(gw.patch(url, json={"values": {"n": n}}) for n in range(6)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202, 409, 409, 409, 409, 409], [r.text for r in responses]
+    assert (await gw.store.list_operations()).total == 2
+    gate.set()
+
+
+async def test_oversize_json_body_is_413(tmp_path: Any) -> None:
+    from support.gateway import make_settings
+
+    settings = make_settings(tmp_path / "data", max_json_bytes=2048)
+    async with running_gateway(tmp_path, settings=settings) as gw:
+        await gw.register_package("app", "1.0.0")
+        body = {"name": "web", "packageId": "app-1.0.0", "values": {"blob": "x" * 5000}}
+        assert_problem(await gw.post(BASE, json=body), 413)
+        assert (await gw.store.list_deployments()).total == 0

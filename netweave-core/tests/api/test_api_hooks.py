@@ -104,3 +104,30 @@ async def test_unexpected_exception_is_a_500_without_internals(tmp_path: Path) -
         assert "RuntimeError" not in response.text
         assert body["error"] == "InternalError"
         assert (await gw.store.list_packages()).total == 0
+
+
+class Selector:
+    @hookimpl
+    def netweave_select_adapter(
+        self, kind: str, payload: dict[str, Any], candidates: list[str]
+    ) -> str | None:
+        if kind == "package" and payload["name"].startswith("west-"):
+            return "west"
+        return None
+
+
+async def test_select_adapter_hook_places_unnamed_packages(tmp_path: Path) -> None:
+    from support.memory_adapter import MemoryAdapter
+
+    pm = new_plugin_manager()
+    pm.register(Selector())
+    async with running_gateway(
+        tmp_path,
+        adapters=[MemoryAdapter("east"), MemoryAdapter("west")],
+        default="east",
+        plugin_manager=pm,
+    ) as gw:
+        assert (await gw.register_package("west-app", "1.0.0"))["adapter"] == "west"
+        assert (await gw.register_package("other", "1.0.0"))["adapter"] == "east"
+        # an explicit adapter wins over the hook
+        assert (await gw.register_package("west-b", "1.0.0", adapter="east"))["adapter"] == "east"

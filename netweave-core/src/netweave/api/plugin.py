@@ -103,6 +103,8 @@ class NetweaveCore(InitPluginProtocol):
                 "/",
                 route_handlers=list(API_CONTROLLERS),
                 middleware=[auth_middleware],
+                # On the router: Litestar ignores an app-level value set by an init plugin.
+                request_max_body_size=self.settings.api.max_json_bytes,
                 security=[{"bearerAuth": []}],
             )
         )
@@ -117,7 +119,6 @@ class NetweaveCore(InitPluginProtocol):
         )
         app_config.exception_handlers[Exception] = problem_response
         app_config.middleware.insert(0, observability_middleware_factory(self.metrics))
-        app_config.request_max_body_size = self.settings.api.max_json_bytes
         app_config.openapi_config = OpenAPIConfig(
             title="netweave O2-DMS API",
             version=__version__,

@@ -51,6 +51,20 @@ class HookBus:
             # A validator refusing with a plain ValueError is still a refusal of the input.
             raise InvalidInput(str(exc)) from exc
 
+    def select_adapter(
+        self, kind: str, payload: dict[str, Any], candidates: list[str]
+    ) -> str | None:
+        """``netweave_select_adapter`` (firstresult, synchronous); ``None``: use the default."""
+        choice = self._pm.hook.netweave_select_adapter(
+            kind=kind, payload=payload, candidates=candidates
+        )
+        if choice is not None and choice not in candidates:
+            raise InvalidInput(
+                f"a plugin selected adapter {choice!r}, which is not among {candidates}",
+                details={"field": "adapter"},
+            )
+        return choice if isinstance(choice, str) else None
+
     # -- events (after commit) ---------------------------------------------------------------
 
     async def package_event(self, event_type: str, package: dict[str, Any]) -> None:

@@ -166,6 +166,19 @@ class PackageService:
         self, upload: PackageUpload, adapter_name: str | None
     ) -> tuple[DeploymentPackage, tuple[str, ...]]:
         """Upload an archive or register a reference; returns the package and lint warnings."""
+        if adapter_name is None and len(self._registry) > 1:
+            candidates = [
+                name
+                for name, candidate in self._registry.adapters.items()
+                if candidate.supports(Capability.PACKAGE_MANAGEMENT)
+            ]
+            payload = {
+                "name": upload.name,
+                "artifactVersion": upload.version,
+                "packageType": upload.package_type,
+                "packageUri": upload.package_uri,
+            }
+            adapter_name = self._hooks.select_adapter("package", payload, candidates)
         adapter = self._registry.choose(adapter_name, Capability.PACKAGE_MANAGEMENT)
         try:
             existing = await self._store.find_package(upload.name, upload.version)

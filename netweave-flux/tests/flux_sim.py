@@ -46,6 +46,8 @@ class FluxSimulator:
         self.step_delay = step_delay
         self.failing_chart_versions: set[str] = set()
         self.broken_sources: set[str] = set()
+        #: Digest values differently from netweave's mirror of helm-controller's algorithm.
+        self.foreign_digest = False
         self.releases: list[tuple[str, str, str]] = []  # (action, ns/name, chartVersion)
         self.uninstalled: list[str] = []
         self._progress: dict[str, tuple[Any, float]] = {}
@@ -247,7 +249,7 @@ class FluxSimulator:
             return 0.2
         chart_name, chart_version = chart
         values = spec.get("values") or {}
-        digest = digest_values(values)
+        digest = "sha256:" + _sha(values) if self.foreign_digest else digest_values(values)
         history: list[JSONDict] = list(status.get("history") or [])
         head = history[0] if history else None
         deployed = next((h for h in history if h.get("status") == "deployed"), None)

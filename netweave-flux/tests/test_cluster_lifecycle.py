@@ -248,6 +248,24 @@ async def test_rollback_refuses_unknown_values(
     assert back.values == {"a": 1}
 
 
+async def test_rollback_with_a_config_digest_netweave_cannot_compute(
+    adapter: FluxAdapter, flux: FluxSimulator
+) -> None:
+    # Should Flux digest values differently from netweave's mirror, the ledger entries are
+    # bound to the digest Flux reported for the reconcile each change requested.
+    flux.foreign_digest = True
+    pkg = await adapter.upload_package(helm_package())
+    info = await adapter.create_deployment(spec(pkg, "foreign", {"a": 1}), ctx())
+    await settle_revision(adapter, info.backend_ref, 1)
+    await adapter.update_deployment(info.backend_ref, DeploymentChange(values={"b": 2}), ctx())
+    await settle_revision(adapter, info.backend_ref, 2)
+    history = await adapter.get_history(info.backend_ref)
+    assert [h.values for h in history] == [{"a": 1, "b": 2}, {"a": 1}]
+    await adapter.rollback_deployment(info.backend_ref, 1, ctx())
+    back = await settle_revision(adapter, info.backend_ref, 3)
+    assert back.values == {"a": 1}
+
+
 async def settle_revision(adapter: FluxAdapter, ref: str, revision: int) -> Any:
     deadline = time.monotonic() + 20
     last = None

@@ -344,14 +344,49 @@ class FluxAdapter(DMSAdapter):
             return []
         return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
 
-    def _record(self, obj: dict[str, Any], entry: dict[str, Any]) -> None:
+    @staticmethod
+    def _bind(ledger: list[dict[str, Any]], live: dict[str, Any] | None) -> None:
+        """Note on ledger entries the config digest Flux computed for their values.
+
+        When Flux has attempted the object's current generation, ``lastAttemptedConfigDigest``
+        is the digest of the values in its spec; entries with exactly those values and that
+        chart version get it as ``fluxDigest``. netweave's own digest mirrors helm-controller's;
+        this makes finding a revision's values independent of that mirror being exact, and
+        never binds values someone else wrote (they differ from every entry's).
+        """
+        if not live or live.get("kind") != "HelmRelease":
+            return
+        meta = live.get("metadata") or {}
+        status = live.get("status") or {}
+        digest = status.get("lastAttemptedConfigDigest")
+        revision = str(status.get("lastAttemptedRevision") or "")
+        if not digest or status.get("lastAttemptedGeneration") != meta.get("generation"):
+            return
+        values = (live.get("spec") or {}).get("values") or {}
+        for entry in ledger:
+            version = str(entry.get("chartVersion") or "")
+            same_chart = revision == version or revision.startswith(version + "+")
+            if same_chart and entry.get("values") == values:
+                entry["fluxDigest"] = digest
+
+    @staticmethod
+    def _matches(entry: dict[str, Any], snap: dict[str, Any]) -> bool:
+        digest = snap.get("configDigest")
+        return bool(digest) and (
+            entry.get("chartVersion") == snap.get("chartVersion")
+            and digest in (entry.get("digest"), entry.get("fluxDigest"))
+        )
+
+    def _record(self, obj: dict[str, Any], entry: dict[str, Any], token: str) -> None:
         """Prepend what netweave applied to the object's bounded ledger annotation.
 
         Flux's ``status.history`` keeps chart versions and config digests, not values, so a
-        rollback needs netweave's own record of the values behind each digest.
+        rollback needs netweave's own record of the values behind each digest. ``token`` is
+        the ``requestedAt`` value written with it.
         """
         ledger = self._ledger(obj)
         entry = dict(entry)
+        entry["token"] = token
         entry["n"] = (max((int(e.get("n", 0)) for e in ledger), default=0)) + 1
         entry["at"] = _now()
         if len(json.dumps(entry)) > self.cfg.ledger_max_bytes // 2:
@@ -435,6 +470,7 @@ class FluxAdapter(DMSAdapter):
         self, spec: DeploymentSpec, source: dict[str, Any], ctx: OperationContext
     ) -> dict[str, Any]:
         kind = self._deployment_kind(source)
+        token = _now()
         body: dict[str, Any] = {"interval": self.cfg.interval, "targetNamespace": spec.namespace}
         if self.cfg.timeout:
             body["timeout"] = self.cfg.timeout
@@ -464,13 +500,13 @@ class FluxAdapter(DMSAdapter):
                 "annotations": {
                     m.ANN_IDEMPOTENCY: ctx.idempotency_key,
                     m.ANN_DEPLOYMENT_ID: spec.deployment_id,
-                    m.ANN_REQUESTED_AT: _now(),
+                    m.ANN_REQUESTED_AT: token,
                 },
             },
             "spec": body,
         }
         entry = self._apply_source(obj, source, dict(spec.values))
-        self._record(obj, entry)
+        self._record(obj, entry, token)
         if kind is m.HELM_RELEASE:
             m.check_helmrelease(obj)
         return obj
@@ -632,12 +668,21 @@ class FluxAdapter(DMSAdapter):
                     f"the package {pref!r} of deployment {backend_ref!r} is no longer registered"
                 ) from exc
 
+        # In git mode the file has no status: bind the ledger with the cluster's view.
+        live = await self.kube.get(kind, namespace, name) if self.cfg.mode == "git" else None
+        token = _now()
+
         def mutate(obj: dict[str, Any]) -> bool:
             ann = _annotations(obj)
             if not self._managed_any(obj):
                 raise NotFound(f"no deployment {backend_ref!r}")
             if ann.get(m.ANN_IDEMPOTENCY) == ctx.idempotency_key:
                 return False  # this operation step already wrote its change
+            ledger = self._ledger(obj)
+            if ledger:
+                # Before the spec changes: bind what Flux reported for the current spec.
+                self._bind(ledger, live if live is not None else obj)
+                ann[m.ANN_LEDGER] = json.dumps(ledger, separators=(",", ":"))
             spec = obj.setdefault("spec", {})
             if source is not None or values is not None:
                 current_values: dict[str, Any]
@@ -657,7 +702,7 @@ class FluxAdapter(DMSAdapter):
                 if src is None:
                     raise NotFound("the deployment's package is no longer registered")
                 entry = self._apply_source(obj, src, new_values)
-                self._record(obj, entry)
+                self._record(obj, entry, token)
             if suspend is True:
                 spec["suspend"] = True
             elif suspend is False:
@@ -665,7 +710,7 @@ class FluxAdapter(DMSAdapter):
             if kind is m.HELM_RELEASE:
                 m.check_helmrelease(obj)
             ann[m.ANN_IDEMPOTENCY] = ctx.idempotency_key
-            ann[m.ANN_REQUESTED_AT] = _now()
+            ann[m.ANN_REQUESTED_AT] = token
             return True
 
         return mutate
@@ -731,14 +776,9 @@ class FluxAdapter(DMSAdapter):
                         details={"field": "revision"},
                     )
                 snap = found[0]
+            self._bind(ledger, live)
             target = next(
-                (
-                    e
-                    for e in ledger
-                    if e.get("digest") == snap.get("configDigest")
-                    and e.get("chartVersion") == snap.get("chartVersion")
-                    and e.get("values") is not None
-                ),
+                (e for e in ledger if self._matches(e, snap) and e.get("values") is not None),
                 None,
             )
             wanted = f"Helm revision {snap.get('version')} (chart {snap.get('chartVersion')})"
@@ -779,20 +819,13 @@ class FluxAdapter(DMSAdapter):
         if live is None:
             raise NotFound(f"no deployment {backend_ref!r}", details={"ref": backend_ref})
         ledger = self._ledger(live)
+        self._bind(ledger, live)
         out: list[RevisionEntry] = []
         if kind is m.HELM_RELEASE:
             for snap in (live.get("status") or {}).get("history") or []:
                 if not isinstance(snap, dict):
                     continue
-                match = next(
-                    (
-                        e
-                        for e in ledger
-                        if e.get("digest") == snap.get("configDigest")
-                        and e.get("chartVersion") == snap.get("chartVersion")
-                    ),
-                    None,
-                )
+                match = next((e for e in ledger if self._matches(e, snap)), None)
                 out.append(
                     RevisionEntry(
                         revision=int(snap.get("version") or 0),

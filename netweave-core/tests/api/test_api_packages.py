@@ -308,3 +308,23 @@ async def test_chunked_oversize_upload_is_413_while_streaming(tmp_path: Any) -> 
         assert (await store.list_packages()).total == 0
         assert adapters["mem"].calls_to("upload_package") == []
         assert list((settings.data_dir / "tmp").iterdir()) == []
+
+
+async def test_later_backend_refreshes_run_in_the_background(gw: Gateway) -> None:
+    import asyncio
+
+    await gw.get(BASE)  # first listing: awaited
+    services = gw.app.state.services
+    services.packages._listing_ttl = 0.0
+    gate = gw.memory.hang("list_packages")
+    gw.memory.add_backend_package("late", "1.0.0")
+    # the backend listing is stuck, yet the list answers from the store
+    body = (await asyncio.wait_for(gw.get(BASE, params={"limit": 5}), 5)).json()
+    assert body["total"] == 0
+    gate.set()
+    for _ in range(200):
+        listed = (await gw.get(BASE, params={"name": "late"})).json()
+        if listed["total"] == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert listed["total"] == 1

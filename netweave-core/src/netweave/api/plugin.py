@@ -185,6 +185,7 @@ class NetweaveCore(InitPluginProtocol):
                 yield
             finally:
                 await services.worker.stop()
+                await services.packages.close()
                 await self.registry.stop_all()
                 app.state.adapters_started = False
         finally:

@@ -16,8 +16,11 @@ Reads and the backend
     backend has but the store does not (a chart pushed to the repository outside netweave): it
     asks each adapter for its listing at most once per ``listing_ttl`` seconds and stores a
     record for each unknown one, then pages through the store, so filters, ordering and the
-    ``total`` are exact. A package removed from the backend behind the gateway's back stays
-    listed until deleted through the API (its deployments would fail with the backend's error).
+    ``total`` are exact. Only the very first listing of an adapter is awaited; later refreshes
+    run in the background (the request answers from the store meanwhile), so a slow backend
+    listing never sits in a client's latency. A package removed from the backend behind the
+    gateway's back stays listed until deleted through the API (its deployments would fail with
+    the backend's error).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class PackageService:
         self._known_refs: dict[str, set[str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.cache = ReadCache(cache_ttl)
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -102,7 +106,7 @@ class PackageService:
             )
         targets = [adapter] if adapter is not None else list(self._registry)
         for target in targets:
-            await self._adopt_from_backend(self._registry.adapters[target])
+            await self._refresh(self._registry.adapters[target])
         page = await self._store.list_packages(
             name=name,
             version=version,
@@ -286,6 +290,30 @@ class PackageService:
 
     # -- backend reconciliation --------------------------------------------------------------
 
+    async def _refresh(self, adapter: DMSAdapter) -> None:
+        """Adopt the backend's packages: awaited the first time, in the background after."""
+        if not adapter.supports(Capability.PACKAGE_MANAGEMENT):
+            return
+        synced = self._synced_at.get(adapter.name)
+        if synced is None:
+            await self._adopt_from_backend(adapter)
+            return
+        if time.monotonic() - synced < self._listing_ttl:
+            return
+        running = self._refreshing.get(adapter.name)
+        if running is None or running.done():
+            self._refreshing[adapter.name] = asyncio.create_task(
+                self._adopt_from_backend(adapter), name=f"netweave-adopt-{adapter.name}"
+            )
+
+    async def close(self) -> None:
+        """Stop background refreshes (application shutdown)."""
+        tasks = [t for t in self._refreshing.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._refreshing.clear()
+
     async def _adopt_from_backend(self, adapter: DMSAdapter) -> None:
         if not adapter.supports(Capability.PACKAGE_MANAGEMENT):
             return
@@ -297,9 +325,10 @@ class PackageService:
                 return
             try:
                 listing = await adapter.list_packages()
-            except NetweaveError as exc:
+            except Exception as exc:
                 # The store still answers; the backend's own packages show up once it is back.
-                _log.warning("adapter %s: listing packages failed: %s", adapter.name, exc.message)
+                message = exc.message if isinstance(exc, NetweaveError) else type(exc).__name__
+                _log.warning("adapter %s: listing packages failed: %s", adapter.name, message)
                 self._synced_at[adapter.name] = time.monotonic()
                 return
             known = await self._refs_of(adapter.name)

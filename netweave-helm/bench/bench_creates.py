@@ -1,10 +1,11 @@
 """P4: N concurrent deployment creates against the Kubernetes API emulator.
 
-Modes (each in a fresh process; ``HOME`` must be a temporary directory at start)::
+``python bench_creates.py`` (what ``nox -s bench`` runs; ``HOME`` must be a temporary directory
+at start) runs the three modes below for N=200, each in a fresh process, and prints the wall
+times, the releases found afterwards (none may be lost) and the ratio gateway/SDK (target
+<= 1.25). One mode alone::
 
-    HOME=$(mktemp -d) python netweave-helm/bench/bench_creates.py sdk 200
-    HOME=$(mktemp -d) python netweave-helm/bench/bench_creates.py adapter 200
-    HOME=$(mktemp -d) python netweave-helm/bench/bench_creates.py gateway 200
+    python bench_creates.py sdk|adapter|gateway N
 
 ``sdk``: the same installs made directly with the Helm SDK on a pool of as many threads as the
 adapter uses (``cluster.maxConcurrency``, 16). ``adapter``: ``HelmAdapter.create_deployment``
@@ -17,12 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-CHART = Path(__file__).resolve().parents[2].parent / "shared" / "charts" / "hello-world-0.1.0.tgz"
+SHARED = Path(
+    os.environ.get("NETWEAVE_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared")
+)
+CHART = SHARED / "charts" / "hello-world-0.1.0.tgz"
 THREADS = 16
 
 
@@ -47,7 +53,7 @@ def sdk(n: int, work: Path) -> None:
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(install, range(n)))
         elapsed = time.perf_counter() - start
-        print(f"sdk: {n} installs in {elapsed:.2f} s; releases {count_releases(k8s, 'bench')}")
+        print(f"RESULT {elapsed:.3f} {count_releases(k8s, 'bench')}")
 
 
 def adapter(n: int, work: Path) -> None:
@@ -89,7 +95,7 @@ def adapter(n: int, work: Path) -> None:
                 await instance.stop()
 
         elapsed = asyncio.run(run())
-        print(f"adapter: {n} creates in {elapsed:.2f} s; releases {count_releases(k8s, 'bench')}")
+        print(f"RESULT {elapsed:.3f} {count_releases(k8s, 'bench')}")
 
 
 def gateway(n: int, work: Path) -> None:
@@ -164,10 +170,39 @@ def gateway(n: int, work: Path) -> None:
                     return time.perf_counter() - start
 
             elapsed = asyncio.run(run())
-        print(f"gateway: {n} creates in {elapsed:.2f} s; releases {count_releases(k8s, 'bench')}")
+        print(f"RESULT {elapsed:.3f} {count_releases(k8s, 'bench')}")
+
+
+N = 200
+
+
+def _mode(mode: str, n: int) -> tuple[float, int]:
+    out = subprocess.run(
+        [sys.executable, __file__, mode, str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    seconds, releases = line.split()[1:3]
+    return float(seconds), int(releases)
+
+
+def main() -> None:
+    results = {mode: _mode(mode, N) for mode in ("sdk", "adapter", "gateway")}
+    print(f"P4 {N} concurrent creates against the Kubernetes API emulator:")
+    for mode, (seconds, releases) in results.items():
+        print(f"  {mode:8} {seconds:7.2f} s, {releases} releases afterwards (lost {N - releases})")
+    base = results["sdk"][0]
+    print(f"  ratio adapter/SDK: {results['adapter'][0] / base:.2f}")
+    print(f"  ratio gateway/SDK: {results['gateway'][0] / base:.2f} (target <= 1.25)")
 
 
 if __name__ == "__main__":
-    mode, count = sys.argv[1], int(sys.argv[2])
-    with tempfile.TemporaryDirectory() as tmp:
-        {"sdk": sdk, "adapter": adapter, "gateway": gateway}[mode](count, Path(tmp))
+    if len(sys.argv) == 1:
+        main()
+    else:
+        mode, count = sys.argv[1], int(sys.argv[2])
+        with tempfile.TemporaryDirectory() as tmp:
+            {"sdk": sdk, "adapter": adapter, "gateway": gateway}[mode](count, Path(tmp))

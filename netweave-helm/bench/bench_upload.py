@@ -1,12 +1,13 @@
 """P3: upload a ~100 MB chart through the adapter vs the Helm SDK loading and linting it.
 
-Run each side in a fresh process (``HOME`` must be a temporary directory at start)::
+``python bench_upload.py`` (what ``nox -s bench`` runs; ``HOME`` must be a temporary directory
+at start) makes the chart, then runs each side ``ROUNDS`` times, each in a fresh process, and
+prints the medians: time ratio adapter/SDK (target <= 1.3) and the adapter's peak RSS growth
+(target <= 50 MB) next to the SDK's own. The sides alone::
 
-    HOME=$(mktemp -d) python netweave-helm/bench/bench_upload.py make /tmp/p3
-    HOME=$(mktemp -d) python netweave-helm/bench/bench_upload.py sdk /tmp/p3
-    HOME=$(mktemp -d) python netweave-helm/bench/bench_upload.py adapter /tmp/p3
+    python bench_upload.py make DIR | sdk DIR | adapter DIR
 
-Prints wall time and peak RSS growth (sampled from /proc/self/statm every 5 ms).
+Peak RSS is sampled from /proc/self/statm every 5 ms.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import asyncio
 import hashlib
 import io
 import os
+import statistics
+import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -71,7 +75,6 @@ def make(directory: Path) -> Path:
             info = tarfile.TarInfo(f"big/files/blob{i}.bin")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    print(f"made {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
     return archive
 
 
@@ -85,7 +88,7 @@ def sdk(directory: Path) -> None:
         chart.close()
         helm_python.lint(str(archive))
         elapsed = time.perf_counter() - start
-    print(f"sdk load+lint: {elapsed:.3f} s, peak RSS growth {(peak.peak - peak.base) / 1e6:.1f} MB")
+    print(f"RESULT {elapsed:.4f} {(peak.peak - peak.base) / 1e6:.1f}")
 
 
 def adapter(directory: Path) -> None:
@@ -114,10 +117,49 @@ def adapter(directory: Path) -> None:
 
     with Peak() as peak:
         elapsed = asyncio.run(run())
-    growth = (peak.peak - peak.base) / 1e6
-    print(f"adapter upload: {elapsed:.3f} s, peak RSS growth {growth:.1f} MB")
+    print(f"RESULT {elapsed:.4f} {(peak.peak - peak.base) / 1e6:.1f}")
+
+
+ROUNDS = 3
+
+
+def _side(side: str, directory: Path) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, side, str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    seconds, growth = line.split()[1:3]
+    return float(seconds), float(growth)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="netweave-p3-") as tmp:
+        directory = Path(tmp)
+        archive = make(directory)
+        size = archive.stat().st_size / 1e6
+        sdk_runs: list[tuple[float, float]] = []
+        adapter_runs: list[tuple[float, float]] = []
+        for _ in range(ROUNDS):
+            sdk_runs.append(_side("sdk", directory))
+            adapter_runs.append(_side("adapter", directory))
+    sdk_time = statistics.median(t for t, _ in sdk_runs)
+    adapter_time = statistics.median(t for t, _ in adapter_runs)
+    sdk_rss = statistics.median(r for _, r in sdk_runs)
+    adapter_rss = statistics.median(r for _, r in adapter_runs)
+    print(f"P3 upload of a {size:.0f} MB chart (median of {ROUNDS}, fresh process each):")
+    print(f"  Helm SDK load+lint: {sdk_time:.3f} s, peak RSS growth {sdk_rss:.0f} MB")
+    print(f"  adapter upload:     {adapter_time:.3f} s, peak RSS growth {adapter_rss:.0f} MB")
+    print(f"  time ratio adapter/SDK: {adapter_time / sdk_time:.2f} (target <= 1.3)")
+    print(f"  adapter peak RSS growth: {adapter_rss:.0f} MB (target <= 50 MB)")
 
 
 if __name__ == "__main__":
-    command, where = sys.argv[1], Path(sys.argv[2])
-    {"make": make, "sdk": sdk, "adapter": adapter}[command](where)
+    if len(sys.argv) == 1:
+        main()
+    else:
+        command, where = sys.argv[1], Path(sys.argv[2])
+        {"make": make, "sdk": sdk, "adapter": adapter}[command](where)

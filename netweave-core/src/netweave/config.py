@@ -84,15 +84,39 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+class ServerTlsSettings(_Section):
+    """``server.tls``: TLS (and mTLS with ``clientAuth``) in uvicorn; see docs/security.md."""
+
+    cert_file: Path
+    key_file: Path
+    key_password: SecretStr | None = None
+    #: CA bundle that signs client certificates (needed for ``clientAuth`` other than none).
+    ca_file: Path | None = None
+    client_auth: Literal["none", "optional", "required"] = "none"
+
+    @model_validator(mode="after")
+    def _ca_for_client_auth(self) -> ServerTlsSettings:
+        if self.client_auth != "none" and self.ca_file is None:
+            raise ValueError("clientAuth needs caFile (the CA that signs client certificates)")
+        return self
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    tls: ServerTlsSettings | None = None
 
 
 class StoreSettings(_Section):
     #: SQLAlchemy async URL; ``None`` = ``sqlite+aiosqlite:///<data_dir>/netweave.db``.
     url: SecretStr | None = None
     echo: bool = False
+
+
+JwtAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+_DEFAULT_JWT_ALGORITHMS: list[JwtAlgorithm] = ["RS256", "ES256"]
 
 
 class JwtSettings(_Section):
@@ -104,16 +128,18 @@ class JwtSettings(_Section):
     #: Clock skew tolerated on exp/nbf/iat, seconds.
     leeway: float = Field(default=30.0, ge=0, le=600)
     #: Asymmetric algorithms only: a JWKS holds public keys (and "none" is never accepted).
-    algorithms: list[
-        Literal[
-            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
-        ]
-    ] = Field(default_factory=lambda: ["RS256", "ES256"], min_length=1)
+    algorithms: list[JwtAlgorithm] = Field(default_factory=lambda: _DEFAULT_JWT_ALGORITHMS[:])
     #: Keys are refetched after this long, and on an unknown ``kid`` at most once per
     #: ``jwks_min_refresh_seconds`` (a flood of forged kids cannot hammer the issuer).
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
     jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
     jwks_timeout: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _some_algorithm(self) -> JwtSettings:
+        if not self.algorithms:
+            raise ValueError("algorithms must name at least one algorithm")
+        return self
 
 
 class RateLimitSettings(_Section):
@@ -500,6 +526,8 @@ def load_settings(
         raise ConfigError(source, errors)
     register_secret(settings.api.token)
     register_secret(settings.store.url)
+    if settings.server.tls is not None:
+        register_secret(settings.server.tls.key_password)
     # Absolute, so that a later change of working directory cannot move the store.
     settings.data_dir = settings.data_dir.expanduser().absolute()
     settings._source = source
@@ -517,6 +545,7 @@ __all__ = [
     "PluginSettings",
     "RateLimitSettings",
     "ServerSettings",
+    "ServerTlsSettings",
     "Settings",
     "StoreSettings",
     "embedded_defaults",

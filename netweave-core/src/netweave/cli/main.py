@@ -25,7 +25,7 @@ from netweave.cli.adapter import adapter_group
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from netweave.config import Settings
+    from netweave.config import ServerTlsSettings, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,12 +96,30 @@ main.add_command(adapter_group)
     default=None,
     help="Log format (default: json unless stderr is a terminal). Env: NETWEAVE_LOG_FORMAT.",
 )
+@click.option("--ssl-certfile", type=click.Path(path_type=Path), default=None, help="TLS cert.")
+@click.option("--ssl-keyfile", type=click.Path(path_type=Path), default=None, help="TLS key.")
+@click.option(
+    "--ssl-ca-certs",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CA bundle for client certificates (mTLS).",
+)
+@click.option(
+    "--ssl-client-auth",
+    type=click.Choice(["none", "optional", "required"]),
+    default=None,
+    help="Ask clients for a certificate (mTLS). See docs/security.md.",
+)
 def serve(
     host: str | None,
     port: int | None,
     config_path: Path | None,
     data_dir: Path | None,
     log_format: str | None,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+    ssl_ca_certs: Path | None,
+    ssl_client_auth: str | None,
 ) -> None:
     """Serve the O2-DMS API (embedded defaults when no configuration exists)."""
     overrides: dict[str, Any] = {}
@@ -110,6 +128,18 @@ def serve(
         server["host"] = host
     if port is not None:
         server["port"] = port
+    tls = {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in (
+            ("cert_file", ssl_certfile),
+            ("key_file", ssl_keyfile),
+            ("ca_file", ssl_ca_certs),
+            ("client_auth", ssl_client_auth),
+        )
+        if value is not None
+    }
+    if tls:
+        server["tls"] = tls
     if server:
         overrides["server"] = server
     if log_format is not None:
@@ -151,6 +181,29 @@ def _create_app(settings: Settings, **kwargs: Any) -> Litestar:
     return create_app(settings, **kwargs)
 
 
+def uvicorn_tls_options(tls: ServerTlsSettings | None) -> dict[str, Any]:
+    """``server.tls`` as uvicorn ``Config`` keywords (empty without TLS)."""
+    if tls is None:
+        return {}
+    import ssl
+
+    requirement = {
+        "none": ssl.CERT_NONE,
+        "optional": ssl.CERT_OPTIONAL,
+        "required": ssl.CERT_REQUIRED,
+    }[tls.client_auth]
+    options: dict[str, Any] = {
+        "ssl_certfile": str(tls.cert_file),
+        "ssl_keyfile": str(tls.key_file),
+        "ssl_cert_reqs": requirement,
+    }
+    if tls.key_password is not None:
+        options["ssl_keyfile_password"] = tls.key_password.get_secret_value()
+    if tls.ca_file is not None:
+        options["ssl_ca_certs"] = str(tls.ca_file)
+    return options
+
+
 def _run(app: Litestar, settings: Settings) -> None:
     import uvicorn
 
@@ -161,6 +214,7 @@ def _run(app: Litestar, settings: Settings) -> None:
         log_config=None,  # logging is configured above; uvicorn's loggers propagate to it
         lifespan="on",
         server_header=False,
+        **uvicorn_tls_options(settings.server.tls),
     )
     server = uvicorn.Server(config)
 
@@ -176,7 +230,8 @@ def _run(app: Litestar, settings: Settings) -> None:
                 for sock in listener.sockets:
                     address = sock.getsockname()
                     shown = f"[{address[0]}]" if ":" in address[0] else address[0]
-                    click.echo(f"netweave listening on http://{shown}:{address[1]}")
+                    scheme = "https" if settings.server.tls is not None else "http"
+                    click.echo(f"netweave listening on {scheme}://{shown}:{address[1]}")
             click.echo(f"data directory: {settings.data_dir}; configuration: {settings.source}")
             # Supervisors and tests wait for these lines on a pipe: don't leave them buffered.
             sys.stdout.flush()

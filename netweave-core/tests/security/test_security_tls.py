@@ -1,0 +1,171 @@
+"""TLS and mTLS through uvicorn's settings, as ``netweave serve`` passes them (server.tls)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from litestar import Litestar, get
+from netweave.cli.main import uvicorn_tls_options
+from netweave.config import ServerTlsSettings, Settings
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+    server: bool = False,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    issuer_name, issuer_key = issuer if issuer is not None else (subject, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    elif not ca:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Path:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("test-ca", ca_key, None, ca=True)
+    _write(tmp_path / "ca", ca, ca_key)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    _write(
+        tmp_path / "server",
+        _cert("127.0.0.1", server_key, ("test-ca", ca_key), server=True),
+        server_key,
+    )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    _write(tmp_path / "client", _cert("smo", client_key, ("test-ca", ca_key)), client_key)
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    _write(tmp_path / "rogue", _cert("rogue", rogue_key, None), rogue_key)
+    return tmp_path
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@asynccontextmanager
+async def serve_tls(options: dict[str, Any]) -> AsyncIterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = Litestar([healthz], logging_config=None)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, **options)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+def _settings(pki: Path, client_auth: str) -> ServerTlsSettings:
+    document = {
+        "server": {
+            "tls": {
+                "certFile": str(pki / "server.crt"),
+                "keyFile": str(pki / "server.key"),
+                "caFile": str(pki / "ca.crt"),
+                "clientAuth": client_auth,
+            }
+        }
+    }
+    tls = Settings.model_validate(document).server.tls
+    assert tls is not None
+    return tls
+
+
+async def test_mtls_requires_a_client_certificate_from_the_ca(pki: Path) -> None:
+    options = uvicorn_tls_options(_settings(pki, "required"))
+    assert options["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    async with serve_tls(options) as url:
+        trusted = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        trusted.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
+        async with httpx.AsyncClient(verify=trusted) as client:
+            assert (await client.get(f"{url}/healthz")).json() == {"status": "ok"}
+
+        anonymous = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        async with httpx.AsyncClient(verify=anonymous) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.get(f"{url}/healthz")
+
+        rogue = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        rogue.load_cert_chain(str(pki / "rogue.crt"), str(pki / "rogue.key"))
+        async with httpx.AsyncClient(verify=rogue) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.get(f"{url}/healthz")
+
+
+async def test_plain_tls_without_client_certificates(pki: Path) -> None:
+    options = uvicorn_tls_options(_settings(pki, "none"))
+    async with (
+        serve_tls(options) as url,
+        httpx.AsyncClient(verify=str(pki / "ca.crt")) as client,
+    ):
+        assert (await client.get(f"{url}/healthz")).status_code == 200
+
+
+def test_client_auth_needs_a_ca() -> None:
+    with pytest.raises(ValueError, match="caFile"):
+        ServerTlsSettings.model_validate(
+            {"certFile": "s.crt", "keyFile": "s.key", "clientAuth": "required"}
+        )
+    assert uvicorn_tls_options(None) == {}

@@ -351,3 +351,29 @@ async def test_git_mode_kustomization(
     assert emulator.get("apps/v1", "Deployment", "shop", "apps") is None
     clone = checkout(git_root[0], tmp_path / "check")
     assert not list(clone.glob(f"{PATH}/apps/*.yaml"))
+
+
+async def test_removed_from_git_is_deleting_until_flux_prunes_it(
+    gadapter: FluxAdapter,
+    git_root: tuple[str, Path],
+    tmp_path: Path,
+    emulator: KubernetesEmulator,
+) -> None:
+    url = git_root[0]
+    syncer = FluxGitSync(emulator, url, tmp_path / "manual-sync", PATH)  # driven by hand
+    pkg = await gadapter.upload_package(helm())
+    spec = DeploymentSpec(deployment_id="d-3", name="gone", namespace="apps", package=pkg)
+    created = await gadapter.create_deployment(spec, ctx())
+    pending = await gadapter.get_deployment(created.backend_ref)
+    assert pending.status is DeploymentStatus.PENDING
+    await asyncio.to_thread(syncer.sync_once)
+    await wait_for(gadapter, created.backend_ref, deployed(1), "synced")
+    human = checkout(url, tmp_path / "human")
+    git(human, "rm", "-q", f"{PATH}/apps/helmrelease-gone.yaml")
+    git(human, "commit", "-q", "-m", "remove gone")
+    git(human, "push", "-q", "origin", "main")
+    deleting = await gadapter.get_deployment(created.backend_ref)
+    assert deleting.status is DeploymentStatus.DELETING
+    assert "removed from Git" in (deleting.message or "")
+    await asyncio.to_thread(syncer.sync_once)  # Flux prunes it
+    await wait_for(gadapter, created.backend_ref, lambda i: isinstance(i, NotFound), "pruned")

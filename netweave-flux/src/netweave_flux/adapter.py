@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -616,6 +617,13 @@ class FluxAdapter(DMSAdapter):
                     extensions={"kind": kind.kind},
                 )
             raise NotFound(f"no deployment {backend_ref!r}", details={"ref": backend_ref})
+        if self.cfg.mode == "git" and desired is None:
+            info = self._info(live, None)
+            return replace(
+                info,
+                status=DeploymentStatus.DELETING,
+                message="removed from Git; waiting for Flux to prune it from the cluster",
+            )
         return self._info(live, desired)
 
     async def _change(

@@ -368,3 +368,12 @@ async def test_repository_dir_defaults_under_the_data_dir(tmp_path: Path, charts
         assert adapter.store.kind == "local"
     finally:
         await adapter.stop()
+
+
+async def test_adapter_can_be_stopped_and_started_again(
+    charts_dir: Path, tmp_path: Path, local_adapter: HelmAdapter
+) -> None:
+    await local_adapter.stop()
+    await local_adapter.start()
+    info = await local_adapter.upload_package(upload_of(charts_dir / "hello-world-0.1.0.tgz"))
+    assert info.backend_ref == "hello-world:0.1.0"

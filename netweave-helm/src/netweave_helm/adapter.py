@@ -249,6 +249,8 @@ class HelmAdapter(DMSAdapter):
     async def _stop(self) -> None:
         await self.store.close()
         self._runner.close()
+        # A fresh pool (its threads start on demand), so a stopped adapter can start again.
+        self._runner = sdk.SdkRunner(self.settings.cluster.max_concurrency)
         await asyncio.to_thread(self.cluster.close)
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)

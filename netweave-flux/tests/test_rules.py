@@ -209,3 +209,18 @@ def test_configuration() -> None:
     with pytest.raises(ValidationError):
         FluxConfig.model_validate({"unknownKey": 1})
     assert FluxAdapter.info().type == "flux"
+
+
+async def test_inline_kubeconfig_and_health(emulator: KubernetesEmulator) -> None:
+    adapter = FluxAdapter(
+        "inline",
+        FluxConfig.model_validate(
+            {"cluster": {"kubeconfigContent": emulator.kubeconfig(), "connectRetries": 0}}
+        ),
+    )
+    await adapter.start()
+    health = await adapter.health()
+    assert health.healthy is True
+    assert health.details["kubernetes"] == "v1.35.0"
+    assert await adapter.list_packages() == []
+    await adapter.stop()

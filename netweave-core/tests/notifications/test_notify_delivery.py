@@ -359,3 +359,48 @@ async def test_basic_and_client_credentials_reach_the_callback(store: SqlStore) 
     assert oauth.token_requests == 2
     assert [r.status for r in oauth.receipts].count(401) == 1
     assert {r["state"] for r in await outbox.deliveries()} == {DELIVERED}
+
+
+async def test_a_dead_replicas_lease_expires_and_another_delivers(db: Db, store: SqlStore) -> None:
+    subscriber = Subscriber()
+    second = db.connect()
+    async with subscriber_server(subscriber) as url:
+        client = CallbackClient(LOOPBACK_OK, timeout=5.0)
+        recorder = NotificationRecorder(store, OutboxStore(store), settle_seconds=0.0)
+        await subscribe(store, url)
+        event_id = await recorder.deployment_event(
+            "DeploymentCreated", deployment("dep-l", "PENDING", datetime.now(UTC))
+        )
+        # Replica A claims the delivery and dies without finishing it.
+        [held] = await OutboxStore(store).claim(
+            owner="replica-a", lease_seconds=0.5, limit=10, now=datetime.now(UTC)
+        )
+        survivor = DeliveryWorker(OutboxStore(second), second, client, fast_settings())
+        try:
+            assert await survivor.run_once() == 0  # the lease is still A's
+            await asyncio.sleep(0.6)
+            assert await survivor.run_once() == 1  # expired: taken over
+        finally:
+            await client.close()
+            await second.close()
+    [row] = await OutboxStore(store).deliveries()
+    assert held.event_id == event_id
+    assert row["state"] == DELIVERED and row["attempts"] == 2
+    assert [b["id"] for b in subscriber.accepted()] == [event_id]
+
+
+async def test_purge_forgets_finished_work_only(store: SqlStore) -> None:
+    outbox = OutboxStore(store)
+    recorder = NotificationRecorder(store, outbox, settle_seconds=0.0)
+    await subscribe(store, "http://127.0.0.1:9")
+    done = await recorder.deployment_event(
+        "DeploymentCreated", deployment("a", "P", datetime.now(UTC))
+    )
+    pending = await recorder.deployment_event(
+        "DeploymentCreated", deployment("b", "P", datetime.now(UTC))
+    )
+    [row] = [r for r in await outbox.deliveries() if r["event_id"] == done]
+    await outbox.delivered(row["id"], now=datetime.now(UTC))
+    removed = await outbox.purge(older_than=datetime.now(UTC) + timedelta(seconds=1))
+    assert removed == 1
+    assert [r["event_id"] for r in await outbox.deliveries()] == [pending]

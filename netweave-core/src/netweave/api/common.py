@@ -1,4 +1,4 @@
-"""Shared pieces of the controllers: parameters, guards, responses, idempotency."""
+"""Shared pieces of the controllers: parameters, responses, idempotency."""
 
 from __future__ import annotations
 

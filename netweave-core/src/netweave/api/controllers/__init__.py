@@ -11,7 +11,7 @@ from netweave.api.controllers.operations import OperationController
 from netweave.api.controllers.packages import PackageController
 from netweave.api.controllers.subscriptions import SubscriptionController
 
-#: Mounted under the bearer-token guard.
+#: Mounted on the /o2dms router behind the bearer-token middleware (netweave.api.auth).
 API_CONTROLLERS: tuple[Any, ...] = (
     api_info,
     PackageController,

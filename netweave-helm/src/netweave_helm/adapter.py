@@ -24,6 +24,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -344,6 +345,7 @@ class HelmAdapter(DMSAdapter):
                 "register charts it holds by packageUri <name>:<version>",
                 details={"capability": "package-upload", "adapter": self.name},
             )
+        started = time.monotonic()
         validated = await self._runner.run(
             "validating the chart",
             validate_archive,
@@ -363,6 +365,7 @@ class HelmAdapter(DMSAdapter):
             entry = await self.store.put(
                 archive, validated.name, validated.version, validated.metadata, validated.digest
             )
+            self._log_stored(entry, validated.size, started)
             return self._package_info(entry, validated.warnings)
         with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
             rebuilt = await self._runner.run(
@@ -379,12 +382,33 @@ class HelmAdapter(DMSAdapter):
             entry = await self.store.put(
                 rebuilt, final.name, final.version, final.metadata, final.digest
             )
+        self._log_stored(entry, final.size, started)
         note = (
             f"[INFO] dependencies {', '.join(validated.to_vendor)} were fetched from their "
             "repositories and vendored into the stored archive (its checksum differs from the "
             "uploaded file's)"
         )
         return self._package_info(entry, (*final.warnings, note))
+
+    def _log_stored(self, entry: ChartEntry, size: int, started: float) -> None:
+        _log.info(
+            "adapter %s stored chart %s:%s (%d bytes, %s) in %s in %.3f s",
+            self.name,
+            entry.name,
+            entry.version,
+            size,
+            entry.digest,
+            self.store.location,
+            time.monotonic() - started,
+            extra={
+                "adapter": self.name,
+                "packageId": f"{entry.name}-{entry.version}",
+                "size": size,
+                "checksum": entry.digest,
+                "repository": self.store.location,
+                "duration": round(time.monotonic() - started, 3),
+            },
+        )
 
     def _dependency_resolvable(self, dependency: dict[str, Any]) -> bool:
         repository = str(dependency.get("repository") or "").rstrip("/")
@@ -561,6 +585,14 @@ class HelmAdapter(DMSAdapter):
                 return existing
             except (BackendError, BackendTimeout) as exc:
                 return await self._failed(config, namespace, spec.name, exc)
+        _log.info(
+            "adapter %s installed release %s/%s (chart %s, revision %s)",
+            self.name,
+            namespace,
+            spec.name,
+            spec.package.backend_ref,
+            release.get("revision"),
+        )
         return await self._describe(config, namespace, spec.name, summary=release)
 
     async def _existing_for_retry(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -232,7 +233,7 @@ class OciChartStore(ChartStore):
         # <name>-<version>.tgz so the SDK's checks on the file name pass.
         with tempfile.TemporaryDirectory(prefix="netweave-helm-push-") as tmp:
             staged = Path(tmp) / f"{name}-{version}.tgz"
-            await asyncio.to_thread(shutil.copyfile, archive, staged)
+            await asyncio.to_thread(_link_or_copy, archive, staged)
             await asyncio.to_thread(_push, str(staged), self.settings.url, client, self.settings)
         entry = await self.get(name, version)
         if entry.digest != digest:
@@ -270,6 +271,13 @@ class OciChartStore(ChartStore):
             )
         with contextlib.suppress(KeyError):
             del self._manifest_cache[digest]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _push(archive: str, remote: str, client: sdk.RegistryClient, settings: OciStorage) -> None:

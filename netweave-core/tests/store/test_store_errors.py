@@ -108,3 +108,16 @@ async def test_values_the_columns_refuse_are_invalid_input(store: SqlStore) -> N
     with pytest.raises(InvalidInput):
         await store.update_package("nginx-1.0.0", name=None)
     assert await store.get_package("nginx-1.0.0") == package()
+
+
+async def test_too_long_strings_are_invalid_input_on_every_backend(store: SqlStore) -> None:
+    with pytest.raises(InvalidInput, match="name is longer than 253") as caught:
+        await store.add_package(package(name="n" * 254, package_id="long"))
+    assert caught.value.details == {"field": "name", "maxLength": 253}
+    await store.add_package(package())
+    with pytest.raises(InvalidInput, match="provider"):
+        await store.update_package("nginx-1.0.0", provider="p" * 254)
+    # Text columns have no limit.
+    updated = await store.update_package("nginx-1.0.0", description="d" * 100_000)
+    assert len(updated.description or "") == 100_000
+    assert (await store.list_packages()).total == 1

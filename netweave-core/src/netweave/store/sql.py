@@ -467,6 +467,7 @@ class SqlStore:
                 return (await conn.execute(select(table).where(key))).first()
 
     async def _insert(self, what: str, table: Table, values: dict[str, Any]) -> None:
+        _check_lengths(table, values)
         with _translate(what, table=table, values=values):
             async with self._conn(write=True, savepoint=True) as conn:
                 await conn.execute(insert(table).values(**values))
@@ -478,6 +479,7 @@ class SqlStore:
         key: ColumnElement[bool],
         changes: dict[str, Any],
     ) -> Row[Any]:
+        _check_lengths(table, changes)
         with _translate(what, table=table, values=changes):
             async with self._conn(write=True, savepoint=True) as conn:
                 result = await conn.execute(
@@ -859,6 +861,7 @@ class SqlStore:
         _require_aware("created_at", record.created_at)
         values = _values(record)
         values["scopes"] = list(record.scopes)
+        _check_lengths(_T, values)
         # The hash is a secret's fingerprint: name the token, not the hash, in conflicts.
         with _translate(
             f"API token {record.token_id!r}",
@@ -959,6 +962,19 @@ def _changes(
         if isinstance(column.type, UTCDateTime) and value is not None:
             _require_aware(name, value)
     return values
+
+
+def _check_lengths(table: Table, values: Mapping[str, Any]) -> None:
+    """Refuse strings longer than their column on every backend (SQLite would store them)."""
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        length = getattr(table.c[name].type, "length", None)
+        if length is not None and len(value) > length:
+            raise InvalidInput(
+                f"{name} is longer than {length} characters",
+                details={"field": name, "maxLength": length},
+            )
 
 
 def _check_lease(owner: str, lease_seconds: float) -> None:

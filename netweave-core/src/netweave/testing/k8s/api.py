@@ -119,8 +119,6 @@ class ApiCore:
         self.builtin = BuiltinValidator(k8s_minor)
         self.validate_builtin = validate_builtin
         self.listeners: list[Listener] = []
-        self._cluster_ip = 0
-        self._ip_lock = threading.Lock()
         # Field managers per object (storage key, namespace, name), for managedFields.
         self.ownership: dict[tuple[StorageKey, str, str], mf.Ownership] = {}
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
@@ -404,11 +402,9 @@ class ApiCore:
             return
         spec.setdefault("type", "ClusterIP")
         if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
-            with self._ip_lock:
-                self._cluster_ip += 1
-                n = self._cluster_ip
-            # Loopback-range addresses: nothing ever connects to a service IP here.
-            ip = f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+            # Every emulated service IP is 127.0.0.1: tests never use addresses other
+            # than loopback, and nothing connects to a ClusterIP here anyway.
+            ip = "127.0.0.1"
             spec["clusterIP"] = ip
             spec["clusterIPs"] = [ip]
         for port in spec.get("ports") or []:

@@ -96,12 +96,13 @@ def _group_versions(resources: list[Resource]) -> list[str]:
     return sorted({r.version for r in resources}, key=version_priority, reverse=True)
 
 
-def api_versions() -> JSONDict:
+def api_versions(server_address: str) -> JSONDict:
     return {
         "kind": "APIVersions",
         "versions": ["v1"],
         "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}
+            # Every client (CIDR "any") is told to use the emulator's own address.
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
         ],
     }
 

@@ -338,7 +338,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send_json(
                         200, discovery.aggregated(reg, True, agg), content_type=agg
                     )
-                return self._send_json(200, discovery.api_versions())
+                port = self.server.server_address[1]
+                return self._send_json(200, discovery.api_versions(f"127.0.0.1:{port}"))
             if path == "/apis":
                 agg = discovery.wants_aggregated(accept)
                 if agg:

@@ -180,7 +180,12 @@ class FluxGitSync:
             if exc.status != 404:
                 raise
             self.api.create_namespaced_custom_object(
-                kind.group, kind.version, meta["namespace"], kind.plural, doc
+                kind.group,
+                kind.version,
+                meta["namespace"],
+                kind.plural,
+                doc,
+                field_validation="Strict",
             )
             return
         cmeta = cur["metadata"]
@@ -199,7 +204,13 @@ class FluxGitSync:
         if cmeta.get("finalizers"):
             new["metadata"]["finalizers"] = cmeta["finalizers"]
         self.api.replace_namespaced_custom_object(
-            kind.group, kind.version, meta["namespace"], kind.plural, meta["name"], new
+            kind.group,
+            kind.version,
+            meta["namespace"],
+            kind.plural,
+            meta["name"],
+            new,
+            field_validation="Strict",
         )
 
     def _prune(self, wanted: set[tuple[str, str, str]]) -> None:

@@ -164,6 +164,25 @@ async def test_crd_schema_violations_are_invalid_input(kubeconfig: Path) -> None
     adapter.kube.close()
 
 
+async def test_unknown_fields_are_refused_not_pruned(kubeconfig: Path) -> None:
+    from conftest import make_adapter
+
+    adapter = make_adapter(kubeconfig)
+    drifted = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "drift", "namespace": "apps"},
+        "spec": {
+            "interval": "5m",
+            "chartRef": {"kind": "OCIRepository", "name": "r"},
+            "notAField": True,
+        },
+    }
+    with pytest.raises(InvalidInput, match="notAField"):
+        await adapter.kube.create(drifted)
+    adapter.kube.close()
+
+
 def test_kustomization_values_are_flat_substitutions() -> None:
     assert flat_substitutions({"replicas": 3, "debug": True, "env": "prod", "ratio": 0.5}) == {
         "replicas": "3",

@@ -207,6 +207,8 @@ class Kube:
         return await self.call(f"list {kind.kind}", fn)
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create with ``fieldValidation=Strict``: a field the CRD does not know is refused
+        (400 → InvalidInput) instead of silently pruned."""
         kind = _kind_of(obj)
         meta = obj["metadata"]
 
@@ -217,6 +219,7 @@ class Kube:
                 meta["namespace"],
                 kind.plural,
                 obj,
+                field_validation="Strict",
                 _request_timeout=self._timeout,
             )
             return _as_dict(out)
@@ -236,6 +239,7 @@ class Kube:
                 kind.plural,
                 meta["name"],
                 obj,
+                field_validation="Strict",
                 _request_timeout=self._timeout,
             )
             return _as_dict(out)

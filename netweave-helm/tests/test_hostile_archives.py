@@ -227,6 +227,14 @@ def pax_path_traversal(p: Path) -> Path:
     return _with(p, (info, b"evil"))
 
 
+def gnu_sparse(p: Path) -> Path:
+    return _with(
+        p,
+        (_info(f"{NAME}/sparse.bin", tarfile.GNUTYPE_SPARSE, size=4), b"\0\0\0\0"),
+        fmt=tarfile.GNU_FORMAT,
+    )
+
+
 def dot_component(p: Path) -> Path:
     return _with(p, (_info(f"{NAME}/./templates/x.yaml", size=1), b"x"))
 
@@ -268,6 +276,7 @@ CORPUS: dict[str, Maker] = {
         gnu_longname_traversal,
         pax_path_traversal,
         dot_component,
+        gnu_sparse,
     )
 }
 
@@ -312,6 +321,7 @@ EXPECTED_REASON = {
     "gnu_longname_traversal": "traversal",
     "pax_path_traversal": "traversal",
     "dot_component": "traversal or empty component",
+    "gnu_sparse": "sparse",
 }
 
 

@@ -259,6 +259,9 @@ def _check_name(name: str, limits: ArchiveLimits) -> list[str]:
 
 
 def _check_type(member: tarfile.TarInfo) -> None:
+    if member.issparse() or member.type == tarfile.GNUTYPE_SPARSE:
+        # Sparse members expand beyond their stored bytes; charts never need them.
+        raise refuse(f"sparse file {member.name!r} is not allowed", entry=member.name)
     if member.isreg() or member.isdir():
         return
     if member.issym():

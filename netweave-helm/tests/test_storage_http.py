@@ -103,7 +103,30 @@ async def test_registration_by_url_downloads_validates_and_stores(
     http_repo: tuple[str, Path], adapter_factory: AdapterFactory, tmp_path: Path
 ) -> None:
     url, directory = http_repo
-    adapter = await adapter_factory()  # local storage
+    # By default a client-given URL may not point into the gateway's own network (SSRF).
+    guarded = await adapter_factory(name="guarded")
+    with pytest.raises(InvalidInput) as caught:
+        await guarded.upload_package(
+            PackageUpload(name="velero", version="12.1.0", package_uri=f"{url}/velero-12.1.0.tgz")
+        )
+    assert "allowPrivatePackageUris" in caught.value.message
+    for metadata_url in ("http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x.tgz"):
+        with pytest.raises(InvalidInput):
+            await guarded.upload_package(
+                PackageUpload(name="m", version="1.0.0", package_uri=metadata_url)
+            )
+
+    adapter = await adapter_factory(
+        {
+            "storage": {"kind": "local", "repositoryDir": str(tmp_path / "repo")},
+            "allowPrivatePackageUris": True,
+        }
+    )
+    # Link-local stays refused even when private addresses are allowed.
+    with pytest.raises(InvalidInput):
+        await adapter.upload_package(
+            PackageUpload(name="m", version="1.0.0", package_uri="http://169.254.169.254/x.tgz")
+        )
     info = await adapter.upload_package(
         PackageUpload(name="velero", version="12.1.0", package_uri=f"{url}/velero-12.1.0.tgz")
     )

@@ -158,7 +158,7 @@ async def test_registration_by_oci_reference_pulls_into_the_local_repository(
 ) -> None:
     remote = f"oci://{registry.host}/elsewhere"
     helm_python.push(str(charts_dir / "velero-12.1.0.tgz"), remote, plain_http=True)
-    adapter = await adapter_factory()  # local storage
+    adapter = await adapter_factory({"allowPrivatePackageUris": True})  # local storage
     info = await adapter.upload_package(
         PackageUpload(name="velero", version="12.1.0", package_uri=f"{remote}/velero:12.1.0")
     )

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import re
 import shutil
@@ -447,6 +448,8 @@ class HelmAdapter(DMSAdapter):
             return self._package_info(own)
         parts = urllib.parse.urlsplit(uri)
         with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
+            if parts.scheme in {"http", "https", "oci"}:
+                await self._check_remote_host(uri)
             if parts.scheme in {"http", "https"}:
                 path = await self._download_uri(uri, Path(tmp))
             elif parts.scheme == "oci":
@@ -473,6 +476,34 @@ class HelmAdapter(DMSAdapter):
                 if entry.uri in (uri, None) or uri.rstrip("/") == self.store.location:
                     return entry
         return None
+
+    async def _check_remote_host(self, uri: str) -> None:
+        """A client-supplied URL must not make the gateway fetch from its own network: no
+        link-local (cloud metadata) addresses ever; loopback, private and unspecified ones only
+        with ``allowPrivatePackageUris``."""
+        host = urllib.parse.urlsplit(uri).hostname
+        if not host:
+            raise InvalidInput(f"packageUri {uri!r} has no host", details={"field": "packageUri"})
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            raise InvalidInput(
+                f"packageUri host {host!r} does not resolve", details={"field": "packageUri"}
+            ) from None
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if address.is_link_local or address.is_multicast or address.is_reserved:
+                raise InvalidInput(
+                    f"packageUri host {host!r} is a link-local or reserved address",
+                    details={"field": "packageUri"},
+                )
+            private = address.is_loopback or address.is_private or address.is_unspecified
+            if private and not self.settings.allow_private_package_uris:
+                raise InvalidInput(
+                    f"packageUri host {host!r} is a loopback or private address; set "
+                    "allowPrivatePackageUris in the adapter's config to allow it",
+                    details={"field": "packageUri"},
+                )
 
     async def _download_uri(self, uri: str, directory: Path) -> Path:
         import httpx

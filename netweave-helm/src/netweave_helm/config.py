@@ -209,6 +209,9 @@ class HelmConfig(AdapterConfig):
     limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
     lint: LintSettings = Field(default_factory=LintSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    #: Registration by ``packageUri`` may fetch from loopback/private addresses (link-local and
+    #: reserved ones are always refused): off by default, against SSRF.
+    allow_private_package_uris: bool = False
     #: Requests to remote repositories (OCI manifest API, ChartMuseum, HTTP) time out after this.
     http_timeout: float = Field(default=30.0, gt=0, le=3600)
 

@@ -119,3 +119,26 @@ async def test_concurrent_migrate_from_several_replicas(backend: Backend, tmp_pa
 )
 def test_every_record_field_has_a_column(record: type[Any], table: str) -> None:
     assert {f.name for f in fields(record)} == set(metadata.tables[table].c.keys())
+
+
+def _downgrade_to_base(connection: Connection) -> None:
+    import netweave.store.sql as sql
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(sql.MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.downgrade(config, "base")
+
+
+async def test_downgrade_removes_everything_and_upgrade_restores_it(store: SqlStore) -> None:
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_downgrade_to_base)
+        left = await conn.run_sync(_table_names)
+    assert left & set(metadata.tables) == set()
+    assert await store.current_revision() is None
+    await store.migrate()
+    assert await store.current_revision() == HEAD_REVISION
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []

@@ -100,7 +100,8 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
 CONNECT_TIMEOUT_S: Final = 10.0
 PING_TIMEOUT_S: Final = 5.0
 
-_MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Alembic's script directory, shipped inside the package (there is no alembic.ini).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Connection.info key carrying the BEGIN statement for the next SQLite transaction.
 _BEGIN_KEY = "netweave_begin"
@@ -993,7 +994,7 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return ScriptDirectory.from_config(config).get_current_head()
 
 
@@ -1003,7 +1004,7 @@ def _upgrade_to_head(connection: Connection) -> None:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
@@ -1087,4 +1088,12 @@ def create_store(url: str, *, echo: bool = False, schema: str | None = None) -> 
     return SqlStore(create_async_engine(engine_url, **kwargs))
 
 
-__all__ = ["MAX_PAGE_LIMIT", "OutboxEvent", "SqlStore", "create_store"]
+__all__ = [
+    "HEAD_REVISION",
+    "MAX_PAGE_LIMIT",
+    "MIGRATIONS_DIR",
+    "OutboxEvent",
+    "SqlStore",
+    "create_store",
+    "head_revision",
+]

@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from http.client import IncompleteRead, RemoteDisconnected
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -130,3 +131,19 @@ def test_requests_are_recorded(k8s_emulator: KubernetesEmulator, http: Http) -> 
     assert recs[0].params["fieldManager"] == ["me"]
     assert recs[0].content_type == "application/json"
     assert recs[0].body_length > 0
+
+
+def test_emulator_bugs_are_recorded_for_the_fixture(k8s_emulator_factory: Any) -> None:
+    emu = k8s_emulator_factory()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("simulated emulator bug")
+
+    emu.core.list = broken  # type: ignore[method-assign]
+    code, out = Http(emu.url).json("GET", CM)
+    assert code == 500
+    assert "simulated emulator bug" in out["message"]
+    assert len(emu.internal_errors) == 1
+    assert "RuntimeError" in emu.internal_errors[0]
+    # The fixture would fail this test at teardown; clear the record to end cleanly.
+    emu._server.internal_errors.clear()  # type: ignore[union-attr]

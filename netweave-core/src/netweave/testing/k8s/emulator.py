@@ -130,6 +130,11 @@ class KubernetesEmulator:
             return []
         return list(self._server.records)
 
+    @property
+    def internal_errors(self) -> list[str]:
+        """Tracebacks of requests the emulator failed on (its own bugs, answered 500)."""
+        return [] if self._server is None else list(self._server.internal_errors)
+
     def clear_requests(self) -> None:
         if self._server is not None:
             self._server.records.clear()

@@ -44,8 +44,15 @@ def k8s_emulator_factory() -> Iterator[EmulatorFactory]:
         return emu
 
     yield factory
+    errors: list[str] = []
     for emu in started:
+        errors += emu.internal_errors
         emu.stop()
+    if errors:
+        pytest.fail(
+            "the Kubernetes emulator failed on requests (a bug in the emulator):\n"
+            + "\n".join(errors)
+        )
 
 
 @pytest.fixture

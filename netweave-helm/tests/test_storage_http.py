@@ -3,8 +3,10 @@ ChartMuseum-behaving server (its documented ``/api``)."""
 
 from __future__ import annotations
 
+import http.server
 import shutil
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +263,43 @@ async def test_dependency_from_a_configured_repository_is_vendored_at_upload(
     )
     assert created.status is DeploymentStatus.DEPLOYED
     assert k8s_emulator.get("apps/v1", "Deployment", "umb-hello-world", "deps") is not None
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:
+        location = self.target if self.path == "/go" else "http://169.254.169.254/latest"
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+async def test_registration_redirects_are_checked_too(
+    http_repo: tuple[str, Path], adapter_factory: AdapterFactory
+) -> None:
+    url, _ = http_repo
+    handler = type("Handler", (_Redirect,), {"target": f"{url}/hello-world-0.1.0.tgz"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        adapter = await adapter_factory({"allowPrivatePackageUris": True})
+        info = await adapter.upload_package(
+            PackageUpload(name="hello-world", version="0.1.0", package_uri=f"{base}/go")
+        )
+        assert info.backend_ref == "hello-world:0.1.0"
+        with pytest.raises(InvalidInput) as caught:
+            await adapter.upload_package(
+                PackageUpload(name="x", version="1.0.0", package_uri=f"{base}/metadata")
+            )
+        assert "link-local" in caught.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -506,33 +506,44 @@ class HelmAdapter(DMSAdapter):
                 )
 
     async def _download_uri(self, uri: str, directory: Path) -> Path:
+        """Stream ``uri`` to a file (bounded), following at most 5 redirects, each of which
+        passes the same host check as the original URL."""
         import httpx
 
         limit = self.settings.limits.max_uncompressed_bytes
         target = directory / "chart.tgz"
-        size = 0
+        url = uri
         try:
-            async with (
-                httpx.AsyncClient(timeout=self.settings.http_timeout) as client,
-                client.stream("GET", uri, follow_redirects=True) as response,
-            ):
-                if response.status_code != 200:
-                    raise InvalidInput(
-                        f"packageUri {uri!r} answered HTTP {response.status_code}",
-                        details={"field": "packageUri"},
-                    )
-                with target.open("wb") as out:
-                    async for chunk in response.aiter_bytes(1 << 16):
-                        size += len(chunk)
-                        if size > limit:
-                            raise InvalidInput(f"packageUri {uri!r} is larger than {limit} bytes")
-                        out.write(chunk)
+            async with httpx.AsyncClient(timeout=self.settings.http_timeout) as client:
+                for _ in range(6):
+                    async with client.stream("GET", url) as response:
+                        if response.is_redirect and "location" in response.headers:
+                            url = str(response.url.join(response.headers["location"]))
+                            await self._check_remote_host(url)
+                            continue
+                        if response.status_code != 200:
+                            raise InvalidInput(
+                                f"packageUri {uri!r} answered HTTP {response.status_code}",
+                                details={"field": "packageUri"},
+                            )
+                        size = 0
+                        with target.open("wb") as out:
+                            async for chunk in response.aiter_bytes(1 << 16):
+                                size += len(chunk)
+                                if size > limit:
+                                    raise InvalidInput(
+                                        f"packageUri {uri!r} is larger than {limit} bytes"
+                                    )
+                                out.write(chunk)
+                        return target
         except httpx.HTTPError as exc:
             raise InvalidInput(
                 f"packageUri {uri!r} could not be fetched ({type(exc).__name__})",
                 details={"field": "packageUri"},
             ) from exc
-        return target
+        raise InvalidInput(
+            f"packageUri {uri!r} redirects too often", details={"field": "packageUri"}
+        )
 
     async def _pull_oci(self, uri: str, directory: Path, version: str) -> Path:
         host = urllib.parse.urlsplit(uri).hostname

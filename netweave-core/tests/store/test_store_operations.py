@@ -278,3 +278,22 @@ async def test_concurrent_claimers_each_operation_once(backend: Backend, store: 
         # SKIP LOCKED lets replicas work side by side; with SQLite's single writer the
         # interleaving depends on scheduling, so only PostgreSQL must spread the work.
         assert sum(1 for result in results if result) >= 2
+
+
+async def test_claim_skips_rows_another_claimer_holds(backend: Backend, store: SqlStore) -> None:
+    if backend.name == "sqlite":
+        pytest.skip("SQLite has no row locks: its claims are serialized by the write lock")
+    await store.add_operation(operation(0, deployment_id="d0"))
+    await store.add_operation(operation(1, deployment_id="d1"))
+    async with store.engine.connect() as other, other.begin():
+        # Another replica is mid-claim on op-00000 (row locked, lease not yet written).
+        await other.exec_driver_sql(
+            "SELECT operation_id FROM operations WHERE operation_id = 'op-00000' FOR UPDATE"
+        )
+        # Without SKIP LOCKED this would wait for the other transaction.
+        claimed = await asyncio.wait_for(
+            store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0), 10
+        )
+        assert [o.operation_id for o in claimed] == ["op-00001"]
+    after = await store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
+    assert [o.operation_id for o in after] == ["op-00000"]

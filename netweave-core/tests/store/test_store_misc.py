@@ -1,4 +1,4 @@
-"""Subscriptions, idempotency keys, API tokens and the outbox."""
+"""Subscriptions, idempotency keys and API tokens."""
 
 from __future__ import annotations
 
@@ -110,19 +110,3 @@ async def test_api_tokens(store: SqlStore) -> None:
         ApiTokenRecord(token_id="tok-3", token_hash="0" * 64, scopes=["o2dms:admin"], created_at=T0)
     )
     assert await store.count_api_tokens() == 2
-
-
-async def test_outbox_events(store: SqlStore) -> None:
-    first = await store.add_outbox_event("DeploymentCreated", {"deploymentId": "d1"}, now=T0)
-    second = await store.add_outbox_event("PackageDeleted", {"packageId": "p1"}, event_id="evt-2")
-    assert second == "evt-2"
-    with pytest.raises(AlreadyExists):
-        await store.add_outbox_event("PackageDeleted", {}, event_id="evt-2")
-    page = await store.list_outbox_events(state="PENDING")
-    assert page.total == 2
-    assert [e.event_id for e in page.items] == [first, "evt-2"]
-    assert page.items[0].payload == {"deploymentId": "d1"}
-    assert page.items[0].created_at == T0
-    assert page.items[0].next_attempt_at == T0
-    assert page.items[0].id < page.items[1].id
-    assert (await store.list_outbox_events(state="DELIVERED")).total == 0

@@ -8,12 +8,39 @@ import pytest
 from conftest import Backend
 from netweave.errors import AlreadyExists, Conflict
 from netweave.models import OperationState
+from netweave.store.outbox import OutboxStore
 from netweave.store.sql import SqlStore, create_store
-from store_factories import deployment, operation, package
+from netweave.store.tables import DeliveryRow, OutboxRow
+from sqlalchemy import func, select
+from store_factories import T0, deployment, operation, package
 
 
 class Boom(Exception):
     pass
+
+
+async def _record_event(store: SqlStore, event_id: str) -> None:
+    # The notification outbox (netweave.store.outbox) writes through the same transaction.
+    await OutboxStore(store).record_event(
+        event_id=event_id,
+        event_type="DeploymentCreated",
+        payload={"deploymentId": "dep-web"},
+        occurred_at=T0,
+        ordering_key="deployment:dep-web",
+        subscription_ids=["sub-1"],
+        due_at=T0,
+        now=T0,
+    )
+
+
+async def _outbox_rows(store: SqlStore) -> tuple[int, int]:
+    """(events, deliveries) stored."""
+    async with store.engine.connect() as conn:
+        events = (await conn.execute(select(func.count()).select_from(OutboxRow))).scalar_one()
+        deliveries = (
+            await conn.execute(select(func.count()).select_from(DeliveryRow))
+        ).scalar_one()
+    return int(events), int(deliveries)
 
 
 async def test_commit_together(store: SqlStore) -> None:
@@ -23,10 +50,10 @@ async def test_commit_together(store: SqlStore) -> None:
         # Reads inside the block see the block's own writes.
         assert await store.get_deployment("dep-web") is not None
         assert (await store.list_operations()).total == 1
-        await store.add_outbox_event("DeploymentCreated", {"deploymentId": "dep-web"})
+        await _record_event(store, "evt-1")
     assert await store.get_deployment("dep-web") is not None
     assert await store.get_operation("op-00000") is not None
-    assert (await store.list_outbox_events()).total == 1
+    assert await _outbox_rows(store) == (1, 1)
 
 
 async def test_error_rolls_everything_back(store: SqlStore) -> None:
@@ -34,11 +61,11 @@ async def test_error_rolls_everything_back(store: SqlStore) -> None:
         async with store.transaction():
             await store.add_deployment(deployment())
             await store.add_operation(operation())
-            await store.add_outbox_event("DeploymentCreated", {})
+            await _record_event(store, "evt-1")
             raise Boom
     assert await store.get_deployment("dep-web") is None
     assert await store.get_operation("op-00000") is None
-    assert (await store.list_outbox_events()).total == 0
+    assert await _outbox_rows(store) == (0, 0)
 
 
 async def test_store_error_inside_rolls_back(store: SqlStore) -> None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
-from uuid import uuid4
 
 from sqlalchemy import (
     ColumnElement,
@@ -82,7 +81,6 @@ from netweave.store.tables import (
     DeploymentRow,
     IdempotencyRow,
     OperationRow,
-    OutboxRow,
     PackageRow,
     SubscriptionRow,
     UTCDateTime,
@@ -114,7 +112,6 @@ _O = cast(Table, OperationRow.__table__)
 _S = cast(Table, SubscriptionRow.__table__)
 _I = cast(Table, IdempotencyRow.__table__)
 _T = cast(Table, ApiTokenRow.__table__)
-_X = cast(Table, OutboxRow.__table__)
 
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -123,24 +120,6 @@ _TERMINAL_OPERATION_STATES = tuple(sorted(s.value for s in TERMINAL_STATES))
 _STORED_PACKAGE_STATES = frozenset(
     {PackageState.UPLOADED, PackageState.AVAILABLE, PackageState.DEPRECATED}
 )
-
-
-@dataclass(slots=True)
-class OutboxEvent:
-    """A notification event recorded in the outbox (delivery is the notification worker's)."""
-
-    id: int
-    event_id: str
-    event_type: str
-    payload: dict[str, Any]
-    created_at: datetime
-    state: str = "PENDING"
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-    lease_owner: str | None = None
-    lease_expires_at: datetime | None = None
-    last_error: str | None = None
-    delivered_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -216,10 +195,6 @@ def _idempotency(row: Row[Any]) -> IdempotencyRecord:
 
 def _api_token(row: Row[Any]) -> ApiTokenRecord:
     return ApiTokenRecord(**row._mapping)
-
-
-def _outbox(row: Row[Any]) -> OutboxEvent:
-    return OutboxEvent(**row._mapping)
 
 
 # -- error translation ----------------------------------------------------------------------
@@ -881,43 +856,6 @@ class SqlStore:
             async with self._conn(write=False) as conn:
                 return int((await conn.execute(select(func.count()).select_from(_T))).scalar_one())
 
-    # -- outbox (beyond the Store protocol; the notification worker builds on it) ----------
-
-    async def add_outbox_event(
-        self,
-        event_type: str,
-        payload: Mapping[str, Any],
-        *,
-        event_id: str | None = None,
-        now: datetime | None = None,
-    ) -> str:
-        """Record an event for delivery; inside ``transaction()`` it commits with the change.
-
-        Returns the event id subscribers use to de-duplicate.
-        """
-        created = now or _now()
-        _require_aware("now", created)
-        values = {
-            "event_id": event_id or uuid4().hex,
-            "event_type": str(_plain(event_type)),
-            "payload": dict(payload),
-            "created_at": created,
-            "state": "PENDING",
-            "attempts": 0,
-            "next_attempt_at": created,
-        }
-        await self._insert(f"outbox event {values['event_id']!r}", _X, values)
-        return str(values["event_id"])
-
-    async def list_outbox_events(
-        self, *, state: str | None = None, limit: int = 100, offset: int = 0
-    ) -> Page:
-        """Events in the order they were recorded."""
-        conditions = [] if state is None else [_X.c.state == state]
-        return await self._page(
-            "listing outbox events", _X, conditions, (_X.c.id,), _outbox, limit, offset
-        )
-
 
 # -- helpers used by the store ------------------------------------------------------------
 
@@ -1092,7 +1030,6 @@ __all__ = [
     "HEAD_REVISION",
     "MAX_PAGE_LIMIT",
     "MIGRATIONS_DIR",
-    "OutboxEvent",
     "SqlStore",
     "create_store",
     "head_revision",

@@ -87,11 +87,19 @@ class OperationRunner:
 
     async def run(self, claimed: OperationRecord) -> None:
         started = time.monotonic()
+        deployment = await self._store.get_deployment(claimed.deployment_id)
+        before = deployment.status if deployment is not None else None
         try:
-            operation = await self._enter_processing(claimed)
+            # The operation enters PROCESSING and its deployment DEPLOYING (…) together, so no
+            # reader sees one without the other.
+            async with self._store.transaction():
+                operation = await self._enter_processing(claimed)
+                if deployment is not None:
+                    deployment = await self._set_running(deployment, operation)
         except Conflict:
             return  # cancelled or taken over between claim and start
-        deployment = await self._store.get_deployment(operation.deployment_id)
+        changed = deployment is not None and deployment.status != before
+        await self._announce_start(claimed, operation, deployment if changed else None)
         if deployment is None:
             if operation.operation_type is OperationType.DELETE:
                 await self._finish(operation, None, None)
@@ -107,7 +115,6 @@ class OperationRunner:
         except NetweaveError as exc:
             await self._fail(operation, deployment, exc)
             return
-        deployment = await self._set_running(deployment, operation)
         for attempt in range(self._max_attempts):
             try:
                 operation = await self._store.update_operation(
@@ -154,13 +161,11 @@ class OperationRunner:
     async def _enter_processing(self, operation: OperationRecord) -> OperationRecord:
         if operation.state is OperationState.PROCESSING:
             return operation  # resumed (restart, lease expiry) or retried: same step again
-        updated = await self._store.update_operation(
+        return await self._store.update_operation(
             operation.operation_id,
             expected_state=OperationState.STARTING,
             state=OperationState.PROCESSING,
         )
-        await self._hooks.operation_event(operation_to_wire(updated), operation.state.value)
-        return updated
 
     async def _set_running(
         self, deployment: DeploymentRecord, operation: OperationRecord
@@ -168,13 +173,23 @@ class OperationRunner:
         status = _RUNNING_STATUS[operation.operation_type]
         if deployment.status == status and deployment.status_message is None:
             return deployment
-        updated = await self._store.update_deployment(
+        return await self._store.update_deployment(
             deployment.deployment_id, status=status, status_message=None, updated_at=now()
         )
-        await self._hooks.deployment_event(
-            "DeploymentChanged", wire_dict(deployment_to_wire(updated))
-        )
-        return updated
+
+    async def _announce_start(
+        self,
+        claimed: OperationRecord,
+        operation: OperationRecord,
+        deployment: DeploymentRecord | None,
+    ) -> None:
+        """Events after the start was committed (``deployment``: only when its status changed)."""
+        if claimed.state is not operation.state:
+            await self._hooks.operation_event(operation_to_wire(operation), claimed.state.value)
+        if deployment is not None:
+            await self._hooks.deployment_event(
+                "DeploymentChanged", wire_dict(deployment_to_wire(deployment))
+            )
 
     async def _call(
         self,

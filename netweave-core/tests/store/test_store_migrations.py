@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import POSTGRES_URL, Backend, drop_pg_schema, new_pg_schema
+from netweave.errors import NetweaveError
 from netweave.store import records
 from netweave.store.sql import HEAD_REVISION, SqlStore, create_store, head_revision
 from netweave.store.tables import metadata
@@ -142,3 +143,18 @@ async def test_downgrade_removes_everything_and_upgrade_restores_it(store: SqlSt
     assert await store.current_revision() == HEAD_REVISION
     async with store.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+async def test_database_from_a_newer_netweave_is_refused_clearly(store: SqlStore) -> None:
+    async with store.engine.begin() as conn:
+        await conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    try:
+        with pytest.raises(NetweaveError, match="9999"):
+            await store.migrate()
+    finally:
+        # PostgreSQL's schema lives for the whole session: leave it as found.
+        async with store.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'"
+            )
+    await store.migrate()

@@ -940,11 +940,18 @@ def _upgrade_to_head(connection: Connection) -> None:
     # Alembic is imported only when there is something to apply: it costs start-up time.
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except CommandError as error:
+        # Typically a database migrated by a newer netweave (a revision this one lacks).
+        raise NetweaveError(
+            f"cannot migrate the database to revision {HEAD_REVISION}: {error}"
+        ) from error
 
 
 def _current_revision(connection: Connection) -> str | None:

@@ -602,6 +602,7 @@ class HelmAdapter(DMSAdapter):
             OP_LABEL: key_label(ctx.idempotency_key),
             DEPLOYMENT_LABEL: _label_value(spec.deployment_id),
         }
+        description = f"netweave operation {ctx.operation_id}"
         async with self._lock(namespace, spec.name):
             try:
                 release = await self._runner.run_cancellable(
@@ -614,7 +615,7 @@ class HelmAdapter(DMSAdapter):
                     timeout=self._timeout(),
                     wait=self._wait(),
                     create_namespace=self.settings.cluster.create_namespace,
-                    description=f"netweave operation {ctx.operation_id}",
+                    description=description,
                     labels=labels,
                 )
             except AlreadyExists:
@@ -635,7 +636,13 @@ class HelmAdapter(DMSAdapter):
             spec.package.backend_ref,
             release.get("revision"),
         )
-        return await self._describe(config, namespace, spec.name, summary=release)
+        return await self._describe(
+            config,
+            namespace,
+            spec.name,
+            summary=release,
+            applied=(dict(spec.values or {}), description),
+        )
 
     async def _existing_for_retry(
         self, config: sdk.Config, namespace: str, name: str, ctx: OperationContext
@@ -685,13 +692,21 @@ class HelmAdapter(DMSAdapter):
         name: str,
         *,
         summary: dict[str, Any] | None = None,
+        applied: tuple[dict[str, Any], str] | None = None,
     ) -> DeploymentInfo:
-        # ``get all`` is one SDK call with the summary, user values and description.
-        everything = await self._runner.run(f"reading release {name}", config.get_all, name)
-        summary = everything.get("summary") or summary or {}
-        info = everything.get("info") or {}
-        values = everything.get("config") or {}
-        description = info.get("description")
+        """The release as Helm stores it. ``summary`` + ``applied`` (the user values and the
+        description an install/upgrade just wrote) describe it without reading it back."""
+        description: Any
+        if summary is not None and applied is not None and "manifest" in summary:
+            info: dict[str, Any] = {}
+            values, description = applied
+        else:
+            # ``get all`` is one SDK call with the summary, user values and description.
+            everything = await self._runner.run(f"reading release {name}", config.get_all, name)
+            summary = everything.get("summary") or summary or {}
+            info = everything.get("info") or {}
+            values = everything.get("config") or {}
+            description = info.get("description")
         helm_status = str(summary.get("status") or info.get("status") or "")
         extensions: dict[str, Any] = {
             "releaseName": name,
@@ -774,9 +789,10 @@ class HelmAdapter(DMSAdapter):
                     description=f"netweave operation {ctx.operation_id}",
                     labels={OP_LABEL: key_label(ctx.idempotency_key)},
                 )
+                applied = (values, f"netweave operation {ctx.operation_id}")
             except (BackendError, BackendTimeout) as exc:
                 return await self._failed(config, namespace, name, exc)
-        return await self._describe(config, namespace, name, summary=release)
+        return await self._describe(config, namespace, name, summary=release, applied=applied)
 
     async def _scale_deployment(
         self, backend_ref: str, replicas: int, ctx: OperationContext

@@ -378,3 +378,25 @@ def test_controllers_record_events(
     warnings = [e for e in events if e.type == "Warning"]
     assert [w.reason for w in warnings] == ["BackOff"]
     assert "Back-off restarting failed container main" in warnings[0].message
+
+
+def test_objects_handed_out_are_copies(k8s_emulator: KubernetesEmulator) -> None:
+    k8s_emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default"},
+            "data": {"a": "1"},
+        }
+    )
+    got = k8s_emulator.get("v1", "ConfigMap", "c", "default")
+    got["data"]["a"] = "changed"
+    k8s_emulator.list("v1", "ConfigMap", "default")[0]["data"]["a"] = "changed too"
+
+    def sloppy(ctx: ControllerContext, cm: dict[str, Any]) -> None:
+        cm["data"]["a"] = "mutated in place, never written"
+
+    k8s_emulator.register_controller("ConfigMap", sloppy)
+    assert k8s_emulator.wait_idle()
+    stored = k8s_emulator.get("v1", "ConfigMap", "c", "default")
+    assert stored["data"] == {"a": "1"}

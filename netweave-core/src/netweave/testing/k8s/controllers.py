@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any
 from netweave.testing.k8s.errors import ApiError
 from netweave.testing.k8s.resources import Resource
 from netweave.testing.k8s.selectors import labels_match, selector_from_label_selector
-from netweave.testing.k8s.util import JSONDict, clone, now_rfc3339, random_hex, random_suffix
+from netweave.testing.k8s.util import (
+    JSONDict,
+    clone,
+    clone_obj,
+    now_rfc3339,
+    random_hex,
+    random_suffix,
+)
 
 if TYPE_CHECKING:
     from netweave.testing.k8s.api import ApiCore
@@ -71,7 +78,9 @@ class ControllerContext:
         return self.core.resource_for(api_version, kind)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> JSONDict | None:
-        return self.core.try_get(self._res(api_version, kind), namespace, name)
+        # Copies everywhere: reconcilers may mutate what they get, the store must not change.
+        found = self.core.try_get(self._res(api_version, kind), namespace, name)
+        return None if found is None else clone_obj(found)
 
     def list(
         self,
@@ -92,7 +101,7 @@ class ControllerContext:
                 r.get("uid") == owner_uid for r in (o["metadata"].get("ownerReferences") or [])
             ):
                 continue
-            out.append(o)
+            out.append(clone_obj(o))
         return out
 
     def create(self, obj: JSONDict) -> JSONDict:
@@ -100,15 +109,17 @@ class ControllerContext:
 
         res = self._res(str(obj.get("apiVersion")), str(obj.get("kind")))
         ns = str((obj.get("metadata") or {}).get("namespace") or "")
-        return self.core.create(res, ns, obj, WriteOptions(internal=True))
+        return clone_obj(self.core.create(res, ns, obj, WriteOptions(internal=True)))
 
     def update(self, obj: JSONDict) -> JSONDict:
         from netweave.testing.k8s.api import WriteOptions
 
         res = self._res(str(obj.get("apiVersion")), str(obj.get("kind")))
         m = obj["metadata"]
-        return self.core.update(
-            res, m.get("namespace") or "", m["name"], obj, WriteOptions(internal=True)
+        return clone_obj(
+            self.core.update(
+                res, m.get("namespace") or "", m["name"], obj, WriteOptions(internal=True)
+            )
         )
 
     def set_status(self, obj: JSONDict, status: JSONDict) -> JSONDict:
@@ -119,13 +130,13 @@ class ControllerContext:
         m = obj["metadata"]
         cur = self.core.try_get(res, m.get("namespace") or "", m["name"])
         if cur is None or cur.get("status") == status:
-            return cur or obj
+            return clone_obj(cur or obj)
         new = dict(cur)
         new["status"] = status
         new["metadata"] = dict(cur["metadata"])
         new["metadata"].pop("resourceVersion", None)
         sub = "status" if res.status else None
-        return self.core.update(
+        return self._copy_update(
             res,
             m.get("namespace") or "",
             m["name"],
@@ -133,6 +144,9 @@ class ControllerContext:
             WriteOptions(internal=True),
             subresource=sub,
         )
+
+    def _copy_update(self, *args: Any, **kwargs: Any) -> JSONDict:
+        return clone_obj(self.core.update(*args, **kwargs))
 
     def patch_status(self, obj: JSONDict, changes: JSONDict) -> JSONDict:
         """Merge ``changes`` into the current status."""
@@ -500,7 +514,7 @@ class ControllerManager:
         if obj is None:
             return
         for fn in funcs:
-            again = fn(self.ctx, obj)
+            again = fn(self.ctx, clone_obj(obj))
             if again is not None and again >= 0:
                 self._push(key, max(float(again), 0.01))
             obj = self.core.try_get(res, ns, name)

@@ -19,7 +19,7 @@ from netweave.testing.k8s.errors import ApiError
 from netweave.testing.k8s.faults import FaultInjector
 from netweave.testing.k8s.resources import Resource
 from netweave.testing.k8s.server import EmulatorHTTPServer, RequestRecord
-from netweave.testing.k8s.util import JSONDict
+from netweave.testing.k8s.util import JSONDict, clone_obj
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -231,7 +231,7 @@ class KubernetesEmulator:
         """Create an object directly (no HTTP); validation as for a client unless disabled."""
         res = self._res(str(obj.get("apiVersion")), str(obj.get("kind")))
         ns = str((obj.get("metadata") or {}).get("namespace") or "")
-        return self.core.create(res, ns, obj, WriteOptions(internal=not validate))
+        return clone_obj(self.core.create(res, ns, obj, WriteOptions(internal=not validate)))
 
     def apply(self, obj: JSONDict, *, field_manager: str = "k8s-emulator") -> JSONDict:
         """Server-side apply an object (creating it when missing)."""
@@ -246,11 +246,13 @@ class KubernetesEmulator:
             raw,
             WriteOptions(field_manager=field_manager),
         )
-        return out
+        return clone_obj(out)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> JSONDict | None:
         """The stored object, or None."""
-        return self.core.try_get(self._res(api_version, kind), namespace, name)
+        # A copy: callers may mutate it; the stored object must not change.
+        found = self.core.try_get(self._res(api_version, kind), namespace, name)
+        return None if found is None else clone_obj(found)
 
     def list(
         self,
@@ -262,8 +264,7 @@ class KubernetesEmulator:
         out = self.core.list(
             self._res(api_version, kind), namespace, ListOptions(label_selector=label_selector)
         )
-        items: list[JSONDict] = out["items"]
-        return items
+        return [clone_obj(o) for o in out["items"]]
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str = "") -> None:
         try:

@@ -22,6 +22,11 @@ def clone(value: Any) -> Any:
     return value
 
 
+def clone_obj(obj: JSONDict) -> JSONDict:
+    """``clone`` for one object, typed."""
+    return {k: clone(v) for k, v in obj.items()}
+
+
 def now_rfc3339() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -540,3 +540,19 @@ async def test_cluster_state_conflicts_are_409(
     with pytest.raises(Conflict) as caught:
         await adapter.create_deployment(spec(package, name="widget"), ctx())
     assert "Widget" in caught.value.message
+
+
+async def test_update_without_package_needs_the_chart_in_the_repository(
+    adapter: HelmAdapter, app_chart: PackageInfo
+) -> None:
+    from netweave.errors import Conflict
+
+    created = await adapter.create_deployment(spec(app_chart, name="orphan"), ctx())
+    await adapter.delete_package(app_chart.backend_ref)  # the core would refuse (in use)
+    with pytest.raises(Conflict) as caught:
+        await adapter.update_deployment(
+            created.backend_ref, DeploymentChange(values={"greeting": "x"}), ctx()
+        )
+    assert "app:1.0.0" in caught.value.message
+    # Nothing changed in the cluster.
+    assert (await adapter.get_deployment(created.backend_ref)).revision == 1

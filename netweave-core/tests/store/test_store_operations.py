@@ -10,7 +10,7 @@ import pytest
 from conftest import Backend
 from netweave.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from netweave.models import OperationState, OperationType
-from netweave.store.sql import SqlStore
+from netweave.store.sql import _BEGIN_KEY, SqlStore
 from store_factories import T0, operation
 
 
@@ -281,19 +281,35 @@ async def test_concurrent_claimers_each_operation_once(backend: Backend, store: 
 
 
 async def test_claim_skips_rows_another_claimer_holds(backend: Backend, store: SqlStore) -> None:
-    if backend.name == "sqlite":
-        pytest.skip("SQLite has no row locks: its claims are serialized by the write lock")
+    """PostgreSQL: a row another replica has locked is skipped, not waited for.
+
+    SQLite has no row locks: a claim waits for another process's write transaction (busy
+    timeout) instead of failing with "database is locked", then claims everything.
+    """
     await store.add_operation(operation(0, deployment_id="d0"))
     await store.add_operation(operation(1, deployment_id="d1"))
-    async with store.engine.connect() as other, other.begin():
-        # Another replica is mid-claim on op-00000 (row locked, lease not yet written).
-        await other.exec_driver_sql(
-            "SELECT operation_id FROM operations WHERE operation_id = 'op-00000' FOR UPDATE"
-        )
-        # Without SKIP LOCKED this would wait for the other transaction.
-        claimed = await asyncio.wait_for(
-            store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0), 10
-        )
-        assert [o.operation_id for o in claimed] == ["op-00001"]
-    after = await store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
-    assert [o.operation_id for o in after] == ["op-00000"]
+    async with store.engine.connect() as other:
+        if backend.name == "postgresql":
+            async with other.begin():
+                # Another replica is mid-claim on op-00000 (row locked, lease not written).
+                await other.exec_driver_sql(
+                    "SELECT operation_id FROM operations WHERE operation_id = 'op-00000' FOR UPDATE"
+                )
+                # Without SKIP LOCKED this would wait for the other transaction.
+                claimed = await asyncio.wait_for(
+                    store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0), 10
+                )
+                assert [o.operation_id for o in claimed] == ["op-00001"]
+            after = await store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
+            assert [o.operation_id for o in after] == ["op-00000"]
+        else:
+            other.info[_BEGIN_KEY] = "BEGIN IMMEDIATE"  # hold SQLite's write lock
+            transaction = await other.begin()
+            claim = asyncio.create_task(
+                store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
+            )
+            await asyncio.sleep(0.3)
+            assert not claim.done()
+            await transaction.commit()
+            claimed = await asyncio.wait_for(claim, 10)
+            assert [o.operation_id for o in claimed] == ["op-00000", "op-00001"]

@@ -86,3 +86,19 @@ async def test_upload_request_bodies_are_documented(gw: Gateway) -> None:
     content = post["requestBody"]["content"]
     assert set(content) == {"multipart/form-data", "application/json"}
     assert content["multipart/form-data"]["schema"]["properties"]["chart"]["format"] == "binary"
+
+
+async def test_every_operation_has_an_error_list(gw: Gateway) -> None:
+    """A new route must say which errors it answers (api.openapi.ERRORS_BY_OPERATION)."""
+    from netweave.api.openapi import ERRORS_BY_OPERATION
+
+    document = await served(gw)
+    ids = {
+        op["operationId"]
+        for item in document["paths"].values()  # type: ignore[attr-defined]
+        for method, op in item.items()
+        if method in METHODS
+    }
+    undocumented = {i for i in ids if i not in ERRORS_BY_OPERATION}
+    assert undocumented <= {"GetHealth", "GetMetrics", "GetApiInfo", "ListAdapters"}
+    assert set(ERRORS_BY_OPERATION) <= ids

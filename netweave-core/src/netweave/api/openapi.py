@@ -29,6 +29,39 @@ from netweave.models import PROBLEM_MEDIA_TYPE, PackageRegistration, ProblemDeta
 PROBLEM_SCHEMA = "ProblemDetails"
 SECURED_PREFIX = "/o2dms"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+#: Backend errors a route may pass on: 501 missing capability, 502 backend error, 503 backend
+#: or owning adapter unavailable, 504 backend timeout.
+_BACKEND = (501, 502, 503, 504)
+#: The error statuses each operation can answer besides 401/403/500 (all routes under /o2dms),
+#: 400/413/415 (routes with a body) and 404 (routes with an id), which are added generally.
+ERRORS_BY_OPERATION: dict[str, tuple[int, ...]] = {
+    "ListNfDeploymentDescriptors": (400,),
+    "GetNfDeploymentDescriptor": (400,),
+    "CreateNfDeploymentDescriptor": (409, 422, *_BACKEND),
+    "UpdateNfDeploymentDescriptorState": (),
+    "DeleteNfDeploymentDescriptor": (400, 409, *_BACKEND),
+    "ListNfDeployments": (400,),
+    "CreateNfDeployment": (404, 409, 422, *_BACKEND),
+    "GetNfDeployment": (400, 502, 503, 504),
+    "ReplaceNfDeployment": (409, *_BACKEND),
+    "UpdateNfDeployment": (409, *_BACKEND),
+    "DeleteNfDeployment": (400, 409, 501, 503),
+    "ScaleNfDeployment": (409, 422, 501, 503),
+    "RollbackNfDeployment": (409, 422, 501, 503),
+    "GetNfDeploymentStatus": (400, 502, 503, 504),
+    "GetNfDeploymentHistory": (400, *_BACKEND),
+    "GetNfDeploymentLogs": (400, 409, *_BACKEND),
+    "ListOperations": (400,),
+    "GetOperation": (400,),
+    "RetryOperation": (400, 409, 422),
+    "FailOperation": (400, 409, 422),
+    "CancelOperation": (400, 409, 422),
+    "ListSubscriptions": (400,),
+    "CreateSubscription": (422,),
+    "GetSubscription": (400,),
+    "DeleteSubscription": (400,),
+    "GetReadiness": (503,),
+}
 
 
 def _schema_of(model: Any) -> dict[str, Any]:
@@ -52,6 +85,7 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             statuses = {int(s) for s in responses if s.isdigit()} | {500}
+            statuses |= set(ERRORS_BY_OPERATION.get(operation.get("operationId", ""), ()))
             if path.startswith(SECURED_PREFIX):
                 statuses |= {401, 403}
             if method in ("post", "put", "patch") and path.startswith(SECURED_PREFIX):

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 ROOT = Path(__file__).parent
 CORE = "netweave-core"
@@ -54,24 +55,30 @@ def _test_env(session: nox.Session) -> dict[str, str]:
 
 
 def _pytest(session: nox.Session, dist: str, env: dict[str, str]) -> None:
-    tests = ROOT / dist / "tests"
+    tests = ROOT / dist / "tests" if dist != "tests" else ROOT / "tests"
     if not any(tests.rglob("test_*.py")):
         session.log(f"{dist}: no tests yet")
         return
-    with session.chdir(ROOT / dist):
+    with session.chdir(tests.parent if dist != "tests" else tests):
         session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Every distribution's tests, then the end-to-end tests in tests/."""
+    """Every distribution's tests, then the end-to-end tests in tests/.
+
+    All of them run even when one fails, so a CI log shows every red distribution at once.
+    """
     _install_all(session)
     env = _test_env(session)
-    for dist in DISTRIBUTIONS:
-        _pytest(session, dist, env)
-    if any((ROOT / "tests").rglob("test_*.py")):
-        with session.chdir(ROOT / "tests"):
-            session.run("pytest", *session.posargs, env=env)
+    failed: list[str] = []
+    for dist in [*DISTRIBUTIONS, "tests"]:
+        try:
+            _pytest(session, dist, env)
+        except CommandFailed:
+            failed.append(dist)
+    if failed:
+        session.error(f"tests failed in: {', '.join(failed)}")
 
 
 @nox.session(python="3.11")

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from support.gateway import Gateway, running_gateway
 from support.memory_adapter import MemoryAdapter
 

@@ -114,6 +114,9 @@ def _validation_details(
                 )
     elif isinstance(extra, dict):
         errors.append({"field": "", "source": "body", "message": str(extra)})
+    if len(errors) == 1 and errors[0]["field"] == "data" and errors[0]["message"] == "'data'":
+        # Litestar's way of saying the body is missing.
+        return "invalid request: a JSON body is required", {"field": "body"}
     if not errors:
         # e.g. malformed JSON: Litestar says what is wrong in ``detail``.
         return f"invalid request body: {exc.detail}" if exc.detail else "invalid request", None
@@ -122,6 +125,18 @@ def _validation_details(
     if errors[0]["field"]:
         details["field"] = errors[0]["field"]
     return "invalid request: " + "; ".join(parts), details
+
+
+def _raised_decoding_body(exc: BaseException) -> bool:
+    """Whether the exception came out of decoding a request body (not a bug elsewhere)."""
+    frame = exc.__traceback__
+    for _ in range(200):
+        if frame is None:
+            return False
+        if frame.tb_frame.f_code.co_name in {"decode_json", "json_extractor"}:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -174,6 +189,22 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             details=details,
         )
         return _response(problem, status, headers or None)
+    if isinstance(exc, UnicodeDecodeError | RecursionError) and _raised_decoding_body(exc):
+        # Litestar lets these through from its JSON decoder: the client's body is at fault.
+        reason = (
+            "the request body is not valid UTF-8"
+            if isinstance(exc, UnicodeDecodeError)
+            else "the request body nests too deeply"
+        )
+        problem = build_problem(
+            status=400,
+            code="InvalidInput",
+            title="Invalid input",
+            detail=f"invalid request body: {reason}",
+            instance=instance,
+            details={"field": "body"},
+        )
+        return _response(problem, 400)
     _log.error("unhandled error on %s %s", request.method, instance, exc_info=exc)
     problem = build_problem(
         status=500,

@@ -56,10 +56,10 @@ async def test_keys_are_scoped_to_the_route(gw: Gateway) -> None:
     again = await gw.post(f"{url}/scale", json={"replicas": 2}, headers=key)
     assert again.json()["operationId"] == scale.json()["operationId"]
     assert len(gw.memory.calls_to("scale_deployment")) == 1
-    subscription = await gw.post(
-        "/o2dms/v1/subscriptions", json={"callbackUri": "https://smo.example/cb"}, headers=key
-    )
-    assert subscription.status_code == 201
+    # the same key on another route is another request
+    other = await gw.post(f"{url}/rollback", json={}, headers=key)
+    assert other.status_code == 202, other.text
+    assert other.json()["operationId"] != scale.json()["operationId"]
 
 
 async def test_package_registration_and_upload_replay(gw: Gateway) -> None:

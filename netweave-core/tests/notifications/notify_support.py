@@ -7,17 +7,20 @@ the status given). ``/token`` issues client-credentials tokens for one client.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
+import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from netweave.store.sql import SqlStore
-from support.gateway import served
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,33 @@ class Subscriber:
 
 
 @asynccontextmanager
+async def served_in_thread(app: Litestar) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in its own thread and event loop; yields the URL.
+
+    Its own loop because a gateway under ``AsyncTestClient`` blocks the test's loop while it
+    handles a request: a server on that loop could not answer the gateway's callbacks.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started or not thread.is_alive():
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 10)
+        sock.close()
+
+
+@asynccontextmanager
 async def subscriber_server(subscriber: Subscriber) -> AsyncIterator[str]:
     """Serve ``subscriber`` on 127.0.0.1; yields its base URL."""
-    async with served(subscriber.app()) as base_url:
+    async with served_in_thread(subscriber.app()) as base_url:
         yield base_url

@@ -20,7 +20,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from netweave.adapters import DMSAdapter
 from netweave.api.app import create_app
-from netweave.config import ApiSettings, OperationSettings, Settings
+from netweave.config import ApiSettings, NotificationSettings, OperationSettings, Settings
 from netweave.operations.events import new_plugin_manager
 from netweave.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
@@ -117,6 +117,18 @@ def make_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -> S
         data_dir=data_dir,
         api=ApiSettings(token=SecretStr(token) if token else None, **api),
         operations=OperationSettings(poll_interval=0.02, lease_seconds=5.0, max_attempts=2),
+        # Callbacks on 127.0.0.1 are allowed and not tested on create, so API tests can store
+        # subscriptions without a subscriber; tests/notifications turns both back on.
+        notifications=NotificationSettings(
+            allowed_cidrs=["127.0.0.0/8"],
+            test_callback=False,
+            poll_interval=0.05,
+            settle_seconds=0.05,
+            backoff_base=0.05,
+            backoff_max=0.5,
+            max_attempts=3,
+            timeout=2.0,
+        ),
     )
 
 

@@ -39,9 +39,11 @@ from netweave.api.auth import (
     bootstrap_token,
 )
 from netweave.api.common import provide_services
+from netweave.api.jwt import JwtAuthenticator
 from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import problem_response
+from netweave.api.ratelimit import TokenBucketLimiter, rate_limit_middleware
 from netweave.config import Settings
 from netweave.models import RequestModel
 from netweave.operations import Services, build_services
@@ -90,19 +92,25 @@ class NetweaveCore(InitPluginProtocol):
 
             self.registry = load_adapters(self.settings, self.plugin_manager)
 
+        limiter = TokenBucketLimiter.from_settings(self.settings.api.rate_limit)
         app_config.state.update(
             {
                 "settings": self.settings,
                 "metrics": self.metrics,
                 "adapter_start_errors": {},
                 "adapters_started": False,
+                "rate_limiter": limiter,
             }
         )
         app_config.route_handlers.append(
             Router(
                 "/",
                 route_handlers=list(API_CONTROLLERS),
-                middleware=[auth_middleware],
+                # Rate limiting after authentication (it keys by the authenticated subject),
+                # and only when enabled: reads should not pay for a no-op layer.
+                middleware=[auth_middleware, rate_limit_middleware]
+                if limiter
+                else [auth_middleware],
                 # On the router: Litestar ignores an app-level value set by an init plugin.
                 request_max_body_size=self.settings.api.max_json_bytes,
                 security=[{"bearerAuth": []}],
@@ -128,7 +136,7 @@ class NetweaveCore(InitPluginProtocol):
                     "bearerAuth": SecurityScheme(
                         type="http",
                         scheme="bearer",
-                        description="Static, generated or stored API token",
+                        description="Static, generated or stored API token, or an OAuth2 JWT",
                     )
                 }
             ),
@@ -171,6 +179,9 @@ class NetweaveCore(InitPluginProtocol):
             chain: list[Authenticator] = []
             if configured:
                 chain.append(StaticTokenAuthenticator(configured))
+            jwt_auth = JwtAuthenticator(self.settings.api.jwt) if self.settings.api.jwt else None
+            if jwt_auth is not None:
+                chain.append(jwt_auth)  # before stored tokens: a JWT never costs a store query
             chain.append(StoredTokenAuthenticator(store))
             app.state.authenticator = ChainAuthenticator(chain)
 
@@ -180,11 +191,17 @@ class NetweaveCore(InitPluginProtocol):
             )
             app.state.services = services
             services.worker.start()
+            if services.notifications is not None:
+                services.notifications.worker.start()
             finalize_openapi(app)
             try:
                 yield
             finally:
                 await services.worker.stop()
+                if services.notifications is not None:
+                    await services.notifications.close()
+                if jwt_auth is not None:
+                    await jwt_auth.close()
                 await services.packages.close()
                 await self.registry.stop_all()
                 app.state.adapters_started = False

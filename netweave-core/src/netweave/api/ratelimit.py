@@ -5,12 +5,13 @@ second, so a client may burst ``requests`` changes and then keeps that average. 
 is a 429 problem with ``Retry-After`` (whole seconds until the next token). Reads (GET, HEAD,
 OPTIONS) are never limited.
 
-The client is the authenticated subject (the guard runs after authentication, so a JWT's
-``sub``, a stored token's id, or the static token), falling back to the peer address. Litestar's
-``RateLimitConfig`` middleware was not used: it runs before route guards, so it can only key by
-address or by an unverified header; it sends no ``Retry-After``; and it keeps one timestamp per
-request in its store. State is per process: with N replicas behind a load balancer, a client
-gets up to N times ``requests`` per window unless the balancer keeps it on one replica.
+The client is the authenticated subject (this middleware runs after the auth middleware, so a
+JWT's ``sub``, a stored token's id, or the static token), falling back to the peer address.
+Litestar's ``RateLimitConfig`` middleware was not used: it is app-level and runs before
+authentication, so it can only key by address or by an unverified header; it sends no
+``Retry-After``; and it keeps one timestamp per request in its store. State is per process:
+with N replicas behind a load balancer, a client gets up to N times ``requests`` per window
+unless the balancer keeps it on one replica.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from typing import Any
 
-from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from netweave.config import RateLimitSettings
 
@@ -64,29 +63,32 @@ class TokenBucketLimiter:
         return wait
 
 
-def client_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    principal = connection.scope.get("state", {}).get("principal")
+def client_key(scope: Scope) -> str:
+    """The authenticated subject (set by the auth middleware), else the peer address."""
+    principal = scope.get("state", {}).get("principal")
     subject = getattr(principal, "subject", None)
     if isinstance(subject, str) and subject:
         return f"subject:{subject}"
-    client = connection.client
-    return f"address:{client.host if client else 'unknown'}"
+    client = scope.get("client")
+    return f"address:{client[0] if client else 'unknown'}"
 
 
-async def rate_limit_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """Router guard, after ``auth_guard``. A no-op unless ``api.rateLimit.enabled``."""
-    limiter: TokenBucketLimiter | None = connection.app.state.get("rate_limiter")
-    if limiter is None or str(connection.scope.get("method", "GET")) in _READ_METHODS:
-        return
-    wait = limiter.take(client_key(connection))
-    if wait is not None:
-        retry_after = max(1, math.ceil(wait))
-        raise TooManyRequestsException(
-            detail=f"too many changes from this client; retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
+def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
+    """Router middleware after ``auth_middleware``; a no-op unless ``api.rateLimit.enabled``."""
+
+    async def limit(scope: Scope, receive: Receive, send: Send) -> None:
+        limiter: TokenBucketLimiter | None = scope["app"].state.get("rate_limiter")
+        if limiter is not None and str(scope.get("method", "GET")) not in _READ_METHODS:
+            wait = limiter.take(client_key(scope))
+            if wait is not None:
+                retry_after = max(1, math.ceil(wait))
+                raise TooManyRequestsException(
+                    detail=f"too many changes from this client; retry in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
+        await app(scope, receive, send)
+
+    return limit
 
 
-__all__ = ["TokenBucketLimiter", "client_key", "rate_limit_guard"]
+__all__ = ["TokenBucketLimiter", "client_key", "rate_limit_middleware"]

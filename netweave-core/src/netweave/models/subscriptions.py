@@ -66,6 +66,8 @@ class SubscriptionAuthentication(RequestModel):
 class SubscriptionRequest(RequestModel):
     callback_uri: str = Field(min_length=1, max_length=2048)
     filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
+    #: How the gateway authenticates towards the callback; stored, never returned.
+    authentication: SubscriptionAuthentication | None = None
 
 
 class Subscription(WireModel):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pluggy
 
 from netweave.config import Settings
+from netweave.notifications import Notifications, build_notifications
 from netweave.operations.deployments import Accepted, DeploymentService
 from netweave.operations.events import HookBus
 from netweave.operations.idempotency import IdempotencyService
@@ -36,6 +37,8 @@ class Services:
     subscriptions: SubscriptionService
     idempotency: IdempotencyService
     worker: OperationWorker
+    #: Outbox recorder, delivery worker and callback client (``None`` without an outbox).
+    notifications: Notifications | None = None
 
 
 def build_services(
@@ -45,7 +48,8 @@ def build_services(
     plugin_manager: pluggy.PluginManager,
     metrics: Metrics,
 ) -> Services:
-    hooks = HookBus(plugin_manager)
+    notifications = build_notifications(settings, store)
+    hooks = HookBus(plugin_manager, recorder=notifications.recorder if notifications else None)
     packages = PackageService(store, registry, hooks, metrics)
     runner = OperationRunner(
         store,
@@ -71,9 +75,12 @@ def build_services(
         packages=packages,
         deployments=DeploymentService(store, registry, hooks, worker, packages.cache),
         operations=OperationService(store, hooks, worker),
-        subscriptions=SubscriptionService(store),
+        subscriptions=SubscriptionService(
+            store, notifications, test_callback=settings.notifications.test_callback
+        ),
         idempotency=IdempotencyService(store),
         worker=worker,
+        notifications=notifications,
     )
 
 

@@ -1,5 +1,7 @@
-"""Subscriptions: stored only in this issue (delivery and the callback test come with the
-notification outbox). The callback URL is checked syntactically here."""
+"""Subscriptions. On create the callback URL is checked syntactically, then against the SSRF
+rules (and the OAuth2 token endpoint too), then tested (GET must answer 204, as ETSI does);
+only then is the subscription stored, with its callback authentication (never returned).
+Delivery is :mod:`netweave.notifications`."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from urllib.parse import urlsplit
 
 from netweave.errors import InvalidInput, NotFound
 from netweave.models import Subscription, SubscriptionFilter, SubscriptionList, SubscriptionRequest
+from netweave.notifications import Notifications, authentication_record
 from netweave.store import Store, SubscriptionRecord
 
 
@@ -46,16 +49,31 @@ def _to_wire(record: SubscriptionRecord) -> Subscription:
 
 
 class SubscriptionService:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notifications: Notifications | None = None,
+        *,
+        test_callback: bool = True,
+    ) -> None:
         self._store = store
+        self._notifications = notifications
+        self._test_callback = test_callback
 
     async def create(self, request: SubscriptionRequest) -> Subscription:
         validate_callback_uri(request.callback_uri)
+        authentication = authentication_record(request.authentication)
+        if self._notifications is not None:
+            client = self._notifications.client
+            await client.check(request.callback_uri, request.authentication)
+            if self._test_callback:
+                await client.test(request.callback_uri, authentication)
         record = SubscriptionRecord(
             subscription_id=str(uuid.uuid4()),
             callback_uri=request.callback_uri,
             filter=request.filter.model_dump(mode="json", by_alias=True),
             created_at=datetime.now(UTC),
+            authentication=authentication,
         )
         await self._store.add_subscription(record)
         return _to_wire(record)

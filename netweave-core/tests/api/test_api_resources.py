@@ -122,3 +122,23 @@ async def test_two_apps_in_one_process_have_separate_metrics(tmp_path: Path) -> 
         await first.register_package("app", "1.0.0")
         text = (await second.client.get("/metrics")).text
         assert 'o2dms_package_uploads_total{adapter="mem",status="success"}' not in text
+
+
+async def test_public_url_makes_location_and_link_absolute(tmp_path: Path) -> None:
+    from support.gateway import make_settings
+
+    settings = make_settings(tmp_path / "data", public_url="https://dms.example.net/")
+    async with running_gateway(tmp_path, settings=settings) as gw:
+        package = await gw.post(
+            "/o2dms/v1/nfDeploymentDescriptors",
+            json={"name": "app", "artifactVersion": "1.0.0", "packageUri": "oci://r/app"},
+        )
+        assert package.headers["location"] == (
+            "https://dms.example.net/o2dms/v1/nfDeploymentDescriptors/app-1.0.0"
+        )
+        created = await gw.post(
+            "/o2dms/v1/nfDeployments", json={"name": "web", "packageId": "app-1.0.0"}
+        )
+        assert created.headers["location"].startswith("https://dms.example.net/o2dms/v1/")
+        assert created.headers["link"].startswith("<https://dms.example.net/o2dms/v1/operations/")
+        assert created.headers["link"].endswith('>; rel="operation"')

@@ -1,4 +1,5 @@
-"""Per-request bookkeeping kept deliberately small: request id and request metrics.
+"""Per-request bookkeeping kept deliberately small: request id, request metrics, and absolute
+``Location``/``Link`` headers when ``api.publicUrl`` is configured.
 
 An ASGI middleware (runs after routing, so the route *template* labels the metrics and the
 label set stays bounded). The request id is a client's well-formed ``X-Request-ID`` or a new
@@ -14,6 +15,23 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from netweave.logging import bind_request_id
 from netweave.operations.metrics import Metrics
+
+
+def _absolute_links(scope: Scope, headers: list[Any]) -> list[Any]:
+    """Behind a proxy (``api.publicUrl``), ``Location`` and ``Link`` name the public URL."""
+    settings = scope["app"].state.get("settings")
+    public_url = settings.api.public_url if settings is not None else None
+    if not public_url:
+        return headers
+    base = public_url.rstrip("/").encode()
+    fixed = []
+    for name, value in headers:
+        if name == b"location" and value.startswith(b"/"):
+            value = base + value
+        elif name == b"link" and value.startswith(b"</"):
+            value = b"<" + base + value[1:]
+        fixed.append((name, value))
+    return fixed
 
 
 def observability_middleware_factory(metrics: Metrics) -> Any:
@@ -41,6 +59,8 @@ def observability_middleware_factory(metrics: Metrics) -> Any:
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     headers = list(message.get("headers", ()))
+                    if status in (201, 202):
+                        headers = _absolute_links(scope, headers)
                     headers.append((b"x-request-id", request_id))
                     message["headers"] = headers
                 await send(message)

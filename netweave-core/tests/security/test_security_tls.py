@@ -158,7 +158,7 @@ async def test_plain_tls_without_client_certificates(pki: Path) -> None:
     options = uvicorn_tls_options(_settings(pki, "none"))
     async with (
         serve_tls(options) as url,
-        httpx.AsyncClient(verify=str(pki / "ca.crt")) as client,
+        httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(pki / "ca.crt"))) as client,
     ):
         assert (await client.get(f"{url}/healthz")).status_code == 200
 

@@ -137,6 +137,18 @@ class OutboxStore:
             ),
         )
         with _translate("claiming notification deliveries"):
+            # A read first: idle polls must not take SQLite's write lock (or a PostgreSQL
+            # write transaction) every poll interval on every replica.
+            async with self._store._conn(write=False) as conn:
+                due = (
+                    await conn.execute(
+                        select(_N.c.id)
+                        .where(_N.c.state == PENDING, _N.c.next_attempt_at <= now)
+                        .limit(1)
+                    )
+                ).first()
+            if due is None:
+                return []
             async with self._store._conn(write=True) as conn:
                 # PostgreSQL skips rows another replica holds; SQLite has no row locks, its
                 # write lock (BEGIN IMMEDIATE) makes select-then-update atomic instead.

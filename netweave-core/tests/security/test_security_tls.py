@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import os
+import signal
 import socket
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -169,3 +174,48 @@ def test_client_auth_needs_a_ca() -> None:
             {"certFile": "s.crt", "keyFile": "s.key", "clientAuth": "required"}
         )
     assert uvicorn_tls_options(None) == {}
+
+
+def test_netweave_serve_with_ssl_options_requires_client_certificates(
+    pki: Path, tmp_path: Path
+) -> None:
+    """The CLI path end to end: ``netweave serve --ssl-*`` in a real process."""
+    config = tmp_path / "gw.yaml"
+    config.write_text("plugins: {dms: []}\nlogFormat: json\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWEAVE_")}
+    env["NETWEAVE_API_TOKEN"] = "tls-serve-token-1234567890"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "netweave", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--config", str(config), "--data-dir", str(tmp_path / "data"),
+         "--ssl-certfile", str(pki / "server.crt"), "--ssl-keyfile", str(pki / "server.key"),
+         "--ssl-ca-certs", str(pki / "ca.crt"), "--ssl-client-auth", "required"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("netweave listening on "):
+                url = line.split()[-1]
+        assert url is not None and url.startswith("https://127.0.0.1:"), url
+        trusted = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        trusted.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
+        with httpx.Client(verify=trusted) as client:
+            assert client.get(f"{url}/healthz").status_code == 200
+        anonymous = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        with httpx.Client(verify=anonymous) as client, pytest.raises(httpx.TransportError):
+            client.get(f"{url}/healthz")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

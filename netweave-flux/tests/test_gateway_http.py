@@ -143,6 +143,21 @@ async def test_lifecycle_through_the_gateway_api(
     assert logs.status_code == 200, logs.text
     assert logs.text.strip()
 
+    # Suspend and resume through PATCH (capability "suspend"): Flux's spec.suspend follows.
+    response = await gateway.call("PATCH", url, json={"suspend": True})
+    assert response.status_code == 202, response.text
+    assert (await gateway.wait(response))["state"] == "COMPLETED"
+    release = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps")
+    assert release is not None
+    assert release["spec"].get("suspend") is True
+    assert (await gateway.call("GET", url)).json()["status"] == "SUSPENDED"
+    response = await gateway.call("PATCH", url, json={"suspend": False})
+    assert response.status_code == 202, response.text
+    assert (await gateway.wait(response))["state"] == "COMPLETED"
+    release = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps")
+    assert release is not None
+    assert not release["spec"].get("suspend")
+
     response = await gateway.call("DELETE", url)
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"

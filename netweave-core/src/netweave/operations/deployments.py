@@ -311,10 +311,14 @@ class DeploymentService:
         record = await self.record(deployment_id)
         adapter = self._registry.owner(record.adapter)
         adapter.require(Capability.DEPLOYMENT_LIFECYCLE)
-        if update.values is None and update.package_id is None:
+        if update.values is None and update.package_id is None and update.suspend is None:
             raise InvalidInput(
-                "an update needs new values and/or a new packageId", details={"field": "values"}
+                "an update needs new values, a new packageId and/or suspend",
+                details={"field": "values"},
             )
+        if update.suspend is not None:
+            # Checked here too so an unsupported suspend is a 501 now, not a failed operation.
+            adapter.require(Capability.SUSPEND)
         values_mode = update.values_mode
         if replace_by_default and "values_mode" not in update.model_fields_set:
             values_mode = "replace"  # PUT replaces unless the client says otherwise
@@ -330,6 +334,7 @@ class DeploymentService:
                 values=update.values,
                 package=package_to_info(package) if update.package_id else None,
                 values_mode=values_mode,
+                suspend=update.suspend,
             )
             spec = DeploymentSpec(
                 deployment_id=record.deployment_id,
@@ -345,6 +350,8 @@ class DeploymentService:
             params["values"] = update.values
         if update.package_id is not None:
             params["packageId"] = update.package_id
+        if update.suspend is not None:
+            params["suspend"] = update.suspend
         warnings = self._deprecation_warnings(package) if update.package_id else []
         return await self._start(record, OperationType.UPDATE, params, warnings)
 

@@ -240,6 +240,7 @@ class OperationRunner:
                 values=params.get("values"),
                 package=new_package,
                 values_mode="replace" if params.get("valuesMode") == "replace" else "merge",
+                suspend=params.get("suspend"),
             )
             return await adapter.update_deployment(ref, change, ctx)
         if kind is OperationType.SCALE:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import itertools
 import json
+import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from litestar import Litestar, Request, Response, get, post
+from netweave.logging import configure_logging
 from netweave.store.sql import SqlStore
 
 
@@ -160,6 +163,24 @@ async def served_in_thread(app: Litestar) -> AsyncIterator[str]:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)
         sock.close()
+
+
+@contextmanager
+def gateway_log_output() -> Iterator[io.StringIO]:
+    """What the gateway's log pipeline (netweave.logging, JSON, DEBUG) writes while the block
+    runs. Enter it after the gateway app exists: building a Litestar app reconfigures the root
+    logger."""
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    configure_logging("json", "DEBUG", stream=buffer)
+    try:
+        yield buffer
+    finally:
+        for handler in list(root.handlers):
+            if handler.get_name() == "netweave":
+                root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @asynccontextmanager

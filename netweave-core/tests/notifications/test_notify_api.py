@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from netweave.config import NotificationSettings, Settings
-from notify_support import Subscriber, subscriber_server
+from notify_support import Subscriber, gateway_log_output, subscriber_server
 from support.gateway import Gateway, make_settings, running_gateway
 
 SUBSCRIPTIONS = "/o2dms/v1/subscriptions"
@@ -222,29 +222,38 @@ async def test_client_credentials_through_the_api(tmp_path: Path) -> None:
         subscriber_server(subscriber) as url,
         gateway(tmp_path, loopback_settings(tmp_path)) as gw,
     ):
-        created = await gw.post(
-            SUBSCRIPTIONS,
-            json={
-                "callbackUri": f"{url}/cb",
-                "filter": {"eventTypes": ["PackageUploaded"]},
-                "authentication": {
-                    "authType": ["OAUTH2_CLIENT_CREDENTIALS"],
-                    "paramsOauth2ClientCredentials": {
-                        "clientId": subscriber.client_id,
-                        "clientPassword": subscriber.client_secret,
-                        "tokenEndpoint": f"{url}/token",
+        with gateway_log_output() as output:
+            created = await gw.post(
+                SUBSCRIPTIONS,
+                json={
+                    "callbackUri": f"{url}/cb",
+                    "filter": {"eventTypes": ["PackageUploaded"]},
+                    "authentication": {
+                        "authType": ["OAUTH2_CLIENT_CREDENTIALS"],
+                        "paramsOauth2ClientCredentials": {
+                            "clientId": subscriber.client_id,
+                            "clientPassword": subscriber.client_secret,
+                            "tokenEndpoint": f"{url}/token",
+                        },
                     },
                 },
-            },
-        )
-        assert created.status_code == 201, created.text
-        assert subscriber.client_secret not in created.text
-        await gw.register_package(name="one")
-        await gw.register_package(name="two")
-        bodies = await wait_for(subscriber, lambda bs: len(bs) == 2)
+            )
+            assert created.status_code == 201, created.text
+            assert subscriber.client_secret not in created.text
+            await gw.register_package(name="one")
+            await gw.register_package(name="two")
+            bodies = await wait_for(subscriber, lambda bs: len(bs) == 2)
     assert [b["data"]["name"] for b in bodies] == ["one", "two"]
     assert subscriber.gets[0] is not None and subscriber.gets[0].startswith("Bearer tok-")
     assert subscriber.token_requests == 1  # cached across the test GET and both deliveries
+    text = output.getvalue()
+    # The output really has the gateway's work in it, down to the SQL driver's DEBUG lines.
+    assert "POST http://127.0.0.1" in text and "INSERT INTO subscriptions" in text
+    secret_basic = base64.b64encode(
+        f"{subscriber.client_id}:{subscriber.client_secret}".encode()
+    ).decode()
+    for secret in (subscriber.client_secret, secret_basic, *subscriber.valid_tokens):
+        assert secret not in text
 
 
 async def test_unsupported_auth_type_is_a_400(tmp_path: Path) -> None:

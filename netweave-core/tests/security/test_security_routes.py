@@ -27,7 +27,7 @@ _PARAM = re.compile(r"\{[^}]+\}")
 
 def o2dms_routes(app: Litestar) -> list[tuple[str, str, str]]:
     """(method, concrete path, required scope) for every /o2dms route of the app."""
-    found = []
+    found: list[tuple[str, str, str]] = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or not route.path.startswith("/o2dms"):
             continue
@@ -36,7 +36,7 @@ def o2dms_routes(app: Litestar) -> list[tuple[str, str, str]]:
                 if method in {"OPTIONS", "HEAD"}:
                     continue
                 path = _PARAM.sub(lambda _: str(uuid.uuid4()), route.path)
-                found.append((method, path, required_scope(method, handler)))
+                found.append((str(method), path, required_scope(str(method), handler)))
     return found
 
 

@@ -59,17 +59,21 @@ class Credentials:
 
 
 def authentication_record(auth: SubscriptionAuthentication | None) -> dict[str, Any] | None:
-    """What the store keeps (secrets in clear: the gateway has to present them)."""
+    """What the store keeps (secrets in clear: the gateway has to present them). The secrets
+    are registered for log redaction from here on (a DEBUG driver log of the INSERT shows
+    its parameters)."""
     if auth is None:
         return None
     record: dict[str, Any] = {"authType": list(auth.auth_type)}
     if auth.params_basic is not None:
+        register_secret(auth.params_basic.password)
         record["paramsBasic"] = {
             "userName": auth.params_basic.user_name,
             "password": auth.params_basic.password.get_secret_value(),
         }
     oauth = auth.params_oauth2_client_credentials
     if oauth is not None:
+        register_secret(oauth.client_password)
         record["paramsOauth2ClientCredentials"] = {
             "clientId": oauth.client_id,
             "clientPassword": oauth.client_password.get_secret_value(),

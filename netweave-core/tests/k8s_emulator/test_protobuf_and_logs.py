@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -153,3 +154,66 @@ def test_pod_log_since_time(http: Http, k8s_emulator: KubernetesEmulator) -> Non
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     code, _, raw = http.request("GET", f"/api/v1/namespaces/default/pods/t/log?sinceTime={stamp}")
     assert (code, raw) == (200, b"new\n")
+
+
+def test_follow_without_streaming_returns_what_is_there(
+    http: Http, k8s_emulator: KubernetesEmulator
+) -> None:
+    k8s_emulator.controllers.unregister("Pod")
+    http.json("POST", "/api/v1/namespaces/default/pods", _pod("s", ["c"]))
+    k8s_emulator.append_log("default", "s", "c", "so far")
+    code, _, raw = http.request("GET", "/api/v1/namespaces/default/pods/s/log?follow=true")
+    assert (code, raw) == (200, b"so far\n")
+
+
+def test_follow_streams_new_lines_until_the_container_exits(k8s_emulator_factory: Any) -> None:
+    import threading
+
+    k8s_emulator = k8s_emulator_factory(follow_logs=True)
+    kube = k8s_emulator.kubernetes_client()
+    core = client.CoreV1Api(kube)
+    k8s_emulator.controllers.unregister("Pod")  # the test drives the Pod's life
+    core.create_namespaced_pod("default", _pod("f", ["c"]))
+    k8s_emulator.append_log("default", "f", "c", "first")
+    resp = core.read_namespaced_pod_log("f", "default", follow=True, _preload_content=False)
+    got: list[str] = []
+
+    def reader() -> None:
+        for raw in resp.stream(decode_content=True):
+            got.extend(raw.decode().splitlines())
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.3)
+    k8s_emulator.append_log("default", "f", "c", "second")
+    time.sleep(0.3)
+    assert t.is_alive()  # still following a running container
+    pod = k8s_emulator.get("v1", "Pod", "f", "default")
+    k8s_emulator.append_log("default", "f", "c", "last")
+    k8s_emulator.set_status(pod, {"phase": "Succeeded"})
+    t.join(timeout=10)
+    kube.close()
+    assert not t.is_alive()
+    assert got == ["first", "second", "last"]
+
+
+def test_follow_ends_when_the_client_goes(k8s_emulator_factory: Any) -> None:
+    import http.client as hc
+
+    k8s_emulator = k8s_emulator_factory(follow_logs=True)
+    k8s_emulator.controllers.unregister("Pod")
+    Http(k8s_emulator.url).json("POST", "/api/v1/namespaces/default/pods", _pod("g", ["c"]))
+    k8s_emulator.append_log("default", "g", "c", "hello")
+    server = k8s_emulator._server
+    assert server is not None
+    conn = hc.HTTPConnection("127.0.0.1", k8s_emulator.port, timeout=10)
+    conn.request("GET", "/api/v1/namespaces/default/pods/g/log?follow=true")
+    resp = conn.getresponse()
+    assert resp.read1(64).startswith(b"hello")
+    streaming = len(server._conns)
+    conn.close()
+    # The emulator notices the closed socket within its idle tick and ends the stream.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(server._conns) >= streaming:
+        time.sleep(0.05)
+    assert len(server._conns) < streaming

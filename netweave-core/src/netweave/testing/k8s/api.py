@@ -1056,21 +1056,14 @@ class ApiCore:
     def append_log(
         self, ns: str, pod: str, container: str, line: str, when: float | None = None
     ) -> None:
-        with self.store.lock:
+        with self.store.cond:
             self.logs.setdefault((ns, pod, container), []).append(
                 (time.time() if when is None else when, line)
             )
+            self.store.cond.notify_all()  # wakes followed log streams
 
-    def read_log(
-        self,
-        ns: str,
-        pod: str,
-        container: str | None,
-        tail_lines: int | None = None,
-        since_seconds: int | None = None,
-        timestamps: bool = False,
-        limit_bytes: int | None = None,
-    ) -> str:
+    def log_container(self, ns: str, pod: str, container: str | None) -> str:
+        """The container a log request is about (400 when ambiguous or unknown)."""
         res = self.resource("", "v1", "pods")
         obj = self.get(res, ns, pod)
         spec = obj.get("spec") or {}
@@ -1084,30 +1077,50 @@ class ApiCore:
                     f"a container name must be specified for pod {pod}, "
                     f"choose one of: [{' '.join(names)}]"
                 )
-            container = names[0]
-        elif container not in all_names:
+            return names[0]
+        if container not in all_names:
             raise bad_request(f"container {container} is not valid for pod {pod}")
+        return container
+
+    def log_entries(self, ns: str, pod: str, container: str) -> builtins.list[tuple[float, str]]:
         with self.store.lock:
-            entries = list(self.logs.get((ns, pod, container), []))
+            return list(self.logs.get((ns, pod, container), []))
+
+    def read_log(
+        self,
+        ns: str,
+        pod: str,
+        container: str | None,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
+    ) -> str:
+        container = self.log_container(ns, pod, container)
+        entries = self.log_entries(ns, pod, container)
         if since_seconds is not None:
             cutoff = time.time() - since_seconds
             entries = [e for e in entries if e[0] >= cutoff]
         if tail_lines is not None:
             entries = entries[-tail_lines:] if tail_lines > 0 else []
-        lines = []
-        for ts, line in entries:
-            if timestamps:
-                stamp = (
-                    time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
-                    + f".{int((ts % 1) * 1e9):09d}Z"
-                )
-                lines.append(f"{stamp} {line}\n")
-            else:
-                lines.append(line + "\n")
-        text = "".join(lines)
+        text = "".join(format_log_line(ts, line, timestamps) for ts, line in entries)
         if limit_bytes is not None:
             text = text.encode()[:limit_bytes].decode("utf-8", "ignore")
         return text
+
+    def pod_finished(self, ns: str, pod: str) -> bool:
+        """True when the Pod is gone or its containers have exited (a followed log ends)."""
+        obj = self.store.get(("", "pods"), ns, pod)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return True
+        return (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def format_log_line(ts: float, line: str, timestamps: bool) -> str:
+    if not timestamps:
+        return line + "\n"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
+    return f"{stamp} {line}\n"
 
 
 def _fold_string_data(obj: JSONDict) -> None:

@@ -39,6 +39,10 @@ class KubernetesEmulator:
         controllers: run the default workload controllers (Deployments become
             ready, Jobs complete, ...).
         validate: validate built-in kinds against their OpenAPI schemas.
+        follow_logs: serve ``pods/log?follow=true`` like a kubelet: stream new lines
+            until the container exits, the Pod goes or the client disconnects. Off by
+            default: the request then returns the lines so far and ends, which clients
+            that cannot interrupt a blocking read rely on (see the docs).
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class KubernetesEmulator:
         kubernetes_version: str = "1.35",
         controllers: bool = True,
         validate: bool = True,
+        follow_logs: bool = False,
     ) -> None:
         major, minor = kubernetes_version.split(".")[:2]
         self.kubernetes_version = f"{major}.{minor}"
@@ -54,6 +59,7 @@ class KubernetesEmulator:
         self.faults = FaultInjector()
         self.controllers = ControllerManager(self.core, defaults=controllers)
         self._server: EmulatorHTTPServer | None = None
+        self._follow_logs = follow_logs
         self._thread: threading.Thread | None = None
         self.version_info: JSONDict = {
             "major": major,
@@ -77,6 +83,7 @@ class KubernetesEmulator:
         if self._server is not None:
             return self
         self._server = EmulatorHTTPServer(self.core, self.faults, self.version_info)
+        self._server.follow_logs = self._follow_logs
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},  # shutdown() waits up to one interval

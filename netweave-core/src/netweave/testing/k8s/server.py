@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from netweave.testing.k8s import discovery, protobuf
-from netweave.testing.k8s.api import ApiCore, ListOptions, WriteOptions
+from netweave.testing.k8s.api import ApiCore, ListOptions, WriteOptions, format_log_line
 from netweave.testing.k8s.errors import ApiError, bad_request, status_success
 from netweave.testing.k8s.faults import Fault, FaultInjector
 from netweave.testing.k8s.resources import Resource
@@ -70,6 +70,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self._conns_lock = threading.Lock()
         self.watch_bookmark_interval = 15.0
         self.internal_errors: list[str] = []
+        # follow=true streams like a kubelet (until the container exits) only when enabled;
+        # otherwise it answers the lines so far and ends (see KubernetesEmulator).
+        self.follow_logs = False
 
     def track(self, sock: socket.socket, add: bool) -> None:
         with self._conns_lock:
@@ -496,6 +499,8 @@ class _Handler(BaseHTTPRequestHandler):
                 obj, _ = core.patch(res, ns, name, ctype, body, opts, subresource="scale")
                 return self._send_json(200, obj)
         elif sub == "log" and res.kind == "Pod" and not res.group and method == "GET":
+            if (self._param("follow") or "") in _TRUE and self.server.follow_logs:
+                return self._follow_log(ns, name)
             text = core.read_log(
                 ns,
                 name,
@@ -510,6 +515,52 @@ class _Handler(BaseHTTPRequestHandler):
             core.delete(res, ns, name)
             return self._send_json(201, status_success())
         raise ApiError(404, "the server could not find the requested resource")
+
+    def _follow_log(self, ns: str, pod: str) -> None:
+        """Stream a container's log until it exits, the Pod goes or the client leaves."""
+        core = self.server.core
+        container = core.log_container(ns, pod, self._param("container"))
+        text = core.read_log(
+            ns,
+            pod,
+            container,
+            tail_lines=self._int_param("tailLines"),
+            since_seconds=self._since_seconds(),
+            timestamps=(self._param("timestamps") or "") in _TRUE,
+        )
+        stamps = (self._param("timestamps") or "") in _TRUE
+        sent = len(core.log_entries(ns, pod, container))
+        self._status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._record(200)
+
+        def chunk(data: bytes) -> None:
+            if data:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+
+        chunk(text.encode())
+        deadline = time.monotonic() + MAX_WATCH_SECONDS
+        store = core.store
+        # Bounded by the deadline; each pass waits at most 0.5 s.
+        while time.monotonic() < deadline and not self.server.stopping.is_set():
+            entries = core.log_entries(ns, pod, container)
+            if len(entries) > sent:
+                chunk("".join(format_log_line(t, ln, stamps) for t, ln in entries[sent:]).encode())
+                sent = len(entries)
+                continue
+            if core.pod_finished(ns, pod) or self._client_gone():
+                break
+            with store.cond:
+                if len(core.logs.get((ns, pod, container), [])) == sent and not store.closed:
+                    store.cond.wait(timeout=0.5)
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        self.close_connection = True
 
     # --- watch ---------------------------------------------------------------------------
 

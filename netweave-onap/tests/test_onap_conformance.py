@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from netweave.adapters import DeploymentChange, DMSAdapter, PackageInfo, PackageUpload
 from netweave.errors import BackendTimeout, BackendUnavailable, NotFound, Unsupported
-from netweave.testing.contracts import ContractViolation
 from netweave.testing.kit import AdapterTestSuite, kit_override
 from netweave_onap import OnapAdapter, OnapConfig
 from onap_emulators.k8splugin import K8sPluginEmulator
@@ -55,41 +54,10 @@ class _Outage:
             self.emulator.outage_status = None
 
 
-_CORE_501 = (
-    "netweave-core's OpenAPI document declares no 501 response on POST .../scale (nor "
-    "rollback/history), so the kit's wire check rejects the 501 this adapter rightly answers "
-    "for an undeclared capability; reported to the lead. Strict xfail: it fails once core is "
-    "fixed, so this override gets removed."
-)
-
-
-class _CoreOpenApi501:
-    @kit_override(_CORE_501)
-    @pytest.mark.xfail(strict=True, raises=ContractViolation, reason=_CORE_501)
-    async def test_http_deployment_flow_and_undeclared_capabilities(
-        self,
-        gateway: Any,
-        openapi: Any,
-        adapter: DMSAdapter,
-        sample_package: PackageUpload,
-        namespace: str,
-        deployment_values: dict[str, Any],
-    ) -> None:
-        await AdapterTestSuite.test_http_deployment_flow_and_undeclared_capabilities(
-            self,  # type: ignore[arg-type]
-            gateway,
-            openapi,
-            adapter,
-            sample_package,
-            namespace,
-            deployment_values,
-        )
-
-
 _FAST = {"pollInterval": 0.02, "timeouts": {"read": 5, "write": 20}, "http": {"backoff": 0.01}}
 
 
-class TestK8sPluginConformance(_CoreOpenApi501, AdapterTestSuite):
+class TestK8sPluginConformance(AdapterTestSuite):
     @pytest.fixture
     def adapter(self, k8s_backend: K8sPluginEmulator) -> DMSAdapter:
         return OnapAdapter(
@@ -129,7 +97,7 @@ class TestK8sPluginConformance(_CoreOpenApi501, AdapterTestSuite):
         _check_factory_discovery(adapter)
 
 
-class TestSoConformance(_CoreOpenApi501, AdapterTestSuite):
+class TestSoConformance(AdapterTestSuite):
     @pytest.fixture
     def adapter(self, so_backend: SoEmulator) -> DMSAdapter:
         return OnapAdapter(

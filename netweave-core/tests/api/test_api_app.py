@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from netweave.api.app import create_app
 from netweave.config import Settings
 from netweave.hookspecs import hookimpl
-from netweave.operations.events import new_plugin_manager
+from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
 from support.gateway import AUTH, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
@@ -54,7 +54,7 @@ class ChartsPlugin:
 
 
 async def test_adapters_mount_routes_through_app_init(tmp_path: Path) -> None:
-    pm = new_plugin_manager()
+    pm = make_plugin_manager()
     pm.register(ChartsPlugin())
     async with running_gateway(tmp_path, plugin_manager=pm) as gw:
         response = await gw.client.get("/charts/index.yaml")  # open, like a Helm repository
@@ -69,7 +69,7 @@ async def test_adapter_start_failure_does_not_stop_the_gateway(tmp_path: Path) -
     app = create_app(
         settings,
         registry=AdapterRegistry({"broken": broken}),
-        plugin_manager=new_plugin_manager(),
+        plugin_manager=make_plugin_manager(),
     )
     async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
         body = (await client.get("/o2dms/v1/adapters", headers=AUTH)).json()

@@ -8,7 +8,7 @@ from typing import Any
 
 from netweave.errors import InvalidInput
 from netweave.hookspecs import hookimpl
-from netweave.operations.events import new_plugin_manager
+from netweave.plugins import make_plugin_manager
 from support.gateway import running_gateway
 from support.problems import assert_problem
 
@@ -55,7 +55,7 @@ class Crashing:
 
 
 async def test_events_are_fired_after_commit(tmp_path: Path) -> None:
-    pm = new_plugin_manager()
+    pm = make_plugin_manager()
     recorder = Recorder()
     pm.register(recorder)
     async with running_gateway(tmp_path, plugin_manager=pm) as gw:
@@ -77,7 +77,7 @@ async def test_events_are_fired_after_commit(tmp_path: Path) -> None:
 
 
 async def test_hook_failures_never_fail_the_request(tmp_path: Path) -> None:
-    pm = new_plugin_manager()
+    pm = make_plugin_manager()
     pm.register(Broken())
     async with running_gateway(tmp_path, plugin_manager=pm) as gw:
         gw.app.state.services.hooks._timeout = 0.05
@@ -92,7 +92,7 @@ async def test_hook_failures_never_fail_the_request(tmp_path: Path) -> None:
 
 
 async def test_unexpected_exception_is_a_500_without_internals(tmp_path: Path) -> None:
-    pm = new_plugin_manager()
+    pm = make_plugin_manager()
     pm.register(Crashing())
     async with running_gateway(tmp_path, plugin_manager=pm) as gw:
         response = await gw.post(
@@ -119,7 +119,7 @@ class Selector:
 async def test_select_adapter_hook_places_unnamed_packages(tmp_path: Path) -> None:
     from support.memory_adapter import MemoryAdapter
 
-    pm = new_plugin_manager()
+    pm = make_plugin_manager()
     pm.register(Selector())
     async with running_gateway(
         tmp_path,

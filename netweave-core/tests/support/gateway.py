@@ -17,13 +17,14 @@ from typing import Any
 
 import pluggy
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from netweave.adapters import DMSAdapter
 from netweave.api.app import create_app
 from netweave.config import ApiSettings, NotificationSettings, OperationSettings, Settings
-from netweave.operations.events import new_plugin_manager
+from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
+from netweave.testing.gateway import GatewayClient
+from netweave.testing.gateway import running_gateway as kit_gateway
 from pydantic import SecretStr
 
 from support.memory_adapter import MemoryAdapter
@@ -37,50 +38,19 @@ TERMINAL = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED"})
 
 
 @dataclass
-class Gateway:
-    app: Litestar
-    client: AsyncTestClient[Litestar]
-    store: SqlStore
-    adapters: dict[str, MemoryAdapter]
-    plugin_manager: pluggy.PluginManager
-    settings: Settings
-    headers: dict[str, str] = field(default_factory=lambda: dict(AUTH))
+class Gateway(GatewayClient):
+    """The kit's in-process gateway plus helpers for memory-adapter tests."""
+
+    adapters: dict[str, MemoryAdapter] = field(default_factory=dict)
 
     @property
     def memory(self) -> MemoryAdapter:
         return next(iter(self.adapters.values()))
 
-    async def get(self, url: str, **kwargs: Any) -> Any:
-        return await self.client.get(url, headers=self._h(kwargs), **kwargs)
-
-    async def post(self, url: str, **kwargs: Any) -> Any:
-        return await self.client.post(url, headers=self._h(kwargs), **kwargs)
-
-    async def put(self, url: str, **kwargs: Any) -> Any:
-        return await self.client.put(url, headers=self._h(kwargs), **kwargs)
-
-    async def patch(self, url: str, **kwargs: Any) -> Any:
-        return await self.client.patch(url, headers=self._h(kwargs), **kwargs)
-
-    async def delete(self, url: str, **kwargs: Any) -> Any:
-        return await self.client.delete(url, headers=self._h(kwargs), **kwargs)
-
-    def _h(self, kwargs: dict[str, Any]) -> dict[str, str]:
-        return {**self.headers, **kwargs.pop("headers", {})}
-
     async def wait_operation(
         self, operation_id: str, states: frozenset[str] = TERMINAL, wait_seconds: float = 10.0
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + wait_seconds
-        body: dict[str, Any] = {}
-        while asyncio.get_running_loop().time() < deadline:
-            response = await self.get(f"/o2dms/v1/operations/{operation_id}")
-            assert response.status_code == 200, response.text
-            body = response.json()
-            if body["state"] in states:
-                return body
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"operation {operation_id} stayed {body.get('state')}")
+        return await super().wait_operation(operation_id, states, wait_seconds)
 
     async def register_package(
         self, name: str = "app", version: str = "1.0.0", adapter: str | None = None
@@ -142,29 +112,20 @@ async def running_gateway(
     store_url: str | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
 ) -> AsyncIterator[Gateway]:
-    """The app builds its own store from the URL in its lifespan. ``AsyncTestClient`` runs the
-    app in another event loop (a blocking portal), so the test gets a *second* store on the same
-    database, bound to the test's loop, like a second replica would be."""
+    """``netweave.testing.gateway.running_gateway`` with a memory adapter by default and the
+    API tests' settings."""
     adapter_list = list(adapters) if adapters is not None else [MemoryAdapter("mem")]
-    registry = AdapterRegistry({a.name: a for a in adapter_list}, default=default)
-    settings = settings or make_settings(tmp_path / "data")
-    url = store_url or f"sqlite:///{tmp_path / 'netweave.db'}"
-    settings.store.url = SecretStr(url)
-    pm = plugin_manager or new_plugin_manager()
-    app = create_app(settings, registry=registry, plugin_manager=pm)
-    store = create_store(url)
-    try:
-        async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
-            yield Gateway(
-                app=app,
-                client=client,
-                store=store,
-                adapters={a.name: a for a in adapter_list if isinstance(a, MemoryAdapter)},
-                plugin_manager=pm,
-                settings=settings,
-            )
-    finally:
-        await store.close()
+    async with kit_gateway(
+        tmp_path,
+        adapters=adapter_list,
+        default=default,
+        settings=settings or make_settings(tmp_path / "data"),
+        store_url=store_url,
+        plugin_manager=plugin_manager,
+        client_class=Gateway,
+    ) as gw:
+        gw.adapters = {a.name: a for a in adapter_list if isinstance(a, MemoryAdapter)}
+        yield gw
 
 
 @asynccontextmanager
@@ -211,7 +172,7 @@ async def served_gateway(
     settings = settings or make_settings(tmp_path / "data")
     url = f"sqlite:///{tmp_path / 'netweave.db'}"
     settings.store.url = SecretStr(url)
-    app = create_app(settings, registry=registry, plugin_manager=new_plugin_manager())
+    app = create_app(settings, registry=registry, plugin_manager=make_plugin_manager())
     store = create_store(url)
     try:
         async with served(app) as base_url:

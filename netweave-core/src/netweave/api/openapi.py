@@ -162,11 +162,11 @@ def render(document: dict[str, Any]) -> str:
 def main() -> None:
     from netweave.api.app import create_app
     from netweave.config import Settings
-    from netweave.operations.events import new_plugin_manager
+    from netweave.plugins import make_plugin_manager
     from netweave.registry import AdapterRegistry
 
     # The document does not depend on which adapters are configured: build it without any.
-    app = create_app(Settings(), registry=AdapterRegistry({}), plugin_manager=new_plugin_manager())
+    app = create_app(Settings(), registry=AdapterRegistry({}), plugin_manager=make_plugin_manager())
     sys.stdout.write(render(openapi_document(app)))
 
 

@@ -141,10 +141,3 @@ class HookBus:
                 _log.error("hook %s failed: %r", name, outcome)
 
 
-def new_plugin_manager() -> pluggy.PluginManager:
-    """A plugin manager with netweave's hook specs and no plugins (tests, embedded use)."""
-    from netweave import hookspecs
-
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    return pm

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pluggy
@@ -105,6 +105,9 @@ def gateway_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -
     )
 
 
+_Client = TypeVar("_Client", bound=GatewayClient)
+
+
 @asynccontextmanager
 async def running_gateway(
     tmp_path: Path,
@@ -113,32 +116,37 @@ async def running_gateway(
     default: str | None = None,
     settings: Settings | None = None,
     store_url: str | None = None,
-    store: SqlStore | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
-) -> AsyncIterator[GatewayClient]:
+    client_class: type[_Client] = GatewayClient,  # type: ignore[assignment]
+) -> AsyncIterator[_Client]:
+    """The app builds its own store from the URL in its lifespan. ``AsyncTestClient`` runs the
+    app in another event loop (a blocking portal), so the test gets a *second* store on the same
+    database, bound to the test's loop — like a second replica would be."""
     registry = AdapterRegistry({a.name: a for a in adapters}, default=default)
     settings = settings or gateway_settings(tmp_path / "data")
+    url = store_url or f"sqlite:///{tmp_path / 'netweave.db'}"
+    settings.store.url = SecretStr(url)
     pm = plugin_manager or make_plugin_manager()
     # As the loader does: an adapter's hooks (routes it mounts, events) are part of it.
     problems = register_adapter_hooks(pm, {type(a) for a in adapters})
     assert not problems, problems
-    owned = store is None
-    if store is None:
-        store = create_store(store_url or f"sqlite:///{tmp_path / 'netweave.db'}")
-    app = create_app(settings, registry=registry, store=store, plugin_manager=pm)
+    app = create_app(settings, registry=registry, plugin_manager=pm)
+    token = settings.api.token.get_secret_value() if settings.api.token else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    store = create_store(url)
     try:
         async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
-            yield GatewayClient(
+            yield client_class(
                 app=app,
                 client=client,
                 store=store,
                 registry=registry,
                 plugin_manager=pm,
                 settings=settings,
+                headers=headers,
             )
     finally:
-        if owned:
-            await store.close()
+        await store.close()
 
 
 __all__ = [

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from netweave.testing import require_backend
-from netweave.testing.k8s.fixtures import k8s_emulator_factory  # noqa: F401 - a fixture
 
 TOKEN = "e2e-token-" + "e" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

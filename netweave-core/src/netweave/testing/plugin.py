@@ -14,6 +14,10 @@ import pytest
 
 from netweave.testing import require_backend
 
+# The Kubernetes API emulator's fixtures (k8s_emulator, k8s_emulator_factory, k8s_kubeconfig)
+# for every adapter's tests; the module imports its heavy parts lazily.
+pytest_plugins = ["netweave.testing.k8s.fixtures"]
+
 if TYPE_CHECKING:
     from netweave.config import Settings
 

@@ -139,5 +139,3 @@ class HookBus:
                 _log.warning("hook %s did not finish within %.1f s", name, self._timeout)
             elif isinstance(outcome, BaseException):
                 _log.error("hook %s failed: %r", name, outcome)
-
-

@@ -352,7 +352,8 @@ def _json_path(parts: Iterable[Any]) -> str:
 
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties") or {}
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = schema.get("properties") or {}
         extra = sorted(k for k in error.instance if k not in allowed)
         return f"unknown field(s) {extra} (the contract allows {sorted(allowed)[:40]})"
     return str(error.message)

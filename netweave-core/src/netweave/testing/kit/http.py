@@ -43,8 +43,10 @@ def _camel_keys(value: Any, path: str = "$") -> list[str]:
 class HttpWireTests(AdapterFixtures):
     @pytest_asyncio.fixture
     async def gateway(self, adapter: DMSAdapter, tmp_path: Path) -> AsyncIterator[Any]:
-        from netweave.testing.gateway import running_gateway  # the app: only for these tests
+        # The app: imported only for these tests.
+        from netweave.testing.gateway import GatewayClient, running_gateway
 
+        gw: GatewayClient
         async with running_gateway(tmp_path, adapters=[adapter]) as gw:
             yield gw
 

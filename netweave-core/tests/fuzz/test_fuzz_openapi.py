@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -92,7 +93,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_api_conforms_to_its_document(case: schemathesis.Case, base_url: str) -> None:
+def test_api_conforms_to_its_document(case: schemathesis.Case[Any], base_url: str) -> None:
     _operations_run.add(case.operation.label)
     _requests.append(case.operation.label)
     response = case.call_and_validate(base_url=base_url, headers=dict(AUTH), checks=CHECKS)

@@ -4,7 +4,7 @@ Helm tests need ``HOME`` pointing at a throwaway directory **when the Python
 process starts** (helm-python-sdk snapshots the environment at load time and
 writes a client-go discovery cache under ``$HOME/.kube``). Run them as::
 
-    HOME=$(mktemp -d) /work/venv/bin/pytest netweave-core/tests/k8s_emulator
+    HOME=$(mktemp -d) pytest netweave-core/tests/k8s_emulator
 
 Contract files and charts live in the shared folder beside the checkout; set
 ``NETWEAVE_SHARED_DIR`` to use another location.

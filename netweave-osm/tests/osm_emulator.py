@@ -496,6 +496,10 @@ class OsmNbiEmulator:
     # -- tokens and VIMs ---------------------------------------------------------------------
 
     def op_createToken(self, params: Any, query: Any, body: Any, headers: Any) -> Reply:
+        if not isinstance(body, dict):
+            # An aborted request (the client hung up while sending, e.g. on teardown under load)
+            # arrives without a body; NBI answers that with 400 too.
+            raise NbiError(HTTPStatus.BAD_REQUEST, "a token request needs a JSON body")
         project = body.get("project_id", self.project_name)
         if body.get("username") != self.username or body.get("password") != self.password:
             raise NbiError(HTTPStatus.UNAUTHORIZED, "Invalid username/password")

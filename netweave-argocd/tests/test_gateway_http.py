@@ -4,81 +4,48 @@ driving the Argo CD emulator on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from argo_emulator import ArgoEmulator
 from conftest import CHARTS
+from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 
-TOKEN = "argocd-e2e-token-" + "x" * 24
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 DEPLOYMENTS = "/o2dms/v1/nfDeployments"
 
 
-class Gateway:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def call(self, method: str, url: str, **kwargs: Any) -> Any:
-        return await self.client.request(method, url, headers=AUTH, **kwargs)
-
-    async def wait(self, response: Any) -> dict[str, Any]:
-        """Wait for the operation a 201/202 points at; return it when it is terminal."""
-        link = response.headers.get("link") or response.headers["location"]
-        operation_id = link.split("/operations/")[1].split(">")[0]
-        body: dict[str, Any] = {}
-        for _ in range(500):  # bounded: 10 s
-            body = (await self.call("GET", f"/o2dms/v1/operations/{operation_id}")).json()
-            if body["state"] in ("COMPLETED", "FAILED_TEMP", "FAILED"):
-                return body
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"operation {operation_id} stayed {body.get('state')}")
-
-
 @pytest.fixture
-async def gateway(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[Gateway]:
-    from litestar.testing import AsyncTestClient
-    from netweave.api.app import create_app
-    from netweave.config import Settings
-
-    settings = Settings.model_validate(
-        {
-            "dataDir": str(tmp_path / "data"),
-            "api": {"token": TOKEN},
-            "operations": {"pollInterval": 0.02, "leaseSeconds": 5, "maxAttempts": 2},
-            "plugins": {
-                "dms": [
-                    {
-                        "name": "argo",
-                        "type": "argocd",
-                        "default": True,
-                        "config": {
-                            "serverUrl": argo.url,
-                            "authToken": "static-token",
-                            "defaultProject": "default",
-                            "http": {"backoff": 0},
-                        },
-                    }
-                ]
-            },
-        }
+async def gateway(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[
+            {
+                "name": "argo",
+                "type": "argocd",
+                "default": True,
+                "config": {
+                    "serverUrl": argo.url,
+                    "authToken": "static-token",
+                    "defaultProject": "default",
+                    "http": {"backoff": 0},
+                },
+            }
+        ],
     )
-    app = create_app(settings)
-    async with AsyncTestClient(app=app) as client:
-        yield Gateway(client)
+    async with running_gateway(tmp_path, settings=settings) as gw:
+        yield gw
 
 
-async def test_lifecycle_through_the_gateway_api(gateway: Gateway, argo: ArgoEmulator) -> None:
-    adapters = (await gateway.call("GET", "/o2dms/v1/adapters")).json()
+async def test_lifecycle_through_the_gateway_api(
+    gateway: GatewayClient, argo: ArgoEmulator
+) -> None:
+    adapters = (await gateway.get("/o2dms/v1/adapters")).json()
     (argo_info,) = adapters["items"] if isinstance(adapters, dict) else adapters
     assert argo_info["type"] == "argocd"
 
-    response = await gateway.call(
-        "POST",
+    response = await gateway.post(
         PACKAGES,
         json={
             "name": "web",
@@ -92,8 +59,7 @@ async def test_lifecycle_through_the_gateway_api(gateway: Gateway, argo: ArgoEmu
     package = response.json()
     assert package["extensions"]["argocd.chart"] == "web"
 
-    response = await gateway.call(
-        "POST",
+    response = await gateway.post(
         DEPLOYMENTS,
         json={
             "name": "web",
@@ -109,42 +75,43 @@ async def test_lifecycle_through_the_gateway_api(gateway: Gateway, argo: ArgoEmu
 
     # Reads reconcile with Argo CD: DEPLOYING while the controller works, then DEPLOYED.
     url = f"{DEPLOYMENTS}/{deployment_id}"
-    assert (await gateway.call("GET", url)).json()["status"] == "DEPLOYING"
+    assert (await gateway.get(url)).json()["status"] == "DEPLOYING"
     argo.settle("web")
-    body = (await gateway.call("GET", url)).json()
+    body = (await gateway.get(url)).json()
     assert (body["status"], body["revision"]) == ("DEPLOYED", 1)
 
-    response = await gateway.call("POST", f"{url}/scale", json={"replicas": 3})
+    response = await gateway.post(f"{url}/scale", json={"replicas": 3})
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
     argo.settle("web")
-    body = (await gateway.call("GET", url)).json()
+    body = (await gateway.get(url)).json()
     assert body["values"] == {"replicaCount": 3}
     assert body["revision"] == 2
 
-    history = (await gateway.call("GET", f"{url}/history")).json()
+    history = (await gateway.get(f"{url}/history")).json()
     assert [r["revision"] for r in history["revisions"]] == [1, 2]
 
-    response = await gateway.call("POST", f"{url}/rollback", json={"revision": 0})
+    response = await gateway.post(f"{url}/rollback", json={"revision": 0})
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
-    assert (await gateway.call("GET", f"{url}/status")).json()["status"] == "ROLLING_BACK"
+    assert (await gateway.get(f"{url}/status")).json()["status"] == "ROLLING_BACK"
     argo.settle("web")
-    body = (await gateway.call("GET", url)).json()
+    body = (await gateway.get(url)).json()
     assert (body["status"], body["values"]) == ("DEPLOYED", {"replicaCount": 1})
 
-    response = await gateway.call("DELETE", url)
+    response = await gateway.delete(url)
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
     assert argo.app("web")["metadata"]["deletionTimestamp"]
     argo.tick("web")
     assert argo.apps == {}
-    assert (await gateway.call("GET", url)).status_code == 404
+    assert (await gateway.get(url)).status_code == 404
 
 
-async def test_client_errors_are_problem_responses(gateway: Gateway, argo: ArgoEmulator) -> None:
-    response = await gateway.call(
-        "POST",
+async def test_client_errors_are_problem_responses(
+    gateway: GatewayClient, argo: ArgoEmulator
+) -> None:
+    response = await gateway.post(
         PACKAGES,
         json={
             "name": "web",
@@ -158,8 +125,7 @@ async def test_client_errors_are_problem_responses(gateway: Gateway, argo: ArgoE
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "no version '9.9.9'" in response.json()["detail"]
 
-    response = await gateway.call(
-        "POST",
+    response = await gateway.post(
         PACKAGES,
         json={
             "name": "web",

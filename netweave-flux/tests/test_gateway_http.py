@@ -12,85 +12,57 @@ from typing import Any
 
 import pytest
 from flux_sim import FluxSimulator
+from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 
-TOKEN = "flux-e2e-token-" + "x" * 24
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 DEPLOYMENTS = "/o2dms/v1/nfDeployments"
 
 
-class Gateway:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def call(self, method: str, url: str, **kwargs: Any) -> Any:
-        return await self.client.request(method, url, headers=AUTH, **kwargs)
-
-    async def wait(self, response: Any) -> dict[str, Any]:
-        link = response.headers.get("link") or response.headers["location"]
-        operation_id = link.split("/operations/")[1].split(">")[0]
-        body: dict[str, Any] = {}
-        for _ in range(1500):  # bounded: 30 s
-            body = (await self.call("GET", f"/o2dms/v1/operations/{operation_id}")).json()
-            if body["state"] in ("COMPLETED", "FAILED_TEMP", "FAILED"):
-                return body
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"operation {operation_id} stayed {body.get('state')}")
-
-    async def settle(self, url: str, revision: int) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        body: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            body = (await self.call("GET", url)).json()
-            if body["status"] == "DEPLOYED" and body["revision"] == revision:
-                return body
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{url} did not reach revision {revision}: {body}")
+async def settle(gateway: GatewayClient, url: str, revision: int) -> dict[str, Any]:
+    """Wait until the simulated Flux has reconciled ``url`` to ``revision``."""
+    deadline = time.monotonic() + 20
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = (await gateway.get(url)).json()
+        if body["status"] == "DEPLOYED" and body["revision"] == revision:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not reach revision {revision}: {body}")
 
 
 @pytest.fixture
-async def gateway(kubeconfig: Path, flux: FluxSimulator, tmp_path: Path) -> AsyncIterator[Gateway]:
-    from litestar.testing import AsyncTestClient
-    from netweave.api.app import create_app
-    from netweave.config import Settings
-
-    settings = Settings.model_validate(
-        {
-            "dataDir": str(tmp_path / "data"),
-            "api": {"token": TOKEN},
-            "operations": {"pollInterval": 0.02, "leaseSeconds": 5, "maxAttempts": 2},
-            "plugins": {
-                "dms": [
-                    {
-                        "name": "flux",
-                        "type": "flux",
-                        "default": True,
-                        "config": {
-                            "mode": "cluster",
-                            "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
-                            "timeouts": {"read": 10, "write": 30},
-                        },
-                    }
-                ]
-            },
-        }
+async def gateway(
+    kubeconfig: Path, flux: FluxSimulator, tmp_path: Path
+) -> AsyncIterator[GatewayClient]:
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[
+            {
+                "name": "flux",
+                "type": "flux",
+                "default": True,
+                "config": {
+                    "mode": "cluster",
+                    "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
+                    "timeouts": {"read": 10, "write": 30},
+                },
+            }
+        ],
     )
-    app = create_app(settings)
-    async with AsyncTestClient(app=app) as client:
-        yield Gateway(client)
+    async with running_gateway(tmp_path, settings=settings) as gw:
+        yield gw
 
 
 async def test_lifecycle_through_the_gateway_api(
-    gateway: Gateway, emulator: KubernetesEmulator, flux: FluxSimulator
+    gateway: GatewayClient, emulator: KubernetesEmulator, flux: FluxSimulator
 ) -> None:
-    adapters = (await gateway.call("GET", "/o2dms/v1/adapters")).json()
+    adapters = (await gateway.get("/o2dms/v1/adapters")).json()
     items = adapters["items"] if isinstance(adapters, dict) else adapters
     assert [(a["type"], a["name"]) for a in items] == [("flux", "flux")]
     assert "suspend" in items[0]["capabilities"]
 
-    response = await gateway.call(
-        "POST",
+    response = await gateway.post(
         PACKAGES,
         json={
             "name": "podinfo",
@@ -107,8 +79,7 @@ async def test_lifecycle_through_the_gateway_api(
         "source.toolkit.fluxcd.io/v1", "HelmRepository", "podinfo-6.5.0", "flux-system"
     )
 
-    response = await gateway.call(
-        "POST",
+    response = await gateway.post(
         DEPLOYMENTS,
         json={
             "name": "web",
@@ -121,54 +92,53 @@ async def test_lifecycle_through_the_gateway_api(
     deployment_id = response.json()["deploymentId"]
     assert (await gateway.wait(response))["state"] == "COMPLETED"
     url = f"{DEPLOYMENTS}/{deployment_id}"
-    body = await gateway.settle(url, 1)
+    body = await settle(gateway, url, 1)
     assert body["values"] == {"replicaCount": 1}
 
-    response = await gateway.call("POST", f"{url}/scale", json={"replicas": 2})
+    response = await gateway.post(f"{url}/scale", json={"replicas": 2})
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
-    body = await gateway.settle(url, 2)
+    body = await settle(gateway, url, 2)
     assert body["values"] == {"replicaCount": 2}
 
-    history = (await gateway.call("GET", f"{url}/history")).json()
+    history = (await gateway.get(f"{url}/history")).json()
     assert [r["revision"] for r in history["revisions"]] == [2, 1]
 
-    response = await gateway.call("POST", f"{url}/rollback", json={"revision": 0})
+    response = await gateway.post(f"{url}/rollback", json={"revision": 0})
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
-    body = await gateway.settle(url, 3)
+    body = await settle(gateway, url, 3)
     assert body["values"] == {"replicaCount": 1}
 
-    logs = await gateway.call("GET", f"{url}/logs", params={"tailLines": 5})
+    logs = await gateway.get(f"{url}/logs", params={"tailLines": 5})
     assert logs.status_code == 200, logs.text
     assert logs.text.strip()
 
     # Suspend and resume through PATCH (capability "suspend"): Flux's spec.suspend follows.
-    response = await gateway.call("PATCH", url, json={"suspend": True})
+    response = await gateway.patch(url, json={"suspend": True})
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
     release = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps")
     assert release is not None
     assert release["spec"].get("suspend") is True
-    assert (await gateway.call("GET", url)).json()["status"] == "SUSPENDED"
-    response = await gateway.call("PATCH", url, json={"suspend": False})
+    assert (await gateway.get(url)).json()["status"] == "SUSPENDED"
+    response = await gateway.patch(url, json={"suspend": False})
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
     release = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps")
     assert release is not None
     assert not release["spec"].get("suspend")
 
-    response = await gateway.call("DELETE", url)
+    response = await gateway.delete(url)
     assert response.status_code == 202, response.text
     assert (await gateway.wait(response))["state"] == "COMPLETED"
     assert emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps") is None
     assert "apps/web" in flux.uninstalled
-    assert (await gateway.call("GET", url)).status_code == 404
+    assert (await gateway.get(url)).status_code == 404
 
 
-async def test_client_errors_are_problem_responses(gateway: Gateway) -> None:
-    response = await gateway.call(
-        "POST",
+async def test_client_errors_are_problem_responses(gateway: GatewayClient) -> None:
+    response = await gateway.post(
         PACKAGES,
         json={
             "name": "redis",
@@ -181,8 +151,7 @@ async def test_client_errors_are_problem_responses(gateway: Gateway) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "oci://" in response.json()["detail"]
 
-    response = await gateway.call(
-        "POST",
+    response = await gateway.post(
         PACKAGES,
         data={"name": "x", "artifactVersion": "1.0.0", "packageType": "helm"},
         files={"chart": ("x-1.0.0.tgz", b"\x1f\x8b not really", "application/gzip")},

@@ -6,6 +6,13 @@ Used by the conformance kit's HTTP tests and by netweave's own API tests::
         response = await gw.post("/o2dms/v1/nfDeployments", json={...})
         operation = await gw.wait_operation(gw.operation_id(response))
 
+An adapter distribution's end-to-end tests load it as ``netweave serve`` does instead, through
+its entry point from ``plugins.dms`` (no ``adapters``)::
+
+    settings = gateway_settings(tmp_path / "data", dms=[{"name": "argo", "type": "argocd",
+                                                         "config": {...}}])
+    async with running_gateway(tmp_path, settings=settings) as gw: ...
+
 ``gw.client`` speaks HTTP to the ASGI app (lifespan included, so adapters are started and the
 operation worker runs); requests carry a valid bearer token unless ``headers`` say otherwise.
 """
@@ -13,7 +20,7 @@ operation worker runs); requests carry a valid bearer token unless ``headers`` s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +34,8 @@ from pydantic import SecretStr
 
 from netweave.adapters import DMSAdapter
 from netweave.api.app import create_app
-from netweave.config import ApiSettings, OperationSettings, Settings
+from netweave.api.plugin import NetweaveCore
+from netweave.config import ApiSettings, OperationSettings, PluginSettings, Settings
 from netweave.loading import register_adapter_hooks
 from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
@@ -77,6 +85,10 @@ class GatewayClient:
             return location.rsplit("/", 1)[1]
         raise AssertionError(f"no operation link in {dict(response.headers)}")
 
+    async def wait(self, response: httpx.Response, wait_seconds: float = 30.0) -> dict[str, Any]:
+        """Wait for the operation a 201/202 answer points at; return it once terminal."""
+        return await self.wait_operation(self.operation_id(response), wait_seconds=wait_seconds)
+
     async def wait_operation(
         self,
         operation_id: str,
@@ -96,12 +108,20 @@ class GatewayClient:
         raise AssertionError(f"operation {operation_id} stayed {body.get('state')}")
 
 
-def gateway_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -> Settings:
-    """Settings for a test gateway: a known token, a fast operation worker."""
+def gateway_settings(
+    data_dir: Path,
+    *,
+    token: str | None = TOKEN,
+    dms: Sequence[Mapping[str, Any]] = (),
+    **api: Any,
+) -> Settings:
+    """Settings for a test gateway: a known token, a fast operation worker, and the
+    ``plugins.dms`` entries (as in the YAML file) when adapters are to be loaded by type."""
     return Settings(
         data_dir=data_dir,
         api=ApiSettings(token=SecretStr(token) if token else None, **api),
         operations=OperationSettings(poll_interval=0.02, lease_seconds=5.0, max_attempts=2),
+        plugins=PluginSettings.model_validate({"dms": list(dms)}),
     )
 
 
@@ -112,7 +132,7 @@ _Client = TypeVar("_Client", bound=GatewayClient)
 async def running_gateway(
     tmp_path: Path,
     *,
-    adapters: Sequence[DMSAdapter],
+    adapters: Sequence[DMSAdapter] | None = None,
     default: str | None = None,
     settings: Settings | None = None,
     store_url: str | None = None,
@@ -121,16 +141,26 @@ async def running_gateway(
 ) -> AsyncIterator[_Client]:
     """The app builds its own store from the URL in its lifespan. ``AsyncTestClient`` runs the
     app in another event loop (a blocking portal), so the test gets a *second* store on the same
-    database, bound to the test's loop — like a second replica would be."""
-    registry = AdapterRegistry({a.name: a for a in adapters}, default=default)
+    database, bound to the test's loop — like a second replica would be.
+
+    ``adapters=None``: the app loads them from ``settings.plugins.dms`` through the
+    ``netweave.adapters`` entry points, exactly as ``netweave serve`` does."""
     settings = settings or gateway_settings(tmp_path / "data")
     url = store_url or f"sqlite:///{tmp_path / 'netweave.db'}"
     settings.store.url = SecretStr(url)
-    pm = plugin_manager or make_plugin_manager()
-    # As the loader does: an adapter's hooks (routes it mounts, events) are part of it.
-    problems = register_adapter_hooks(pm, {type(a) for a in adapters})
-    assert not problems, problems
-    app = create_app(settings, registry=registry, plugin_manager=pm)
+    if adapters is None:
+        app = create_app(settings, plugin_manager=plugin_manager)
+        core = app.plugins.get(NetweaveCore)
+        assert core.registry is not None
+        assert core.plugin_manager is not None
+        registry, pm = core.registry, core.plugin_manager
+    else:
+        registry = AdapterRegistry({a.name: a for a in adapters}, default=default)
+        pm = plugin_manager or make_plugin_manager()
+        # As the loader does: an adapter's hooks (routes it mounts, events) are part of it.
+        problems = register_adapter_hooks(pm, {type(a) for a in adapters})
+        assert not problems, problems
+        app = create_app(settings, registry=registry, plugin_manager=pm)
     token = settings.api.token.get_secret_value() if settings.api.token else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     store = create_store(url)

@@ -348,55 +348,16 @@ async def test_emulator_refuses_and_records_a_request_outside_the_contract(
     so_backend.violations.clear()
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key (the test's own CA is the certificate)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "so.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "so.crt", tmp_path / "so.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_with_the_configured_ca(tmp_path: Path) -> None:
     import ssl
 
+    from netweave.testing.tls import make_pki
     from netweave_onap import OnapConfig
     from onap_emulators.server import HttpEmulator
 
-    cert, key = _self_signed(tmp_path)
+    pki = make_pki(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
     emulator = SoEmulator(shared_dir() / "contracts" / "onap" / "so-swagger.json")
     server = HttpEmulator(emulator, tls=context).start()
     emulator.url = server.url
@@ -414,7 +375,7 @@ async def test_tls_with_the_configured_ca(tmp_path: Path) -> None:
         trusted = OnapAdapter(
             "tls",
             OnapConfig.model_validate(
-                {**base, "http": {"retries": 0, "tls": {"caFile": str(cert)}}}
+                {**base, "http": {"retries": 0, "tls": {"caFile": str(pki.ca)}}}
             ),
         )
         untrusted = OnapAdapter("no-ca", OnapConfig.model_validate(base))

@@ -11,37 +11,7 @@ from conftest import REAL_CHARTS, AdapterFactory, upload_of
 from netweave.adapters import DeploymentChange, DeploymentSpec, OperationContext
 from netweave.errors import NotFound
 from netweave.models import DeploymentStatus
-from netweave.testing.k8s import KubernetesEmulator
-
-#: The Multus CRD free5gc's NetworkAttachmentDefinitions need (a cluster with Multus has it).
-MULTUS_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "network-attachment-definitions.k8s.cni.cncf.io"},
-    "spec": {
-        "group": "k8s.cni.cncf.io",
-        "scope": "Namespaced",
-        "names": {
-            "plural": "network-attachment-definitions",
-            "singular": "network-attachment-definition",
-            "kind": "NetworkAttachmentDefinition",
-            "shortNames": ["net-attach-def"],
-        },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+from netweave.testing.k8s import MULTUS_CRD, KubernetesEmulator
 
 #: Per chart: install values, an upgrade's values, and what the cluster must provide first.
 PLANS: dict[str, dict[str, Any]] = {

@@ -8,41 +8,9 @@ from typing import Any
 
 import helm_python as hp
 import pytest
-from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.k8s import MULTUS_CRD, KubernetesEmulator
 
 from .conftest import shared_file
-
-# Multus is not part of Kubernetes: free5gc needs its CRD, as on a real cluster.
-NETWORK_ATTACHMENT_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "network-attachment-definitions.k8s.cni.cncf.io"},
-    "spec": {
-        "group": "k8s.cni.cncf.io",
-        "scope": "Namespaced",
-        "names": {
-            "plural": "network-attachment-definitions",
-            "singular": "network-attachment-definition",
-            "kind": "NetworkAttachmentDefinition",
-            "shortNames": ["net-attach-def"],
-        },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {"type": "object", "properties": {"config": {"type": "string"}}}
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
 
 VELERO_VALUES = {
     "configuration": {
@@ -117,7 +85,7 @@ def test_free5gc_needs_multus_crd_then_installs_and_tests(
     try:
         with pytest.raises(hp.HelmError, match='no matches for kind "NetworkAttachmentDefinition"'):
             helm_cfg.install(chart, "core", timeout=30)
-        k8s_emulator.install_crd(NETWORK_ATTACHMENT_CRD)
+        k8s_emulator.install_crd(MULTUS_CRD)
         rel = helm_cfg.install(chart, "core", wait="watcher", timeout=60)
         assert rel["status"] == "deployed"
         result = helm_cfg.test("core", timeout=60, logs=True)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Reconciler,
         conditions,
     )
+    from netweave.testing.k8s.crds import MULTUS_CRD
     from netweave.testing.k8s.emulator import KubernetesEmulator
     from netweave.testing.k8s.errors import ApiError
     from netweave.testing.k8s.faults import Fault, FaultInjector
@@ -38,6 +39,7 @@ _WHERE = {
     "Reconciler": "controllers",
     "conditions": "controllers",
     "KubernetesEmulator": "emulator",
+    "MULTUS_CRD": "crds",
     "ApiError": "errors",
     "Fault": "faults",
     "FaultInjector": "faults",
@@ -48,6 +50,7 @@ __all__ = [
     "ANNOTATION_BEHAVIOR",
     "ANNOTATION_LOGS",
     "ANNOTATION_READY_AFTER",
+    "MULTUS_CRD",
     "ApiError",
     "ControllerContext",
     "Fault",

@@ -12,6 +12,37 @@ from netweave.testing.k8s.util import JSONDict, clone, now_rfc3339
 if TYPE_CHECKING:
     from netweave.testing.k8s.api import ApiCore
 
+#: Multus' NetworkAttachmentDefinition CRD. Multus is not part of Kubernetes, yet CNF charts
+#: (free5gc among them) create these objects: install it first, as a cluster with Multus has it.
+MULTUS_CRD: JSONDict = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "network-attachment-definitions.k8s.cni.cncf.io"},
+    "spec": {
+        "group": "k8s.cni.cncf.io",
+        "scope": "Namespaced",
+        "names": {
+            "plural": "network-attachment-definitions",
+            "singular": "network-attachment-definition",
+            "kind": "NetworkAttachmentDefinition",
+            "shortNames": ["net-attach-def"],
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 

@@ -7,23 +7,20 @@ the status given). ``/token`` issues client-credentials tokens for one client.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import itertools
 import json
 import logging
-import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from netweave.logging import configure_logging
 from netweave.store.sql import SqlStore
+from support.serving import served_in_thread
 
 
 @dataclass(frozen=True)
@@ -137,32 +134,6 @@ class Subscriber:
         # No logging_config: Litestar would otherwise reconfigure the root logger (and drop
         # pytest's capture handler) when this app is built inside a test.
         return Litestar([test_get, notify, token], logging_config=None)
-
-
-@asynccontextmanager
-async def served_in_thread(app: Litestar) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in its own thread and event loop; yields the URL.
-
-    Its own loop because a gateway under ``AsyncTestClient`` blocks the test's loop while it
-    handles a request: a server on that loop could not answer the gateway's callbacks.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if server.started or not thread.is_alive():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 10)
-        sock.close()
 
 
 @contextmanager

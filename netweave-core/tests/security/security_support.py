@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from litestar import Litestar, Response, get
+from support.serving import served_in_thread
 
 ISSUER = "https://issuer.test/realms/o2"
 AUDIENCE = "netweave"
@@ -73,32 +70,6 @@ class Issuer:
             return Response(issuer.jwks())
 
         return Litestar([jwks], logging_config=None)
-
-
-@asynccontextmanager
-async def served_in_thread(app: Litestar) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in its own thread and event loop; yields the URL.
-
-    Its own loop because a gateway under ``AsyncTestClient`` blocks the test's loop while it
-    handles a request: a server on that loop could not answer the gateway's callbacks.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if server.started or not thread.is_alive():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 10)
-        sock.close()
 
 
 @asynccontextmanager

@@ -242,3 +242,14 @@ class AdapterFixtures:
     ) -> DeploymentInfo:
         created = await adapter.create_deployment(self.spec(package, namespace, values), self.ctx())
         return await self.settle(adapter, created.backend_ref)
+
+    @contextlib.asynccontextmanager
+    async def deployed(
+        self, adapter: DMSAdapter, package: PackageInfo, namespace: str, values: dict[str, Any]
+    ) -> AsyncIterator[DeploymentInfo]:
+        """A settled deployment for the block, deleted afterwards whatever the block does."""
+        info = await self.deploy(adapter, package, namespace, values)
+        try:
+            yield info
+        finally:
+            await adapter.delete_deployment(info.backend_ref, self.ctx())

@@ -61,8 +61,9 @@ class DeploymentLifecycleTests(AdapterFixtures):
         changed_values: dict[str, Any],
     ) -> None:
         self.require_capability(started_adapter, Capability.DEPLOYMENT_LIFECYCLE)
-        info = await self.deploy(started_adapter, onboarded_package, namespace, deployment_values)
-        try:
+        async with self.deployed(
+            started_adapter, onboarded_package, namespace, deployment_values
+        ) as info:
             await started_adapter.update_deployment(
                 info.backend_ref, DeploymentChange(values=changed_values), self.ctx()
             )
@@ -75,8 +76,6 @@ class DeploymentLifecycleTests(AdapterFixtures):
                 f"updated values {changed_values!r} not visible in get_deployment: "
                 f"{updated.values!r}"
             )
-        finally:
-            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
     @pytest.mark.asyncio
     async def test_upgrade_to_another_package_version(

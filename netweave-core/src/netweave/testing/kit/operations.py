@@ -24,8 +24,9 @@ class RollbackTests(AdapterFixtures):
         changed_values: dict[str, Any],
     ) -> None:
         self.require_capability(started_adapter, Capability.ROLLBACK)
-        first = await self.deploy(started_adapter, onboarded_package, namespace, deployment_values)
-        try:
+        async with self.deployed(
+            started_adapter, onboarded_package, namespace, deployment_values
+        ) as first:
             await started_adapter.update_deployment(
                 first.backend_ref, DeploymentChange(values=changed_values), self.ctx()
             )
@@ -39,8 +40,6 @@ class RollbackTests(AdapterFixtures):
                 "after rollback the values of the rolled-back revision are still there: "
                 f"{back.values!r}"
             )
-        finally:
-            await started_adapter.delete_deployment(first.backend_ref, self.ctx())
 
     @pytest.mark.asyncio
     async def test_rollback_rejects_negative_revision(self, started_adapter: DMSAdapter) -> None:
@@ -62,16 +61,15 @@ class ScaleTests(AdapterFixtures):
         deployment_values: dict[str, Any],
     ) -> None:
         self.require_capability(started_adapter, Capability.SCALING)
-        info = await self.deploy(started_adapter, onboarded_package, namespace, deployment_values)
-        try:
+        async with self.deployed(
+            started_adapter, onboarded_package, namespace, deployment_values
+        ) as info:
             await started_adapter.scale_deployment(info.backend_ref, 2, self.ctx())
             scaled = await self.settle(started_adapter, info.backend_ref)
             assert scaled.status is DeploymentStatus.DEPLOYED
             # Scaling to zero is a legal request (it was refused by the Go original).
             await started_adapter.scale_deployment(info.backend_ref, 0, self.ctx())
             await self.settle(started_adapter, info.backend_ref)
-        finally:
-            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
     @pytest.mark.asyncio
     async def test_scale_rejects_negative_replicas(self, started_adapter: DMSAdapter) -> None:
@@ -94,8 +92,9 @@ class HistoryTests(AdapterFixtures):
         changed_values: dict[str, Any],
     ) -> None:
         self.require_capability(started_adapter, Capability.HISTORY)
-        info = await self.deploy(started_adapter, onboarded_package, namespace, deployment_values)
-        try:
+        async with self.deployed(
+            started_adapter, onboarded_package, namespace, deployment_values
+        ) as info:
             await started_adapter.update_deployment(
                 info.backend_ref, DeploymentChange(values=changed_values), self.ctx()
             )
@@ -110,8 +109,6 @@ class HistoryTests(AdapterFixtures):
                 f"revisions {failed} replaced by a later one are reported FAILED; "
                 "a superseded revision is not a failure"
             )
-        finally:
-            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
 
 class LogsTests(AdapterFixtures):
@@ -124,8 +121,9 @@ class LogsTests(AdapterFixtures):
         deployment_values: dict[str, Any],
     ) -> None:
         self.require_capability(started_adapter, Capability.LOGS)
-        info = await self.deploy(started_adapter, onboarded_package, namespace, deployment_values)
-        try:
+        async with self.deployed(
+            started_adapter, onboarded_package, namespace, deployment_values
+        ) as info:
             five = [
                 line
                 async for line in started_adapter.stream_logs(
@@ -141,8 +139,6 @@ class LogsTests(AdapterFixtures):
             assert five, "a deployed workload must have log lines"
             assert all(isinstance(line, str) for line in five)
             assert 1 <= len(one) <= len(five), "tailLines=1 must not give more lines than 5"
-        finally:
-            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
 
 class PreviewTests(AdapterFixtures):

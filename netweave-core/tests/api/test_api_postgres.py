@@ -7,39 +7,21 @@ these tests skip — or fail when ``NETWEAVE_REQUIRE_BACKENDS=1`` (CI).
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from netweave.testing import require_backend
-from sqlalchemy.engine import make_url
-from support.gateway import POSTGRES_URL, Gateway, running_gateway
+from support.gateway import Gateway, running_gateway
 from support.memory_adapter import MemoryAdapter
+from support.postgres import POSTGRES_URL, temporary_database
 from support.problems import assert_problem
-
-
-async def _admin(*statements: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str | None]:
-    name = f"nw_api_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(_admin(f"CREATE DATABASE {name}"))
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        yield None
-        return
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with temporary_database("nw_api", required=False) as url:
+        yield url
 
 
 @pytest.fixture

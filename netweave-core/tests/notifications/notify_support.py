@@ -12,22 +12,14 @@ import io
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
 from netweave.logging import configure_logging
-from netweave.store.sql import SqlStore
 from support.serving import served_in_thread
-
-
-@dataclass(frozen=True)
-class Db:
-    name: str
-    #: A new store on the same database (another replica).
-    connect: Callable[[], SqlStore]
 
 
 @dataclass

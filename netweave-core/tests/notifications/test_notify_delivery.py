@@ -19,7 +19,8 @@ from netweave.notifications.delivery import DeliveryWorker
 from netweave.store import SubscriptionRecord
 from netweave.store.outbox import DELIVERED, FAILED, OutboxStore
 from netweave.store.sql import SqlStore
-from notify_support import Db, Subscriber, subscriber_server
+from notify_support import Subscriber, subscriber_server
+from support.postgres import Backend
 
 LOOPBACK_OK = CallbackPolicy(allowed_cidrs=["127.0.0.0/8"])
 
@@ -166,7 +167,7 @@ async def test_failing_callback_gets_every_event_once_in_order(store: SqlStore) 
     assert {r["state"] for r in await outbox.deliveries()} == {DELIVERED}
 
 
-async def test_two_replicas_deliver_each_event_once_in_order(db: Db, store: SqlStore) -> None:
+async def test_two_replicas_deliver_each_event_once_in_order(db: Backend, store: SqlStore) -> None:
     """Two workers on two stores (two replicas) over one database."""
     subscriber = Subscriber(fail_first=1)
     settings = fast_settings(workers=8)
@@ -363,7 +364,9 @@ async def test_basic_and_client_credentials_reach_the_callback(store: SqlStore) 
     assert {r["state"] for r in await outbox.deliveries()} == {DELIVERED}
 
 
-async def test_a_dead_replicas_lease_expires_and_another_delivers(db: Db, store: SqlStore) -> None:
+async def test_a_dead_replicas_lease_expires_and_another_delivers(
+    db: Backend, store: SqlStore
+) -> None:
     subscriber = Subscriber()
     second = db.connect()
     async with subscriber_server(subscriber) as url:

@@ -4,37 +4,20 @@ package, to a subscriber on 127.0.0.1 that refuses every first attempt."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from netweave.config import NotificationSettings, Settings
-from netweave.testing import require_backend
 from notify_support import Subscriber, subscriber_server
-from sqlalchemy.engine import make_url
-from support.gateway import POSTGRES_URL, make_settings, running_gateway
-
-
-async def _admin(*statements: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+from support.gateway import make_settings, running_gateway
+from support.postgres import temporary_database
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"nw_notify_{secrets.token_hex(5)}"
-    try:
-        asyncio.run(_admin(f"CREATE DATABASE {name}"))
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+def pg_url() -> Iterator[str | None]:
+    with temporary_database("nw_notify") as url:
+        yield url
 
 
 def replica_settings(tmp_path: Path, name: str) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,12 +17,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from netweave.testing import require_backend
-from sqlalchemy.engine import make_url
+from support.postgres import temporary_database
 
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 TOKEN = "resilience-token-" + "r" * 24
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLOWFIX_DIR = Path(__file__).resolve().parent / "slowfix"
@@ -31,27 +26,12 @@ START_TIMEOUT = 60.0
 TERMINAL = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED"})
 
 
-async def _admin(*statements: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def pg_database(prefix: str) -> Iterator[str]:
     """A fresh database (plain ``postgresql://`` URL), dropped afterwards."""
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    try:
-        asyncio.run(_admin(f"CREATE DATABASE {name}"))
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with temporary_database(prefix) as url:
+        assert url is not None  # required: an unreachable server already skipped or failed
+        yield url
 
 
 def install_slowfix(site: Path) -> str:

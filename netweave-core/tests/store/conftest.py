@@ -9,61 +9,22 @@ PostgreSQL cases skip, or fail when ``NETWEAVE_REQUIRE_BACKENDS=1`` (CI).
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from netweave.store.sql import SqlStore, create_store
-from netweave.store.tables import metadata
 from netweave.testing import require_backend
+from support.postgres import POSTGRES_URL, Backend, empty_tables, temporary_schema
 
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 BACKENDS = ("sqlite", "postgresql")
-
-
-async def _pg_execute(*statements: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def new_pg_schema() -> str:
-    """Create a fresh schema (raises OSError/asyncpg errors when PostgreSQL is not there)."""
-    schema = f"nw_{secrets.token_hex(6)}"
-    asyncio.run(_pg_execute(f"CREATE SCHEMA {schema}"))
-    return schema
-
-
-def drop_pg_schema(schema: str) -> None:
-    asyncio.run(_pg_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    #: Builds a new store on the same database (another "replica").
-    connect: Callable[[], SqlStore]
 
 
 @pytest.fixture(scope="session")
 def pg_schema() -> Iterator[str | None]:
-    try:
-        schema: str | None = new_pg_schema()
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        schema = None
-    yield schema
-    if schema is not None:
-        drop_pg_schema(schema)
+    with temporary_schema("nw") as schema:
+        yield schema
 
 
 async def _migrated(url: str) -> None:
@@ -104,11 +65,7 @@ async def store(backend: Backend) -> AsyncIterator[SqlStore]:
     s = backend.connect()
     await s.migrate()
     if backend.name == "postgresql":
-        # One schema per session: empty it so each test starts clean (DELETE is much
-        # faster than TRUNCATE on tables this small).
-        async with s.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(table.delete())
+        await empty_tables(s)  # one schema per session
     try:
         yield s
     finally:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import POSTGRES_URL, Backend, drop_pg_schema, new_pg_schema
 from netweave.errors import NetweaveError
 from netweave.store import records
 from netweave.store.sql import HEAD_REVISION, SqlStore, create_store, head_revision
 from netweave.store.tables import metadata
 from sqlalchemy import DateTime, Index, MetaData, String, inspect
 from sqlalchemy.engine import Connection
+from support.postgres import POSTGRES_URL, Backend, drop_pg_schema, new_pg_schema
 
 
 def _diff(connection: Connection, target: MetaData = metadata) -> list[Any]:

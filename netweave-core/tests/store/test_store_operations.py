@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Backend
 from netweave.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from netweave.models import OperationState, OperationType
 from netweave.store.sql import _BEGIN_KEY, SqlStore
 from store_factories import T0, operation
+from support.postgres import Backend
 
 
 async def test_roundtrip_and_list(store: SqlStore) -> None:

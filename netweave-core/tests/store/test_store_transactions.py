@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import Backend
 from netweave.errors import AlreadyExists, Conflict
 from netweave.models import OperationState
 from netweave.store.outbox import OutboxStore
@@ -13,6 +12,7 @@ from netweave.store.sql import SqlStore, create_store
 from netweave.store.tables import DeliveryRow, OutboxRow
 from sqlalchemy import func, select
 from store_factories import T0, deployment, operation, package
+from support.postgres import Backend
 
 
 class Boom(Exception):

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,9 +30,6 @@ from support.memory_adapter import MemoryAdapter
 
 TOKEN = "test-token-" + "x" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 TERMINAL = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED"})
 
 

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -207,6 +207,7 @@ class HelmAdapter(DMSAdapter):
         self.settings: HelmConfig = config
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = sdk.SdkRunner(config.cluster.max_concurrency)
+        self._validations = asyncio.Semaphore(config.cluster.max_concurrency)
         self._store: ChartStore | None = None
         self._work_dir: Path | None = None
         self._release_locks: dict[str, asyncio.Lock] = {}
@@ -246,6 +247,8 @@ class HelmAdapter(DMSAdapter):
     async def _start(self) -> None:
         store = self.store
         self._work_dir = Path(tempfile.mkdtemp(prefix=f"netweave-helm-{self.name}-"))
+        # A semaphore belongs to the event loop that first waits on it: a fresh one per start.
+        self._validations = asyncio.Semaphore(self.settings.cluster.max_concurrency)
         await store.start()
 
     async def _stop(self) -> None:
@@ -347,13 +350,10 @@ class HelmAdapter(DMSAdapter):
                 details={"capability": "package-upload", "adapter": self.name},
             )
         started = time.monotonic()
-        validated = await self._runner.run(
-            "validating the chart",
-            validate_archive,
+        validated = await self._validate(
             archive,
             expected_name=name,
             expected_version=version,
-            config=self.settings,
             dependency_resolvable=self._dependency_resolvable,
             known_digest=checksum,
         )
@@ -372,13 +372,8 @@ class HelmAdapter(DMSAdapter):
             rebuilt = await self._runner.run(
                 "fetching chart dependencies", self._vendor, archive, Path(tmp), validated
             )
-            final = await self._runner.run(
-                "validating the chart with its dependencies",
-                validate_archive,
-                rebuilt,
-                expected_name=validated.name,
-                expected_version=validated.version,
-                config=self.settings,
+            final = await self._validate(
+                rebuilt, expected_name=validated.name, expected_version=validated.version
             )
             entry = await self.store.put(
                 rebuilt, final.name, final.version, final.metadata, final.digest
@@ -390,6 +385,29 @@ class HelmAdapter(DMSAdapter):
             "uploaded file's)"
         )
         return self._package_info(entry, (*final.warnings, note))
+
+    async def _validate(
+        self,
+        archive: Path,
+        *,
+        expected_name: str | None,
+        expected_version: str | None,
+        dependency_resolvable: Callable[[dict[str, Any]], bool] | None = None,
+        known_digest: str | None = None,
+    ) -> ValidatedChart:
+        # Each validation starts a child process holding the chart in memory: bound how many
+        # run at once, like the SDK calls made in this process.
+        async with self._validations:
+            return await validate_archive(
+                archive,
+                expected_name=expected_name,
+                expected_version=expected_version,
+                config=self.settings,
+                time_limit=self.config.timeouts.write,
+                work_dir=self._work(),
+                dependency_resolvable=dependency_resolvable,
+                known_digest=known_digest,
+            )
 
     def _log_stored(self, entry: ChartEntry, size: int, started: float) -> None:
         _log.info(

@@ -1,4 +1,6 @@
-"""The one place that touches ``helm_python`` (the Helm v4 Go SDK over a C ABI).
+"""The one place in the gateway process that touches ``helm_python`` (the Helm v4 Go SDK over a
+C ABI); :mod:`netweave_helm.chartcheck` is the other, in a child process, and its errors come
+back here through :func:`map_reported_error`.
 
 Everything the SDK raises is turned into :mod:`netweave.errors` here, so no ``Helm*Error``
 (including ``HelmPanicError``, which the SDK raises for some of its own bugs) leaves this module.
@@ -114,6 +116,20 @@ def map_error(exc: BaseException, what: str) -> NetweaveError:
         # HelmIOError, HelmUnknownError, HelmLibraryError, handle errors.
         return BackendError(text)
     raise TypeError(f"not a Helm SDK error: {type(exc).__name__}")  # pragma: no cover
+
+
+def map_reported_error(reported: Any, what: str) -> NetweaveError:
+    """The netweave error for an SDK exception reported as JSON by the chart-check child
+    (``{"type": "HelmChartLoadError", "message": ..., "code": ...}``): the same one
+    :func:`map_error` gives for that exception raised in-process."""
+    if not isinstance(reported, dict):
+        return BackendError(f"{what}: the chart check gave an unreadable answer")
+    kind = getattr(helm, str(reported.get("type")), None)
+    if not (isinstance(kind, type) and issubclass(kind, helm.HelmError)):
+        kind = helm.HelmUnknownError
+    code = reported.get("code")
+    exc = kind(str(reported.get("message") or ""), code=code if isinstance(code, int) else None)
+    return map_error(exc, what)
 
 
 @contextlib.contextmanager
@@ -243,6 +259,7 @@ __all__ = [
     "digest",
     "lint",
     "map_error",
+    "map_reported_error",
     "package",
     "pull",
     "push",

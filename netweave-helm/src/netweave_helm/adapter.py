@@ -65,7 +65,12 @@ from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
 from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
-from netweave_helm.validation import ValidatedChart, extensions_from_metadata, validate_archive
+from netweave_helm.validation import (
+    ValidatedChart,
+    extensions_from_metadata,
+    validate_archive,
+    vendor_dependencies,
+)
 
 _log = logging.getLogger("netweave_helm")
 OP_LABEL = "netweave-op"
@@ -369,9 +374,7 @@ class HelmAdapter(DMSAdapter):
             self._log_stored(entry, validated.size, started)
             return self._package_info(entry, validated.warnings)
         with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
-            rebuilt = await self._runner.run(
-                "fetching chart dependencies", self._vendor, archive, Path(tmp), validated
-            )
+            rebuilt = await self._vendor(archive, Path(tmp), validated)
             final = await self._validate(
                 rebuilt, expected_name=validated.name, expected_version=validated.version
             )
@@ -436,27 +439,26 @@ class HelmAdapter(DMSAdapter):
             allowed.add(self.store.location.rstrip("/"))
         return bool(repository) and repository in allowed
 
-    def _vendor(self, archive: Path, directory: Path, validated: ValidatedChart) -> Path:
-        """``helm dependency update`` on an extracted copy, packaged again (runs in a thread)."""
+    async def _vendor(self, archive: Path, directory: Path, validated: ValidatedChart) -> Path:
+        """``helm dependency update`` on an extracted copy, packaged again (in a child process,
+        like validation: the SDK loads the whole chart)."""
         source = directory / "src"
-        safe_extract(archive, source)
-        chart_dir = source / validated.facts.top
+        await asyncio.to_thread(safe_extract, archive, source)
+        out = directory / "out"
+        await asyncio.to_thread(out.mkdir)
         plain_http = any(
             urllib.parse.urlsplit(repo.url).hostname in {"127.0.0.1", "localhost", "::1"}
             for repo in self.settings.dependency_repositories
         )
-        try:
-            with sdk.translated("fetching chart dependencies"):
-                sdk.dependency_update(str(chart_dir), plain_http=plain_http)
-        except NetweaveError as exc:
-            raise InvalidInput(
-                f"the chart's dependencies could not be fetched: {exc.message}",
-                details={"dependencies": list(validated.to_vendor)},
-            ) from None
-        out = directory / "out"
-        out.mkdir()
-        with sdk.translated("packaging the chart with its dependencies"):
-            return Path(sdk.package(str(chart_dir), str(out)))
+        async with self._validations:
+            return await vendor_dependencies(
+                source / validated.facts.top,
+                out,
+                wanted=validated.to_vendor,
+                plain_http=plain_http,
+                time_limit=self.config.timeouts.write,
+                work_dir=self._work(),
+            )
 
     async def _register_by_reference(self, upload: PackageUpload) -> PackageInfo:
         """``packageUri``: a chart already in this repository, or an archive to fetch."""

@@ -1,4 +1,4 @@
-"""The Helm SDK part of upload validation, run in a short-lived child process.
+"""The Helm SDK part of an upload, run in a short-lived child process.
 
 ``python -m netweave_helm.chartcheck <archive> '<options JSON>'`` runs ``helm dependency list``
 (when ``{"dependencies": true}``) and ``helm lint`` (which loads the chart and checks its
@@ -6,6 +6,11 @@ defaults against ``values.schema.json``) on the archive and writes one JSON obje
 
     {"dependencies": {"result": [...]} | {"error": {...}} | null,
      "lint": {"result": {...}} | {"error": {"type": "HelmChartLoadError", "message": "..."}}}
+
+``python -m netweave_helm.chartcheck <chart dir> '{"action": "vendor", "destination": DIR,
+"plainHttp": false}'`` runs ``helm dependency update`` and ``helm package`` on an extracted
+chart instead: ``{"update": {"result": null} | {"error": ...}, "package": {"result": PATH} |
+{"error": ...}}``.
 
 Why a child: the Go SDK reads the whole chart into memory (a 100 MB chart grows a process by
 ~350 MB, which Go does not hand back soon); in the gateway that growth would stay. The child
@@ -53,16 +58,34 @@ def check(archive: str, options: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def vendor(chart_dir: str, options: dict[str, Any]) -> dict[str, Any]:
+    import helm_python as helm
+
+    try:
+        helm.dependency_update(chart_dir, plain_http=bool(options.get("plainHttp")))
+    except helm.HelmError as exc:
+        return {"update": {"error": _error(exc)}, "package": None}
+    try:
+        packaged = helm.package(chart_dir, destination=str(options["destination"]))
+    except helm.HelmError as exc:
+        return {"update": {"result": None}, "package": {"error": _error(exc)}}
+    return {"update": {"result": None}, "package": {"result": packaged}}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m netweave_helm.chartcheck ARCHIVE OPTIONS_JSON", file=sys.stderr)
+        print(
+            "usage: python -m netweave_helm.chartcheck ARCHIVE|CHART_DIR OPTIONS_JSON",
+            file=sys.stderr,
+        )
         return 2
     # Only our JSON goes to the real stdout: anything else printing there (the Go runtime,
     # a library warning) is sent to stderr so it cannot corrupt the answer.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     options = json.loads(argv[1])
-    answer = check(argv[0], options)
+    action = vendor if options.get("action") == "vendor" else check
+    answer = action(argv[0], options)
     json.dump(answer, out, default=str)
     out.flush()
     return 0

@@ -187,12 +187,48 @@ async def run_chart_check(
         "strict": config.lint.strict,
         "kubeVersion": config.lint.kube_version,
     }
+    answer = await _run_child(str(archive), options, time_limit=time_limit, work_dir=work_dir)
+    if not isinstance(answer.get("lint"), dict):
+        raise BackendError(f"{_CHECK}: the Helm chart check failed (its answer has no lint result)")
+    return answer
+
+
+async def vendor_dependencies(
+    chart_dir: Path,
+    destination: Path,
+    *,
+    wanted: tuple[str, ...],
+    plain_http: bool,
+    time_limit: float,
+    work_dir: Path,
+) -> Path:
+    """``helm dependency update`` + ``helm package`` of the extracted chart at ``chart_dir``,
+    in a child process like :func:`run_chart_check`; the new archive in ``destination``."""
+    options = {"action": "vendor", "destination": str(destination), "plainHttp": plain_http}
+    answer = await _run_child(str(chart_dir), options, time_limit=time_limit, work_dir=work_dir)
+    update = answer.get("update")
+    if isinstance(update, dict) and "error" in update:
+        problem = sdk.map_reported_error(update["error"], "fetching chart dependencies")
+        raise InvalidInput(
+            f"the chart's dependencies could not be fetched: {problem.message}",
+            details={"dependencies": list(wanted)},
+        )
+    packaged = _step(answer, "package", "packaging the chart with its dependencies", str)
+    path = Path(packaged)
+    if not await asyncio.to_thread(os.path.samefile, path.parent, destination):
+        raise BackendError(f"{_CHECK}: the Helm chart check packaged outside its directory")
+    return path
+
+
+async def _run_child(
+    argument: str, options: dict[str, Any], *, time_limit: float, work_dir: Path
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="chartcheck-") as tmp:
         # Helm extracts the archive for lint under TMPDIR: keep that inside our directory.
         env = {**os.environ, "TMPDIR": tmp, "PYTHONPATH": _child_path()}
         process = await asyncio.create_subprocess_exec(
             *CHECK_COMMAND,
-            str(archive),
+            argument,
             json.dumps(options),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -241,8 +277,8 @@ def _answer(returncode: int | None, out: bytes, err: bytes) -> dict[str, Any]:
         answer = json.loads(out)
     except ValueError:
         raise failed("its answer is not JSON") from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("lint"), dict):
-        raise failed("its answer has no lint result")
+    if not isinstance(answer, dict):
+        raise failed("its answer is not a JSON object")
     return answer
 
 
@@ -419,4 +455,5 @@ __all__ = [
     "run_chart_check",
     "validate_archive",
     "validate_chart_yaml",
+    "vendor_dependencies",
 ]

@@ -161,11 +161,7 @@ async def test_the_check_s_own_time_limit_kills_the_child(
     work.mkdir()
     with pytest.raises(BackendTimeout, match=r"did not finish within 1\.5 s"):
         await validation.run_chart_check(
-            archive,
-            dependencies=False,
-            config=local_adapter.settings,
-            time_limit=1.5,
-            work_dir=work,
+            archive, {"dependencies": False}, time_limit=1.5, work_dir=work
         )
     assert _gone(await _pid_of(pidfile))
     assert list(work.iterdir()) == []
@@ -205,10 +201,13 @@ async def test_the_real_child_reports_lint_results_and_sdk_errors(tmp_path: Path
     assert mapped.message.startswith("checking chart dependencies: file ")
 
 
-def test_the_child_writes_only_json_to_stdout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("on_stdin", [True, False])
+def test_the_child_writes_only_json_to_stdout(tmp_path: Path, on_stdin: bool) -> None:
     good = build_chart(tmp_path / "src", "good", "1.0.0")
+    options = json.dumps({"dependencies": False})
     done = subprocess.run(
-        [*validation.CHECK_COMMAND, str(good), json.dumps({"dependencies": False})],
+        [*validation.CHECK_COMMAND, str(good), *([] if on_stdin else [options])],
+        input=options.encode() if on_stdin else b"",
         capture_output=True,
         check=False,
         timeout=120,
@@ -216,6 +215,31 @@ def test_the_child_writes_only_json_to_stdout(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["lint"]["result"]["errors"] == []
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_a_chart_refused_before_helm_kills_the_early_started_child(
+    tmp_path: Path, local_adapter: HelmAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child starts while the archive is inspected; a refusal there must not leave it."""
+    archive = build_chart(tmp_path / "src", "bad", "not-semver")
+    marker = f"chartcheck-marker-{os.getpid()}-{id(tmp_path)}"
+    _child(monkeypatch, f"import time  # {marker}\ntime.sleep(120)\n")
+    with pytest.raises(InvalidInput, match="not a semantic version"):
+        await local_adapter.upload_package(upload_of(archive, "bad", "not-semver"))
+    assert _processes_with(marker) == []
+    await _nothing_left(local_adapter, tmp_path / "repo")
 
 
 ALL_HELM_ERRORS = [

@@ -1,6 +1,7 @@
 """The Helm SDK part of an upload, run in a short-lived child process.
 
-``python -m netweave_helm.chartcheck <archive> '<options JSON>'`` runs ``helm dependency list``
+``python -m netweave_helm.chartcheck <archive> ['<options JSON>']`` (without the argument the
+options are read from stdin, after the SDK is loaded) runs ``helm dependency list``
 (when ``{"dependencies": true}``) and ``helm lint`` (which loads the chart and checks its
 defaults against ``values.schema.json``) on the archive and writes one JSON object to stdout::
 
@@ -73,17 +74,19 @@ def vendor(chart_dir: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(
-            "usage: python -m netweave_helm.chartcheck ARCHIVE|CHART_DIR OPTIONS_JSON",
-            file=sys.stderr,
-        )
+    if len(argv) not in (1, 2):
+        usage = "usage: python -m netweave_helm.chartcheck ARCHIVE|CHART_DIR [OPTIONS_JSON]"
+        print(usage, file=sys.stderr)
         return 2
     # Only our JSON goes to the real stdout: anything else printing there (the Go runtime,
     # a library warning) is sent to stderr so it cannot corrupt the answer.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    options = json.loads(argv[1])
+    # Load the SDK before waiting for the options on stdin: the gateway starts this process
+    # early, so the load overlaps its own checks of the archive.
+    import helm_python  # noqa: F401
+
+    options = json.loads(argv[1] if len(argv) == 2 else sys.stdin.read())
     action = vendor if options.get("action") == "vendor" else check
     answer = action(argv[0], options)
     json.dump(answer, out, default=str)

@@ -161,33 +161,104 @@ def prepare_archive(
     return PreparedChart(name=name, version=version, metadata=metadata, facts=facts)
 
 
-#: How the chart-check child is started (the archive and the options JSON are appended).
-#: ``-P``: the working directory must not shadow modules in the child.
+#: How the chart-check child is started (the archive or chart directory is appended; the
+#: options JSON follows on stdin). ``-P``: the working directory must not shadow modules.
 CHECK_COMMAND: tuple[str, ...] = (sys.executable, "-P", "-m", "netweave_helm.chartcheck")
 _CHECK = "validating the chart"
 _STDERR_LOGGED = 4000
 
 
-async def run_chart_check(
-    archive: Path,
-    *,
-    dependencies: bool,
-    config: HelmConfig,
-    time_limit: float,
-    work_dir: Path,
-) -> dict[str, Any]:
-    """Run :mod:`netweave_helm.chartcheck` on ``archive`` in a child process; its JSON answer.
+class HelmChild:
+    """One :mod:`netweave_helm.chartcheck` child process, as an async context manager.
 
-    The child is killed when ``time_limit`` seconds pass or the awaiting task is cancelled (the
-    core's write timeout, a client gone); its temporary files live in a directory removed
-    afterwards, even when it was killed. A crash or an unreadable answer is a ``BackendError``.
+    It is started on entry and loads the SDK while the caller does other work (the pure-Python
+    checks), then waits for its options (:meth:`answer`). On exit it is killed if still running
+    (an error, the time limit, a cancelled task: no orphan keeps linting) and its ``TMPDIR``,
+    where Helm extracts the chart, is removed, also after a crash.
     """
-    options = {
-        "dependencies": dependencies,
+
+    def __init__(self, argument: str, work_dir: Path) -> None:
+        self._argument = argument
+        self._work_dir = work_dir
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> HelmChild:
+        self._tmp = tempfile.TemporaryDirectory(dir=self._work_dir, prefix="chartcheck-")
+        env = {**os.environ, "TMPDIR": self._tmp.name, "PYTHONPATH": _child_path()}
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *CHECK_COMMAND,
+                self._argument,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except BaseException as exc:
+            self._tmp.cleanup()
+            if isinstance(exc, OSError):
+                _log.error("the chart check could not start: %s", exc)
+                raise BackendError(f"{_CHECK}: the Helm chart check could not start") from None
+            raise
+        return self
+
+    async def answer(self, options: dict[str, Any], time_limit: float) -> dict[str, Any]:
+        """Send ``options``; the child's JSON answer within ``time_limit`` seconds."""
+        process = self._process
+        assert process is not None
+        try:
+            out, err = await asyncio.wait_for(
+                process.communicate(json.dumps(options).encode()), time_limit
+            )
+        except TimeoutError:
+            raise BackendTimeout(
+                f"{_CHECK}: the Helm chart check did not finish within {time_limit:g} s"
+            ) from None
+        return _answer(process.returncode, out, err)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        process = self._process
+        try:
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                # Reap it so no zombie is left; SIGKILL makes this quick.
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(process.wait(), 10)
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+
+def check_options(prepared: PreparedChart, config: HelmConfig) -> dict[str, Any]:
+    return {
+        "dependencies": bool(prepared.metadata.get("dependencies")),
         "strict": config.lint.strict,
         "kubeVersion": config.lint.kube_version,
     }
-    answer = await _run_child(str(archive), options, time_limit=time_limit, work_dir=work_dir)
+
+
+async def run_chart_check(
+    archive: Path,
+    options: dict[str, Any],
+    *,
+    time_limit: float,
+    work_dir: Path,
+    child: HelmChild | None = None,
+) -> dict[str, Any]:
+    """Lint (and list the dependencies of) ``archive`` in a child process; its JSON answer.
+
+    ``child``: one already started for ``archive``; else one is started here. The child is
+    killed when ``time_limit`` seconds pass or the awaiting task is cancelled (the core's write
+    timeout, a client gone). A crash or an unreadable answer is a ``BackendError``.
+    """
+    if child is None:
+        async with HelmChild(str(archive), work_dir) as started:
+            return await run_chart_check(
+                archive, options, time_limit=time_limit, child=started, work_dir=work_dir
+            )
+    answer = await child.answer(options, time_limit)
     if not isinstance(answer.get("lint"), dict):
         raise BackendError(f"{_CHECK}: the Helm chart check failed (its answer has no lint result)")
     return answer
@@ -205,7 +276,8 @@ async def vendor_dependencies(
     """``helm dependency update`` + ``helm package`` of the extracted chart at ``chart_dir``,
     in a child process like :func:`run_chart_check`; the new archive in ``destination``."""
     options = {"action": "vendor", "destination": str(destination), "plainHttp": plain_http}
-    answer = await _run_child(str(chart_dir), options, time_limit=time_limit, work_dir=work_dir)
+    async with HelmChild(str(chart_dir), work_dir) as child:
+        answer = await child.answer(options, time_limit)
     update = answer.get("update")
     if isinstance(update, dict) and "error" in update:
         problem = sdk.map_reported_error(update["error"], "fetching chart dependencies")
@@ -218,37 +290,6 @@ async def vendor_dependencies(
     if not await asyncio.to_thread(os.path.samefile, path.parent, destination):
         raise BackendError(f"{_CHECK}: the Helm chart check packaged outside its directory")
     return path
-
-
-async def _run_child(
-    argument: str, options: dict[str, Any], *, time_limit: float, work_dir: Path
-) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix="chartcheck-") as tmp:
-        # Helm extracts the archive for lint under TMPDIR: keep that inside our directory.
-        env = {**os.environ, "TMPDIR": tmp, "PYTHONPATH": _child_path()}
-        process = await asyncio.create_subprocess_exec(
-            *CHECK_COMMAND,
-            argument,
-            json.dumps(options),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), time_limit)
-        except TimeoutError:
-            raise BackendTimeout(
-                f"{_CHECK}: the Helm chart check did not finish within {time_limit:g} s"
-            ) from None
-        finally:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                # Reap it so no zombie is left; SIGKILL makes this quick.
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(process.wait(), 10)
-    return _answer(process.returncode, out, err)
 
 
 def _child_path() -> str:
@@ -359,20 +400,23 @@ async def validate_archive(
     (``sha256:<hex>``, computed by the core while streaming the upload) saves hashing the file
     again.
     """
-    prepared = await asyncio.to_thread(
-        prepare_archive,
-        path,
-        expected_name=expected_name,
-        expected_version=expected_version,
-        config=config,
-    )
-    answer = await run_chart_check(
-        path,
-        dependencies=bool(prepared.metadata.get("dependencies")),
-        config=config,
-        time_limit=time_limit,
-        work_dir=work_dir,
-    )
+    # The child starts now, so its interpreter and SDK load while the archive is inspected
+    # here; Helm sees the archive only after these checks passed (else the child is killed).
+    async with HelmChild(str(path), work_dir) as child:
+        prepared = await asyncio.to_thread(
+            prepare_archive,
+            path,
+            expected_name=expected_name,
+            expected_version=expected_version,
+            config=config,
+        )
+        answer = await run_chart_check(
+            path,
+            check_options(prepared, config),
+            time_limit=time_limit,
+            work_dir=work_dir,
+            child=child,
+        )
     return await asyncio.to_thread(
         finish_validation,
         path,
@@ -446,8 +490,10 @@ __all__ = [
     "CHECK_COMMAND",
     "EXTENSION_FIELDS",
     "SEMVER",
+    "HelmChild",
     "PreparedChart",
     "ValidatedChart",
+    "check_options",
     "extensions_from_metadata",
     "file_digest",
     "finish_validation",

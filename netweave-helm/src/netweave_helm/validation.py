@@ -223,8 +223,9 @@ class HelmChild:
             if process is not None and process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
-                # Reap it so no zombie is left; SIGKILL makes this quick.
-                with contextlib.suppress(BaseException):
+                # Reap it so no zombie is left; SIGKILL makes this quick. (A cancellation
+                # arriving meanwhile propagates; asyncio's child watcher still reaps it.)
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(process.wait(), 10)
         finally:
             if self._tmp is not None:

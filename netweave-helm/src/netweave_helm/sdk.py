@@ -194,22 +194,6 @@ def sdk_version() -> str:
 # -- typed helpers over the module-level SDK functions --------------------------------------
 
 
-def lint(path: str, *, strict: bool, kube_version: str | None) -> dict[str, Any]:
-    return helm.lint(path, strict=strict or None, kube_version=kube_version)
-
-
-def dependency_list(path: str) -> list[dict[str, Any]]:
-    return helm.dependency_list(path)
-
-
-def dependency_update(chart_dir: str, *, plain_http: bool) -> None:
-    helm.dependency_update(chart_dir, plain_http=plain_http)
-
-
-def package(chart_dir: str, destination: str) -> str:
-    return helm.package(chart_dir, destination=destination)
-
-
 def digest(path: str) -> str:
     return helm.digest(path)
 
@@ -254,13 +238,9 @@ __all__ = [
     "HelmError",
     "RegistryClient",
     "SdkRunner",
-    "dependency_list",
-    "dependency_update",
     "digest",
-    "lint",
     "map_error",
     "map_reported_error",
-    "package",
     "pull",
     "push",
     "sdk_version",

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -65,7 +65,12 @@ from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
 from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
-from netweave_helm.validation import ValidatedChart, extensions_from_metadata, validate_archive
+from netweave_helm.validation import (
+    ValidatedChart,
+    extensions_from_metadata,
+    validate_archive,
+    vendor_dependencies,
+)
 
 _log = logging.getLogger("netweave_helm")
 OP_LABEL = "netweave-op"
@@ -207,6 +212,7 @@ class HelmAdapter(DMSAdapter):
         self.settings: HelmConfig = config
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = sdk.SdkRunner(config.cluster.max_concurrency)
+        self._validations = asyncio.Semaphore(config.cluster.max_concurrency)
         self._store: ChartStore | None = None
         self._work_dir: Path | None = None
         self._release_locks: dict[str, asyncio.Lock] = {}
@@ -246,6 +252,8 @@ class HelmAdapter(DMSAdapter):
     async def _start(self) -> None:
         store = self.store
         self._work_dir = Path(tempfile.mkdtemp(prefix=f"netweave-helm-{self.name}-"))
+        # A semaphore belongs to the event loop that first waits on it: a fresh one per start.
+        self._validations = asyncio.Semaphore(self.settings.cluster.max_concurrency)
         await store.start()
 
     async def _stop(self) -> None:
@@ -347,13 +355,10 @@ class HelmAdapter(DMSAdapter):
                 details={"capability": "package-upload", "adapter": self.name},
             )
         started = time.monotonic()
-        validated = await self._runner.run(
-            "validating the chart",
-            validate_archive,
+        validated = await self._validate(
             archive,
             expected_name=name,
             expected_version=version,
-            config=self.settings,
             dependency_resolvable=self._dependency_resolvable,
             known_digest=checksum,
         )
@@ -369,16 +374,9 @@ class HelmAdapter(DMSAdapter):
             self._log_stored(entry, validated.size, started)
             return self._package_info(entry, validated.warnings)
         with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
-            rebuilt = await self._runner.run(
-                "fetching chart dependencies", self._vendor, archive, Path(tmp), validated
-            )
-            final = await self._runner.run(
-                "validating the chart with its dependencies",
-                validate_archive,
-                rebuilt,
-                expected_name=validated.name,
-                expected_version=validated.version,
-                config=self.settings,
+            rebuilt = await self._vendor(archive, Path(tmp), validated)
+            final = await self._validate(
+                rebuilt, expected_name=validated.name, expected_version=validated.version
             )
             entry = await self.store.put(
                 rebuilt, final.name, final.version, final.metadata, final.digest
@@ -390,6 +388,29 @@ class HelmAdapter(DMSAdapter):
             "uploaded file's)"
         )
         return self._package_info(entry, (*final.warnings, note))
+
+    async def _validate(
+        self,
+        archive: Path,
+        *,
+        expected_name: str | None,
+        expected_version: str | None,
+        dependency_resolvable: Callable[[dict[str, Any]], bool] | None = None,
+        known_digest: str | None = None,
+    ) -> ValidatedChart:
+        # Each validation starts a child process holding the chart in memory: bound how many
+        # run at once, like the SDK calls made in this process.
+        async with self._validations:
+            return await validate_archive(
+                archive,
+                expected_name=expected_name,
+                expected_version=expected_version,
+                config=self.settings,
+                time_limit=self.config.timeouts.write,
+                work_dir=self._work(),
+                dependency_resolvable=dependency_resolvable,
+                known_digest=known_digest,
+            )
 
     def _log_stored(self, entry: ChartEntry, size: int, started: float) -> None:
         _log.info(
@@ -418,27 +439,26 @@ class HelmAdapter(DMSAdapter):
             allowed.add(self.store.location.rstrip("/"))
         return bool(repository) and repository in allowed
 
-    def _vendor(self, archive: Path, directory: Path, validated: ValidatedChart) -> Path:
-        """``helm dependency update`` on an extracted copy, packaged again (runs in a thread)."""
+    async def _vendor(self, archive: Path, directory: Path, validated: ValidatedChart) -> Path:
+        """``helm dependency update`` on an extracted copy, packaged again (in a child process,
+        like validation: the SDK loads the whole chart)."""
         source = directory / "src"
-        safe_extract(archive, source)
-        chart_dir = source / validated.facts.top
+        await asyncio.to_thread(safe_extract, archive, source)
+        out = directory / "out"
+        await asyncio.to_thread(out.mkdir)
         plain_http = any(
             urllib.parse.urlsplit(repo.url).hostname in {"127.0.0.1", "localhost", "::1"}
             for repo in self.settings.dependency_repositories
         )
-        try:
-            with sdk.translated("fetching chart dependencies"):
-                sdk.dependency_update(str(chart_dir), plain_http=plain_http)
-        except NetweaveError as exc:
-            raise InvalidInput(
-                f"the chart's dependencies could not be fetched: {exc.message}",
-                details={"dependencies": list(validated.to_vendor)},
-            ) from None
-        out = directory / "out"
-        out.mkdir()
-        with sdk.translated("packaging the chart with its dependencies"):
-            return Path(sdk.package(str(chart_dir), str(out)))
+        async with self._validations:
+            return await vendor_dependencies(
+                source / validated.facts.top,
+                out,
+                wanted=validated.to_vendor,
+                plain_http=plain_http,
+                time_limit=self.config.timeouts.write,
+                work_dir=self._work(),
+            )
 
     async def _register_by_reference(self, upload: PackageUpload) -> PackageInfo:
         """``packageUri``: a chart already in this repository, or an archive to fetch."""

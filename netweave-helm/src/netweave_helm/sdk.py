@@ -1,4 +1,6 @@
-"""The one place that touches ``helm_python`` (the Helm v4 Go SDK over a C ABI).
+"""The one place in the gateway process that touches ``helm_python`` (the Helm v4 Go SDK over a
+C ABI); :mod:`netweave_helm.chartcheck` is the other, in a child process, and its errors come
+back here through :func:`map_reported_error`.
 
 Everything the SDK raises is turned into :mod:`netweave.errors` here, so no ``Helm*Error``
 (including ``HelmPanicError``, which the SDK raises for some of its own bugs) leaves this module.
@@ -116,6 +118,20 @@ def map_error(exc: BaseException, what: str) -> NetweaveError:
     raise TypeError(f"not a Helm SDK error: {type(exc).__name__}")  # pragma: no cover
 
 
+def map_reported_error(reported: Any, what: str) -> NetweaveError:
+    """The netweave error for an SDK exception reported as JSON by the chart-check child
+    (``{"type": "HelmChartLoadError", "message": ..., "code": ...}``): the same one
+    :func:`map_error` gives for that exception raised in-process."""
+    if not isinstance(reported, dict):
+        return BackendError(f"{what}: the chart check gave an unreadable answer")
+    kind = getattr(helm, str(reported.get("type")), None)
+    if not (isinstance(kind, type) and issubclass(kind, helm.HelmError)):
+        kind = helm.HelmUnknownError
+    code = reported.get("code")
+    exc = kind(str(reported.get("message") or ""), code=code if isinstance(code, int) else None)
+    return map_error(exc, what)
+
+
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
     """Turn any Helm SDK exception raised inside the block into a netweave error."""
@@ -178,22 +194,6 @@ def sdk_version() -> str:
 # -- typed helpers over the module-level SDK functions --------------------------------------
 
 
-def lint(path: str, *, strict: bool, kube_version: str | None) -> dict[str, Any]:
-    return helm.lint(path, strict=strict or None, kube_version=kube_version)
-
-
-def dependency_list(path: str) -> list[dict[str, Any]]:
-    return helm.dependency_list(path)
-
-
-def dependency_update(chart_dir: str, *, plain_http: bool) -> None:
-    helm.dependency_update(chart_dir, plain_http=plain_http)
-
-
-def package(chart_dir: str, destination: str) -> str:
-    return helm.package(chart_dir, destination=destination)
-
-
 def digest(path: str) -> str:
     return helm.digest(path)
 
@@ -238,12 +238,9 @@ __all__ = [
     "HelmError",
     "RegistryClient",
     "SdkRunner",
-    "dependency_list",
-    "dependency_update",
     "digest",
-    "lint",
     "map_error",
-    "package",
+    "map_reported_error",
     "pull",
     "push",
     "sdk_version",

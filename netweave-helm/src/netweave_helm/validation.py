@@ -1,28 +1,39 @@
 """Upload validation: archive safety, ``Chart.yaml`` schema, names and versions, dependencies,
 Helm lint (errors refuse, warnings are reported) and the chart's own ``values.schema.json``.
 
-All of it is synchronous (the adapter runs it on its SDK thread pool). The archive is inspected
-with Python's ``tarfile`` in streaming mode *before* any Helm call.
+The archive is inspected with Python's ``tarfile`` in streaming mode *before* any Helm call.
+The Helm SDK calls (dependency list, lint) run in a short-lived child process
+(:mod:`netweave_helm.chartcheck`): the Go SDK loads the whole chart into memory, and that
+memory would otherwise stay with the gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import importlib.resources
 import json
+import logging
+import os
 import re
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
-from netweave.errors import InvalidInput
+from netweave.errors import BackendError, BackendTimeout, InvalidInput
 
 from netweave_helm import sdk
 from netweave_helm.archives import ArchiveFacts, inspect_archive, refuse
 from netweave_helm.config import HelmConfig
+
+_log = logging.getLogger("netweave_helm.validation")
+_R = TypeVar("_R")
 
 #: Semantic Versioning 2.0.0 (semver.org's recommended expression).
 SEMVER = re.compile(
@@ -111,21 +122,24 @@ def file_digest(path: Path) -> str:
     return "sha256:" + sha.hexdigest()
 
 
-def validate_archive(
+@dataclass(frozen=True, slots=True)
+class PreparedChart:
+    """What the pure-Python checks found, before the Helm SDK's."""
+
+    name: str
+    version: str
+    metadata: dict[str, Any]
+    facts: ArchiveFacts
+
+
+def prepare_archive(
     path: Path,
     *,
     expected_name: str | None,
     expected_version: str | None,
     config: HelmConfig,
-    dependency_resolvable: Callable[[dict[str, Any]], bool] | None = None,
-    known_digest: str | None = None,
-) -> ValidatedChart:
-    """Validate the chart archive at ``path``; raise ``InvalidInput`` listing what is wrong.
-
-    ``dependency_resolvable`` decides whether a declared dependency that is *not* vendored in
-    ``charts/`` can be had from a configured repository. ``known_digest`` (``sha256:<hex>``,
-    computed by the core while streaming the upload) saves hashing the file again.
-    """
+) -> PreparedChart:
+    """Archive safety (streamed), ``Chart.yaml`` schema, form fields against ``Chart.yaml``."""
     facts = inspect_archive(path, config.limits)
     validate_chart_yaml(facts.chart_yaml)
     name = str(facts.chart_yaml["name"])
@@ -140,17 +154,203 @@ def validate_archive(
             f"the form says version {expected_version!r} but Chart.yaml says {version!r}",
             details={"field": "artifactVersion", "chart": version},
         )
-    archive = str(path)
-    # Helm loads the chart inside lint (which also checks the defaults against
-    # values.schema.json); loading it separately as well would double time and memory.
     metadata = dict(facts.chart_yaml)
     if facts.requirements is not None and not metadata.get("dependencies"):
         # apiVersion v1: dependencies live in requirements.yaml (Helm merges them likewise).
         metadata["dependencies"] = list(facts.requirements.get("dependencies") or [])
+    return PreparedChart(name=name, version=version, metadata=metadata, facts=facts)
+
+
+#: How the chart-check child is started (the archive or chart directory is appended; the
+#: options JSON follows on stdin). ``-P``: the working directory must not shadow modules.
+CHECK_COMMAND: tuple[str, ...] = (sys.executable, "-P", "-m", "netweave_helm.chartcheck")
+_CHECK = "validating the chart"
+_STDERR_LOGGED = 4000
+
+
+class HelmChild:
+    """One :mod:`netweave_helm.chartcheck` child process, as an async context manager.
+
+    It is started on entry and loads the SDK while the caller does other work (the pure-Python
+    checks), then waits for its options (:meth:`answer`). On exit it is killed if still running
+    (an error, the time limit, a cancelled task: no orphan keeps linting) and its ``TMPDIR``,
+    where Helm extracts the chart, is removed, also after a crash.
+    """
+
+    def __init__(self, argument: str, work_dir: Path) -> None:
+        self._argument = argument
+        self._work_dir = work_dir
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> HelmChild:
+        self._tmp = tempfile.TemporaryDirectory(dir=self._work_dir, prefix="chartcheck-")
+        env = {**os.environ, "TMPDIR": self._tmp.name, "PYTHONPATH": _child_path()}
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *CHECK_COMMAND,
+                self._argument,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except BaseException as exc:
+            self._tmp.cleanup()
+            if isinstance(exc, OSError):
+                _log.error("the chart check could not start: %s", exc)
+                raise BackendError(f"{_CHECK}: the Helm chart check could not start") from None
+            raise
+        return self
+
+    async def answer(self, options: dict[str, Any], time_limit: float) -> dict[str, Any]:
+        """Send ``options``; the child's JSON answer within ``time_limit`` seconds."""
+        process = self._process
+        assert process is not None
+        try:
+            out, err = await asyncio.wait_for(
+                process.communicate(json.dumps(options).encode()), time_limit
+            )
+        except TimeoutError:
+            raise BackendTimeout(
+                f"{_CHECK}: the Helm chart check did not finish within {time_limit:g} s"
+            ) from None
+        return _answer(process.returncode, out, err)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        process = self._process
+        try:
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                # Reap it so no zombie is left; SIGKILL makes this quick. (A cancellation
+                # arriving meanwhile propagates; asyncio's child watcher still reaps it.)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), 10)
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+
+def check_options(prepared: PreparedChart, config: HelmConfig) -> dict[str, Any]:
+    return {
+        "dependencies": bool(prepared.metadata.get("dependencies")),
+        "strict": config.lint.strict,
+        "kubeVersion": config.lint.kube_version,
+    }
+
+
+async def run_chart_check(
+    archive: Path,
+    options: dict[str, Any],
+    *,
+    time_limit: float,
+    work_dir: Path,
+    child: HelmChild | None = None,
+) -> dict[str, Any]:
+    """Lint (and list the dependencies of) ``archive`` in a child process; its JSON answer.
+
+    ``child``: one already started for ``archive``; else one is started here. The child is
+    killed when ``time_limit`` seconds pass or the awaiting task is cancelled (the core's write
+    timeout, a client gone). A crash or an unreadable answer is a ``BackendError``.
+    """
+    if child is None:
+        async with HelmChild(str(archive), work_dir) as started:
+            return await run_chart_check(
+                archive, options, time_limit=time_limit, child=started, work_dir=work_dir
+            )
+    answer = await child.answer(options, time_limit)
+    if not isinstance(answer.get("lint"), dict):
+        raise BackendError(f"{_CHECK}: the Helm chart check failed (its answer has no lint result)")
+    return answer
+
+
+async def vendor_dependencies(
+    chart_dir: Path,
+    destination: Path,
+    *,
+    wanted: tuple[str, ...],
+    plain_http: bool,
+    time_limit: float,
+    work_dir: Path,
+) -> Path:
+    """``helm dependency update`` + ``helm package`` of the extracted chart at ``chart_dir``,
+    in a child process like :func:`run_chart_check`; the new archive in ``destination``."""
+    options = {"action": "vendor", "destination": str(destination), "plainHttp": plain_http}
+    async with HelmChild(str(chart_dir), work_dir) as child:
+        answer = await child.answer(options, time_limit)
+    update = answer.get("update")
+    if isinstance(update, dict) and "error" in update:
+        problem = sdk.map_reported_error(update["error"], "fetching chart dependencies")
+        raise InvalidInput(
+            f"the chart's dependencies could not be fetched: {problem.message}",
+            details={"dependencies": list(wanted)},
+        )
+    packaged = _step(answer, "package", "packaging the chart with its dependencies", str)
+    path = Path(packaged)
+    if not await asyncio.to_thread(os.path.samefile, path.parent, destination):
+        raise BackendError(f"{_CHECK}: the Helm chart check packaged outside its directory")
+    return path
+
+
+def _child_path() -> str:
+    """``PYTHONPATH`` for the child: this very ``netweave_helm`` first, so parent and child
+    always run the same code."""
+    root = str(Path(__file__).resolve().parents[1])
+    inherited = os.environ.get("PYTHONPATH")
+    return root + os.pathsep + inherited if inherited else root
+
+
+def _answer(returncode: int | None, out: bytes, err: bytes) -> dict[str, Any]:
+    def failed(reason: str) -> BackendError:
+        _log.error(
+            "the chart check failed (%s); its stderr: %s",
+            reason,
+            err[-_STDERR_LOGGED:].decode("utf-8", "replace"),
+        )
+        return BackendError(f"{_CHECK}: the Helm chart check failed ({reason})")
+
+    if returncode is None or returncode < 0:
+        signal = -(returncode or 0)
+        raise failed(f"killed by signal {signal}" if signal else "did not exit")
+    if returncode != 0:
+        raise failed(f"exit status {returncode}")
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        raise failed("its answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise failed("its answer is not a JSON object")
+    return answer
+
+
+def _step(answer: dict[str, Any], key: str, what: str, kind: type[_R]) -> _R:
+    """The result of one SDK step in the child's answer; its SDK error, mapped as in-process."""
+    step = answer.get(key)
+    if not isinstance(step, dict):
+        raise BackendError(f"{_CHECK}: the Helm chart check gave no {key} result")
+    if "error" in step:
+        raise sdk.map_reported_error(step["error"], what)
+    result = step.get("result")
+    if not isinstance(result, kind):
+        raise BackendError(f"{_CHECK}: the Helm chart check gave an unreadable {key} result")
+    return result
+
+
+def finish_validation(
+    path: Path,
+    prepared: PreparedChart,
+    answer: dict[str, Any],
+    *,
+    config: HelmConfig,
+    dependency_resolvable: Callable[[dict[str, Any]], bool] | None = None,
+    known_digest: str | None = None,
+) -> ValidatedChart:
+    """Judge the child's dependency list and lint report; raise ``InvalidInput`` if refused."""
+    metadata = prepared.metadata
     warnings: list[str] = []
-    to_vendor = _check_dependencies(archive, metadata, facts, warnings, dependency_resolvable)
-    with sdk.translated("linting the chart"):
-        report = sdk.lint(archive, strict=config.lint.strict, kube_version=config.lint.kube_version)
+    to_vendor = _check_dependencies(metadata, answer, prepared.facts, dependency_resolvable)
+    report = _step(answer, "lint", "linting the chart", dict)
     errors: list[str] = []
     for message in report.get("messages") or []:
         severity = int(message.get("severity", 0))
@@ -170,22 +370,69 @@ def validate_archive(
             details={"lintErrors": errors[:50]},
         )
     return ValidatedChart(
-        name=name,
-        version=version,
+        name=prepared.name,
+        version=prepared.version,
         metadata=metadata,
         digest=known_digest or file_digest(path),
         size=path.stat().st_size,
         warnings=tuple(warnings),
-        facts=facts,
+        facts=prepared.facts,
         to_vendor=tuple(to_vendor),
     )
 
 
+async def validate_archive(
+    path: Path,
+    *,
+    expected_name: str | None,
+    expected_version: str | None,
+    config: HelmConfig,
+    time_limit: float,
+    work_dir: Path,
+    dependency_resolvable: Callable[[dict[str, Any]], bool] | None = None,
+    known_digest: str | None = None,
+) -> ValidatedChart:
+    """Validate the chart archive at ``path``; raise ``InvalidInput`` listing what is wrong.
+
+    The pure-Python checks run here (on a worker thread); Helm's dependency list and lint run
+    in a child process (:func:`run_chart_check`), so the chart is never loaded into this
+    process. ``dependency_resolvable`` decides whether a declared dependency that is *not*
+    vendored in ``charts/`` can be had from a configured repository. ``known_digest``
+    (``sha256:<hex>``, computed by the core while streaming the upload) saves hashing the file
+    again.
+    """
+    # The child starts now, so its interpreter and SDK load while the archive is inspected
+    # here; Helm sees the archive only after these checks passed (else the child is killed).
+    async with HelmChild(str(path), work_dir) as child:
+        prepared = await asyncio.to_thread(
+            prepare_archive,
+            path,
+            expected_name=expected_name,
+            expected_version=expected_version,
+            config=config,
+        )
+        answer = await run_chart_check(
+            path,
+            check_options(prepared, config),
+            time_limit=time_limit,
+            work_dir=work_dir,
+            child=child,
+        )
+    return await asyncio.to_thread(
+        finish_validation,
+        path,
+        prepared,
+        answer,
+        config=config,
+        dependency_resolvable=dependency_resolvable,
+        known_digest=known_digest,
+    )
+
+
 def _check_dependencies(
-    archive: str,
     metadata: dict[str, Any],
+    answer: dict[str, Any],
     facts: ArchiveFacts,
-    warnings: list[str],
     resolvable: Callable[[dict[str, Any]], bool] | None,
 ) -> list[str]:
     """Refuse unresolvable dependencies; return those a configured repository provides."""
@@ -193,9 +440,8 @@ def _check_dependencies(
     if not declared:
         return []
     from_repositories: list[str] = []
-    with sdk.translated("checking chart dependencies"):
-        statuses = sdk.dependency_list(archive)
-    by_name = {str(s.get("name")): s for s in statuses}
+    statuses = _step(answer, "dependencies", "checking chart dependencies", list)
+    by_name = {str(s.get("name")): s for s in statuses if isinstance(s, dict)}
     unresolved: list[str] = []
     for dep in declared:
         name = str(dep.get("name", ""))
@@ -242,11 +488,19 @@ def extensions_from_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "CHART_NAME",
+    "CHECK_COMMAND",
     "EXTENSION_FIELDS",
     "SEMVER",
+    "HelmChild",
+    "PreparedChart",
     "ValidatedChart",
+    "check_options",
     "extensions_from_metadata",
     "file_digest",
+    "finish_validation",
+    "prepare_archive",
+    "run_chart_check",
     "validate_archive",
     "validate_chart_yaml",
+    "vendor_dependencies",
 ]

@@ -7,6 +7,7 @@ bus records events through :class:`NotificationRecorder`; :class:`DeliveryWorker
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netweave.config import Settings
 from netweave.notifications.callbacks import (
@@ -21,6 +22,9 @@ from netweave.notifications.ssrf import CallbackPolicy, CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import OutboxStore
 from netweave.store.sql import SqlStore
+
+if TYPE_CHECKING:  # netweave.operations imports this package: no runtime import back
+    from netweave.operations.metrics import Metrics
 
 API_PREFIX = "/o2dms/v1"
 
@@ -38,7 +42,9 @@ class Notifications:
         await self.client.close()
 
 
-def build_notifications(settings: Settings, store: Store) -> Notifications | None:
+def build_notifications(
+    settings: Settings, store: Store, metrics: Metrics | None = None
+) -> Notifications | None:
     """Everything notifications need, or ``None`` for a store without an outbox."""
     if not isinstance(store, SqlStore):
         return None
@@ -49,7 +55,7 @@ def build_notifications(settings: Settings, store: Store) -> Notifications | Non
     client = CallbackClient(policy, timeout=section.timeout)
     outbox = OutboxStore(store)
     prefix = (settings.api.public_url or "").rstrip("/") + API_PREFIX
-    worker = DeliveryWorker(outbox, store, client, section, api_prefix=prefix)
+    worker = DeliveryWorker(outbox, store, client, section, api_prefix=prefix, metrics=metrics)
     recorder = NotificationRecorder(
         store, outbox, settle_seconds=section.settle_seconds, on_recorded=worker.wake
     )

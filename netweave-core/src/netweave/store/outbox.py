@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, update
 
 from netweave.errors import InvalidInput
 from netweave.store.sql import SqlStore, _translate
@@ -311,6 +311,15 @@ class OutboxStore:
                     .limit(max(1, min(limit, MAX_CLAIM * 20)))
                 )
                 return [dict(r._mapping) for r in rows]
+
+    async def count_pending(self) -> int:
+        """Deliveries not finished yet (any replica's), for the pending gauge."""
+        with _translate("counting pending notification deliveries"):
+            async with self._store._conn(write=False) as conn:
+                count = await conn.execute(
+                    select(func.count()).select_from(_N).where(_N.c.state == PENDING)
+                )
+                return int(count.scalar_one())
 
     async def purge(self, *, older_than: datetime) -> int:
         """Forget finished deliveries and events older than ``older_than``."""

@@ -18,6 +18,7 @@ from netweave.notifications.callbacks import (
 )
 from netweave.notifications.delivery import DeliveryWorker
 from netweave.notifications.recorder import NotificationRecorder
+from netweave.notifications.sealing import SecretSealer, load_sealer
 from netweave.notifications.ssrf import CallbackPolicy, CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import OutboxStore
@@ -36,6 +37,8 @@ class Notifications:
     outbox: OutboxStore
     recorder: NotificationRecorder
     worker: DeliveryWorker
+    #: Encrypts subscriptions' callback secrets before they are stored.
+    sealer: SecretSealer
 
     async def close(self) -> None:
         await self.worker.stop()
@@ -55,11 +58,14 @@ def build_notifications(
     client = CallbackClient(policy, timeout=section.timeout)
     outbox = OutboxStore(store)
     prefix = (settings.api.public_url or "").rstrip("/") + API_PREFIX
-    worker = DeliveryWorker(outbox, store, client, section, api_prefix=prefix, metrics=metrics)
+    sealer = load_sealer(settings.data_dir)
+    worker = DeliveryWorker(
+        outbox, store, client, section, api_prefix=prefix, metrics=metrics, sealer=sealer
+    )
     recorder = NotificationRecorder(
         store, outbox, settle_seconds=section.settle_seconds, on_recorded=worker.wake
     )
-    return Notifications(policy, client, outbox, recorder, worker)
+    return Notifications(policy, client, outbox, recorder, worker, sealer)
 
 
 __all__ = [
@@ -71,6 +77,7 @@ __all__ = [
     "DeliveryWorker",
     "NotificationRecorder",
     "Notifications",
+    "SecretSealer",
     "authentication_record",
     "build_notifications",
 ]

@@ -27,6 +27,7 @@ import httpx
 from netweave.config import NotificationSettings
 from netweave.notifications.callbacks import CallbackAuthError, CallbackClient
 from netweave.notifications.events import notification_body
+from netweave.notifications.sealing import SecretSealer, SecretUnavailable
 from netweave.notifications.ssrf import CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import Delivery, OutboxStore
@@ -52,8 +53,11 @@ class DeliveryWorker:
         api_prefix: str = "/o2dms/v1",
         owner: str | None = None,
         metrics: Metrics | None = None,
+        sealer: SecretSealer | None = None,
     ) -> None:
         self._metrics = metrics
+        #: Decrypts the subscriptions' stored callback secrets (None: stored in clear).
+        self._sealer = sealer
         self._outbox = outbox
         self._store = store
         self._client = client
@@ -125,10 +129,13 @@ class DeliveryWorker:
         error: str | None = None
         reason = ""
         try:
+            authentication = subscription.authentication
+            if self._sealer is not None:
+                authentication = self._sealer.open(authentication)
             response = await self._client.post(
                 subscription.callback_uri,
                 json.dumps(body, separators=(",", ":")).encode(),
-                subscription.authentication,
+                authentication,
             )
             if not 200 <= response.status_code < 300:
                 error = f"callback answered {response.status_code}"
@@ -137,6 +144,8 @@ class DeliveryWorker:
             error, reason = exc.message, "refused"
         except CallbackAuthError as exc:
             error, reason = str(exc), "auth"
+        except SecretUnavailable as exc:
+            error, reason = str(exc), "secret_key"
         except httpx.HTTPError as exc:
             error, reason = f"{type(exc).__name__} reaching the callback", "transport"
         except Exception as exc:  # never let one delivery stop the worker

@@ -1,6 +1,7 @@
 """Subscriptions. On create the callback URL is checked syntactically, then against the SSRF
 rules (and the OAuth2 token endpoint too), then tested (GET must answer 204, as ETSI does);
-only then is the subscription stored, with its callback authentication (never returned).
+only then is the subscription stored, with its callback authentication (never returned; its
+secrets encrypted, see :mod:`netweave.notifications.sealing`).
 Delivery is :mod:`netweave.notifications`."""
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class SubscriptionService:
             await client.check(request.callback_uri, request.authentication)
             if self._test_callback:
                 await client.test(request.callback_uri, authentication)
+        if self._notifications is not None:
+            # Encrypted at rest (netweave.notifications.sealing); the test above used the clear.
+            authentication = self._notifications.sealer.seal(authentication)
         record = SubscriptionRecord(
             subscription_id=str(uuid.uuid4()),
             callback_uri=request.callback_uri,

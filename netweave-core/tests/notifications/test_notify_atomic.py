@@ -2,6 +2,7 @@
 commit and record), on SQLite and on real PostgreSQL, through the real app and services.
 
 * A failure after the outbox insert, before commit, leaves neither the change nor its event.
+* The database refusing the outbox insert fails the change (500) and stores nothing.
 * With the post-commit step removed (as if the process died right after each commit), every
   committed change still has its outbox row, in the order the changes happened.
 * Plugins' event hooks run after commit: a hook reading the database on its own connection
@@ -160,6 +161,49 @@ async def test_failure_after_the_outbox_insert_rolls_back_change_and_event(
             "PackageUploaded:AVAILABLE",
             "PackageChanged:DEPRECATED",
         ]
+
+
+async def refuse_outbox_inserts(store: SqlStore) -> None:
+    """A trigger makes every insert into the deliveries table fail, as a database would."""
+    async with store.engine.begin() as conn:
+        if store.dialect == "sqlite":
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON notification_deliveries "
+                "BEGIN SELECT RAISE(ABORT, 'deliveries refused by the test'); END"
+            )
+        else:
+            await conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_deliveries() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'deliveries refused by the test'; END $$"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON notification_deliveries "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_deliveries()"
+            )
+
+
+async def test_a_failing_outbox_insert_fails_the_change_with_a_server_error(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    """Recording is part of the change (at least once needs it): the database refusing the
+    outbox insert fails the change, as a 500 (never the client's fault), and stores nothing."""
+    async with running_gateway(tmp_path, store_url=store_url) as gw:
+        await subscribe_all(gw)
+        package = await gw.register_package()
+        package_id = package["packageId"]
+        await refuse_outbox_inserts(gw.store)
+        changed = await gw.patch(f"{PACKAGES}/{package_id}", json={"state": "DEPRECATED"})
+        assert changed.status_code == 500, changed.text
+        assert changed.headers["content-type"].startswith("application/problem+json")
+        created = await gw.post(DEPLOYMENTS, json={"name": "web", "packageId": package_id})
+        assert created.status_code == 500, created.text
+        assert (await gw.get(f"{PACKAGES}/{package_id}")).json()["state"] == "AVAILABLE"
+        assert (await gw.get(DEPLOYMENTS)).json()["total"] == 0
+        assert (await gw.get("/o2dms/v1/operations")).json()["total"] == 0
+        assert story(await outbox_events(gw.store)) == ["PackageUploaded:AVAILABLE"]
+        async with gw.store.engine.connect() as conn:
+            orphans = await conn.execute(select(func.count()).select_from(_X))
+            assert orphans.scalar_one() == 1  # the refused change's outbox row rolled back too
 
 
 async def test_every_committed_change_has_its_outbox_row_without_the_post_commit_step(

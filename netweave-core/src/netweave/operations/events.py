@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import pluggy
 
 from netweave.adapters import PackageUpload
-from netweave.errors import InvalidInput, NetweaveError
+from netweave.errors import BackendUnavailable, InvalidInput, NetweaveError
 from netweave.models import DeploymentRequest, Operation
 from netweave.notifications.events import (
     DeploymentEvent,
@@ -164,8 +164,16 @@ class HookBus:
         """Write ``events`` to the outbox (inside the caller's transaction). Not caught: a
         failure must roll the change back. Awaited without the plugins' timeout (a cancelled
         insert would fail the change for nothing)."""
-        if self.recorder is not None and events:
+        if self.recorder is None or not events:
+            return
+        try:
             await self.recorder.record_events(events)
+        except BackendUnavailable:
+            raise  # 503: the database is away, the client may retry
+        except Exception as exc:
+            # Never the client's fault (a 400/409 from the outbox insert would say it was).
+            detail = exc.message if isinstance(exc, NetweaveError) else type(exc).__name__
+            raise NetweaveError(f"recording the change's notification failed: {detail}") from exc
 
     async def broadcast(self, events: Sequence[GatewayEvent]) -> None:
         """After commit: the plugins' event hooks, in order; failures are logged only."""

@@ -121,3 +121,34 @@ def test_a_wrong_key_is_named_and_clear_legacy_rows_still_work() -> None:
     # A row stored before encryption existed is used as it is.
     assert other.open(AUTH_BASIC) == AUTH_BASIC
     assert other.open(None) is None
+
+
+def test_without_a_usable_key_secrets_are_refused_never_stored_in_clear(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the data directory should be")
+    sealer = load_sealer(blocked, env={})
+    with pytest.raises(SecretUnavailable, match=SECRET_KEY_ENV):
+        sealer.seal(AUTH_BASIC)
+    assert sealer.seal({"authType": ["BASIC"]}) == {"authType": ["BASIC"]}  # nothing secret
+    assert sealer.open(AUTH_BASIC) == AUTH_BASIC  # rows stored in clear before still work
+
+
+async def test_a_subscription_with_secrets_is_refused_when_they_cannot_be_encrypted(
+    tmp_path: Path,
+) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the data directory should be")
+    settings = make_settings(blocked)
+    async with running_gateway(tmp_path, settings=settings) as gw:
+        refused = await gw.post(
+            "/o2dms/v1/subscriptions",
+            json={"callbackUri": "http://127.0.0.1:9/cb", "authentication": AUTH_BASIC},
+        )
+        assert refused.status_code == 500, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert (await gw.store.list_subscriptions()).total == 0
+        # Without secrets, subscriptions still work.
+        plain = await gw.post(
+            "/o2dms/v1/subscriptions", json={"callbackUri": "http://127.0.0.1:9/cb"}
+        )
+        assert plain.status_code == 201, plain.text

@@ -52,7 +52,15 @@ class SecretUnavailable(Exception):
 
 
 class SecretSealer:
-    def __init__(self, key: bytes) -> None:
+    """Seals with ``key``; without one (``problem`` says why), subscriptions carrying secrets
+    are refused and only rows stored in clear can be used."""
+
+    def __init__(self, key: bytes | None, *, problem: str = "") -> None:
+        self._fernet: Fernet | None = None
+        self._problem = problem
+        self.key_id = "none"
+        if key is None:
+            return
         try:
             self._fernet = Fernet(key)
         except (ValueError, binascii.Error):
@@ -60,6 +68,11 @@ class SecretSealer:
                 f"{SECRET_KEY_ENV} must be a Fernet key (32 bytes, URL-safe base64)"
             ) from None
         self.key_id = hashlib.sha256(key).hexdigest()[:8]
+
+    def _require(self) -> Fernet:
+        if self._fernet is None:
+            raise SecretUnavailable(f"no key for callback secrets: {self._problem}")
+        return self._fernet
 
     def seal(self, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """``record`` with its secret fields encrypted (a copy; already sealed ones kept)."""
@@ -71,7 +84,7 @@ class SecretSealer:
             if isinstance(params, dict) and isinstance(params.get(name), str):
                 value: str = params[name]
                 if not value.startswith(_PREFIX):
-                    token = self._fernet.encrypt(value.encode()).decode()
+                    token = self._require().encrypt(value.encode()).decode()
                     params[name] = f"{_PREFIX}{self.key_id}:{token}"
         return sealed
 
@@ -90,13 +103,14 @@ class SecretSealer:
         if not value.startswith(_PREFIX):
             return value  # stored before secrets were encrypted
         key_id, _, token = value.removeprefix(_PREFIX).partition(":")
+        fernet = self._require()
         if key_id != self.key_id:
             raise SecretUnavailable(
                 f"callback secret was encrypted with key {key_id}, this process has key "
                 f"{self.key_id}: give every replica the same {SECRET_KEY_ENV}"
             )
         try:
-            plain = self._fernet.decrypt(token.encode()).decode()
+            plain = fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise SecretUnavailable(
                 f"callback secret does not decrypt with key {self.key_id}"
@@ -114,10 +128,21 @@ def load_sealer(data_dir: Path, env: Mapping[str, str] | None = None) -> SecretS
         return SecretSealer(configured.strip().encode())
     path = data_dir / KEY_FILE
     try:
+        return _from_file(path)
+    except OSError as exc:
+        # A read-only data directory: the gateway still runs; secrets are refused, not stored
+        # in clear.
+        problem = f"cannot use {path} ({exc.strerror or exc}); set {SECRET_KEY_ENV}"
+        _log.error("callback secrets cannot be stored: %s", problem)
+        return SecretSealer(None, problem=problem)
+
+
+def _from_file(path: Path) -> SecretSealer:
+    try:
         return SecretSealer(path.read_bytes().strip())
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
     try:
         # O_EXCL: two processes starting on one data dir must not each write their own key.

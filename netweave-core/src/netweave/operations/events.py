@@ -138,7 +138,9 @@ class HookBus:
 
         If the block raises, nothing is committed, recorded or broadcast. A ``change`` opened
         inside another one (same task) joins it: its events are recorded and broadcast with
-        the outer change's, so broadcasting never happens inside a transaction.
+        the outer change's, so broadcasting never happens inside a transaction. Do not open one
+        inside a bare ``store.transaction()``: it would join that transaction and broadcast
+        before it commits (no service does; changes reporting events use ``change``).
         """
         outer = self._open.get()
         if outer is not None and outer.task is asyncio.current_task():

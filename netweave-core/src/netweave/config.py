@@ -190,7 +190,8 @@ class NotificationSettings(_Section):
     max_attempts: int = Field(default=8, ge=1, le=100)
     backoff_base: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
-    #: Events recorded up to this late still take their place in a deployment's order.
+    #: Deliveries wait this long after recording, so an event committed a little after it was
+    #: stamped still takes its place in a deployment's order.
     settle_seconds: float = Field(default=0.5, ge=0, le=60)
 
     @model_validator(mode="after")

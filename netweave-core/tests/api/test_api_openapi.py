@@ -102,3 +102,23 @@ async def test_every_operation_has_an_error_list(gw: Gateway) -> None:
     undocumented = {i for i in ids if i not in ERRORS_BY_OPERATION}
     assert undocumented <= {"GetHealth", "GetMetrics", "GetApiInfo", "ListAdapters"}
     assert set(ERRORS_BY_OPERATION) <= ids
+
+
+async def test_rate_limited_changes_declare_429_with_retry_after(gw: Gateway) -> None:
+    """api.rateLimit answers 429 + Retry-After on /o2dms changes; reads are never limited."""
+    document = await served(gw)
+    limited = 0
+    for path, item in document["paths"].items():  # type: ignore[attr-defined]
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is None or not path.startswith("/o2dms"):
+                continue
+            responses = operation["responses"]
+            if method == "get":
+                assert "429" not in responses, (method, path)
+                continue
+            limited += 1
+            header = responses["429"]["headers"]["Retry-After"]
+            assert header["schema"] == {"type": "integer", "minimum": 1}, (method, path)
+            assert list(responses["429"]["content"]) == ["application/problem+json"]
+    assert limited >= 14  # every POST/PUT/PATCH/DELETE under /o2dms

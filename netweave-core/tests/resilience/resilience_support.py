@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+import netweave
 from support.postgres import temporary_database
 
 TOKEN = "resilience-token-" + "r" * 24
@@ -68,7 +69,8 @@ class Replica:
     def __init__(self, config: Path, data_dir: Path, pythonpath: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NETWEAVE_")}
         env["NETWEAVE_API_TOKEN"] = TOKEN
-        env["PYTHONPATH"] = pythonpath
+        # The child imports the netweave this test imported (a worktree, not the installed one).
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, str(Path(netweave.__file__).parents[1])])
         self.process = subprocess.Popen(
             [sys.executable, "-m", "netweave", "serve", "--host", "127.0.0.1", "--port", "0",
              "--config", str(config), "--data-dir", str(data_dir)],

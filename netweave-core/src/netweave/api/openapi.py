@@ -2,7 +2,9 @@
 
 Litestar documents error responses as ``application/json`` with its default error schema. Here
 every 4xx/5xx response of every operation becomes ``application/problem+json`` with the
-``ProblemDetails`` schema, 401/403 are added to the bearer-protected routes and 500 to all, and
+``ProblemDetails`` schema, 401/403 are added to the bearer-protected routes and 500 to all, 429
+with its ``Retry-After`` header to the bearer-protected changes (``api.rateLimit``, see
+:mod:`netweave.api.ratelimit`: mutating methods only, reads are never limited), and
 the package upload's two request bodies (multipart and JSON) are described (the handler parses
 the stream itself, so Litestar cannot see them).
 
@@ -29,6 +31,12 @@ from netweave.models import PROBLEM_MEDIA_TYPE, PackageRegistration, ProblemDeta
 PROBLEM_SCHEMA = "ProblemDetails"
 SECURED_PREFIX = "/o2dms"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+#: Methods the rate limiter counts (``netweave.api.ratelimit`` lets reads through).
+RATE_LIMITED_METHODS = frozenset({"put", "post", "delete", "patch"})
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "Whole seconds until the client's next change is accepted.",
+    "schema": {"type": "integer", "minimum": 1},
+}
 #: Backend errors a route may pass on: 501 missing capability, 502 backend error, 503 backend
 #: or owning adapter unavailable, 504 backend timeout.
 _BACKEND = (501, 502, 503, 504)
@@ -92,6 +100,8 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
                 statuses |= {400, 413, 415}
             if "{" in path and path.startswith(SECURED_PREFIX):
                 statuses |= {404}
+            if method in RATE_LIMITED_METHODS and path.startswith(SECURED_PREFIX):
+                statuses |= {429}
             for status in sorted(statuses):
                 if status < 400:
                     continue
@@ -100,6 +110,12 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
                     "description": existing.get("description") or HTTPStatus(status).phrase,
                     "content": copy.deepcopy(problem_content),
                 }
+                if status == 429:
+                    responses["429"]["description"] = (
+                        "Too many changes from this client (api.rateLimit); retry after the "
+                        "Retry-After header's seconds."
+                    )
+                    responses["429"]["headers"] = {"Retry-After": copy.deepcopy(RETRY_AFTER_HEADER)}
             operation["responses"] = dict(sorted(responses.items()))
             if operation.get("operationId") == "CreateNfDeploymentDescriptor":
                 operation["requestBody"] = _package_request_body()

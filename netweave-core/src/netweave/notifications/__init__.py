@@ -7,6 +7,7 @@ bus records events through :class:`NotificationRecorder`; :class:`DeliveryWorker
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netweave.config import Settings
 from netweave.notifications.callbacks import (
@@ -17,10 +18,14 @@ from netweave.notifications.callbacks import (
 )
 from netweave.notifications.delivery import DeliveryWorker
 from netweave.notifications.recorder import NotificationRecorder
+from netweave.notifications.sealing import SecretSealer, load_sealer
 from netweave.notifications.ssrf import CallbackPolicy, CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import OutboxStore
 from netweave.store.sql import SqlStore
+
+if TYPE_CHECKING:  # netweave.operations imports this package: no runtime import back
+    from netweave.operations.metrics import Metrics
 
 API_PREFIX = "/o2dms/v1"
 
@@ -32,13 +37,17 @@ class Notifications:
     outbox: OutboxStore
     recorder: NotificationRecorder
     worker: DeliveryWorker
+    #: Encrypts subscriptions' callback secrets before they are stored.
+    sealer: SecretSealer
 
     async def close(self) -> None:
         await self.worker.stop()
         await self.client.close()
 
 
-def build_notifications(settings: Settings, store: Store) -> Notifications | None:
+def build_notifications(
+    settings: Settings, store: Store, metrics: Metrics | None = None
+) -> Notifications | None:
     """Everything notifications need, or ``None`` for a store without an outbox."""
     if not isinstance(store, SqlStore):
         return None
@@ -49,11 +58,14 @@ def build_notifications(settings: Settings, store: Store) -> Notifications | Non
     client = CallbackClient(policy, timeout=section.timeout)
     outbox = OutboxStore(store)
     prefix = (settings.api.public_url or "").rstrip("/") + API_PREFIX
-    worker = DeliveryWorker(outbox, store, client, section, api_prefix=prefix)
+    sealer = load_sealer(settings.data_dir)
+    worker = DeliveryWorker(
+        outbox, store, client, section, api_prefix=prefix, metrics=metrics, sealer=sealer
+    )
     recorder = NotificationRecorder(
         store, outbox, settle_seconds=section.settle_seconds, on_recorded=worker.wake
     )
-    return Notifications(policy, client, outbox, recorder, worker)
+    return Notifications(policy, client, outbox, recorder, worker, sealer)
 
 
 __all__ = [
@@ -65,6 +77,7 @@ __all__ = [
     "DeliveryWorker",
     "NotificationRecorder",
     "Notifications",
+    "SecretSealer",
     "authentication_record",
     "build_notifications",
 ]

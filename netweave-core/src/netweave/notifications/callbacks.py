@@ -59,9 +59,9 @@ class Credentials:
 
 
 def authentication_record(auth: SubscriptionAuthentication | None) -> dict[str, Any] | None:
-    """What the store keeps (secrets in clear: the gateway has to present them). The secrets
-    are registered for log redaction from here on (a DEBUG driver log of the INSERT shows
-    its parameters)."""
+    """The authentication record with its secrets in clear (the subscription service encrypts
+    them before storing, see :mod:`netweave.notifications.sealing`). The secrets are registered
+    for log redaction from here on."""
     if auth is None:
         return None
     record: dict[str, Any] = {"authType": list(auth.auth_type)}

@@ -20,15 +20,20 @@ import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 
 from netweave.config import NotificationSettings
 from netweave.notifications.callbacks import CallbackAuthError, CallbackClient
 from netweave.notifications.events import notification_body
+from netweave.notifications.sealing import SecretSealer, SecretUnavailable
 from netweave.notifications.ssrf import CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import Delivery, OutboxStore
+
+if TYPE_CHECKING:  # netweave.operations imports this package: no runtime import back
+    from netweave.operations.metrics import Metrics
 
 _log = logging.getLogger("netweave.notifications")
 
@@ -47,7 +52,12 @@ class DeliveryWorker:
         *,
         api_prefix: str = "/o2dms/v1",
         owner: str | None = None,
+        metrics: Metrics | None = None,
+        sealer: SecretSealer | None = None,
     ) -> None:
+        self._metrics = metrics
+        #: Decrypts the subscriptions' stored callback secrets (None: stored in clear).
+        self._sealer = sealer
         self._outbox = outbox
         self._store = store
         self._client = client
@@ -110,31 +120,43 @@ class DeliveryWorker:
         subscription = await self._store.get_subscription(delivery.subscription_id)
         if subscription is None:
             await self._outbox.failed(delivery.id, error="subscription deleted", now=_now())
+            self._count_failed("subscription_deleted")
             return
         body = notification_body(
             delivery.event_id, delivery.subscription_id, delivery.payload, self._api_prefix
         )
         started = time.monotonic()
         error: str | None = None
+        reason = ""
         try:
+            authentication = subscription.authentication
+            if self._sealer is not None:
+                authentication = self._sealer.open(authentication)
             response = await self._client.post(
                 subscription.callback_uri,
                 json.dumps(body, separators=(",", ":")).encode(),
-                subscription.authentication,
+                authentication,
             )
             if not 200 <= response.status_code < 300:
                 error = f"callback answered {response.status_code}"
+                reason = "http_status"
         except CallbackRefused as exc:
-            error = exc.message
+            error, reason = exc.message, "refused"
         except CallbackAuthError as exc:
-            error = str(exc)
+            error, reason = str(exc), "auth"
+        except SecretUnavailable as exc:
+            error, reason = str(exc), "secret_key"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__} reaching the callback"
+            error, reason = f"{type(exc).__name__} reaching the callback", "transport"
         except Exception as exc:  # never let one delivery stop the worker
             _log.exception("delivery %s: unexpected error", delivery.id)
-            error = type(exc).__name__
+            error, reason = type(exc).__name__, "internal"
         if error is None:
             await self._outbox.delivered(delivery.id, now=_now())
+            if self._metrics is not None:
+                self._metrics.notifications_delivered.labels(event_type=delivery.event_type).inc()
+                latency = (_now() - delivery.occurred_at).total_seconds()
+                self._metrics.notification_latency.observe(max(0.0, latency))
             _log.debug(
                 "notification %s delivered to subscription %s in %.3f s",
                 delivery.event_id,
@@ -144,6 +166,7 @@ class DeliveryWorker:
             return
         if delivery.attempts >= self._settings.max_attempts:
             await self._outbox.failed(delivery.id, error=error, now=_now())
+            self._count_failed(reason)
             _log.warning(
                 "notification %s (%s) to subscription %s failed after %d attempts: %s",
                 delivery.event_id,
@@ -157,6 +180,8 @@ class DeliveryWorker:
             self._settings.backoff_base * 2 ** (delivery.attempts - 1), self._settings.backoff_max
         )
         delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+        if self._metrics is not None:
+            self._metrics.notification_retries.labels(reason=reason).inc()
         await self._outbox.reschedule(
             delivery.id,
             owner=self.owner,
@@ -171,6 +196,15 @@ class DeliveryWorker:
             error,
             delay,
         )
+
+    def _count_failed(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.notifications_failed.labels(reason=reason).inc()
+
+    async def refresh_gauge(self) -> None:
+        """Set ``o2dms_notifications_pending`` from the outbox (when ``/metrics`` is scraped)."""
+        if self._metrics is not None:
+            self._metrics.notifications_pending.set(await self._outbox.count_pending())
 
     async def _maybe_purge(self) -> None:
         if time.monotonic() - self._last_purge < _PURGE_EVERY:

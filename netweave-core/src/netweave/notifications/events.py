@@ -1,22 +1,52 @@
 """What a gateway event is about, which subscriptions it matches, and the notification body.
 
-Events come from the hook bus (``package``, ``deployment`` and ``operation`` events, after the
-change is committed). Each becomes :class:`EventFacts`: its type, the ids a subscription filter
-can select on, an ordering key (events about one deployment share ``deployment:<id>``, so they
-are delivered in order) and the time the change happened at its source.
+The services report each change as a :data:`GatewayEvent` (:class:`PackageEvent`,
+:class:`DeploymentEvent`, :class:`OperationEvent`); the hook bus records it in the outbox inside
+the change's transaction and broadcasts it to plugins after commit. For the outbox each event
+becomes :class:`EventFacts`: its type, the ids a subscription filter can select on, an ordering
+key (events about one deployment share ``deployment:<id>``, so they are delivered in order) and
+the time it was recorded, i.e. just before its transaction commits (see
+:mod:`netweave.notifications.recorder`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from netweave.models import Operation
 
 #: The ETSI-style notification type for operation state changes.
 OPERATION_STATE_CHANGED = "OperationStateChanged"
+
+
+@dataclass(frozen=True, slots=True)
+class PackageEvent:
+    """A package was uploaded, changed or deleted (``package``: its wire form, camelCase)."""
+
+    event_type: str
+    package: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentEvent:
+    """A deployment was created, changed or deleted (``deployment``: its wire form)."""
+
+    event_type: str
+    deployment: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationEvent:
+    """An operation occurrence entered a state (``previous_state``: ``None`` when created)."""
+
+    operation: Operation
+    previous_state: str | None
+
+
+GatewayEvent = PackageEvent | DeploymentEvent | OperationEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,32 +69,14 @@ class EventFacts:
         return None
 
 
-def _when(value: Any, now: datetime) -> datetime:
-    """The source's time of the change, never later than now (a skewed clock cannot push an
-    event behind later ones); ``now`` when the source gives none."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return now
-    else:
-        return now
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return min(parsed.astimezone(UTC), now)
-
-
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
 def package_facts(event_type: str, package: Mapping[str, Any], now: datetime) -> EventFacts:
-    deleted = event_type.endswith("Deleted")
     return EventFacts(
         event_type=event_type,
-        occurred_at=now if deleted else _when(package.get("updatedAt"), now),
+        occurred_at=now,
         data=dict(package),
         package_id=_str(package.get("packageId")),
         adapter=_str(package.get("adapter")),
@@ -72,10 +84,9 @@ def package_facts(event_type: str, package: Mapping[str, Any], now: datetime) ->
 
 
 def deployment_facts(event_type: str, deployment: Mapping[str, Any], now: datetime) -> EventFacts:
-    deleted = event_type.endswith("Deleted")
     return EventFacts(
         event_type=event_type,
-        occurred_at=now if deleted else _when(deployment.get("updatedAt"), now),
+        occurred_at=now,
         data=dict(deployment),
         deployment_id=_str(deployment.get("deploymentId")),
         package_id=_str(deployment.get("packageId")),
@@ -89,7 +100,7 @@ def operation_facts(
     data = operation.model_dump(mode="json", by_alias=True)
     return EventFacts(
         event_type=OPERATION_STATE_CHANGED,
-        occurred_at=_when(data.get("stateEnteredTime"), now),
+        occurred_at=now,
         data=data,
         deployment_id=_str(data.get("deploymentId")),
         package_id=package_id,
@@ -158,7 +169,11 @@ def notification_body(
 
 __all__ = [
     "OPERATION_STATE_CHANGED",
+    "DeploymentEvent",
     "EventFacts",
+    "GatewayEvent",
+    "OperationEvent",
+    "PackageEvent",
     "deployment_facts",
     "event_payload",
     "matches",

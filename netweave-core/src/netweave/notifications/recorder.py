@@ -1,27 +1,44 @@
-"""Recording gateway events in the outbox (called by the hook bus, after the change commits).
+"""Recording gateway events in the outbox, inside the transaction of the change they report.
 
 Each event matched against the stored subscriptions becomes one outbox row and one delivery per
-matching subscription, written in one transaction. Events nobody subscribed to are not stored.
+matching subscription. Events nobody subscribed to are not stored.
 
-Why after commit and not in the change's own transaction: the services fire the hook bus once
-their transaction has committed (plugins must never run inside it), and the outbox is fed from
-there. The cost is a window between commit and record: a process killed inside it loses those
-notifications (the change itself is safe). Ordering stays right across that window because
-deliveries are ordered by the time of the change at its source (``occurred_at``), and become due
-``settle_seconds`` after recording, so an event recorded a little late still goes out first.
+Atomicity (at least once)
+    The hook bus (:meth:`netweave.operations.events.HookBus.change`) calls
+    :meth:`NotificationRecorder.record_events` as the last step *inside* the store transaction
+    of the change, so the change and its outbox rows commit together: there is no moment when a
+    change is committed and its notification not yet stored, and a process killed at any point
+    loses neither or both. Recording is part of the change: if the insert fails, the transaction
+    rolls back and the change fails with the store's error (a client sees 503/500 and may
+    retry; the operation worker retries its step). Plugins' event hooks run after commit.
+
+Ordering
+    ``occurred_at`` (and the notification's ``timeStamp``) is the time of recording, taken after
+    the change's writes, just before commit. A later change of the same rows waits for those row
+    locks (on SQLite: for the one write lock) before it can take its own time, so per deployment
+    the times follow commit order; ties fall back to the delivery ``id`` (insertion order).
+    Deliveries become due ``settle_seconds`` after recording: an event stamped a little before
+    another but committed a little after it (transactions that touched different rows) is still
+    claimed first, because the claim holds back a delivery while an earlier one with the same
+    ordering key is pending. Replicas are assumed to share a synchronised clock (as the leases
+    already do).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from netweave.models import Operation
 from netweave.notifications.events import (
+    DeploymentEvent,
     EventFacts,
+    GatewayEvent,
+    OperationEvent,
+    PackageEvent,
     deployment_facts,
     event_payload,
     matches,
@@ -30,7 +47,7 @@ from netweave.notifications.events import (
     wants_package,
 )
 from netweave.store import Store, SubscriptionRecord
-from netweave.store.outbox import OutboxStore
+from netweave.store.outbox import NewEvent, OutboxStore
 
 _log = logging.getLogger("netweave.notifications")
 
@@ -53,45 +70,94 @@ class NotificationRecorder:
         self._settle = timedelta(seconds=settle_seconds)
         self._on_recorded = on_recorded
 
+    # -- the hook bus's entry points ---------------------------------------------------------
+
+    async def record_events(self, events: Sequence[GatewayEvent]) -> list[str | None]:
+        """Store ``events`` (one change's, in order) in the caller's transaction if there is
+        one; each one's event id, or None where no subscription matched. Raises on failure."""
+        if not events:
+            return []
+        subscriptions = await self._subscriptions()
+        if not subscriptions:
+            return [None] * len(events)
+        now = _now()
+        facts = [await self._facts(event, subscriptions, now) for event in events]
+        return await self._store_facts(facts, subscriptions, now)
+
+    def committed(self) -> None:
+        """Called after the recording transaction committed: wake the delivery worker."""
+        if self._on_recorded is not None:
+            self._on_recorded()
+
+    # -- one event in its own transaction (tests, tools) ---------------------------------------
+
     async def package_event(self, event_type: str, package: Mapping[str, Any]) -> str | None:
-        return await self.record(package_facts(event_type, package, _now()))
+        return await self._one(PackageEvent(event_type, dict(package)))
 
     async def deployment_event(self, event_type: str, deployment: Mapping[str, Any]) -> str | None:
-        return await self.record(deployment_facts(event_type, deployment, _now()))
+        return await self._one(DeploymentEvent(event_type, dict(deployment)))
 
     async def operation_event(self, operation: Operation, previous_state: str | None) -> str | None:
-        subscriptions = await self._subscriptions()
-        package_id = None
-        if any(wants_package(s.filter) for s in subscriptions):
-            deployment = await self._store.get_deployment(operation.deployment_id)
-            package_id = deployment.package_id if deployment is not None else None
-        facts = operation_facts(operation, previous_state, _now(), package_id)
-        return await self.record(facts, subscriptions)
+        return await self._one(OperationEvent(operation, previous_state))
 
     async def record(
         self, facts: EventFacts, subscriptions: list[SubscriptionRecord] | None = None
     ) -> str | None:
-        """Store the event for every matching subscription; its event id, or None if none."""
+        """Store prepared facts for every matching subscription; the event id, or None."""
         if subscriptions is None:
             subscriptions = await self._subscriptions()
-        targets = [s.subscription_id for s in subscriptions if matches(s.filter, facts)]
-        if not targets:
-            return None
-        event_id = str(uuid.uuid4())
-        now = _now()
-        await self._outbox.record_event(
-            event_id=event_id,
-            event_type=facts.event_type,
-            payload=event_payload(facts),
-            occurred_at=facts.occurred_at,
-            ordering_key=facts.ordering_key,
-            subscription_ids=targets,
-            due_at=now + self._settle,
-            now=now,
-        )
-        if self._on_recorded is not None:
-            self._on_recorded()
+        [event_id] = await self._store_facts([facts], subscriptions, _now())
+        if event_id is not None:
+            self.committed()
         return event_id
+
+    async def _one(self, event: GatewayEvent) -> str | None:
+        async with self._store.transaction():
+            [event_id] = await self.record_events([event])
+        if event_id is not None:
+            self.committed()
+        return event_id
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _facts(
+        self, event: GatewayEvent, subscriptions: list[SubscriptionRecord], now: datetime
+    ) -> EventFacts:
+        if isinstance(event, PackageEvent):
+            return package_facts(event.event_type, event.package, now)
+        if isinstance(event, DeploymentEvent):
+            return deployment_facts(event.event_type, event.deployment, now)
+        package_id = None
+        if any(wants_package(s.filter) for s in subscriptions):
+            # The operation carries no package: its deployment's (read in this transaction).
+            deployment = await self._store.get_deployment(event.operation.deployment_id)
+            package_id = deployment.package_id if deployment is not None else None
+        return operation_facts(event.operation, event.previous_state, now, package_id)
+
+    async def _store_facts(
+        self, facts: Sequence[EventFacts], subscriptions: list[SubscriptionRecord], now: datetime
+    ) -> list[str | None]:
+        ids: list[str | None] = []
+        new: list[NewEvent] = []
+        for item in facts:
+            targets = [s.subscription_id for s in subscriptions if matches(s.filter, item)]
+            if not targets:
+                ids.append(None)
+                continue
+            event_id = str(uuid.uuid4())
+            ids.append(event_id)
+            new.append(
+                NewEvent(
+                    event_id=event_id,
+                    event_type=item.event_type,
+                    payload=event_payload(item),
+                    occurred_at=item.occurred_at,
+                    ordering_key=item.ordering_key,
+                    subscription_ids=targets,
+                )
+            )
+        await self._outbox.record_events(new, due_at=now + self._settle, now=now)
+        return ids
 
     async def _subscriptions(self) -> list[SubscriptionRecord]:
         found: list[SubscriptionRecord] = []

@@ -48,7 +48,7 @@ def build_services(
     plugin_manager: pluggy.PluginManager,
     metrics: Metrics,
 ) -> Services:
-    notifications = build_notifications(settings, store)
+    notifications = build_notifications(settings, store, metrics)
     hooks = HookBus(plugin_manager, recorder=notifications.recorder if notifications else None)
     packages = PackageService(store, registry, hooks, metrics)
     runner = OperationRunner(

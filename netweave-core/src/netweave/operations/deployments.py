@@ -204,15 +204,14 @@ class DeploymentService:
         if changes:
             changes["updated_at"] = now()
             try:
-                record = await self._store.update_deployment(deployment_id, **changes)
+                async with self._hooks.change(self._store) as events:
+                    record = await self._store.update_deployment(deployment_id, **changes)
+                    events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(record)))
             except NotFound:
                 raise NotFound(
                     f"deployment {deployment_id!r} not found",
                     details={"deploymentId": deployment_id},
                 ) from None
-            await self._hooks.deployment_event(
-                "DeploymentChanged", wire_dict(deployment_to_wire(record))
-            )
         return record, info
 
     async def history(self, deployment_id: str) -> RevisionHistory:
@@ -298,12 +297,18 @@ class DeploymentService:
         operation = self._new_operation(
             OperationType.CREATE, record, {"packageId": package.package_id}
         )
-        async with self._store.transaction():
+        accepted = self._accepted(record, operation, warnings)
+        async with self._hooks.change(self._store, on_commit=self._created) as events:
             await self._store.add_deployment(record)
             await self._store.add_operation(operation)
+            events.deployment("DeploymentCreated", wire_dict(accepted.deployment))
+            events.operation(accepted.operation, None)
+        return accepted
+
+    def _created(self) -> None:
         if self._package_cache is not None:
             self._package_cache.invalidate()  # the package is IN_USE now
-        return await self._accepted(record, operation, warnings, "DeploymentCreated")
+        self._worker.wake()
 
     async def update(
         self, deployment_id: str, update: DeploymentUpdate, *, replace_by_default: bool = False
@@ -380,7 +385,8 @@ class DeploymentService:
         warnings: list[str],
     ) -> Accepted:
         operation = self._new_operation(operation_type, record, params)
-        async with self._store.transaction():
+        accepted = self._accepted(record, operation, warnings)
+        async with self._hooks.change(self._store, on_commit=self._worker.wake) as events:
             active = await self._store.active_operation_for(record.deployment_id)
             if active is not None:
                 raise Conflict(
@@ -392,7 +398,8 @@ class DeploymentService:
                     },
                 )
             await self._store.add_operation(operation)
-        return await self._accepted(record, operation, warnings, None)
+            events.operation(accepted.operation, None)
+        return accepted
 
     @staticmethod
     def _new_operation(
@@ -410,20 +417,15 @@ class DeploymentService:
             params=params,
         )
 
-    async def _accepted(
-        self,
-        record: DeploymentRecord,
-        operation: OperationRecord,
-        warnings: list[str],
-        event: str | None,
+    @staticmethod
+    def _accepted(
+        record: DeploymentRecord, operation: OperationRecord, warnings: list[str]
     ) -> Accepted:
-        self._worker.wake()
-        deployment = deployment_to_wire(record)
-        wire_operation = operation_to_wire(operation)
-        if event is not None:
-            await self._hooks.deployment_event(event, wire_dict(deployment))
-        await self._hooks.operation_event(wire_operation, None)
-        return Accepted(deployment=deployment, operation=wire_operation, warnings=warnings)
+        return Accepted(
+            deployment=deployment_to_wire(record),
+            operation=operation_to_wire(operation),
+            warnings=warnings,
+        )
 
 
 __all__ = ["Accepted", "DeploymentService", "WorkerHandle", "deep_merge"]

@@ -1,11 +1,16 @@
 """Firing the pluggy event and validation hooks from the data path.
 
-Event hooks are broadcast after the change is committed. Before the plugins, the event is
-recorded in the notification outbox (``recorder``, see :mod:`netweave.notifications.recorder`
-for why right after commit rather than inside the change's transaction). An implementation
-may return an awaitable (see :mod:`netweave.hookspecs`); each is awaited with a timeout. A
-plugin's failure is logged and never reaches the client: the change it reports has already
-happened.
+Events are two steps (see :meth:`HookBus.change`):
+
+* **record**, inside the store transaction of the change: the events are written to the
+  notification outbox (:mod:`netweave.notifications.recorder`) as the block's last statements,
+  so they commit or roll back with the change. A failed insert fails the change (at least once
+  needs the event stored whenever the change is).
+* **broadcast**, after commit: the plugins' ``netweave_*_event`` hooks. They never run inside
+  the transaction (a slow plugin must not hold row locks or SQLite's write lock, and a plugin
+  must never see a change that then rolls back). An implementation may return an awaitable
+  (see :mod:`netweave.hookspecs`); each is awaited with a timeout. A plugin's failure is logged
+  and never reaches the client: the change it reports has already happened.
 """
 
 from __future__ import annotations
@@ -13,14 +18,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pluggy
 
 from netweave.adapters import PackageUpload
-from netweave.errors import InvalidInput, NetweaveError
+from netweave.errors import BackendUnavailable, InvalidInput, NetweaveError
 from netweave.models import DeploymentRequest, Operation
+from netweave.notifications.events import (
+    DeploymentEvent,
+    GatewayEvent,
+    OperationEvent,
+    PackageEvent,
+)
+from netweave.store import Store
 
 _log = logging.getLogger("netweave.events")
 
@@ -28,11 +43,34 @@ _log = logging.getLogger("netweave.events")
 class EventRecorder(Protocol):
     """Where events are recorded for subscribers (the notification outbox)."""
 
-    async def package_event(self, event_type: str, package: dict[str, Any]) -> Any: ...
+    async def record_events(self, events: Sequence[GatewayEvent]) -> Any:
+        """Write ``events`` in the current transaction; raise if that fails."""
 
-    async def deployment_event(self, event_type: str, deployment: dict[str, Any]) -> Any: ...
+    def committed(self) -> None:
+        """The recording transaction committed."""
 
-    async def operation_event(self, operation: Operation, previous_state: str | None) -> Any: ...
+
+@dataclass(slots=True)
+class EventBatch:
+    """The events one change reports, in the order they happened."""
+
+    events: list[GatewayEvent] = field(default_factory=list)
+
+    def package(self, event_type: str, package: dict[str, Any]) -> None:
+        self.events.append(PackageEvent(event_type, package))
+
+    def deployment(self, event_type: str, deployment: dict[str, Any]) -> None:
+        self.events.append(DeploymentEvent(event_type, deployment))
+
+    def operation(self, operation: Operation, previous_state: str | None) -> None:
+        self.events.append(OperationEvent(operation, previous_state))
+
+
+@dataclass(slots=True)
+class _Open:
+    batch: EventBatch
+    task: asyncio.Task[Any] | None
+    on_commit: list[Callable[[], object]] = field(default_factory=list)
 
 
 class HookBus:
@@ -48,6 +86,9 @@ class HookBus:
         self._pm = plugin_manager
         self._timeout = timeout
         self.recorder = recorder
+        self._open: ContextVar[_Open | None] = ContextVar(
+            f"netweave_events_{id(self)}", default=None
+        )
 
     # -- validation (synchronous, before anything is stored) ---------------------------------
 
@@ -85,46 +126,68 @@ class HookBus:
             )
         return choice if isinstance(choice, str) else None
 
-    # -- events (after commit) ---------------------------------------------------------------
+    # -- events: recorded in the change's transaction, broadcast after commit -----------------
 
-    async def package_event(self, event_type: str, package: dict[str, Any]) -> None:
-        await self._record(lambda r: r.package_event(event_type, package))
-        await self._broadcast(
-            "netweave_package_event",
-            lambda: self._pm.hook.netweave_package_event(event_type=event_type, package=package),
-        )
+    @asynccontextmanager
+    async def change(
+        self, store: Store, *, on_commit: Callable[[], object] | None = None
+    ) -> AsyncIterator[EventBatch]:
+        """A store transaction whose events (added to the yielded batch) are recorded in it,
+        as its last statements, and broadcast to plugins once it committed (``on_commit``,
+        e.g. a cache invalidation, runs between the two).
 
-    async def deployment_event(self, event_type: str, deployment: dict[str, Any]) -> None:
-        await self._record(lambda r: r.deployment_event(event_type, deployment))
-        await self._broadcast(
-            "netweave_deployment_event",
-            lambda: self._pm.hook.netweave_deployment_event(
-                event_type=event_type, deployment=deployment
-            ),
-        )
+        If the block raises, nothing is committed, recorded or broadcast. A ``change`` opened
+        inside another one (same task) joins it: its events are recorded and broadcast with
+        the outer change's, so broadcasting never happens inside a transaction. Do not open one
+        inside a bare ``store.transaction()``: it would join that transaction and broadcast
+        before it commits (no service does; changes reporting events use ``change``).
+        """
+        outer = self._open.get()
+        if outer is not None and outer.task is asyncio.current_task():
+            yield outer.batch
+            if on_commit is not None:
+                outer.on_commit.append(on_commit)
+            return
+        opened = _Open(EventBatch(), asyncio.current_task())
+        if on_commit is not None:
+            opened.on_commit.append(on_commit)
+        token = self._open.set(opened)
+        try:
+            async with store.transaction():
+                yield opened.batch
+                await self.record(opened.batch.events)
+        finally:
+            self._open.reset(token)
+        for callback in opened.on_commit:
+            callback()
+        await self.broadcast(opened.batch.events)
 
-    async def operation_event(self, operation: Operation, previous_state: str | None) -> None:
-        await self._record(lambda r: r.operation_event(operation, previous_state))
-        await self._broadcast(
-            "netweave_operation_event",
-            lambda: self._pm.hook.netweave_operation_event(
-                operation=operation, previous_state=previous_state
-            ),
-        )
-
-    async def _record(self, call: Callable[[EventRecorder], Awaitable[Any]]) -> None:
-        """Awaited without the plugins' timeout (a cancelled insert would lose the event);
-        a failure is logged, never raised: the change it reports is already committed."""
-        if self.recorder is None:
+    async def record(self, events: Sequence[GatewayEvent]) -> None:
+        """Write ``events`` to the outbox (inside the caller's transaction). Not caught: a
+        failure must roll the change back. Awaited without the plugins' timeout (a cancelled
+        insert would fail the change for nothing)."""
+        if self.recorder is None or not events:
             return
         try:
-            await call(self.recorder)
-        except Exception:
-            _log.exception("recording a notification event failed")
+            await self.recorder.record_events(events)
+        except BackendUnavailable:
+            raise  # 503: the database is away, the client may retry
+        except Exception as exc:
+            # Never the client's fault (a 400/409 from the outbox insert would say it was).
+            detail = exc.message if isinstance(exc, NetweaveError) else type(exc).__name__
+            raise NetweaveError(f"recording the change's notification failed: {detail}") from exc
 
-    async def _broadcast(self, name: str, call: Callable[[], list[Any]]) -> None:
+    async def broadcast(self, events: Sequence[GatewayEvent]) -> None:
+        """After commit: the plugins' event hooks, in order; failures are logged only."""
+        if self.recorder is not None and events:
+            self.recorder.committed()
+        for event in events:
+            name, kwargs = _hook_call(event)
+            await self._broadcast(name, kwargs)
+
+    async def _broadcast(self, name: str, kwargs: dict[str, Any]) -> None:
         try:
-            results = call()
+            results = getattr(self._pm.hook, name)(**kwargs)
         except Exception:
             _log.exception("hook %s failed", name)
             return
@@ -139,3 +202,21 @@ class HookBus:
                 _log.warning("hook %s did not finish within %.1f s", name, self._timeout)
             elif isinstance(outcome, BaseException):
                 _log.error("hook %s failed: %r", name, outcome)
+
+
+def _hook_call(event: GatewayEvent) -> tuple[str, dict[str, Any]]:
+    """The event hook and its arguments for ``event``."""
+    if isinstance(event, PackageEvent):
+        return "netweave_package_event", {"event_type": event.event_type, "package": event.package}
+    if isinstance(event, DeploymentEvent):
+        return "netweave_deployment_event", {
+            "event_type": event.event_type,
+            "deployment": event.deployment,
+        }
+    return "netweave_operation_event", {
+        "operation": event.operation,
+        "previous_state": event.previous_state,
+    }
+
+
+__all__ = ["EventBatch", "EventRecorder", "HookBus"]

@@ -4,7 +4,8 @@ apps in one process — tests — never collide).
 Names from the design note: ``o2dms_package_uploads_total{adapter,status}``,
 ``o2dms_package_deletions_total{adapter,status}``,
 ``o2dms_package_list_duration_seconds{adapter}``, ``o2dms_packages_total{adapter,status}``;
-plus HTTP request metrics and operation metrics.
+plus HTTP request metrics, operation metrics and notification delivery metrics
+(``o2dms_notifications_*``, counted by the replica that made the attempt).
 """
 
 from __future__ import annotations
@@ -68,5 +69,34 @@ class Metrics:
         self.operations_running = Gauge(
             "o2dms_operations_running",
             "Operations this instance is running now.",
+            registry=r,
+        )
+        self.notifications_delivered = Counter(
+            "o2dms_notifications_delivered",
+            "Notifications a callback accepted (2xx), by event type.",
+            ["event_type"],
+            registry=r,
+        )
+        self.notifications_failed = Counter(
+            "o2dms_notifications_failed",
+            "Notifications given up (maxAttempts reached or subscription deleted), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.notification_retries = Counter(
+            "o2dms_notification_retries",
+            "Failed delivery attempts that will be retried after back-off, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.notification_latency = Histogram(
+            "o2dms_notification_delivery_latency_seconds",
+            "From recording an event (its change's commit) to a callback accepting it.",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200),
+        )
+        self.notifications_pending = Gauge(
+            "o2dms_notifications_pending",
+            "Deliveries waiting in the outbox, all replicas (set on scrape).",
             registry=r,
         )

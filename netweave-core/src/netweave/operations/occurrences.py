@@ -61,27 +61,28 @@ class OperationService:
             raise InvalidInput(
                 f"deployment {record.deployment_id} of operation {operation_id} no longer exists"
             )
-        updated = await self._store.update_operation(
-            operation_id,
-            expected_state=OperationState.FAILED_TEMP,
-            state=OperationState.PROCESSING,
-            error=None,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        self._worker.wake()
-        wire = operation_to_wire(updated)
-        await self._hooks.operation_event(wire, record.state.value)
+        async with self._hooks.change(self._store, on_commit=self._worker.wake) as events:
+            updated = await self._store.update_operation(
+                operation_id,
+                expected_state=OperationState.FAILED_TEMP,
+                state=OperationState.PROCESSING,
+                error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            wire = operation_to_wire(updated)
+            events.operation(wire, record.state.value)
         return wire
 
     async def fail(self, operation_id: str) -> Operation:
         record = await self.record(operation_id)
         state_machine.check_fail(operation_id, record.state)
-        updated = await self._store.update_operation(
-            operation_id, expected_state=OperationState.FAILED_TEMP, state=OperationState.FAILED
-        )
-        wire = operation_to_wire(updated)
-        await self._hooks.operation_event(wire, record.state.value)
+        async with self._hooks.change(self._store) as events:
+            updated = await self._store.update_operation(
+                operation_id, expected_state=OperationState.FAILED_TEMP, state=OperationState.FAILED
+            )
+            wire = operation_to_wire(updated)
+            events.operation(wire, record.state.value)
         return wire
 
     async def cancel(self, operation_id: str) -> Operation:
@@ -97,7 +98,11 @@ class OperationService:
             code=409,
             instance=f"/o2dms/v1/operations/{operation_id}",
         )
-        async with self._store.transaction():
+        # The state is committed first, so the runner's next compare-and-set fails even if
+        # another replica runs it; the local task (if any) is interrupted right after commit.
+        async with self._hooks.change(
+            self._store, on_commit=lambda: self._worker.cancel_local(operation_id)
+        ) as events:
             updated = await self._store.update_operation(
                 operation_id,
                 expected_state=record.state,
@@ -114,13 +119,7 @@ class OperationService:
                     status_message=f"operation {operation_id} cancelled",
                     updated_at=now(),
                 )
-        # The state is committed first, so the runner's next compare-and-set fails even if
-        # another replica runs it; the local task (if any) is interrupted now.
-        self._worker.cancel_local(operation_id)
-        wire = operation_to_wire(updated)
-        if deployment is not None:
-            await self._hooks.deployment_event(
-                "DeploymentChanged", wire_dict(deployment_to_wire(deployment))
-            )
-        await self._hooks.operation_event(wire, record.state.value)
+                events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(deployment)))
+            wire = operation_to_wire(updated)
+            events.operation(wire, record.state.value)
         return wire

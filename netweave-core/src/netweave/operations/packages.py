@@ -194,15 +194,16 @@ class PackageService:
                 )
             self._hooks.validate_package(upload, adapter.name)
             info = await adapter.upload_package(upload)
-            record = await self._store_new(adapter, info, upload)
+            # The record and its event commit together; plugins hear of it after commit.
+            async with self._hooks.change(self._store, on_commit=self.cache.invalidate) as events:
+                record = await self._store_new(adapter, info, upload)
+                wire = package_to_wire(record, in_use=False)
+                events.package("PackageUploaded", wire_dict(wire))
         except NetweaveError:
             self._metrics.package_uploads.labels(adapter=adapter.name, status="failure").inc()
             raise
-        self.cache.invalidate()
         self._metrics.package_uploads.labels(adapter=adapter.name, status="success").inc()
         self._known_refs.setdefault(adapter.name, set()).add(record.backend_ref)
-        wire = package_to_wire(record, in_use=False)
-        await self._hooks.package_event("PackageUploaded", wire_dict(wire))
         return wire, info.warnings
 
     async def _store_new(
@@ -251,12 +252,12 @@ class PackageService:
                 details={"field": "state"},
             )
         record = await self.record(package_id)
-        if record.state != state:
-            record = await self._store.update_package(package_id, state=state, updated_at=now())
-            self.cache.invalidate()
-        in_use = await self._store.package_ids_in_use([package_id])
-        wire = package_to_wire(record, in_use=package_id in in_use)
-        await self._hooks.package_event("PackageChanged", wire_dict(wire))
+        async with self._hooks.change(self._store, on_commit=self.cache.invalidate) as events:
+            if record.state != state:
+                record = await self._store.update_package(package_id, state=state, updated_at=now())
+            in_use = await self._store.package_ids_in_use([package_id])
+            wire = package_to_wire(record, in_use=package_id in in_use)
+            events.package("PackageChanged", wire_dict(wire))
         return wire
 
     async def delete(self, package_id: str, *, force: bool = False) -> None:
@@ -278,15 +279,14 @@ class PackageService:
                 await adapter.delete_package(record.backend_ref)
             except NotFound:
                 _log.info("package %s was already gone from adapter %s", package_id, adapter.name)
-            await self._store.delete_package(package_id)
+            async with self._hooks.change(self._store, on_commit=self.cache.invalidate) as events:
+                await self._store.delete_package(package_id)
+                events.package("PackageDeleted", wire_dict(package_to_wire(record, in_use=False)))
         except NetweaveError:
             self._metrics.package_deletions.labels(adapter=adapter.name, status="failure").inc()
             raise
-        self.cache.invalidate()
         self._metrics.package_deletions.labels(adapter=adapter.name, status="success").inc()
         self._known_refs.get(adapter.name, set()).discard(record.backend_ref)
-        wire = package_to_wire(record, in_use=False)
-        await self._hooks.package_event("PackageDeleted", wire_dict(wire))
 
     # -- backend reconciliation --------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from netweave.operations.convert import (
     wire_dict,
 )
 from netweave.operations.deployments import deep_merge, now
-from netweave.operations.events import HookBus
+from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
 from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, Store
@@ -91,15 +91,15 @@ class OperationRunner:
         before = deployment.status if deployment is not None else None
         try:
             # The operation enters PROCESSING and its deployment DEPLOYING (…) together, so no
-            # reader sees one without the other.
-            async with self._store.transaction():
+            # reader sees one without the other; their events commit with them.
+            async with self._hooks.change(self._store) as events:
                 operation = await self._enter_processing(claimed)
                 if deployment is not None:
                     deployment = await self._set_running(deployment, operation)
+                changed = deployment is not None and deployment.status != before
+                self._announce_start(events, claimed, operation, deployment if changed else None)
         except Conflict:
             return  # cancelled or taken over between claim and start
-        changed = deployment is not None and deployment.status != before
-        await self._announce_start(claimed, operation, deployment if changed else None)
         if deployment is None:
             if operation.operation_type is OperationType.DELETE:
                 await self._finish(operation, None, None)
@@ -177,19 +177,18 @@ class OperationRunner:
             deployment.deployment_id, status=status, status_message=None, updated_at=now()
         )
 
-    async def _announce_start(
-        self,
+    @staticmethod
+    def _announce_start(
+        events: EventBatch,
         claimed: OperationRecord,
         operation: OperationRecord,
         deployment: DeploymentRecord | None,
     ) -> None:
-        """Events after the start was committed (``deployment``: only when its status changed)."""
+        """The start's events (``deployment``: only when its status changed)."""
         if claimed.state is not operation.state:
-            await self._hooks.operation_event(operation_to_wire(operation), claimed.state.value)
+            events.operation(operation_to_wire(operation), claimed.state.value)
         if deployment is not None:
-            await self._hooks.deployment_event(
-                "DeploymentChanged", wire_dict(deployment_to_wire(deployment))
-            )
+            events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(deployment)))
 
     async def _call(
         self,
@@ -261,7 +260,7 @@ class OperationRunner:
             self._package_cache.invalidate()
         if operation.operation_type is OperationType.DELETE or deployment is None:
             try:
-                async with self._store.transaction():
+                async with self._hooks.change(self._store) as events:
                     if deployment is not None:
                         await self._store.delete_deployment(deployment.deployment_id)
                     done = await self._store.update_operation(
@@ -270,19 +269,19 @@ class OperationRunner:
                         state=OperationState.COMPLETED,
                         error=None,
                     )
+                    if deployment is not None:
+                        gone = deployment_to_wire(deployment)
+                        gone.status = DeploymentStatus.DELETED
+                        events.deployment("DeploymentDeleted", wire_dict(gone))
+                    events.operation(operation_to_wire(done), previous)
             except Conflict:
                 return
             self._count(done)
-            if deployment is not None:
-                gone = deployment_to_wire(deployment)
-                gone.status = DeploymentStatus.DELETED
-                await self._hooks.deployment_event("DeploymentDeleted", wire_dict(gone))
-            await self._hooks.operation_event(operation_to_wire(done), previous)
             return
         assert info is not None
         changes = self._deployment_changes(operation, deployment, info)
         try:
-            async with self._store.transaction():
+            async with self._hooks.change(self._store) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
                 done = await self._store.update_operation(
                     operation.operation_id,
@@ -290,18 +289,15 @@ class OperationRunner:
                     state=OperationState.COMPLETED,
                     error=None,
                 )
+                events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
+                events.operation(operation_to_wire(done), previous)
         except Conflict:
             # Cancelled while the backend did the work: record the backend's truth anyway.
-            updated = await self._store.update_deployment(deployment.deployment_id, **changes)
-            await self._hooks.deployment_event(
-                "DeploymentChanged", wire_dict(deployment_to_wire(updated))
-            )
+            async with self._hooks.change(self._store) as events:
+                updated = await self._store.update_deployment(deployment.deployment_id, **changes)
+                events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
             return
         self._count(done)
-        await self._hooks.deployment_event(
-            "DeploymentChanged", wire_dict(deployment_to_wire(updated))
-        )
-        await self._hooks.operation_event(operation_to_wire(done), previous)
 
     def _deployment_changes(
         self, operation: OperationRecord, deployment: DeploymentRecord, info: DeploymentInfo
@@ -342,14 +338,13 @@ class OperationRunner:
         message = problem.detail or problem.title
         previous = operation.state.value
         try:
-            async with self._store.transaction():
+            async with self._hooks.change(self._store) as events:
                 failed = await self._store.update_operation(
                     operation.operation_id,
                     expected_state=OperationState.PROCESSING,
                     state=OperationState.FAILED_TEMP,
                     error=problem.model_dump(exclude_none=True),
                 )
-                updated = None
                 if deployment is not None:
                     updated = await self._store.update_deployment(
                         deployment.deployment_id,
@@ -357,6 +352,8 @@ class OperationRunner:
                         status_message=message,
                         updated_at=now(),
                     )
+                    events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
+                events.operation(operation_to_wire(failed), previous)
         except Conflict:
             return
         _log.warning(
@@ -366,11 +363,6 @@ class OperationRunner:
             message,
         )
         self._count(failed)
-        if updated is not None:
-            await self._hooks.deployment_event(
-                "DeploymentChanged", wire_dict(deployment_to_wire(updated))
-            )
-        await self._hooks.operation_event(operation_to_wire(failed), previous)
 
     def _count(self, operation: OperationRecord) -> None:
         self._metrics.operations.labels(

@@ -1,6 +1,7 @@
 """Subscriptions. On create the callback URL is checked syntactically, then against the SSRF
 rules (and the OAuth2 token endpoint too), then tested (GET must answer 204, as ETSI does);
-only then is the subscription stored, with its callback authentication (never returned).
+only then is the subscription stored, with its callback authentication (never returned; its
+secrets encrypted, see :mod:`netweave.notifications.sealing`).
 Delivery is :mod:`netweave.notifications`."""
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from netweave.errors import InvalidInput, NotFound
+from netweave.errors import InvalidInput, NetweaveError, NotFound
 from netweave.models import Subscription, SubscriptionFilter, SubscriptionList, SubscriptionRequest
 from netweave.notifications import Notifications, authentication_record
+from netweave.notifications.sealing import SecretUnavailable
 from netweave.store import Store, SubscriptionRecord
 
 
@@ -63,7 +65,13 @@ class SubscriptionService:
     async def create(self, request: SubscriptionRequest) -> Subscription:
         validate_callback_uri(request.callback_uri)
         authentication = authentication_record(request.authentication)
+        stored = authentication
         if self._notifications is not None:
+            # Encrypted at rest (netweave.notifications.sealing); the test below uses the clear.
+            try:
+                stored = self._notifications.sealer.seal(authentication)
+            except SecretUnavailable as exc:
+                raise NetweaveError(f"cannot store the callback secrets: {exc}") from None
             client = self._notifications.client
             await client.check(request.callback_uri, request.authentication)
             if self._test_callback:
@@ -73,7 +81,7 @@ class SubscriptionService:
             callback_uri=request.callback_uri,
             filter=request.filter.model_dump(mode="json", by_alias=True),
             created_at=datetime.now(UTC),
-            authentication=authentication,
+            authentication=stored,
         )
         await self._store.add_subscription(record)
         return _to_wire(record)

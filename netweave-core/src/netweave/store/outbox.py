@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, update
 
 from netweave.errors import InvalidInput
 from netweave.store.sql import SqlStore, _translate
@@ -54,6 +54,18 @@ class Delivery:
     delivered_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to record: its outbox row and the subscriptions it goes to."""
+
+    event_id: str
+    event_type: str
+    payload: Mapping[str, Any]
+    occurred_at: datetime
+    ordering_key: str | None
+    subscription_ids: Sequence[str]
+
+
 def _aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} must be a timezone-aware datetime", details={"field": name})
@@ -82,33 +94,52 @@ class OutboxStore:
         now: datetime,
     ) -> None:
         """One outbox row plus one PENDING delivery per subscription, atomically."""
-        _aware("occurred_at", occurred_at)
+        event = NewEvent(event_id, event_type, payload, occurred_at, ordering_key, subscription_ids)
+        await self.record_events([event], due_at=due_at, now=now)
+
+    async def record_events(
+        self, events: Sequence[NewEvent], *, due_at: datetime, now: datetime
+    ) -> None:
+        """Several events (one change's) in two statements; inside the caller's transaction
+        when there is one, so they commit or roll back with the change they report."""
         _aware("due_at", due_at)
         _aware("now", now)
-        event = {
-            "event_id": event_id,
-            "event_type": event_type,
-            "payload": dict(payload),
-            "created_at": now,
-            "state": PENDING if subscription_ids else DELIVERED,
-            "attempts": 0,
-            "next_attempt_at": due_at,
-        }
-        rows = [
-            {
-                "event_id": event_id,
-                "subscription_id": subscription_id,
-                "ordering_key": ordering_key,
-                "occurred_at": occurred_at,
-                "state": PENDING,
-                "attempts": 0,
-                "next_attempt_at": due_at,
-            }
-            for subscription_id in dict.fromkeys(subscription_ids)
-        ]
-        with _translate(f"outbox event {event_id!r}", table=_X, values=event):
+        if not events:
+            return
+        outbox_rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        for new in events:
+            _aware("occurred_at", new.occurred_at)
+            outbox_rows.append(
+                {
+                    "event_id": new.event_id,
+                    "event_type": new.event_type,
+                    "payload": dict(new.payload),
+                    "created_at": now,
+                    "state": PENDING if new.subscription_ids else DELIVERED,
+                    "attempts": 0,
+                    "next_attempt_at": due_at,
+                }
+            )
+            # Rows in the order given: ``id`` breaks ties of ``occurred_at`` in the claim.
+            rows.extend(
+                {
+                    "event_id": new.event_id,
+                    "subscription_id": subscription_id,
+                    "ordering_key": new.ordering_key,
+                    "occurred_at": new.occurred_at,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": due_at,
+                }
+                for subscription_id in dict.fromkeys(new.subscription_ids)
+            )
+        what = f"outbox event {events[0].event_id!r}" + (
+            f" and {len(events) - 1} more" if len(events) > 1 else ""
+        )
+        with _translate(what, table=_X, values=outbox_rows[0]):
             async with self._store._conn(write=True) as conn:
-                await conn.execute(insert(_X).values(**event))
+                await conn.execute(insert(_X), outbox_rows)
                 if rows:
                     await conn.execute(insert(_N), rows)
 
@@ -281,6 +312,15 @@ class OutboxStore:
                 )
                 return [dict(r._mapping) for r in rows]
 
+    async def count_pending(self) -> int:
+        """Deliveries not finished yet (any replica's), for the pending gauge."""
+        with _translate("counting pending notification deliveries"):
+            async with self._store._conn(write=False) as conn:
+                count = await conn.execute(
+                    select(func.count()).select_from(_N).where(_N.c.state == PENDING)
+                )
+                return int(count.scalar_one())
+
     async def purge(self, *, older_than: datetime) -> int:
         """Forget finished deliveries and events older than ``older_than``."""
         _aware("older_than", older_than)
@@ -294,4 +334,4 @@ class OutboxStore:
         return int(result.rowcount)
 
 
-__all__ = ["DELIVERED", "FAILED", "PENDING", "Delivery", "OutboxStore"]
+__all__ = ["DELIVERED", "FAILED", "PENDING", "Delivery", "NewEvent", "OutboxStore"]

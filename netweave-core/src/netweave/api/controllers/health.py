@@ -84,5 +84,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     services: Services | None = request.app.state.get("services")
     if services is not None:
         await services.packages.refresh_gauge()
+        if services.notifications is not None:
+            await services.notifications.worker.refresh_gauge()
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

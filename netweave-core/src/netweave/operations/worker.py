@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from netweave.operations.metrics import Metrics
 from netweave.operations.runner import OperationRunner
 from netweave.store import OperationRecord, Store
+from netweave.store.sql import urgent_writes
 
 _log = logging.getLogger("netweave.worker")
 
@@ -110,6 +111,7 @@ class OperationWorker:
         return len(claimed)
 
     async def _loop(self) -> None:
+        urgent_writes()  # this task's context, inherited by the runs it starts
         while not self._stopping:
             self._wakeup.clear()
             try:

@@ -85,45 +85,52 @@ class OperationRunner:
         self._max_attempts = max_attempts
         self._backoff = backoff
 
-    async def run(self, claimed: OperationRecord) -> None:
+    async def run(self, claimed: OperationRecord) -> bool:
+        """Run one step; True when this run settled the operation (COMPLETED).
+
+        A settled operation's lease went with its final write, so the worker skips releasing it.
+        """
         started = time.monotonic()
+        settled = False
         deployment = await self._store.get_deployment(claimed.deployment_id)
         before = deployment.status if deployment is not None else None
         try:
             # The operation enters PROCESSING and its deployment DEPLOYING (…) together, so no
             # reader sees one without the other; their events commit with them.
             async with self._hooks.change(self._store) as events:
-                operation = await self._enter_processing(claimed)
+                operation = await self._enter_processing(
+                    claimed, first_attempt=deployment is not None
+                )
                 if deployment is not None:
                     deployment = await self._set_running(deployment, operation)
                 changed = deployment is not None and deployment.status != before
                 self._announce_start(events, claimed, operation, deployment if changed else None)
         except Conflict:
-            return  # cancelled or taken over between claim and start
+            return False  # cancelled or taken over between claim and start
         if deployment is None:
             if operation.operation_type is OperationType.DELETE:
-                await self._finish(operation, None, None)
-            else:
-                await self._fail(
-                    operation,
-                    None,
-                    NotFound(f"deployment {operation.deployment_id} no longer exists"),
-                )
-            return
+                return await self._finish(operation, None, None)
+            await self._fail(
+                operation,
+                None,
+                NotFound(f"deployment {operation.deployment_id} no longer exists"),
+            )
+            return False
         try:
             adapter = self._registry.owner(operation.adapter)
         except NetweaveError as exc:
             await self._fail(operation, deployment, exc)
-            return
+            return False
         for attempt in range(self._max_attempts):
             try:
-                operation = await self._store.update_operation(
-                    operation.operation_id,
-                    expected_state=OperationState.PROCESSING,
-                    attempts=operation.attempts + 1,
-                )
+                if attempt:  # the first attempt was counted by the start's write
+                    operation = await self._store.update_operation(
+                        operation.operation_id,
+                        expected_state=OperationState.PROCESSING,
+                        attempts=operation.attempts + 1,
+                    )
             except Conflict:
-                return
+                return False
             ctx = OperationContext(
                 operation_id=operation.operation_id,
                 idempotency_key=idempotency_key(operation),
@@ -150,21 +157,32 @@ class OperationRunner:
                 _log.exception("operation %s: unexpected error", operation.operation_id)
                 await self._fail(operation, deployment, exc)
                 break
-            await self._finish(operation, deployment, info)
+            settled = await self._finish(operation, deployment, info)
             break
         self._metrics.operation_duration.labels(
             adapter=operation.adapter, type=operation.operation_type.value
         ).observe(time.monotonic() - started)
+        return settled
 
     # -- steps -------------------------------------------------------------------------------
 
-    async def _enter_processing(self, operation: OperationRecord) -> OperationRecord:
+    async def _enter_processing(
+        self, operation: OperationRecord, *, first_attempt: bool
+    ) -> OperationRecord:
+        """PROCESSING; with ``first_attempt``, the coming adapter call counted in the same write."""
+        attempts = {"attempts": operation.attempts + 1} if first_attempt else {}
         if operation.state is OperationState.PROCESSING:
-            return operation  # resumed (restart, lease expiry) or retried: same step again
+            # Resumed (restart, lease expiry) or retried: same step again.
+            if not attempts:
+                return operation
+            return await self._store.update_operation(
+                operation.operation_id, expected_state=OperationState.PROCESSING, **attempts
+            )
         return await self._store.update_operation(
             operation.operation_id,
             expected_state=OperationState.STARTING,
             state=OperationState.PROCESSING,
+            **attempts,
         )
 
     async def _set_running(
@@ -253,7 +271,7 @@ class OperationRunner:
         operation: OperationRecord,
         deployment: DeploymentRecord | None,
         info: DeploymentInfo | None,
-    ) -> None:
+    ) -> bool:
         previous = operation.state.value
         if self._package_cache is not None:
             # A deployment removed or moved to another package changes packages' IN_USE.
@@ -275,9 +293,9 @@ class OperationRunner:
                         events.deployment("DeploymentDeleted", wire_dict(gone))
                     events.operation(operation_to_wire(done), previous)
             except Conflict:
-                return
+                return False
             self._count(done)
-            return
+            return True
         assert info is not None
         changes = self._deployment_changes(operation, deployment, info)
         try:
@@ -296,8 +314,9 @@ class OperationRunner:
             async with self._hooks.change(self._store) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
                 events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
-            return
+            return False
         self._count(done)
+        return True
 
     def _deployment_changes(
         self, operation: OperationRecord, deployment: DeploymentRecord, info: DeploymentInfo

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from netweave.operations.metrics import Metrics
 from netweave.operations.runner import OperationRunner
 from netweave.store import OperationRecord, Store
+from netweave.store.sql import urgent_writes
 
 _log = logging.getLogger("netweave.worker")
 
@@ -110,6 +111,7 @@ class OperationWorker:
         return len(claimed)
 
     async def _loop(self) -> None:
+        urgent_writes()  # this task's context, inherited by the runs it starts
         while not self._stopping:
             self._wakeup.clear()
             try:
@@ -123,8 +125,9 @@ class OperationWorker:
         operation_id = operation.operation_id
         self._metrics.operations_running.inc()
         renewer = asyncio.create_task(self._renew(operation_id))
+        settled = False
         try:
-            await self._runner.run(operation)
+            settled = await self._runner.run(operation)
         except asyncio.CancelledError:
             _log.info("operation %s: run cancelled in this process", operation_id)
         except Exception:
@@ -136,7 +139,9 @@ class OperationWorker:
             self._tasks.pop(operation_id, None)
             self._metrics.operations_running.dec()
             try:
-                await asyncio.shield(self._store.release_lease(operation_id, owner=self.owner))
+                # A settled operation's final write dropped its lease: one write fewer.
+                if not settled:
+                    await asyncio.shield(self._store.release_lease(operation_id, owner=self.owner))
             except Exception:
                 _log.warning("operation %s: releasing the lease failed", operation_id)
             # Another operation may have been waiting for a free slot.
@@ -157,6 +162,14 @@ class OperationWorker:
                 _log.warning("operation %s: renewing the lease failed", operation_id)
                 continue
             if not held:
+                try:
+                    current = await self._store.get_operation(operation_id)
+                except Exception:
+                    current = None
+                if current is not None and current.state.terminal:
+                    # Settled (most likely by this run: its final write dropped the lease);
+                    # nothing is left to stop, and stopping could cut its closing events.
+                    return
                 _log.warning("operation %s: lease lost; stopping the local run", operation_id)
                 self.cancel_local(operation_id)
                 return

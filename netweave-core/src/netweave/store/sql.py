@@ -8,7 +8,8 @@ open connection travels in a per-store context variable, so calls in the block s
 spawned inside a block run their own transactions (on SQLite, a write from such a task waits
 until the block ends: do not await it inside the block).
 
-SQLite allows one writer at a time. Writers in this process queue on an ``asyncio.Lock`` and
+SQLite allows one writer at a time. Writers in this process queue on one lock (operation work,
+marked with :func:`urgent_writes`, before requests: see :class:`_WriteLock`) and
 start with ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade a read lock, which fails
 at once instead of waiting); other processes wait on ``busy_timeout``. Readers never block
 thanks to WAL.
@@ -17,8 +18,10 @@ thanks to WAL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -120,6 +123,69 @@ _TERMINAL_OPERATION_STATES = tuple(sorted(s.value for s in TERMINAL_STATES))
 _STORED_PACKAGE_STATES = frozenset(
     {PackageState.UPLOADED, PackageState.AVAILABLE, PackageState.DEPRECATED}
 )
+
+
+_URGENT: ContextVar[bool] = ContextVar("netweave_urgent_writes", default=False)
+
+
+def urgent_writes() -> None:
+    """Mark the current task (and tasks it starts) as operation work for SQLite's write queue.
+
+    The operation worker calls it: finishing and starting accepted operations goes before
+    accepting more, so a burst of requests does not hold every running operation up behind
+    it. PostgreSQL has no queue; there it changes nothing.
+    """
+    _URGENT.set(True)
+
+
+class _WriteLock:
+    """An asyncio lock whose waiters marked urgent are served first (FIFO within each class),
+    except that every ``URGENT_RUN``-th hand-over goes to a waiting request, so accepting new
+    work slows under load but never stops.
+    """
+
+    URGENT_RUN: Final = 2
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._urgent_run = 0
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if not self._locked and not self._urgent and not self._normal:
+            self._locked = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if _URGENT.get() else self._normal
+        queue.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed the lock as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        # Hand the lock straight to the next waiter (it stays locked), so nobody barges in.
+        order = (self._urgent, self._normal)
+        if self._urgent_run >= self.URGENT_RUN:
+            order = (self._normal, self._urgent)
+        for queue in order:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    self._urgent_run = self._urgent_run + 1 if queue is self._urgent else 0
+                    waiter.set_result(None)
+                    return
+        self._locked = False
+        self._urgent_run = 0
 
 
 @dataclass(slots=True)
@@ -290,7 +356,7 @@ class SqlStore:
         self._read_engine = (
             engine if self._sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
+        self._write_lock: _WriteLock | None = _WriteLock() if self._sqlite else None
         # An in-memory SQLite database is one shared connection (StaticPool): readers must
         # queue as well, or their transactions would interleave on it.
         database = engine.url.database or ""
@@ -336,7 +402,10 @@ class SqlStore:
         if current is None:
             async with self._own(write=write) as conn:
                 yield conn
-        elif savepoint:
+        elif savepoint and not self._sqlite:
+            # SQLite needs none: a failing statement is undone alone and the transaction stays
+            # usable (its default ABORT conflict resolution). That saves two statements per
+            # write under SQLite's one-writer lock.
             async with current.begin_nested():
                 yield current
         else:
@@ -668,6 +737,11 @@ class SqlStore:
         if "state" in values:
             new_state = _enum(OperationState, "state", values["state"]).value
             values["state"] = new_state
+            if new_state in _TERMINAL_OPERATION_STATES:
+                # A terminal operation is never claimed again: its lease goes in the same
+                # write, so the worker need not release it in a write of its own.
+                values.setdefault("lease_owner", None)
+                values.setdefault("lease_expires_at", None)
             if "state_entered_time" not in values:
                 # Only a real transition restarts the clock; decided in SQL, atomically.
                 values["state_entered_time"] = case(
@@ -1040,4 +1114,5 @@ __all__ = [
     "SqlStore",
     "create_store",
     "head_revision",
+    "urgent_writes",
 ]

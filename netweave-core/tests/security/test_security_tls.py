@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,11 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar, get
 from netweave.cli.main import uvicorn_tls_options
 from netweave.config import ServerTlsSettings, Settings
 from netweave.testing.tls import make_pki
+from support.serving import served_in_thread
 
 
 @pytest.fixture
@@ -36,25 +34,8 @@ async def healthz() -> dict[str, str]:
 
 @asynccontextmanager
 async def serve_tls(options: dict[str, Any]) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = Litestar([healthz], logging_config=None)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, **options)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
+    async with served_in_thread(Litestar([healthz], logging_config=None), **options) as url:
+        yield url
 
 
 def _settings(pki: Path, client_auth: str) -> ServerTlsSettings:

@@ -1,13 +1,21 @@
-"""A small in-process read cache with a TTL and whole-cache invalidation.
+"""A small in-process read cache with a TTL, whole-cache invalidation and single-flight misses.
 
 ``generation`` guards against a race: a reader that started before an invalidation must not
 store its (older) answer after it, so ``put`` ignores values computed under an old generation.
+
+``get_or_compute`` coalesces concurrent misses of one key: the first caller starts the
+computation as a task of its own and every caller (the first included) awaits it shielded, so
+under load an expired entry costs one query rather than one per request in flight (a thundering
+herd), and a caller that is cancelled (client gone) does not cancel the others' answer. A
+flight belongs to the generation it started in: a caller arriving after an invalidation starts
+a new flight instead of joining one that may have read the data before the write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 
 class ReadCache:
@@ -16,6 +24,7 @@ class ReadCache:
         self.max_entries = max_entries
         self.generation = 0
         self._entries: dict[Hashable, tuple[float, bytes]] = {}
+        self._flights: dict[Hashable, tuple[int, asyncio.Task[bytes]]] = {}
 
     def get(self, key: Hashable) -> bytes | None:
         entry = self._entries.get(key)
@@ -36,3 +45,36 @@ class ReadCache:
     def invalidate(self) -> None:
         self.generation += 1
         self._entries.clear()
+        # Running flights finish for the callers already waiting on them (their request began
+        # before the change); new callers must not join them, so they are forgotten here.
+        self._flights.clear()
+
+    async def get_or_compute(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The cached value of ``key``, or ``compute()``'s, computed once for concurrent misses."""
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        flight = self._flights.get(key)
+        if flight is None or flight[0] != self.generation:
+            generation = self.generation
+            task = asyncio.ensure_future(self._fly(key, compute, generation))
+            flight = (generation, task)
+            self._flights[key] = flight
+            task.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight[1])
+
+    async def _fly(
+        self, key: Hashable, compute: Callable[[], Awaitable[bytes]], generation: int
+    ) -> bytes:
+        value = await compute()
+        self.put(key, value, generation)
+        return value
+
+    def _landed(self, key: Hashable, task: asyncio.Task[bytes]) -> None:
+        flight = self._flights.get(key)
+        if flight is not None and flight[1] is task:
+            del self._flights[key]
+        if not task.cancelled():
+            # Retrieved here so an error nobody is left to await is not logged as "never
+            # retrieved"; the callers still waiting get it from their own await.
+            task.exception()

@@ -15,14 +15,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from netweave.errors import InvalidInput
 
 from netweave_helm import sdk
 from netweave_helm.archives import ArchiveFacts, inspect_archive, refuse
 from netweave_helm.config import HelmConfig
+
+if TYPE_CHECKING:
+    import jsonschema
 
 #: Semantic Versioning 2.0.0 (semver.org's recommended expression).
 SEMVER = re.compile(
@@ -56,6 +58,8 @@ EXTENSION_FIELDS = (
 
 @functools.cache
 def _chart_schema_validator() -> jsonschema.Draft7Validator:
+    import jsonschema  # here, not at import: only chart uploads need it (start-up time)
+
     text = (
         importlib.resources.files("netweave_helm")
         .joinpath("data/chart.schema.json")

@@ -91,7 +91,8 @@ def start_server(data_dir: Path, port: int, hooks: bool) -> subprocess.Popen[byt
             "      default: true\n      config: {storage: {kind: local}}\n"
         )
         args += ["--config", str(config)]
-        env["PYTHONPATH"] = str(HERE)
+        # Prepended, not replacing: a PYTHONPATH naming the sources under test must still hold.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -167,3 +167,57 @@ async def test_an_error_reaches_every_waiter_and_is_not_cached() -> None:
         return b"ok"
 
     assert await cache.get_or_compute("k", working) == b"ok"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_just_expired_entry_is_served_while_one_refresh_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr("netweave.operations.cache.monotonic", clock)
+    cache = ReadCache(1.0)
+    version = 0
+    gate = asyncio.Event()
+
+    async def compute() -> bytes:
+        nonlocal version
+        version += 1
+        if version > 1:
+            await gate.wait()
+        return f"v{version}".encode()
+
+    assert await cache.get_or_compute("k", compute) == b"v1"
+    clock.now += 1.5  # expired, within the grace of one more ttl
+    answers = await asyncio.gather(*(cache.get_or_compute("k", compute) for _ in range(10)))
+    assert set(answers) == {b"v1"}  # nobody waited for the refresh ...
+    assert version == 2  # ... and only one was started
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert await cache.get_or_compute("k", compute) == b"v2"
+    clock.now += 2.5  # past the grace: the old answer is not served, the reader waits
+    assert await cache.get_or_compute("k", compute) == b"v3"
+
+
+async def test_an_invalidation_drops_just_expired_entries_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr("netweave.operations.cache.monotonic", clock)
+    cache = ReadCache(1.0)
+    answer = b"before"
+
+    async def compute() -> bytes:
+        return answer
+
+    assert await cache.get_or_compute("k", compute) == b"before"
+    clock.now += 1.5
+    answer = b"after"
+    cache.invalidate()  # a write through this process
+    assert await cache.get_or_compute("k", compute) == b"after"

@@ -9,13 +9,18 @@ under load an expired entry costs one query rather than one per request in fligh
 herd), and a caller that is cancelled (client gone) does not cancel the others' answer. A
 flight belongs to the generation it started in: a caller arriving after an invalidation starts
 a new flight instead of joining one that may have read the data before the write.
+
+An entry that has just expired (within one more ``ttl``) is still answered while a single
+refresh of it runs in the background, so a busy key never makes its readers wait for the
+query: what a reader sees is at most about ``ttl`` plus one query old. ``invalidate`` drops
+all entries, stale ones included, so a change made through this process is never hidden.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Hashable
+from time import monotonic
 
 
 class ReadCache:
@@ -30,7 +35,7 @@ class ReadCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[0] < time.monotonic():
+        if entry[0] < monotonic():
             self._entries.pop(key, None)
             return None
         return entry[1]
@@ -40,7 +45,7 @@ class ReadCache:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # bounded; refilled by the next reads
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries[key] = (monotonic() + self.ttl, value)
 
     def invalidate(self) -> None:
         self.generation += 1
@@ -51,17 +56,29 @@ class ReadCache:
 
     async def get_or_compute(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         """The cached value of ``key``, or ``compute()``'s, computed once for concurrent misses."""
-        cached = self.get(key)
-        if cached is not None:
-            return cached
+        entry = self._entries.get(key)
+        if entry is not None:
+            expires, value = entry
+            now = monotonic()
+            if now <= expires:
+                return value
+            if now <= expires + self.ttl:
+                self._flight(key, compute)  # refreshed for the next readers, not awaited
+                return value
+            self._entries.pop(key, None)
+        return await asyncio.shield(self._flight(key, compute))
+
+    def _flight(
+        self, key: Hashable, compute: Callable[[], Awaitable[bytes]]
+    ) -> asyncio.Task[bytes]:
         flight = self._flights.get(key)
-        if flight is None or flight[0] != self.generation:
-            generation = self.generation
-            task = asyncio.ensure_future(self._fly(key, compute, generation))
-            flight = (generation, task)
-            self._flights[key] = flight
-            task.add_done_callback(lambda done: self._landed(key, done))
-        return await asyncio.shield(flight[1])
+        if flight is not None and flight[0] == self.generation:
+            return flight[1]
+        generation = self.generation
+        task = asyncio.ensure_future(self._fly(key, compute, generation))
+        self._flights[key] = (generation, task)
+        task.add_done_callback(lambda done: self._landed(key, done))
+        return task
 
     async def _fly(
         self, key: Hashable, compute: Callable[[], Awaitable[bytes]], generation: int

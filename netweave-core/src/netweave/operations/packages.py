@@ -7,7 +7,8 @@ Read cache
     through this process (upload, registration, state change, delete, and deployments being
     created or removed, which change ``IN_USE``) clears the cache at once, so one replica never
     serves its own stale data; a change made by *another* replica is seen after at most
-    ``cache_ttl``.
+    twice ``cache_ttl`` (a just-expired answer is still served while one refresh of it runs, so
+    readers of a busy list never queue behind the query; see ``operations/cache.py``).
 
 Reads and the backend
     The store holds every package the gateway knows with its metadata (state, ownership,

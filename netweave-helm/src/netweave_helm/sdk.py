@@ -18,9 +18,8 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import helm_python as helm
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -32,14 +31,36 @@ from netweave.errors import (
     NotFound,
 )
 
+if TYPE_CHECKING:
+    import helm_python as helm
+    from helm_python import Chart, Config, HelmContext, HelmError, RegistryClient
+
 _log = logging.getLogger("netweave_helm.sdk")
 _T = TypeVar("_T")
 
-Chart = helm.Chart
-Config = helm.Config
-HelmContext = helm.HelmContext
-RegistryClient = helm.RegistryClient
-HelmError = helm.HelmError
+
+class _LazySdk:
+    """``helm_python`` imported on first use: importing it loads the Go library, which costs
+    the gateway's start-up a noticeable share even when no Helm call is ever made."""
+
+    def __getattr__(self, name: str) -> Any:
+        import helm_python
+
+        return getattr(helm_python, name)
+
+
+if not TYPE_CHECKING:
+    helm = _LazySdk()
+
+_SDK_NAMES = frozenset({"Chart", "Config", "HelmContext", "HelmError", "RegistryClient"})
+
+
+def __getattr__(name: str) -> Any:
+    # ``sdk.Config`` and friends, resolved from the SDK when first asked for.
+    if name in _SDK_NAMES:
+        return getattr(helm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _MAX_MESSAGE = 2000
 

@@ -23,14 +23,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import jsonschema
 from netweave.errors import BackendError, BackendTimeout, InvalidInput
 
 from netweave_helm import sdk
 from netweave_helm.archives import ArchiveFacts, inspect_archive, refuse
 from netweave_helm.config import HelmConfig
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _log = logging.getLogger("netweave_helm.validation")
 _R = TypeVar("_R")
@@ -67,6 +69,8 @@ EXTENSION_FIELDS = (
 
 @functools.cache
 def _chart_schema_validator() -> jsonschema.Draft7Validator:
+    import jsonschema  # here, not at import: only chart uploads need it (start-up time)
+
     text = (
         importlib.resources.files("netweave_helm")
         .joinpath("data/chart.schema.json")

@@ -39,7 +39,6 @@ from netweave.api.auth import (
     bootstrap_token,
 )
 from netweave.api.common import provide_services
-from netweave.api.jwt import JwtAuthenticator
 from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import problem_response
@@ -179,7 +178,12 @@ class NetweaveCore(InitPluginProtocol):
             chain: list[Authenticator] = []
             if configured:
                 chain.append(StaticTokenAuthenticator(configured))
-            jwt_auth = JwtAuthenticator(self.settings.api.jwt) if self.settings.api.jwt else None
+            jwt_auth = None
+            if self.settings.api.jwt:
+                # Imported only when configured: PyJWT and its crypto cost start-up otherwise.
+                from netweave.api.jwt import JwtAuthenticator
+
+                jwt_auth = JwtAuthenticator(self.settings.api.jwt)
             if jwt_auth is not None:
                 chain.append(jwt_auth)  # before stored tokens: a JWT never costs a store query
             chain.append(StoredTokenAuthenticator(store))

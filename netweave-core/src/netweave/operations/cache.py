@@ -1,13 +1,26 @@
-"""A small in-process read cache with a TTL and whole-cache invalidation.
+"""A small in-process read cache with a TTL, whole-cache invalidation and single-flight misses.
 
 ``generation`` guards against a race: a reader that started before an invalidation must not
 store its (older) answer after it, so ``put`` ignores values computed under an old generation.
+
+``get_or_compute`` coalesces concurrent misses of one key: the first caller starts the
+computation as a task of its own and every caller (the first included) awaits it shielded, so
+under load an expired entry costs one query rather than one per request in flight (a thundering
+herd), and a caller that is cancelled (client gone) does not cancel the others' answer. A
+flight belongs to the generation it started in: a caller arriving after an invalidation starts
+a new flight instead of joining one that may have read the data before the write.
+
+An entry that has just expired (within one more ``ttl``) is still answered while a single
+refresh of it runs in the background, so a busy key never makes its readers wait for the
+query: what a reader sees is at most about ``ttl`` plus one query old. ``invalidate`` drops
+all entries, stale ones included, so a change made through this process is never hidden.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Hashable
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from time import monotonic
 
 
 class ReadCache:
@@ -16,12 +29,13 @@ class ReadCache:
         self.max_entries = max_entries
         self.generation = 0
         self._entries: dict[Hashable, tuple[float, bytes]] = {}
+        self._flights: dict[Hashable, tuple[int, asyncio.Task[bytes]]] = {}
 
     def get(self, key: Hashable) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[0] < time.monotonic():
+        if entry[0] < monotonic():
             self._entries.pop(key, None)
             return None
         return entry[1]
@@ -31,8 +45,53 @@ class ReadCache:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # bounded; refilled by the next reads
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries[key] = (monotonic() + self.ttl, value)
 
     def invalidate(self) -> None:
         self.generation += 1
         self._entries.clear()
+        # Running flights finish for the callers already waiting on them (their request began
+        # before the change); new callers must not join them, so they are forgotten here.
+        self._flights.clear()
+
+    async def get_or_compute(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The cached value of ``key``, or ``compute()``'s, computed once for concurrent misses."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            expires, value = entry
+            now = monotonic()
+            if now <= expires:
+                return value
+            if now <= expires + self.ttl:
+                self._flight(key, compute)  # refreshed for the next readers, not awaited
+                return value
+            self._entries.pop(key, None)
+        return await asyncio.shield(self._flight(key, compute))
+
+    def _flight(
+        self, key: Hashable, compute: Callable[[], Awaitable[bytes]]
+    ) -> asyncio.Task[bytes]:
+        flight = self._flights.get(key)
+        if flight is not None and flight[0] == self.generation:
+            return flight[1]
+        generation = self.generation
+        task = asyncio.ensure_future(self._fly(key, compute, generation))
+        self._flights[key] = (generation, task)
+        task.add_done_callback(lambda done: self._landed(key, done))
+        return task
+
+    async def _fly(
+        self, key: Hashable, compute: Callable[[], Awaitable[bytes]], generation: int
+    ) -> bytes:
+        value = await compute()
+        self.put(key, value, generation)
+        return value
+
+    def _landed(self, key: Hashable, task: asyncio.Task[bytes]) -> None:
+        flight = self._flights.get(key)
+        if flight is not None and flight[1] is task:
+            del self._flights[key]
+        if not task.cancelled():
+            # Retrieved here so an error nobody is left to await is not logged as "never
+            # retrieved"; the callers still waiting get it from their own await.
+            task.exception()

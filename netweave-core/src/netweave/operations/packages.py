@@ -7,7 +7,8 @@ Read cache
     through this process (upload, registration, state change, delete, and deployments being
     created or removed, which change ``IN_USE``) clears the cache at once, so one replica never
     serves its own stale data; a change made by *another* replica is seen after at most
-    ``cache_ttl``.
+    twice ``cache_ttl`` (a just-expired answer is still served while one refresh of it runs, so
+    readers of a busy list never queue behind the query; see ``operations/cache.py``).
 
 Reads and the backend
     The store holds every package the gateway knows with its metadata (state, ownership,
@@ -43,10 +44,6 @@ from netweave.registry import AdapterRegistry
 from netweave.store import PackageRecord, Store
 
 _log = logging.getLogger("netweave.packages")
-
-#: Largest page the store is asked for when walking all rows of an adapter (bounded loops).
-_WALK_PAGE = 1000
-_WALK_MAX_PAGES = 10_000
 
 
 def now() -> datetime:
@@ -129,11 +126,11 @@ class PackageService:
         """``query`` serialised (camelCase JSON), through the read cache."""
         started = time.perf_counter()
         key = ("list", *sorted(filters.items()))
-        body = self.cache.get(key)
-        if body is None:
-            generation = self.cache.generation
-            body = (await self.query(**filters)).model_dump_json(by_alias=True).encode()
-            self.cache.put(key, body, generation)
+
+        async def compute() -> bytes:
+            return (await self.query(**filters)).model_dump_json(by_alias=True).encode()
+
+        body = await self.cache.get_or_compute(key, compute)
         self._metrics.package_list_duration.labels(adapter=filters.get("adapter") or "all").observe(
             time.perf_counter() - started
         )
@@ -141,14 +138,11 @@ class PackageService:
 
     async def get_json(self, package_id: str) -> bytes:
         """``get`` serialised (camelCase JSON), through the read cache."""
-        key = ("get", package_id)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        generation = self.cache.generation
-        body = (await self.get(package_id)).model_dump_json(by_alias=True).encode()
-        self.cache.put(key, body, generation)
-        return body
+
+        async def compute() -> bytes:
+            return (await self.get(package_id)).model_dump_json(by_alias=True).encode()
+
+        return await self.cache.get_or_compute(("get", package_id), compute)
 
     async def get(self, package_id: str) -> DeploymentPackage:
         record = await self.record(package_id)
@@ -203,7 +197,9 @@ class PackageService:
             self._metrics.package_uploads.labels(adapter=adapter.name, status="failure").inc()
             raise
         self._metrics.package_uploads.labels(adapter=adapter.name, status="success").inc()
-        self._known_refs.setdefault(adapter.name, set()).add(record.backend_ref)
+        known = self._known_refs.get(adapter.name)
+        if known is not None:  # else read whole from the store when first needed
+            known.add(record.backend_ref)
         return wire, info.warnings
 
     async def _store_new(
@@ -331,7 +327,9 @@ class PackageService:
                 _log.warning("adapter %s: listing packages failed: %s", adapter.name, message)
                 self._synced_at[adapter.name] = time.monotonic()
                 return
-            known = await self._refs_of(adapter.name)
+            # Knowing the stored refs costs a pass over all of the adapter's rows: skipped when
+            # the backend lists nothing (nothing to adopt).
+            known = await self._refs_of(adapter.name) if listing else set()
             for info in listing:
                 if info.backend_ref in known:
                     continue
@@ -348,17 +346,9 @@ class PackageService:
 
     async def _refs_of(self, adapter_name: str) -> set[str]:
         known = self._known_refs.get(adapter_name)
-        if known is not None:
-            return known
-        known = set()
-        for page_number in range(_WALK_MAX_PAGES):
-            page = await self._store.list_packages(
-                adapter=adapter_name, limit=_WALK_PAGE, offset=page_number * _WALK_PAGE
-            )
-            known.update(r.backend_ref for r in page.items)
-            if (page_number + 1) * _WALK_PAGE >= page.total:
-                break
-        self._known_refs[adapter_name] = known
+        if known is None:
+            known = await self._store.package_backend_refs(adapter_name)
+            self._known_refs[adapter_name] = known
         return known
 
     async def refresh_gauge(self) -> None:

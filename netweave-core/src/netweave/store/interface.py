@@ -69,6 +69,9 @@ class Store(Protocol):
     async def package_ids_in_use(self, package_ids: Sequence[str]) -> set[str]:
         """Which of these packages have at least one deployment record."""
 
+    async def package_backend_refs(self, adapter: str) -> set[str]:
+        """The ``backend_ref`` of every package the given adapter owns."""
+
     # -- deployments -----------------------------------------------------------------------
     async def add_deployment(self, record: DeploymentRecord) -> None:
         """AlreadyExists if deployment_id or (adapter, namespace, name) exists."""

@@ -625,6 +625,13 @@ class SqlStore:
                     found.update(result.scalars())
         return found
 
+    async def package_backend_refs(self, adapter: str) -> set[str]:
+        # One column, no record conversion: this runs over every package of an adapter.
+        with _translate("reading package references"):
+            async with self._conn(write=False) as conn:
+                result = await conn.execute(select(_P.c.backend_ref).where(_P.c.adapter == adapter))
+                return set(result.scalars())
+
     # -- deployments -----------------------------------------------------------------------
 
     async def add_deployment(self, record: DeploymentRecord) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,7 @@ def credentials(record: Mapping[str, Any] | None) -> Credentials | None:
 class TokenCache:
     """OAuth2 client-credentials tokens per (endpoint, client), fetched once at a time."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: Callable[[], httpx.AsyncClient]) -> None:
         self._http = http
         self._tokens: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -138,7 +138,7 @@ class TokenCache:
     async def _fetch(self, creds: Credentials) -> tuple[str, float]:
         assert creds.token_endpoint is not None
         try:
-            response = await self._http.post(
+            response = await self._http().post(
                 creds.token_endpoint,
                 data={"grant_type": "client_credentials"},
                 auth=httpx.BasicAuth(creds.user, creds.secret),
@@ -196,11 +196,21 @@ class CallbackClient:
 
     def __init__(self, policy: CallbackPolicy, *, timeout: float = 10.0) -> None:
         self.policy = policy
-        self._http = guarded_client(policy, timeout=timeout)
-        self._tokens = TokenCache(self._http)
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._tokens = TokenCache(lambda: self._http)
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Built on first use, not at start: its TLS context loads the CA bundle (tens of ms of
+        # cold start for a gateway that may never call back).
+        if self._client is None:
+            self._client = guarded_client(self.policy, timeout=self._timeout)
+        return self._client
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     def _auth(self, record: Mapping[str, Any] | None) -> httpx.Auth:
         creds = credentials(record)

@@ -43,7 +43,13 @@ _log = logging.getLogger("netweave.events")
 class EventRecorder(Protocol):
     """Where events are recorded for subscribers (the notification outbox)."""
 
-    async def record_events(self, events: Sequence[GatewayEvent]) -> Sequence[str | None]:
+    async def prepare(self) -> Any:
+        """Before a change's transaction: what ``record_events`` may use (a read it need not
+        repeat inside the transaction)."""
+
+    async def record_events(
+        self, events: Sequence[GatewayEvent], prepared: Any = None
+    ) -> Sequence[str | None]:
         """Write ``events`` in the current transaction; raise if that fails. Each event's id,
         or None where it was not stored (nobody subscribed to it)."""
 
@@ -153,11 +159,13 @@ class HookBus:
         opened = _Open(EventBatch(), asyncio.current_task())
         if on_commit is not None:
             opened.on_commit.append(on_commit)
+        # Outside the transaction: on SQLite, reads there do not hold the one write lock.
+        prepared = await self.recorder.prepare() if self.recorder is not None else None
         token = self._open.set(opened)
         try:
             async with store.transaction():
                 yield opened.batch
-                opened.stored = await self.record(opened.batch.events)
+                opened.stored = await self.record(opened.batch.events, prepared)
         finally:
             self._open.reset(token)
         for callback in opened.on_commit:
@@ -168,14 +176,14 @@ class HookBus:
             self.recorder.committed()
         await self.broadcast(opened.batch.events)
 
-    async def record(self, events: Sequence[GatewayEvent]) -> bool:
+    async def record(self, events: Sequence[GatewayEvent], prepared: Any = None) -> bool:
         """Write ``events`` to the outbox (inside the caller's transaction); whether any was
         stored. Not caught: a failure must roll the change back. Awaited without the plugins'
         timeout (a cancelled insert would fail the change for nothing)."""
         if self.recorder is None or not events:
             return False
         try:
-            ids = await self.recorder.record_events(events)
+            ids = await self.recorder.record_events(events, prepared)
         except BackendUnavailable:
             raise  # 503: the database is away, the client may retry
         except Exception as exc:

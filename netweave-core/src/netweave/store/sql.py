@@ -366,6 +366,8 @@ class SqlStore:
         self._current: ContextVar[_Open | None] = ContextVar(
             f"netweave_store_{id(self)}", default=None
         )
+        self._subscription_writes = 0
+        self._subscription_writes_done = 0
         if self._sqlite:
             _configure_sqlite(engine)
 
@@ -862,9 +864,22 @@ class SqlStore:
 
     # -- subscriptions ---------------------------------------------------------------------
 
+    def subscription_writes(self) -> tuple[int, int]:
+        return self._subscription_writes, self._subscription_writes_done
+
+    @contextlib.contextmanager
+    def _subscription_write(self) -> Iterator[None]:
+        # Counted before and after (failed or not): see ``subscription_writes``.
+        self._subscription_writes += 1
+        try:
+            yield
+        finally:
+            self._subscription_writes_done += 1
+
     async def add_subscription(self, record: SubscriptionRecord) -> None:
         _require_aware("created_at", record.created_at)
-        await self._insert(f"subscription {record.subscription_id!r}", _S, _values(record))
+        with self._subscription_write():
+            await self._insert(f"subscription {record.subscription_id!r}", _S, _values(record))
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
         row = await self._get("reading a subscription", _S, _S.c.subscription_id == subscription_id)
@@ -882,9 +897,10 @@ class SqlStore:
         )
 
     async def delete_subscription(self, subscription_id: str) -> None:
-        await self._delete(
-            f"subscription {subscription_id!r}", _S, _S.c.subscription_id == subscription_id
-        )
+        with self._subscription_write():
+            await self._delete(
+                f"subscription {subscription_id!r}", _S, _S.c.subscription_id == subscription_id
+            )
 
     # -- idempotency keys ------------------------------------------------------------------
 

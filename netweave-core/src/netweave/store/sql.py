@@ -385,11 +385,24 @@ class SqlStore:
             if self._write_lock is not None and (write or self._lock_reads)
             else nullcontext()
         )
-        async with lock, (self._engine if write else self._read_engine).connect() as conn:
-            if self._sqlite:
-                conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE" if write else "BEGIN"
-            async with conn.begin():
-                yield conn
+        await lock.__aenter__()
+        try:
+            conn = await (self._engine if write else self._read_engine).connect()
+        except BaseException:
+            await lock.__aexit__(None, None, None)
+            raise
+        try:
+            try:
+                if self._sqlite:
+                    conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE" if write else "BEGIN"
+                async with conn.begin():
+                    yield conn
+            finally:
+                # The transaction has ended: the next writer need not wait for the pool's
+                # reset of this connection (one more round trip to the driver's thread).
+                await lock.__aexit__(None, None, None)
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def _conn(

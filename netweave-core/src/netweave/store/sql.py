@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import enum
 import re
+import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
@@ -30,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
+import aiosqlite
 from sqlalchemy import (
     ColumnElement,
     Index,
@@ -54,6 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Select
+from sqlalchemy.util import await_only
 
 from netweave.errors import (
     AlreadyExists,
@@ -1081,7 +1084,20 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(connection.info.pop(_BEGIN_KEY, "BEGIN"))
+        statement = connection.info.pop(_BEGIN_KEY, "BEGIN")
+        driver = connection.connection.driver_connection
+        if not isinstance(driver, aiosqlite.Connection):  # pragma: no cover - other drivers
+            connection.exec_driver_sql(statement)
+            return
+        # Straight to aiosqlite: one round trip to its thread instead of three (cursor,
+        # execute, close). On SQLite's one-writer lock every round trip counts, as each waits
+        # for the event loop's turn.
+        try:
+            await_only(driver.execute(statement))
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(
+                statement, None, error, sqlite3.Error, connection_invalidated=False
+            ) from error
 
 
 def _engine_url(url: str) -> URL:

@@ -93,9 +93,9 @@ async def test_failure_after_the_outbox_insert_rolls_back_change_and_event(
     inserted: list[str] = []
 
     async def insert_then_fail(
-        self: NotificationRecorder, events: Sequence[GatewayEvent]
+        self: NotificationRecorder, events: Sequence[GatewayEvent], prepared: Any = None
     ) -> list[str | None]:
-        ids = await real(self, events)
+        ids = await real(self, events, prepared)
         if armed["on"]:
             inserted.extend(i for i in ids if i is not None)
             # The rows are written; now the transaction fails before it commits.

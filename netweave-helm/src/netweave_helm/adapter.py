@@ -158,6 +158,25 @@ def resources_of(manifest: str, namespace: str) -> tuple[ResourceStatus, ...]:
     return tuple(found)
 
 
+# Where :func:`_parsing` leaves a release's parsed resources in the SDK's answer.
+_RESOURCES = "__netweave_resources"
+
+
+def _parsing(func: Callable[..., dict[str, Any]], namespace: str) -> Callable[..., dict[str, Any]]:
+    """``func`` (an SDK call answering a release, or ``get all``'s ``{"summary": ...}``) that
+    also parses the release's manifest, on the worker thread that runs it: parsing YAML takes
+    milliseconds the event loop is better spent on."""
+
+    def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        answer = func(*args, **kwargs)
+        target = answer.get("summary") if isinstance(answer.get("summary"), dict) else answer
+        if isinstance(target, dict) and "manifest" in target:
+            target[_RESOURCES] = resources_of(str(target.get("manifest") or ""), namespace)
+        return answer
+
+    return call
+
+
 def _parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -627,7 +646,7 @@ class HelmAdapter(DMSAdapter):
             try:
                 release = await self._runner.run_cancellable(
                     f"installing release {spec.name}",
-                    config.install,
+                    _parsing(config.install, namespace),
                     str(chart),
                     spec.name,
                     spec.values or {},
@@ -722,12 +741,17 @@ class HelmAdapter(DMSAdapter):
             values, description = applied
         else:
             # ``get all`` is one SDK call with the summary, user values and description.
-            everything = await self._runner.run(f"reading release {name}", config.get_all, name)
+            everything = await self._runner.run(
+                f"reading release {name}", _parsing(config.get_all, namespace), name
+            )
             summary = everything.get("summary") or summary or {}
             info = everything.get("info") or {}
             values = everything.get("config") or {}
             description = info.get("description")
         helm_status = str(summary.get("status") or info.get("status") or "")
+        resources = summary.get(_RESOURCES)
+        if resources is None:
+            resources = resources_of(str(summary.get("manifest") or ""), namespace)
         extensions: dict[str, Any] = {
             "releaseName": name,
             "namespace": namespace,
@@ -749,7 +773,7 @@ class HelmAdapter(DMSAdapter):
             backend_status=helm_status or None,
             package_version=summary.get("chart_version"),
             values=values,
-            resources=resources_of(str(summary.get("manifest") or ""), namespace),
+            resources=resources,
             updated_at=_parse_time(summary.get("deployed_at") or info.get("last_deployed")),
             extensions={k: v for k, v in extensions.items() if v is not None},
         )
@@ -797,7 +821,7 @@ class HelmAdapter(DMSAdapter):
             try:
                 release = await self._runner.run_cancellable(
                     f"upgrading release {name}",
-                    config.upgrade,
+                    _parsing(config.upgrade, namespace),
                     str(chart),
                     name,
                     values,

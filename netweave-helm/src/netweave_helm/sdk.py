@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -181,25 +182,65 @@ class SdkRunner:
     async def run_cancellable(
         self, what: str, func: Callable[..., _T], *args: Any, **kwargs: Any
     ) -> _T:
-        """Like :meth:`run`, passing ``context=HelmContext()`` that is cancelled with us."""
-        context = helm.HelmContext()
+        """Like :meth:`run`, passing ``context=HelmContext()`` that is cancelled with us.
+
+        The context is made and freed on the worker thread, not on the event loop: each costs
+        milliseconds of C calls, which under many concurrent installs would hold up the loop
+        (and with it the store's writes)."""
+        cancel = _Cancellation()
         loop = asyncio.get_running_loop()
-        call = functools.partial(_call_translated, what, func, *args, context=context, **kwargs)
+        call = functools.partial(_call_with_context, cancel, what, func, *args, **kwargs)
         future = loop.run_in_executor(self._pool, call)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            context.cancel()
+            cancel.cancel()
             # Let Helm unwind (bounded by the SDK's own cancellation) so the release is not
             # left mid-write behind our back.
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(future), 30)
             raise
+
+
+class _Cancellation:
+    """The ``HelmContext`` of one call running on a worker thread, cancellable from the loop
+    before, during or after the call (before: the call starts already cancelled)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: helm.HelmContext | None = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._context is not None:
+                self._context.cancel()
+
+    def open(self) -> helm.HelmContext:
+        context = helm.HelmContext()
+        with self._lock:
+            self._context = context
+            if self._cancelled:
+                context.cancel()
+        return context
+
+    def close(self) -> None:
+        with self._lock:
+            context, self._context = self._context, None
+        if context is not None:
+            context.close()
+
+
+def _call_with_context(
+    cancel: _Cancellation, what: str, func: Callable[..., _T], *args: Any, **kwargs: Any
+) -> _T:
+    with translated(what):
+        context = cancel.open()
+        try:
+            return func(*args, context=context, **kwargs)
         finally:
-            if future.done():
-                context.close()
-            else:
-                future.add_done_callback(lambda _f: context.close())
+            cancel.close()
 
 
 def _call_translated(what: str, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:

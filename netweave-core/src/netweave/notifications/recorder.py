@@ -22,6 +22,15 @@ Ordering
     claimed first, because the claim holds back a delivery while an earlier one with the same
     ordering key is pending. Replicas are assumed to share a synchronised clock (as the leases
     already do).
+
+Who gets an event
+    The subscription list is read just *before* the change's transaction (:meth:`prepare`),
+    so on SQLite the one write lock is not held for that read. Inside the transaction it is
+    read again only if this process wrote a subscription meanwhile (or is writing one), so in
+    one process every subscription committed before the change gets its events. A subscription
+    another replica commits while a change is in flight (after its read) may miss that change's
+    events: the guarantee across replicas is for subscriptions created before the change began
+    (see docs/replicas.md).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +66,15 @@ _PAGE = 1000
 _MAX_PAGES = 100
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedSubscriptions:
+    """The subscription list read before a change, and the store's subscription-write counts
+    (:meth:`netweave.store.Store.subscription_writes`) when it was read."""
+
+    writes: tuple[int, int]
+    subscriptions: list[SubscriptionRecord]
+
+
 class NotificationRecorder:
     def __init__(
         self,
@@ -72,12 +91,27 @@ class NotificationRecorder:
 
     # -- the hook bus's entry points ---------------------------------------------------------
 
-    async def record_events(self, events: Sequence[GatewayEvent]) -> list[str | None]:
+    async def prepare(self) -> PreparedSubscriptions | None:
+        """The subscription list, read before the change's transaction (see the module
+        docstring); None while this process is writing a subscription (read it in the
+        transaction then)."""
+        writes = self._store.subscription_writes()
+        if writes[0] != writes[1]:
+            return None
+        return PreparedSubscriptions(writes, await self._subscriptions())
+
+    async def record_events(
+        self, events: Sequence[GatewayEvent], prepared: PreparedSubscriptions | None = None
+    ) -> list[str | None]:
         """Store ``events`` (one change's, in order) in the caller's transaction if there is
-        one; each one's event id, or None where no subscription matched. Raises on failure."""
+        one; each one's event id, or None where no subscription matched. Raises on failure.
+        ``prepared``: the list :meth:`prepare` read, used if still current."""
         if not events:
             return []
-        subscriptions = await self._subscriptions()
+        if prepared is not None and prepared.writes == self._store.subscription_writes():
+            subscriptions = prepared.subscriptions
+        else:
+            subscriptions = await self._subscriptions()
         if not subscriptions:
             return [None] * len(events)
         now = _now()
@@ -175,4 +209,4 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["NotificationRecorder"]
+__all__ = ["NotificationRecorder", "PreparedSubscriptions"]

@@ -43,11 +43,18 @@ _log = logging.getLogger("netweave.events")
 class EventRecorder(Protocol):
     """Where events are recorded for subscribers (the notification outbox)."""
 
-    async def record_events(self, events: Sequence[GatewayEvent]) -> Any:
-        """Write ``events`` in the current transaction; raise if that fails."""
+    async def prepare(self) -> Any:
+        """Before a change's transaction: what ``record_events`` may use (a read it need not
+        repeat inside the transaction)."""
+
+    async def record_events(
+        self, events: Sequence[GatewayEvent], prepared: Any = None
+    ) -> Sequence[str | None]:
+        """Write ``events`` in the current transaction; raise if that fails. Each event's id,
+        or None where it was not stored (nobody subscribed to it)."""
 
     def committed(self) -> None:
-        """The recording transaction committed."""
+        """A transaction that stored events committed."""
 
 
 @dataclass(slots=True)
@@ -71,6 +78,7 @@ class _Open:
     batch: EventBatch
     task: asyncio.Task[Any] | None
     on_commit: list[Callable[[], object]] = field(default_factory=list)
+    stored: bool = False
 
 
 class HookBus:
@@ -151,36 +159,41 @@ class HookBus:
         opened = _Open(EventBatch(), asyncio.current_task())
         if on_commit is not None:
             opened.on_commit.append(on_commit)
+        # Outside the transaction: on SQLite, reads there do not hold the one write lock.
+        prepared = await self.recorder.prepare() if self.recorder is not None else None
         token = self._open.set(opened)
         try:
             async with store.transaction():
                 yield opened.batch
-                await self.record(opened.batch.events)
+                opened.stored = await self.record(opened.batch.events, prepared)
         finally:
             self._open.reset(token)
         for callback in opened.on_commit:
             callback()
+        if opened.stored and self.recorder is not None:
+            # Only then: waking the delivery worker for events nobody subscribed to would
+            # cost a claim round (a query) per change for nothing.
+            self.recorder.committed()
         await self.broadcast(opened.batch.events)
 
-    async def record(self, events: Sequence[GatewayEvent]) -> None:
-        """Write ``events`` to the outbox (inside the caller's transaction). Not caught: a
-        failure must roll the change back. Awaited without the plugins' timeout (a cancelled
-        insert would fail the change for nothing)."""
+    async def record(self, events: Sequence[GatewayEvent], prepared: Any = None) -> bool:
+        """Write ``events`` to the outbox (inside the caller's transaction); whether any was
+        stored. Not caught: a failure must roll the change back. Awaited without the plugins'
+        timeout (a cancelled insert would fail the change for nothing)."""
         if self.recorder is None or not events:
-            return
+            return False
         try:
-            await self.recorder.record_events(events)
+            ids = await self.recorder.record_events(events, prepared)
         except BackendUnavailable:
             raise  # 503: the database is away, the client may retry
         except Exception as exc:
             # Never the client's fault (a 400/409 from the outbox insert would say it was).
             detail = exc.message if isinstance(exc, NetweaveError) else type(exc).__name__
             raise NetweaveError(f"recording the change's notification failed: {detail}") from exc
+        return any(event_id is not None for event_id in ids)
 
     async def broadcast(self, events: Sequence[GatewayEvent]) -> None:
         """After commit: the plugins' event hooks, in order; failures are logged only."""
-        if self.recorder is not None and events:
-            self.recorder.committed()
         for event in events:
             name, kwargs = _hook_call(event)
             await self._broadcast(name, kwargs)

@@ -146,6 +146,11 @@ class Store(Protocol):
 
     async def delete_subscription(self, subscription_id: str) -> None: ...
 
+    def subscription_writes(self) -> tuple[int, int]:
+        """How many subscription writes this process has started and finished: a copy of the
+        subscription list read while both were equal is still current (for this process's
+        writes) as long as they stay unchanged."""
+
     # -- idempotency keys ------------------------------------------------------------------
     async def get_idempotency(self, key: str, scope: str) -> IdempotencyRecord | None: ...
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from support.gateway import make_settings, running_gateway
+from support.gateway import Gateway, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
 
 BASE = "/o2dms/v1/nfDeployments"
 
 
-async def test_each_operation_runs_in_one_replica(tmp_path: Path) -> None:
-    backend = MemoryAdapter("mem")  # one backend, reached from both replicas
-    backend.delay["create_deployment"] = 0.05
+@asynccontextmanager
+async def two_replicas(
+    tmp_path: Path, backend: MemoryAdapter
+) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two gateways, each with its own data directory, on one SQLite database."""
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     async with (
         running_gateway(
@@ -30,6 +34,13 @@ async def test_each_operation_runs_in_one_replica(tmp_path: Path) -> None:
             settings=make_settings(tmp_path / "b" / "data"),
         ) as second,
     ):
+        yield first, second
+
+
+async def test_each_operation_runs_in_one_replica(tmp_path: Path) -> None:
+    backend = MemoryAdapter("mem")  # one backend, reached from both replicas
+    backend.delay["create_deployment"] = 0.05
+    async with two_replicas(tmp_path, backend) as (first, second):
         await first.register_package("app", "1.0.0")
         created = []
         for n in range(8):
@@ -46,21 +57,7 @@ async def test_each_operation_runs_in_one_replica(tmp_path: Path) -> None:
 
 async def test_another_replicas_change_is_seen_within_the_cache_ttl(tmp_path: Path) -> None:
     backend = MemoryAdapter("mem")
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    async with (
-        running_gateway(
-            tmp_path / "a",
-            adapters=[backend],
-            store_url=url,
-            settings=make_settings(tmp_path / "a" / "data"),
-        ) as first,
-        running_gateway(
-            tmp_path / "b",
-            adapters=[backend],
-            store_url=url,
-            settings=make_settings(tmp_path / "b" / "data"),
-        ) as second,
-    ):
+    async with two_replicas(tmp_path, backend) as (first, second):
         await first.register_package("app", "1.0.0")
         package_url = "/o2dms/v1/nfDeploymentDescriptors/app-1.0.0"
         assert (await second.get(package_url)).json()["state"] == "AVAILABLE"  # now cached

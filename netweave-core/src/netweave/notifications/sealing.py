@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -76,28 +76,17 @@ class SecretSealer:
 
     def seal(self, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """``record`` with its secret fields encrypted (a copy; already sealed ones kept)."""
-        if record is None:
-            return None
-        sealed = copy.deepcopy(dict(record))
-        for section, name in _SECRET_FIELDS:
-            params = sealed.get(section)
-            if isinstance(params, dict) and isinstance(params.get(name), str):
-                value: str = params[name]
-                if not value.startswith(_PREFIX):
-                    token = self._require().encrypt(value.encode()).decode()
-                    params[name] = f"{_PREFIX}{self.key_id}:{token}"
-        return sealed
+        return _with_secrets(record, self._seal_value)
 
     def open(self, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """``record`` with its secrets in clear (a copy); raises :class:`SecretUnavailable`."""
-        if record is None:
-            return None
-        opened = copy.deepcopy(dict(record))
-        for section, name in _SECRET_FIELDS:
-            params = opened.get(section)
-            if isinstance(params, dict) and isinstance(params.get(name), str):
-                params[name] = self._open_value(params[name])
-        return opened
+        return _with_secrets(record, self._open_value)
+
+    def _seal_value(self, value: str) -> str:
+        if value.startswith(_PREFIX):
+            return value
+        token = self._require().encrypt(value.encode()).decode()
+        return f"{_PREFIX}{self.key_id}:{token}"
 
     def _open_value(self, value: str) -> str:
         if not value.startswith(_PREFIX):
@@ -166,6 +155,20 @@ def _from_file(path: Path) -> SecretSealer:
         SECRET_KEY_ENV,
     )
     return sealer
+
+
+def _with_secrets(
+    record: Mapping[str, Any] | None, change: Callable[[str], str]
+) -> dict[str, Any] | None:
+    """A copy of ``record`` with ``change`` applied to each secret field that holds a string."""
+    if record is None:
+        return None
+    result = copy.deepcopy(dict(record))
+    for section, name in _SECRET_FIELDS:
+        params = result.get(section)
+        if isinstance(params, dict) and isinstance(params.get(name), str):
+            params[name] = change(params[name])
+    return result
 
 
 __all__ = [

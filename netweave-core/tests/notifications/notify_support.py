@@ -136,6 +136,11 @@ def gateway_log_output() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     root = logging.getLogger()
     level = root.level
+    # SQLAlchemy logs each statement with its parameters at INFO on this logger (its own
+    # default is WARNING): the output then holds what is written to the database, too.
+    statements = logging.getLogger("sqlalchemy.engine.Engine")
+    statements_level = statements.level
+    statements.setLevel(logging.INFO)
     configure_logging("json", "DEBUG", stream=buffer)
     try:
         yield buffer
@@ -144,6 +149,7 @@ def gateway_log_output() -> Iterator[io.StringIO]:
             if handler.get_name() == "netweave":
                 root.removeHandler(handler)
         root.setLevel(level)
+        statements.setLevel(statements_level)
 
 
 @asynccontextmanager

@@ -250,7 +250,7 @@ async def test_client_credentials_through_the_api(tmp_path: Path) -> None:
     assert subscriber.gets[0] is not None and subscriber.gets[0].startswith("Bearer tok-")
     assert subscriber.token_requests == 1  # cached across the test GET and both deliveries
     text = output.getvalue()
-    # The output really has the gateway's work in it, down to the SQL driver's DEBUG lines.
+    # The output really has the gateway's work in it, down to the SQL statements written.
     assert "POST http://127.0.0.1" in text and "INSERT INTO subscriptions" in text
     secret_basic = base64.b64encode(
         f"{subscriber.client_id}:{subscriber.client_secret}".encode()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from netweave.errors import BackendUnavailable, InvalidInput
+from netweave.store import sqlite_inline
 from netweave.store.sql import SqlStore, create_store
 from store_factories import package
 
@@ -80,7 +85,8 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
             busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
             fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
         assert journal == "wal"
-        assert busy >= 1000
+        # SQLite itself blocks (the loop) only briefly; longer waits are awaited in BEGIN.
+        assert busy == sqlite_inline.BLOCKING_BUSY_MS
         assert fks == 1
     finally:
         await store.close()
@@ -121,3 +127,76 @@ async def test_too_long_strings_are_invalid_input_on_every_backend(store: SqlSto
     updated = await store.update_package("nginx-1.0.0", description="d" * 100_000)
     assert len(updated.description or "") == 100_000
     assert (await store.list_packages()).total == 1
+
+
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def _lock_from_another_process(db: Path, seconds: float) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE_LOCK, str(db), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+async def test_sqlite_write_waits_for_another_process_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """SQLite runs on the loop's thread: a writer waiting for another process's lock awaits."""
+    db = tmp_path / "netweave.db"
+    store = create_store(f"sqlite:///{db}")
+    try:
+        await store.migrate()
+        holder = _lock_from_another_process(db, 0.6)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        await store.add_package(package("waited"))
+        waited = time.monotonic() - started
+        ticker.cancel()
+        holder.wait(timeout=10)
+        assert waited >= 0.3  # it really waited for the other process's COMMIT
+        # The loop ran on meanwhile: a blocked loop would have ticked at most once or twice.
+        assert ticks >= 10, ticks
+        assert (await store.get_package(package("waited").package_id)) is not None
+    finally:
+        await store.close()
+
+
+async def test_sqlite_write_gives_up_on_a_lock_held_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "netweave.db"
+    store = create_store(f"sqlite:///{db}")
+    try:
+        await store.migrate()
+        monkeypatch.setattr("netweave.store.sql.SQLITE_BUSY_TIMEOUT_MS", 200)
+        holder = _lock_from_another_process(db, 2.0)
+        try:
+            with pytest.raises(BackendUnavailable, match="locked"):
+                await store.add_package(package("refused"))
+        finally:
+            holder.wait(timeout=10)
+        # Nothing was stored, and the store works again once the lock is gone.
+        assert (await store.get_package(package("refused").package_id)) is None
+        await store.add_package(package("refused"))
+    finally:
+        await store.close()

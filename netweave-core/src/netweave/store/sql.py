@@ -1,7 +1,8 @@
 """``SqlStore``: the :class:`~netweave.store.interface.Store` on SQLAlchemy 2 async.
 
-SQLite (aiosqlite) for one process, PostgreSQL (asyncpg) for several replicas. Queries use Core
-on the declarative tables (no ORM identity map: rows become plain record dataclasses).
+SQLite for one process (called inline on the event loop: see ``sqlite_inline``), PostgreSQL
+(asyncpg) for several replicas. Queries use Core on the declarative tables (no ORM identity
+map: rows become plain record dataclasses).
 
 Transactions: each call is its own transaction unless made inside ``store.transaction()``; the
 open connection travels in a per-store context variable, so calls in the block share it. Tasks
@@ -11,8 +12,8 @@ until the block ends: do not await it inside the block).
 SQLite allows one writer at a time. Writers in this process queue on one lock (operation work,
 marked with :func:`urgent_writes`, before requests: see :class:`_WriteLock`) and
 start with ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade a read lock, which fails
-at once instead of waiting); other processes wait on ``busy_timeout``. Readers never block
-thanks to WAL.
+at once instead of waiting); a writer finding another process's lock retries its BEGIN by
+awaiting, for up to ``SQLITE_BUSY_TIMEOUT_MS``. Readers never block thanks to WAL.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
-import aiosqlite
 from sqlalchemy import (
     ColumnElement,
     Index,
@@ -53,6 +53,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Select
@@ -73,6 +74,7 @@ from netweave.models import (
     PackageState,
 )
 from netweave.models.operations import TERMINAL_STATES
+from netweave.store import sqlite_inline
 from netweave.store.records import (
     ApiTokenRecord,
     DeploymentRecord,
@@ -98,7 +100,7 @@ HEAD_REVISION: Final = "0001"
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
 MAX_OFFSET: Final = 2**62
-#: How long a SQLite writer waits for another process's write lock before giving up.
+#: How long a SQLite writer waits (awaiting, not blocking) for another process's write lock.
 SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
 #: Connect and ping bounds, so a dead database makes /readyz fail fast instead of hanging.
 CONNECT_TIMEOUT_S: Final = 10.0
@@ -1077,12 +1079,12 @@ def _current_revision(connection: Connection) -> str | None:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy, not the driver, decides when transactions begin (see _on_begin).
-        dbapi_connection.isolation_level = None
+        # The connection is opened with isolation_level=None: SQLAlchemy, not the driver,
+        # decides when transactions begin (see _on_begin). The busy timeout stays the short
+        # one it was opened with: longer waits for another process are awaited, in _on_begin.
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             # With WAL, NORMAL is durable across application crashes and much faster.
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -1093,14 +1095,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Connection) -> None:
         statement = connection.info.pop(_BEGIN_KEY, "BEGIN")
         driver = connection.connection.driver_connection
-        if not isinstance(driver, aiosqlite.Connection):  # pragma: no cover - other drivers
+        if not isinstance(driver, sqlite_inline.InlineConnection):  # pragma: no cover
             connection.exec_driver_sql(statement)
             return
-        # Straight to aiosqlite: one round trip to its thread instead of three (cursor,
-        # execute, close). On SQLite's one-writer lock every round trip counts, as each waits
-        # for the event loop's turn.
+        # Straight to the driver (no cursor), retried by awaiting while another process holds
+        # the write lock, so that wait never blocks the event loop.
         try:
-            await_only(driver.execute(statement))
+            await_only(driver.begin(statement, give_up_after=SQLITE_BUSY_TIMEOUT_MS / 1000))
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(
                 statement, None, error, sqlite3.Error, connection_invalidated=False
@@ -1155,7 +1156,11 @@ def create_store(url: str, *, echo: bool = False, schema: str | None = None) -> 
     elif schema is not None:
         raise InvalidInput("schema is only supported on PostgreSQL", details={"field": "schema"})
     else:
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # The dialect's reading of the URL (file name, uri=true), opened inline on the loop.
+        args, options = SQLiteDialect_aiosqlite().create_connect_args(engine_url)
+        kwargs["async_creator"] = sqlite_inline.connector(
+            str(args[0]), uri=bool(options.get("uri", False))
+        )
     return SqlStore(create_async_engine(engine_url, **kwargs))
 
 

@@ -10,7 +10,8 @@ times, the releases found afterwards (none may be lost) and the ratio gateway/SD
 ``sdk``: the same installs made directly with the Helm SDK on a pool of as many threads as the
 adapter uses (``cluster.maxConcurrency``, 16). ``adapter``: ``HelmAdapter.create_deployment``
 with ``asyncio.gather``. ``gateway``: ``POST /o2dms/v1/nfDeployments`` through the real app
-under uvicorn, then polling until every deployment is DEPLOYED. Prints wall time and how many
+under uvicorn, all at once from curl (a C client in a process of its own, like an SMO), then
+polling until every deployment is DEPLOYED. Prints wall time and how many
 releases exist afterwards (none may be lost).
 
 In every mode the Kubernetes API emulator runs in a process of its own, as a real API server
@@ -24,11 +25,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,6 +157,43 @@ def adapter(n: int, work: Path) -> None:
         print(f"RESULT {elapsed:.3f} {k8s.releases()}")
 
 
+def post_all(url: str, headers: dict[str, str], bodies: list[str], work: Path) -> list[int]:
+    """POST every body to ``url`` at once with curl (``--parallel``); the status codes.
+
+    A C client in a process of its own, as an SMO would be: a Python client in the gateway's
+    process would take the interpreter lock from the event loop it measures.
+    """
+    if shutil.which("curl") is None:
+        sys.exit("bench_creates needs curl (Debian package 'curl') as its HTTP client")
+    config = work / "creates.curl"
+    entries = []
+    for body in bodies:
+        lines = [f"url = {json.dumps(url)}", 'request = "POST"', "output = /dev/null"]
+        lines += [f"header = {json.dumps(f'{k}: {v}')}" for k, v in headers.items()]
+        lines += [f"data = {json.dumps(body)}", 'write-out = "%{http_code}\\n"']
+        entries.append("\n".join(lines))
+    config.write_text("\nnext\n".join(entries) + "\n")
+    out = subprocess.run(
+        ["curl", "--silent", "--parallel", "--parallel-max", str(len(bodies)), "--config",
+         str(config)],
+        capture_output=True, text=True, check=True, timeout=600,
+    ).stdout  # fmt: skip
+    return [int(code) for code in out.split()]
+
+
+def settled_total(base: str, headers: dict[str, str]) -> int:
+    """Deployments DEPLOYED or FAILED, from the stored list's totals (one-item pages)."""
+    total = 0
+    for status in ("DEPLOYED", "FAILED"):
+        request = urllib.request.Request(  # noqa: S310 - a loopback http URL
+            f"{base}/o2dms/v1/nfDeployments?status={status}&namespace=bench&limit=1",
+            headers=headers,
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+            total += int(json.load(response)["total"])
+    return total
+
+
 def gateway(n: int, work: Path) -> None:
     import httpx
     from netweave.api.app import create_app
@@ -184,53 +225,32 @@ def gateway(n: int, work: Path) -> None:
         )
         headers = {"Authorization": f"Bearer {token}"}
         with serve_asgi(create_app(settings)) as base:
-
-            async def run() -> float:
-                async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as c:
-                    with CHART.open("rb") as handle:
-                        uploaded = await c.post(
-                            "/o2dms/v1/nfDeploymentDescriptors",
-                            data={"name": "hello-world", "artifactVersion": "0.1.0"},
-                            files={"chart": (CHART.name, handle, "application/gzip")},
-                        )
-                    package_id = uploaded.json()["packageId"]
-                    start = time.perf_counter()
-                    created = await asyncio.gather(
-                        *(
-                            c.post(
-                                "/o2dms/v1/nfDeployments",
-                                json={
-                                    "name": f"rel-{i}",
-                                    "namespace": "bench",
-                                    "packageId": package_id,
-                                },
-                            )
-                            for i in range(n)
-                        )
-                    )
-                    assert all(r.status_code == 201 for r in created)
-                    # Poll the stored list's totals per final status (one-item pages), not
-                    # each deployment nor whole pages: a GET of one deployment asks the backend,
-                    # and 200-item pages every tick would cost the gateway more than the work
-                    # measured. The clock stops when every deployment is seen settled.
-                    deadline = time.monotonic() + 900
-                    settled = 0
-                    while settled < n and time.monotonic() < deadline:
-                        totals = await asyncio.gather(
-                            *(
-                                c.get(
-                                    "/o2dms/v1/nfDeployments",
-                                    params={"status": status, "namespace": "bench", "limit": 1},
-                                )
-                                for status in ("DEPLOYED", "FAILED")
-                            )
-                        )
-                        settled = sum(int(r.json()["total"]) for r in totals)
-                        if settled < n:
-                            await asyncio.sleep(0.1)
-                    return time.perf_counter() - start
-
-            elapsed = asyncio.run(run())
+            with (
+                httpx.Client(base_url=base, headers=headers, timeout=600) as c,
+                CHART.open("rb") as handle,
+            ):
+                uploaded = c.post(
+                    "/o2dms/v1/nfDeploymentDescriptors",
+                    data={"name": "hello-world", "artifactVersion": "0.1.0"},
+                    files={"chart": (CHART.name, handle, "application/gzip")},
+                )
+            package_id = uploaded.json()["packageId"]
+            bodies = [
+                json.dumps({"name": f"rel-{i}", "namespace": "bench", "packageId": package_id})
+                for i in range(n)
+            ]
+            json_headers = {**headers, "Content-Type": "application/json"}
+            start = time.perf_counter()
+            codes = post_all(f"{base}/o2dms/v1/nfDeployments", json_headers, bodies, work)
+            assert codes == [201] * n, sorted(set(codes))
+            # Poll the stored list's totals per final status, not each deployment nor whole
+            # pages: a GET of one deployment asks the backend, and 200-item pages every tick
+            # would cost the gateway more than the work measured. The clock stops when every
+            # deployment is seen settled.
+            deadline = time.monotonic() + 900
+            while settled_total(base, headers) < n and time.monotonic() < deadline:
+                time.sleep(0.1)
+            elapsed = time.perf_counter() - start
         print(f"RESULT {elapsed:.3f} {k8s.releases()}")
 
 

@@ -30,7 +30,8 @@ Who gets an event
     one process every subscription committed before the change gets its events. A subscription
     another replica commits while a change is in flight (after its read) may miss that change's
     events: the guarantee across replicas is for subscriptions created before the change began
-    (see docs/replicas.md).
+    (see docs/replicas.md). On SQLite, which serves one process, the list is kept in memory
+    between changes and read again only after this process wrote a subscription.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class NotificationRecorder:
         self._outbox = outbox
         self._settle = timedelta(seconds=settle_seconds)
         self._on_recorded = on_recorded
+        # On a store no other process writes: the list and the write counts it was read at.
+        self._cached: PreparedSubscriptions | None = None
 
     # -- the hook bus's entry points ---------------------------------------------------------
 
@@ -194,6 +197,23 @@ class NotificationRecorder:
         return ids
 
     async def _subscriptions(self) -> list[SubscriptionRecord]:
+        """The stored subscriptions. On a store only this process writes (SQLite), the copy
+        read last while no subscription write was under way, as long as none has been made
+        since; elsewhere (other replicas may write) read anew."""
+        writes = self._store.subscription_writes()
+        cached = self._cached
+        if cached is not None and cached.writes == writes:
+            return cached.subscriptions
+        found = await self._read_subscriptions()
+        if (
+            self._store.sole_writer
+            and writes[0] == writes[1]
+            and self._store.subscription_writes() == writes
+        ):
+            self._cached = PreparedSubscriptions(writes, found)
+        return found
+
+    async def _read_subscriptions(self) -> list[SubscriptionRecord]:
         found: list[SubscriptionRecord] = []
         for page in range(_MAX_PAGES):
             batch = await self._store.list_subscriptions(limit=_PAGE, offset=page * _PAGE)

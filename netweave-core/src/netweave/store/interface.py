@@ -147,9 +147,14 @@ class Store(Protocol):
     async def delete_subscription(self, subscription_id: str) -> None: ...
 
     def subscription_writes(self) -> tuple[int, int]:
-        """How many subscription writes this process has started and finished: a copy of the
-        subscription list read while both were equal is still current (for this process's
-        writes) as long as they stay unchanged."""
+        """How many subscription writes this process has started and finished (committed or
+        rolled back): a copy of the subscription list read while both were equal is still
+        current (for this process's writes) as long as they stay unchanged."""
+
+    @property
+    def sole_writer(self) -> bool:
+        """True when no other process writes this database (SQLite: one gateway process per
+        file), so what this process wrote is all that changed."""
 
     # -- idempotency keys ------------------------------------------------------------------
     async def get_idempotency(self, key: str, scope: str) -> IdempotencyRecord | None: ...

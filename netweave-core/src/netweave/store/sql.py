@@ -24,10 +24,10 @@ import enum
 import re
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
@@ -200,6 +200,8 @@ class _Open:
     conn: AsyncConnection
     task: asyncio.Task[Any] | None
     open: bool = True
+    #: Called once the transaction has ended (committed or rolled back).
+    when_ended: list[Callable[[], None]] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -449,15 +451,20 @@ class SqlStore:
             # Nested blocks join the outer transaction.
             yield
             return
-        with _translate("transaction"):
-            async with self._own(write=True) as conn:
-                opened = _Open(conn, asyncio.current_task())
-                token = self._current.set(opened)
-                try:
-                    yield
-                finally:
-                    opened.open = False
-                    self._current.reset(token)
+        opened: _Open | None = None
+        try:
+            with _translate("transaction"):
+                async with self._own(write=True) as conn:
+                    opened = _Open(conn, asyncio.current_task())
+                    token = self._current.set(opened)
+                    try:
+                        yield
+                    finally:
+                        opened.open = False
+                        self._current.reset(token)
+        finally:
+            for ended in opened.when_ended if opened is not None else ():
+                ended()
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._transaction()
@@ -892,14 +899,26 @@ class SqlStore:
     def subscription_writes(self) -> tuple[int, int]:
         return self._subscription_writes, self._subscription_writes_done
 
+    @property
+    def sole_writer(self) -> bool:
+        return self._sqlite  # SQLite serves one process (docs/replicas.md)
+
     @contextlib.contextmanager
     def _subscription_write(self) -> Iterator[None]:
-        # Counted before and after (failed or not): see ``subscription_writes``.
+        # Counted before and after (failed or not): see ``subscription_writes``. Inside an
+        # enclosing transaction the write is finished only when that transaction ends.
         self._subscription_writes += 1
+        current = self._current.get() if self._joinable() is not None else None
         try:
             yield
         finally:
-            self._subscription_writes_done += 1
+            if current is None:
+                self._subscription_writes_done += 1
+            else:
+                current.when_ended.append(self._subscription_write_ended)
+
+    def _subscription_write_ended(self) -> None:
+        self._subscription_writes_done += 1
 
     async def add_subscription(self, record: SubscriptionRecord) -> None:
         _require_aware("created_at", record.created_at)

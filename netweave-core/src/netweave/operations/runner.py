@@ -46,7 +46,7 @@ from netweave.operations.deployments import deep_merge, now
 from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
 from netweave.registry import AdapterRegistry
-from netweave.store import DeploymentRecord, OperationRecord, Store
+from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 
 _log = logging.getLogger("netweave.operations")
 
@@ -92,17 +92,20 @@ class OperationRunner:
         """
         started = time.monotonic()
         settled = False
-        deployment = await self._store.get_deployment(claimed.deployment_id)
-        before = deployment.status if deployment is not None else None
+        package: PackageRecord | None = None
         try:
             # The operation enters PROCESSING and its deployment DEPLOYING (…) together, so no
-            # reader sees one without the other; their events commit with them.
+            # reader sees one without the other; their events commit with them. What the
+            # step needs from the store is read in the same transaction.
             async with self._hooks.change(self._store) as events:
+                deployment = await self._store.get_deployment(claimed.deployment_id)
+                before = deployment.status if deployment is not None else None
                 operation = await self._enter_processing(
                     claimed, first_attempt=deployment is not None
                 )
                 if deployment is not None:
                     deployment = await self._set_running(deployment, operation)
+                    package = await self._package_of(operation, deployment)
                 changed = deployment is not None and deployment.status != before
                 self._announce_start(events, claimed, operation, deployment if changed else None)
         except Conflict:
@@ -137,7 +140,7 @@ class OperationRunner:
                 attempt=operation.attempts,
             )
             try:
-                info = await self._call(adapter, operation, deployment, ctx)
+                info = await self._call(adapter, operation, deployment, package, ctx)
             except _RETRYABLE as exc:
                 if attempt + 1 >= self._max_attempts:
                     await self._fail(operation, deployment, exc)
@@ -208,17 +211,28 @@ class OperationRunner:
         if deployment is not None:
             events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(deployment)))
 
+    async def _package_of(
+        self, operation: OperationRecord, deployment: DeploymentRecord
+    ) -> PackageRecord | None:
+        """The package the step installs: the deployment's for a create, the new one for an
+        update that changes it; None otherwise (or when it is gone: ``_call`` says so)."""
+        if operation.operation_type is OperationType.CREATE:
+            return await self._store.get_package(deployment.package_id)
+        if operation.operation_type is OperationType.UPDATE and operation.params.get("packageId"):
+            return await self._store.get_package(str(operation.params["packageId"]))
+        return None
+
     async def _call(
         self,
         adapter: DMSAdapter,
         operation: OperationRecord,
         deployment: DeploymentRecord,
+        package: PackageRecord | None,
         ctx: OperationContext,
     ) -> DeploymentInfo | None:
         kind = operation.operation_type
         params = operation.params
         if kind is OperationType.CREATE:
-            package = await self._store.get_package(deployment.package_id)
             if package is None:
                 raise NotFound(
                     f"package {deployment.package_id} no longer exists",
@@ -249,10 +263,9 @@ class OperationRunner:
         if kind is OperationType.UPDATE:
             new_package = None
             if params.get("packageId"):
-                record = await self._store.get_package(str(params["packageId"]))
-                if record is None:
+                if package is None:
                     raise NotFound(f"package {params['packageId']} no longer exists")
-                new_package = package_to_info(record)
+                new_package = package_to_info(package)
             change = DeploymentChange(
                 values=params.get("values"),
                 package=new_package,

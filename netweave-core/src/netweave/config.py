@@ -165,9 +165,11 @@ class ApiSettings(_Section):
 
 
 class OperationSettings(_Section):
-    #: Operations run at once per replica. Waiting on backends, not CPU, so the default leaves
-    #: the adapters' own limits (the Helm adapter's ``cluster.maxConcurrency``, 16) to bound them.
-    workers: int = Field(default=16, ge=1, le=256)
+    #: Operations run at once per replica. Waiting on backends, not CPU, so the adapters' own
+    #: limits (the Helm adapter's ``cluster.maxConcurrency``, 16) bound the backend work; the
+    #: default is twice that, so operations already started wait at the adapter's limit and
+    #: each backend slot is refilled the moment it frees, not after a claim and a start.
+    workers: int = Field(default=32, ge=1, le=256)
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval: float = Field(default=0.5, gt=0)
     #: An operation failing with a retryable error is retried this many times, then FAILED_TEMP.

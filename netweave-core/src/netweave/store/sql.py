@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import re
 import sqlite3
 from collections import deque
@@ -39,6 +40,7 @@ from sqlalchemy import (
     Row,
     Table,
     UniqueConstraint,
+    bindparam,
     case,
     delete,
     event,
@@ -47,7 +49,6 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
-    literal,
     or_,
     select,
     text,
@@ -57,6 +58,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import Insert, ReturningUpdate
 from sqlalchemy.util import await_only
 
 from netweave.errors import (
@@ -268,6 +270,53 @@ def _idempotency(row: Row[Any]) -> IdempotencyRecord:
 
 def _api_token(row: Row[Any]) -> ApiTokenRecord:
     return ApiTokenRecord(**row._mapping)
+
+
+# -- statements built once ------------------------------------------------------------------
+# Building a statement costs more than SQLAlchemy's compiled-cache lookup it leads to; the hot
+# single-row statements are built once per shape, with their values as bound parameters.
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    return insert(table)
+
+
+@functools.cache
+def _select_by(table: Table, column: str) -> Select[Any]:
+    return select(table).where(table.c[column] == bindparam("key"))
+
+
+@functools.cache
+def _update_by(table: Table, column: str, names: tuple[str, ...]) -> ReturningUpdate[Any]:
+    # Bound parameters may not share a name with a column the statement sets.
+    return (
+        update(table)
+        .where(table.c[column] == bindparam("key"))
+        .values({name: bindparam(f"new_{name}") for name in names})
+        .returning(*table.c)
+    )
+
+
+@functools.cache
+def _update_operation(
+    names: tuple[str, ...], *, clock: bool, expected: bool
+) -> ReturningUpdate[Any] | Select[Any]:
+    """``update_operation``'s statement: set ``names``; with ``clock``, restart
+    ``state_entered_time`` when the state really changes; with ``expected``, only from that
+    state. Nothing to set: a plain read under the same condition."""
+    where = _O.c.operation_id == bindparam("key")
+    if expected:
+        where = where & (_O.c.state == bindparam("expected"))
+    if not names:
+        return select(_O).where(where)
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
+    if clock:
+        values["state_entered_time"] = case(
+            (_O.c.state != bindparam("to_state"), bindparam("entered_at", type_=UTCDateTime())),
+            else_=_O.c.state_entered_time,
+        )
+    return update(_O).where(where).values(values).returning(*_O.c)
 
 
 # -- error translation ----------------------------------------------------------------------
@@ -538,29 +587,38 @@ class SqlStore:
             async with self._conn(write=False) as conn:
                 return (await conn.execute(select(table).where(key))).first()
 
+    async def _get_by(self, what: str, table: Table, column: str, value: Any) -> Row[Any] | None:
+        """The row whose ``column`` (a unique key) is ``value``, by a statement built once."""
+        with _translate(what):
+            async with self._conn(write=False) as conn:
+                row = (await conn.execute(_select_by(table, column), {"key": value})).first()
+        return cast("Row[Any] | None", row)
+
     async def _insert(self, what: str, table: Table, values: dict[str, Any]) -> None:
         _check_lengths(table, values)
         with _translate(what, table=table, values=values):
             async with self._conn(write=True, savepoint=True) as conn:
-                await conn.execute(insert(table).values(**values))
+                await conn.execute(_insert_into(table), values)
 
     async def _update(
         self,
         what: str,
         table: Table,
-        key: ColumnElement[bool],
+        key: tuple[str, Any],
         changes: dict[str, Any],
     ) -> Row[Any]:
+        """Set ``changes`` (plain values) on the row whose ``key[0]`` column is ``key[1]``."""
         _check_lengths(table, changes)
+        column, value = key
+        stmt = _update_by(table, column, tuple(changes))
+        params = {f"new_{name}": change for name, change in changes.items()}
+        params["key"] = value
         with _translate(what, table=table, values=changes):
             async with self._conn(write=True, savepoint=True) as conn:
-                result = await conn.execute(
-                    update(table).where(key).values(**changes).returning(*table.c)
-                )
-                row = result.first()
+                row = (await conn.execute(stmt, params)).first()
         if row is None:
             raise NotFound(f"{what}: not found")
-        return row
+        return cast("Row[Any]", row)
 
     async def _delete(self, what: str, table: Table, key: ColumnElement[bool]) -> None:
         with _translate(what):
@@ -578,7 +636,7 @@ class SqlStore:
         await self._insert(f"package {record.package_id!r}", _P, _values(record))
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
-        row = await self._get("reading a package", _P, _P.c.package_id == package_id)
+        row = await self._get_by("reading a package", _P, "package_id", package_id)
         return None if row is None else _package(row)
 
     async def find_package(self, name: str, version: str) -> PackageRecord | None:
@@ -631,9 +689,7 @@ class SqlStore:
         if "state" in values:
             values["state"] = _check_stored_package_state(values["state"]).value
         values.setdefault("updated_at", _now())
-        row = await self._update(
-            f"package {package_id!r}", _P, _P.c.package_id == package_id, values
-        )
+        row = await self._update(f"package {package_id!r}", _P, ("package_id", package_id), values)
         return _package(row)
 
     async def delete_package(self, package_id: str) -> None:
@@ -667,7 +723,7 @@ class SqlStore:
         await self._insert(f"deployment {record.deployment_id!r}", _D, _values(record))
 
     async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None:
-        row = await self._get("reading a deployment", _D, _D.c.deployment_id == deployment_id)
+        row = await self._get_by("reading a deployment", _D, "deployment_id", deployment_id)
         return None if row is None else _deployment(row)
 
     async def list_deployments(
@@ -705,7 +761,7 @@ class SqlStore:
             values["status"] = _enum(DeploymentStatus, "status", values["status"]).value
         values.setdefault("updated_at", _now())
         row = await self._update(
-            f"deployment {deployment_id!r}", _D, _D.c.deployment_id == deployment_id, values
+            f"deployment {deployment_id!r}", _D, ("deployment_id", deployment_id), values
         )
         return _deployment(row)
 
@@ -729,7 +785,7 @@ class SqlStore:
             ) from error
 
     async def get_operation(self, operation_id: str) -> OperationRecord | None:
-        row = await self._get("reading an operation", _O, _O.c.operation_id == operation_id)
+        row = await self._get_by("reading an operation", _O, "operation_id", operation_id)
         return None if row is None else _operation(row)
 
     async def list_operations(
@@ -776,28 +832,24 @@ class SqlStore:
                 # write, so the worker need not release it in a write of its own.
                 values.setdefault("lease_owner", None)
                 values.setdefault("lease_expires_at", None)
-            if "state_entered_time" not in values:
-                # Only a real transition restarts the clock; decided in SQL, atomically.
-                values["state_entered_time"] = case(
-                    (_O.c.state != new_state, literal(_now(), UTCDateTime())),
-                    else_=_O.c.state_entered_time,
-                )
-        key = _O.c.operation_id == operation_id
+        # Only a real transition restarts the clock; decided in SQL, atomically.
+        clock = "state" in values and "state_entered_time" not in values
         expected = (
             None
             if expected_state is None
             else _enum(OperationState, "expected_state", expected_state)
         )
+        params = {f"new_{name}": value for name, value in values.items()}
+        params["key"] = operation_id
+        if clock:
+            params["entered_at"] = _now()
+            params["to_state"] = values["state"]
         if expected is not None:
-            key = key & (_O.c.state == expected.value)
+            params["expected"] = expected.value
+        stmt = _update_operation(tuple(values), clock=clock, expected=expected is not None)
         with _translate(what, table=_O, values=values):
             async with self._conn(write=True, savepoint=True) as conn:
-                if values:
-                    row = (
-                        await conn.execute(update(_O).where(key).values(**values).returning(*_O.c))
-                    ).first()
-                else:
-                    row = (await conn.execute(select(_O).where(key))).first()
+                row = (await conn.execute(stmt, params)).first()
                 if row is None:
                     actual = (
                         await conn.execute(
@@ -926,7 +978,7 @@ class SqlStore:
             await self._insert(f"subscription {record.subscription_id!r}", _S, _values(record))
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
-        row = await self._get("reading a subscription", _S, _S.c.subscription_id == subscription_id)
+        row = await self._get_by("reading a subscription", _S, "subscription_id", subscription_id)
         return None if row is None else _subscription(row)
 
     async def list_subscriptions(self, *, limit: int = 100, offset: int = 0) -> Page:
@@ -982,7 +1034,7 @@ class SqlStore:
                 await conn.execute(insert(_T).values(**values))
 
     async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None:
-        row = await self._get("reading an API token", _T, _T.c.token_hash == token_hash)
+        row = await self._get_by("reading an API token", _T, "token_hash", token_hash)
         return None if row is None else _api_token(row)
 
     async def count_api_tokens(self) -> int:

@@ -237,7 +237,10 @@ def _run(app: Litestar, settings: Settings) -> None:
             sys.stdout.flush()
         await task
 
-    asyncio.run(serve_and_announce())
+    # The loop uvicorn would pick itself (uvloop where installed); plain asyncio.run would
+    # give the standard library's, which costs the gateway more CPU per request.
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(serve_and_announce())
     if not server.started:
         _fail("the server did not start (see the log above)", EXIT_STARTUP)
 

@@ -9,11 +9,12 @@ median ratio gateway/SDK (target <= 1.25). One mode alone::
 
 ``sdk``: the same installs made directly with the Helm SDK on a pool of as many threads as the
 adapter uses (``cluster.maxConcurrency``, 16). ``adapter``: ``HelmAdapter.create_deployment``
-with ``asyncio.gather``. ``gateway``: ``POST /o2dms/v1/nfDeployments`` through the real app
-under uvicorn, all at once from curl (a C client in a process of its own, like an SMO), then
-polling until every deployment is DEPLOYED; the gateway keeps its defaults but for the Helm
-adapter's ``cluster.maxConcurrency`` (16, the SDK mode's threads). Besides the result it
-prints the event loop's CPU time and when the last create was accepted. Every mode prints
+with ``asyncio.gather``. ``gateway``: ``POST /o2dms/v1/nfDeployments`` to the real
+``netweave serve`` in a process of its own, all at once from curl (a C client in a process of
+its own, like an SMO), then polling until every deployment is DEPLOYED; the gateway keeps its
+defaults (SQLite, local chart repository, logging at INFO to a file) but for the Helm
+adapter's cluster and its ``cluster.maxConcurrency`` (16, the SDK mode's threads). Besides the
+result it prints the event loop's CPU time and when the last create was accepted. Every mode prints
 its wall time and how many releases exist afterwards (none may be lost).
 
 In every mode the Kubernetes API emulator runs in a process of its own, as a real API server
@@ -30,11 +31,11 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -198,73 +199,112 @@ def settled_total(base: str, headers: dict[str, str]) -> int:
     return total
 
 
-def gateway(n: int, work: Path) -> None:
-    import httpx
-    from netweave.api.app import create_app
-    from netweave.config import Settings
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from servers import serve_asgi
-
-    token = "bench-token"  # noqa: S105 - a throwaway token for a loopback benchmark
-    with emulator(work) as k8s:
-        kubeconfig = k8s.kubeconfig
-        cluster = {"kubeconfig": str(kubeconfig), "maxConcurrency": THREADS}
-        settings = Settings.model_validate(
+@contextlib.contextmanager
+def netweave_serve(work: Path, kubeconfig: Path, token: str) -> Iterator[tuple[str, int]]:
+    """The real ``netweave serve`` (embedded defaults but for the cluster) in a process of
+    its own; yields its base URL and pid once /readyz answers 200."""
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "netweave.yaml"
+    config.write_text(
+        json.dumps(  # JSON is YAML
             {
-                "dataDir": str(work / "data"),
-                "api": {"token": token},
                 "plugins": {
                     "dms": [
                         {
                             "name": "helm-local",
                             "type": "helm",
                             "default": True,
-                            "config": {"cluster": cluster},
+                            "config": {
+                                "cluster": {
+                                    "kubeconfig": str(kubeconfig),
+                                    "maxConcurrency": THREADS,
+                                }
+                            },
                         }
                     ]
-                },
+                }
             }
         )
-        headers = {"Authorization": f"Bearer {token}"}
-        with serve_asgi(create_app(settings)) as base:
-            with (
-                httpx.Client(base_url=base, headers=headers, timeout=600) as c,
-                CHART.open("rb") as handle,
-            ):
-                uploaded = c.post(
-                    "/o2dms/v1/nfDeploymentDescriptors",
-                    data={"name": "hello-world", "artifactVersion": "0.1.0"},
-                    files={"chart": (CHART.name, handle, "application/gzip")},
-                )
-            package_id = uploaded.json()["packageId"]
-            bodies = [
-                json.dumps({"name": f"rel-{i}", "namespace": "bench", "packageId": package_id})
-                for i in range(n)
-            ]
-            json_headers = {**headers, "Content-Type": "application/json"}
-            loop_cpu_before = thread_cpu_seconds("uvicorn-test")
-            start = time.perf_counter()
-            codes = post_all(f"{base}/o2dms/v1/nfDeployments", json_headers, bodies, work)
-            assert codes == [201] * n, sorted(set(codes))
-            accepted = time.perf_counter() - start
-            # Poll the stored list's totals per final status, not each deployment nor whole
-            # pages: a GET of one deployment asks the backend, and 200-item pages every tick
-            # would cost the gateway more than the work measured. The clock stops when every
-            # deployment is seen settled.
-            deadline = time.monotonic() + 900
-            while settled_total(base, headers) < n and time.monotonic() < deadline:
-                time.sleep(0.1)
-            elapsed = time.perf_counter() - start
-            loop_cpu = thread_cpu_seconds("uvicorn-test") - loop_cpu_before
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = dict(os.environ, NETWEAVE_API_TOKEN=token)
+    args = ["serve", "--port", str(port), "--config", str(config), "--data-dir", str(work)]
+    with (work / "gateway.log").open("w") as log:  # a file: a full pipe would stall it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "netweave", *args], env=env, stdout=log, stderr=log
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"netweave serve did not start; see {work}/gateway.log")
+                try:
+                    with urllib.request.urlopen(f"{base}/readyz", timeout=1):  # noqa: S310
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            yield base, process.pid
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def upload_chart(base: str, headers: dict[str, str]) -> str:
+    import httpx
+
+    with (
+        httpx.Client(base_url=base, headers=headers, timeout=600) as client,
+        CHART.open("rb") as handle,
+    ):
+        uploaded = client.post(
+            "/o2dms/v1/nfDeploymentDescriptors",
+            data={"name": "hello-world", "artifactVersion": "0.1.0"},
+            files={"chart": (CHART.name, handle, "application/gzip")},
+        )
+    uploaded.raise_for_status()
+    return str(uploaded.json()["packageId"])
+
+
+def gateway(n: int, work: Path) -> None:
+    token = "bench-token-" + "b" * 32  # a throwaway token for a loopback benchmark
+    headers = {"Authorization": f"Bearer {token}"}
+    with emulator(work) as k8s, netweave_serve(work / "gateway", k8s.kubeconfig, token) as served:
+        base, pid = served
+        package_id = upload_chart(base, headers)
+        bodies = [
+            json.dumps({"name": f"rel-{i}", "namespace": "bench", "packageId": package_id})
+            for i in range(n)
+        ]
+        json_headers = {**headers, "Content-Type": "application/json"}
+        loop_cpu_before = main_thread_cpu_seconds(pid)
+        start = time.perf_counter()
+        codes = post_all(f"{base}/o2dms/v1/nfDeployments", json_headers, bodies, work)
+        assert codes == [201] * n, sorted(set(codes))
+        accepted = time.perf_counter() - start
+        # Poll the stored list's totals per final status, not each deployment nor whole
+        # pages: a GET of one deployment asks the backend, and 200-item pages every tick
+        # would cost the gateway more than the work measured. The clock stops when every
+        # deployment is seen settled.
+        deadline = time.monotonic() + 900
+        while settled_total(base, headers) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - start
+        loop_cpu = main_thread_cpu_seconds(pid) - loop_cpu_before
         print(f"RESULT {elapsed:.3f} {k8s.releases()}")
         print(f"LOOP {loop_cpu:.3f} ACCEPTED {accepted:.3f}")
 
 
-def thread_cpu_seconds(name: str) -> float:
-    """CPU time used so far by this process's thread ``name`` (Linux /proc)."""
-    [thread] = [t for t in threading.enumerate() if t.name == name]
-    stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by process ``pid``'s main thread, where ``netweave serve`` runs
+    its event loop (Linux /proc)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
     utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
     return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 

@@ -12,6 +12,8 @@ from netweave.adapters import DeploymentChange, DeploymentSpec, OperationContext
 from netweave.errors import NotFound
 from netweave.models import DeploymentStatus
 from netweave.testing.k8s import MULTUS_CRD, KubernetesEmulator
+from netweave_helm.adapter import resources_of
+from test_manifest_resources import read_whole
 
 #: Per chart: install values, an upgrade's values, and what the cluster must provide first.
 PLANS: dict[str, dict[str, Any]] = {
@@ -65,6 +67,11 @@ async def test_real_chart_full_lifecycle(
     preview = await adapter.preview_deployment(target)
     assert preview.manifests
     assert all(m.strip() for m in preview.manifests.values())
+    # Resources named from each document's headline, as read whole (see
+    # test_manifest_resources): here on every real chart's rendering.
+    rendered = "\n---\n".join(preview.manifests.values())
+    named = [(r.kind, r.name, r.namespace) for r in resources_of(rendered, target.namespace)]
+    assert named and named == read_whole(rendered, target.namespace)
     with pytest.raises(NotFound):
         await adapter.get_deployment(f"{target.namespace}/{name}")
 

@@ -138,16 +138,54 @@ def split_manifest(manifest: str) -> dict[str, str]:
     return manifests
 
 
+# A line that starts a top-level key of a block mapping: anything but indentation, a comment,
+# a document marker or a sequence entry at column 0.
+_TOP_LEVEL_KEY = re.compile(r"^[^\s#\-.]")
+_HEADLINE_KEYS = ("apiVersion:", "kind:", "metadata:")
+
+
+def _headline(document: str) -> str:
+    """A document's top-level ``apiVersion``, ``kind`` and ``metadata`` entries only (Helm
+    renders block mappings, one top-level key per column-0 line): the whole of a Deployment's
+    spec need not be parsed to name it."""
+    kept: list[str] = []
+    keeping = False
+    for line in document.splitlines():
+        if _TOP_LEVEL_KEY.match(line):
+            keeping = line.startswith(_HEADLINE_KEYS)
+        if keeping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _documents(chunk: str) -> list[Any]:
+    """The YAML documents of one ``---``-separated chunk: its headline alone when that names
+    a resource, else every document read whole (another style than Helm's, or no resource)."""
+    try:
+        doc = yaml.load(_headline(chunk), Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        doc = None
+    if isinstance(doc, dict) and "kind" in doc:
+        return [doc]
+    return list(yaml.load_all(chunk, Loader=yaml.CSafeLoader))
+
+
+_DOCUMENT = re.compile(r"^---\s*$", re.M)
+
+
 def resources_of(manifest: str, namespace: str) -> tuple[ResourceStatus, ...]:
+    """The resources (kind, name, namespace) of Helm's rendered manifest, in order."""
     found: list[ResourceStatus] = []
     try:
-        documents = list(yaml.load_all(manifest, Loader=yaml.CSafeLoader))
+        documents = [doc for chunk in _DOCUMENT.split(manifest) for doc in _documents(chunk)]
     except yaml.YAMLError:
         return ()
     for doc in documents:
         if not isinstance(doc, dict) or "kind" not in doc:
             continue
         meta = doc.get("metadata") or {}
+        if not isinstance(meta, dict):
+            meta = {}
         found.append(
             ResourceStatus(
                 kind=str(doc["kind"]),
@@ -628,6 +666,11 @@ class HelmAdapter(DMSAdapter):
         return None if wait == "none" else wait
 
     async def _helm(self, namespace: str) -> sdk.Config:
+        # Made once per namespace (an SDK call, on a thread); after that a dictionary read.
+        self.cluster.require()
+        config = self.cluster.configured(namespace)
+        if config is not None:
+            return config
         return await asyncio.to_thread(self.cluster.helm, namespace)
 
     async def _create_deployment(

@@ -74,6 +74,11 @@ class ClusterAccess:
 
     # -- Helm SDK configurations -----------------------------------------------------------
 
+    def configured(self, namespace: str) -> sdk.Config | None:
+        """The SDK configuration for ``namespace`` if :meth:`helm` already made it (callers
+        check :meth:`require` themselves)."""
+        return self._configs.get(namespace)
+
     def helm(self, namespace: str) -> sdk.Config:
         self.require()
         with self._lock:

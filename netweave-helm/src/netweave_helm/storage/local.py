@@ -106,8 +106,10 @@ class LocalChartStore(ChartStore):
         return path if path.is_file() and not path.is_symlink() else None
 
     async def fetch(self, name: str, version: str, directory: Path) -> Path:
-        # The usual file name first: no index read on the deployment path.
-        direct = await asyncio.to_thread(self.archive_path, archive_filename(name, version))
+        # The usual file name first: no index read on the deployment path. One stat in the
+        # local data directory (where the store's SQLite file is, read inline as well) costs
+        # less than a hand-over to a thread and back.
+        direct = self.archive_path(archive_filename(name, version))
         if direct is not None:
             return direct
         entry = await self.get(name, version)

@@ -50,6 +50,11 @@ class OperationWorker:
         self._metrics = metrics
         self.owner = owner or default_owner_id()
         self._concurrency = concurrency
+        # Woken with fewer slots free than this, the worker waits for more (or the poll) before
+        # claiming: one claim per quarter of the slots, not one per finished operation. The
+        # slots still taken keep the adapters busy meanwhile (there are twice as many by
+        # default as the Helm adapter's own limit).
+        self._claim_batch = max(1, concurrency // 4)
         self._lease_seconds = lease_seconds
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
@@ -91,10 +96,11 @@ class OperationWorker:
         # Each run releases its lease in ``finally``, so a restart resumes it at once.
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def run_pending_once(self) -> int:
-        """Claim and start what is claimable now (used by the loop; handy in tests)."""
+    async def run_pending_once(self, *, min_free: int = 1) -> int:
+        """Claim and start what is claimable now, if at least ``min_free`` slots are free (used
+        by the loop; handy in tests)."""
         free = self._concurrency - len(self._tasks)
-        if free <= 0:
+        if free < max(1, min_free):
             return 0
         claimed = await self._store.claim_operations(
             owner=self.owner,
@@ -112,14 +118,18 @@ class OperationWorker:
 
     async def _loop(self) -> None:
         urgent_writes()  # this task's context, inherited by the runs it starts
+        woken = False
         while not self._stopping:
             self._wakeup.clear()
             try:
-                await self.run_pending_once()
+                await self.run_pending_once(min_free=self._claim_batch if woken else 1)
             except Exception:
                 _log.exception("claiming operations failed; retrying")
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+                woken = True
+            except TimeoutError:
+                woken = False
 
     async def _run(self, operation: OperationRecord) -> None:
         operation_id = operation.operation_id

@@ -173,8 +173,8 @@ def configure_logging(
 
     Replaces a handler installed by an earlier call and leaves other handlers alone (pytest's
     capture handler, for example) — unless ``exclusive``: then the root logger keeps only
-    ours. The CLI's ``serve`` owns its process and passes ``exclusive=True`` after the app is
-    built, because Litestar installs its own root handler when an app is created.
+    ours. The CLI's ``serve`` owns its process and passes ``exclusive=True`` once the adapters
+    are loaded and the app built.
     """
     fmt = resolve_format(log_format, stream)
     renderer: Any

@@ -131,8 +131,7 @@ class Subscriber:
 @contextmanager
 def gateway_log_output() -> Iterator[io.StringIO]:
     """What the gateway's log pipeline (netweave.logging, JSON, DEBUG) writes while the block
-    runs. Enter it after the gateway app exists: building a Litestar app reconfigures the root
-    logger."""
+    runs."""
     buffer = io.StringIO()
     root = logging.getLogger()
     level = root.level

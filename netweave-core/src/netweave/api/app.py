@@ -24,7 +24,10 @@ def create_app(
     core = NetweaveCore(settings, registry=registry, store=store, plugin_manager=plugin_manager)
     # The pydantic plugin must be given to the constructor: Litestar adds its default one (no
     # aliases) before init plugins run. ``prefer_alias``: camelCase on the wire and in OpenAPI.
-    return Litestar(plugins=[PydanticPlugin(prefer_alias=True), core])
+    # ``logging_config=None``: netweave configures logging itself (``netweave.logging``, from
+    # the CLI); Litestar's default would attach its own handler to the root logger, bound to
+    # whatever stderr was when the app was built (a closed capture stream, later, in tests).
+    return Litestar(plugins=[PydanticPlugin(prefer_alias=True), core], logging_config=None)
 
 
 __all__ = ["create_app"]

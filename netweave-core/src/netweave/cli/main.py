@@ -155,7 +155,8 @@ def serve(
         _fail(f"cannot create the data directory {settings.data_dir}: {exc.strerror}")
     pm, registry = _load_adapters(settings)
     app = _create_app(settings, registry=registry, plugin_manager=pm)
-    # Building a Litestar app configures logging its own way; take the process's logs back.
+    # ``serve`` owns its process: whatever a plugin or adapter attached to the root logger
+    # while loading, the process's logs go through netweave's handler alone.
     configure_logging(settings.log_format, settings.log_level, exclusive=True)
     _run(app, settings)
 

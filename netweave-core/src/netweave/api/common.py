@@ -106,12 +106,15 @@ async def idempotent(
     request: Request[Any, Any, Any],
     services: NamedDependency[Services],
     key: str | None,
-    request_digest: str,
+    request_digest: str | BaseModel,
     produce: Callable[[], Awaitable[Response[Any]]],
 ) -> Response[Any]:
-    """Replay the stored first response for a repeated ``Idempotency-Key``, or produce it."""
+    """Replay the stored first response for a repeated ``Idempotency-Key``, or produce it.
+    ``request_digest``: the request's digest, or its body (hashed only when there is a key)."""
     if key is None:
         return await produce()
+    if isinstance(request_digest, BaseModel):
+        request_digest = body_hash(request_digest)
     service = services.idempotency
     service.validate_key(key)
     scope = f"{principal_of(request).subject} {request.method} {request.url.path}"

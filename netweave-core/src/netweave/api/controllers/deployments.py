@@ -20,7 +20,6 @@ from netweave.api.common import (
     IdempotencyKeyHeader,
     Limit,
     Offset,
-    body_hash,
     idempotent,
     model_response,
     problems,
@@ -114,7 +113,7 @@ class DeploymentController(Controller):
             }
             return model_response(deployment, HTTP_201_CREATED, headers)
 
-        return await idempotent(request, services, idempotency_key, body_hash(data), produce)
+        return await idempotent(request, services, idempotency_key, data, produce)
 
     @get("/{deployment_id:str}", operation_id="GetNfDeployment", summary="Get a deployment")
     async def get_deployment(
@@ -196,7 +195,7 @@ class DeploymentController(Controller):
             accepted = await services.deployments.scale(deployment_id.lower(), data.replicas)
             return _accepted_response(accepted)
 
-        return await idempotent(request, services, idempotency_key, body_hash(data), produce)
+        return await idempotent(request, services, idempotency_key, data, produce)
 
     @post(
         "/{deployment_id:str}/rollback",
@@ -219,7 +218,7 @@ class DeploymentController(Controller):
             accepted = await services.deployments.rollback(deployment_id.lower(), data.revision)
             return _accepted_response(accepted)
 
-        return await idempotent(request, services, idempotency_key, body_hash(data), produce)
+        return await idempotent(request, services, idempotency_key, data, produce)
 
     @get(
         "/{deployment_id:str}/status",

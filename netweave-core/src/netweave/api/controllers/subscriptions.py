@@ -16,7 +16,6 @@ from netweave.api.common import (
     Limit,
     Offset,
     SubscriptionIdParam,
-    body_hash,
     idempotent,
     model_response,
     problems,
@@ -59,7 +58,7 @@ class SubscriptionController(Controller):
                 {"Location": f"{BASE}/{subscription.subscription_id}"},
             )
 
-        return await idempotent(request, services, idempotency_key, body_hash(data), produce)
+        return await idempotent(request, services, idempotency_key, data, produce)
 
     @get("/{subscription_id:str}", operation_id="GetSubscription", summary="Get a subscription")
     async def get_subscription(

@@ -42,6 +42,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from netweave.testing import processes
+
 SHARED = Path(
     os.environ.get("NETWEAVE_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared")
 )
@@ -259,12 +261,7 @@ def netweave_serve(work: Path, kubeconfig: Path, token: str) -> Iterator[tuple[s
                     time.sleep(0.05)
             yield base, process.pid
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            processes.stop(process)
 
 
 def upload_chart(base: str, headers: dict[str, str]) -> str:

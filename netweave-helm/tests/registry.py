@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from netweave.testing import require_backend
+from netweave.testing import processes, require_backend
 from servers import free_port, wait_for_port
 
 REGISTRY_BINARY = "docker-registry"
@@ -77,10 +77,5 @@ def run_registry(directory: Path, *, auth: tuple[str, str] | None = None) -> Ite
             password=auth[1] if auth else None,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        processes.stop(process, grace=10)
         log.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from netweave.testing import processes
 
 START_TIMEOUT = 60.0
 
@@ -71,13 +72,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, queue.Q
         assert url is not None, f"no 'listening' line; exit code {process.poll()}"
         yield process, url, err
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        processes.stop(process)
 
 
 def test_serve_answers_healthz_and_stops_on_sigterm(

@@ -51,16 +51,22 @@ async def settle(condition: Any) -> None:
     raise AssertionError("condition not reached")
 
 
-async def test_woken_claims_wait_for_a_quarter_of_the_slots() -> None:
-    store, runner = Backlog(20), HeldRunner()
+def worker_of(store: Backlog, runner: HeldRunner, poll_interval: float) -> OperationWorker:
+    """Eight slots (claims of two when woken) over 20 pending operations."""
     worker = OperationWorker(
         store,  # type: ignore[arg-type]
         runner,  # type: ignore[arg-type]
         Metrics(),
         concurrency=8,
-        poll_interval=30.0,  # no poll during the test: only wake-ups claim
+        poll_interval=poll_interval,
     )
     worker.start()
+    return worker
+
+
+async def test_woken_claims_wait_for_a_quarter_of_the_slots() -> None:
+    store, runner = Backlog(20), HeldRunner()
+    worker = worker_of(store, runner, poll_interval=30.0)  # no poll: only wake-ups claim
     try:
         await settle(lambda: len(worker.running) == 8)
         assert store.claims == [8]
@@ -78,14 +84,7 @@ async def test_woken_claims_wait_for_a_quarter_of_the_slots() -> None:
 
 async def test_the_poll_claims_a_single_free_slot() -> None:
     store, runner = Backlog(20), HeldRunner()
-    worker = OperationWorker(
-        store,  # type: ignore[arg-type]
-        runner,  # type: ignore[arg-type]
-        Metrics(),
-        concurrency=8,
-        poll_interval=0.1,
-    )
-    worker.start()
+    worker = worker_of(store, runner, poll_interval=0.1)
     try:
         await settle(lambda: len(worker.running) == 8)
         first = min(worker.running, key=lambda op: int(op.split("-")[1]))

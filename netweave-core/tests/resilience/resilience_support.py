@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import netweave
+from netweave.testing import processes
 from support.postgres import temporary_database
 
 TOKEN = "resilience-token-" + "r" * 24
@@ -115,13 +116,7 @@ class Replica:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        processes.stop(self.process, grace=20)
 
 
 async def counts(dsn: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:

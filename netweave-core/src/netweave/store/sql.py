@@ -287,7 +287,7 @@ def _select_by(table: Table, column: str) -> Select[Any]:
     return select(table).where(table.c[column] == bindparam("key"))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # keyed by column sets: bounded all the same
 def _update_by(table: Table, column: str, names: tuple[str, ...]) -> ReturningUpdate[Any]:
     # Bound parameters may not share a name with a column the statement sets.
     return (
@@ -298,7 +298,7 @@ def _update_by(table: Table, column: str, names: tuple[str, ...]) -> ReturningUp
     )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _update_operation(
     names: tuple[str, ...], *, clock: bool, expected: bool
 ) -> ReturningUpdate[Any] | Select[Any]:

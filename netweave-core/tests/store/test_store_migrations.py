@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from netweave.errors import NetweaveError
-from netweave.store import records
+from netweave.store import records, sql
 from netweave.store.sql import HEAD_REVISION, SqlStore, create_store, head_revision
 from netweave.store.tables import metadata
 from sqlalchemy import DateTime, Index, MetaData, String, inspect
@@ -158,3 +158,40 @@ async def test_database_from_a_newer_netweave_is_refused_clearly(store: SqlStore
                 f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'"
             )
     await store.migrate()
+
+
+def _schema(connection: Connection) -> set[tuple[str, str, tuple[str, ...]]]:
+    """SQLite's own description of the schema: every table and index with the words of its
+    SQL (columns, types, keys) sorted, so the two builders' layout of the DDL may differ."""
+    rows = connection.exec_driver_sql(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+    ).all()
+    words = str.maketrans("(),", "   ")
+    return {
+        (kind, name, tuple(sorted(str(ddl).translate(words).split()))) for kind, name, ddl in rows
+    }
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def test_a_new_sqlite_file_gets_the_schema_alembic_builds(tmp_path: Path) -> None:
+    """A new SQLite file is created at head directly (no Alembic at start-up): the same tables,
+    indexes and constraints as the Alembic migrations, stamped at head for Alembic."""
+    created = create_store(f"sqlite:///{tmp_path / 'created.db'}")
+    migrated = create_store(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        await created.migrate()
+        async with migrated.engine.begin() as conn:
+            await conn.run_sync(sql._alembic_upgrade)
+        async with created.engine.connect() as a, migrated.engine.connect() as b:
+            schema = await a.run_sync(_schema)
+            assert len(schema) > len(metadata.tables)  # tables and their indexes
+            assert schema == await b.run_sync(_schema)
+            assert await a.run_sync(_revision) == await b.run_sync(_revision) == HEAD_REVISION
+            assert await a.run_sync(_diff) == [] and await b.run_sync(_diff) == []
+            assert set(metadata.tables) <= await a.run_sync(_table_names)
+    finally:
+        await created.close()
+        await migrated.close()

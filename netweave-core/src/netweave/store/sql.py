@@ -34,10 +34,13 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Index,
+    MetaData,
     PrimaryKeyConstraint,
     Row,
+    String,
     Table,
     UniqueConstraint,
     bindparam,
@@ -94,6 +97,7 @@ from netweave.store.tables import (
     PackageRow,
     SubscriptionRow,
     UTCDateTime,
+    metadata,
 )
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
@@ -1123,6 +1127,30 @@ def head_revision() -> str | None:
 
 
 def _upgrade_to_head(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite" and not inspect(connection).get_table_names():
+        # A new SQLite file (every first start of the embedded default): the head schema at
+        # once, without importing Alembic and replaying its steps. PostgreSQL keeps Alembic,
+        # under the replicas' advisory lock. tests/store/test_store_migrations.py checks
+        # that both give the same schema.
+        _create_at_head(connection)
+        return
+    _alembic_upgrade(connection)
+
+
+def _create_at_head(connection: Connection) -> None:
+    metadata.create_all(connection)
+    # Alembic's own bookkeeping table, as it creates it, stamped at head.
+    version = Table(
+        "alembic_version",
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(connection)
+    connection.execute(insert(version).values(version_num=HEAD_REVISION))
+
+
+def _alembic_upgrade(connection: Connection) -> None:
     # Alembic is imported only when there is something to apply: it costs start-up time.
     from alembic import command
     from alembic.config import Config

@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import helm_python
 import pytest
 from chartkit import build_chart
 from conftest import AdapterFactory, upload_of
@@ -23,6 +22,7 @@ from netweave.errors import BackendError, BackendTimeout, InvalidInput
 from netweave_helm import sdk, validation
 from netweave_helm.adapter import HelmAdapter
 from netweave_helm.chartcheck import check
+from test_sdk_errors import ALL_HELM_ERRORS
 
 #: A child that records its pid and a file in its TMPDIR (as Helm's lint extraction does),
 #: then hangs. ``{pidfile}`` is filled in per test.
@@ -38,6 +38,14 @@ HANG = (
 
 def _child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     monkeypatch.setattr(validation, "CHECK_COMMAND", (sys.executable, "-c", code))
+
+
+def _hanging_child(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Make the chart check a child that leaves a lint file and hangs; the file that will
+    hold its pid."""
+    pidfile = tmp_path / "child.pid"
+    _child(monkeypatch, HANG.format(pidfile=str(pidfile)))
+    return pidfile
 
 
 def _read_pid(pidfile: Path) -> int | None:
@@ -125,8 +133,7 @@ async def test_a_child_killed_from_outside_is_a_backend_error(
 ) -> None:
     """E.g. the kernel's OOM killer taking the child, not the gateway."""
     archive = build_chart(tmp_path / "src", "oom", "1.0.0")
-    pidfile = tmp_path / "child.pid"
-    _child(monkeypatch, HANG.format(pidfile=str(pidfile)))
+    pidfile = _hanging_child(monkeypatch, tmp_path)
     upload = asyncio.create_task(local_adapter.upload_package(upload_of(archive)))
     pid = await _pid_of(pidfile)
     assert list(local_adapter._work().glob("chartcheck-*/helm-lint-123/chart.yaml"))
@@ -142,8 +149,7 @@ async def test_the_write_timeout_kills_the_child(
 ) -> None:
     adapter = await adapter_factory({"timeouts": {"write": 1.5}})
     archive = build_chart(tmp_path / "src", "slow", "1.0.0")
-    pidfile = tmp_path / "child.pid"
-    _child(monkeypatch, HANG.format(pidfile=str(pidfile)))
+    pidfile = _hanging_child(monkeypatch, tmp_path)
     with pytest.raises(BackendTimeout) as caught:
         await adapter.upload_package(upload_of(archive))
     assert caught.value.status == 504
@@ -155,8 +161,7 @@ async def test_the_check_s_own_time_limit_kills_the_child(
     tmp_path: Path, local_adapter: HelmAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = build_chart(tmp_path / "src", "slow", "1.0.0")
-    pidfile = tmp_path / "child.pid"
-    _child(monkeypatch, HANG.format(pidfile=str(pidfile)))
+    pidfile = _hanging_child(monkeypatch, tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(BackendTimeout, match=r"did not finish within 1\.5 s"):
@@ -172,8 +177,7 @@ async def test_a_cancelled_upload_kills_the_child(
 ) -> None:
     """The client went away or the operation was cancelled: no orphan keeps linting."""
     archive = build_chart(tmp_path / "src", "cancelled", "1.0.0")
-    pidfile = tmp_path / "child.pid"
-    _child(monkeypatch, HANG.format(pidfile=str(pidfile)))
+    pidfile = _hanging_child(monkeypatch, tmp_path)
     upload = asyncio.create_task(local_adapter.upload_package(upload_of(archive)))
     pid = await _pid_of(pidfile)
     upload.cancel()
@@ -240,13 +244,6 @@ async def test_a_chart_refused_before_helm_kills_the_early_started_child(
         await local_adapter.upload_package(upload_of(archive, "bad", "not-semver"))
     assert _processes_with(marker) == []
     await _nothing_left(local_adapter, tmp_path / "repo")
-
-
-ALL_HELM_ERRORS = [
-    getattr(helm_python, name)
-    for name in helm_python.__all__
-    if name.startswith("Helm") and name.endswith("Error")
-]
 
 
 @pytest.mark.parametrize("error_type", ALL_HELM_ERRORS, ids=lambda t: t.__name__)

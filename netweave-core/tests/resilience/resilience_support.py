@@ -150,6 +150,25 @@ async def all_operations(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     return out
 
 
+async def register_package(client: httpx.AsyncClient) -> None:
+    """Register the package every resilience test deploys (``app-1.0.0``)."""
+    registered = await client.post(
+        "/o2dms/v1/nfDeploymentDescriptors",
+        json={"name": "app", "artifactVersion": "1.0.0", "packageUri": "oci://x/app"},
+    )
+    assert registered.status_code == 201, registered.text
+
+
+async def create_deployment(client: httpx.AsyncClient, n: int) -> tuple[str, str]:
+    """Create deployment ``web-<n>`` of that package: (its deployment id, its operation id)."""
+    created = await client.post(
+        "/o2dms/v1/nfDeployments", json={"name": f"web-{n}", "packageId": "app-1.0.0"}
+    )
+    assert created.status_code == 201, created.text
+    operation_id = created.headers["link"].split("/operations/")[1].split(">")[0]
+    return str(created.json()["deploymentId"]), operation_id
+
+
 async def wait_all_terminal(
     client: httpx.AsyncClient, expected: set[str], seconds: float
 ) -> list[dict[str, Any]]:

@@ -13,8 +13,10 @@ from resilience_support import (
     AUTH,
     Replica,
     counts,
+    create_deployment,
     execution_count,
     install_slowfix,
+    register_package,
     wait_all_terminal,
     write_config,
 )
@@ -38,20 +40,10 @@ async def test_sigkill_with_operations_in_flight_loses_none_and_runs_none_twice(
     second: Replica | None = None
     try:
         async with httpx.AsyncClient(base_url=first.url, headers=AUTH, timeout=20) as client:
-            registered = await client.post(
-                "/o2dms/v1/nfDeploymentDescriptors",
-                json={"name": "app", "artifactVersion": "1.0.0", "packageUri": "oci://x/app"},
-            )
-            assert registered.status_code == 201, registered.text
+            await register_package(client)
             operation_ids = set()
             for n in range(OPERATIONS):
-                created = await client.post(
-                    "/o2dms/v1/nfDeployments",
-                    json={"name": f"web-{n}", "packageId": "app-1.0.0"},
-                )
-                assert created.status_code == 201, created.text
-                link = created.headers["link"]
-                operation_ids.add(link.split("/operations/")[1].split(">")[0])
+                operation_ids.add((await create_deployment(client, n))[1])
         # Kill once some backend actions happened but far from all.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -19,8 +19,10 @@ from notifications.notify_support import Subscriber, subscriber_server
 from resilience_support import (
     AUTH,
     Replica,
+    create_deployment,
     execution_count,
     install_slowfix,
+    register_package,
     wait_all_terminal,
     write_config,
 )
@@ -63,22 +65,13 @@ async def test_sigkill_after_commits_loses_no_notification(tmp_path: Path, pg_ur
                     "/o2dms/v1/subscriptions", json={"callbackUri": f"{callback}/cb"}
                 )
                 assert created.status_code == 201, created.text
-                registered = await client.post(
-                    "/o2dms/v1/nfDeploymentDescriptors",
-                    json={"name": "app", "artifactVersion": "1.0.0", "packageUri": "oci://x/app"},
-                )
-                assert registered.status_code == 201, registered.text
+                await register_package(client)
                 operation_ids = set()
                 deployment_ids = set()
                 for n in range(DEPLOYMENTS):
-                    response = await client.post(
-                        "/o2dms/v1/nfDeployments",
-                        json={"name": f"web-{n}", "packageId": "app-1.0.0"},
-                    )
-                    assert response.status_code == 201, response.text
-                    deployment_ids.add(response.json()["deploymentId"])
-                    link = response.headers["link"]
-                    operation_ids.add(link.split("/operations/")[1].split(">")[0])
+                    deployment_id, operation_id = await create_deployment(client, n)
+                    deployment_ids.add(deployment_id)
+                    operation_ids.add(operation_id)
             # Kill once some operations committed their completion (each then sits a second
             # in the slow DeploymentChanged hook) but not all did.
             for _ in range(600):  # up to 30 s

@@ -14,8 +14,10 @@ from resilience_support import (
     AUTH,
     Replica,
     counts,
+    create_deployment,
     execution_count,
     install_slowfix,
+    register_package,
     wait_all_terminal,
     write_config,
 )
@@ -43,22 +45,13 @@ async def test_two_replicas_run_each_operation_once_and_survive_losing_one(
             httpx.AsyncClient(base_url=a.url, headers=AUTH, timeout=30) as ca,
             httpx.AsyncClient(base_url=b.url, headers=AUTH, timeout=30) as cb,
         ):
-            registered = await ca.post(
-                "/o2dms/v1/nfDeploymentDescriptors",
-                json={"name": "app", "artifactVersion": "1.0.0", "packageUri": "oci://x/app"},
-            )
-            assert registered.status_code == 201, registered.text
+            await register_package(ca)
             gate = asyncio.Semaphore(CONCURRENT_POSTS)
 
             async def create(n: int) -> str:
                 async with gate:
                     client = ca if n % 2 else cb  # requests spread across both replicas
-                    created = await client.post(
-                        "/o2dms/v1/nfDeployments",
-                        json={"name": f"web-{n}", "packageId": "app-1.0.0"},
-                    )
-                assert created.status_code == 201, created.text
-                return created.headers["link"].split("/operations/")[1].split(">")[0]
+                    return (await create_deployment(client, n))[1]
 
             operation_ids = set(await asyncio.gather(*(create(n) for n in range(OPERATIONS))))
             assert len(operation_ids) == OPERATIONS

@@ -108,7 +108,7 @@ class ServerSettings(_Section):
 
 
 class StoreSettings(_Section):
-    #: SQLAlchemy async URL; ``None`` = ``sqlite+aiosqlite:///<data_dir>/netweave.db``.
+    #: ``sqlite:///path`` or ``postgresql://…``; ``None`` = ``sqlite:///<data_dir>/netweave.db``.
     url: SecretStr | None = None
     echo: bool = False
 
@@ -265,7 +265,7 @@ class Settings(_Section):
     def store_url(self) -> str:
         if self.store.url is not None:
             return self.store.url.get_secret_value()
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'netweave.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'netweave.db').resolve()}"
 
 
 # -- loading -------------------------------------------------------------------------------

@@ -121,13 +121,13 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
             "NETWEAVE_HOST": "127.0.0.1",
             "NETWEAVE_PORT": "8181",
             "NETWEAVE_API_TOKEN": SECRET,
-            "NETWEAVE_STORE_URL": "sqlite+aiosqlite:///x.db",
+            "NETWEAVE_STORE_URL": "sqlite:///x.db",
             "NETWEAVE_LOG_FORMAT": "json",
         },
     )
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8181)
     assert settings.api.token is not None and settings.api.token.get_secret_value() == SECRET
-    assert settings.store_url() == "sqlite+aiosqlite:///x.db"
+    assert settings.store_url() == "sqlite:///x.db"
     # camelCase in the file, snake_case from the environment: one value, the environment's.
     assert settings.log_format == "json"
 
@@ -258,7 +258,7 @@ def test_embedded_default_depends_on_helm_being_installed(
     monkeypatch.setattr(config_module, "helm_installed", lambda: helm)
     settings = load_settings(data_dir=tmp_path, env={})
     assert settings.source == "embedded defaults"
-    assert settings.store_url() == f"sqlite+aiosqlite:///{tmp_path / 'netweave.db'}"
+    assert settings.store_url() == f"sqlite:///{tmp_path / 'netweave.db'}"
     if helm:
         (instance,) = settings.plugins.dms
         assert (instance.name, instance.type, instance.default) == ("helm-local", "helm", True)

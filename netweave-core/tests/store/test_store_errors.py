@@ -188,7 +188,7 @@ async def test_sqlite_write_gives_up_on_a_lock_held_too_long(
     store = create_store(f"sqlite:///{db}")
     try:
         await store.migrate()
-        monkeypatch.setattr("netweave.store.sql.SQLITE_BUSY_TIMEOUT_MS", 200)
+        monkeypatch.setattr("netweave.store.sqlite_inline.BUSY_TIMEOUT_MS", 200)
         holder = _lock_from_another_process(db, 2.0)
         try:
             with pytest.raises(BackendUnavailable, match="locked"):

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from netweave.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from netweave.models import OperationState, OperationType
-from netweave.store.sql import _BEGIN_KEY, SqlStore
+from netweave.store import sqlite_inline
+from netweave.store.sql import SqlStore
 from store_factories import T0, operation
 from support.postgres import Backend
 
@@ -303,13 +304,12 @@ async def test_claim_skips_rows_another_claimer_holds(backend: Backend, store: S
             after = await store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
             assert [o.operation_id for o in after] == ["op-00000"]
         else:
-            other.info[_BEGIN_KEY] = "BEGIN IMMEDIATE"  # hold SQLite's write lock
-            transaction = await other.begin()
-            claim = asyncio.create_task(
-                store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
-            )
-            await asyncio.sleep(0.3)
-            assert not claim.done()
-            await transaction.commit()
+            other.info[sqlite_inline.BEGIN_KEY] = "BEGIN IMMEDIATE"  # hold SQLite's write lock
+            async with other.begin():
+                claim = asyncio.create_task(
+                    store.claim_operations(owner="me", lease_seconds=30, limit=10, now=T0)
+                )
+                await asyncio.sleep(0.3)
+                assert not claim.done()
             claimed = await asyncio.wait_for(claim, 10)
             assert [o.operation_id for o in claimed] == ["op-00000", "op-00001"]

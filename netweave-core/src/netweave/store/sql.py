@@ -1,8 +1,8 @@
-"""``SqlStore``: the :class:`~netweave.store.interface.Store` on SQLAlchemy 2 async.
+"""``SqlStore``: the :class:`~netweave.store.interface.Store` on SQLAlchemy 2.
 
-SQLite for one process (called inline on the event loop: see ``sqlite_inline``), PostgreSQL
-(asyncpg) for several replicas. Queries use Core on the declarative tables (no ORM identity
-map: rows become plain record dataclasses).
+SQLite for one process (SQLAlchemy's synchronous engine called inline on the event loop: see
+``sqlite_inline``), PostgreSQL (SQLAlchemy async, asyncpg) for several replicas. Queries use
+Core on the declarative tables (no ORM identity map: rows become plain record dataclasses).
 
 Transactions: each call is its own transaction unless made inside ``store.transaction()``; the
 open connection travels in a per-store context variable, so calls in the block share it. Tasks
@@ -13,7 +13,7 @@ SQLite allows one writer at a time. Writers in this process queue on one lock (o
 marked with :func:`urgent_writes`, before requests: see :class:`_WriteLock`) and
 start with ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade a read lock, which fails
 at once instead of waiting); a writer finding another process's lock retries its BEGIN by
-awaiting, for up to ``SQLITE_BUSY_TIMEOUT_MS``. Readers never block thanks to WAL.
+awaiting, for up to ``sqlite_inline.BUSY_TIMEOUT_MS``. Readers never block thanks to WAL.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import enum
 import functools
 import re
-import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
@@ -46,7 +45,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    event,
     exc,
     exists,
     func,
@@ -57,12 +55,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL, Connection, create_engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, ReturningUpdate
-from sqlalchemy.util import await_only
 
 from netweave.errors import (
     AlreadyExists,
@@ -89,6 +87,7 @@ from netweave.store.records import (
     Page,
     SubscriptionRecord,
 )
+from netweave.store.sqlite_inline import LoopConnection, LoopEngine
 from netweave.store.tables import (
     ApiTokenRow,
     DeploymentRow,
@@ -106,8 +105,6 @@ HEAD_REVISION: Final = "0001"
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
 MAX_OFFSET: Final = 2**62
-#: How long a SQLite writer waits (awaiting, not blocking) for another process's write lock.
-SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
 #: Connect and ping bounds, so a dead database makes /readyz fail fast instead of hanging.
 CONNECT_TIMEOUT_S: Final = 10.0
 PING_TIMEOUT_S: Final = 5.0
@@ -115,8 +112,6 @@ PING_TIMEOUT_S: Final = 5.0
 #: Alembic's script directory, shipped inside the package (there is no alembic.ini).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-# Connection.info key carrying the BEGIN statement for the next SQLite transaction.
-_BEGIN_KEY = "netweave_begin"
 # Bound for "IN (...)" lists: both drivers cap bound parameters per statement.
 _IN_CHUNK = 1000
 
@@ -203,7 +198,7 @@ class _WriteLock:
 class _Open:
     """A ``transaction()`` block's connection and the task that opened it."""
 
-    conn: AsyncConnection
+    conn: AsyncConnection | LoopConnection
     task: asyncio.Task[Any] | None
     open: bool = True
     #: Called once the transaction has ended (committed or rolled back).
@@ -407,14 +402,16 @@ def _translate(
 class SqlStore:
     """The gateway's store on one SQLAlchemy async engine (see the module docstring)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine | LoopEngine) -> None:
         self._engine = engine
         self.dialect: Final[str] = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
         # PostgreSQL reads run in autocommit: READ COMMITTED gives each statement its own
         # snapshot anyway, and it saves the BEGIN and COMMIT round trips of every read.
         self._read_engine = (
-            engine if self._sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+            engine
+            if isinstance(engine, LoopEngine)
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._write_lock: _WriteLock | None = _WriteLock() if self._sqlite else None
         # An in-memory SQLite database is one shared connection (StaticPool): readers must
@@ -428,17 +425,15 @@ class SqlStore:
         )
         self._subscription_writes = 0
         self._subscription_writes_done = 0
-        if self._sqlite:
-            _configure_sqlite(engine)
 
     @property
-    def engine(self) -> AsyncEngine:
+    def engine(self) -> AsyncEngine | LoopEngine:
         return self._engine
 
     # -- connections and transactions ------------------------------------------------------
 
     @asynccontextmanager
-    async def _own(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _own(self, *, write: bool) -> AsyncIterator[AsyncConnection | LoopConnection]:
         """A fresh connection in its own transaction, committed when the block ends."""
         lock: AbstractAsyncContextManager[Any] = (
             self._write_lock
@@ -454,7 +449,7 @@ class SqlStore:
         try:
             try:
                 if self._sqlite:
-                    conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE" if write else "BEGIN"
+                    conn.info[sqlite_inline.BEGIN_KEY] = "BEGIN IMMEDIATE" if write else "BEGIN"
                 async with conn.begin():
                     yield conn
             finally:
@@ -467,7 +462,7 @@ class SqlStore:
     @asynccontextmanager
     async def _conn(
         self, *, write: bool, savepoint: bool = False
-    ) -> AsyncIterator[AsyncConnection]:
+    ) -> AsyncIterator[AsyncConnection | LoopConnection]:
         """The connection of the enclosing ``transaction()``, or a transaction of our own.
 
         ``savepoint``: inside an enclosing transaction, run in a SAVEPOINT so a failing
@@ -477,7 +472,7 @@ class SqlStore:
         if current is None:
             async with self._own(write=write) as conn:
                 yield conn
-        elif savepoint and not self._sqlite:
+        elif savepoint and isinstance(current, AsyncConnection):
             # SQLite needs none: a failing statement is undone alone and the transaction stays
             # usable (its default ABORT conflict resolution). That saves two statements per
             # write under SQLite's one-writer lock.
@@ -486,7 +481,7 @@ class SqlStore:
         else:
             yield current
 
-    def _joinable(self) -> AsyncConnection | None:
+    def _joinable(self) -> AsyncConnection | LoopConnection | None:
         """The open transaction this task may use: its own, still open.
 
         Tasks spawned inside a block inherit the context variable; they must not share the
@@ -1175,38 +1170,6 @@ def _current_revision(connection: Connection) -> str | None:
     return next(iter(versions), None)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The connection is opened with isolation_level=None: SQLAlchemy, not the driver,
-        # decides when transactions begin (see _on_begin). The busy timeout stays the short
-        # one it was opened with: longer waits for another process are awaited, in _on_begin.
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            # With WAL, NORMAL is durable across application crashes and much faster.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        statement = connection.info.pop(_BEGIN_KEY, "BEGIN")
-        driver = connection.connection.driver_connection
-        if not isinstance(driver, sqlite_inline.InlineConnection):  # pragma: no cover
-            connection.exec_driver_sql(statement)
-            return
-        # Straight to the driver (no cursor), retried by awaiting while another process holds
-        # the write lock, so that wait never blocks the event loop.
-        try:
-            await_only(driver.begin(statement, give_up_after=SQLITE_BUSY_TIMEOUT_MS / 1000))
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(
-                statement, None, error, sqlite3.Error, connection_invalidated=False
-            ) from error
-
-
 def _engine_url(url: str) -> URL:
     try:
         parsed = make_url(url)
@@ -1214,7 +1177,7 @@ def _engine_url(url: str) -> URL:
         raise InvalidInput(f"invalid database URL: {error}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        parsed = parsed.set(drivername="sqlite+pysqlite")
         if (
             parsed.database
             and parsed.database != ":memory:"
@@ -1237,30 +1200,53 @@ def create_store(url: str, *, echo: bool = False, schema: str | None = None) -> 
     connections' ``search_path``.
     """
     engine_url = _engine_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
-    if engine_url.database not in {None, "", ":memory:"}:
-        # Enough connections for a few dozen concurrent requests per replica (an in-memory
-        # SQLite database has exactly one, in a StaticPool).
-        kwargs.update(pool_size=10, max_overflow=20)
-    if engine_url.get_backend_name() == "postgresql":
-        server_settings = {"application_name": "netweave"}
+    if engine_url.get_backend_name() == "sqlite":
         if schema is not None:
-            if not _SCHEMA_NAME.match(schema):
-                raise InvalidInput(f"invalid schema name {schema!r}", details={"field": "schema"})
-            server_settings["search_path"] = schema
-        kwargs["connect_args"] = {
-            "timeout": CONNECT_TIMEOUT_S,
-            "server_settings": server_settings,
-        }
-    elif schema is not None:
-        raise InvalidInput("schema is only supported on PostgreSQL", details={"field": "schema"})
-    else:
-        # The dialect's reading of the URL (file name, uri=true), opened inline on the loop.
-        args, options = SQLiteDialect_aiosqlite().create_connect_args(engine_url)
-        kwargs["async_creator"] = sqlite_inline.connector(
-            str(args[0]), uri=bool(options.get("uri", False))
+            raise InvalidInput(
+                "schema is only supported on PostgreSQL", details={"field": "schema"}
+            )
+        return SqlStore(_sqlite_engine(engine_url, echo=echo))
+    server_settings = {"application_name": "netweave"}
+    if schema is not None:
+        if not _SCHEMA_NAME.match(schema):
+            raise InvalidInput(f"invalid schema name {schema!r}", details={"field": "schema"})
+        server_settings["search_path"] = schema
+    return SqlStore(
+        create_async_engine(
+            engine_url,
+            echo=echo,
+            # Enough connections for a few dozen concurrent requests per replica.
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"timeout": CONNECT_TIMEOUT_S, "server_settings": server_settings},
         )
-    return SqlStore(create_async_engine(engine_url, **kwargs))
+    )
+
+
+def _sqlite_engine(engine_url: URL, *, echo: bool) -> LoopEngine:
+    """SQLAlchemy's synchronous engine on the standard driver, driven from the loop."""
+    # The dialect's reading of the URL (file name, uri=true).
+    args, options = SQLiteDialect_pysqlite().create_connect_args(engine_url)
+    uri = bool(options.get("uri", False))
+    memory = engine_url.database in {None, "", ":memory:"} or "mode=memory" in str(engine_url)
+    pool: dict[str, Any] = (
+        # One shared connection: the only way several connections see one in-memory database.
+        {"poolclass": StaticPool}
+        if memory
+        # Used from the loop's thread only, so a wait for a free connection could never end:
+        # an exhausted pool fails at once (503) instead of blocking the loop (pool_timeout=0).
+        # Readers hold a connection without awaiting anything else and writers queue before
+        # taking one, so a few are in use at a time.
+        else {"poolclass": QueuePool, "pool_size": 10, "max_overflow": 20, "pool_timeout": 0}
+    )
+    engine = create_engine(
+        engine_url,
+        echo=echo,
+        creator=sqlite_inline.connector(str(args[0]), uri=uri),
+        **pool,
+    )
+    sqlite_inline.configure(engine)
+    return LoopEngine(engine)
 
 
 __all__ = [

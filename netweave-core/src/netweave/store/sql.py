@@ -318,6 +318,33 @@ def _update_operation(
     return update(_O).where(where).values(values).returning(*_O.c)
 
 
+@functools.cache
+def _claim_statements() -> tuple[Select[Any], ReturningUpdate[Any]]:
+    """``claim_operations``' statements: the claimable operations' ids (oldest first, at most
+    ``limit``), then the lease taken on those still claimable."""
+    now = bindparam("now", type_=UTCDateTime())
+    claimable = (_O.c.state.in_(_ACTIVE_OPERATION_STATES)) & or_(
+        _O.c.lease_expires_at.is_(None), _O.c.lease_expires_at <= now
+    )
+    find = (
+        select(_O.c.operation_id)
+        .where(claimable)
+        .order_by(_O.c.start_time, _O.c.operation_id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    take = (
+        update(_O)
+        .where(_O.c.operation_id.in_(bindparam("ids", expanding=True)), claimable)
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("until", type_=UTCDateTime()),
+        )
+        .returning(*_O.c)
+    )
+    return find, take
+
+
 # -- error translation ----------------------------------------------------------------------
 
 
@@ -875,32 +902,18 @@ class SqlStore:
         if limit == 0:
             return []
         until = now + timedelta(seconds=lease_seconds)
-        claimable = (_O.c.state.in_(_ACTIVE_OPERATION_STATES)) & or_(
-            _O.c.lease_expires_at.is_(None), _O.c.lease_expires_at <= now
-        )
+        find, take = _claim_statements()
         with _translate("claiming operations"):
             async with self._conn(write=True) as conn:
                 # PostgreSQL: rows another claimer holds are skipped, not waited for. SQLite
                 # ignores FOR UPDATE; there the write lock (BEGIN IMMEDIATE) makes the
                 # select-then-update atomic.
-                ids = list(
-                    (
-                        await conn.execute(
-                            select(_O.c.operation_id)
-                            .where(claimable)
-                            .order_by(_O.c.start_time, _O.c.operation_id)
-                            .limit(min(limit, MAX_PAGE_LIMIT))
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).scalars()
-                )
+                found = await conn.execute(find, {"now": now, "limit": min(limit, MAX_PAGE_LIMIT)})
+                ids = list(found.scalars())
                 if not ids:
                     return []
                 rows = await conn.execute(
-                    update(_O)
-                    .where(_O.c.operation_id.in_(ids), claimable)
-                    .values(lease_owner=owner, lease_expires_at=until)
-                    .returning(*_O.c)
+                    take, {"ids": ids, "now": now, "owner": owner, "until": until}
                 )
                 claimed = [_operation(row) for row in rows]
         claimed.sort(key=lambda op: (op.start_time, op.operation_id))

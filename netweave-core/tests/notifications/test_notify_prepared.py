@@ -62,7 +62,7 @@ async def test_prepared_list_is_read_again_after_a_subscription_write(store: Sql
 
 async def test_no_prepared_list_while_a_subscription_write_is_in_flight(store: SqlStore) -> None:
     recorder = NotificationRecorder(store, OutboxStore(store), settle_seconds=0.0)
-    with store._subscription_write():
+    with store._tracking(store._subscription_writes):
         assert await recorder.prepare() is None
     assert await recorder.prepare() is not None
 

@@ -1,25 +1,35 @@
-"""Two gateway replicas on one database: each operation runs once; caches converge."""
+"""Two gateway replicas on one PostgreSQL database (the setup docs/replicas.md describes): each
+operation runs once; caches converge."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from support.gateway import Gateway, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
+from support.postgres import temporary_database
 
 BASE = "/o2dms/v1/nfDeployments"
 
 
+@pytest.fixture
+def url() -> Iterator[str]:
+    """A fresh PostgreSQL database (SQLite serves one process only)."""
+    with temporary_database("nw_replicas") as created:
+        assert created is not None  # unreachable: required, so the test skips or fails
+        yield created
+
+
 @asynccontextmanager
 async def two_replicas(
-    tmp_path: Path, backend: MemoryAdapter
+    tmp_path: Path, backend: MemoryAdapter, url: str
 ) -> AsyncIterator[tuple[Gateway, Gateway]]:
-    """Two gateways, each with its own data directory, on one SQLite database."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    """Two gateways, each with its own data directory, on one database."""
     async with (
         running_gateway(
             tmp_path / "a",
@@ -37,10 +47,10 @@ async def two_replicas(
         yield first, second
 
 
-async def test_each_operation_runs_in_one_replica(tmp_path: Path) -> None:
+async def test_each_operation_runs_in_one_replica(tmp_path: Path, url: str) -> None:
     backend = MemoryAdapter("mem")  # one backend, reached from both replicas
     backend.delay["create_deployment"] = 0.05
-    async with two_replicas(tmp_path, backend) as (first, second):
+    async with two_replicas(tmp_path, backend, url) as (first, second):
         await first.register_package("app", "1.0.0")
         created = []
         for n in range(8):
@@ -55,9 +65,11 @@ async def test_each_operation_runs_in_one_replica(tmp_path: Path) -> None:
         assert set(calls.values()) == {1}, calls
 
 
-async def test_another_replicas_change_is_seen_within_the_cache_ttl(tmp_path: Path) -> None:
+async def test_another_replicas_change_is_seen_within_the_cache_ttl(
+    tmp_path: Path, url: str
+) -> None:
     backend = MemoryAdapter("mem")
-    async with two_replicas(tmp_path, backend) as (first, second):
+    async with two_replicas(tmp_path, backend, url) as (first, second):
         await first.register_package("app", "1.0.0")
         package_url = "/o2dms/v1/nfDeploymentDescriptors/app-1.0.0"
         assert (await second.get(package_url)).json()["state"] == "AVAILABLE"  # now cached

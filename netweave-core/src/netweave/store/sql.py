@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import enum
 import functools
 import re
@@ -27,7 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
@@ -112,6 +113,8 @@ PING_TIMEOUT_S: Final = 5.0
 #: Alembic's script directory, shipped inside the package (there is no alembic.ini).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Packages kept by ``get_package`` on a store only this process writes.
+_MAX_CACHED_PACKAGES: Final = 1024
 # Bound for "IN (...)" lists: both drivers cap bound parameters per statement.
 _IN_CHUNK = 1000
 
@@ -205,6 +208,35 @@ class _Open:
     when_ended: list[Callable[[], None]] = field(default_factory=list)
 
 
+class _Writes:
+    """Counts a table's writes as they start and as they finish (committed or not), so a copy
+    read while none was under way stays current as long as both counts stay unchanged. Inside
+    an enclosing transaction a write finishes only when that transaction ends."""
+
+    __slots__ = ("finished", "started")
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+
+    def counts(self) -> tuple[int, int]:
+        return self.started, self.finished
+
+    @contextlib.contextmanager
+    def tracking(self, enclosing: _Open | None) -> Iterator[None]:
+        self.started += 1
+        try:
+            yield
+        finally:
+            if enclosing is None:
+                self.finish()
+            else:
+                enclosing.when_ended.append(self.finish)
+
+    def finish(self) -> None:
+        self.finished += 1
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -242,6 +274,11 @@ def _package(row: Row[Any]) -> PackageRecord:
     data = dict(row._mapping)
     data["state"] = PackageState(data["state"])
     return PackageRecord(**data)
+
+
+def _copy_package(record: PackageRecord) -> PackageRecord:
+    """A copy a caller may change without changing the cached one (records are mutable)."""
+    return replace(record, extensions=copy.deepcopy(record.extensions))
 
 
 def _deployment(row: Row[Any]) -> DeploymentRecord:
@@ -450,8 +487,12 @@ class SqlStore:
         self._current: ContextVar[_Open | None] = ContextVar(
             f"netweave_store_{id(self)}", default=None
         )
-        self._subscription_writes = 0
-        self._subscription_writes_done = 0
+        self._subscription_writes = _Writes()
+        self._package_writes = _Writes()
+        # Packages read by id, on a store only this process writes (see ``sole_writer``): every
+        # deployment create and update reads its package twice (request, then runner), and
+        # packages rarely change. Entries carry the write counts they were read under.
+        self._packages: dict[str, tuple[tuple[int, int], PackageRecord]] = {}
 
     @property
     def engine(self) -> AsyncEngine | LoopEngine:
@@ -659,11 +700,23 @@ class SqlStore:
         _check_stored_package_state(record.state)
         _require_aware("created_at", record.created_at)
         _require_aware("updated_at", record.updated_at)
-        await self._insert(f"package {record.package_id!r}", _P, _values(record))
+        with self._tracking(self._package_writes):
+            await self._insert(f"package {record.package_id!r}", _P, _values(record))
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
+        writes = self._package_writes.counts()
+        cached = self._packages.get(package_id)
+        if cached is not None and cached[0] == writes:
+            return _copy_package(cached[1])
         row = await self._get_by("reading a package", _P, "package_id", package_id)
-        return None if row is None else _package(row)
+        if row is None:
+            return None
+        record = _package(row)
+        if self.sole_writer and self._package_writes.counts() == writes:
+            if len(self._packages) >= _MAX_CACHED_PACKAGES:
+                self._packages.clear()  # bounded; refilled by the next reads
+            self._packages[package_id] = (writes, _copy_package(record))
+        return record
 
     async def find_package(self, name: str, version: str) -> PackageRecord | None:
         row = await self._get(
@@ -715,11 +768,15 @@ class SqlStore:
         if "state" in values:
             values["state"] = _check_stored_package_state(values["state"]).value
         values.setdefault("updated_at", _now())
-        row = await self._update(f"package {package_id!r}", _P, ("package_id", package_id), values)
+        with self._tracking(self._package_writes):
+            row = await self._update(
+                f"package {package_id!r}", _P, ("package_id", package_id), values
+            )
         return _package(row)
 
     async def delete_package(self, package_id: str) -> None:
-        await self._delete(f"package {package_id!r}", _P, _P.c.package_id == package_id)
+        with self._tracking(self._package_writes):
+            await self._delete(f"package {package_id!r}", _P, _P.c.package_id == package_id)
 
     async def package_ids_in_use(self, package_ids: Sequence[str]) -> set[str]:
         ids = list(dict.fromkeys(package_ids))
@@ -961,32 +1018,18 @@ class SqlStore:
     # -- subscriptions ---------------------------------------------------------------------
 
     def subscription_writes(self) -> tuple[int, int]:
-        return self._subscription_writes, self._subscription_writes_done
+        return self._subscription_writes.counts()
 
     @property
     def sole_writer(self) -> bool:
         return self._sqlite  # SQLite serves one process (docs/replicas.md)
 
-    @contextlib.contextmanager
-    def _subscription_write(self) -> Iterator[None]:
-        # Counted before and after (failed or not): see ``subscription_writes``. Inside an
-        # enclosing transaction the write is finished only when that transaction ends.
-        self._subscription_writes += 1
-        current = self._current.get() if self._joinable() is not None else None
-        try:
-            yield
-        finally:
-            if current is None:
-                self._subscription_writes_done += 1
-            else:
-                current.when_ended.append(self._subscription_write_ended)
-
-    def _subscription_write_ended(self) -> None:
-        self._subscription_writes_done += 1
+    def _tracking(self, writes: _Writes) -> contextlib.AbstractContextManager[None]:
+        return writes.tracking(self._current.get() if self._joinable() is not None else None)
 
     async def add_subscription(self, record: SubscriptionRecord) -> None:
         _require_aware("created_at", record.created_at)
-        with self._subscription_write():
+        with self._tracking(self._subscription_writes):
             await self._insert(f"subscription {record.subscription_id!r}", _S, _values(record))
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
@@ -1005,7 +1048,7 @@ class SqlStore:
         )
 
     async def delete_subscription(self, subscription_id: str) -> None:
-        with self._subscription_write():
+        with self._tracking(self._subscription_writes):
             await self._delete(
                 f"subscription {subscription_id!r}", _S, _S.c.subscription_id == subscription_id
             )

@@ -355,6 +355,24 @@ def _update_operation(
     return update(_O).where(where).values(values).returning(*_O.c)
 
 
+@functools.lru_cache(maxsize=256)  # keyed by column sets: bounded all the same
+def _page_statements(
+    table: Table, names: tuple[str, ...], order: tuple[str, ...]
+) -> tuple[Select[Any], Select[Any]]:
+    """A list's count and rows (in ``order``) where each of ``names`` equals its parameter
+    ``eq_<name>``."""
+    where = [table.c[name] == bindparam(f"eq_{name}") for name in names]
+    return (
+        select(func.count()).select_from(table).where(*where),
+        _paged(select(table).where(*where).order_by(*(table.c[name] for name in order))),
+    )
+
+
+def _paged(rows: Select[Any]) -> Select[Any]:
+    """``rows`` limited to the bound ``page_limit`` rows from ``page_offset`` on."""
+    return rows.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
+
+
 @functools.cache
 def _claim_statements() -> tuple[Select[Any], ReturningUpdate[Any]]:
     """``claim_operations``' statements: the claimable operations' ids (oldest first, at most
@@ -633,20 +651,48 @@ class SqlStore:
         limit: int,
         offset: int,
     ) -> Page:
+        """A page of ``table``'s rows meeting ``conditions`` (statements built per call)."""
+        count = select(func.count()).select_from(table).where(*conditions)
+        items = _paged(select(table).where(*conditions).order_by(*order))
+        return await self._run_page(what, (count, items), {}, convert, limit, offset)
+
+    async def _page_where_equal(
+        self,
+        what: str,
+        table: Table,
+        equal: Mapping[str, Any],
+        order: tuple[str, ...],
+        convert: Any,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        """A page of ``table``'s rows whose columns equal ``equal``'s values (``None``: any),
+        by statements built once per set of columns."""
+        given = {name: value for name, value in equal.items() if value is not None}
+        statements = _page_statements(table, tuple(given), order)
+        params = {f"eq_{name}": value for name, value in given.items()}
+        return await self._run_page(what, statements, params, convert, limit, offset)
+
+    async def _run_page(
+        self,
+        what: str,
+        statements: tuple[Select[Any], Select[Any]],
+        params: dict[str, Any],
+        convert: Any,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        """The total (``statements[0]``) and the page of ``statements[1]``'s rows (its bound
+        ``page_limit`` and ``page_offset``)."""
         limit, offset = _page_bounds(limit, offset)
+        count, rows = statements
         with _translate(what):
             async with self._conn(write=False) as conn:
-                total = (
-                    await conn.execute(select(func.count()).select_from(table).where(*conditions))
-                ).scalar_one()
+                total = (await conn.execute(count, params)).scalar_one()
                 items: list[Any] = []
                 if limit and offset < total:
-                    stmt: Select[Any] = (
-                        select(table).where(*conditions).order_by(*order).limit(limit)
-                    )
-                    if offset:
-                        stmt = stmt.offset(offset)
-                    items = [convert(row) for row in await conn.execute(stmt)]
+                    page = {**params, "page_limit": limit, "page_offset": offset}
+                    items = [convert(row) for row in await conn.execute(rows, page)]
         return Page(items=items, total=int(total))
 
     async def _get(self, what: str, table: Table, key: ColumnElement[bool]) -> Row[Any] | None:
@@ -819,20 +865,16 @@ class SqlStore:
         limit: int = 100,
         offset: int = 0,
     ) -> Page:
-        conditions: list[ColumnElement[bool]] = []
-        for column, value in (
-            (_D.c.package_id, package_id),
-            (_D.c.status, _plain(status)),
-            (_D.c.namespace, namespace),
-            (_D.c.adapter, adapter),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        return await self._page(
+        return await self._page_where_equal(
             "listing deployments",
             _D,
-            conditions,
-            (_D.c.created_at, _D.c.deployment_id),
+            {
+                "package_id": package_id,
+                "status": _plain(status),
+                "namespace": namespace,
+                "adapter": adapter,
+            },
+            ("created_at", "deployment_id"),
             _deployment,
             limit,
             offset,
@@ -879,16 +921,11 @@ class SqlStore:
         limit: int = 100,
         offset: int = 0,
     ) -> Page:
-        conditions: list[ColumnElement[bool]] = []
-        if deployment_id is not None:
-            conditions.append(_O.c.deployment_id == deployment_id)
-        if state is not None:
-            conditions.append(_O.c.state == _plain(state))
-        return await self._page(
+        return await self._page_where_equal(
             "listing operations",
             _O,
-            conditions,
-            (_O.c.start_time, _O.c.operation_id),
+            {"deployment_id": deployment_id, "state": _plain(state)},
+            ("start_time", "operation_id"),
             _operation,
             limit,
             offset,
@@ -1037,11 +1074,11 @@ class SqlStore:
         return None if row is None else _subscription(row)
 
     async def list_subscriptions(self, *, limit: int = 100, offset: int = 0) -> Page:
-        return await self._page(
+        return await self._page_where_equal(
             "listing subscriptions",
             _S,
-            (),
-            (_S.c.created_at, _S.c.subscription_id),
+            {},
+            ("created_at", "subscription_id"),
             _subscription,
             limit,
             offset,

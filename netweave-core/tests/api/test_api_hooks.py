@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from netweave.errors import InvalidInput
 from netweave.hookspecs import hookimpl
 from netweave.plugins import make_plugin_manager
@@ -131,3 +132,39 @@ async def test_select_adapter_hook_places_unnamed_packages(tmp_path: Path) -> No
         assert (await gw.register_package("other", "1.0.0"))["adapter"] == "east"
         # an explicit adapter wins over the hook
         assert (await gw.register_package("west-b", "1.0.0", adapter="east"))["adapter"] == "east"
+
+
+async def test_events_nobody_listens_to_are_never_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No subscription and no plugin listening: a deployment's life builds none of its events'
+    wire forms (most of an event's cost); a plugin listening gets every one (test above)."""
+    import netweave.operations.events as events_module
+
+    built: list[str] = []
+
+    def counting(convert: Any) -> Any:
+        def wrapper(record: Any) -> Any:
+            built.append(convert.__name__)
+            return convert(record)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        events_module, "deployment_to_wire", counting(events_module.deployment_to_wire)
+    )
+    monkeypatch.setattr(
+        events_module, "operation_to_wire", counting(events_module.operation_to_wire)
+    )
+    pm = make_plugin_manager()
+    async with running_gateway(tmp_path, plugin_manager=pm) as gw:
+        await gw.register_package("app", "1.0.0")
+        deployment, operation = await gw.deploy("app-1.0.0")
+        assert operation["state"] == "COMPLETED"
+        assert built == []
+        pm_recorder = Recorder()
+        pm.register(pm_recorder)
+        response = await gw.delete(f"{BASE}/{deployment['deploymentId']}")
+        await gw.wait_operation(response.json()["operationId"])
+    assert "operation_to_wire" in built  # a listener now: built for it
+    assert ("op", "PROCESSING->COMPLETED") in pm_recorder.events

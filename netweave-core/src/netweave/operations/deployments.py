@@ -48,7 +48,6 @@ from netweave.operations.convert import (
     deployment_to_wire,
     operation_to_wire,
     package_to_info,
-    wire_dict,
 )
 from netweave.operations.events import HookBus
 from netweave.registry import AdapterRegistry
@@ -206,7 +205,7 @@ class DeploymentService:
             try:
                 async with self._hooks.change(self._store) as events:
                     record = await self._store.update_deployment(deployment_id, **changes)
-                    events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(record)))
+                    events.deployment("DeploymentChanged", record)
             except NotFound:
                 raise NotFound(
                     f"deployment {deployment_id!r} not found",
@@ -301,7 +300,7 @@ class DeploymentService:
         async with self._hooks.change(self._store, on_commit=self._created) as events:
             await self._store.add_deployment(record)
             await self._store.add_operation(operation)
-            events.deployment("DeploymentCreated", wire_dict(accepted.deployment))
+            events.deployment("DeploymentCreated", accepted.deployment)
             events.operation(accepted.operation, None)
         return accepted
 

@@ -22,20 +22,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import pluggy
 
 from netweave.adapters import PackageUpload
 from netweave.errors import BackendUnavailable, InvalidInput, NetweaveError
-from netweave.models import DeploymentRequest, Operation
+from netweave.models import Deployment, DeploymentRequest, Operation
 from netweave.notifications.events import (
     DeploymentEvent,
     GatewayEvent,
     OperationEvent,
     PackageEvent,
 )
-from netweave.store import Store
+from netweave.operations.convert import deployment_to_wire, operation_to_wire, wire_dict
+from netweave.store import DeploymentRecord, OperationRecord, Store
 
 _log = logging.getLogger("netweave.events")
 
@@ -57,20 +58,68 @@ class EventRecorder(Protocol):
         """A transaction that stored events committed."""
 
 
-@dataclass(slots=True)
-class EventBatch:
-    """The events one change reports, in the order they happened."""
+class EventBatch(Sequence[GatewayEvent]):
+    """The events one change reports, in the order they happened.
 
-    events: list[GatewayEvent] = field(default_factory=list)
+    Given as records, an event's wire form is built when the events are first read: with no
+    subscription and no plugin listening, never (it is most of an event's cost). Records are
+    taken as they are when added; the change must not alter them afterwards.
+    """
+
+    __slots__ = ("_made", "_pending")
+
+    def __init__(self) -> None:
+        self._pending: list[GatewayEvent | Callable[[], GatewayEvent]] = []
+        self._made: list[GatewayEvent] | None = None
 
     def package(self, event_type: str, package: dict[str, Any]) -> None:
-        self.events.append(PackageEvent(event_type, package))
+        self._add(PackageEvent(event_type, package))
 
-    def deployment(self, event_type: str, deployment: dict[str, Any]) -> None:
-        self.events.append(DeploymentEvent(event_type, deployment))
+    def deployment(
+        self, event_type: str, deployment: dict[str, Any] | DeploymentRecord | Deployment
+    ) -> None:
+        if isinstance(deployment, DeploymentRecord):
+            record = deployment
+            self._add(lambda: DeploymentEvent(event_type, wire_dict(deployment_to_wire(record))))
+        elif isinstance(deployment, Deployment):
+            wire = deployment
+            self._add(lambda: DeploymentEvent(event_type, wire_dict(wire)))
+        else:
+            self._add(DeploymentEvent(event_type, deployment))
 
-    def operation(self, operation: Operation, previous_state: str | None) -> None:
-        self.events.append(OperationEvent(operation, previous_state))
+    def operation(self, operation: Operation | OperationRecord, previous_state: str | None) -> None:
+        if isinstance(operation, OperationRecord):
+            record = operation
+            self._add(lambda: OperationEvent(operation_to_wire(record), previous_state))
+        else:
+            self._add(OperationEvent(operation, previous_state))
+
+    def _add(self, event: GatewayEvent | Callable[[], GatewayEvent]) -> None:
+        self._pending.append(event)
+        self._made = None
+
+    @property
+    def events(self) -> list[GatewayEvent]:
+        if self._made is None:
+            self._made = [e if isinstance(e, _EVENT_TYPES) else e() for e in self._pending]
+            self._pending = list(self._made)
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    @overload
+    def __getitem__(self, index: int) -> GatewayEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[GatewayEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> GatewayEvent | Sequence[GatewayEvent]:
+        return self.events[index]
+
+
+_EVENT_TYPES = (PackageEvent, DeploymentEvent, OperationEvent)
+_EVENT_HOOKS = ("netweave_package_event", "netweave_deployment_event", "netweave_operation_event")
 
 
 @dataclass(slots=True)
@@ -165,7 +214,7 @@ class HookBus:
         try:
             async with store.transaction():
                 yield opened.batch
-                opened.stored = await self.record(opened.batch.events, prepared)
+                opened.stored = await self.record(opened.batch, prepared)
         finally:
             self._open.reset(token)
         for callback in opened.on_commit:
@@ -174,7 +223,7 @@ class HookBus:
             # Only then: waking the delivery worker for events nobody subscribed to would
             # cost a claim round (a query) per change for nothing.
             self.recorder.committed()
-        await self.broadcast(opened.batch.events)
+        await self.broadcast(opened.batch)
 
     async def record(self, events: Sequence[GatewayEvent], prepared: Any = None) -> bool:
         """Write ``events`` to the outbox (inside the caller's transaction); whether any was
@@ -194,6 +243,10 @@ class HookBus:
 
     async def broadcast(self, events: Sequence[GatewayEvent]) -> None:
         """After commit: the plugins' event hooks, in order; failures are logged only."""
+        if not events or not any(
+            getattr(self._pm.hook, name).get_hookimpls() for name in _EVENT_HOOKS
+        ):
+            return  # nobody listens: the events' wire forms need not be built
         for event in events:
             name, kwargs = _hook_call(event)
             await self._broadcast(name, kwargs)

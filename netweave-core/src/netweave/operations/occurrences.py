@@ -11,7 +11,7 @@ from netweave.models import (
     ProblemDetails,
 )
 from netweave.operations import state_machine
-from netweave.operations.convert import deployment_to_wire, operation_to_wire, wire_dict
+from netweave.operations.convert import operation_to_wire
 from netweave.operations.deployments import WorkerHandle, now
 from netweave.operations.events import HookBus
 from netweave.store import OperationRecord, Store
@@ -119,7 +119,7 @@ class OperationService:
                     status_message=f"operation {operation_id} cancelled",
                     updated_at=now(),
                 )
-                events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(deployment)))
+                events.deployment("DeploymentChanged", deployment)
             wire = operation_to_wire(updated)
             events.operation(wire, record.state.value)
         return wire

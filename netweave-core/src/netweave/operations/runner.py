@@ -38,9 +38,7 @@ from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
     deployment_to_wire,
     error_to_problem,
-    operation_to_wire,
     package_to_info,
-    wire_dict,
 )
 from netweave.operations.deployments import deep_merge, now
 from netweave.operations.events import EventBatch, HookBus
@@ -207,9 +205,9 @@ class OperationRunner:
     ) -> None:
         """The start's events (``deployment``: only when its status changed)."""
         if claimed.state is not operation.state:
-            events.operation(operation_to_wire(operation), claimed.state.value)
+            events.operation(operation, claimed.state.value)
         if deployment is not None:
-            events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(deployment)))
+            events.deployment("DeploymentChanged", deployment)
 
     async def _package_of(
         self, operation: OperationRecord, deployment: DeploymentRecord
@@ -303,8 +301,8 @@ class OperationRunner:
                     if deployment is not None:
                         gone = deployment_to_wire(deployment)
                         gone.status = DeploymentStatus.DELETED
-                        events.deployment("DeploymentDeleted", wire_dict(gone))
-                    events.operation(operation_to_wire(done), previous)
+                        events.deployment("DeploymentDeleted", gone)
+                    events.operation(done, previous)
             except Conflict:
                 return False
             self._count(done)
@@ -320,13 +318,13 @@ class OperationRunner:
                     state=OperationState.COMPLETED,
                     error=None,
                 )
-                events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
-                events.operation(operation_to_wire(done), previous)
+                events.deployment("DeploymentChanged", updated)
+                events.operation(done, previous)
         except Conflict:
             # Cancelled while the backend did the work: record the backend's truth anyway.
             async with self._hooks.change(self._store) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
-                events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
+                events.deployment("DeploymentChanged", updated)
             return False
         self._count(done)
         return True
@@ -384,8 +382,8 @@ class OperationRunner:
                         status_message=message,
                         updated_at=now(),
                     )
-                    events.deployment("DeploymentChanged", wire_dict(deployment_to_wire(updated)))
-                events.operation(operation_to_wire(failed), previous)
+                    events.deployment("DeploymentChanged", updated)
+                events.operation(failed, previous)
         except Conflict:
             return
         _log.warning(

@@ -147,3 +147,14 @@ def test_redact_text_leaves_ordinary_text_alone() -> None:
     register_secret("abc")  # too short to redact safely: ignored
     assert redact_text("a basic message about abc") == "a basic message about abc"
     assert redact_text("eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl") == REDACTED
+
+
+def test_redact_text_finds_each_pattern_in_any_letter_case() -> None:
+    # Each pattern runs only when its word is in the text: the word test ignores case as the
+    # patterns do.
+    assert redact_text("hdr BEARER abc.def") == f"hdr BEARER {REDACTED}"
+    assert redact_text("hdr bEaReR abc.def") == f"hdr bEaReR {REDACTED}"
+    assert redact_text("db POSTGRESQL://u:pw9@h/x") == f"db POSTGRESQL://u:{REDACTED}@h/x"
+    assert redact_text("x eyJhbGciOi.eyJzdWIiOiIx.sig y") == f"x {REDACTED} y"
+    both = redact_text("Bearer t0k3n and git://me:pw@host/repo")
+    assert both == f"Bearer {REDACTED} and git://me:{REDACTED}@host/repo"

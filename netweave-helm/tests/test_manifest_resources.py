@@ -69,6 +69,23 @@ CASES = {
     "no metadata": "---\napiVersion: v1\nkind: Namespace\n",
     "metadata not a mapping": "---\nkind: Odd\nmetadata: just-a-string\n",
     "numbers as names": "---\nkind: ConfigMap\nmetadata:\n  name: 0123\n  namespace: 42\n",
+    "yaml words as values": "---\nkind: ConfigMap\nmetadata:\n  name: true\n  namespace: off\n"
+    "---\nkind: On\nmetadata:\n  name: null\n---\nkind: Secret\nmetadata:\n  name: No\n",
+    "quoted and commented values": '---\nkind: ConfigMap\nmetadata:\n  name: "q"\n'
+    "---\nkind: Secret # why\nmetadata:\n  name: s # why\n---\nkind: A\nmetadata:\n  name: 'x'\n",
+    "four-space indent and deeper names": "---\nkind: Pod\nmetadata:\n    labels:\n"
+    "        name: label\n    name: pod-1\n    namespace: team.a\nspec:\n  name: spec\n",
+    "duplicate keys": "---\nkind: A\nkind: B\nmetadata:\n  name: a\n  name: b\n",
+    "metadata repeated": "---\nkind: A\nmetadata:\n  name: a\nmetadata:\n  name: b\n",
+    "crlf line ends": "---\r\nkind: Service\r\nmetadata:\r\n  name: crlf\r\n",
+    "uppercase and digit-led names": "---\nkind: ConfigMap\nmetadata:\n  name: Web\n"
+    "---\nkind: ConfigMap\nmetadata:\n  name: 5g-core\n",
+    "empty name and namespace": "---\nkind: ConfigMap\nmetadata:\n  name:\n  namespace:\n",
+    "block scalar under metadata": "---\nkind: ConfigMap\nmetadata:\n  description: |\n"
+    "    name: inside\n  name: outside\n",
+    "name only in a nested mapping": "---\nkind: ConfigMap\nmetadata:\n  labels:\n"
+    "    name: nested\n",
+    "spaces-only lines": "---\nkind: ConfigMap\n   \nmetadata:\n\n  name: gap\n",
 }
 
 
@@ -90,3 +107,18 @@ def test_a_broken_spec_under_a_readable_headline_still_names_its_resource() -> N
     """The one difference from reading whole (which gives nothing): Helm's manifests are
     valid YAML, so this cannot come from Helm; naming the resource is the more useful answer."""
     assert names("---\nkind: A\nmetadata: {name: a}\nspec: [unclosed\n") == [("A", "a", "ns")]
+
+
+def test_helm_style_documents_are_read_without_the_yaml_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Helm's own style (block mappings, plain names) takes the line-by-line path; the cases
+    above check it answers as the parser would, this one that it is taken."""
+    import netweave_helm.adapter as adapter_module
+
+    def no_parser(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the YAML parser was used")
+
+    monkeypatch.setattr(adapter_module.yaml, "load", no_parser)
+    monkeypatch.setattr(adapter_module.yaml, "load_all", no_parser)
+    assert names(CASES["helm style"]) == [("Deployment", "web", "ns"), ("Service", "web", "other")]

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from time import monotonic
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Engine, Executable, event
+from sqlalchemy import Engine, Executable, event, exc
 from sqlalchemy.engine import Connection, CursorResult
 
 #: The longest SQLite itself may block the loop waiting for another process's lock.
@@ -140,8 +140,6 @@ class LoopConnection:
         try:
             await _begin(driver, statement)
         except sqlite3.Error as error:
-            from sqlalchemy import exc
-
             raise exc.DBAPIError.instance(
                 statement, None, error, sqlite3.Error, connection_invalidated=False
             ) from error
@@ -155,12 +153,6 @@ class LoopConnection:
             yield self
 
     async def close(self) -> None:
-        self.sync_connection.close()
-
-    async def __aenter__(self) -> LoopConnection:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
         self.sync_connection.close()
 
 

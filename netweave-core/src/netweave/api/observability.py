@@ -37,8 +37,6 @@ def _absolute_links(scope: Scope, headers: list[Any]) -> list[Any]:
 def observability_middleware_factory(metrics: Metrics) -> Any:
     requests = metrics.requests
     durations = metrics.request_duration
-    # ``labels()`` hashes and locks on every call; routes x methods x codes is a small set.
-    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,16 +68,8 @@ def observability_middleware_factory(metrics: Metrics) -> Any:
             finally:
                 route = scope.get("path_template") or "unmatched"
                 method = str(scope.get("method", ""))
-                key = (method, route, status)
-                pair = children.get(key)
-                if pair is None:
-                    pair = (
-                        requests.labels(method=method, route=route, code=str(status)),
-                        durations.labels(method=method, route=route),
-                    )
-                    children[key] = pair
-                pair[0].inc()
-                pair[1].observe(time.perf_counter() - started)
+                metrics.child(requests, method, route, str(status)).inc()
+                metrics.child(durations, method, route).observe(time.perf_counter() - started)
 
         return wrapped
 

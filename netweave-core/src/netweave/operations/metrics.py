@@ -10,12 +10,18 @@ plus HTTP request metrics, operation metrics and notification delivery metrics
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+_M = TypeVar("_M", bound=MetricWrapperBase)
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r = self.registry
         self.package_uploads = Counter(
             "o2dms_package_uploads",
@@ -100,3 +106,13 @@ class Metrics:
             "Deliveries waiting in the outbox, all replicas (set on scrape).",
             registry=r,
         )
+
+    def child(self, metric: _M, *values: str) -> _M:
+        """``metric.labels(*values)``, looked up once per label set: prometheus_client's
+        ``labels()`` validates and takes a lock on every call, and these run per request and
+        per operation. Label sets are bounded (route templates, adapters, types, states)."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found  # type: ignore[return-value]

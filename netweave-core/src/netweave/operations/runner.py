@@ -82,10 +82,6 @@ class OperationRunner:
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._backoff = backoff
-        # The metrics' labelled children, looked up once per label set (prometheus_client's
-        # labels() validates and locks on every call).
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._durations: dict[tuple[str, str], Any] = {}
 
     async def run(self, claimed: OperationRecord) -> bool:
         """Run one step; True when this run settled the operation (COMPLETED).
@@ -164,12 +160,9 @@ class OperationRunner:
                 break
             settled = await self._finish(operation, deployment, info)
             break
-        key = (operation.adapter, operation.operation_type.value)
-        duration = self._durations.get(key)
-        if duration is None:
-            duration = self._metrics.operation_duration.labels(adapter=key[0], type=key[1])
-            self._durations[key] = duration
-        duration.observe(time.monotonic() - started)
+        self._metrics.child(
+            self._metrics.operation_duration, operation.adapter, operation.operation_type.value
+        ).observe(time.monotonic() - started)
         return settled
 
     # -- steps -------------------------------------------------------------------------------
@@ -402,9 +395,9 @@ class OperationRunner:
         self._count(failed)
 
     def _count(self, operation: OperationRecord) -> None:
-        key = (operation.adapter, operation.operation_type.value, operation.state.value)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._metrics.operations.labels(adapter=key[0], type=key[1], state=key[2])
-            self._counters[key] = counter
-        counter.inc()
+        self._metrics.child(
+            self._metrics.operations,
+            operation.adapter,
+            operation.operation_type.value,
+            operation.state.value,
+        ).inc()

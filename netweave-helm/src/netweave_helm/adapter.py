@@ -58,7 +58,7 @@ from netweave.errors import (
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
 
 from netweave_helm import sdk
-from netweave_helm.archives import safe_extract
+from netweave_helm.archives import check_schema_references, safe_extract
 from netweave_helm.cluster import ClusterAccess
 from netweave_helm.config import HelmConfig, LocalStorage
 from netweave_helm.hooks import HOOKS, HelmHooks
@@ -344,6 +344,8 @@ class HelmAdapter(DMSAdapter):
         self._store: ChartStore | None = None
         self._work_dir: Path | None = None
         self._release_locks: dict[str, asyncio.Lock] = {}
+        #: (path, size, mtime) of chart archives whose schemas were checked (``_chart_path``).
+        self._vetted: set[tuple[str, int, int]] = set()
         storage = config.storage
         self.serves_repository = isinstance(storage, LocalStorage) and storage.serve
         self.requested_serve_path = (
@@ -711,6 +713,20 @@ class HelmAdapter(DMSAdapter):
         return archives[0]
 
     async def _chart_path(self, package: PackageInfo) -> Path:
+        """A local archive of ``package`` that Helm may load: its schemas refer nowhere else
+        (checked once per file; a chart registered from a remote repository was never
+        uploaded through the gateway's checks)."""
+        path = await self._chart_archive(package)
+        stat = path.stat()  # inline: one local stat costs less than a thread hand-over
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._vetted:
+            await asyncio.to_thread(check_schema_references, path, self.settings.limits)
+            if len(self._vetted) >= 4096:
+                self._vetted.clear()  # bounded; a miss only costs one more scan
+            self._vetted.add(key)
+        return path
+
+    async def _chart_archive(self, package: PackageInfo) -> Path:
         """A local archive of ``package``: the local repository's own file, or a download
         cached per digest (a re-uploaded version with other content is fetched again)."""
         name, version = parse_package_ref(package.backend_ref)

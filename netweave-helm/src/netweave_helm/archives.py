@@ -4,9 +4,11 @@ The archive is read once, sequentially (``tarfile`` stream mode over ``gzip``), 
 :class:`~netweave.errors.InvalidInput` at the first sign of trouble: not gzip (or a zip), path
 traversal, absolute paths, links, device files, duplicate entries, too many entries, too deep,
 a file or total size over the limits, a decompression ratio typical of a bomb, or a metadata file
-that is not valid YAML/JSON. Nothing is written anywhere: only ``Chart.yaml``,
-``requirements.yaml``, ``values.yaml`` and ``values.schema.json`` of the top-level chart are read
-into memory (each bounded).
+that is not valid YAML/JSON, or a ``values.schema.json`` (of the chart or of any subchart, also
+inside vendored ``charts/*.tgz``) that refers outside itself (:mod:`netweave_helm.schemarefs`:
+Helm would fetch or read what it names). Nothing is written anywhere: only ``Chart.yaml``,
+``requirements.yaml``, ``values.yaml``, the schemas and vendored subchart archives are read into
+memory (each bounded).
 
 Why ``gzip.GzipFile`` under ``tarfile.open(mode="r|")`` rather than ``"r|gz"``: CPython 3.11's
 stream-mode gzip reader mishandles the gzip ``FEXTRA`` header field, which Helm writes into every
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import yaml
 from netweave.errors import InvalidInput
 
 from netweave_helm.config import ArchiveLimits
+from netweave_helm.schemarefs import external_references, load_schema
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -156,6 +158,7 @@ def _walk(tar: tarfile.TarFile, compressed: int, limits: ArchiveLimits) -> Archi
     tops: set[str] = set()
     vendored: set[str] = set()
     metadata: dict[str, bytes] = {}
+    budget = _Budget(limits)  # for the vendored subchart archives, together
     total = 0
     entries = 0
     for member in tar:  # bounded: refused beyond limits.max_entries
@@ -191,6 +194,9 @@ def _walk(tar: tarfile.TarFile, compressed: int, limits: ArchiveLimits) -> Archi
             raise refuse(f"contents exceed {limits.max_uncompressed_bytes} bytes uncompressed")
         if len(parts) >= 3 and parts[1] == "charts":
             vendored.add(parts[2])
+        if len(parts) > 2 and _is_nested(parts):
+            _scan_member(tar, member, "/".join(parts[1:]), limits, budget, 0)
+            continue
         if len(parts) == 2 and parts[1] in _METADATA_FILES:
             bound = (
                 limits.max_file_bytes
@@ -222,12 +228,7 @@ def _walk(tar: tarfile.TarFile, compressed: int, limits: ArchiveLimits) -> Archi
         if values is not None and not isinstance(values, dict):
             raise refuse("values.yaml is not a YAML mapping")
     if "values.schema.json" in metadata:
-        try:
-            schema = json.loads(metadata["values.schema.json"])
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise refuse(f"values.schema.json is not valid JSON ({exc})") from None
-        if not isinstance(schema, dict | bool):
-            raise refuse("values.schema.json is not a JSON Schema object")
+        _check_schema(metadata["values.schema.json"], "values.schema.json")
     return ArchiveFacts(
         top=top,
         entries=entries,
@@ -238,6 +239,119 @@ def _walk(tar: tarfile.TarFile, compressed: int, limits: ArchiveLimits) -> Archi
         has_values_schema="values.schema.json" in metadata,
         vendored=frozenset(vendored),
     )
+
+
+_SCHEMA_FILE = "values.schema.json"
+#: Subchart archives inside subchart archives: deeper than this is refused (Helm has no bound).
+MAX_NESTED_ARCHIVES = 8
+
+
+class _Budget:
+    """Decompressed bytes the nested archives of one chart may still expand to, together."""
+
+    def __init__(self, limits: ArchiveLimits) -> None:
+        # Tar headers and padding count too.
+        self.left = limits.max_uncompressed_bytes + _HEADER_ALLOWANCE * (limits.max_entries + 8)
+
+
+def _is_nested(parts: list[str]) -> bool:
+    """A subchart's schema, or a vendored subchart archive (Helm loads ``charts/*.tgz``)."""
+    if parts[-1] == _SCHEMA_FILE:
+        return True
+    return parts[-1].endswith(".tgz") and "charts" in parts[1:-1]
+
+
+def _check_schema(data: bytes, where: str) -> None:
+    """Refuse a schema that is not JSON or that refers outside itself."""
+    try:
+        schema = load_schema(data)
+    except ValueError as exc:
+        raise refuse(f"{where} is not valid JSON ({_one_line(str(exc))})", file=where) from None
+    if not isinstance(schema, dict | bool):
+        raise refuse(f"{where} is not a JSON Schema object", file=where)
+    found = external_references(schema)
+    if found:
+        first = found[0]
+        raise InvalidInput(
+            f"{where} refers outside itself ({first.keyword} {first.value!r} at "
+            f"{first.pointer or '/'}): the gateway does not let Helm fetch schema references "
+            "from the network or read them from the file system; bundle the referenced schema "
+            "into the chart's schema (under $defs or definitions) and refer to it with '#/...'",
+            details={
+                "file": where,
+                "references": [
+                    {"keyword": r.keyword, "value": r.value, "pointer": r.pointer or "/"}
+                    for r in found
+                ],
+            },
+        )
+
+
+def _scan_member(
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    where: str,
+    limits: ArchiveLimits,
+    budget: _Budget,
+    depth: int,
+) -> None:
+    """Check one schema file, or every schema inside one vendored subchart archive."""
+    if not member.isreg():
+        return
+    if member.size > limits.max_file_bytes:
+        raise refuse(f"{where} is larger than {limits.max_file_bytes} bytes", entry=where)
+    handle = tar.extractfile(member)
+    if handle is None:  # pragma: no cover - regular files always have data
+        return
+    data = handle.read(limits.max_file_bytes + 1)
+    if member.name.rsplit("/", 1)[-1] == _SCHEMA_FILE:
+        _check_schema(data, where)
+    else:
+        _scan_archive(io.BytesIO(data), len(data), f"{where}:", limits, budget, depth + 1)
+
+
+def _scan_archive(
+    raw: IO[bytes],
+    compressed: int,
+    prefix: str,
+    limits: ArchiveLimits,
+    budget: _Budget,
+    depth: int,
+) -> None:
+    """Every schema in a (sub)chart archive, leniently: Helm loads the archive, the gateway
+    never extracts it, so only its schemas and its own subchart archives matter here."""
+    if depth > MAX_NESTED_ARCHIVES:
+        raise refuse(f"subchart archives nested more than {MAX_NESTED_ARCHIVES} deep ({prefix})")
+    where = prefix.rstrip(":") or "the chart"
+    if raw.read(2) != _GZIP_MAGIC:
+        raise refuse(f"{where} is not a gzip-compressed chart archive", entry=where)
+    raw.seek(0)
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            reader = _BoundedReader(gz, limit=budget.left, compressed=compressed, limits=limits)
+            buffered = io.BufferedReader(reader, buffer_size=64 * 1024)
+            with tarfile.open(fileobj=buffered, mode="r|", errorlevel=2) as tar:
+                for member in tar:  # bounded by the budget of decompressed bytes
+                    parts = member.name.rstrip("/").split("/")
+                    if len(parts) >= 2 and _is_nested(parts):
+                        _scan_member(
+                            tar, member, prefix + "/".join(parts[1:]), limits, budget, depth
+                        )
+            budget.left -= reader.count
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeError):
+        raise refuse(f"{where} is not a readable chart archive", entry=where) from None
+
+
+def check_schema_references(path: Path, limits: ArchiveLimits) -> None:
+    """Refuse the chart archive at ``path`` when any schema in it (or in its vendored
+    subcharts) refers outside itself; run before Helm loads an archive not inspected here."""
+    try:
+        with path.open("rb") as raw:
+            _scan_archive(raw, path.stat().st_size, "", limits, _Budget(limits), 0)
+    except _ArchiveRefused as exc:
+        raise refuse(str(exc)) from None
+    except OSError as exc:
+        raise refuse(f"unreadable archive ({type(exc).__name__})") from None
 
 
 def _check_name(name: str, limits: ArchiveLimits) -> list[str]:
@@ -301,4 +415,11 @@ def safe_extract(path: Path, destination: Path) -> None:
         raise refuse(f"cannot extract archive ({type(exc).__name__})") from None
 
 
-__all__ = ["ArchiveFacts", "inspect_archive", "refuse", "safe_extract"]
+__all__ = [
+    "MAX_NESTED_ARCHIVES",
+    "ArchiveFacts",
+    "check_schema_references",
+    "inspect_archive",
+    "refuse",
+    "safe_extract",
+]

@@ -18,8 +18,13 @@ from netweave_helm.adapter import HelmAdapter
 from netweave_helm.storage.local import LocalChartStore
 
 
-def _index(repo: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((repo / "index.yaml").read_text())
+async def _index(adapter: HelmAdapter) -> dict[str, Any]:
+    """The served ``index.yaml``; rendering it writes it to the repository directory too."""
+    store = adapter.local_store
+    assert store is not None
+    served = await store.index_bytes()
+    assert (store.directory / "index.yaml").read_bytes() == served
+    loaded: dict[str, Any] = yaml.safe_load(served)
     return loaded
 
 
@@ -68,7 +73,7 @@ async def test_real_chart_uploads_with_metadata_and_extensions(
     # Stored byte for byte and indexed with the same digest.
     stored = tmp_path / "repo" / filename
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == REAL_CHARTS[filename]
-    entry = _index(tmp_path / "repo")["entries"][name][0]
+    entry = (await _index(local_adapter))["entries"][name][0]
     assert entry["digest"] == REAL_CHARTS[filename]
     assert entry["urls"] == [filename]
     assert entry["version"] == version
@@ -107,11 +112,11 @@ async def test_duplicate_name_and_version_is_409(
     charts_dir: Path, tmp_path: Path, local_adapter: HelmAdapter
 ) -> None:
     await local_adapter.upload_package(upload_of(charts_dir / "hello-world-0.1.0.tgz"))
-    index_before = (tmp_path / "repo" / "index.yaml").read_bytes()
+    index_before = await _index(local_adapter)
     with pytest.raises(AlreadyExists) as caught:
         await local_adapter.upload_package(upload_of(charts_dir / "hello-world-0.1.0.tgz"))
     assert caught.value.status == 409
-    assert (tmp_path / "repo" / "index.yaml").read_bytes() == index_before
+    assert await _index(local_adapter) == index_before
 
 
 async def test_concurrent_uploads_of_one_version_store_it_once(
@@ -124,7 +129,7 @@ async def test_concurrent_uploads_of_one_version_store_it_once(
     )
     assert sum(1 for r in results if not isinstance(r, BaseException)) == 1
     assert all(isinstance(r, AlreadyExists) for r in results if isinstance(r, BaseException))
-    assert len(_index(tmp_path / "repo")["entries"]["race"]) == 1
+    assert len((await _index(local_adapter))["entries"]["race"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -317,11 +322,12 @@ async def test_chart_added_outside_netweave_shows_up(
     velero = listed["velero:12.1.0"]
     assert velero.checksum == f"sha256:{REAL_CHARTS['velero-12.1.0.tgz']}"
     assert velero.extensions["kubeVersion"] == ">=1.16.0-0"
-    assert _index(repo)["entries"]["velero"][0]["digest"] == REAL_CHARTS["velero-12.1.0.tgz"]
+    served = (await _index(local_adapter))["entries"]["velero"][0]
+    assert served["digest"] == REAL_CHARTS["velero-12.1.0.tgz"]
 
     (repo / "velero-12.1.0.tgz").unlink()
     assert await local_adapter.list_packages() == []
-    assert "velero" not in _index(repo)["entries"]
+    assert "velero" not in (await _index(local_adapter))["entries"]
 
 
 async def test_delete_removes_archive_and_index_entry(
@@ -330,7 +336,7 @@ async def test_delete_removes_archive_and_index_entry(
     info = await local_adapter.upload_package(upload_of(charts_dir / "hello-world-0.1.0.tgz"))
     await local_adapter.delete_package(info.backend_ref)
     assert not (tmp_path / "repo" / "hello-world-0.1.0.tgz").exists()
-    assert "hello-world" not in _index(tmp_path / "repo")["entries"]
+    assert "hello-world" not in (await _index(local_adapter))["entries"]
     with pytest.raises(NotFound):
         await local_adapter.delete_package(info.backend_ref)
     with pytest.raises(NotFound):
@@ -344,10 +350,11 @@ async def test_failed_index_write_leaves_nothing_behind(
 ) -> None:
     archive = build_chart(tmp_path / "src", "atomic", "1.0.0")
 
-    def broken_write(self: LocalChartStore, index: dict[str, Any]) -> None:
+    def broken_write(self: LocalChartStore, lines: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(LocalChartStore, "_write_index", broken_write)
+    # The journal line is the index write of an upload.
+    monkeypatch.setattr(LocalChartStore, "_append", broken_write)
     with pytest.raises(Exception):  # noqa: B017,PT011 - mapped by the template to BackendError
         await local_adapter.upload_package(upload_of(archive))
     monkeypatch.undo()

@@ -91,9 +91,22 @@ class Unsupported(NetweaveError):
 
 
 class BackendUnavailable(NetweaveError):
+    """Not available now; ``retry_after`` (seconds), when known, becomes ``Retry-After``."""
+
     status = 503
     code = "BackendUnavailable"
     title = "Backend unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        #: Set when the backend is busy getting ready (first load), not down.
+        self.retry_after = retry_after
 
 
 class ClusterNotConfigured(BackendUnavailable):

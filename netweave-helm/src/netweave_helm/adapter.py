@@ -42,6 +42,7 @@ from netweave.adapters import (
     DMSAdapter,
     OperationContext,
     PackageInfo,
+    PackageListing,
     PackageUpload,
 )
 from netweave.errors import (
@@ -457,6 +458,14 @@ class HelmAdapter(DMSAdapter):
 
     async def _list_packages(self) -> list[PackageInfo]:
         return [self._package_info(entry) for entry in await self.store.list_charts()]
+
+    async def _list_packages_since(self, token: str | None) -> PackageListing:
+        listing = await self.store.listing_since(token)
+        return PackageListing(
+            token=listing.token,
+            packages=[self._package_info(entry) for entry in listing.entries],
+            complete=listing.complete,
+        )
 
     async def _get_package(self, backend_ref: str) -> PackageInfo:
         name, version = parse_package_ref(backend_ref)

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Response, Router, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 from litestar.response import File
 from netweave.hookspecs import hookimpl
 
@@ -81,8 +81,14 @@ def repository_router(store: LocalChartStore, path: str) -> Router:
     """A Litestar router serving ``store`` as a Helm HTTP repository at ``path``."""
 
     @get("/index.yaml", include_in_schema=False, name=f"helm-index:{path}")
-    async def index_yaml() -> Response[bytes]:
-        return Response(await store.index_bytes(), media_type="application/x-yaml")
+    async def index_yaml(
+        if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
+    ) -> Response[bytes]:
+        # Rendered once per change; a client holding the current one gets 304 and no body.
+        body, etag = await store.index()
+        if if_none_match is not None and etag in (t.strip() for t in if_none_match.split(",")):
+            return Response(b"", status_code=304, headers={"ETag": etag})
+        return Response(body, media_type="application/x-yaml", headers={"ETag": etag})
 
     @get("/{filename:str}", include_in_schema=False, name=f"helm-archive:{path}")
     async def chart_archive(filename: FromPath[str]) -> File:

@@ -14,6 +14,7 @@ from netweave.adapters.types import (
     DeploymentSpec,
     OperationContext,
     PackageInfo,
+    PackageListing,
     PackageUpload,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "DeploymentSpec",
     "OperationContext",
     "PackageInfo",
+    "PackageListing",
     "PackageUpload",
     "Timeouts",
     "describe_capabilities",

@@ -32,6 +32,7 @@ from netweave.adapters.types import (
     DeploymentSpec,
     OperationContext,
     PackageInfo,
+    PackageListing,
     PackageUpload,
 )
 from netweave.errors import (
@@ -135,6 +136,19 @@ class DMSAdapter(abc.ABC):
     async def list_packages(self) -> list[PackageInfo]:
         self.require(Capability.PACKAGE_MANAGEMENT)
         return await self._guard("list packages", self.config.timeouts.read, self._list_packages)
+
+    async def list_packages_since(self, token: str | None) -> PackageListing:
+        """The packages added since ``token`` (an earlier answer's), or every package.
+
+        Lets a caller that polls the backend pay for what changed, not for the whole catalogue.
+        An adapter without change tracking answers every package (``complete``) each time.
+        """
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        return await self._guard(
+            "list packages",
+            self.config.timeouts.read,
+            lambda: self._list_packages_since(token),
+        )
 
     async def get_package(self, backend_ref: str) -> PackageInfo:
         self.require(Capability.PACKAGE_MANAGEMENT)
@@ -284,6 +298,9 @@ class DMSAdapter(abc.ABC):
 
     async def _health(self) -> AdapterHealth:
         return AdapterHealth(healthy=True)
+
+    async def _list_packages_since(self, token: str | None) -> PackageListing:
+        return PackageListing(token=None, packages=await self._list_packages(), complete=True)
 
     async def _list_packages(self) -> list[PackageInfo]:
         raise NotImplementedError("_list_packages")

@@ -54,6 +54,16 @@ class PackageInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PackageListing:
+    """``DMSAdapter.list_packages_since``'s answer: every package (``complete``) or only those
+    added since the token given, and the token to pass next time (``None``: no tracking)."""
+
+    token: str | None
+    packages: list[PackageInfo]
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
 class OperationContext:
     """Identity of the gateway operation a call belongs to.
 
@@ -120,6 +130,7 @@ __all__ = [
     "DeploymentSpec",
     "OperationContext",
     "PackageInfo",
+    "PackageListing",
     "PackageUpload",
     "ResourceStatus",
     "RevisionEntry",

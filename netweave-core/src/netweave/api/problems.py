@@ -21,7 +21,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from netweave.errors import NetweaveError, Unauthorized
+from netweave.errors import BackendUnavailable, NetweaveError, Unauthorized
 from netweave.models import PROBLEM_MEDIA_TYPE
 
 _log = logging.getLogger("netweave.api")
@@ -154,6 +154,8 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers = None
         if isinstance(exc, Unauthorized):
             headers = {"WWW-Authenticate": 'Bearer realm="netweave"'}
+        elif isinstance(exc, BackendUnavailable) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
         if exc.status >= 500:
             _log.warning("%s %s → %d %s", request.method, instance, exc.status, exc.message)
         return _response(problem, exc.status, headers)

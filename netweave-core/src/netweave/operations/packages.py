@@ -19,9 +19,13 @@ Reads and the backend
     record for each unknown one, then pages through the store, so filters, ordering and the
     ``total`` are exact. Only the very first listing of an adapter is awaited; later refreshes
     run in the background (the request answers from the store meanwhile), so a slow backend
-    listing never sits in a client's latency. A package removed from the backend behind the
-    gateway's back stays listed until deleted through the API (its deployments would fail with
-    the backend's error).
+    listing never sits in a client's latency. A refresh asks only for what the backend added
+    since the previous one (``list_packages_since`` and its token), so its cost follows the
+    changes, not the catalogue. While a backend is still loading its catalogue (it answers
+    503 with ``retry_after``) the first list waits up to ``first_load_wait`` seconds, then
+    answers 503 with ``Retry-After`` itself: never a partial catalogue presented as complete.
+    A package removed from the backend behind the gateway's back stays listed until deleted
+    through the API (its deployments would fail with the backend's error).
 """
 
 from __future__ import annotations
@@ -34,7 +38,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netweave.adapters import Capability, DMSAdapter, PackageInfo, PackageUpload
-from netweave.errors import AlreadyExists, InUse, InvalidInput, NetweaveError, NotFound
+from netweave.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    InUse,
+    InvalidInput,
+    NetweaveError,
+    NotFound,
+)
 from netweave.models import DeploymentPackage, PackageList, PackageState
 from netweave.operations.cache import ReadCache
 from netweave.operations.convert import package_to_wire, wire_dict
@@ -71,6 +82,7 @@ class PackageService:
         *,
         listing_ttl: float = 5.0,
         cache_ttl: float = 1.0,
+        first_load_wait: float = 10.0,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -82,6 +94,9 @@ class PackageService:
         self._locks: dict[str, asyncio.Lock] = {}
         self.cache = ReadCache(cache_ttl)
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._first_load_wait = first_load_wait
+        #: Per adapter, the token of its last listing (``list_packages_since``).
+        self._listing_tokens: dict[str, str | None] = {}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -291,16 +306,26 @@ class PackageService:
         if not adapter.supports(Capability.PACKAGE_MANAGEMENT):
             return
         synced = self._synced_at.get(adapter.name)
-        if synced is None:
-            await self._adopt_from_backend(adapter)
-            return
-        if time.monotonic() - synced < self._listing_ttl:
+        if synced is not None and time.monotonic() - synced < self._listing_ttl:
             return
         running = self._refreshing.get(adapter.name)
         if running is None or running.done():
-            self._refreshing[adapter.name] = asyncio.create_task(
+            running = asyncio.create_task(
                 self._adopt_from_backend(adapter), name=f"netweave-adopt-{adapter.name}"
             )
+            self._refreshing[adapter.name] = running
+        if synced is not None:
+            return
+        # The first listing: awaited (bounded), in a task of its own so a client giving up
+        # does not cancel it and the next request finds it further along.
+        try:
+            await asyncio.wait_for(asyncio.shield(running), self._first_load_wait)
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"adapter {adapter.name} is still loading its package catalogue; retry shortly",
+                details={"adapter": adapter.name},
+                retry_after=2,
+            ) from None
 
     async def close(self) -> None:
         """Stop background refreshes (application shutdown)."""
@@ -320,13 +345,19 @@ class PackageService:
             if time.monotonic() - self._synced_at.get(adapter.name, -1e18) < self._listing_ttl:
                 return
             try:
-                listing = await adapter.list_packages()
-            except Exception as exc:
-                # The store still answers; the backend's own packages show up once it is back.
-                message = exc.message if isinstance(exc, NetweaveError) else type(exc).__name__
-                _log.warning("adapter %s: listing packages failed: %s", adapter.name, message)
-                self._synced_at[adapter.name] = time.monotonic()
+                changes = await adapter.list_packages_since(self._listing_tokens.get(adapter.name))
+            except BackendUnavailable as exc:
+                if exc.retry_after is None:
+                    self._listing_failed(adapter, exc)
+                    return
+                # Still loading: not synced, so the first list keeps answering 503.
+                if adapter.name not in self._synced_at:
+                    raise
                 return
+            except Exception as exc:
+                self._listing_failed(adapter, exc)
+                return
+            listing = changes.packages
             # Knowing the stored refs costs a pass over all of the adapter's rows: skipped when
             # the backend lists nothing (nothing to adopt).
             known = await self._refs_of(adapter.name) if listing else set()
@@ -342,7 +373,14 @@ class PackageService:
                     continue  # another replica adopted it first
                 self.cache.invalidate()
                 _log.info("adopted package %s from adapter %s", record.package_id, adapter.name)
+            self._listing_tokens[adapter.name] = changes.token
             self._synced_at[adapter.name] = time.monotonic()
+
+    def _listing_failed(self, adapter: DMSAdapter, exc: Exception) -> None:
+        # The store still answers; the backend's own packages show up once it is back.
+        message = exc.message if isinstance(exc, NetweaveError) else type(exc).__name__
+        _log.warning("adapter %s: listing packages failed: %s", adapter.name, message)
+        self._synced_at[adapter.name] = time.monotonic()
 
     async def _refs_of(self, adapter_name: str) -> set[str]:
         known = self._known_refs.get(adapter_name)

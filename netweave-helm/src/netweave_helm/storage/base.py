@@ -25,6 +25,16 @@ class ChartEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ChartListing:
+    """What ``ChartStore.listing_since`` answers: a token for the next call, and either every
+    chart (``complete``) or only the charts added since the token it was given."""
+
+    token: str | None
+    entries: list[ChartEntry]
+    complete: bool
+
+
 class ChartStore(abc.ABC):
     """A chart repository. Calls are async; blocking work runs off the event loop."""
 
@@ -46,6 +56,10 @@ class ChartStore(abc.ABC):
     @abc.abstractmethod
     async def list_charts(self) -> list[ChartEntry]:
         """Every chart version the backend holds now (including ones added outside netweave)."""
+
+    async def listing_since(self, token: str | None) -> ChartListing:
+        """Charts added since ``token`` (from an earlier answer); every chart by default."""
+        return ChartListing(None, await self.list_charts(), complete=True)
 
     async def get(self, name: str, version: str) -> ChartEntry:
         for entry in await self.list_charts():
@@ -87,4 +101,4 @@ class ChartStore(abc.ABC):
         return True, None
 
 
-__all__ = ["ChartEntry", "ChartStore"]
+__all__ = ["ChartEntry", "ChartListing", "ChartStore"]

@@ -1,43 +1,71 @@
 """A Helm chart repository directory: ``<name>-<version>.tgz`` files plus ``index.yaml``.
 
 The gateway serves it as a standard Helm HTTP repository, so ``helm repo add`` works against it.
+
+Cost per call is O(changed), not O(charts stored):
+
+* The index lives in memory as one raw JSON entry per archive (no parsed ``index.yaml``), and is
+  persisted under ``.index/`` as a snapshot plus an append-only journal: an upload or a delete
+  appends one line; the snapshot is rewritten only once the journal is as long as the index
+  (amortised O(1)). Replicas sharing the directory read each other's journal lines (a stat per
+  call tells whether there are new ones).
+* ``index.yaml`` is rendered from the raw entries (JSON, which is YAML) only when something
+  changed and someone reads it (served with an ``ETag``), and written to disk at most every
+  ``flush_interval`` seconds after a change, so a busy repository is not rewritten per upload.
+* Archives added or removed by other means are noticed by directory delta: the directory's
+  mtime is compared on each call (journal lines carry the mtime before and after each change
+  made through netweave, so those do not trigger a scan); when it moved, the file *names* are
+  listed and only new archives are inspected. A scan also runs every ``rescan_interval``
+  seconds, for changes landing within one mtime tick of ours.
+* The first load (snapshot + journal; or, without them, a corrupt or foreign ``index.yaml`` and
+  inspection of unknown archives) runs in the background from ``start()``. Calls wait for it up
+  to ``load_wait`` seconds, then get 503 with ``Retry-After`` — never an empty or partial
+  catalogue presented as complete.
+
 Writes are atomic: an archive is staged inside the directory (same filesystem), linked into its
 final name (``os.link`` fails if the name exists, so two concurrent uploads of one version
-cannot both win), and ``index.yaml`` is rewritten to a temporary file and renamed over the old
-one. A ``flock`` on ``.lock`` serialises writers across processes sharing the directory.
-
-Archives dropped into the directory by other means show up: listing reconciles ``index.yaml``
-with the ``*.tgz`` files present (a new file is inspected like an upload, minus lint).
+cannot both win), and its journal line is appended under a ``flock`` on ``.lock`` that
+serialises writers across processes sharing the directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import msgspec
 import yaml
-from netweave.errors import AlreadyExists, BackendError, NetweaveError, NotFound
+from netweave.errors import AlreadyExists, BackendError, BackendUnavailable, NetweaveError, NotFound
 
 from netweave_helm.archives import inspect_archive
 from netweave_helm.config import ArchiveLimits
-from netweave_helm.storage.base import ChartEntry, ChartStore
+from netweave_helm.storage.base import ChartEntry, ChartListing, ChartStore
 from netweave_helm.validation import file_digest
 
 _log = logging.getLogger("netweave_helm.storage.local")
 ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.tgz$")
 INDEX = "index.yaml"
+STATE_DIR = ".index"
+SNAPSHOT = "snapshot.jsonl"
+JOURNAL = "journal.jsonl"
 #: Index fields that are repository bookkeeping, not chart metadata.
 _BOOKKEEPING = ("urls", "created", "digest", "removed")
+#: How many recent additions are remembered for ``listing_since`` (older tokens: full listing).
+_CHANGES_KEPT = 65536
 
 
 def _now() -> str:
@@ -48,14 +76,80 @@ def archive_filename(name: str, version: str) -> str:
     return f"{name}-{version}.tgz"
 
 
+class _Line(msgspec.Struct, omit_defaults=True):
+    """One line of the snapshot or the journal."""
+
+    #: ``head`` (first line: ``file`` is the generation id), ``add``, ``del`` or ``dir``.
+    op: str
+    file: str = ""
+    name: str = ""
+    version: str = ""
+    created: str = ""
+    #: The ``index.yaml`` entry, kept as raw JSON (decoded only when a caller reads it).
+    item: msgspec.Raw = msgspec.Raw()
+    #: The directory's mtime (ns) before and after the change (-1: not recorded).
+    before: int = -1
+    after: int = -1
+
+
+class _Chart(NamedTuple):
+    name: str
+    version: str
+    created: str
+    item: bytes
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+_encode = msgspec.json.Encoder().encode
+_decode_item = msgspec.json.Decoder(dict[str, Any]).decode
+
+
 class LocalChartStore(ChartStore):
     kind = "local"
 
-    def __init__(self, directory: Path, limits: ArchiveLimits, *, served_at: str | None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        limits: ArchiveLimits,
+        *,
+        served_at: str | None,
+        load_wait: float = 10.0,
+        flush_interval: float = 2.0,
+        rescan_interval: float = 30.0,
+    ) -> None:
         self.directory = directory
         self.limits = limits
         self.served_at = served_at
+        self.load_wait = load_wait
+        self.flush_interval = flush_interval
+        self.rescan_interval = rescan_interval
         self._lock = asyncio.Lock()
+        self._lock_depth = 0
+        self._state = directory / STATE_DIR
+        self._reset()
+        self._load_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._instance = secrets.token_hex(4)
+
+    def _reset(self) -> None:
+        self._charts: dict[str, _Chart] = {}
+        self._files: dict[tuple[str, str], str] = {}
+        #: Archives that failed inspection: (size, mtime) so they are not re-inspected per scan.
+        self._ignored: dict[str, tuple[int, int]] = {}
+        self._loaded = False
+        self._head = ""
+        self._journal_ino: int | None = None
+        self._journal_pos = 0
+        self._journal_lines = 0
+        self._dir_mtime: int | None = None
+        self._scanned_at = 0.0
+        self._generation = 0
+        #: (generation, archive file) of recent additions, for ``listing_since``.
+        self._changes: collections.deque[tuple[int, str]] = collections.deque(maxlen=_CHANGES_KEPT)
+        self._rendered: tuple[int, bytes, str] | None = None
+        self._disk_generation = -1
+        #: How far the first load got (archives inspected, archives to inspect), for messages.
+        self._progress = (0, 0)
 
     @property
     def location(self) -> str:
@@ -63,11 +157,30 @@ class LocalChartStore(ChartStore):
 
     async def start(self) -> None:
         await asyncio.to_thread(self._prepare)
+        if self._load_task is None or self._load_task.done():
+            self._reset()
+            self._load_task = asyncio.create_task(self._first_load(), name="netweave-helm-index")
+
+    async def close(self) -> None:
+        if self._flush_task is not None and not self._flush_task.done():
+            self._flush_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush_task
+        self._flush_task = None
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._load_task
+        self._load_task = None
+        if self._loaded:
+            async with self._lock:
+                await asyncio.to_thread(self._flush_disk)
 
     def _prepare(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             (self.directory / ".tmp").mkdir(exist_ok=True)
+            self._state.mkdir(exist_ok=True)
         except OSError as exc:
             raise BackendError(
                 f"cannot create the chart repository directory {self.directory}: {exc.strerror}"
@@ -77,26 +190,531 @@ class LocalChartStore(ChartStore):
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
-        self._prepare()
-        with (self.directory / ".lock").open("a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        # Re-entrant: a flock taken again through another descriptor of the same process
+        # would wait for itself. One thread at a time gets here (``_lock`` is held).
+        if self._lock_depth:
+            self._lock_depth += 1
             try:
                 yield
             finally:
+                self._lock_depth -= 1
+            return
+        with (self.directory / ".lock").open("a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    # -- the first load ----------------------------------------------------------------------
+
+    async def _first_load(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._load)
+
+    async def _ready(self) -> None:
+        """Wait for the first load (up to ``load_wait``), else 503 with ``Retry-After``."""
+        if self._loaded:
+            return
+        if self._load_task is None:
+            await self.start()
+        assert self._load_task is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(self._load_task), self.load_wait)
+        except TimeoutError:
+            done, total = self._progress
+            raise BackendUnavailable(
+                f"the chart repository {self.location} is still being indexed "
+                f"({done} of {total} archives inspected); retry shortly",
+                details={"repository": self.location},
+                retry_after=max(1, min(30, int(self.load_wait) or 1)),
+            ) from None
+        except BaseException:
+            if self._load_task is not None and self._load_task.done():
+                self._load_task = None  # a failed load: the next call tries again
+            raise
+
+    def _load(self) -> None:
+        """Snapshot + journal; without them (or if unusable), rebuild from the directory."""
+        self._prepare()
+        with self._file_lock():
+            if not self._read_state():
+                self._rebuild()
+            self._loaded = True
+            self._reconcile_directory(locked=True)
+
+    def _read_state(self) -> bool:
+        """Apply the snapshot and the journal; False when they are missing or inconsistent."""
+        try:
+            snapshot = (self._state / SNAPSHOT).read_bytes()
+            journal_handle = (self._state / JOURNAL).open("rb")
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            _log.warning("%s: the saved index is unreadable (%s); rebuilding it", self._state, exc)
+            return False
+        with journal_handle:
+            journal = journal_handle.read()
+            ino = os.fstat(journal_handle.fileno()).st_ino
+        lines = snapshot.split(b"\n")
+        head = self._head_of(lines[0])
+        if head is None or head != self._head_of(journal.split(b"\n", 1)[0]):
+            _log.warning("%s: the saved index does not match its journal; rebuilding", self._state)
+            return False
+        self._charts.clear()
+        self._files.clear()
+        for raw in lines[1:]:
+            if raw:
+                self._apply(raw, track=False)
+        end = journal.rfind(b"\n") + 1
+        first = journal.find(b"\n") + 1
+        for raw in journal[first:end].split(b"\n"):
+            if raw:
+                self._apply(raw, track=False)
+                self._journal_lines += 1
+        self._head = head
+        self._journal_ino = ino
+        self._journal_pos = end
+        return True
+
+    @staticmethod
+    def _head_of(raw: bytes) -> str | None:
+        try:
+            line = _decode_line(raw)
+        except msgspec.DecodeError:
+            return None
+        return line.file if line.op == "head" and line.file else None
+
+    def _rebuild(self) -> None:
+        """The index from ``index.yaml`` (if readable) and the archives present, then saved."""
+        seeded = self._index_yaml_entries()
+        names = self._archive_names()
+        self._charts.clear()
+        self._files.clear()
+        unknown = []
+        for filename in sorted(names):
+            item = seeded.get(filename)
+            if item is None:
+                unknown.append(filename)
+                continue
+            self._put_chart(filename, self._chart_of(item))
+        self._progress = (0, len(unknown))
+        for done, filename in enumerate(unknown, 1):
+            described = self._describe_foreign(filename)
+            if described is not None:
+                self._put_chart(filename, described)
+            self._progress = (done, len(unknown))
+        self._compact()
+        self._disk_generation = -1  # index.yaml is rewritten from what was found
+
+    def _index_yaml_entries(self) -> dict[str, dict[str, Any]]:
+        """Entries of an existing ``index.yaml`` by archive file name ({} if corrupt)."""
+        path = self.directory / INDEX
+        try:
+            with path.open("rb") as handle:
+                loaded = yaml.load(handle, Loader=yaml.CSafeLoader)
+        except FileNotFoundError:
+            return {}
+        except (OSError, yaml.YAMLError) as exc:
+            _log.warning("%s is unreadable (%s); rebuilding it from the archives", path, exc)
+            return {}
+        entries = loaded.get("entries") if isinstance(loaded, dict) else None
+        if not isinstance(entries, dict):
+            if loaded is not None:
+                _log.warning("%s is not a chart index; rebuilding it from the archives", path)
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for name, versions in entries.items():
+            for item in versions if isinstance(versions, list) else []:
+                if not isinstance(item, dict) or "version" not in item:
+                    continue
+                urls = item.get("urls") or []
+                filename = str(urls[0]) if urls else archive_filename(str(name), item["version"])
+                if ARCHIVE_NAME.match(filename) and item.get("digest"):
+                    found[filename] = dict(
+                        item, name=str(item.get("name", name)), version=str(item["version"])
+                    )
+        return found
+
+    @staticmethod
+    def _chart_of(item: dict[str, Any]) -> _Chart:
+        encoded = _encode(item)
+        return _Chart(
+            str(item["name"]), str(item["version"]), str(item.get("created") or ""), encoded
+        )
+
+    # -- applying journal lines --------------------------------------------------------------
+
+    def _put_chart(self, filename: str, chart: _Chart) -> None:
+        old = self._charts.get(filename)
+        if old is not None:
+            self._files.pop((old.name, old.version), None)
+        self._charts[filename] = chart
+        self._files[(chart.name, chart.version)] = filename
+
+    def _apply(self, raw: bytes, *, track: bool = True) -> None:
+        try:
+            line = _decode_line(raw)
+        except msgspec.DecodeError:
+            _log.warning("%s: skipping an unreadable journal line", self._state)
+            return
+        if line.op == "add" and line.file and line.name and line.version:
+            self._put_chart(
+                line.file, _Chart(line.name, line.version, line.created, bytes(line.item))
+            )
+            self._generation += 1
+            if track:
+                self._changes.append((self._generation, line.file))
+        elif line.op == "del":
+            old = self._charts.pop(line.file, None)
+            if old is not None:
+                self._files.pop((old.name, old.version), None)
+                self._generation += 1
+        # Changes made through netweave say how they moved the directory's mtime: a replica
+        # that was in step follows along instead of listing the directory again.
+        if line.before >= 0 and line.before == self._dir_mtime:
+            self._dir_mtime = line.after
+
+    def _tail(self) -> None:
+        """Apply journal lines written since the last call (by this or another process)."""
+        try:
+            handle = (self._state / JOURNAL).open("rb")
+        except FileNotFoundError:
+            self._reload()
+            return
+        with handle:
+            ino = os.fstat(handle.fileno()).st_ino
+            if ino != self._journal_ino:
+                handle.close()
+                self._reload()
+                return
+            handle.seek(self._journal_pos)
+            data = handle.read()
+        end = data.rfind(b"\n") + 1
+        for raw in data[:end].split(b"\n"):
+            if raw:
+                self._apply(raw)
+                self._journal_lines += 1
+        self._journal_pos += end
+
+    def _reload(self) -> None:
+        """Another process compacted (or removed) the saved index: read it again, and remember
+        what differs so ``listing_since`` tokens stay valid."""
+        before = dict(self._charts)
+        with self._file_lock():
+            self._journal_lines = 0
+            if not self._read_state():
+                self._rebuild()
+        for filename, chart in self._charts.items():
+            if before.get(filename) != chart:
+                self._generation += 1
+                self._changes.append((self._generation, filename))
+        if set(before) - set(self._charts):
+            self._generation += 1
+
+    def _append(self, lines: Iterable[_Line]) -> None:
+        """Append lines to the journal (caller holds the file lock), then apply them."""
+        data = b"".join(_encode(line) + b"\n" for line in lines)
+        if not data:
+            return
+        path = self._state / JOURNAL
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a crashed writer's torn line stays on its own
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self._tail()
+
+    def _compact(self) -> None:
+        """Write a snapshot of the index and start an empty journal (caller holds the lock)."""
+        head = secrets.token_hex(8)
+        header = _encode(_Line(op="head", file=head)) + b"\n"
+        body = b"".join(
+            _encode(
+                _Line(
+                    op="add",
+                    file=filename,
+                    name=chart.name,
+                    version=chart.version,
+                    created=chart.created,
+                    item=msgspec.Raw(chart.item),
+                )
+            )
+            + b"\n"
+            for filename, chart in self._charts.items()
+        )
+        self._state.mkdir(exist_ok=True)
+        self._replace(self._state / SNAPSHOT, header + body, fsync=True)
+        self._replace(self._state / JOURNAL, header, fsync=True)
+        self._head = head
+        self._journal_ino = os.stat(self._state / JOURNAL).st_ino
+        self._journal_pos = len(header)
+        self._journal_lines = 0
+
+    def _maybe_compact(self) -> None:
+        if self._journal_lines > max(1000, len(self._charts)):
+            self._compact()
+
+    # -- directory delta ---------------------------------------------------------------------
+
+    def _archive_names(self) -> set[str]:
+        return {
+            entry.name
+            for entry in os.scandir(self.directory)
+            if ARCHIVE_NAME.match(entry.name) and entry.is_file(follow_symlinks=False)
+        }
+
+    def _dir_stat(self) -> int:
+        return os.stat(self.directory).st_mtime_ns
+
+    def _reconcile_directory(self, *, locked: bool = False) -> None:
+        """Notice archives added or removed by other means (names listed; new ones inspected)."""
+        mtime = self._dir_stat()  # before listing: a change during the listing shows next time
+        names = self._archive_names()
+        self._scanned_at = time.monotonic()
+        gone = set(self._charts) - names
+        new = [n for n in names - set(self._charts) if self._ignored.get(n) != self._signature(n)]
+        for name in list(self._ignored):
+            if name not in names:
+                del self._ignored[name]
+        if gone or new:
+            with contextlib.ExitStack() as stack:
+                if not locked:
+                    stack.enter_context(self._file_lock())
+                    self._tail()  # another replica may have recorded them already
+                lines = [_Line(op="del", file=n) for n in sorted(gone) if n in self._charts]
+                for filename in sorted(new):
+                    if filename in self._charts:
+                        continue
+                    chart = self._describe_foreign(filename)
+                    if chart is None:
+                        self._ignored[filename] = self._signature(filename)
+                        continue
+                    lines.append(
+                        _Line(
+                            op="add",
+                            file=filename,
+                            name=chart.name,
+                            version=chart.version,
+                            created=chart.created,
+                            item=msgspec.Raw(chart.item),
+                        )
+                    )
+                self._append(lines)
+                self._maybe_compact()
+        self._dir_mtime = mtime
+
+    def _signature(self, filename: str) -> tuple[int, int]:
+        try:
+            st = os.stat(self.directory / filename)
+        except OSError:
+            return (-1, -1)
+        return (st.st_size, st.st_mtime_ns)
+
+    def _describe_foreign(self, filename: str) -> _Chart | None:
+        """Index entry for an archive netweave did not write (inspected, never trusted)."""
+        path = self.directory / filename
+        try:
+            facts = inspect_archive(path, self.limits)
+        except NetweaveError as exc:
+            _log.warning("ignoring %s in the chart repository: %s", path, exc.message)
+            return None
+        metadata = dict(facts.chart_yaml)
+        if "name" not in metadata or "version" not in metadata:
+            _log.warning("ignoring %s: Chart.yaml lacks name or version", path)
+            return None
+        if facts.requirements and "dependencies" not in metadata:
+            metadata["dependencies"] = facts.requirements.get("dependencies") or []
+        metadata["name"] = str(metadata["name"])
+        metadata["version"] = str(metadata["version"])
+        return self._chart_of(self._index_item(metadata, file_digest(path), filename))
+
+    @staticmethod
+    def _index_item(metadata: dict[str, Any], digest: str, filename: str) -> dict[str, Any]:
+        item = {k: v for k, v in metadata.items() if k not in _BOOKKEEPING}
+        item.update(
+            {
+                "urls": [filename],
+                "created": _now(),
+                "digest": digest.removeprefix("sha256:"),
+            }
+        )
+        return item
+
+    # -- keeping in step ---------------------------------------------------------------------
+
+    def _stale(self) -> bool:
+        """Two stats: has another process written, or has the directory changed?"""
+        try:
+            st = os.stat(self._state / JOURNAL)
+        except FileNotFoundError:
+            return True
+        if st.st_ino != self._journal_ino or st.st_size != self._journal_pos:
+            return True
+        if self._dir_stat() != self._dir_mtime:
+            return True
+        return time.monotonic() - self._scanned_at > self.rescan_interval
+
+    def _sync(self) -> None:
+        """Catch up with the journal and the directory (caller holds ``_lock``; a thread)."""
+        self._tail()
+        if self._dir_stat() != self._dir_mtime or (
+            time.monotonic() - self._scanned_at > self.rescan_interval
+        ):
+            self._reconcile_directory()
+
+    async def _current(self) -> None:
+        """Ready and in step with the disk; a thread only when something changed."""
+        await self._ready()
+        if self._stale():
+            async with self._lock:
+                if self._stale():
+                    await asyncio.to_thread(self._sync)
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _entry(self, filename: str, chart: _Chart) -> ChartEntry:
+        item = _decode_item(chart.item)
+        metadata = {k: v for k, v in item.items() if k not in _BOOKKEEPING}
+        digest = item.get("digest")
+        return ChartEntry(
+            name=chart.name,
+            version=chart.version,
+            metadata=metadata,
+            digest=f"sha256:{digest}" if digest else None,
+            uri=f"{self.served_at}/{filename}" if self.served_at else None,
+            created=str(item.get("created")) if item.get("created") else None,
+            extra={"filename": filename},
+        )
+
     async def list_charts(self) -> list[ChartEntry]:
+        await self._current()
         async with self._lock:
-            index = await asyncio.to_thread(self._reconciled_index)
-        return self._entries(index)
+            charts = sorted(self._charts.items(), key=lambda fc: (fc[1].name, fc[1].version))
+        return [self._entry(filename, chart) for filename, chart in charts]
+
+    async def listing_since(self, token: str | None) -> ChartListing:
+        """Charts added since ``token`` (every chart when the token is unknown or too old)."""
+        await self._current()
+        async with self._lock:
+            generation = self._generation
+            new_token = f"{self._instance}:{generation}"
+            since = self._parse_token(token)
+            oldest = self._changes[0][0] if self._changes else generation + 1
+            if since is not None and since >= generation:
+                return ChartListing(new_token, [], complete=False)
+            if since is None or since < oldest - 1:
+                charts = list(self._charts.items())
+                return ChartListing(
+                    new_token, [self._entry(f, c) for f, c in charts], complete=True
+                )
+            files = {f for g, f in self._changes if g > since}
+            entries = [self._entry(f, self._charts[f]) for f in files if f in self._charts]
+        return ChartListing(new_token, entries, complete=False)
+
+    def _parse_token(self, token: str | None) -> int | None:
+        if token is None:
+            return None
+        instance, _, generation = token.partition(":")
+        if instance != self._instance or not generation.isdigit():
+            return None
+        return int(generation)
+
+    async def get(self, name: str, version: str) -> ChartEntry:
+        await self._current()
+        filename = self._files.get((name, version))
+        chart = self._charts.get(filename) if filename is not None else None
+        if filename is None or chart is None:
+            raise NotFound(f"chart {name}:{version} not found in {self.location}")
+        return self._entry(filename, chart)
+
+    async def exists(self, name: str, version: str) -> bool:
+        await self._current()
+        return (name, version) in self._files
+
+    async def health(self) -> tuple[bool, str | None]:
+        ok = await asyncio.to_thread(self.directory.is_dir)
+        if not ok:
+            return False, f"the chart repository directory {self.directory} is missing"
+        if not self._loaded:
+            done, total = self._progress
+            return True, f"indexing the repository ({done} of {total} archives inspected)"
+        return True, None
+
+    async def index(self) -> tuple[bytes, str]:
+        """``index.yaml`` as served and its ``ETag``; rendered only when the index changed."""
+        await self._current()
+        async with self._lock:
+            rendered = self._rendered
+            if rendered is None or rendered[0] != self._generation:
+                rendered = await asyncio.to_thread(self._render)
+            if self._disk_generation != rendered[0]:
+                await asyncio.to_thread(self._flush_disk)
+        return rendered[1], rendered[2]
 
     async def index_bytes(self) -> bytes:
-        """``index.yaml`` as served, reconciled with the directory first."""
+        return (await self.index())[0]
+
+    def _render(self) -> tuple[int, bytes, str]:
+        groups: dict[str, list[_Chart]] = {}
+        for chart in self._charts.values():
+            groups.setdefault(chart.name, []).append(chart)
+        parts = [b'{"apiVersion":"v1","entries":{']
+        for n, name in enumerate(sorted(groups)):
+            versions = sorted(groups[name], key=lambda c: c.created, reverse=True)
+            parts.append(b"," if n else b"")
+            parts.append(_encode(name) + b":[" + b",".join(c.item for c in versions) + b"]")
+        parts.append(b'},"generated":' + _encode(_now()) + b"}\n")
+        body = b"".join(parts)
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        self._rendered = (self._generation, body, etag)
+        return self._rendered
+
+    def _flush_disk(self) -> None:
+        """Write ``index.yaml`` to the directory if it lags behind (caller holds ``_lock``)."""
+        if not self._loaded:
+            return
+        rendered = self._rendered
+        if rendered is None or rendered[0] != self._generation:
+            rendered = self._render()
+        if self._disk_generation == rendered[0]:
+            return
+        with self._file_lock():
+            before = self._dir_stat()
+            self._replace(self.directory / INDEX, rendered[1], fsync=False)
+            self._append([_Line(op="dir", before=before, after=self._dir_stat())])
+        self._disk_generation = rendered[0]
+
+    def _schedule_flush(self) -> None:
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later(), name="netweave-helm-flush")
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.flush_interval)
         async with self._lock:
-            await asyncio.to_thread(self._reconciled_index)
-            return await asyncio.to_thread((self.directory / INDEX).read_bytes)
+            try:
+                await asyncio.to_thread(self._flush_disk)
+            except OSError as exc:
+                _log.warning("cannot write %s: %s", self.directory / INDEX, exc)
+
+    def _replace(self, target: Path, data: bytes, *, fsync: bool) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.directory / ".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                if fsync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def archive_path(self, filename: str) -> Path | None:
         """The archive a client asks for by file name, or ``None`` (never outside the dir)."""
@@ -119,123 +737,6 @@ class LocalChartStore(ChartStore):
             raise NotFound(f"chart {name}:{version}: archive {filename} is missing")
         return path
 
-    def _entries(self, index: dict[str, Any]) -> list[ChartEntry]:
-        entries: list[ChartEntry] = []
-        for name, versions in sorted((index.get("entries") or {}).items()):
-            for item in versions or []:
-                metadata = {k: v for k, v in item.items() if k not in _BOOKKEEPING}
-                urls = item.get("urls") or []
-                filename = str(urls[0]) if urls else archive_filename(name, item["version"])
-                digest = item.get("digest")
-                entries.append(
-                    ChartEntry(
-                        name=str(name),
-                        version=str(item.get("version")),
-                        metadata=metadata,
-                        digest=f"sha256:{digest}" if digest else None,
-                        uri=f"{self.served_at}/{filename}" if self.served_at else None,
-                        created=str(item.get("created")) if item.get("created") else None,
-                        extra={"filename": filename},
-                    )
-                )
-        return entries
-
-    def _read_index(self) -> dict[str, Any]:
-        path = self.directory / INDEX
-        try:
-            with path.open("rb") as handle:
-                loaded = yaml.load(handle, Loader=yaml.CSafeLoader)
-        except FileNotFoundError:
-            return {"apiVersion": "v1", "entries": {}}
-        except (OSError, yaml.YAMLError) as exc:
-            _log.warning("%s is unreadable (%s); rebuilding it", path, exc)
-            return {"apiVersion": "v1", "entries": {}}
-        if not isinstance(loaded, dict) or not isinstance(loaded.get("entries") or {}, dict):
-            return {"apiVersion": "v1", "entries": {}}
-        loaded.setdefault("entries", {})
-        if loaded["entries"] is None:
-            loaded["entries"] = {}
-        return loaded
-
-    def _reconciled_index(self) -> dict[str, Any]:
-        """Read ``index.yaml``; add archives it lacks, drop entries whose file is gone."""
-        self._prepare()
-        index = self._read_index()
-        files = {
-            entry.name
-            for entry in os.scandir(self.directory)
-            if entry.is_file(follow_symlinks=False) and ARCHIVE_NAME.match(entry.name)
-        }
-        known: set[str] = set()
-        changed = False
-        for name in list(index["entries"]):
-            versions = index["entries"][name] or []
-            kept = [v for v in versions if (v.get("urls") or [""])[0] in files]
-            known.update((v.get("urls") or [""])[0] for v in kept)
-            if len(kept) != len(versions):
-                changed = True
-            if kept:
-                index["entries"][name] = kept
-            else:
-                del index["entries"][name]
-        for filename in sorted(files - known):
-            item = self._describe_foreign(filename)
-            if item is not None:
-                index["entries"].setdefault(item["name"], []).append(item)
-                changed = True
-        if changed or not (self.directory / INDEX).exists():
-            with self._file_lock():
-                self._write_index(index)
-        return index
-
-    def _describe_foreign(self, filename: str) -> dict[str, Any] | None:
-        """Index entry for an archive netweave did not write (inspected, never trusted)."""
-        path = self.directory / filename
-        try:
-            facts = inspect_archive(path, self.limits)
-        except NetweaveError as exc:
-            _log.warning("ignoring %s in the chart repository: %s", path, exc.message)
-            return None
-        metadata = dict(facts.chart_yaml)
-        if "name" not in metadata or "version" not in metadata:
-            _log.warning("ignoring %s: Chart.yaml lacks name or version", path)
-            return None
-        if facts.requirements and "dependencies" not in metadata:
-            metadata["dependencies"] = facts.requirements.get("dependencies") or []
-        metadata["name"] = str(metadata["name"])
-        metadata["version"] = str(metadata["version"])
-        return self._index_item(metadata, file_digest(path), filename)
-
-    @staticmethod
-    def _index_item(metadata: dict[str, Any], digest: str, filename: str) -> dict[str, Any]:
-        item = {k: v for k, v in metadata.items() if k not in _BOOKKEEPING}
-        item.update(
-            {
-                "urls": [filename],
-                "created": _now(),
-                "digest": digest.removeprefix("sha256:"),
-            }
-        )
-        return item
-
-    def _write_index(self, index: dict[str, Any]) -> None:
-        for versions in index["entries"].values():
-            versions.sort(key=lambda v: str(v.get("created", "")), reverse=True)
-        index["apiVersion"] = "v1"
-        index["generated"] = _now()
-        text = yaml.dump(index, Dumper=yaml.CSafeDumper, sort_keys=True, allow_unicode=True)
-        fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".yaml", dir=self.directory / ".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.directory / INDEX)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
     # -- writing ---------------------------------------------------------------------------
 
     async def put(
@@ -244,28 +745,29 @@ class LocalChartStore(ChartStore):
         filename = archive_filename(name, version)
         if not ARCHIVE_NAME.match(filename):
             raise BackendError(f"cannot store {name}:{version} under a safe file name")
+        await self._ready()
         async with self._lock:
             await asyncio.to_thread(self._put, archive, filename, metadata, digest)
-        return await self.get(name, version)
+            chart = self._charts[filename]
+        self._schedule_flush()
+        return self._entry(filename, chart)
 
     def _put(self, archive: Path, filename: str, metadata: dict[str, Any], digest: str) -> None:
+        name = str(metadata["name"])
+        version = str(metadata["version"])
         with self._file_lock():
-            index = self._read_index()
-            name = str(metadata["name"])
-            version = str(metadata["version"])
-            if (
-                any(str(v.get("version")) == version for v in index["entries"].get(name) or [])
-                or (self.directory / filename).exists()
-            ):
+            self._tail()
+            final = self.directory / filename
+            if (name, version) in self._files or final.exists():
                 raise AlreadyExists(
                     f"chart {name}:{version} already exists in the repository",
                     details={"name": name, "version": version},
                 )
+            chart = self._chart_of(self._index_item(metadata, digest, filename))
             fd, staged = tempfile.mkstemp(
                 prefix=".upload-", suffix=".tgz", dir=self.directory / ".tmp"
             )
             os.close(fd)
-            final = self.directory / filename
             linked = False
             try:
                 try:
@@ -275,6 +777,7 @@ class LocalChartStore(ChartStore):
                     os.link(archive, staged)
                 except OSError:
                     shutil.copyfile(archive, staged)
+                before = self._dir_stat()
                 try:
                     os.link(staged, final)
                 except FileExistsError:
@@ -283,10 +786,17 @@ class LocalChartStore(ChartStore):
                         details={"name": name, "version": version},
                     ) from None
                 linked = True
-                index["entries"].setdefault(name, []).append(
-                    self._index_item(metadata, digest, filename)
+                line = _Line(
+                    op="add",
+                    file=filename,
+                    name=name,
+                    version=version,
+                    created=chart.created,
+                    item=msgspec.Raw(chart.item),
+                    before=before,
+                    after=self._dir_stat(),
                 )
-                self._write_index(index)
+                self._append([line])
             except BaseException:
                 if linked:
                     with contextlib.suppress(OSError):
@@ -295,31 +805,27 @@ class LocalChartStore(ChartStore):
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(staged)
+            self._maybe_compact()
 
     async def delete(self, name: str, version: str) -> None:
+        await self._current()
         async with self._lock:
-            await asyncio.to_thread(self._reconciled_index)
             await asyncio.to_thread(self._delete, name, version)
+        self._schedule_flush()
 
     def _delete(self, name: str, version: str) -> None:
         with self._file_lock():
-            index = self._read_index()
-            versions = index["entries"].get(name) or []
-            match = [v for v in versions if str(v.get("version")) == version]
-            if not match:
+            self._tail()
+            filename = self._files.get((name, version))
+            if filename is None:
                 raise NotFound(f"chart {name}:{version} not found in the repository")
-            remaining = [v for v in versions if str(v.get("version")) != version]
-            if remaining:
-                index["entries"][name] = remaining
-            else:
-                del index["entries"][name]
-            self._write_index(index)
-            for item in match:
-                filename = (item.get("urls") or [archive_filename(name, version)])[0]
-                path = self.archive_path(str(filename))
-                if path is not None:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
+            before = self._dir_stat()
+            path = self.archive_path(filename)
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            self._append([_Line(op="del", file=filename, before=before, after=self._dir_stat())])
+            self._maybe_compact()
 
 
 __all__ = ["ARCHIVE_NAME", "LocalChartStore", "archive_filename"]

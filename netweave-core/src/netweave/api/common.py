@@ -139,11 +139,31 @@ async def idempotent(
     return response
 
 
+def _warn_text(text: str) -> str:
+    r"""``text`` as the printable ASCII of a quoted-string: a double quote becomes ``'``; a
+    backslash, control or non-ASCII character is sent as ``\\uXXXX``, which unquotes to
+    ``\uXXXX`` (€ arrives as ``\u20ac``). A header must be Latin-1 and one line; a chart's
+    file names and Helm's messages need not be."""
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char == '"':
+            out.append("'")
+        elif 0x20 <= code < 0x7F and char != "\\":
+            out.append(char)
+        elif code > 0xFFFF:  # beyond the BMP: its UTF-16 surrogate pair, as JSON writes it
+            code -= 0x10000
+            out.append(f"\\\\u{0xD800 + (code >> 10):04x}\\\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\\\u{code:04x}")
+    return "".join(out)
+
+
 def warning_header(warnings: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """RFC 9111 ``Warning: 299 - "text"`` (miscellaneous persistent warning)."""
+    """RFC 9111 ``Warning: 299 - "text"`` (miscellaneous persistent warning), ASCII only."""
     if not warnings:
         return {}
-    texts = ", ".join('299 netweave "{}"'.format(w.replace('"', "'")) for w in warnings)
+    texts = ", ".join(f'299 netweave "{_warn_text(w)}"' for w in warnings)
     return {"Warning": texts}
 
 

@@ -263,6 +263,10 @@ class MemoryAdapter(DMSAdapter):
             )
         if change.package is not None:
             release.package = change.package
+        if change.suspend is not None:
+            release.status = (
+                DeploymentStatus.SUSPENDED if change.suspend else DeploymentStatus.DEPLOYED
+            )
         self._revise(release, "upgrade")
         return self._info(backend_ref, release)
 

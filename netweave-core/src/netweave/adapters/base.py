@@ -239,6 +239,18 @@ class DMSAdapter(abc.ABC):
             lambda: self._scale_deployment(backend_ref, replicas, ctx),
         )
 
+    async def check_scale(self, backend_ref: str, replicas: int) -> None:
+        """Refuse, before any operation exists, a scale the backend cannot carry out (e.g. a
+        chart without a replica count). Raises ``InvalidInput``; changes nothing."""
+        self.require(Capability.SCALING)
+        if replicas < 0:
+            raise InvalidInput("replicas must be >= 0", details={"field": "replicas"})
+        await self._guard(
+            "check scale",
+            self.config.timeouts.read,
+            lambda: self._check_scale(backend_ref, replicas),
+        )
+
     async def rollback_deployment(
         self, backend_ref: str, revision: int, ctx: OperationContext
     ) -> DeploymentInfo:
@@ -339,6 +351,10 @@ class DMSAdapter(abc.ABC):
         self, backend_ref: str, revision: int, ctx: OperationContext
     ) -> DeploymentInfo:
         raise NotImplementedError("_rollback_deployment")
+
+    async def _check_scale(self, backend_ref: str, replicas: int) -> None:
+        """Override to refuse a scale up front; by default every scale is attempted."""
+        return None
 
     async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
         raise NotImplementedError("_get_history")

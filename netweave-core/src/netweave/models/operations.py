@@ -29,6 +29,10 @@ class OperationState(enum.StrEnum):
 TERMINAL_STATES = frozenset(
     {OperationState.COMPLETED, OperationState.FAILED, OperationState.ROLLED_BACK}
 )
+#: States the operation worker claims, and resumes after a crash or a lease take-over.
+CLAIMABLE_STATES = frozenset(
+    {OperationState.STARTING, OperationState.PROCESSING, OperationState.ROLLING_BACK}
+)
 
 
 class OperationType(enum.StrEnum):

@@ -79,6 +79,49 @@ def deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def values_contain(values: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Every key of ``expected`` (recursively) is in ``values`` with the same value."""
+    for key, want in expected.items():
+        have = values.get(key)
+        if isinstance(want, dict):
+            if not isinstance(have, dict) or not values_contain(have, want):
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+def ways_out(operation_id: str) -> dict[str, str]:
+    """The client tasks that leave a FAILED_TEMP operation, with their URLs."""
+    base = f"/o2dms/v1/operations/{operation_id}"
+    return {task: f"{base}/{task}" for task in ("retry", "rollback", "fail")}
+
+
+def blocked(deployment_id: str, active: OperationRecord) -> Conflict:
+    """The 409 for a change while ``active`` holds the deployment; a FAILED_TEMP one says how
+    to get out."""
+    what = f"{active.operation_id} ({active.operation_type.value}, {active.state.value})"
+    details: dict[str, Any] = {
+        "deploymentId": deployment_id,
+        "operationId": active.operation_id,
+        "operationState": active.state.value,
+    }
+    if active.state is not OperationState.FAILED_TEMP:
+        return Conflict(
+            f"deployment {deployment_id} already has operation {what} in progress; "
+            "wait for it to finish",
+            details=details,
+        )
+    urls = ways_out(active.operation_id)
+    details["waysOut"] = urls
+    return Conflict(
+        f"deployment {deployment_id} is blocked by failed operation {what}: retry it "
+        f"(POST {urls['retry']}), roll it back to the state before it (POST {urls['rollback']}) "
+        f"or mark it failed (POST {urls['fail']})",
+        details=details,
+    )
+
+
 @dataclass(slots=True)
 class Accepted:
     """A change accepted: the deployment as stored, its operation, and client warnings."""
@@ -368,13 +411,58 @@ class DeploymentService:
 
     async def scale(self, deployment_id: str, replicas: int) -> Accepted:
         record = await self.record(deployment_id)
-        self._registry.owner(record.adapter).require(Capability.SCALING)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.SCALING)
+        await self._idle(record)
+        # Refused now, with no operation, when the backend cannot carry it out.
+        await adapter.check_scale(self._reached_backend(record), replicas)
         return await self._start(record, OperationType.SCALE, {"replicas": replicas}, [])
 
     async def rollback(self, deployment_id: str, revision: int) -> Accepted:
         record = await self.record(deployment_id)
-        self._registry.owner(record.adapter).require(Capability.ROLLBACK)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.ROLLBACK)
+        await self._idle(record)
+        ref = self._reached_backend(record)
+        if adapter.supports(Capability.HISTORY):
+            history = await adapter.get_history(ref)
+            self._check_revision(record, revision, {entry.revision for entry in history})
         return await self._start(record, OperationType.ROLLBACK, {"revision": revision}, [])
+
+    async def _idle(self, record: DeploymentRecord) -> None:
+        """409 now, before reading the backend, when an operation holds the deployment."""
+        active = await self._store.active_operation_for(record.deployment_id)
+        if active is not None:
+            raise blocked(record.deployment_id, active)
+
+    @staticmethod
+    def _reached_backend(record: DeploymentRecord) -> str:
+        if record.backend_ref is None:
+            raise Conflict(
+                f"deployment {record.deployment_id} has not reached the backend; "
+                "retry its create operation or delete it",
+                details={"deploymentId": record.deployment_id},
+            )
+        return record.backend_ref
+
+    @staticmethod
+    def _check_revision(record: DeploymentRecord, revision: int, known: set[int]) -> None:
+        """A rollback target must be in the backend's history (0: a revision before the
+        current one must exist)."""
+        if revision < 0:
+            raise InvalidInput("revision must be >= 0", details={"field": "revision"})
+        if revision and revision not in known:
+            raise InvalidInput(
+                f"deployment {record.deployment_id} has no revision {revision}; "
+                f"its history holds {sorted(known) or 'none'}",
+                details={"field": "revision", "revisions": sorted(known)},
+            )
+        current = max(known, default=record.revision)
+        if not revision and not any(r < current for r in known):
+            raise InvalidInput(
+                f"deployment {record.deployment_id} has no previous revision to roll back to",
+                details={"field": "revision", "revisions": sorted(known)},
+            )
 
     async def _start(
         self,
@@ -383,19 +471,23 @@ class DeploymentService:
         params: dict[str, Any],
         warnings: list[str],
     ) -> Accepted:
+        if operation_type is not OperationType.DELETE:
+            # What the rollback way out restores if this operation fails.
+            params = {
+                **params,
+                "before": {
+                    "revision": record.revision,
+                    "packageId": record.package_id,
+                    "packageVersion": record.package_version,
+                    "values": record.values,
+                },
+            }
         operation = self._new_operation(operation_type, record, params)
         accepted = self._accepted(record, operation, warnings)
         async with self._hooks.change(self._store, on_commit=self._worker.wake) as events:
             active = await self._store.active_operation_for(record.deployment_id)
             if active is not None:
-                raise Conflict(
-                    f"deployment {record.deployment_id} already has operation "
-                    f"{active.operation_id} ({active.operation_type.value}, {active.state.value})",
-                    details={
-                        "deploymentId": record.deployment_id,
-                        "operationId": active.operation_id,
-                    },
-                )
+                raise blocked(record.deployment_id, active)
             await self._store.add_operation(operation)
             events.operation(accepted.operation, None)
         return accepted
@@ -427,4 +519,12 @@ class DeploymentService:
         )
 
 
-__all__ = ["Accepted", "DeploymentService", "WorkerHandle", "deep_merge"]
+__all__ = [
+    "Accepted",
+    "DeploymentService",
+    "WorkerHandle",
+    "blocked",
+    "deep_merge",
+    "values_contain",
+    "ways_out",
+]

@@ -1,13 +1,15 @@
-"""Operation occurrences as a resource: list, get, and the client tasks retry / fail / cancel."""
+"""Operation occurrences as a resource: list, get, and the client tasks retry / fail / rollback /
+cancel (rules in :mod:`netweave.operations.state_machine`)."""
 
 from __future__ import annotations
 
-from netweave.errors import InvalidInput, NotFound
+from netweave.errors import Conflict, InvalidInput, NotFound
 from netweave.models import (
     DeploymentStatus,
     Operation,
     OperationList,
     OperationState,
+    OperationType,
     ProblemDetails,
 )
 from netweave.operations import state_machine
@@ -80,6 +82,29 @@ class OperationService:
         async with self._hooks.change(self._store) as events:
             updated = await self._store.update_operation(
                 operation_id, expected_state=OperationState.FAILED_TEMP, state=OperationState.FAILED
+            )
+            wire = operation_to_wire(updated)
+            events.operation(wire, record.state.value)
+        return wire
+
+    async def rollback(self, operation_id: str) -> Operation:
+        """FAILED_TEMP → ROLLING_BACK; the worker restores the state before the operation."""
+        record = await self.record(operation_id)
+        state_machine.check_rollback(operation_id, record.state)
+        if record.operation_type is OperationType.DELETE:
+            raise Conflict(
+                f"operation {operation_id} is a DELETE: a delete cannot be rolled back; "
+                f"retry it (POST /o2dms/v1/operations/{operation_id}/retry) or mark it failed "
+                f"(POST /o2dms/v1/operations/{operation_id}/fail)",
+                details={"operationId": operation_id, "task": "rollback"},
+            )
+        async with self._hooks.change(self._store, on_commit=self._worker.wake) as events:
+            updated = await self._store.update_operation(
+                operation_id,
+                expected_state=OperationState.FAILED_TEMP,
+                state=OperationState.ROLLING_BACK,
+                lease_owner=None,
+                lease_expires_at=None,
             )
             wire = operation_to_wire(updated)
             events.operation(wire, record.state.value)

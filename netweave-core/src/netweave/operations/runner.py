@@ -1,24 +1,39 @@
 """Runs one claimed operation against its owning adapter, moving it through the ETSI states.
 
 STARTING → PROCESSING (deployment DEPLOYING / DELETING / ROLLING_BACK) → the adapter call →
-COMPLETED (deployment takes what the adapter reports; a DELETE removes the record) or
-FAILED_TEMP (deployment FAILED with the backend's message; the client retries or fails it).
+the outcome rule → COMPLETED or FAILED_TEMP.
+
+The outcome rule lives here, not in adapters: an adapter reports what the backend holds, and the
+runner decides. While the backend reports the deployment PENDING / DEPLOYING / ROLLING_BACK /
+UNKNOWN the runner polls it (within the adapter's write timeout); the operation is COMPLETED only
+when the backend confirms the requested end state (DEPLOYED — SUSPENDED for a suspend — with the
+requested package version and values; gone for a DELETE). Anything else is FAILED_TEMP with a
+problem body carrying the backend's own message, and the deployment records what the backend
+says (a failed request does not turn a healthy release into FAILED).
+
+A FAILED_TEMP operation is left by ``retry`` (the same step again), ``fail`` (final) or
+``rollback``: ROLLING_BACK → ROLLED_BACK, restoring what the deployment was before the operation
+(uninstalled after a failed create; the prior revision, package and values after a failed
+change), or FAILED_TEMP again if the rollback itself fails.
 
 Every state write is a compare-and-set on the state the runner expects, so a cancel (or another
 replica) that changed the operation meanwhile wins and the runner stops quietly.
 Backend-unavailable and timeout errors are retried in-process (bounded, with back-off) before the
 operation is parked in FAILED_TEMP. Each adapter call carries an ``OperationContext`` whose
-``idempotency_key`` is the same on every attempt and after a restart.
+``idempotency_key`` is the same on every attempt and after a restart, so a resumed operation
+reconciles with what the backend already holds instead of doing the work twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
 from netweave.adapters import (
+    Capability,
     DeploymentChange,
     DeploymentInfo,
     DeploymentSpec,
@@ -26,6 +41,7 @@ from netweave.adapters import (
     OperationContext,
 )
 from netweave.errors import (
+    BackendError,
     BackendTimeout,
     BackendUnavailable,
     Conflict,
@@ -40,7 +56,7 @@ from netweave.operations.convert import (
     error_to_problem,
     package_to_info,
 )
-from netweave.operations.deployments import deep_merge, now
+from netweave.operations.deployments import deep_merge, now, values_contain
 from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
 from netweave.registry import AdapterRegistry
@@ -56,11 +72,38 @@ _RUNNING_STATUS = {
     OperationType.DELETE: DeploymentStatus.DELETING,
 }
 _RETRYABLE = (BackendUnavailable, BackendTimeout)
+#: Statuses that are not an outcome yet: the runner keeps polling the backend.
+_SETTLING = frozenset(
+    {
+        DeploymentStatus.PENDING,
+        DeploymentStatus.DEPLOYING,
+        DeploymentStatus.ROLLING_BACK,
+        DeploymentStatus.UNKNOWN,
+    }
+)
+_SETTLED_OK = frozenset({DeploymentStatus.DEPLOYED, DeploymentStatus.SUSPENDED})
+_FIRST_POLL = 0.05
+_MAX_POLL = 2.0
 
 
 def idempotency_key(operation: OperationRecord) -> str:
     """Stable per operation step: one step per operation today (``<id>:<type>``)."""
     return f"{operation.operation_id}:{operation.operation_type.value.lower()}"
+
+
+def rollback_key(operation: OperationRecord) -> str:
+    """The rollback step's key: distinct from the step it undoes."""
+    return f"{operation.operation_id}:rollback"
+
+
+def _wanted(operation: OperationRecord) -> frozenset[DeploymentStatus]:
+    """The statuses that mean the backend did what ``operation`` asked."""
+    suspend = operation.params.get("suspend")
+    if suspend is True:
+        return frozenset({DeploymentStatus.SUSPENDED})
+    if suspend is False:
+        return frozenset({DeploymentStatus.DEPLOYED})
+    return _SETTLED_OK
 
 
 class OperationRunner:
@@ -89,6 +132,10 @@ class OperationRunner:
         A settled operation's lease went with its final write, so the worker skips releasing it.
         """
         started = time.monotonic()
+        if claimed.state is OperationState.ROLLING_BACK:
+            settled = await self._roll_back(claimed)
+            self._observe(claimed, started)
+            return settled
         settled = False
         package: PackageRecord | None = None
         try:
@@ -141,7 +188,7 @@ class OperationRunner:
                 info = await self._call(adapter, operation, deployment, package, ctx)
             except _RETRYABLE as exc:
                 if attempt + 1 >= self._max_attempts:
-                    await self._fail(operation, deployment, exc)
+                    await self._fail(operation, deployment, exc, adapter=adapter)
                     break
                 _log.info(
                     "operation %s attempt %d: %s; retrying",
@@ -152,18 +199,21 @@ class OperationRunner:
                 await asyncio.sleep(min(self._backoff * 2**attempt, 10.0))
                 continue
             except NetweaveError as exc:
-                await self._fail(operation, deployment, exc)
+                await self._fail(operation, deployment, exc, adapter=adapter)
                 break
             except Exception as exc:
                 _log.exception("operation %s: unexpected error", operation.operation_id)
-                await self._fail(operation, deployment, exc)
+                await self._fail(operation, deployment, exc, adapter=adapter)
                 break
-            settled = await self._finish(operation, deployment, info)
+            settled = await self._conclude(adapter, operation, deployment, package, info)
             break
+        self._observe(operation, started)
+        return settled
+
+    def _observe(self, operation: OperationRecord, started: float) -> None:
         self._metrics.child(
             self._metrics.operation_duration, operation.adapter, operation.operation_type.value
         ).observe(time.monotonic() - started)
-        return settled
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -277,26 +327,141 @@ class OperationRunner:
             return await adapter.rollback_deployment(ref, int(params.get("revision", 0)), ctx)
         raise InvalidInput(f"unknown operation type {kind}")
 
+    # -- the outcome rule ---------------------------------------------------------------------
+
+    async def _conclude(
+        self,
+        adapter: DMSAdapter,
+        operation: OperationRecord,
+        deployment: DeploymentRecord,
+        package: PackageRecord | None,
+        info: DeploymentInfo | None,
+    ) -> bool:
+        """Settle what the adapter started, then COMPLETED only if the backend confirms it."""
+        deadline = time.monotonic() + adapter.config.timeouts.write
+        try:
+            if info is None:  # DELETE: done when the backend no longer has it
+                if deployment.backend_ref is not None:
+                    await self._await_gone(adapter, deployment.backend_ref, deadline)
+                return await self._finish(operation, deployment, None)
+            info = await self._settle(adapter, info, deadline)
+        except NetweaveError as exc:
+            await self._fail(operation, deployment, exc, adapter=adapter)
+            return False
+        unmet = self._unmet(operation, deployment, package, info)
+        if unmet is not None:
+            await self._fail(operation, deployment, unmet, reported=info)
+            return False
+        return await self._finish(operation, deployment, info)
+
+    async def _settle(
+        self, adapter: DMSAdapter, info: DeploymentInfo, deadline: float
+    ) -> DeploymentInfo:
+        """Poll the backend while the deployment is on its way; its settled report."""
+        delay = _FIRST_POLL
+        while info.status in _SETTLING:
+            if time.monotonic() >= deadline:
+                raise BackendTimeout(
+                    f"the backend still reports the deployment {info.status.value} after "
+                    f"{adapter.config.timeouts.write:g} s"
+                    + (f": {info.message}" if info.message else ""),
+                    details={"deploymentStatus": info.status.value},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_POLL)
+            try:
+                info = await adapter.get_deployment(info.backend_ref)
+            except _RETRYABLE as exc:
+                # A blip while polling is not an outcome; the deadline still bounds it.
+                _log.info("polling %s: %s", info.backend_ref, exc.message)
+        return info
+
+    async def _await_gone(self, adapter: DMSAdapter, backend_ref: str, deadline: float) -> None:
+        delay = _FIRST_POLL
+        while True:
+            try:
+                info = await adapter.get_deployment(backend_ref)
+            except NotFound:
+                return
+            except _RETRYABLE as exc:
+                _log.info("polling %s: %s", backend_ref, exc.message)
+            else:
+                if info.status is DeploymentStatus.DELETED:
+                    return
+            if time.monotonic() >= deadline:
+                raise BackendTimeout(
+                    f"the backend still holds {backend_ref} "
+                    f"{adapter.config.timeouts.write:g} s after the delete",
+                    details={"backendRef": backend_ref},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_POLL)
+
+    @staticmethod
+    def _unmet(
+        operation: OperationRecord,
+        deployment: DeploymentRecord,
+        package: PackageRecord | None,
+        info: DeploymentInfo,
+    ) -> NetweaveError | None:
+        """Why the backend's settled report is not what ``operation`` asked (None: it is)."""
+        kind = operation.operation_type
+        wanted = _wanted(operation)
+        details: dict[str, Any] = {"deploymentStatus": info.status.value}
+        if info.backend_status:
+            details["backendStatus"] = info.backend_status
+        if info.status not in wanted:
+            return BackendError(
+                info.message
+                or f"the backend reports the deployment {info.status.value}, not "
+                f"{' or '.join(sorted(s.value for s in wanted))}",
+                details=details,
+            )
+        if (
+            package is not None
+            and info.package_version is not None
+            and info.package_version != package.version
+        ):
+            return BackendError(
+                f"the backend runs package version {info.package_version}, "
+                f"not the requested {package.version}",
+                details=details,
+            )
+        requested: dict[str, Any] | None = None
+        if kind is OperationType.CREATE:
+            requested = deployment.values
+        elif kind is OperationType.UPDATE:
+            requested = operation.params.get("values")
+        if requested and info.values is not None and not values_contain(info.values, requested):
+            return BackendError(
+                "the backend does not hold the requested values after the change",
+                details=details,
+            )
+        return None
+
     async def _finish(
         self,
         operation: OperationRecord,
         deployment: DeploymentRecord | None,
         info: DeploymentInfo | None,
+        *,
+        state: OperationState = OperationState.COMPLETED,
+        expected: OperationState = OperationState.PROCESSING,
+        changes: dict[str, Any] | None = None,
     ) -> bool:
+        """The operation reaches ``state``; without ``info`` the deployment is gone (a delete,
+        or the rollback of a create), else it takes ``changes`` (default: what the step did)."""
         previous = operation.state.value
         if self._package_cache is not None:
             # A deployment removed or moved to another package changes packages' IN_USE.
             self._package_cache.invalidate()
-        if operation.operation_type is OperationType.DELETE or deployment is None:
+        if info is None or deployment is None:
             try:
                 async with self._hooks.change(self._store) as events:
                     if deployment is not None:
                         await self._store.delete_deployment(deployment.deployment_id)
                     done = await self._store.update_operation(
-                        operation.operation_id,
-                        expected_state=OperationState.PROCESSING,
-                        state=OperationState.COMPLETED,
-                        error=None,
+                        operation.operation_id, expected_state=expected, state=state, error=None
                     )
                     if deployment is not None:
                         gone = deployment_to_wire(deployment)
@@ -307,16 +472,13 @@ class OperationRunner:
                 return False
             self._count(done)
             return True
-        assert info is not None
-        changes = self._deployment_changes(operation, deployment, info)
+        if changes is None:
+            changes = self._deployment_changes(operation, deployment, info)
         try:
             async with self._hooks.change(self._store) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
                 done = await self._store.update_operation(
-                    operation.operation_id,
-                    expected_state=OperationState.PROCESSING,
-                    state=OperationState.COMPLETED,
-                    error=None,
+                    operation.operation_id, expected_state=expected, state=state, error=None
                 )
                 events.deployment("DeploymentChanged", updated)
                 events.operation(done, previous)
@@ -363,28 +525,51 @@ class OperationRunner:
         operation: OperationRecord,
         deployment: DeploymentRecord | None,
         exc: BaseException,
+        *,
+        adapter: DMSAdapter | None = None,
+        reported: DeploymentInfo | None = None,
+        expected: OperationState = OperationState.PROCESSING,
     ) -> None:
+        """FAILED_TEMP with the problem; the deployment takes what the backend says.
+
+        ``reported``: the backend's settled report, when there is one; otherwise the runner
+        asks ``adapter`` once (a failed change may have left the release as it was).
+        """
         problem = error_to_problem(exc, instance=f"/o2dms/v1/operations/{operation.operation_id}")
         message = problem.detail or problem.title
+        if deployment is not None and reported is None and adapter is not None:
+            reported = await self._backend_view(adapter, deployment)
         previous = operation.state.value
         try:
             async with self._hooks.change(self._store) as events:
                 failed = await self._store.update_operation(
                     operation.operation_id,
-                    expected_state=OperationState.PROCESSING,
+                    expected_state=expected,
                     state=OperationState.FAILED_TEMP,
                     error=problem.model_dump(exclude_none=True),
                 )
                 if deployment is not None:
+                    changes: dict[str, Any] = {
+                        "status": DeploymentStatus.FAILED,
+                        "status_message": message,
+                        "updated_at": now(),
+                    }
+                    if reported is not None:
+                        changes["status"] = reported.status
+                        changes["revision"] = reported.revision
+                        changes["backend_ref"] = reported.backend_ref
+                        if reported.status is not DeploymentStatus.FAILED:
+                            # Say why, beside a status that is not itself a failure.
+                            changes["status_message"] = (
+                                f"{operation.operation_type.value} operation "
+                                f"{operation.operation_id} failed: {message}"
+                            )
                     updated = await self._store.update_deployment(
-                        deployment.deployment_id,
-                        status=DeploymentStatus.FAILED,
-                        status_message=message,
-                        updated_at=now(),
+                        deployment.deployment_id, **changes
                     )
                     events.deployment("DeploymentChanged", updated)
                 events.operation(failed, previous)
-        except Conflict:
+        except (Conflict, NotFound):
             return
         _log.warning(
             "operation %s (%s) failed: %s",
@@ -393,6 +578,159 @@ class OperationRunner:
             message,
         )
         self._count(failed)
+
+    async def _backend_view(
+        self, adapter: DMSAdapter, deployment: DeploymentRecord
+    ) -> DeploymentInfo | None:
+        """What the backend holds for ``deployment`` now; None when it cannot say."""
+        if deployment.backend_ref is None:
+            return None
+        try:
+            return await adapter.get_deployment(deployment.backend_ref)
+        except NotFound:
+            return DeploymentInfo(
+                backend_ref=deployment.backend_ref,
+                status=DeploymentStatus.DELETED,
+                revision=deployment.revision,
+            )
+        except NetweaveError as exc:
+            return DeploymentInfo(
+                backend_ref=deployment.backend_ref,
+                status=DeploymentStatus.UNKNOWN,
+                revision=deployment.revision,
+                message=f"backend unreachable: {exc.message}",
+            )
+
+    # -- the rollback way out ------------------------------------------------------------------
+
+    async def _roll_back(self, claimed: OperationRecord) -> bool:
+        """Restore what the deployment was before ``claimed`` failed → ROLLED_BACK."""
+        async with self._hooks.change(self._store) as events:
+            deployment = await self._store.get_deployment(claimed.deployment_id)
+            if deployment is not None and deployment.status is not DeploymentStatus.ROLLING_BACK:
+                deployment = await self._store.update_deployment(
+                    deployment.deployment_id,
+                    status=DeploymentStatus.ROLLING_BACK,
+                    status_message=f"rolling back operation {claimed.operation_id}",
+                    updated_at=now(),
+                )
+                events.deployment("DeploymentChanged", deployment)
+        adapter: DMSAdapter | None = None
+        try:
+            adapter = self._registry.owner(claimed.adapter)
+            ctx = OperationContext(
+                operation_id=claimed.operation_id,
+                idempotency_key=rollback_key(claimed),
+                attempt=claimed.attempts,
+            )
+            deadline = time.monotonic() + adapter.config.timeouts.write
+            if deployment is None or claimed.operation_type is OperationType.CREATE:
+                # Before a create there was nothing: whatever it left goes.
+                if deployment is not None and deployment.backend_ref is not None:
+                    with contextlib.suppress(NotFound):
+                        await adapter.delete_deployment(deployment.backend_ref, ctx)
+                    await self._await_gone(adapter, deployment.backend_ref, deadline)
+                return await self._finish(
+                    claimed,
+                    deployment,
+                    None,
+                    state=OperationState.ROLLED_BACK,
+                    expected=OperationState.ROLLING_BACK,
+                )
+            info, prior = await self._restore(adapter, claimed, deployment, ctx)
+            info = await self._settle(adapter, info, deadline)
+            unmet = self._unmet_restore(info, prior)
+        except Exception as exc:
+            if not isinstance(exc, NetweaveError):
+                _log.exception("operation %s: unexpected error in rollback", claimed.operation_id)
+            await self._fail(
+                claimed,
+                deployment,
+                exc,
+                adapter=adapter,
+                expected=OperationState.ROLLING_BACK,
+            )
+            return False
+        if unmet is not None:
+            await self._fail(
+                claimed, deployment, unmet, reported=info, expected=OperationState.ROLLING_BACK
+            )
+            return False
+        changes = self._restored(deployment, info, prior)
+        return await self._finish(
+            claimed,
+            deployment,
+            info,
+            state=OperationState.ROLLED_BACK,
+            expected=OperationState.ROLLING_BACK,
+            changes=changes,
+        )
+
+    async def _restore(
+        self,
+        adapter: DMSAdapter,
+        operation: OperationRecord,
+        deployment: DeploymentRecord,
+        ctx: OperationContext,
+    ) -> tuple[DeploymentInfo, dict[str, Any]]:
+        """Start restoring the state recorded in the operation's ``before`` (see the service):
+        the backend's own rollback to the prior revision where it has one, else the prior
+        package and values applied again."""
+        prior: dict[str, Any] = dict(operation.params.get("before") or {})
+        ref = deployment.backend_ref
+        if ref is None or not prior:
+            raise Conflict(
+                f"operation {operation.operation_id} has no record of the state before it; "
+                "retry it or mark it failed",
+                details={"operationId": operation.operation_id},
+            )
+        revision = int(prior.get("revision") or 0)
+        if adapter.supports(Capability.ROLLBACK) and revision > 0:
+            return await adapter.rollback_deployment(ref, revision, ctx), prior
+        package = None
+        if prior.get("packageId"):
+            record = await self._store.get_package(str(prior["packageId"]))
+            package = package_to_info(record) if record is not None else None
+        change = DeploymentChange(
+            values=dict(prior.get("values") or {}), package=package, values_mode="replace"
+        )
+        return await adapter.update_deployment(ref, change, ctx), prior
+
+    @staticmethod
+    def _unmet_restore(info: DeploymentInfo, prior: dict[str, Any]) -> NetweaveError | None:
+        details: dict[str, Any] = {"deploymentStatus": info.status.value}
+        if info.status not in _SETTLED_OK:
+            return BackendError(
+                info.message or f"after the rollback the backend reports {info.status.value}",
+                details=details,
+            )
+        version = prior.get("packageVersion")
+        if version and info.package_version is not None and info.package_version != version:
+            return BackendError(
+                f"after the rollback the backend runs package version {info.package_version}, "
+                f"not the prior {version}",
+                details=details,
+            )
+        return None
+
+    @staticmethod
+    def _restored(
+        deployment: DeploymentRecord, info: DeploymentInfo, prior: dict[str, Any]
+    ) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            "status": info.status,
+            "status_message": info.message,
+            "revision": info.revision,
+            "backend_ref": info.backend_ref,
+            "values": info.values if info.values is not None else prior.get("values") or {},
+            "updated_at": now(),
+        }
+        if prior.get("packageId"):
+            changes["package_id"] = prior["packageId"]
+        version = info.package_version or prior.get("packageVersion")
+        if version:
+            changes["package_version"] = version
+        return changes
 
     def _count(self, operation: OperationRecord) -> None:
         self._metrics.child(

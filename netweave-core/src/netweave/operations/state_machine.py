@@ -2,18 +2,23 @@
 
 Lifecycle run by the worker::
 
-    STARTING ──► PROCESSING ──► COMPLETED
+    STARTING ──► PROCESSING ──► COMPLETED   (only when the backend confirms the end state)
                      │
-                     └────────► FAILED_TEMP ──retry──► PROCESSING
-                                    │
+                     └────────► FAILED_TEMP ──retry────► PROCESSING
+                                    │  │
+                                    │  └──rollback──► ROLLING_BACK ──► ROLLED_BACK
+                                    │                      │
+                                    │                      └─(rollback failed)─► FAILED_TEMP
                                     └──fail──► FAILED
 
 Client tasks and the states they are allowed from (409 ``Conflict`` otherwise):
 
-* ``retry``  — only from FAILED_TEMP (back to PROCESSING, the worker picks it up again);
-* ``fail``   — only from FAILED_TEMP (final: FAILED);
-* ``cancel`` — only from STARTING or PROCESSING (→ FAILED_TEMP, so it can then be retried or
-  failed, as ETSI's cancel does).
+* ``retry``    — only from FAILED_TEMP (back to PROCESSING, the worker picks it up again);
+* ``fail``     — only from FAILED_TEMP (final: FAILED);
+* ``rollback`` — only from FAILED_TEMP, and not for a DELETE (→ ROLLING_BACK: the worker restores
+  what the deployment was before the operation);
+* ``cancel``   — only from STARTING or PROCESSING (→ FAILED_TEMP, so it can then be retried,
+  rolled back or failed, as ETSI's cancel does).
 
 Every failure of a running operation lands in FAILED_TEMP, never straight in FAILED: the client
 decides whether to retry or give up, which is what ETSI's FAILED_TEMP is for. Until it does, the
@@ -50,6 +55,7 @@ ACTIVE_STATES = frozenset(
 
 RETRY_FROM = frozenset({OperationState.FAILED_TEMP})
 FAIL_FROM = frozenset({OperationState.FAILED_TEMP})
+ROLLBACK_FROM = frozenset({OperationState.FAILED_TEMP})
 CANCEL_FROM = frozenset({OperationState.STARTING, OperationState.PROCESSING})
 
 
@@ -73,6 +79,11 @@ def check_retry(operation_id: str, state: OperationState) -> None:
 def check_fail(operation_id: str, state: OperationState) -> None:
     if state not in FAIL_FROM:
         _refuse("fail", operation_id, state, FAIL_FROM)
+
+
+def check_rollback(operation_id: str, state: OperationState) -> None:
+    if state not in ROLLBACK_FROM:
+        _refuse("rollback", operation_id, state, ROLLBACK_FROM)
 
 
 def check_cancel(operation_id: str, state: OperationState) -> None:

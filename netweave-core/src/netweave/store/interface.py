@@ -123,9 +123,10 @@ class Store(Protocol):
     async def claim_operations(
         self, *, owner: str, lease_seconds: float, limit: int, now: datetime
     ) -> list[OperationRecord]:
-        """Lease up to ``limit`` operations in STARTING or PROCESSING whose lease is free or
-        expired, oldest first (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), set their lease to
-        ``owner`` until ``now + lease_seconds`` and return them."""
+        """Lease up to ``limit`` operations in a claimable state (STARTING, PROCESSING,
+        ROLLING_BACK) whose lease is free or expired, oldest first (``FOR UPDATE SKIP LOCKED``
+        on PostgreSQL), set their lease to ``owner`` until ``now + lease_seconds`` and return
+        them."""
 
     async def renew_lease(
         self, operation_id: str, *, owner: str, lease_seconds: float, now: datetime

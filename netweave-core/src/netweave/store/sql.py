@@ -77,7 +77,7 @@ from netweave.models import (
     OperationType,
     PackageState,
 )
-from netweave.models.operations import TERMINAL_STATES
+from netweave.models.operations import CLAIMABLE_STATES, TERMINAL_STATES
 from netweave.store import sqlite_inline
 from netweave.store.records import (
     ApiTokenRecord,
@@ -127,7 +127,7 @@ _T = cast(Table, ApiTokenRow.__table__)
 
 _E = TypeVar("_E", bound=enum.Enum)
 
-_ACTIVE_OPERATION_STATES = (OperationState.STARTING.value, OperationState.PROCESSING.value)
+_CLAIMABLE_OPERATION_STATES = tuple(sorted(s.value for s in CLAIMABLE_STATES))
 _TERMINAL_OPERATION_STATES = tuple(sorted(s.value for s in TERMINAL_STATES))
 _STORED_PACKAGE_STATES = frozenset(
     {PackageState.UPLOADED, PackageState.AVAILABLE, PackageState.DEPRECATED}
@@ -378,7 +378,7 @@ def _claim_statements() -> tuple[Select[Any], ReturningUpdate[Any]]:
     """``claim_operations``' statements: the claimable operations' ids (oldest first, at most
     ``limit``), then the lease taken on those still claimable."""
     now = bindparam("now", type_=UTCDateTime())
-    claimable = (_O.c.state.in_(_ACTIVE_OPERATION_STATES)) & or_(
+    claimable = (_O.c.state.in_(_CLAIMABLE_OPERATION_STATES)) & or_(
         _O.c.lease_expires_at.is_(None), _O.c.lease_expires_at <= now
     )
     find = (

@@ -1,4 +1,5 @@
-"""``/o2dms/v1/operations``: operation occurrences and the ETSI tasks retry / fail / cancel."""
+"""``/o2dms/v1/operations``: operation occurrences and the ETSI tasks retry / rollback / fail /
+cancel."""
 
 from __future__ import annotations
 
@@ -73,6 +74,30 @@ class OperationController(Controller):
 
         async def produce() -> Response[Any]:
             result = await services.operations.retry(operation_id.lower())
+            return model_response(result, HTTP_202_ACCEPTED)
+
+        return await idempotent(request, services, idempotency_key, "", produce)
+
+    @post(
+        "/{operation_id:str}/rollback",
+        operation_id="RollbackOperation",
+        summary="Roll back a FAILED_TEMP operation (ROLLING_BACK → ROLLED_BACK)",
+        status_code=HTTP_202_ACCEPTED,
+        responses=problems(404, 409),
+    )
+    async def rollback(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        operation_id: OperationIdParam,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Operation]:
+        """Only from FAILED_TEMP, not for a DELETE (409 otherwise): the worker restores what the
+        deployment was before the operation (uninstalled after a failed create; the prior
+        revision, package and values after a failed change)."""
+
+        async def produce() -> Response[Any]:
+            result = await services.operations.rollback(operation_id.lower())
             return model_response(result, HTTP_202_ACCEPTED)
 
         return await idempotent(request, services, idempotency_key, "", produce)

@@ -29,13 +29,19 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port; yield its base URL."""
+def serve_asgi(app: Any, *, loop: str = "auto") -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port; yield its base URL.
+
+    Two gateways in one test process that both spawn Helm children need ``loop="asyncio"``:
+    uvloop refuses to spawn from two loops at once (one gateway per process does not).
+    """
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop=loop
+        )
     )
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Response, Router, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, HeaderParameter
 from litestar.response import File
 from netweave.hookspecs import hookimpl
 
@@ -82,7 +82,7 @@ def repository_router(store: LocalChartStore, path: str) -> Router:
 
     @get("/index.yaml", include_in_schema=False, name=f"helm-index:{path}")
     async def index_yaml(
-        if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
+        if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
     ) -> Response[bytes]:
         # Rendered once per change; a client holding the current one gets 304 and no body.
         body, etag = await store.index()

@@ -79,7 +79,8 @@ def archive_filename(name: str, version: str) -> str:
 class _Line(msgspec.Struct, omit_defaults=True):
     """One line of the snapshot or the journal."""
 
-    #: ``head`` (first line: ``file`` is the generation id), ``add``, ``del`` or ``dir``.
+    #: ``head`` (first line: ``file`` is the generation id), ``add``, ``del``, ``dir`` or
+    #: ``bad`` (an archive that failed inspection, with its size and mtime).
     op: str
     file: str = ""
     name: str = ""
@@ -90,6 +91,8 @@ class _Line(msgspec.Struct, omit_defaults=True):
     #: The directory's mtime (ns) before and after the change (-1: not recorded).
     before: int = -1
     after: int = -1
+    size: int = -1
+    mtime: int = -1
 
 
 class _Chart(NamedTuple):
@@ -367,6 +370,8 @@ class LocalChartStore(ChartStore):
             self._generation += 1
             if track:
                 self._changes.append((self._generation, line.file))
+        elif line.op == "bad":
+            self._ignored[line.file] = (line.size, line.mtime)
         elif line.op == "del":
             old = self._charts.pop(line.file, None)
             if old is not None:
@@ -491,9 +496,12 @@ class LocalChartStore(ChartStore):
                 for filename in sorted(new):
                     if filename in self._charts:
                         continue
+                    if self._ignored.get(filename) == self._signature(filename):
+                        continue  # another replica found it unusable already
                     chart = self._describe_foreign(filename)
                     if chart is None:
-                        self._ignored[filename] = self._signature(filename)
+                        size, mtime = self._signature(filename)
+                        lines.append(_Line(op="bad", file=filename, size=size, mtime=mtime))
                         continue
                     lines.append(
                         _Line(

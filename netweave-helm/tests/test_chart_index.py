@@ -1,0 +1,424 @@
+"""The local repository's index: kept per change, shared by replicas, rebuilt when damaged, and
+never presented half-loaded.
+
+Store-level tests drive ``LocalChartStore`` directly (two instances on one directory stand for
+two gateway processes: they share nothing but the files); the HTTP tests run real gateways
+(uvicorn on loopback), the two-replica one on the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from chartkit import build_chart
+from netweave.errors import AlreadyExists, BackendUnavailable
+from netweave.testing import require_backend
+from netweave_helm.config import ArchiveLimits
+from netweave_helm.storage import local as local_module
+from netweave_helm.storage.local import LocalChartStore
+from netweave_helm.validation import file_digest
+from servers import serve_asgi
+
+TOKEN = "index-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
+POSTGRES_URL = os.environ.get(
+    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _store(directory: Path, **kwargs: Any) -> LocalChartStore:
+    return LocalChartStore(directory, ArchiveLimits(), served_at="/charts", **kwargs)
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[LocalChartStore, LocalChartStore]]:
+    """Two stores on one directory: two replicas sharing the repository."""
+    a, b = _store(tmp_path / "repo"), _store(tmp_path / "repo")
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def _put(store: LocalChartStore, archive: Path, name: str, version: str) -> None:
+    metadata = {"apiVersion": "v2", "name": name, "version": version, "description": "t"}
+    await store.put(archive, name, version, metadata, file_digest(archive))
+
+
+def _refs(entries: Any) -> set[str]:
+    return {f"{e.name}:{e.version}" for e in entries}
+
+
+class _Counter:
+    """Counts calls of a store method (to show what a call did, not only what it answered)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        self.calls = 0
+        original = getattr(LocalChartStore, name)
+
+        def counted(store: LocalChartStore, *args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(store, *args, **kwargs)
+
+        monkeypatch.setattr(LocalChartStore, name, counted)
+
+
+async def test_replicas_see_each_others_uploads_and_deletes_through_the_journal(
+    tmp_path: Path, stores: tuple[LocalChartStore, LocalChartStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = stores
+    src = tmp_path / "src"
+    archives = {f"c{i}": build_chart(src, f"c{i}", "1.0.0") for i in range(12)}
+    # Interleaved uploads from both replicas (each write runs in a thread under the file lock).
+    await asyncio.gather(
+        *(
+            _put(a if i % 2 else b, path, name, "1.0.0")
+            for i, (name, path) in enumerate(archives.items())
+        )
+    )
+    scans = _Counter(monkeypatch, "_archive_names")
+    inspections = _Counter(monkeypatch, "_describe_foreign")
+    expected = {f"{n}:1.0.0" for n in archives}
+    assert _refs(await a.list_charts()) == expected
+    assert _refs(await b.list_charts()) == expected
+    # Learnt from the journal: no archive inspected, and no directory listing was needed for
+    # changes made through netweave (their lines carry the directory's mtime before and after).
+    assert inspections.calls == 0
+    assert scans.calls == 0
+
+    # One version uploaded by both at once: stored once, the other gets AlreadyExists.
+    race = build_chart(src / "race", "race", "2.0.0")
+    results = await asyncio.gather(
+        _put(a, race, "race", "2.0.0"), _put(b, race, "race", "2.0.0"), return_exceptions=True
+    )
+    assert sum(isinstance(r, AlreadyExists) for r in results) == 1
+    assert sum(r is None for r in results) == 1
+
+    await b.delete("c3", "1.0.0")
+    assert not await a.exists("c3", "1.0.0")
+    assert (
+        await a.get("race", "2.0.0")
+    ).digest == f"sha256:{file_digest(race).removeprefix('sha256:')}"
+    served = yaml.safe_load((await a.index())[0])
+    assert sum(len(v) for v in served["entries"].values()) == 12
+    assert "c3" not in served["entries"]
+
+
+async def test_listing_since_a_token_returns_only_what_was_added(
+    tmp_path: Path, stores: tuple[LocalChartStore, LocalChartStore]
+) -> None:
+    a, b = stores
+    src = tmp_path / "src"
+    await _put(a, build_chart(src, "one", "1.0.0"), "one", "1.0.0")
+    first = await a.listing_since(None)
+    assert first.complete and _refs(first.entries) == {"one:1.0.0"}
+    same = await a.listing_since(first.token)
+    assert not same.complete and same.entries == []
+    await _put(b, build_chart(src, "two", "1.0.0"), "two", "1.0.0")  # the other replica
+    delta = await a.listing_since(same.token)
+    assert not delta.complete and _refs(delta.entries) == {"two:1.0.0"}
+    # A token from another process (or a restart) is not trusted: everything again.
+    assert (await b.listing_since(delta.token)).complete
+
+
+async def test_archives_added_and_removed_on_disk_are_noticed_by_directory_delta(
+    tmp_path: Path, stores: tuple[LocalChartStore, LocalChartStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = stores
+    repo = tmp_path / "repo"
+    for i in range(5):
+        await _put(a, build_chart(tmp_path / "src", f"up{i}", "1.0.0"), f"up{i}", "1.0.0")
+    inspections = _Counter(monkeypatch, "_describe_foreign")
+    # Dropped in by other means (an operator's cp): inspected once, by one replica.
+    shutil.copy(build_chart(tmp_path / "drop", "dropped", "0.3.0"), repo / "dropped-0.3.0.tgz")
+    (repo / "junk-1.0.0.tgz").write_bytes(b"not a chart")
+    assert "dropped:0.3.0" in _refs(await a.list_charts())
+    assert "dropped:0.3.0" in _refs(await b.list_charts())
+    # The new archive and the junk, each inspected once (by whichever replica came first).
+    assert inspections.calls == 2
+    # The junk is not inspected again on later scans, and its presence is not fatal.
+    a._scanned_at = b._scanned_at = 0.0  # force the periodic rescan now
+    assert len(await a.list_charts()) == 6
+    assert inspections.calls == 2
+
+    (repo / "up2-1.0.0.tgz").unlink()
+    (repo / "dropped-0.3.0.tgz").unlink()
+    assert _refs(await b.list_charts()) == {"up0:1.0.0", "up1:1.0.0", "up3:1.0.0", "up4:1.0.0"}
+    assert _refs(await a.list_charts()) == _refs(await b.list_charts())
+
+
+async def test_a_corrupt_index_yaml_is_rebuilt_from_the_archives(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("alpha", "beta"):
+        build_chart(repo, name, "1.2.3")
+    (repo / "index.yaml").write_text("entries: [this is: not: an index\n\t- {")
+    store = _store(repo)
+    await store.start()
+    try:
+        assert _refs(await store.list_charts()) == {"alpha:1.2.3", "beta:1.2.3"}
+        body, _ = await store.index()
+        assert set(yaml.safe_load(body)["entries"]) == {"alpha", "beta"}
+        on_disk = yaml.safe_load((repo / "index.yaml").read_text())
+        assert set(on_disk["entries"]) == {"alpha", "beta"}
+    finally:
+        await store.close()
+
+
+async def test_a_damaged_saved_index_is_rebuilt_and_index_yaml_spares_inspections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    store = _store(repo)
+    await store.start()
+    for i in range(3):
+        await _put(store, build_chart(tmp_path / "src", f"k{i}", "1.0.0"), f"k{i}", "1.0.0")
+    await store.index()  # writes index.yaml
+    await store.close()
+    (repo / ".index" / "snapshot.jsonl").write_bytes(b"\x00garbage")
+
+    # The saved index is unusable: index.yaml (valid) seeds it, so no archive is re-inspected.
+    inspections = _Counter(monkeypatch, "_describe_foreign")
+    again = _store(repo)
+    await again.start()
+    try:
+        assert _refs(await again.list_charts()) == {"k0:1.0.0", "k1:1.0.0", "k2:1.0.0"}
+        assert inspections.calls == 0
+    finally:
+        await again.close()
+
+    # Without it and with both gone, the archives themselves are inspected.
+    shutil.rmtree(repo / ".index")
+    (repo / "index.yaml").unlink()
+    third = _store(repo)
+    await third.start()
+    try:
+        assert len(await third.list_charts()) == 3
+        assert inspections.calls == 3
+    finally:
+        await third.close()
+
+
+async def test_a_torn_journal_line_is_skipped_not_fatal(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    store = _store(repo)
+    await store.start()
+    await _put(store, build_chart(tmp_path / "src", "ok", "1.0.0"), "ok", "1.0.0")
+    with (repo / ".index" / "journal.jsonl").open("ab") as handle:
+        handle.write(b'{"op":"add","file":"half')  # a writer died mid-line
+    await _put(store, build_chart(tmp_path / "src", "after", "1.0.0"), "after", "1.0.0")
+    await store.close()
+    again = _store(repo)
+    await again.start()
+    try:
+        assert _refs(await again.list_charts()) == {"ok:1.0.0", "after:1.0.0"}
+    finally:
+        await again.close()
+
+
+@contextlib.contextmanager
+def _slow_inspection(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Archive inspection blocks until the event is set (bounded): a long first load."""
+    release = threading.Event()
+    original = local_module.inspect_archive
+
+    def slow(path: Path, limits: ArchiveLimits) -> Any:
+        release.wait(10)
+        return original(path, limits)
+
+    monkeypatch.setattr(local_module, "inspect_archive", slow)
+    try:
+        yield release
+    finally:
+        release.set()
+
+
+async def test_calls_during_the_first_load_get_503_with_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    for i in range(3):
+        build_chart(repo, f"slow{i}", "1.0.0")
+    with _slow_inspection(monkeypatch) as release:
+        store = _store(repo, load_wait=0.2)
+        await store.start()
+        try:
+            with pytest.raises(BackendUnavailable) as caught:
+                await store.list_charts()
+            assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+            assert "still being indexed" in caught.value.message
+            healthy, message = await store.health()
+            assert healthy and message is not None and "indexing" in message
+            release.set()
+            assert len(await store.list_charts()) == 3  # complete, never partial
+        finally:
+            await store.close()
+
+
+# -- through the gateway ----------------------------------------------------------------------
+
+
+def _settings(data_dir: Path, repo: Path, store_url: str | None = None) -> Any:
+    from netweave.config import Settings
+
+    document: dict[str, Any] = {
+        "dataDir": str(data_dir),
+        "api": {"token": TOKEN},
+        "plugins": {
+            "dms": [
+                {
+                    "name": "helm-local",
+                    "type": "helm",
+                    "default": True,
+                    "config": {"storage": {"kind": "local", "repositoryDir": str(repo)}},
+                }
+            ]
+        },
+    }
+    if store_url is not None:
+        document["store"] = {"url": store_url}
+    return Settings.model_validate(document)
+
+
+def _upload(client: httpx.Client, archive: Path, name: str, version: str) -> httpx.Response:
+    with archive.open("rb") as handle:
+        return client.post(
+            PACKAGES,
+            data={"name": name, "artifactVersion": version},
+            files={"chart": (archive.name, handle, "application/gzip")},
+        )
+
+
+def test_first_list_through_the_api_is_503_until_the_catalogue_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netweave.api.app import create_app
+    from netweave_helm.hooks import HOOKS
+
+    repo = tmp_path / "repo"
+    for i in range(3):
+        build_chart(repo, f"early{i}", "1.0.0")
+    with _slow_inspection(monkeypatch) as release:
+        app = create_app(_settings(tmp_path / "data", repo))
+        with serve_asgi(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=30) as c:
+            store = HOOKS._instances["helm-local"].local_store
+            assert store is not None
+            store.load_wait = 0.2
+            response = c.get(PACKAGES)
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert int(response.headers["Retry-After"]) >= 1
+            release.set()
+            listed = c.get(PACKAGES).json()
+            assert listed["total"] == 3
+            assert {p["name"] for p in listed["items"]} == {"early0", "early1", "early2"}
+
+
+def test_served_index_carries_an_etag_and_answers_304(tmp_path: Path) -> None:
+    from netweave.api.app import create_app
+
+    app = create_app(_settings(tmp_path / "data", tmp_path / "repo"))
+    with serve_asgi(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+        assert (
+            _upload(
+                c, build_chart(tmp_path / "src", "tagged", "1.0.0"), "tagged", "1.0.0"
+            ).status_code
+            == 201
+        )
+        first = c.get("/charts/index.yaml")
+        etag = first.headers["ETag"]
+        assert list(yaml.safe_load(first.text)["entries"]) == ["tagged"]
+        unchanged = c.get("/charts/index.yaml", headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304 and unchanged.content == b""
+        assert (
+            _upload(c, build_chart(tmp_path / "src", "more", "1.0.0"), "more", "1.0.0").status_code
+            == 201
+        )
+        changed = c.get("/charts/index.yaml", headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["ETag"] != etag
+        assert set(yaml.safe_load(changed.text)["entries"]) == {"tagged", "more"}
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the real PostgreSQL (its URL), dropped afterwards."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    name = f"helm_index_{secrets.token_hex(5)}"
+
+    async def execute(statement: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(execute(f"CREATE DATABASE {name}"))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def test_two_gateways_on_postgresql_share_one_repository_under_concurrent_uploads(
+    tmp_path: Path, pg_database: str
+) -> None:
+    from netweave.api.app import create_app
+
+    repo = tmp_path / "repo"
+    src = tmp_path / "src"
+    archives = [(f"rep{i}", build_chart(src, f"rep{i}", "1.0.0")) for i in range(16)]
+    race = build_chart(src / "race", "race", "1.0.0")
+    app_a = create_app(_settings(tmp_path / "a", repo, pg_database))
+    app_b = create_app(_settings(tmp_path / "b", repo, pg_database))
+    with (
+        serve_asgi(app_a, loop="asyncio") as base_a,
+        serve_asgi(app_b, loop="asyncio") as base_b,
+        httpx.Client(base_url=base_a, headers=AUTH, timeout=60) as a,
+        httpx.Client(base_url=base_b, headers=AUTH, timeout=60) as b,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        jobs = [
+            pool.submit(_upload, a if i % 2 else b, path, name, "1.0.0")
+            for i, (name, path) in enumerate(archives)
+        ]
+        jobs += [pool.submit(_upload, client, race, "race", "1.0.0") for client in (a, b)]
+        statuses = sorted(job.result().status_code for job in jobs)
+        assert statuses == [201] * 17 + [409], statuses
+
+        expected = {name for name, _ in archives} | {"race"}
+        for client in (a, b):
+            listed = client.get(PACKAGES, params={"limit": 100}).json()
+            assert listed["total"] == 17
+            assert {p["name"] for p in listed["items"]} == expected
+            served = yaml.safe_load(client.get("/charts/index.yaml").text)["entries"]
+            assert set(served) == expected and all(len(v) == 1 for v in served.values())
+
+        # Deletes through one replica leave the other's served index at once.
+        for name in ("rep0", "rep5", "race"):
+            assert b.delete(f"{PACKAGES}/{name}-1.0.0").status_code == 204
+        served_a = yaml.safe_load(a.get("/charts/index.yaml").text)["entries"]
+        assert set(served_a) == expected - {"rep0", "rep5", "race"}
+        assert a.get(f"{PACKAGES}/rep5-1.0.0").status_code == 404
+        # Uploading again what the other replica deleted works (no stale index entry).
+        assert _upload(a, archives[5][1], "rep5", "1.0.0").status_code == 201
+        assert "rep5" in yaml.safe_load(b.get("/charts/index.yaml").text)["entries"]
+        assert not list((repo / ".tmp").iterdir())

@@ -189,6 +189,16 @@ async def test_chartmuseum_upload_list_get_delete(
     index = helm_python.repo_index(url)
     assert list(index["entries"]) == ["hello-world"]
 
+    # The chart list is parsed once per change, not per read.
+    from netweave_helm.storage.http import ChartMuseumStore
+
+    store = adapter.store
+    assert isinstance(store, ChartMuseumStore)
+    assert {p.backend_ref for p in await adapter.list_packages()} == {"hello-world:0.1.0"}
+    parses = store._index.parses
+    assert {p.backend_ref for p in await adapter.list_packages()} == {"hello-world:0.1.0"}
+    assert store._index.parses == parses
+
 
 async def test_chartmuseum_with_basic_auth_and_tenant(
     adapter_factory: AdapterFactory, tmp_path: Path, k8s_kubeconfig: Path
@@ -303,3 +313,31 @@ async def test_registration_redirects_are_checked_too(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+async def test_http_index_is_read_conditionally_and_parsed_once_per_change(
+    http_repo: tuple[str, Path], adapter_factory: AdapterFactory, charts_dir: Path
+) -> None:
+    import os
+
+    from netweave_helm.storage.http import HttpChartStore
+
+    url, directory = http_repo
+    adapter = await adapter_factory({"storage": {"kind": "http", "url": url}})
+    store = adapter.store
+    assert isinstance(store, HttpChartStore)
+    first = await store.listing_since(None)
+    assert first.complete and len(first.entries) == 2
+    # The static server answers If-Modified-Since with 304: nothing parsed, nothing new.
+    again = await store.listing_since(first.token)
+    assert not again.complete and again.entries == []
+    assert len(await store.list_charts()) == 2
+    assert store._index.parses == 1
+
+    shutil.copy(charts_dir / "nginx-21.1.23.tgz", directory / "nginx-21.1.23.tgz")
+    helm_python.repo_index_generate(directory)
+    later = (directory / "index.yaml").stat().st_mtime + 5  # past If-Modified-Since's second
+    os.utime(directory / "index.yaml", (later, later))
+    changed = await store.listing_since(again.token)
+    assert changed.complete and len(changed.entries) == 3
+    assert store._index.parses == 2

@@ -9,6 +9,9 @@ ChartMuseum (v0.16 API): ``GET /api/charts`` → ``{name: [ChartVersion]}``, ``P
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -19,7 +22,7 @@ from netweave.adapters.http import BackendClient
 from netweave.errors import AlreadyExists, BackendError, NetweaveError, NotFound
 
 from netweave_helm.config import ChartMuseumStorage, HttpStorage
-from netweave_helm.storage.base import ChartEntry, ChartStore
+from netweave_helm.storage.base import ChartEntry, ChartListing, ChartStore
 from netweave_helm.storage.remote import basic_or_token, download, make_client
 
 _BOOKKEEPING = ("urls", "created", "digest", "removed", "checksum", "url")
@@ -56,14 +59,68 @@ def entries_from_index(index: Any, base_url: str) -> list[ChartEntry]:
     return entries
 
 
-async def _get_yaml(client: BackendClient, path: str) -> Any:
-    response = await client.request("GET", path, expected=(200,))
-    if len(response.content) > _MAX_INDEX_BYTES:
-        raise BackendError(f"{client.backend}: the index is larger than {_MAX_INDEX_BYTES} bytes")
+def _parse_yaml(content: bytes, backend: str) -> Any:
     try:
-        return yaml.load(response.content, Loader=yaml.CSafeLoader)
+        return yaml.load(content, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
-        raise BackendError(f"{client.backend}: the index is not valid YAML") from exc
+        raise BackendError(f"{backend}: the index is not valid YAML") from exc
+
+
+def _parse_json(content: bytes, backend: str) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise BackendError(f"{backend}: the chart list is not valid JSON") from exc
+
+
+class ConditionalIndex:
+    """A remote index read with conditional requests and parsed once per change.
+
+    ``If-None-Match``/``If-Modified-Since`` from the last answer: a 304 reuses the parsed
+    entries; a 200 whose body hashes like the last one (a server without validators) does too.
+    The body's hash is the listing token, so an unchanged index lists nothing new.
+    """
+
+    def __init__(self, path: str, base_url: str, parse: Callable[[bytes, str], Any]) -> None:
+        self.path = path
+        self.base_url = base_url
+        self._parse = parse
+        self._etag: str | None = None
+        self._last_modified: str | None = None
+        self.digest: str | None = None
+        self.entries: list[ChartEntry] = []
+        #: How many times the body was parsed (a change, or the first read).
+        self.parses = 0
+
+    async def read(self, client: BackendClient) -> list[ChartEntry]:
+        headers: dict[str, str] = {}
+        if self.digest is not None:
+            if self._etag:
+                headers["If-None-Match"] = self._etag
+            if self._last_modified:
+                headers["If-Modified-Since"] = self._last_modified
+        response = await client.request("GET", self.path, expected=(200, 304), headers=headers)
+        if response.status_code == 304 and self.digest is not None:
+            return self.entries
+        content = response.content
+        if len(content) > _MAX_INDEX_BYTES:
+            raise BackendError(
+                f"{client.backend}: the index is larger than {_MAX_INDEX_BYTES} bytes"
+            )
+        digest = hashlib.blake2b(content, digest_size=16).hexdigest()
+        if digest != self.digest:
+            self.entries = entries_from_index(self._parse(content, client.backend), self.base_url)
+            self.digest = digest
+            self.parses += 1
+        self._etag = response.headers.get("ETag")
+        self._last_modified = response.headers.get("Last-Modified")
+        return self.entries
+
+    async def listing_since(self, client: BackendClient, token: str | None) -> ChartListing:
+        entries = await self.read(client)
+        if token is not None and token == self.digest:
+            return ChartListing(self.digest, [], complete=False)
+        return ChartListing(self.digest, list(entries), complete=True)
 
 
 class HttpChartStore(ChartStore):
@@ -82,6 +139,7 @@ class HttpChartStore(ChartStore):
             timeout,
             auth=basic_or_token(settings),
         )
+        self._index = ConditionalIndex("index.yaml", settings.url, _parse_yaml)
 
     @property
     def location(self) -> str:
@@ -91,7 +149,10 @@ class HttpChartStore(ChartStore):
         await self._http.aclose()
 
     async def list_charts(self) -> list[ChartEntry]:
-        return entries_from_index(await _get_yaml(self._http, "index.yaml"), self.settings.url)
+        return list(await self._index.read(self._http))
+
+    async def listing_since(self, token: str | None) -> ChartListing:
+        return await self._index.listing_since(self._http, token)
 
     async def fetch(self, name: str, version: str, directory: Path) -> Path:
         entry = await self.get(name, version)
@@ -123,6 +184,7 @@ class ChartMuseumStore(ChartStore):
             timeout,
             auth=basic_or_token(settings),
         )
+        self._index = ConditionalIndex(self._api, self._repo_base, _parse_json)
 
     @property
     def location(self) -> str:
@@ -132,8 +194,10 @@ class ChartMuseumStore(ChartStore):
         await self._http.aclose()
 
     async def list_charts(self) -> list[ChartEntry]:
-        response = await self._http.request("GET", self._api, expected=(200,))
-        return entries_from_index(response.json(), self._repo_base)
+        return list(await self._index.read(self._http))
+
+    async def listing_since(self, token: str | None) -> ChartListing:
+        return await self._index.listing_since(self._http, token)
 
     async def get(self, name: str, version: str) -> ChartEntry:
         try:
@@ -200,4 +264,4 @@ def _museum_error(response: httpx.Response, backend: str) -> NetweaveError:
     return error
 
 
-__all__ = ["ChartMuseumStore", "HttpChartStore", "entries_from_index"]
+__all__ = ["ChartMuseumStore", "ConditionalIndex", "HttpChartStore", "entries_from_index"]

@@ -27,6 +27,7 @@ from netweave.adapters import (
 )
 from netweave.errors import AlreadyExists, BackendUnavailable, InvalidInput, NotFound
 from netweave.models import DeploymentStatus, LogOptions, Preview, RevisionEntry
+from netweave.testing.kit import Observation, ObservedObject
 
 
 class BackendDown(Exception):
@@ -45,6 +46,8 @@ class Release:
     version: str
     # The backend's vocabulary, like Helm's: deployed, superseded, failed, uninstalling.
     revisions: list[dict[str, Any]] = field(default_factory=list)
+    #: The idempotency key of the operation step that created it (a retry returns the result).
+    created_by: str = ""
 
 
 class ExampleBackend:
@@ -80,6 +83,54 @@ STATUS_MAP = {
     "failed": DeploymentStatus.FAILED,
     "uninstalling": DeploymentStatus.DELETING,
 }
+
+
+#: The object kinds a chart of the example backend holds: the archive's text names them
+#: (``b"ConfigMap Deployment"``); anything else holds one Deployment.
+DEFAULT_OBJECTS = ("Deployment",)
+
+
+def chart_objects(archive: bytes) -> tuple[str, ...]:
+    words = tuple(w for w in archive.decode(errors="replace").split() if w[:1].isupper())
+    return words or DEFAULT_OBJECTS
+
+
+class ExampleObserver:
+    """The kit's view of the example backend: its releases, read directly (not through the
+    adapter), and the objects each revision "runs" (one per kind, named after the release;
+    a Deployment wants ``replicaCount`` replicas)."""
+
+    def __init__(self, backend: ExampleBackend) -> None:
+        self.backend = backend
+
+    async def observe(self, spec: DeploymentSpec) -> Observation:
+        found = [r for r in self.backend.releases.values() if r.name == spec.name]
+        if not found:
+            return Observation()
+        release = found[0]
+        current = release.revisions[-1]
+        objects = tuple(
+            ObservedObject(
+                kind=kind,
+                name=f"{release.name}-{kind.lower()}",
+                namespace=release.namespace,
+                replicas=int(current["values"].get("replicaCount", 1))
+                if kind == "Deployment"
+                else None,
+                ready=current["state"] == "deployed" if kind == "Deployment" else None,
+                version=str(current["revision"]),
+            )
+            for kind in current["objects"]
+        )
+        return Observation(
+            present=True,
+            objects=objects,
+            values=copy.deepcopy(current["values"]),
+            package_version=current["version"],
+            revision=current["revision"],
+            namespace=release.namespace,
+            detail=f"state {current['state']}",
+        )
 
 
 class ExampleAdapter(DMSAdapter):
@@ -155,6 +206,7 @@ class ExampleAdapter(DMSAdapter):
                 "version": upload.version,
                 "size": size,
                 "checksum": upload.checksum,
+                "objects": chart_objects(upload.archive.read_bytes() if upload.archive else b""),
             }
             return self._package(ref, self.backend.charts[ref])
 
@@ -181,12 +233,14 @@ class ExampleAdapter(DMSAdapter):
         for old in release.revisions:
             if old["state"] == "deployed":
                 old["state"] = "superseded"
+        chart = self.backend.charts.get(f"{release.chart}:{version}") or {}
         release.revisions.append(
             {
                 "revision": len(release.revisions) + 1,
                 "state": "deployed",
                 "version": version,
                 "values": copy.deepcopy(values),
+                "objects": list(chart.get("objects") or DEFAULT_OBJECTS),
             }
         )
 
@@ -196,9 +250,13 @@ class ExampleAdapter(DMSAdapter):
         key = f"{spec.namespace}/{spec.name}"
         with self._mapped():
             self.backend._check()
-            if key in self.backend.releases:
+            existing = self.backend.releases.get(key)
+            if existing is not None and existing.created_by == ctx.idempotency_key:
+                return self._info(key, existing)  # the same step retried: its first result
+            if existing is not None:
                 raise AlreadyExists(f"release {key} exists")
             release = Release(spec.name, spec.namespace, spec.package.name, spec.package.version)
+            release.created_by = ctx.idempotency_key
             self._push(release, spec.package.version, spec.values)
             self.backend.releases[key] = release
             return self._info(key, release)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from netweave.adapters import AdapterConfig, DMSAdapter, PackageUpload
-from netweave.testing.kit import AdapterTestSuite, KitBackend, kit_override
+from netweave.testing.kit import AdapterTestSuite, KitBackend, KitObserver, kit_override
 
-from .example_adapter import ExampleAdapter, ExampleBackend
+from .example_adapter import ExampleAdapter, ExampleBackend, ExampleObserver
 
 
 class TestExampleAdapter(AdapterTestSuite):
@@ -27,15 +27,19 @@ class TestExampleAdapter(AdapterTestSuite):
         return example_backend
 
     @pytest.fixture
+    def observer(self, example_backend: ExampleBackend) -> KitObserver:
+        return ExampleObserver(example_backend)
+
+    @pytest.fixture
     def sample_package(self, tmp_path: Path) -> PackageUpload:
         archive = tmp_path / "demo-1.0.0.tgz"
-        archive.write_bytes(b"demo")
+        archive.write_bytes(b"ConfigMap Deployment")
         return PackageUpload(name="demo", version="1.0.0", package_type="example", archive=archive)
 
     @pytest.fixture
     def upgrade_package(self, tmp_path: Path) -> PackageUpload:
         archive = tmp_path / "demo-1.1.0.tgz"
-        archive.write_bytes(b"demo 1.1")
+        archive.write_bytes(b"Deployment")  # 1.1.0 drops the ConfigMap
         return PackageUpload(name="demo", version="1.1.0", package_type="example", archive=archive)
 
     @kit_override(reason="the example adapter is not an installed distribution")

@@ -17,7 +17,7 @@ import pytest
 from netweave.adapters import AdapterConfig, Capability, DMSAdapter, PackageUpload
 from netweave.models import DeploymentStatus
 from netweave.testing.kit import AdapterTestSuite, kit_override
-from example_adapter import ExampleAdapter, ExampleBackend
+from example_adapter import ExampleAdapter, ExampleBackend, ExampleObserver
 
 
 class Base(AdapterTestSuite):
@@ -37,9 +37,13 @@ class Base(AdapterTestSuite):
         return example_backend
 
     @pytest.fixture
+    def observer(self, example_backend):
+        return ExampleObserver(example_backend)
+
+    @pytest.fixture
     def sample_package(self, tmp_path):
         archive = tmp_path / "demo.tgz"
-        archive.write_bytes(b"demo")
+        archive.write_bytes(b"ConfigMap Deployment")
         return PackageUpload(name="demo", version="1.0.0", package_type="example", archive=archive)
 
     @kit_override(reason="not an installed distribution")
@@ -60,8 +64,9 @@ def run_variant(pytester: pytest.Pytester, body: str) -> tuple[pytest.RunResult,
 
 def test_the_correct_adapter_passes(pytester: pytest.Pytester) -> None:
     result, _ = run_variant(pytester, "class TestGood(Base):\n    pass\n")
-    # The upgrade test skips with its reason: this variant gives no second package version.
-    result.assert_outcomes(passed=22, skipped=1)
+    # Skipped with their reasons: no second package version, no failing package, and an
+    # observer that cannot steer workloads (the two readiness tests).
+    result.assert_outcomes(passed=24, skipped=4)
 
 
 def test_an_adapter_without_optional_capabilities_passes_and_answers_501(
@@ -83,7 +88,7 @@ def test_an_adapter_without_optional_capabilities_passes_and_answers_501(
     )
     assert result.ret == 0, out
     assert "adapter does not declare 'rollback'" in out or "skipped" in out
-    result.assert_outcomes(passed=17, skipped=6)
+    result.assert_outcomes(passed=19, skipped=9)
 
 
 def test_wrong_status_mapping_is_caught(pytester: pytest.Pytester) -> None:
@@ -192,3 +197,71 @@ def test_silently_skipped_or_overridden_kit_tests_are_caught(pytester: pytest.Py
     assert result.ret != 0
     assert "TestSneaky.test_scale: @skip without a reason" in out
     assert "TestSneaky.test_logs: kit test overridden without a reason" in out
+
+
+def test_overridden_kit_helpers_and_fixtures_are_caught(pytester: pytest.Pytester) -> None:
+    # A weaker helper or a kit fixture replaced without a reason would let tests pass weaker.
+    result, out = run_variant(
+        pytester,
+        """
+        class TestWeaker(Base):
+            async def settle(self, adapter, backend_ref, wanted=None):
+                return await adapter.get_deployment(backend_ref)
+
+            @pytest.fixture
+            def namespace(self):
+                return "default"
+
+            def unknown_deployment_ref(self, adapter):
+                return "default/documented-hook"  # the adapter's to override: allowed
+        """,
+    )
+    assert result.ret != 0
+    assert "TestWeaker.settle: kit helper overridden" in out
+    assert "TestWeaker.namespace: kit fixture overridden" in out
+    assert "unknown_deployment_ref" not in out
+
+
+def test_a_kit_override_with_a_reason_may_replace_a_fixture(pytester: pytest.Pytester) -> None:
+    result, out = run_variant(
+        pytester,
+        """
+        class TestOther(Base):
+            @kit_override(reason="this backend has one fixed namespace")
+            @pytest.fixture
+            def namespace(self):
+                return "netweave-kit-fixed"
+
+            def test_only(self, namespace):
+                assert namespace == "netweave-kit-fixed"
+        """,
+    )
+    assert "kit fixture overridden" not in out, out
+    assert result.ret == 0, out
+
+
+def test_a_fixture_skip_fails_when_backends_are_required(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fixture that skips for a missing component instead of calling require_backend would
+    # hide the whole conformance run in CI; the kit's own skips (capabilities) stay skips.
+    monkeypatch.setenv("NETWEAVE_REQUIRE_BACKENDS", "1")
+    result, out = run_variant(
+        pytester,
+        """
+        class Minimal(ExampleAdapter):
+            CAPABILITIES = ExampleAdapter.CAPABILITIES - {Capability.LOGS}
+
+        class TestSkippy(Base):
+            adapter_class = Minimal
+
+            @pytest.fixture
+            def example_backend(self):
+                pytest.skip("backend server not installed")
+        """,
+    )
+    assert result.ret != 0
+    assert (
+        "skipped (Skipped: backend server not installed) while NETWEAVE_REQUIRE_BACKENDS=1" in out
+    )
+    assert "netweave.testing.require_backend" in out

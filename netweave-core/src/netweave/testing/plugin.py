@@ -7,12 +7,13 @@ module level: fixtures import what they need when they run.
 from __future__ import annotations
 
 import sys
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from netweave.testing import require_backend
+from netweave.testing import backends_required, require_backend
 
 # The Kubernetes API emulator's fixtures (k8s_emulator, k8s_emulator_factory, k8s_kubeconfig)
 # for every adapter's tests; the module imports its heavy parts lazily.
@@ -65,6 +66,37 @@ def pytest_collection_modifyitems(
         problems.extend(guard.check_class(cls))
     if problems:
         raise pytest.UsageError("conformance kit guard:\n  " + "\n  ".join(problems))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """Under CI (backends required), a kit test may skip only for the kit's own reasons.
+
+    Any other skip (a fixture calling ``pytest.skip`` for a missing component, say) hides a
+    whole conformance run; it must go through ``require_backend``, which fails it there.
+    """
+    outcome = yield
+    if "netweave.testing.kit.base" not in sys.modules or not backends_required():
+        return
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    from netweave.testing.kit.base import KIT_SKIP_PREFIX, AdapterFixtures
+
+    cls = getattr(item, "cls", None)
+    if cls is None or not issubclass(cls, AdapterFixtures):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    if reason.removeprefix("Skipped: ").startswith(KIT_SKIP_PREFIX):
+        return
+    report.outcome = "failed"
+    report.longrepr = (
+        f"conformance kit: {item.nodeid} skipped ({reason}) while NETWEAVE_REQUIRE_BACKENDS=1; "
+        "a fixture that needs a missing component must call netweave.testing.require_backend"
+    )
 
 
 __all__ = ["netweave_data_dir", "netweave_settings", "require_backend"]

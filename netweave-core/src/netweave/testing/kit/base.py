@@ -12,10 +12,18 @@ An adapter distribution's test module subclasses :class:`~netweave.testing.kit.A
         def sample_package(self, tmp_path) -> PackageUpload:
             return PackageUpload(name="demo", version="1.0.0", package_type="helm", archive=...)
 
-Required: ``adapter`` and ``sample_package``. Optional: ``upgrade_package`` (a second version
-of the sample, for upgrades), ``deployment_values``, ``changed_values``, ``namespace``,
-``backend`` (a :class:`KitBackend` that can make the backend fail), and the class attributes
-``settle_timeout`` / ``poll_interval``.
+Required: ``adapter``, ``sample_package`` and ``observer`` (a
+:class:`~netweave.testing.kit.observe.KitObserver` answering from the backend what a deployment
+left there; a Kubernetes-backed adapter gets one by setting ``owner_labels``). Optional:
+``upgrade_package`` (a second version of the sample that drops one object), ``failing_package``
+(one whose apply fails in the backend), ``deployment_values``, ``changed_values``, ``backend`` (a
+:class:`KitBackend` that can make the backend fail), and the class attributes
+``settle_timeout`` / ``poll_interval`` / ``owner_labels`` / ``kubernetes_fixture``.
+
+Only those (:data:`ADAPTER_FIXTURES`, :data:`ADAPTER_HOOKS`) may be overridden; every other
+fixture and helper here is the kit's, and the guard fails a class that replaces one without
+:func:`kit_override`. The namespace is the kit's choice (:data:`KIT_NAMESPACE`, never
+``default``), so an adapter that ignores it is caught.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from netweave.adapters import (
 )
 from netweave.errors import NetweaveError, NotFound
 from netweave.models import DeploymentStatus
+from netweave.testing.kit.observe import KitObserver, Observation
 
 _E = TypeVar("_E", bound=NetweaveError)
 _T = TypeVar("_T")
@@ -50,6 +59,42 @@ _counter = itertools.count(1)
 
 #: Marker attribute set by :func:`kit_override` on a test that replaces a kit test.
 OVERRIDE_ATTR = "__netweave_kit_override__"
+
+#: The namespace every kit deployment asks for: not ``default`` (where an adapter that ignores
+#: the request would put things anyway) and not an adapter's configured default.
+KIT_NAMESPACE = "netweave-kit"
+
+#: Prefix of the kit's own skips (an undeclared capability, an optional fixture not given):
+#: netweave's pytest plugin fails any other skip of a kit test when backends are required.
+KIT_SKIP_PREFIX = "netweave kit: "
+
+#: Fixtures an adapter's test class provides or may replace; every other kit fixture is the
+#: kit's own (the guard fails an override without :func:`kit_override`).
+ADAPTER_FIXTURES = frozenset(
+    {
+        "adapter",
+        "sample_package",
+        "upgrade_package",
+        "failing_package",
+        "deployment_values",
+        "changed_values",
+        "backend",
+        "observer",
+    }
+)
+#: Methods documented as the adapter's to override (reference shapes) and class settings.
+ADAPTER_HOOKS = frozenset(
+    {
+        "unknown_deployment_ref",
+        "unknown_package_ref",
+        "unknown_ref_for_outage",
+        "unknown_deployment_ref_for",
+        "settle_timeout",
+        "poll_interval",
+        "owner_labels",
+        "kubernetes_fixture",
+    }
+)
 
 
 def kit_override(reason: str) -> Callable[[_T], _T]:
@@ -82,6 +127,11 @@ class AdapterFixtures:
     #: Seconds a deployment may take to reach a settled state in the test backend.
     settle_timeout: ClassVar[float] = float(os.environ.get("NETWEAVE_KIT_SETTLE_TIMEOUT", "60"))
     poll_interval: ClassVar[float] = 0.05
+    #: For the default ``observer``: the labels a Kubernetes-backed adapter puts on every object
+    #: it applies (values are templates with ``{name}``, ``{namespace}``, ``{deployment_id}``).
+    owner_labels: ClassVar[dict[str, str] | None] = None
+    #: The fixture giving the :class:`~netweave.testing.k8s.KubernetesEmulator` to observe.
+    kubernetes_fixture: ClassVar[str] = "k8s_emulator"
 
     # -- required --------------------------------------------------------------------------
 
@@ -114,12 +164,42 @@ class AdapterFixtures:
         return {"netweaveKit": {"changed": True}}
 
     @pytest.fixture
-    def namespace(self) -> str:
-        return "default"
+    def failing_package(self) -> PackageUpload | None:
+        """A package the adapter onboards but whose apply fails in the backend (an invalid
+        object, a missing CRD …): the kit checks the failure is reported and nothing is left
+        half-applied."""
+        return None
 
     @pytest.fixture
     def backend(self) -> KitBackend | None:
         return None
+
+    @pytest.fixture
+    def observer(self, request: pytest.FixtureRequest) -> KitObserver:
+        """What the backend holds for a deployment, read from the backend itself.
+
+        Default: with ``owner_labels`` set, a
+        :class:`~netweave.testing.kit.kubernetes.KubernetesObserver` on the emulator of the
+        ``kubernetes_fixture`` fixture. Otherwise provide this fixture.
+        """
+        if self.owner_labels:
+            from netweave.testing.kit.kubernetes import KubernetesObserver
+
+            emulator = request.getfixturevalue(self.kubernetes_fixture)
+            return KubernetesObserver(emulator, labels=self.owner_labels)
+        raise NotImplementedError(
+            "the kit needs an `observer` fixture (netweave.testing.kit.KitObserver) that reads "
+            "from the backend itself what a deployment left there; a Kubernetes-backed adapter "
+            "sets the class attribute `owner_labels` instead. Migration: see "
+            "docs/adapter-authors.md, 'The observer'"
+        )
+
+    # -- the kit's own ---------------------------------------------------------------------
+
+    @pytest.fixture
+    def namespace(self) -> str:
+        """The namespace kit deployments ask for: the kit's choice, not the adapter's."""
+        return KIT_NAMESPACE
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -146,9 +226,14 @@ class AdapterFixtures:
     # -- helpers for kit tests -------------------------------------------------------------
 
     @staticmethod
+    def kit_skip(reason: str) -> None:
+        """Skip for a reason the kit accepts (not a missing component)."""
+        pytest.skip(KIT_SKIP_PREFIX + reason)
+
+    @staticmethod
     def require_capability(adapter: DMSAdapter, capability: Capability) -> None:
         if capability not in type(adapter).CAPABILITIES:
-            pytest.skip(
+            AdapterFixtures.kit_skip(
                 f"adapter does not declare {capability.value!r}; "
                 "test_undeclared_capabilities_are_unsupported checks it answers 501"
             )
@@ -240,8 +325,48 @@ class AdapterFixtures:
     async def deploy(
         self, adapter: DMSAdapter, package: PackageInfo, namespace: str, values: dict[str, Any]
     ) -> DeploymentInfo:
-        created = await adapter.create_deployment(self.spec(package, namespace, values), self.ctx())
+        return await self.deploy_spec(adapter, self.spec(package, namespace, values))
+
+    async def deploy_spec(self, adapter: DMSAdapter, spec: DeploymentSpec) -> DeploymentInfo:
+        created = await adapter.create_deployment(spec, self.ctx())
         return await self.settle(adapter, created.backend_ref)
+
+    # -- looking at the backend ------------------------------------------------------------
+
+    @staticmethod
+    def mark(values: dict[str, Any], token: str) -> dict[str, Any]:
+        """``values`` plus a value only this deployment has, so the kit can find it in the
+        backend (and tell two deployments' values apart)."""
+        return {**values, "netweaveKitMark": token}
+
+    async def observe(self, observer: KitObserver, spec: DeploymentSpec) -> Observation:
+        return await observer.observe(spec)
+
+    async def observe_until(
+        self,
+        observer: KitObserver,
+        spec: DeploymentSpec,
+        check: Callable[[Observation], bool],
+        what: str,
+    ) -> Observation:
+        """Poll the backend until ``check`` holds (backends converge: garbage collection,
+        controllers); fail after ``settle_timeout`` naming ``what`` and the last observation."""
+        deadline = time.monotonic() + self.settle_timeout
+        seen = await observer.observe(spec)
+        while not check(seen):
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{what} (deployment {spec.name!r}, namespace {spec.namespace!r}); the "
+                    f"backend holds: {seen.describe()}"
+                )
+            await asyncio.sleep(self.poll_interval)
+            seen = await observer.observe(spec)
+        return seen
+
+    async def left_nothing(self, observer: KitObserver, spec: DeploymentSpec, what: str) -> None:
+        await self.observe_until(
+            observer, spec, lambda seen: seen.empty, f"{what}: the backend still holds objects"
+        )
 
     @contextlib.asynccontextmanager
     async def deployed(

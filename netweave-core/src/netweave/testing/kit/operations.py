@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,6 +12,14 @@ from netweave.errors import InvalidInput, NotFound
 from netweave.models import DeploymentStatus, LogOptions
 from netweave.testing.kit.base import AdapterFixtures
 from netweave.testing.kit.lifecycle import _contains
+from netweave.testing.kit.observe import KitObserver, Observation
+
+
+def _replicas_are(count: int) -> Callable[[Observation], bool]:
+    def check(seen: Observation) -> bool:
+        return bool(seen.workloads) and all(o.replicas == count for o in seen.workloads)
+
+    return check
 
 
 class RollbackTests(AdapterFixtures):
@@ -59,17 +68,26 @@ class ScaleTests(AdapterFixtures):
         onboarded_package: PackageInfo,
         namespace: str,
         deployment_values: dict[str, Any],
+        observer: KitObserver,
     ) -> None:
         self.require_capability(started_adapter, Capability.SCALING)
-        async with self.deployed(
-            started_adapter, onboarded_package, namespace, deployment_values
-        ) as info:
+        spec = self.spec(onboarded_package, namespace, deployment_values)
+        info = await self.deploy_spec(started_adapter, spec)
+        try:
             await started_adapter.scale_deployment(info.backend_ref, 2, self.ctx())
             scaled = await self.settle(started_adapter, info.backend_ref)
             assert scaled.status is DeploymentStatus.DEPLOYED
+            await self.observe_until(
+                observer, spec, _replicas_are(2), "after scale to 2 the workloads must want 2"
+            )
             # Scaling to zero is a legal request (it was refused by the Go original).
             await started_adapter.scale_deployment(info.backend_ref, 0, self.ctx())
             await self.settle(started_adapter, info.backend_ref)
+            await self.observe_until(
+                observer, spec, _replicas_are(0), "after scale to 0 the workloads must want 0"
+            )
+        finally:
+            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
     @pytest.mark.asyncio
     async def test_scale_rejects_negative_replicas(self, started_adapter: DMSAdapter) -> None:

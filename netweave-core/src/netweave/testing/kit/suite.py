@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from netweave.testing.kit.backend import BackendStateTests
 from netweave.testing.kit.discovery import DiscoveryTests
 from netweave.testing.kit.errors import ErrorMappingTests
 from netweave.testing.kit.guard import NoSilentOverrideTests
@@ -22,6 +23,7 @@ class AdapterTestSuite(
     DiscoveryTests,
     PackageManagementTests,
     DeploymentLifecycleTests,
+    BackendStateTests,
     RollbackTests,
     ScaleTests,
     HistoryTests,

@@ -7,6 +7,9 @@ Knobs let a test make a specific call fail, slow down or hang:
 * ``adapter.delay["get_package"] = 0.5``
 * ``gate = adapter.hang("delete_deployment")`` … ``gate.set()`` to let it go on (a
   ``threading.Event``: the test client runs the app in another thread and event loop)
+* ``adapter.settle("update_deployment", [DEPLOYING, FAILED], "image pull failed")``: the next
+  change that hook makes leaves the release in the first status, and each later read of it moves
+  on to the next (the last one stays): a backend that works asynchronously and may fail
 * ``adapter.calls`` records ``(hook, backend_ref_or_name, OperationContext | None)``
 """
 
@@ -54,6 +57,9 @@ class Release:
     status: DeploymentStatus = DeploymentStatus.DEPLOYED
     revisions: list[RevisionEntry] = field(default_factory=list)
     created_key: str | None = None
+    message: str | None = None
+    #: Statuses later reads move through (see ``MemoryAdapter.settle``).
+    coming: list[DeploymentStatus] = field(default_factory=list)
 
     @property
     def revision(self) -> int:
@@ -79,11 +85,28 @@ class MemoryAdapter(DMSAdapter):
         self.started = False
         self._failures: dict[str, list[BaseException]] = {}
         self._gates: dict[str, threading.Event] = {}
+        self._scripts: dict[str, tuple[list[DeploymentStatus], str | None]] = {}
 
     # -- knobs -------------------------------------------------------------------------------
 
     def fail(self, hook: str, error: BaseException, *, times: int = 1) -> None:
         self._failures.setdefault(hook, []).extend([error] * times)
+
+    def settle(
+        self, hook: str, statuses: list[DeploymentStatus], message: str | None = None
+    ) -> None:
+        self._scripts[hook] = (list(statuses), message)
+
+    def _scripted(self, hook: str, release: Release) -> None:
+        """Apply a ``settle`` script to the release ``hook`` just changed (once)."""
+        script = self._scripts.pop(hook, None)
+        if script is None:
+            if release.status is not DeploymentStatus.SUSPENDED:
+                release.status = DeploymentStatus.DEPLOYED
+            release.message, release.coming = None, []
+            return
+        statuses, message = script
+        release.status, release.coming, release.message = statuses[0], statuses[1:], message
 
     def hang(self, hook: str) -> threading.Event:
         gate = threading.Event()
@@ -194,7 +217,7 @@ class MemoryAdapter(DMSAdapter):
             backend_ref=ref,
             status=release.status,
             revision=release.revision,
-            message=None,
+            message=release.message,
             backend_status=release.status.value.lower(),
             package_version=release.package.version,
             values=dict(release.values),
@@ -242,13 +265,18 @@ class MemoryAdapter(DMSAdapter):
             created_key=ctx.idempotency_key,
         )
         self._revise(release, "install")
+        self._scripted("create_deployment", release)
         self.releases[ref] = release
         self.logs.setdefault(ref, [f"{spec.name} started", f"{spec.name} ready"])
         return self._info(ref, release)
 
     async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
         await self._enter("get_deployment", backend_ref)
-        return self._info(backend_ref, self._release(backend_ref))
+        release = self._release(backend_ref)
+        info = self._info(backend_ref, release)
+        if release.coming:
+            release.status = release.coming.pop(0)
+        return info
 
     async def _update_deployment(
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
@@ -268,6 +296,7 @@ class MemoryAdapter(DMSAdapter):
                 DeploymentStatus.SUSPENDED if change.suspend else DeploymentStatus.DEPLOYED
             )
         self._revise(release, "upgrade")
+        self._scripted("update_deployment", release)
         return self._info(backend_ref, release)
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
@@ -282,6 +311,7 @@ class MemoryAdapter(DMSAdapter):
         release = self._release(backend_ref)
         release.values = {**release.values, "replicaCount": replicas}
         self._revise(release, f"scale to {replicas}")
+        self._scripted("scale_deployment", release)
         return self._info(backend_ref, release)
 
     async def _rollback_deployment(
@@ -299,7 +329,13 @@ class MemoryAdapter(DMSAdapter):
                 raise NotFound(f"release {backend_ref} has no revision {revision}")
             target = matches[0]
         release.values = dict(target.values or {})
+        if target.package_version and target.package_version != release.package.version:
+            release.package = next(
+                (p for p in self.packages.values() if p.version == target.package_version),
+                release.package,
+            )
         self._revise(release, f"rollback to {target.revision}")
+        self._scripted("rollback_deployment", release)
         return self._info(backend_ref, release)
 
     async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:

@@ -6,18 +6,26 @@ Backend references:
 * deployments: ``<namespace>/<release name>`` (e.g. ``ran/cu-01``).
 
 Idempotency: every install and upgrade stamps the release with the label
-``netweave-op=<sha256(idempotency key)[:40]>``. A retried create (attempt > 1) that hits Helm's
-"cannot re-use a name that is still in use" succeeds if the existing release carries the same
-label, i.e. it is the release this very operation created before the retry; any other release
-of that name is a 409. A retried upgrade whose stamp is already on the latest revision is not
-run again. Uninstall ignores an already missing release. Rollback has no stamp (the SDK takes no
-labels for it); a retried rollback to the same revision makes one more identical revision.
+``netweave-op=<sha256(idempotency key)[:40]>``. A retried or resumed create (after a timeout,
+a crash, a lease take-over) that hits Helm's "cannot re-use a name that is still in use" looks
+at the existing release: with this operation's stamp and ``deployed``, it is the release this
+very operation created before (not installed again); with this operation's stamp and left
+``pending-install`` or ``failed`` by the interrupted attempt, it is uninstalled with Helm and
+installed again (one release at the end, never two); any other release of that name is a 409.
+An upgrade (or scale) whose stamp is already on the latest ``deployed`` revision is not run
+again; one that finds its own revision left ``pending-upgrade`` rolls it back with Helm and
+upgrades again. A release left ``pending-*`` by anything else (a ``helm`` CLI that crashed) is a
+409 that says how to recover it. Uninstall ignores an already missing release. Rollback has no
+stamp (the SDK takes no labels for it); a retried rollback to the same revision makes one more
+identical revision, and a rollback finishes a release left ``pending-rollback`` (Helm's own way
+out of every ``pending-*`` but ``pending-install``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import ipaddress
@@ -79,6 +87,14 @@ DEPLOYMENT_LABEL = "netweave-deployment"
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 _REVISION_MISSING = re.compile(r"has no (\d+) version|revision .* not found", re.I)
+#: Helm's statuses of a release whose install/upgrade/rollback began and has not ended: Helm
+#: refuses every other change until it is resolved.
+_PENDING = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+#: What an interrupted install of this operation can leave behind: uninstalled, then installed
+#: again. (``uninstalling``: an interrupted clean-up of the same.)
+_REINSTALL = frozenset({"pending-install", "failed", "uninstalling"})
+_DONE = frozenset({"deployed", "superseded"})
+_ROLLBACK_TO = re.compile(r"^Rollback to (\d+)$")
 
 
 def key_label(idempotency_key: str) -> str:
@@ -287,6 +303,74 @@ def _parsing(func: Callable[..., dict[str, Any]], namespace: str) -> Callable[..
     return call
 
 
+def _has_key(values: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return False
+        values = values[part]
+    return True
+
+
+def _stuck(namespace: str, name: str, summary: dict[str, Any]) -> Conflict:
+    """A release left ``pending-*`` by something other than this operation: what happened and
+    how to get out of it."""
+    status = str(summary.get("status") or "")
+    revision = summary.get("revision")
+    if status == "pending-install":
+        how = (
+            f"check what it holds, then remove it with `helm uninstall {name} -n {namespace}` "
+            "and create the deployment again"
+        )
+    else:
+        how = (
+            f"roll it back with `helm rollback {name} -n {namespace}`, or through the gateway "
+            "(POST /o2dms/v1/operations/{operationId}/rollback of the failed operation, or "
+            "POST /o2dms/v1/nfDeployments/{deploymentId}/rollback), then try again"
+        )
+    return Conflict(
+        f"release {namespace}/{name} is stuck in {status} (revision {revision}): a Helm client "
+        "or an earlier operation (not this one) started to change it and never finished, and "
+        f"Helm refuses every other change until that is resolved; {how}",
+        details={"release": f"{namespace}/{name}", "helmStatus": status, "revision": revision},
+    )
+
+
+class _ReleaseLock:
+    """One release's writes, one at a time (Helm: concurrent writes to one release can corrupt
+    its history). An SDK call the holder stopped waiting for (a timeout) keeps the lock until
+    it returns: Helm's release storage writes go on after a cancellation, and the next attempt
+    must see what they left, not race them."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._late: list[asyncio.Future[Any]] = []
+        self._token: contextvars.Token[list[asyncio.Future[Any]] | None] | None = None
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+        self._late = []
+        self._token = sdk.outliving.set(self._late)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            sdk.outliving.reset(self._token)
+            self._token = None
+        running = [future for future in self._late if not future.done()]
+        if not running:
+            self._lock.release()
+            return
+        remaining = len(running)
+
+        def returned(_: asyncio.Future[Any]) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0:
+                self._lock.release()
+
+        for future in running:
+            future.add_done_callback(returned)
+
+
 def _parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -340,11 +424,11 @@ class HelmAdapter(DMSAdapter):
         super().__init__(name, config)
         self.settings: HelmConfig = config
         self.cluster = ClusterAccess(config.cluster, name)
-        self._runner = sdk.SdkRunner(config.cluster.max_concurrency)
+        self._runner = self._new_runner()
         self._validations = asyncio.Semaphore(config.cluster.max_concurrency)
         self._store: ChartStore | None = None
         self._work_dir: Path | None = None
-        self._release_locks: dict[str, asyncio.Lock] = {}
+        self._release_locks: dict[str, _ReleaseLock] = {}
         #: (path, size, mtime) of chart archives whose schemas were checked (``_chart_path``).
         self._vetted: set[tuple[str, int, int]] = set()
         storage = config.storage
@@ -361,6 +445,11 @@ class HelmAdapter(DMSAdapter):
         )
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def _new_runner(self) -> sdk.SdkRunner:
+        # A timed-out call is given at most the write timeout (and 30 s) to unwind.
+        unwind = min(30.0, self.config.timeouts.write)
+        return sdk.SdkRunner(self.settings.cluster.max_concurrency, unwind=unwind)
 
     def _local_dir(self) -> Path:
         storage = self.settings.storage
@@ -391,7 +480,7 @@ class HelmAdapter(DMSAdapter):
         await self.store.close()
         self._runner.close()
         # A fresh pool (its threads start on demand), so a stopped adapter can start again.
-        self._runner = sdk.SdkRunner(self.settings.cluster.max_concurrency)
+        self._runner = self._new_runner()
         await asyncio.to_thread(self.cluster.close)
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
@@ -750,9 +839,12 @@ class HelmAdapter(DMSAdapter):
 
     # -- deployments -----------------------------------------------------------------------
 
-    def _lock(self, namespace: str, name: str) -> asyncio.Lock:
-        # Helm: concurrent writes to one release can corrupt its history.
-        return self._release_locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
+    def _lock(self, namespace: str, name: str) -> _ReleaseLock:
+        key = f"{namespace}/{name}"
+        lock = self._release_locks.get(key)
+        if lock is None:
+            lock = self._release_locks[key] = _ReleaseLock()
+        return lock
 
     def _timeout(self) -> int:
         return min(self.settings.cluster.operation_timeout, int(self.config.timeouts.write))
@@ -781,29 +873,32 @@ class HelmAdapter(DMSAdapter):
             DEPLOYMENT_LABEL: _label_value(spec.deployment_id),
         }
         description = f"netweave operation {ctx.operation_id}"
+
+        async def install() -> dict[str, Any]:
+            return await self._runner.run_cancellable(
+                f"installing release {spec.name}",
+                _parsing(config.install, namespace),
+                str(chart),
+                spec.name,
+                spec.values or {},
+                namespace=namespace,
+                timeout=self._timeout(),
+                wait=self._wait(),
+                create_namespace=self.settings.cluster.create_namespace,
+                description=description,
+                labels=labels,
+            )
+
         async with self._lock(namespace, spec.name):
             try:
-                release = await self._runner.run_cancellable(
-                    f"installing release {spec.name}",
-                    _parsing(config.install, namespace),
-                    str(chart),
-                    spec.name,
-                    spec.values or {},
-                    namespace=namespace,
-                    timeout=self._timeout(),
-                    wait=self._wait(),
-                    create_namespace=self.settings.cluster.create_namespace,
-                    description=description,
-                    labels=labels,
-                )
-            except AlreadyExists:
-                existing = await self._existing_for_retry(config, namespace, spec.name, ctx)
-                if existing is None:
-                    raise AlreadyExists(
-                        f"a release named {spec.name!r} already exists in namespace {namespace!r}",
-                        details={"name": spec.name, "namespace": namespace},
-                    ) from None
-                return existing
+                try:
+                    release = await install()
+                except AlreadyExists:
+                    existing = await self._existing_for_retry(config, namespace, spec.name, ctx)
+                    if existing is not None:
+                        return existing
+                    # This operation's own release, left half-done by an interrupted attempt.
+                    release = await install()
             except (BackendError, BackendTimeout) as exc:
                 return await self._failed(config, namespace, spec.name, exc)
         _log.info(
@@ -825,19 +920,48 @@ class HelmAdapter(DMSAdapter):
     async def _existing_for_retry(
         self, config: sdk.Config, namespace: str, name: str, ctx: OperationContext
     ) -> DeploymentInfo | None:
+        """The release a create found in its way: the one this very operation created before
+        (described), or, when this operation's interrupted attempt left it half-done,
+        uninstalled so that the caller installs it again (None). Anything else is a 409."""
         try:
             summary = await self._runner.run(f"reading release {name}", config.status, name)
         except NotFound:
-            return None
-        labels = summary.get("labels") or {}
-        if labels.get(OP_LABEL) != key_label(ctx.idempotency_key):
-            return None
-        _log.info(
-            "release %s/%s was created by this operation before; not installing again",
+            return None  # gone meanwhile: install
+        status = str(summary.get("status") or "")
+        if (summary.get("labels") or {}).get(OP_LABEL) != key_label(ctx.idempotency_key):
+            if status in _PENDING:
+                raise _stuck(namespace, name, summary)
+            raise AlreadyExists(
+                f"a release named {name!r} already exists in namespace {namespace!r}",
+                details={"name": name, "namespace": namespace},
+            )
+        if status in _DONE:
+            _log.info(
+                "release %s/%s was created by this operation before; not installing again",
+                namespace,
+                name,
+            )
+            return await self._describe(config, namespace, name, summary=summary)
+        if status not in _REINSTALL:
+            raise _stuck(namespace, name, summary)
+        _log.warning(
+            "release %s/%s was left %s by an interrupted attempt of operation %s; "
+            "uninstalling it to install it again",
             namespace,
             name,
+            status,
+            ctx.operation_id,
         )
-        return await self._describe(config, namespace, name, summary=summary)
+        await self._runner.run(
+            f"uninstalling release {name} left {status}",
+            config.uninstall,
+            name,
+            timeout=self._timeout(),
+            wait=self._wait(),
+            ignore_not_found=True,
+            description=f"netweave operation {ctx.operation_id}: {status} after an interruption",
+        )
+        return None
 
     async def _failed(
         self, config: sdk.Config, namespace: str, name: str, error: NetweaveError
@@ -930,10 +1054,17 @@ class HelmAdapter(DMSAdapter):
         current = await self._runner.run(f"reading values of {name}", config.get_values, name)
         return deep_merge(current or {}, change.values or {})
 
-    async def _target_chart(self, config: sdk.Config, name: str, change: DeploymentChange) -> Path:
+    async def _target_chart(
+        self,
+        config: sdk.Config,
+        name: str,
+        change: DeploymentChange,
+        summary: dict[str, Any] | None = None,
+    ) -> Path:
         if change.package is not None:
             return await self._chart_path(change.package)
-        summary = await self._runner.run(f"reading release {name}", config.status, name)
+        if summary is None:
+            summary = await self._runner.run(f"reading release {name}", config.status, name)
         ref = f"{summary.get('chart_name')}:{summary.get('chart_version')}"
         try:
             package = await self._get_package(ref)
@@ -951,11 +1082,34 @@ class HelmAdapter(DMSAdapter):
         namespace, name = parse_release_ref(backend_ref)
         config = await self._helm(namespace)
         async with self._lock(namespace, name):
-            if ctx.attempt > 1:
-                summary = await self._runner.run(f"reading release {name}", config.status, name)
-                if (summary.get("labels") or {}).get(OP_LABEL) == key_label(ctx.idempotency_key):
-                    return await self._describe(config, namespace, name, summary=summary)
-            chart = await self._target_chart(config, name, change)
+            summary = await self._runner.run(f"reading release {name}", config.status, name)
+            current: dict[str, Any] | None = summary
+            status = str(summary.get("status") or "")
+            own = (summary.get("labels") or {}).get(OP_LABEL) == key_label(ctx.idempotency_key)
+            if own and status in _DONE:
+                return await self._describe(config, namespace, name, summary=summary)
+            if status in _PENDING:
+                if not (own and status == "pending-upgrade"):
+                    raise _stuck(namespace, name, summary)
+                # This operation's interrupted upgrade: Helm's way out is a rollback (to the
+                # revision before it); then the upgrade runs again.
+                _log.warning(
+                    "release %s/%s was left pending-upgrade (revision %s) by an interrupted "
+                    "attempt of operation %s; rolling it back to upgrade it again",
+                    namespace,
+                    name,
+                    summary.get("revision"),
+                    ctx.operation_id,
+                )
+                await self._runner.run(
+                    f"rolling back release {name} left pending-upgrade",
+                    config.rollback,
+                    name,
+                    timeout=self._timeout(),
+                    wait=self._wait(),
+                )
+                current = None  # read again: the rollback made a revision
+            chart = await self._target_chart(config, name, change, current)
             values = await self._target_values(config, name, change)
             try:
                 release = await self._runner.run_cancellable(
@@ -991,12 +1145,13 @@ class HelmAdapter(DMSAdapter):
         namespace, name = parse_release_ref(backend_ref)
         config = await self._helm(namespace)
         async with self._lock(namespace, name):
+            target = revision or await self._interrupted_rollback(config, name)
             try:
                 await self._runner.run(
                     f"rolling back release {name}",
                     config.rollback,
                     name,
-                    version=revision or None,
+                    version=target or None,
                     timeout=self._timeout(),
                     wait=self._wait(),
                 )
@@ -1014,6 +1169,34 @@ class HelmAdapter(DMSAdapter):
                     details={"field": "revision"},
                 ) from None
         return await self._describe(config, namespace, name)
+
+    async def _interrupted_rollback(self, config: sdk.Config, name: str) -> int:
+        """The revision a release left ``pending-rollback`` was being rolled back to (Helm
+        describes it "Rollback to N"), so that a rollback to "the previous revision" finishes
+        that one rather than going back to the stuck revision's predecessor; 0 otherwise."""
+        everything = await self._runner.run(f"reading release {name}", config.get_all, name)
+        info = everything.get("info") or {}
+        if info.get("status") != "pending-rollback":
+            return 0
+        match = _ROLLBACK_TO.match(str(info.get("description") or ""))
+        return int(match.group(1)) if match else 0
+
+    async def _check_scale(self, backend_ref: str, replicas: int) -> None:
+        """A scale sets the configured scale key; a chart whose values (defaults and the
+        release's own) have no such key would ignore it."""
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        computed = await self._runner.run(
+            f"reading values of {name}", config.get_values, name, all_values=True
+        )
+        key = self.settings.cluster.scale_key
+        if not _has_key(computed, key):
+            raise InvalidInput(
+                f"release {name}'s chart has no value {key!r} (the adapter's scale key, "
+                "cluster.scaleKey), so scaling it would change nothing; change its values with "
+                "an update instead, or configure the scale key its chart uses",
+                details={"field": "replicas", "scaleKey": key},
+            )
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
         namespace, name = parse_release_ref(backend_ref)
@@ -1033,16 +1216,21 @@ class HelmAdapter(DMSAdapter):
         namespace, name = parse_release_ref(backend_ref)
         config = await self._helm(namespace)
         entries = await self._runner.run(f"reading history of {name}", _history, config, name)
+        last = len(entries) - 1
         return [
             RevisionEntry(
                 revision=int(item.get("revision") or 0),
-                status=history_status(item.get("status")),
+                # An older revision still pending was interrupted and then rolled back: Helm
+                # leaves its status as it was, but it never finished.
+                status=DeploymentStatus.FAILED.value
+                if index < last and str(item.get("status")) in _PENDING
+                else history_status(item.get("status")),
                 package_version=item.get("chart_version"),
                 description=item.get("description"),
                 deployed_at=_parse_time(item.get("deployed_at")),
                 values=item.get("values"),
             )
-            for item in entries
+            for index, item in enumerate(entries)
         ]
 
     async def _preview_deployment(

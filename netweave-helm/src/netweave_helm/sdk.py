@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import functools
 import logging
 import re
@@ -163,13 +164,25 @@ def translated(what: str) -> Iterator[None]:
         raise map_error(exc, what) from exc
 
 
-class SdkRunner:
-    """Runs blocking SDK calls on a bounded pool of threads."""
+#: Set by a caller that serialises the work on one release (the adapter's release lock): the
+#: SDK calls it stopped waiting for (a timeout) that are still running, so that it passes the
+#: lock on only when they have returned. Helm's release storage writes ignore cancellation.
+outliving: contextvars.ContextVar[list[asyncio.Future[Any]] | None] = contextvars.ContextVar(
+    "netweave_helm_outliving", default=None
+)
 
-    def __init__(self, max_workers: int) -> None:
+
+class SdkRunner:
+    """Runs blocking SDK calls on a bounded pool of threads.
+
+    ``unwind``: how long a cancelled call is awaited to let Helm unwind before the cancellation
+    goes on (at most that; a call still running then is handed to :data:`outliving`)."""
+
+    def __init__(self, max_workers: int, *, unwind: float = 30.0) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="netweave-helm"
         )
+        self._unwind = unwind
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -177,7 +190,19 @@ class SdkRunner:
     async def run(self, what: str, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         loop = asyncio.get_running_loop()
         call = functools.partial(_call_translated, what, func, *args, **kwargs)
-        return await loop.run_in_executor(self._pool, call)
+        future = loop.run_in_executor(self._pool, call)
+        late = outliving.get()
+        if late is None:
+            return await future
+        # Under a release lock: a call that cannot be cancelled (rollback, uninstall, reads)
+        # and outlives its caller keeps the lock until it returns.
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(functools.partial(_late_outcome, what))
+            if not future.done():
+                late.append(future)
+            raise
 
     async def run_cancellable(
         self, what: str, func: Callable[..., _T], *args: Any, **kwargs: Any
@@ -195,11 +220,26 @@ class SdkRunner:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             cancel.cancel()
-            # Let Helm unwind (bounded by the SDK's own cancellation) so the release is not
-            # left mid-write behind our back.
+            # Nobody may await the call's outcome any more (we stop waiting below, or are
+            # cancelled again meanwhile): take it here, or asyncio logs "Future exception was
+            # never retrieved" when the call ends.
+            future.add_done_callback(functools.partial(_late_outcome, what))
+            # Let Helm unwind (bounded) so the release is not left mid-write behind our back.
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(future), 30)
+                await asyncio.wait_for(asyncio.shield(future), self._unwind)
+            if not future.done():
+                late = outliving.get()
+                if late is not None:
+                    late.append(future)
             raise
+
+
+def _late_outcome(what: str, future: asyncio.Future[Any]) -> None:
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is not None:
+        _log.info("%s ended after its caller stopped waiting: %s", what, error)
 
 
 class _Cancellation:

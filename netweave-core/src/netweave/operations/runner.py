@@ -357,16 +357,10 @@ class OperationRunner:
     async def _settle(
         self, adapter: DMSAdapter, info: DeploymentInfo, deadline: float
     ) -> DeploymentInfo:
-        """Poll the backend while the deployment is on its way; its settled report."""
+        """Poll the backend while the deployment is on its way; its last report (still
+        settling only when ``deadline`` passed)."""
         delay = _FIRST_POLL
-        while info.status in _SETTLING:
-            if time.monotonic() >= deadline:
-                raise BackendTimeout(
-                    f"the backend still reports the deployment {info.status.value} after "
-                    f"{adapter.config.timeouts.write:g} s"
-                    + (f": {info.message}" if info.message else ""),
-                    details={"deploymentStatus": info.status.value},
-                )
+        while info.status in _SETTLING and time.monotonic() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_POLL)
             try:
@@ -410,6 +404,12 @@ class OperationRunner:
         details: dict[str, Any] = {"deploymentStatus": info.status.value}
         if info.backend_status:
             details["backendStatus"] = info.backend_status
+        if info.status in _SETTLING:
+            return BackendTimeout(
+                f"the backend still reports the deployment {info.status.value} after the "
+                "adapter's write timeout" + (f": {info.message}" if info.message else ""),
+                details=details,
+            )
         if info.status not in wanted:
             return BackendError(
                 info.message
@@ -699,6 +699,12 @@ class OperationRunner:
     @staticmethod
     def _unmet_restore(info: DeploymentInfo, prior: dict[str, Any]) -> NetweaveError | None:
         details: dict[str, Any] = {"deploymentStatus": info.status.value}
+        if info.status in _SETTLING:
+            return BackendTimeout(
+                f"after the rollback the backend still reports {info.status.value} after the "
+                "adapter's write timeout",
+                details=details,
+            )
         if info.status not in _SETTLED_OK:
             return BackendError(
                 info.message or f"after the rollback the backend reports {info.status.value}",

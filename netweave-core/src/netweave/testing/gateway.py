@@ -42,7 +42,7 @@ from netweave.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
 
 TOKEN = "netweave-test-token-" + "x" * 32
-TERMINAL_OPERATION_STATES = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED"})
+TERMINAL_OPERATION_STATES = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED", "ROLLED_BACK"})
 
 
 @dataclass

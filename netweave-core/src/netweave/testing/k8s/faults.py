@@ -1,4 +1,4 @@
-"""Faults injected on demand: latency, error statuses, throttling, dropped watches.
+"""Faults injected on demand: latency, hangs, error statuses, throttling, dropped watches.
 
 Each fault is scoped by HTTP method and path pattern (a glob such as
 ``/api/v1/namespaces/*/secrets*`` or a compiled regular expression) and
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 class Fault:
     """One injected fault; ``hits`` counts the requests it affected."""
 
-    kind: str  # "error", "latency", "drop_watch", "reset"
+    kind: str  # "error", "latency", "hang", "drop_watch", "reset"
     path: str | re.Pattern[str] = "*"
     method: str = "*"
     times: int | None = None
@@ -28,6 +28,8 @@ class Fault:
     after_events: int = 0
     watch_only: bool = False
     hits: int = 0
+    #: Set when the fault is removed: releases the requests a "hang" holds.
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
     _owner: FaultInjector | None = field(default=None, repr=False)
 
     def matches(self, method: str, path: str, is_watch: bool) -> bool:
@@ -116,6 +118,18 @@ class FaultInjector:
         """Delay matching requests by ``seconds`` before they are served."""
         return self._add(Fault("latency", path, method, times, latency=seconds))
 
+    def hang(
+        self,
+        *,
+        path: str | re.Pattern[str] = "*",
+        method: str = "*",
+        times: int | None = None,
+        seconds: float = 600.0,
+    ) -> Fault:
+        """Hold matching requests unanswered until the fault is removed (or the emulator stops),
+        at most ``seconds``; then they are served normally: a backend call that never returns."""
+        return self._add(Fault("hang", path, method, times, latency=seconds))
+
     def drop_watch(
         self,
         *,
@@ -142,10 +156,13 @@ class FaultInjector:
         with self._lock:
             if fault in self._faults:
                 self._faults.remove(fault)
+        fault.released.set()
 
     def clear(self) -> None:
         with self._lock:
-            self._faults.clear()
+            faults, self._faults = self._faults, []
+        for fault in faults:
+            fault.released.set()
 
     def all(self) -> list[Fault]:
         with self._lock:

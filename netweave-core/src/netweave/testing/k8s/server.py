@@ -153,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
             for fault in self.server.faults.take(method, path, self._is_watch):
                 if fault.kind == "latency":
                     time.sleep(max(0.0, min(fault.latency, 600.0)))
+                elif fault.kind == "hang":
+                    self._hold(fault)
                 elif fault.kind == "reset":
                     raise _DropConnection
                 elif fault.kind == "drop_watch":
@@ -210,6 +212,13 @@ class _Handler(BaseHTTPRequestHandler):
             return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
         except OSError:
             return True
+
+    def _hold(self, fault: Fault) -> None:
+        """A "hang" fault: wait until it is removed, the server stops or its bound passes."""
+        deadline = time.monotonic() + max(0.0, min(fault.latency, 600.0))
+        while not self.server.stopping.is_set() and time.monotonic() < deadline:
+            if fault.released.wait(0.05):
+                return
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

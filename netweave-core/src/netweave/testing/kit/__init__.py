@@ -18,6 +18,7 @@ from netweave.testing.kit.base import (
 )
 from netweave.testing.kit.discovery import DiscoveryTests
 from netweave.testing.kit.errors import ErrorMappingTests
+from netweave.testing.kit.failures import FailurePathTests, KitFaults
 from netweave.testing.kit.guard import NoSilentOverrideTests, check_class
 from netweave.testing.kit.http import HttpWireTests
 from netweave.testing.kit.kubernetes import KubernetesObserver
@@ -47,9 +48,11 @@ __all__ = [
     "DeploymentLifecycleTests",
     "DiscoveryTests",
     "ErrorMappingTests",
+    "FailurePathTests",
     "HistoryTests",
     "HttpWireTests",
     "KitBackend",
+    "KitFaults",
     "KitObserver",
     "KitWorkloads",
     "KubernetesObserver",

@@ -79,8 +79,9 @@ class HttpWireTests(AdapterFixtures):
             assert body["status"] == response.status_code
         return body
 
+    @staticmethod
     async def onboard_over_http(
-        self, gateway: Any, adapter: DMSAdapter, package: PackageUpload
+        gateway: Any, adapter: DMSAdapter, package: PackageUpload
     ) -> httpx.Response:
         if package.archive is not None:
             data = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from netweave.testing.kit.backend import BackendStateTests
 from netweave.testing.kit.discovery import DiscoveryTests
 from netweave.testing.kit.errors import ErrorMappingTests
+from netweave.testing.kit.failures import FailurePathTests
 from netweave.testing.kit.guard import NoSilentOverrideTests
 from netweave.testing.kit.http import HttpWireTests
 from netweave.testing.kit.lifecycle import DeploymentLifecycleTests
@@ -31,5 +32,6 @@ class AdapterTestSuite(
     PreviewTests,
     ErrorMappingTests,
     HttpWireTests,
+    FailurePathTests,
 ):
     """Subclass this in your adapter's tests and provide the fixtures of ``AdapterFixtures``."""

@@ -140,7 +140,7 @@ def test_uploads_with_external_schema_references_are_refused_without_a_request(
         assert response.json()["details"]["file"] == "charts/inner-0.1.0.tgz:values.schema.json"
         listed = httpx.get(base + PACKAGES, headers=AUTH, timeout=30).json()
     assert listener.requests == []
-    assert not any(item.get("name") == "evil" for item in listed.get("items", listed))
+    assert not any(item.get("name") == "evil" for item in listed["items"])
 
 
 def _subchart_archive(tmp_path: Path, schema: dict[str, Any]) -> Path:

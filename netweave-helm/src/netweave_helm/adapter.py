@@ -72,6 +72,7 @@ from netweave_helm.cluster import ClusterAccess
 from netweave_helm.config import HelmConfig, LocalStorage
 from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
+from netweave_helm.rendering import cluster_options, render_preview
 from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
 from netweave_helm.validation import (
@@ -1237,35 +1238,31 @@ class HelmAdapter(DMSAdapter):
         self, spec: DeploymentSpec, change: DeploymentChange | None
     ) -> Preview:
         namespace = spec.namespace or self.settings.cluster.namespace
+        cluster: dict[str, Any] | None = cluster_options(self.settings.cluster)
         if change is None:
             chart = await self._chart_path(spec.package)
+            values = dict(spec.values or {})
             try:
-                config = await self._helm(namespace)
+                self.cluster.require()
             except ClusterNotConfigured:
-                # Rendering needs no cluster: preview offline.
-                config = await asyncio.to_thread(self.cluster.offline)
-            release = await self._runner.run(
-                f"previewing release {spec.name}",
-                config.install,
-                str(chart),
-                spec.name,
-                spec.values or {},
-                namespace=namespace,
-                dry_run="client",
-            )
+                cluster = None  # rendering needs no cluster: preview offline
         else:
             config = await self._helm(namespace)
             chart = await self._target_chart(config, spec.name, change)
             values = await self._target_values(config, spec.name, change)
-            release = await self._runner.run(
-                f"previewing upgrade of {spec.name}",
-                config.upgrade,
-                str(chart),
-                spec.name,
-                values,
+        # Rendered in a capped child, like the upload's lint: the chart and the values decide
+        # how much memory and time rendering takes, and that must not be the gateway's.
+        async with self._validations:
+            release = await render_preview(
+                chart,
+                release=spec.name,
                 namespace=namespace,
-                dry_run="client",
-                reset_values=True,
+                values=values,
+                upgrade=change is not None,
+                cluster=cluster,
+                caps=self.settings.render,
+                time_limit=self.config.timeouts.write,
+                work_dir=self._work(),
             )
         return Preview(
             manifests=split_manifest(str(release.get("manifest") or "")),

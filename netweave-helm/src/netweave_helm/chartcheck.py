@@ -13,6 +13,17 @@ defaults against ``values.schema.json``) on the archive and writes one JSON obje
 chart instead: ``{"update": {"result": null} | {"error": ...}, "package": {"result": PATH} |
 {"error": ...}}``.
 
+``python -m netweave_helm.chartcheck <archive> '{"action": "render", "release": NAME,
+"namespace": NS, "values": {...}, "upgrade": false, "cluster": {...} | null,
+"maxOutputBytes": N}'`` renders a dry-run preview (``helm install|upgrade --dry-run=client``):
+``{"render": {"result": {"manifest": ..., "notes": ..., ...}} | {"error": ...} |
+{"tooLarge": BYTES}}``.
+
+Caps (``NETWEAVE_CHILD_LIMITS``, JSON ``{"dataBytes": N, "cpuSeconds": S}``) are set on this
+process before the SDK loads: ``RLIMIT_DATA`` bounds what the Go heap can commit (Go reserves
+~1.7 GB of address space up front, so ``RLIMIT_AS`` would not do), ``RLIMIT_CPU`` backs up the
+parent's wall-clock limit. A template that needs more dies here, not in the gateway.
+
 Why a child: the Go SDK reads the whole chart into memory (a 100 MB chart grows a process by
 ~350 MB, which Go does not hand back soon); in the gateway that growth would stay. The child
 exits after one chart, so its memory goes with it. The parent (:mod:`netweave_helm.validation`)
@@ -73,6 +84,74 @@ def vendor(chart_dir: str, options: dict[str, Any]) -> dict[str, Any]:
     return {"update": {"result": None}, "package": {"result": packaged}}
 
 
+#: Environment variable carrying the caps (see the module docstring).
+LIMITS_ENV = "NETWEAVE_CHILD_LIMITS"
+
+
+def apply_limits() -> None:
+    raw = os.environ.get(LIMITS_ENV)
+    if not raw:
+        return
+    import resource
+
+    limits = json.loads(raw)
+    data = limits.get("dataBytes")
+    if data:
+        resource.setrlimit(resource.RLIMIT_DATA, (int(data), int(data)))
+    cpu = limits.get("cpuSeconds")
+    if cpu:
+        # The soft limit sends SIGXCPU, the hard one SIGKILL.
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 5))
+
+
+def render(chart: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A client-side dry run, as the gateway's previews answered it in-process before."""
+    import helm_python as helm
+
+    namespace = str(options["namespace"])
+    cluster = options.get("cluster")
+    try:
+        if cluster:
+            config = helm.Config(
+                kubeconfig_path=cluster.get("kubeconfig"),
+                kubeconfig_content=cluster.get("kubeconfigContent"),
+                kube_context=cluster.get("context"),
+                namespace=namespace,
+                storage_driver=cluster.get("storageDriver"),
+                qps=cluster.get("qps"),
+                burst_limit=cluster.get("burst"),
+            )
+        else:
+            # Rendering needs no cluster: nothing listens at this address, nothing is stored.
+            config = helm.Config(
+                kube_apiserver="http://127.0.0.1:1", storage_driver="memory", namespace=namespace
+            )
+        values = options.get("values") or {}
+        if options.get("upgrade"):
+            release = config.upgrade(
+                chart,
+                str(options["release"]),
+                values,
+                namespace=namespace,
+                dry_run="client",
+                reset_values=True,
+            )
+        else:
+            release = config.install(
+                chart, str(options["release"]), values, namespace=namespace, dry_run="client"
+            )
+    except helm.HelmError as exc:
+        return {"render": {"error": _error(exc)}}
+    manifest = str(release.get("manifest") or "")
+    notes = str(release.get("notes") or "")
+    size = len(manifest.encode()) + len(notes.encode())
+    cap = options.get("maxOutputBytes")
+    if cap and size > int(cap):
+        return {"render": {"tooLarge": size}}
+    result = {key: release.get(key) for key in ("chart_name", "chart_version", "revision")}
+    return {"render": {"result": {**result, "manifest": manifest, "notes": notes}}}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) not in (1, 2):
         usage = "usage: python -m netweave_helm.chartcheck ARCHIVE|CHART_DIR [OPTIONS_JSON]"
@@ -82,12 +161,14 @@ def main(argv: list[str]) -> int:
     # a library warning) is sent to stderr so it cannot corrupt the answer.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
+    apply_limits()
     # Load the SDK before waiting for the options on stdin: the gateway starts this process
     # early, so the load overlaps its own checks of the archive.
     import helm_python  # noqa: F401
 
     options = json.loads(argv[1] if len(argv) == 2 else sys.stdin.read())
-    action = vendor if options.get("action") == "vendor" else check
+    actions = {"vendor": vendor, "render": render}
+    action = actions.get(str(options.get("action")), check)
     answer = action(argv[0], options)
     json.dump(answer, out, default=str)
     out.flush()

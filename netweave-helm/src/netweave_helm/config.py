@@ -161,6 +161,19 @@ class LintSettings(_Section):
     kube_version: str | None = Field(default=None, pattern=r"^v?\d+\.\d+(\.\d+)?$")
 
 
+class RenderLimits(_Section):
+    """Caps on every process that renders a chart (the upload's lint, a dry-run preview): an
+    untrusted template such as ``{{ range until 20000000 }}`` must not exhaust the node. The
+    rendering runs in a child process; over a cap it is stopped and the request refused (400)."""
+
+    #: The child's data segment (``RLIMIT_DATA``: the Go heap and Python's), in bytes.
+    memory_bytes: int = Field(default=512 * 1024 * 1024, ge=128 * 1024 * 1024)
+    #: Wall-clock seconds one lint or preview may take (CPU seconds are capped at twice this).
+    time_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: Largest preview (rendered manifests plus notes) answered, in bytes.
+    max_output_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+
 class ClusterSettings(_Section):
     """Where releases go. With none of ``kubeconfig``/``kubeconfigContent`` set, Helm's usual
     resolution applies (``KUBECONFIG``, ``~/.kube/config``, in-cluster service account) when one
@@ -208,6 +221,7 @@ class HelmConfig(AdapterConfig):
     dependency_repositories: list[DependencyRepository] = Field(default_factory=list)
     limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
     lint: LintSettings = Field(default_factory=LintSettings)
+    render: RenderLimits = Field(default_factory=RenderLimits)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     #: Registration by ``packageUri`` may fetch from loopback/private addresses (link-local and
     #: reserved ones are always refused): off by default, against SSRF.
@@ -226,5 +240,6 @@ __all__ = [
     "LintSettings",
     "LocalStorage",
     "OciStorage",
+    "RenderLimits",
     "Storage",
 ]

@@ -29,7 +29,8 @@ from netweave.errors import BackendError, BackendTimeout, InvalidInput
 
 from netweave_helm import sdk
 from netweave_helm.archives import ArchiveFacts, inspect_archive, refuse
-from netweave_helm.config import HelmConfig
+from netweave_helm.chartcheck import LIMITS_ENV
+from netweave_helm.config import HelmConfig, RenderLimits
 
 if TYPE_CHECKING:
     import jsonschema
@@ -170,6 +171,12 @@ def prepare_archive(
 CHECK_COMMAND: tuple[str, ...] = (sys.executable, "-P", "-m", "netweave_helm.chartcheck")
 _CHECK = "validating the chart"
 _STDERR_LOGGED = 4000
+#: What a child that hit its memory cap says on stderr: the Go runtime ("fatal error: out of
+#: memory", "runtime: out of memory", "pthread_create failed"), Python (MemoryError).
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|cannot allocate memory|MemoryError|pthread_create failed", re.I
+)
+_SIGXCPU = 24
 
 
 class HelmChild:
@@ -178,18 +185,28 @@ class HelmChild:
     It is started on entry and loads the SDK while the caller does other work (the pure-Python
     checks), then waits for its options (:meth:`answer`). On exit it is killed if still running
     (an error, the time limit, a cancelled task: no orphan keeps linting) and its ``TMPDIR``,
-    where Helm extracts the chart, is removed, also after a crash.
+    where Helm extracts the chart, is removed, also after a crash. With ``caps`` the child's
+    memory and CPU time are limited and its wall-clock time is at most ``caps.timeSeconds``;
+    over a cap the chart is refused (``InvalidInput``), since it is the chart that asks for it.
     """
 
-    def __init__(self, argument: str, work_dir: Path) -> None:
+    def __init__(self, argument: str, work_dir: Path, caps: RenderLimits | None = None) -> None:
         self._argument = argument
         self._work_dir = work_dir
+        self._caps = caps
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> HelmChild:
         self._tmp = tempfile.TemporaryDirectory(dir=self._work_dir, prefix="chartcheck-")
         env = {**os.environ, "TMPDIR": self._tmp.name, "PYTHONPATH": _child_path()}
+        if self._caps is not None:
+            env[LIMITS_ENV] = json.dumps(
+                {
+                    "dataBytes": self._caps.memory_bytes,
+                    "cpuSeconds": max(1, round(2 * self._caps.time_seconds)),
+                }
+            )
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *CHECK_COMMAND,
@@ -211,14 +228,26 @@ class HelmChild:
         """Send ``options``; the child's JSON answer within ``time_limit`` seconds."""
         process = self._process
         assert process is not None
+        caps = self._caps
+        capped = caps is not None and caps.time_seconds < time_limit
         try:
             out, err = await asyncio.wait_for(
-                process.communicate(json.dumps(options).encode()), time_limit
+                process.communicate(json.dumps(options).encode()),
+                caps.time_seconds if caps is not None and capped else time_limit,
             )
         except TimeoutError:
+            if caps is not None and capped:
+                raise _over_cap("time", f"more than {caps.time_seconds:g} s") from None
             raise BackendTimeout(
                 f"{_CHECK}: the Helm chart check did not finish within {time_limit:g} s"
             ) from None
+        if caps is not None and process.returncode not in (0, None):
+            if process.returncode == -_SIGXCPU:
+                raise _over_cap("time", f"more than {2 * caps.time_seconds:g} s of CPU time")
+            # Go's "fatal error: ..." line comes first, before its goroutine dumps.
+            said = err[:_STDERR_LOGGED] + err[-_STDERR_LOGGED:]
+            if _OUT_OF_MEMORY.search(said.decode("utf-8", "replace")):
+                raise _over_cap("memory", f"more than {caps.memory_bytes // (1024 * 1024)} MiB")
         return _answer(process.returncode, out, err)
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -236,6 +265,15 @@ class HelmChild:
                 self._tmp.cleanup()
 
 
+def _over_cap(cap: str, needed: str) -> InvalidInput:
+    setting = {"time": "render.timeSeconds", "memory": "render.memoryBytes"}[cap]
+    return InvalidInput(
+        f"rendering the chart needs {needed}, over the gateway's {cap} cap for one render "
+        f"(the Helm adapter's {setting}): the chart or its values loop too much",
+        details={"cap": cap, "setting": setting},
+    )
+
+
 def check_options(prepared: PreparedChart, config: HelmConfig) -> dict[str, Any]:
     return {
         "dependencies": bool(prepared.metadata.get("dependencies")),
@@ -251,6 +289,7 @@ async def run_chart_check(
     time_limit: float,
     work_dir: Path,
     child: HelmChild | None = None,
+    caps: RenderLimits | None = None,
 ) -> dict[str, Any]:
     """Lint (and list the dependencies of) ``archive`` in a child process; its JSON answer.
 
@@ -259,7 +298,7 @@ async def run_chart_check(
     timeout, a client gone). A crash or an unreadable answer is a ``BackendError``.
     """
     if child is None:
-        async with HelmChild(str(archive), work_dir) as started:
+        async with HelmChild(str(archive), work_dir, caps) as started:
             return await run_chart_check(
                 archive, options, time_limit=time_limit, child=started, work_dir=work_dir
             )
@@ -407,7 +446,7 @@ async def validate_archive(
     """
     # The child starts now, so its interpreter and SDK load while the archive is inspected
     # here; Helm sees the archive only after these checks passed (else the child is killed).
-    async with HelmChild(str(path), work_dir) as child:
+    async with HelmChild(str(path), work_dir, config.render) as child:
         prepared = await asyncio.to_thread(
             prepare_archive,
             path,

@@ -15,9 +15,9 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from pydantic import BaseModel
 
 from netweave.api.auth import is_json_media_type, principal_of
-from netweave.models import PROBLEM_MEDIA_TYPE, ProblemDetails
+from netweave.models import PROBLEM_MEDIA_TYPE, Preview, ProblemDetails
 from netweave.operations import Services
-from netweave.operations.idempotency import StoredResponse
+from netweave.operations.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, StoredResponse
 
 API_PREFIX = "/o2dms/v1"
 JSON = "application/json"
@@ -66,8 +66,13 @@ IdempotencyKeyHeader = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
-        max_length=255,
-        description="Repeat a POST safely: the same key and body return the first response.",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description=(
+            "Repeat a POST safely: the same key and body return the first response. "
+            f"1..{MAX_KEY_LENGTH} printable ASCII characters."
+        ),
     ),
 ]
 
@@ -165,6 +170,16 @@ def warning_header(warnings: list[str] | tuple[str, ...]) -> dict[str, str]:
         return {}
     texts = ", ".join(f'299 netweave "{_warn_text(w)}"' for w in warnings)
     return {"Warning": texts}
+
+
+#: The 200 a change with ``dryRun: true`` answers instead of its 201/202.
+PREVIEW_RESPONSE: dict[int, ResponseSpec] = {
+    200: ResponseSpec(
+        data_container=Preview,
+        description="dryRun: true: what the change would render; nothing is stored or run",
+        generate_examples=False,
+    )
+}
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:

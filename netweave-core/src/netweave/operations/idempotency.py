@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,10 @@ from netweave.store import IdempotencyRecord, Store
 _log = logging.getLogger("netweave.idempotency")
 
 MAX_KEY_LENGTH = 255
+#: What a key may hold (the OpenAPI document declares the same): printable ASCII, as an HTTP
+#: header carries it without ambiguity.
+KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+_KEY = re.compile(KEY_PATTERN)
 REPLAYED_HEADERS = ("location", "link", "warning", "content-type")
 
 
@@ -50,9 +55,9 @@ class IdempotencyService:
 
     @staticmethod
     def validate_key(key: str) -> str:
-        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        if not _KEY.fullmatch(key):
             raise InvalidInput(
-                f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} printable characters",
+                f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} printable ASCII characters",
                 details={"header": "Idempotency-Key"},
             )
         return key

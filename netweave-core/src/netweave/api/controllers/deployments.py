@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from netweave.api.common import (
     API_PREFIX,
     JSON_BODY,
+    PREVIEW_RESPONSE,
     AdapterFilter,
     DeploymentIdParam,
     IdempotencyKeyHeader,
@@ -88,7 +89,7 @@ class DeploymentController(Controller):
         summary="Deploy a package (asynchronous); dryRun=true previews",
         status_code=HTTP_201_CREATED,
         opt=JSON_BODY,
-        responses=problems(400, 404, 409, 415, 422, 501, 503),
+        responses={**PREVIEW_RESPONSE, **problems(400, 404, 409, 415, 422, 501, 503)},
     )
     async def create_deployment(
         self,
@@ -128,6 +129,7 @@ class DeploymentController(Controller):
         summary="Update a deployment: values replace the previous ones unless valuesMode=merge",
         status_code=HTTP_202_ACCEPTED,
         opt=JSON_BODY,
+        responses=PREVIEW_RESPONSE,
     )
     async def put_deployment(
         self,
@@ -149,6 +151,7 @@ class DeploymentController(Controller):
         summary="Update a deployment: values merge unless valuesMode=replace",
         status_code=HTTP_202_ACCEPTED,
         opt=JSON_BODY,
+        responses=PREVIEW_RESPONSE,
     )
     async def patch_deployment(
         self,

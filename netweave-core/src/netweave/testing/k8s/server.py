@@ -6,6 +6,7 @@ import contextlib
 import json
 import select
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -80,6 +81,13 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 self._conns.add(sock)
             else:
                 self._conns.discard(sock)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-request (a killed process) is not the emulator's fault:
+        # no traceback on stderr for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self._conns_lock:

@@ -1,0 +1,110 @@
+"""``kill -9`` of ``netweave serve`` while Helm installs run, then recovery: a restart on the
+same data directory (SQLite), or the other replica taking the operations over (PostgreSQL).
+Every operation ends truthfully, nothing stays pending or DEPLOYING, nothing is installed
+twice, and every deployment can be changed afterwards. Checked against Helm's own release
+storage and the objects in the (emulated) cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import stop_gateway
+from crashround import NAMESPACE, RoundResult, crash_round, upgrade_all
+from netweave.testing import require_backend
+
+POSTGRES_URL = os.environ.get(
+    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the real PostgreSQL (its URL), dropped afterwards."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    name = f"crash_{secrets.token_hex(5)}"
+
+    async def execute(statement: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(execute(f"CREATE DATABASE {name}"))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def assert_truthful(result: RoundResult, emulator: Any) -> None:
+    assert result.killed_with_pending > 0, "the kill did not catch an install mid-way"
+    assert not result.problems, "\n".join(result.problems)
+    assert result.stuck == 0, result.summary()
+    assert result.installed_twice == 0, result.summary()
+    # Helm holds exactly one release per deployment, none pending; each has its objects.
+    names = {record["name"] for record in result.deployments.values()}
+    assert set(result.releases) == names, result.summary()
+    for record in result.deployments.values():
+        release = result.releases[record["name"]]
+        assert release.status == "deployed", (record["name"], release.revisions)
+        obj = emulator.get("apps/v1", "Deployment", f"{record['name']}-hello-world", NAMESPACE)
+        assert obj is not None, record["name"]
+    assert result.deployed == result.created, result.summary()
+
+
+def assert_upgrades_work(gateway: Any, result: RoundResult, emulator: Any) -> None:
+    states = upgrade_all(gateway, list(result.deployments), 2)
+    assert set(states.values()) == {"COMPLETED"}, states
+    for record in result.deployments.values():
+        obj = emulator.get("apps/v1", "Deployment", f"{record['name']}-hello-world", NAMESPACE)
+        assert obj is not None and obj["spec"]["replicas"] == 2, record["name"]
+
+
+def test_sigkill_mid_install_then_restart_on_sqlite(
+    k8s_emulator_factory: Callable[..., Any], tmp_path: Path, gateway_home: Path, chart_path: Path
+) -> None:
+    emulator = k8s_emulator_factory()
+    result, gateway = crash_round(emulator, tmp_path, gateway_home, chart_path, creates=20)
+    try:
+        print(result.summary())
+        assert_truthful(result, emulator)
+        assert_upgrades_work(gateway, result, emulator)
+    finally:
+        stop_gateway(gateway)
+
+
+def test_sigkill_one_of_two_replicas_on_postgresql(
+    k8s_emulator_factory: Callable[..., Any],
+    tmp_path: Path,
+    gateway_home: Path,
+    chart_path: Path,
+    pg_database: str,
+) -> None:
+    emulator = k8s_emulator_factory()
+    result, survivor = crash_round(
+        emulator,
+        tmp_path,
+        gateway_home,
+        chart_path,
+        creates=30,
+        replicas=2,
+        store_url=pg_database,
+    )
+    try:
+        print(result.summary())
+        assert_truthful(result, emulator)
+        assert_upgrades_work(survivor, result, emulator)
+    finally:
+        stop_gateway(survivor)

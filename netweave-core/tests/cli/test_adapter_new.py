@@ -91,6 +91,86 @@ def test_kit_run_reports_exactly_the_hooks_still_to_write(
     assert "1 failed, 1 passed" in out
 
 
+PRETEND = '''
+from netweave.adapters import DeploymentInfo, PackageInfo
+from netweave.errors import NotFound
+from netweave.models import DeploymentStatus
+
+from netweave_acme.adapter import AcmeAdapter
+
+PACKAGES: dict = {}
+DEPLOYMENTS: dict = {}
+
+
+class Pretending(AcmeAdapter):
+    """Every hook returns a plausible record; nothing ever reaches a backend."""
+
+    async def _health(self):
+        from netweave.adapters import AdapterHealth
+        return AdapterHealth(healthy=True)
+
+    async def _list_packages(self):
+        return list(PACKAGES.values())
+
+    async def _get_package(self, ref):
+        if ref not in PACKAGES:
+            raise NotFound(ref)
+        return PACKAGES[ref]
+
+    async def _upload_package(self, upload):
+        info = PackageInfo(f"{upload.name}:{upload.version}", upload.name, upload.version, "acme")
+        PACKAGES[info.backend_ref] = info
+        return info
+
+    async def _delete_package(self, ref):
+        PACKAGES.pop(ref)
+
+    async def _create_deployment(self, spec, ctx):
+        info = DeploymentInfo(f"{spec.namespace}/{spec.name}", DeploymentStatus.DEPLOYED, 1,
+                              package_version=spec.package.version, values=dict(spec.values))
+        DEPLOYMENTS[info.backend_ref] = info
+        return info
+
+    async def _get_deployment(self, ref):
+        if ref not in DEPLOYMENTS:
+            raise NotFound(ref)
+        return DEPLOYMENTS[ref]
+
+    async def _update_deployment(self, ref, change, ctx):
+        return await self._get_deployment(ref)
+
+    async def _delete_deployment(self, ref, ctx):
+        DEPLOYMENTS.pop(ref)
+'''
+
+
+def test_a_scaffolded_adapter_whose_hooks_only_pretend_fails_the_kit(
+    scaffolded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Plausible records without touching the backend pass no kit test that changes anything:
+    the kit looks at the backend (here the Kubernetes API emulator, by the scaffold's owner
+    labels)."""
+    dist, venv = scaffolded
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "pretending.py").write_text(PRETEND)
+    suite = (dist / "tests" / "test_conformance.py").read_text()
+    suite = suite.replace(
+        "from netweave_acme import AcmeAdapter", "from pretending import Pretending as AcmeAdapter"
+    )
+    (tests / "test_pretend.py").write_text(suite)
+    result = run(
+        venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
+        "-o", "asyncio_mode=auto", "-k", "test_create_get_delete or test_upload_get_list_delete",
+        tests, env=venv_env(tmp_path),
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    # Its package bookkeeping looks right; its deployments exist only in its own word.
+    assert "1 failed, 1 passed" in out, out
+    assert "the adapter reported the deployment created, but the backend holds nothing" in out
+
+
 def test_invalid_names_are_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["adapter", "new", "Bad_Name", "--directory", str(tmp_path)])
     assert result.exit_code == 2

@@ -64,9 +64,10 @@ def run_variant(pytester: pytest.Pytester, body: str) -> tuple[pytest.RunResult,
 
 def test_the_correct_adapter_passes(pytester: pytest.Pytester) -> None:
     result, _ = run_variant(pytester, "class TestGood(Base):\n    pass\n")
-    # Skipped with their reasons: no second package version, no failing package, and an
-    # observer that cannot steer workloads (the two readiness tests).
-    result.assert_outcomes(passed=24, skipped=4)
+    # Skipped with their reasons: no second package version, no failing package (two tests),
+    # an observer that cannot steer workloads (the two readiness tests) and a backend that
+    # cannot fail on demand (two failure-path tests).
+    result.assert_outcomes(passed=26, skipped=7)
 
 
 def test_an_adapter_without_optional_capabilities_passes_and_answers_501(
@@ -88,7 +89,7 @@ def test_an_adapter_without_optional_capabilities_passes_and_answers_501(
     )
     assert result.ret == 0, out
     assert "adapter does not declare 'rollback'" in out or "skipped" in out
-    result.assert_outcomes(passed=19, skipped=9)
+    result.assert_outcomes(passed=20, skipped=13)
 
 
 def test_wrong_status_mapping_is_caught(pytester: pytest.Pytester) -> None:

@@ -25,6 +25,7 @@ from netweave.testing.kit.observe import (
     KitWorkloads,
     Observation,
     contains,
+    names_in,
 )
 
 _FAILED_OR_DEPLOYED = frozenset({DeploymentStatus.FAILED, DeploymentStatus.DEPLOYED})
@@ -83,6 +84,10 @@ class BackendStateTests(AdapterFixtures):
                 )
             shared = _keys(seen_one) & _keys(seen_two)
             assert not shared, f"two deployments share (overwrite) the objects {sorted(shared)}"
+            assert names_in(seen_one, first.name) == names_in(seen_two, second.name), (
+                "two deployments of one package hold different objects (one took the other's?): "
+                f"first {seen_one.describe()}; second {seen_two.describe()}"
+            )
             assert contains(seen_one.values, first.values), (
                 "the second deployment overwrote the first one's values: the backend holds "
                 f"{seen_one.describe()}"

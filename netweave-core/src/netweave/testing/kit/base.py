@@ -329,7 +329,12 @@ class AdapterFixtures:
 
     async def deploy_spec(self, adapter: DMSAdapter, spec: DeploymentSpec) -> DeploymentInfo:
         created = await adapter.create_deployment(spec, self.ctx())
-        return await self.settle(adapter, created.backend_ref)
+        settled = await self.settle(adapter, created.backend_ref)
+        assert settled.backend_ref == created.backend_ref, (
+            f"get_deployment({created.backend_ref!r}) answered for {settled.backend_ref!r}: "
+            "a deployment's backend_ref must stay the one create_deployment returned"
+        )
+        return settled
 
     # -- looking at the backend ------------------------------------------------------------
 

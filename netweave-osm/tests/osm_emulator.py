@@ -21,6 +21,7 @@ import copy
 import hashlib
 import io
 import json
+import socket
 import ssl
 import tarfile
 import threading
@@ -267,6 +268,10 @@ class OsmNbiEmulator:
         self._plans: list[Outcome] = []
         self._forced: list[tuple[str, HTTPStatus, str]] = []
         self.unavailable = False
+        #: ``failing``: the message every change's LCM operation fails with; ``crashing``:
+        #: every change request loses its connection before NBI answers (KitFaults).
+        self._failing: str | None = None
+        self._crashing = False
         self._server: ThreadingHTTPServer | None = None
         self._tls: ssl.SSLContext | None = None
         self._thread: threading.Thread | None = None
@@ -347,6 +352,28 @@ class OsmNbiEmulator:
         finally:
             self.unavailable = False
 
+    @contextlib.contextmanager
+    def failing(self, message: str) -> Iterator[None]:
+        """Every NS change LCM starts in the block (instantiate, KDU action, scale, terminate)
+        ends FAILED, LCM's error detail carrying ``message`` (the kit's KitFaults)."""
+        with self.lock:
+            self._failing = message
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._failing = None
+
+    @contextlib.contextmanager
+    def crashing(self) -> Iterator[None]:
+        """NBI dies while serving every change request (any method but GET; tokens aside): the
+        connection closes before an answer and nothing is recorded (the kit's KitFaults)."""
+        self._crashing = True
+        try:
+            yield
+        finally:
+            self._crashing = False
+
     def count(self, method: str, suffix: str) -> int:
         with self.lock:
             return sum(1 for m, p, _, _ in self.log if m == method and p.endswith(suffix))
@@ -377,6 +404,13 @@ class OsmNbiEmulator:
         path, query = parts.path, dict(parse_qsl(parts.query))
         headers = {k.lower(): v for k, v in handler.headers.items()}
         accept = headers.get("accept", "")
+        if self._crashing and method != "GET" and not path.startswith(f"{BASE}/admin/"):
+            with self.lock:
+                self.log.append((method, path, accept, 0))
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
         try:
             reply = self._dispatch(method, path, query, raw, headers)
         except NbiError as exc:
@@ -788,6 +822,12 @@ class OsmNbiEmulator:
             ):
                 outcome = self._plans.pop(index)
                 break
+        if outcome is None and self._failing is not None:
+            # How LCM words a KDU failure: the step, then the Helm/K8s error it got.
+            step = {"instantiate": "Deploying KDUs", "terminate": "Terminating KDUs"}.get(
+                op_type, f"Executing {params.get('primitive') or op_type}"
+            )
+            outcome = Outcome("FAILED", f"{step}: {self._failing}", op_type)
         op = {
             "_id": op_id,
             "id": op_id,

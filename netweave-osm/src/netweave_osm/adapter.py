@@ -863,6 +863,8 @@ class OsmAdapter(DMSAdapter):
                 changes.append(
                     (index, {f"{params.get('member_vnf_index')}/{params.get('kdu_name')}"})
                 )
+        if changes and revision == changes[-1][0] and revision < len(ops):
+            return await self._reapply(backend_ref, ops[:revision], layout, kdus)
         if len(changes) < 2:
             raise InvalidInput(
                 "nothing to roll back to: the NS has no earlier KDU revision",
@@ -880,6 +882,23 @@ class OsmAdapter(DMSAdapter):
             if kdu.key in touched:
                 await self._kdu_action(backend_ref, kdu, "rollback", {})
         return await self._get_deployment(backend_ref)
+
+    async def _reapply(
+        self, ns_id: str, ops: list[dict[str, Any]], layout: _Layout, kdus: list[Kdu]
+    ) -> DeploymentInfo:
+        """Back to the KDU state after ``ops`` when every operation since then failed.
+
+        OSM's ``rollback`` primitive steps back from the last *successful* Helm revision, which
+        here is still the requested one: undoing the failed changes means applying that
+        revision's values (and charts) again, so the NS reports a successful change.
+        """
+        history, _, models = self._kdu_history(ops, layout)
+        for kdu in kdus:
+            params = copy.deepcopy(history.get(kdu.key, [{}])[-1])
+            if models.get(kdu.key) and models[kdu.key] != (kdu.helm_chart or ""):
+                params["kdu_model"] = models[kdu.key]
+            await self._kdu_action(ns_id, kdu, "upgrade", params)
+        return await self._get_deployment(ns_id)
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
         try:

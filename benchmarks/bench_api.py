@@ -6,6 +6,10 @@ P2  List a page of 100 of 10 000 with a filter: p99 latency at concurrency 32 (t
 P5  ``netweave serve`` cold start (fresh data directory, migrations included) to /readyz 200;
     netweave's packages byte-compiled first, as a wheel install leaves them
     (target <= 1.5 s).
+LOG The access log's cost: P1's GET one package on a server with the default logging (INFO,
+    one access line per request, written to a file) against the same server at WARNING (no
+    access line), interleaved rounds; throughput ratio (target >= 0.8: the log must not
+    halve throughput). P1 and P2 themselves run at WARNING, so they measure the API alone.
 
 The server is the real ``netweave serve`` (uvicorn, one process, embedded default: SQLite and
 the Helm adapter). The load comes from ``wrk`` (Debian package ``wrk``) over loopback: a C load
@@ -28,6 +32,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from netweave.models import PackageState
@@ -73,8 +78,15 @@ async def seed(data_dir: Path) -> None:
     await store.close()
 
 
-def start_server(data_dir: Path, port: int, hooks: bool) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, port: int, hooks: bool, *, default_logging: bool = False
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ, NETWEAVE_API_TOKEN=TOKEN, NETWEAVE_LOG_LEVEL="WARNING")
+    stderr: Any = subprocess.PIPE
+    if default_logging:
+        # The default level and format, written to a file as a service manager would.
+        del env["NETWEAVE_LOG_LEVEL"]
+        stderr = (data_dir / f"gateway-{port}.log").open("ab")
     args = [
         sys.executable,
         "-m",
@@ -94,7 +106,7 @@ def start_server(data_dir: Path, port: int, hooks: bool) -> subprocess.Popen[byt
         args += ["--config", str(config)]
         # Prepended, not replacing: a PYTHONPATH naming the sources under test must still hold.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], limit: float = 30.0) -> float:
@@ -168,6 +180,39 @@ def measure_p1(one: str, bare: str) -> None:
     )
 
 
+def access_log_cost(data_dir: Path) -> None:
+    """LOG: GET one package with the default logging vs at WARNING, interleaved."""
+    one = "/o2dms/v1/nfDeploymentDescriptors/bench-05000-1.0.0"
+    servers = {}
+    for name, default_logging in (("default", True), ("warning", False)):
+        # Each server on its own copy of the seeded store: two processes, one SQLite file each.
+        own = data_dir / f"log-{name}"
+        own.mkdir()
+        shutil.copy(data_dir / "netweave.db", own / "netweave.db")
+        port = free_port()
+        proc = start_server(own, port, hooks=False, default_logging=default_logging)
+        servers[name] = (port, proc)
+    try:
+        for port, proc in servers.values():
+            wait_ready(port, proc)
+            wrk(f"http://127.0.0.1:{port}{one}", CONCURRENCY, 2)  # warm-up
+        ratios = []
+        for _ in range(5):  # two servers side by side: more rounds against the neighbours' noise
+            logged, _ = wrk(f"http://127.0.0.1:{servers['default'][0]}{one}", CONCURRENCY)
+            quiet, _ = wrk(f"http://127.0.0.1:{servers['warning'][0]}{one}", CONCURRENCY)
+            ratios.append(logged / quiet)
+            print(f"  LOG round: default logging {logged:8.0f} req/s   WARNING {quiet:8.0f} req/s")
+    finally:
+        for _, proc in servers.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+    ratio = statistics.median(ratios)
+    print(
+        f"LOG GET one package with the default access log / without: {ratio:.2f} "
+        f"(target >= 0.8) {'PASS' if ratio >= 0.8 else 'MISS'} [load {os.getloadavg()[0]:.2f}]"
+    )
+
+
 def compile_sources() -> None:
     """Byte-compile netweave's own packages, as pip does when it installs a wheel: an editable
     checkout (or ``PYTHONDONTWRITEBYTECODE``) would otherwise make every start compile them
@@ -206,11 +251,12 @@ def cold_starts() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", metavar="P1|P2|P5", help="parts to run (default: all)")
-    parts = set(parser.parse_args().parts or ("P1", "P2", "P5"))
-    if parts - {"P1", "P2", "P5"}:
-        parser.error(f"unknown part(s): {', '.join(sorted(parts - {'P1', 'P2', 'P5'}))}")
-    if parts & {"P1", "P2"}:
+    every = ("P1", "P2", "P5", "LOG")
+    parser.add_argument("parts", nargs="*", metavar="|".join(every), help="default: all")
+    parts = set(parser.parse_args().parts or every)
+    if parts - set(every):
+        parser.error(f"unknown part(s): {', '.join(sorted(parts - set(every)))}")
+    if parts & {"P1", "P2", "LOG"}:
         if shutil.which("wrk") is None:
             sys.exit("bench_api needs wrk (Debian package 'wrk') as its load generator")
         serve_and_measure(parts)
@@ -232,6 +278,8 @@ def serve_and_measure(parts: set[str]) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+        if "LOG" in parts:
+            access_log_cost(data_dir)
 
 
 if __name__ == "__main__":

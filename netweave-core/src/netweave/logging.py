@@ -18,10 +18,12 @@ import logging
 import re
 import secrets as _secrets
 import sys
+import time
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import IO, Any, Literal
 
+import msgspec
 import structlog
 from pydantic import SecretBytes, SecretStr
 
@@ -151,6 +153,55 @@ def bind_request_id(request_id: str | None = None) -> str:
     return request_id
 
 
+#: The access log: one line per HTTP request, written by the API's middleware.
+ACCESS_LOGGER = "netweave.access"
+#: The access record's message: its arguments are method, path, status, duration_ms, request_id
+#: (readable by any handler, though AccessFormatter builds its own line).
+ACCESS_MESSAGE = "request %s %s %s %sms %s"
+_ACCESS_HANDLER_NAME = "netweave-access"
+_encode_json = msgspec.json.Encoder().encode
+
+
+class AccessFormatter(logging.Formatter):
+    """The access line, built directly from its known fields.
+
+    It is on every request's path, so it skips structlog's generic processor chain (which
+    walks and redacts every value of arbitrary events) yet has the same shape as the other
+    lines: ``timestamp``, ``level``, ``logger``, ``event``, ``request_id`` and the request's
+    ``method``, ``path`` (no query string: it may carry secrets), ``status``, ``duration_ms``.
+    The path is still redacted like any text.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self._json = fmt == "json"
+
+    def format(self, record: logging.LogRecord) -> str:
+        method, path, status, duration_ms, request_id = record.args  # type: ignore[misc]
+        path = redact_text(str(path))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        stamp = f"{stamp}.{int(record.created % 1 * 1_000_000):06d}Z"
+        if self._json:
+            return _encode_json(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "event": "request",
+                    "request_id": request_id,
+                    "level": "info",
+                    "logger": ACCESS_LOGGER,
+                    "timestamp": stamp,
+                }
+            ).decode()
+        return (
+            f"{stamp} [info     ] request                        "
+            f"duration_ms={duration_ms} method={method} path={path} request_id={request_id} "
+            f"status={status} [{ACCESS_LOGGER}]"
+        )
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -217,6 +268,17 @@ def configure_logging(
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # The access log has a handler of its own (a direct formatter, see AccessFormatter) on the
+    # same stream, and does not also go through the root handler.
+    access = logging.getLogger(ACCESS_LOGGER)
+    for existing in list(access.handlers):
+        if existing.get_name() == _ACCESS_HANDLER_NAME:
+            access.removeHandler(existing)
+    access_handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    access_handler.set_name(_ACCESS_HANDLER_NAME)
+    access_handler.setFormatter(AccessFormatter(fmt))
+    access.addHandler(access_handler)
+    access.propagate = False
     # uvicorn and Litestar give their loggers their own handlers; route them to ours.
     for name in _FRAMEWORK_LOGGERS:
         framework_logger = logging.getLogger(name)
@@ -232,7 +294,10 @@ def get_logger(name: str | None = None, **initial: Any) -> Any:
 
 
 __all__ = [
+    "ACCESS_LOGGER",
+    "ACCESS_MESSAGE",
     "REDACTED",
+    "AccessFormatter",
     "LogFormat",
     "bind_request_id",
     "configure_logging",

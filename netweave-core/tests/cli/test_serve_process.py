@@ -99,8 +99,15 @@ def test_serve_answers_healthz_and_stops_on_sigterm(
     events = [json.loads(line) for line in _drain(err) if line.startswith("{")]
     # Structured JSON lines, the access line carrying the client's request id, no token.
     assert any(
-        e.get("logger") == "uvicorn.access" and e.get("request_id") == "serve-test-1"
+        e.get("logger") == "netweave.access"
+        and e.get("request_id") == "serve-test-1"
+        and (e.get("method"), e.get("path"), e.get("status")) == ("GET", "/healthz", 200)
+        and isinstance(e.get("duration_ms"), float)
+        and e.get("level") == "info"
+        and e.get("timestamp", "").endswith("Z")
         for e in events
     ), events
+    # One access line per request: uvicorn's own is off.
+    assert not any(e.get("logger") == "uvicorn.access" for e in events), events
     assert all("serve-test-token-123456" not in json.dumps(e) for e in events)
     assert any(e.get("event") == "Application shutdown complete." for e in events)

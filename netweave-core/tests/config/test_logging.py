@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 from netweave.logging import (
+    ACCESS_LOGGER,
+    ACCESS_MESSAGE,
     REDACTED,
     bind_request_id,
     configure_logging,
@@ -158,3 +160,40 @@ def test_redact_text_finds_each_pattern_in_any_letter_case() -> None:
     assert redact_text("x eyJhbGciOi.eyJzdWIiOiIx.sig y") == f"x {REDACTED} y"
     both = redact_text("Bearer t0k3n and git://me:pw@host/repo")
     assert both == f"Bearer {REDACTED} and git://me:{REDACTED}@host/repo"
+
+
+def _access_line(path: str) -> None:
+    """What the API's middleware does per request."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if access.isEnabledFor(logging.INFO):
+        fields = ("GET", path, 200, 1.5, "r1")
+        access.handle(
+            logging.LogRecord(
+                ACCESS_LOGGER, logging.INFO, __file__, 0, ACCESS_MESSAGE, fields, None
+            )
+        )
+
+
+def test_access_lines_are_structured_redacted_and_not_duplicated(stream: io.StringIO) -> None:
+    register_secret("access-secret-value")
+    configure_logging("json", "INFO", stream=stream)
+    _access_line("/o2dms/v1/x/access-secret-value")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 1  # its own handler only; not also through the root handler
+    line = lines[0]
+    assert (line["logger"], line["event"], line["level"]) == ("netweave.access", "request", "info")
+    assert (line["method"], line["status"], line["duration_ms"], line["request_id"]) == (
+        "GET",
+        200,
+        1.5,
+        "r1",
+    )
+    assert line["path"] == "/o2dms/v1/x/[REDACTED]"
+    assert line["timestamp"].endswith("Z") and len(line["timestamp"]) == 27
+
+    configure_logging("console", "WARNING", stream=stream)
+    _access_line("/quiet")
+    assert "/quiet" not in stream.getvalue()  # below the level: off
+    configure_logging("console", "INFO", stream=stream)
+    _access_line("/loud")
+    assert "path=/loud" in stream.getvalue() and "status=200" in stream.getvalue()

@@ -213,6 +213,7 @@ def _run(app: Litestar, settings: Settings) -> None:
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,  # logging is configured above; uvicorn's loggers propagate to it
+        access_log=False,  # the API writes its own, cheaper access line (netweave.access)
         lifespan="on",
         server_header=False,
         **uvicorn_tls_options(settings.server.tls),

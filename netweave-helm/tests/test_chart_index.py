@@ -422,3 +422,28 @@ def test_two_gateways_on_postgresql_share_one_repository_under_concurrent_upload
         assert _upload(a, archives[5][1], "rep5", "1.0.0").status_code == 201
         assert "rep5" in yaml.safe_load(b.get("/charts/index.yaml").text)["entries"]
         assert not list((repo / ".tmp").iterdir())
+
+
+async def test_get_of_an_archive_dropped_on_disk_inspects_it_alone(
+    tmp_path: Path, stores: tuple[LocalChartStore, LocalChartStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = stores
+    repo = tmp_path / "repo"
+    for i in range(4):
+        await _put(a, build_chart(tmp_path / "src", f"base{i}", "1.0.0"), f"base{i}", "1.0.0")
+    assert len(await b.list_charts()) == 4
+    scans = _Counter(monkeypatch, "_archive_names")
+    shutil.copy(build_chart(tmp_path / "drop", "late", "2.0.0"), repo / "late-2.0.0.tgz")
+    # Registration by reference asks for exactly this chart: no directory listing for it.
+    assert (await a.get("late", "2.0.0")).version == "2.0.0"
+    assert await b.exists("late", "2.0.0")  # learnt from a's journal line, not re-inspected
+    assert scans.calls == 0
+    # Removed on disk: a get notices at once (one stat), and a list records it for everyone.
+    (repo / "base1-1.0.0.tgz").unlink()
+    assert not await b.exists("base1", "1.0.0")
+    assert _refs(await a.list_charts()) == {
+        "base0:1.0.0",
+        "base2:1.0.0",
+        "base3:1.0.0",
+        "late:2.0.0",
+    }

@@ -633,17 +633,76 @@ class LocalChartStore(ChartStore):
             return None
         return int(generation)
 
-    async def get(self, name: str, version: str) -> ChartEntry:
+    async def _find(self, name: str, version: str) -> tuple[str, _Chart] | None:
+        """One chart, at O(1) cost even right after the directory changed: the journal is
+        followed, a known archive is checked with one stat, and an unknown one under its
+        usual file name is inspected alone; only a miss lists the directory (a full delta)."""
+        await self._ready()
+        if self._journal_moved():
+            async with self._lock:
+                await asyncio.to_thread(self._tail)
+        found = self._known(name, version)
+        if found is not None:
+            return found
+        canonical = archive_filename(name, version)
+        # One stat on the loop, as in ``fetch``: cheaper than a hand-over to a thread.
+        if (name, version) not in self._files and self.archive_path(canonical) is not None:
+            async with self._lock:
+                await asyncio.to_thread(self._adopt_file, canonical)
+            found = self._known(name, version)
+            if found is not None:
+                return found
         await self._current()
+        return self._known(name, version)
+
+    def _known(self, name: str, version: str) -> tuple[str, _Chart] | None:
         filename = self._files.get((name, version))
         chart = self._charts.get(filename) if filename is not None else None
         if filename is None or chart is None:
+            return None
+        if not os.path.isfile(self.directory / filename):
+            return None  # removed on disk: the full delta below records it
+        return filename, chart
+
+    def _journal_moved(self) -> bool:
+        try:
+            st = os.stat(self._state / JOURNAL)
+        except FileNotFoundError:
+            return True
+        return st.st_ino != self._journal_ino or st.st_size != self._journal_pos
+
+    def _adopt_file(self, filename: str) -> None:
+        """Inspect and journal one archive that appeared by other means (a thread)."""
+        with self._file_lock():
+            self._tail()
+            if filename in self._charts or self._ignored.get(filename) == self._signature(filename):
+                return
+            chart = self._describe_foreign(filename)
+            if chart is None:
+                size, mtime = self._signature(filename)
+                self._append([_Line(op="bad", file=filename, size=size, mtime=mtime)])
+                return
+            self._append(
+                [
+                    _Line(
+                        op="add",
+                        file=filename,
+                        name=chart.name,
+                        version=chart.version,
+                        created=chart.created,
+                        item=msgspec.Raw(chart.item),
+                    )
+                ]
+            )
+
+    async def get(self, name: str, version: str) -> ChartEntry:
+        found = await self._find(name, version)
+        if found is None:
             raise NotFound(f"chart {name}:{version} not found in {self.location}")
-        return self._entry(filename, chart)
+        return self._entry(*found)
 
     async def exists(self, name: str, version: str) -> bool:
-        await self._current()
-        return (name, version) in self._files
+        return await self._find(name, version) is not None
 
     async def health(self) -> tuple[bool, str | None]:
         ok = await asyncio.to_thread(self.directory.is_dir)

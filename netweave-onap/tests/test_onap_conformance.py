@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from netweave.adapters import DeploymentChange, DMSAdapter, PackageInfo, PackageUpload
 from netweave.errors import BackendTimeout, BackendUnavailable, NotFound, Unsupported
-from netweave.testing.kit import AdapterTestSuite, kit_override
+from netweave.testing.kit import AdapterTestSuite, KitObserver, kit_override
+from netweave.testing.kit.failures import KIT_FAILURE
 from netweave_onap import OnapAdapter, OnapConfig
 from onap_emulators.k8splugin import K8sPluginEmulator
 from onap_emulators.samples import MODEL
@@ -42,6 +43,8 @@ def _check_factory_discovery(adapter: DMSAdapter) -> None:
 
 
 class _Outage:
+    """The kit's handle on an emulator: an outage, and its KitFaults (failing, crashing)."""
+
     def __init__(self, emulator: K8sPluginEmulator | SoEmulator) -> None:
         self.emulator = emulator
 
@@ -52,6 +55,12 @@ class _Outage:
             yield
         finally:
             self.emulator.outage_status = None
+
+    def failing(self, message: str) -> contextlib.AbstractContextManager[None]:
+        return self.emulator.failing(message)
+
+    def crashing(self) -> contextlib.AbstractContextManager[None]:
+        return self.emulator.crashing()
 
 
 _FAST = {"pollInterval": 0.02, "timeouts": {"read": 5, "write": 20}, "http": {"backoff": 0.01}}
@@ -196,6 +205,41 @@ class TestSoConformance(AdapterTestSuite):
             ),
             "upgrade",
         )
+
+    @kit_override(
+        "backend 'so' cannot update a CNF (see test_update_values), so no change reaches SO to "
+        "refuse. Checked instead with the change SO does carry out, a create that SO's flow "
+        "fails: FAILED_TEMP carrying SO's own requestStatus message, the deployment not "
+        "DEPLOYED, and its rollback leaves nothing in SO"
+    )
+    async def test_failed_change_carries_the_backend_message_and_rollback_restores(
+        self,
+        adapter: DMSAdapter,
+        backend: _Outage,
+        sample_package: PackageUpload,
+        namespace: str,
+        deployment_values: dict[str, Any],
+        observer: KitObserver,
+        tmp_path: Path,
+    ) -> None:
+        faults = self.faults(backend)
+        name = self.unique_name("kitchg")
+        async with self.gateway_for(adapter, tmp_path) as gw:
+            package_id = await self.onboard(gw, adapter, sample_package)
+            with faults.failing(KIT_FAILURE):
+                deployment_id, operation_id = await self.create(
+                    gw, package_id, namespace, deployment_values, name
+                )
+                failed = await self.settled_operation(gw, operation_id)
+            assert failed["state"] == "FAILED_TEMP", failed
+            assert KIT_FAILURE in (failed["error"] or {}).get("detail", ""), failed["error"]
+            stored = await self.deployment(gw, deployment_id)
+            assert stored is not None and stored["status"] != "DEPLOYED", stored
+            done = await self.roll_back(gw, operation_id)
+            assert done["state"] == "ROLLED_BACK", done
+            assert await self.deployment(gw, deployment_id) is None
+        spec = self.spec_for(name, namespace, deployment_values, deployment_id)
+        await self.left_nothing(observer, spec, "rollback of a create SO failed")
 
     @kit_override(
         "list_packages never reaches SO (501, see test_upload_get_list_delete) and a model "

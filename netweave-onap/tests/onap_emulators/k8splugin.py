@@ -16,11 +16,13 @@ injected through attributes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +118,10 @@ class K8sPluginEmulator:
     flaky_requests: int = 0
     #: Only requests with this method count for ``flaky_requests`` (``None``: all).
     flaky_method: str | None = None
+    #: While set, every install / upgrade is refused with the plugin's error carrying it (see
+    #: :meth:`failing`); ``crashing_requests``: every change request loses its connection.
+    failing_message: str | None = None
+    crashing_requests: bool = False
     definitions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     profiles: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -127,10 +133,32 @@ class K8sPluginEmulator:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def failing(self, message: str) -> Iterator[None]:
+        """Every instance create / upgrade in the block fails applying its resources to the
+        cluster: the plugin's 500 whose text carries ``message`` (the kit's KitFaults)."""
+        self.failing_message = message
+        try:
+            yield
+        finally:
+            self.failing_message = None
+
+    @contextlib.contextmanager
+    def crashing(self) -> Iterator[None]:
+        """The plugin dies while serving every change request (POST, DELETE): the connection
+        closes before an answer, nothing is recorded (the kit's KitFaults)."""
+        self.crashing_requests = True
+        try:
+            yield
+        finally:
+            self.crashing_requests = False
+
     def __call__(self, request: Request) -> Response:
         self.calls.append((request.method, request.path))
         if self.outage_status is not None:
             return Response.text(self.outage_status, "upstream unavailable")
+        if self.crashing_requests and request.method != "GET":
+            return Response.drop()
         if self.flaky_requests > 0 and self.flaky_method in (None, request.method):
             self.flaky_requests -= 1
             return Response.text(503, "no healthy upstream")
@@ -410,6 +438,13 @@ class K8sPluginEmulator:
                 return Response.text(500, "Unable to find Profile to create instance")
             if body["cloud-region"] != self.cloud_region:
                 return Response.text(500, "Getting CloudRegion Information: connectivity not found")
+            if self.failing_message is not None:
+                # instance.go Upgrade: the resources' update failed; nothing is recorded.
+                return Response.text(
+                    500,
+                    "Upgrade Instance: Error Creating Resources: "
+                    f"Error creating kubernetes resources: {self.failing_message}",
+                )
             new_request = {**body, "release-name": inst.data["release-name"]}
             inst.data["request"] = new_request
             inst.data["namespace"] = profile["namespace"]
@@ -464,6 +499,13 @@ class K8sPluginEmulator:
             return Response.text(500, "Error resolving helm charts: Error downloading Definition")
         if body["cloud-region"] != self.cloud_region:
             return Response.text(500, "Getting CloudRegion Information: connectivity not found")
+        if self.failing_message is not None:
+            # instance.go Create: applying the resources failed; the plugin keeps no instance.
+            return Response.text(
+                500,
+                "Create Instance: Error Creating Resources: "
+                f"Error creating kubernetes resources: {self.failing_message}",
+            )
         if self.create_delay:
             self._lock.release()  # other requests go on while this one is "creating"
             try:

@@ -7,7 +7,9 @@ handler) block only that request.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -41,6 +43,12 @@ class Response:
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+    #: The backend dies mid-request: the connection closes without an answer.
+    dropped: bool = False
+
+    @classmethod
+    def drop(cls) -> Response:
+        return cls(0, dropped=True)
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Response:
@@ -75,6 +83,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must show, not hang the client
             self.server.errors.append(exc)
             response = Response.text(500, f"emulator error: {exc!r}")
+        if response.dropped:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))

@@ -33,9 +33,11 @@ injected.
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -233,6 +235,10 @@ class SoEmulator:
     fail_next_create: str | None = None
     fail_next_delete: str | None = None
     outage_status: int | None = None
+    #: While set, every create request fails in the BPMN flow with this in its status message
+    #: (see :meth:`failing`); ``crashing``: every change request loses its connection.
+    failing_message: str | None = None
+    crashing_requests: bool = False
     url: str = ""
     requests: dict[str, _SoRequest] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)  # id -> name (in A&AI)
@@ -245,10 +251,32 @@ class SoEmulator:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def failing(self, message: str) -> Iterator[None]:
+        """Every service instantiation accepted in the block fails in its BPMN flow, SO's
+        ``requestStatus.statusMessage`` carrying ``message`` (the kit's KitFaults)."""
+        self.failing_message = message
+        try:
+            yield
+        finally:
+            self.failing_message = None
+
+    @contextlib.contextmanager
+    def crashing(self) -> Iterator[None]:
+        """The API handler dies while serving every change request (POST, DELETE): the
+        connection closes before an answer, nothing is recorded (the kit's KitFaults)."""
+        self.crashing_requests = True
+        try:
+            yield
+        finally:
+            self.crashing_requests = False
+
     def __call__(self, request: Request) -> Response:
         self.calls.append((request.method, request.path, dict(request.headers)))
         if self.outage_status is not None:
             return Response.text(self.outage_status, "Service Unavailable")
+        if self.crashing_requests and request.method != "GET":
+            return Response.drop()
         expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         if request.headers.get("authorization") != expected:
             return Response(401, b"", headers={"WWW-Authenticate": 'Basic realm="SO"'})
@@ -357,7 +385,12 @@ class SoEmulator:
                 busy.request_id,
             )
         self._accept(request)
-        fail = self.fail_next_create
+        fail = self.fail_next_create or (
+            # How a CNF instantiation failing in the BPMN (a building block) is reported.
+            f"Exception in CreateVfModuleBB: {self.failing_message}"
+            if self.failing_message is not None
+            else None
+        )
         self.fail_next_create = None
         if name in self.instances.values():
             # A&AI's uniqueness check runs in the BPMN flow: the request is accepted, then fails.

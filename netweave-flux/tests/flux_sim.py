@@ -45,6 +45,9 @@ class FluxSimulator:
         self.emulator = emulator
         self.step_delay = step_delay
         self.failing_chart_versions: set[str] = set()
+        #: Chart versions whose chart also holds a ConfigMap ``<release>-cfg`` (so a test can
+        #: check that an upgrade to a version without it removes it, as Helm does).
+        self.config_chart_versions: set[str] = set()
         self.broken_sources: set[str] = set()
         #: Digest values differently from netweave's mirror of helm-controller's algorithm.
         self.foreign_digest = False
@@ -200,6 +203,41 @@ class FluxSimulator:
             ctx.update(new)
         return {"id": f"{namespace}_{name}_apps_Deployment", "v": "v1"}
 
+    def _objects(
+        self, ctx: ControllerContext, target: str, release: str, replicas: int, version: str
+    ) -> list[JSONDict]:
+        """The release's objects for a chart version: the Deployment, and a ConfigMap for the
+        versions in ``config_chart_versions``; their inventory entries."""
+        entries = [self._workload(ctx, target, release, replicas, "Helm")]
+        if version in self.config_chart_versions:
+            name = f"{release}-cfg"
+            if ctx.get("v1", "ConfigMap", name, target) is None:
+                labels = {
+                    "app.kubernetes.io/instance": release,
+                    "app.kubernetes.io/managed-by": "Helm",
+                }
+                ctx.create(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": name, "namespace": target, "labels": labels},
+                        "data": {"chartVersion": version},
+                    }
+                )
+            entries.append({"id": f"{target}_{name}__ConfigMap", "v": "v1"})
+        return entries
+
+    def _prune(self, ctx: ControllerContext, old: list[JSONDict], new: list[JSONDict]) -> None:
+        """Delete the objects of ``old`` entries that ``new`` no longer lists (Helm's upgrade)."""
+        keep = {e["id"] for e in new}
+        for entry in old:
+            if entry["id"] in keep:
+                continue
+            ns, name, group, kind = entry["id"].split("_")
+            live = ctx.get(f"{group}/v1" if group else "v1", kind, name, ns)
+            if live is not None:
+                ctx.delete(live)
+
     # -- HelmRelease ------------------------------------------------------------------------
 
     def _chart(self, ctx: ControllerContext, hr: JSONDict) -> tuple[str, str] | None:
@@ -315,6 +353,27 @@ class FluxSimulator:
             return snap
 
         fails = chart_version in self.failing_chart_versions or values.get("simulateFailure")
+        entries: list[JSONDict] = []
+        failure = "simulated failure"
+        if not fails:
+            # helm-controller waits for the release's workloads (install/upgrade disableWait
+            # false): Reconciling while they come up, a failed release if one fails.
+            replicas = int(values.get("replicaCount", 1))
+            entries = self._objects(ctx, target, release, replicas, chart_version)
+            state = _workload_state(ctx.get("apps/v1", "Deployment", release, target))
+            if state == "progressing":
+                status["conditions"] = conditions(
+                    old,
+                    [
+                        ("Reconciling", "True", "Progressing", "waiting for Deployment"),
+                        ("Ready", "Unknown", "Progressing", "waiting for Deployment"),
+                    ],
+                )
+                ctx.set_status(hr, status)
+                return self.step_delay
+            if state == "failed":
+                fails = True
+                failure = f"Deployment {target}/{release} failed: ProgressDeadlineExceeded"
         self.releases.append((action, f"{meta['namespace']}/{meta['name']}", chart_version))
         max_history = int(spec.get("maxHistory") or 5)
         if not fails:
@@ -322,8 +381,7 @@ class FluxSimulator:
                 if h.get("status") == "deployed":
                     h["status"] = "superseded"
             history.insert(0, snapshot(version, "deployed", chart_version, digest, action))
-            replicas = int(values.get("replicaCount", 1))
-            entry = self._workload(ctx, target, release, replicas, "Helm")
+            self._prune(ctx, (old.get("inventory") or {}).get("entries") or [], entries)
             reason = "InstallSucceeded" if action == "install" else "UpgradeSucceeded"
             msg = f"Helm {action} succeeded for release {target}/{release}.v{version} with chart "
             msg += f"{chart_name}@{chart_version}"
@@ -332,7 +390,7 @@ class FluxSimulator:
                 failures=0,
                 lastAttemptedReleaseAction=action,
                 lastReleaseRevision=version,
-                inventory={"entries": [entry]},
+                inventory={"entries": entries},
             )
             status.pop("installFailures", None)
             status.pop("upgradeFailures", None)
@@ -351,7 +409,7 @@ class FluxSimulator:
         retries = int((section.get("remediation") or {}).get("retries") or 0)
         failed_reason = "InstallFailed" if action == "install" else "UpgradeFailed"
         msg = f"Helm {action} failed for release {target}/{release} with chart "
-        msg += f"{chart_name}@{chart_version}: simulated failure"
+        msg += f"{chart_name}@{chart_version}: {failure}"
         history.insert(0, snapshot(version, "failed", chart_version, digest, action))
         wanted = [("Ready", "False", failed_reason, msg), ("Released", "False", failed_reason, msg)]
         if action == "upgrade" and deployed is not None:
@@ -375,6 +433,7 @@ class FluxSimulator:
                 )
         elif action == "install":
             history[0]["status"] = "uninstalled"
+            self._prune(ctx, entries, [])  # the uninstall remediation removes what went in
             wanted.append(("Remediated", "True", "UninstallSucceeded", "Helm uninstall succeeded"))
         exhausted = status[counter] > retries
         if exhausted:
@@ -477,6 +536,21 @@ class FluxSimulator:
         ctx.set_status(ks, status)
         self._finish(ks)
         return None
+
+
+def _workload_state(dep: JSONDict | None) -> str:
+    """ready / failed / progressing, as helm's wait judges a Deployment."""
+    if dep is None:
+        return "progressing"
+    conds = {c.get("type"): c for c in (dep.get("status") or {}).get("conditions") or []}
+    if (conds.get("Progressing") or {}).get("status") == "False":
+        return "failed"
+    status = dep.get("status") or {}
+    want = int((dep.get("spec") or {}).get("replicas", 1))
+    current = int(status.get("observedGeneration") or 0) >= int(
+        dep["metadata"].get("generation") or 1
+    )
+    return "ready" if current and int(status.get("readyReplicas") or 0) >= want else "progressing"
 
 
 def old_reason(old: JSONDict) -> str | None:

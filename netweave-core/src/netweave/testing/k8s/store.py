@@ -35,6 +35,10 @@ class Store:
         # Start above zero like a real cluster; "0" means "any" to clients.
         self.rv = 1000
         self._data: dict[StorageKey, dict[ObjKey, JSONDict]] = {}
+        # Indexed by namespace, and the sorted key order of each list kept until a key is
+        # added or removed: a list costs its result, not a sort of every object of the kind.
+        self._by_ns: dict[StorageKey, dict[str, dict[ObjKey, JSONDict]]] = {}
+        self._order: dict[tuple[StorageKey, str | None], list[ObjKey]] = {}
         self._events: list[Event] = []
         self._event_rvs: list[int] = []
         self._max_events = max_events
@@ -51,10 +55,23 @@ class Store:
 
     def items(self, skey: StorageKey, ns: str | None = None) -> list[JSONDict]:
         with self.lock:
-            bucket = self._data.get(skey, {})
+            bucket = (
+                self._data.get(skey, {}) if ns is None else self._by_ns.get(skey, {}).get(ns, {})
+            )
+            order = self._order.get((skey, ns))
+            if order is None:
+                order = self._order[(skey, ns)] = sorted(bucket)
+            return [bucket[k] for k in order]
+
+    def count(self, skey: StorageKey, ns: str | None = None) -> int:
+        with self.lock:
             if ns is None:
-                return [bucket[k] for k in sorted(bucket)]
-            return [bucket[k] for k in sorted(bucket) if k[0] == ns]
+                return len(self._data.get(skey, {}))
+            return len(self._by_ns.get(skey, {}).get(ns, {}))
+
+    def _keys_changed(self, skey: StorageKey, ns: str) -> None:
+        self._order.pop((skey, None), None)
+        self._order.pop((skey, ns), None)
 
     def all_keys(self) -> list[StorageKey]:
         with self.lock:
@@ -65,7 +82,11 @@ class Store:
         m = obj["metadata"]
         key = (m.get("namespace") or "", m["name"])
         with self.cond:
-            self._data.setdefault(skey, {})[key] = obj
+            bucket = self._data.setdefault(skey, {})
+            if key not in bucket:
+                self._keys_changed(skey, key[0])
+            bucket[key] = obj
+            self._by_ns.setdefault(skey, {}).setdefault(key[0], {})[key] = obj
             self._log(Event(int(m["resourceVersion"]), skey, etype, obj, prev))
 
     def delete(self, skey: StorageKey, obj: JSONDict, rv: int) -> None:
@@ -73,6 +94,12 @@ class Store:
         key = (m.get("namespace") or "", m["name"])
         with self.cond:
             prev = self._data.get(skey, {}).pop(key, None)
+            if prev is not None:
+                self._keys_changed(skey, key[0])
+                namespace = self._by_ns.get(skey, {}).get(key[0], {})
+                namespace.pop(key, None)
+                if not namespace:
+                    self._by_ns[skey].pop(key[0], None)
             final = dict(obj)
             final["metadata"] = dict(m, resourceVersion=str(rv))
             self._log(Event(rv, skey, "DELETED", final, prev))

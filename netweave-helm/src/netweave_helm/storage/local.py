@@ -875,7 +875,8 @@ class LocalChartStore(ChartStore):
             self._maybe_compact()
 
     async def delete(self, name: str, version: str) -> None:
-        await self._current()
+        if await self._find(name, version) is None:  # O(1), as for get
+            raise NotFound(f"chart {name}:{version} not found in the repository")
         async with self._lock:
             await asyncio.to_thread(self._delete, name, version)
         self._schedule_flush()

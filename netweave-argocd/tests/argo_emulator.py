@@ -35,7 +35,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +117,8 @@ class Controlled:
     deployed: dict[str, Any] | None = None
     #: Health the app settles on after its current Progressing phase.
     settle_health: str = "Healthy"
+    #: Set when the running operation started inside ``ArgoEmulator.failing``: it fails so.
+    failing: str | None = None
 
 
 @dataclass
@@ -146,6 +149,10 @@ class ArgoEmulator:
         self.auto_tick = False
         #: While set, every call answers 503 Unavailable (an outage of argocd-server).
         self.down = False
+        #: KitFaults: operations started meanwhile fail with this message (``failing``); every
+        #: change request loses its connection before an answer (``crashing``).
+        self.failing_message: str | None = None
+        self.crashing_requests = False
         self.lock = threading.RLock()
         #: Operations that ignore the project they are given (as older servers did for some).
         self.project_blind: set[str] = set()
@@ -183,6 +190,28 @@ class ArgoEmulator:
         self, operation_id: str, count: int, status: int = 503, code: int = 14
     ) -> None:
         self.operation_faults.setdefault(operation_id, []).extend([(status, code, None)] * count)
+
+    @contextmanager
+    def failing(self, message: str) -> Iterator[None]:
+        """Every sync or rollback operation started in the block fails applying its resources,
+        ``operationState.message`` carrying ``message`` (the kit's KitFaults)."""
+        with self.lock:
+            self.failing_message = message
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.failing_message = None
+
+    @contextmanager
+    def crashing(self) -> Iterator[None]:
+        """argocd-server dies while serving every change request (any method but GET, logins
+        aside): the connection closes before an answer, nothing is done (the kit's KitFaults)."""
+        self.crashing_requests = True
+        try:
+            yield
+        finally:
+            self.crashing_requests = False
 
     def expire_sessions(self) -> None:
         """Revoke every session server-side (as a restart with a new signing key would)."""
@@ -228,6 +257,7 @@ class ArgoEmulator:
                 "startedAt": now(),
             }
             status["health"] = {"status": "Progressing"}
+            ctl.failing = self.failing_message
         elif (status.get("operationState") or {}).get("phase") == "Running":
             self._finish_operation(app, ctl)
         elif status["health"]["status"] == "Progressing":
@@ -296,14 +326,18 @@ class ArgoEmulator:
         status = app["status"]
         state = status["operationState"]
         outcome = ctl.outcomes.pop(0) if ctl.outcomes else "succeed"
+        failing, ctl.failing = ctl.failing, None
+        if failing is not None and outcome == "succeed":
+            outcome = "fail"
         if outcome == "hang":
             ctl.outcomes.insert(0, "hang")
             return
         state["finishedAt"] = now()
         if outcome in ("fail", "error"):
             state["phase"] = "Failed" if outcome == "fail" else "Error"
+            reason = failing or 'Deployment.apps "web" is invalid'
             state["message"] = (
-                'one or more objects failed to apply, reason: Deployment.apps "web" is invalid'
+                f"one or more objects failed to apply, reason: {reason}"
                 if outcome == "fail"
                 else "rpc error: code = Unknown desc = helm template failed"
             )
@@ -377,6 +411,17 @@ class ArgoEmulator:
         query = parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         method = scope["method"]
+        if self.crashing_requests and method != "GET" and not path.endswith("/session"):
+            # Died mid-request: the status line went out, the answer never does (ASGI cannot
+            # close a connection before it; the client sees the connection drop either way).
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+                }
+            )
+            return
         # The server runs in its own thread: tests step the controller from theirs.
         with self.lock:
             outcome = self._handle(method, path, query, headers, raw)

@@ -7,7 +7,7 @@ sees Applications move on as with a live Argo CD.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from argo_emulator import ArgoEmulator
@@ -19,6 +19,8 @@ from netweave_argocd.adapter import ArgoCDAdapter
 
 
 class Outage:
+    """The kit's handle on the emulator: an outage, and its KitFaults (failing, crashing)."""
+
     def __init__(self, argo: ArgoEmulator) -> None:
         self.argo = argo
 
@@ -29,6 +31,12 @@ class Outage:
             yield
         finally:
             self.argo.down = False
+
+    def failing(self, message: str) -> AbstractContextManager[None]:
+        return self.argo.failing(message)
+
+    def crashing(self) -> AbstractContextManager[None]:
+        return self.argo.crashing()
 
 
 class TestArgoCDConformance(AdapterTestSuite):

@@ -11,10 +11,11 @@ from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from argo_emulator import ArgoEmulator
+from argo_observer import ArgoObserver
 from conftest import helm_upload, make_config
-from netweave.adapters import DMSAdapter, PackageUpload
+from netweave.adapters import DeploymentChange, DMSAdapter, PackageInfo, PackageUpload
 from netweave.errors import NotFound
-from netweave.testing.kit import AdapterTestSuite, kit_override
+from netweave.testing.kit import AdapterTestSuite, KitObserver, kit_override
 from netweave_argocd.adapter import ArgoCDAdapter
 
 
@@ -54,8 +55,41 @@ class TestArgoCDConformance(AdapterTestSuite):
         return helm_upload("1.1.0")
 
     @pytest.fixture
-    def namespace(self) -> str:
-        return "ran"
+    def observer(self, argo: ArgoEmulator) -> KitObserver:
+        return ArgoObserver(argo)
+
+    @kit_override(
+        "the Argo CD emulator's cluster runs the same objects for every chart version (it "
+        "renders no charts), so an upgrade cannot be seen dropping one; checked instead: the "
+        "Application's synced source runs the new version with the same values"
+    )
+    async def test_upgrade_to_another_package_version(
+        self,
+        started_adapter: DMSAdapter,
+        onboarded_package: PackageInfo,
+        upgrade_package: PackageUpload,
+        namespace: str,
+        observer: KitObserver,
+    ) -> None:
+        newer = await started_adapter.upload_package(upgrade_package)
+        spec = self.spec(onboarded_package, namespace, self.mark({}, "upgrade"))
+        info = await self.deploy_spec(started_adapter, spec)
+        try:
+            await started_adapter.update_deployment(
+                info.backend_ref, DeploymentChange(package=newer), self.ctx()
+            )
+            upgraded = await self.settle(started_adapter, info.backend_ref)
+            assert upgraded.package_version == newer.version
+            seen = await self.observe_until(
+                observer,
+                spec,
+                lambda s: s.package_version == newer.version,
+                f"the Application must run {newer.version} after the upgrade",
+            )
+            assert seen.values is not None
+            assert seen.values.get("netweaveKitMark") == "upgrade", "the upgrade lost the values"
+        finally:
+            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
     @pytest.fixture
     def backend(self, argo: ArgoEmulator) -> Outage:

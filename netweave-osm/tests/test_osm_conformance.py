@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netweave.adapters import DMSAdapter, PackageUpload
-from netweave.testing.kit import AdapterTestSuite, KitBackend
+from netweave.adapters import DeploymentChange, DMSAdapter, PackageInfo, PackageUpload
+from netweave.testing.kit import AdapterTestSuite, KitBackend, KitObserver, kit_override
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
 from osm_helpers import make_config
+from osm_observer import OsmObserver
 from osm_packages import archive, knf_vnfd, nsd
 
 
@@ -55,6 +56,44 @@ class TestOsmConformance(AdapterTestSuite):
     @pytest.fixture
     def backend(self, emulator: OsmNbiEmulator) -> KitBackend:
         return emulator
+
+    @pytest.fixture
+    def observer(self, emulator: OsmNbiEmulator) -> KitObserver:
+        return OsmObserver(emulator)
+
+    @kit_override(
+        "OSM keys descriptors by id, so a newer version is an NSD of its own with the same "
+        "members and KDUs (a newer chart): there is no object an upgrade could drop. Checked "
+        "instead, in the emulator's records: the KDU runs the new chart with the same values"
+    )
+    async def test_upgrade_to_another_package_version(
+        self,
+        started_adapter: DMSAdapter,
+        onboarded_package: PackageInfo,
+        upgrade_package: PackageUpload,
+        namespace: str,
+        deployment_values: dict[str, Any],
+        observer: KitObserver,
+    ) -> None:
+        newer = await started_adapter.upload_package(upgrade_package)
+        spec = self.spec(onboarded_package, namespace, deployment_values)
+        info = await self.deploy_spec(started_adapter, spec)
+        try:
+            await started_adapter.update_deployment(
+                info.backend_ref, DeploymentChange(package=newer), self.ctx()
+            )
+            upgraded = await self.settle(started_adapter, info.backend_ref)
+            assert upgraded.package_version == newer.version
+            await self.observe_until(
+                observer,
+                spec,
+                lambda s: (
+                    bool(s.objects) and all(o.images == ("stable/app:1.1.0",) for o in s.objects)
+                ),
+                "after the upgrade every KDU must run the new version's chart",
+            )
+        finally:
+            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
 
     def unknown_deployment_ref(self, adapter: DMSAdapter) -> str:
         return "0f0e0d0c-0b0a-4009-8807-060504030201"

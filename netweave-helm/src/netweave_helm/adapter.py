@@ -479,6 +479,12 @@ class HelmAdapter(DMSAdapter):
 
     async def _stop(self) -> None:
         await self.store.close()
+        if not isinstance(self._store, LocalChartStore):
+            # A remote store's HTTP client is closed for good: a fresh one, so that a stopped
+            # adapter can start again (the local store, mounted by the app, reopens itself).
+            self._store = make_store(
+                self.settings, local_dir=self._local_dir(), served_at=self.requested_serve_path
+            )
         self._runner.close()
         # A fresh pool (its threads start on demand), so a stopped adapter can start again.
         self._runner = self._new_runner()
@@ -867,7 +873,6 @@ class HelmAdapter(DMSAdapter):
     ) -> DeploymentInfo:
         self.cluster.require()
         namespace = spec.namespace or self.settings.cluster.namespace
-        chart = await self._chart_path(spec.package)
         config = await self._helm(namespace)
         labels = {
             OP_LABEL: key_label(ctx.idempotency_key),
@@ -875,7 +880,7 @@ class HelmAdapter(DMSAdapter):
         }
         description = f"netweave operation {ctx.operation_id}"
 
-        async def install() -> dict[str, Any]:
+        async def install(chart: Path) -> dict[str, Any]:
             return await self._runner.run_cancellable(
                 f"installing release {spec.name}",
                 _parsing(config.install, namespace),
@@ -891,15 +896,22 @@ class HelmAdapter(DMSAdapter):
             )
 
         async with self._lock(namespace, spec.name):
+            if ctx.attempt > 1:
+                # Resumed (a retry, a restart, a take-over): what the interrupted attempt left
+                # decides first; a release it finished needs no chart download.
+                existing = await self._existing_for_retry(config, namespace, spec.name, ctx)
+                if existing is not None:
+                    return existing
+            chart = await self._chart_path(spec.package)
             try:
                 try:
-                    release = await install()
+                    release = await install(chart)
                 except AlreadyExists:
                     existing = await self._existing_for_retry(config, namespace, spec.name, ctx)
                     if existing is not None:
                         return existing
                     # This operation's own release, left half-done by an interrupted attempt.
-                    release = await install()
+                    release = await install(chart)
             except (BackendError, BackendTimeout) as exc:
                 return await self._failed(config, namespace, spec.name, exc)
         _log.info(

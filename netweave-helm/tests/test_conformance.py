@@ -12,6 +12,7 @@ import base64
 import contextlib
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from chartkit import CONFIGMAP, DEPLOYMENT, build_chart
 from chartmuseum import Museum, run_chartmuseum
 from netweave.adapters import DeploymentSpec, DMSAdapter, PackageUpload
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.k8s.faults import WRITE_METHODS
 from netweave.testing.kit import AdapterTestSuite, KitObserver, KubernetesObserver, Observation
 from netweave_helm.adapter import HelmAdapter
 from netweave_helm.config import HelmConfig
@@ -66,6 +68,31 @@ class HelmBackend:
         finally:
             fault.remove()
             self.museum.down = False
+
+    @contextlib.contextmanager
+    def failing(self, message: str) -> Iterator[None]:
+        """KitFaults: a validating admission webhook denies every change to the release's
+        objects (not Helm's release Secrets, which it records the failed revision in)."""
+        fault = self.k8s.faults.error(
+            400,
+            path=re.compile(r"^(?!/api/v1/namespaces/[^/]+/secrets)"),
+            method=frozenset({"POST", "PUT", "PATCH"}),
+            times=None,
+            message=f'admission webhook "kit.netweave.test" denied the request: {message}',
+        )
+        try:
+            yield
+        finally:
+            fault.remove()
+
+    @contextlib.contextmanager
+    def crashing(self) -> Iterator[None]:
+        """KitFaults: the API server drops every write request before answering."""
+        fault = self.k8s.faults.reset(method=WRITE_METHODS, times=None)
+        try:
+            yield
+        finally:
+            fault.remove()
 
 
 @pytest.fixture

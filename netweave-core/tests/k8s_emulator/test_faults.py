@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.k8s.faults import WRITE_METHODS
 
 from .conftest import Http
 
@@ -33,6 +34,21 @@ def test_error_fault_fires_times_then_stops(k8s_emulator: KubernetesEmulator, ht
     assert fault.hits == 2
     # Other methods and paths were never affected.
     assert http.json("GET", CM)[0] == 200
+
+
+def test_a_fault_on_write_methods_spares_reads(
+    k8s_emulator: KubernetesEmulator, http: Http
+) -> None:
+    fault = k8s_emulator.faults.error(
+        400, method=WRITE_METHODS, times=None, message="denied: kit says no"
+    )
+    code, out = http.json("POST", CM, {"metadata": {"name": "w"}})
+    assert (code, out["message"]) == (400, "denied: kit says no")
+    assert http.json("DELETE", f"{CM}/w")[0] == 400
+    assert http.json("GET", CM)[0] == 200
+    fault.remove()
+    assert http.json("POST", CM, {"metadata": {"name": "w"}})[0] == 201
+    assert fault.hits == 2
 
 
 def test_throttle_sends_retry_after(k8s_emulator: KubernetesEmulator, http: Http) -> None:

@@ -1,8 +1,8 @@
 """Faults injected on demand: latency, hangs, error statuses, throttling, dropped watches.
 
-Each fault is scoped by HTTP method and path pattern (a glob such as
-``/api/v1/namespaces/*/secrets*`` or a compiled regular expression) and
-fires at most ``times`` times (``None`` = until removed).
+Each fault is scoped by HTTP method (one, ``"*"``, or a set such as :data:`WRITE_METHODS`)
+and path pattern (a glob such as ``/api/v1/namespaces/*/secrets*`` or a compiled regular
+expression) and fires at most ``times`` times (``None`` = until removed).
 """
 
 from __future__ import annotations
@@ -12,6 +12,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+#: The verbs that change something: a fault on every write (a webhook refusing every change, an
+#: API server dying mid-request) is scoped with these.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: A method scope: one verb, ``"*"`` for any, or a set of verbs.
+Methods = str | frozenset[str]
+
 
 @dataclass
 class Fault:
@@ -19,7 +25,7 @@ class Fault:
 
     kind: str  # "error", "latency", "hang", "drop_watch", "reset"
     path: str | re.Pattern[str] = "*"
-    method: str = "*"
+    method: Methods = "*"
     times: int | None = None
     status: int = 500
     message: str = "injected fault"
@@ -33,7 +39,10 @@ class Fault:
     _owner: FaultInjector | None = field(default=None, repr=False)
 
     def matches(self, method: str, path: str, is_watch: bool) -> bool:
-        if self.method != "*" and self.method.upper() != method.upper():
+        if isinstance(self.method, frozenset):
+            if method.upper() not in self.method:
+                return False
+        elif self.method != "*" and self.method.upper() != method.upper():
             return False
         if self.watch_only and not is_watch:
             return False
@@ -68,7 +77,7 @@ class FaultInjector:
         status: int = 500,
         *,
         path: str | re.Pattern[str] = "*",
-        method: str = "*",
+        method: Methods = "*",
         times: int | None = 1,
         message: str | None = None,
         retry_after: int | None = None,
@@ -91,7 +100,7 @@ class FaultInjector:
         retry_after: int = 1,
         *,
         path: str | re.Pattern[str] = "*",
-        method: str = "*",
+        method: Methods = "*",
         times: int | None = 1,
     ) -> Fault:
         """429 TooManyRequests with a ``Retry-After`` header, like API priority and fairness."""
@@ -112,7 +121,7 @@ class FaultInjector:
         seconds: float,
         *,
         path: str | re.Pattern[str] = "*",
-        method: str = "*",
+        method: Methods = "*",
         times: int | None = None,
     ) -> Fault:
         """Delay matching requests by ``seconds`` before they are served."""
@@ -122,7 +131,7 @@ class FaultInjector:
         self,
         *,
         path: str | re.Pattern[str] = "*",
-        method: str = "*",
+        method: Methods = "*",
         times: int | None = None,
         seconds: float = 600.0,
     ) -> Fault:
@@ -146,7 +155,7 @@ class FaultInjector:
         self,
         *,
         path: str | re.Pattern[str] = "*",
-        method: str = "*",
+        method: Methods = "*",
         times: int | None = 1,
     ) -> Fault:
         """Close the connection without answering (a connection reset for the client)."""

@@ -22,6 +22,7 @@ from netweave_onap import OnapAdapter, OnapConfig
 from onap_emulators.k8splugin import K8sPluginEmulator
 from onap_emulators.samples import MODEL
 from onap_emulators.so import SoEmulator
+from onap_observer import K8sPluginObserver, SoObserver
 
 _FACTORY = (
     "the `onap` entry point is OnapAdapter, which constructs the backend's subclass "
@@ -101,6 +102,44 @@ class TestK8sPluginConformance(AdapterTestSuite):
     def backend(self, k8s_backend: K8sPluginEmulator) -> _Outage:
         return _Outage(k8s_backend)
 
+    @pytest.fixture
+    def observer(self, k8s_backend: K8sPluginEmulator) -> KitObserver:
+        return K8sPluginObserver(k8s_backend)
+
+    @kit_override(
+        "the k8splugin emulator renders no charts (every instance holds one Deployment and one "
+        "Service), so an upgrade cannot be seen dropping an object; checked instead, in the "
+        "emulator's instance: the new definition version with the same values"
+    )
+    async def test_upgrade_to_another_package_version(
+        self,
+        started_adapter: DMSAdapter,
+        onboarded_package: PackageInfo,
+        upgrade_package: PackageUpload,
+        namespace: str,
+        deployment_values: dict[str, Any],
+        observer: KitObserver,
+    ) -> None:
+        newer = await started_adapter.upload_package(upgrade_package)
+        spec = self.spec(onboarded_package, namespace, self.mark(deployment_values, "upgrade"))
+        info = await self.deploy_spec(started_adapter, spec)
+        try:
+            await started_adapter.update_deployment(
+                info.backend_ref, DeploymentChange(package=newer), self.ctx()
+            )
+            upgraded = await self.settle(started_adapter, info.backend_ref)
+            assert upgraded.package_version == newer.version
+            seen = await self.observe_until(
+                observer,
+                spec,
+                lambda s: s.package_version == newer.version,
+                f"the instance must run definition version {newer.version} after the upgrade",
+            )
+            assert seen.values is not None
+            assert seen.values.get("netweaveKitMark") == "upgrade", "the upgrade lost the values"
+        finally:
+            await started_adapter.delete_deployment(info.backend_ref, self.ctx())
+
     @kit_override(_FACTORY)
     def test_entry_point_discovery(self, adapter: DMSAdapter) -> None:
         _check_factory_discovery(adapter)
@@ -140,6 +179,10 @@ class TestSoConformance(AdapterTestSuite):
     @pytest.fixture
     def backend(self, so_backend: SoEmulator) -> _Outage:
         return _Outage(so_backend)
+
+    @pytest.fixture
+    def observer(self, so_backend: SoEmulator) -> KitObserver:
+        return SoObserver(so_backend)
 
     @kit_override(_FACTORY)
     def test_entry_point_discovery(self, adapter: DMSAdapter) -> None:

@@ -254,7 +254,7 @@ async def test_calls_during_the_first_load_get_503_with_retry_after(
     for i in range(3):
         build_chart(repo, f"slow{i}", "1.0.0")
     with _slow_inspection(monkeypatch) as release:
-        store = _store(repo, load_wait=0.2)
+        store = _store(repo, load_wait=0.2, start_wait=0)
         await store.start()
         try:
             with pytest.raises(BackendUnavailable) as caught:

@@ -18,8 +18,9 @@ Cost per call is O(changed), not O(charts stored):
   listed and only new archives are inspected. A scan also runs every ``rescan_interval``
   seconds, for changes landing within one mtime tick of ours.
 * The first load (snapshot + journal; or, without them, a corrupt or foreign ``index.yaml`` and
-  inspection of unknown archives) runs in the background from ``start()``. Calls wait for it up
-  to ``load_wait`` seconds, then get 503 with ``Retry-After`` — never an empty or partial
+  inspection of unknown archives) starts in ``start()``, which waits for it up to
+  ``start_wait`` seconds and then lets it run in the background. Calls wait for it up to
+  ``load_wait`` seconds, then get 503 with ``Retry-After`` — never an empty or partial
   catalogue presented as complete.
 
 Writes are atomic: an archive is staged inside the directory (same filesystem), linked into its
@@ -119,6 +120,7 @@ class LocalChartStore(ChartStore):
         load_wait: float = 10.0,
         flush_interval: float = 2.0,
         rescan_interval: float = 30.0,
+        start_wait: float = 1.0,
     ) -> None:
         self.directory = directory
         self.limits = limits
@@ -126,6 +128,7 @@ class LocalChartStore(ChartStore):
         self.load_wait = load_wait
         self.flush_interval = flush_interval
         self.rescan_interval = rescan_interval
+        self.start_wait = start_wait
         self._lock = asyncio.Lock()
         self._lock_depth = 0
         self._state = directory / STATE_DIR
@@ -163,6 +166,9 @@ class LocalChartStore(ChartStore):
         if self._load_task is None or self._load_task.done():
             self._reset()
             self._load_task = asyncio.create_task(self._first_load(), name="netweave-helm-index")
+        # A small repository is ready when start returns; a large one goes on loading in the
+        # background (calls meanwhile wait or get 503), so the gateway starts at once.
+        await asyncio.wait({self._load_task}, timeout=self.start_wait)
 
     async def close(self) -> None:
         if self._flush_task is not None and not self._flush_task.done():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -87,6 +88,24 @@ def test_latency_fault_delays_matching_requests(
     assert fault.hits == 1
     fault.remove()
     assert k8s_emulator.faults.all() == []
+
+
+def test_hang_fault_holds_requests_until_removed(
+    k8s_emulator: KubernetesEmulator, http: Http
+) -> None:
+    fault = k8s_emulator.faults.hang(path="/api/v1/namespaces/default/configmaps", method="POST")
+    answers: list[int] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(http.json("POST", CM, {"metadata": {"name": "h"}})[0])
+    )
+    caller.start()
+    caller.join(0.5)
+    assert caller.is_alive() and answers == []  # held, unanswered
+    assert http.json("GET", CM)[0] == 200  # other requests are served meanwhile
+    fault.remove()
+    caller.join(5)
+    assert answers == [201]  # then served normally
+    assert k8s_emulator.get("v1", "ConfigMap", "h", "default") is not None
 
 
 def test_drop_watch_closes_stream_without_terminator(

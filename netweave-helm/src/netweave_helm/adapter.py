@@ -486,6 +486,9 @@ class HelmAdapter(DMSAdapter):
                 self.settings, local_dir=self._local_dir(), served_at=self.requested_serve_path
             )
         self._runner.close()
+        # Locks belong to this run's event loop (one may still be held for a call abandoned
+        # at shutdown): a restarted adapter starts with none.
+        self._release_locks = {}
         # A fresh pool (its threads start on demand), so a stopped adapter can start again.
         self._runner = self._new_runner()
         await asyncio.to_thread(self.cluster.close)

@@ -9,16 +9,18 @@ apply one Deployment per release (replicas from the values), which the emulator'
 controllers turn into Pods with logs.
 
 Failures are chosen by the test: chart versions in ``failing_chart_versions``, values with
-``simulateFailure: true``, Kustomization paths containing ``fail``, or sources named in
-``broken_sources``.
+``simulateFailure: true``, Kustomization paths containing ``fail``, sources named in
+``broken_sources``, or every release and apply while :meth:`FluxSimulator.failing` is active.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from netweave.testing.k8s import ControllerContext, KubernetesEmulator, conditions
@@ -49,6 +51,9 @@ class FluxSimulator:
         #: check that an upgrade to a version without it removes it, as Helm does).
         self.config_chart_versions: set[str] = set()
         self.broken_sources: set[str] = set()
+        #: While set (see :meth:`failing`), every Helm release action and Kustomization apply
+        #: fails with this message.
+        self.failing_message: str | None = None
         #: Digest values differently from netweave's mirror of helm-controller's algorithm.
         self.foreign_digest = False
         self.releases: list[tuple[str, str, str]] = []  # (action, ns/name, chartVersion)
@@ -60,6 +65,17 @@ class FluxSimulator:
             emulator.register_controller(kind, self._source, group=SOURCE_GROUP)
         emulator.register_controller("HelmRelease", self._helmrelease, group=HELM_GROUP)
         emulator.register_controller("Kustomization", self._kustomization, group=KUSTOMIZE_GROUP)
+
+    @contextlib.contextmanager
+    def failing(self, message: str) -> Iterator[None]:
+        """Inside the block helm-controller's install/upgrade/rollback and kustomize-controller's
+        apply fail with ``message`` (Ready=False carrying it), as when the cluster refuses the
+        objects (the kit's KitFaults)."""
+        self.failing_message = message
+        try:
+            yield
+        finally:
+            self.failing_message = None
 
     # -- sources ----------------------------------------------------------------------------
 
@@ -355,6 +371,8 @@ class FluxSimulator:
         fails = chart_version in self.failing_chart_versions or values.get("simulateFailure")
         entries: list[JSONDict] = []
         failure = "simulated failure"
+        if self.failing_message is not None:
+            fails, failure = True, self.failing_message
         if not fails:
             # helm-controller waits for the release's workloads (install/upgrade disableWait
             # false): Reconciling while they come up, a failed release if one fails.
@@ -480,11 +498,15 @@ class FluxSimulator:
         status["lastAttemptedRevision"] = revision
         path = str(spec.get("path") or "./")
         subst = (spec.get("postBuild") or {}).get("substitute") or {}
-        if "fail" in path:
+        failing = self.failing_message
+        if "fail" in path or failing is not None:
             msg = f"kustomize build failed: accumulating resources from '{path}'"
+            reason = "BuildFailed"
+            if failing is not None:
+                msg, reason = f"Deployment/{meta['name']} apply failed: {failing}", "ApplyFailed"
             status["conditions"] = conditions(
                 old,
-                [("Ready", "False", "BuildFailed", msg), ("Healthy", "False", "BuildFailed", msg)],
+                [("Ready", "False", reason, msg), ("Healthy", "False", reason, msg)],
             )
             ctx.set_status(ks, status)
             self._finish(ks)

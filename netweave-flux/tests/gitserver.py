@@ -59,6 +59,14 @@ class GitDaemon:
         self.root = root
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        # git daemon's access hook refuses a push while the flag file exists: the daemon then
+        # closes the connection without a word (see crashing()).
+        self._crash_flag = root.parent / f".git-daemon-{self.port}-crashing"
+        self._hook = root.parent / f".git-daemon-{self.port}-hook"
+        self._hook.write_text(
+            f'#!/bin/sh\n[ "$1" = receive-pack ] && [ -e "{self._crash_flag}" ] && exit 1\nexit 0\n'
+        )
+        self._hook.chmod(0o755)
 
     @property
     def url(self) -> str:
@@ -75,6 +83,7 @@ class GitDaemon:
                 f"--base-path={self.root}",
                 "--export-all",
                 "--enable=receive-pack",
+                f"--access-hook={self._hook}",
                 str(self.root),
             ],
             stdout=subprocess.DEVNULL,
@@ -90,6 +99,16 @@ class GitDaemon:
                 return
             time.sleep(0.05)
         raise RuntimeError("git daemon did not start")
+
+    @contextlib.contextmanager
+    def crashing(self) -> Iterator[None]:
+        """Every push in the block loses its connection before the server answers (reads are
+        served): a Git server dying mid-request, for the kit's KitFaults."""
+        self._crash_flag.touch()
+        try:
+            yield
+        finally:
+            self._crash_flag.unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -354,6 +354,34 @@ async def test_failed_upgrade_is_remediated_then_stalls(
     assert ok.package_version == "1.0.0"
 
 
+async def test_rollback_to_a_revision_flux_no_longer_lists(
+    adapter: FluxAdapter, flux: FluxSimulator, emulator: KubernetesEmulator
+) -> None:
+    # A failed upgrade, retried and remediated three times, pushes revision 1 out of
+    # status.history; netweave's ledger still knows the values revision 1 ran.
+    pkg = await adapter.upload_package(helm_package())
+    info = await adapter.create_deployment(spec(pkg, "pushed", {"replicaCount": 2}), ctx())
+    await settle_revision(adapter, info.backend_ref, 1)
+    with flux.failing("admission webhook denied the request: no"):
+        await adapter.update_deployment(
+            info.backend_ref, DeploymentChange(values={"replicaCount": 3}), ctx()
+        )
+        failed = await settle(adapter, info.backend_ref, DeploymentStatus.FAILED)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and failed.backend_status != "RetriesExceeded":
+            await asyncio.sleep(0.05)
+            failed = await adapter.get_deployment(info.backend_ref)
+    assert "admission webhook denied the request: no" in (failed.message or "")
+    assert 1 not in [h.revision for h in await adapter.get_history(info.backend_ref)]
+    await adapter.rollback_deployment(info.backend_ref, 1, ctx())
+    back = await settle(adapter, info.backend_ref)
+    assert back.values == {"replicaCount": 2}
+    hr = emulator.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "pushed", "apps")
+    assert hr is not None and hr["spec"]["values"] == {"replicaCount": 2}
+    with pytest.raises(InvalidInput, match="revision 42"):
+        await adapter.rollback_deployment(info.backend_ref, 42, ctx())
+
+
 async def test_failing_install_without_retries_is_failed(
     kubeconfig: Any, flux: FluxSimulator
 ) -> None:

@@ -18,18 +18,33 @@ from flux_sim import FluxSimulator
 from gitserver import FluxGitSync, GitDaemon, bare_repo
 from netweave.adapters import DeploymentSpec, DMSAdapter, PackageUpload
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.k8s.faults import WRITE_METHODS
 from netweave.testing.kit import AdapterTestSuite, KitObserver, KubernetesObserver, Observation
 from netweave_flux.adapter import FluxAdapter
 from netweave_flux.config import FluxConfig
 
 
 class ClusterBackend:
-    def __init__(self, emulator: KubernetesEmulator) -> None:
+    def __init__(self, emulator: KubernetesEmulator, flux: FluxSimulator) -> None:
         self.emulator = emulator
+        self.flux = flux
 
     @contextlib.contextmanager
     def outage(self) -> Iterator[None]:
         fault = self.emulator.faults.error(503, times=None)
+        try:
+            yield
+        finally:
+            fault.remove()
+
+    def failing(self, message: str) -> contextlib.AbstractContextManager[None]:
+        """KitFaults: Flux's controllers fail every release with the message (Ready=False)."""
+        return self.flux.failing(message)
+
+    @contextlib.contextmanager
+    def crashing(self) -> Iterator[None]:
+        """KitFaults: the API server drops every write request before answering."""
+        fault = self.emulator.faults.reset(method=WRITE_METHODS, times=None)
         try:
             yield
         finally:
@@ -121,8 +136,8 @@ class TestFluxAdapterConformance(AdapterTestSuite):
         return _helm("9.9.9")
 
     @pytest.fixture
-    def backend(self, emulator: KubernetesEmulator) -> ClusterBackend:
-        return ClusterBackend(emulator)
+    def backend(self, emulator: KubernetesEmulator, flux: FluxSimulator) -> ClusterBackend:
+        return ClusterBackend(emulator, flux)
 
     @pytest.fixture
     def sample_package(self) -> PackageUpload:
@@ -145,9 +160,12 @@ class TestFluxAdapterConformance(AdapterTestSuite):
 class GitBackend:
     """Git mode's two halves: the Git server (writes and desired state) and the cluster."""
 
-    def __init__(self, daemon: GitDaemon, emulator: KubernetesEmulator) -> None:
+    def __init__(
+        self, daemon: GitDaemon, emulator: KubernetesEmulator, flux: FluxSimulator
+    ) -> None:
         self.daemon = daemon
         self.emulator = emulator
+        self.flux = flux
 
     @contextlib.contextmanager
     def outage(self) -> Iterator[None]:
@@ -158,6 +176,14 @@ class GitBackend:
         finally:
             fault.remove()
             self.daemon.start()
+
+    def failing(self, message: str) -> contextlib.AbstractContextManager[None]:
+        """KitFaults: the push lands; Flux's controllers fail the release (Ready=False)."""
+        return self.flux.failing(message)
+
+    def crashing(self) -> contextlib.AbstractContextManager[None]:
+        """KitFaults: the Git server drops every push before answering."""
+        return self.daemon.crashing()
 
 
 @pytest.fixture
@@ -196,5 +222,7 @@ class TestFluxAdapterConformanceGitMode(TestFluxAdapterConformance):
             )
 
     @pytest.fixture
-    def backend(self, emulator: KubernetesEmulator, daemon: GitDaemon) -> GitBackend:  # type: ignore[override]
-        return GitBackend(daemon, emulator)
+    def backend(  # type: ignore[override]
+        self, emulator: KubernetesEmulator, daemon: GitDaemon, flux: FluxSimulator
+    ) -> GitBackend:
+        return GitBackend(daemon, emulator, flux)

@@ -104,6 +104,14 @@ def test_remediated_failure_names_the_remediation() -> None:
     assert "remediated: RollbackSucceeded" in (mapped.message or "")
 
 
+def test_stalled_failure_carries_the_ready_message() -> None:
+    # Stalled says Flux gave up; the release's own error is in Ready.
+    mapped = map_status(
+        obj([("Stalled", "True", "RetriesExceeded"), ("Ready", "False", "UpgradeFailed")])
+    )
+    assert mapped.message == "Stalled RetriesExceeded: Ready UpgradeFailed"
+
+
 def test_suspended_keeps_the_last_state_in_the_message() -> None:
     mapped = map_status(obj([("Ready", "False", "InstallFailed")], suspend=True, generation=2))
     assert mapped.status is DeploymentStatus.SUSPENDED

@@ -64,6 +64,10 @@ _log = logging.getLogger("netweave_flux")
 _REF = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)/([A-Za-z]+)/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
 #: Seconds between polls while waiting for the cluster (deletion, resume in git mode).
 _POLL = 0.2
+#: Helm release snapshot statuses of a release that did run (now or before).
+_SUCCEEDED = frozenset({"deployed", "superseded"})
+#: Helm revisions remembered per ledger entry.
+_HELM_VERSIONS_KEPT = 20
 
 
 def _now() -> str:
@@ -361,14 +365,24 @@ class FluxAdapter(DMSAdapter):
         status = live.get("status") or {}
         digest = status.get("lastAttemptedConfigDigest")
         revision = str(status.get("lastAttemptedRevision") or "")
-        if not digest or status.get("lastAttemptedGeneration") != meta.get("generation"):
-            return
-        values = (live.get("spec") or {}).get("values") or {}
-        for entry in ledger:
-            version = str(entry.get("chartVersion") or "")
-            same_chart = revision == version or revision.startswith(version + "+")
-            if same_chart and entry.get("values") == values:
-                entry["fluxDigest"] = digest
+        if digest and status.get("lastAttemptedGeneration") == meta.get("generation"):
+            values = (live.get("spec") or {}).get("values") or {}
+            for entry in ledger:
+                version = str(entry.get("chartVersion") or "")
+                same_chart = revision == version or revision.startswith(version + "+")
+                if same_chart and entry.get("values") == values:
+                    entry["fluxDigest"] = digest
+        # Which Helm revisions ran each entry's values: Flux keeps its history only back to the
+        # previous successful release (its remediation adds revisions too), so a rollback to
+        # an older revision finds its values here once Flux has forgotten it.
+        for snap in status.get("history") or []:
+            if not isinstance(snap, dict) or snap.get("status") not in _SUCCEEDED:
+                continue
+            for entry in ledger:
+                if FluxAdapter._matches(entry, snap):
+                    seen = {int(v) for v in entry.get("helmVersions") or []}
+                    seen.add(int(snap.get("version") or 0))
+                    entry["helmVersions"] = sorted(seen)[-_HELM_VERSIONS_KEPT:]
 
     @staticmethod
     def _matches(entry: dict[str, Any], snap: dict[str, Any]) -> bool:
@@ -777,19 +791,26 @@ class FluxAdapter(DMSAdapter):
                 snap = older[0]
             else:
                 found = [h for h in history if int(h.get("version") or 0) == revision]
-                if not found:
+                snap = found[0] if found else None
+            self._bind(ledger, live)
+            if snap is None:
+                # Gone from Flux's history; netweave's ledger may know the values it ran.
+                target = next(
+                    (e for e in ledger if revision in (e.get("helmVersions") or [])), None
+                )
+                if target is None:
                     raise InvalidInput(
                         f"revision {revision} is not in the release history of {backend_ref} "
                         f"(known: {[int(h.get('version') or 0) for h in history]})",
                         details={"field": "revision"},
                     )
-                snap = found[0]
-            self._bind(ledger, live)
-            target = next(
-                (e for e in ledger if self._matches(e, snap) and e.get("values") is not None),
-                None,
-            )
-            wanted = f"Helm revision {snap.get('version')} (chart {snap.get('chartVersion')})"
+                wanted = f"Helm revision {revision} (chart {target.get('chartVersion')})"
+            else:
+                target = next(
+                    (e for e in ledger if self._matches(e, snap) and e.get("values") is not None),
+                    None,
+                )
+                wanted = f"Helm revision {snap.get('version')} (chart {snap.get('chartVersion')})"
         else:
             current = self._revision(live)
             number = revision or max(

@@ -77,9 +77,13 @@ def map_status(obj: dict[str, Any], *, ignore_suspend: bool = False) -> MappedSt
         return MappedStatus(DeploymentStatus.PENDING, "waiting for the Flux controller", reason)
     if _is(conds, "Stalled", "True"):
         stalled = conds["Stalled"]
+        text = str(stalled.get("message") or "")
+        if message and _is(conds, "Ready", "False") and message not in text:
+            # Stalled only says that Flux gave up ("Failed to upgrade"); why is in Ready.
+            text = f"{text}: {message}" if text else message
         return MappedStatus(
             DeploymentStatus.FAILED,
-            str(stalled.get("message") or message or "stalled"),
+            text or "stalled",
             str(stalled.get("reason") or reason or "Stalled"),
         )
     if reconciling or _is(conds, "Ready", "Unknown"):

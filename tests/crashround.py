@@ -320,3 +320,35 @@ def upgrade_all(gateway: Gateway, deployment_ids: list[str], replica_count: int)
             operations = dict(pool.map(patch, deployment_ids))
         states = wait_settled(client, operations)
         return {d: states.get(o, "?") for d, o in operations.items()}
+
+
+def crash_upgrades(
+    emulator: Any, gateway: Gateway, home: Path, deployment_ids: list[str], replica_count: int
+) -> tuple[dict[str, str], int, Gateway]:
+    """PATCH every deployment's replicaCount, SIGKILL ``gateway`` while upgrades are under way,
+    restart it on the same data directory; (deployment id -> operation state, releases pending
+    at the kill, the restarted gateway)."""
+    config = gateway.config.read_text()
+    slow = emulator.faults.latency(
+        0.2, path=f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments*", method="PATCH"
+    )
+    try:
+        with gateway.client() as client:
+
+            def patch(deployment_id: str) -> tuple[str, str]:
+                response = client.patch(
+                    f"{BASE}/nfDeployments/{deployment_id}",
+                    json={"values": {"replicaCount": replica_count}},
+                )
+                assert response.status_code == 202, response.text
+                return deployment_id, _operation_id(response)
+
+            with ThreadPoolExecutor(8) as pool:
+                operations = dict(pool.map(patch, deployment_ids))
+        pending = kill_mid_way(emulator, gateway, len(deployment_ids))
+    finally:
+        slow.remove()
+    restarted = start_gateway(gateway.data_dir, config, home)
+    with restarted.client() as client:
+        states = wait_settled(client, operations)
+    return {d: states.get(o, "?") for d, o in operations.items()}, pending, restarted

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from conftest import stop_gateway
-from crashround import NAMESPACE, RoundResult, crash_round, upgrade_all
+from crashround import (
+    NAMESPACE,
+    RoundResult,
+    crash_round,
+    crash_upgrades,
+    helm_releases,
+    upgrade_all,
+)
 from netweave.testing import require_backend
 
 POSTGRES_URL = os.environ.get(
@@ -81,6 +88,34 @@ def test_sigkill_mid_install_then_restart_on_sqlite(
         print(result.summary())
         assert_truthful(result, emulator)
         assert_upgrades_work(gateway, result, emulator)
+    finally:
+        stop_gateway(gateway)
+
+
+def test_sigkill_mid_upgrade_then_restart_on_sqlite(
+    k8s_emulator_factory: Callable[..., Any], tmp_path: Path, gateway_home: Path, chart_path: Path
+) -> None:
+    """Upgrades interrupted mid-way: each resumed upgrade finds its own release
+    pending-upgrade, rolls it back with Helm and upgrades again."""
+    emulator = k8s_emulator_factory()
+    result, gateway = crash_round(emulator, tmp_path, gateway_home, chart_path, creates=12)
+    try:
+        assert_truthful(result, emulator)
+        states, pending, gateway = crash_upgrades(
+            emulator, gateway, gateway_home, list(result.deployments), 3
+        )
+        assert pending > 0, "the kill did not catch an upgrade mid-way"
+        assert set(states.values()) == {"COMPLETED"}, states
+        releases = helm_releases(emulator)
+        with gateway.client() as client:
+            for deployment_id, record in result.deployments.items():
+                name = record["name"]
+                assert releases[name].status == "deployed", releases[name].revisions
+                obj = emulator.get("apps/v1", "Deployment", f"{name}-hello-world", NAMESPACE)
+                assert obj is not None and obj["spec"]["replicas"] == 3, name
+                now = client.get(f"/o2dms/v1/nfDeployments/{deployment_id}").json()
+                assert now["status"] == "DEPLOYED" and now["values"]["replicaCount"] == 3, now
+                assert now["revision"] == max(releases[name].revisions)[0], now
     finally:
         stop_gateway(gateway)
 

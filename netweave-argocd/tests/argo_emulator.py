@@ -153,6 +153,9 @@ class ArgoEmulator:
         #: change request loses its connection before an answer (``crashing``).
         self.failing_message: str | None = None
         self.crashing_requests = False
+        #: Helm charts (name, version) whose Deployment the cluster refuses: every sync of them
+        #: fails (a package whose apply fails).
+        self.failing_charts: set[tuple[str, str]] = set()
         self.lock = threading.RLock()
         #: Operations that ignore the project they are given (as older servers did for some).
         self.project_blind: set[str] = set()
@@ -327,6 +330,13 @@ class ArgoEmulator:
         state = status["operationState"]
         outcome = ctl.outcomes.pop(0) if ctl.outcomes else "succeed"
         failing, ctl.failing = ctl.failing, None
+        target = (state["operation"].get("sync") or {}).get("source") or app["spec"]["source"]
+        chart = (str(target.get("chart") or ""), str(target.get("targetRevision") or ""))
+        if failing is None and chart in self.failing_charts:
+            failing = (
+                f'Deployment.apps "{app["metadata"]["name"]}" is invalid: spec.replicas: '
+                'Invalid value: "three": spec.replicas in body must be of type integer'
+            )
         if failing is not None and outcome == "succeed":
             outcome = "fail"
         if outcome == "hang":

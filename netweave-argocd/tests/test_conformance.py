@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 import pytest
 from argo_emulator import ArgoEmulator
 from argo_observer import ArgoObserver
-from conftest import helm_upload, make_config
+from conftest import CHARTS, helm_upload, make_config
 from netweave.adapters import DeploymentChange, DMSAdapter, PackageInfo, PackageUpload
 from netweave.errors import NotFound
 from netweave.testing.kit import AdapterTestSuite, KitObserver, kit_override
@@ -57,6 +57,13 @@ class TestArgoCDConformance(AdapterTestSuite):
     @pytest.fixture
     def observer(self, argo: ArgoEmulator) -> KitObserver:
         return ArgoObserver(argo)
+
+    @pytest.fixture
+    def failing_package(self, argo: ArgoEmulator) -> PackageUpload:
+        # A chart version in the repository whose Deployment the cluster refuses.
+        argo.helm_repos[CHARTS]["web"].append("6.6.6")
+        argo.failing_charts.add(("web", "6.6.6"))
+        return helm_upload("6.6.6")
 
     @kit_override(
         "the Argo CD emulator's cluster runs the same objects for every chart version (it "

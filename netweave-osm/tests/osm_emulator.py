@@ -272,6 +272,9 @@ class OsmNbiEmulator:
         #: every change request loses its connection before NBI answers (KitFaults).
         self._failing: str | None = None
         self._crashing = False
+        #: Helm charts LCM cannot install (a KNF whose chart fails): instantiating or upgrading
+        #: a KDU to one fails like Helm's error in LCM.
+        self.failing_charts: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._tls: ssl.SSLContext | None = None
         self._thread: threading.Thread | None = None
@@ -944,6 +947,13 @@ class OsmNbiEmulator:
                         )
                     key = f"{member}/{kdu['name']}"
                     extra = given.get(key, {})
+                    chart = str(extra.get("kdu_model") or kdu.get("helm-chart"))
+                    if chart in self.failing_charts:
+                        return (
+                            f"Deploying KDUs: Error deploying KDU {kdu['name']}: Error: "
+                            f"INSTALLATION FAILED: chart {chart}: Deployment.apps is invalid: "
+                            'spec.replicas: Invalid value: "three"'
+                        )
                     releases[key] = [copy.deepcopy(extra.get("additionalParams") or {})]
                     deployed.append(
                         {
@@ -983,6 +993,8 @@ class OsmNbiEmulator:
             values = copy.deepcopy(params.get("primitive_params") or {})
             if params["primitive"] == "upgrade":
                 model = values.pop("kdu_model", None)
+                if model in self.failing_charts:
+                    return f"Error upgrading KDU {params['kdu_name']}: UPGRADE FAILED: {model}"
                 if model:
                     record["kdu-model"] = model
                 revisions.append(values)

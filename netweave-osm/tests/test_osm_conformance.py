@@ -14,6 +14,9 @@ from osm_helpers import make_config
 from osm_observer import OsmObserver
 from osm_packages import archive, knf_vnfd, nsd
 
+#: The chart of the KNF behind the kit's failing package.
+BROKEN_CHART = "stable/broken:6.6.6"
+
 
 class TestOsmConformance(AdapterTestSuite):
     settle_timeout = 30.0
@@ -26,6 +29,7 @@ class TestOsmConformance(AdapterTestSuite):
         for vnfd_id, chart, version in (
             ("kit-knf", "stable/app:1.0.0", "1.0"),
             ("kit-knf-v2", "stable/app:1.1.0", "2.0"),
+            ("kit-knf-broken", BROKEN_CHART, "1.0"),
         ):
             await setup.upload_package(
                 PackageUpload(
@@ -48,6 +52,13 @@ class TestOsmConformance(AdapterTestSuite):
         # KDU names, newer chart), so its name differs from the sample's.
         path = archive(tmp_path, nsd("kit-ns-v2", {"app": "kit-knf-v2"}, "2.0"))
         return PackageUpload(name="kit-ns-v2", version="2.0", package_type="nsd", archive=path)
+
+    @pytest.fixture
+    def failing_package(self, emulator: OsmNbiEmulator, tmp_path: Path) -> PackageUpload:
+        # An NS whose KNF's chart LCM cannot install.
+        emulator.failing_charts.add(BROKEN_CHART)
+        path = archive(tmp_path, nsd("kit-ns-broken", {"app": "kit-knf-broken"}, "1.0"))
+        return PackageUpload(name="kit-ns-broken", version="1.0", package_type="nsd", archive=path)
 
     @pytest.fixture
     def deployment_values(self) -> dict[str, Any]:

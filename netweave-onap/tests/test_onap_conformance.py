@@ -64,6 +64,9 @@ class _Outage:
         return self.emulator.crashing()
 
 
+#: The SDC service model of the SO kit's failing package.
+BROKEN_MODEL = "6d3c1b0e-2a7f-4c55-9e61-0b7f5f0c6a11"
+
 _FAST = {"pollInterval": 0.02, "timeouts": {"read": 5, "write": 20}, "http": {"backoff": 0.01}}
 
 
@@ -105,6 +108,14 @@ class TestK8sPluginConformance(AdapterTestSuite):
     @pytest.fixture
     def observer(self, k8s_backend: K8sPluginEmulator) -> KitObserver:
         return K8sPluginObserver(k8s_backend)
+
+    @pytest.fixture
+    def failing_package(self, charts: Path, k8s_backend: K8sPluginEmulator) -> PackageUpload:
+        # A definition whose resources the cluster refuses when an instance is created.
+        k8s_backend.failing_definitions.add(("hello-broken", "0.1.0"))
+        return PackageUpload(
+            name="hello-broken", version="0.1.0", archive=charts / "hello-world-0.1.0.tgz"
+        )
 
     @kit_override(
         "the k8splugin emulator renders no charts (every instance holds one Deployment and one "
@@ -183,6 +194,19 @@ class TestSoConformance(AdapterTestSuite):
     @pytest.fixture
     def observer(self, so_backend: SoEmulator) -> KitObserver:
         return SoObserver(so_backend)
+
+    @pytest.fixture
+    def failing_package(self, so_backend: SoEmulator) -> PackageUpload:
+        # A service model whose CNF instantiation fails in SO's flow.
+        model = copy.deepcopy(MODEL)
+        model["service"].update(modelVersionId=BROKEN_MODEL, modelName="cu_service_broken")
+        so_backend.failing_models.add(BROKEN_MODEL)
+        return PackageUpload(
+            name="cu-service-broken",
+            version="2.0",
+            package_uri=f"sdc:services/{BROKEN_MODEL}",
+            source=model,
+        )
 
     @kit_override(_FACTORY)
     def test_entry_point_discovery(self, adapter: DMSAdapter) -> None:

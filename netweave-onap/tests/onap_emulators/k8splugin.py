@@ -122,6 +122,9 @@ class K8sPluginEmulator:
     #: :meth:`failing`); ``crashing_requests``: every change request loses its connection.
     failing_message: str | None = None
     crashing_requests: bool = False
+    #: Definitions (rb-name, rb-version) whose chart's resources the cluster refuses: creating
+    #: an instance of one fails (a package whose apply fails).
+    failing_definitions: set[tuple[str, str]] = field(default_factory=set)
     definitions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     profiles: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -499,12 +502,15 @@ class K8sPluginEmulator:
             return Response.text(500, "Error resolving helm charts: Error downloading Definition")
         if body["cloud-region"] != self.cloud_region:
             return Response.text(500, "Getting CloudRegion Information: connectivity not found")
-        if self.failing_message is not None:
+        failure = self.failing_message
+        if failure is None and (body["rb-name"], body["rb-version"]) in self.failing_definitions:
+            failure = 'Deployment.apps "hello-world" is invalid: spec.replicas: Invalid value'
+        if failure is not None:
             # instance.go Create: applying the resources failed; the plugin keeps no instance.
             return Response.text(
                 500,
                 "Create Instance: Error Creating Resources: "
-                f"Error creating kubernetes resources: {self.failing_message}",
+                f"Error creating kubernetes resources: {failure}",
             )
         if self.create_delay:
             self._lock.release()  # other requests go on while this one is "creating"

@@ -239,6 +239,8 @@ class SoEmulator:
     #: (see :meth:`failing`); ``crashing``: every change request loses its connection.
     failing_message: str | None = None
     crashing_requests: bool = False
+    #: Service models (modelVersionId) whose CNF instantiation fails in the BPMN flow.
+    failing_models: set[str] = field(default_factory=set)
     url: str = ""
     requests: dict[str, _SoRequest] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)  # id -> name (in A&AI)
@@ -385,11 +387,13 @@ class SoEmulator:
                 busy.request_id,
             )
         self._accept(request)
+        model = details.get("modelInfo", {}).get("modelVersionId")
+        reason = self.failing_message
+        if reason is None and model in self.failing_models:
+            reason = "Error creating kubernetes resources: Deployment.apps is invalid"
         fail = self.fail_next_create or (
             # How a CNF instantiation failing in the BPMN (a building block) is reported.
-            f"Exception in CreateVfModuleBB: {self.failing_message}"
-            if self.failing_message is not None
-            else None
+            f"Exception in CreateVfModuleBB: {reason}" if reason is not None else None
         )
         self.fail_next_create = None
         if name in self.instances.values():

@@ -38,6 +38,16 @@ class InvalidInput(NetweaveError):
     title = "Invalid input"
 
 
+class Unprocessable(InvalidInput):
+    """Well-formed by the API document, refused for what it names: an adapter that is not
+    configured, a package of another adapter. 422, so that a 400 always means the request broke
+    a documented rule (a schema-driven client never gets a 400 for what the document allows)."""
+
+    status = 422
+    code = "Unprocessable"
+    title = "Unprocessable request"
+
+
 class PayloadTooLarge(NetweaveError):
     status = 413
     code = "PayloadTooLarge"
@@ -144,5 +154,6 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Unauthorized",
+    "Unprocessable",
     "Unsupported",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 from netweave.adapters import Capability, DMSAdapter
-from netweave.errors import BackendUnavailable, InvalidInput
+from netweave.errors import BackendUnavailable, Unprocessable
 
 _log = logging.getLogger("netweave.registry")
 
@@ -42,10 +42,10 @@ class AdapterRegistry:
         return self._default
 
     def choose(self, name: str | None, capability: Capability | None = None) -> DMSAdapter:
-        """The instance a request names, or the default: 400 when unknown or none applies."""
+        """The instance a request names, or the default: 422 when unknown or none applies."""
         if name is None:
             if self._default is None:
-                raise InvalidInput(
+                raise Unprocessable(
                     "no adapter named and no default adapter configured; "
                     f"set 'adapter' to one of {sorted(self._adapters)}",
                     details={"field": "adapter"},
@@ -53,7 +53,7 @@ class AdapterRegistry:
             name = self._default
         adapter = self._adapters.get(name)
         if adapter is None:
-            raise InvalidInput(
+            raise Unprocessable(
                 f"unknown adapter {name!r}; configured: {sorted(self._adapters)}",
                 details={"field": "adapter"},
             )

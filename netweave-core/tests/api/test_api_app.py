@@ -30,13 +30,13 @@ async def test_create_app_builds_store_registry_and_plugins_from_settings(
         assert (await client.get("/readyz")).status_code == 200
         adapters = (await client.get("/o2dms/v1/adapters", headers=headers)).json()
         assert adapters == {"items": [], "total": 0}
-        # with no adapter, a package cannot be placed: a 400 naming the field, not a 500
+        # with no adapter, a package cannot be placed: a 422 naming the field, not a 500
         response = await client.post(
             "/o2dms/v1/nfDeploymentDescriptors",
             headers=headers,
             json={"name": "app", "artifactVersion": "1", "packageUri": "oci://x/app"},
         )
-        assert_problem(response, 400, "adapter")
+        assert_problem(response, 422, "adapter")
     # the SQLite store was created in the data directory
     assert (tmp_path / "data" / "netweave.db").exists()
 

@@ -264,7 +264,6 @@ async def test_second_change_while_one_runs_is_409(gw: Gateway) -> None:
         ({"name": "web", "packageId": "app-1.0.0", "replicas": 2}, "replicas"),
         ({"name": "web", "packageId": "app-1.0.0", "values": [1]}, "values"),
         ({"name": "web"}, "packageId"),
-        ({"name": "web", "packageId": "app-1.0.0", "adapter": "nope"}, "adapter"),
         ({"name": "web", "packageId": "app-1.0.0", "namespace": "A B"}, "namespace"),
         ({"name": "w" * 64, "packageId": "app-1.0.0"}, "name"),
     ],
@@ -274,6 +273,15 @@ async def test_create_bad_input_is_400_nothing_stored(
 ) -> None:
     await gw.register_package("app", "1.0.0")
     assert_problem(await gw.post(BASE, json=body), 400, field)
+    assert (await gw.store.list_deployments()).total == 0
+    assert (await gw.store.list_operations()).total == 0
+
+
+async def test_create_naming_no_configured_adapter_is_422_nothing_stored(gw: Gateway) -> None:
+    # Well-formed by the document, refused for what it names.
+    await gw.register_package("app", "1.0.0")
+    body = {"name": "web", "packageId": "app-1.0.0", "adapter": "nope"}
+    assert_problem(await gw.post(BASE, json=body), 422, "adapter")
     assert (await gw.store.list_deployments()).total == 0
     assert (await gw.store.list_operations()).total == 0
 
@@ -303,8 +311,8 @@ async def test_unknown_and_invalid_ids(gw: Gateway) -> None:
     assert_problem(await gw.delete(f"{BASE}/{unknown}"), 404)
     assert_problem(await gw.patch(f"{BASE}/{unknown}", json={"values": {}}), 404)
     assert_problem(await gw.post(f"{BASE}/{unknown}/scale", json={"replicas": 1}), 404)
-    assert_problem(await gw.get(f"{BASE}/not-a-uuid"), 400, "deployment_id")
-    assert_problem(await gw.delete(f"{BASE}/123"), 400, "deployment_id")
+    assert_problem(await gw.get(f"{BASE}/not-a-uuid"), 400, "deploymentId")
+    assert_problem(await gw.delete(f"{BASE}/123"), 400, "deploymentId")
 
 
 async def test_list_filters_and_bad_query(gw: Gateway) -> None:
@@ -317,9 +325,12 @@ async def test_list_filters_and_bad_query(gw: Gateway) -> None:
     assert (await gw.get(BASE, params={"status": "DEPLOYED"})).json()["total"] == 2
     assert (await gw.get(BASE, params={"namespace": "other"})).json()["total"] == 0
     assert (await gw.get(BASE, params={"adapter": "mem"})).json()["total"] == 2
+    # a filter naming no configured adapter matches nothing, as any other filter would
+    assert (await gw.get(BASE, params={"adapter": "nope"})).json()["total"] == 0
     for params, field in [
         ({"status": "deployed"}, "status"),
-        ({"adapter": "nope"}, "adapter"),
+        ({"status": "null"}, "status"),
+        ({"namespace": ["a", "b"]}, "namespace"),
         ({"offset": -5}, "offset"),
         ({"limit": 100000}, "limit"),
     ]:

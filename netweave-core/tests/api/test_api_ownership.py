@@ -41,12 +41,13 @@ async def test_requests_go_to_the_owning_instance(gw2: Gateway) -> None:
     assert [p["packageId"] for p in listed["items"]] == ["db-1.0.0"]
 
 
-async def test_naming_another_adapter_than_the_package_owner_is_400(gw2: Gateway) -> None:
+async def test_naming_another_adapter_than_the_package_owner_is_422(gw2: Gateway) -> None:
+    # Well-formed by the document, refused for what it names: 422.
     await gw2.register_package("app", "1.0.0", adapter="west")
     body = {"name": "web", "packageId": "app-1.0.0", "adapter": "east"}
-    assert_problem(await gw2.post(BASE, json=body), 400, "adapter")
+    assert_problem(await gw2.post(BASE, json=body), 422, "adapter")
     body["adapter"] = "north"
-    assert_problem(await gw2.post(BASE, json=body), 400, "adapter")
+    assert_problem(await gw2.post(BASE, json=body), 422, "adapter")
     assert (await gw2.store.list_deployments()).total == 0
 
 
@@ -74,10 +75,10 @@ async def test_object_of_an_adapter_no_longer_configured_is_503(tmp_path: Path) 
         assert (await gw.get(f"{PKGS}/app-1.0.0")).status_code == 200
 
 
-async def test_no_default_and_no_adapter_named_is_400(tmp_path: Path) -> None:
+async def test_no_default_and_no_adapter_named_is_422(tmp_path: Path) -> None:
     async with running_gateway(tmp_path, adapters=[MemoryAdapter("a"), MemoryAdapter("b")]) as gw:
         response = await gw.post(
             PKGS, json={"name": "app", "artifactVersion": "1", "packageUri": "oci://x/app"}
         )
-        assert_problem(response, 400, "adapter")
+        assert_problem(response, 422, "adapter")
         assert (await gw.store.list_packages()).total == 0

@@ -82,18 +82,24 @@ async def test_corrupt_archive_is_400_nothing_stored(gw: Gateway) -> None:
 
 
 @pytest.mark.parametrize(
-    ("form", "files", "field"),
+    ("form", "files", "status", "field"),
     [
-        ({"name": "app"}, True, "artifactVersion"),
-        ({"name": "Bad Name!", "artifactVersion": "1.0.0"}, True, "name"),
-        ({"name": "app", "artifactVersion": "1.0.0", "colour": "red"}, True, "colour"),
-        ({"name": "app", "artifactVersion": "1.0.0"}, False, "chart"),
-        ({"name": "app", "artifactVersion": "1.0.0", "adapter": "nope"}, True, "adapter"),
-        ({"name": "app", "artifactVersion": "1.0.0", "packageType": "zip"}, True, "packageType"),
+        ({"name": "app"}, True, 400, "artifactVersion"),
+        ({"name": "Bad Name!", "artifactVersion": "1.0.0"}, True, 400, "name"),
+        ({"name": "app", "artifactVersion": "1.0.0", "colour": "red"}, True, 400, "colour"),
+        ({"name": "app", "artifactVersion": "1.0.0"}, False, 400, "chart"),
+        # well-formed, refused for what they name (no such adapter, not this adapter's type)
+        ({"name": "app", "artifactVersion": "1.0.0", "adapter": "nope"}, True, 422, "adapter"),
+        (
+            {"name": "app", "artifactVersion": "1.0.0", "packageType": "zip"},
+            True,
+            422,
+            "packageType",
+        ),
     ],
 )
 async def test_upload_bad_input_is_4xx_naming_the_field(
-    gw: Gateway, form: dict[str, str], files: bool, field: str
+    gw: Gateway, form: dict[str, str], files: bool, status: int, field: str
 ) -> None:
     if files:
         response = await gw.post(BASE, data=form, files=upload_files())
@@ -102,7 +108,7 @@ async def test_upload_bad_input_is_4xx_naming_the_field(
         response = await gw.post(
             BASE, files={"name": (None, "app"), "artifactVersion": (None, "1")}
         )
-    assert_problem(response, 400, field)
+    assert_problem(response, status, field)
     assert await package_count(gw) == 0
 
 
@@ -141,13 +147,12 @@ async def test_json_registration_bad_input(gw: Gateway) -> None:
         ({"name": "app", "artifactVersion": "1.0.0", "packageUri": "x", "extra": 1}, "extra"),
         ({"name": "app", "artifactVersion": 5, "packageUri": "x"}, "artifactVersion"),
         ({"name": "app", "artifactVersion": "1.0.0"}, "packageUri"),
-        (
-            {"name": "app", "artifactVersion": "1.0.0", "packageUri": "x", "adapter": "zz"},
-            "adapter",
-        ),
     ]
     for body, field in cases:
         assert_problem(await gw.post(BASE, json=body), 400, field)
+    # Well-formed, but no such adapter is configured: 422.
+    unknown = {"name": "app", "artifactVersion": "1.0.0", "packageUri": "x", "adapter": "zz"}
+    assert_problem(await gw.post(BASE, json=unknown), 422, "adapter")
     response = await gw.post(
         BASE, content=b'{"name": "app",', headers={"Content-Type": "application/json"}
     )
@@ -191,13 +196,21 @@ async def test_list_filters_pagination_and_real_total(gw: Gateway) -> None:
         ({"offset": 10**30}, "offset"),
         ({"limit": "ten"}, "limit"),
         ({"state": "SHINY"}, "state"),
-        ({"adapter": "nope"}, "adapter"),
+        ({"state": "null"}, "state"),
+        ({"limit": ["1", "2"]}, "limit"),
     ],
 )
 async def test_list_bad_query_is_400_naming_it(
     gw: Gateway, params: dict[str, Any], field: str
 ) -> None:
     assert_problem(await gw.get(BASE, params=params), 400, field)
+
+
+async def test_an_adapter_filter_naming_no_adapter_matches_nothing(gw: Gateway) -> None:
+    await gw.register_package("app", "1.0.0")
+    body = (await gw.get(BASE, params={"adapter": "nope"})).json()
+    assert (body["items"], body["total"]) == ([], 0)
+    assert (await gw.get(BASE, params={"adapter": "mem"})).json()["total"] == 1
 
 
 async def test_backend_packages_are_listed(gw: Gateway) -> None:
@@ -222,7 +235,7 @@ async def test_get_unknown_and_invalid_ids(gw: Gateway) -> None:
     body = assert_problem(await gw.get(f"{BASE}/nope-1.0.0"), 404)
     assert body["error"] == "NotFound"
     assert body["instance"] == f"{BASE}/nope-1.0.0"
-    assert_problem(await gw.get(f"{BASE}/-bad%20id"), 400, "package_id")
+    assert_problem(await gw.get(f"{BASE}/-bad%20id"), 400, "packageId")
 
 
 async def test_deprecate_restore_and_invalid_state(gw: Gateway) -> None:

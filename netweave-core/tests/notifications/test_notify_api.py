@@ -155,7 +155,7 @@ async def test_ssrf_refusals(tmp_path: Path, callback: str) -> None:
     ):
         target = f"{url}/cb" if callback == "LOOPBACK" else callback
         refused = await gw.post(SUBSCRIPTIONS, json={"callbackUri": target})
-        assert refused.status_code == 400, refused.text
+        assert refused.status_code == 422, refused.text
         problem = refused.json()
         assert problem["details"]["field"] == "callbackUri"
         assert (await gw.get(SUBSCRIPTIONS)).json()["total"] == 0
@@ -182,7 +182,7 @@ async def test_token_endpoint_is_ssrf_checked_too(tmp_path: Path) -> None:
                 },
             },
         )
-    assert refused.status_code == 400, refused.text
+    assert refused.status_code == 422, refused.text
     assert refused.json()["details"]["field"] == (
         "authentication.paramsOauth2ClientCredentials.tokenEndpoint"
     )

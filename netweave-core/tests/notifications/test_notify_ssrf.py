@@ -38,7 +38,7 @@ STRICT = CallbackPolicy()
 async def test_refused_addresses_name_the_field(url: str, reason: str) -> None:
     with pytest.raises(CallbackRefused) as caught:
         await STRICT.check_url(url)
-    assert caught.value.status == 400
+    assert caught.value.status == 422
     assert caught.value.details["field"] == "callbackUri"
     assert reason in caught.value.message
 

@@ -40,6 +40,7 @@ from netweave.errors import (
     BackendTimeout,
     InvalidInput,
     NetweaveError,
+    Unprocessable,
     Unsupported,
 )
 from netweave.models import LogOptions, Preview, RevisionEntry
@@ -163,7 +164,7 @@ class DMSAdapter(abc.ABC):
             and self.PACKAGE_TYPES
             and (upload.package_type not in self.PACKAGE_TYPES)
         ):
-            raise InvalidInput(
+            raise Unprocessable(
                 f"adapter {self.name!r} accepts package types "
                 f"{sorted(self.PACKAGE_TYPES)}, not {upload.package_type!r}",
                 details={"field": "packageType"},
@@ -183,12 +184,16 @@ class DMSAdapter(abc.ABC):
     # -- deployments ---------------------------------------------------------------------
 
     def validate_deployment_name(self, name: str) -> None:
-        if len(name) > self.MAX_DEPLOYMENT_NAME_LENGTH or not _DNS_LABEL.match(name):
-            raise InvalidInput(
-                f"deployment name {name!r} must be a DNS label of at most "
-                f"{self.MAX_DEPLOYMENT_NAME_LENGTH} characters for adapter {self.TYPE!r}",
-                details={"field": "name"},
-            )
+        message = (
+            f"deployment name {name!r} must be a DNS label of at most "
+            f"{self.MAX_DEPLOYMENT_NAME_LENGTH} characters for adapter {self.TYPE!r}"
+        )
+        if len(name) > 63 or not _DNS_LABEL.match(name):
+            raise InvalidInput(message, details={"field": "name"})
+        if len(name) > self.MAX_DEPLOYMENT_NAME_LENGTH:
+            # The API document allows any DNS label of up to 63 characters: this backend's
+            # shorter limit (Helm: 53) refuses a well-formed name, so it is a 422.
+            raise Unprocessable(message, details={"field": "name"})
 
     async def create_deployment(
         self, spec: DeploymentSpec, ctx: OperationContext

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pluggy
 from litestar import Litestar
 from litestar.plugins.pydantic import PydanticPlugin
+from litestar.routes import HTTPRoute
 
 from netweave.api.plugin import NetweaveCore
 from netweave.config import Settings
@@ -27,7 +28,31 @@ def create_app(
     # ``logging_config=None``: netweave configures logging itself (``netweave.logging``, from
     # the CLI); Litestar's default would attach its own handler to the root logger, bound to
     # whatever stderr was when the app was built (a closed capture stream, later, in tests).
-    return Litestar(plugins=[PydanticPlugin(prefer_alias=True), core], logging_config=None)
+    app = Litestar(plugins=[PydanticPlugin(prefer_alias=True), core], logging_config=None)
+    _answer_options_with_every_method(app)
+    return app
+
+
+def _answer_options_with_every_method(app: Litestar) -> None:
+    """Make each path's automatic ``OPTIONS`` answer ``Allow`` with all of the path's methods.
+
+    Litestar 2 creates that handler with the path's first route and keeps it when later
+    handlers of the same path rebuild the route, so ``Allow`` listed only the first handler's
+    methods (litestar#4169, fixed in Litestar 3). The handler reads ``methods`` from the route
+    it closes over: point it at the route the app dispatches to.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        entry = route.route_handler_map.get("OPTIONS")
+        if entry is None:
+            continue
+        function = entry[0].fn
+        if getattr(function, "__name__", "") != "options_handler":
+            continue  # an OPTIONS handler of our own: it answers for itself
+        for cell in getattr(function, "__closure__", None) or ():
+            if isinstance(cell.cell_contents, HTTPRoute):
+                cell.cell_contents = route
 
 
 __all__ = ["create_app"]

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from pydantic import BaseModel
 
 from netweave.api.auth import is_json_media_type, principal_of
+from netweave.errors import InvalidInput
 from netweave.models import PROBLEM_MEDIA_TYPE, Preview, ProblemDetails
 from netweave.operations import Services
 from netweave.operations.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, StoredResponse
@@ -34,6 +36,7 @@ Offset = Annotated[
 PackageIdParam = Annotated[
     str,
     PathParameter(
+        name="packageId",
         title="Package id",
         description="The package's id (``{name}-{version}``).",
         min_length=1,
@@ -45,13 +48,18 @@ PackageIdParam = Annotated[
 #: route-level 404 that names nothing).
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DeploymentIdParam = Annotated[
-    str, PathParameter(title="Deployment id", pattern=UUID_PATTERN, max_length=36)
+    str,
+    PathParameter(name="deploymentId", title="Deployment id", pattern=UUID_PATTERN, max_length=36),
 ]
 OperationIdParam = Annotated[
-    str, PathParameter(title="Operation id", pattern=UUID_PATTERN, max_length=36)
+    str,
+    PathParameter(name="operationId", title="Operation id", pattern=UUID_PATTERN, max_length=36),
 ]
 SubscriptionIdParam = Annotated[
-    str, PathParameter(title="Subscription id", pattern=UUID_PATTERN, max_length=36)
+    str,
+    PathParameter(
+        name="subscriptionId", title="Subscription id", pattern=UUID_PATTERN, max_length=36
+    ),
 ]
 AdapterFilter = Annotated[
     str | None,
@@ -75,6 +83,54 @@ IdempotencyKeyHeader = Annotated[
         ),
     ),
 ]
+
+
+#: Per route handler: its query parameters' wire names, and those of the optional non-string
+#: ones.
+_QUERY_NAMES: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _query_names(handler: Any) -> tuple[frozenset[str], frozenset[str]]:
+    declared: set[str] = set()
+    nullable: set[str] = set()
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if getattr(kwarg, "param_type", None) != ParamType.QUERY:
+            continue
+        wire = getattr(kwarg, "name", None) or name
+        declared.add(wire)
+        if field.is_optional and all(
+            t.annotation is not str for t in field.inner_types if not t.is_none_type
+        ):
+            nullable.add(wire)
+    return frozenset(declared), frozenset(nullable)
+
+
+async def check_query_parameters(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` of the /o2dms routes: a 400 naming the parameter for what Litestar
+    would silently make something else of: a declared query parameter given twice (each is a
+    single value; Litestar keeps the last), or ``null`` for an optional non-string one (its lax
+    conversion makes it ``None``, so ``state=null`` would filter nothing), where the document
+    allows only values."""
+    if not request.scope["query_string"]:
+        return
+    handler = request.route_handler
+    names = _QUERY_NAMES.get(id(handler))
+    if names is None:
+        names = _QUERY_NAMES[id(handler)] = _query_names(handler)
+    declared, nullable = names
+    seen: set[str] = set()
+    for key, value in request.query_params.multi_items():
+        if key in seen and key in declared:
+            raise InvalidInput(
+                f"query parameter {key!r} is given more than once", details={"field": key}
+            )
+        if value == "null" and key in nullable:
+            raise InvalidInput(
+                f"query parameter {key!r} cannot be null: leave it out instead",
+                details={"field": key},
+            )
+        seen.add(key)
 
 
 def provide_services(state: State) -> Services:

@@ -26,7 +26,12 @@ from typing import Any
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 
-from netweave.models import PROBLEM_MEDIA_TYPE, PackageRegistration, ProblemDetails
+from netweave.models import (
+    PROBLEM_MEDIA_TYPE,
+    PackageRegistration,
+    ProblemDetails,
+    RequestModel,
+)
 
 PROBLEM_SCHEMA = "ProblemDetails"
 SECURED_PREFIX = "/o2dms"
@@ -79,11 +84,51 @@ def _schema_of(model: Any) -> dict[str, Any]:
     return schema
 
 
+def _request_models() -> list[type[RequestModel]]:
+    found: list[type[RequestModel]] = []
+    pending: list[type[RequestModel]] = [RequestModel]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            found.append(sub)
+            pending.append(sub)
+    return found
+
+
+def _use_request_model_schemas(schemas: dict[str, Any]) -> None:
+    """Every request body the document names gets pydantic's own schema of its model, and the
+    models that one uses theirs. The server validates bodies with exactly these models, so the
+    document states the server's constraints; Litestar's translation drops some (``pattern``,
+    ``additionalProperties: false``, a model's own ``anyOf``)."""
+    for model in _request_models():
+        name = model.__name__
+        if name not in schemas:
+            continue
+        schema: dict[str, Any] = model.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without Litestar's ``null`` choice (from ``str | None``): a query
+    parameter or header is absent or has a value, it is never JSON null."""
+    choices = schema.get("oneOf")
+    if not choices or {"type": "null"} not in choices:
+        return schema
+    rest = [c for c in choices if c != {"type": "null"}]
+    fixed = {k: v for k, v in schema.items() if k != "oneOf"}
+    if len(rest) == 1:
+        return {**rest[0], **fixed}
+    return {**fixed, "oneOf": rest}
+
+
 def fix_document(document: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(document)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas[PROBLEM_SCHEMA] = _schema_of(ProblemDetails)
     schemas.setdefault("PackageRegistration", _schema_of(PackageRegistration))
+    _use_request_model_schemas(schemas)
     problem_content = {
         PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}}
     }
@@ -97,6 +142,8 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
             statuses |= set(ERRORS_BY_OPERATION.get(operation.get("operationId", ""), ()))
             if path.startswith(SECURED_PREFIX):
                 statuses |= {401, 403}
+            if any(p.get("in") == "query" for p in operation.get("parameters", ())):
+                statuses |= {400}  # a bad query parameter (also one given twice: api.common)
             if method in ("post", "put", "patch") and path.startswith(SECURED_PREFIX):
                 statuses |= {400, 413, 415}
             if "{" in path and path.startswith(SECURED_PREFIX):
@@ -118,33 +165,39 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
                     )
                     responses["429"]["headers"] = {"Retry-After": copy.deepcopy(RETRY_AFTER_HEADER)}
             operation["responses"] = dict(sorted(responses.items()))
+            for parameter in operation.get("parameters", ()):
+                parameter["schema"] = _without_null(parameter.get("schema", {}))
             if operation.get("operationId") == "CreateNfDeploymentDescriptor":
                 operation["requestBody"] = _package_request_body()
     return doc
 
 
 def _package_request_body() -> dict[str, Any]:
-    text = {"type": "string"}
+    # The form's text fields with the constraints the handler validates them with (a form
+    # field is text or absent, never null), and the archive.
+    from netweave.api.controllers.packages import UploadForm
+
+    form = UploadForm.model_json_schema(by_alias=True)
+    text: dict[str, Any] = {}
+    for name, field in form["properties"].items():
+        choices = field.get("anyOf", [field])
+        text[name] = next(c for c in choices if c.get("type") != "null")
+    archive = {
+        "type": "string",
+        "format": "binary",
+        # The alias is not a property of its own: schemathesis (and most generators) ignore a
+        # "oneOf" of required parts, and a form with both parts is refused.
+        "description": "The archive (the part may be named 'package' instead, not both).",
+    }
     return {
         "required": True,
         "content": {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["name", "artifactVersion", "chart"],
-                    "properties": {
-                        "name": text,
-                        "artifactVersion": text,
-                        "chart": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The archive (also accepted as 'package').",
-                        },
-                        "adapter": text,
-                        "packageType": text,
-                        "description": text,
-                        "provider": text,
-                    },
+                    "required": [*form["required"], "chart"],
+                    "properties": {**text, "chart": archive},
+                    "additionalProperties": False,
                 },
             },
             "application/json": {

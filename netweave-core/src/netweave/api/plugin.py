@@ -38,7 +38,7 @@ from netweave.api.auth import (
     auth_middleware,
     bootstrap_token,
 )
-from netweave.api.common import provide_services
+from netweave.api.common import check_query_parameters, provide_services
 from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import problem_response
@@ -113,6 +113,7 @@ class NetweaveCore(InitPluginProtocol):
                 # On the router: Litestar ignores an app-level value set by an init plugin.
                 request_max_body_size=self.settings.api.max_json_bytes,
                 security=[{"bearerAuth": []}],
+                before_request=check_query_parameters,
             )
         )
         app_config.route_handlers.extend(OPEN_HANDLERS)

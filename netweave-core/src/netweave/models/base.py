@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
@@ -26,3 +28,15 @@ class RequestModel(WireModel):
         extra="forbid",
         str_strip_whitespace=True,
     )
+
+
+def _whole_float_to_int(value: Any) -> Any:
+    # JSON Schema counts 2.0 as an integer, so the document allows it; pydantic's strict mode
+    # (request bodies are validated strictly) would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer member of a request body: a whole number, also when written ``2.0``.
+JsonInt = Annotated[int, BeforeValidator(_whole_float_to_int)]

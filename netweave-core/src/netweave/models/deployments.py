@@ -6,9 +6,9 @@ import enum
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from netweave.models.base import RequestModel, WireModel
+from netweave.models.base import JsonInt, RequestModel, WireModel
 
 #: RFC 1123 label; Helm's 53-character release limit is enforced by that adapter.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -66,6 +66,17 @@ class DeploymentRequest(RequestModel):
 class DeploymentUpdate(RequestModel):
     """New values and/or a new package (upgrade). ``valuesMode`` says how values combine."""
 
+    # The document says what the validator below enforces: at least one change is given.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["values"], "properties": {"values": {"type": "object"}}},
+                {"required": ["packageId"], "properties": {"packageId": {"type": "string"}}},
+                {"required": ["suspend"], "properties": {"suspend": {"type": "boolean"}}},
+            ]
+        }
+    )
+
     values: dict[str, Any] | None = None
     package_id: str | None = Field(default=None, min_length=1, max_length=300)
     values_mode: Literal["merge", "replace"] = "merge"
@@ -73,14 +84,20 @@ class DeploymentUpdate(RequestModel):
     suspend: bool | None = None
     dry_run: bool = False
 
+    @model_validator(mode="after")
+    def _changes_something(self) -> DeploymentUpdate:
+        if self.values is None and self.package_id is None and self.suspend is None:
+            raise ValueError("an update needs new values, a new packageId and/or suspend")
+        return self
+
 
 class ScaleRequest(RequestModel):
-    replicas: int = Field(ge=0, le=10_000)
+    replicas: JsonInt = Field(ge=0, le=10_000)
 
 
 class RollbackRequest(RequestModel):
     #: 0 or absent: the previous revision.
-    revision: int = Field(default=0, ge=0)
+    revision: JsonInt = Field(default=0, ge=0)
 
 
 class ResourceStatus(WireModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -62,6 +62,6 @@ class PackageRegistration(RequestModel):
 
 
 class PackageStateChange(RequestModel):
-    """``PATCH`` body: deprecate or restore a package."""
+    """``PATCH`` body: deprecate or restore a package (the other states are the gateway's)."""
 
-    state: PackageState
+    state: Literal["AVAILABLE", "DEPRECATED"]

@@ -6,9 +6,35 @@ import enum
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from netweave.models.base import RequestModel, WireModel
+
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_H = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_V4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+#: RFC 4291 text forms (the URL parser refuses a bracketed host that is not an address).
+_IPV6 = "|".join(
+    (
+        f"({_H}:){{7}}{_H}",
+        f"({_H}:){{1,7}}:",
+        f"({_H}:){{1,6}}:{_H}",
+        f"({_H}:){{1,5}}(:{_H}){{1,2}}",
+        f"({_H}:){{1,4}}(:{_H}){{1,3}}",
+        f"({_H}:){{1,3}}(:{_H}){{1,4}}",
+        f"({_H}:){{1,2}}(:{_H}){{1,5}}",
+        f"{_H}:(:{_H}){{1,6}}",
+        f":((:{_H}){{1,7}}|:)",
+        f"({_H}:){{6}}{_V4}",
+        f"::([fF]{{4}}:)?{_V4}",
+    )
+)
+#: An absolute http(s) URL with a host (a DNS name or an IP literal), an optional port in range,
+#: no credentials and no fragment: what the callback checks accept before they resolve the host.
+HTTP_URL_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9_.-]+|\[({_IPV6})\])(:{_PORT})?([/?][^\s#]*)?$"
+)
 
 
 class EventType(enum.StrEnum):
@@ -36,12 +62,28 @@ class BasicAuthParams(RequestModel):
 class OAuth2ClientCredentialsParams(RequestModel):
     client_id: str = Field(min_length=1, max_length=256)
     client_password: SecretStr = Field(min_length=1, max_length=1024)
-    token_endpoint: str = Field(min_length=1, max_length=2048)
+    token_endpoint: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
 
 
 class SubscriptionAuthentication(RequestModel):
     """How the gateway authenticates towards the callback (ETSI SOL003
     ``SubscriptionAuthentication``; ``TLS_CERT`` is not supported). Never returned by GET."""
+
+    # The document says what ``_params_given`` enforces: each authType needs its parameters.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"authType": {"contains": {"const": kind}}}},
+                    "then": {"required": [params], "properties": {params: {"type": "object"}}},
+                }
+                for kind, params in (
+                    ("BASIC", "paramsBasic"),
+                    ("OAUTH2_CLIENT_CREDENTIALS", "paramsOauth2ClientCredentials"),
+                )
+            ]
+        }
+    )
 
     auth_type: list[Literal["BASIC", "OAUTH2_CLIENT_CREDENTIALS"]] = Field(
         min_length=1, max_length=2
@@ -64,7 +106,7 @@ class SubscriptionAuthentication(RequestModel):
 
 
 class SubscriptionRequest(RequestModel):
-    callback_uri: str = Field(min_length=1, max_length=2048)
+    callback_uri: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
     filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
     #: How the gateway authenticates towards the callback; stored, never returned.
     authentication: SubscriptionAuthentication | None = None

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from netweave.errors import InvalidInput
+from netweave.errors import Unprocessable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -40,8 +40,9 @@ METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metada
 RESOLVE_TIMEOUT = 5.0
 
 
-class CallbackRefused(InvalidInput):
-    """The URL's host is not allowed (or does not resolve). A 400 naming the field."""
+class CallbackRefused(Unprocessable):
+    """The URL's host is not allowed (or does not resolve). A 422 naming the field: the URL
+    may be well-formed (the API document's pattern), what its host resolves to is refused."""
 
 
 def classify(address: IPAddress) -> str | None:

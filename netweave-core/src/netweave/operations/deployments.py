@@ -27,6 +27,7 @@ from netweave.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    Unprocessable,
 )
 from netweave.models import (
     Deployment,
@@ -159,10 +160,8 @@ class DeploymentService:
         offset: int = 0,
     ) -> DeploymentList:
         if adapter is not None and adapter not in self._registry:
-            raise InvalidInput(
-                f"unknown adapter {adapter!r}; configured: {sorted(self._registry)}",
-                details={"field": "adapter"},
-            )
+            # A filter no deployment can match: an empty page, as for any other filter.
+            return DeploymentList(items=[], total=0, limit=limit, offset=offset)
         page = await self._store.list_deployments(
             package_id=package_id,
             status=status,
@@ -297,9 +296,9 @@ class DeploymentService:
     async def create(self, request: DeploymentRequest) -> Accepted | Preview:
         package = await self._package(request.package_id)
         if request.adapter is not None and request.adapter != package.adapter:
-            # Naming an unknown adapter is a 400 (choose raises); naming another one too.
+            # Naming an unknown adapter is a 422 (choose raises); naming another one too.
             self._registry.choose(request.adapter)
-            raise InvalidInput(
+            raise Unprocessable(
                 f"package {package.package_id} belongs to adapter {package.adapter!r}, "
                 f"not {request.adapter!r}",
                 details={"field": "adapter"},
@@ -371,7 +370,7 @@ class DeploymentService:
             values_mode = "replace"  # PUT replaces unless the client says otherwise
         package = await self._package(update.package_id or record.package_id)
         if package.adapter != record.adapter:
-            raise InvalidInput(
+            raise Unprocessable(
                 f"package {package.package_id} belongs to adapter {package.adapter!r}; "
                 f"deployment {deployment_id} is owned by {record.adapter!r}",
                 details={"field": "packageId"},

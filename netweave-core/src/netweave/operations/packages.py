@@ -112,10 +112,8 @@ class PackageService:
         offset: int = 0,
     ) -> PackageList:
         if adapter is not None and adapter not in self._registry:
-            raise InvalidInput(
-                f"unknown adapter {adapter!r}; configured: {sorted(self._registry)}",
-                details={"field": "adapter"},
-            )
+            # A filter no package can match: an empty page, as for any other filter.
+            return PackageList(items=[], total=0, limit=limit, offset=offset)
         targets = [adapter] if adapter is not None else list(self._registry)
         for target in targets:
             await self._refresh(self._registry.adapters[target])

@@ -116,7 +116,7 @@ class DeploymentController(Controller):
 
         return await idempotent(request, services, idempotency_key, data, produce)
 
-    @get("/{deployment_id:str}", operation_id="GetNfDeployment", summary="Get a deployment")
+    @get("/{deploymentId:str}", operation_id="GetNfDeployment", summary="Get a deployment")
     async def get_deployment(
         self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
     ) -> Deployment:
@@ -124,7 +124,7 @@ class DeploymentController(Controller):
         return await services.deployments.get(deployment_id.lower())
 
     @put(
-        "/{deployment_id:str}",
+        "/{deploymentId:str}",
         operation_id="ReplaceNfDeployment",
         summary="Update a deployment: values replace the previous ones unless valuesMode=merge",
         status_code=HTTP_202_ACCEPTED,
@@ -146,7 +146,7 @@ class DeploymentController(Controller):
         return _accepted_response(result)
 
     @patch(
-        "/{deployment_id:str}",
+        "/{deploymentId:str}",
         operation_id="UpdateNfDeployment",
         summary="Update a deployment: values merge unless valuesMode=replace",
         status_code=HTTP_202_ACCEPTED,
@@ -166,7 +166,7 @@ class DeploymentController(Controller):
         return _accepted_response(result)
 
     @delete(
-        "/{deployment_id:str}",
+        "/{deploymentId:str}",
         operation_id="DeleteNfDeployment",
         summary="Uninstall a deployment (asynchronous)",
         status_code=HTTP_202_ACCEPTED,
@@ -178,7 +178,7 @@ class DeploymentController(Controller):
         return _accepted_response(await services.deployments.delete(deployment_id.lower()))
 
     @post(
-        "/{deployment_id:str}/scale",
+        "/{deploymentId:str}/scale",
         operation_id="ScaleNfDeployment",
         summary="Scale a deployment",
         status_code=HTTP_202_ACCEPTED,
@@ -201,7 +201,7 @@ class DeploymentController(Controller):
         return await idempotent(request, services, idempotency_key, data, produce)
 
     @post(
-        "/{deployment_id:str}/rollback",
+        "/{deploymentId:str}/rollback",
         operation_id="RollbackNfDeployment",
         summary="Roll a deployment back to a revision (0 or absent: the previous one)",
         status_code=HTTP_202_ACCEPTED,
@@ -224,7 +224,7 @@ class DeploymentController(Controller):
         return await idempotent(request, services, idempotency_key, data, produce)
 
     @get(
-        "/{deployment_id:str}/status",
+        "/{deploymentId:str}/status",
         operation_id="GetNfDeploymentStatus",
         summary="A deployment's status as the backend reports it",
     )
@@ -234,7 +234,7 @@ class DeploymentController(Controller):
         return await services.deployments.status(deployment_id.lower())
 
     @get(
-        "/{deployment_id:str}/history",
+        "/{deploymentId:str}/history",
         operation_id="GetNfDeploymentHistory",
         summary="A deployment's revisions",
     )
@@ -244,7 +244,7 @@ class DeploymentController(Controller):
         return await services.deployments.history(deployment_id.lower())
 
     @get(
-        "/{deployment_id:str}/logs",
+        "/{deploymentId:str}/logs",
         operation_id="GetNfDeploymentLogs",
         summary="A deployment's logs (text, one line per line; follow=true streams)",
         media_type="text/plain",
@@ -255,7 +255,15 @@ class DeploymentController(Controller):
         deployment_id: DeploymentIdParam,
         container: Annotated[str | None, QueryParameter(required=False, max_length=253)] = None,
         tail_lines: Annotated[
-            int | None, QueryParameter(name="tailLines", required=False, ge=0, le=100_000)
+            int | None,
+            QueryParameter(
+                name="tailLines",
+                required=False,
+                ge=0,
+                le=100_000,
+                # Litestar drops a bound of 0 from the document (it tests the bound's truth).
+                schema_extra={"minimum": 0},
+            ),
         ] = None,
         since_seconds: Annotated[
             int | None, QueryParameter(name="sinceSeconds", required=False, ge=1, le=31_536_000)

@@ -50,14 +50,14 @@ class OperationController(Controller):
             offset=offset,
         )
 
-    @get("/{operation_id:str}", operation_id="GetOperation", summary="Get an operation")
+    @get("/{operationId:str}", operation_id="GetOperation", summary="Get an operation")
     async def get_operation(
         self, services: NamedDependency[Services], operation_id: OperationIdParam
     ) -> Operation:
         return await services.operations.get(operation_id.lower())
 
     @post(
-        "/{operation_id:str}/retry",
+        "/{operationId:str}/retry",
         operation_id="RetryOperation",
         summary="Retry a FAILED_TEMP operation",
         status_code=HTTP_202_ACCEPTED,
@@ -79,7 +79,7 @@ class OperationController(Controller):
         return await idempotent(request, services, idempotency_key, "", produce)
 
     @post(
-        "/{operation_id:str}/rollback",
+        "/{operationId:str}/rollback",
         operation_id="RollbackOperation",
         summary="Roll back a FAILED_TEMP operation (ROLLING_BACK → ROLLED_BACK)",
         status_code=HTTP_202_ACCEPTED,
@@ -103,7 +103,7 @@ class OperationController(Controller):
         return await idempotent(request, services, idempotency_key, "", produce)
 
     @post(
-        "/{operation_id:str}/fail",
+        "/{operationId:str}/fail",
         operation_id="FailOperation",
         summary="Give up a FAILED_TEMP operation (final FAILED)",
         status_code=HTTP_200_OK,
@@ -126,7 +126,7 @@ class OperationController(Controller):
         return await idempotent(request, services, idempotency_key, "", produce)
 
     @post(
-        "/{operation_id:str}/cancel",
+        "/{operationId:str}/cancel",
         operation_id="CancelOperation",
         summary="Cancel a STARTING or PROCESSING operation (→ FAILED_TEMP)",
         status_code=HTTP_202_ACCEPTED,

@@ -45,7 +45,7 @@ from netweave.operations import Services
 BASE = f"{API_PREFIX}/nfDeploymentDescriptors"
 
 
-class _UploadForm(pydantic.BaseModel):
+class UploadForm(pydantic.BaseModel):
     """The multipart form's text fields, validated with the registration model's rules."""
 
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
@@ -90,7 +90,7 @@ class PackageController(Controller):
         )
         return Response(content=body, media_type=JSON)  # type: ignore[arg-type]
 
-    @get("/{package_id:str}", operation_id="GetNfDeploymentDescriptor", summary="Get a package")
+    @get("/{packageId:str}", operation_id="GetNfDeploymentDescriptor", summary="Get a package")
     async def get_package(
         self, services: NamedDependency[Services], package_id: PackageIdParam
     ) -> Response[DeploymentPackage]:
@@ -129,7 +129,7 @@ class PackageController(Controller):
                         details={"field": "chart"},
                     )
                 try:
-                    form = _UploadForm.model_validate(received.fields)
+                    form = UploadForm.model_validate(received.fields)
                 except pydantic.ValidationError as exc:
                     raise pydantic_problem(exc) from None
                 upload = PackageUpload(
@@ -188,7 +188,7 @@ class PackageController(Controller):
         return model_response(package, HTTP_201_CREATED, headers)
 
     @patch(
-        "/{package_id:str}",
+        "/{packageId:str}",
         operation_id="UpdateNfDeploymentDescriptorState",
         summary="Deprecate or restore a package",
         opt=JSON_BODY,
@@ -200,10 +200,10 @@ class PackageController(Controller):
         data: JSONBody[PackageStateChange],
     ) -> DeploymentPackage:
         """``{"state": "DEPRECATED"}`` or ``{"state": "AVAILABLE"}``."""
-        return await services.packages.set_state(package_id, data.state)
+        return await services.packages.set_state(package_id, PackageState(data.state))
 
     @delete(
-        "/{package_id:str}",
+        "/{packageId:str}",
         operation_id="DeleteNfDeploymentDescriptor",
         summary="Delete a package",
         status_code=HTTP_204_NO_CONTENT,

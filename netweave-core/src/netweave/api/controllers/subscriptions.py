@@ -60,14 +60,14 @@ class SubscriptionController(Controller):
 
         return await idempotent(request, services, idempotency_key, data, produce)
 
-    @get("/{subscription_id:str}", operation_id="GetSubscription", summary="Get a subscription")
+    @get("/{subscriptionId:str}", operation_id="GetSubscription", summary="Get a subscription")
     async def get_subscription(
         self, services: NamedDependency[Services], subscription_id: SubscriptionIdParam
     ) -> Subscription:
         return await services.subscriptions.get(subscription_id.lower())
 
     @delete(
-        "/{subscription_id:str}",
+        "/{subscriptionId:str}",
         operation_id="DeleteSubscription",
         summary="Delete a subscription",
         status_code=HTTP_204_NO_CONTENT,

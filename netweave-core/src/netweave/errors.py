@@ -140,6 +140,23 @@ class BackendError(NetweaveError):
     title = "Backend error"
 
 
+def status_error_class(status: int) -> type[NetweaveError]:
+    """The error for a backend that answered HTTP ``status``: the one mapping every adapter
+    uses, whichever client or SDK made the call, so one failure is one status on every route.
+    429 and 502/503/504 are the backend being unavailable now (503); any other 5xx is the
+    backend failing (502); the backend refusing the gateway's own credentials is not the
+    client's fault (502)."""
+    if status == 404:
+        return NotFound
+    if status == 409:
+        return Conflict
+    if status in (400, 422):
+        return InvalidInput
+    if status == 429 or status in (502, 503, 504):
+        return BackendUnavailable
+    return BackendError
+
+
 __all__ = [
     "AlreadyExists",
     "BackendError",
@@ -156,4 +173,5 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "Unsupported",
+    "status_error_class",
 ]

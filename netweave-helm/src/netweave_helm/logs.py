@@ -12,7 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from netweave.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
+from netweave.errors import BackendUnavailable, InvalidInput, NotFound, status_error_class
 from netweave.models import LogOptions
 
 _T = TypeVar("_T")
@@ -30,7 +30,9 @@ def _map_kube(exc: Exception, what: str) -> Exception:
             return NotFound(f"{what}: not found")
         if status == 400:
             return InvalidInput(f"{what}: {(exc.body or exc.reason or '')[:300]}")
-        return BackendError(f"{what}: the Kubernetes API answered HTTP {status}")
+        # The core's one mapping, as for Helm's own calls (sdk.map_error): the same failure of
+        # the cluster answers the same status on history, status and logs.
+        return status_error_class(status)(f"{what}: the Kubernetes API answered HTTP {status}")
     return BackendUnavailable(f"{what}: the Kubernetes API is unreachable ({type(exc).__name__})")
 
 

@@ -31,6 +31,7 @@ from netweave.errors import (
     InvalidInput,
     NetweaveError,
     NotFound,
+    status_error_class,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +98,38 @@ _REMOTE_RULES: tuple[tuple[re.Pattern[str], type[NetweaveError]], ...] = (
 )
 
 
+#: How the Kubernetes API's 429/5xx answers read once Helm passes them on as text: client-go's
+#: words for an answer without a Status of its own (k8s.io/apimachinery
+#: ``NewGenericServerResponse``) and the API server's own messages for these reasons.
+_KUBE_STATUS_PHRASES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"an error on the server \(.*\) has prevented the request", re.I), 500),
+    (re.compile(r"\bInternal error occurred\b", re.I), 500),
+    (re.compile(r"the server is currently unable to handle the request", re.I), 503),
+    (re.compile(r"the server has received too many requests|\bToo many requests\b", re.I), 429),
+    (
+        re.compile(
+            r"the server was unable to return a response in the time allotted"
+            r"|\bTimeout: request did not complete within\b",
+            re.I,
+        ),
+        504,
+    ),
+    (re.compile(r"the server responded with the status code (5\d\d)", re.I), 0),
+)
+
+
+def _kube_failure(message: str, text: str) -> NetweaveError | None:
+    """The core's error for the Kubernetes API failing with a 429/5xx that ``message`` reports
+    (the same mapping the Kubernetes client's errors get in :mod:`netweave_helm.logs`)."""
+    for pattern, status in _KUBE_STATUS_PHRASES:
+        found = pattern.search(message)
+        if found is not None:
+            status = status or int(found.group(1))
+            kind = status_error_class(status)
+            return kind(f"{text} (the Kubernetes API answered HTTP {status})")
+    return None
+
+
 def map_error(exc: BaseException, what: str) -> NetweaveError:
     """The netweave error for an SDK exception raised while doing ``what``."""
     if isinstance(exc, NetweaveError):
@@ -116,6 +149,10 @@ def map_error(exc: BaseException, what: str) -> NetweaveError:
         return InvalidInput(text)
     if isinstance(exc, helm.HelmCancelledError):
         return BackendTimeout(f"{what}: cancelled (timeout)")
+    if isinstance(exc, helm.HelmKubeError | helm.HelmReleaseError | helm.HelmStorageError):
+        failure = _kube_failure(message, text)
+        if failure is not None:
+            return failure
     if isinstance(exc, helm.HelmKubeError):
         return BackendUnavailable(f"{what}: Kubernetes API unavailable: {message}")
     if isinstance(exc, helm.HelmReleaseError | helm.HelmStorageError):

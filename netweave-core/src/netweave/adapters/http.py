@@ -21,13 +21,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from netweave.errors import (
-    BackendError,
     BackendTimeout,
     BackendUnavailable,
-    Conflict,
-    InvalidInput,
     NetweaveError,
-    NotFound,
+    status_error_class,
 )
 
 _log = logging.getLogger("netweave.adapters.http")
@@ -67,18 +64,19 @@ def default_error(response: httpx.Response, backend: str) -> NetweaveError:
     """The generic status mapping; adapters refine it with their backend's error vocabulary."""
     status = response.status_code
     text = _short_text(response)
+    kind = status_error_class(status)  # the class; the message says it in this backend's words
     if status == 404:
-        return NotFound(f"{backend}: not found ({text})")
+        return kind(f"{backend}: not found ({text})")
     if status == 409:
-        return Conflict(f"{backend}: conflict ({text})")
+        return kind(f"{backend}: conflict ({text})")
     if status in (400, 422):
-        return InvalidInput(f"{backend} refused the request: {text}")
+        return kind(f"{backend} refused the request: {text}")
     if status in (401, 403):
         # The gateway's own credentials were refused: not the API client's fault.
-        return BackendError(f"{backend} refused the gateway's credentials (HTTP {status})")
-    if status == 429 or status in (502, 503, 504):
-        return BackendUnavailable(f"{backend} is unavailable (HTTP {status})")
-    return BackendError(f"{backend} failed (HTTP {status}): {text}")
+        return kind(f"{backend} refused the gateway's credentials (HTTP {status})")
+    if kind is BackendUnavailable:
+        return kind(f"{backend} is unavailable (HTTP {status})")
+    return kind(f"{backend} failed (HTTP {status}): {text}")
 
 
 def _short_text(response: httpx.Response, limit: int = 300) -> str:

@@ -24,6 +24,7 @@ Where settings come from, later wins:
 
 1. embedded defaults (no file): SQLite in the data directory and, if the ``helm`` entry point
    is installed, one instance ``helm-local`` (type ``helm``, default, local chart storage);
+   a file without ``plugins.dms`` keeps that instance (``dms: []`` configures none);
 2. the YAML file: ``config_path`` argument, else ``NETWEAVE_CONFIG``, else
    ``<data dir>/netweave.yaml`` when it exists;
 3. the environment: ``NETWEAVE_DATA_DIR``, ``NETWEAVE_API_TOKEN`` (``api.token``),
@@ -422,6 +423,20 @@ def _read_document(path: Path) -> dict[str, Any]:
     return document
 
 
+def _keep_default_adapters(document: dict[str, Any]) -> None:
+    """A file that says nothing about adapter instances (no ``plugins``, or ``plugins``
+    without ``dms``) keeps the embedded default ones: a file written for the store or the API
+    must not silently turn the Helm adapter off. ``dms: []`` turns every instance off."""
+    default = embedded_defaults().get("plugins")
+    if default is None:
+        return
+    plugins = document.get("plugins")
+    if plugins is None:
+        document["plugins"] = default
+    elif isinstance(plugins, dict) and "dms" not in plugins:
+        plugins["dms"] = default["dms"]
+
+
 def _apply_adapter_switches(
     document: dict[str, Any], env: Mapping[str, str], errors: list[str]
 ) -> None:
@@ -480,6 +495,7 @@ def load_settings(
     if path is not None:
         source = str(path)
         document = _read_document(path)
+        _keep_default_adapters(document)
     else:
         source = "embedded defaults"
         document = embedded_defaults()

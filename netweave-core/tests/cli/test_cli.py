@@ -207,3 +207,46 @@ def test_serve_with_unusable_data_dir_exits_2(runner: CliRunner, tmp_path: Path)
     result = runner.invoke(main, ["serve", "--config", str(cfg), "--data-dir", str(blocker / "x")])
     assert result.exit_code == 2
     assert f"cannot create the data directory {blocker / 'x'}" in result.stderr
+
+
+def _adapters_line(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith("  adapters:"))
+
+
+def test_a_file_without_plugins_keeps_the_embedded_adapters(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # A file written for the store or the API only must not turn the default adapter off.
+    embedded = runner.invoke(main, ["config", "check", "--data-dir", str(tmp_path)])
+    assert embedded.exit_code == 0, embedded.output
+    for text in ("api: {token: t-0123456789}\n", "plugins: {hooks: []}\n"):
+        cfg = write(tmp_path / "gw.yaml", text)
+        result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+        assert result.exit_code == 0, result.output
+        assert _adapters_line(result.stdout) == _adapters_line(embedded.stdout), text
+        if config_module.helm_installed():
+            assert _adapters_line(result.stdout) == "  adapters: helm-local (helm, default)"
+
+
+def test_config_check_says_what_turned_the_adapters_off(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write(tmp_path / "none.yaml", "plugins: {dms: []}\n")
+    monkeypatch.setattr(config_module, "helm_installed", lambda: True)
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert _adapters_line(result.stdout) == (
+        f"  adapters: none enabled (plugins.dms is empty in {cfg})"
+    )
+    assert "pip install" not in result.stdout
+    off = write(
+        tmp_path / "off.yaml", "plugins:\n  dms:\n    - {name: a, type: t, enabled: false}\n"
+    )
+    result = runner.invoke(main, ["config", "check", "--config", str(off)])
+    assert result.exit_code == 0, result.output
+    assert _adapters_line(result.stdout) == (
+        "  adapters: none enabled (every instance in plugins.dms is disabled)"
+    )
+    monkeypatch.setattr(config_module, "helm_installed", lambda: False)
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert "pip install netweave-helm" in _adapters_line(result.stdout)

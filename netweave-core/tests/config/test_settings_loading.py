@@ -244,10 +244,14 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         load_settings(cfg, env={})
 
 
-def test_empty_file_means_defaults_without_adapters(tmp_path: Path) -> None:
+@pytest.mark.parametrize("helm", [True, False])
+def test_empty_file_means_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helm: bool
+) -> None:
+    monkeypatch.setattr(config_module, "helm_installed", lambda: helm)
     cfg = write(tmp_path / "gw.yaml", "")
     settings = load_settings(cfg, env={})
-    assert settings.plugins.dms == []
+    assert [d.name for d in settings.plugins.dms] == (["helm-local"] if helm else [])
     assert settings.server == Settings().server
 
 
@@ -267,14 +271,21 @@ def test_embedded_default_depends_on_helm_being_installed(
         assert settings.plugins.dms == []
 
 
-def test_embedded_default_is_not_used_when_a_file_exists(
+def test_a_file_without_plugins_dms_keeps_the_embedded_adapters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A file written for the server, the store or hooks only does not turn Helm off.
     monkeypatch.setattr(config_module, "helm_installed", lambda: True)
-    write(tmp_path / "netweave.yaml", "server: {port: 9300}\n")
-    settings = load_settings(data_dir=tmp_path, env={})
-    assert settings.plugins.dms == []
-    assert settings.source == str(tmp_path / "netweave.yaml")
+    for text in ("server: {port: 9300}\n", "plugins: {hooks: []}\n"):
+        write(tmp_path / "netweave.yaml", text)
+        settings = load_settings(data_dir=tmp_path, env={})
+        assert [(d.name, d.type, d.default) for d in settings.plugins.dms] == [
+            ("helm-local", "helm", True)
+        ], text
+        assert settings.source == str(tmp_path / "netweave.yaml")
+    # Only an explicit empty list configures no instance.
+    write(tmp_path / "netweave.yaml", "plugins: {dms: []}\n")
+    assert load_settings(data_dir=tmp_path, env={}).plugins.dms == []
 
 
 def test_data_dir_is_absolute_whatever_its_origin(

@@ -394,12 +394,23 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
         names = [f"{i.name} ({i.type}{', default' if i.default else ''})" for i in enabled]
         click.echo(f"  adapters: {', '.join(names)}")
     else:
-        click.echo("  adapters: none enabled (pip install netweave-helm for the embedded default)")
+        click.echo(f"  adapters: none enabled ({_why_no_adapter(settings)})")
     disabled = [i.name for i in settings.plugins.dms if not i.enabled]
     if disabled:
         click.echo(f"  disabled: {', '.join(disabled)}")
     if settings.plugins.hooks:
         click.echo(f"  hook plugins: {', '.join(settings.plugins.hooks)}")
+
+
+def _why_no_adapter(settings: Settings) -> str:
+    """Exactly what turned the adapters off, for ``config check``."""
+    if settings.plugins.dms:
+        return "every instance in plugins.dms is disabled"
+    from netweave.config import helm_installed
+
+    if helm_installed():
+        return f"plugins.dms is empty in {settings.source}"
+    return "pip install netweave-helm for the embedded default, or configure plugins.dms"
 
 
 # -- openapi -------------------------------------------------------------------------------

@@ -311,3 +311,23 @@ async def test_a_delete_completes_only_when_the_backend_no_longer_has_it(tmp_pat
 
         assert operation["state"] == "COMPLETED"
         assert gone.is_set() and gw.memory.releases == {}
+
+
+async def test_an_update_the_backend_cannot_carry_is_a_501_up_front(tmp_path: Path) -> None:
+    from netweave.errors import Unsupported
+
+    async with running_gateway(tmp_path) as gw:
+        deployment = await deployed(gw)
+        url = f"{DEPLOYMENTS}/{deployment['deploymentId']}"
+
+        async def cannot_update(ref: str, change: Any) -> None:
+            raise Unsupported("this backend cannot update", details={"capability": "update"})
+
+        gw.memory._check_update = cannot_update  # type: ignore[method-assign]
+        before = (await gw.get(OPERATIONS)).json()["total"]
+
+        response = await gw.patch(url, json={"values": {"b": 2}})
+
+        assert "cannot update" in assert_problem(response, 501)["detail"]
+        assert (await gw.get(OPERATIONS)).json()["total"] == before
+        assert gw.memory.calls_to("update_deployment") == []

@@ -462,14 +462,20 @@ class SoAdapter(OnapAdapter):
             )
         return await self._get_deployment(str(instance_id))
 
-    async def _update_deployment(
-        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
-    ) -> DeploymentInfo:
-        raise Unsupported(
+    def _cannot_update(self) -> Unsupported:
+        return Unsupported(
             "backend 'so' cannot update a CNF: SO's upgradeCnf route is not in its published "
             "API contract; use backend 'k8splugin' for updates and rollbacks",
             details={"capability": "deployment-update", "adapter": self.name},
         )
+
+    async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
+        raise self._cannot_update()  # a 501 before any operation exists
+
+    async def _update_deployment(
+        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise self._cannot_update()
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
         requests = await self._requests_of(backend_ref)

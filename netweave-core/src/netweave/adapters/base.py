@@ -244,6 +244,16 @@ class DMSAdapter(abc.ABC):
             lambda: self._scale_deployment(backend_ref, replicas, ctx),
         )
 
+    async def check_update(self, backend_ref: str, change: DeploymentChange) -> None:
+        """Refuse, before any operation exists, an update the backend cannot carry out
+        (``Unsupported`` for a backend that cannot update, ``InvalidInput``); changes nothing."""
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        await self._guard(
+            "check update",
+            self.config.timeouts.read,
+            lambda: self._check_update(backend_ref, change),
+        )
+
     async def check_scale(self, backend_ref: str, replicas: int) -> None:
         """Refuse, before any operation exists, a scale the backend cannot carry out (e.g. a
         chart without a replica count). Raises ``InvalidInput``; changes nothing."""
@@ -356,6 +366,10 @@ class DMSAdapter(abc.ABC):
         self, backend_ref: str, revision: int, ctx: OperationContext
     ) -> DeploymentInfo:
         raise NotImplementedError("_rollback_deployment")
+
+    async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
+        """Override to refuse an update up front; by default every update is attempted."""
+        return None
 
     async def _check_scale(self, backend_ref: str, replicas: int) -> None:
         """Override to refuse a scale up front; by default every scale is attempted."""

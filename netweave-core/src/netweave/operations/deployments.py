@@ -375,13 +375,13 @@ class DeploymentService:
                 f"deployment {deployment_id} is owned by {record.adapter!r}",
                 details={"field": "packageId"},
             )
+        change = DeploymentChange(
+            values=update.values,
+            package=package_to_info(package) if update.package_id else None,
+            values_mode=values_mode,
+            suspend=update.suspend,
+        )
         if update.dry_run:
-            change = DeploymentChange(
-                values=update.values,
-                package=package_to_info(package) if update.package_id else None,
-                values_mode=values_mode,
-                suspend=update.suspend,
-            )
             spec = DeploymentSpec(
                 deployment_id=record.deployment_id,
                 name=record.name,
@@ -391,6 +391,10 @@ class DeploymentService:
                 resource_pool_id=record.resource_pool_id,
             )
             return await adapter.preview_deployment(spec, change)
+        await self._idle(record)
+        # Refused now, with no operation, when the backend cannot carry it out (a 501 for a
+        # backend that cannot update at all).
+        await adapter.check_update(self._reached_backend(record), change)
         params: dict[str, Any] = {"valuesMode": values_mode}
         if update.values is not None:
             params["values"] = update.values

@@ -135,6 +135,28 @@ async def test_listing_since_a_token_returns_only_what_was_added(
     assert (await b.listing_since(delta.token)).complete
 
 
+async def test_a_listing_leaves_out_what_the_caller_knows_before_building_entries(
+    tmp_path: Path, stores: tuple[LocalChartStore, LocalChartStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = stores
+    src = tmp_path / "src"
+    for name in ("k1", "k2", "new"):
+        await _put(a, build_chart(src, name, "1.0.0"), name, "1.0.0")
+    known = {"k1:1.0.0", "k2:1.0.0"}
+
+    def skip(name: str, version: str) -> bool:
+        return f"{name}:{version}" in known
+
+    built = _Counter(monkeypatch, "_entry")
+    first = await a.listing_since(None, skip)
+    assert first.complete and _refs(first.entries) == {"new:1.0.0"}
+    assert built.calls == 1  # the known charts were compared by name, never turned into entries
+    await _put(b, build_chart(src, "k3", "1.0.0"), "k3", "1.0.0")
+    known.add("k3:1.0.0")
+    delta = await a.listing_since(first.token, skip)
+    assert not delta.complete and delta.entries == []
+
+
 async def test_archives_added_and_removed_on_disk_are_noticed_by_directory_delta(
     tmp_path: Path, stores: tuple[LocalChartStore, LocalChartStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -558,8 +558,13 @@ class HelmAdapter(DMSAdapter):
     async def _list_packages(self) -> list[PackageInfo]:
         return [self._package_info(entry) for entry in await self.store.list_charts()]
 
-    async def _list_packages_since(self, token: str | None) -> PackageListing:
-        listing = await self.store.listing_since(token)
+    async def _list_packages_since(
+        self, token: str | None, known_refs: Container[str]
+    ) -> PackageListing:
+        def known(name: str, version: str) -> bool:
+            return f"{name}:{version}" in known_refs  # the backend_ref _package_info makes
+
+        listing = await self.store.listing_since(token, known)
         return PackageListing(
             token=listing.token,
             packages=[self._package_info(entry) for entry in listing.entries],

@@ -17,7 +17,7 @@ import asyncio
 import importlib.metadata
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,17 +138,21 @@ class DMSAdapter(abc.ABC):
         self.require(Capability.PACKAGE_MANAGEMENT)
         return await self._guard("list packages", self.config.timeouts.read, self._list_packages)
 
-    async def list_packages_since(self, token: str | None) -> PackageListing:
-        """The packages added since ``token`` (an earlier answer's), or every package.
+    async def list_packages_since(
+        self, token: str | None, known_refs: Container[str] = ()
+    ) -> PackageListing:
+        """The packages added since ``token`` (an earlier answer's), or every package, leaving
+        out those whose ``backend_ref`` is in ``known_refs`` (the caller has them already).
 
-        Lets a caller that polls the backend pay for what changed, not for the whole catalogue.
-        An adapter without change tracking answers every package (``complete``) each time.
+        Lets a caller that polls the backend pay for what changed, not for the whole catalogue:
+        an adapter compares references before it builds a ``PackageInfo``. An adapter without
+        change tracking answers every package it does not know (``complete``) each time.
         """
         self.require(Capability.PACKAGE_MANAGEMENT)
         return await self._guard(
             "list packages",
             self.config.timeouts.read,
-            lambda: self._list_packages_since(token),
+            lambda: self._list_packages_since(token, known_refs),
         )
 
     async def get_package(self, backend_ref: str) -> PackageInfo:
@@ -326,8 +330,11 @@ class DMSAdapter(abc.ABC):
     async def _health(self) -> AdapterHealth:
         return AdapterHealth(healthy=True)
 
-    async def _list_packages_since(self, token: str | None) -> PackageListing:
-        return PackageListing(token=None, packages=await self._list_packages(), complete=True)
+    async def _list_packages_since(
+        self, token: str | None, known_refs: Container[str]
+    ) -> PackageListing:
+        packages = [p for p in await self._list_packages() if p.backend_ref not in known_refs]
+        return PackageListing(token=None, packages=packages, complete=True)
 
     async def _list_packages(self) -> list[PackageInfo]:
         raise NotImplementedError("_list_packages")

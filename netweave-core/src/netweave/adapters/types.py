@@ -56,7 +56,8 @@ class PackageInfo:
 @dataclass(frozen=True, slots=True)
 class PackageListing:
     """``DMSAdapter.list_packages_since``'s answer: every package (``complete``) or only those
-    added since the token given, and the token to pass next time (``None``: no tracking)."""
+    added since the token given, and the token to pass next time (``None``: no tracking).
+    Either way the packages whose reference the caller said it knows are left out."""
 
     token: str | None
     packages: list[PackageInfo]

@@ -342,8 +342,14 @@ class PackageService:
         async with lock:
             if time.monotonic() - self._synced_at.get(adapter.name, -1e18) < self._listing_ttl:
                 return
+            # The stored references first (one column, read once and kept): the adapter
+            # compares them before it builds anything, so a first listing of a large catalogue
+            # the store already holds costs a pass over strings, not 100 000 objects.
+            known = await self._refs_of(adapter.name)
             try:
-                changes = await adapter.list_packages_since(self._listing_tokens.get(adapter.name))
+                changes = await adapter.list_packages_since(
+                    self._listing_tokens.get(adapter.name), known
+                )
             except BackendUnavailable as exc:
                 if exc.retry_after is None:
                     self._listing_failed(adapter, exc)
@@ -355,11 +361,7 @@ class PackageService:
             except Exception as exc:
                 self._listing_failed(adapter, exc)
                 return
-            listing = changes.packages
-            # Knowing the stored refs costs a pass over all of the adapter's rows: skipped when
-            # the backend lists nothing (nothing to adopt).
-            known = await self._refs_of(adapter.name) if listing else set()
-            for info in listing:
+            for info in changes.packages:
                 if info.backend_ref in known:
                     continue
                 known.add(info.backend_ref)

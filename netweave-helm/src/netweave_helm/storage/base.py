@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ class ChartEntry:
     uri: str | None = None
     created: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``listing_since``'s filter: true for a (name, version) the caller already knows.
+Skip = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +62,13 @@ class ChartStore(abc.ABC):
     async def list_charts(self) -> list[ChartEntry]:
         """Every chart version the backend holds now (including ones added outside netweave)."""
 
-    async def listing_since(self, token: str | None) -> ChartListing:
-        """Charts added since ``token`` (from an earlier answer); every chart by default."""
-        return ChartListing(None, await self.list_charts(), complete=True)
+    async def listing_since(self, token: str | None, skip: Skip | None = None) -> ChartListing:
+        """Charts added since ``token`` (from an earlier answer); every chart by default.
+        ``skip(name, version)`` true: the caller knows that chart, leave it out."""
+        entries = await self.list_charts()
+        if skip is not None:
+            entries = [e for e in entries if not skip(e.name, e.version)]
+        return ChartListing(None, entries, complete=True)
 
     async def get(self, name: str, version: str) -> ChartEntry:
         for entry in await self.list_charts():
@@ -101,4 +110,4 @@ class ChartStore(abc.ABC):
         return True, None
 
 
-__all__ = ["ChartEntry", "ChartListing", "ChartStore"]
+__all__ = ["ChartEntry", "ChartListing", "ChartStore", "Skip"]

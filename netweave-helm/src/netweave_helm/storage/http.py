@@ -22,7 +22,7 @@ from netweave.adapters.http import BackendClient
 from netweave.errors import AlreadyExists, BackendError, NetweaveError, NotFound
 
 from netweave_helm.config import ChartMuseumStorage, HttpStorage
-from netweave_helm.storage.base import ChartEntry, ChartListing, ChartStore
+from netweave_helm.storage.base import ChartEntry, ChartListing, ChartStore, Skip
 from netweave_helm.storage.remote import basic_or_token, download, make_client
 
 _BOOKKEEPING = ("urls", "created", "digest", "removed", "checksum", "url")
@@ -116,10 +116,16 @@ class ConditionalIndex:
         self._last_modified = response.headers.get("Last-Modified")
         return self.entries
 
-    async def listing_since(self, client: BackendClient, token: str | None) -> ChartListing:
+    async def listing_since(
+        self, client: BackendClient, token: str | None, skip: Skip | None = None
+    ) -> ChartListing:
         entries = await self.read(client)
         if token is not None and token == self.digest:
             return ChartListing(self.digest, [], complete=False)
+        if skip is not None:
+            return ChartListing(
+                self.digest, [e for e in entries if not skip(e.name, e.version)], complete=True
+            )
         return ChartListing(self.digest, list(entries), complete=True)
 
 
@@ -151,8 +157,8 @@ class HttpChartStore(ChartStore):
     async def list_charts(self) -> list[ChartEntry]:
         return list(await self._index.read(self._http))
 
-    async def listing_since(self, token: str | None) -> ChartListing:
-        return await self._index.listing_since(self._http, token)
+    async def listing_since(self, token: str | None, skip: Skip | None = None) -> ChartListing:
+        return await self._index.listing_since(self._http, token, skip)
 
     async def fetch(self, name: str, version: str, directory: Path) -> Path:
         entry = await self.get(name, version)
@@ -196,8 +202,8 @@ class ChartMuseumStore(ChartStore):
     async def list_charts(self) -> list[ChartEntry]:
         return list(await self._index.read(self._http))
 
-    async def listing_since(self, token: str | None) -> ChartListing:
-        return await self._index.listing_since(self._http, token)
+    async def listing_since(self, token: str | None, skip: Skip | None = None) -> ChartListing:
+        return await self._index.listing_since(self._http, token, skip)
 
     async def get(self, name: str, version: str) -> ChartEntry:
         try:

@@ -54,7 +54,7 @@ from netweave.errors import AlreadyExists, BackendError, BackendUnavailable, Net
 
 from netweave_helm.archives import inspect_archive
 from netweave_helm.config import ArchiveLimits
-from netweave_helm.storage.base import ChartEntry, ChartListing, ChartStore
+from netweave_helm.storage.base import ChartEntry, ChartListing, ChartStore, Skip
 from netweave_helm.validation import file_digest
 
 _log = logging.getLogger("netweave_helm.storage.local")
@@ -612,8 +612,10 @@ class LocalChartStore(ChartStore):
             charts = sorted(self._charts.items(), key=lambda fc: (fc[1].name, fc[1].version))
         return [self._entry(filename, chart) for filename, chart in charts]
 
-    async def listing_since(self, token: str | None) -> ChartListing:
-        """Charts added since ``token`` (every chart when the token is unknown or too old)."""
+    async def listing_since(self, token: str | None, skip: Skip | None = None) -> ChartListing:
+        """Charts added since ``token`` (every chart when the token is unknown or too old),
+        without those ``skip`` names: compared by name and version before an entry is built,
+        so a caller that knows most of a large repository pays for strings, not entries."""
         await self._current()
         async with self._lock:
             generation = self._generation
@@ -622,14 +624,16 @@ class LocalChartStore(ChartStore):
             oldest = self._changes[0][0] if self._changes else generation + 1
             if since is not None and since >= generation:
                 return ChartListing(new_token, [], complete=False)
-            if since is None or since < oldest - 1:
+            complete = since is None or since < oldest - 1
+            if since is None or complete:
                 charts = list(self._charts.items())
-                return ChartListing(
-                    new_token, [self._entry(f, c) for f, c in charts], complete=True
-                )
-            files = {f for g, f in self._changes if g > since}
-            entries = [self._entry(f, self._charts[f]) for f in files if f in self._charts]
-        return ChartListing(new_token, entries, complete=False)
+            else:
+                files = {f for g, f in self._changes if g > since}
+                charts = [(f, self._charts[f]) for f in files if f in self._charts]
+            if skip is not None:
+                charts = [(f, c) for f, c in charts if not skip(c.name, c.version)]
+            entries = [self._entry(f, c) for f, c in charts]
+        return ChartListing(new_token, entries, complete=complete)
 
     def _parse_token(self, token: str | None) -> int | None:
         if token is None:

@@ -69,7 +69,14 @@ async def test_keys_outside_the_rule_are_a_400_naming_the_header(gw: Gateway, ke
     assert response.status_code == 400, response.text
 
 
-WIRE_NAMES = {"packageId", "deploymentId", "operationId", "subscriptionId"}
+WIRE_NAMES = {
+    "packageId",
+    "deploymentId",
+    "operationId",
+    "subscriptionId",
+    "vnfInstanceId",
+    "vnfLcmOpOccId",
+}
 
 
 async def test_path_parameters_have_their_wire_names(gw: Gateway) -> None:
@@ -97,6 +104,8 @@ async def test_options_answers_every_method_of_the_path(gw: Gateway) -> None:
         "{deploymentId}": "00000000-0000-4000-8000-000000000000",
         "{operationId}": "00000000-0000-4000-8000-000000000000",
         "{subscriptionId}": "00000000-0000-4000-8000-000000000000",
+        "{vnfInstanceId}": "00000000-0000-4000-8000-000000000000",
+        "{vnfLcmOpOccId}": "00000000-0000-4000-8000-000000000000",
     }
     checked = 0
     for path, item in paths.items():

@@ -26,6 +26,7 @@ from typing import Any
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 
+from netweave.api.etsi.vnflcm import ETSI_ERRORS, document_operation, version_header
 from netweave.models import (
     PROBLEM_MEDIA_TYPE,
     PackageRegistration,
@@ -34,7 +35,8 @@ from netweave.models import (
 )
 
 PROBLEM_SCHEMA = "ProblemDetails"
-SECURED_PREFIX = "/o2dms"
+#: Routes behind the bearer-token middleware: the native face and the ETSI one.
+SECURED_PREFIX = ("/o2dms", "/vnflcm")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 #: Methods the rate limiter counts (``netweave.api.ratelimit`` lets reads through).
 RATE_LIMITED_METHODS = frozenset({"put", "post", "delete", "patch"})
@@ -75,6 +77,7 @@ ERRORS_BY_OPERATION: dict[str, tuple[int, ...]] = {
     "GetSubscription": (400,),
     "DeleteSubscription": (400,),
     "GetReadiness": (503,),
+    **ETSI_ERRORS,
 }
 
 
@@ -138,6 +141,13 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            if path.startswith("/vnflcm"):
+                document_operation(path, method, operation)
+            if path.startswith("/vnflcm/v") and not path.endswith("/api_versions"):
+                # SOL013: every request of the ETSI face carries Version (checked by the face).
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == "Version" for p in parameters):
+                    parameters.append(version_header(path))
             statuses = {int(s) for s in responses if s.isdigit()} | {500}
             statuses |= set(ERRORS_BY_OPERATION.get(operation.get("operationId", ""), ()))
             if path.startswith(SECURED_PREFIX):

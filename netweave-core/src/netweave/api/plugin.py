@@ -101,10 +101,13 @@ class NetweaveCore(InitPluginProtocol):
                 "rate_limiter": limiter,
             }
         )
+        from netweave.api.etsi import etsi_handlers
+
         app_config.route_handlers.append(
             Router(
                 "/",
-                route_handlers=list(API_CONTROLLERS),
+                # The native face, then the standard one (ETSI SOL003, netweave.api.etsi).
+                route_handlers=[*API_CONTROLLERS, *etsi_handlers()],
                 # Rate limiting after authentication (it keys by the authenticated subject),
                 # and only when enabled: reads should not pay for a no-op layer.
                 middleware=[auth_middleware, rate_limit_middleware]

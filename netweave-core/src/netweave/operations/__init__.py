@@ -20,6 +20,7 @@ from netweave.operations.occurrences import OperationService
 from netweave.operations.packages import PackageService
 from netweave.operations.runner import OperationRunner
 from netweave.operations.subscriptions import SubscriptionService
+from netweave.operations.vnflcm import VnfLcmService
 from netweave.operations.worker import OperationWorker
 from netweave.registry import AdapterRegistry
 from netweave.store import Store
@@ -39,6 +40,8 @@ class Services:
     worker: OperationWorker
     #: Outbox recorder, delivery worker and callback client (``None`` without an outbox).
     notifications: Notifications | None = None
+    #: The ETSI SOL003 face's mapping onto the services above (``netweave.api.etsi``).
+    vnflcm: VnfLcmService | None = None
 
 
 def build_services(
@@ -67,20 +70,23 @@ def build_services(
         lease_seconds=settings.operations.lease_seconds,
         poll_interval=settings.operations.poll_interval,
     )
+    deployments = DeploymentService(store, registry, hooks, worker, packages.cache)
+    operations = OperationService(store, hooks, worker)
     return Services(
         store=store,
         registry=registry,
         hooks=hooks,
         metrics=metrics,
         packages=packages,
-        deployments=DeploymentService(store, registry, hooks, worker, packages.cache),
-        operations=OperationService(store, hooks, worker),
+        deployments=deployments,
+        operations=operations,
         subscriptions=SubscriptionService(
             store, notifications, test_callback=settings.notifications.test_callback
         ),
         idempotency=IdempotencyService(store),
         worker=worker,
         notifications=notifications,
+        vnflcm=VnfLcmService(store, registry, hooks, deployments, operations),
     )
 
 
@@ -96,5 +102,6 @@ __all__ = [
     "PackageService",
     "Services",
     "SubscriptionService",
+    "VnfLcmService",
     "build_services",
 ]

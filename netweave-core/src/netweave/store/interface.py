@@ -26,9 +26,10 @@ from netweave.store.records import (
     Page,
     SubscriptionRecord,
 )
+from netweave.store.vnf import VnfStore
 
 
-class Store(Protocol):
+class Store(VnfStore, Protocol):
     # -- life ------------------------------------------------------------------------------
     async def migrate(self) -> None:
         """Apply Alembic migrations up to head (idempotent; safe with concurrent replicas)."""

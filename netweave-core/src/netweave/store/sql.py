@@ -99,9 +99,10 @@ from netweave.store.tables import (
     UTCDateTime,
     metadata,
 )
+from netweave.store.vnf import VnfRows
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
-HEAD_REVISION: Final = "0001"
+HEAD_REVISION: Final = "0002"
 #: Largest page a list call returns; the API enforces the same bound on ``limit``.
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
@@ -481,7 +482,7 @@ def _translate(
 # -- the store ------------------------------------------------------------------------------
 
 
-class SqlStore:
+class SqlStore(VnfRows):
     """The gateway's store on one SQLAlchemy async engine (see the module docstring)."""
 
     def __init__(self, engine: AsyncEngine | LoopEngine) -> None:

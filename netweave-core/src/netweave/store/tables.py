@@ -283,6 +283,66 @@ class DeliveryRow(Base):
     )
 
 
+class VnfInstanceRow(Base):
+    """An ETSI SOL003 VNF instance (the ``/vnflcm`` face): it exists before instantiation.
+
+    Instantiation creates the native deployment (``deployment_id``); whether the instance is
+    INSTANTIATED is derived from that deployment and the instantiate operation's state, so
+    the native operations stay the one state machine.
+    """
+
+    __tablename__ = "vnf_instances"
+
+    vnf_instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The package (``packageId``) the VNFD id names.
+    vnfd_id: Mapped[str] = mapped_column(String(300))
+    name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    deployment_id: Mapped[str | None] = mapped_column(String(300))
+    instantiate_operation_id: Mapped[str | None] = mapped_column(String(64))
+    flavour_id: Mapped[str | None] = mapped_column(String(255))
+    #: Scaling aspects declared at instantiation: id → replica key, min, step, max level.
+    aspects: Mapped[dict[str, Any]] = mapped_column(json_type())
+    properties: Mapped[dict[str, Any]] = mapped_column(json_type())
+    # ``metadata`` is reserved by SQLAlchemy's declarative classes.
+    instance_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", json_type())
+    extensions: Mapped[dict[str, Any]] = mapped_column(json_type())
+    #: Bumped on every change of the record: the ETag of PATCH's If-Match.
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_vnf_instances_created_at_vnf_instance_id", "created_at", "vnf_instance_id"),
+        Index("ix_vnf_instances_deployment_id", "deployment_id"),
+    )
+
+
+class VnfLcmOpOccRow(Base):
+    """A VNF LCM operation occurrence: the id of the native operation it runs as, the SOL003
+    operation it is, and the request as sent. ``state`` is only set for occurrences that have
+    no native operation (MODIFY_INFO, done by the gateway alone)."""
+
+    __tablename__ = "vnf_lcm_op_occs"
+
+    op_occ_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vnf_instance_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(32))
+    operation_params: Mapped[dict[str, Any]] = mapped_column(json_type())
+    changed_info: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    state: Mapped[str | None] = mapped_column(String(16))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_vnf_lcm_op_occs_start_time_op_occ_id", "start_time", "op_occ_id"),
+        Index(
+            "ix_vnf_lcm_op_occs_vnf_instance_id_start_time",
+            "vnf_instance_id",
+            "start_time",
+            "op_occ_id",
+        ),
+    )
+
+
 metadata = Base.metadata
 
 __all__ = [
@@ -296,5 +356,7 @@ __all__ = [
     "PackageRow",
     "SubscriptionRow",
     "UTCDateTime",
+    "VnfInstanceRow",
+    "VnfLcmOpOccRow",
     "metadata",
 ]

@@ -1,0 +1,387 @@
+"""ETSI GS NFV-SOL 013 conventions for the standard face: the ``Version`` header, media types,
+attribute-based filtering, attribute selectors and paging.
+
+Filtering and selecting work on the rendered representation (a JSON object), so every
+attribute of the returned type is filterable; a path whose first segment the type does not
+define is a 400, as the standard asks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from netweave.errors import InvalidInput, NetweaveError
+
+
+class NotAcceptable(NetweaveError):
+    status = 406
+    code = "NotAcceptable"
+    title = "Not acceptable"
+
+
+class PreconditionFailed(NetweaveError):
+    status = 412
+    code = "PreconditionFailed"
+    title = "Precondition failed"
+
+
+# -- versions and media types ---------------------------------------------------------------
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(-impl:[^\s]+)?$")
+
+
+def check_version(header: str | None, major: int, supported: str) -> None:
+    """SOL013 §9.1: ``Version`` on every request; missing or malformed → 400, another major
+    version than the URI's → 406."""
+    if header is None or not header.strip():
+        raise InvalidInput(
+            f"the Version header is required (this API is {supported})",
+            details={"header": "Version", "supported": [supported]},
+        )
+    match = _VERSION.match(header.strip())
+    if match is None:
+        raise InvalidInput(
+            f"Version {header!r} is not a version identifier (e.g. {supported})",
+            details={"header": "Version", "supported": [supported]},
+        )
+    if int(match.group(1)) != major:
+        raise NotAcceptable(
+            f"Version {header} is not served here: this URI serves {supported}",
+            details={"header": "Version", "supported": [supported]},
+        )
+
+
+def accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in {"*/*", "application/*", "application/json"} or (
+            media.startswith("application/") and media.endswith("+json")
+        ):
+            return True
+    return False
+
+
+# -- attribute-based filtering (SOL013 §5.2) -------------------------------------------------
+
+_ONE = frozenset({"eq", "neq", "gt", "lt", "gte", "lte"})
+_MULTI = frozenset({"in", "nin", "cont", "ncont"})
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    op: str
+    path: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` outside single quotes ('' is a quote inside a quoted value)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "'":
+            if quoted and i + 1 < len(text) and text[i + 1] == "'":
+                current.append("''")
+                i += 2
+                continue
+            quoted = not quoted
+            current.append(char)
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    if quoted:
+        raise _bad("an unterminated quoted value")
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == "'" and value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    if "'" in value:
+        raise _bad(f"value {value!r} has a quote outside a quoted value")
+    return value
+
+
+def _unescape(segment: str) -> str:
+    return segment.replace("~1", "/").replace("~a", ",").replace("~b", "@").replace("~0", "~")
+
+
+def _bad(what: str) -> InvalidInput:
+    return InvalidInput(f"invalid filter: {what}", details={"field": "filter"})
+
+
+def parse_filter(text: str | None, attributes: frozenset[str]) -> list[Term]:
+    """``(op,attr/path,value[,value…])[;(…)]``; a 400 naming what is wrong."""
+    if text is None:
+        return []
+    if len(text) > 4096:
+        raise _bad("longer than 4096 characters")
+    terms: list[Term] = []
+    for raw in _split(text, ";"):
+        raw = raw.strip()
+        if not (raw.startswith("(") and raw.endswith(")")):
+            raise _bad(f"{raw!r} is not '(op,attribute,value…)'")
+        parts = _split(raw[1:-1], ",")
+        if len(parts) < 3:
+            raise _bad(f"{raw!r} needs an operator, an attribute and a value")
+        op, attr, values = parts[0].strip(), parts[1].strip(), parts[2:]
+        if op not in _ONE | _MULTI:
+            raise _bad(f"unknown operator {op!r} (eq, neq, gt, lt, gte, lte, in, nin, cont, ncont)")
+        if op in _ONE and len(values) != 1:
+            raise _bad(f"{op} takes exactly one value")
+        path = tuple(_unescape(s) for s in attr.split("/"))
+        if not path[0] or path[0] not in attributes or any(not s for s in path):
+            raise _bad(f"{attr!r} is not an attribute of this resource")
+        terms.append(Term(op, path, tuple(_unquote(v) for v in values)))
+    return terms
+
+
+def _leaves(node: Any, path: Sequence[str]) -> Iterable[Any]:
+    """The values at ``path``; arrays fan out (an array matches if any element does),
+    ``@key`` addresses a map's keys."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _leaves(item, path)
+        return
+    if not path:
+        yield node
+        return
+    head, rest = path[0], path[1:]
+    if head == "@key" and isinstance(node, dict):
+        for key in node:
+            yield from _leaves(key, rest)
+        return
+    if isinstance(node, dict) and head in node:
+        yield from _leaves(node[head], rest)
+
+
+def _typed(have: Any, want: str) -> tuple[Any, Any] | None:
+    """The pair to compare, typed after the attribute's value; None when incomparable."""
+    if isinstance(have, bool):
+        if want in {"true", "false"}:
+            return have, want == "true"
+        return None
+    if isinstance(have, int | float):
+        try:
+            return have, float(want)
+        except ValueError:
+            return None
+    if isinstance(have, str):
+        if _looks_like_time(have) and _looks_like_time(want):
+            try:
+                return _time(have), _time(want)
+            except ValueError:
+                return have, want
+        return have, want
+    return None
+
+
+def _looks_like_time(text: str) -> bool:
+    return len(text) >= 10 and text[4:5] == "-" and text[7:8] == "-"
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _compare(op: str, have: Any, want: str) -> bool:
+    pair = _typed(have, want)
+    if pair is None:
+        return False
+    left, right = pair
+    try:
+        if op in {"eq", "in"}:
+            return bool(left == right)
+        if op == "gt":
+            return bool(left > right)
+        if op == "lt":
+            return bool(left < right)
+        if op == "gte":
+            return bool(left >= right)
+        if op == "lte":
+            return bool(left <= right)
+    except TypeError:
+        return False
+    if op == "cont":
+        return isinstance(have, str) and want in have
+    return False
+
+
+def matches(item: Mapping[str, Any], terms: Sequence[Term]) -> bool:
+    for term in terms:
+        leaves = [leaf for leaf in _leaves(item, term.path) if not isinstance(leaf, dict)]
+        if term.op in {"eq", "gt", "lt", "gte", "lte"}:
+            ok = any(_compare(term.op, leaf, term.values[0]) for leaf in leaves)
+        elif term.op == "neq":
+            ok = not any(_compare("eq", leaf, term.values[0]) for leaf in leaves)
+        elif term.op == "in":
+            ok = any(_compare("eq", leaf, v) for leaf in leaves for v in term.values)
+        elif term.op == "nin":
+            ok = not any(_compare("eq", leaf, v) for leaf in leaves for v in term.values)
+        elif term.op == "cont":
+            ok = any(_compare("cont", leaf, v) for leaf in leaves for v in term.values)
+        else:  # ncont
+            ok = not any(_compare("cont", leaf, v) for leaf in leaves for v in term.values)
+        if not ok:
+            return False
+    return True
+
+
+# -- attribute selectors (SOL013 §5.3) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """What to keep of each item: everything, everything but ``exclude``, with ``include``
+    added back where excluded by default."""
+
+    exclude: tuple[tuple[str, ...], ...]
+
+
+def _paths(text: str, attributes: frozenset[str], name: str) -> list[tuple[str, ...]]:
+    paths = []
+    for raw in text.split(","):
+        path = tuple(_unescape(s) for s in raw.strip().split("/"))
+        if not path[0] or path[0] not in attributes or any(not s for s in path):
+            raise InvalidInput(
+                f"{name}: {raw.strip()!r} is not an attribute of this resource",
+                details={"field": name},
+            )
+        paths.append(path)
+    return paths
+
+
+def parse_selector(
+    query: Mapping[str, str | None],
+    attributes: frozenset[str],
+    default_excluded: Sequence[str],
+    required: frozenset[str],
+) -> Selector:
+    """``all_fields`` | ``fields`` [+ ``exclude_default``] | ``exclude_fields`` |
+    ``exclude_default`` (also the default when none is given); other combinations are a 400."""
+    given = {
+        name
+        for name in ("all_fields", "fields", "exclude_fields", "exclude_default")
+        if name in query
+    }
+    allowed = [
+        set(),
+        {"all_fields"},
+        {"fields"},
+        {"fields", "exclude_default"},
+        {"exclude_fields"},
+        {"exclude_default"},
+    ]
+    if given not in allowed:
+        raise InvalidInput(
+            f"attribute selectors {sorted(given)} cannot be combined (all_fields alone; fields "
+            "with or without exclude_default; exclude_fields alone; exclude_default alone)",
+            details={"field": sorted(given)[0]},
+        )
+    defaults = tuple((name,) for name in default_excluded)
+    if "all_fields" in given:
+        return Selector(exclude=())
+    if "exclude_fields" in given:
+        paths = _paths(query["exclude_fields"] or "", attributes, "exclude_fields")
+        for path in paths:
+            if len(path) == 1 and path[0] in required:
+                raise InvalidInput(
+                    f"exclude_fields: {path[0]} is mandatory and cannot be excluded",
+                    details={"field": "exclude_fields"},
+                )
+        return Selector(exclude=tuple(paths))
+    if "fields" in given:
+        wanted = {p[0] for p in _paths(query["fields"] or "", attributes, "fields")}
+        return Selector(exclude=tuple(d for d in defaults if d[0] not in wanted))
+    return Selector(exclude=defaults)
+
+
+def select_fields(item: dict[str, Any], selector: Selector) -> dict[str, Any]:
+    if not selector.exclude:
+        return item
+    result = copy.copy(item)
+    for path in selector.exclude:
+        _drop(result, path)
+    return result
+
+
+def _drop(node: Any, path: tuple[str, ...]) -> None:
+    if isinstance(node, list):
+        for element in node:
+            _drop(element, path)
+        return
+    if not isinstance(node, dict) or path[0] not in node:
+        return
+    if len(path) == 1:
+        del node[path[0]]
+        return
+    child = copy.copy(node[path[0]])
+    node[path[0]] = child
+    _drop(child, path[1:])
+
+
+# -- paging (SOL013 §5.4.2.3, alternative 2) --------------------------------------------------
+
+
+def encode_marker(stamp: datetime, key: str) -> str:
+    raw = json.dumps([stamp.isoformat(), key]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_marker(marker: str | None) -> tuple[datetime, str] | None:
+    if marker is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4))
+        stamp, key = json.loads(raw)
+        return datetime.fromisoformat(stamp), str(key)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput(
+            "nextpage_opaque_marker is not a marker this gateway issued",
+            details={"field": "nextpage_opaque_marker"},
+        ) from None
+
+
+def next_link(url: str, query: Mapping[str, str | None], marker: str) -> str:
+    pairs = [
+        (name, value if value is not None else "")
+        for name, value in query.items()
+        if name != "nextpage_opaque_marker"
+    ]
+    pairs.append(("nextpage_opaque_marker", marker))
+    return f'<{url}?{urlencode(pairs)}>; rel="next"'
+
+
+__all__ = [
+    "NotAcceptable",
+    "PreconditionFailed",
+    "Selector",
+    "Term",
+    "accepts_json",
+    "check_version",
+    "decode_marker",
+    "encode_marker",
+    "matches",
+    "next_link",
+    "parse_filter",
+    "parse_selector",
+    "select_fields",
+]

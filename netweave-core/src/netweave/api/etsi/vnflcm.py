@@ -1,0 +1,744 @@
+"""``{apiRoot}/vnflcm/v2`` and ``/vnflcm/v1``: ETSI GS NFV-SOL 003 VNF lifecycle management,
+a second face over the native services (HTTP → here → ``VnfLcmService`` → the deployment and
+operation services → the one operation runner → the adapter).
+
+Both major versions come from one implementation (:func:`vnflcm_controller`); they differ in
+representation only (``render``). Scopes are the native face's: ``o2dms:read`` for GET,
+``o2dms:write`` for changes, ``o2dms:admin`` for ``fail`` and ``cancel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import Parameter, PathParameter
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_201_CREATED,
+    HTTP_202_ACCEPTED,
+    HTTP_204_NO_CONTENT,
+)
+
+from netweave.api.auth import SCOPE_ADMIN
+from netweave.api.common import JSON_BODY
+from netweave.api.etsi import render, sol013
+from netweave.api.etsi.models import (
+    CancelMode,
+    ChangeCurrentVnfPkgRequest,
+    CreateVnfRequest,
+    HealVnfRequest,
+    InstantiateVnfRequest,
+    ScaleVnfRequest,
+    ScaleVnfToLevelRequest,
+    TerminateVnfRequest,
+    VnfInfoModificationRequest,
+)
+from netweave.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from netweave.operations import Services
+from netweave.operations.vnflcm import OpOccView, VnfLcmService
+
+JSON = "application/json"
+#: The API versions served (SOL003 V3.7.1 → vnflcm 2.3.0; SOL003 V2.6.1 → vnflcm 1.3.0).
+API_VERSIONS = {2: "2.3.0", 1: "1.3.0"}
+#: Items per page of a list (SOL013 paging alternative 2).
+PAGE_SIZE = 100
+#: Rows read per batch while filling a filtered page.
+_SCAN_BATCH = 200
+_encoder = msgspec.json.Encoder()
+
+VnfInstanceIdParam = Annotated[
+    str, PathParameter(name="vnfInstanceId", min_length=1, max_length=64)
+]
+OpOccIdParam = Annotated[str, PathParameter(name="vnfLcmOpOccId", min_length=1, max_length=64)]
+_SELECTOR_DOC = {
+    "filter": "SOL013 attribute-based filter, e.g. (eq,instantiationState,INSTANTIATED)",
+    "all_fields": "Include every attribute (a flag: no value)",
+    "fields": "Comma-separated complex attributes to include beyond the defaults",
+    "exclude_fields": "Comma-separated attributes to leave out",
+    "exclude_default": "Leave out the default exclusion list (a flag: no value)",
+    "nextpage_opaque_marker": "The marker of the next page, from a Link rel=next header",
+}
+
+
+def json_response(
+    body: Any, status: int = HTTP_200_OK, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    return Response(
+        content=_encoder.encode(body), status_code=status, media_type=JSON, headers=headers
+    )
+
+
+def accepted(base: str, op_occ_id: str) -> Response[bytes]:
+    return Response(
+        content=b"",
+        status_code=HTTP_202_ACCEPTED,
+        headers={"Location": f"{base}/vnf_lcm_op_occs/{op_occ_id}"},
+    )
+
+
+def api_root(request: Request[Any, Any, Any]) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def service(services: Services) -> VnfLcmService:
+    assert services.vnflcm is not None
+    return services.vnflcm
+
+
+def _query(request: Request[Any, Any, Any]) -> dict[str, str | None]:
+    query: dict[str, str | None] = {}
+    for key, value in request.query_params.multi_items():
+        if key in query:
+            raise InvalidInput(f"query parameter {key!r} is given more than once",
+                               details={"field": key})  # fmt: skip
+        query[key] = value
+    unknown = set(query) - set(_SELECTOR_DOC)
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter(s) {sorted(unknown)}", details={"field": sorted(unknown)[0]}
+        )
+    return query
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+async def _page(
+    request: Request[Any, Any, Any],
+    fetch: Callable[[Any, int], Awaitable[list[Any]]],
+    key: Callable[[Any], Any],
+    rendered: Callable[[list[Any]], Awaitable[list[dict[str, Any]]]],
+    attributes: frozenset[str],
+    default_excluded: tuple[str, ...],
+    required: frozenset[str],
+) -> Response[bytes]:
+    """A SOL013 list: filter on the full representation, select attributes, page by marker."""
+    query = _query(request)
+    terms = sol013.parse_filter(query.get("filter"), attributes)
+    selector = sol013.parse_selector(query, attributes, default_excluded, required)
+    after = sol013.decode_marker(query.get("nextpage_opaque_marker"))
+    items: list[dict[str, Any]] = []
+    more = False
+    last: Any = None
+    while True:
+        batch = await fetch(after, _SCAN_BATCH)
+        if not batch:
+            break
+        for record, body in zip(batch, await rendered(batch), strict=True):
+            if len(items) == PAGE_SIZE:
+                more = True
+                break
+            last = record
+            if sol013.matches(body, terms):
+                items.append(sol013.select_fields(body, selector))
+        if more or len(batch) < _SCAN_BATCH:
+            break
+        after = key(batch[-1])
+    headers = {}
+    if more and last is not None:
+        marker = sol013.encode_marker(*key(last))
+        url = f"{api_root(request)}{request.url.path}"
+        headers["Link"] = sol013.next_link(url, query, marker)
+    return json_response(items, headers=headers or None)
+
+
+def vnflcm_controller(major: int) -> type[Controller]:
+    """The controller of ``/vnflcm/v{major}``."""
+    supported = API_VERSIONS[major]
+    prefix = f"/vnflcm/v{major}"
+
+    async def check_headers(request: Request[Any, Any, Any]) -> None:
+        if request.method == "OPTIONS":
+            return  # an OPTIONS answer needs no version
+        sol013.check_version(request.headers.get("version"), major, supported)
+        if not sol013.accepts_json(request.headers.get("accept")):
+            raise sol013.NotAcceptable(
+                f"this API answers application/json, not {request.headers.get('accept')}",
+                details={"header": "Accept"},
+            )
+
+    def base_of(request: Request[Any, Any, Any]) -> str:
+        return api_root(request) + prefix
+
+    async def op_occ_bodies(
+        lcm: VnfLcmService, records: list[Any], base: str
+    ) -> list[dict[str, Any]]:
+        return [render.render_op_occ(v, base, major) for v in await lcm.op_occ_views(records)]
+
+    class VnfLcmController(Controller):
+        path = prefix
+        tags = [f"vnflcm v{major}"]
+        before_request = check_headers  # type: ignore[assignment]
+        # -- VNF instances ---------------------------------------------------------------
+
+        @post(
+            "/vnf_instances",
+            operation_id=f"VnfLcmV{major}CreateVnfInstance",
+            summary="Create a VNF instance (NOT_INSTANTIATED)",
+            status_code=HTTP_201_CREATED,
+            opt=JSON_BODY,
+        )
+        async def create_instance(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            data: CreateVnfRequest,
+        ) -> Response[bytes]:
+            lcm = service(services)
+            view = await lcm.create(
+                data.vnfd_id, data.vnf_instance_name, data.vnf_instance_description, data.metadata
+            )
+            body = render.render_instance(view, base_of(request), major)
+            return json_response(
+                body,
+                HTTP_201_CREATED,
+                {"Location": body["_links"]["self"]["href"], "ETag": _etag(view.record.version)},
+            )
+
+        @get(
+            "/vnf_instances",
+            operation_id=f"VnfLcmV{major}ListVnfInstances",
+            summary="Query VNF instances (SOL013 filter, selectors, paging)",
+        )
+        async def list_instances(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            filter_: Annotated[str | None, Parameter(query="filter", required=False)] = None,
+            all_fields: Annotated[str | None, Parameter(query="all_fields", required=False)] = None,
+            fields: Annotated[str | None, Parameter(query="fields", required=False)] = None,
+            exclude_fields: Annotated[
+                str | None, Parameter(query="exclude_fields", required=False)
+            ] = None,
+            exclude_default: Annotated[
+                str | None, Parameter(query="exclude_default", required=False)
+            ] = None,
+            marker: Annotated[
+                str | None, Parameter(query="nextpage_opaque_marker", required=False)
+            ] = None,
+        ) -> Response[bytes]:
+            lcm = service(services)
+            base = base_of(request)
+
+            async def rendered(records: list[Any]) -> list[dict[str, Any]]:
+                return [render.render_instance(v, base, major) for v in await lcm.views(records)]
+
+            return await _page(
+                request,
+                lambda after, limit: lcm.list_page(after, limit),
+                lambda r: (r.created_at, r.vnf_instance_id),
+                rendered,
+                render.VNF_INSTANCE_ATTRIBUTES,
+                render.VNF_INSTANCE_DEFAULT_EXCLUDED,
+                render.VNF_INSTANCE_REQUIRED,
+            )
+
+        @get(
+            "/vnf_instances/{vnfInstanceId:str}",
+            operation_id=f"VnfLcmV{major}GetVnfInstance",
+            summary="Read a VNF instance, with the workloads the backend reports",
+        )
+        async def get_instance(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+        ) -> Response[bytes]:
+            lcm = service(services)
+            view = await lcm.get(vnf_instance_id)
+            resources = await lcm.resources(view) if view.instantiated else None
+            body = render.render_instance(view, base_of(request), major, resources)
+            return json_response(body, headers={"ETag": _etag(view.record.version)})
+
+        @delete(
+            "/vnf_instances/{vnfInstanceId:str}",
+            operation_id=f"VnfLcmV{major}DeleteVnfInstance",
+            summary="Delete a NOT_INSTANTIATED VNF instance",
+            status_code=HTTP_204_NO_CONTENT,
+        )
+        async def delete_instance(
+            self, services: NamedDependency[Services], vnf_instance_id: VnfInstanceIdParam
+        ) -> None:
+            await service(services).delete(vnf_instance_id)
+
+        @patch(
+            "/vnf_instances/{vnfInstanceId:str}",
+            operation_id=f"VnfLcmV{major}ModifyVnfInstance",
+            summary="Modify a VNF instance's information (MODIFY_INFO; If-Match)",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def modify_instance(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: VnfInfoModificationRequest,
+            if_match: Annotated[str | None, Parameter(header="If-Match", required=False)] = None,
+        ) -> Response[bytes]:
+            lcm = service(services)
+            expected = None
+            if if_match is not None and if_match.strip() != "*":
+                tag = if_match.strip().removeprefix("W/").strip('"')
+                if not tag.isdigit():
+                    raise sol013.PreconditionFailed(
+                        f"If-Match {if_match} does not match the VNF instance's ETag",
+                        details={"header": "If-Match"},
+                    )
+                expected = int(tag)
+            given = data.model_dump(by_alias=True, exclude_unset=True)
+            changes: dict[str, Any] = {}
+            names = {
+                "vnfInstanceName": "name",
+                "vnfInstanceDescription": "description",
+                "vnfConfigurableProperties": "properties",
+                "metadata": "instance_metadata",
+                "extensions": "extensions",
+                "vnfdId": "vnfd_id",
+                "vnfPkgId": "vnfd_id",
+            }
+            for wire, column in names.items():
+                if wire in given:
+                    changes[column] = given[wire]
+            if not changes:
+                raise InvalidInput(
+                    "the modification names nothing this gateway stores", details={"field": "body"}
+                )
+            try:
+                with as_400():
+                    view = await lcm.modify(vnf_instance_id, changes, given, expected)
+            except Conflict as exc:
+                if expected is not None and "version" in exc.details:
+                    raise sol013.PreconditionFailed(
+                        f"If-Match {if_match} does not match the VNF instance's ETag "
+                        f"({_etag(int(exc.details['version']))})",
+                        details={"header": "If-Match"},
+                    ) from None
+                raise
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        # -- tasks -----------------------------------------------------------------------
+
+        @post(
+            "/vnf_instances/{vnfInstanceId:str}/instantiate",
+            operation_id=f"VnfLcmV{major}Instantiate",
+            summary="Instantiate (a native create)",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def instantiate(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: InstantiateVnfRequest,
+        ) -> Response[bytes]:
+            params = _params(data)
+            vim = params.get("vimConnectionInfo")
+            if vim:
+                params["vimConnectionInfo"] = _without_secrets(vim)
+            with as_400():
+                view = await service(services).instantiate(
+                    vnf_instance_id, data.model_dump(by_alias=True, exclude_none=True), params
+                )
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        @post(
+            "/vnf_instances/{vnfInstanceId:str}/terminate",
+            operation_id=f"VnfLcmV{major}Terminate",
+            summary="Terminate (a native delete)",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def terminate(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: TerminateVnfRequest,
+        ) -> Response[bytes]:
+            with as_400():
+                view = await service(services).terminate(vnf_instance_id, _params(data))
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        @post(
+            "/vnf_instances/{vnfInstanceId:str}/scale",
+            operation_id=f"VnfLcmV{major}Scale",
+            summary="Scale an aspect out or in by steps",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def scale(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: ScaleVnfRequest,
+        ) -> Response[bytes]:
+            with as_400():
+                view = await service(services).scale(
+                    vnf_instance_id, data.type, data.aspect_id, data.number_of_steps, _params(data)
+                )
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        @post(
+            "/vnf_instances/{vnfInstanceId:str}/scale_to_level",
+            operation_id=f"VnfLcmV{major}ScaleToLevel",
+            summary="Scale aspects to levels",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def scale_to_level(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: ScaleVnfToLevelRequest,
+        ) -> Response[bytes]:
+            if data.scale_info is None:
+                raise InvalidInput(
+                    "the VNF declares no instantiation levels: give scaleInfo",
+                    details={"field": "instantiationLevelId"},
+                )
+            levels = {info.aspect_id: info.scale_level for info in data.scale_info}
+            with as_400():
+                view = await service(services).scale_to_level(
+                    vnf_instance_id, levels, _params(data)
+                )
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        @post(
+            "/vnf_instances/{vnfInstanceId:str}/heal",
+            operation_id=f"VnfLcmV{major}Heal",
+            summary="Heal: apply the release again, re-creating missing workloads",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def heal(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: HealVnfRequest,
+        ) -> Response[bytes]:
+            with as_400():
+                view = await service(services).heal(vnf_instance_id, _params(data))
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        @post(
+            "/vnf_instances/{vnfInstanceId:str}/change_vnfpkg",
+            operation_id=f"VnfLcmV{major}ChangeVnfPkg",
+            summary="Change the current VNF package (an upgrade)",
+            status_code=HTTP_202_ACCEPTED,
+            opt=JSON_BODY,
+        )
+        async def change_vnfpkg(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+            data: ChangeCurrentVnfPkgRequest,
+        ) -> Response[bytes]:
+            with as_400():
+                view = await service(services).change_vnfpkg(
+                    vnf_instance_id, data.vnfd_id, dict(data.additional_params or {}), _params(data)
+                )
+            return accepted(base_of(request), view.record.op_occ_id)
+
+        @post(
+            [
+                "/vnf_instances/{vnfInstanceId:str}/change_flavour",
+                "/vnf_instances/{vnfInstanceId:str}/change_ext_conn",
+                "/vnf_instances/{vnfInstanceId:str}/operate",
+            ],
+            operation_id=_unsupported_id(major),
+            summary="change_flavour, change_ext_conn, operate: not supported (404, as SOL003 asks)",
+            status_code=HTTP_202_ACCEPTED,
+        )
+        async def unsupported(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            vnf_instance_id: VnfInstanceIdParam,
+        ) -> Response[bytes]:
+            await service(services).record(vnf_instance_id)  # 404 first for an unknown one
+            task = request.url.path.rsplit("/", 1)[-1]
+            # SOL003 (e.g. clause 5.4.7.3.1): a task not supported for the VNF instance is a 404,
+            # "the task resource consequently does not exist".
+            raise NotFound(
+                f"{task} is not supported by this VNFM: a container workload has one flavour, "
+                "its connectivity comes from its package, and it is started and stopped by "
+                "scaling (see docs/etsi.md)",
+                details={"task": task},
+            )
+
+        # -- operation occurrences ----------------------------------------------------------
+
+        @get(
+            "/vnf_lcm_op_occs",
+            operation_id=f"VnfLcmV{major}ListOpOccs",
+            summary="Query VNF LCM operation occurrences (SOL013 filter, selectors, paging)",
+        )
+        async def list_op_occs(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            filter_: Annotated[str | None, Parameter(query="filter", required=False)] = None,
+            all_fields: Annotated[str | None, Parameter(query="all_fields", required=False)] = None,
+            fields: Annotated[str | None, Parameter(query="fields", required=False)] = None,
+            exclude_fields: Annotated[
+                str | None, Parameter(query="exclude_fields", required=False)
+            ] = None,
+            exclude_default: Annotated[
+                str | None, Parameter(query="exclude_default", required=False)
+            ] = None,
+            marker: Annotated[
+                str | None, Parameter(query="nextpage_opaque_marker", required=False)
+            ] = None,
+        ) -> Response[bytes]:
+            lcm = service(services)
+            base = base_of(request)
+            return await _page(
+                request,
+                lambda after, limit: lcm.op_occ_page(after, limit),
+                lambda r: (r.start_time, r.op_occ_id),
+                lambda records: op_occ_bodies(lcm, records, base),
+                render.OP_OCC_ATTRIBUTES,
+                render.OP_OCC_DEFAULT_EXCLUDED,
+                render.OP_OCC_REQUIRED,
+            )
+
+        @get(
+            "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}",
+            operation_id=f"VnfLcmV{major}GetOpOcc",
+            summary="Read a VNF LCM operation occurrence",
+        )
+        async def get_op_occ(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            op_occ_id: OpOccIdParam,
+        ) -> Response[bytes]:
+            view = await service(services).op_occ(op_occ_id)
+            return json_response(render.render_op_occ(view, base_of(request), major))
+
+        @post(
+            "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}/retry",
+            operation_id=f"VnfLcmV{major}RetryOpOcc",
+            summary="Retry a FAILED_TEMP occurrence",
+            status_code=HTTP_202_ACCEPTED,
+        )
+        async def retry(
+            self, services: NamedDependency[Services], op_occ_id: OpOccIdParam
+        ) -> Response[bytes]:
+            await service(services).retry(op_occ_id)
+            return Response(content=b"", status_code=HTTP_202_ACCEPTED)
+
+        @post(
+            "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}/rollback",
+            operation_id=f"VnfLcmV{major}RollbackOpOcc",
+            summary="Roll back a FAILED_TEMP occurrence",
+            status_code=HTTP_202_ACCEPTED,
+        )
+        async def rollback(
+            self, services: NamedDependency[Services], op_occ_id: OpOccIdParam
+        ) -> Response[bytes]:
+            await service(services).rollback(op_occ_id)
+            return Response(content=b"", status_code=HTTP_202_ACCEPTED)
+
+        @post(
+            "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}/fail",
+            operation_id=f"VnfLcmV{major}FailOpOcc",
+            summary="Mark a FAILED_TEMP occurrence FAILED",
+            status_code=HTTP_200_OK,
+            opt={"scope": SCOPE_ADMIN},
+        )
+        async def fail(
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            op_occ_id: OpOccIdParam,
+        ) -> Response[bytes]:
+            view: OpOccView = await service(services).fail(op_occ_id)
+            return json_response(render.render_op_occ(view, base_of(request), major))
+
+        @post(
+            "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}/cancel",
+            operation_id=f"VnfLcmV{major}CancelOpOcc",
+            summary="Cancel a STARTING or PROCESSING occurrence (then FAILED_TEMP)",
+            status_code=HTTP_202_ACCEPTED,
+            opt={"scope": SCOPE_ADMIN, **JSON_BODY},
+        )
+        async def cancel(
+            self,
+            services: NamedDependency[Services],
+            op_occ_id: OpOccIdParam,
+            data: CancelMode,
+        ) -> Response[bytes]:
+            await service(services).cancel(op_occ_id)
+            return Response(content=b"", status_code=HTTP_202_ACCEPTED)
+
+    VnfLcmController.__name__ = f"VnfLcmV{major}Controller"
+    return VnfLcmController
+
+
+@contextmanager
+def as_400() -> Iterator[None]:
+    """SOL003 declares 422 only for create (and subscriptions): on a task or PATCH, a request
+    that names what cannot be done (an unknown aspect, a level out of range, a package that
+    is not onboarded) is a 400, with the same ProblemDetails."""
+    try:
+        yield
+    except Unprocessable as exc:
+        raise InvalidInput(exc.message, details=exc.details) from None
+
+
+def _params(data: Any) -> dict[str, Any]:
+    params: dict[str, Any] = data.model_dump(by_alias=True, exclude_none=True)
+    return params
+
+
+def _without_secrets(vim: Any) -> Any:
+    """vimConnectionInfo as recorded in operationParams: never its accessInfo (credentials)."""
+    if isinstance(vim, dict):
+        return {k: _without_secrets(v) for k, v in vim.items() if k != "accessInfo"}
+    if isinstance(vim, list):
+        return [_without_secrets(v) for v in vim]
+    return vim
+
+
+def _unsupported_id(major: int) -> Callable[[Any, Any, list[Any]], str]:
+    """One operation id per path of a multi-path handler (OpenAPI ids are unique)."""
+
+    def create(handler: Any, method: Any, components: list[Any]) -> str:
+        task = "".join(part.title() for part in str(components[-1]).split("_"))
+        return f"VnfLcmV{major}{task}Unsupported"
+
+    return create
+
+
+def _versions_id(handler: Any, method: Any, components: list[Any]) -> str:
+    return "VnfLcmApiVersions" if components[-2] == "vnflcm" else "VnfLcmV2ApiVersions"
+
+
+def api_versions_handlers() -> list[Any]:
+    """``/vnflcm/api_versions`` and ``/vnflcm/v{N}/api_versions`` (no Version header needed:
+    this is how a client learns which to send)."""
+
+    @get(
+        ["/vnflcm/api_versions", "/vnflcm/v2/api_versions"],
+        operation_id=_versions_id,
+        summary="API versions of vnflcm (v2)",
+        tags=["vnflcm v2"],
+    )
+    async def versions_v2(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _versions(request, 2)
+
+    @get(
+        "/vnflcm/v1/api_versions",
+        operation_id="VnfLcmV1ApiVersions",
+        summary="API versions of vnflcm (v1)",
+        tags=["vnflcm v1"],
+    )
+    async def versions_v1(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _versions(request, 1)
+
+    return [versions_v2, versions_v1]
+
+
+def _versions(request: Request[Any, Any, Any], major: int) -> Response[bytes]:
+    body = {
+        "uriPrefix": f"{api_root(request)}/vnflcm/v{major}",
+        "apiVersions": [{"version": API_VERSIONS[major]}],
+    }
+    return json_response(body, headers={"Version": API_VERSIONS[major]})
+
+
+def _errors() -> dict[str, tuple[int, ...]]:
+    """The error statuses each operation of this face answers besides the general ones
+    (``netweave.api.openapi`` adds 400/401/403/404/413/415/429/500 as for the native face);
+    406 is the Version header's (or Accept's) refusal."""
+    backend = (502, 503, 504)
+    per_task = {
+        "CreateVnfInstance": (406, 422),
+        "ListVnfInstances": (400, 406),
+        "GetVnfInstance": (400, 406, *backend),
+        "DeleteVnfInstance": (406, 409),
+        "ModifyVnfInstance": (406, 409, 412),
+        "Instantiate": (406, 409, 422, *backend),
+        "Terminate": (406, 409, 501),
+        "Scale": (406, 409, *backend),
+        "ScaleToLevel": (406, 409, *backend),
+        "Heal": (406, 409, *backend),
+        "ChangeVnfPkg": (406, 409, *backend),
+        "ChangeFlavourUnsupported": (406,),
+        "ChangeExtConnUnsupported": (406,),
+        "OperateUnsupported": (406,),
+        "ListOpOccs": (400, 406),
+        "GetOpOcc": (400, 406),
+        "RetryOpOcc": (406, 409),
+        "RollbackOpOcc": (406, 409),
+        "FailOpOcc": (406, 409),
+        "CancelOpOcc": (406, 409),
+    }
+    errors = {
+        f"VnfLcmV{major}{name}": codes for major in API_VERSIONS for name, codes in per_task.items()
+    }
+    errors.update({"VnfLcmApiVersions": (), "VnfLcmV2ApiVersions": (), "VnfLcmV1ApiVersions": ()})
+    return errors
+
+
+#: For ``netweave.api.openapi.ERRORS_BY_OPERATION``.
+ETSI_ERRORS = _errors()
+
+
+def version_header(path: str) -> dict[str, Any]:
+    """The SOL013 ``Version`` request header of a ``/vnflcm/v{N}/…`` path, as the OpenAPI
+    document states it: a version of that major version (another one is a 406)."""
+    major = int(path.split("/")[2].removeprefix("v"))
+    return {
+        "name": "Version",
+        "in": "header",
+        "required": True,
+        "description": f"SOL013 API version, e.g. {API_VERSIONS[major]}",
+        "schema": {"type": "string", "pattern": rf"^{major}\.\d+\.\d+(-impl:\S+)?$"},
+    }
+
+
+__all__ = [
+    "API_VERSIONS",
+    "ETSI_ERRORS",
+    "api_versions_handlers",
+    "version_header",
+    "vnflcm_controller",
+]
+
+
+def document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    """State this face's success answers in the OpenAPI document (the handlers return bytes
+    shaped by SOL013 selectors): JSON objects, arrays for the lists, no body on 202/204
+    (a task's 202 carries the op-occ's Location)."""
+    responses = operation.setdefault("responses", {})
+    lists = path.endswith(("/vnf_instances", "/vnf_lcm_op_occs")) and method == "get"
+    item: dict[str, Any] = {"type": "object"}
+    for status in ("200", "201"):
+        if status in responses:
+            schema = {"type": "array", "items": item} if lists else item
+            responses[status]["content"] = {JSON: {"schema": schema}}
+    for status in ("202", "204"):
+        if status in responses:
+            responses[status].pop("content", None)
+    if "202" in responses and "/vnf_lcm_op_occs/" not in path:
+        responses["202"]["headers"] = {
+            "Location": {
+                "description": "The VNF LCM operation occurrence this request started",
+                "schema": {"type": "string"},
+                "required": True,
+            }
+        }

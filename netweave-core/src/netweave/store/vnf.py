@@ -1,0 +1,226 @@
+"""What the ETSI SOL003 face (``/vnflcm``) stores beside the native rows: VNF instances (which
+exist before instantiation) and VNF LCM operation occurrences (each the native operation it
+runs as, plus the SOL003 operation name and request). ``SqlStore`` takes these methods from
+:class:`VnfRows`; :class:`VnfStore` is what the rest of netweave may ask."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from sqlalchemy import Row, Table, select
+
+from netweave.errors import Conflict, NotFound
+from netweave.store.records import DeploymentRecord, OperationRecord
+from netweave.store.tables import DeploymentRow, OperationRow, VnfInstanceRow, VnfLcmOpOccRow
+
+if TYPE_CHECKING:
+    from netweave.store.sql import SqlStore
+
+_VI = cast(Table, VnfInstanceRow.__table__)
+_VO = cast(Table, VnfLcmOpOccRow.__table__)
+_D = cast(Table, DeploymentRow.__table__)
+_O = cast(Table, OperationRow.__table__)
+#: The largest batch of ids one ``IN`` list carries.
+_BATCH = 500
+
+
+@dataclass(slots=True)
+class VnfInstanceRecord:
+    vnf_instance_id: str
+    vnfd_id: str
+    created_at: datetime
+    name: str | None = None
+    description: str | None = None
+    deployment_id: str | None = None
+    instantiate_operation_id: str | None = None
+    flavour_id: str | None = None
+    aspects: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    instance_metadata: dict[str, Any] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+
+@dataclass(slots=True)
+class VnfLcmOpOccRecord:
+    op_occ_id: str
+    vnf_instance_id: str
+    operation: str
+    start_time: datetime
+    operation_params: dict[str, Any] = field(default_factory=dict)
+    changed_info: dict[str, Any] | None = None
+    #: Only for occurrences without a native operation (MODIFY_INFO).
+    state: str | None = None
+
+
+def _instance(row: Row[Any]) -> VnfInstanceRecord:
+    data = dict(row._mapping)
+    data["instance_metadata"] = data.pop("metadata")
+    return VnfInstanceRecord(**data)
+
+
+def _instance_values(record: VnfInstanceRecord) -> dict[str, Any]:
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    values["metadata"] = values.pop("instance_metadata")
+    return values
+
+
+def _op_occ(row: Row[Any]) -> VnfLcmOpOccRecord:
+    return VnfLcmOpOccRecord(**row._mapping)
+
+
+class VnfStore(Protocol):
+    async def add_vnf_instance(self, record: VnfInstanceRecord) -> None: ...
+
+    async def get_vnf_instance(self, vnf_instance_id: str) -> VnfInstanceRecord | None: ...
+
+    async def update_vnf_instance(
+        self, vnf_instance_id: str, *, expected_version: int | None = None, **changes: Any
+    ) -> VnfInstanceRecord:
+        """Set ``changes`` and bump ``version``; with ``expected_version``, Conflict when the
+        stored version differs (If-Match). NotFound when missing."""
+
+    async def delete_vnf_instance(self, vnf_instance_id: str) -> None: ...
+
+    async def list_vnf_instances(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[VnfInstanceRecord]:
+        """Ordered by (created_at, id), strictly after ``after``."""
+
+    async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None: ...
+
+    async def get_vnf_op_occ(self, op_occ_id: str) -> VnfLcmOpOccRecord | None: ...
+
+    async def update_vnf_op_occ(self, op_occ_id: str, **changes: Any) -> VnfLcmOpOccRecord: ...
+
+    async def list_vnf_op_occs(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[VnfLcmOpOccRecord]:
+        """Ordered by (start_time, id), strictly after ``after``."""
+
+    async def deployments_and_operations(
+        self, deployment_ids: Sequence[str], operation_ids: Sequence[str]
+    ) -> tuple[dict[str, DeploymentRecord], dict[str, OperationRecord]]:
+        """The deployments and operations with these ids that exist (one read each batch)."""
+
+
+def _sql(rows: VnfRows) -> SqlStore:
+    """The store these rows are part of (``VnfRows`` is a mixin of ``SqlStore`` only)."""
+    return cast("SqlStore", rows)
+
+
+class VnfRows:
+    """``SqlStore``'s implementation of :class:`VnfStore` (a mixin on its helpers)."""
+
+    async def add_vnf_instance(self, record: VnfInstanceRecord) -> None:
+        await _sql(self)._insert(
+            f"VNF instance {record.vnf_instance_id!r}", _VI, _instance_values(record)
+        )
+
+    async def get_vnf_instance(self, vnf_instance_id: str) -> VnfInstanceRecord | None:
+        store = _sql(self)
+        row = await store._get_by("reading a VNF instance", _VI, "vnf_instance_id", vnf_instance_id)
+        return None if row is None else _instance(row)
+
+    async def update_vnf_instance(
+        self,
+        vnf_instance_id: str,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> VnfInstanceRecord:
+        what = f"VNF instance {vnf_instance_id!r}"
+        if "instance_metadata" in changes:
+            changes["metadata"] = changes.pop("instance_metadata")
+        async with _sql(self).transaction():
+            current = await _sql(self)._get_by(what, _VI, "vnf_instance_id", vnf_instance_id)
+            if current is None:
+                raise NotFound(f"{what} not found")
+            version = int(current._mapping["version"])
+            if expected_version is not None and version != expected_version:
+                raise Conflict(
+                    f"{what} is at version {version}, not {expected_version}",
+                    details={"version": version},
+                )
+            changes["version"] = version + 1
+            row = await _sql(self)._update(what, _VI, ("vnf_instance_id", vnf_instance_id), changes)
+        return _instance(row)
+
+    async def delete_vnf_instance(self, vnf_instance_id: str) -> None:
+        await _sql(self)._delete(
+            f"VNF instance {vnf_instance_id!r}", _VI, _VI.c.vnf_instance_id == vnf_instance_id
+        )
+
+    async def list_vnf_instances(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[VnfInstanceRecord]:
+        from netweave.store.sql import _translate
+
+        query = select(_VI).order_by(_VI.c.created_at, _VI.c.vnf_instance_id).limit(limit)
+        if after is not None:
+            stamp, key = after
+            query = query.where(
+                (_VI.c.created_at > stamp)
+                | ((_VI.c.created_at == stamp) & (_VI.c.vnf_instance_id > key))
+            )
+        with _translate("listing VNF instances"):
+            async with _sql(self)._conn(write=False) as conn:
+                return [_instance(row) for row in await conn.execute(query)]
+
+    async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        await _sql(self)._insert(f"VNF LCM operation occurrence {record.op_occ_id!r}", _VO, values)
+
+    async def get_vnf_op_occ(self, op_occ_id: str) -> VnfLcmOpOccRecord | None:
+        row = await _sql(self)._get_by("reading a VNF LCM op occ", _VO, "op_occ_id", op_occ_id)
+        return None if row is None else _op_occ(row)
+
+    async def update_vnf_op_occ(self, op_occ_id: str, **changes: Any) -> VnfLcmOpOccRecord:
+        row = await _sql(self)._update(
+            f"VNF LCM operation occurrence {op_occ_id!r}", _VO, ("op_occ_id", op_occ_id), changes
+        )
+        return _op_occ(row)
+
+    async def list_vnf_op_occs(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[VnfLcmOpOccRecord]:
+        from netweave.store.sql import _translate
+
+        query = select(_VO).order_by(_VO.c.start_time, _VO.c.op_occ_id).limit(limit)
+        if after is not None:
+            stamp, key = after
+            query = query.where(
+                (_VO.c.start_time > stamp) | ((_VO.c.start_time == stamp) & (_VO.c.op_occ_id > key))
+            )
+        with _translate("listing VNF LCM op occs"):
+            async with _sql(self)._conn(write=False) as conn:
+                return [_op_occ(row) for row in await conn.execute(query)]
+
+    async def deployments_and_operations(
+        self, deployment_ids: Sequence[str], operation_ids: Sequence[str]
+    ) -> tuple[dict[str, DeploymentRecord], dict[str, OperationRecord]]:
+        from netweave.store.sql import _deployment, _operation, _translate
+
+        deployments: dict[str, DeploymentRecord] = {}
+        operations: dict[str, OperationRecord] = {}
+        wanted_d = sorted(set(deployment_ids))
+        wanted_o = sorted(set(operation_ids))
+        with _translate("reading VNF instances' deployments"):
+            async with _sql(self)._conn(write=False) as conn:
+                for start in range(0, len(wanted_d), _BATCH):
+                    chunk = wanted_d[start : start + _BATCH]
+                    for row in await conn.execute(select(_D).where(_D.c.deployment_id.in_(chunk))):
+                        record = _deployment(row)
+                        deployments[record.deployment_id] = record
+                for start in range(0, len(wanted_o), _BATCH):
+                    chunk = wanted_o[start : start + _BATCH]
+                    for row in await conn.execute(select(_O).where(_O.c.operation_id.in_(chunk))):
+                        operation = _operation(row)
+                        operations[operation.operation_id] = operation
+        return deployments, operations
+
+
+__all__ = ["VnfInstanceRecord", "VnfLcmOpOccRecord", "VnfRows", "VnfStore"]

@@ -1,0 +1,79 @@
+"""The ETSI face's rows (VNF instances, VNF LCM op occs) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from netweave.errors import AlreadyExists, Conflict, NotFound
+from netweave.store.sql import SqlStore
+from netweave.store.vnf import VnfInstanceRecord, VnfLcmOpOccRecord
+
+T0 = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def instance(n: int, **changes: object) -> VnfInstanceRecord:
+    record = VnfInstanceRecord(
+        vnf_instance_id=f"vnf-{n:03d}",
+        vnfd_id="app-1.0.0",
+        created_at=T0 + timedelta(seconds=n // 2),  # pairs share a timestamp: ids break ties
+        name=f"name-{n}",
+        instance_metadata={"n": n},
+        aspects={"default": {"replicaKey": "replicaCount"}},
+    )
+    for key, value in changes.items():
+        setattr(record, key, value)
+    return record
+
+
+async def test_instances_round_trip_versions_and_keyset_pages(store: SqlStore) -> None:
+    for n in range(5):
+        await store.add_vnf_instance(instance(n))
+    with pytest.raises(AlreadyExists):
+        await store.add_vnf_instance(instance(0))
+    got = await store.get_vnf_instance("vnf-002")
+    assert got is not None and got.instance_metadata == {"n": 2} and got.version == 1
+    assert got.aspects == {"default": {"replicaKey": "replicaCount"}}
+    assert await store.get_vnf_instance("nope") is None
+
+    first = await store.list_vnf_instances(after=None, limit=3)
+    assert [r.vnf_instance_id for r in first] == ["vnf-000", "vnf-001", "vnf-002"]
+    last = first[-1]
+    rest = await store.list_vnf_instances(after=(last.created_at, last.vnf_instance_id), limit=3)
+    assert [r.vnf_instance_id for r in rest] == ["vnf-003", "vnf-004"]
+
+    updated = await store.update_vnf_instance(
+        "vnf-002", expected_version=1, name="renamed", instance_metadata={"k": 1}
+    )
+    assert (updated.name, updated.instance_metadata, updated.version) == ("renamed", {"k": 1}, 2)
+    with pytest.raises(Conflict) as stale:
+        await store.update_vnf_instance("vnf-002", expected_version=1, name="again")
+    assert stale.value.details["version"] == 2
+    with pytest.raises(NotFound):
+        await store.update_vnf_instance("nope", name="x")
+
+    await store.delete_vnf_instance("vnf-002")
+    assert await store.get_vnf_instance("vnf-002") is None
+    with pytest.raises(NotFound):
+        await store.delete_vnf_instance("vnf-002")
+
+
+async def test_op_occs_and_the_batched_reads(store: SqlStore) -> None:
+    for n in range(3):
+        await store.add_vnf_op_occ(
+            VnfLcmOpOccRecord(
+                op_occ_id=f"op-{n}",
+                vnf_instance_id="vnf-000",
+                operation="SCALE",
+                start_time=T0 + timedelta(seconds=n),
+                operation_params={"aspectId": "default", "n": n},
+            )
+        )
+    page = await store.list_vnf_op_occs(after=(T0, "op-0"), limit=10)
+    assert [r.op_occ_id for r in page] == ["op-1", "op-2"]
+    changed = await store.update_vnf_op_occ("op-1", state="COMPLETED", changed_info={"a": 1})
+    assert (changed.state, changed.changed_info) == ("COMPLETED", {"a": 1})
+    got = await store.get_vnf_op_occ("op-1")
+    assert got is not None and got.operation_params == {"aspectId": "default", "n": 1}
+    deployments, operations = await store.deployments_and_operations(["nope"], ["op-1"])
+    assert deployments == {} and operations == {}  # no native rows with these ids

@@ -173,7 +173,7 @@ async def test_list_and_get_operations(gw: Gateway) -> None:
     unknown = "00000000-0000-4000-8000-000000000000"
     assert_problem(await gw.get(f"{OPS}/{unknown}"), 404)
     assert_problem(await gw.post(f"{OPS}/{unknown}/retry"), 404)
-    assert_problem(await gw.get(f"{OPS}/nope"), 400, "operation_id")
+    assert_problem(await gw.get(f"{OPS}/nope"), 400, "operationId")
 
 
 async def test_resume_after_a_dead_process(tmp_path: Path) -> None:

@@ -176,4 +176,5 @@ async def test_client_errors_are_problem_responses(
             "packageType": "oci",
         },
     )
-    assert response.status_code == 400, response.text
+    # Well-formed, but naming a package type this adapter lacks: 422 (a 400 is a broken rule).
+    assert response.status_code == 422, response.text

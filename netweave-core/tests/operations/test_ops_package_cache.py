@@ -17,14 +17,14 @@ from netweave.operations.metrics import Metrics
 from netweave.operations.packages import PackageService
 from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
-from netweave.store import PackageRecord, Page
+from netweave.store import PackageRecord
 from netweave.store.sql import SqlStore, create_store
 from prometheus_client import CollectorRegistry
 from support.memory_adapter import MemoryAdapter
 
 
 class CountingStore:
-    """The real SQLite store, counting ``list_packages`` calls and able to hold them."""
+    """The real SQLite store, counting list reads (``package_views``) and able to hold them."""
 
     def __init__(self, inner: SqlStore) -> None:
         self.inner = inner
@@ -32,9 +32,9 @@ class CountingStore:
         self.gate: asyncio.Event | None = None
         self.entered = asyncio.Event()
 
-    async def list_packages(self, **kwargs: Any) -> Page:
+    async def package_views(self, **kwargs: Any) -> tuple[list[Any], bool]:
         self.list_calls += 1
-        page = await self.inner.list_packages(**kwargs)  # read before the gate, as a slow query
+        page = await self.inner.package_views(**kwargs)  # read before the gate, as a slow query
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()

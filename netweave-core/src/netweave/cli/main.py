@@ -10,6 +10,7 @@ Heavy modules (the API, uvicorn) are imported inside the commands that need them
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.metadata
 import json
 import sys
@@ -237,6 +238,11 @@ def _run(app: Litestar, settings: Settings) -> None:
             click.echo(f"data directory: {settings.data_dir}; configuration: {settings.source}")
             # Supervisors and tests wait for these lines on a pipe: don't leave them buffered.
             sys.stdout.flush()
+            # What start loaded (modules, app, adapters, their indexes) lives as long as the
+            # process: kept out of the collector's full passes, which otherwise walk it all
+            # again and again under load (pauses of the event loop at every one).
+            gc.collect()
+            gc.freeze()
         await task
 
     # The loop uvicorn would pick itself (uvloop where installed); plain asyncio.run would

@@ -42,9 +42,17 @@ class DeploymentPackage(WireModel):
 
 class PackageList(WireModel):
     items: list[DeploymentPackage]
-    total: int
+    total: int = Field(
+        description="Packages matching the filters (counted at most once a second per filter; "
+        "exact after a change made through this gateway)."
+    )
     limit: int
     offset: int
+    nextpage_opaque_marker: str | None = Field(
+        default=None,
+        description="Pass as nextpageOpaqueMarker for the page after this one (absent: the "
+        "last page). Keyset paging: a deep page costs what the first one does.",
+    )
 
 
 class PackageRegistration(RequestModel):

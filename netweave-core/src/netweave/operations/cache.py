@@ -24,10 +24,17 @@ from time import monotonic
 
 
 class ReadCache:
-    def __init__(self, ttl: float, *, max_entries: int = 4096) -> None:
+    """Bounded by entries and by the bytes it holds (a page of 1 000 packages is ~0.5 MB):
+    past either bound the oldest entries go first."""
+
+    def __init__(
+        self, ttl: float, *, max_entries: int = 4096, max_bytes: int = 16 * 1024 * 1024
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.generation = 0
+        self.size = 0
         self._entries: dict[Hashable, tuple[float, bytes]] = {}
         self._flights: dict[Hashable, tuple[int, asyncio.Task[bytes]]] = {}
 
@@ -36,20 +43,31 @@ class ReadCache:
         if entry is None:
             return None
         if entry[0] < monotonic():
-            self._entries.pop(key, None)
+            self._drop(key)
             return None
         return entry[1]
 
     def put(self, key: Hashable, value: bytes, generation: int) -> None:
-        if self.ttl <= 0 or generation != self.generation:
+        if self.ttl <= 0 or generation != self.generation or len(value) > self.max_bytes:
             return
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()  # bounded; refilled by the next reads
+        self._drop(key)
+        # Dicts keep insertion order: the first entries are the oldest.
+        while self._entries and (
+            len(self._entries) >= self.max_entries or self.size + len(value) > self.max_bytes
+        ):
+            self._drop(next(iter(self._entries)))
         self._entries[key] = (monotonic() + self.ttl, value)
+        self.size += len(value)
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.size -= len(entry[1])
 
     def invalidate(self) -> None:
         self.generation += 1
         self._entries.clear()
+        self.size = 0
         # Running flights finish for the callers already waiting on them (their request began
         # before the change); new callers must not join them, so they are forgotten here.
         self._flights.clear()
@@ -65,7 +83,7 @@ class ReadCache:
             if now <= expires + self.ttl:
                 self._flight(key, compute)  # refreshed for the next readers, not awaited
                 return value
-            self._entries.pop(key, None)
+            self._drop(key)
         return await asyncio.shield(self._flight(key, compute))
 
     def _flight(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from netweave.adapters import PackageInfo
 from netweave.models import (
     Deployment,
@@ -34,6 +36,56 @@ def package_to_wire(record: PackageRecord, *, in_use: bool) -> DeploymentPackage
         updated_at=record.updated_at,
         extensions=record.extensions,
     )
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _package_fields(record: PackageRecord, in_use: bool) -> dict[str, Any]:
+    # DeploymentPackage's fields by alias, in its order (a test compares with pydantic's).
+    return {
+        "packageId": record.package_id,
+        "name": record.name,
+        "artifactName": record.artifact_name,
+        "artifactVersion": record.version,
+        "description": record.description,
+        "provider": record.provider,
+        "packageType": record.package_type,
+        "packageUri": record.package_uri,
+        "checksum": record.checksum,
+        "state": PackageState.IN_USE.value if in_use else PackageState(record.state).value,
+        "adapter": record.adapter,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "extensions": record.extensions,
+    }
+
+
+def package_json(record: PackageRecord, *, in_use: bool) -> bytes:
+    """``package_to_wire(record, in_use=…)`` as JSON, encoded straight from the record: the
+    same bytes as the model's ``model_dump_json(by_alias=True)`` for a fraction of the cost."""
+    return _encode(_package_fields(record, in_use))
+
+
+def package_list_json(
+    views: list[tuple[PackageRecord, bool]],
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    marker: str | None,
+) -> bytes:
+    """A ``PackageList`` page as JSON, encoded straight from the records (see ``package_json``);
+    ``nextpageOpaqueMarker`` only when another page follows."""
+    page: dict[str, Any] = {
+        "items": [_package_fields(record, in_use) for record, in_use in views],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+    if marker is not None:
+        page["nextpageOpaqueMarker"] = marker
+    return _encode(page)
 
 
 def package_to_info(record: PackageRecord) -> PackageInfo:

@@ -31,11 +31,15 @@ Reads and the backend
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import time
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from netweave.adapters import Capability, DMSAdapter, PackageInfo, PackageUpload
 from netweave.errors import (
@@ -45,10 +49,16 @@ from netweave.errors import (
     InvalidInput,
     NetweaveError,
     NotFound,
+    Unprocessable,
 )
 from netweave.models import DeploymentPackage, PackageList, PackageState
 from netweave.operations.cache import ReadCache
-from netweave.operations.convert import package_to_wire, wire_dict
+from netweave.operations.convert import (
+    package_json,
+    package_list_json,
+    package_to_wire,
+    wire_dict,
+)
 from netweave.operations.events import HookBus
 from netweave.operations.metrics import Metrics
 from netweave.registry import AdapterRegistry
@@ -59,6 +69,40 @@ _log = logging.getLogger("netweave.packages")
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+#: Totals kept by ``PackageService._total`` (one per filter combination in use).
+_MAX_TOTALS = 1024
+_MARKER_PREFIX = "k1."
+#: What a marker looks like (the API's pattern for the parameter).
+MARKER_PATTERN = r"^k1\.[A-Za-z0-9_-]+$"
+
+
+def _make_marker(name: str, version: str) -> str:
+    """An opaque paging marker: where the next page starts in (name, version) order."""
+    raw = msgspec.json.encode([name, version])
+    return _MARKER_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_marker(marker: str) -> tuple[str, str]:
+    try:
+        if not marker.startswith(_MARKER_PREFIX):
+            raise ValueError("prefix")
+        data = marker[len(_MARKER_PREFIX) :]
+        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+        name, version = msgspec.json.decode(raw, type=tuple[str, str])
+    except (ValueError, msgspec.DecodeError):
+        # Well-formed (the API checks its pattern) but not one of ours: 422, like other names
+        # of what the gateway does not have.
+        raise Unprocessable(
+            "nextpageOpaqueMarker is not a marker this gateway gave out; start again without it",
+            details={"field": "nextpageOpaqueMarker"},
+        ) from None
+    return name, version
+
+
+def _not_found(package_id: str) -> NotFound:
+    return NotFound(f"package {package_id!r} not found", details={"packageId": package_id})
 
 
 def make_package_id(name: str, version: str) -> str:
@@ -97,6 +141,8 @@ class PackageService:
         self._first_load_wait = first_load_wait
         #: Per adapter, the token of its last listing (``list_packages_since``).
         self._listing_tokens: dict[str, str | None] = {}
+        #: Per filter: (read cache generation, expiry, total), see ``_total``.
+        self._totals: dict[Hashable, tuple[int, float, int]] = {}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -110,14 +156,9 @@ class PackageService:
         state: PackageState | None = None,
         limit: int = 100,
         offset: int = 0,
+        marker: str | None = None,
     ) -> PackageList:
-        if adapter is not None and adapter not in self._registry:
-            # A filter no package can match: an empty page, as for any other filter.
-            return PackageList(items=[], total=0, limit=limit, offset=offset)
-        targets = [adapter] if adapter is not None else list(self._registry)
-        for target in targets:
-            await self._refresh(self._registry.adapters[target])
-        page = await self._store.list_packages(
+        body = await self._page_json(
             name=name,
             version=version,
             package_type=package_type,
@@ -125,25 +166,71 @@ class PackageService:
             state=state,
             limit=limit,
             offset=offset,
+            marker=marker,
         )
-        records: list[PackageRecord] = page.items
-        in_use = (
-            await self._store.package_ids_in_use([r.package_id for r in records])
-            if records
-            else set()
+        return PackageList.model_validate_json(body)
+
+    async def _page_json(
+        self,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        package_type: str | None = None,
+        adapter: str | None = None,
+        state: PackageState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        marker: str | None = None,
+    ) -> bytes:
+        after = _read_marker(marker) if marker is not None else None
+        if adapter is not None and adapter not in self._registry:
+            # A filter no package can match: an empty page, as for any other filter.
+            return package_list_json([], total=0, limit=limit, offset=offset, marker=None)
+        targets = [adapter] if adapter is not None else list(self._registry)
+        for target in targets:
+            await self._refresh(self._registry.adapters[target])
+        equal = {"name": name, "version": version, "package_type": package_type, "adapter": adapter}
+        views, more = await self._store.package_views(
+            equal=equal, state=state, after=after, limit=limit, offset=offset
         )
-        items = [package_to_wire(r, in_use=r.package_id in in_use) for r in records]
-        return PackageList(items=items, total=page.total, limit=limit, offset=offset)
+        following = None
+        if more and views:
+            last = views[-1][0]
+            following = _make_marker(last.name, last.version)
+        total = await self._total(equal, state)
+        return package_list_json(views, total=total, limit=limit, offset=offset, marker=following)
+
+    async def _total(self, equal: dict[str, str | None], state: PackageState | None) -> int:
+        """The filter's count, kept for ``cache_ttl`` and dropped by any change made through
+        this process (the read cache's generation): a client paging through a large catalogue
+        costs one COUNT per filter and second, not one per page."""
+        key = (tuple(equal.values()), state)
+        generation = self.cache.generation
+        cached = self._totals.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] == generation and cached[1] > now:
+            return cached[2]
+        total = await self._store.count_packages(equal=equal, state=state)
+        if self.cache.generation == generation and self.cache.ttl > 0:
+            if len(self._totals) >= _MAX_TOTALS:
+                self._totals.clear()  # bounded; refilled by the next lists
+            self._totals[key] = (generation, now + self.cache.ttl, total)
+        return total
 
     async def query_json(self, **filters: Any) -> bytes:
-        """``query`` serialised (camelCase JSON), through the read cache."""
+        """A page of ``PackageList`` (camelCase JSON), through the read cache unless it is a
+        page after a marker: a client walking the catalogue asks for each of those once, so
+        keeping them would only fill the cache (pollers ask for first pages, which it keeps)."""
         started = time.perf_counter()
-        key = ("list", *sorted(filters.items()))
+        if filters.get("marker") is not None:
+            body = await self._page_json(**filters)
+        else:
+            key = ("list", *sorted(filters.items()))
 
-        async def compute() -> bytes:
-            return (await self.query(**filters)).model_dump_json(by_alias=True).encode()
+            async def compute() -> bytes:
+                return await self._page_json(**filters)
 
-        body = await self.cache.get_or_compute(key, compute)
+            body = await self.cache.get_or_compute(key, compute)
         self._metrics.package_list_duration.labels(adapter=filters.get("adapter") or "all").observe(
             time.perf_counter() - started
         )
@@ -153,22 +240,23 @@ class PackageService:
         """``get`` serialised (camelCase JSON), through the read cache."""
 
         async def compute() -> bytes:
-            return (await self.get(package_id)).model_dump_json(by_alias=True).encode()
+            view = await self._store.package_view(package_id)
+            if view is None:
+                raise _not_found(package_id)
+            return package_json(view[0], in_use=view[1])
 
         return await self.cache.get_or_compute(("get", package_id), compute)
 
     async def get(self, package_id: str) -> DeploymentPackage:
-        record = await self.record(package_id)
-        in_use = await self._store.package_ids_in_use([package_id])
-        return package_to_wire(record, in_use=package_id in in_use)
+        view = await self._store.package_view(package_id)
+        if view is None:
+            raise _not_found(package_id)
+        return package_to_wire(view[0], in_use=view[1])
 
     async def record(self, package_id: str) -> PackageRecord:
         record = await self._store.get_package(package_id)
         if record is None:
-            raise NotFound(
-                f"package {package_id!r} not found",
-                details={"packageId": package_id},
-            )
+            raise _not_found(package_id)
         return record
 
     # -- onboarding --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ update/delete raise :class:`netweave.errors.NotFound`; the database being unreac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -72,6 +72,29 @@ class Store(VnfStore, Protocol):
 
     async def package_backend_refs(self, adapter: str) -> set[str]:
         """The ``backend_ref`` of every package the given adapter owns."""
+
+    async def package_view(self, package_id: str) -> tuple[PackageRecord, bool] | None:
+        """A package and whether a deployment uses it (its ``IN_USE``), in one read."""
+
+    async def package_views(
+        self,
+        *,
+        equal: Mapping[str, Any],
+        state: PackageState | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[tuple[PackageRecord, bool]], bool]:
+        """Packages whose ``name``/``version``/``package_type``/``adapter`` equal ``equal``'s
+        values (``None``: any), with ``list_packages``' state rule, each with whether it is in
+        use; in (name, version) order, ``offset`` rows skipped after the (name, version)
+        ``after`` (keyset pagination: a deep page costs what the first one does); and whether
+        more rows follow the page."""
+
+    async def count_packages(
+        self, *, equal: Mapping[str, Any], state: PackageState | None = None
+    ) -> int:
+        """How many packages ``package_views`` pages through with these filters."""
 
     # -- deployments -----------------------------------------------------------------------
     async def add_deployment(self, record: DeploymentRecord) -> None:

@@ -23,7 +23,9 @@ import contextlib
 import copy
 import enum
 import functools
+import json
 import re
+import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import (
+    JSON,
     Column,
     ColumnElement,
     Index,
@@ -54,6 +57,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -374,6 +378,120 @@ def _paged(rows: Select[Any]) -> Select[Any]:
     return rows.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
 
 
+#: What ``package_views``/``count_packages`` filter on by equality (keys of their ``equal``).
+_PACKAGE_FILTERS: Final = ("name", "version", "package_type", "adapter")
+
+
+def _package_in_use() -> ColumnElement[bool]:
+    return exists().where(_D.c.package_id == _P.c.package_id)
+
+
+@functools.lru_cache(maxsize=256)  # keyed by filter shapes: bounded all the same
+def _package_view_statements(
+    names: tuple[str, ...], state: str | None, keyset: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The count and the page of packages (each row with ``in_use``) where each of ``names``
+    equals ``eq_<name>``; ``state`` ``"in_use"``/``"stored"`` adds the IN_USE rule (a stored
+    state shows only while no deployment uses the package, ``eq_state``); ``keyset`` starts
+    after (``after_name``, ``after_version``) in (name, version) order, on the unique index."""
+    where: list[ColumnElement[bool]] = [_P.c[name] == bindparam(f"eq_{name}") for name in names]
+    if state == "in_use":
+        where.append(_package_in_use())
+    elif state == "stored":
+        where.extend((_P.c.state == bindparam("eq_state"), ~_package_in_use()))
+    count = select(func.count()).select_from(_P).where(*where)
+    if keyset:
+        where.append(
+            tuple_(_P.c.name, _P.c.version)
+            > tuple_(
+                bindparam("after_name", type_=String()), bindparam("after_version", type_=String())
+            )
+        )
+    rows = _paged(
+        select(_P, _package_in_use().label("in_use"))
+        .where(*where)
+        .order_by(_P.c.name, _P.c.version)
+    )
+    return count, rows
+
+
+@functools.cache
+def _package_view_statement() -> Select[Any]:
+    """One package by id with whether a deployment uses it (one statement, not two)."""
+    return select(_P, _package_in_use().label("in_use")).where(_P.c.package_id == bindparam("key"))
+
+
+def _package_view(row: Row[Any]) -> tuple[PackageRecord, bool]:
+    data = dict(row._mapping)
+    in_use = bool(data.pop("in_use"))
+    data["state"] = PackageState(data["state"])
+    return PackageRecord(**data), in_use
+
+
+def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool]] | None:
+    """A converter of a raw ``sqlite3`` row of ``select(_P, in_use)`` into a package view,
+    doing what SQLAlchemy's result processing does for these column types (SQLite keeps
+    ``DateTime`` as ISO text, naive UTC, and JSON as text); ``None`` if a column has a type it
+    does not know, and the store then reads through SQLAlchemy (a test compares both)."""
+    names: list[str] = []
+    times: list[int] = []
+    documents: list[int] = []
+    state = -1
+    for index, column in enumerate(_P.c):
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            times.append(index)
+        elif isinstance(kind, JSON):
+            documents.append(index)
+        elif column.name == "state":
+            state = index
+        elif not isinstance(kind, String):
+            return None
+        names.append(column.name)
+    if state < 0:
+        return None
+    fromisoformat = datetime.fromisoformat
+
+    def convert(row: Sequence[Any]) -> tuple[PackageRecord, bool]:
+        values = list(row)
+        for index in times:
+            value = values[index]
+            if value is not None:
+                values[index] = fromisoformat(value).replace(tzinfo=UTC)
+        for index in documents:
+            value = values[index]
+            if value is not None:
+                values[index] = json.loads(value)
+        values[state] = PackageState(values[state])
+        return PackageRecord(**dict(zip(names, values, strict=False))), bool(values[-1])
+
+    return convert
+
+
+_SQLITE_PACKAGE_ROW: Final = _sqlite_package_row()
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite_sql(statement: Select[Any]) -> tuple[str, tuple[str, ...]]:
+    """``statement`` compiled for SQLite once: its text and its parameters' names in order."""
+    compiled = statement.compile(dialect=SQLiteDialect_pysqlite())
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+def _view_params(
+    equal: Mapping[str, Any], state: PackageState | None
+) -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
+    given = {name: equal[name] for name in _PACKAGE_FILTERS if equal.get(name) is not None}
+    params = {f"eq_{name}": value for name, value in given.items()}
+    kind: str | None = None
+    if state is not None:
+        state = _package_state(state)
+        kind = "in_use" if state is PackageState.IN_USE else "stored"
+        if kind == "stored":
+            params["eq_state"] = state.value
+    return tuple(given), kind, params
+
+
 @functools.cache
 def _claim_statements() -> tuple[Select[Any], ReturningUpdate[Any]]:
     """``claim_operations``' statements: the claimable operations' ids (oldest first, at most
@@ -512,6 +630,8 @@ class SqlStore(VnfRows):
         # deployment create and update reads its package twice (request, then runner), and
         # packages rarely change. Entries carry the write counts they were read under.
         self._packages: dict[str, tuple[tuple[int, int], PackageRecord]] = {}
+        #: SQLite: the connection single-statement reads run on (see ``_read``).
+        self._reader: Connection | None = None
 
     @property
     def engine(self) -> AsyncEngine | LoopEngine:
@@ -632,6 +752,7 @@ class SqlStore(VnfRows):
         return True
 
     async def close(self) -> None:
+        self._close_reader()
         await self._engine.dispose()
 
     async def current_revision(self) -> str | None:
@@ -844,6 +965,99 @@ class SqlStore(VnfRows):
             async with self._conn(write=False) as conn:
                 result = await conn.execute(select(_P.c.backend_ref).where(_P.c.adapter == adapter))
                 return set(result.scalars())
+
+    async def package_view(self, package_id: str) -> tuple[PackageRecord, bool] | None:
+        """A package and whether a deployment uses it (``IN_USE``), in one statement."""
+        views = await self._views(
+            "reading a package", _package_view_statement(), {"key": package_id}
+        )
+        return views[0] if views else None
+
+    async def _views(
+        self, what: str, statement: Select[Any], params: Mapping[str, Any]
+    ) -> list[tuple[PackageRecord, bool]]:
+        """Package views of ``statement``'s rows. On the SQLite reader (see ``_read``) the
+        statement compiled once runs on the driver itself: SQLAlchemy's per-statement work
+        (cache key, execution context, result processing) was most of a point read."""
+        reader = self._inline_reader() if _SQLITE_PACKAGE_ROW is not None else None
+        if reader is None or _SQLITE_PACKAGE_ROW is None:
+            return [_package_view(row) for row in await self._read(what, statement, params)]
+        sql, order = _sqlite_sql(statement)
+        driver = reader.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        with _translate(what):
+            try:
+                rows = driver.execute(sql, [params[name] for name in order]).fetchall()
+            except sqlite3.Error as error:
+                self._close_reader()
+                raise exc.DBAPIError.instance(
+                    sql, None, error, sqlite3.Error, connection_invalidated=False
+                ) from error
+        return [_SQLITE_PACKAGE_ROW(row) for row in rows]
+
+    async def package_views(
+        self,
+        *,
+        equal: Mapping[str, Any],
+        state: PackageState | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[tuple[PackageRecord, bool]], bool]:
+        """A page of packages in (name, version) order, each with whether it is in use, and
+        whether more follow: ``offset`` rows skipped after the (name, version) ``after``
+        (keyset: the index finds the start, so a deep page costs what the first one does)."""
+        limit, offset = _page_bounds(limit, offset)
+        names, kind, params = _view_params(equal, state)
+        statement = _package_view_statements(names, kind, after is not None)[1]
+        # One row more than the page says whether another follows, without a count.
+        params.update(page_limit=limit + 1, page_offset=offset)
+        if after is not None:
+            params.update(after_name=after[0], after_version=after[1])
+        views = await self._views("listing packages", statement, params)
+        return views[:limit], len(views) > limit
+
+    async def count_packages(
+        self, *, equal: Mapping[str, Any], state: PackageState | None = None
+    ) -> int:
+        """How many packages ``package_views`` pages through with these filters."""
+        names, kind, params = _view_params(equal, state)
+        rows = await self._read(
+            "counting packages", _package_view_statements(names, kind, False)[0], params
+        )
+        return int(rows[0][0])
+
+    async def _read(
+        self, what: str, statement: Select[Any], params: Mapping[str, Any]
+    ) -> Sequence[Row[Any]]:
+        """Every row of one read statement. On a SQLite file, outside a ``transaction()``
+        block, it runs on a connection kept for such reads in SQLite's autocommit mode: no pool
+        checkout, BEGIN or COMMIT around one statement (most of a point read's cost). The rows
+        are fetched before the loop runs anything else, so that connection is never shared."""
+        with _translate(what):
+            reader = self._inline_reader()
+            if reader is None:
+                async with self._conn(write=False) as conn:
+                    return (await conn.execute(statement, params)).all()
+            try:
+                return reader.execute(statement, params).all()
+            except BaseException:
+                self._close_reader()  # a fresh one next time, whatever state this one is in
+                raise
+
+    def _inline_reader(self) -> Connection | None:
+        engine = self._engine
+        if not isinstance(engine, LoopEngine) or self._lock_reads or self._joinable() is not None:
+            return None
+        if self._reader is None:
+            self._reader = engine.sync_engine.connect()
+        return self._reader
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close()
 
     # -- deployments -----------------------------------------------------------------------
 

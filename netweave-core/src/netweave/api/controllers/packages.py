@@ -41,6 +41,7 @@ from netweave.models import (
 )
 from netweave.models.packages import PACKAGE_NAME_PATTERN, VERSION_PATTERN
 from netweave.operations import Services
+from netweave.operations.packages import MARKER_PATTERN
 
 BASE = f"{API_PREFIX}/nfDeploymentDescriptors"
 
@@ -62,7 +63,11 @@ class PackageController(Controller):
     path = BASE
     tags = ["nfDeploymentDescriptors"]
 
-    @get(operation_id="ListNfDeploymentDescriptors", summary="List deployment packages")
+    @get(
+        operation_id="ListNfDeploymentDescriptors",
+        summary="List deployment packages",
+        responses=problems(422),  # a well-formed nextpageOpaqueMarker the gateway never gave
+    )
     async def list_packages(
         self,
         services: NamedDependency[Services],
@@ -77,8 +82,21 @@ class PackageController(Controller):
         ] = None,
         limit: Limit = 100,
         offset: Offset = 0,
+        marker: Annotated[
+            str | None,
+            QueryParameter(
+                name="nextpageOpaqueMarker",
+                required=False,
+                min_length=4,
+                max_length=1024,
+                pattern=MARKER_PATTERN,
+                description="The previous page's nextpageOpaqueMarker: this page starts after "
+                "its last item (offset, if given, counts from there).",
+            ),
+        ] = None,
     ) -> Response[PackageList]:
-        """Packages known to the gateway (including those the backends hold), with the total."""
+        """Packages known to the gateway (including those the backends hold), with the total,
+        in (name, version) order; follow ``nextpageOpaqueMarker`` for the next page."""
         body = await services.packages.query_json(
             name=name,
             version=version,
@@ -87,6 +105,7 @@ class PackageController(Controller):
             state=state_filter,
             limit=limit,
             offset=offset,
+            marker=marker,
         )
         return Response(content=body, media_type=JSON)  # type: ignore[arg-type]
 

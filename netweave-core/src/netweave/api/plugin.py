@@ -25,7 +25,6 @@ from litestar._signature.types import ExtendedMsgSpecValidationError
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins import InitPluginProtocol
 
@@ -43,6 +42,7 @@ from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import problem_response
 from netweave.api.ratelimit import TokenBucketLimiter, rate_limit_middleware
+from netweave.api.ui import render_plugins, ui_handlers
 from netweave.config import Settings
 from netweave.models import RequestModel
 from netweave.operations import Services, build_services
@@ -120,6 +120,7 @@ class NetweaveCore(InitPluginProtocol):
             )
         )
         app_config.route_handlers.extend(OPEN_HANDLERS)
+        app_config.route_handlers.extend(ui_handlers())
         # Request bodies are validated strictly ("2" is not an integer): see strict_json_decoder.
         # Appended as its own init plugin so it runs after Litestar's pydantic plugin has put
         # its decoders first (the first matching decoder wins).
@@ -153,7 +154,8 @@ class NetweaveCore(InitPluginProtocol):
                 Tag(name="health", description="Liveness, readiness, metrics"),
             ],
             use_handler_docstrings=True,
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # Swagger UI from the installed package, no CDN (netweave.api.ui).
+            render_plugins=render_plugins(),
         )
         app_config.lifespan.append(self.lifespan)
 

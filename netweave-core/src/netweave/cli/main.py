@@ -22,6 +22,7 @@ import click
 
 from netweave.__about__ import CONTRACT_VERSION, __version__
 from netweave.cli.adapter import adapter_group
+from netweave.cli.client import CLIENT_GROUPS
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -80,6 +81,9 @@ def main() -> None:
 
 
 main.add_command(adapter_group)
+for _group in CLIENT_GROUPS:  # the HTTP client commands, also under their singular names
+    main.add_command(_group)
+    main.add_command(_group, name=str(_group.name).removesuffix("s"))
 
 
 # -- serve ---------------------------------------------------------------------------------

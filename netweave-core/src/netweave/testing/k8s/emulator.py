@@ -43,6 +43,7 @@ class KubernetesEmulator:
             until the container exits, the Pod goes or the client disconnects. Off by
             default: the request then returns the lines so far and ends, which clients
             that cannot interrupt a blocking read rely on (see the docs).
+        host, port: where to listen (default: loopback, a free port).
     """
 
     def __init__(
@@ -52,7 +53,10 @@ class KubernetesEmulator:
         controllers: bool = True,
         validate: bool = True,
         follow_logs: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
+        self._address = (host, port)
         major, minor = kubernetes_version.split(".")[:2]
         self.kubernetes_version = f"{major}.{minor}"
         self.core = ApiCore(self.kubernetes_version, validate_builtin=validate)
@@ -82,7 +86,7 @@ class KubernetesEmulator:
     def start(self) -> KubernetesEmulator:
         if self._server is not None:
             return self
-        self._server = EmulatorHTTPServer(self.core, self.faults, self.version_info)
+        self._server = EmulatorHTTPServer(self.core, self.faults, self.version_info, self._address)
         self._server.follow_logs = self._follow_logs
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -128,7 +132,7 @@ class KubernetesEmulator:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:40123`` (for ``Config(kube_apiserver=...)``)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._address[0]}:{self.port}"
 
     @property
     def requests(self) -> list[RequestRecord]:

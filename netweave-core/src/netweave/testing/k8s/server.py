@@ -60,8 +60,14 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     # Python's default listen backlog (5) drops connections under concurrent Helm runs.
     request_queue_size = 256
 
-    def __init__(self, core: ApiCore, faults: FaultInjector, version: JSONDict) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self,
+        core: ApiCore,
+        faults: FaultInjector,
+        version: JSONDict,
+        address: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
+        super().__init__(address, _Handler)
         self.core = core
         self.faults = faults
         self.version_info = version

@@ -32,6 +32,8 @@ import logging
 import time
 from typing import Any
 
+import structlog
+
 from netweave.adapters import (
     Capability,
     DeploymentChange,
@@ -130,7 +132,18 @@ class OperationRunner:
         """Run one step; True when this run settled the operation (COMPLETED).
 
         A settled operation's lease went with its final write, so the worker skips releasing it.
+        Every line logged meanwhile (the runner's, the adapter's, its backend client's) carries
+        the operation's ids as keys, so one operation's lines can be found together.
         """
+        with structlog.contextvars.bound_contextvars(
+            operationId=claimed.operation_id,
+            operationType=claimed.operation_type.value,
+            deploymentId=claimed.deployment_id,
+            adapter=claimed.adapter,
+        ):
+            return await self._run_step(claimed)
+
+    async def _run_step(self, claimed: OperationRecord) -> bool:
         started = time.monotonic()
         if claimed.state is OperationState.ROLLING_BACK:
             settled = await self._roll_back(claimed)

@@ -33,6 +33,7 @@ Tests inject a manager built with ``NamedExtensionManager.make_test_instance`` (
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import logging
 import re
@@ -86,14 +87,40 @@ class AdapterLoadError(Exception):
         super().__init__(message)
 
 
+#: ``<checkout>/netweave-core`` when netweave-core is installed editable from a checkout.
+CORE_SOURCE = Path(__file__).resolve().parents[2]
+
+
+def _checkout_source(distribution: str) -> str | None:
+    """Where ``distribution``'s source sits in a checkout of this repository, as pip takes it:
+    beside the current directory (``./netweave-argocd``), else beside the checkout netweave-core
+    was installed from (editable installs); ``None`` outside a checkout."""
+    local = Path.cwd() / distribution
+    if (local / "pyproject.toml").is_file():
+        return f"./{distribution}"
+    beside = CORE_SOURCE.parent / distribution
+    if (CORE_SOURCE / "pyproject.toml").is_file() and (beside / "pyproject.toml").is_file():
+        return str(beside)
+    return None
+
+
 def install_hint(adapter_type: str) -> str:
     distribution = KNOWN_ADAPTERS.get(adapter_type)
     if distribution is not None:
-        return f"pip install {distribution}"
+        return f"pip install {_checkout_source(distribution) or distribution}"
     return (
         f"pip install the distribution that provides entry point {adapter_type!r} "
         f"in group {ADAPTER_GROUP!r}"
     )
+
+
+def did_you_mean(adapter_type: str) -> str:
+    """``; did you mean 'helm'?`` for a type close to an installed or first-party one."""
+    known = {ep.name for ep in importlib.metadata.entry_points(group=ADAPTER_GROUP)}
+    known.update(KNOWN_ADAPTERS)
+    known.discard(adapter_type)
+    close = difflib.get_close_matches(adapter_type, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _canonical(name: str) -> str:
@@ -296,7 +323,7 @@ def resolve_adapters(
             users = [d.name for _, d in enabled if d.type == adapter_type]
             collector.errors.append(
                 f"adapter type {adapter_type!r} (enabled instances: {', '.join(users)}) is not "
-                f"installed: {install_hint(adapter_type)}"
+                f"installed: {install_hint(adapter_type)}{did_you_mean(adapter_type)}"
             )
     classes: dict[str, type[DMSAdapter]] = {}
     for adapter_type in types:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -17,6 +18,15 @@ SECRET = "tok-should-never-print-0042"
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def outside_a_checkout(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Install hints name a checkout's directory when netweave-core was installed from one (as
+    # here): these tests pin the installed-from-an-index case unless they set it themselves.
+    monkeypatch.setattr(loading, "CORE_SOURCE", tmp_path_factory.mktemp("site") / "netweave-core")
 
 
 def write(path: Path, text: str) -> Path:
@@ -250,3 +260,103 @@ def test_config_check_says_what_turned_the_adapters_off(
     monkeypatch.setattr(config_module, "helm_installed", lambda: False)
     result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
     assert "pip install netweave-helm" in _adapters_line(result.stdout)
+
+
+def _adapter_config(tmp_path: Path, entry: str) -> Path:
+    return write(tmp_path / "gw.yaml", f"plugins:\n  dms:\n    - {entry}\n")
+
+
+def test_config_check_suggests_the_installed_type_for_a_typo(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    if "helm" not in {e.name for e in importlib.metadata.entry_points(group="netweave.adapters")}:
+        pytest.skip("netweave-helm is part of the dev install; nothing to suggest without it")
+    cfg = _adapter_config(tmp_path, "{name: edge, type: hlem}")
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "adapter type 'hlem' (enabled instances: edge) is not installed" in result.stderr
+    assert result.stderr.splitlines()[0].endswith("; did you mean 'helm'?")
+    far = runner.invoke(
+        main,
+        ["config", "check", "--config", str(_adapter_config(tmp_path, "{name: edge, type: quux}"))],
+    )
+    assert far.exit_code == 2 and "did you mean" not in far.stderr
+
+
+def test_install_hint_names_the_checkout_directory(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(loading.KNOWN_ADAPTERS, "zeta", "netweave-zeta")
+    cfg = _adapter_config(tmp_path, "{name: z, type: zeta}")
+    checkout = tmp_path / "checkout"
+    for dist in ("netweave-core", "netweave-zeta"):
+        write((checkout / dist).mkdir(parents=True) or checkout / dist / "pyproject.toml", "")
+    # Beside the checkout netweave-core was installed (editable) from: its absolute path.
+    monkeypatch.setattr(loading, "CORE_SOURCE", checkout / "netweave-core")
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert f"not installed: pip install {checkout / 'netweave-zeta'}" in result.stderr
+    # Run from the checkout's root (as the README's commands are): the relative path.
+    monkeypatch.chdir(checkout)
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert "not installed: pip install ./netweave-zeta\n" in result.stderr
+    # Neither: the distribution's name.
+    (checkout / "netweave-zeta" / "pyproject.toml").unlink()
+    result = runner.invoke(main, ["config", "check", "--config", str(cfg)])
+    assert "not installed: pip install netweave-zeta\n" in result.stderr
+
+
+def test_config_check_rejects_a_kubeconfig_that_does_not_exist(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    pytest.importorskip("netweave_helm")
+    missing = tmp_path / "nowhere" / "edge.kubeconfig"
+    cfg = _adapter_config(
+        tmp_path, f"{{name: edge, type: helm, config: {{cluster: {{kubeconfig: '{missing}'}}}}}}"
+    )
+    result = runner.invoke(
+        main, ["config", "check", "--config", str(cfg), "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: adapter instance 'edge': cluster.kubeconfig {missing} does not exist"
+    )
+    missing.parent.mkdir()
+    write(missing, "apiVersion: v1\nkind: Config\n")
+    result = runner.invoke(
+        main, ["config", "check", "--config", str(cfg), "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_config_check_reports_a_generated_token(runner: CliRunner, tmp_path: Path) -> None:
+    import asyncio
+
+    from netweave.api.auth import bootstrap_token
+    from netweave.config import load_settings
+    from netweave.store.sql import create_store
+
+    before = runner.invoke(main, ["config", "check", "--data-dir", str(tmp_path)])
+    assert "API token: not set (generated at first start)" in before.stdout
+
+    async def first_start() -> None:
+        store = create_store(load_settings(None, data_dir=tmp_path).store_url())
+        try:
+            await store.migrate()
+            assert await bootstrap_token(store, None) is not None
+        finally:
+            await store.close()
+
+    asyncio.run(first_start())
+    after = runner.invoke(main, ["config", "check", "--data-dir", str(tmp_path)])
+    assert after.exit_code == 0, after.output
+    assert (
+        f"API token: not configured; 1 stored (generated at first start or added), in "
+        f"{tmp_path / 'netweave.db'}" in after.stdout
+    )
+    assert "not set" not in after.stdout
+
+
+def test_serve_help_documents_the_default_data_directory(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["serve", "--help"], terminal_width=200)
+    assert "Default: ./.netweave in the current directory" in " ".join(result.stdout.split())

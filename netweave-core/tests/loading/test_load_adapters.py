@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from netweave import CONTRACT_VERSION, hookimpl
+from netweave import CONTRACT_VERSION, hookimpl, loading
 from netweave.adapters import AdapterConfig, Capability, DMSAdapter
 from netweave.config import Settings, load_settings
 from netweave.loading import (
@@ -21,6 +21,15 @@ from netweave.loading import (
 from netweave.plugins import make_plugin_manager
 from pydantic import Field, SecretStr
 from stevedore.named import NamedExtensionManager
+
+
+@pytest.fixture(autouse=True)
+def outside_a_checkout(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Install hints name a checkout's directory when netweave-core was installed from one (as
+    # here): these tests pin the installed-from-an-index case (tests/cli covers the checkout).
+    monkeypatch.setattr(loading, "CORE_SOURCE", tmp_path_factory.mktemp("site") / "netweave-core")
 
 
 class FakeConfig(AdapterConfig):

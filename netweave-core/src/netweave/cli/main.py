@@ -43,7 +43,9 @@ def _settings_options(func: F) -> F:
         "--data-dir",
         type=click.Path(path_type=Path, file_okay=False),
         envvar="NETWEAVE_DATA_DIR",
-        help="Gateway data directory (SQLite store, local charts). Env: NETWEAVE_DATA_DIR.",
+        help="Gateway data directory (SQLite store, local charts, generated token). Env: "
+        "NETWEAVE_DATA_DIR. Default: ./.netweave in the current directory, so starting "
+        "elsewhere gives another store and token.",
     )(func)
     func = click.option(
         "--config",
@@ -296,7 +298,7 @@ def adapter_overview(settings: Settings | None) -> dict[str, Any]:
         )
         entry["instances"].append({"name": instance.name, "enabled": instance.enabled})
     available = [
-        {"type": t, "distribution": d, "hint": f"pip install {d}"}
+        {"type": t, "distribution": d, "hint": install_hint(t)}
         for t, d in sorted(KNOWN_ADAPTERS.items())
         if t not in installed_types and t not in missing
     ]
@@ -390,15 +392,22 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
     settings = _load(config_path, data_dir)
     try:
         make_plugin_manager(settings)
-        resolve_adapters(settings)
+        loaded = resolve_adapters(settings)
     except (AdapterLoadError, PluginRegistrationError) as exc:
         _fail(f"{exc}\n(configuration: {settings.source})")
+    missing = [
+        f"adapter instance {name!r}: {field} {path} does not exist"
+        for name, (_, adapter_config) in loaded.configs.items()
+        for field, path in _kubeconfig_paths(adapter_config)
+        if not path.is_file()
+    ]
+    if missing:
+        _fail("\n".join(missing) + f"\n(configuration: {settings.source})")
     click.echo(f"configuration OK ({settings.source})")
     click.echo(f"  data directory: {settings.data_dir}")
     click.echo(f"  listen: {settings.server.host}:{settings.server.port}")
     click.echo(f"  store: {_store_summary(settings)}")
-    token = "set" if settings.api.token is not None else "not set (generated at first start)"
-    click.echo(f"  API token: {token}")
+    click.echo(f"  API token: {_token_summary(settings)}")
     enabled = settings.enabled_instances()
     if enabled:
         names = [f"{i.name} ({i.type}{', default' if i.default else ''})" for i in enabled]
@@ -412,6 +421,46 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
         click.echo(f"  hook plugins: {', '.join(settings.plugins.hooks)}")
 
 
+def _kubeconfig_paths(model: object, prefix: str = "") -> list[tuple[str, Path]]:
+    """Every configured ``kubeconfig`` path in an adapter's config, nested models included
+    (adapters name the field so by convention); a missing file fails only at the first call."""
+    from pydantic import BaseModel
+
+    found: list[tuple[str, Path]] = []
+    if not isinstance(model, BaseModel):
+        return found
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        where = f"{prefix}{name}"
+        if name == "kubeconfig" and isinstance(value, Path):
+            found.append((where, value))
+        elif isinstance(value, BaseModel):
+            found.extend(_kubeconfig_paths(value, f"{where}."))
+    return found
+
+
+def _token_summary(settings: Settings) -> str:
+    """Whether an API token exists: configured, or generated earlier and stored hashed."""
+    if settings.api.token is not None:
+        return "set"
+    if settings.store.url is not None:
+        return "not configured (tokens stored in the database are used; not checked here)"
+    import sqlite3
+
+    db = settings.data_dir / "netweave.db"
+    if not db.is_file():
+        return "not set (generated at first start)"
+    try:
+        # Read-only: config check never creates or changes the store.
+        with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as connection:
+            (count,) = connection.execute("SELECT count(*) FROM api_tokens").fetchone()
+    except sqlite3.Error:
+        return f"not configured (could not read {db})"
+    if count:
+        return f"not configured; {count} stored (generated at first start or added), in {db}"
+    return "not set (generated at first start)"
+
+
 def _why_no_adapter(settings: Settings) -> str:
     """Exactly what turned the adapters off, for ``config check``."""
     if settings.plugins.dms:
@@ -420,7 +469,9 @@ def _why_no_adapter(settings: Settings) -> str:
 
     if helm_installed():
         return f"plugins.dms is empty in {settings.source}"
-    return "pip install netweave-helm for the embedded default, or configure plugins.dms"
+    from netweave.loading import install_hint
+
+    return f"{install_hint('helm')} for the embedded default, or configure plugins.dms"
 
 
 # -- openapi -------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ import enum
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from netweave.models.base import JsonInt, RequestModel, WireModel
 
@@ -79,10 +81,24 @@ class DeploymentUpdate(RequestModel):
 
     values: dict[str, Any] | None = None
     package_id: str | None = Field(default=None, min_length=1, max_length=300)
-    values_mode: Literal["merge", "replace"] = "merge"
+    # No default in the schema: it differs by method (the routes apply it).
+    values_mode: Literal["merge", "replace"] = Field(
+        default="merge",
+        description="How the given values combine with the deployment's current ones: PUT "
+        "replaces them unless valuesMode is merge; PATCH merges them unless it is "
+        "replace.",
+    )
     #: Pause (``true``) or resume (``false``) reconciliation; needs capability ``suspend``.
     suspend: bool | None = None
     dry_run: bool = False
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["properties"]["valuesMode"].pop("default", None)
+        return schema
 
     @model_validator(mode="after")
     def _changes_something(self) -> DeploymentUpdate:

@@ -579,6 +579,13 @@ class HelmAdapter(DMSAdapter):
         name, version = parse_package_ref(backend_ref)
         await self.store.delete(name, version)
 
+    async def set_package_deprecated(self, backend_ref: str, deprecated: bool) -> None:
+        # The served local repository marks it as Helm does; other repositories are not ours.
+        store = self.local_store
+        if store is not None:
+            name, version = parse_package_ref(backend_ref)
+            await store.set_deprecated(name, version, deprecated)
+
     async def _upload_package(self, upload: PackageUpload) -> PackageInfo:
         if upload.archive is None:
             return await self._register_by_reference(upload)

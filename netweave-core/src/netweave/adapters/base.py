@@ -185,6 +185,12 @@ class DMSAdapter(abc.ABC):
             "delete package", self.config.timeouts.write, lambda: self._delete_package(backend_ref)
         )
 
+    async def set_package_deprecated(self, backend_ref: str, deprecated: bool) -> None:
+        """Called after the gateway stored a package as DEPRECATED (``True``) or restored it
+        (``False``). Optional: a backend with its own mark mirrors it (Helm's index entry
+        ``deprecated: true``); the default does nothing."""
+        return None
+
     # -- deployments ---------------------------------------------------------------------
 
     def validate_deployment_name(self, name: str) -> None:

@@ -349,13 +349,33 @@ class PackageService:
                 details={"field": "state"},
             )
         record = await self.record(package_id)
+        changed = record.state != state
         async with self._hooks.change(self._store, on_commit=self.cache.invalidate) as events:
-            if record.state != state:
+            if changed:
                 record = await self._store.update_package(package_id, state=state, updated_at=now())
             in_use = await self._store.package_ids_in_use([package_id])
             wire = package_to_wire(record, in_use=package_id in in_use)
             events.package("PackageChanged", wire_dict(wire))
+        if changed:
+            await self._mirror_deprecation(record)
         return wire
+
+    async def _mirror_deprecation(self, record: PackageRecord) -> None:
+        """Tell the owning adapter (its backend may mark deprecated packages too). The gateway's
+        state is committed already: a backend that fails is logged, not the caller's error."""
+        deprecated = record.state == PackageState.DEPRECATED
+        try:
+            adapter = self._registry.owner(record.adapter)
+            await adapter.set_package_deprecated(record.backend_ref, deprecated)
+        except NetweaveError as exc:
+            _log.warning(
+                "adapter %s could not mark package %s deprecated=%s: %s",
+                record.adapter,
+                record.package_id,
+                deprecated,
+                exc,
+                extra={"packageId": record.package_id, "adapter": record.adapter},
+            )
 
     async def delete(self, package_id: str, *, force: bool = False) -> None:
         record = await self.record(package_id)

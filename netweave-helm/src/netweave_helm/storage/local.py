@@ -895,6 +895,41 @@ class LocalChartStore(ChartStore):
             await asyncio.to_thread(self._delete, name, version)
         self._schedule_flush()
 
+    async def set_deprecated(self, name: str, version: str, deprecated: bool) -> None:
+        """Helm's ``deprecated: true`` on the chart's index entry (or removed), journaled like
+        an upload, so restarts and replicas sharing the directory serve it too."""
+        if await self._find(name, version) is None:
+            raise NotFound(f"chart {name}:{version} not found in the repository")
+        async with self._lock:
+            await asyncio.to_thread(self._set_deprecated, name, version, deprecated)
+        self._schedule_flush()
+
+    def _set_deprecated(self, name: str, version: str, deprecated: bool) -> None:
+        with self._file_lock():
+            self._tail()
+            filename = self._files.get((name, version))
+            if filename is None:
+                return
+            chart = self._charts[filename]
+            item = _decode_item(chart.item)
+            if bool(item.get("deprecated")) == deprecated:
+                return
+            if deprecated:
+                item["deprecated"] = True
+            else:
+                item.pop("deprecated", None)
+            # An "add" of the same file replaces its entry (no directory change: no mtimes).
+            line = _Line(
+                op="add",
+                file=filename,
+                name=chart.name,
+                version=chart.version,
+                created=chart.created,
+                item=msgspec.Raw(_encode(item)),
+            )
+            self._append([line])
+            self._maybe_compact()
+
     def _delete(self, name: str, version: str) -> None:
         with self._file_lock():
             self._tail()

@@ -28,7 +28,6 @@ import contextlib
 import contextvars
 import datetime as dt
 import hashlib
-import ipaddress
 import logging
 import re
 import shutil
@@ -64,6 +63,7 @@ from netweave.errors import (
     NotFound,
     Unsupported,
 )
+from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
 
 from netweave_helm import sdk
@@ -747,72 +747,29 @@ class HelmAdapter(DMSAdapter):
                     return entry
         return None
 
+    def _fetch_policy(self) -> FetchPolicy:
+        """Core's policy for fetches a client's ``packageUri`` causes (SSRF rules)."""
+        return FetchPolicy(
+            allow_private=self.settings.allow_private_package_uris,
+            allow_hint="allowPrivatePackageUris in the adapter's config",
+        )
+
     async def _check_remote_host(self, uri: str) -> None:
-        """A client-supplied URL must not make the gateway fetch from its own network: no
-        link-local (cloud metadata) addresses ever; loopback, private and unspecified ones only
-        with ``allowPrivatePackageUris``."""
-        host = urllib.parse.urlsplit(uri).hostname
-        if not host:
-            raise InvalidInput(f"packageUri {uri!r} has no host", details={"field": "packageUri"})
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError:
-            raise InvalidInput(
-                f"packageUri host {host!r} does not resolve", details={"field": "packageUri"}
-            ) from None
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            if address.is_link_local or address.is_multicast or address.is_reserved:
-                raise InvalidInput(
-                    f"packageUri host {host!r} is a link-local or reserved address",
-                    details={"field": "packageUri"},
-                )
-            private = address.is_loopback or address.is_private or address.is_unspecified
-            if private and not self.settings.allow_private_package_uris:
-                raise InvalidInput(
-                    f"packageUri host {host!r} is a loopback or private address; set "
-                    "allowPrivatePackageUris in the adapter's config to allow it",
-                    details={"field": "packageUri"},
-                )
+        """A client-supplied URL must not make the gateway fetch from its own network: core's
+        fetch policy (no link-local, metadata, multicast or reserved addresses ever; loopback
+        and private ones only with ``allowPrivatePackageUris``)."""
+        await self._fetch_policy().check(uri, field="packageUri")
 
     async def _download_uri(self, uri: str, directory: Path) -> Path:
-        """Stream ``uri`` to a file (bounded), following at most 5 redirects, each of which
-        passes the same host check as the original URL."""
-        import httpx
-
-        limit = self.settings.limits.max_uncompressed_bytes
-        target = directory / "chart.tgz"
-        url = uri
-        try:
-            async with httpx.AsyncClient(timeout=self.settings.http_timeout) as client:
-                for _ in range(6):
-                    async with client.stream("GET", url) as response:
-                        if response.is_redirect and "location" in response.headers:
-                            url = str(response.url.join(response.headers["location"]))
-                            await self._check_remote_host(url)
-                            continue
-                        if response.status_code != 200:
-                            raise InvalidInput(
-                                f"packageUri {uri!r} answered HTTP {response.status_code}",
-                                details={"field": "packageUri"},
-                            )
-                        size = 0
-                        with target.open("wb") as out:
-                            async for chunk in response.aiter_bytes(1 << 16):
-                                size += len(chunk)
-                                if size > limit:
-                                    raise InvalidInput(
-                                        f"packageUri {uri!r} is larger than {limit} bytes"
-                                    )
-                                out.write(chunk)
-                        return target
-        except httpx.HTTPError as exc:
-            raise InvalidInput(
-                f"packageUri {uri!r} could not be fetched ({type(exc).__name__})",
-                details={"field": "packageUri"},
-            ) from exc
-        raise InvalidInput(
-            f"packageUri {uri!r} redirects too often", details={"field": "packageUri"}
+        """Stream ``uri`` to a file (bounded) through core's fetch policy: each redirect hop
+        checked, the connection pinned to the checked address, no server words echoed."""
+        return await fetch_to_file(
+            self._fetch_policy(),
+            uri,
+            directory / "chart.tgz",
+            limit=self.settings.limits.max_uncompressed_bytes,
+            timeout=self.settings.http_timeout,
+            field="packageUri",
         )
 
     async def _pull_oci(self, uri: str, directory: Path, version: str) -> Path:

@@ -75,8 +75,11 @@ class CallbackPolicy:
         allow_private: bool = False,
         allowed_cidrs: Iterable[str] = (),
         resolve_timeout: float = RESOLVE_TIMEOUT,
+        allow_hint: str = "notifications.allowPrivateCallbacks or notifications.allowedCidrs",
     ) -> None:
         self.allow_private = allow_private
+        #: The settings a refusal names as the way to allow an address.
+        self.allow_hint = allow_hint
         self.allowed: tuple[IPNetwork, ...] = tuple(
             ipaddress.ip_network(c, strict=False) for c in allowed_cidrs
         )
@@ -118,10 +121,11 @@ class CallbackPolicy:
             reason = self.refusal(address)
             if reason is not None:
                 # One bad address refuses the name: a client cannot pick which one we use.
+                if address.is_link_local and "link-local" not in reason:
+                    reason = f"{reason} (link-local)"
                 raise CallbackRefused(
                     f"{field}: host {name} resolves to {address}, which is {reason}; "
-                    "allow it with notifications.allowPrivateCallbacks or "
-                    "notifications.allowedCidrs",
+                    f"allow it with {self.allow_hint}",
                     details={"field": field, "address": str(address), "reason": reason},
                 )
             if raw not in addresses:

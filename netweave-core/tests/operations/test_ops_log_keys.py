@@ -61,3 +61,35 @@ async def test_adapter_lines_carry_the_operation_ids(tmp_path: Path, stream: io.
     # Outside the operation, nothing is bound: the ids do not leak into other lines.
     assert all("operationId" not in r for r in records if r.get("event") != "backend call"
                and r.get("logger", "").startswith("netweave.api"))  # fmt: skip
+
+
+async def test_worker_lines_carry_the_creating_request_id(
+    tmp_path: Path, stream: io.StringIO
+) -> None:
+    configure_logging("json", "INFO", stream=stream)
+    async with running_gateway(tmp_path, adapters=[LoggingAdapter()]) as gw:
+        uploaded = await gw.post(
+            "/o2dms/v1/nfDeploymentDescriptors",
+            data={"name": "hello", "artifactVersion": "0.1.0"},
+            files={"chart": ("hello.tgz", b"chart bytes", "application/gzip")},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        created = await gw.post(
+            "/o2dms/v1/nfDeployments",
+            json={"name": "web", "packageId": "hello-0.1.0"},
+            headers={"X-Request-ID": "req-create-0042"},
+        )
+        assert created.status_code in (201, 202), created.text
+        assert created.headers["X-Request-ID"] == "req-create-0042"
+        operation_id = gw.operation_id(created)
+        final = await gw.wait_operation(operation_id)
+        assert final["state"] == "COMPLETED"
+        # Stored with the operation, never shown: params are the client's.
+        assert "_requestId" not in final.get("params", {})
+    records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    (backend,) = [r for r in records if r.get("event") == "backend call"]
+    assert backend["request_id"] == "req-create-0042"
+    assert backend["operationId"] == operation_id
+    # The HTTP line of that POST has the same id: the two are found together.
+    access = [r for r in records if r.get("request_id") == "req-create-0042"]
+    assert any(r.get("logger") == "netweave.access" for r in access), access

@@ -16,6 +16,10 @@ from netweave.models import (
 )
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord
 
+#: Private key of an operation's stored params: the id of the request that created it, so the
+#: worker's lines carry it (never shown on the wire).
+REQUEST_ID_PARAM = "_requestId"
+
 
 def package_to_wire(record: PackageRecord, *, in_use: bool) -> DeploymentPackage:
     # IN_USE is derived (never stored): any deployment record referencing the package.
@@ -132,7 +136,7 @@ def operation_to_wire(record: OperationRecord) -> Operation:
         state_entered_time=record.state_entered_time,
         is_cancel_pending=record.is_cancel_pending,
         attempts=record.attempts,
-        params=record.params,
+        params={k: v for k, v in record.params.items() if k != REQUEST_ID_PARAM},
         error=ProblemDetails.model_validate(record.error) if record.error else None,
     )
 

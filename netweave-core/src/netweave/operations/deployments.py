@@ -29,6 +29,7 @@ from netweave.errors import (
     NotFound,
     Unprocessable,
 )
+from netweave.logging import request_id_var
 from netweave.models import (
     Deployment,
     DeploymentList,
@@ -46,6 +47,7 @@ from netweave.models import (
 )
 from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
+    REQUEST_ID_PARAM,
     deployment_to_wire,
     operation_to_wire,
     package_to_info,
@@ -500,6 +502,9 @@ class DeploymentService:
         operation_type: OperationType, record: DeploymentRecord, params: dict[str, Any]
     ) -> OperationRecord:
         stamp = now()
+        request_id = request_id_var.get()
+        if request_id is not None:
+            params = {**params, REQUEST_ID_PARAM: request_id}
         return OperationRecord(
             operation_id=str(uuid.uuid4()),
             operation_type=operation_type,

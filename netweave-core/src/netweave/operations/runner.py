@@ -51,9 +51,11 @@ from netweave.errors import (
     NetweaveError,
     NotFound,
 )
+from netweave.logging import request_id_var
 from netweave.models import DeploymentStatus, OperationState, OperationType
 from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
+    REQUEST_ID_PARAM,
     deployment_to_wire,
     error_to_problem,
     package_to_info,
@@ -135,13 +137,19 @@ class OperationRunner:
         Every line logged meanwhile (the runner's, the adapter's, its backend client's) carries
         the operation's ids as keys, so one operation's lines can be found together.
         """
-        with structlog.contextvars.bound_contextvars(
-            operationId=claimed.operation_id,
-            operationType=claimed.operation_type.value,
-            deploymentId=claimed.deployment_id,
-            adapter=claimed.adapter,
-        ):
-            return await self._run_step(claimed)
+        # The request that created it (stored with it): its id is on the HTTP line too.
+        request_id = claimed.params.get(REQUEST_ID_PARAM)
+        token = request_id_var.set(request_id if isinstance(request_id, str) else None)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                operationId=claimed.operation_id,
+                operationType=claimed.operation_type.value,
+                deploymentId=claimed.deployment_id,
+                adapter=claimed.adapter,
+            ):
+                return await self._run_step(claimed)
+        finally:
+            request_id_var.reset(token)
 
     async def _run_step(self, claimed: OperationRecord) -> bool:
         started = time.monotonic()

@@ -70,6 +70,7 @@ async def test_keys_outside_the_rule_are_a_400_naming_the_header(gw: Gateway, ke
 
 
 WIRE_NAMES = {
+    "deploymentManagerId",
     "packageId",
     "deploymentId",
     "operationId",

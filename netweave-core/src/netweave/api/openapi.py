@@ -35,8 +35,8 @@ from netweave.models import (
 )
 
 PROBLEM_SCHEMA = "ProblemDetails"
-#: Routes behind the bearer-token middleware: the native face and the ETSI one.
-SECURED_PREFIX = ("/o2dms", "/vnflcm")
+#: Routes behind the bearer-token middleware: the native face, the ETSI one, O2ims discovery.
+SECURED_PREFIX = ("/o2dms", "/vnflcm", "/o2ims")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 #: Methods the rate limiter counts (``netweave.api.ratelimit`` lets reads through).
 RATE_LIMITED_METHODS = frozenset({"put", "post", "delete", "patch"})

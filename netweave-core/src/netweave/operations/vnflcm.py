@@ -286,6 +286,25 @@ class VnfLcmService:
     ) -> list[VnfLcmOpOccRecord]:
         return await self._store.list_vnf_op_occs(after=after, limit=limit)
 
+    # -- per adapter instance (O2ims deploymentManagers: one apiRoot each) --------------------
+
+    async def adapter_of(self, vnf_instance_id: str) -> str | None:
+        """The adapter instance a VNF instance belongs to: its deployment's, or before
+        instantiation its package's (``None``: no such instance, or its package is gone)."""
+        record = await self._store.get_vnf_instance(vnf_instance_id)
+        if record is None:
+            return None
+        if record.deployment_id:
+            deployment = await self._store.get_deployment(record.deployment_id)
+            if deployment is not None:
+                return deployment.adapter
+        package = await self._store.get_package(record.vnfd_id)
+        return package.adapter if package is not None else None
+
+    async def adapter_of_op_occ(self, op_occ_id: str) -> str | None:
+        record = await self._store.get_vnf_op_occ(op_occ_id)
+        return None if record is None else await self.adapter_of(record.vnf_instance_id)
+
     # -- the instance resource ---------------------------------------------------------------
 
     async def create(
@@ -294,11 +313,14 @@ class VnfLcmService:
         name: str | None,
         description: str | None,
         metadata: dict[str, Any] | None,
+        adapter: str | None = None,
     ) -> VnfView:
+        """``adapter``: the deployment manager whose apiRoot was called (its packages only)."""
         package = await self._store.get_package(vnfd_id)
-        if package is None:
+        if package is None or (adapter is not None and package.adapter != adapter):
             raise Unprocessable(
-                f"no package with vnfdId {vnfd_id!r} is onboarded",
+                f"no package with vnfdId {vnfd_id!r} is onboarded"
+                + (f" for deployment manager {adapter!r}" if adapter is not None else ""),
                 details={"field": "vnfdId", "vnfdId": vnfd_id},
             )
         record = VnfInstanceRecord(

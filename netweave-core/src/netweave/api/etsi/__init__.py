@@ -5,12 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from netweave.api.etsi.vnflcm import api_versions_handlers, vnflcm_controller
+from litestar import Router
+
+from netweave.api.etsi.o2ims import O2imsController
+from netweave.api.etsi.vnflcm import MANAGER_ROOT, api_versions_handlers, vnflcm_controller
 
 
 def etsi_handlers() -> list[Any]:
-    """Route handlers of the standard face, mounted beside the native ones (same auth)."""
-    return [*api_versions_handlers(), vnflcm_controller(2), vnflcm_controller(1)]
+    """Route handlers of the standard face, mounted beside the native ones (same auth): at the
+    root (every adapter instance), under each deployment manager's apiRoot (that instance
+    only; left out of the OpenAPI document, whose /vnflcm paths describe it), and the O2ims
+    discovery that lists those apiRoots."""
+    per_manager = Router(
+        MANAGER_ROOT,
+        route_handlers=[*api_versions_handlers(), vnflcm_controller(2), vnflcm_controller(1)],
+        include_in_schema=False,
+    )
+    return [
+        *api_versions_handlers(),
+        vnflcm_controller(2),
+        vnflcm_controller(1),
+        O2imsController,
+        per_manager,
+    ]
 
 
 __all__ = ["etsi_handlers"]

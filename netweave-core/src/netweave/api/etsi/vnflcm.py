@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -85,6 +86,53 @@ def api_root(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
 
 
+#: Where each deployment manager (adapter instance) has its own apiRoot: the same face,
+#: restricted to that instance's packages, VNF instances and occurrences.
+MANAGER_ROOT = "/deploymentManagers/{deploymentManagerId:str}"
+MANAGER_PARAM = "deploymentManagerId"
+
+
+def manager_of(request: Request[Any, Any, Any]) -> str | None:
+    """The deployment manager whose apiRoot was called (``None``: the gateway's root)."""
+    value = request.path_params.get(MANAGER_PARAM)
+    return str(value) if value is not None else None
+
+
+def manager_root(base: str, name: str) -> str:
+    return f"{base}/deploymentManagers/{quote(name, safe='')}"
+
+
+def face_root(request: Request[Any, Any, Any]) -> str:
+    """The apiRoot the client called: the gateway's root or a deployment manager's."""
+    name = manager_of(request)
+    return api_root(request) if name is None else manager_root(api_root(request), name)
+
+
+async def check_manager(request: Request[Any, Any, Any], services: Services) -> None:
+    """On a deployment manager's apiRoot, what the path names must belong to that manager:
+    anything else is not found there (as an unknown id is)."""
+    name = manager_of(request)
+    if name is None:
+        return
+    if name not in services.registry:
+        raise NotFound(f"deployment manager {name!r} not found", details={MANAGER_PARAM: name})
+    lcm = service(services)
+    params = request.path_params
+    if "vnfInstanceId" in params:
+        instance_id = str(params["vnfInstanceId"])
+        if await lcm.adapter_of(instance_id) != name:
+            raise NotFound(
+                f"VNF instance {instance_id!r} not found", details={"vnfInstanceId": instance_id}
+            )
+    if "vnfLcmOpOccId" in params:
+        op_occ_id = str(params["vnfLcmOpOccId"])
+        if await lcm.adapter_of_op_occ(op_occ_id) != name:
+            raise NotFound(
+                f"VNF LCM operation occurrence {op_occ_id!r} not found",
+                details={"vnfLcmOpOccId": op_occ_id},
+            )
+
+
 def service(services: Services) -> VnfLcmService:
     assert services.vnflcm is not None
     return services.vnflcm
@@ -113,7 +161,7 @@ async def _page(
     request: Request[Any, Any, Any],
     fetch: Callable[[Any, int], Awaitable[list[Any]]],
     key: Callable[[Any], Any],
-    rendered: Callable[[list[Any]], Awaitable[list[dict[str, Any]]]],
+    rendered: Callable[[list[Any]], Awaitable[list[dict[str, Any] | None]]],
     attributes: frozenset[str],
     default_excluded: tuple[str, ...],
     required: frozenset[str],
@@ -135,7 +183,8 @@ async def _page(
                 more = True
                 break
             last = record
-            if sol013.matches(body, terms):
+            # None: not on the deployment manager whose apiRoot was called.
+            if body is not None and sol013.matches(body, terms):
                 items.append(sol013.select_fields(body, selector))
         if more or len(batch) < _SCAN_BATCH:
             break
@@ -143,7 +192,7 @@ async def _page(
     headers = {}
     if more and last is not None:
         marker = sol013.encode_marker(*key(last))
-        url = f"{api_root(request)}{request.url.path}"
+        url = f"{api_root(request)}{request.url.path}"  # the path keeps a manager's root
         headers["Link"] = sol013.next_link(url, query, marker)
     return json_response(items, headers=headers or None)
 
@@ -162,14 +211,26 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 f"this API answers application/json, not {request.headers.get('accept')}",
                 details={"header": "Accept"},
             )
+        await check_manager(request, request.app.state.services)
 
     def base_of(request: Request[Any, Any, Any]) -> str:
-        return api_root(request) + prefix
+        return face_root(request) + prefix
 
     async def op_occ_bodies(
-        lcm: VnfLcmService, records: list[Any], base: str
-    ) -> list[dict[str, Any]]:
-        return [render.render_op_occ(v, base, major) for v in await lcm.op_occ_views(records)]
+        lcm: VnfLcmService, records: list[Any], base: str, manager: str | None
+    ) -> list[dict[str, Any] | None]:
+        views = await lcm.op_occ_views(records)
+        if manager is None:
+            return [render.render_op_occ(v, base, major) for v in views]
+        owners: dict[str, str | None] = {}
+        bodies: list[dict[str, Any] | None] = []
+        for view in views:
+            instance_id = view.record.vnf_instance_id
+            if instance_id not in owners:
+                owners[instance_id] = await lcm.adapter_of(instance_id)
+            ours = owners[instance_id] == manager
+            bodies.append(render.render_op_occ(view, base, major) if ours else None)
+        return bodies
 
     class VnfLcmController(Controller):
         path = prefix
@@ -192,7 +253,11 @@ def vnflcm_controller(major: int) -> type[Controller]:
         ) -> Response[bytes]:
             lcm = service(services)
             view = await lcm.create(
-                data.vnfd_id, data.vnf_instance_name, data.vnf_instance_description, data.metadata
+                data.vnfd_id,
+                data.vnf_instance_name,
+                data.vnf_instance_description,
+                data.metadata,
+                adapter=manager_of(request),
             )
             body = render.render_instance(view, base_of(request), major)
             return json_response(
@@ -226,8 +291,17 @@ def vnflcm_controller(major: int) -> type[Controller]:
             lcm = service(services)
             base = base_of(request)
 
-            async def rendered(records: list[Any]) -> list[dict[str, Any]]:
-                return [render.render_instance(v, base, major) for v in await lcm.views(records)]
+            manager = manager_of(request)
+
+            def ours(view: Any) -> bool:
+                owner = view.deployment or view.package
+                return manager is None or (owner is not None and owner.adapter == manager)
+
+            async def rendered(records: list[Any]) -> list[dict[str, Any] | None]:
+                return [
+                    render.render_instance(v, base, major) if ours(v) else None
+                    for v in await lcm.views(records)
+                ]
 
             return await _page(
                 request,
@@ -508,7 +582,7 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 request,
                 lambda after, limit: lcm.op_occ_page(after, limit),
                 lambda r: (r.start_time, r.op_occ_id),
-                lambda records: op_occ_bodies(lcm, records, base),
+                lambda records: op_occ_bodies(lcm, records, base, manager_of(request)),
                 render.OP_OCC_ATTRIBUTES,
                 render.OP_OCC_DEFAULT_EXCLUDED,
                 render.OP_OCC_REQUIRED,
@@ -653,8 +727,11 @@ def api_versions_handlers() -> list[Any]:
 
 
 def _versions(request: Request[Any, Any, Any], major: int) -> Response[bytes]:
+    name = manager_of(request)
+    if name is not None and name not in request.app.state.services.registry:
+        raise NotFound(f"deployment manager {name!r} not found", details={MANAGER_PARAM: name})
     body = {
-        "uriPrefix": f"{api_root(request)}/vnflcm/v{major}",
+        "uriPrefix": f"{face_root(request)}/vnflcm/v{major}",
         "apiVersions": [{"version": API_VERSIONS[major]}],
     }
     return json_response(body, headers={"Version": API_VERSIONS[major]})
@@ -691,6 +768,10 @@ def _errors() -> dict[str, tuple[int, ...]]:
         f"VnfLcmV{major}{name}": codes for major in API_VERSIONS for name, codes in per_task.items()
     }
     errors.update({"VnfLcmApiVersions": (), "VnfLcmV2ApiVersions": (), "VnfLcmV1ApiVersions": ()})
+    # O2ims discovery (netweave.api.etsi.o2ims): a bad filter is a 400.
+    errors["O2imsApiVersions"] = ()
+    errors["O2imsListDeploymentManagers"] = (400,)
+    errors["O2imsGetDeploymentManager"] = ()
     return errors
 
 
@@ -714,6 +795,7 @@ def version_header(path: str) -> dict[str, Any]:
 __all__ = [
     "API_VERSIONS",
     "ETSI_ERRORS",
+    "MANAGER_ROOT",
     "api_versions_handlers",
     "version_header",
     "vnflcm_controller",

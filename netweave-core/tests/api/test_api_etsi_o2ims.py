@@ -100,6 +100,13 @@ async def test_service_uri_is_a_working_api_root_of_that_instance(
     versions = await two.get(f"{west}/vnflcm/v2/api_versions")
     assert versions.status_code == 200, versions.text
     assert versions.json()["uriPrefix"] == managers["west"]["serviceUri"] + "/vnflcm/v2"
+    for major in (1, 2):
+        answer = await two.get(f"{west}/vnflcm/v{major}/api_versions")
+        assert answer.json()["uriPrefix"] == f"{managers['west']['serviceUri']}/vnflcm/v{major}"
+    assert (await two.get(f"{west}/vnflcm/api_versions")).status_code == 200
+    v1_headers = {**HEADERS, "Version": "1.3.0"}
+    v1_list = await two.get(f"{west}/vnflcm/v1/vnf_instances", headers=v1_headers)
+    assert v1_list.status_code == 200 and v1_list.json() == []
 
     # west's apiRoot creates from west's packages only (SOL003: unknown vnfdId → 422).
     refused = await lcm(two, contract, west, "POST", "/vnf_instances", {"vnfdId": "app-1.0.0"})

@@ -18,9 +18,7 @@ per run). Every wait is bounded.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -32,10 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import shared_dir, stop_gateway  # noqa: E402
 from crashround import RoundResult, crash_round  # noqa: E402
 from netweave.testing.k8s import KubernetesEmulator  # noqa: E402
+from netweave.testing.postgres import POSTGRES_URL, temporary_database  # noqa: E402
 
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 ROUNDS = 3
 SQLITE_CREATES = 20
 PG_CREATES = 30
@@ -67,31 +63,12 @@ def one_round(label: str, creates: int, replicas: int, store_url: str | None) ->
     return result
 
 
-async def _execute(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def postgres_round() -> RoundResult | None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    name = f"soak_{secrets.token_hex(5)}"
-    try:
-        asyncio.run(_execute(f"CREATE DATABASE {name}"))
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        print(f"  PostgreSQL not reachable ({type(exc).__name__}): S2 not run", flush=True)
-        return None
-    try:
-        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with temporary_database("soak", required=False) as url:
+        if url is None:
+            print(f"  PostgreSQL not reachable at {POSTGRES_URL}: S2 not run", flush=True)
+            return None
         return one_round("2 replicas, 1 killed", PG_CREATES, 2, url)
-    finally:
-        asyncio.run(_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def totals(results: list[RoundResult]) -> tuple[int, int, int, int]:

@@ -6,9 +6,6 @@ storage and the objects in the (emulated) cluster."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,36 +20,15 @@ from crashround import (
     helm_releases,
     upgrade_all,
 )
-from netweave.testing import require_backend
-
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from netweave.testing.postgres import temporary_database
 
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A throw-away database on the real PostgreSQL (its URL), dropped afterwards."""
-    import asyncpg  # type: ignore[import-untyped]
-    from sqlalchemy.engine import make_url
-
-    name = f"crash_{secrets.token_hex(5)}"
-
-    async def execute(statement: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(execute(f"CREATE DATABASE {name}"))
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with temporary_database("crash") as url:
+        assert url is not None
+        yield url
 
 
 def assert_truthful(result: RoundResult, emulator: Any) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
 import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +22,7 @@ import pytest
 import yaml
 from chartkit import build_chart
 from netweave.errors import AlreadyExists, BackendUnavailable
-from netweave.testing import require_backend
+from netweave.testing.postgres import temporary_database
 from netweave_helm.config import ArchiveLimits
 from netweave_helm.storage import local as local_module
 from netweave_helm.storage.local import LocalChartStore
@@ -34,9 +32,6 @@ from servers import serve_asgi
 TOKEN = "index-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 
 def _store(directory: Path, **kwargs: Any) -> LocalChartStore:
@@ -378,26 +373,9 @@ def test_served_index_carries_an_etag_and_answers_304(tmp_path: Path) -> None:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A throw-away database on the real PostgreSQL (its URL), dropped afterwards."""
-    import asyncpg  # type: ignore[import-untyped]
-    from sqlalchemy.engine import make_url
-
-    name = f"helm_index_{secrets.token_hex(5)}"
-
-    async def execute(statement: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(execute(f"CREATE DATABASE {name}"))
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with temporary_database("helm_index") as url:
+        assert url is not None
+        yield url
 
 
 def test_two_gateways_on_postgresql_share_one_repository_under_concurrent_uploads(

@@ -9,23 +9,19 @@ under ``NETWEAVE_REQUIRE_BACKENDS=1``) or, with ``required=True``, ``require_bac
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import asyncpg  # type: ignore[import-untyped]
 from netweave.store.sql import SqlStore
 from netweave.store.tables import metadata
-from netweave.testing import require_backend
-from sqlalchemy.engine import make_url
-
-POSTGRES_URL = os.environ.get(
-    "NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+from netweave.testing.postgres import (
+    POSTGRES_URL,
+    UNREACHABLE,
+    pg_execute,
+    temporary_database,
 )
-#: What connecting to an absent or refusing server raises.
-UNREACHABLE = (OSError, asyncpg.PostgresError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -35,15 +31,6 @@ class Backend:
     name: str
     #: Builds a new store on the same database (another "replica").
     connect: Callable[[], SqlStore]
-
-
-async def pg_execute(*statements: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def new_pg_schema() -> str:
@@ -56,23 +43,6 @@ def new_pg_schema() -> str:
 
 def drop_pg_schema(schema: str) -> None:
     asyncio.run(pg_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-
-
-@contextmanager
-def temporary_database(prefix: str, *, required: bool = True) -> Iterator[str | None]:
-    """A fresh database (its plain ``postgresql://`` URL), dropped with its connections after."""
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    try:
-        asyncio.run(pg_execute(f"CREATE DATABASE {name}"))
-    except UNREACHABLE:
-        if required:
-            require_backend(f"PostgreSQL not reachable at {POSTGRES_URL}")
-        yield None
-        return
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @contextmanager
@@ -96,3 +66,16 @@ async def empty_tables(store: SqlStore) -> None:
     async with store.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             await conn.execute(table.delete())
+
+
+__all__ = [
+    "POSTGRES_URL",
+    "UNREACHABLE",
+    "Backend",
+    "drop_pg_schema",
+    "empty_tables",
+    "new_pg_schema",
+    "pg_execute",
+    "temporary_database",
+    "temporary_schema",
+]

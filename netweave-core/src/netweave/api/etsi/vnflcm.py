@@ -56,6 +56,14 @@ VnfInstanceIdParam = Annotated[
     str, PathParameter(name="vnfInstanceId", min_length=1, max_length=64)
 ]
 OpOccIdParam = Annotated[str, PathParameter(name="vnfLcmOpOccId", min_length=1, max_length=64)]
+
+# SOL013's query parameters of every list (filter, attribute selectors, paging), declared once.
+FilterQuery = Annotated[str | None, Parameter(query="filter", required=False)]
+AllFieldsQuery = Annotated[str | None, Parameter(query="all_fields", required=False)]
+FieldsQuery = Annotated[str | None, Parameter(query="fields", required=False)]
+ExcludeFieldsQuery = Annotated[str | None, Parameter(query="exclude_fields", required=False)]
+ExcludeDefaultQuery = Annotated[str | None, Parameter(query="exclude_default", required=False)]
+MarkerQuery = Annotated[str | None, Parameter(query="nextpage_opaque_marker", required=False)]
 _SELECTOR_DOC = {
     "filter": "SOL013 attribute-based filter, e.g. (eq,instantiationState,INSTANTIATED)",
     "all_fields": "Include every attribute (a flag: no value)",
@@ -275,18 +283,12 @@ def vnflcm_controller(major: int) -> type[Controller]:
             self,
             request: Request[Any, Any, Any],
             services: NamedDependency[Services],
-            filter_: Annotated[str | None, Parameter(query="filter", required=False)] = None,
-            all_fields: Annotated[str | None, Parameter(query="all_fields", required=False)] = None,
-            fields: Annotated[str | None, Parameter(query="fields", required=False)] = None,
-            exclude_fields: Annotated[
-                str | None, Parameter(query="exclude_fields", required=False)
-            ] = None,
-            exclude_default: Annotated[
-                str | None, Parameter(query="exclude_default", required=False)
-            ] = None,
-            marker: Annotated[
-                str | None, Parameter(query="nextpage_opaque_marker", required=False)
-            ] = None,
+            filter_: FilterQuery = None,
+            all_fields: AllFieldsQuery = None,
+            fields: FieldsQuery = None,
+            exclude_fields: ExcludeFieldsQuery = None,
+            exclude_default: ExcludeDefaultQuery = None,
+            marker: MarkerQuery = None,
         ) -> Response[bytes]:
             lcm = service(services)
             base = base_of(request)
@@ -563,18 +565,12 @@ def vnflcm_controller(major: int) -> type[Controller]:
             self,
             request: Request[Any, Any, Any],
             services: NamedDependency[Services],
-            filter_: Annotated[str | None, Parameter(query="filter", required=False)] = None,
-            all_fields: Annotated[str | None, Parameter(query="all_fields", required=False)] = None,
-            fields: Annotated[str | None, Parameter(query="fields", required=False)] = None,
-            exclude_fields: Annotated[
-                str | None, Parameter(query="exclude_fields", required=False)
-            ] = None,
-            exclude_default: Annotated[
-                str | None, Parameter(query="exclude_default", required=False)
-            ] = None,
-            marker: Annotated[
-                str | None, Parameter(query="nextpage_opaque_marker", required=False)
-            ] = None,
+            filter_: FilterQuery = None,
+            all_fields: AllFieldsQuery = None,
+            fields: FieldsQuery = None,
+            exclude_fields: ExcludeFieldsQuery = None,
+            exclude_default: ExcludeDefaultQuery = None,
+            marker: MarkerQuery = None,
         ) -> Response[bytes]:
             lcm = service(services)
             base = base_of(request)

@@ -875,7 +875,6 @@ class HelmAdapter(DMSAdapter):
                 if existing is not None:
                     return existing
             chart = await self._chart_path(spec.package)
-            await self._render_bounded(chart, spec.name, namespace, spec.values or {}, False)
             try:
                 try:
                     release = await install(chart)
@@ -902,28 +901,6 @@ class HelmAdapter(DMSAdapter):
             summary=release,
             applied=(dict(spec.values or {}), description),
         )
-
-    async def _render_bounded(
-        self, chart: Path, name: str, namespace: str, values: dict[str, Any], upgrade: bool
-    ) -> None:
-        """Render ``chart`` with ``values`` in the capped child first: the SDK in this process
-        renders it again to apply it, and a render bomb (a loop a value makes huge) must be
-        refused over a cap (``InvalidInput``) before that, leaving nothing in the cluster."""
-        what = f"checking the render of {'upgrade of ' if upgrade else ''}release {name}"
-        async with self._validations:
-            await render_preview(
-                chart,
-                release=name,
-                namespace=namespace,
-                values=values,
-                upgrade=upgrade,
-                # An upgrade's render starts from the release the cluster holds.
-                cluster=cluster_options(self.settings.cluster),
-                caps=self.settings.render,
-                time_limit=self.config.timeouts.write,
-                work_dir=self._work(),
-                what=what,
-            )
 
     async def _existing_for_retry(
         self, config: sdk.Config, namespace: str, name: str, ctx: OperationContext
@@ -1119,7 +1096,6 @@ class HelmAdapter(DMSAdapter):
                 current = None  # read again: the rollback made a revision
             chart = await self._target_chart(config, name, change, current)
             values = await self._target_values(config, name, change)
-            await self._render_bounded(chart, name, namespace, values, True)
             try:
                 release = await self._runner.run_cancellable(
                     f"upgrading release {name}",

@@ -5,11 +5,6 @@ A preview renders whatever the chart's templates and the request's values ask fo
 in-process, and Go does not hand such memory back soon. The same child as the upload's lint
 (:class:`netweave_helm.validation.HelmChild`) renders instead, under the adapter's ``render``
 caps (memory, time, output size); over a cap the request is refused with a 400 naming it.
-
-Installs and upgrades render the chart here first, with the same values and caps, before the
-Helm SDK in the gateway renders it again to apply it: a render bomb that passed the upload's
-lint (one that needs a value set at install) ends the operation with the same 400 problem, and
-Helm is never called.
 """
 
 from __future__ import annotations
@@ -51,13 +46,11 @@ async def render_preview(
     caps: RenderLimits,
     time_limit: float,
     work_dir: Path,
-    what: str | None = None,
 ) -> dict[str, Any]:
     """Helm's dry-run release (``manifest``, ``notes``, ``chart_name``, ``chart_version``,
     ``revision``) of ``chart``; ``cluster``: :func:`cluster_options`, or ``None`` to render
-    offline. SDK errors map as in-process; over a cap: ``InvalidInput``. ``what``: how errors
-    name the step (a preview by default; an install's or upgrade's check of its render)."""
-    what = what or f"previewing {'upgrade of' if upgrade else 'release'} {release}"
+    offline. SDK errors map as in-process; over a cap: ``InvalidInput``."""
+    what = f"previewing {'upgrade of' if upgrade else 'release'} {release}"
     options = {
         "action": "render",
         "release": release,
@@ -77,7 +70,7 @@ async def render_preview(
     if "tooLarge" in step:
         raise InvalidInput(
             f"{what}: the rendered manifests are {step['tooLarge']} bytes, over the gateway's "
-            f"cap of {caps.max_output_bytes} bytes for one render (the Helm adapter's "
+            f"preview cap of {caps.max_output_bytes} bytes (the Helm adapter's "
             "render.maxOutputBytes)",
             details={"cap": "output", "setting": "render.maxOutputBytes"},
         )

@@ -101,12 +101,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict, one distribution at a time (each has its own [tool.mypy])."""
+    """mypy --strict, one distribution at a time (each has its own [tool.mypy]), then the
+    layer contracts of ``.importlinter`` over all of them (needs every distribution installed)."""
     _install_all(session)
-    session.install("mypy>=1.10", "types-PyYAML", "types-jsonschema")
+    session.install("mypy>=1.10", "types-PyYAML", "types-jsonschema", "import-linter>=2.1")
     for dist in DISTRIBUTIONS:
         with session.chdir(ROOT / dist):
             session.run("mypy")
+    session.run("lint-imports", str(ROOT / ".importlinter"))
 
 
 @nox.session(python="3.11")

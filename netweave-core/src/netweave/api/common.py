@@ -21,7 +21,6 @@ from netweave.models import PROBLEM_MEDIA_TYPE, Preview, ProblemDetails
 from netweave.operations import Services
 from netweave.operations.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, StoredResponse
 
-API_PREFIX = "/o2dms/v1"
 JSON = "application/json"
 
 

@@ -27,13 +27,15 @@ import click
 import httpx
 import yaml
 
+from netweave.models.paths import API_PREFIX
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_REFUSED = 4
 EXIT_SERVER = 5
 EXIT_OPERATION = 6
 DEFAULT_URL = "http://127.0.0.1:8080"
-API = "/o2dms/v1"
+API = API_PREFIX
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "FAILED_TEMP", "ROLLED_BACK"})
 #: Per-request timeout; uploads and followed logs have none for reading (they may be long).
 TIMEOUT = httpx.Timeout(30.0)

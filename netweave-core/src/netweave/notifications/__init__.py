@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netweave.config import Settings
+from netweave.models.paths import API_PREFIX
 from netweave.notifications.callbacks import (
     CallbackAuthError,
     CallbackClient,
@@ -26,8 +27,6 @@ from netweave.store.sql import SqlStore
 
 if TYPE_CHECKING:  # netweave.operations imports this package: no runtime import back
     from netweave.operations.metrics import Metrics
-
-API_PREFIX = "/o2dms/v1"
 
 
 @dataclass(slots=True)

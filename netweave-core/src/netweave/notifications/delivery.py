@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from netweave.config import NotificationSettings
+from netweave.models.paths import API_PREFIX
 from netweave.notifications.callbacks import CallbackAuthError, CallbackClient
 from netweave.notifications.events import notification_body
 from netweave.notifications.sealing import SecretSealer, SecretUnavailable
@@ -50,7 +51,7 @@ class DeliveryWorker:
         client: CallbackClient,
         settings: NotificationSettings,
         *,
-        api_prefix: str = "/o2dms/v1",
+        api_prefix: str = API_PREFIX,
         owner: str | None = None,
         metrics: Metrics | None = None,
         sealer: SecretSealer | None = None,

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from netweave.models import Operation
+from netweave.models import Operation, ResourceStatus
+from netweave.models.paths import (
+    API_PREFIX,
+    deployment_path,
+    operation_path,
+    package_path,
+    subscription_path,
+)
 
 #: The ETSI-style notification type for operation state changes.
 OPERATION_STATE_CHANGED = "OperationStateChanged"
@@ -40,13 +47,29 @@ class DeploymentEvent:
 
 @dataclass(frozen=True, slots=True)
 class OperationEvent:
-    """An operation occurrence entered a state (``previous_state``: ``None`` when created)."""
+    """An operation occurrence entered a state (``previous_state``: ``None`` when created).
+
+    ``resources``: what the backend reported holding when the operation reached this state
+    (``()`` when the deployment is gone; ``None`` when the runner had no report)."""
 
     operation: Operation
     previous_state: str | None
+    resources: tuple[ResourceStatus, ...] | None = None
 
 
-GatewayEvent = PackageEvent | DeploymentEvent | OperationEvent
+@dataclass(frozen=True, slots=True)
+class DirectedEvent:
+    """An event whose subscribers the service that raised it chose already (the ETSI face's
+    LCM notifications: their own subscriptions, filter rules and shapes). Recorded as it is;
+    never broadcast to plugins. The recorder stamps ``timeStamp`` into the payload."""
+
+    event_type: str
+    payload: dict[str, Any]
+    subscription_ids: tuple[str, ...]
+    ordering_key: str | None = None
+
+
+GatewayEvent = PackageEvent | DeploymentEvent | OperationEvent | DirectedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,21 +178,24 @@ def notification_body(
 ) -> dict[str, Any]:
     """The JSON a callback receives. ``id`` is the same for every subscriber and every retry of
     one event (ETSI: de-duplicate by it)."""
+    # ``api_prefix`` is the public URL followed by the native API's prefix.
+    root = api_prefix.removesuffix(API_PREFIX)
     links: dict[str, Any] = {
-        "subscription": {"href": f"{api_prefix}/subscriptions/{subscription_id}"}
+        "subscription": {"href": subscription_path(subscription_id, root=root)}
     }
     if "deploymentId" in payload:
-        links["deployment"] = {"href": f"{api_prefix}/nfDeployments/{payload['deploymentId']}"}
+        links["deployment"] = {"href": deployment_path(payload["deploymentId"], root=root)}
     if "operationId" in payload:
-        links["operation"] = {"href": f"{api_prefix}/operations/{payload['operationId']}"}
+        links["operation"] = {"href": operation_path(payload["operationId"], root=root)}
     if "packageId" in payload and "deploymentId" not in payload:
-        links["package"] = {"href": f"{api_prefix}/nfDeploymentDescriptors/{payload['packageId']}"}
+        links["package"] = {"href": package_path(payload["packageId"], root=root)}
     return {"id": event_id, "subscriptionId": subscription_id, **payload, "_links": links}
 
 
 __all__ = [
     "OPERATION_STATE_CHANGED",
     "DeploymentEvent",
+    "DirectedEvent",
     "EventFacts",
     "GatewayEvent",
     "OperationEvent",

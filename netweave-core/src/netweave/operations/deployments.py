@@ -45,6 +45,7 @@ from netweave.models import (
     Preview,
     RevisionHistory,
 )
+from netweave.models.paths import operation_path
 from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
     REQUEST_ID_PARAM,
@@ -96,8 +97,7 @@ def values_contain(values: dict[str, Any], expected: dict[str, Any]) -> bool:
 
 def ways_out(operation_id: str) -> dict[str, str]:
     """The client tasks that leave a FAILED_TEMP operation, with their URLs."""
-    base = f"/o2dms/v1/operations/{operation_id}"
-    return {task: f"{base}/{task}" for task in ("retry", "rollback", "fail")}
+    return {task: operation_path(operation_id, task) for task in ("retry", "rollback", "fail")}
 
 
 def blocked(deployment_id: str, active: OperationRecord) -> Conflict:

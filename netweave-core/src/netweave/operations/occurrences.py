@@ -12,6 +12,7 @@ from netweave.models import (
     OperationType,
     ProblemDetails,
 )
+from netweave.models.paths import operation_path
 from netweave.operations import state_machine
 from netweave.operations.convert import operation_to_wire
 from netweave.operations.deployments import WorkerHandle, now
@@ -94,8 +95,8 @@ class OperationService:
         if record.operation_type is OperationType.DELETE:
             raise Conflict(
                 f"operation {operation_id} is a DELETE: a delete cannot be rolled back; "
-                f"retry it (POST /o2dms/v1/operations/{operation_id}/retry) or mark it failed "
-                f"(POST /o2dms/v1/operations/{operation_id}/fail)",
+                f"retry it (POST {operation_path(operation_id, 'retry')}) or mark it failed "
+                f"(POST {operation_path(operation_id, 'fail')})",
                 details={"operationId": operation_id, "task": "rollback"},
             )
         async with self._hooks.change(self._store, on_commit=self._worker.wake) as events:
@@ -121,7 +122,7 @@ class OperationService:
             error="Cancelled",
             message="cancelled by a client",
             code=409,
-            instance=f"/o2dms/v1/operations/{operation_id}",
+            instance=operation_path(operation_id),
         )
         # The state is committed first, so the runner's next compare-and-set fails even if
         # another replica runs it; the local task (if any) is interrupted right after commit.

@@ -53,6 +53,7 @@ from netweave.errors import (
 )
 from netweave.logging import request_id_var
 from netweave.models import DeploymentStatus, OperationState, OperationType
+from netweave.models.paths import operation_path
 from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
     REQUEST_ID_PARAM,
@@ -556,7 +557,7 @@ class OperationRunner:
         ``reported``: the backend's settled report, when there is one; otherwise the runner
         asks ``adapter`` once (a failed change may have left the release as it was).
         """
-        problem = error_to_problem(exc, instance=f"/o2dms/v1/operations/{operation.operation_id}")
+        problem = error_to_problem(exc, instance=operation_path(operation.operation_id))
         message = problem.detail or problem.title
         if deployment is not None and reported is None and adapter is not None:
             reported = await self._backend_view(adapter, deployment)

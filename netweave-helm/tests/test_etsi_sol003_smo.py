@@ -1,9 +1,10 @@
 """A standard SMO drives the gateway's ETSI face (SOL003 ``vnflcm/v2``) against the Helm adapter,
 the real Helm SDK and the Kubernetes API emulator.
 
-The SMO here is written only from the SOL003 contract: plain JSON over HTTP, no netweave
-models; every request it sends and every response it gets is validated against the SOL003
-V3.7.1 OpenAPI files (``contracts/etsi/nfv-sol002-sol003``). At each step the test checks what
+The SMO here (``netweave.testing.etsi.StandardSmo``, shared with the GitOps adapters' run) is
+written only from the SOL003 contract: plain JSON over HTTP, no netweave models; every request
+it sends and every response it gets is validated against the SOL003 V3.7.1 OpenAPI files
+(``contracts/etsi/nfv-sol002-sol003``). At each step the test checks what
 Helm's release storage and the emulated cluster hold, not only the op-occ's word.
 
 Packages are onboarded through the native ``/o2dms/v1`` face (onboarding is out of the O2dms
@@ -12,26 +13,21 @@ ETSI profile's scope); their ``packageId`` is the stable ``vnfdId``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from chartkit import DEPLOYMENT, build_chart
 from conftest import shared_dir
 from killedhelm import release_records
 from netweave.testing.contracts import ContractValidator
-from netweave.testing.etsi import sol003_vnflcm_contract
+from netweave.testing.etsi import StandardSmo, sol003_vnflcm_contract
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 
-VNFLCM = "/vnflcm/v2"
 NS = "smo"
 RELEASE = "app"
-HEADERS = {"Version": "2.3.0", "Accept": "application/json"}
-FINAL = frozenset({"COMPLETED", "FAILED_TEMP", "FAILED", "ROLLED_BACK"})
 #: A Deployment whose replicas is a string: the API server refuses it, Helm's upgrade fails.
 BROKEN_DEPLOYMENT = DEPLOYMENT.replace(
     "replicas: {{ .Values.replicaCount }}", 'replicas: "{{ .Values.replicaCount }}x"'
@@ -63,52 +59,6 @@ async def gw(tmp_path: Path, k8s_kubeconfig: Path) -> AsyncIterator[GatewayClien
     )
     async with running_gateway(tmp_path, settings=settings) as client:
         yield client
-
-
-class Smo:
-    """The SMO side: SOL003 calls, each request and response checked against the contract."""
-
-    def __init__(self, gw: GatewayClient, contract: ContractValidator) -> None:
-        self.gw = gw
-        self.contract = contract
-
-    async def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, **headers: str
-    ) -> httpx.Response:
-        sent = {**HEADERS, **headers}
-        if body is not None:
-            sent["Content-Type"] = "application/json"
-        self.contract.validate_request(method, path, body=body, headers=sent)
-        response = await self.gw.request(method, VNFLCM + path, json=body, headers=sent)
-        answer = response.json() if response.content else None
-        self.contract.validate_response(
-            method, path, response.status_code, answer, headers=dict(response.headers)
-        )
-        return response
-
-    async def task(self, path: str, body: dict[str, Any]) -> str:
-        """A task POST: 202 with the op-occ's Location; returns the op-occ's path."""
-        response = await self.call("POST", path, body)
-        assert response.status_code == 202, response.text
-        location = response.headers["Location"]
-        assert "/vnflcm/v2/vnf_lcm_op_occs/" in location, location
-        return location.split("/vnflcm/v2", 1)[1]
-
-    async def poll(self, op_occ: str, states: frozenset[str] = FINAL) -> dict[str, Any]:
-        for _ in range(600):  # bounded: 30 s
-            response = await self.call("GET", op_occ)
-            assert response.status_code == 200, response.text
-            body: dict[str, Any] = response.json()
-            if body["operationState"] in states:
-                return body
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{op_occ} stayed {body['operationState']}")
-
-    async def instance(self, instance_id: str) -> dict[str, Any]:
-        response = await self.call("GET", f"/vnf_instances/{instance_id}")
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
 
 
 async def onboard(gw: GatewayClient, archive: Path, name: str, version: str) -> str:
@@ -151,7 +101,7 @@ def image(k8s: KubernetesEmulator) -> str:
 async def test_a_standard_smo_runs_the_whole_lifecycle(
     gw: GatewayClient, contract: ContractValidator, k8s_emulator: KubernetesEmulator, tmp_path: Path
 ) -> None:
-    smo = Smo(gw, contract)
+    smo = StandardSmo(gw, contract)
     v1 = await onboard(gw, chart(tmp_path, "1.0.0", "1"), "smo-app", "1.0.0")
     v2 = await onboard(gw, chart(tmp_path, "1.1.0", "2"), "smo-app", "1.1.0")
 
@@ -264,7 +214,7 @@ async def test_a_standard_smo_runs_the_whole_lifecycle(
 async def test_a_failed_change_is_rolled_back_retried_or_given_up(
     gw: GatewayClient, contract: ContractValidator, k8s_emulator: KubernetesEmulator, tmp_path: Path
 ) -> None:
-    smo = Smo(gw, contract)
+    smo = StandardSmo(gw, contract)
     good = await onboard(gw, chart(tmp_path, "1.0.0", "1"), "smo-app", "1.0.0")
     broken = await onboard(gw, chart(tmp_path, "2.0.0", "2", BROKEN_DEPLOYMENT), "smo-app", "2.0.0")
     created = await smo.call("POST", "/vnf_instances", {"vnfdId": good})

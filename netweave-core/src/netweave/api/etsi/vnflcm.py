@@ -580,8 +580,7 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 lambda r: (r.start_time, r.op_occ_id),
                 lambda records: op_occ_bodies(lcm, records, base, manager_of(request)),
                 render.OP_OCC_ATTRIBUTES,
-                render.OP_OCC_DEFAULT_EXCLUDED,
-                render.OP_OCC_REQUIRED,
+                *render.op_occ_selection(major),
             )
 
         @get(

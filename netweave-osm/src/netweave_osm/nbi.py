@@ -7,16 +7,19 @@ idempotent calls). The NBI answers YAML unless asked otherwise, so every request
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import httpx
-from netweave.adapters.http import BackendClient, HttpSettings
+from netweave.adapters.http import (
+    BackendClient,
+    BearerToken,
+    HttpSettings,
+    RefreshingBearerAuth,
+)
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -34,13 +37,6 @@ JSON = "application/json"
 BACKEND = "OSM NBI"
 #: Path suffixes of the package collections; a 409 on them means "exists" or "in use".
 _PACKAGE_COLLECTIONS = ("/vnf_packages_content", "/ns_descriptors_content")
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    id: str
-    expires: float | None
-    project_id: str | None
 
 
 def nbi_detail(response: httpx.Response) -> str:
@@ -94,11 +90,9 @@ def map_nbi_error(response: httpx.Response) -> NetweaveError:
     return BackendError(f"OSM NBI failed (HTTP {status}): {detail}", details=details)
 
 
-class TokenAuth(httpx.Auth):
-    """Bearer token from ``POST /admin/v1/tokens``; renewed before ``expires`` and on a 401.
-
-    Concurrent requests share one login (a lock around the renewal).
-    """
+class TokenAuth(RefreshingBearerAuth):
+    """Bearer token from ``POST /admin/v1/tokens``; core's refreshing flow renews it before
+    ``expires`` and on a 401. The project the NBI scoped it to is kept beside it."""
 
     def __init__(
         self,
@@ -110,26 +104,14 @@ class TokenAuth(httpx.Auth):
         renew_margin: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(margin=renew_margin, clock=clock)
         self._token_url = token_url
         self._username = username
         self._password = password
         self._project = project
-        self._margin = renew_margin
-        self._clock = clock
-        self._token: Token | None = None
-        self._lock = asyncio.Lock()
-        self.logins = 0
+        self.project_id: str | None = None
 
-    @property
-    def token(self) -> Token | None:
-        return self._token
-
-    def _usable(self, token: Token | None) -> bool:
-        if token is None:
-            return False
-        return token.expires is None or token.expires - self._margin > self._clock()
-
-    def _login_request(self) -> httpx.Request:
+    def _login_request(self, request: httpx.Request) -> httpx.Request:
         body = {
             "username": self._username,
             "password": self._password.get_secret_value(),
@@ -142,7 +124,7 @@ class TokenAuth(httpx.Auth):
             headers={"Accept": JSON, "Content-Type": JSON},
         )
 
-    def _read_token(self, response: httpx.Response) -> Token:
+    def _read_token(self, response: httpx.Response) -> BearerToken:
         status = response.status_code
         if status in (401, 403):
             raise BackendError(
@@ -162,41 +144,8 @@ class TokenAuth(httpx.Auth):
             raise BackendError("OSM NBI answered the token request without a token id")
         expires = body.get("expires")
         project = body.get("project_id")
-        return Token(
-            id=body["id"],
-            expires=float(expires) if isinstance(expires, int | float) else None,
-            project_id=project if isinstance(project, str) else None,
-        )
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        async with self._lock:
-            if not self._usable(self._token):
-                self.logins += 1
-                login = yield self._login_request()
-                await login.aread()
-                self._token = self._read_token(login)
-            token = self._token
-        assert token is not None
-        request.headers["Authorization"] = f"Bearer {token.id}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        # Expired or revoked early (NBI restart, admin logout): log in again, once.
-        async with self._lock:
-            if self._token is None or self._token.id == token.id:
-                self.logins += 1
-                login = yield self._login_request()
-                await login.aread()
-                self._token = self._read_token(login)
-            token = self._token
-        request.headers["Authorization"] = f"Bearer {token.id}"
-        yield request
-
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        raise RuntimeError("the OSM token flow is async only")
-        yield request  # pragma: no cover - makes this a generator
+        self.project_id = project if isinstance(project, str) else None
+        return BearerToken(body["id"], float(expires) if isinstance(expires, int | float) else None)
 
 
 def _json_body(response: httpx.Response) -> Any:
@@ -250,7 +199,7 @@ class NbiClient:
         if token is not None:
             # Give the token back; a failure here must not stop a shutdown.
             try:
-                await self.http.client.delete(f"/admin/v1/tokens/{token.id}")
+                await self.http.client.delete(f"/admin/v1/tokens/{token.value}")
             except httpx.HTTPError as exc:
                 _log.debug("OSM token logout failed: %s", type(exc).__name__)
         await self.http.aclose()
@@ -300,4 +249,4 @@ class NbiClient:
         return _json_body(response), response
 
 
-__all__ = ["NbiClient", "Token", "TokenAuth", "map_nbi_error", "nbi_detail"]
+__all__ = ["NbiClient", "TokenAuth", "map_nbi_error", "nbi_detail"]

@@ -8,12 +8,15 @@ transport failures and HTTP statuses onto :mod:`netweave.errors`. Authentication
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,90 @@ def _verify(tls: TlsSettings) -> ssl.SSLContext | bool:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+class StaticBearerAuth(httpx.Auth):
+    """A fixed API token as ``Authorization: Bearer``."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+@dataclass(frozen=True, slots=True)
+class BearerToken:
+    """A token a login issued; ``expires_at`` in epoch seconds, ``None`` when not known."""
+
+    value: str
+    expires_at: float | None = None
+
+
+class RefreshingBearerAuth(httpx.Auth, abc.ABC):
+    """A bearer token obtained by a login request, as an ``httpx.Auth`` flow.
+
+    The login runs before the first request, again ``margin`` seconds before the token expires,
+    and once more when a request comes back 401 (expired or revoked server-side); that request
+    is then replayed once, so a second 401 reaches the error mapping. Concurrent requests that
+    find the token stale share one login. An adapter supplies only its backend's login request
+    and how to read the token from the answer (raising a core error when refused).
+    """
+
+    def __init__(self, *, margin: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self._margin = margin
+        self._clock = clock
+        self._token: BearerToken | None = None
+        self._lock = asyncio.Lock()
+        #: Successful logins so far (diagnostics and tests).
+        self.logins = 0
+
+    @property
+    def token(self) -> BearerToken | None:
+        return self._token
+
+    @abc.abstractmethod
+    def _login_request(self, request: httpx.Request) -> httpx.Request:
+        """The backend's login call; ``request`` is the call it precedes (for its URL)."""
+
+    @abc.abstractmethod
+    def _read_token(self, response: httpx.Response) -> BearerToken:
+        """The token in a login answer, or a core error saying why there is none."""
+
+    def _fresh(self, token: BearerToken | None) -> bool:
+        if token is None:
+            return False
+        return token.expires_at is None or self._clock() < token.expires_at - self._margin
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        async with self._lock:
+            if not self._fresh(self._token):
+                login = yield self._login_request(request)
+                await login.aread()
+                self._token = self._read_token(login)
+                self.logins += 1
+            used = self._token
+        assert used is not None
+        request.headers["Authorization"] = f"Bearer {used.value}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        async with self._lock:
+            if self._token is None or self._token.value == used.value:  # nobody renewed it
+                login = yield self._login_request(request)
+                await login.aread()
+                self._token = self._read_token(login)
+                self.logins += 1
+            used = self._token
+        request.headers["Authorization"] = f"Bearer {used.value}"
+        yield request
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        raise RuntimeError(f"{type(self).__name__} works with httpx.AsyncClient only")
+        yield request  # pragma: no cover - makes this a generator
 
 
 class BackendClient:
@@ -226,8 +313,11 @@ class BackendClient:
 __all__ = [
     "IDEMPOTENT_METHODS",
     "BackendClient",
+    "BearerToken",
     "ErrorMapper",
     "HttpSettings",
+    "RefreshingBearerAuth",
+    "StaticBearerAuth",
     "TlsSettings",
     "default_error",
 ]

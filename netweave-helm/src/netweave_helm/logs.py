@@ -125,6 +125,10 @@ async def _follow(
                 **kwargs,
             )
             responses.append(response)
+            if stop.is_set():  # the consumer left while this stream was being opened
+                _shut(response)
+                _close(response)
+                return
             for raw in response.stream(decode_content=True):
                 if stop.is_set():
                     break
@@ -154,12 +158,35 @@ async def _follow(
                 yield item
     finally:
         stop.set()
-        for response in responses:
-            with contextlib.suppress(Exception):
-                response.close()
+        # close() waits for the lock a reader thread holds while it sits in a read of a quiet
+        # stream, which blocked the whole event loop when a client left a followed stream:
+        # shut the sockets down (that ends the reads) and close them off the loop.
+        for response in list(responses):
+            _shut(response)
+        threading.Thread(
+            target=_close_all, args=(list(responses),), daemon=True, name="netweave-helm-logs"
+        ).start()
         # Unblock readers waiting on a full queue.
         while not queue.empty():
             queue.get_nowait()
+
+
+def _shut(response: Any) -> None:
+    # urllib3 >= 2.3: shuts the socket down without the reader's lock.
+    shutdown = getattr(response, "shutdown", None)
+    if callable(shutdown):
+        with contextlib.suppress(Exception):
+            shutdown()
+
+
+def _close(response: Any) -> None:
+    with contextlib.suppress(Exception):
+        response.close()
+
+
+def _close_all(responses: list[Any]) -> None:
+    for response in responses:
+        _close(response)
 
 
 __all__ = ["INSTANCE_LABEL", "stream_release_logs"]

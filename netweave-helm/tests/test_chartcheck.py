@@ -276,39 +276,3 @@ async def test_lint_errors_from_the_child_are_refused_as_before(
         await local_adapter.upload_package(upload_of(archive))
     assert caught.value.status == 400
     await _nothing_left(local_adapter, tmp_path / "repo")
-
-
-async def _vendor_with(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answer: dict[str, object]
-) -> Path:
-    _child(monkeypatch, f"print({json.dumps(json.dumps(answer))})")
-    destination = tmp_path / "out"
-    destination.mkdir(parents=True)
-    return await validation.vendor_dependencies(
-        tmp_path / "chart",
-        destination,
-        wanted=("hello-world",),
-        plain_http=True,
-        time_limit=30,
-        work_dir=tmp_path,
-    )
-
-
-async def test_vendoring_maps_the_child_s_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    unreachable = {
-        "update": {"error": {"type": "HelmRepoError", "message": "dial tcp: connection refused"}},
-        "package": None,
-    }
-    with pytest.raises(InvalidInput, match="dependencies could not be fetched") as caught:
-        await _vendor_with(monkeypatch, tmp_path / "a", unreachable)
-    assert caught.value.details == {"dependencies": ["hello-world"]}
-
-    broken = {"update": {"result": None}, "package": {"error": {"type": "HelmIOError"}}}
-    with pytest.raises(BackendError, match="packaging the chart with its dependencies"):
-        await _vendor_with(monkeypatch, tmp_path / "b", broken)
-
-    elsewhere = {"update": {"result": None}, "package": {"result": str(tmp_path / "x.tgz")}}
-    with pytest.raises(BackendError, match="outside its directory"):
-        await _vendor_with(monkeypatch, tmp_path / "c", elsewhere)

@@ -11,7 +11,7 @@ import pytest
 from chartkit import build_chart
 from conftest import REAL_CHARTS, AdapterFactory, upload_of
 from netweave.adapters import DeploymentSpec, OperationContext, PackageUpload
-from netweave.errors import AlreadyExists, BackendError, NotFound
+from netweave.errors import AlreadyExists, BackendError, InvalidInput, NotFound
 from netweave.models import DeploymentStatus
 from netweave_helm.adapter import HelmAdapter
 from registry import Registry, run_registry
@@ -164,7 +164,8 @@ async def test_registration_by_oci_reference_pulls_into_the_local_repository(
     )
     assert info.checksum == f"sha256:{REAL_CHARTS['velero-12.1.0.tgz']}"
     assert (tmp_path / "repo" / "velero-12.1.0.tgz").is_file()
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as caught:
         await adapter.upload_package(
             PackageUpload(name="velero", version="9.9.9", package_uri=f"{remote}/velero:9.9.9")
         )
+    assert "has no 9.9.9 (HTTP 404)" in caught.value.message

@@ -5,6 +5,7 @@ Shape (the design notes' form)::
     server: {host: 127.0.0.1, port: 8080}
     store: {url: postgresql+asyncpg://…}        # default: SQLite file in the data directory
     api: {token: ${NETWEAVE_API_TOKEN}, maxUploadBytes: 1073741824}
+    fetch: {allowedCidrs: [10.20.0.0/16]}     # networks client-caused fetches may reach
     plugins:
       dms:
         - name: helm-local      # instance name, unique
@@ -201,11 +202,31 @@ class NotificationSettings(_Section):
 
     @model_validator(mode="after")
     def _cidrs_parse(self) -> NotificationSettings:
-        for index, cidr in enumerate(self.allowed_cidrs):
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"allowedCidrs[{index}] is not an IP network") from None
+        _check_cidrs(self.allowed_cidrs)
+        return self
+
+
+def _check_cidrs(cidrs: list[str]) -> None:
+    for index, cidr in enumerate(cidrs):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"allowedCidrs[{index}] is not an IP network") from None
+
+
+class FetchSettings(_Section):
+    """``fetch``: fetches that content a client sends can cause (a package registered by URL,
+    an OCI reference, a chart's dependency repositories; see ``netweave.fetching``). Hosts on
+    loopback, private, link-local, metadata, multicast or reserved addresses are refused unless
+    their address is inside one of ``allowed_cidrs`` (listed networks are allowed whatever
+    they are, metadata addresses included). An adapter instance may set its own ``fetch``
+    block; without one it gets this."""
+
+    allowed_cidrs: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cidrs_parse(self) -> FetchSettings:
+        _check_cidrs(self.allowed_cidrs)
         return self
 
 
@@ -251,6 +272,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     operations: OperationSettings = Field(default_factory=OperationSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
     _source: str = PrivateAttr(default="embedded defaults")
@@ -560,6 +582,7 @@ __all__ = [
     "AdapterInstanceSettings",
     "ApiSettings",
     "ConfigError",
+    "FetchSettings",
     "JwtSettings",
     "NotificationSettings",
     "OperationSettings",

@@ -21,7 +21,9 @@ if an adapter's ``Config`` model declares a field named ``data_dir`` and the ins
 ``config:`` does not set it, the loader sets it to ``<gateway data dir>/adapters/<instance
 name>`` — a directory private to that instance, created by :func:`load_adapters` before the
 adapter is constructed. An adapter that does not declare ``data_dir`` gets nothing injected (its
-``Config`` forbids unknown keys).
+``Config`` forbids unknown keys). **The fetch policy** likewise: a ``Config`` field ``fetch``
+(``netweave.config.FetchSettings``) gets the gateway's ``fetch`` block unless the instance sets
+one (``netweave.fetching.FetchPolicy.from_settings`` builds the policy from it).
 
 **Hooks**: an adapter class may carry an attribute ``hooks`` — a module, an object, or a class
 (instantiated without arguments) with ``@netweave.hookimpl`` functions; it is registered once
@@ -69,6 +71,9 @@ KNOWN_ADAPTERS: dict[str, str] = {
 }
 
 DATA_DIR_FIELD = "data_dir"
+#: An adapter ``Config`` field of type ``netweave.config.FetchSettings`` that the loader fills
+#: with the gateway's ``fetch`` settings unless the instance's ``config:`` sets its own.
+FETCH_FIELD = "fetch"
 
 
 class AdapterLoadError(Exception):
@@ -289,6 +294,8 @@ def build_config(
         and (field.alias or DATA_DIR_FIELD) not in raw
     ):
         raw[DATA_DIR_FIELD] = str(instance_data_dir(settings, instance))
+    if FETCH_FIELD in model.model_fields and FETCH_FIELD not in raw:
+        raw[FETCH_FIELD] = settings.fetch.model_dump(by_alias=True)
     try:
         return model.model_validate(raw), []
     except ValidationError as exc:
@@ -426,6 +433,7 @@ def load_adapters(
 
 __all__ = [
     "DATA_DIR_FIELD",
+    "FETCH_FIELD",
     "KNOWN_ADAPTERS",
     "AdapterLoadError",
     "LoadedAdapters",

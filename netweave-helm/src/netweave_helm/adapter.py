@@ -67,19 +67,20 @@ from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
 
 from netweave_helm import sdk
-from netweave_helm.archives import check_schema_references, safe_extract
+from netweave_helm.archives import check_schema_references
 from netweave_helm.cluster import ClusterAccess
 from netweave_helm.config import HelmConfig, LocalStorage
+from netweave_helm.dependencies import DependencyFetcher, vendor
 from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
 from netweave_helm.rendering import cluster_options, render_preview
 from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
+from netweave_helm.storage.oci import pull_reference
 from netweave_helm.validation import (
     ValidatedChart,
     extensions_from_metadata,
     validate_archive,
-    vendor_dependencies,
 )
 
 _log = logging.getLogger("netweave_helm")
@@ -690,25 +691,25 @@ class HelmAdapter(DMSAdapter):
         return bool(repository) and repository in allowed
 
     async def _vendor(self, archive: Path, directory: Path, validated: ValidatedChart) -> Path:
-        """``helm dependency update`` on an extracted copy, packaged again (in a child process,
-        like validation: the SDK loads the whole chart)."""
-        source = directory / "src"
-        await asyncio.to_thread(safe_extract, archive, source)
-        out = directory / "out"
-        await asyncio.to_thread(out.mkdir)
-        plain_http = any(
-            urllib.parse.urlsplit(repo.url).hostname in {"127.0.0.1", "localhost", "::1"}
-            for repo in self.settings.dependency_repositories
+        """The archive with the dependencies it does not carry added to ``charts/``, fetched by
+        the gateway through the fetch policy (never by the Helm SDK; see
+        :mod:`netweave_helm.dependencies`)."""
+        wanted = set(validated.to_vendor)
+        declared = validated.metadata.get("dependencies") or []
+        remote_store = self.store.kind in {"oci", "http", "chartmuseum"}
+        fetcher = DependencyFetcher(
+            self._fetch_policy(),
+            store=self.store if remote_store else None,
+            max_bytes=self.settings.limits.max_uncompressed_bytes,
+            timeout=self.settings.http_timeout,
         )
-        async with self._validations:
-            return await vendor_dependencies(
-                source / validated.facts.top,
-                out,
-                wanted=validated.to_vendor,
-                plain_http=plain_http,
-                time_limit=self.config.timeouts.write,
-                work_dir=self._work(),
-            )
+        return await vendor(
+            archive,
+            directory,
+            top=validated.facts.top,
+            dependencies=[d for d in declared if str(d.get("name")) in wanted],
+            fetcher=fetcher,
+        )
 
     async def _register_by_reference(self, upload: PackageUpload) -> PackageInfo:
         """``packageUri``: a chart already in this repository, or an archive to fetch."""
@@ -748,8 +749,10 @@ class HelmAdapter(DMSAdapter):
         return None
 
     def _fetch_policy(self) -> FetchPolicy:
-        """Core's policy for fetches a client's ``packageUri`` causes (SSRF rules)."""
-        return FetchPolicy(
+        """Core's policy for fetches a client's content causes (``packageUri``, dependency
+        repositories): the SSRF rules with the gateway's ``fetch.allowedCidrs``."""
+        return FetchPolicy.from_settings(
+            self.settings.fetch,
             allow_private=self.settings.allow_private_package_uris,
             allow_hint="allowPrivatePackageUris in the adapter's config",
         )
@@ -773,21 +776,17 @@ class HelmAdapter(DMSAdapter):
         )
 
     async def _pull_oci(self, uri: str, directory: Path, version: str) -> Path:
-        host = urllib.parse.urlsplit(uri).hostname
-        loopback = host in {"127.0.0.1", "localhost", "::1"}
-        ref = uri if ":" in uri.rsplit("/", 1)[-1] else None
-        await self._runner.run(
-            f"pulling {uri}",
-            sdk.pull,
+        """The chart at ``oci://…`` pulled by the gateway through the fetch policy (token
+        realm and blob redirects included, each connection pinned), not by the Helm SDK."""
+        return await pull_reference(
             uri,
-            str(directory),
-            version=None if ref else version,
-            plain_http=loopback,
+            directory,
+            policy=self._fetch_policy(),
+            version=version,
+            max_bytes=self.settings.limits.max_uncompressed_bytes,
+            timeout=self.settings.http_timeout,
+            field="packageUri",
         )
-        archives = await asyncio.to_thread(lambda: sorted(directory.glob("*.tgz")))
-        if len(archives) != 1:
-            raise BackendError(f"pulling {uri} gave {len(archives)} archives")
-        return archives[0]
 
     async def _chart_path(self, package: PackageInfo) -> Path:
         """A local archive of ``package`` that Helm may load: its schemas refer nowhere else

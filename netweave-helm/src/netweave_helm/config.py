@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from netweave.adapters import AdapterConfig
+from netweave.config import FetchSettings
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -172,6 +173,9 @@ class RenderLimits(_Section):
     time_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: Largest preview (rendered manifests plus notes) answered, in bytes.
     max_output_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Persistent render workers (installs, upgrades, scales, previews), one request each at
+    #: a time; by default ``cluster.maxConcurrency``. Each holds the Helm SDK (~60 MB RSS).
+    workers: int | None = Field(default=None, ge=1, le=512)
 
 
 class ClusterSettings(_Section):
@@ -226,6 +230,9 @@ class HelmConfig(AdapterConfig):
     #: Registration by ``packageUri`` may fetch from loopback/private addresses (link-local and
     #: reserved ones are always refused): off by default, against SSRF.
     allow_private_package_uris: bool = False
+    #: Networks fetches caused by client content (``packageUri``, dependency repositories) may
+    #: reach; the gateway's loader sets the gateway's ``fetch`` block when this is not given.
+    fetch: FetchSettings | None = None
     #: Requests to remote repositories (OCI manifest API, ChartMuseum, HTTP) time out after this.
     http_timeout: float = Field(default=30.0, gt=0, le=3600)
 

@@ -308,34 +308,6 @@ async def run_chart_check(
     return answer
 
 
-async def vendor_dependencies(
-    chart_dir: Path,
-    destination: Path,
-    *,
-    wanted: tuple[str, ...],
-    plain_http: bool,
-    time_limit: float,
-    work_dir: Path,
-) -> Path:
-    """``helm dependency update`` + ``helm package`` of the extracted chart at ``chart_dir``,
-    in a child process like :func:`run_chart_check`; the new archive in ``destination``."""
-    options = {"action": "vendor", "destination": str(destination), "plainHttp": plain_http}
-    async with HelmChild(str(chart_dir), work_dir) as child:
-        answer = await child.answer(options, time_limit)
-    update = answer.get("update")
-    if isinstance(update, dict) and "error" in update:
-        problem = sdk.map_reported_error(update["error"], "fetching chart dependencies")
-        raise InvalidInput(
-            f"the chart's dependencies could not be fetched: {problem.message}",
-            details={"dependencies": list(wanted)},
-        )
-    packaged = _step(answer, "package", "packaging the chart with its dependencies", str)
-    path = Path(packaged)
-    if not await asyncio.to_thread(os.path.samefile, path.parent, destination):
-        raise BackendError(f"{_CHECK}: the Helm chart check packaged outside its directory")
-    return path
-
-
 def _child_path() -> str:
     """``PYTHONPATH`` for the child: this very ``netweave_helm`` first, so parent and child
     always run the same code."""
@@ -545,5 +517,4 @@ __all__ = [
     "run_chart_check",
     "validate_archive",
     "validate_chart_yaml",
-    "vendor_dependencies",
 ]

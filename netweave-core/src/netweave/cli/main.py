@@ -408,6 +408,7 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
     click.echo(f"  listen: {settings.server.host}:{settings.server.port}")
     click.echo(f"  store: {_store_summary(settings)}")
     click.echo(f"  API token: {_token_summary(settings)}")
+    click.echo(f"  fetches caused by clients: {_fetch_summary(settings)}")
     enabled = settings.enabled_instances()
     if enabled:
         names = [f"{i.name} ({i.type}{', default' if i.default else ''})" for i in enabled]
@@ -419,6 +420,13 @@ def config_check(config_path: Path | None, data_dir: Path | None) -> None:
         click.echo(f"  disabled: {', '.join(disabled)}")
     if settings.plugins.hooks:
         click.echo(f"  hook plugins: {', '.join(settings.plugins.hooks)}")
+
+
+def _fetch_summary(settings: Settings) -> str:
+    cidrs = settings.fetch.allowed_cidrs
+    if not cidrs:
+        return "public addresses only (fetch.allowedCidrs is empty)"
+    return f"public addresses and fetch.allowedCidrs {', '.join(cidrs)}"
 
 
 def _kubeconfig_paths(model: object, prefix: str = "") -> list[tuple[str, Path]]:

@@ -106,10 +106,9 @@ class CallbackPolicy:
             raise CallbackRefused(
                 f"{field}: host {name} is a cloud metadata service", details={"field": field}
             )
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._resolve_timeout):
-                infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+                infos = await self._lookup(name, port)
         except (OSError, TimeoutError, UnicodeError):
             raise CallbackRefused(
                 f"{field}: host {name} does not resolve", details={"field": field}
@@ -136,6 +135,12 @@ class CallbackPolicy:
             )
         return addresses
 
+    @staticmethod
+    async def _lookup(name: str, port: int) -> list[Any]:
+        # The one name resolution of the guard (tests replace it to play a rebinding DNS).
+        loop = asyncio.get_running_loop()
+        return await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+
     async def check_url(self, url: str, *, field: str = "callbackUri") -> None:
         """Refuse ``url`` unless it is an absolute http(s) URL whose host may be called."""
         try:
@@ -155,8 +160,9 @@ class CallbackPolicy:
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves and checks at connect time, then connects to the checked address."""
 
-    def __init__(self, policy: CallbackPolicy) -> None:
+    def __init__(self, policy: CallbackPolicy, field: str) -> None:
         self._policy = policy
+        self._field = field
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -167,7 +173,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._policy.resolve(host, port, field="url")
+        addresses = await self._policy.resolve(host, port, field=self._field)
         error: Exception | None = None
         for address in addresses:
             try:
@@ -194,7 +200,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx transport whose every connection passes the policy (no environment proxies)."""
 
-    def __init__(self, policy: CallbackPolicy, *, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self, policy: CallbackPolicy, *, limits: httpx.Limits | None = None, field: str = "url"
+    ) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         super().__init__(trust_env=False, limits=limits)
         # httpx offers no public way to pass httpcore a network backend: rebuild the pool with
@@ -204,14 +212,17 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(policy),
+            network_backend=_GuardedBackend(policy, field),
         )
 
 
-def guarded_client(policy: CallbackPolicy, *, timeout: float) -> httpx.AsyncClient:
-    """The HTTP client for callbacks and token endpoints: guarded, no redirects, no env proxy."""
+def guarded_client(
+    policy: CallbackPolicy, *, timeout: float, field: str = "url"
+) -> httpx.AsyncClient:
+    """The HTTP client for callbacks and token endpoints: guarded, no redirects, no env proxy.
+    ``field``: what a refusal at connect time names (the request field the URL came from)."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy),
+        transport=GuardedTransport(policy, field=field),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         follow_redirects=False,
         trust_env=False,

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
-from netweave.errors import AlreadyExists, BackendError, NotFound
+from netweave.errors import AlreadyExists, BackendError, InvalidInput, NotFound
+from netweave.fetching import Fetcher, FetchPolicy
 
 from netweave_helm import sdk
 from netweave_helm.config import OciStorage
@@ -146,8 +150,13 @@ class OciChartStore(ChartStore):
             ]
             if not layers:
                 return None
+            # Registries may redirect blob reads to their storage (httpx drops the credentials
+            # on a redirect to another origin).
             blob = await self._http.request(
-                "GET", f"/v2/{repository}/blobs/{config['digest']}", expected=(200,)
+                "GET",
+                f"/v2/{repository}/blobs/{config['digest']}",
+                expected=(200,),
+                follow_redirects=True,
             )
             metadata = json.loads(blob.content)
             cached = (metadata, str(layers[0]["digest"]))
@@ -273,6 +282,209 @@ class OciChartStore(ChartStore):
             del self._manifest_cache[digest]
 
 
+# -- pulls a client's content causes --------------------------------------------------------
+
+#: Manifests, tag lists and token answers are small; a larger one is refused, not read.
+_DOCUMENT_LIMIT = 4 << 20
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+#: The distribution spec's repository name: path components of lowercase alphanumerics
+#: joined by ``.``, ``_``, ``__`` or dashes.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class OciReference:
+    """``oci://host[:port]/repository[:tag|@digest]`` split into its parts."""
+
+    host: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str, *, field: str) -> OciReference:
+        rest = uri.removeprefix("oci://")
+        host, _, path = rest.partition("/")
+        digest: str | None = None
+        tag: str | None = None
+        if "@" in path:
+            path, _, digest = path.partition("@")
+        last = path.rsplit("/", 1)[-1]
+        if ":" in last:
+            path, _, tag = path.rpartition(":")
+        try:
+            parts = urlsplit(f"https://{host}")
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            parts = None
+        if (
+            not uri.startswith("oci://")
+            or parts is None
+            or not parts.hostname
+            or parts.username is not None
+            or not _REPOSITORY.match(path)
+            or (tag is not None and not _TAG.match(tag))
+            or (digest is not None and not _DIGEST.match(digest))
+        ):
+            raise InvalidInput(
+                f"{field} {uri!r} is not an OCI reference oci://host[:port]/repository[:tag]",
+                details={"field": field},
+            )
+        return cls(host=host, repository=path, tag=tag, digest=digest)
+
+    def with_name(self, name: str) -> OciReference:
+        """The repository ``name`` under this one (a dependency repository's chart)."""
+        return OciReference(self.host, f"{self.repository}/{name}")
+
+
+class RegistryReader:
+    """Anonymous reads of one repository of an OCI registry for fetches a client's content
+    causes (``packageUri: oci://…``, an ``oci://`` dependency repository), through core's
+    :class:`~netweave.fetching.Fetcher`: every request — the registry's own, the token
+    realm its ``WWW-Authenticate`` names, and the blob storage its redirects lead to — is
+    checked by the fetch policy and connected to at the checked address (the Helm SDK's client
+    would resolve names again itself). The bearer token goes to the registry only."""
+
+    def __init__(self, fetcher: Fetcher, reference: OciReference, *, plain_http: bool) -> None:
+        self._fetch = fetcher
+        self.reference = reference
+        self._base = f"{'http' if plain_http else 'https'}://{reference.host}/v2/"
+        self._bearer: str | None = None
+
+    @classmethod
+    async def connect(cls, fetcher: Fetcher, reference: OciReference) -> RegistryReader:
+        """Plain HTTP only to a registry on loopback (as ``helm --plain-http`` would be
+        needed for a local test registry); HTTPS otherwise."""
+        addresses = await fetcher.policy.addresses(f"https://{reference.host}", field=fetcher.field)
+        plain = all(ipaddress.ip_address(a).is_loopback for a in addresses)
+        return cls(fetcher, reference, plain_http=plain)
+
+    def _url(self, path: str) -> str:
+        return self._base + f"{self.reference.repository}/{path}"
+
+    def _headers(self, accept: str | None = None) -> dict[str, str]:
+        headers = {"Accept": accept} if accept else {}
+        if self._bearer is not None:
+            headers["Authorization"] = f"Bearer {self._bearer}"
+        return headers
+
+    async def _read(self, path: str, *, accept: str | None = None) -> tuple[int, Any, bytes]:
+        fetched = await self._fetch.read(
+            self._url(path), limit=_DOCUMENT_LIMIT, headers=self._headers(accept)
+        )
+        challenge = fetched.headers.get("WWW-Authenticate", "")
+        if fetched.status == 401 and self._bearer is None and await self._token(challenge):
+            fetched = await self._fetch.read(
+                self._url(path), limit=_DOCUMENT_LIMIT, headers=self._headers(accept)
+            )
+        return fetched.status, fetched.headers, fetched.body
+
+    async def _token(self, challenge: str) -> bool:
+        """The distribution spec's token flow, anonymously: ``GET realm?service&scope``."""
+        if not challenge.lower().startswith("bearer "):
+            return False
+        params = dict(_CHALLENGE_PARAM.findall(challenge))
+        realm = params.pop("realm", "")
+        if not realm.startswith(("https://", "http://")):
+            return False
+        params.setdefault("scope", f"repository:{self.reference.repository}:pull")
+        query = urlencode({k: v for k, v in params.items() if k in {"service", "scope"}})
+        answer = await self._fetch.read(f"{realm}?{query}", limit=64 * 1024)
+        if answer.status != 200:
+            raise self._fetch.failed(
+                f"needs credentials (its token service answered HTTP {answer.status})",
+                status=answer.status,
+            )
+        try:
+            body = json.loads(answer.body)
+        except ValueError:
+            body = None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise self._fetch.failed("needs credentials (its token service gave no token)")
+        self._bearer = token
+        return True
+
+    def _json(self, status: int, body: bytes, what: str) -> dict[str, Any]:
+        if status == 401:
+            raise self._fetch.failed("needs credentials (HTTP 401); anonymous pulls only")
+        if status != 200:
+            raise self._fetch.failed(f"{what}: HTTP {status}", status=status)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise self._fetch.failed(f"{what}: the registry's answer is not a JSON object")
+        return document
+
+    async def tags(self) -> list[str]:
+        """The repository's tags (one page of up to 1000; charts rarely have more)."""
+        status, _, body = await self._read(f"tags/list?n={_PAGE}")
+        if status == 404:
+            return []
+        tags = self._json(status, body, "listing its tags").get("tags") or []
+        return [t for t in tags if isinstance(t, str) and _TAG.match(t)]
+
+    async def pull(self, reference: str, directory: Path, *, max_bytes: int) -> Path:
+        """The chart layer of manifest ``reference`` (a tag or digest) as
+        ``directory/chart.tgz``, checked against the manifest's digest."""
+        status, _, body = await self._read(
+            f"manifests/{quote(reference, safe=':')}", accept=MANIFEST_ACCEPT
+        )
+        if status == 404:
+            raise self._fetch.failed(f"has no {reference} (HTTP 404)", status=404)
+        manifest = self._json(status, body, f"reading manifest {reference}")
+        config = manifest.get("config")
+        if not isinstance(config, dict) or config.get("mediaType") != HELM_CONFIG_MEDIA_TYPE:
+            raise self._fetch.failed(f"{reference} is not a Helm chart (its config media type)")
+        layers = [
+            layer
+            for layer in manifest.get("layers") or []
+            if isinstance(layer, dict) and layer.get("mediaType") in HELM_CHART_MEDIA_TYPES
+        ]
+        digest = layers[0].get("digest") if len(layers) == 1 else None
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise self._fetch.failed(f"{reference} is not a Helm chart (one chart layer)")
+        size = layers[0].get("size")
+        if isinstance(size, int) and size > max_bytes:
+            raise self._fetch.failed(f"is larger than {max_bytes} bytes", limit=max_bytes)
+        return await self._fetch.to_file(
+            self._url(f"blobs/{digest}"),
+            directory / "chart.tgz",
+            limit=max_bytes,
+            digest=digest,
+            headers=self._headers(),
+        )
+
+
+async def pull_reference(
+    uri: str,
+    directory: Path,
+    *,
+    policy: FetchPolicy,
+    version: str | None,
+    max_bytes: int,
+    timeout: float,  # noqa: ASYNC109 - per request, see Fetcher
+    field: str,
+) -> Path:
+    """``packageUri: oci://host/repository[:tag|@digest]`` (else tag ``version``) pulled
+    through the fetch policy (see :class:`RegistryReader`); the archive's path."""
+    reference = OciReference.parse(uri, field=field)
+    wanted = reference.digest or reference.tag or (tag_for(version) if version else None)
+    if wanted is None:
+        raise InvalidInput(
+            f"{field} {uri!r} names no tag and no version was given", details={"field": field}
+        )
+    subject = f"{field} {uri!r}"
+    async with Fetcher(policy, timeout=timeout, field=field, subject=subject) as fetcher:
+        reader = await RegistryReader.connect(fetcher, reference)
+        return await reader.pull(wanted, directory, max_bytes=max_bytes)
+
+
 def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
@@ -301,4 +513,12 @@ def _next_link(header: str | None) -> str | None:
     return header[start + 1 : end]
 
 
-__all__ = ["HELM_CHART_MEDIA_TYPES", "HELM_CONFIG_MEDIA_TYPE", "OciChartStore", "tag_for"]
+__all__ = [
+    "HELM_CHART_MEDIA_TYPES",
+    "HELM_CONFIG_MEDIA_TYPE",
+    "OciChartStore",
+    "OciReference",
+    "RegistryReader",
+    "pull_reference",
+    "tag_for",
+]

@@ -109,7 +109,9 @@ async def download(
     with tempfile.NamedTemporaryFile(dir=directory, suffix=".part", delete=False) as out:
         part = Path(out.name)
         try:
-            async with client.client.stream("GET", url) as response:
+            # Registries and repositories may redirect downloads to their blob storage
+            # (httpx drops the credentials on a redirect to another origin).
+            async with client.client.stream("GET", url, follow_redirects=True) as response:
                 if response.status_code != 200:
                     await response.aread()
                     raise default_error(response, client.backend)

@@ -122,6 +122,8 @@ class ApiCore:
         # Field managers per object (storage key, namespace, name), for managedFields.
         self.ownership: dict[tuple[StorageKey, str, str], mf.Ownership] = {}
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
+        # Containers with logs per Pod: a Pod's delete drops its logs without a scan of all.
+        self._log_containers: dict[tuple[str, str], set[str]] = {}
         for ns in _SYSTEM_NAMESPACES:
             self.create(
                 self.resource("", "v1", "namespaces"),
@@ -173,11 +175,7 @@ class ApiCore:
     def list(self, res: Resource, ns: str | None, opts: ListOptions) -> JSONDict:
         labels = parse_label_selector(opts.label_selector)
         fields = parse_field_selector(opts.field_selector)
-        with self.store.lock:
-            items = self.store.items(res.storage_key, ns if res.namespaced else None)
-            rv = self.store.rv
-        matched = [o for o in items if labels_match(labels, o) and fields_match(fields, o)]
-        meta: JSONDict = {"resourceVersion": str(rv)}
+        after: tuple[str, str] | None = None
         if opts.continue_token:
             try:
                 token = json.loads(base64.b64decode(opts.continue_token))
@@ -186,16 +184,32 @@ class ApiCore:
                 raise bad_request(
                     "continue key is not valid: incorrect encoded start resourceVersion"
                 ) from exc
-            matched = [
-                o
-                for o in matched
-                if ((o["metadata"].get("namespace") or ""), o["metadata"]["name"]) > after
-            ]
-        if opts.limit and len(matched) > opts.limit:
+        scope = ns if res.namespaced else None
+        if opts.limit and not labels and not fields:
+            # No selector: a page is a bisect into the store's kept order (costs the page).
+            with self.store.lock:
+                page, remaining = self.store.page(res.storage_key, scope, after, opts.limit + 1)
+                rv = self.store.rv
+            matched = page
+            remaining += len(page)
+        else:
+            with self.store.lock:
+                items = self.store.items(res.storage_key, scope)
+                rv = self.store.rv
+            matched = [o for o in items if labels_match(labels, o) and fields_match(fields, o)]
+            if after is not None:
+                matched = [
+                    o
+                    for o in matched
+                    if ((o["metadata"].get("namespace") or ""), o["metadata"]["name"]) > after
+                ]
+            remaining = len(matched)
+        meta: JSONDict = {"resourceVersion": str(rv)}
+        if opts.limit and remaining > opts.limit:
             last = matched[opts.limit - 1]["metadata"]
             token_obj = {"ns": last.get("namespace") or "", "name": last["name"], "rv": rv}
             meta["continue"] = base64.b64encode(json.dumps(token_obj).encode()).decode()
-            meta["remainingItemCount"] = len(matched) - opts.limit
+            meta["remainingItemCount"] = remaining - opts.limit
             matched = matched[: opts.limit]
         return {
             "kind": f"{res.kind}List",
@@ -790,8 +804,8 @@ class ApiCore:
             self.store.delete(res.storage_key, obj, rv)
             self.ownership.pop((res.storage_key, ns, m["name"]), None)
             if res.kind == "Pod" and not res.group:
-                for lk in [lk for lk in self.logs if lk[0] == ns and lk[1] == m["name"]]:
-                    del self.logs[lk]
+                for container in self._log_containers.pop((ns, m["name"]), set()):
+                    self.logs.pop((ns, m["name"], container), None)
         final = dict(obj)
         final["metadata"] = dict(m, resourceVersion=str(rv))
         self._notify(res, "DELETED", final)
@@ -804,17 +818,15 @@ class ApiCore:
         return final
 
     def _collect_dependents(self, uid: str, ns: str) -> None:
-        # Background cascading deletion of objects owned by ``uid`` (bounded by store size).
-        for skey in self.store.all_keys():
+        # Background cascading deletion of objects owned by ``uid``, read from the store's
+        # owner index (costs the dependents, not every stored object).
+        for skey, obj in self.store.owned(uid):
+            m = obj["metadata"]
             res = self.registry.for_storage(skey)
-            if res is None:
+            if res is None or (res.namespaced and (m.get("namespace") or "") != ns):
                 continue
-            for obj in self.store.items(skey, ns if res.namespaced else None):
-                refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-                if any(isinstance(r, dict) and r.get("uid") == uid for r in refs):
-                    m = obj["metadata"]
-                    with contextlib.suppress(ApiError):  # already gone
-                        self.delete(res, m.get("namespace") or "", m["name"])
+            with contextlib.suppress(ApiError):  # already gone
+                self.delete(res, m.get("namespace") or "", m["name"])
 
     def _delete_namespace(self, res: Resource, cur: JSONDict) -> JSONDict:
         ns = cur["metadata"]["name"]
@@ -846,7 +858,7 @@ class ApiCore:
                 return
             for skey in self.store.all_keys():
                 r = self.registry.for_storage(skey)
-                if r is not None and r.namespaced and self.store.items(skey, ns):
+                if r is not None and r.namespaced and self.store.count(skey, ns):
                     return
             self._remove(nsres, nsobj)
 
@@ -1057,6 +1069,7 @@ class ApiCore:
         self, ns: str, pod: str, container: str, line: str, when: float | None = None
     ) -> None:
         with self.store.cond:
+            self._log_containers.setdefault((ns, pod), set()).add(container)
             self.logs.setdefault((ns, pod, container), []).append(
                 (time.time() if when is None else when, line)
             )

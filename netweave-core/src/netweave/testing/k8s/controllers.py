@@ -30,6 +30,7 @@ import json
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,16 @@ class ControllerContext:
         owner_uid: str | None = None,
     ) -> list[JSONDict]:
         res = self._res(api_version, kind)
-        items = self.core.store.items(res.storage_key, namespace if res.namespaced else None)
+        scope = namespace if res.namespaced else None
+        if owner_uid is not None:
+            # The store's owner index: a controller reads its children, not the whole kind.
+            items = [
+                o
+                for _, o in self.core.store.owned(owner_uid, res.storage_key)
+                if scope is None or (o["metadata"].get("namespace") or "") == scope
+            ]
+        else:
+            items = self.core.store.items(res.storage_key, scope)
         reqs = selector_from_label_selector(selector) if selector is not None else []
         out = []
         for o in items:
@@ -280,7 +290,7 @@ class ControllerManager:
         self.core = core
         self._reconcilers: dict[tuple[str, str], list[Reconciler]] = {}
         self._cond = threading.Condition()
-        self._queue: list[_Key] = []
+        self._queue: deque[_Key] = deque()  # popleft is O(1); list.pop(0) is O(n)
         self._queued: set[_Key] = set()
         self._delayed: list[tuple[float, _Key]] = []
         self._busy = False
@@ -469,7 +479,7 @@ class ControllerManager:
                         self._queued.add(key)
                         self._queue.append(key)
                 if self._queue:
-                    key = self._queue.pop(0)
+                    key = self._queue.popleft()
                     self._queued.discard(key)
                     self._busy = True
                     return key

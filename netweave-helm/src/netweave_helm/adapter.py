@@ -726,7 +726,7 @@ class HelmAdapter(DMSAdapter):
                 "size": size,
                 "checksum": entry.digest,
                 "repository": self.store.location,
-                "duration": round(time.monotonic() - started, 3),
+                "durationMs": round((time.monotonic() - started) * 1000),
             },
         )
 
@@ -930,6 +930,7 @@ class HelmAdapter(DMSAdapter):
                 if existing is not None:
                     return existing
             chart = await self._chart_path(spec.package)
+            started = time.monotonic()
             try:
                 try:
                     release = await install(chart)
@@ -948,6 +949,12 @@ class HelmAdapter(DMSAdapter):
             spec.name,
             spec.package.backend_ref,
             release.get("revision"),
+            extra={
+                "adapter": self.name,
+                "release": f"{namespace}/{spec.name}",
+                "chart": spec.package.backend_ref,
+                "durationMs": round((time.monotonic() - started) * 1000),
+            },
         )
         return await self._describe(
             config,

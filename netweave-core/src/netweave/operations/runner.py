@@ -207,7 +207,10 @@ class OperationRunner:
                 attempt=operation.attempts,
             )
             try:
-                info = await self._call(adapter, operation, deployment, package, ctx)
+                # The package the step deploys is a key of the adapter's lines too.
+                package_id = package.package_id if package is not None else deployment.package_id
+                with structlog.contextvars.bound_contextvars(packageId=package_id):
+                    info = await self._call(adapter, operation, deployment, package, ctx)
             except _RETRYABLE as exc:
                 if attempt + 1 >= self._max_attempts:
                     await self._fail(operation, deployment, exc, adapter=adapter)
@@ -233,9 +236,17 @@ class OperationRunner:
         return settled
 
     def _observe(self, operation: OperationRecord, started: float) -> None:
+        elapsed = time.monotonic() - started
         self._metrics.child(
             self._metrics.operation_duration, operation.adapter, operation.operation_type.value
-        ).observe(time.monotonic() - started)
+        ).observe(elapsed)
+        _log.info(
+            "operation %s: %s step ran in %d ms",
+            operation.operation_id,
+            operation.operation_type.value,
+            elapsed * 1000,
+            extra={"durationMs": round(elapsed * 1000)},
+        )
 
     # -- steps -------------------------------------------------------------------------------
 

@@ -5,11 +5,7 @@
   otherwise. Records from the standard library (uvicorn, litestar, stevedore, adapters using
   ``logging.getLogger``) go through the same processors, so every line has the same fields.
 * A request id: the API binds one per request with :func:`bind_request_id`; every line logged
-  while that request is handled carries ``requestId`` (the operation runner binds the id of the
-  request that created an operation, so the worker's lines carry it too).
-* Structured keys: the names below (:data:`LOG_KEYS`) are keys on the line, not words in the
-  message, in JSON and console output alike. structlog callers pass them as keyword arguments;
-  standard-library callers as ``extra={...}`` (copied onto the line).
+  while that request is handled carries ``request_id``.
 * Redaction, last before output: bearer tokens, passwords in URLs, values of keys that name
   secrets (``token``, ``password``, ``authorization`` …), ``SecretStr`` objects and every value
   registered with :func:`register_secret` (the configuration loader registers its secrets) are
@@ -34,19 +30,6 @@ from pydantic import SecretBytes, SecretStr
 LogFormat = Literal["auto", "json", "console"]
 
 REDACTED = "[REDACTED]"
-
-#: The keys an operator follows one package, deployment, operation or request by: each is a
-#: key of its own on every line that knows it.
-LOG_KEYS = (
-    "adapter",
-    "packageId",
-    "deploymentId",
-    "operationId",
-    "requestId",
-    "size",
-    "checksum",
-    "durationMs",
-)
 
 #: The id of the request being handled, bound by the API per request (``None`` outside one).
 request_id_var: ContextVar[str | None] = ContextVar("netweave_request_id", default=None)
@@ -153,7 +136,7 @@ def _add_request_id(
 ) -> MutableMapping[str, Any]:
     request_id = request_id_var.get()
     if request_id is not None:
-        event_dict.setdefault("requestId", request_id)
+        event_dict.setdefault("request_id", request_id)
     return event_dict
 
 
@@ -172,7 +155,7 @@ def bind_request_id(request_id: str | None = None) -> str:
 
 #: The access log: one line per HTTP request, written by the API's middleware.
 ACCESS_LOGGER = "netweave.access"
-#: The access record's message: its arguments are method, path, status, durationMs, requestId
+#: The access record's message: its arguments are method, path, status, duration_ms, request_id
 #: (readable by any handler, though AccessFormatter builds its own line).
 ACCESS_MESSAGE = "request %s %s %s %sms %s"
 _ACCESS_HANDLER_NAME = "netweave-access"
@@ -184,8 +167,8 @@ class AccessFormatter(logging.Formatter):
 
     It is on every request's path, so it skips structlog's generic processor chain (which
     walks and redacts every value of arbitrary events) yet has the same shape as the other
-    lines: ``timestamp``, ``level``, ``logger``, ``event``, ``requestId`` and the request's
-    ``method``, ``path`` (no query string: it may carry secrets), ``status``, ``durationMs``.
+    lines: ``timestamp``, ``level``, ``logger``, ``event``, ``request_id`` and the request's
+    ``method``, ``path`` (no query string: it may carry secrets), ``status``, ``duration_ms``.
     The path is still redacted like any text.
     """
 
@@ -204,9 +187,9 @@ class AccessFormatter(logging.Formatter):
                     "method": method,
                     "path": path,
                     "status": status,
-                    "durationMs": duration_ms,
+                    "duration_ms": duration_ms,
                     "event": "request",
-                    "requestId": request_id,
+                    "request_id": request_id,
                     "level": "info",
                     "logger": ACCESS_LOGGER,
                     "timestamp": stamp,
@@ -214,7 +197,7 @@ class AccessFormatter(logging.Formatter):
             ).decode()
         return (
             f"{stamp} [info     ] request                        "
-            f"durationMs={duration_ms} method={method} path={path} requestId={request_id} "
+            f"duration_ms={duration_ms} method={method} path={path} request_id={request_id} "
             f"status={status} [{ACCESS_LOGGER}]"
         )
 
@@ -274,10 +257,7 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    # A standard-library record's ``extra={...}`` becomes keys of its line, like structlog's
-    # keyword arguments (the adapters log through ``logging``).
-    foreign = [*shared, structlog.stdlib.ExtraAdder()]
-    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=foreign, processors=final)
+    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
@@ -316,7 +296,6 @@ def get_logger(name: str | None = None, **initial: Any) -> Any:
 __all__ = [
     "ACCESS_LOGGER",
     "ACCESS_MESSAGE",
-    "LOG_KEYS",
     "REDACTED",
     "AccessFormatter",
     "LogFormat",

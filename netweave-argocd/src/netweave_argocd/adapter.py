@@ -15,7 +15,6 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -33,6 +32,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.http import BackendClient
+from netweave.adapters.times import parse_time as _parse_time
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -153,15 +153,6 @@ def _annotate(app: dict[str, Any], key: str, value: str | None) -> dict[str, Any
     else:
         annotations[key] = value
     return {"op": "add", "path": "/metadata/annotations", "value": annotations}
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _revision(entry: dict[str, Any]) -> int:

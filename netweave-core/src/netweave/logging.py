@@ -5,7 +5,11 @@
   otherwise. Records from the standard library (uvicorn, litestar, stevedore, adapters using
   ``logging.getLogger``) go through the same processors, so every line has the same fields.
 * A request id: the API binds one per request with :func:`bind_request_id`; every line logged
-  while that request is handled carries ``request_id``.
+  while that request is handled carries ``requestId`` (the operation runner binds the id of the
+  request that created an operation, so the worker's lines carry it too).
+* Structured keys: the names below (:data:`LOG_KEYS`) are keys on the line, not words in the
+  message, in JSON and console output alike. structlog callers pass them as keyword arguments;
+  standard-library callers as ``extra={...}`` (copied onto the line).
 * Redaction, last before output: bearer tokens, passwords in URLs, values of keys that name
   secrets (``token``, ``password``, ``authorization`` …), ``SecretStr`` objects and every value
   registered with :func:`register_secret` (the configuration loader registers its secrets) are
@@ -30,6 +34,19 @@ from pydantic import SecretBytes, SecretStr
 LogFormat = Literal["auto", "json", "console"]
 
 REDACTED = "[REDACTED]"
+
+#: The keys an operator follows one package, deployment, operation or request by: each is a
+#: key of its own on every line that knows it.
+LOG_KEYS = (
+    "adapter",
+    "packageId",
+    "deploymentId",
+    "operationId",
+    "requestId",
+    "size",
+    "checksum",
+    "durationMs",
+)
 
 #: The id of the request being handled, bound by the API per request (``None`` outside one).
 request_id_var: ContextVar[str | None] = ContextVar("netweave_request_id", default=None)
@@ -136,7 +153,7 @@ def _add_request_id(
 ) -> MutableMapping[str, Any]:
     request_id = request_id_var.get()
     if request_id is not None:
-        event_dict.setdefault("request_id", request_id)
+        event_dict.setdefault("requestId", request_id)
     return event_dict
 
 
@@ -155,7 +172,7 @@ def bind_request_id(request_id: str | None = None) -> str:
 
 #: The access log: one line per HTTP request, written by the API's middleware.
 ACCESS_LOGGER = "netweave.access"
-#: The access record's message: its arguments are method, path, status, duration_ms, request_id
+#: The access record's message: its arguments are method, path, status, durationMs, requestId
 #: (readable by any handler, though AccessFormatter builds its own line).
 ACCESS_MESSAGE = "request %s %s %s %sms %s"
 _ACCESS_HANDLER_NAME = "netweave-access"
@@ -167,8 +184,8 @@ class AccessFormatter(logging.Formatter):
 
     It is on every request's path, so it skips structlog's generic processor chain (which
     walks and redacts every value of arbitrary events) yet has the same shape as the other
-    lines: ``timestamp``, ``level``, ``logger``, ``event``, ``request_id`` and the request's
-    ``method``, ``path`` (no query string: it may carry secrets), ``status``, ``duration_ms``.
+    lines: ``timestamp``, ``level``, ``logger``, ``event``, ``requestId`` and the request's
+    ``method``, ``path`` (no query string: it may carry secrets), ``status``, ``durationMs``.
     The path is still redacted like any text.
     """
 
@@ -187,9 +204,9 @@ class AccessFormatter(logging.Formatter):
                     "method": method,
                     "path": path,
                     "status": status,
-                    "duration_ms": duration_ms,
+                    "durationMs": duration_ms,
                     "event": "request",
-                    "request_id": request_id,
+                    "requestId": request_id,
                     "level": "info",
                     "logger": ACCESS_LOGGER,
                     "timestamp": stamp,
@@ -197,7 +214,7 @@ class AccessFormatter(logging.Formatter):
             ).decode()
         return (
             f"{stamp} [info     ] request                        "
-            f"duration_ms={duration_ms} method={method} path={path} request_id={request_id} "
+            f"durationMs={duration_ms} method={method} path={path} requestId={request_id} "
             f"status={status} [{ACCESS_LOGGER}]"
         )
 
@@ -257,7 +274,10 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
+    # A standard-library record's ``extra={...}`` becomes keys of its line, like structlog's
+    # keyword arguments (the adapters log through ``logging``).
+    foreign = [*shared, structlog.stdlib.ExtraAdder()]
+    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=foreign, processors=final)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
@@ -296,6 +316,7 @@ def get_logger(name: str | None = None, **initial: Any) -> Any:
 __all__ = [
     "ACCESS_LOGGER",
     "ACCESS_MESSAGE",
+    "LOG_KEYS",
     "REDACTED",
     "AccessFormatter",
     "LogFormat",

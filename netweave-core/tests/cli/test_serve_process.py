@@ -100,9 +100,9 @@ def test_serve_answers_healthz_and_stops_on_sigterm(
     # Structured JSON lines, the access line carrying the client's request id, no token.
     assert any(
         e.get("logger") == "netweave.access"
-        and e.get("request_id") == "serve-test-1"
+        and e.get("requestId") == "serve-test-1"
         and (e.get("method"), e.get("path"), e.get("status")) == ("GET", "/healthz", 200)
-        and isinstance(e.get("duration_ms"), float)
+        and isinstance(e.get("durationMs"), float)
         and e.get("level") == "info"
         and e.get("timestamp", "").endswith("Z")
         for e in events

@@ -93,7 +93,7 @@ async def test_request_id_is_bound_per_task(stream: io.StringIO) -> None:
     a, b = await asyncio.gather(handle("client-id-1"), handle(None))
     assert a == "client-id-1"
     assert b != a and len(b) == 16
-    assert sorted(str(e["request_id"]) for e in lines(stream)) == sorted([a, b])
+    assert sorted(str(e["requestId"]) for e in lines(stream)) == sorted([a, b])
     # Outside a request: no id.
     assert request_id_var.get() is None
 
@@ -182,7 +182,7 @@ def test_access_lines_are_structured_redacted_and_not_duplicated(stream: io.Stri
     assert len(lines) == 1  # its own handler only; not also through the root handler
     line = lines[0]
     assert (line["logger"], line["event"], line["level"]) == ("netweave.access", "request", "info")
-    assert (line["method"], line["status"], line["duration_ms"], line["request_id"]) == (
+    assert (line["method"], line["status"], line["durationMs"], line["requestId"]) == (
         "GET",
         200,
         1.5,

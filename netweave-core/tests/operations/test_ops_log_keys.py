@@ -88,8 +88,8 @@ async def test_worker_lines_carry_the_creating_request_id(
         assert "_requestId" not in final.get("params", {})
     records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     (backend,) = [r for r in records if r.get("event") == "backend call"]
-    assert backend["request_id"] == "req-create-0042"
+    assert backend["requestId"] == "req-create-0042"
     assert backend["operationId"] == operation_id
     # The HTTP line of that POST has the same id: the two are found together.
-    access = [r for r in records if r.get("request_id") == "req-create-0042"]
+    access = [r for r in records if r.get("requestId") == "req-create-0042"]
     assert any(r.get("logger") == "netweave.access" for r in access), access

@@ -13,12 +13,10 @@ Anything else is an unknown reference (``NotFound``).
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -38,9 +36,10 @@ from netweave.adapters import (
     PackageInfo,
     PackageUpload,
 )
+from netweave.adapters.polling import poll_until
+from netweave.adapters.times import parse_time as _parse_time
 from netweave.errors import (
     AlreadyExists,
-    BackendTimeout,
     Conflict,
     InvalidInput,
     NetweaveError,
@@ -953,14 +952,8 @@ class FluxAdapter(DMSAdapter):
         )
 
     async def _wait(self, what: str, seconds: float, done: Any) -> None:
-        """Poll ``done()`` (async) until true, at most ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while True:
-            if await done():
-                return
-            if time.monotonic() >= deadline:
-                raise BackendTimeout(f"{what} did not happen within {seconds:g} s")
-            await asyncio.sleep(_POLL)
+        """Poll ``done()`` (async) until true, at most ``seconds`` (core's one deadline rule)."""
+        await poll_until(done, bool, within=seconds, interval=_POLL, what=what)
 
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
         kind, namespace, name, live = await self._live(backend_ref)
@@ -1046,15 +1039,6 @@ class FluxAdapter(DMSAdapter):
             )
             for line in text.splitlines():
                 yield f"[{pod_name}/{cname}] {line}" if prefix else line
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 __all__ = ["FluxAdapter"]

@@ -73,7 +73,13 @@ from netweave_helm.config import HelmConfig, LocalStorage
 from netweave_helm.dependencies import DependencyFetcher, vendor
 from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
-from netweave_helm.rendering import cluster_options, render_preview
+from netweave_helm.rendering import (
+    RenderPool,
+    WorkerLost,
+    cluster_options,
+    deploy_release,
+    render_preview,
+)
 from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
 from netweave_helm.storage.oci import pull_reference
@@ -428,6 +434,8 @@ class HelmAdapter(DMSAdapter):
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = self._new_runner()
         self._validations = asyncio.Semaphore(config.cluster.max_concurrency)
+        #: Capped processes that render charts: installs, upgrades, scales and previews.
+        self._renders: RenderPool | None = None
         self._store: ChartStore | None = None
         self._work_dir: Path | None = None
         self._release_locks: dict[str, _ReleaseLock] = {}
@@ -487,6 +495,9 @@ class HelmAdapter(DMSAdapter):
                 self.settings, local_dir=self._local_dir(), served_at=self.requested_serve_path
             )
         self._runner.close()
+        if self._renders is not None:
+            renders, self._renders = self._renders, None
+            await renders.close()
         # Locks belong to this run's event loop (one may still be held for a call abandoned
         # at shutdown): a restarted adapter starts with none.
         self._release_locks = {}
@@ -527,6 +538,42 @@ class HelmAdapter(DMSAdapter):
         if self._work_dir is None:
             self._work_dir = Path(tempfile.mkdtemp(prefix=f"netweave-helm-{self.name}-"))
         return self._work_dir
+
+    def _render_pool(self) -> RenderPool:
+        if self._renders is None:
+            render = self.settings.render
+            size = render.workers or self.settings.cluster.max_concurrency
+            self._renders = RenderPool(render, size, self._work())
+        return self._renders
+
+    async def _deploy(
+        self,
+        action: str,
+        chart: Path,
+        name: str,
+        values: dict[str, Any],
+        namespace: str,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Helm's ``install``/``upgrade`` made in a capped render worker (Helm renders the chart
+        in that call, and a chart's templates must not take the gateway's memory or CPU), its
+        manifest's resources parsed off the event loop."""
+        what = f"{'upgrading' if action == 'upgrade' else 'installing'} release {name}"
+        release = await deploy_release(
+            self._render_pool(),
+            action,
+            chart,
+            release=name,
+            values=values,
+            namespace=namespace,
+            cluster=cluster_options(self.settings.cluster),
+            options=options,
+            what=what,
+            unwind=min(30.0, self.config.timeouts.write),
+        )
+        manifest = str(release.get("manifest") or "")
+        release[_RESOURCES] = await asyncio.to_thread(resources_of, manifest, namespace)
+        return release
 
     # -- packages --------------------------------------------------------------------------
 
@@ -679,7 +726,7 @@ class HelmAdapter(DMSAdapter):
                 "size": size,
                 "checksum": entry.digest,
                 "repository": self.store.location,
-                "duration": round(time.monotonic() - started, 3),
+                "durationMs": round((time.monotonic() - started) * 1000),
             },
         )
 
@@ -852,19 +899,28 @@ class HelmAdapter(DMSAdapter):
         description = f"netweave operation {ctx.operation_id}"
 
         async def install(chart: Path) -> dict[str, Any]:
-            return await self._runner.run_cancellable(
-                f"installing release {spec.name}",
-                _parsing(config.install, namespace),
-                str(chart),
-                spec.name,
-                spec.values or {},
-                namespace=namespace,
-                timeout=self._timeout(),
-                wait=self._wait(),
-                create_namespace=self.settings.cluster.create_namespace,
-                description=description,
-                labels=labels,
-            )
+            for attempt in (1, 2):
+                try:
+                    return await self._deploy(
+                        "install",
+                        chart,
+                        spec.name,
+                        spec.values or {},
+                        namespace,
+                        timeout=self._timeout(),
+                        wait=self._wait(),
+                        create_namespace=self.settings.cluster.create_namespace,
+                        description=description,
+                        labels=labels,
+                    )
+                except WorkerLost as lost:
+                    # Killed from outside, not by a cap: once more on a fresh worker (a
+                    # release the lost call left pending is this operation's own: the
+                    # AlreadyExists path below installs it again).
+                    if attempt == 2:
+                        raise
+                    _log.warning("%s; installing once more", lost.message)
+            raise AssertionError("unreachable")  # pragma: no cover
 
         async with self._lock(namespace, spec.name):
             if ctx.attempt > 1:
@@ -874,6 +930,7 @@ class HelmAdapter(DMSAdapter):
                 if existing is not None:
                     return existing
             chart = await self._chart_path(spec.package)
+            started = time.monotonic()
             try:
                 try:
                     release = await install(chart)
@@ -892,6 +949,12 @@ class HelmAdapter(DMSAdapter):
             spec.name,
             spec.package.backend_ref,
             release.get("revision"),
+            extra={
+                "adapter": self.name,
+                "release": f"{namespace}/{spec.name}",
+                "chart": spec.package.backend_ref,
+                "durationMs": round((time.monotonic() - started) * 1000),
+            },
         )
         return await self._describe(
             config,
@@ -1096,13 +1159,12 @@ class HelmAdapter(DMSAdapter):
             chart = await self._target_chart(config, name, change, current)
             values = await self._target_values(config, name, change)
             try:
-                release = await self._runner.run_cancellable(
-                    f"upgrading release {name}",
-                    _parsing(config.upgrade, namespace),
-                    str(chart),
+                release = await self._deploy(
+                    "upgrade",
+                    chart,
                     name,
                     values,
-                    namespace=namespace,
+                    namespace,
                     timeout=self._timeout(),
                     wait=self._wait(),
                     max_history=self.settings.cluster.max_history,
@@ -1233,20 +1295,20 @@ class HelmAdapter(DMSAdapter):
             config = await self._helm(namespace)
             chart = await self._target_chart(config, spec.name, change)
             values = await self._target_values(config, spec.name, change)
-        # Rendered in a capped child, like the upload's lint: the chart and the values decide
+        # Rendered in a capped worker, like the upload's lint: the chart and the values decide
         # how much memory and time rendering takes, and that must not be the gateway's.
-        async with self._validations:
-            release = await render_preview(
-                chart,
-                release=spec.name,
-                namespace=namespace,
-                values=values,
-                upgrade=change is not None,
-                cluster=cluster,
-                caps=self.settings.render,
-                time_limit=self.config.timeouts.write,
-                work_dir=self._work(),
-            )
+        release = await render_preview(
+            chart,
+            release=spec.name,
+            namespace=namespace,
+            values=values,
+            upgrade=change is not None,
+            cluster=cluster,
+            caps=self.settings.render,
+            time_limit=self.config.timeouts.write,
+            work_dir=self._work(),
+            pool=self._render_pool(),
+        )
         return Preview(
             manifests=split_manifest(str(release.get("manifest") or "")),
             notes=release.get("notes") or None,

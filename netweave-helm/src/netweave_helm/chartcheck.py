@@ -35,9 +35,11 @@ little next to the lint itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -95,6 +97,8 @@ def apply_limits() -> None:
     import resource
 
     limits = json.loads(raw)
+    # A capped process that dies must not write a core of its heap into the working directory.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     data = limits.get("dataBytes")
     if data:
         resource.setrlimit(resource.RLIMIT_DATA, (int(data), int(data)))
@@ -104,28 +108,59 @@ def apply_limits() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 5))
 
 
-def render(chart: str, options: dict[str, Any]) -> dict[str, Any]:
+def _new_config(cluster: dict[str, Any] | None, namespace: str) -> Any:
+    import helm_python as helm
+
+    if cluster:
+        return helm.Config(
+            kubeconfig_path=cluster.get("kubeconfig"),
+            kubeconfig_content=cluster.get("kubeconfigContent"),
+            kube_context=cluster.get("context"),
+            namespace=namespace,
+            storage_driver=cluster.get("storageDriver"),
+            qps=cluster.get("qps"),
+            burst_limit=cluster.get("burst"),
+        )
+    # Rendering needs no cluster: nothing listens at this address, nothing is stored.
+    return helm.Config(
+        kube_apiserver="http://127.0.0.1:1", storage_driver="memory", namespace=namespace
+    )
+
+
+class _Configs:
+    """A persistent worker's SDK configurations, one per cluster and namespace (as the gateway
+    keeps them): a Config holds Kubernetes clients and their discovery cache, which every
+    install would otherwise build again."""
+
+    def __init__(self) -> None:
+        self._configs: dict[str, Any] = {}
+
+    def get(self, cluster: dict[str, Any] | None, namespace: str) -> Any:
+        key = json.dumps([cluster, namespace], sort_keys=True)
+        config = self._configs.get(key)
+        if config is None:
+            if len(self._configs) >= 64:
+                self.close()  # bounded: a miss only costs a new Config
+            config = self._configs[key] = _new_config(cluster, namespace)
+        return config
+
+    def close(self) -> None:
+        for config in self._configs.values():
+            config.close()
+        self._configs.clear()
+
+
+def render(chart: str, options: dict[str, Any], configs: _Configs | None = None) -> dict[str, Any]:
     """A client-side dry run, as the gateway's previews answered it in-process before."""
     import helm_python as helm
 
     namespace = str(options["namespace"])
     cluster = options.get("cluster")
     try:
-        if cluster:
-            config = helm.Config(
-                kubeconfig_path=cluster.get("kubeconfig"),
-                kubeconfig_content=cluster.get("kubeconfigContent"),
-                kube_context=cluster.get("context"),
-                namespace=namespace,
-                storage_driver=cluster.get("storageDriver"),
-                qps=cluster.get("qps"),
-                burst_limit=cluster.get("burst"),
-            )
+        if configs is not None:
+            config = configs.get(cluster or None, namespace)
         else:
-            # Rendering needs no cluster: nothing listens at this address, nothing is stored.
-            config = helm.Config(
-                kube_apiserver="http://127.0.0.1:1", storage_driver="memory", namespace=namespace
-            )
+            config = _new_config(cluster or None, namespace)
         values = options.get("values") or {}
         if options.get("upgrade"):
             release = config.upgrade(
@@ -152,7 +187,176 @@ def render(chart: str, options: dict[str, Any]) -> dict[str, Any]:
     return {"render": {"result": {**result, "manifest": manifest, "notes": notes}}}
 
 
+#: The keyword arguments an install or an upgrade request may pass on to the SDK.
+_DEPLOY_KWARGS = {
+    "install": frozenset(
+        {"namespace", "timeout", "wait", "create_namespace", "description", "labels"}
+    ),
+    "upgrade": frozenset(
+        {"namespace", "timeout", "wait", "max_history", "reset_values", "description", "labels"}
+    ),
+}
+
+
+def deploy(chart: str, options: dict[str, Any], configs: _Configs, context: Any) -> dict[str, Any]:
+    """A real ``helm install`` or ``helm upgrade`` (the SDK renders, stores and applies as
+    Helm does): ``{"deploy": {"result": release} | {"error": ...}}``. A manifest over
+    ``maxOutputBytes`` (with the notes) is not handed back (``manifestOmitted``: their size),
+    so the gateway never reads more than the cap from a worker."""
+    import helm_python as helm
+
+    action = str(options.get("action"))
+    allowed = _DEPLOY_KWARGS[action]
+    kwargs = {k: v for k, v in (options.get("kwargs") or {}).items() if k in allowed}
+    namespace = str(options["namespace"])
+    try:
+        config = configs.get(options.get("cluster") or None, namespace)
+        call = config.upgrade if action == "upgrade" else config.install
+        release = call(
+            chart, str(options["release"]), options.get("values") or {}, context=context, **kwargs
+        )
+    except helm.HelmError as exc:
+        return {"deploy": {"error": _error(exc)}}
+    size = len(str(release.get("manifest") or "").encode())
+    size += len(str(release.get("notes") or "").encode())
+    cap = options.get("maxOutputBytes")
+    if cap and size > int(cap):
+        release["manifest"] = ""
+        release["notes"] = ""
+        release["manifestOmitted"] = size
+    return {"deploy": {"result": release}}
+
+
+#: The gateway's pid, given to a persistent worker (``--serve``): it dies with the gateway.
+PARENT_ENV = "NETWEAVE_RENDER_PARENT"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this worker when the gateway dies (even by SIGKILL): an
+    orphaned worker must not go on installing a release that a restarted gateway resumes."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != int(parent):
+        os._exit(0)  # the gateway died before the request took effect
+
+
+def _cpu_cap(seconds: Any) -> None:
+    """``RLIMIT_CPU`` for the next request: the CPU time used so far plus ``seconds`` (the
+    soft limit only, so the next request can move it again; over it the kernel sends SIGXCPU,
+    which ends this worker)."""
+    if not seconds:
+        return
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    soft = int(usage.ru_utime + usage.ru_stime) + int(seconds) + 1
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _vm_data() -> int:
+    """This worker's data segment now (what ``RLIMIT_DATA`` counts), in bytes."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0  # pragma: no cover - Linux always says
+
+
+def _empty(directory: str) -> None:
+    import shutil
+
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def serve(out: Any) -> int:
+    """A persistent render worker (``--serve``): once the SDK is loaded, ``{"ready": true,
+    "vmData": N}``; then one JSON request per stdin line, one JSON answer per stdout line
+    (``{"id", "answer", "vmData"}``), one request at a time; a line
+    ``{"cancel": ID}`` cancels request ID's install or upgrade. Ends at the end of stdin."""
+    import queue
+    import threading
+
+    import helm_python as helm
+
+    requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    lock = threading.Lock()
+    running: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            for line in sys.stdin:
+                message = json.loads(line)
+                if "cancel" in message:
+                    with lock:
+                        context = running.get(str(message["cancel"]))
+                        if context is not None:
+                            context.cancel()
+                else:
+                    requests.put(message)
+        finally:
+            requests.put(None)
+
+    threading.Thread(target=read, name="requests", daemon=True).start()
+    configs = _Configs()
+    tmp = os.environ.get("TMPDIR")
+    # Ready, with the data segment the SDK takes before any chart (Go maps much up front).
+    out.write(json.dumps({"ready": True, "vmData": _vm_data()}) + "\n")
+    out.flush()
+    while (request := requests.get()) is not None:
+        ident = str(request.get("id"))
+        _cpu_cap(request.get("cpuSeconds"))
+        action = request.get("action")
+        argument = str(request.get("argument"))
+        if action in _DEPLOY_KWARGS:
+            context = helm.HelmContext()
+            with lock:
+                running[ident] = context
+            try:
+                answer = deploy(argument, request, configs, context)
+            finally:
+                with lock:
+                    running.pop(ident, None)
+                context.close()
+        elif action == "render":
+            answer = render(argument, request, configs)
+        else:
+            answer = check(argument, request)
+        if tmp:
+            _empty(tmp)  # what Helm extracted for this request
+        line = json.dumps(
+            {"id": ident, "answer": answer, "vmData": _vm_data()}, default=str, ensure_ascii=False
+        )
+        out.write(line + "\n")
+        out.flush()
+    configs.close()
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--serve"]:
+        out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
+        _die_with_parent()
+        apply_limits()
+        return serve(out)
     if len(argv) not in (1, 2):
         usage = "usage: python -m netweave_helm.chartcheck ARCHIVE|CHART_DIR [OPTIONS_JSON]"
         print(usage, file=sys.stderr)
@@ -167,7 +371,10 @@ def main(argv: list[str]) -> int:
     import helm_python  # noqa: F401
 
     options = json.loads(argv[1] if len(argv) == 2 else sys.stdin.read())
-    actions = {"vendor": vendor, "render": render}
+    actions: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+        "vendor": vendor,
+        "render": render,
+    }
     action = actions.get(str(options.get("action")), check)
     answer = action(argv[0], options)
     json.dump(answer, out, default=str)

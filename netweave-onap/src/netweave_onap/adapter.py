@@ -13,14 +13,13 @@ and the union of package types.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 from netweave.adapters import AdapterConfig, Capability, DMSAdapter
 from netweave.adapters.http import BackendClient, ErrorMapper
+from netweave.adapters.polling import poll_until
 
 from netweave_onap.config import OnapConfig
 
@@ -114,18 +113,15 @@ class OnapAdapter(DMSAdapter):
         fetch: Callable[[], Awaitable[_T]],
         done: Callable[[_T], bool],
     ) -> _T:
-        """Call ``fetch`` every ``pollInterval`` until ``done``; bounded by the write timeout
-        (the template cancels the call at that deadline anyway)."""
-        interval = self.config.poll_interval
-        deadline = time.monotonic() + self.config.timeouts.write
-        max_polls = int(self.config.timeouts.write / interval) + 2
-        result = await fetch()
-        for _ in range(max_polls):
-            if done(result) or time.monotonic() >= deadline:
-                return result
-            await asyncio.sleep(interval)
-            result = await fetch()
-        return result
+        """Call ``fetch`` every ``pollInterval`` until ``done``, within the write timeout
+        (core's one deadline rule: a ``BackendTimeout`` when it passes)."""
+        return await poll_until(
+            fetch,
+            done,
+            within=self.config.timeouts.write,
+            interval=self.config.poll_interval,
+            what="the ONAP request settling",
+        )
 
 
 def _as_onap_config(config: AdapterConfig | dict[str, Any]) -> OnapConfig:

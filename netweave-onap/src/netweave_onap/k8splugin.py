@@ -43,6 +43,7 @@ from netweave.adapters import (
     PackageInfo,
     PackageUpload,
 )
+from netweave.adapters.times import parse_time
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -763,7 +764,7 @@ class K8sPluginAdapter(OnapAdapter):
                     status=status,
                     package_version=entry.get("rbVersion"),
                     description=description,
-                    deployed_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+                    deployed_at=parse_time(at),
                     values=values,
                 )
             )

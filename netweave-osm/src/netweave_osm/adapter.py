@@ -19,7 +19,6 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,9 +35,10 @@ from netweave.adapters import (
     PackageInfo,
     PackageUpload,
 )
+from netweave.adapters.polling import poll_until
+from netweave.adapters.times import parse_time as _timestamp
 from netweave.errors import (
     BackendError,
-    BackendTimeout,
     Conflict,
     InvalidInput,
     NetweaveError,
@@ -152,12 +152,6 @@ def _set_path(values: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]
         node = child
     node[leaf] = value
     return result
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and value > 0:
-        return datetime.fromtimestamp(float(value), UTC)
-    return None
 
 
 def _op_params(op: dict[str, Any]) -> dict[str, Any]:
@@ -515,24 +509,16 @@ class OsmAdapter(DMSAdapter):
 
     async def _wait(self, op_id: str) -> dict[str, Any]:
         """Poll an NS LCM operation occurrence until it is terminal, within the write timeout."""
-        loop = asyncio.get_running_loop()
-        timeout = self.config.timeouts.write
-        interval = self.settings.polling_interval
-        deadline = loop.time() + timeout
-        op: dict[str, Any] = {}
-        for _ in range(int(timeout / interval) + 2):
-            op = await self._nbi.get(f"{_OPS}/{op_id}")
-            if op.get("operationState") in TERMINAL_OP_STATES:
-                return op
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            await asyncio.sleep(min(interval, remaining))
-        raise BackendTimeout(
-            f"OSM operation {op_id} ({op.get('lcmOperationType')}) is still "
-            f"{op.get('operationState')} after {timeout:g} s",
+        op: dict[str, Any] = await poll_until(
+            lambda: self._nbi.get(f"{_OPS}/{op_id}"),
+            lambda op: op.get("operationState") in TERMINAL_OP_STATES,
+            within=self.config.timeouts.write,
+            interval=self.settings.polling_interval,
+            what=f"OSM operation {op_id} finishing",
+            describe=lambda op: f"{op.get('lcmOperationType')} still {op.get('operationState')}",
             details={"backend": "osm", "nsLcmOpOccId": op_id},
         )
+        return op
 
     @staticmethod
     def _check(op: dict[str, Any], ns_id: str, what: str) -> None:

@@ -86,15 +86,7 @@ def build_services(
         idempotency=IdempotencyService(store),
         worker=worker,
         notifications=notifications,
-        vnflcm=VnfLcmService(
-            store,
-            registry,
-            hooks,
-            deployments,
-            operations,
-            notifications,
-            test_callback=settings.notifications.test_callback,
-        ),
+        vnflcm=VnfLcmService(store, registry, hooks, deployments, operations),
     )
 
 

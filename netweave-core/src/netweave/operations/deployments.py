@@ -346,6 +346,7 @@ class DeploymentService:
             await self._store.add_operation(operation)
             events.deployment("DeploymentCreated", accepted.deployment)
             events.operation(accepted.operation, None)
+        _log_accepted(record, operation)
         return accepted
 
     def _created(self) -> None:
@@ -495,6 +496,7 @@ class DeploymentService:
                 raise blocked(record.deployment_id, active)
             await self._store.add_operation(operation)
             events.operation(accepted.operation, None)
+        _log_accepted(record, operation)
         return accepted
 
     @staticmethod
@@ -525,6 +527,24 @@ class DeploymentService:
             operation=operation_to_wire(operation),
             warnings=warnings,
         )
+
+
+def _log_accepted(record: DeploymentRecord, operation: OperationRecord) -> None:
+    # The service's line of a request that starts an operation: its ids as keys, beside the
+    # request id bound by the API, so the worker's and the adapter's lines join it.
+    _log.info(
+        "operation %s (%s) accepted for deployment %s",
+        operation.operation_id,
+        operation.operation_type.value,
+        record.deployment_id,
+        extra={
+            "operationId": operation.operation_id,
+            "operationType": operation.operation_type.value,
+            "deploymentId": record.deployment_id,
+            "adapter": record.adapter,
+            "packageId": record.package_id,
+        },
+    )
 
 
 __all__ = [

@@ -279,6 +279,7 @@ class PackageService:
             }
             adapter_name = self._hooks.select_adapter("package", payload, candidates)
         adapter = self._registry.choose(adapter_name, Capability.PACKAGE_MANAGEMENT)
+        started = time.monotonic()
         try:
             existing = await self._store.find_package(upload.name, upload.version)
             if existing is not None:
@@ -298,6 +299,18 @@ class PackageService:
             self._metrics.package_uploads.labels(adapter=adapter.name, status="failure").inc()
             raise
         self._metrics.package_uploads.labels(adapter=adapter.name, status="success").inc()
+        _log.info(
+            "package %s onboarded by adapter %s",
+            record.package_id,
+            adapter.name,
+            extra={
+                "packageId": record.package_id,
+                "adapter": adapter.name,
+                "size": upload.archive_size,
+                "checksum": record.checksum,
+                "durationMs": round((time.monotonic() - started) * 1000),
+            },
+        )
         known = self._known_refs.get(adapter.name)
         if known is not None:  # else read whole from the store when first needed
             known.add(record.backend_ref)

@@ -207,7 +207,10 @@ class OperationRunner:
                 attempt=operation.attempts,
             )
             try:
-                info = await self._call(adapter, operation, deployment, package, ctx)
+                # The package the step deploys is a key of the adapter's lines too.
+                package_id = package.package_id if package is not None else deployment.package_id
+                with structlog.contextvars.bound_contextvars(packageId=package_id):
+                    info = await self._call(adapter, operation, deployment, package, ctx)
             except _RETRYABLE as exc:
                 if attempt + 1 >= self._max_attempts:
                     await self._fail(operation, deployment, exc, adapter=adapter)
@@ -233,9 +236,17 @@ class OperationRunner:
         return settled
 
     def _observe(self, operation: OperationRecord, started: float) -> None:
+        elapsed = time.monotonic() - started
         self._metrics.child(
             self._metrics.operation_duration, operation.adapter, operation.operation_type.value
-        ).observe(time.monotonic() - started)
+        ).observe(elapsed)
+        _log.info(
+            "operation %s: %s step ran in %d ms",
+            operation.operation_id,
+            operation.operation_type.value,
+            elapsed * 1000,
+            extra={"durationMs": round(elapsed * 1000)},
+        )
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -489,8 +500,7 @@ class OperationRunner:
                         gone = deployment_to_wire(deployment)
                         gone.status = DeploymentStatus.DELETED
                         events.deployment("DeploymentDeleted", gone)
-                    # The deployment is gone: the backend holds none of its resources.
-                    events.operation(done, previous, resources=())
+                    events.operation(done, previous)
             except Conflict:
                 return False
             self._count(done)
@@ -504,7 +514,7 @@ class OperationRunner:
                     operation.operation_id, expected_state=expected, state=state, error=None
                 )
                 events.deployment("DeploymentChanged", updated)
-                events.operation(done, previous, resources=info.resources)
+                events.operation(done, previous)
         except Conflict:
             # Cancelled while the backend did the work: record the backend's truth anyway.
             async with self._hooks.change(self._store) as events:
@@ -591,13 +601,7 @@ class OperationRunner:
                         deployment.deployment_id, **changes
                     )
                     events.deployment("DeploymentChanged", updated)
-                # What the backend holds after the failure, when it could say.
-                held = (
-                    reported.resources
-                    if reported is not None and reported.status is not DeploymentStatus.UNKNOWN
-                    else None
-                )
-                events.operation(failed, previous, resources=held)
+                events.operation(failed, previous)
         except (Conflict, NotFound):
             return
         _log.warning(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -439,6 +440,8 @@ class HelmAdapter(DMSAdapter):
         self._store: ChartStore | None = None
         self._work_dir: Path | None = None
         self._release_locks: dict[str, _ReleaseLock] = {}
+        #: Deletions of charts stored by uploads that had given up (``_put``).
+        self._background: set[asyncio.Future[None]] = set()
         #: (path, size, mtime) of chart archives whose schemas were checked (``_chart_path``).
         self._vetted: set[tuple[str, int, int]] = set()
         storage = config.storage
@@ -666,7 +669,7 @@ class HelmAdapter(DMSAdapter):
                 details={"name": validated.name, "version": validated.version},
             )
         if not validated.to_vendor:
-            entry = await self.store.put(
+            entry = await self._put(
                 archive, validated.name, validated.version, validated.metadata, validated.digest
             )
             self._log_stored(entry, validated.size, started)
@@ -676,7 +679,7 @@ class HelmAdapter(DMSAdapter):
             final = await self._validate(
                 rebuilt, expected_name=validated.name, expected_version=validated.version
             )
-            entry = await self.store.put(
+            entry = await self._put(
                 rebuilt, final.name, final.version, final.metadata, final.digest
             )
         self._log_stored(entry, final.size, started)
@@ -686,6 +689,32 @@ class HelmAdapter(DMSAdapter):
             "uploaded file's)"
         )
         return self._package_info(entry, (*final.warnings, note))
+
+    async def _put(
+        self, archive: Path, name: str, version: str, metadata: dict[str, Any], digest: str
+    ) -> ChartEntry:
+        """``store.put`` that leaves nothing behind when its caller gives up (the core's write
+        timeout, a client gone): the put itself cannot be stopped half-way (a thread, a push),
+        so it runs to its end and what it stored is then deleted again."""
+        task = asyncio.ensure_future(self.store.put(archive, name, version, metadata, digest))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._take_back(done, name, version))
+            raise
+
+    def _take_back(self, put: asyncio.Future[ChartEntry], name: str, version: str) -> None:
+        if put.cancelled() or put.exception() is not None:
+            return
+        deletion = asyncio.ensure_future(self.store.delete(name, version))
+        self._background.add(deletion)
+        deletion.add_done_callback(self._background.discard)
+        _log.warning(
+            "adapter %s: chart %s:%s was stored after its upload gave up; deleting it",
+            self.name,
+            name,
+            version,
+        )
 
     async def _validate(
         self,
@@ -763,7 +792,8 @@ class HelmAdapter(DMSAdapter):
         uri = upload.package_uri or ""
         own = await self._find_in_store(uri, upload.name, upload.version)
         if own is not None:
-            return self._package_info(own)
+            # Found, not stored by this call: a failed onboarding must not delete it.
+            return dataclasses.replace(self._package_info(own), stored=False)
         parts = urllib.parse.urlsplit(uri)
         with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
             if parts.scheme in {"http", "https", "oci"}:

@@ -51,6 +51,11 @@ class PackageInfo:
     extensions: dict[str, Any] = field(default_factory=dict)
     #: Lint warnings and similar notes the client should see, not errors.
     warnings: tuple[str, ...] = ()
+    #: Whether this call stored the package in the backend (an upload, a fetched archive).
+    #: ``False`` when it only found it there (a chart the repository already holds). When the
+    #: gateway cannot finish onboarding, it withdraws what was stored (``delete_package``),
+    #: never what was only found.
+    stored: bool = True
 
 
 @dataclass(frozen=True, slots=True)

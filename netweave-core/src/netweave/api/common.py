@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -172,8 +172,35 @@ async def idempotent(
 ) -> Response[Any]:
     """Replay the stored first response for a repeated ``Idempotency-Key``, or produce it.
     ``request_digest``: the request's digest, or its body (hashed only when there is a key)."""
+
+    async def produce_then_remember(remember: Remember) -> Response[Any]:
+        response = await produce()
+        await remember(response)
+        return response
+
+    return await idempotent_change(request, services, key, request_digest, produce_then_remember)
+
+
+#: Stores a produced response under the request's ``Idempotency-Key`` (nothing without one).
+Remember = Callable[[Response[Any]], Awaitable[None]]
+
+
+async def idempotent_change(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    key: str | None,
+    request_digest: str | BaseModel,
+    produce: Callable[[Remember], Awaitable[Response[Any]]],
+) -> Response[Any]:
+    """:func:`idempotent` for a change that commits in one transaction: ``produce`` calls
+    ``remember`` with its response inside that transaction, so a response that cannot be
+    stored undoes the change (and a change that committed has its response stored)."""
     if key is None:
-        return await produce()
+
+        async def forget(response: Response[Any]) -> None:
+            return None
+
+        return await produce(forget)
     if isinstance(request_digest, BaseModel):
         request_digest = body_hash(request_digest)
     service = services.idempotency
@@ -190,14 +217,27 @@ async def idempotent(
             media_type=stored.headers.get("content-type", JSON),
             headers=headers,
         )
-    response = await produce()
-    headers = {k.lower(): str(v) for k, v in response.headers.items()}
-    headers["content-type"] = JSON
-    content = response.content if isinstance(response.content, bytes) else b""
-    await service.remember(
-        key, scope, request_digest, StoredResponse(response.status_code or 200, content, headers)
-    )
-    return response
+    digest = request_digest
+
+    async def remember(response: Response[Any]) -> None:
+        headers = {k.lower(): str(v) for k, v in response.headers.items()}
+        headers["content-type"] = JSON
+        content = response.content if isinstance(response.content, bytes) else b""
+        await service.remember(
+            key, scope, digest, StoredResponse(response.status_code or 200, content, headers)
+        )
+
+    return await produce(remember)
+
+
+def sendable_headers(headers: Mapping[str, str]) -> None:
+    """Raise ``ValueError`` unless every header is what the ASGI server can send (Latin-1, one
+    line): checked while a change can still be undone, not when the response goes out."""
+    for name, value in headers.items():
+        name.encode("ascii")
+        value.encode("latin-1")
+        if any(c in name + value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r} holds a line break or NUL")
 
 
 def _warn_text(text: str) -> str:

@@ -35,7 +35,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +101,10 @@ def _read_marker(marker: str) -> tuple[str, str]:
     return name, version
 
 
+#: ``onboard``'s ``finish``: the caller's part of an onboarding's transaction.
+Finish = Callable[[DeploymentPackage, tuple[str, ...]], Awaitable[None]]
+
+
 def _not_found(package_id: str) -> NotFound:
     return NotFound(f"package {package_id!r} not found", details={"packageId": package_id})
 
@@ -143,6 +147,8 @@ class PackageService:
         self._listing_tokens: dict[str, str | None] = {}
         #: Per filter: (read cache generation, expiry, total), see ``_total``.
         self._totals: dict[Hashable, tuple[int, float, int]] = {}
+        #: Withdrawals of half-finished onboardings still running (see ``_withdraw``).
+        self._withdrawals: set[asyncio.Task[None]] = set()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -262,9 +268,15 @@ class PackageService:
     # -- onboarding --------------------------------------------------------------------------
 
     async def onboard(
-        self, upload: PackageUpload, adapter_name: str | None
+        self, upload: PackageUpload, adapter_name: str | None, *, finish: Finish | None = None
     ) -> tuple[DeploymentPackage, tuple[str, ...]]:
-        """Upload an archive or register a reference; returns the package and lint warnings."""
+        """Upload an archive or register a reference; returns the package and lint warnings.
+
+        All or nothing: ``finish(package, warnings)`` (the caller's answer — building and
+        storing its response) runs inside the transaction that stores the record and its
+        event; if anything after the adapter stored the package fails (the store, the event,
+        ``finish``, a cancellation), the transaction is rolled back and what the adapter stored
+        is withdrawn (``delete_package``), so a retry is a fresh upload, not a 409."""
         if adapter_name is None and len(self._registry) > 1:
             candidates = [
                 name
@@ -290,11 +302,20 @@ class PackageService:
                 )
             self._hooks.validate_package(upload, adapter.name)
             info = await adapter.upload_package(upload)
-            # The record and its event commit together; plugins hear of it after commit.
-            async with self._hooks.change(self._store, on_commit=self.cache.invalidate) as events:
-                record = await self._store_new(adapter, info, upload)
-                wire = package_to_wire(record, in_use=False)
-                events.package("PackageUploaded", wire_dict(wire))
+            try:
+                # The record, its event and the caller's answer commit together; plugins hear
+                # of it after commit.
+                async with self._hooks.change(
+                    self._store, on_commit=self.cache.invalidate
+                ) as events:
+                    record = await self._store_new(adapter, info, upload)
+                    wire = package_to_wire(record, in_use=False)
+                    events.package("PackageUploaded", wire_dict(wire))
+                    if finish is not None:
+                        await finish(wire, info.warnings)
+            except BaseException as exc:
+                await self._withdraw(adapter, info, exc)
+                raise
         except NetweaveError:
             self._metrics.package_uploads.labels(adapter=adapter.name, status="failure").inc()
             raise
@@ -315,6 +336,50 @@ class PackageService:
         if known is not None:  # else read whole from the store when first needed
             known.add(record.backend_ref)
         return wire, info.warnings
+
+    async def _withdraw(self, adapter: DMSAdapter, info: PackageInfo, cause: BaseException) -> None:
+        """Remove what ``adapter`` stored for an onboarding that did not commit. Shielded: a
+        client going away (a cancellation) must not leave the package in the backend, where
+        the next listing would adopt it and a retry would be a 409."""
+        if not info.stored:
+            return  # the adapter only found it there: not ours to remove
+        task = asyncio.create_task(
+            self._delete_stored(adapter, info, cause), name=f"netweave-withdraw-{info.name}"
+        )
+        self._withdrawals.add(task)
+        task.add_done_callback(self._withdrawals.discard)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # This task is being cancelled; the withdrawal runs on to its end regardless.
+            _log.info("package %s: withdrawal continues after cancellation", info.backend_ref)
+
+    async def _delete_stored(
+        self, adapter: DMSAdapter, info: PackageInfo, cause: BaseException
+    ) -> None:
+        reason = cause.message if isinstance(cause, NetweaveError) else type(cause).__name__
+        try:
+            await adapter.delete_package(info.backend_ref)
+        except NotFound:
+            pass
+        except Exception as exc:
+            _log.error(
+                "adapter %s: package %s was stored but its onboarding failed (%s), and "
+                "removing it failed too (%s); the next listing will adopt it",
+                adapter.name,
+                info.backend_ref,
+                reason,
+                exc.message if isinstance(exc, NetweaveError) else type(exc).__name__,
+                extra={"adapter": adapter.name, "backendRef": info.backend_ref},
+            )
+            return
+        _log.warning(
+            "adapter %s: package %s withdrawn, its onboarding failed: %s",
+            adapter.name,
+            info.backend_ref,
+            reason,
+            extra={"adapter": adapter.name, "backendRef": info.backend_ref},
+        )
 
     async def _store_new(
         self, adapter: DMSAdapter, info: PackageInfo, upload: PackageUpload | None
@@ -453,6 +518,8 @@ class PackageService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._refreshing.clear()
+        # Withdrawals are not cancelled: each ends within its adapter's own time limit.
+        await asyncio.gather(*self._withdrawals, return_exceptions=True)
 
     async def _adopt_from_backend(self, adapter: DMSAdapter) -> None:
         if not adapter.supports(Capability.PACKAGE_MANAGEMENT):

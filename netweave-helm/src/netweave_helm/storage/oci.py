@@ -238,13 +238,21 @@ class OciChartStore(ChartStore):
                 details={"name": name, "version": version},
             )
         client = await self._client()
-        # Helm names the pushed artifact after the chart, not the file: push a copy named
-        # <name>-<version>.tgz so the SDK's checks on the file name pass.
-        with tempfile.TemporaryDirectory(prefix="netweave-helm-push-") as tmp:
-            staged = Path(tmp) / f"{name}-{version}.tgz"
-            await asyncio.to_thread(_link_or_copy, archive, staged)
-            await asyncio.to_thread(_push, str(staged), self.settings.url, client, self.settings)
-        entry = await self.get(name, version)
+        try:
+            # Helm names the pushed artifact after the chart, not the file: push a copy named
+            # <name>-<version>.tgz so the SDK's checks on the file name pass.
+            with tempfile.TemporaryDirectory(prefix="netweave-helm-push-") as tmp:
+                staged = Path(tmp) / f"{name}-{version}.tgz"
+                await asyncio.to_thread(_link_or_copy, archive, staged)
+                await asyncio.to_thread(
+                    _push, str(staged), self.settings.url, client, self.settings
+                )
+            entry = await self.get(name, version)
+        except BaseException:
+            # A push that failed half-way (or whose result cannot be read) may have left the
+            # tag: take it back, so a retry is a new upload, not a 409.
+            await asyncio.shield(self._forget(name, version))
+            raise
         if entry.digest != digest:
             _log.warning(
                 "%s: pushed %s:%s but the registry reports layer %s, not %s",
@@ -255,6 +263,22 @@ class OciChartStore(ChartStore):
                 digest,
             )
         return entry
+
+    async def _forget(self, name: str, version: str) -> None:
+        try:
+            await self.delete(name, version)
+        except NotFound:
+            return
+        except Exception as exc:
+            _log.error(
+                "%s: %s:%s may be left after a failed push; deleting it failed (%s)",
+                self.location,
+                name,
+                version,
+                exc,
+            )
+            return
+        _log.warning("%s: %s:%s deleted after a failed push", self.location, name, version)
 
     async def delete(self, name: str, version: str) -> None:
         repository = self._repository(name)

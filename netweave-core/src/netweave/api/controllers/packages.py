@@ -23,10 +23,12 @@ from netweave.api.common import (
     Limit,
     Offset,
     PackageIdParam,
-    idempotent,
+    Remember,
+    idempotent_change,
     is_json,
     model_response,
     problems,
+    sendable_headers,
     warning_header,
 )
 from netweave.api.problems import pydantic_problem
@@ -166,10 +168,12 @@ class PackageController(Controller):
                     + (received.checksum or "").encode()
                 ).hexdigest()
 
-                async def produce_upload() -> Response[Any]:
-                    return await self._onboard(services, upload, form.adapter)
+                async def produce_upload(remember: Remember) -> Response[Any]:
+                    return await self._onboard(services, upload, form.adapter, remember)
 
-                return await idempotent(request, services, idempotency_key, digest, produce_upload)
+                return await idempotent_change(
+                    request, services, idempotency_key, digest, produce_upload
+                )
             finally:
                 received.discard()
         if not is_json(content_type):
@@ -192,19 +196,29 @@ class PackageController(Controller):
             source=registration.source,
         )
 
-        async def produce() -> Response[Any]:
-            return await self._onboard(services, upload, registration.adapter)
+        async def produce(remember: Remember) -> Response[Any]:
+            return await self._onboard(services, upload, registration.adapter, remember)
 
         digest = hashlib.sha256(registration.model_dump_json().encode()).hexdigest()
-        return await idempotent(request, services, idempotency_key, digest, produce)
+        return await idempotent_change(request, services, idempotency_key, digest, produce)
 
     @staticmethod
     async def _onboard(
-        services: Services, upload: PackageUpload, adapter: str | None
+        services: Services, upload: PackageUpload, adapter: str | None, remember: Remember
     ) -> Response[Any]:
-        package, warnings = await services.packages.onboard(upload, adapter)
-        headers = {"Location": f"{BASE}/{package.package_id}", **warning_header(warnings)}
-        return model_response(package, HTTP_201_CREATED, headers)
+        answer: list[Response[Any]] = []
+
+        async def finish(package: DeploymentPackage, warnings: tuple[str, ...]) -> None:
+            # Built, checked and remembered inside the onboarding's transaction: an answer
+            # that cannot be made or sent undoes the upload instead of leaving it stored.
+            headers = {"Location": f"{BASE}/{package.package_id}", **warning_header(warnings)}
+            sendable_headers(headers)
+            response = model_response(package, HTTP_201_CREATED, headers)
+            await remember(response)
+            answer.append(response)
+
+        await services.packages.onboard(upload, adapter, finish=finish)
+        return answer[0]
 
     @patch(
         "/{packageId:str}",

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import datetime as dt
 import hashlib
 import logging
 import re
@@ -53,6 +52,7 @@ from netweave.adapters import (
     PackageListing,
     PackageUpload,
 )
+from netweave.adapters.times import parse_time as _parse_time
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -66,7 +66,6 @@ from netweave.errors import (
 )
 from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
-
 from netweave_helm import sdk
 from netweave_helm.archives import check_schema_references
 from netweave_helm.cluster import ClusterAccess
@@ -378,14 +377,6 @@ class _ReleaseLock:
 
         for future in running:
             future.add_done_callback(returned)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    with contextlib.suppress(ValueError):
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
 
 
 def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:

@@ -19,8 +19,10 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -41,6 +43,27 @@ _log = logging.getLogger("netweave.notifications")
 #: Finished deliveries and events are kept this long (inspection), then purged.
 RETENTION = timedelta(days=7)
 _PURGE_EVERY = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTarget:
+    """Where and what one delivery sends."""
+
+    callback_uri: str
+    #: The subscription's authentication record as stored (secrets sealed).
+    authentication: Mapping[str, Any] | None
+    body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class DeliveryChannel(Protocol):
+    """Subscriptions kept apart from the native ones (the ETSI face's): for the event types it
+    names, the channel finds the subscription and shapes the body. Same outbox, same retries."""
+
+    event_types: frozenset[str]
+
+    async def target(self, delivery: Delivery) -> CallbackTarget | None:
+        """``None``: the subscription is gone."""
 
 
 class DeliveryWorker:
@@ -72,6 +95,11 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_purge = 0.0
+        self._channels: dict[str, DeliveryChannel] = {}
+
+    def add_channel(self, channel: DeliveryChannel) -> None:
+        for event_type in channel.event_types:
+            self._channels[event_type] = channel
 
     def wake(self) -> None:
         self._wake.set()
@@ -117,26 +145,36 @@ class DeliveryWorker:
             await asyncio.gather(*(self._deliver(d) for d in claimed))
         return len(claimed)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _target(self, delivery: Delivery) -> CallbackTarget | None:
+        channel = self._channels.get(delivery.event_type)
+        if channel is not None:
+            return await channel.target(delivery)
         subscription = await self._store.get_subscription(delivery.subscription_id)
         if subscription is None:
-            await self._outbox.failed(delivery.id, error="subscription deleted", now=_now())
-            self._count_failed("subscription_deleted")
-            return
+            return None
         body = notification_body(
             delivery.event_id, delivery.subscription_id, delivery.payload, self._api_prefix
         )
+        return CallbackTarget(subscription.callback_uri, subscription.authentication, body)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        target = await self._target(delivery)
+        if target is None:
+            await self._outbox.failed(delivery.id, error="subscription deleted", now=_now())
+            self._count_failed("subscription_deleted")
+            return
         started = time.monotonic()
         error: str | None = None
         reason = ""
         try:
-            authentication = subscription.authentication
+            authentication = target.authentication
             if self._sealer is not None:
                 authentication = self._sealer.open(authentication)
             response = await self._client.post(
-                subscription.callback_uri,
-                json.dumps(body, separators=(",", ":")).encode(),
+                target.callback_uri,
+                json.dumps(target.body, separators=(",", ":")).encode(),
                 authentication,
+                target.headers,
             )
             if not 200 <= response.status_code < 300:
                 error = f"callback answered {response.status_code}"
@@ -218,4 +256,4 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["RETENTION", "DeliveryWorker"]
+__all__ = ["RETENTION", "CallbackTarget", "DeliveryChannel", "DeliveryWorker"]

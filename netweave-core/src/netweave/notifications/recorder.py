@@ -46,6 +46,7 @@ from typing import Any
 from netweave.models import Operation
 from netweave.notifications.events import (
     DeploymentEvent,
+    DirectedEvent,
     EventFacts,
     GatewayEvent,
     OperationEvent,
@@ -108,18 +109,37 @@ class NotificationRecorder:
     ) -> list[str | None]:
         """Store ``events`` (one change's, in order) in the caller's transaction if there is
         one; each one's event id, or None where no subscription matched. Raises on failure.
-        ``prepared``: the list :meth:`prepare` read, used if still current."""
+        ``prepared``: the list :meth:`prepare` read, used if still current. A
+        :class:`DirectedEvent` goes to the subscriptions it names, without matching."""
         if not events:
             return []
         if prepared is not None and prepared.writes == self._store.subscription_writes():
             subscriptions = prepared.subscriptions
         else:
             subscriptions = await self._subscriptions()
-        if not subscriptions:
+        directed = any(isinstance(event, DirectedEvent) for event in events)
+        if not subscriptions and not directed:
             return [None] * len(events)
         now = _now()
-        facts = [await self._facts(event, subscriptions, now) for event in events]
-        return await self._store_facts(facts, subscriptions, now)
+        ids: list[str | None] = []
+        new: list[NewEvent] = []
+        for event in events:
+            if isinstance(event, DirectedEvent):
+                item = _directed(event, now)
+                ids.append(item.event_id if item is not None else None)
+                if item is not None:
+                    new.append(item)
+                continue
+            if not subscriptions:
+                ids.append(None)
+                continue
+            facts = await self._facts(event, subscriptions, now)
+            [(event_id, made)] = self._new_events([facts], subscriptions)
+            ids.append(event_id)
+            if made is not None:
+                new.append(made)
+        await self._outbox.record_events(new, due_at=now + self._settle, now=now)
+        return ids
 
     def committed(self) -> None:
         """Called after the recording transaction committed: wake the delivery worker."""
@@ -164,6 +184,7 @@ class NotificationRecorder:
             return package_facts(event.event_type, event.package, now)
         if isinstance(event, DeploymentEvent):
             return deployment_facts(event.event_type, event.deployment, now)
+        assert isinstance(event, OperationEvent)  # directed events are not matched here
         package_id = None
         if any(wants_package(s.filter) for s in subscriptions):
             # The operation carries no package: its deployment's (read in this transaction).
@@ -174,27 +195,36 @@ class NotificationRecorder:
     async def _store_facts(
         self, facts: Sequence[EventFacts], subscriptions: list[SubscriptionRecord], now: datetime
     ) -> list[str | None]:
-        ids: list[str | None] = []
-        new: list[NewEvent] = []
+        made = self._new_events(facts, subscriptions)
+        new = [event for _, event in made if event is not None]
+        await self._outbox.record_events(new, due_at=now + self._settle, now=now)
+        return [event_id for event_id, _ in made]
+
+    @staticmethod
+    def _new_events(
+        facts: Sequence[EventFacts], subscriptions: list[SubscriptionRecord]
+    ) -> list[tuple[str | None, NewEvent | None]]:
+        made: list[tuple[str | None, NewEvent | None]] = []
         for item in facts:
             targets = [s.subscription_id for s in subscriptions if matches(s.filter, item)]
             if not targets:
-                ids.append(None)
+                made.append((None, None))
                 continue
             event_id = str(uuid.uuid4())
-            ids.append(event_id)
-            new.append(
-                NewEvent(
-                    event_id=event_id,
-                    event_type=item.event_type,
-                    payload=event_payload(item),
-                    occurred_at=item.occurred_at,
-                    ordering_key=item.ordering_key,
-                    subscription_ids=targets,
+            made.append(
+                (
+                    event_id,
+                    NewEvent(
+                        event_id=event_id,
+                        event_type=item.event_type,
+                        payload=event_payload(item),
+                        occurred_at=item.occurred_at,
+                        ordering_key=item.ordering_key,
+                        subscription_ids=targets,
+                    ),
                 )
             )
-        await self._outbox.record_events(new, due_at=now + self._settle, now=now)
-        return ids
+        return made
 
     async def _subscriptions(self) -> list[SubscriptionRecord]:
         """The stored subscriptions. On a store only this process writes (SQLite), the copy
@@ -223,6 +253,21 @@ class NotificationRecorder:
         else:
             _log.warning("more than %d subscriptions: later ones miss events", _PAGE * _MAX_PAGES)
         return found
+
+
+def _directed(event: DirectedEvent, now: datetime) -> NewEvent | None:
+    if not event.subscription_ids:
+        return None
+    event_id = str(uuid.uuid4())
+    payload = {**event.payload, "timeStamp": now.isoformat().replace("+00:00", "Z")}
+    return NewEvent(
+        event_id=event_id,
+        event_type=event.event_type,
+        payload=payload,
+        occurred_at=now,
+        ordering_key=event.ordering_key,
+        subscription_ids=event.subscription_ids,
+    )
 
 
 def _now() -> datetime:

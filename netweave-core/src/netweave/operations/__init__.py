@@ -86,7 +86,15 @@ def build_services(
         idempotency=IdempotencyService(store),
         worker=worker,
         notifications=notifications,
-        vnflcm=VnfLcmService(store, registry, hooks, deployments, operations),
+        vnflcm=VnfLcmService(
+            store,
+            registry,
+            hooks,
+            deployments,
+            operations,
+            notifications,
+            test_callback=settings.notifications.test_callback,
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -28,9 +28,10 @@ import pluggy
 
 from netweave.adapters import PackageUpload
 from netweave.errors import BackendUnavailable, InvalidInput, NetweaveError
-from netweave.models import Deployment, DeploymentRequest, Operation
+from netweave.models import Deployment, DeploymentRequest, Operation, ResourceStatus
 from netweave.notifications.events import (
     DeploymentEvent,
+    DirectedEvent,
     GatewayEvent,
     OperationEvent,
     PackageEvent,
@@ -58,6 +59,21 @@ class EventRecorder(Protocol):
         """A transaction that stored events committed."""
 
 
+@dataclass(frozen=True, slots=True)
+class OperationNote:
+    """What an in-transaction observer (:meth:`HookBus.observe`) learns of an operation event
+    without its wire form being built."""
+
+    operation_id: str
+    deployment_id: str
+    state: str
+    previous_state: str | None
+    #: See :class:`~netweave.notifications.events.OperationEvent`.
+    resources: tuple[ResourceStatus, ...] | None
+    #: The problem the operation ended with (FAILED_TEMP), if any.
+    error: dict[str, Any] | None = None
+
+
 class EventBatch(Sequence[GatewayEvent]):
     """The events one change reports, in the order they happened.
 
@@ -66,11 +82,13 @@ class EventBatch(Sequence[GatewayEvent]):
     taken as they are when added; the change must not alter them afterwards.
     """
 
-    __slots__ = ("_made", "_pending")
+    __slots__ = ("_made", "_pending", "operations")
 
     def __init__(self) -> None:
         self._pending: list[GatewayEvent | Callable[[], GatewayEvent]] = []
         self._made: list[GatewayEvent] | None = None
+        #: The operation events' facts, in order (for observers; no wire form built).
+        self.operations: list[OperationNote] = []
 
     def package(self, event_type: str, package: dict[str, Any]) -> None:
         self._add(PackageEvent(event_type, package))
@@ -87,12 +105,34 @@ class EventBatch(Sequence[GatewayEvent]):
         else:
             self._add(DeploymentEvent(event_type, deployment))
 
-    def operation(self, operation: Operation | OperationRecord, previous_state: str | None) -> None:
+    def operation(
+        self,
+        operation: Operation | OperationRecord,
+        previous_state: str | None,
+        resources: Sequence[ResourceStatus] | None = None,
+    ) -> None:
+        """``resources``: what the backend reported holding when the operation reached this
+        state (``()``: the deployment is gone; ``None``: no report)."""
+        held = tuple(resources) if resources is not None else None
+        self.operations.append(
+            OperationNote(
+                operation.operation_id,
+                operation.deployment_id,
+                operation.state.value,
+                previous_state,
+                held,
+                _problem(operation.error),
+            )
+        )
         if isinstance(operation, OperationRecord):
             record = operation
-            self._add(lambda: OperationEvent(operation_to_wire(record), previous_state))
+            self._add(lambda: OperationEvent(operation_to_wire(record), previous_state, held))
         else:
-            self._add(OperationEvent(operation, previous_state))
+            self._add(OperationEvent(operation, previous_state, held))
+
+    def directed(self, event: DirectedEvent) -> None:
+        """An event for the subscriptions it names (see ``DirectedEvent``)."""
+        self._add(event)
 
     def _add(self, event: GatewayEvent | Callable[[], GatewayEvent]) -> None:
         self._pending.append(event)
@@ -118,7 +158,16 @@ class EventBatch(Sequence[GatewayEvent]):
         return self.events[index]
 
 
-_EVENT_TYPES = (PackageEvent, DeploymentEvent, OperationEvent)
+def _problem(error: Any) -> dict[str, Any] | None:
+    if not error:
+        return None
+    if isinstance(error, dict):
+        return dict(error)
+    dumped: dict[str, Any] = error.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
+
+
+_EVENT_TYPES = (PackageEvent, DeploymentEvent, OperationEvent, DirectedEvent)
 _EVENT_HOOKS = ("netweave_package_event", "netweave_deployment_event", "netweave_operation_event")
 
 
@@ -143,6 +192,7 @@ class HookBus:
         self._pm = plugin_manager
         self._timeout = timeout
         self.recorder = recorder
+        self._observers: list[Callable[[EventBatch], Awaitable[None]]] = []
         self._open: ContextVar[_Open | None] = ContextVar(
             f"netweave_events_{id(self)}", default=None
         )
@@ -185,6 +235,13 @@ class HookBus:
 
     # -- events: recorded in the change's transaction, broadcast after commit -----------------
 
+    def observe(self, observer: Callable[[EventBatch], Awaitable[None]]) -> None:
+        """Run ``observer`` on every change's events inside its transaction, before they are
+        recorded: it may write (e.g. what an operation's end means for a record of its own)
+        and add events to the batch. Its failure fails the change, as a recording failure
+        does."""
+        self._observers.append(observer)
+
     @asynccontextmanager
     async def change(
         self, store: Store, *, on_commit: Callable[[], object] | None = None
@@ -214,6 +271,8 @@ class HookBus:
         try:
             async with store.transaction():
                 yield opened.batch
+                for observer in self._observers:
+                    await observer(opened.batch)
                 opened.stored = await self.record(opened.batch, prepared)
         finally:
             self._open.reset(token)
@@ -248,6 +307,8 @@ class HookBus:
         ):
             return  # nobody listens: the events' wire forms need not be built
         for event in events:
+            if isinstance(event, DirectedEvent):
+                continue  # for the subscriptions it names only
             name, kwargs = _hook_call(event)
             await self._broadcast(name, kwargs)
 
@@ -279,10 +340,11 @@ def _hook_call(event: GatewayEvent) -> tuple[str, dict[str, Any]]:
             "event_type": event.event_type,
             "deployment": event.deployment,
         }
+    assert isinstance(event, OperationEvent)  # directed events are never broadcast
     return "netweave_operation_event", {
         "operation": event.operation,
         "previous_state": event.previous_state,
     }
 
 
-__all__ = ["EventBatch", "EventRecorder", "HookBus"]
+__all__ = ["EventBatch", "EventRecorder", "HookBus", "OperationNote"]

@@ -500,7 +500,8 @@ class OperationRunner:
                         gone = deployment_to_wire(deployment)
                         gone.status = DeploymentStatus.DELETED
                         events.deployment("DeploymentDeleted", gone)
-                    events.operation(done, previous)
+                    # The deployment is gone: the backend holds none of its resources.
+                    events.operation(done, previous, resources=())
             except Conflict:
                 return False
             self._count(done)
@@ -514,7 +515,7 @@ class OperationRunner:
                     operation.operation_id, expected_state=expected, state=state, error=None
                 )
                 events.deployment("DeploymentChanged", updated)
-                events.operation(done, previous)
+                events.operation(done, previous, resources=info.resources)
         except Conflict:
             # Cancelled while the backend did the work: record the backend's truth anyway.
             async with self._hooks.change(self._store) as events:
@@ -601,7 +602,13 @@ class OperationRunner:
                         deployment.deployment_id, **changes
                     )
                     events.deployment("DeploymentChanged", updated)
-                events.operation(failed, previous)
+                # What the backend holds after the failure, when it could say.
+                held = (
+                    reported.resources
+                    if reported is not None and reported.status is not DeploymentStatus.UNKNOWN
+                    else None
+                )
+                events.operation(failed, previous, resources=held)
         except (Conflict, NotFound):
             return
         _log.warning(

@@ -41,9 +41,17 @@ from netweave.models import (
     Operation,
     OperationState,
 )
+from netweave.notifications import Notifications
 from netweave.operations.deployments import Accepted, DeploymentService, now
 from netweave.operations.events import HookBus
 from netweave.operations.occurrences import OperationService
+from netweave.operations.vnflcm_notify import (
+    CREATION_NOTIFICATION,
+    DELETION_NOTIFICATION,
+    VnfLcmChannel,
+    VnfLcmNotifier,
+    VnfLcmSubscriptions,
+)
 from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 from netweave.store.vnf import VnfInstanceRecord, VnfLcmOpOccRecord
@@ -211,12 +219,22 @@ class VnfLcmService:
         hooks: HookBus,
         deployments: DeploymentService,
         operations: OperationService,
+        notifications: Notifications | None = None,
+        *,
+        test_callback: bool = True,
     ) -> None:
         self._store = store
         self._registry = registry
         self._hooks = hooks
         self._deployments = deployments
         self._operations = operations
+        #: LCM subscriptions and notifications (netweave.operations.vnflcm_notify): the
+        #: notifier sees every change's operation events inside its transaction.
+        self.notifier = VnfLcmNotifier(store)
+        hooks.observe(self.notifier.observe)
+        self.subscriptions = VnfLcmSubscriptions(store, notifications, test_callback=test_callback)
+        if notifications is not None:
+            notifications.worker.add_channel(VnfLcmChannel(store))
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -331,7 +349,9 @@ class VnfLcmService:
             description=description,
             instance_metadata=dict(metadata or {}),
         )
-        await self._store.add_vnf_instance(record)
+        async with self._hooks.change(self._store) as events:
+            await self._store.add_vnf_instance(record)
+            await self.notifier.identifier_event(events, CREATION_NOTIFICATION, record)
         return VnfView(record, package, None, None)
 
     async def delete(self, vnf_instance_id: str) -> None:
@@ -344,7 +364,9 @@ class VnfLcmService:
                 "fail its instantiation",
                 details={"vnfInstanceId": vnf_instance_id, "instantiationState": state},
             )
-        await self._store.delete_vnf_instance(vnf_instance_id)
+        async with self._hooks.change(self._store) as events:
+            await self.notifier.identifier_event(events, DELETION_NOTIFICATION, view.record)
+            await self._store.delete_vnf_instance(vnf_instance_id)
 
     async def modify(
         self,
@@ -380,11 +402,14 @@ class VnfLcmService:
             changed_info=params,
             state=OperationState.COMPLETED.value,
         )
-        async with self._store.transaction():
+        async with self._hooks.change(self._store) as events:
             await self._store.update_vnf_instance(
                 vnf_instance_id, expected_version=expected_version, **changes
             )
             await self._store.add_vnf_op_occ(op_occ)
+            # Done by the gateway alone: it starts (PROCESSING) and completes in this change.
+            await self.notifier.occurrence_event(events, op_occ, OperationState.PROCESSING.value)
+            await self.notifier.occurrence_event(events, op_occ, OperationState.COMPLETED.value)
         return OpOccView(op_occ, None)
 
     # -- tasks ---------------------------------------------------------------------------------
@@ -633,6 +658,10 @@ class VnfLcmService:
             operation=operation,
             start_time=native.start_time,
             operation_params=params,
+            # What its resourceChanges are counted from (nothing before an instantiation).
+            resources_before=(
+                [] if operation == LcmOperation.INSTANTIATE else list(record.resources or [])
+            ),
         )
         await self._store.add_vnf_op_occ(op_occ)
         stored = OperationRecord(

@@ -310,6 +310,9 @@ class VnfInstanceRow(Base):
     #: Bumped on every change of the record: the ETag of PATCH's If-Match.
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The resources the backend reported after the instance's last operation ended (kind,
+    #: name, namespace, digest): what the next occurrence's ``resourceChanges`` start from.
+    resources: Mapped[list[Any] | None] = mapped_column(json_type(), nullable=True)
 
     __table_args__ = (
         Index("ix_vnf_instances_created_at_vnf_instance_id", "created_at", "vnf_instance_id"),
@@ -331,6 +334,13 @@ class VnfLcmOpOccRow(Base):
     changed_info: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     state: Mapped[str | None] = mapped_column(String(16))
     start_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The instance's resources when the occurrence started, and what changed since (SOL003
+    #: ``resourceChanges``, set each time it reaches a result state).
+    resources_before: Mapped[list[Any] | None] = mapped_column(json_type(), nullable=True)
+    resource_changes: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
+    #: The last error (ProblemDetails): SOL003 keeps it through a retry or rollback, while the
+    #: native operation clears it when it ends.
+    error: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
 
     __table_args__ = (
         Index("ix_vnf_lcm_op_occs_start_time_op_occ_id", "start_time", "op_occ_id"),
@@ -339,6 +349,35 @@ class VnfLcmOpOccRow(Base):
             "vnf_instance_id",
             "start_time",
             "op_occ_id",
+        ),
+    )
+
+
+class VnfLcmSubscriptionRow(Base):
+    """A subscription of the ETSI face (SOL003 ``LccnSubscription``), apart from the native
+    ones: its filter, verbosity and notification shapes are SOL003's. Deliveries go through the
+    same outbox (``notification_deliveries.subscription_id`` names a row of either table; the
+    event type tells which)."""
+
+    __tablename__ = "vnf_lcm_subscriptions"
+
+    subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: vnflcm major version the subscription was made on (1 or 2): the notifications' shape.
+    api_major: Mapped[int] = mapped_column(Integer)
+    #: The ``{apiRoot}/vnflcm/v{N}`` it was made on: the base of the notifications' links.
+    api_base: Mapped[str] = mapped_column(Text)
+    #: The deployment manager whose apiRoot it was made on (``None``: the gateway's root).
+    manager: Mapped[str | None] = mapped_column(String(255))
+    callback_uri: Mapped[str] = mapped_column(Text)
+    filter: Mapped[dict[str, Any]] = mapped_column(json_type())
+    verbosity: Mapped[str] = mapped_column(String(8))
+    #: Callback authentication, secrets sealed (never returned).
+    authentication: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index(
+            "ix_vnf_lcm_subscriptions_created_at_subscription_id", "created_at", "subscription_id"
         ),
     )
 
@@ -358,5 +397,6 @@ __all__ = [
     "UTCDateTime",
     "VnfInstanceRow",
     "VnfLcmOpOccRow",
+    "VnfLcmSubscriptionRow",
     "metadata",
 ]

@@ -10,11 +10,17 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Row, Table, select
+from sqlalchemy import Row, Table, select, update
 
 from netweave.errors import Conflict, NotFound
 from netweave.store.records import DeploymentRecord, OperationRecord
-from netweave.store.tables import DeploymentRow, OperationRow, VnfInstanceRow, VnfLcmOpOccRow
+from netweave.store.tables import (
+    DeploymentRow,
+    OperationRow,
+    VnfInstanceRow,
+    VnfLcmOpOccRow,
+    VnfLcmSubscriptionRow,
+)
 
 if TYPE_CHECKING:
     from netweave.store.sql import SqlStore
@@ -23,6 +29,7 @@ _VI = cast(Table, VnfInstanceRow.__table__)
 _VO = cast(Table, VnfLcmOpOccRow.__table__)
 _D = cast(Table, DeploymentRow.__table__)
 _O = cast(Table, OperationRow.__table__)
+_VS = cast(Table, VnfLcmSubscriptionRow.__table__)
 #: The largest batch of ids one ``IN`` list carries.
 _BATCH = 500
 
@@ -42,6 +49,8 @@ class VnfInstanceRecord:
     instance_metadata: dict[str, Any] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+    #: The backend's resources after the last operation ended (``None``: never reported).
+    resources: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +63,27 @@ class VnfLcmOpOccRecord:
     changed_info: dict[str, Any] | None = None
     #: Only for occurrences without a native operation (MODIFY_INFO).
     state: str | None = None
+    #: The instance's resources when it started; SOL003 ``resourceChanges`` since then.
+    resources_before: list[dict[str, Any]] | None = None
+    resource_changes: dict[str, Any] | None = None
+    #: The last error (ProblemDetails), kept after the native operation cleared its own.
+    error: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class VnfLcmSubscriptionRecord:
+    """A SOL003 ``LccnSubscription`` (see ``VnfLcmSubscriptionRow``)."""
+
+    subscription_id: str
+    api_major: int
+    api_base: str
+    callback_uri: str
+    created_at: datetime
+    filter: dict[str, Any] = field(default_factory=dict)
+    verbosity: str = "FULL"
+    manager: str | None = None
+    #: Secrets sealed (``netweave.notifications.sealing``); never returned.
+    authentication: dict[str, Any] | None = None
 
 
 def _instance(row: Row[Any]) -> VnfInstanceRecord:
@@ -70,6 +100,10 @@ def _instance_values(record: VnfInstanceRecord) -> dict[str, Any]:
 
 def _op_occ(row: Row[Any]) -> VnfLcmOpOccRecord:
     return VnfLcmOpOccRecord(**row._mapping)
+
+
+def _subscription(row: Row[Any]) -> VnfLcmSubscriptionRecord:
+    return VnfLcmSubscriptionRecord(**row._mapping)
 
 
 class VnfStore(Protocol):
@@ -105,6 +139,28 @@ class VnfStore(Protocol):
         self, deployment_ids: Sequence[str], operation_ids: Sequence[str]
     ) -> tuple[dict[str, DeploymentRecord], dict[str, OperationRecord]]:
         """The deployments and operations with these ids that exist (one read each batch)."""
+
+    async def vnf_instance_of_deployment(self, deployment_id: str) -> VnfInstanceRecord | None:
+        """The VNF instance whose deployment this is, if any."""
+
+    async def set_vnf_instance_resources(
+        self, vnf_instance_id: str, resources: list[dict[str, Any]]
+    ) -> None:
+        """Record what the backend reported (no version bump: not a change of the record's
+        own information)."""
+
+    async def add_vnf_subscription(self, record: VnfLcmSubscriptionRecord) -> None: ...
+
+    async def get_vnf_subscription(
+        self, subscription_id: str
+    ) -> VnfLcmSubscriptionRecord | None: ...
+
+    async def list_vnf_subscriptions(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[VnfLcmSubscriptionRecord]:
+        """Ordered by (created_at, id), strictly after ``after``."""
+
+    async def delete_vnf_subscription(self, subscription_id: str) -> None: ...
 
 
 def _sql(rows: VnfRows) -> SqlStore:
@@ -222,5 +278,71 @@ class VnfRows:
                         operations[operation.operation_id] = operation
         return deployments, operations
 
+    async def vnf_instance_of_deployment(self, deployment_id: str) -> VnfInstanceRecord | None:
+        store = _sql(self)
+        row = await store._get_by(
+            "reading a deployment's VNF instance", _VI, "deployment_id", deployment_id
+        )
+        return None if row is None else _instance(row)
 
-__all__ = ["VnfInstanceRecord", "VnfLcmOpOccRecord", "VnfRows", "VnfStore"]
+    async def set_vnf_instance_resources(
+        self, vnf_instance_id: str, resources: list[dict[str, Any]]
+    ) -> None:
+        from netweave.store.sql import _translate
+
+        with _translate("recording a VNF instance's resources"):
+            async with _sql(self)._conn(write=True) as conn:
+                await conn.execute(
+                    update(_VI)
+                    .where(_VI.c.vnf_instance_id == vnf_instance_id)
+                    .values(resources=resources)
+                )
+
+    # -- subscriptions (tracked with the native ones: the notification recorder's list of
+    # -- subscriptions is kept per write count, see ``SqlStore.subscription_writes``) ---------
+
+    async def add_vnf_subscription(self, record: VnfLcmSubscriptionRecord) -> None:
+        store = _sql(self)
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        with store._tracking(store._subscription_writes):
+            await store._insert(f"subscription {record.subscription_id!r}", _VS, values)
+
+    async def get_vnf_subscription(self, subscription_id: str) -> VnfLcmSubscriptionRecord | None:
+        row = await _sql(self)._get_by(
+            "reading a subscription", _VS, "subscription_id", subscription_id
+        )
+        return None if row is None else _subscription(row)
+
+    async def list_vnf_subscriptions(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[VnfLcmSubscriptionRecord]:
+        from netweave.store.sql import _translate
+
+        query = select(_VS).order_by(_VS.c.created_at, _VS.c.subscription_id).limit(limit)
+        if after is not None:
+            stamp, key = after
+            query = query.where(
+                (_VS.c.created_at > stamp)
+                | ((_VS.c.created_at == stamp) & (_VS.c.subscription_id > key))
+            )
+        with _translate("listing subscriptions"):
+            async with _sql(self)._conn(write=False) as conn:
+                return [_subscription(row) for row in await conn.execute(query)]
+
+    async def delete_vnf_subscription(self, subscription_id: str) -> None:
+        store = _sql(self)
+        with store._tracking(store._subscription_writes):
+            await store._delete(
+                f"subscription {subscription_id!r}",
+                _VS,
+                _VS.c.subscription_id == subscription_id,
+            )
+
+
+__all__ = [
+    "VnfInstanceRecord",
+    "VnfLcmOpOccRecord",
+    "VnfLcmSubscriptionRecord",
+    "VnfRows",
+    "VnfStore",
+]

@@ -12,6 +12,13 @@ OpenAPI's known defects corrected (each named here, each contradicting the SOL00
 - ``IndividualVnfInstance.Patch.202`` declares a ``VnfInstance`` body while its own description
   says "The response body shall be empty" (SOL003 clause 5.4.3.3.4: 202 with the op-occ's
   Location): the override declares no body.
+- ``Subscriptions.Get.200`` (GET ``/subscriptions``) is declared as one ``LccnSubscription``
+  while its description says "shall contain in an array the representations of all active
+  subscriptions": an array of them.
+- ``VnfInstanceSubscriptionFilter`` (in ``SOL003_def.yaml``) requires, in its ``anyOf``, a
+  ``vnfdId`` that it does not define (the attribute is ``vnfdIds``, SOL003 Table 4.4.1.5-1), so
+  a filter by VNFD ids could never validate: the subscription request and representations use
+  it with ``vnfdIds``.
 
 ``vnflcm`` v1 (SOL003 V2.6.1, API version 1.3.0) has no public OpenAPI of its own version:
 :func:`sol003_v1_contract` takes the paths and request bodies of the SOL003 V2.4.1 OpenAPI
@@ -24,6 +31,8 @@ Schemas (``contracts/etsi/nfv-tst010-v2.6.1``), which win where the two differ:
   ``change_flavour``, ``terminate``, ``heal``, ``operate`` and ``change_ext_conn`` while their
   descriptions say "The response body shall be empty": no body is declared;
 - V2.4.1 declares GET ``/vnf_lcm_op_occs`` as one ``VnfLcmOpOcc``: the TST 010 array schema;
+- TST 010's ``LccnSubscriptions.schema.json`` (GET ``/subscriptions``) is one subscription: an
+  array of it;
 - V2.4.1 has no ``/api_versions`` (SOL013 V2.6.1 added it): declared with TST 010's
   ``ApiVersionInformation``;
 - every 4xx/5xx body is TST 010's ``ProblemDetails`` (open to additional attributes, as
@@ -78,15 +87,50 @@ def sol003_vnflcm_contract(shared: Path, *, strict: bool = False) -> ContractVal
     op_occ.pop("oneOf", None)
     op_occ = _relocate(op_occ)
     responses = "#/components/responses"
+    request, subscription = _subscription_schemas(folder, definitions["definitions"])
     overrides = {
+        f"#/components/requestBodies/LccnSubscriptionRequest/{_MEDIA}": request,
+        f"{responses}/Subscriptions.Post.201/{_MEDIA}": subscription,
+        f"{responses}/IndividualSubscription.Get.200/{_MEDIA}": subscription,
         f"{responses}/IndividualVnfLcmOpOcc.Get.200/{_MEDIA}": op_occ,
         f"{responses}/FailVnfLcmOpOcc.Post.200/{_MEDIA}": op_occ,
         f"{responses}/VnfLcmOpOccs.Get.200/{_MEDIA}": {"type": "array", "items": op_occ},
         f"{responses}/IndividualVnfInstance.Patch.202/content": {},
+        f"{responses}/Subscriptions.Get.200/{_MEDIA}": {"type": "array", "items": subscription},
     }
     return ContractValidator.from_file(
         folder / "VNFLifecycleManagement.yaml", strict=strict, overrides=overrides
     )
+
+
+def _subscription_schemas(folder: Path, definitions: dict[str, Any]) -> tuple[Any, Any]:
+    """``LccnSubscriptionRequest`` and ``LccnSubscription`` (main document's frame) whose
+    ``VnfInstanceSubscriptionFilter`` requires ``vnfdIds`` where the published one names the
+    undefined ``vnfdId`` (see the module docstring)."""
+    general = "../General_Definitions/SOL003_def.yaml"
+    common = yaml.safe_load((folder.parent / general[3:]).read_text(encoding="utf-8"))
+    instance_filter = copy.deepcopy(common["definitions"]["VnfInstanceSubscriptionFilter"])
+    for choice in instance_filter["anyOf"][0]["oneOf"]:
+        if choice.get("required") == ["vnfdId"]:
+            choice["required"] = ["vnfdIds"]
+
+    def rebase(node: Any) -> Any:  # SOL003_def.yaml's own refs, seen from the main document
+        if isinstance(node, dict):
+            return {
+                k: (f"{general}{v}" if k == "$ref" and str(v).startswith("#") else rebase(v))
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [rebase(v) for v in node]
+        return node
+
+    lcm_filter = _relocate(copy.deepcopy(definitions["LifecycleChangeNotificationsFilter"]))
+    lcm_filter["properties"]["vnfInstanceSubscriptionFilter"] = rebase(instance_filter)
+    request = _relocate(copy.deepcopy(definitions["LccnSubscriptionRequest"]))
+    request["properties"]["filter"] = lcm_filter
+    subscription = _relocate(copy.deepcopy(definitions["LccnSubscription"]))
+    subscription["properties"]["filter"] = lcm_filter
+    return request, subscription
 
 
 VNFLCM_V1_PATHS = Path("contracts/etsi/nfv-sol003-v2.4.1/SOL003-VNFLifecycleManagement-API.yaml")
@@ -131,7 +175,13 @@ def sol003_v1_contract(shared: Path, *, strict: bool = True) -> ContractValidato
                 continue
             for status, response in operation["responses"].items():
                 body = _V1_BODIES.get((method, template, status))
-                if body is not None:
+                if body == "LccnSubscriptions.schema.json":
+                    # TST 010's list schema describes one item (see the module docstring).
+                    response["schema"] = {
+                        "type": "array",
+                        "items": _tst010_schema(schemas / body),
+                    }
+                elif body is not None:
                     response["schema"] = _tst010_schema(schemas / body)
                 elif status[:1] in {"4", "5"}:
                     response["schema"] = problem

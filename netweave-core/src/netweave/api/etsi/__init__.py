@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Router
 
 from netweave.api.etsi.o2ims import O2imsController
+from netweave.api.etsi.subscriptions import subscriptions_controller
 from netweave.api.etsi.vnflcm import MANAGER_ROOT, api_versions_handlers, vnflcm_controller
 
 
@@ -16,18 +17,24 @@ def etsi_handlers() -> list[Any]:
     root (every adapter instance), under each deployment manager's apiRoot (that instance
     only; left out of the OpenAPI document, whose /vnflcm paths describe it), and the O2ims
     discovery that lists those apiRoots."""
-    per_manager = Router(
-        MANAGER_ROOT,
-        route_handlers=[*api_versions_handlers(), vnflcm_controller(2), vnflcm_controller(1)],
-        include_in_schema=False,
-    )
-    return [
-        *api_versions_handlers(),
+    faces = [
         vnflcm_controller(2),
         vnflcm_controller(1),
-        O2imsController,
-        per_manager,
+        subscriptions_controller(2),
+        subscriptions_controller(1),
     ]
+    per_manager = Router(
+        MANAGER_ROOT,
+        route_handlers=[
+            *api_versions_handlers(),
+            vnflcm_controller(2),
+            vnflcm_controller(1),
+            subscriptions_controller(2),
+            subscriptions_controller(1),
+        ],
+        include_in_schema=False,
+    )
+    return [*api_versions_handlers(), *faces, O2imsController, per_manager]
 
 
 __all__ = ["etsi_handlers"]

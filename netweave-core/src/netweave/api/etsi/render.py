@@ -11,6 +11,7 @@ from typing import Any
 
 from netweave.models import OperationState
 from netweave.operations.vnflcm import LcmOperation, OpOccView, VnfView
+from netweave.operations.vnflcm_notify import info_changes, versioned_changes
 
 #: Attributes of each type (filter and selector paths must start with one of them).
 VNF_INSTANCE_ATTRIBUTES = frozenset(
@@ -203,8 +204,12 @@ def render_op_occ(view: OpOccView, base: str, major: int) -> dict[str, Any]:
         error.setdefault("status", 500)
         error.setdefault("detail", error.get("title") or "the operation failed")
         body["error"] = error
-    if record.changed_info and state is OperationState.COMPLETED:
-        body["changedInfo"] = record.changed_info
+    # What the backend changed (netweave.operations.vnflcm_notify), once it reached a result.
+    if record.resource_changes:
+        vim = operation.adapter if operation is not None else None
+        body["resourceChanges"] = versioned_changes(record.resource_changes, major, vim)
+    if state is OperationState.COMPLETED:
+        body.update(info_changes(record.operation, record.changed_info, major))
     links: dict[str, Any] = {
         "self": _link(self_href),
         "vnfInstance": _link(f"{base}/vnf_instances/{record.vnf_instance_id}"),

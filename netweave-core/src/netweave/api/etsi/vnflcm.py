@@ -205,10 +205,10 @@ async def _page(
     return json_response(items, headers=headers or None)
 
 
-def vnflcm_controller(major: int) -> type[Controller]:
-    """The controller of ``/vnflcm/v{major}``."""
+def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """The ``before_request`` of every ``/vnflcm/v{major}`` controller: SOL013's Version and
+    Accept rules, and a deployment manager's apiRoot restricted to what is its own."""
     supported = API_VERSIONS[major]
-    prefix = f"/vnflcm/v{major}"
 
     async def check_headers(request: Request[Any, Any, Any]) -> None:
         if request.method == "OPTIONS":
@@ -220,6 +220,14 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 details={"header": "Accept"},
             )
         await check_manager(request, request.app.state.services)
+
+    return check_headers
+
+
+def vnflcm_controller(major: int) -> type[Controller]:
+    """The controller of ``/vnflcm/v{major}``."""
+    prefix = f"/vnflcm/v{major}"
+    check_headers = header_check(major)
 
     def base_of(request: Request[Any, Any, Any]) -> str:
         return face_root(request) + prefix
@@ -758,6 +766,11 @@ def _errors() -> dict[str, tuple[int, ...]]:
         "RollbackOpOcc": (406, 409),
         "FailOpOcc": (406, 409),
         "CancelOpOcc": (406, 409),
+        # netweave.api.etsi.subscriptions: a callback refused or failing its test is a 422.
+        "CreateSubscription": (406, 422),
+        "ListSubscriptions": (400, 406),
+        "GetSubscription": (406,),
+        "DeleteSubscription": (406,),
     }
     errors = {
         f"VnfLcmV{major}{name}": codes for major in API_VERSIONS for name, codes in per_task.items()
@@ -802,7 +815,9 @@ def document_operation(path: str, method: str, operation: dict[str, Any]) -> Non
     shaped by SOL013 selectors): JSON objects, arrays for the lists, no body on 202/204
     (a task's 202 carries the op-occ's Location)."""
     responses = operation.setdefault("responses", {})
-    lists = path.endswith(("/vnf_instances", "/vnf_lcm_op_occs")) and method == "get"
+    lists = path.endswith(("/vnf_instances", "/vnf_lcm_op_occs", "/subscriptions")) and (
+        method == "get"
+    )
     item: dict[str, Any] = {"type": "object"}
     for status in ("200", "201"):
         if status in responses:

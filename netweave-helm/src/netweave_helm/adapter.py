@@ -66,6 +66,7 @@ from netweave.errors import (
 )
 from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
+
 from netweave_helm import sdk
 from netweave_helm.archives import check_schema_references
 from netweave_helm.cluster import ClusterAccess

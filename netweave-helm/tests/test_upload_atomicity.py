@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import http.server
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from netweave.api.controllers import packages as package_routes
 from netweave.config import FetchSettings, NotificationSettings
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.postgres import temporary_database
+from registry import Registry, run_registry
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 
@@ -169,6 +174,10 @@ async def test_every_failure_after_the_chart_is_stored_leaves_nothing(
         ),
         ("the response", lambda: _async(failing_response(monkeypatch)), {}),
     ]
+    if mode == "packageUri":
+        # The same transaction and withdrawal as an upload once the chart is fetched: the
+        # first and the last step are enough here (the test's time is bounded).
+        steps = [steps[0], steps[-1]]
     async with gateway(tmp_path, pg_url) as gw:
         # A subscriber, so that every change records an event (the outbox step).
         subscription = await gw.post(
@@ -198,3 +207,115 @@ async def _async(manager: contextlib.AbstractContextManager[None]) -> AsyncItera
     with manager:
         await asyncio.sleep(0)
         yield
+
+
+# -- the backend's own failures: an OCI registry that fails the push or its read-back ---------
+
+
+class _RegistryProxy(http.server.BaseHTTPRequestHandler):
+    """Forwards every request to the real docker-registry, except those matching ``fault``
+    (method, path fragment), which get a 503 while the fault is set."""
+
+    protocol_version = "HTTP/1.1"
+    target = ""
+    fault: list[tuple[str, str]]
+    seen: list[tuple[str, str, int]]
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return bytes(data)
+                data.extend(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _forward(self) -> None:
+        body = self._body()
+        if any(m == self.command and part in self.path for m, part in self.fault):
+            self.seen.append((self.command, self.path, 503))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        host, port = self.target.split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        skip = {"transfer-encoding", "connection", "content-length"}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+        conn.request(self.command, self.path, body=body or None, headers=headers)
+        answer = conn.getresponse()
+        data = answer.read()
+        conn.close()
+        self.seen.append((self.command, self.path, answer.status))
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in skip:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+
+@pytest.fixture(scope="module")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    with run_registry(tmp_path_factory.mktemp("atomic-registry")) as running:
+        yield running
+
+
+def registry_tags(registry: Registry, repository: str) -> list[str]:
+    try:
+        with urllib.request.urlopen(f"{registry.url}/v2/{repository}/tags/list", timeout=10) as r:
+            return list(json.loads(r.read()).get("tags") or [])
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+        return []
+
+
+async def test_a_push_that_fails_or_cannot_be_read_back_leaves_no_tag(
+    tmp_path: Path, oci_registry: Registry
+) -> None:
+    fault: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, int]] = []
+    handler = type(
+        "Proxy", (_RegistryProxy,), {"target": oci_registry.host, "fault": fault, "seen": seen}
+    )
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    storage = {"kind": "oci", "url": f"oci://127.0.0.1:{proxy.server_address[1]}/atomic"}
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[{"name": "helm-oci", "type": "helm", "default": True, "config": {"storage": storage}}],
+    )
+    try:
+        async with running_gateway(tmp_path, settings=settings) as gw:
+            for name, failing in (
+                ("pushfails", ("PUT", "/manifests/")),  # the push itself
+                ("readfails", ("GET", "/blobs/")),  # reading back what was pushed
+            ):
+                archive = build_chart(tmp_path / "src", name, "1.0.0")
+                send = sender("multipart", archive, name, "1.0.0", "")
+                fault.append(failing)
+                failed = await send(gw, {})
+                fault.clear()
+                assert failed.status_code >= 500, (name, failed.text)
+                assert any(s == 503 for *_, s in seen), seen
+                assert (await gw.get(f"{PACKAGES}/{name}-1.0.0")).status_code == 404
+                assert registry_tags(oci_registry, f"atomic/{name}") == [], name
+                again = await send(gw, {})
+                assert again.status_code == 201, (name, again.text)
+                assert registry_tags(oci_registry, f"atomic/{name}") == ["1.0.0"]
+                seen.clear()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=5)

@@ -4,6 +4,7 @@ checks what Helm's release storage and the emulator hold, not only the operation
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,12 @@ def replicas(k8s: KubernetesEmulator, name: str) -> Any:
     obj = k8s.get("apps/v1", "Deployment", name, NS)
     assert obj is not None, f"no Deployment {name}"
     return obj["spec"]["replicas"]
+
+
+def image(k8s: KubernetesEmulator, name: str) -> Any:
+    obj = k8s.get("apps/v1", "Deployment", name, NS)
+    assert obj is not None, f"no Deployment {name}"
+    return obj["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
 async def test_an_upgrade_the_api_server_refuses_is_failed_temp_with_helms_message(
@@ -204,3 +211,62 @@ async def test_a_scale_without_the_scale_key_is_refused_before_any_operation(
     assert "replicaCount" in response.json()["detail"]
     assert (await gw.get(OPERATIONS)).json()["total"] == before
     assert (await deployment(gw, created["deploymentId"]))["status"] == "DEPLOYED"
+
+
+async def test_an_upgrade_merges_onto_the_gateways_record_and_asks_helm_only_when_it_moved(
+    gw: GatewayClient,
+    charts_dir: Path,
+    k8s_emulator: KubernetesEmulator,
+    k8s_kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import helm_python
+
+    # Count the upgrade's reads of a release's own values (the SDK call it would make; the
+    # scale request's check of the scale key reads the computed values, not counted here).
+    value_reads: list[str] = []
+    original = helm_python.Config.get_values
+
+    def counting(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("all_values"):
+            value_reads.append(name)
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(helm_python.Config, "get_values", counting)
+    chart = charts_dir / "hello-world-0.1.0.tgz"
+    package = await upload(gw, chart, "hello-world", "0.1.0")
+    created, operation = await create(
+        gw, package, "kv", {"replicaCount": 1, "image": {"tag": "1.25"}}
+    )
+    assert operation["state"] == "COMPLETED", operation
+    url = f"{DEPLOYMENTS}/{created['deploymentId']}"
+
+    # The store knows revision 1 and its values: a merge needs no values read from Helm.
+    merged = await change(gw, "PATCH", url, {"values": {"replicaCount": 2}})
+    assert merged["state"] == "COMPLETED", merged
+    assert value_reads == []
+    assert replicas(k8s_emulator, "kv-hello-world") == 2
+    assert image(k8s_emulator, "kv-hello-world") == "nginx:1.25"
+    scaled = await change(gw, "POST", f"{url}/scale", {"replicas": 3})
+    assert scaled["state"] == "COMPLETED", scaled
+    assert value_reads == [] and replicas(k8s_emulator, "kv-hello-world") == 3
+
+    # Someone upgrades the release behind the gateway's back (revision 4, image 1.27): the
+    # store's record is stale, so the next merge reads Helm's values and keeps that image.
+    config = helm_python.Config(kubeconfig_path=str(k8s_kubeconfig), namespace=NS)
+    await asyncio.to_thread(
+        config.upgrade,
+        str(chart),
+        "kv",
+        {"replicaCount": 3, "image": {"tag": "1.27"}},
+        namespace=NS,
+    )
+    assert release_records(k8s_emulator, "kv", NS)[-1] == (4, "deployed")
+    moved = await change(gw, "PATCH", url, {"values": {"replicaCount": 1}})
+    assert moved["state"] == "COMPLETED", moved
+    assert value_reads == ["kv"]
+    assert image(k8s_emulator, "kv-hello-world") == "nginx:1.27"
+    assert replicas(k8s_emulator, "kv-hello-world") == 1
+    stored = await deployment(gw, created["deploymentId"])
+    assert stored["revision"] == 5
+    assert stored["values"] == {"replicaCount": 1, "image": {"tag": "1.27"}}

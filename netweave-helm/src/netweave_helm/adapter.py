@@ -47,6 +47,7 @@ from netweave.adapters import (
     DeploymentInfo,
     DeploymentSpec,
     DMSAdapter,
+    KnownState,
     OperationContext,
     PackageInfo,
     PackageListing,
@@ -378,6 +379,20 @@ class _ReleaseLock:
 
         for future in running:
             future.add_done_callback(returned)
+
+
+def _known_revision(ctx: OperationContext, summary: dict[str, Any] | None) -> KnownState | None:
+    """The gateway's record of the release (``ctx.known``) when Helm's latest revision is the
+    one it records, so its values and chart need no Helm read; else ``None`` (changed
+    behind the gateway's back, or rolled back just now: read Helm)."""
+    known = ctx.known
+    if known is None or summary is None or known.revision <= 0:
+        return None
+    try:
+        revision = int(summary.get("revision") or 0)
+    except (TypeError, ValueError):
+        return None
+    return known if revision == known.revision else None
 
 
 def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:
@@ -1116,10 +1131,16 @@ class HelmAdapter(DMSAdapter):
         return await self._describe(config, namespace, name)
 
     async def _target_values(
-        self, config: sdk.Config, name: str, change: DeploymentChange
+        self,
+        config: sdk.Config,
+        name: str,
+        change: DeploymentChange,
+        known: KnownState | None = None,
     ) -> dict[str, Any]:
         if change.values_mode == "replace":
             return dict(change.values or {})
+        if known is not None:  # the gateway's record of this very revision: no Helm read
+            return deep_merge(known.values, change.values or {})
         current = await self._runner.run(f"reading values of {name}", config.get_values, name)
         return deep_merge(current or {}, change.values or {})
 
@@ -1129,9 +1150,18 @@ class HelmAdapter(DMSAdapter):
         name: str,
         change: DeploymentChange,
         summary: dict[str, Any] | None = None,
+        known: KnownState | None = None,
     ) -> Path:
         if change.package is not None:
             return await self._chart_path(change.package)
+        if (
+            known is not None
+            and known.package is not None
+            and summary is not None
+            and (known.package.name, known.package.version)
+            == (summary.get("chart_name"), summary.get("chart_version"))
+        ):
+            return await self._chart_path(known.package)
         if summary is None:
             summary = await self._runner.run(f"reading release {name}", config.status, name)
         ref = f"{summary.get('chart_name')}:{summary.get('chart_version')}"
@@ -1178,8 +1208,9 @@ class HelmAdapter(DMSAdapter):
                     wait=self._wait(),
                 )
                 current = None  # read again: the rollback made a revision
-            chart = await self._target_chart(config, name, change, current)
-            values = await self._target_values(config, name, change)
+            known = _known_revision(ctx, current)
+            chart = await self._target_chart(config, name, change, current, known)
+            values = await self._target_values(config, name, change, known)
             try:
                 release = await self._deploy(
                     "upgrade",

@@ -70,16 +70,32 @@ class PackageListing:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownState:
+    """What the gateway's store records the deployment holds (revision, package, values).
+
+    Given to an update/scale so an adapter can skip reading them back from the backend; it
+    is only the gateway's record: trust it when the backend's own revision equals
+    ``revision`` (nothing changed behind the gateway's back), else read the backend.
+    """
+
+    revision: int
+    package: PackageInfo | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OperationContext:
     """Identity of the gateway operation a call belongs to.
 
     ``idempotency_key`` is stable across retries and restarts of the same operation step, so an
-    adapter can make a repeated call a no-op on the backend.
+    adapter can make a repeated call a no-op on the backend. ``known`` (updates and scales):
+    the deployment as the gateway's store records it before the call.
     """
 
     operation_id: str
     idempotency_key: str
     attempt: int = 1
+    known: KnownState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,7 @@ __all__ = [
     "DeploymentChange",
     "DeploymentInfo",
     "DeploymentSpec",
+    "KnownState",
     "OperationContext",
     "PackageInfo",
     "PackageListing",

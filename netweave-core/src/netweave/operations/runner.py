@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -40,6 +41,7 @@ from netweave.adapters import (
     DeploymentInfo,
     DeploymentSpec,
     DMSAdapter,
+    KnownState,
     OperationContext,
 )
 from netweave.errors import (
@@ -341,6 +343,10 @@ class OperationRunner:
                 f"deployment {deployment.deployment_id} never reached the backend; "
                 "retry its create operation or delete it"
             )
+        if kind in (OperationType.UPDATE, OperationType.SCALE):
+            # What the store records the deployment holds, so the adapter need not read it
+            # back from the backend (it checks the backend's revision still matches).
+            ctx = dataclasses.replace(ctx, known=await self._known(deployment))
         if kind is OperationType.UPDATE:
             new_package = None
             if params.get("packageId"):
@@ -704,6 +710,16 @@ class OperationRunner:
             state=OperationState.ROLLED_BACK,
             expected=OperationState.ROLLING_BACK,
             changes=changes,
+        )
+
+    async def _known(self, deployment: DeploymentRecord) -> KnownState:
+        """The deployment as the store records it (revision, package, values) for the
+        adapter of an update/scale, which then need not read them back from the backend."""
+        current = await self._store.get_package(deployment.package_id)
+        return KnownState(
+            revision=deployment.revision,
+            package=package_to_info(current) if current is not None else None,
+            values=dict(deployment.values or {}),
         )
 
     async def _restore(

@@ -77,6 +77,8 @@ WIRE_NAMES = {
     "subscriptionId",
     "vnfInstanceId",
     "vnfLcmOpOccId",
+    "vnfPkgId",
+    "artifactPath",
 }
 
 

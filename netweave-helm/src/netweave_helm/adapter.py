@@ -49,6 +49,7 @@ from netweave.adapters import (
     DMSAdapter,
     KnownState,
     OperationContext,
+    PackageDescription,
     PackageInfo,
     PackageListing,
     PackageUpload,
@@ -69,10 +70,11 @@ from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
 
 from netweave_helm import sdk
-from netweave_helm.archives import check_schema_references
+from netweave_helm.archives import check_schema_references, inspect_archive
 from netweave_helm.cluster import ClusterAccess
 from netweave_helm.config import HelmConfig, LocalStorage
 from netweave_helm.dependencies import DependencyFetcher, vendor
+from netweave_helm.describe import replica_candidates, sentinels, workloads
 from netweave_helm.hooks import HOOKS, HelmHooks
 from netweave_helm.logs import stream_release_logs
 from netweave_helm.rendering import (
@@ -885,6 +887,46 @@ class HelmAdapter(DMSAdapter):
                 self._vetted.clear()  # bounded; a miss only costs one more scan
             self._vetted.add(key)
         return path
+
+    async def _package_archive(self, backend_ref: str) -> Path | None:
+        return await self._chart_archive(await self._get_package(backend_ref))
+
+    async def _describe_package(self, backend_ref: str) -> PackageDescription | None:
+        """Render the chart offline with its defaults, then with a sentinel in each
+        replica-like value (see :mod:`netweave_helm.describe`), both in a capped render worker."""
+        package = await self._get_package(backend_ref)
+        chart = await self._chart_path(package)
+        facts = await asyncio.to_thread(inspect_archive, chart, self.settings.limits)
+        # The release named after the chart: Helm's usual fullname then is the chart's name.
+        release = re.sub(r"[^a-z0-9-]", "-", package.name.lower())[:53].strip("-") or "vnf"
+
+        async def render(values: dict[str, Any]) -> str:
+            result = await render_preview(
+                chart,
+                release=release,
+                namespace=self.settings.cluster.namespace,
+                values=values,
+                upgrade=False,
+                cluster=None,
+                caps=self.settings.render,
+                time_limit=self.config.timeouts.write,
+                work_dir=self._work(),
+                pool=self._render_pool(),
+            )
+            return str(result.get("manifest") or "")
+
+        defaults = await render({})
+        candidates = replica_candidates(facts.values or {})
+        overlay, by_value = sentinels(candidates)
+        probed = None
+        if candidates:
+            try:
+                probed = await render(overlay)
+            except NetweaveError:
+                probed = None  # a chart that refuses such counts: no replica keys known
+        return PackageDescription(
+            workloads=workloads(defaults, probed, by_value), metadata=dict(facts.chart_yaml)
+        )
 
     async def _chart_archive(self, package: PackageInfo) -> Path:
         """A local archive of ``package``: the local repository's own file, or a download

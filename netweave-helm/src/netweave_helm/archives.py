@@ -107,6 +107,8 @@ class ArchiveFacts:
     has_values_schema: bool = False
     #: Names under ``charts/``: sub-directories and archive file names.
     vendored: frozenset[str] = field(default_factory=frozenset)
+    #: The chart's own ``values.yaml`` (``None`` without one).
+    values: dict[str, Any] | None = None
 
 
 def refuse(message: str, **details: Any) -> InvalidInput:
@@ -223,6 +225,7 @@ def _walk(tar: tarfile.TarFile, compressed: int, limits: ArchiveLimits) -> Archi
         if loaded is not None and not isinstance(loaded, dict):
             raise refuse("requirements.yaml is not a YAML mapping")
         requirements = loaded
+    values = None
     if "values.yaml" in metadata:
         values = _load_yaml(metadata["values.yaml"], "values.yaml", strict=False)
         if values is not None and not isinstance(values, dict):
@@ -238,6 +241,7 @@ def _walk(tar: tarfile.TarFile, compressed: int, limits: ArchiveLimits) -> Archi
         requirements=requirements,
         has_values_schema="values.schema.json" in metadata,
         vendored=frozenset(vendored),
+        values=values,
     )
 
 

@@ -14,9 +14,11 @@ from netweave.adapters.types import (
     DeploymentSpec,
     KnownState,
     OperationContext,
+    PackageDescription,
     PackageInfo,
     PackageListing,
     PackageUpload,
+    Workload,
 )
 
 __all__ = [
@@ -30,9 +32,11 @@ __all__ = [
     "DeploymentSpec",
     "KnownState",
     "OperationContext",
+    "PackageDescription",
     "PackageInfo",
     "PackageListing",
     "PackageUpload",
     "Timeouts",
+    "Workload",
     "describe_capabilities",
 ]

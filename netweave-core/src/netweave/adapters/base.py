@@ -18,6 +18,7 @@ import importlib.metadata
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,7 @@ from netweave.adapters.types import (
     DeploymentInfo,
     DeploymentSpec,
     OperationContext,
+    PackageDescription,
     PackageInfo,
     PackageListing,
     PackageUpload,
@@ -189,6 +191,34 @@ class DMSAdapter(abc.ABC):
         """Called after the gateway stored a package as DEPRECATED (``True``) or restored it
         (``False``). Optional: a backend with its own mark mirrors it (Helm's index entry
         ``deprecated: true``); the default does nothing."""
+        return None
+
+    async def package_archive(self, backend_ref: str) -> Path | None:
+        """A local file holding the package's archive as the backend keeps it (the ETSI
+        package face serves it; the caller only reads it). Optional: ``None`` (the default)
+        when the adapter keeps no archive."""
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        return await self._guard(
+            "read package archive",
+            self.config.timeouts.write,
+            lambda: self._package_archive(backend_ref),
+        )
+
+    async def describe_package(self, backend_ref: str) -> PackageDescription | None:
+        """The workloads the package deploys with its default values and the values key that
+        sets each one's replicas (the generated VNFD of a bare chart). Optional: ``None`` (the
+        default) when the adapter cannot tell."""
+        self.require(Capability.PACKAGE_MANAGEMENT)
+        return await self._guard(
+            "describe package",
+            self.config.timeouts.write,
+            lambda: self._describe_package(backend_ref),
+        )
+
+    async def _package_archive(self, backend_ref: str) -> Path | None:
+        return None
+
+    async def _describe_package(self, backend_ref: str) -> PackageDescription | None:
         return None
 
     # -- deployments ---------------------------------------------------------------------

@@ -59,6 +59,30 @@ class PackageInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Workload:
+    """One workload a package deploys, as rendered with its default values."""
+
+    kind: str
+    name: str
+    #: Replicas with the default values (``None``: the kind has no replica count).
+    replicas: int | None = None
+    #: The values key (dotted path) that sets ``replicas``; ``None`` when none does.
+    replica_key: str | None = None
+    #: (container name, image) of its pod template.
+    containers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PackageDescription:
+    """What a package deploys (``DMSAdapter.describe_package``): the source of the VNFD the
+    gateway generates for a package that carries none (a bare Helm chart)."""
+
+    workloads: tuple[Workload, ...] = ()
+    #: Chart metadata the descriptor copies (provider, product name, software version …).
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PackageListing:
     """``DMSAdapter.list_packages_since``'s answer: every package (``complete``) or only those
     added since the token given, and the token to pass next time (``None``: no tracking).
@@ -152,9 +176,11 @@ __all__ = [
     "DeploymentSpec",
     "KnownState",
     "OperationContext",
+    "PackageDescription",
     "PackageInfo",
     "PackageListing",
     "PackageUpload",
     "ResourceStatus",
     "RevisionEntry",
+    "Workload",
 ]

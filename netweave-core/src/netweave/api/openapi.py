@@ -27,6 +27,7 @@ from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 
 from netweave.api.etsi.vnflcm import ETSI_ERRORS, document_operation, version_header
+from netweave.api.etsi.vnfpkgm import VNFPKGM_ERRORS
 from netweave.models import (
     PROBLEM_MEDIA_TYPE,
     PackageRegistration,
@@ -36,7 +37,7 @@ from netweave.models import (
 
 PROBLEM_SCHEMA = "ProblemDetails"
 #: Routes behind the bearer-token middleware: the native face, the ETSI one, O2ims discovery.
-SECURED_PREFIX = ("/o2dms", "/vnflcm", "/o2ims")
+SECURED_PREFIX = ("/o2dms", "/vnflcm", "/o2ims", "/vnfpkgm")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 #: Methods the rate limiter counts (``netweave.api.ratelimit`` lets reads through).
 RATE_LIMITED_METHODS = frozenset({"put", "post", "delete", "patch"})
@@ -78,6 +79,7 @@ ERRORS_BY_OPERATION: dict[str, tuple[int, ...]] = {
     "DeleteSubscription": (400,),
     "GetReadiness": (503,),
     **ETSI_ERRORS,
+    **VNFPKGM_ERRORS,
 }
 
 
@@ -143,7 +145,7 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if path.startswith("/vnflcm"):
                 document_operation(path, method, operation)
-            if path.startswith("/vnflcm/v") and not path.endswith("/api_versions"):
+            if path.startswith(("/vnflcm/v", "/vnfpkgm/v")) and not path.endswith("/api_versions"):
                 # SOL013: every request of the ETSI face carries Version (checked by the face).
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name") == "Version" for p in parameters):

@@ -21,6 +21,7 @@ from netweave.operations.packages import PackageService
 from netweave.operations.runner import OperationRunner
 from netweave.operations.subscriptions import SubscriptionService
 from netweave.operations.vnflcm import VnfLcmService
+from netweave.operations.vnfpkgm import VnfPkgmService
 from netweave.operations.worker import OperationWorker
 from netweave.registry import AdapterRegistry
 from netweave.store import Store
@@ -42,6 +43,8 @@ class Services:
     notifications: Notifications | None = None
     #: The ETSI SOL003 face's mapping onto the services above (``netweave.api.etsi``).
     vnflcm: VnfLcmService | None = None
+    #: The ETSI SOL005 package face over the package store (``netweave.api.etsi.vnfpkgm``).
+    vnfpkgm: VnfPkgmService | None = None
 
 
 def build_services(
@@ -94,6 +97,14 @@ def build_services(
             operations,
             notifications,
             test_callback=settings.notifications.test_callback,
+        ),
+        vnfpkgm=VnfPkgmService(
+            store,
+            registry,
+            packages,
+            settings.data_dir,
+            fetch=settings.fetch,
+            max_upload_bytes=settings.api.max_upload_bytes,
         ),
     )
 

@@ -268,9 +268,16 @@ class PackageService:
     # -- onboarding --------------------------------------------------------------------------
 
     async def onboard(
-        self, upload: PackageUpload, adapter_name: str | None, *, finish: Finish | None = None
+        self,
+        upload: PackageUpload,
+        adapter_name: str | None,
+        *,
+        package_id: str | None = None,
+        finish: Finish | None = None,
     ) -> tuple[DeploymentPackage, tuple[str, ...]]:
         """Upload an archive or register a reference; returns the package and lint warnings.
+        ``package_id``: the id to give it instead of ``{name}-{version}`` (a CSAR's VNFD id,
+        netweave.operations.vnfpkgm); 409 when a package has it already.
 
         All or nothing: ``finish(package, warnings)`` (the caller's answer — building and
         storing its response) runs inside the transaction that stores the record and its
@@ -300,6 +307,11 @@ class PackageService:
                     f"as {existing.package_id}",
                     details={"packageId": existing.package_id, "field": "artifactVersion"},
                 )
+            if package_id is not None and await self._store.get_package(package_id) is not None:
+                raise AlreadyExists(
+                    f"a package with id {package_id} already exists",
+                    details={"packageId": package_id},
+                )
             self._hooks.validate_package(upload, adapter.name)
             info = await adapter.upload_package(upload)
             try:
@@ -308,7 +320,7 @@ class PackageService:
                 async with self._hooks.change(
                     self._store, on_commit=self.cache.invalidate
                 ) as events:
-                    record = await self._store_new(adapter, info, upload)
+                    record = await self._store_new(adapter, info, upload, package_id)
                     wire = package_to_wire(record, in_use=False)
                     events.package("PackageUploaded", wire_dict(wire))
                     if finish is not None:
@@ -382,12 +394,16 @@ class PackageService:
         )
 
     async def _store_new(
-        self, adapter: DMSAdapter, info: PackageInfo, upload: PackageUpload | None
+        self,
+        adapter: DMSAdapter,
+        info: PackageInfo,
+        upload: PackageUpload | None,
+        given_id: str | None = None,
     ) -> PackageRecord:
         name = upload.name if upload is not None else info.name
         version = upload.version if upload is not None else info.version
-        package_id = make_package_id(name, version)
-        if await self._store.get_package(package_id) is not None:
+        package_id = given_id or make_package_id(name, version)
+        if given_id is None and await self._store.get_package(package_id) is not None:
             package_id = _collision_free_id(name, version)
         stamp = now()
         record = PackageRecord(

@@ -27,9 +27,10 @@ from netweave.store.records import (
     SubscriptionRecord,
 )
 from netweave.store.vnf import VnfStore
+from netweave.store.vnfpkg import VnfPackageStore
 
 
-class Store(VnfStore, Protocol):
+class Store(VnfStore, VnfPackageStore, Protocol):
     # -- life ------------------------------------------------------------------------------
     async def migrate(self) -> None:
         """Apply Alembic migrations up to head (idempotent; safe with concurrent replicas)."""

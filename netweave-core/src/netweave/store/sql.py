@@ -104,9 +104,10 @@ from netweave.store.tables import (
     metadata,
 )
 from netweave.store.vnf import VnfRows
+from netweave.store.vnfpkg import VnfPackageRows
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
-HEAD_REVISION: Final = "0002"
+HEAD_REVISION: Final = "0005"
 #: Largest page a list call returns; the API enforces the same bound on ``limit``.
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
@@ -600,7 +601,7 @@ def _translate(
 # -- the store ------------------------------------------------------------------------------
 
 
-class SqlStore(VnfRows):
+class SqlStore(VnfRows, VnfPackageRows):
     """The gateway's store on one SQLAlchemy async engine (see the module docstring)."""
 
     def __init__(self, engine: AsyncEngine | LoopEngine) -> None:

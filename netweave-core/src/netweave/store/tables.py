@@ -382,6 +382,33 @@ class VnfLcmSubscriptionRow(Base):
     )
 
 
+class VnfPackageRow(Base):
+    """An ETSI SOL005 VNF package (the ``vnfpkgm`` face) that the native package rows do not
+    describe alone: one created before its content (CREATED … ERROR), a CSAR onboarded into a
+    native package (``package_id``), or a native package with ``userDefinedData``. A native
+    package without a row is a VNF package of the same id, ONBOARDED, with a generated VNFD.
+    """
+
+    __tablename__ = "vnf_packages"
+
+    vnf_pkg_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: The native package once onboarded (its id is the VNFD id).
+    package_id: Mapped[str | None] = mapped_column(String(300), unique=True)
+    onboarding_state: Mapped[str] = mapped_column(String(16))
+    user_defined_data: Mapped[dict[str, Any]] = mapped_column(json_type())
+    #: The VNFD read from the CSAR (``netweave.packaging.vnfd.Vnfd.to_json``).
+    vnfd: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
+    #: What the content was: file name, size, checksum, manifest, artifacts, layout.
+    content: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
+    onboarding_failure: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
+    #: Bumped on every change: the ETag of PATCH's If-Match.
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_vnf_packages_created_at_vnf_pkg_id", "created_at", "vnf_pkg_id"),)
+
+
 metadata = Base.metadata
 
 __all__ = [
@@ -398,5 +425,6 @@ __all__ = [
     "VnfInstanceRow",
     "VnfLcmOpOccRow",
     "VnfLcmSubscriptionRow",
+    "VnfPackageRow",
     "metadata",
 ]

@@ -10,6 +10,8 @@ from litestar import Router
 from netweave.api.etsi.o2ims import O2imsController
 from netweave.api.etsi.subscriptions import subscriptions_controller
 from netweave.api.etsi.vnflcm import MANAGER_ROOT, api_versions_handlers, vnflcm_controller
+from netweave.api.etsi.vnfpkgm import VnfPkgmController
+from netweave.api.etsi.vnfpkgm import api_versions_handlers as vnfpkgm_versions
 
 
 def etsi_handlers() -> list[Any]:
@@ -34,7 +36,8 @@ def etsi_handlers() -> list[Any]:
         ],
         include_in_schema=False,
     )
-    return [*api_versions_handlers(), *faces, O2imsController, per_manager]
+    packages = [*vnfpkgm_versions(), VnfPkgmController]  # SOL005 vnfpkgm: the root only
+    return [*api_versions_handlers(), *faces, O2imsController, per_manager, *packages]
 
 
 __all__ = ["etsi_handlers"]

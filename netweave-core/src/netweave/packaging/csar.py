@@ -1,0 +1,552 @@
+"""SOL004 VNF packages (CSAR zip archives): inspected on disk, streamed, before anything of them
+is stored.
+
+Layouts: with ``TOSCA-Metadata/TOSCA.meta`` (``Entry-Definitions``, ``ETSI-Entry-Manifest``,
+``ETSI-Entry-Certificate``), or manifest-only (one ``.yaml`` and one ``.mf`` of the same name at
+the root). The manifest is required and its digests are always checked: every file of the
+package but ``TOSCA.meta``, the manifest and the certificate must be listed with a SHA-256,
+SHA-384 or SHA-512 hash that matches its content. The VNFD is read and validated
+(:mod:`netweave.packaging.sol001`); the one Helm chart under ``Files/kubernetes/`` is what the
+adapter deploys (it checks the chart's archive with its own defences when it stores it).
+
+Signatures are not verified: a package whose manifest carries a CMS signature, whose files
+carry per-artifact ``Signature``/``Certificate`` entries, or that names a certificate is
+refused (400) rather than onboarded unverified. Artifacts outside the package (a manifest
+``Source`` that is a URL) are refused too: nothing is fetched while onboarding.
+
+Hostile archives are refused (400) before anything is extracted: more entries than the limit
+(read from the end-of-central-directory record before the directory itself is parsed), names
+that are absolute, hold ``..``, backslashes or NUL, too long or too deep, duplicates, symbolic
+links and other non-regular files, encrypted entries, a file or the total over the size limits,
+a compression ratio typical of a bomb; while reading, content that does not match its CRC or
+declared size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import posixpath
+import stat
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from netweave.errors import InvalidInput, NetweaveError
+from netweave.packaging.sol001 import load_yaml, read_vnfd
+from netweave.packaging.vnfd import Vnfd
+
+_CHUNK = 1 << 20
+_META = "TOSCA-Metadata/TOSCA.meta"
+CHART_DIR = "Files/kubernetes/"
+_ALGORITHMS = {"SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+
+
+@dataclass(frozen=True, slots=True)
+class CsarLimits:
+    """Bounds a CSAR must stay within (checked before and while reading)."""
+
+    max_entries: int = 10_000
+    max_depth: int = 32
+    max_path_length: int = 1024
+    #: One file, decompressed (a chart archive is stored, so its own size).
+    max_file_bytes: int = 1 << 30
+    max_uncompressed_bytes: int = 2 << 30
+    #: Decompressed/compressed ratio beyond which an entry is a bomb (over the floor).
+    max_ratio: float = 100.0
+    ratio_floor_bytes: int = 8 << 20
+    #: TOSCA.meta, the manifest and each VNFD file.
+    max_text_bytes: int = 4 << 20
+    #: A chart's Chart.yaml, read to name the chart.
+    max_chart_yaml_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    path: str
+    algorithm: str
+    hash: str
+    non_mano_set: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "artifactPath": self.path,
+            "checksum": {"algorithm": self.algorithm, "hash": self.hash},
+            "isEncrypted": False,
+            **({"nonManoArtifactSetId": self.non_mano_set} if self.non_mano_set else {}),
+        }
+
+
+@dataclass(slots=True)
+class CsarInfo:
+    layout: str
+    entry_definitions: str
+    manifest: str
+    vnfd: Vnfd
+    chart: str
+    artifacts: list[Artifact]
+    manifest_metadata: dict[str, str] = field(default_factory=dict)
+    compatible_versions: list[str] = field(default_factory=list)
+    #: Every VNFD file (the entry and what it imports from the package).
+    vnfd_files: list[str] = field(default_factory=list)
+
+
+def refuse(message: str, **details: Any) -> InvalidInput:
+    return InvalidInput(f"invalid VNF package: {message}", details={"field": "package", **details})
+
+
+# -- the archive ------------------------------------------------------------------------------
+
+
+def _entry_count(path: Path) -> int:
+    """Entries the end-of-central-directory record declares (zip64 too), read before
+    ``zipfile`` builds an object per entry."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        tail = min(size, 65_557)
+        handle.seek(size - tail)
+        data = handle.read(tail)
+        at = data.rfind(b"PK\x05\x06")
+        if at < 0 or len(data) - at < 22:
+            raise refuse("not a zip archive (no end of central directory)")
+        count = int(struct.unpack("<H", data[at + 10 : at + 12])[0])
+        if count != 0xFFFF or at < 20 or data[at - 20 : at - 16] != b"PK\x06\x07":
+            return count
+        (offset,) = struct.unpack("<Q", data[at - 12 : at - 4])
+        if offset + 40 > size:
+            raise refuse("corrupt zip64 end of central directory")
+        handle.seek(offset)
+        record = handle.read(40)
+        if record[:4] != b"PK\x06\x06":
+            raise refuse("corrupt zip64 end of central directory")
+        return int(struct.unpack("<Q", record[32:40])[0])
+
+
+def _check_name(name: str, limits: CsarLimits) -> str:
+    if not name or "\x00" in name or "\\" in name:
+        raise refuse(f"entry name {name!r} is not a plain relative path", entry=name)
+    if len(name) > limits.max_path_length:
+        raise refuse(f"an entry name is longer than {limits.max_path_length}", entry=name[:80])
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise refuse(f"entry {name!r} has an absolute path", entry=name)
+    parts = [p for p in name.rstrip("/").split("/")]
+    if any(p in {"", ".", ".."} for p in parts):
+        raise refuse(f"entry {name!r} leaves its directory (zip slip) or is malformed", entry=name)
+    if len(parts) > limits.max_depth:
+        raise refuse(f"entry {name!r} is deeper than {limits.max_depth}", entry=name)
+    return "/".join(parts)
+
+
+def _check_type(info: zipfile.ZipInfo) -> None:
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if info.create_system == 3 and kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        what = "a symbolic link" if kind == stat.S_IFLNK else "not a regular file"
+        raise refuse(f"entry {info.filename!r} is {what}", entry=info.filename)
+    if info.flag_bits & 0x1:
+        raise refuse(f"entry {info.filename!r} is encrypted", entry=info.filename)
+
+
+class Archive:
+    """A CSAR opened for inspection: every entry checked, then members read bounded."""
+
+    def __init__(self, path: Path, limits: CsarLimits) -> None:
+        self.path = path
+        self.limits = limits
+        count = _entry_count(path)
+        if count > limits.max_entries:
+            raise refuse(f"more than {limits.max_entries} entries ({count})")
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            raise refuse(f"not a readable zip archive ({type(exc).__name__})") from None
+        self.files: dict[str, zipfile.ZipInfo] = {}
+        total = 0
+        try:
+            for info in self._zip.infolist():
+                name = _check_name(info.filename, limits)
+                _check_type(info)
+                if info.is_dir():
+                    continue
+                if name in self.files:
+                    raise refuse(f"duplicate entry {name!r}", entry=name)
+                if info.file_size > limits.max_file_bytes:
+                    raise refuse(
+                        f"entry {name!r} is {info.file_size} bytes, over the "
+                        f"{limits.max_file_bytes}-byte limit",
+                        entry=name,
+                    )
+                total += info.file_size
+                if total > limits.max_uncompressed_bytes:
+                    raise refuse(f"contents exceed {limits.max_uncompressed_bytes} bytes")
+                if (
+                    info.file_size > limits.ratio_floor_bytes
+                    and info.file_size > limits.max_ratio * max(info.compress_size, 1)
+                ):
+                    raise refuse(
+                        f"entry {name!r} expands {info.file_size // max(info.compress_size, 1)}"
+                        " times (a decompression bomb)",
+                        entry=name,
+                    )
+                self.files[name] = info
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def close(self) -> None:
+        self._zip.close()
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        info = self.files[name]
+        try:
+            with self._zip.open(info) as handle:
+                yield handle
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            raise refuse(f"entry {name!r} is corrupt ({type(exc).__name__})", entry=name) from None
+
+    def read_text(self, name: str) -> bytes:
+        """A small member whole (``KeyError`` when absent; 400 over ``max_text_bytes``)."""
+        info = self.files[name]
+        if info.file_size > self.limits.max_text_bytes:
+            raise refuse(f"{name} is larger than {self.limits.max_text_bytes} bytes", entry=name)
+        with self.open(name) as handle:
+            return handle.read(self.limits.max_text_bytes + 1)
+
+    def digest(self, name: str, algorithm: str) -> str:
+        hasher = hashlib.new(algorithm)
+        with self.open(name) as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    def extract(self, name: str, target: Path) -> Path:
+        """Stream one member to ``target`` (its size was bounded when opened)."""
+        with self.open(name) as handle, target.open("wb") as sink:
+            while chunk := handle.read(_CHUNK):
+                sink.write(chunk)
+        return target
+
+
+@contextlib.contextmanager
+def open_archive(path: Path, limits: CsarLimits | None = None) -> Iterator[Archive]:
+    archive = Archive(path, limits or CsarLimits())
+    try:
+        yield archive
+    finally:
+        archive.close()
+
+
+# -- TOSCA.meta and the manifest --------------------------------------------------------------
+
+
+def _key_values(text: str, where: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise refuse(f"{where}: line {line[:60]!r} is not 'Name: value'", file=where)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse(f"{where} is not UTF-8 text", file=where) from None
+
+
+@dataclass(slots=True)
+class Manifest:
+    metadata: dict[str, str] = field(default_factory=dict)
+    entries: list[Artifact] = field(default_factory=list)
+    signed: bool = False
+
+
+def parse_manifest(text: str, where: str) -> Manifest:
+    """SOL004 §4.3.2: a ``metadata:`` block, then ``Source``/``Algorithm``/``Hash`` blocks,
+    optional ``non_mano_artifact_sets``, optionally a CMS signature."""
+    manifest = Manifest()
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    if index >= len(lines) or lines[index].strip() != "metadata:":
+        raise refuse(f"{where} does not start with 'metadata:'", file=where)
+    index += 1
+    while index < len(lines) and lines[index].strip():
+        key, sep, value = lines[index].strip().partition(":")
+        if not sep:
+            raise refuse(f"{where}: metadata line {lines[index][:60]!r} is not 'name: value'")
+        manifest.metadata[key.strip()] = value.strip()
+        index += 1
+    current: dict[str, str] = {}
+    non_mano: dict[str, str] = {}
+    set_name: str | None = None
+    in_sets = False
+
+    def flush() -> None:
+        if not current:
+            return
+        source = current.get("Source")
+        if source is None:
+            raise refuse(f"{where}: an entry has no Source", file=where)
+        if "Signature" in current or "Certificate" in current:
+            manifest.signed = True
+        if in_sets:
+            if set_name is not None:
+                non_mano[source] = set_name
+            current.clear()
+            return
+        algorithm = current.get("Algorithm", "").upper().replace("SHA256", "SHA-256")
+        algorithm = algorithm.replace("SHA384", "SHA-384").replace("SHA512", "SHA-512")
+        if algorithm not in _ALGORITHMS:
+            raise refuse(
+                f"{where}: {source} has the digest algorithm {current.get('Algorithm')!r} "
+                "(SHA-256, SHA-384 or SHA-512)",
+                file=where,
+                entry=source,
+            )
+        digest = current.get("Hash", "").lower()
+        if not digest or any(c not in "0123456789abcdef" for c in digest):
+            raise refuse(f"{where}: {source} has no hexadecimal Hash", file=where, entry=source)
+        manifest.entries.append(Artifact(source, algorithm, digest))
+        current.clear()
+
+    while index < len(lines):
+        raw = lines[index]
+        index += 1
+        line = raw.strip()
+        if line.startswith("-----BEGIN CMS-----"):
+            manifest.signed = True
+            break
+        if not line or line.startswith("#"):
+            flush()
+            continue
+        if line == "non_mano_artifact_sets:":
+            flush()
+            in_sets = True
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise refuse(f"{where}: line {line[:60]!r} is not 'Name: value'", file=where)
+        key, value = key.strip(), value.strip()
+        if in_sets and not value and key != "Source":
+            flush()
+            set_name = key
+            continue
+        if key == "Source" and current:
+            flush()
+        current[key] = value
+    flush()
+    manifest.entries = [
+        Artifact(a.path, a.algorithm, a.hash, non_mano.get(a.path)) for a in manifest.entries
+    ]
+    return manifest
+
+
+# -- the package ------------------------------------------------------------------------------
+
+
+def _layout(archive: Archive) -> tuple[str, str, str, str | None]:
+    """(layout, entry definitions, manifest, certificate)."""
+    if _META in archive.files:
+        meta = _key_values(_decode(archive.read_text(_META), _META), _META)
+        for key in ("TOSCA-Meta-File-Version", "CSAR-Version", "Entry-Definitions"):
+            if not meta.get(key):
+                raise refuse(f"{_META} has no {key}", file=_META)
+        entry = meta["Entry-Definitions"]
+        manifest = meta.get("ETSI-Entry-Manifest") or meta.get("Entry-Manifest")
+        if not manifest:
+            stem = posixpath.splitext(entry)[0]
+            candidates = [
+                f"{stem}.mf",
+                *(n for n in archive.files if "/" not in n and n.endswith(".mf")),
+            ]
+            manifest = next((c for c in candidates if c in archive.files), None)
+        if not manifest:
+            raise refuse(f"{_META} names no manifest (ETSI-Entry-Manifest) and none was found")
+        certificate = meta.get("ETSI-Entry-Certificate")
+        return "TOSCA-Metadata", entry, manifest, certificate
+    roots = [n for n in archive.files if "/" not in n]
+    yamls = [n for n in roots if n.endswith((".yaml", ".yml"))]
+    if len(yamls) != 1:
+        raise refuse(
+            "no TOSCA-Metadata/TOSCA.meta, and not exactly one .yaml file at the root "
+            f"(found {sorted(yamls)[:5]})"
+        )
+    entry = yamls[0]
+    manifest = posixpath.splitext(entry)[0] + ".mf"
+    if manifest not in archive.files:
+        raise refuse(f"no manifest {manifest} beside {entry}")
+    certificate = posixpath.splitext(entry)[0] + ".cert"
+    return "manifest-only", entry, manifest, certificate if certificate in archive.files else None
+
+
+def inspect_csar(path: Path, limits: CsarLimits | None = None) -> CsarInfo:
+    """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong."""
+    try:
+        with open_archive(path, limits) as archive:
+            return _inspect(archive)
+    except NetweaveError:
+        raise
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeError) as exc:
+        raise refuse(f"unreadable archive ({type(exc).__name__})") from None
+
+
+def _inspect(archive: Archive) -> CsarInfo:
+    layout, entry, manifest_name, certificate = _layout(archive)
+    for name in (entry, manifest_name):
+        if name not in archive.files:
+            raise refuse(f"{name} is not in the package", entry=name)
+    manifest = parse_manifest(
+        _decode(archive.read_text(manifest_name), manifest_name), manifest_name
+    )
+    if (
+        manifest.signed
+        or certificate
+        or any(n.endswith((".cert", ".sig.cms")) for n in archive.files)
+    ):
+        raise refuse(
+            "the package is signed or carries a certificate: netweave does not verify package "
+            "signatures yet, so it refuses signed packages rather than onboard them unverified",
+            capability="package-signatures",
+        )
+    listed: dict[str, Artifact] = {}
+    for artifact in manifest.entries:
+        if "://" in artifact.path:
+            raise refuse(
+                f"{manifest_name} lists the external artifact {artifact.path!r}: artifacts "
+                "outside the package are not supported (nothing is fetched while onboarding)",
+                entry=artifact.path,
+            )
+        name = posixpath.normpath(artifact.path)
+        if name not in archive.files:
+            raise refuse(f"{manifest_name} lists {artifact.path!r}, which is not in the package")
+        listed[name] = artifact
+    exempt = {_META, manifest_name}
+    unlisted = sorted(n for n in archive.files if n not in listed and n not in exempt)
+    if unlisted:
+        raise refuse(
+            f"{manifest_name} does not list {len(unlisted)} file(s) of the package, e.g. "
+            f"{unlisted[0]!r} (every file needs its digest)",
+            entry=unlisted[0],
+        )
+    for name, artifact in listed.items():
+        actual = archive.digest(name, _ALGORITHMS[artifact.algorithm])
+        if actual != artifact.hash:
+            raise refuse(
+                f"the {artifact.algorithm} digest of {name} does not match {manifest_name}",
+                entry=name,
+            )
+    files: list[str] = []
+
+    def read(name: str) -> bytes:
+        files.append(name)
+        return archive.read_text(name)
+
+    vnfd = read_vnfd(entry, read)
+    charts = sorted(
+        n for n in archive.files if n.startswith(CHART_DIR) and n.endswith((".tgz", ".tar.gz"))
+    )
+    if len(charts) != 1:
+        raise refuse(
+            f"a package netweave deploys holds exactly one Helm chart archive under {CHART_DIR} "
+            f"(found {len(charts)})",
+            entry=CHART_DIR,
+        )
+    versions = [
+        v.strip()
+        for v in manifest.metadata.get("compatible_specification_versions", "").split(",")
+        if v.strip()
+    ]
+    return CsarInfo(
+        layout=layout,
+        entry_definitions=entry,
+        manifest=manifest_name,
+        vnfd=vnfd,
+        chart=charts[0],
+        artifacts=[listed[n] for n in sorted(listed)],
+        manifest_metadata=manifest.metadata,
+        compatible_versions=versions,
+        vnfd_files=sorted(set(files)),
+    )
+
+
+# -- the chart inside -------------------------------------------------------------------------
+
+
+class _Capped(io.RawIOBase):
+    """Stops reading beyond ``limit`` decompressed bytes (a bomb inside the chart)."""
+
+    def __init__(self, source: IO[bytes] | gzip.GzipFile, limit: int) -> None:
+        self._source = source
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        data = self._source.read(min(len(view), self._left + 1))
+        if len(data) > self._left:
+            raise refuse("the chart archive expands beyond the size limit")
+        self._left -= len(data)
+        view[: len(data)] = data
+        return len(data)
+
+
+def chart_identity(path: Path, limits: CsarLimits | None = None) -> tuple[str, str]:
+    """The name and version of the chart archive at ``path`` (its ``Chart.yaml``), read by
+    streaming at most the size limits; the adapter checks the whole archive when storing it."""
+    limits = limits or CsarLimits()
+    try:
+        with path.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            capped = io.BufferedReader(_Capped(gz, limits.max_uncompressed_bytes), 1 << 16)
+            with tarfile.open(fileobj=capped, mode="r|", errorlevel=2) as tar:
+                for count, member in enumerate(tar):
+                    if count > limits.max_entries:
+                        break
+                    parts = member.name.strip("/").split("/")
+                    if len(parts) != 2 or parts[1] != "Chart.yaml" or not member.isfile():
+                        continue
+                    if member.size > limits.max_chart_yaml_bytes:
+                        break
+                    handle = tar.extractfile(member)
+                    if handle is None:
+                        break
+                    chart = load_yaml(handle.read(limits.max_chart_yaml_bytes), "Chart.yaml")
+                    name, version = chart.get("name"), chart.get("version")
+                    if isinstance(name, str) and isinstance(version, str | int | float):
+                        return name, str(version)
+                    break
+    except NetweaveError as exc:
+        raise refuse(f"the chart archive: {exc.message}") from None
+    except (OSError, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise refuse(f"the chart archive is not a readable .tgz ({type(exc).__name__})") from None
+    raise refuse("the chart archive has no Chart.yaml naming the chart and its version")
+
+
+__all__ = [
+    "CHART_DIR",
+    "Archive",
+    "Artifact",
+    "CsarInfo",
+    "CsarLimits",
+    "Manifest",
+    "chart_identity",
+    "inspect_csar",
+    "open_archive",
+    "parse_manifest",
+]

@@ -1,0 +1,223 @@
+"""Test helpers for the SOL005 ``vnfpkgm`` face: its contract and a SOL004 CSAR builder (zip,
+TOSCA-Metadata or manifest-only layout, SHA-256 manifest), used by core's and the adapters'
+tests. The builder can also write hostile packages (a wrong digest, a ``..`` entry, a bomb)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from netweave.testing.contracts import ContractValidator
+
+VNFPKGM_V2 = Path("contracts/etsi/nfv-sol005/SOL005/VNFPackageManagement/VNFPackageManagement.yaml")
+SOL001_COMMON = "https://forge.etsi.org/rep/nfv/SOL001/raw/v2.6.1/etsi_nfv_sol001_common_types.yaml"
+SOL001_VNFD = "https://forge.etsi.org/rep/nfv/SOL001/raw/v2.6.1/etsi_nfv_sol001_vnfd_types.yaml"
+
+
+_DEFS = "definitions/SOL005VNFPackageManagement_def.yaml"
+_MEDIA = "content/application~1json/schema"
+
+
+def _relocate(node: Any) -> Any:
+    """A schema of the definitions file, its ``$ref``s rewritten to resolve from the main
+    document (one directory up)."""
+    if isinstance(node, dict):
+        result = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                if value.startswith("#"):
+                    value = f"{_DEFS}{value}"
+                elif value.startswith("../"):
+                    value = value[3:]
+            result[key] = _relocate(value)
+        return result
+    if isinstance(node, list):
+        return [_relocate(v) for v in node]
+    return node
+
+
+def sol005_vnfpkgm_contract(shared: Path, *, strict: bool = False) -> ContractValidator:
+    """The SOL005 V3.7.1 vnfpkgm v2 contract under ``shared`` (the shared directory), with one
+    defect of the published OpenAPI corrected: ``VnfPkgInfo.compatibleSpecificationVersions``
+    is declared as one ``Version`` string, while SOL005 V3.7.1 Table 9.5.2.5-1 gives it
+    cardinality 0..N ("Each entry shall be formatted as …"): an array of versions here."""
+    main = shared / VNFPKGM_V2
+    definitions = yaml.safe_load((main.parent / _DEFS).read_text(encoding="utf-8"))
+    info = copy.deepcopy(definitions["definitions"]["VnfPkgInfo"])
+    versions = info["properties"]["compatibleSpecificationVersions"]
+    info["properties"]["compatibleSpecificationVersions"] = {
+        "type": "array",
+        "items": {"$ref": versions["$ref"]},
+    }
+    info = _relocate(info)
+    responses = "#/components/responses"
+    overrides = {
+        f"{responses}/VnfPackages.Get.200/{_MEDIA}": {"type": "array", "items": info},
+        f"{responses}/VnfPackages.Post.201/{_MEDIA}": info,
+        f"{responses}/IndividualVnfPackage.Get.200/{_MEDIA}": info,
+    }
+    return ContractValidator.from_file(main, strict=strict, overrides=overrides)
+
+
+def vnfd_document(
+    descriptor_id: str,
+    *,
+    provider: str = "Example Co",
+    product: str = "example-cnf",
+    software_version: str = "1.0.0",
+    descriptor_version: str = "1.0",
+    vdu: str = "web",
+    replica_key: str | None = "replicaCount",
+    max_scale_level: int = 5,
+    level: int = 0,
+) -> dict[str, Any]:
+    """A one-file SOL001 VNFD: one flavour, one container VDU, one aspect, two levels."""
+    metadata = {"netweave.replicaKey": replica_key} if replica_key else {}
+    return {
+        "tosca_definitions_version": "tosca_simple_yaml_1_3",
+        "description": f"{product} for tests",
+        "imports": [SOL001_COMMON, SOL001_VNFD],
+        "topology_template": {
+            "node_templates": {
+                "VNF": {
+                    "type": "tosca.nodes.nfv.VNF",
+                    "properties": {
+                        "descriptor_id": descriptor_id,
+                        "descriptor_version": descriptor_version,
+                        "provider": provider,
+                        "product_name": product,
+                        "software_version": software_version,
+                        "vnfm_info": ["netweave"],
+                        "flavour_id": "small",
+                        "flavour_description": "one web server",
+                    },
+                },
+                vdu: {
+                    "type": "tosca.nodes.nfv.Vdu.OsContainerDeployableUnit",
+                    "properties": {
+                        "name": vdu,
+                        "description": "the web server",
+                        "vdu_profile": {
+                            "min_number_of_instances": 1,
+                            "max_number_of_instances": 1 + max_scale_level,
+                        },
+                    },
+                    "metadata": metadata,
+                    "requirements": [{"container": f"{vdu}_container"}],
+                },
+                f"{vdu}_container": {
+                    "type": "tosca.nodes.nfv.Vdu.OsContainer",
+                    "properties": {"name": "app", "description": "the app container"},
+                },
+            },
+            "policies": [
+                {
+                    "scaling_aspects": {
+                        "type": "tosca.policies.nfv.ScalingAspects",
+                        "properties": {
+                            "aspects": {
+                                "web_aspect": {
+                                    "name": "web_aspect",
+                                    "description": "web replicas",
+                                    "max_scale_level": max_scale_level,
+                                    "step_deltas": ["delta_1"],
+                                }
+                            }
+                        },
+                    }
+                },
+                {
+                    "web_deltas": {
+                        "type": "tosca.policies.nfv.VduScalingAspectDeltas",
+                        "properties": {
+                            "aspect": "web_aspect",
+                            "deltas": {"delta_1": {"number_of_instances": 1}},
+                        },
+                        "targets": [vdu],
+                    }
+                },
+                {
+                    "instantiation_levels": {
+                        "type": "tosca.policies.nfv.InstantiationLevels",
+                        "properties": {
+                            "levels": {
+                                "small": {
+                                    "description": "one",
+                                    "scale_info": {"web_aspect": {"scale_level": 0}},
+                                },
+                                "large": {
+                                    "description": "more",
+                                    "scale_info": {"web_aspect": {"scale_level": level}},
+                                },
+                            },
+                            "default_level": "small",
+                        },
+                    }
+                },
+            ],
+        },
+    }
+
+
+def build_csar(
+    target: Path,
+    *,
+    vnfd: Mapping[str, Any] | bytes,
+    chart: Path | None = None,
+    chart_name: str = "chart.tgz",
+    layout: str = "tosca-metadata",
+    extra: Mapping[str, bytes] | None = None,
+    wrong_digest: str | None = None,
+    unlisted: tuple[str, ...] = (),
+    raw_entries: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write a CSAR: the VNFD (a mapping or YAML bytes), the chart under Files/kubernetes/,
+    ``extra`` files, a SHA-256 manifest listing all but ``unlisted`` (``wrong_digest``: that
+    file's digest is wrong). ``raw_entries`` are added as is, unlisted (hostile names)."""
+    definitions = "Definitions/vnfd.yaml" if layout == "tosca-metadata" else "vnfd.yaml"
+    manifest_name = "vnfd.mf"
+    files: dict[str, bytes] = {}
+    files[definitions] = vnfd if isinstance(vnfd, bytes) else yaml.safe_dump(dict(vnfd)).encode()
+    if chart is not None:
+        files[f"Files/kubernetes/{chart_name}"] = chart.read_bytes()
+    files.update(extra or {})
+    lines = [
+        "metadata:",
+        "vnf_provider_id: Example Co",
+        "vnf_product_name: example-cnf",
+        "vnf_release_date_time: 2026-12-06T00:00:00+00:00",
+        "vnf_package_version: 1.0",
+        "compatible_specification_versions: 2.6.1, 4.3.1",
+        "",
+    ]
+    for name, data in files.items():
+        if name in unlisted:
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if name == wrong_digest:
+            digest = hashlib.sha256(data + b"tampered").hexdigest()
+        lines += [f"Source: {name}", "Algorithm: SHA-256", f"Hash: {digest}", ""]
+    manifest = "\n".join(lines).encode()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        if layout == "tosca-metadata":
+            out.writestr(
+                "TOSCA-Metadata/TOSCA.meta",
+                "TOSCA-Meta-File-Version: 1.0\nCSAR-Version: 1.1\nCreated-By: tests\n"
+                f"Entry-Definitions: {definitions}\nETSI-Entry-Manifest: {manifest_name}\n",
+            )
+        out.writestr(manifest_name, manifest)
+        for name, data in files.items():
+            out.writestr(name, data)
+        for name, data in (raw_entries or {}).items():
+            out.writestr(name, data)
+    return target
+
+
+__all__ = ["build_csar", "sol005_vnfpkgm_contract", "vnfd_document"]

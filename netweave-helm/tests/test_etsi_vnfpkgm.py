@@ -1,0 +1,418 @@
+"""SOL005 ``vnfpkgm`` over the Helm adapter, the real Helm SDK and the Kubernetes API emulator:
+one store, two faces.
+
+- a bare chart uploaded through ``/o2dms/v1`` is at once an ONBOARDED, ENABLED VNF package with
+  a generated VNFD (one VDU per rendered workload, one aspect on its replica key, the same on
+  every read and after a restart);
+- a CSAR built here (SOL001 VNFD + chart) onboarded through ``vnfpkgm`` is at once a native
+  package whose chart deploys through ``/o2dms/v1`` and through the SOL003 face;
+- states agree across both faces (disable ↔ DEPRECATED, IN_USE while deployed, 409s);
+- hostile CSARs are refused with 4xx problems and leave nothing (no native package, no chart in
+  the repository, no file).
+
+Every JSON answer of ``/vnfpkgm/v2`` is validated against the SOL005 V3.7.1 contract.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from chartkit import DEPLOYMENT, build_chart
+from conftest import shared_dir
+from killedhelm import release_records
+from netweave.testing.contracts import ContractValidator
+from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
+from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.vnfpkgm import build_csar, sol005_vnfpkgm_contract, vnfd_document
+
+V2 = "/vnfpkgm/v2"
+HEADERS = {"Version": "2.4.0"}
+NS = "pkg"
+
+
+@pytest.fixture(scope="module")
+def contract() -> ContractValidator:
+    return sol005_vnfpkgm_contract(shared_dir())
+
+
+def _settings(tmp_path: Path, kubeconfig: Path) -> Any:
+    return gateway_settings(
+        tmp_path / "data",
+        dms=[
+            {
+                "name": "helm-local",
+                "type": "helm",
+                "default": True,
+                "config": {
+                    "storage": {"kind": "local"},
+                    "cluster": {"kubeconfig": str(kubeconfig), "wait": "none"},
+                    "timeouts": {"write": 30},
+                },
+            }
+        ],
+    )
+
+
+@pytest.fixture
+async def gw(tmp_path: Path, k8s_kubeconfig: Path) -> AsyncIterator[GatewayClient]:
+    async with running_gateway(tmp_path, settings=_settings(tmp_path, k8s_kubeconfig)) as client:
+        yield client
+
+
+async def call(
+    gw: GatewayClient,
+    contract: ContractValidator,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    content: bytes | None = None,
+    params: dict[str, str] | None = None,
+    **headers: str,
+) -> httpx.Response:
+    sent = {**HEADERS, **headers}
+    if content is not None:
+        response = await gw.request(method, V2 + path, content=content, headers=sent)
+    else:
+        response = await gw.request(method, V2 + path, json=body, headers=sent, params=params)
+    kind = response.headers.get("content-type", "")
+    answer = response.json() if response.content and "json" in kind else None
+    if answer is not None or not response.content:
+        contract.validate_response(
+            method, path.split("?")[0], response.status_code, answer, headers=dict(response.headers)
+        )
+    return response
+
+
+async def onboard_native(gw: GatewayClient, archive: Path, name: str, version: str) -> str:
+    with archive.open("rb") as handle:
+        response = await gw.post(
+            "/o2dms/v1/nfDeploymentDescriptors",
+            data={"name": name, "artifactVersion": version},
+            files={"chart": (archive.name, handle, "application/gzip")},
+        )
+    assert response.status_code == 201, response.text
+    return str(response.json()["packageId"])
+
+
+def two_workloads(tmp_path: Path, name: str = "shop", version: str = "1.0.0") -> Path:
+    """A chart rendering two Deployments, each scaled by its own values key, and a DaemonSet."""
+    backend = DEPLOYMENT.replace("-app", "-api").replace(
+        ".Values.replicaCount", ".Values.api.replicas"
+    )
+    daemon = (
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: {{ .Release.Name }}-agent\n"
+        "spec:\n  selector:\n    matchLabels: {a: b}\n  template:\n    metadata:\n"
+        "      labels: {a: b}\n    spec:\n      containers:\n        - name: agent\n"
+        "          image: example/agent:1\n"
+    )
+    return build_chart(
+        tmp_path / "charts",
+        name,
+        version,
+        values={"replicaCount": 2, "tag": "1", "api": {"replicas": 3}},
+        templates={"web.yaml": DEPLOYMENT, "api.yaml": backend, "agent.yaml": daemon},
+    )
+
+
+async def create_package(gw: GatewayClient, contract: ContractValidator, **data: Any) -> str:
+    created = await call(gw, contract, "POST", "/vnf_packages", {"userDefinedData": data})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["onboardingState"] == "CREATED" and body["operationalState"] == "DISABLED"
+    assert created.headers["Location"].endswith(f"/vnf_packages/{body['id']}")
+    return str(body["id"])
+
+
+async def upload(
+    gw: GatewayClient, contract: ContractValidator, pkg_id: str, csar: Path
+) -> httpx.Response:
+    return await call(
+        gw,
+        contract,
+        "PUT",
+        f"/vnf_packages/{pkg_id}/package_content",
+        content=csar.read_bytes(),  # noqa: ASYNC240  (a small test file)
+        **{"Content-Type": "application/zip"},
+    )
+
+
+async def test_a_bare_chart_is_an_onboarded_vnf_package_with_a_generated_vnfd(
+    gw: GatewayClient, contract: ContractValidator, tmp_path: Path, k8s_kubeconfig: Path
+) -> None:
+    package_id = await onboard_native(gw, two_workloads(tmp_path), "shop", "1.0.0")
+    listed = await call(gw, contract, "GET", "/vnf_packages")
+    assert listed.status_code == 200, listed.text
+    (item,) = [p for p in listed.json() if p["id"] == package_id]
+    assert (item["onboardingState"], item["operationalState"], item["usageState"]) == (
+        "ONBOARDED",
+        "ENABLED",
+        "NOT_IN_USE",
+    )
+    assert (item["vnfdId"], item["vnfProductName"], item["vnfdVersion"]) == (
+        package_id,
+        "shop",
+        "1.0.0",
+    )
+    assert item["vnfSoftwareVersion"] == "1.0.0"  # appVersion
+    assert "additionalArtifacts" not in item  # excluded by default (SOL005)
+
+    vnfd = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/vnfd", Accept="text/plain")
+    assert vnfd.status_code == 200, vnfd.text
+    text = vnfd.text
+    document = yaml.safe_load(text)
+    nodes = document["topology_template"]["node_templates"]
+    vdus = {
+        name: node
+        for name, node in nodes.items()
+        if node["type"] == "tosca.nodes.nfv.Vdu.OsContainerDeployableUnit"
+    }
+    assert set(vdus) == {"shop_app", "shop_api", "shop_agent"}
+    assert vdus["shop_app"]["metadata"]["netweave.replicaKey"] == "replicaCount"
+    assert vdus["shop_api"]["metadata"]["netweave.replicaKey"] == "api.replicas"
+    assert "netweave.replicaKey" not in vdus["shop_agent"].get("metadata", {})
+    assert nodes["VNF"]["properties"]["descriptor_id"] == package_id
+    policies = {
+        next(iter(p)): next(iter(p.values())) for p in document["topology_template"]["policies"]
+    }
+    aspects = policies["scaling_aspects"]["properties"]["aspects"]
+    assert set(aspects) == {"shop_app", "shop_api"}  # two scalable workloads, one aspect each
+    levels = policies["instantiation_levels"]["properties"]["levels"]
+    # The defaults (2 and 3 replicas) at the vnflcm face's rule: replicas = 1 + level.
+    assert levels["default"]["scale_info"] == {
+        "shop_app": {"scale_level": 1},
+        "shop_api": {"scale_level": 2},
+    }
+
+    # The package content is a CSAR built from the chart: it passes netweave's own checks.
+    content = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/package_content")
+    assert content.status_code == 200, content.text
+    assert content.headers["content-type"].startswith("application/zip")
+    csar = tmp_path / "built.csar"
+    csar.write_bytes(content.content)
+    from netweave.packaging.csar import inspect_csar
+
+    info = inspect_csar(csar)
+    assert info.vnfd.vnfd_id == package_id and info.chart.endswith("shop-1.0.0.tgz")
+    part = await call(
+        gw, contract, "GET", f"/vnf_packages/{package_id}/package_content", Range="bytes=0-9"
+    )
+    assert part.status_code == 206 and part.content == content.content[:10]
+    assert part.headers["content-range"] == f"bytes 0-9/{len(content.content)}"
+    beyond = await call(
+        gw,
+        contract,
+        "GET",
+        f"/vnf_packages/{package_id}/package_content",
+        Range=f"bytes={len(content.content) + 5}-",
+    )
+    assert beyond.status_code == 416
+
+    manifest = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/manifest")
+    assert manifest.status_code == 200 and "Source: Definitions/vnfd.yaml" in manifest.text
+    artifact = await call(
+        gw, contract, "GET", f"/vnf_packages/{package_id}/artifacts/Files/kubernetes/shop-1.0.0.tgz"
+    )
+    assert artifact.status_code == 200
+    assert artifact.content == (tmp_path / "charts" / "shop-1.0.0.tgz").read_bytes()
+    everything = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/artifacts")
+    with zipfile.ZipFile(io.BytesIO(everything.content)) as archive:
+        assert archive.namelist() == ["Files/kubernetes/shop-1.0.0.tgz"]
+
+    # Stable across restarts and replicas: a second gateway on the same store and data.
+    async with running_gateway(
+        tmp_path / "second",
+        settings=_settings(tmp_path, k8s_kubeconfig),
+        store_url=f"sqlite:///{tmp_path / 'netweave.db'}",
+    ) as other:
+        again = await call(
+            other, contract, "GET", f"/vnf_packages/{package_id}/vnfd", Accept="text/plain"
+        )
+        assert again.text == text
+
+
+async def test_a_csar_onboards_into_one_store_and_deploys(
+    gw: GatewayClient,
+    contract: ContractValidator,
+    tmp_path: Path,
+    k8s_emulator: KubernetesEmulator,
+) -> None:
+    chart = build_chart(
+        tmp_path / "c",
+        "cnf",
+        "2.0.0",
+        values={"replicaCount": 1, "tag": "7"},
+        templates={"deployment.yaml": DEPLOYMENT},
+    )
+    vnfd_id = "b1bb0ce7-ebca-4fa7-95ed-4840d70a1177"
+    csar = build_csar(tmp_path / "cnf.csar", vnfd=vnfd_document(vnfd_id), chart=chart)
+    pkg_id = await create_package(gw, contract, team="ran")
+    # No content yet: the VNFD and the content are 409.
+    early = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}/package_content")
+    assert early.status_code == 409
+    uploaded = await upload(gw, contract, pkg_id, csar)
+    assert uploaded.status_code == 202, uploaded.text
+    got = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}", params={"all_fields": ""})
+    body = got.json()
+    assert (body["onboardingState"], body["operationalState"], body["usageState"]) == (
+        "ONBOARDED",
+        "ENABLED",
+        "NOT_IN_USE",
+    )
+    assert (body["vnfdId"], body["vnfProvider"], body["vnfProductName"]) == (
+        vnfd_id,
+        "Example Co",
+        "example-cnf",
+    )
+    assert body["userDefinedData"] == {"team": "ran"}
+    assert body["compatibleSpecificationVersions"] == ["2.6.1", "4.3.1"]
+    paths = {a["artifactPath"] for a in body["additionalArtifacts"]}
+    assert "Files/kubernetes/chart.tgz" in paths
+    # The same package natively: its id is the vnfdId, its chart is in the Helm repository.
+    native = await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{vnfd_id}")
+    assert native.status_code == 200, native.text
+    assert (native.json()["name"], native.json()["state"]) == ("cnf", "AVAILABLE")
+    # The uploaded CSAR comes back byte for byte.
+    content = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}/package_content")
+    assert content.content == csar.read_bytes()
+    vnfd = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}/vnfd", Accept="application/zip")
+    with zipfile.ZipFile(io.BytesIO(vnfd.content)) as archive:
+        assert "Definitions/vnfd.yaml" in archive.namelist()
+
+    # Deployed through the SOL003 face by vnfdId: the VNFD's aspect drives scale.
+    headers = {"Version": "2.3.0"}
+    created = await gw.post(
+        "/vnflcm/v2/vnf_instances",
+        json={"vnfdId": vnfd_id, "vnfInstanceName": "cnf"},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    instance_id = created.json()["id"]
+    started = await gw.post(
+        f"/vnflcm/v2/vnf_instances/{instance_id}/instantiate",
+        json={"flavourId": "small", "additionalParams": {"namespace": NS, "releaseName": "cnf"}},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    op_id = started.headers["Location"].rsplit("/", 1)[1]
+    operation = await gw.wait_operation(op_id)
+    assert operation["state"] == "COMPLETED", operation
+    assert release_records(k8s_emulator, "cnf", NS) == [(1, "deployed")]
+    assert k8s_emulator.get("apps/v1", "Deployment", "cnf-app", NS) is not None
+
+    # IN_USE on both faces; DELETE refused while ENABLED, then while IN_USE.
+    got = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}")
+    assert got.json()["usageState"] == "IN_USE"
+    native = await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{vnfd_id}")
+    assert native.json()["state"] == "IN_USE"
+    refused = await call(gw, contract, "DELETE", f"/vnf_packages/{pkg_id}")
+    assert refused.status_code == 409
+    etag = got.headers["ETag"]
+    # 412 on a stale If-Match (SOL013 conditional requests; the published SOL005 OpenAPI
+    # lists no 412 for this PATCH, so it is checked here, not against the contract).
+    stale = await gw.request(
+        "PATCH",
+        f"{V2}/vnf_packages/{pkg_id}",
+        json={"operationalState": "DISABLED"},
+        headers={**HEADERS, "If-Match": '"stale"'},
+    )
+    assert stale.status_code == 412
+    assert stale.json()["status"] == 412 and stale.json()["detail"]
+    assert (await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{vnfd_id}")).json()["state"] == (
+        "IN_USE"
+    )
+    disabled = await call(
+        gw,
+        contract,
+        "PATCH",
+        f"/vnf_packages/{pkg_id}",
+        {"operationalState": "DISABLED"},
+        **{"If-Match": etag},
+    )
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json() == {"operationalState": "DISABLED"}
+    native = await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{vnfd_id}")
+    assert native.json()["state"] == "IN_USE"  # deprecated, and still used
+    in_use = await call(gw, contract, "DELETE", f"/vnf_packages/{pkg_id}")
+    assert in_use.status_code == 409
+    assert await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{vnfd_id}") is not None
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bad-digest", "zip-slip", "bomb", "broken-vnfd", "unlisted", "network-import", "symlink"],
+)
+async def test_hostile_csars_are_refused_and_leave_nothing(
+    gw: GatewayClient, contract: ContractValidator, tmp_path: Path, case: str
+) -> None:
+    chart = build_chart(tmp_path / "c", "evil", "1.0.0")
+    vnfd: Any = vnfd_document("evil-1")
+    kwargs: dict[str, Any] = {}
+    if case == "bad-digest":
+        kwargs["wrong_digest"] = "Files/kubernetes/chart.tgz"
+    elif case == "zip-slip":
+        kwargs["raw_entries"] = {"../../escape.txt": b"x"}
+    elif case == "bomb":
+        kwargs["extra"] = {"Files/zeros.bin": b"\0" * (64 << 20)}
+    elif case == "broken-vnfd":
+        vnfd["topology_template"]["policies"][1]["web_deltas"]["properties"]["aspect"] = "nope"
+    elif case == "unlisted":
+        kwargs["extra"] = {"Files/notes.txt": b"hello"}
+        kwargs["unlisted"] = ("Files/notes.txt",)
+    elif case == "network-import":
+        vnfd["imports"].append("https://example.com/types.yaml")
+    csar = build_csar(tmp_path / "evil.csar", vnfd=vnfd, chart=chart, **kwargs)
+    if case == "symlink":
+        with zipfile.ZipFile(csar, "a") as archive:
+            info = zipfile.ZipInfo("Files/link")
+            info.create_system = 3
+            info.external_attr = 0o120777 << 16
+            archive.writestr(info, "/etc/passwd")
+    pkg_id = await create_package(gw, contract)
+    refused = await upload(gw, contract, pkg_id, csar)
+    assert 400 <= refused.status_code < 500, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["detail"]
+    got = (
+        await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}", params={"all_fields": ""})
+    ).json()
+    assert got["onboardingState"] == "ERROR"
+    assert got["onboardingFailureDetails"]["status"] == refused.status_code
+    assert "vnfdId" not in got
+    native = await gw.get("/o2dms/v1/nfDeploymentDescriptors")
+    assert [p["name"] for p in native.json()["items"]] == []
+    data = tmp_path / "data"
+    assert (
+        list((data / "vnf_packages").glob("*.csar")) == []
+        if (data / "vnf_packages").exists()
+        else True
+    )
+    leftovers = [p.name for p in (data / "tmp").iterdir()] if (data / "tmp").exists() else []
+    assert leftovers == []
+    # ERROR may take content again: a good CSAR now onboards.
+    good = build_csar(tmp_path / "good.csar", vnfd=vnfd_document("good-1"), chart=chart)
+    assert (await upload(gw, contract, pkg_id, good)).status_code == 202
+
+
+async def test_each_real_chart_is_a_vnf_package(
+    gw: GatewayClient, contract: ContractValidator, charts_dir: Path
+) -> None:
+    for archive in sorted(charts_dir.glob("*.tgz")):  # noqa: ASYNC240
+        name, _, version = archive.name.removesuffix(".tgz").rpartition("-")
+        package_id = await onboard_native(gw, archive, name, version)
+        got = await call(gw, contract, "GET", f"/vnf_packages/{package_id}")
+        assert got.status_code == 200 and got.json()["onboardingState"] == "ONBOARDED"
+        vnfd = await call(
+            gw, contract, "GET", f"/vnf_packages/{package_id}/vnfd", Accept="text/plain"
+        )
+        assert vnfd.status_code == 200, (archive.name, vnfd.text)
+        document = yaml.safe_load(vnfd.text)
+        props = document["topology_template"]["node_templates"]["VNF"]["properties"]
+        assert (props["descriptor_id"], props["product_name"]) == (package_id, name)

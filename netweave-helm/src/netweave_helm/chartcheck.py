@@ -19,6 +19,11 @@ chart instead: ``{"update": {"result": null} | {"error": ...}, "package": {"resu
 ``{"render": {"result": {"manifest": ..., "notes": ..., ...}} | {"error": ...} |
 {"tooLarge": BYTES}}``.
 
+``python -m netweave_helm.chartcheck --serve`` is a persistent render worker (see
+:class:`netweave_helm.rendering.RenderPool`): after loading the SDK it answers JSON requests
+line by line (``render`` as above, ``install``/``upgrade``: the real SDK call), one at a time,
+with a fresh ``RLIMIT_CPU`` soft limit per request, until its stdin ends (see :func:`serve`).
+
 Caps (``NETWEAVE_CHILD_LIMITS``, JSON ``{"dataBytes": N, "cpuSeconds": S}``) are set on this
 process before the SDK loads: ``RLIMIT_DATA`` bounds what the Go heap can commit (Go reserves
 ~1.7 GB of address space up front, so ``RLIMIT_AS`` would not do), ``RLIMIT_CPU`` backs up the

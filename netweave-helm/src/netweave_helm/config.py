@@ -163,18 +163,21 @@ class LintSettings(_Section):
 
 
 class RenderLimits(_Section):
-    """Caps on every process that renders a chart (the upload's lint, a dry-run preview): an
-    untrusted template such as ``{{ range until 20000000 }}`` must not exhaust the node. The
-    rendering runs in a child process; over a cap it is stopped and the request refused (400)."""
+    """Caps on every process that renders a chart (the upload's lint, a dry-run preview, an
+    install, upgrade or scale): an untrusted template such as ``{{ range until 20000000 }}``
+    must not exhaust the node. The rendering runs in a child process or a render worker; over
+    a cap it is stopped and the request refused (400)."""
 
     #: The child's data segment (``RLIMIT_DATA``: the Go heap and Python's), in bytes.
     memory_bytes: int = Field(default=512 * 1024 * 1024, ge=128 * 1024 * 1024)
-    #: Wall-clock seconds one lint or preview may take (CPU seconds are capped at twice this).
+    #: Wall-clock seconds one lint or preview may take (CPU seconds are capped at twice this,
+    #: for installs, upgrades and scales too).
     time_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: Largest preview (rendered manifests plus notes) answered, in bytes.
     max_output_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     #: Persistent render workers (installs, upgrades, scales, previews), one request each at
-    #: a time; by default ``cluster.maxConcurrency``. Each holds the Helm SDK (~60 MB RSS).
+    #: a time; by default 4, at most ``cluster.maxConcurrency``. Each holds the Helm SDK
+    #: (~65 MB RSS, much of it the shared library).
     workers: int | None = Field(default=None, ge=1, le=512)
 
 

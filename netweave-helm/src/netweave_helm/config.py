@@ -123,9 +123,9 @@ Storage = Annotated[
 
 
 class DependencyRepository(_Section):
-    """A repository whose charts may satisfy dependencies an upload does not vendor. Helm
-    fetches them at upload time (``helm dependency update``) into the stored archive. Only
-    anonymous repositories: the SDK's dependency download takes no credentials."""
+    """A repository whose charts may satisfy dependencies an upload does not vendor. The
+    gateway fetches them at upload time through the fetch policy (``netweave_helm.dependencies``;
+    never the Helm SDK) into the stored archive. Anonymous repositories only."""
 
     url: str
 

@@ -8,11 +8,6 @@ defaults against ``values.schema.json``) on the archive and writes one JSON obje
     {"dependencies": {"result": [...]} | {"error": {...}} | null,
      "lint": {"result": {...}} | {"error": {"type": "HelmChartLoadError", "message": "..."}}}
 
-``python -m netweave_helm.chartcheck <chart dir> '{"action": "vendor", "destination": DIR,
-"plainHttp": false}'`` runs ``helm dependency update`` and ``helm package`` on an extracted
-chart instead: ``{"update": {"result": null} | {"error": ...}, "package": {"result": PATH} |
-{"error": ...}}``.
-
 ``python -m netweave_helm.chartcheck <archive> '{"action": "render", "release": NAME,
 "namespace": NS, "values": {...}, "upgrade": false, "cluster": {...} | null,
 "maxOutputBytes": N}'`` renders a dry-run preview (``helm install|upgrade --dry-run=client``):
@@ -40,7 +35,6 @@ little next to the lint itself.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -75,20 +69,6 @@ def check(archive: str, options: dict[str, Any]) -> dict[str, Any]:
     except helm.HelmError as exc:
         answer["lint"] = {"error": _error(exc)}
     return answer
-
-
-def vendor(chart_dir: str, options: dict[str, Any]) -> dict[str, Any]:
-    import helm_python as helm
-
-    try:
-        helm.dependency_update(chart_dir, plain_http=bool(options.get("plainHttp")))
-    except helm.HelmError as exc:
-        return {"update": {"error": _error(exc)}, "package": None}
-    try:
-        packaged = helm.package(chart_dir, destination=str(options["destination"]))
-    except helm.HelmError as exc:
-        return {"update": {"result": None}, "package": {"error": _error(exc)}}
-    return {"update": {"result": None}, "package": {"result": packaged}}
 
 
 #: Environment variable carrying the caps (see the module docstring).
@@ -280,17 +260,6 @@ def _vm_data() -> int:
     return 0  # pragma: no cover - Linux always says
 
 
-def _empty(directory: str) -> None:
-    import shutil
-
-    for entry in os.scandir(directory):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-
-
 def serve(out: Any) -> int:
     """A persistent render worker (``--serve``): once the SDK is loaded, ``{"ready": true,
     "vmData": N}``; then one JSON request per stdin line, one JSON answer per stdout line
@@ -320,8 +289,9 @@ def serve(out: Any) -> int:
             requests.put(None)
 
     threading.Thread(target=read, name="requests", daemon=True).start()
+    # TMPDIR (the worker's own directory, removed when it ends) is not emptied between
+    # requests: a kept Config's inline kubeconfig lives there.
     configs = _Configs()
-    tmp = os.environ.get("TMPDIR")
     # Ready, with the data segment the SDK takes before any chart (Go maps much up front).
     out.write(json.dumps({"ready": True, "vmData": _vm_data()}) + "\n")
     out.flush()
@@ -344,8 +314,6 @@ def serve(out: Any) -> int:
             answer = render(argument, request, configs)
         else:
             answer = check(argument, request)
-        if tmp:
-            _empty(tmp)  # what Helm extracted for this request
         line = json.dumps(
             {"id": ident, "answer": answer, "vmData": _vm_data()}, default=str, ensure_ascii=False
         )
@@ -377,7 +345,6 @@ def main(argv: list[str]) -> int:
 
     options = json.loads(argv[1] if len(argv) == 2 else sys.stdin.read())
     actions: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
-        "vendor": vendor,
         "render": render,
     }
     action = actions.get(str(options.get("action")), check)

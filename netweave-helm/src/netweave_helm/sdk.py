@@ -345,31 +345,6 @@ def push(
     )
 
 
-def pull(
-    ref: str,
-    destination: str,
-    *,
-    client: helm.RegistryClient | None = None,
-    version: str | None = None,
-    repo_url: str | None = None,
-    plain_http: bool = False,
-    insecure: bool = False,
-    username: str | None = None,
-    password: str | None = None,
-) -> dict[str, Any]:
-    return helm.pull(
-        ref,
-        client=client,
-        destination=destination,
-        version=version,
-        repo_url=repo_url,
-        plain_http=plain_http,
-        insecure_skip_tls_verify=insecure,
-        username=username,
-        password=password,
-    )
-
-
 __all__ = [
     "Chart",
     "Config",
@@ -380,7 +355,6 @@ __all__ = [
     "digest",
     "map_error",
     "map_reported_error",
-    "pull",
     "push",
     "sdk_version",
     "translated",

@@ -74,6 +74,12 @@ def gateway_config(kubeconfig: Path, **render: Any) -> dict[str, Any]:
     }
 
 
+def inline_kubeconfig(config: dict[str, Any]) -> dict[str, Any]:
+    cluster = config["config"]["cluster"]
+    cluster["kubeconfigContent"] = Path(cluster.pop("kubeconfig")).read_text()
+    return config
+
+
 @pytest.fixture
 async def gw(tmp_path: Path, k8s_kubeconfig: Path) -> AsyncIterator[GatewayClient]:
     settings = gateway_settings(tmp_path / "data", dms=[gateway_config(k8s_kubeconfig)])
@@ -193,8 +199,9 @@ async def test_a_worker_killed_mid_render_costs_a_retry_and_the_pool_recovers(
     tmp_path: Path, k8s_kubeconfig: Path, k8s_emulator: KubernetesEmulator
 ) -> None:
     # One worker, so the one rendering is known; a render of a few seconds of CPU, within the
-    # caps, so it can be caught mid-way.
-    config = gateway_config(k8s_kubeconfig, workers=1, timeSeconds=30)
+    # caps, so it can be caught mid-way. An inline kubeconfig: the SDK keeps it in a file of
+    # the worker's, which must outlive each request (the second install on the same worker).
+    config = inline_kubeconfig(gateway_config(k8s_kubeconfig, workers=1, timeSeconds=30))
     settings = gateway_settings(tmp_path / "data", dms=[config])
     async with running_gateway(tmp_path, settings=settings) as gw:
         package = await loop_package(gw, tmp_path)

@@ -54,7 +54,7 @@ from netweave.operations.vnflcm_notify import (
 )
 from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
-from netweave.store.vnf import VnfInstanceRecord, VnfLcmOpOccRecord
+from netweave.store.vnf import ColumnTerm, VnfInstanceRecord, VnfLcmOpOccRecord
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
@@ -273,9 +273,9 @@ class VnfLcmService:
         return views
 
     async def list_page(
-        self, after: tuple[datetime, str] | None, limit: int
+        self, after: tuple[datetime, str] | None, limit: int, where: Sequence[ColumnTerm] = ()
     ) -> list[VnfInstanceRecord]:
-        return await self._store.list_vnf_instances(after=after, limit=limit)
+        return await self._store.list_vnf_instances(after=after, limit=limit, where=where)
 
     async def resources(self, view: VnfView) -> list[dict[str, Any]]:
         """The workloads the backend reports for the instance (kind, name, namespace, ready)."""
@@ -300,9 +300,9 @@ class VnfLcmService:
         return [OpOccView(record=r, operation=operations.get(r.op_occ_id)) for r in records]
 
     async def op_occ_page(
-        self, after: tuple[datetime, str] | None, limit: int
+        self, after: tuple[datetime, str] | None, limit: int, where: Sequence[ColumnTerm] = ()
     ) -> list[VnfLcmOpOccRecord]:
-        return await self._store.list_vnf_op_occs(after=after, limit=limit)
+        return await self._store.list_vnf_op_occs(after=after, limit=limit, where=where)
 
     # -- per adapter instance (O2ims deploymentManagers: one apiRoot each) --------------------
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Row, Table, select, update
+from sqlalchemy import Row, Table, or_, select, update
 
 from netweave.errors import Conflict, NotFound
 from netweave.store.records import DeploymentRecord, OperationRecord
@@ -32,6 +32,45 @@ _O = cast(Table, OperationRow.__table__)
 _VS = cast(Table, VnfLcmSubscriptionRow.__table__)
 #: The largest batch of ids one ``IN`` list carries.
 _BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnTerm:
+    """One condition of a SOL013 filter pushed down to a column of ``vnf_instances`` or
+    ``vnf_lcm_op_occs`` (``netweave.api.etsi.sol013.pushdown`` decides which terms can be).
+    The rows it keeps are a superset of the filter's matches; the face checks each row's
+    representation exactly afterwards.
+
+    ``op``: ``in`` (one of ``values``), ``nin`` (none of them, or NULL), ``cont`` (contains one
+    of them), ``present`` (not NULL). ``or_present``: a row whose ``or_present`` column is not
+    NULL is kept too (an instantiated VNF's ``vnfdId`` is its deployment's package)."""
+
+    column: str
+    op: str
+    values: tuple[str, ...] = ()
+    or_present: str | None = None
+
+
+def _condition(table: Table, term: ColumnTerm) -> Any:
+    column = table.c[term.column]
+    condition: Any
+    if term.op == "in":
+        condition = column.in_(term.values)
+    elif term.op == "nin":
+        condition = column.not_in(term.values) | column.is_(None)
+    elif term.op == "cont":
+        # LIKE with its wildcards escaped; case-insensitive on SQLite: still a superset.
+        escaped = [
+            v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in term.values
+        ]
+        condition = or_(*(column.like(f"%{v}%", escape="\\") for v in escaped))
+    elif term.op == "present":
+        condition = column.is_not(None)
+    else:
+        raise ValueError(f"unknown column condition {term.op!r}")
+    if term.or_present is not None:
+        condition = condition | table.c[term.or_present].is_not(None)
+    return condition
 
 
 @dataclass(slots=True)
@@ -120,9 +159,13 @@ class VnfStore(Protocol):
     async def delete_vnf_instance(self, vnf_instance_id: str) -> None: ...
 
     async def list_vnf_instances(
-        self, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm] = (),
     ) -> list[VnfInstanceRecord]:
-        """Ordered by (created_at, id), strictly after ``after``."""
+        """Ordered by (created_at, id), strictly after ``after``, each of ``where`` holding."""
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None: ...
 
@@ -131,9 +174,13 @@ class VnfStore(Protocol):
     async def update_vnf_op_occ(self, op_occ_id: str, **changes: Any) -> VnfLcmOpOccRecord: ...
 
     async def list_vnf_op_occs(
-        self, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm] = (),
     ) -> list[VnfLcmOpOccRecord]:
-        """Ordered by (start_time, id), strictly after ``after``."""
+        """Ordered by (start_time, id), strictly after ``after``, each of ``where`` holding."""
 
     async def deployments_and_operations(
         self, deployment_ids: Sequence[str], operation_ids: Sequence[str]
@@ -211,11 +258,17 @@ class VnfRows:
         )
 
     async def list_vnf_instances(
-        self, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm] = (),
     ) -> list[VnfInstanceRecord]:
         from netweave.store.sql import _translate
 
         query = select(_VI).order_by(_VI.c.created_at, _VI.c.vnf_instance_id).limit(limit)
+        for term in where:
+            query = query.where(_condition(_VI, term))
         if after is not None:
             stamp, key = after
             query = query.where(
@@ -241,11 +294,17 @@ class VnfRows:
         return _op_occ(row)
 
     async def list_vnf_op_occs(
-        self, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm] = (),
     ) -> list[VnfLcmOpOccRecord]:
         from netweave.store.sql import _translate
 
         query = select(_VO).order_by(_VO.c.start_time, _VO.c.op_occ_id).limit(limit)
+        for term in where:
+            query = query.where(_condition(_VO, term))
         if after is not None:
             stamp, key = after
             query = query.where(
@@ -340,6 +399,7 @@ class VnfRows:
 
 
 __all__ = [
+    "ColumnTerm",
     "VnfInstanceRecord",
     "VnfLcmOpOccRecord",
     "VnfLcmSubscriptionRecord",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from netweave.api.etsi.sol013 import Column
 from netweave.models import OperationState
 from netweave.operations.vnflcm import LcmOperation, OpOccView, VnfView
 from netweave.operations.vnflcm_notify import info_changes, versioned_changes
@@ -67,6 +68,22 @@ def op_occ_selection(major: int) -> tuple[tuple[str, ...], frozenset[str]]:
     if major == 1:
         return OP_OCC_DEFAULT_EXCLUDED_V1, OP_OCC_REQUIRED_V1
     return OP_OCC_DEFAULT_EXCLUDED, OP_OCC_REQUIRED
+
+
+#: Attributes rendered straight from a column, for filters pushed down to SQL (sol013.pushdown).
+VNF_INSTANCE_COLUMNS = {
+    "id": Column("vnf_instance_id"),
+    "vnfInstanceName": Column("name"),
+    "vnfInstanceDescription": Column("description"),
+    "vnfdId": Column("vnfd_id", or_present="deployment_id"),
+}
+#: INSTANTIATED needs a deployment (NOT_INSTANTIATED may have one: still being instantiated).
+VNF_INSTANCE_STATES = {"instantiationState": ("INSTANTIATED", "NOT_INSTANTIATED", "deployment_id")}
+OP_OCC_COLUMNS = {
+    "id": Column("op_occ_id"),
+    "vnfInstanceId": Column("vnf_instance_id"),
+    "operation": Column("operation"),
+}
 
 
 #: Tasks this face serves for an INSTANTIATED instance (``_links`` names).
@@ -228,11 +245,14 @@ def render_op_occ(view: OpOccView, base: str, major: int) -> dict[str, Any]:
 
 __all__ = [
     "OP_OCC_ATTRIBUTES",
+    "OP_OCC_COLUMNS",
     "OP_OCC_DEFAULT_EXCLUDED",
     "OP_OCC_REQUIRED",
     "VNF_INSTANCE_ATTRIBUTES",
+    "VNF_INSTANCE_COLUMNS",
     "VNF_INSTANCE_DEFAULT_EXCLUDED",
     "VNF_INSTANCE_REQUIRED",
+    "VNF_INSTANCE_STATES",
     "op_occ_selection",
     "render_instance",
     "render_op_occ",

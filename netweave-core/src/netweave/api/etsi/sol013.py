@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from netweave.errors import InvalidInput, NetweaveError
+from netweave.store.vnf import ColumnTerm
 
 
 class NotAcceptable(NetweaveError):
@@ -245,6 +246,84 @@ def matches(item: Mapping[str, Any], terms: Sequence[Term]) -> bool:
     return True
 
 
+def _alternatives(names: Iterable[str]) -> str:
+    return "(?:" + "|".join(re.escape(n) for n in sorted(names)) + ")"
+
+
+#: An unquoted filter value, or a quoted one ('' is a quote inside it).
+_VALUE = "(?:[^,;'()]*|'(?:[^']|'')*')"
+
+
+def filter_pattern(attributes: frozenset[str]) -> str:
+    """The ``filter`` expressions :func:`parse_filter` accepts for ``attributes``, as one regular
+    expression for the OpenAPI document (narrower than the parser where the grammar is
+    awkward to state: no parentheses inside unquoted values)."""
+    path = _alternatives(attributes) + "(?:/[^,;'()/]+)*"
+    one = f"\\((?:{'|'.join(sorted(_ONE))}),{path},{_VALUE}\\)"
+    many = f"\\((?:{'|'.join(sorted(_MULTI))}),{path},{_VALUE}(?:,{_VALUE})*\\)"
+    term = f"(?:{one}|{many})"
+    return f"^{term}(?:;{term})*$"
+
+
+def fields_pattern(attributes: Iterable[str]) -> str:
+    """Comma-separated attribute paths whose first segment is one of ``attributes``."""
+    path = _alternatives(attributes) + "(?:/[^,/]+)*"
+    return f"^{path}(?:,{path})*$"
+
+
+# -- filters pushed down to SQL ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A top-level string attribute rendered straight from a column (left out when NULL);
+    ``or_present``: rows whose ``or_present`` column is set may show another value (an
+    instantiated VNF's ``vnfdId`` is its deployment's package), so they are kept."""
+
+    name: str
+    or_present: str | None = None
+
+
+def pushdown(
+    terms: Sequence[Term],
+    columns: Mapping[str, Column],
+    states: Mapping[str, tuple[str, str, str]] | None = None,
+) -> list[ColumnTerm]:
+    """The terms SQL can pre-filter on, as column conditions keeping a superset of the rows
+    :func:`matches` keeps (each row is still checked exactly against every term).
+
+    Pushed: ``eq in neq nin cont`` on a top-level attribute of ``columns`` whose values do not
+    look like date-times (those compare as times, not as strings); ``states``: an attribute
+    with two values, one of them exactly when a column is set (``instantiationState`` →
+    ``(INSTANTIATED, NOT_INSTANTIATED, deployment_id)``): asking for the first needs the
+    column set. Nested paths, other operators and other attributes stay in Python."""
+    pushed: list[ColumnTerm] = []
+    for term in terms:
+        if len(term.path) != 1:
+            continue
+        name = term.path[0]
+        if states and name in states:
+            on, off, column = states[name]
+            values = set(term.values)
+            wants_on = (term.op in {"eq", "in"} and values == {on}) or (
+                term.op in {"neq", "nin"} and values == {off}
+            )
+            if wants_on:
+                pushed.append(ColumnTerm(column, "present"))
+            continue
+        spec = columns.get(name)
+        if spec is None or any(_looks_like_time(v) for v in term.values):
+            continue
+        if term.op in {"eq", "in"}:
+            pushed.append(ColumnTerm(spec.name, "in", term.values, spec.or_present))
+        elif term.op in {"neq", "nin"} and spec.or_present is None:
+            # NULL leaves the attribute out: no value equals, so it matches neq.
+            pushed.append(ColumnTerm(spec.name, "nin", term.values))
+        elif term.op == "cont" and spec.or_present is None:
+            pushed.append(ColumnTerm(spec.name, "cont", term.values))
+    return pushed
+
+
 # -- attribute selectors (SOL013 §5.3) -------------------------------------------------------
 
 
@@ -371,6 +450,7 @@ def next_link(url: str, query: Mapping[str, str | None], marker: str) -> str:
 
 
 __all__ = [
+    "Column",
     "NotAcceptable",
     "PreconditionFailed",
     "Selector",
@@ -379,9 +459,12 @@ __all__ = [
     "check_version",
     "decode_marker",
     "encode_marker",
+    "fields_pattern",
+    "filter_pattern",
     "matches",
     "next_link",
     "parse_filter",
     "parse_selector",
+    "pushdown",
     "select_fields",
 ]

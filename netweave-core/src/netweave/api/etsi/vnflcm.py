@@ -9,6 +9,7 @@ representation only (``render``). Scopes are the native face's: ``o2dms:read`` f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -70,7 +71,8 @@ _SELECTOR_DOC = {
     "fields": "Comma-separated complex attributes to include beyond the defaults",
     "exclude_fields": "Comma-separated attributes to leave out",
     "exclude_default": "Leave out the default exclusion list (a flag: no value)",
-    "nextpage_opaque_marker": "The marker of the next page, from a Link rel=next header",
+    "nextpage_opaque_marker": "The marker of the next page, only as a Link rel=next header "
+    "gave it (any other value is a 400)",
 }
 
 
@@ -173,17 +175,26 @@ async def _page(
     attributes: frozenset[str],
     default_excluded: tuple[str, ...],
     required: frozenset[str],
+    fetch_for: Callable[[list[sol013.Term]], Callable[[Any, int], Awaitable[list[Any]]]]
+    | None = None,
 ) -> Response[bytes]:
-    """A SOL013 list: filter on the full representation, select attributes, page by marker."""
+    """A SOL013 list: filter on the full representation, select attributes, keyset paging by
+    marker. ``fetch_for``: the read for the filter's terms, pre-filtering in SQL what columns
+    can (a superset: every row is still checked exactly), instead of ``fetch``."""
     query = _query(request)
     terms = sol013.parse_filter(query.get("filter"), attributes)
     selector = sol013.parse_selector(query, attributes, default_excluded, required)
     after = sol013.decode_marker(query.get("nextpage_opaque_marker"))
+    if fetch_for is not None:
+        fetch = fetch_for(terms)
     items: list[dict[str, Any]] = []
     more = False
     last: Any = None
+    # The first read asks for one page and one more row (enough when SQL filtered exactly);
+    # later reads scan in batches.
+    limit = PAGE_SIZE + 1
     while True:
-        batch = await fetch(after, _SCAN_BATCH)
+        batch = await fetch(after, limit)
         if not batch:
             break
         for record, body in zip(batch, await rendered(batch), strict=True):
@@ -194,9 +205,10 @@ async def _page(
             # None: not on the deployment manager whose apiRoot was called.
             if body is not None and sol013.matches(body, terms):
                 items.append(sol013.select_fields(body, selector))
-        if more or len(batch) < _SCAN_BATCH:
+        if more or len(batch) < limit:
             break
         after = key(batch[-1])
+        limit = _SCAN_BATCH
     headers = {}
     if more and last is not None:
         marker = sol013.encode_marker(*key(last))
@@ -315,12 +327,18 @@ def vnflcm_controller(major: int) -> type[Controller]:
 
             return await _page(
                 request,
-                lambda after, limit: lcm.list_page(after, limit),
+                lcm.list_page,
                 lambda r: (r.created_at, r.vnf_instance_id),
                 rendered,
                 render.VNF_INSTANCE_ATTRIBUTES,
                 render.VNF_INSTANCE_DEFAULT_EXCLUDED,
                 render.VNF_INSTANCE_REQUIRED,
+                lambda terms: functools.partial(
+                    lcm.list_page,
+                    where=sol013.pushdown(
+                        terms, render.VNF_INSTANCE_COLUMNS, render.VNF_INSTANCE_STATES
+                    ),
+                ),
             )
 
         @get(
@@ -584,11 +602,14 @@ def vnflcm_controller(major: int) -> type[Controller]:
             base = base_of(request)
             return await _page(
                 request,
-                lambda after, limit: lcm.op_occ_page(after, limit),
+                lcm.op_occ_page,
                 lambda r: (r.start_time, r.op_occ_id),
                 lambda records: op_occ_bodies(lcm, records, base, manager_of(request)),
                 render.OP_OCC_ATTRIBUTES,
                 *render.op_occ_selection(major),
+                lambda terms: functools.partial(
+                    lcm.op_occ_page, where=sol013.pushdown(terms, render.OP_OCC_COLUMNS)
+                ),
             )
 
         @get(
@@ -826,6 +847,7 @@ def document_operation(path: str, method: str, operation: dict[str, Any]) -> Non
     for status in ("202", "204"):
         if status in responses:
             responses[status].pop("content", None)
+    _document_rules(path, method, operation)
     if "202" in responses and "/vnf_lcm_op_occs/" not in path:
         responses["202"]["headers"] = {
             "Location": {
@@ -834,3 +856,77 @@ def document_operation(path: str, method: str, operation: dict[str, Any]) -> Non
                 "required": True,
             }
         }
+
+
+#: The attributes a PATCH (VnfInfoModificationRequest) changes in the gateway's record.
+_STORED = (
+    "vnfInstanceName", "vnfInstanceDescription", "vnfdId", "vnfPkgId",
+    "vnfConfigurableProperties", "metadata", "extensions",
+)  # fmt: skip
+#: What the request bodies must hold beyond their types (each refusal is a 400 otherwise):
+#: stated in the document as an ``allOf`` beside the body's schema.
+_BODY_RULES: dict[str, dict[str, Any]] = {
+    # No instantiation levels are declared: scaleInfo it is.
+    "/scale_to_level": {
+        "required": ["scaleInfo"],
+        "properties": {
+            "scaleInfo": {"type": "array", "items": {"$ref": "#/components/schemas/ScaleInfo"}}
+        },
+        "not": {"required": ["instantiationLevelId"]},
+    },
+    # Refused: no instantiation levels, connectivity comes from the package (docs/etsi.md).
+    "/instantiate": {
+        "not": {
+            "anyOf": [
+                {"required": ["instantiationLevelId"]},
+                {"required": ["extVirtualLinks"]},
+                {"required": ["extManagedVirtualLinks"]},
+            ]
+        }
+    },
+    "/change_vnfpkg": {
+        "not": {
+            "anyOf": [{"required": ["extVirtualLinks"]}, {"required": ["extManagedVirtualLinks"]}]
+        }
+    },
+    # A modification names at least one attribute the gateway stores.
+    "/vnf_instances/{vnfInstanceId}": {"anyOf": [{"required": [name]} for name in _STORED]},
+}
+
+
+def _document_rules(path: str, method: str, operation: dict[str, Any]) -> None:
+    """The SOL013 list parameters' grammar (per resource) and the body rules, so that what the
+    document calls valid is what the face accepts."""
+    major = int(path.split("/")[2].removeprefix("v")) if path.startswith("/vnflcm/v") else 0
+    if method == "get" and path.endswith(("/vnf_instances", "/vnf_lcm_op_occs")):
+        if path.endswith("/vnf_instances"):
+            attributes = render.VNF_INSTANCE_ATTRIBUTES
+            required = render.VNF_INSTANCE_REQUIRED
+        else:
+            attributes = render.OP_OCC_ATTRIBUTES
+            required = render.op_occ_selection(major)[1]
+        grammar = {
+            "filter": {"type": "string", "maxLength": 4096,
+                       "pattern": sol013.filter_pattern(attributes)},
+            "fields": {"type": "string", "pattern": sol013.fields_pattern(attributes)},
+            "exclude_fields": {"type": "string",
+                               "pattern": sol013.fields_pattern(attributes - required)},
+        }  # fmt: skip
+        combinations = (
+            ". Attribute selectors combine only as SOL013 allows: all_fields alone, fields with "
+            "or without exclude_default, exclude_fields alone, exclude_default alone (else 400)."
+        )
+        for parameter in operation.get("parameters") or ():
+            name = parameter.get("name")
+            if parameter.get("in") != "query" or name not in _SELECTOR_DOC:
+                continue
+            if name in grammar:
+                parameter["schema"] = grammar[name]
+            parameter["description"] = _SELECTOR_DOC[name] + (
+                combinations if name in {"all_fields", "fields", "exclude_fields"} else "."
+            )
+    if method in {"post", "patch"}:
+        rule = next((r for end, r in _BODY_RULES.items() if path.endswith(end)), None)
+        content = ((operation.get("requestBody") or {}).get("content") or {}).get(JSON)
+        if rule is not None and content is not None and "schema" in content:
+            content["schema"] = {"allOf": [content["schema"], rule]}

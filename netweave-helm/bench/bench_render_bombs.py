@@ -7,7 +7,18 @@ chart whose ConfigMap repeats a character ``.Values.n`` times. It then, in this 
 
 1. uploads the bomb (Helm lint renders it: refused by the memory cap of the lint child);
 2. uploads the clean chart, previews it with ``n = 2e7`` (refused by the memory cap of the
-   render child) and with ``n = 1e7`` (10 MB of manifest: refused by the 8 MiB preview output cap);
+   render worker) and with ``n = 1e7`` (10 MB of manifest: refused by the 8 MiB preview output
+   cap, or by the memory cap first when Go's collector lags, as on a loaded machine);
+3. installs it with ``n = 2e7`` into the Kubernetes API emulator (Helm renders inside its
+   install call, which runs in a render worker: refused by the memory cap, nothing stored);
+4. upgrades a release of it (installed with ``n = 3``) to ``n = 2e7`` (likewise refused; the
+   release stays at revision 1);
+5. installs it with a loop that prints nothing (refused by the CPU cap, twice
+   ``render.timeSeconds``: 5 s on a second instance whose time cap is 2.5 s, to keep the bench
+   short; the first keeps the defaults).
+
+One install and one upgrade within the caps run before the first step: the gateway loads the
+Helm SDK for its own reads of releases once (tens of MB), which is no bomb's doing.
 
 and prints, per step, the answer, its time and the peak RSS growth of this process over its
 RSS before the first step (sampled every 5 ms from /proc/self/statm), then ``RESULT <max
@@ -31,8 +42,9 @@ from typing import Any
 PAGE = os.sysconf("SC_PAGE_SIZE")
 BOMB = b"{{- range until 20000000 }}x{{- end }}\n"
 LOOP = (
-    b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: loop\n"
-    b'data:\n  v: "{{ range until (int .Values.n) }}x{{ end }}"\n'
+    b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-loop\n"
+    b'data:\n  v: "{{ range until (int .Values.n) }}x{{ end }}'
+    b'{{ range until (int .Values.spin) }}{{ range until 1000 }}{{ end }}{{ end }}"\n'
 )
 
 
@@ -78,19 +90,29 @@ def chart(directory: Path, name: str, template: bytes, values: bytes) -> Path:
     return archive
 
 
-async def main(work: Path) -> float:
-    from netweave.adapters import DeploymentSpec, PackageUpload
+async def main(work: Path, kubeconfig: Path) -> float:
+    from netweave.adapters import DeploymentChange, DeploymentSpec, OperationContext, PackageUpload
     from netweave.errors import NetweaveError
     from netweave_helm.adapter import HelmAdapter
     from netweave_helm.config import HelmConfig
 
-    config = HelmConfig.model_validate(
-        {"storage": {"kind": "local", "repositoryDir": str(work / "repo")}, "dataDir": str(work)}
-    )
-    adapter = HelmAdapter("bench", config)
+    def instance(name: str, render: dict[str, float]) -> HelmAdapter:
+        config = HelmConfig.model_validate(
+            {
+                "storage": {"kind": "local", "repositoryDir": str(work / name / "repo")},
+                "dataDir": str(work / name),
+                "cluster": {"kubeconfig": str(kubeconfig), "wait": "none"},
+                "render": render,
+            }
+        )
+        return HelmAdapter(name, config)
+
+    # The default caps; the CPU bomb on an instance whose time cap is 2.5 s (5 s of CPU).
+    adapter, quick = instance("bench", {}), instance("quick", {"timeSeconds": 2.5})
     await adapter.start()
+    await quick.start()
     bomb = chart(work, "bomb", BOMB, b"{}\n")
-    loop = chart(work, "loop", LOOP, b"n: 1\n")
+    loop = chart(work, "loop", LOOP, b"n: 1\nspin: 0\n")
 
     def upload(path: Path, name: str) -> PackageUpload:
         return PackageUpload(
@@ -98,6 +120,7 @@ async def main(work: Path) -> float:
         )
 
     package = await adapter.upload_package(upload(loop, "loop"))
+    quick_package = await quick.upload_package(upload(loop, "loop"))
 
     def preview(n: int) -> Any:
         spec = DeploymentSpec(
@@ -105,10 +128,34 @@ async def main(work: Path) -> float:
         )
         return adapter.preview_deployment(spec, None)
 
+    operations = iter(range(1_000_000))
+
+    def context() -> OperationContext:
+        number = next(operations)
+        return OperationContext(f"op{number}", f"key{number}")
+
+    def install(name: str, values: dict[str, int], on: HelmAdapter = adapter) -> Any:
+        chart = quick_package if on is quick else package
+        spec = DeploymentSpec(
+            deployment_id=name, name=name, namespace="bench", package=chart, values=values
+        )
+        return on.create_deployment(spec, context())
+
+    def upgrade(name: str, n: int) -> Any:
+        change = DeploymentChange(values={"n": n}, values_mode="merge")
+        return adapter.update_deployment(f"bench/{name}", change, context())
+
+    # Within the caps, before measuring: the gateway's own SDK (reads of releases) loads once.
+    await install("warm", {"n": 3})
+    await upgrade("warm", 4)
+    await install("warm-quick", {"n": 3}, quick)
     steps = {
         "upload of the 251-byte lint bomb": lambda: adapter.upload_package(upload(bomb, "bomb")),
         "preview with n = 2e7": lambda: preview(20_000_000),
         "preview with n = 1e7": lambda: preview(10_000_000),
+        "install with n = 2e7": lambda: install("boom", {"n": 20_000_000}),
+        "upgrade to n = 2e7": lambda: upgrade("warm", 20_000_000),
+        "install looping without output": lambda: install("spin", {"spin": 1_000_000}, quick),
     }
     base = rss()
     worst = 0.0
@@ -129,11 +176,20 @@ async def main(work: Path) -> float:
             )
     finally:
         await adapter.stop()
+        await quick.stop()
     return worst
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory() as tmp:
-        worst = asyncio.run(main(Path(tmp)))
+    from netweave.testing.k8s import KubernetesEmulator
+
+    with tempfile.TemporaryDirectory() as tmp, KubernetesEmulator() as k8s:
+        kubeconfig = k8s.write_kubeconfig(Path(tmp) / "kubeconfig")
+        worst = asyncio.run(main(Path(tmp), kubeconfig))
+        releases = sorted(
+            (s["metadata"]["labels"]["name"], s["metadata"]["labels"]["status"])
+            for s in k8s.list("v1", "Secret", "bench", label_selector="owner=helm")
+        )
+        print(f"Helm release records afterwards: {releases}")
     print(f"RESULT {worst:.1f}")
     sys.exit(0 if worst <= 50 else 1)

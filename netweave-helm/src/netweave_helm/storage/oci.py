@@ -416,7 +416,8 @@ class RegistryReader:
             return False
         params.setdefault("scope", f"repository:{self.reference.repository}:pull")
         query = urlencode({k: v for k, v in params.items() if k in {"service", "scope"}})
-        answer = await self._fetch.read(f"{realm}?{query}", limit=64 * 1024)
+        joiner = "&" if "?" in realm else "?"
+        answer = await self._fetch.read(f"{realm}{joiner}{query}", limit=64 * 1024)
         if answer.status != 200:
             raise self._fetch.failed(
                 f"needs credentials (its token service answered HTTP {answer.status})",

@@ -49,6 +49,7 @@ from netweave.errors import (
     InvalidInput,
     NetweaveError,
     NotFound,
+    Unprocessable,
 )
 from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import PackageState
@@ -464,14 +465,18 @@ class VnfPkgmService:
         os.close(fd)
         target = Path(name)
         try:
-            await fetch_to_file(
-                policy,
-                uri,
-                target,
-                limit=self.max_upload_bytes,
-                timeout=60.0,
-                field="addressInformation",
-            )
+            try:
+                await fetch_to_file(
+                    policy,
+                    uri,
+                    target,
+                    limit=self.max_upload_bytes,
+                    timeout=60.0,
+                    field="addressInformation",
+                )
+            except Unprocessable as exc:
+                # SOL005 declares no 422 here: a refused address is a bad request.
+                raise InvalidInput(exc.message, details=exc.details) from None
             return await self.upload(vnf_pkg_id, target)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ targets that exist, deltas and levels naming declared aspects, levels within
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 from collections.abc import Callable
@@ -136,16 +137,13 @@ def load_documents(entry: str, read: Callable[[str], bytes]) -> dict[str, dict[s
             raise bad(f"{path}: imports is not a list", file=path)
         for item in imports:
             name = _import_name(item, path)
-            if _SOL001_FILE.match(name) or name in _SOL001_BASENAMES:
+            if _SOL001_FILE.match(name):
                 continue  # the shipped definitions (always loaded)
             if posixpath.basename(name) in _SOL001_BASENAMES:
-                # A copy shipped inside the package: read it (it must be there), but the
-                # shipped definitions are what the types resolve to.
-                local = _local_path(path, name, path)
-                try:
-                    read(local)
-                except KeyError:
-                    raise bad(f"{path} imports {name!r}, which is not in the package") from None
+                # By name: a copy inside the package is part of the VNFD's files when present,
+                # but the shipped definitions are what the types resolve to.
+                with contextlib.suppress(KeyError):
+                    read(_local_path(path, name, path))
                 continue
             pending.append(_local_path(path, name, path))
     return documents

@@ -47,7 +47,7 @@ from netweave.errors import Conflict, InvalidInput, NetweaveError, NotFound, Pay
 from netweave.operations import Services
 from netweave.operations.vnfpkgm import VnfPackageView, VnfPkgmService
 from netweave.packaging.csar import open_archive
-from netweave.packaging.vnfd import Vnfd
+from netweave.packaging.vnfd import Vnfd, to_sol001
 
 #: SOL005 V3.7.1 vnfpkgm v2.
 API_VERSION = "2.4.0"
@@ -640,6 +640,10 @@ class VnfPkgmController(Controller):
             raise _not_acceptable(accept, TEXT, ZIP)
         pkgm = service(services)
         view = await pkgm.get(vnf_pkg_id)
+        if media == TEXT and view.onboarded and not view.is_csar:
+            # A generated VNFD is one file: no CSAR needs building to serve it.
+            text = to_sol001(await pkgm.vnfd(view)).encode()
+            return Response(content=text, media_type=TEXT, headers={"Version": API_VERSION})
         csar = await pkgm.csar(view)
         content = (view.record.content if view.record is not None else None) or {}
         files = list(content.get("vnfdFiles") or ["Definitions/vnfd.yaml"])

@@ -1,0 +1,318 @@
+"""SOL004 CSARs and SOL001 VNFDs read by netweave.packaging: good layouts, a Tacker-style
+multi-file VNFD, the generated VNFD read back, and every hostile or broken package refused with
+a 400 naming what is wrong (nothing is extracted before the checks)."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from netweave.adapters import PackageDescription, Workload
+from netweave.errors import InvalidInput
+from netweave.packaging.csar import CsarLimits, chart_identity, inspect_csar
+from netweave.packaging.sol001 import read_vnfd
+from netweave.packaging.vnfd import generated_vnfd, to_sol001
+from netweave.testing.vnfpkgm import build_csar, vnfd_document
+
+
+def chart(tmp_path: Path, name: str = "web", version: str = "1.2.3") -> Path:
+    path = tmp_path / f"{name}-{version}.tgz"
+    files = {
+        f"{name}/Chart.yaml": yaml.safe_dump(
+            {"apiVersion": "v2", "name": name, "version": version}
+        ).encode(),
+        f"{name}/values.yaml": b"replicaCount: 1\n",
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for member, data in files.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def refused(path: Path, limits: CsarLimits | None = None) -> str:
+    with pytest.raises(InvalidInput) as caught:
+        inspect_csar(path, limits)
+    return caught.value.message
+
+
+@pytest.mark.parametrize("layout", ["tosca-metadata", "manifest-only"])
+def test_a_good_csar_is_read(tmp_path: Path, layout: str) -> None:
+    csar = build_csar(
+        tmp_path / "p.csar", vnfd=vnfd_document("d-1", level=3), chart=chart(tmp_path),
+        layout=layout,
+    )  # fmt: skip
+    info = inspect_csar(csar)
+    assert info.layout == ("TOSCA-Metadata" if layout == "tosca-metadata" else "manifest-only")
+    vnfd = info.vnfd
+    assert (vnfd.vnfd_id, vnfd.provider, vnfd.product_name) == ("d-1", "Example Co", "example-cnf")
+    (flavour,) = vnfd.flavours
+    assert flavour.flavour_id == "small"
+    assert [v.vdu_id for v in flavour.vdus] == ["web"]
+    assert flavour.vdus[0].replica_key == "replicaCount"
+    (aspect,) = flavour.aspects
+    assert (aspect.aspect_id, aspect.max_scale_level, aspect.deltas) == (
+        "web_aspect",
+        5,
+        {"web": 1},
+    )
+    assert {lv.level_id: lv.scale_info for lv in flavour.levels} == {
+        "small": {"web_aspect": 0},
+        "large": {"web_aspect": 3},
+    }
+    assert flavour.default_level == "small"
+    assert info.chart == "Files/kubernetes/chart.tgz"
+    assert info.compatible_versions == ["2.6.1", "4.3.1"]
+    assert vnfd.scale_aspects() == {
+        "web_aspect": {
+            "replicaKey": "replicaCount",
+            "minReplicas": 1,
+            "replicasPerStep": 1,
+            "maxScaleLevel": 5,
+        }
+    }
+
+
+def test_a_tacker_style_vnfd_in_two_files(tmp_path: Path) -> None:
+    """The top file declares a VNF type pinning its properties (valid_values / default) and a
+    substitution; the flavour file holds the VDUs and policies."""
+    top = {
+        "tosca_definitions_version": "tosca_simple_yaml_1_2",
+        "imports": [
+            "etsi_nfv_sol001_common_types.yaml",
+            "etsi_nfv_sol001_vnfd_types.yaml",
+            "helloworld_df_simple.yaml",
+        ],
+        "node_types": {
+            "company.provider.VNF": {
+                "derived_from": "tosca.nodes.nfv.VNF",
+                "properties": {
+                    "descriptor_id": {
+                        "type": "string",
+                        "constraints": [{"valid_values": ["b1bb0ce7-ebca-4fa7"]}],
+                        "default": "b1bb0ce7-ebca-4fa7",
+                    },
+                    "descriptor_version": {"type": "string", "default": "1.0"},
+                    "provider": {"type": "string", "constraints": [{"valid_values": ["Co"]}]},
+                    "product_name": {"type": "string", "default": "Sample CNF"},
+                    "software_version": {"type": "string", "default": "2.0"},
+                    "flavour_id": {"type": "string", "constraints": [{"valid_values": ["simple"]}]},
+                },
+            }
+        },
+        "topology_template": {
+            "substitution_mappings": {
+                "node_type": "company.provider.VNF",
+                "properties": {"flavour_id": "simple"},
+            },
+            "node_templates": {
+                "VNF": {"type": "company.provider.VNF", "properties": {"flavour_description": ""}}
+            },
+        },
+    }
+    flavour_doc = copy.deepcopy(vnfd_document("ignored"))
+    flavour_doc["imports"] = [
+        "etsi_nfv_sol001_common_types.yaml",
+        "etsi_nfv_sol001_vnfd_types.yaml",
+    ]
+    template = flavour_doc["topology_template"]
+    template["substitution_mappings"] = {
+        "node_type": "company.provider.VNF",
+        "properties": {"flavour_id": "simple"},
+    }
+    del template["node_templates"]["VNF"]
+    files = {
+        "Definitions/helloworld_df_simple.yaml": yaml.safe_dump(flavour_doc).encode(),
+        # Copies of the SOL001 type files in the package: read, but the shipped ones resolve.
+        "Definitions/etsi_nfv_sol001_common_types.yaml": b"tosca_definitions_version: x\n",
+        "Definitions/etsi_nfv_sol001_vnfd_types.yaml": b"tosca_definitions_version: x\n",
+    }
+    csar = build_csar(
+        tmp_path / "t.csar", vnfd=yaml.safe_dump(top).encode(), chart=chart(tmp_path), extra=files
+    )
+    info = inspect_csar(csar)
+    assert (info.vnfd.vnfd_id, info.vnfd.provider, info.vnfd.product_name) == (
+        "b1bb0ce7-ebca-4fa7",
+        "Co",
+        "Sample CNF",
+    )
+    (flavour,) = info.vnfd.flavours
+    assert flavour.flavour_id == "simple" and [v.vdu_id for v in flavour.vdus] == ["web"]
+    assert set(info.vnfd_files) == {
+        "Definitions/vnfd.yaml",
+        "Definitions/helloworld_df_simple.yaml",
+        "Definitions/etsi_nfv_sol001_common_types.yaml",
+        "Definitions/etsi_nfv_sol001_vnfd_types.yaml",
+    }
+
+
+def test_the_generated_vnfd_reads_back_as_itself(tmp_path: Path) -> None:
+    description = PackageDescription(
+        workloads=(
+            Workload("Deployment", "shop-web", 2, "replicaCount", (("web", "nginx:1"),)),
+            Workload("StatefulSet", "shop-db", 1, "db.replicas", (("db", "pg:16"),)),
+            Workload("DaemonSet", "shop-agent", None, None, (("agent", "a:1"),)),
+        )
+    )
+    vnfd = generated_vnfd(
+        "shop-1.0.0", "shop", "1.0.0", description, provider="Shop", app_version="3.1"
+    )
+    assert (vnfd.provider, vnfd.software_version, vnfd.vnfd_version) == ("Shop", "3.1", "1.0.0")
+    text = to_sol001(vnfd).encode()
+    again = read_vnfd("vnfd.yaml", lambda name: {"vnfd.yaml": text}[name])
+    assert [a.aspect_id for a in again.flavours[0].aspects] == ["shop_web", "shop_db"]
+    assert again.scale_aspects() == vnfd.scale_aspects()
+    assert again.scale_aspects()["shop_db"]["replicaKey"] == "db.replicas"
+    assert [v.vdu_id for v in again.flavours[0].vdus] == ["shop_web", "shop_db", "shop_agent"]
+    levels = {lv.level_id: lv.scale_info for lv in again.flavours[0].levels}
+    assert levels == {"default": {"shop_web": 1, "shop_db": 0}}
+    # One scalable workload: its aspect is "default", the one /vnflcm derives for a bare chart.
+    single = generated_vnfd(
+        "a-1", "a", "1", PackageDescription(workloads=description.workloads[:1])
+    )
+    assert [a.aspect_id for a in single.flavours[0].aspects] == ["default"]
+    # Deterministic: the same chart gives the same text.
+    assert to_sol001(generated_vnfd("shop-1.0.0", "shop", "1.0.0", description, provider="Shop",
+                                    app_version="3.1")) == text.decode()  # fmt: skip
+
+
+def _broken(document: dict[str, Any], case: str) -> dict[str, Any]:
+    doc = copy.deepcopy(document)
+    template = doc["topology_template"]
+    if case == "missing-provider":
+        del template["node_templates"]["VNF"]["properties"]["provider"]
+    elif case == "unknown-type":
+        template["node_templates"]["web"]["type"] = "tosca.nodes.nfv.Nope"
+    elif case == "unknown-aspect":
+        template["policies"][1]["web_deltas"]["properties"]["aspect"] = "nope"
+    elif case == "level-over-max":
+        levels = template["policies"][2]["instantiation_levels"]["properties"]["levels"]
+        levels["large"]["scale_info"]["web_aspect"]["scale_level"] = 99
+    elif case == "no-vdu-profile":
+        del template["node_templates"]["web"]["properties"]["vdu_profile"]
+    elif case == "network-import":
+        doc["imports"].append("https://example.com/types.yaml")
+    elif case == "import-outside":
+        doc["imports"].append("../../etc/types.yaml")
+    elif case == "missing-import":
+        doc["imports"].append("other.yaml")
+    elif case == "no-flavour":
+        del template["node_templates"]["VNF"]
+    return doc
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing-provider",
+        "unknown-type",
+        "unknown-aspect",
+        "level-over-max",
+        "no-vdu-profile",
+        "network-import",
+        "import-outside",
+        "missing-import",
+        "no-flavour",
+    ],
+)
+def test_a_broken_vnfd_is_refused(tmp_path: Path, case: str) -> None:
+    csar = build_csar(
+        tmp_path / "b.csar", vnfd=_broken(vnfd_document("d-1"), case), chart=chart(tmp_path)
+    )
+    assert "invalid VNFD" in refused(csar)
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    text = yaml.safe_dump(vnfd_document("d-1")) + "extra: &a [1]\nmore: *a\n"
+    csar = build_csar(tmp_path / "a.csar", vnfd=text.encode(), chart=chart(tmp_path))
+    assert "not valid YAML" in refused(csar)
+
+
+def _append(csar: Path, name: str, data: bytes, **attrs: Any) -> None:
+    with zipfile.ZipFile(csar, "a") as archive:
+        info = zipfile.ZipInfo(name)
+        for key, value in attrs.items():
+            setattr(info, key, value)
+        archive.writestr(info, data)
+
+
+def test_hostile_archives_are_refused(tmp_path: Path) -> None:
+    good = vnfd_document("d-1")
+    base = chart(tmp_path)
+
+    def fresh(name: str, **kwargs: Any) -> Path:
+        return build_csar(tmp_path / name, vnfd=good, chart=base, **kwargs)
+
+    assert "zip slip" in refused(fresh("slip.csar", raw_entries={"../evil": b"x"}))
+    assert "absolute" in refused(fresh("abs.csar", raw_entries={"/etc/evil": b"x"}))
+    link = fresh("link.csar")
+    _append(link, "Files/link", b"/etc/passwd", create_system=3, external_attr=0o120777 << 16)
+    assert "symbolic link" in refused(link)
+    encrypted = fresh("enc.csar")
+    _append(encrypted, "Files/secret", b"x")
+    data = bytearray(encrypted.read_bytes())
+    central = data.rfind(b"PK\x01\x02")  # the last entry's central directory header
+    data[central + 8] |= 0x1  # general purpose flag bit 0: encrypted
+    encrypted.write_bytes(bytes(data))
+    assert "encrypted" in refused(encrypted)
+    duplicate = fresh("dup.csar")
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        _append(duplicate, "Definitions/vnfd.yaml", b"again")
+    assert "duplicate" in refused(duplicate)
+    bomb = fresh("bomb.csar", extra={"Files/zeros": b"\0" * (16 << 20)})
+    assert "bomb" in refused(bomb)
+    small = CsarLimits(max_entries=3)
+    assert "entries" in refused(fresh("many.csar"), small)
+    assert "does not match" in refused(fresh("digest.csar", wrong_digest="Definitions/vnfd.yaml"))
+    unlisted = fresh("unlisted.csar", extra={"Files/x": b"x"}, unlisted=("Files/x",))
+    assert "does not list" in refused(unlisted)
+    signed = fresh("signed.csar")
+    with zipfile.ZipFile(signed, "a") as archive:
+        archive.writestr("vnfd.cert", b"-----BEGIN CERTIFICATE-----\n")
+    assert "signed" in refused(signed)
+    two = fresh("two.csar", extra={"Files/kubernetes/other.tgz": base.read_bytes()})
+    assert "exactly one Helm chart" in refused(two)
+    none = build_csar(tmp_path / "none.csar", vnfd=good)
+    assert "exactly one Helm chart" in refused(none)
+    not_zip = tmp_path / "x.csar"
+    not_zip.write_bytes(b"hello world, not a zip")
+    assert "zip" in refused(not_zip)
+
+
+def test_manifest_entries_and_signatures(tmp_path: Path) -> None:
+    csar = build_csar(tmp_path / "m.csar", vnfd=vnfd_document("d-1"), chart=chart(tmp_path))
+    # A CMS signature at the end of the manifest: refused (not verified).
+    with zipfile.ZipFile(csar) as source:
+        entries = {n: source.read(n) for n in source.namelist()}
+    entries["vnfd.mf"] += b"\n-----BEGIN CMS-----\nMIIB\n-----END CMS-----\n"
+    signed = tmp_path / "signed.csar"
+    with zipfile.ZipFile(signed, "w") as out:
+        for name, data in entries.items():
+            out.writestr(name, data)
+    assert "signed" in refused(signed)
+    # An external artifact (a URL as Source): refused, nothing fetched.
+    entries["vnfd.mf"] = entries["vnfd.mf"].split(b"-----BEGIN CMS")[0] + (
+        b"\nSource: https://example.com/image.qcow2\nAlgorithm: SHA-256\nHash: " + b"a" * 64 + b"\n"
+    )
+    external = tmp_path / "external.csar"
+    with zipfile.ZipFile(external, "w") as out:
+        for name, data in entries.items():
+            out.writestr(name, data)
+    assert "external artifact" in refused(external)
+
+
+def test_chart_identity_reads_chart_yaml_only_within_bounds(tmp_path: Path) -> None:
+    assert chart_identity(chart(tmp_path)) == ("web", "1.2.3")
+    bomb = tmp_path / "bomb.tgz"
+    with gzip.open(bomb, "wb") as out:
+        out.write(b"\0" * (8 << 20))  # no tar header at all: a stream of zeros
+    with pytest.raises(InvalidInput):
+        chart_identity(bomb, CsarLimits(max_uncompressed_bytes=1 << 20))

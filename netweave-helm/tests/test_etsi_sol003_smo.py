@@ -13,16 +13,29 @@ ETSI profile's scope); their ``packageId`` is the stable ``vnfdId``.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import gzip
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chartkit import DEPLOYMENT, build_chart
+import yaml
+from chartkit import CONFIGMAP, DEPLOYMENT, build_chart
 from conftest import shared_dir
 from killedhelm import release_records
+from netweave.config import NotificationSettings, Settings
+from netweave.store.outbox import OutboxStore
 from netweave.testing.contracts import ContractValidator
-from netweave.testing.etsi import StandardSmo, sol003_vnflcm_contract
+from netweave.testing.etsi import StandardSmo, sol003_v1_contract, sol003_vnflcm_contract
+from netweave.testing.etsi_notify import (
+    CallbackSink,
+    callback_sink,
+    notification_validator,
+    occurrence_story,
+)
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 
@@ -40,8 +53,7 @@ def contract() -> ContractValidator:
     return sol003_vnflcm_contract(shared_dir())
 
 
-@pytest.fixture
-async def gw(tmp_path: Path, k8s_kubeconfig: Path) -> AsyncIterator[GatewayClient]:
+def helm_settings(tmp_path: Path, kubeconfig: Path) -> Settings:
     settings = gateway_settings(
         tmp_path / "data",
         dms=[
@@ -51,13 +63,31 @@ async def gw(tmp_path: Path, k8s_kubeconfig: Path) -> AsyncIterator[GatewayClien
                 "default": True,
                 "config": {
                     "storage": {"kind": "local"},
-                    "cluster": {"kubeconfig": str(k8s_kubeconfig), "wait": "none"},
+                    "cluster": {"kubeconfig": str(kubeconfig), "wait": "none"},
                     "timeouts": {"write": 20},
                 },
             }
         ],
     )
-    async with running_gateway(tmp_path, settings=settings) as client:
+    # The SMO's callback listens on 127.0.0.1; retries come quickly so the test is short.
+    settings.notifications = NotificationSettings(
+        allowed_cidrs=["127.0.0.0/8"],
+        poll_interval=0.05,
+        settle_seconds=0.05,
+        backoff_base=0.1,
+        backoff_max=0.5,
+        max_attempts=100,
+        timeout=3.0,
+        lease_seconds=1.0,
+    )
+    return settings
+
+
+@pytest.fixture
+async def gw(tmp_path: Path, k8s_kubeconfig: Path) -> AsyncIterator[GatewayClient]:
+    async with running_gateway(
+        tmp_path, settings=helm_settings(tmp_path, k8s_kubeconfig)
+    ) as client:
         yield client
 
 
@@ -215,6 +245,15 @@ async def test_a_failed_change_is_rolled_back_retried_or_given_up(
     gw: GatewayClient, contract: ContractValidator, k8s_emulator: KubernetesEmulator, tmp_path: Path
 ) -> None:
     smo = StandardSmo(gw, contract)
+    sink = CallbackSink()
+    sink.start()
+    # The SMO follows the occurrences by notification too (only them: a filter).
+    subscribed = await smo.call(
+        "POST",
+        "/subscriptions",
+        {"callbackUri": sink.url, "filter": {"notificationTypes": [OP_OCC]}},
+    )
+    assert subscribed.status_code == 201, subscribed.text
     good = await onboard(gw, chart(tmp_path, "1.0.0", "1"), "smo-app", "1.0.0")
     broken = await onboard(gw, chart(tmp_path, "2.0.0", "2", BROKEN_DEPLOYMENT), "smo-app", "2.0.0")
     created = await smo.call("POST", "/vnf_instances", {"vnfdId": good})
@@ -227,6 +266,7 @@ async def test_a_failed_change_is_rolled_back_retried_or_given_up(
 
     # The upgrade the API server refuses: FAILED_TEMP with Helm's words; the cluster keeps 1.0.0.
     op = await smo.task(f"/vnf_instances/{instance_id}/change_vnfpkg", {"vnfdId": broken})
+    rolled_back_id = op.rsplit("/", 1)[1]
     failed = await smo.poll(op)
     assert failed["operationState"] == "FAILED_TEMP", failed
     assert {"retry", "rollback", "fail"} <= set(failed["_links"])
@@ -252,6 +292,7 @@ async def test_a_failed_change_is_rolled_back_retried_or_given_up(
 
     # Retry: the same step again (Helm tries the upgrade once more, fails again) …
     op = await smo.task(f"/vnf_instances/{instance_id}/change_vnfpkg", {"vnfdId": broken})
+    failed_id = op.rsplit("/", 1)[1]
     assert (await smo.poll(op))["operationState"] == "FAILED_TEMP"
     before = len(release_records(k8s_emulator, RELEASE, NS))
     response = await smo.call("POST", f"{op}/retry")
@@ -268,3 +309,295 @@ async def test_a_failed_change_is_rolled_back_retried_or_given_up(
     op = await smo.task(f"/vnf_instances/{instance_id}/terminate", {"terminationType": "GRACEFUL"})
     assert (await smo.poll(op))["operationState"] == "COMPLETED"
     assert release_records(k8s_emulator, RELEASE, NS) == []
+
+    # The notifications told the same stories; every result after a failure carries the error.
+    try:
+        bodies = await sink.wait_for(lambda bs: "RESULT:FAILED" in occurrence_story(bs, failed_id))
+    finally:
+        sink.stop()
+    validate = notification_validator(shared_dir(), 2)
+    for received in sink.received:
+        validate(received.body)
+    assert occurrence_story(bodies, rolled_back_id) == [
+        "START:STARTING",
+        "START:PROCESSING",
+        "RESULT:FAILED_TEMP",
+        "START:ROLLING_BACK",
+        "RESULT:ROLLED_BACK",
+    ]
+    assert occurrence_story(bodies, failed_id) == [
+        "START:STARTING",
+        "START:PROCESSING",
+        "RESULT:FAILED_TEMP",
+        "START:PROCESSING",
+        "RESULT:FAILED_TEMP",
+        "RESULT:FAILED",
+    ]
+    for body in bodies:
+        if body["operationState"] in ("FAILED_TEMP", "FAILED", "ROLLED_BACK"):
+            assert "replicas" in body["error"]["detail"], body
+        else:
+            assert "error" not in body
+
+
+# -- following occurrences by notification ---------------------------------------------------
+
+OP_OCC = "VnfLcmOperationOccurrenceNotification"
+#: A claim the release keeps while ``values.storage`` is set.
+PVC = """{{- if .Values.storage }}
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ .Release.Name }}-data
+spec:
+  accessModes: ["ReadWriteOnce"]
+  resources:
+    requests:
+      storage: 1Gi
+{{- end }}
+"""
+_V1 = {2: "2.3.0", 1: "1.3.0"}
+
+
+def rich_chart(tmp_path: Path, version: str, tag: str) -> Path:
+    return build_chart(
+        tmp_path / f"rich-{version}",
+        "smo-rich",
+        version,
+        values={"replicaCount": 1, "tag": tag, "greeting": "hello", "storage": True},
+        templates={"deployment.yaml": DEPLOYMENT, "configmap.yaml": CONFIGMAP, "pvc.yaml": PVC},
+    )
+
+
+def helm_objects(k8s: KubernetesEmulator, name: str, namespace: str) -> dict[str, str]:
+    """``namespace/Kind/name`` → the object's manifest document, of the release's latest
+    revision as Helm stored it (its release Secret: base64 of gzipped JSON)."""
+    secrets = k8s.list("v1", "Secret", namespace, label_selector=f"owner=helm,name={name}")
+    if not secrets:
+        return {}
+    latest = max(secrets, key=lambda s: int(s["metadata"]["labels"]["version"]))
+    release = json.loads(
+        gzip.decompress(base64.b64decode(base64.b64decode(latest["data"]["release"])))
+    )
+    objects = {}
+    for doc in yaml.safe_load_all(release["manifest"]):
+        if isinstance(doc, dict) and "kind" in doc:
+            meta = doc["metadata"]
+            key = f"{meta.get('namespace', namespace)}/{doc['kind']}/{meta['name']}"
+            objects[key] = yaml.safe_dump(doc, sort_keys=True)
+    return objects
+
+
+def affected(body: dict[str, Any]) -> dict[str, str]:
+    """id → changeType of an op-occ's (or a notification's) VNFCs and storages."""
+    source = body.get("resourceChanges", body)
+    entries = [*source.get("affectedVnfcs", []), *source.get("affectedVirtualStorages", [])]
+    return {e["id"]: e["changeType"] for e in entries}
+
+
+def in_cluster(k8s: KubernetesEmulator, key: str) -> bool:
+    namespace, kind, name = key.split("/")
+    versions = {"Deployment": "apps/v1"}
+    return k8s.get(versions.get(kind, "v1"), kind, name, namespace) is not None
+
+
+async def result_of(sink: CallbackSink, op_occ_id: str) -> dict[str, Any]:
+    """The SMO follows the occurrence by notification: its RESULT, once it came."""
+    bodies = await sink.wait_for(
+        lambda bs: any(
+            b.get("vnfLcmOpOccId") == op_occ_id and b["notificationStatus"] == "RESULT" for b in bs
+        ),
+        seconds=30.0,
+    )
+    return next(
+        b
+        for b in bodies
+        if b.get("vnfLcmOpOccId") == op_occ_id and b["notificationStatus"] == "RESULT"
+    )
+
+
+@pytest.mark.parametrize("major", [2, 1])
+async def test_the_smo_follows_occurrences_by_notification(
+    major: int, gw: GatewayClient, k8s_emulator: KubernetesEmulator, tmp_path: Path
+) -> None:
+    contract = (sol003_vnflcm_contract if major == 2 else sol003_v1_contract)(shared_dir())
+    validate = notification_validator(shared_dir(), major)
+    smo = StandardSmo(gw, contract, major=major)
+    v1 = await onboard(gw, rich_chart(tmp_path, "1.0.0", "1"), "smo-rich", "1.0.0")
+    with callback_sink() as sink:
+        created = await smo.call(
+            "POST",
+            "/subscriptions",
+            {
+                "callbackUri": sink.url,
+                "filter": {"notificationTypes": [OP_OCC, "VnfIdentifierCreationNotification",
+                                                 "VnfIdentifierDeletionNotification"]},
+                "authentication": {
+                    "authType": ["BASIC"],
+                    "paramsBasic": {"userName": "smo", "password": "callback-secret-1"},
+                },
+            },
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        assert len(sink.gets) == 1  # tested before it was stored
+        instance_id = (await smo.call("POST", "/vnf_instances", {"vnfdId": v1})).json()["id"]
+
+        # Instantiate: the RESULT lists what Helm's release holds, each object in the cluster.
+        op = await smo.task(
+            f"/vnf_instances/{instance_id}/instantiate",
+            {"flavourId": "default", "additionalParams": {"namespace": NS, "releaseName": RELEASE}},
+        )
+        op_id = op.rsplit("/", 1)[1]
+        result = await result_of(sink, op_id)
+        assert result["operationState"] == "COMPLETED", result
+        objects = helm_objects(k8s_emulator, RELEASE, NS)
+        assert set(objects) == {
+            f"{NS}/Deployment/{RELEASE}-app",
+            f"{NS}/ConfigMap/{RELEASE}-cfg",
+            f"{NS}/PersistentVolumeClaim/{RELEASE}-data",
+        }
+        assert affected(result) == dict.fromkeys(objects, "ADDED")
+        assert all(in_cluster(k8s_emulator, key) for key in objects)
+        storages = [e["id"] for e in result["affectedVirtualStorages"]]
+        assert storages == [f"{NS}/PersistentVolumeClaim/{RELEASE}-data"]
+        # Polling says the same.
+        polled = (await smo.call("GET", f"{op}?fields=resourceChanges")).json()
+        assert affected(polled) == affected(result)
+
+        # Scale out: only the Deployment's manifest changed (and the cluster's replicas).
+        before = helm_objects(k8s_emulator, RELEASE, NS)
+        op = await smo.task(
+            f"/vnf_instances/{instance_id}/scale", {"type": "SCALE_OUT", "aspectId": "default"}
+        )
+        result = await result_of(sink, op.rsplit("/", 1)[1])
+        after = helm_objects(k8s_emulator, RELEASE, NS)
+        changed = {key for key in after if before.get(key) != after[key]}
+        assert changed == {f"{NS}/Deployment/{RELEASE}-app"}
+        assert affected(result) == dict.fromkeys(changed, "MODIFIED")
+        assert replicas(k8s_emulator) == 2
+
+        if major == 2:
+            # A package without the claim and with another image: REMOVED and MODIFIED.
+            v2 = await onboard(gw, rich_chart(tmp_path, "1.1.0", "2"), "smo-rich", "1.1.0")
+            op = await smo.task(
+                f"/vnf_instances/{instance_id}/change_vnfpkg",
+                {"vnfdId": v2, "additionalParams": {"values": {"storage": False, "tag": "2"}}},
+            )
+            result = await result_of(sink, op.rsplit("/", 1)[1])
+            assert result["operationState"] == "COMPLETED", result
+            assert affected(result) == {
+                f"{NS}/Deployment/{RELEASE}-app": "MODIFIED",
+                f"{NS}/PersistentVolumeClaim/{RELEASE}-data": "REMOVED",
+            }
+            assert not in_cluster(k8s_emulator, f"{NS}/PersistentVolumeClaim/{RELEASE}-data")
+            assert image(k8s_emulator) == "example/app:2"
+            assert result["modificationsTriggeredByVnfPkgChange"]["vnfdId"] == v2
+
+        # Heal re-applies the release: nothing in its manifest changes, so no resource is
+        # listed (the gateway sees the release, not which live objects Helm re-created).
+        k8s_emulator.delete("apps/v1", "Deployment", f"{RELEASE}-app", NS)
+        op = await smo.task(f"/vnf_instances/{instance_id}/heal", {"cause": "lost"})
+        result = await result_of(sink, op.rsplit("/", 1)[1])
+        assert result["operationState"] == "COMPLETED" and affected(result) == {}
+        assert workload(k8s_emulator) is not None
+
+        # Terminate: everything the last revision held is REMOVED, and gone from the cluster.
+        last = helm_objects(k8s_emulator, RELEASE, NS)
+        op = await smo.task(
+            f"/vnf_instances/{instance_id}/terminate", {"terminationType": "FORCEFUL"}
+        )
+        result = await result_of(sink, op.rsplit("/", 1)[1])
+        assert affected(result) == dict.fromkeys(last, "REMOVED")
+        assert not any(in_cluster(k8s_emulator, key) for key in last)
+        assert (await smo.call("DELETE", f"/vnf_instances/{instance_id}")).status_code == 204
+        bodies = await sink.wait_for(
+            lambda bs: any(b["notificationType"] == "VnfIdentifierDeletionNotification" for b in bs)
+        )
+
+    for received in sink.received:
+        validate(received.body)
+        assert received.headers.get("Version") == _V1[major]
+        assert received.headers.get("Authorization", "").startswith("Basic ")
+    # Every occurrence told its story in order, each notification once.
+    assert len(sink.accepted()) == len(bodies)
+    for op_occ_id in {b["vnfLcmOpOccId"] for b in bodies if "vnfLcmOpOccId" in b}:
+        assert occurrence_story(bodies, op_occ_id) == [
+            "START:STARTING",
+            "START:PROCESSING",
+            "RESULT:COMPLETED",
+        ]
+    assert bodies[0]["notificationType"] == "VnfIdentifierCreationNotification"
+    assert bodies[-1]["notificationType"] == "VnfIdentifierDeletionNotification"
+
+
+async def test_notifications_outlive_a_dead_callback_and_a_gateway_restart(
+    tmp_path: Path, k8s_kubeconfig: Path, k8s_emulator: KubernetesEmulator
+) -> None:
+    contract = sol003_vnflcm_contract(shared_dir())
+    sink = CallbackSink()
+    sink.start()
+    try:
+        async with running_gateway(
+            tmp_path, settings=helm_settings(tmp_path, k8s_kubeconfig)
+        ) as gw:
+            smo = StandardSmo(gw, contract)
+            # An endpoint that fails the test GET: 422, and no subscription exists.
+            with callback_sink(get_status=404) as broken:
+                refused = await smo.call("POST", "/subscriptions", {"callbackUri": broken.url})
+                assert refused.status_code == 422, refused.text
+                assert "callback test failed" in refused.json()["detail"]
+                assert len(broken.gets) == 1 and broken.received == []
+            assert (await smo.call("GET", "/subscriptions")).json() == []
+            assert await gw.store.list_vnf_subscriptions(after=None, limit=10) == []
+
+            created = await smo.call("POST", "/subscriptions", {"callbackUri": sink.url})
+            assert created.status_code == 201, created.text
+            subscription_id = created.json()["id"]
+            # The SMO's endpoint goes down; the lifecycle goes on (the SMO polls meanwhile).
+            sink.stop()
+            package = await onboard(gw, chart(tmp_path, "1.0.0", "1"), "smo-app", "1.0.0")
+            instance_id = (await smo.call("POST", "/vnf_instances", {"vnfdId": package})).json()[
+                "id"
+            ]
+            op = await smo.task(
+                f"/vnf_instances/{instance_id}/instantiate",
+                {"flavourId": "default", "additionalParams": {"namespace": NS}},
+            )
+            assert (await smo.poll(op))["operationState"] == "COMPLETED"
+            # The first notification is being retried; the later ones about the same instance
+            # wait behind it (they go out in order); none is given up.
+            outbox = OutboxStore(gw.store)
+            for _ in range(200):  # bounded: 10 s
+                rows = await outbox.deliveries(subscription_id=subscription_id)
+                if len(rows) == 4 and rows[0]["attempts"] >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(rows) == 4, rows
+            assert {r["state"] for r in rows} == {"PENDING"}
+            assert rows[0]["attempts"] >= 3 and "ConnectError" in str(rows[0]["last_error"]), rows
+            assert [r["attempts"] for r in rows[1:]] == [0, 0, 0]
+        # The gateway is stopped; the endpoint comes back; a new gateway process delivers.
+        sink.start()
+        async with running_gateway(
+            tmp_path, settings=helm_settings(tmp_path, k8s_kubeconfig)
+        ) as gw:
+            op_id = op.rsplit("/", 1)[1]
+            bodies = await sink.wait_for(
+                lambda bs: "RESULT:COMPLETED" in occurrence_story(bs, op_id), seconds=30.0
+            )
+            rows = await OutboxStore(gw.store).deliveries(subscription_id=subscription_id)
+            assert {r["state"] for r in rows} == {"DELIVERED"}
+    finally:
+        sink.stop()
+    validate = notification_validator(shared_dir(), 2)
+    for received in sink.received:
+        validate(received.body)
+    # Nothing lost, nothing twice, in order.
+    assert bodies[0]["notificationType"] == "VnfIdentifierCreationNotification"
+    assert occurrence_story(bodies, op_id) == [
+        "START:STARTING",
+        "START:PROCESSING",
+        "RESULT:COMPLETED",
+    ]
+    assert len(sink.accepted()) == len(bodies) == 4
+    assert bodies[-1]["vnfInstanceId"] == instance_id

@@ -40,14 +40,16 @@ DELETED = "VnfIdentifierDeletionNotification"
 
 
 class ResourceAdapter(MemoryAdapter):
-    """Reports a release's objects as a Helm release would: a Deployment and a Service, and a
-    PersistentVolumeClaim while ``values.storage`` is set."""
+    """Reports a release's objects as a Helm release would: a Deployment (its digest follows
+    ``replicaCount``) and a Service, and a PersistentVolumeClaim while ``values.storage`` is
+    set."""
 
     def _info(self, ref: str, release: Release) -> DeploymentInfo:
         info = super()._info(ref, release)
+        replicas = str(release.values.get("replicaCount"))
         objects = [
-            ResourceStatus(kind="Deployment", name=f"{release.name}-app"),
-            ResourceStatus(kind="Service", name=f"{release.name}-svc"),
+            ResourceStatus(kind="Deployment", name=f"{release.name}-app", digest=replicas),
+            ResourceStatus(kind="Service", name=f"{release.name}-svc", digest="svc"),
         ]
         if release.values.get("storage"):
             objects.append(
@@ -180,6 +182,14 @@ async def test_v2_subscriber_follows_the_lifecycle_with_resource_changes(
             assert {"ns1/Deployment/vnf-app", "ns1/Service/vnf-svc"} <= {
                 v["id"] for v in info["vnfcResourceInfo"]
             }
+
+            # Scale out: the Deployment is MODIFIED (its digest changed), nothing else.
+            op = await smo.task(
+                f"/vnf_instances/{instance_id}/scale", {"type": "SCALE_OUT", "aspectId": "default"}
+            )
+            assert (await smo.poll(op))["operationState"] == "COMPLETED"
+            full = (await smo.call("GET", f"{op}?all_fields")).json()
+            assert changes(full) == {("vnfc", "MODIFIED", "ns1/Deployment/vnf-app")}, full
 
             # A change that drops the storage: only the PVC is REMOVED.
             op = await smo.task(

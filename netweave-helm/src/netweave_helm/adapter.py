@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import dataclasses
 import hashlib
+import json
 import logging
 import re
 import shutil
@@ -267,9 +268,14 @@ def _simple_resource(chunk: str) -> tuple[str, str, str | None] | None:
     return kind, name, namespace
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def resources_of(manifest: str, namespace: str) -> tuple[ResourceStatus, ...]:
     """The resources (kind, name, namespace) of Helm's rendered manifest, in order; none if
-    any document is not YAML."""
+    any document is not YAML. Each carries a digest of its rendered document, so that two
+    revisions tell which objects an upgrade changed (the ETSI face's resourceChanges)."""
     found: list[ResourceStatus] = []
     try:
         for chunk in _DOCUMENT.split(manifest):
@@ -279,7 +285,12 @@ def resources_of(manifest: str, namespace: str) -> tuple[ResourceStatus, ...]:
             if simple is not None:
                 kind, name, own_namespace = simple
                 found.append(
-                    ResourceStatus(kind=kind, name=name, namespace=own_namespace or namespace)
+                    ResourceStatus(
+                        kind=kind,
+                        name=name,
+                        namespace=own_namespace or namespace,
+                        digest=_digest(chunk.strip()),
+                    )
                 )
                 continue
             for doc in _documents(chunk):
@@ -291,6 +302,7 @@ def resources_of(manifest: str, namespace: str) -> tuple[ResourceStatus, ...]:
                             kind=str(doc["kind"]),
                             name=str(meta.get("name", "")),
                             namespace=str(meta.get("namespace", namespace)),
+                            digest=_digest(json.dumps(doc, sort_keys=True, default=str)),
                         )
                     )
     except yaml.YAMLError:

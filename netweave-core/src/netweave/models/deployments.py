@@ -122,6 +122,9 @@ class ResourceStatus(WireModel):
     namespace: str | None = None
     ready: bool | None = None
     message: str | None = None
+    #: A fingerprint of the object as the backend applies it (Helm: of its rendered manifest
+    #: document): it changes when the object's desired state does. Not every adapter gives one.
+    digest: str | None = None
 
 
 class DeploymentStatusReport(WireModel):

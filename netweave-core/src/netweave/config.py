@@ -214,6 +214,28 @@ def _check_cidrs(cidrs: list[str]) -> None:
             raise ValueError(f"allowedCidrs[{index}] is not an IP network") from None
 
 
+class ReconcileSettings(_Section):
+    """``reconcile``: the reconciler that keeps deployments' recorded state true between
+    operations (``docs/health.md``)."""
+
+    enabled: bool = True
+    #: Seconds between two observations of a deployment of a polled adapter (no watch).
+    interval: float = Field(default=30.0, gt=0, le=86_400)
+    #: Seconds between two full observations of a watched adapter's deployments (the watch
+    #: reports changes at once; this is the safety net).
+    resync: float = Field(default=600.0, gt=0, le=86_400)
+    #: Back-off cap after a backend did not answer.
+    max_interval: float = Field(default=300.0, gt=0, le=86_400)
+    #: Deployments are spread over this many shards; each replica leases its fair share.
+    shards: int = Field(default=64, ge=1, le=4096)
+    lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: Observations per second toward one adapter instance (token bucket), and at a time.
+    rate: float = Field(default=20.0, gt=0, le=10_000)
+    concurrency: int = Field(default=4, ge=1, le=256)
+    #: Seconds between two reads of the deployment list (new and removed deployments).
+    list_interval: float = Field(default=30.0, gt=0, le=3600)
+
+
 class FetchSettings(_Section):
     """``fetch``: fetches that content a client sends can cause (a package registered by URL,
     an OCI reference, a chart's dependency repositories; see ``netweave.fetching``). Hosts on
@@ -272,6 +294,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     operations: OperationSettings = Field(default_factory=OperationSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 

@@ -43,6 +43,7 @@ import yaml
 from netweave.adapters import (
     AdapterConfig,
     AdapterHealth,
+    BackendChanges,
     Capability,
     DeploymentChange,
     DeploymentInfo,
@@ -68,9 +69,16 @@ from netweave.errors import (
     Unsupported,
 )
 from netweave.fetching import FetchPolicy, fetch_to_file
-from netweave.models import DeploymentStatus, LogOptions, Preview, ResourceStatus, RevisionEntry
+from netweave.models import (
+    DeploymentStatus,
+    LogOptions,
+    Preview,
+    ResourceDiff,
+    ResourceStatus,
+    RevisionEntry,
+)
 
-from netweave_helm import sdk
+from netweave_helm import live, sdk
 from netweave_helm.archives import check_schema_references, inspect_archive
 from netweave_helm.cluster import ClusterAccess
 from netweave_helm.config import HelmConfig, LocalStorage
@@ -93,6 +101,7 @@ from netweave_helm.validation import (
     extensions_from_metadata,
     validate_archive,
 )
+from netweave_helm.watch import watch_releases
 
 _log = logging.getLogger("netweave_helm")
 OP_LABEL = "netweave-op"
@@ -442,8 +451,11 @@ class HelmAdapter(DMSAdapter):
             Capability.HISTORY,
             Capability.LOGS,
             Capability.DRY_RUN,
+            Capability.DRIFT,
         }
     )
+    #: Releases and their objects are watched (list+watch), not polled: see ``watch``.
+    WATCHES: ClassVar[bool] = True
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({"helm"})
     MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 53
     Config: ClassVar[type[AdapterConfig]] = HelmConfig
@@ -1157,6 +1169,11 @@ class HelmAdapter(DMSAdapter):
         resources = summary.get(_RESOURCES)
         if resources is None:
             resources = resources_of(str(summary.get("manifest") or ""), namespace)
+        drift = None
+        if helm_status in _DONE:
+            # Each object as the cluster holds it: readiness by its kind's rule, and drift.
+            view = await self._live_view(namespace, str(summary.get("manifest") or ""))
+            resources, drift = view.resources, view.drift
         extensions: dict[str, Any] = {
             "releaseName": name,
             "namespace": namespace,
@@ -1181,7 +1198,79 @@ class HelmAdapter(DMSAdapter):
             resources=resources,
             updated_at=_parse_time(summary.get("deployed_at") or info.get("last_deployed")),
             extensions={k: v for k, v in extensions.items() if v is not None},
+            drift=drift,
         )
+
+    async def _reader(self) -> live.LiveReader:
+        client = await asyncio.to_thread(self.cluster.kube_client)
+        return live.LiveReader(client, min(30.0, self.config.timeouts.read))
+
+    async def _live_view(
+        self, namespace: str, manifest: str, *, with_diff: bool = False
+    ) -> live.LiveView:
+        reader = await self._reader()
+        return await asyncio.to_thread(
+            live.inspect, reader, manifest, namespace, with_diff=with_diff
+        )
+
+    async def _diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        try:
+            recorded = await self._runner.run(
+                f"reading release {name}", config.get_all, name, revision=revision or None
+            )
+        except NotFound:
+            # The gateway's revision is gone from Helm's history (uninstalled): the current
+            # one, if any, else nothing to compare.
+            recorded = await self._runner.run(f"reading release {name}", config.get_all, name)
+        summary = recorded.get("summary") or {}
+        view = await self._live_view(namespace, str(summary.get("manifest") or ""), with_diff=True)
+        return list(view.diffs)
+
+    async def _repair_deployment(
+        self, backend_ref: str, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        """Back to the recorded chart and values: an upgrade to them when the release holds
+        others (changed with ``helm`` behind the gateway's back); then the objects still
+        missing or edited are applied again from the release's manifest with Helm's field
+        manager, forcing conflicts (Helm's upgrade alone keeps a field another manager took)."""
+        namespace, name = parse_release_ref(backend_ref)
+        config = await self._helm(namespace)
+        everything = await self._runner.run(f"reading release {name}", config.get_all, name)
+        summary = everything.get("summary") or {}
+        same = (
+            summary.get("chart_name") == spec.package.name
+            and summary.get("chart_version") == spec.package.version
+            and (everything.get("config") or {}) == dict(spec.values)
+            and str(summary.get("status") or "") in _DONE
+        )
+        if not same:
+            await self._update_deployment(
+                backend_ref,
+                DeploymentChange(
+                    values=dict(spec.values), package=spec.package, values_mode="replace"
+                ),
+                ctx,
+            )
+            everything = await self._runner.run(f"reading release {name}", config.get_all, name)
+            summary = everything.get("summary") or {}
+        client = await asyncio.to_thread(self.cluster.kube_client)
+        async with self._lock(namespace, name):
+            restored = await asyncio.to_thread(
+                live.restore,
+                client,
+                str(summary.get("manifest") or ""),
+                namespace,
+                min(30.0, self.config.timeouts.read),
+            )
+        if restored:
+            _log.info("release %s/%s: restored %s", namespace, name, ", ".join(restored))
+        return await self._describe(config, namespace, name)
+
+    def watch_deployments(self) -> AsyncIterator[BackendChanges]:
+        self.cluster.require()
+        return watch_releases(self.cluster, self.settings.cluster.storage_driver)
 
     async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
         namespace, name = parse_release_ref(backend_ref)
@@ -1420,7 +1509,22 @@ class HelmAdapter(DMSAdapter):
             work_dir=self._work(),
             pool=self._render_pool(),
         )
+        diff = None
+        if change is not None:
+            # What the update would change: each object against the live one.
+            current = await self._runner.run(
+                f"reading release {spec.name}", config.get_all, spec.name
+            )
+            reader = await self._reader()
+            diff = await asyncio.to_thread(
+                live.preview_diff,
+                reader,
+                str(release.get("manifest") or ""),
+                namespace,
+                str((current.get("summary") or {}).get("manifest") or ""),
+            )
         return Preview(
+            diff=diff,
             manifests=split_manifest(str(release.get("manifest") or "")),
             notes=release.get("notes") or None,
             extensions={

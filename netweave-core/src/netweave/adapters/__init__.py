@@ -9,6 +9,7 @@ from netweave.adapters.capabilities import Capability
 from netweave.adapters.info import AdapterInfo
 from netweave.adapters.types import (
     AdapterHealth,
+    BackendChanges,
     DeploymentChange,
     DeploymentInfo,
     DeploymentSpec,
@@ -25,6 +26,7 @@ __all__ = [
     "AdapterConfig",
     "AdapterHealth",
     "AdapterInfo",
+    "BackendChanges",
     "Capability",
     "DMSAdapter",
     "DeploymentChange",

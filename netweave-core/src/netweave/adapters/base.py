@@ -28,6 +28,7 @@ from netweave.adapters.capabilities import Capability
 from netweave.adapters.info import AdapterInfo
 from netweave.adapters.types import (
     AdapterHealth,
+    BackendChanges,
     DeploymentChange,
     DeploymentInfo,
     DeploymentSpec,
@@ -45,7 +46,7 @@ from netweave.errors import (
     Unprocessable,
     Unsupported,
 )
-from netweave.models import LogOptions, Preview, RevisionEntry
+from netweave.models import LogOptions, Preview, ResourceDiff, RevisionEntry
 
 _log = logging.getLogger("netweave.adapters")
 _T = TypeVar("_T")
@@ -336,6 +337,46 @@ class DMSAdapter(abc.ABC):
             lambda: self._preview_deployment(spec, change),
         )
 
+    async def repair_deployment(
+        self, backend_ref: str, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        """Bring the backend back to ``spec`` (the gateway's recorded package and values) after
+        a change made outside the gateway (``POST …/reconcile``). The default applies them
+        again as an update that replaces the values; an adapter whose backend has a better way
+        (a forced sync) overrides ``_repair_deployment``."""
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        return await self._guard(
+            "repair deployment",
+            self.config.timeouts.write,
+            lambda: self._repair_deployment(backend_ref, spec, ctx),
+        )
+
+    async def diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
+        """Desired (the manifests of ``revision``, the one the gateway recorded) vs live, one
+        unified diff per resource (capability ``drift``)."""
+        self.require(Capability.DRIFT)
+        return await self._guard(
+            "diff deployment",
+            self.config.timeouts.read,
+            lambda: self._diff_deployment(backend_ref, revision),
+        )
+
+    async def _diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
+        raise NotImplementedError("_diff_deployment")
+
+    def watch_deployments(self) -> AsyncIterator[BackendChanges]:
+        """Report which deployments may have changed, as the backend tells it (Kubernetes:
+        list+watch with resourceVersion and bookmarks), so the reconciler reads only those.
+
+        Optional: the default raises ``NotImplementedError`` and the reconciler polls
+        ``get_deployment`` at its interval instead (``WATCHES`` says which applies). The
+        iterator runs until cancelled; errors inside it are the adapter's to retry (a watch
+        that restarts from a fresh list yields ``BackendChanges(resync=True)``)."""
+        raise NotImplementedError("watch_deployments")
+
+    #: True when the adapter implements :meth:`watch_deployments`.
+    WATCHES: ClassVar[bool] = False
+
     async def stream_logs(self, backend_ref: str, options: LogOptions) -> AsyncIterator[str]:
         """Yield log lines. Errors before the first line map like any other call."""
         self.require(Capability.LOGS)
@@ -409,6 +450,14 @@ class DMSAdapter(abc.ABC):
         self, backend_ref: str, revision: int, ctx: OperationContext
     ) -> DeploymentInfo:
         raise NotImplementedError("_rollback_deployment")
+
+    async def _repair_deployment(
+        self, backend_ref: str, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        change = DeploymentChange(
+            values=dict(spec.values), package=spec.package, values_mode="replace"
+        )
+        return await self._update_deployment(backend_ref, change, ctx)
 
     async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
         """Override to refuse an update up front; by default every update is attempted."""

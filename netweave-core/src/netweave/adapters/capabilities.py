@@ -16,3 +16,5 @@ class Capability(enum.StrEnum):
     GITOPS = "gitops"
     #: Pause and resume reconciliation (GitOps backends: Flux ``spec.suspend``).
     SUSPEND = "suspend"
+    #: Compare live objects with the desired ones: drift on reads, ``GET …/diff``.
+    DRIFT = "drift"

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from netweave.models import DeploymentStatus, ResourceStatus, RevisionEntry
+from netweave.models import DeploymentStatus, DriftItem, ResourceStatus, RevisionEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +160,19 @@ class DeploymentInfo:
     resources: tuple[ResourceStatus, ...] = ()
     updated_at: datetime | None = None
     extensions: dict[str, Any] = field(default_factory=dict)
+    #: Live objects that differ from what the backend's own record says was applied (deleted,
+    #: edited); ``None``: the adapter does not compare them. The core adds what it can see
+    #: itself (revision, values, package changed outside the gateway).
+    drift: tuple[DriftItem, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackendChanges:
+    """What :meth:`DMSAdapter.watch_deployments` reports: deployments (by ``backend_ref``) that
+    may have changed, or ``resync``: any may have (a watch restarted from a fresh list)."""
+
+    refs: frozenset[str] = frozenset()
+    resync: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +184,7 @@ class AdapterHealth:
 
 __all__ = [
     "AdapterHealth",
+    "BackendChanges",
     "DeploymentChange",
     "DeploymentInfo",
     "DeploymentSpec",

@@ -203,10 +203,14 @@ class NetweaveCore(InitPluginProtocol):
             services.worker.start()
             if services.notifications is not None:
                 services.notifications.worker.start()
+            if services.reconciler is not None:
+                services.reconciler.start()
             finalize_openapi(app)
             try:
                 yield
             finally:
+                if services.reconciler is not None:
+                    await services.reconciler.stop()
                 await services.worker.stop()
                 if services.notifications is not None:
                     await services.notifications.close()

@@ -30,6 +30,25 @@ class DeploymentStatus(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+class DriftItem(WireModel):
+    """One difference between what the gateway deployed and what the backend holds."""
+
+    #: ``missing`` (an object deleted), ``modified`` (an object edited), ``uninstalled`` (the
+    #: whole deployment gone), ``revision``, ``values``, ``package`` (changed outside the gateway).
+    change: Literal["missing", "modified", "uninstalled", "revision", "values", "package"]
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    detail: str | None = None
+
+
+class DriftReport(WireModel):
+    """What differs since when; present while a drift is detected."""
+
+    since: datetime
+    differences: list[DriftItem] = Field(default_factory=list)
+
+
 class Deployment(WireModel):
     deployment_id: str
     name: str
@@ -45,6 +64,9 @@ class Deployment(WireModel):
     created_at: datetime
     updated_at: datetime
     extensions: dict[str, Any] = Field(default_factory=dict)
+    #: A change made outside the gateway was found by the reconciler (see ``drift``).
+    drift_detected: bool = False
+    drift: DriftReport | None = None
 
 
 class DeploymentList(WireModel):
@@ -120,7 +142,11 @@ class ResourceStatus(WireModel):
     kind: str
     name: str
     namespace: str | None = None
+    api_version: str | None = None
+    #: By the kind's own rule (``docs/health.md``); ``None``: the backend cannot say.
     ready: bool | None = None
+    #: Why not ready, in Kubernetes' style (``ReplicasUnavailable``, ``NotFound`` …).
+    reason: str | None = None
     message: str | None = None
     #: A fingerprint of the object as the backend applies it (Helm: of its rendered manifest
     #: document): it changes when the object's desired state does. Not every adapter gives one.
@@ -135,8 +161,32 @@ class DeploymentStatusReport(WireModel):
     #: The backend's own words (e.g. Helm's ``superseded``), for diagnosis; not for logic.
     backend_status: str | None = None
     resources: list[ResourceStatus] = Field(default_factory=list)
+    #: Every resource ready by its kind's rule (``None``: the backend reports no readiness).
+    ready: bool | None = None
+    drift_detected: bool = False
+    drift: DriftReport | None = None
     updated_at: datetime | None = None
     extensions: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResourceDiff(WireModel):
+    """Desired vs live for one resource, as a unified diff (empty when they agree)."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    #: ``in-sync``, ``modified``, ``missing`` (desired, not live), ``added`` (to be created by an
+    #: update), ``removed`` (to be deleted by an update).
+    state: Literal["in-sync", "modified", "missing", "added", "removed"]
+    diff: str = ""
+
+
+class DeploymentDiff(WireModel):
+    deployment_id: str
+    #: The revision whose manifests are the desired state.
+    revision: int
+    drift_detected: bool
+    resources: list[ResourceDiff]
 
 
 class RevisionEntry(WireModel):
@@ -165,4 +215,6 @@ class Preview(WireModel):
 
     manifests: dict[str, str]
     notes: str | None = None
+    #: For an update: what it would change, per resource, against the live objects.
+    diff: list[ResourceDiff] | None = None
     extensions: dict[str, Any] = Field(default_factory=dict)

@@ -41,6 +41,8 @@ class OperationType(enum.StrEnum):
     DELETE = "DELETE"
     SCALE = "SCALE"
     ROLLBACK = "ROLLBACK"
+    #: Repair: bring the backend back to the recorded package and values (``POST …/reconcile``).
+    RECONCILE = "RECONCILE"
 
 
 class Operation(WireModel):

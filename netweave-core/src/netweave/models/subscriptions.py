@@ -44,6 +44,10 @@ class EventType(enum.StrEnum):
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_CHANGED = "DeploymentChanged"
     DEPLOYMENT_DELETED = "DeploymentDeleted"
+    #: The reconciler found the deployment's health changed between operations.
+    DEPLOYMENT_HEALTH_CHANGED = "DeploymentHealthChanged"
+    #: The reconciler found a change made outside the gateway.
+    DEPLOYMENT_DRIFT_DETECTED = "DeploymentDriftDetected"
     OPERATION_STATE_CHANGED = "OperationStateChanged"
 
 

@@ -23,6 +23,7 @@ from netweave.operations.subscriptions import SubscriptionService
 from netweave.operations.vnflcm import VnfLcmService
 from netweave.operations.vnfpkgm import VnfPkgmService
 from netweave.operations.worker import OperationWorker
+from netweave.reconcile import Reconciler
 from netweave.registry import AdapterRegistry
 from netweave.store import Store
 
@@ -45,6 +46,8 @@ class Services:
     vnflcm: VnfLcmService | None = None
     #: The ETSI SOL005 package face over the package store (``netweave.api.etsi.vnfpkgm``).
     vnfpkgm: VnfPkgmService | None = None
+    #: Keeps recorded states true between operations (``None``: ``reconcile.enabled`` false).
+    reconciler: Reconciler | None = None
 
 
 def build_services(
@@ -74,6 +77,23 @@ def build_services(
         poll_interval=settings.operations.poll_interval,
     )
     deployments = DeploymentService(store, registry, hooks, worker, packages.cache)
+    reconciler = None
+    if settings.reconcile.enabled:
+        r = settings.reconcile
+        reconciler = Reconciler(
+            store,
+            registry,
+            hooks,
+            owner=worker.owner,
+            interval=r.interval,
+            resync=r.resync,
+            max_interval=r.max_interval,
+            shards=r.shards,
+            lease_seconds=r.lease_seconds,
+            rate=r.rate,
+            concurrency=r.concurrency,
+            list_interval=r.list_interval,
+        )
     operations = OperationService(store, hooks, worker)
     return Services(
         store=store,
@@ -106,6 +126,7 @@ def build_services(
             fetch=settings.fetch,
             max_upload_bytes=settings.api.max_upload_bytes,
         ),
+        reconciler=reconciler,
     )
 
 

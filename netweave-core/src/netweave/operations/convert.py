@@ -10,6 +10,7 @@ from netweave.adapters import PackageInfo
 from netweave.models import (
     Deployment,
     DeploymentPackage,
+    DriftReport,
     Operation,
     PackageState,
     ProblemDetails,
@@ -122,6 +123,8 @@ def deployment_to_wire(record: DeploymentRecord) -> Deployment:
         created_at=record.created_at,
         updated_at=record.updated_at,
         extensions=record.extensions,
+        drift_detected=bool(record.drift),
+        drift=DriftReport.model_validate(record.drift) if record.drift else None,
     )
 
 

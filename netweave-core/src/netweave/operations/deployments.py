@@ -29,9 +29,11 @@ from netweave.errors import (
     NotFound,
     Unprocessable,
 )
+from netweave.health.status import observed, resources_ready
 from netweave.logging import request_id_var
 from netweave.models import (
     Deployment,
+    DeploymentDiff,
     DeploymentList,
     DeploymentRequest,
     DeploymentStatus,
@@ -54,6 +56,7 @@ from netweave.operations.convert import (
     package_to_info,
 )
 from netweave.operations.events import HookBus
+from netweave.operations.observe import gone, record_observation
 from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 
@@ -194,6 +197,7 @@ class DeploymentService:
 
     async def status(self, deployment_id: str) -> DeploymentStatusReport:
         record, info = await self._reconcile(deployment_id)
+        wire = deployment_to_wire(record)
         return DeploymentStatusReport(
             deployment_id=record.deployment_id,
             status=record.status,
@@ -201,6 +205,9 @@ class DeploymentService:
             revision=record.revision,
             backend_status=info.backend_status if info else None,
             resources=list(info.resources) if info else [],
+            ready=resources_ready(info) if info else None,
+            drift_detected=wire.drift_detected,
+            drift=wire.drift,
             updated_at=(info.updated_at if info and info.updated_at else record.updated_at),
             extensions=(info.extensions if info else {}),
         )
@@ -225,37 +232,38 @@ class DeploymentService:
         try:
             info = await adapter.get_deployment(record.backend_ref)
         except NotFound:
-            info = DeploymentInfo(
-                backend_ref=record.backend_ref,
-                status=DeploymentStatus.DELETED,
-                revision=record.revision,
-                message="the backend no longer has this deployment",
-            )
+            info = gone(record)
         except (BackendUnavailable, BackendTimeout) as exc:
             record.status = DeploymentStatus.UNKNOWN
             record.status_message = f"backend unreachable: {exc.message}"
             return record, None
-        changes: dict[str, Any] = {}
-        if info.status != record.status:
-            changes["status"] = info.status
-        if info.message != record.status_message:
-            changes["status_message"] = info.message
-        if info.revision != record.revision:
-            changes["revision"] = info.revision
-        if info.package_version is not None and info.package_version != record.package_version:
-            changes["package_version"] = info.package_version
-        if changes:
-            changes["updated_at"] = now()
-            try:
-                async with self._hooks.change(self._store) as events:
-                    record = await self._store.update_deployment(deployment_id, **changes)
-                    events.deployment("DeploymentChanged", record)
-            except NotFound:
-                raise NotFound(
-                    f"deployment {deployment_id!r} not found",
-                    details={"deploymentId": deployment_id},
-                ) from None
-        return record, info
+        # Status, drift and their events, as the reconciler records them.
+        record = await record_observation(self._store, self._hooks, record, info)
+        return record, observed(info)
+
+    async def diff(self, deployment_id: str) -> DeploymentDiff:
+        """Desired (the recorded revision's manifests) vs live, per resource."""
+        record = await self.record(deployment_id)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.DRIFT)
+        ref = self._reached_backend(record)
+        resources = await adapter.diff_deployment(ref, record.revision)
+        return DeploymentDiff(
+            deployment_id=deployment_id,
+            revision=record.revision,
+            drift_detected=any(r.state != "in-sync" for r in resources),
+            resources=resources,
+        )
+
+    async def repair(self, deployment_id: str) -> Accepted:
+        """``POST …/reconcile``: a RECONCILE operation bringing the backend back to the
+        recorded package and values (the runner's outcome rule decides COMPLETED)."""
+        record = await self.record(deployment_id)
+        adapter = self._registry.owner(record.adapter)
+        adapter.require(Capability.DEPLOYMENT_LIFECYCLE)
+        await self._idle(record)
+        self._reached_backend(record)
+        return await self._start(record, OperationType.RECONCILE, {}, [])
 
     async def history(self, deployment_id: str) -> RevisionHistory:
         record = await self.record(deployment_id)

@@ -53,6 +53,7 @@ from netweave.errors import (
     NetweaveError,
     NotFound,
 )
+from netweave.health.status import drift_changes, observed, unready_message, waiting_for_readiness
 from netweave.logging import request_id_var
 from netweave.models import DeploymentStatus, OperationState, OperationType
 from netweave.models.paths import operation_path
@@ -77,6 +78,7 @@ _RUNNING_STATUS = {
     OperationType.SCALE: DeploymentStatus.DEPLOYING,
     OperationType.ROLLBACK: DeploymentStatus.ROLLING_BACK,
     OperationType.DELETE: DeploymentStatus.DELETING,
+    OperationType.RECONCILE: DeploymentStatus.DEPLOYING,
 }
 _RETRYABLE = (BackendUnavailable, BackendTimeout)
 #: Statuses that are not an outcome yet: the runner keeps polling the backend.
@@ -299,7 +301,7 @@ class OperationRunner:
     ) -> PackageRecord | None:
         """The package the step installs: the deployment's for a create, the new one for an
         update that changes it; None otherwise (or when it is gone: ``_call`` says so)."""
-        if operation.operation_type is OperationType.CREATE:
+        if operation.operation_type in (OperationType.CREATE, OperationType.RECONCILE):
             return await self._store.get_package(deployment.package_id)
         if operation.operation_type is OperationType.UPDATE and operation.params.get("packageId"):
             return await self._store.get_package(str(operation.params["packageId"]))
@@ -364,7 +366,40 @@ class OperationRunner:
             return await adapter.scale_deployment(ref, int(params["replicas"]), ctx)
         if kind is OperationType.ROLLBACK:
             return await adapter.rollback_deployment(ref, int(params.get("revision", 0)), ctx)
+        if kind is OperationType.RECONCILE:
+            return await self._repair(adapter, deployment, package, ref, ctx)
         raise InvalidInput(f"unknown operation type {kind}")
+
+    @staticmethod
+    async def _repair(
+        adapter: DMSAdapter,
+        deployment: DeploymentRecord,
+        package: PackageRecord | None,
+        ref: str,
+        ctx: OperationContext,
+    ) -> DeploymentInfo:
+        """The recorded package and values applied again; installed again when the backend no
+        longer has the deployment at all (uninstalled behind the gateway's back)."""
+        if package is None:
+            raise NotFound(
+                f"package {deployment.package_id} no longer exists",
+                details={"packageId": deployment.package_id},
+            )
+        spec = DeploymentSpec(
+            deployment_id=deployment.deployment_id,
+            name=deployment.name,
+            namespace=deployment.namespace,
+            package=package_to_info(package),
+            values=deployment.values,
+            resource_pool_id=deployment.resource_pool_id,
+        )
+        try:
+            current = await adapter.get_deployment(ref)
+        except NotFound:
+            current = None
+        if current is None or current.status is DeploymentStatus.DELETED:
+            return await adapter.create_deployment(spec, ctx)
+        return await adapter.repair_deployment(ref, spec, ctx)
 
     # -- the outcome rule ---------------------------------------------------------------------
 
@@ -387,6 +422,19 @@ class OperationRunner:
         except NetweaveError as exc:
             await self._fail(operation, deployment, exc, adapter=adapter)
             return False
+        if waiting_for_readiness(info):
+            # Deployed, but not ready within the write timeout: not the requested end state.
+            await self._fail(
+                operation,
+                deployment,
+                BackendTimeout(
+                    f"the backend deployed it, but it is still {unready_message(info)} after "
+                    "the adapter's write timeout",
+                    details={"deploymentStatus": DeploymentStatus.DEGRADED.value},
+                ),
+                reported=observed(info),
+            )
+            return False
         unmet = self._unmet(operation, deployment, package, info)
         if unmet is not None:
             await self._fail(operation, deployment, unmet, reported=info)
@@ -399,7 +447,10 @@ class OperationRunner:
         """Poll the backend while the deployment is on its way; its last report (still
         settling only when ``deadline`` passed)."""
         delay = _FIRST_POLL
-        while info.status in _SETTLING and time.monotonic() < deadline:
+        # Deployed but not ready yet (DEPLOYED only when ready): still on its way too.
+        while (
+            info.status in _SETTLING or waiting_for_readiness(info)
+        ) and time.monotonic() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_POLL)
             try:
@@ -466,8 +517,16 @@ class OperationRunner:
                 f"not the requested {package.version}",
                 details=details,
             )
+        if kind is OperationType.RECONCILE and info.drift:
+            return BackendError(
+                "after the repair the backend still differs from the recorded state: "
+                + "; ".join(
+                    f"{d.kind} {d.name}: {d.change}" if d.kind else d.change for d in info.drift
+                ),
+                details=details,
+            )
         requested: dict[str, Any] | None = None
-        if kind is OperationType.CREATE:
+        if kind in (OperationType.CREATE, OperationType.RECONCILE):
             requested = deployment.values
         elif kind is OperationType.UPDATE:
             requested = operation.params.get("values")
@@ -558,6 +617,9 @@ class OperationRunner:
         elif operation.operation_type is OperationType.UPDATE and params.get("packageId"):
             # The package's own version when the adapter does not report one.
             changes.pop("package_version", None)
+        # What the backend holds now is what the gateway asked for: no drift left, or what the
+        # adapter still sees differ.
+        changes.update(drift_changes(deployment.drift, info.drift or (), now()))
         return changes
 
     async def _fail(
@@ -595,6 +657,7 @@ class OperationRunner:
                         "updated_at": now(),
                     }
                     if reported is not None:
+                        reported = observed(reported)
                         changes["status"] = reported.status
                         changes["revision"] = reported.revision
                         changes["backend_ref"] = reported.backend_ref
@@ -632,7 +695,7 @@ class OperationRunner:
         if deployment.backend_ref is None:
             return None
         try:
-            return await adapter.get_deployment(deployment.backend_ref)
+            return observed(await adapter.get_deployment(deployment.backend_ref))
         except NotFound:
             return DeploymentInfo(
                 backend_ref=deployment.backend_ref,
@@ -684,7 +747,7 @@ class OperationRunner:
                     expected=OperationState.ROLLING_BACK,
                 )
             info, prior = await self._restore(adapter, claimed, deployment, ctx)
-            info = await self._settle(adapter, info, deadline)
+            info = observed(await self._settle(adapter, info, deadline))
             unmet = self._unmet_restore(info, prior)
         except Exception as exc:
             if not isinstance(exc, NetweaveError):

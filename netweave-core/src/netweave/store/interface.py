@@ -163,6 +163,19 @@ class Store(VnfStore, VnfPackageStore, Protocol):
     async def active_operation_for(self, deployment_id: str) -> OperationRecord | None:
         """The non-terminal operation on a deployment, if any (one at a time per deployment)."""
 
+    # -- the reconciler's shards -----------------------------------------------------------
+    async def claim_reconcile_shards(
+        self, *, owner: str, shards: int, want: int, lease_seconds: float, now: datetime
+    ) -> list[int]:
+        """Hold ``want`` of the shards ``0..shards-1`` until ``now + lease_seconds``: those
+        ``owner`` holds already first, then free or expired ones (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL); shards held beyond ``want`` are given up. The shards now held."""
+
+    async def reconcile_owners(self, *, now: datetime) -> set[str]:
+        """The owners holding an unexpired shard lease (the live reconciling replicas)."""
+
+    async def release_reconcile_shards(self, *, owner: str) -> None: ...
+
     # -- subscriptions ---------------------------------------------------------------------
     async def add_subscription(self, record: SubscriptionRecord) -> None: ...
 

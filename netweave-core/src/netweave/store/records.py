@@ -47,6 +47,9 @@ class DeploymentRecord:
     revision: int = 0
     values: dict[str, Any] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
+    #: What the reconciler found changed outside the gateway: ``{"since": iso, "differences":
+    #: [DriftItem wire dicts]}``; ``None`` while the backend holds what the gateway deployed.
+    drift: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -99,6 +99,7 @@ from netweave.store.tables import (
     IdempotencyRow,
     OperationRow,
     PackageRow,
+    ReconcileShardRow,
     SubscriptionRow,
     UTCDateTime,
     metadata,
@@ -127,6 +128,7 @@ _IN_CHUNK = 1000
 _P = cast(Table, PackageRow.__table__)
 _D = cast(Table, DeploymentRow.__table__)
 _O = cast(Table, OperationRow.__table__)
+_R = cast(Table, ReconcileShardRow.__table__)
 _S = cast(Table, SubscriptionRow.__table__)
 _I = cast(Table, IdempotencyRow.__table__)
 _T = cast(Table, ApiTokenRow.__table__)
@@ -1267,6 +1269,94 @@ class SqlStore(VnfRows, VnfPackageRows):
                     )
                 ).first()
         return None if row is None else _operation(row)
+
+    # -- the reconciler's shards -----------------------------------------------------------
+
+    async def claim_reconcile_shards(
+        self, *, owner: str, shards: int, want: int, lease_seconds: float, now: datetime
+    ) -> list[int]:
+        _require_aware("now", now)
+        _check_lease(owner, lease_seconds)
+        if not 1 <= shards <= 4096 or not 0 <= want <= shards:
+            raise InvalidInput("shards must be 1..4096 and want 0..shards")
+        until = now + timedelta(seconds=lease_seconds)
+        free = or_(_R.c.lease_owner == owner, _R.c.lease_expires_at.is_(None))
+        free = or_(free, _R.c.lease_expires_at <= now)
+        with _translate("claiming reconcile shards"):
+            async with self._conn(write=True) as conn:
+                existing = set(
+                    (await conn.execute(select(_R.c.shard).where(_R.c.shard < shards))).scalars()
+                )
+                missing = [n for n in range(shards) if n not in existing]
+                if missing:
+                    # Another replica may insert the same rows meanwhile: theirs count.
+                    from sqlalchemy.dialects import postgresql as pg
+                    from sqlalchemy.dialects import sqlite as lite
+
+                    dialect = pg if self.dialect == "postgresql" else lite
+                    await conn.execute(
+                        dialect.insert(_R)
+                        .values([{"shard": n} for n in missing])
+                        .on_conflict_do_nothing()
+                    )
+                mine = list(
+                    (
+                        await conn.execute(
+                            select(_R.c.shard)
+                            .where(_R.c.shard < shards, _R.c.lease_owner == owner)
+                            .where(_R.c.lease_expires_at > now)
+                            .order_by(_R.c.shard)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).scalars()
+                )
+                keep = mine[:want]
+                more = want - len(keep)
+                if more > 0:
+                    found = (
+                        await conn.execute(
+                            select(_R.c.shard)
+                            .where(_R.c.shard < shards, free, _R.c.shard.not_in(keep or [-1]))
+                            .order_by(_R.c.shard)
+                            .limit(more)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).scalars()
+                    keep += list(found)
+                if keep:
+                    await conn.execute(
+                        update(_R)
+                        .where(_R.c.shard.in_(keep))
+                        .values(lease_owner=owner, lease_expires_at=until)
+                    )
+                dropped = [n for n in mine if n not in keep]
+                if dropped:
+                    await conn.execute(
+                        update(_R)
+                        .where(_R.c.shard.in_(dropped), _R.c.lease_owner == owner)
+                        .values(lease_owner=None, lease_expires_at=None)
+                    )
+        return sorted(keep)
+
+    async def reconcile_owners(self, *, now: datetime) -> set[str]:
+        _require_aware("now", now)
+        with _translate("reading reconcile shard owners"):
+            async with self._conn(write=False) as conn:
+                rows = await conn.execute(
+                    select(_R.c.lease_owner)
+                    .where(_R.c.lease_owner.is_not(None), _R.c.lease_expires_at > now)
+                    .distinct()
+                )
+                return {str(owner) for owner in rows.scalars()}
+
+    async def release_reconcile_shards(self, *, owner: str) -> None:
+        with _translate("releasing reconcile shards"):
+            async with self._conn(write=True) as conn:
+                await conn.execute(
+                    update(_R)
+                    .where(_R.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
 
     # -- subscriptions ---------------------------------------------------------------------
 

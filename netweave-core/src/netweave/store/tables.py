@@ -136,6 +136,8 @@ class DeploymentRow(Base):
     extensions: Mapped[dict[str, Any]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: What the reconciler found changed outside the gateway (``None``: nothing).
+    drift: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
 
     # Lists are ordered by (created_at, deployment_id); one index per filter ending with them.
     __table_args__ = (
@@ -146,6 +148,18 @@ class DeploymentRow(Base):
         Index("ix_deployments_namespace_created_at", "namespace", "created_at", "deployment_id"),
         Index("ix_deployments_adapter_created_at", "adapter", "created_at", "deployment_id"),
     )
+
+
+class ReconcileShardRow(Base):
+    """The reconciler's shards: deployments are spread over a fixed number of shards (by a hash
+    of their id), and each shard is reconciled by the replica holding its lease, taken over when
+    the lease expires (a replica that died)."""
+
+    __tablename__ = "reconcile_shards"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OperationRow(Base):

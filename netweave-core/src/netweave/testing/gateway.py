@@ -35,7 +35,13 @@ from pydantic import SecretStr
 from netweave.adapters import DMSAdapter
 from netweave.api.app import create_app
 from netweave.api.plugin import NetweaveCore
-from netweave.config import ApiSettings, OperationSettings, PluginSettings, Settings
+from netweave.config import (
+    ApiSettings,
+    OperationSettings,
+    PluginSettings,
+    ReconcileSettings,
+    Settings,
+)
 from netweave.loading import register_adapter_hooks
 from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
@@ -113,15 +119,19 @@ def gateway_settings(
     *,
     token: str | None = TOKEN,
     dms: Sequence[Mapping[str, Any]] = (),
+    reconcile: ReconcileSettings | None = None,
     **api: Any,
 ) -> Settings:
     """Settings for a test gateway: a known token, a fast operation worker, and the
-    ``plugins.dms`` entries (as in the YAML file) when adapters are to be loaded by type."""
+    ``plugins.dms`` entries (as in the YAML file) when adapters are to be loaded by type.
+    The reconciler is off unless ``reconcile`` is given (a test that changes a backend behind
+    the gateway's back decides when the gateway looks)."""
     return Settings(
         data_dir=data_dir,
         api=ApiSettings(token=SecretStr(token) if token else None, **api),
         operations=OperationSettings(poll_interval=0.02, lease_seconds=5.0, max_attempts=2),
         plugins=PluginSettings.model_validate({"dms": list(dms)}),
+        reconcile=reconcile or ReconcileSettings(enabled=False),
     )
 
 

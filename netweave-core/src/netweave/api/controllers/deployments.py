@@ -28,6 +28,7 @@ from netweave.api.common import (
 )
 from netweave.models import (
     Deployment,
+    DeploymentDiff,
     DeploymentList,
     DeploymentRequest,
     DeploymentStatus,
@@ -158,8 +159,19 @@ class DeploymentController(Controller):
         services: NamedDependency[Services],
         deployment_id: DeploymentIdParam,
         data: JSONBody[DeploymentUpdate],
+        dry_run: Annotated[
+            bool | None,
+            QueryParameter(
+                query="dryRun",
+                required=False,
+                description="As the body's dryRun: preview the update and the diff it would "
+                "apply against the live objects; nothing changes.",
+            ),
+        ] = None,
     ) -> Response[Operation]:
         """New values and/or a new ``packageId`` (upgrade). 202 with the operation."""
+        if dry_run:
+            data = data.model_copy(update={"dry_run": True})
         result = await services.deployments.update(deployment_id.lower(), data)
         if isinstance(result, Preview):
             return model_response(result, HTTP_200_OK)
@@ -232,6 +244,38 @@ class DeploymentController(Controller):
         self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
     ) -> DeploymentStatusReport:
         return await services.deployments.status(deployment_id.lower())
+
+    @get(
+        "/{deploymentId:str}/diff",
+        operation_id="GetNfDeploymentDiff",
+        summary="Desired (the recorded revision) vs live objects, a unified diff per resource",
+    )
+    async def get_diff(
+        self, services: NamedDependency[Services], deployment_id: DeploymentIdParam
+    ) -> DeploymentDiff:
+        """501 when the adapter cannot compare live objects (capability ``drift``)."""
+        return await services.deployments.diff(deployment_id.lower())
+
+    @post(
+        "/{deploymentId:str}/reconcile",
+        operation_id="ReconcileNfDeployment",
+        summary="Repair: bring the backend back to the recorded package and values",
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def reconcile_deployment(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        deployment_id: DeploymentIdParam,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Operation]:
+        """202 with a RECONCILE operation; COMPLETED only when the backend again holds the
+        recorded state, ready and without drift (409 while another operation holds it)."""
+
+        async def produce() -> Response[Any]:
+            return _accepted_response(await services.deployments.repair(deployment_id.lower()))
+
+        return await idempotent(request, services, idempotency_key, "reconcile", produce)
 
     @get(
         "/{deploymentId:str}/history",

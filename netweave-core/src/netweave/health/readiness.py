@@ -1,0 +1,374 @@
+"""Readiness of Kubernetes objects by each kind's own rule, written once for every adapter that
+reads Kubernetes objects (Helm, Flux).
+
+Each rule takes the object as the API server returns it (a JSON mapping, camelCase) and answers
+a :class:`Readiness`: ``ready`` True/False with a short ``reason`` (CamelCase, like Kubernetes'
+own condition reasons) and a ``message`` when not, and ``failed`` when the object itself says it
+will not get there (a Job that failed, a Deployment past its progress deadline, a Pod that
+ended in ``Failed``). The rules follow what the kind's controller publishes, always at the
+current ``metadata.generation`` (a status the controller wrote for an older spec says nothing
+about this one):
+
+* Deployment: ``updatedReplicas``, ``availableReplicas`` ≥ ``spec.replicas`` and no old
+  replicas left; ``ProgressDeadlineExceeded`` is a failure;
+* StatefulSet: ``readyReplicas`` (and ``availableReplicas`` when published) ≥ replicas, and for
+  a rolling update ``updatedReplicas`` ≥ replicas with ``currentRevision == updateRevision``;
+* DaemonSet: ``numberAvailable`` and ``updatedNumberScheduled`` ≥ ``desiredNumberScheduled``;
+* ReplicaSet: ``availableReplicas`` ≥ replicas;
+* Job: condition ``Complete`` (ready) or ``Failed`` (failed); running otherwise;
+* Pod: ``Succeeded``, or ``Running`` with condition ``Ready``; ``Failed`` is a failure;
+  otherwise the waiting containers' reasons (``CrashLoopBackOff``…);
+* PersistentVolumeClaim: phase ``Bound``;
+* Service: ``ExternalName`` and selector-less Services are ready; a ``LoadBalancer`` needs an
+  ingress address; a Service with a selector needs an endpoint: a ready Pod it selects (what
+  the endpoints controller publishes), or any selected Pod with ``publishNotReadyAddresses``;
+* HorizontalPodAutoscaler: conditions ``AbleToScale`` and ``ScalingActive`` not ``False``;
+* any other kind with ``status.conditions``: ``Ready`` (or ``Available``) ``True``; ``Stalled``
+  ``True`` is a failure;
+* any other kind: present is ready (a ConfigMap has nothing more to say).
+
+A missing object is not ready (``NotFound``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+JSON = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool | None
+    reason: str | None = None
+    message: str | None = None
+    #: The object says it will not become ready by itself (a failed Job …).
+    failed: bool = False
+
+
+READY = Readiness(ready=True)
+
+
+def _not(reason: str, message: str, *, failed: bool = False) -> Readiness:
+    return Readiness(ready=False, reason=reason, message=message, failed=failed)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _status(obj: JSON) -> JSON:
+    status = obj.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def _spec(obj: JSON) -> JSON:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def conditions(obj: JSON) -> dict[str, JSON]:
+    """``status.conditions`` by type."""
+    found: dict[str, JSON] = {}
+    for cond in _status(obj).get("conditions") or []:
+        if isinstance(cond, Mapping) and isinstance(cond.get("type"), str):
+            found[cond["type"]] = cond
+    return found
+
+
+def _is(cond: JSON | None, value: str) -> bool:
+    return cond is not None and str(cond.get("status")) == value
+
+
+def _stale(obj: JSON) -> Readiness | None:
+    """Not ready while the controller has not observed the current generation."""
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = _status(obj).get("observedGeneration")
+    if generation is None:
+        return None
+    if observed is None or _int(observed) < _int(generation):
+        return _not(
+            "ObservedGenerationStale",
+            f"the controller has not observed generation {generation} yet "
+            f"(observed {observed if observed is not None else 'none'})",
+        )
+    return None
+
+
+def _deployment(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    stale = _stale(obj)
+    if stale is not None:
+        return stale
+    spec, status = _spec(obj), _status(obj)
+    want = _int(spec.get("replicas"), 1)
+    progressing = conditions(obj).get("Progressing")
+    if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return _not(
+            "ProgressDeadlineExceeded",
+            str(progressing.get("message") or "the rollout exceeded its progress deadline"),
+            failed=True,
+        )
+    updated = _int(status.get("updatedReplicas"))
+    if updated < want:
+        return _not("RolloutInProgress", f"{updated} of {want} replicas updated")
+    total = _int(status.get("replicas"))
+    if total > updated:
+        return _not("OldReplicasPending", f"{total - updated} old replicas pending termination")
+    available = _int(status.get("availableReplicas"))
+    if available < want:
+        return _not("ReplicasUnavailable", f"{available} of {want} replicas available")
+    return READY
+
+
+def _statefulset(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    stale = _stale(obj)
+    if stale is not None:
+        return stale
+    spec, status = _spec(obj), _status(obj)
+    want = _int(spec.get("replicas"), 1)
+    strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+    if strategy == "RollingUpdate":
+        partition = _int(
+            ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+        )
+        updated = _int(status.get("updatedReplicas"))
+        if updated < want - partition:
+            return _not("RolloutInProgress", f"{updated} of {want} replicas updated")
+        update_rev, current_rev = status.get("updateRevision"), status.get("currentRevision")
+        if not partition and update_rev and current_rev and update_rev != current_rev:
+            return _not("RolloutInProgress", f"revision {update_rev} not rolled out yet")
+    ready = _int(status.get("readyReplicas"))
+    if ready < want:
+        return _not("ReplicasNotReady", f"{ready} of {want} replicas ready")
+    if "availableReplicas" in status and _int(status.get("availableReplicas")) < want:
+        return _not(
+            "ReplicasUnavailable", f"{_int(status.get('availableReplicas'))} of {want} available"
+        )
+    return READY
+
+
+def _daemonset(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    stale = _stale(obj)
+    if stale is not None:
+        return stale
+    status = _status(obj)
+    want = _int(status.get("desiredNumberScheduled"))
+    updated = _int(status.get("updatedNumberScheduled"))
+    if updated < want:
+        return _not("RolloutInProgress", f"{updated} of {want} pods updated")
+    available = _int(status.get("numberAvailable"))
+    if available < want:
+        return _not("PodsUnavailable", f"{available} of {want} pods available")
+    return READY
+
+
+def _replicaset(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    stale = _stale(obj)
+    if stale is not None:
+        return stale
+    want = _int(_spec(obj).get("replicas"), 1)
+    available = _int(_status(obj).get("availableReplicas"))
+    if available < want:
+        return _not("ReplicasUnavailable", f"{available} of {want} replicas available")
+    return READY
+
+
+def _job(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    conds = conditions(obj)
+    if _is(conds.get("Failed"), "True"):
+        failed = conds["Failed"]
+        return _not(
+            str(failed.get("reason") or "JobFailed"),
+            str(failed.get("message") or "the job failed"),
+            failed=True,
+        )
+    if _is(conds.get("Complete"), "True"):
+        return READY
+    active = _int(_status(obj).get("active"))
+    return _not("JobRunning", f"the job has not completed ({active} active pods)")
+
+
+def _waiting_reasons(pod: JSON) -> list[str]:
+    reasons: list[str] = []
+    for cs in _status(pod).get("containerStatuses") or []:
+        if not isinstance(cs, Mapping) or cs.get("ready"):
+            continue
+        state = cs.get("state") or {}
+        waiting = state.get("waiting") if isinstance(state, Mapping) else None
+        if isinstance(waiting, Mapping) and waiting.get("reason"):
+            reasons.append(f"{cs.get('name')}: {waiting['reason']}")
+        else:
+            reasons.append(f"{cs.get('name')}: not ready")
+    return reasons
+
+
+def pod_ready(pod: JSON) -> bool:
+    return _status(pod).get("phase") == "Running" and _is(conditions(pod).get("Ready"), "True")
+
+
+def _pod(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    phase = _status(obj).get("phase")
+    if phase == "Succeeded":
+        return READY
+    if phase == "Failed":
+        return _not(
+            str(_status(obj).get("reason") or "PodFailed"),
+            str(_status(obj).get("message") or "the pod failed"),
+            failed=True,
+        )
+    if pod_ready(obj):
+        return READY
+    waiting = _waiting_reasons(obj)
+    reason = "ContainersNotReady"
+    if any("CrashLoopBackOff" in w for w in waiting):
+        reason = "CrashLoopBackOff"
+    return _not(
+        reason, f"phase {phase or 'unknown'}" + (f"; {', '.join(waiting)}" if waiting else "")
+    )
+
+
+def _pvc(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    phase = _status(obj).get("phase")
+    if phase == "Bound":
+        return READY
+    if phase == "Lost":
+        return _not("ClaimLost", "the claim lost its volume", failed=True)
+    return _not("ClaimPending", f"phase {phase or 'Pending'}, not Bound")
+
+
+def selects(selector: JSON, obj: JSON) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _service(obj: JSON, pods: Sequence[JSON] | None) -> Readiness:
+    spec = _spec(obj)
+    kind = spec.get("type") or "ClusterIP"
+    if kind == "ExternalName":
+        return READY
+    if kind == "LoadBalancer":
+        ingress = ((_status(obj).get("loadBalancer") or {}).get("ingress")) or []
+        if not ingress:
+            return _not("LoadBalancerPending", "no load balancer address yet")
+    selector = spec.get("selector")
+    if not isinstance(selector, Mapping) or not selector:
+        return READY  # endpoints are managed by hand: nothing to check
+    if pods is None:
+        return Readiness(ready=None)
+    selected = [p for p in pods if selects(selector, p)]
+    if spec.get("publishNotReadyAddresses") and selected:
+        return READY
+    if any(pod_ready(p) for p in selected):
+        return READY
+    return _not(
+        "NoEndpoints",
+        f"no ready pod matches its selector ({len(selected)} selected, none ready)",
+    )
+
+
+def _hpa(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    conds = conditions(obj)
+    for kind in ("AbleToScale", "ScalingActive"):
+        cond = conds.get(kind)
+        if _is(cond, "False"):
+            assert cond is not None
+            return _not(str(cond.get("reason") or kind), str(cond.get("message") or kind))
+    return READY
+
+
+def _by_conditions(obj: JSON, _: Sequence[JSON] | None) -> Readiness:
+    conds = conditions(obj)
+    if not conds:
+        return READY  # nothing published: present is all it says
+    stalled = conds.get("Stalled")
+    if _is(stalled, "True"):
+        assert stalled is not None
+        return _not(
+            str(stalled.get("reason") or "Stalled"),
+            str(stalled.get("message") or "stalled"),
+            failed=True,
+        )
+    for kind in ("Ready", "Available"):
+        cond = conds.get(kind)
+        if cond is None:
+            continue
+        if _is(cond, "True"):
+            stale = _stale(obj)
+            return stale if stale is not None else READY
+        return _not(
+            str(cond.get("reason") or f"Not{kind}"),
+            str(cond.get("message") or f"condition {kind} is {cond.get('status')}"),
+        )
+    return READY
+
+
+Rule = Callable[[JSON, Sequence[JSON] | None], Readiness]
+
+#: The per-kind rules, by ``kind`` (the API group does not change the rule for these names).
+RULES: Mapping[str, Rule] = {
+    "Deployment": _deployment,
+    "StatefulSet": _statefulset,
+    "DaemonSet": _daemonset,
+    "ReplicaSet": _replicaset,
+    "Job": _job,
+    "Pod": _pod,
+    "PersistentVolumeClaim": _pvc,
+    "Service": _service,
+    "HorizontalPodAutoscaler": _hpa,
+}
+
+#: Kinds whose rule needs the Pods of the namespace (the Service's endpoints).
+NEEDS_PODS = frozenset({"Service"})
+
+MISSING = Readiness(ready=False, reason="NotFound", message="the object does not exist")
+
+
+def readiness(obj: JSON | None, pods: Sequence[JSON] | None = None) -> Readiness:
+    """``obj``'s readiness by its kind's rule (``None``: the object does not exist).
+
+    ``pods``: the Pods of the object's namespace, for the Service rule (``None``: unknown, the
+    Service's readiness is then ``None``)."""
+    if obj is None:
+        return MISSING
+    kind = str(obj.get("kind") or "")
+    rule = RULES.get(kind, _by_conditions)
+    return rule(obj, pods)
+
+
+def summary(items: Iterable[tuple[str, str, Readiness]]) -> tuple[bool | None, str | None]:
+    """A deployment's readiness from its resources' ``(kind, name, readiness)``: ``False`` when
+    any is not ready (with a message naming them), ``True`` when all are, ``None`` when none
+    could be judged."""
+    judged = False
+    problems: list[str] = []
+    for kind, name, state in items:
+        if state.ready is None:
+            continue
+        judged = True
+        if not state.ready:
+            problems.append(
+                f"{kind} {name}: {state.reason}" + (f" ({state.message})" if state.message else "")
+            )
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        return False, "not ready: " + "; ".join(problems[:3]) + more
+    return (True, None) if judged else (None, None)
+
+
+__all__ = [
+    "MISSING",
+    "NEEDS_PODS",
+    "READY",
+    "RULES",
+    "Readiness",
+    "conditions",
+    "pod_ready",
+    "readiness",
+    "selects",
+    "summary",
+]

@@ -1,0 +1,373 @@
+"""The reconciler: between operations, each deployment's recorded state is kept true.
+
+What it does, per replica:
+
+* **Shards, shared through the store.** Deployments are spread over ``shards`` shards by a
+  hash of their id; a replica holds a lease on its fair share of them (shards divided by the
+  replicas holding leases), renewed every third of ``lease_seconds``. A replica that dies
+  stops renewing: its shards' leases expire and the others take them over. So each deployment
+  is reconciled by one replica at a time (the store's row locks decide a race).
+* **Watch, or poll.** For an adapter that implements ``DMSAdapter.watch_deployments``
+  (``WATCHES``: the Helm adapter, list+watch with bookmarks) the deployments it reports changed
+  are observed at once, and every deployment again every ``resync`` seconds as a safety net.
+  Others are polled every ``interval`` seconds.
+* **Bounded.** Observations toward one adapter instance are limited to ``rate`` per second
+  (a token bucket) and ``concurrency`` at a time; a deployment whose backend did not answer is
+  retried with exponential back-off up to ``max_interval``.
+* **What it records** (``netweave.operations.observe``): status (``DEGRADED`` …), drift, and
+  the ``DeploymentHealthChanged`` / ``DeploymentDriftDetected`` events through the outbox.
+  Nothing while an operation holds the deployment. An unreachable backend changes nothing:
+  the last recorded state stays (it is the last known truth; reads say ``UNKNOWN`` meanwhile),
+  so a network blip never flips a deployment to ``DEGRADED`` or ``FAILED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from netweave.adapters import BackendChanges, Capability, DMSAdapter
+from netweave.errors import BackendTimeout, BackendUnavailable, NetweaveError, NotFound
+from netweave.operations.events import HookBus
+from netweave.operations.observe import gone, record_observation
+from netweave.registry import AdapterRegistry
+from netweave.store import DeploymentRecord, Store
+from netweave.store.sql import MAX_PAGE_LIMIT
+
+_log = logging.getLogger("netweave.reconcile")
+
+
+def shard_of(deployment_id: str, shards: int) -> int:
+    return zlib.crc32(deployment_id.encode()) % shards
+
+
+@dataclass(slots=True)
+class ReconcileStats:
+    """Counters for metrics and the bench."""
+
+    observations: int = 0
+    changes: int = 0
+    unreachable: int = 0
+    watch_batches: int = 0
+    listings: int = 0
+
+
+@dataclass(slots=True)
+class _Tracked:
+    deployment_id: str
+    adapter: str
+    backend_ref: str
+    due: float
+    failures: int = 0
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """A token bucket: ``rate`` per second, bursts of ``rate`` (at least one)."""
+
+    rate: float
+    tokens: float = 0.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def wait_time(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: Store,
+        registry: AdapterRegistry,
+        hooks: HookBus,
+        *,
+        owner: str,
+        interval: float = 30.0,
+        resync: float = 600.0,
+        max_interval: float = 300.0,
+        shards: int = 64,
+        lease_seconds: float = 30.0,
+        rate: float = 20.0,
+        concurrency: int = 4,
+        list_interval: float = 30.0,
+        on_observed: Callable[[str, DeploymentRecord], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._hooks = hooks
+        self.owner = owner
+        self.interval = interval
+        self.resync = resync
+        self.max_interval = max_interval
+        self.shards = shards
+        self.lease_seconds = lease_seconds
+        self.rate = rate
+        self.concurrency = concurrency
+        self.list_interval = list_interval
+        self._on_observed = on_observed
+        self.stats = ReconcileStats()
+        self.held: set[int] = set()
+        self._tracked: dict[str, _Tracked] = {}
+        self._by_ref: dict[tuple[str, str], str] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._wake = asyncio.Event()
+        self._relist = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()
+
+    # -- life ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks.append(asyncio.create_task(self._leases(), name="netweave-reconcile-leases"))
+        self._tasks.append(asyncio.create_task(self._listing(), name="netweave-reconcile-list"))
+        self._tasks.append(asyncio.create_task(self._schedule(), name="netweave-reconcile"))
+        for name, adapter in self._registry.adapters.items():
+            if adapter.WATCHES and adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
+                self._tasks.append(
+                    asyncio.create_task(self._watch(name, adapter), name=f"netweave-watch-{name}")
+                )
+
+    async def stop(self) -> None:
+        tasks = self._tasks + list(self._running)
+        self._tasks = []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._store.release_reconcile_shards(owner=self.owner)
+        self.held = set()
+
+    # -- shards ----------------------------------------------------------------------------
+
+    async def claim(self) -> set[int]:
+        """Take or renew this replica's fair share of the shards (also used by tests)."""
+        now = datetime.now(UTC)
+        owners = await self._store.reconcile_owners(now=now)
+        owners.add(self.owner)
+        want = math.ceil(self.shards / len(owners))
+        held = set(
+            await self._store.claim_reconcile_shards(
+                owner=self.owner,
+                shards=self.shards,
+                want=want,
+                lease_seconds=self.lease_seconds,
+                now=now,
+            )
+        )
+        if held != self.held:
+            gained = held - self.held
+            self.held = held
+            if gained:
+                self._relist.set()  # new shards: their deployments are ours now
+            else:
+                self._drop_unheld()
+        return held
+
+    def _drop_unheld(self) -> None:
+        for deployment_id, tracked in list(self._tracked.items()):
+            if shard_of(deployment_id, self.shards) not in self.held:
+                del self._tracked[deployment_id]
+                self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)
+
+    async def _leases(self) -> None:
+        while True:
+            try:
+                await self.claim()
+            except Exception:
+                _log.warning("reconciler: claiming shards failed; retrying", exc_info=True)
+            await asyncio.sleep(self.lease_seconds / 3)
+
+    # -- which deployments -----------------------------------------------------------------
+
+    async def refresh(self) -> int:
+        """Read the deployments of the shards held (pages of the store's list)."""
+        self.stats.listings += 1
+        seen: set[str] = set()
+        offset = 0
+        now = time.monotonic()
+        while True:
+            page = await self._store.list_deployments(limit=MAX_PAGE_LIMIT, offset=offset)
+            for record in page.items:
+                if record.backend_ref is None:
+                    continue
+                if shard_of(record.deployment_id, self.shards) not in self.held:
+                    continue
+                seen.add(record.deployment_id)
+                tracked = self._tracked.get(record.deployment_id)
+                if tracked is None:
+                    adapter = self._registry.adapters.get(record.adapter)
+                    if adapter is None or not adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
+                        continue
+                    # Spread the first observations over one period, not all at once.
+                    period = self.resync if adapter.WATCHES else self.interval
+                    offset_due = (zlib.crc32(record.deployment_id.encode()) % 1000) / 1000
+                    tracked = self._tracked[record.deployment_id] = _Tracked(
+                        record.deployment_id,
+                        record.adapter,
+                        record.backend_ref,
+                        due=now + period * offset_due,
+                    )
+                elif tracked.backend_ref != record.backend_ref:
+                    self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)
+                    tracked.backend_ref = record.backend_ref
+                self._by_ref[(record.adapter, record.backend_ref)] = record.deployment_id
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                break
+        for deployment_id in set(self._tracked) - seen:
+            tracked = self._tracked.pop(deployment_id)
+            self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)
+        self._wake.set()
+        return len(self._tracked)
+
+    async def _listing(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relist.wait(), self.list_interval)
+            self._relist.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                _log.warning("reconciler: listing deployments failed; retrying", exc_info=True)
+
+    # -- watch -----------------------------------------------------------------------------
+
+    async def _watch(self, name: str, adapter: DMSAdapter) -> None:
+        delay = 1.0
+        while True:
+            try:
+                async for changes in adapter.watch_deployments():
+                    delay = 1.0
+                    self.changed(name, changes)
+            except asyncio.CancelledError:
+                raise
+            except NotImplementedError:
+                return  # declared WATCHES but does not: polled instead
+            except Exception:
+                _log.warning("reconciler: watch of %s failed; restarting", name, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+    def changed(self, adapter: str, changes: BackendChanges) -> None:
+        """The adapter says these deployments may have changed: observe them now."""
+        self.stats.watch_batches += 1
+        now = time.monotonic()
+        unknown = False
+        if changes.resync:
+            for tracked in self._tracked.values():
+                if tracked.adapter == adapter:
+                    tracked.due = min(tracked.due, now)
+        for ref in changes.refs:
+            deployment_id = self._by_ref.get((adapter, ref))
+            if deployment_id is None:
+                unknown = True  # created since the last listing, or not ours
+                continue
+            tracked = self._tracked[deployment_id]
+            tracked.due = min(tracked.due, now)
+        if unknown and changes.refs and not changes.resync:
+            self._relist.set()
+        self._wake.set()
+
+    # -- observing -------------------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            soonest = now + 5.0
+            for tracked in list(self._tracked.values()):
+                if tracked.deployment_id in self._in_flight:
+                    continue
+                if tracked.due <= now:
+                    self._in_flight.add(tracked.deployment_id)
+                    task = asyncio.create_task(self._observe(tracked))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                else:
+                    soonest = min(soonest, tracked.due)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.01, soonest - time.monotonic()))
+
+    def _slot(self, adapter: str) -> tuple[asyncio.Semaphore, _Bucket]:
+        if adapter not in self._slots:
+            self._slots[adapter] = asyncio.Semaphore(self.concurrency)
+            self._buckets[adapter] = _Bucket(self.rate)
+        return self._slots[adapter], self._buckets[adapter]
+
+    async def _observe(self, tracked: _Tracked) -> None:
+        slot, bucket = self._slot(tracked.adapter)
+        try:
+            async with slot:
+                wait = bucket.wait_time()
+                while wait > 0:  # the bucket's refill time: bounded, no event to wait for
+                    await asyncio.sleep(wait)
+                    wait = bucket.wait_time()
+                ok = await self.observe_once(tracked.deployment_id)
+            adapter = self._registry.adapters.get(tracked.adapter)
+            period = self.resync if adapter is not None and adapter.WATCHES else self.interval
+            if ok:
+                tracked.failures = 0
+                tracked.due = time.monotonic() + period
+            else:
+                tracked.failures += 1
+                backoff = min(self.interval * 2 ** (tracked.failures - 1), self.max_interval)
+                tracked.due = time.monotonic() + min(backoff, period)
+        finally:
+            self._in_flight.discard(tracked.deployment_id)
+            self._wake.set()
+
+    async def observe_once(self, deployment_id: str) -> bool:
+        """Observe one deployment and record what changed; False when its backend did not
+        answer (nothing recorded then)."""
+        record = await self._store.get_deployment(deployment_id)
+        if record is None or record.backend_ref is None:
+            return True
+        if await self._store.active_operation_for(deployment_id) is not None:
+            return True  # the operation's own outcome will say
+        try:
+            adapter = self._registry.owner(record.adapter)
+            info = await adapter.get_deployment(record.backend_ref)
+        except NotFound:
+            info = gone(record)
+        except (BackendUnavailable, BackendTimeout) as exc:
+            self.stats.unreachable += 1
+            _log.info("reconciler: %s unreachable: %s", deployment_id, exc.message)
+            return False
+        except NetweaveError as exc:
+            self.stats.unreachable += 1
+            _log.warning("reconciler: observing %s failed: %s", deployment_id, exc.message)
+            return False
+        self.stats.observations += 1
+        # An operation may have started while the backend was read: its outcome wins.
+        if await self._store.active_operation_for(deployment_id) is not None:
+            return True
+        try:
+            updated = await record_observation(self._store, self._hooks, record, info)
+        except NotFound:
+            return True  # deleted meanwhile
+        if updated is not record:
+            self.stats.changes += 1
+            if self._on_observed is not None:
+                result = self._on_observed(deployment_id, updated)
+                if result is not None:
+                    await result
+        return True
+
+
+__all__ = ["ReconcileStats", "Reconciler", "shard_of"]

@@ -1,0 +1,342 @@
+"""A release's objects as the cluster holds them: readiness by each kind's rule (the core's
+:mod:`netweave.health.readiness`) and drift from the manifest Helm recorded
+(:mod:`netweave.health.diff`).
+
+Blocking (the ``kubernetes`` client): run in a thread. One GET per object of the manifest, and
+one Pod list per namespace where a Service with a selector needs its endpoints judged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from netweave.errors import BackendUnavailable, status_error_class
+from netweave.health.diff import differences, unified
+from netweave.health.readiness import NEEDS_PODS, readiness
+from netweave.models import DriftItem, ResourceDiff, ResourceStatus
+
+DiffState = Literal["in-sync", "modified", "missing", "added", "removed"]
+_DOCUMENT = re.compile(r"^---\s*$", re.M)
+
+#: kind → (plural, namespaced) for the kinds charts commonly hold; others are guessed (a lower
+#: case plural, namespaced), and a guess the server does not know is reported unjudged.
+_KINDS: Mapping[str, tuple[str, bool]] = {
+    "ConfigMap": ("configmaps", True),
+    "Secret": ("secrets", True),
+    "Service": ("services", True),
+    "ServiceAccount": ("serviceaccounts", True),
+    "Pod": ("pods", True),
+    "PersistentVolumeClaim": ("persistentvolumeclaims", True),
+    "Endpoints": ("endpoints", True),
+    "Deployment": ("deployments", True),
+    "StatefulSet": ("statefulsets", True),
+    "DaemonSet": ("daemonsets", True),
+    "ReplicaSet": ("replicasets", True),
+    "Job": ("jobs", True),
+    "CronJob": ("cronjobs", True),
+    "Ingress": ("ingresses", True),
+    "NetworkPolicy": ("networkpolicies", True),
+    "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
+    "PodDisruptionBudget": ("poddisruptionbudgets", True),
+    "Role": ("roles", True),
+    "RoleBinding": ("rolebindings", True),
+    "ClusterRole": ("clusterroles", False),
+    "ClusterRoleBinding": ("clusterrolebindings", False),
+    "Namespace": ("namespaces", False),
+    "PersistentVolume": ("persistentvolumes", False),
+    "StorageClass": ("storageclasses", False),
+    "CustomResourceDefinition": ("customresourcedefinitions", False),
+    "PriorityClass": ("priorityclasses", False),
+    "MutatingWebhookConfiguration": ("mutatingwebhookconfigurations", False),
+    "ValidatingWebhookConfiguration": ("validatingwebhookconfigurations", False),
+}
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y") and not lower.endswith(("ay", "ey", "oy")):
+        return lower[:-1] + "ies"
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return lower + "es"
+    return lower + "s"
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    obj: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
+
+
+def desired_objects(manifest: str, namespace: str) -> list[Desired]:
+    """The objects of Helm's rendered manifest (``List`` kinds are not unpacked: Helm does not
+    render them for releases)."""
+    found: list[Desired] = []
+    for chunk in _DOCUMENT.split(manifest):
+        if not chunk.strip():
+            continue
+        try:
+            docs = list(yaml.load_all(chunk, Loader=yaml.CSafeLoader))
+        except yaml.YAMLError:
+            continue
+        for doc in docs:
+            if not isinstance(doc, dict) or "kind" not in doc:
+                continue
+            meta_value = doc.get("metadata")
+            meta: dict[str, Any] = meta_value if isinstance(meta_value, dict) else {}
+            kind = str(doc["kind"])
+            namespaced = _KINDS.get(kind, ("", True))[1]
+            found.append(
+                Desired(
+                    api_version=str(doc.get("apiVersion") or "v1"),
+                    kind=kind,
+                    name=str(meta.get("name", "")),
+                    namespace=(str(meta.get("namespace") or namespace) if namespaced else None),
+                    obj=doc,
+                )
+            )
+    return found
+
+
+def _path(item: Desired) -> tuple[str, bool]:
+    """The object's API path, and whether the kind's plural was guessed."""
+    known = _KINDS.get(item.kind)
+    plural = known[0] if known else _plural(item.kind)
+    group = "/api/" if "/" not in item.api_version else "/apis/"
+    base = f"{group}{item.api_version}"
+    if item.namespace is not None:
+        base += f"/namespaces/{item.namespace}"
+    return f"{base}/{plural}/{item.name}", known is None
+
+
+class LiveReader:
+    """GETs through a ``kubernetes.client.ApiClient`` (blocking)."""
+
+    def __init__(self, api_client: Any, timeout: float) -> None:
+        self._client = api_client
+        self._timeout = timeout
+
+    def get(self, path: str, **query: str) -> dict[str, Any] | None:
+        """The object (or list) at ``path``; ``None`` when the server has none (404)."""
+        status, body = raw_get(self._client, path, list(query.items()), self._timeout)
+        if status == 404:
+            return None
+        if status >= 400:
+            raise status_error_class(status)(
+                f"reading {path}: the Kubernetes API answered HTTP {status}"
+            )
+        answer = json.loads(body or b"{}")
+        return answer if isinstance(answer, dict) else None
+
+
+def raw_get(
+    client: Any,
+    path: str,
+    query: list[tuple[str, str]],
+    timeout: float | tuple[float, float],
+    *,
+    stream: bool = False,
+) -> tuple[int, Any]:
+    """A GET through the ``kubernetes`` client's transport (its kubeconfig, TLS and auth):
+    ``(status, body bytes)``, or with ``stream`` the open urllib3 response to read lines from.
+    Any transport failure is ``BackendUnavailable``."""
+    try:
+        method, url, headers, body, post = client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = client.call_api(method, url, headers, body, post, _request_timeout=timeout)
+    except Exception as exc:  # urllib3's connection errors and timeouts
+        raise BackendUnavailable(
+            f"reading {path}: the Kubernetes API is unreachable ({type(exc).__name__})"
+        ) from exc
+    if stream:
+        return int(response.status), response.response
+    try:
+        return int(response.status), response.read()
+    except Exception as exc:
+        raise BackendUnavailable(
+            f"reading {path}: the Kubernetes API connection broke ({type(exc).__name__})"
+        ) from exc
+
+
+#: Helm's own field manager: a repair takes back the fields an edit outside Helm took.
+FIELD_MANAGER = "helm"
+
+
+def restore(client: Any, manifest: str, namespace: str, timeout: float) -> list[str]:
+    """Apply the objects of ``manifest`` that are missing or differ live, server-side with
+    Helm's field manager and ``force`` (an edit made with another manager loses its fields, as
+    ``helm upgrade --force-conflicts`` would); the objects restored."""
+    reader = LiveReader(client, timeout)
+    restored: list[str] = []
+    for item in desired_objects(manifest, namespace):
+        path, guessed = _path(item)
+        live = reader.get(path)
+        if live is None and guessed:
+            continue
+        if live is not None and not differences(item.obj, live):
+            continue
+        try:
+            method, url, headers, body, post = client.param_serialize(
+                method="PATCH",
+                resource_path=path,
+                query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                header_params={
+                    "Content-Type": "application/apply-patch+yaml",
+                    "Accept": "application/json",
+                },
+                body=json.dumps(item.obj),
+                auth_settings=["BearerToken"],
+            )
+            response = client.call_api(method, url, headers, body, post, _request_timeout=timeout)
+            status = int(response.status)
+            text = response.read()
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"applying {item.label}: the Kubernetes API is unreachable ({type(exc).__name__})"
+            ) from exc
+        if status >= 400:
+            try:
+                message = str(json.loads(text or b"{}").get("message") or "")
+            except ValueError:
+                message = ""
+            raise status_error_class(status)(
+                f"applying {item.label}: the Kubernetes API answered HTTP {status}: {message}"[:500]
+            )
+        restored.append(item.label)
+    return restored
+
+
+@dataclass(frozen=True, slots=True)
+class LiveView:
+    resources: tuple[ResourceStatus, ...]
+    drift: tuple[DriftItem, ...]
+    diffs: tuple[ResourceDiff, ...]
+
+
+def inspect(
+    reader: LiveReader, manifest: str, namespace: str, *, with_diff: bool = False
+) -> LiveView:
+    """Each object of ``manifest``: its readiness and whether the live one differs."""
+    items = desired_objects(manifest, namespace)
+    pods: dict[str, list[dict[str, Any]]] = {}
+    resources: list[ResourceStatus] = []
+    drift: list[DriftItem] = []
+    diffs: list[ResourceDiff] = []
+    for item in items:
+        path, guessed = _path(item)
+        live = reader.get(path)
+        if live is None and guessed:
+            # A kind we could not place: say nothing rather than "deleted".
+            resources.append(
+                ResourceStatus(
+                    kind=item.kind,
+                    name=item.name,
+                    namespace=item.namespace,
+                    api_version=item.api_version,
+                )
+            )
+            continue
+        pod_list: list[dict[str, Any]] | None = None
+        if live is not None and item.kind in NEEDS_PODS and item.namespace is not None:
+            if item.namespace not in pods:
+                listed = reader.get(f"/api/v1/namespaces/{item.namespace}/pods") or {}
+                pods[item.namespace] = [p for p in listed.get("items") or [] if isinstance(p, dict)]
+            pod_list = pods[item.namespace]
+        state = readiness(live, pod_list)
+        resources.append(
+            ResourceStatus(
+                kind=item.kind,
+                name=item.name,
+                namespace=item.namespace,
+                api_version=item.api_version,
+                ready=state.ready,
+                reason=state.reason,
+                message=state.message,
+            )
+        )
+        where = {"kind": item.kind, "name": item.name, "namespace": item.namespace}
+        if live is None:
+            drift.append(DriftItem(change="missing", detail="deleted from the cluster", **where))
+        else:
+            paths = differences(item.obj, live)
+            if paths:
+                shown = ", ".join(paths[:5]) + (
+                    f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+                )
+                drift.append(DriftItem(change="modified", detail=f"changed: {shown}", **where))
+        if with_diff:
+            text = unified(item.obj, live, item.label)
+            state_name: DiffState = (
+                "missing" if live is None else ("modified" if text else "in-sync")
+            )
+            diffs.append(
+                ResourceDiff(
+                    kind=item.kind,
+                    name=item.name,
+                    namespace=item.namespace,
+                    state=state_name,
+                    diff=text,
+                )
+            )
+    return LiveView(resources=tuple(resources), drift=tuple(drift), diffs=tuple(diffs))
+
+
+def preview_diff(
+    reader: LiveReader, manifest: str, namespace: str, current: str
+) -> list[ResourceDiff]:
+    """What an update rendering ``manifest`` would change: per object against the live one;
+    objects of the ``current`` manifest it no longer renders are ``removed``."""
+    diffs: list[ResourceDiff] = []
+    wanted = desired_objects(manifest, namespace)
+    keys = {(d.kind, d.name, d.namespace) for d in wanted}
+    for item in wanted:
+        path, _ = _path(item)
+        live = reader.get(path)
+        text = unified(item.obj, live, item.label, live_first=True)
+        state: DiffState = "added" if live is None else ("modified" if text else "in-sync")
+        diffs.append(
+            ResourceDiff(
+                kind=item.kind, name=item.name, namespace=item.namespace, state=state, diff=text
+            )
+        )
+    for item in desired_objects(current, namespace):
+        if (item.kind, item.name, item.namespace) in keys:
+            continue
+        diffs.append(
+            ResourceDiff(
+                kind=item.kind,
+                name=item.name,
+                namespace=item.namespace,
+                state="removed",
+                diff=unified(item.obj, None, item.label),
+            )
+        )
+    return diffs
+
+
+__all__ = [
+    "FIELD_MANAGER",
+    "Desired",
+    "LiveReader",
+    "LiveView",
+    "desired_objects",
+    "inspect",
+    "preview_diff",
+    "restore",
+]

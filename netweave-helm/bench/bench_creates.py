@@ -3,9 +3,13 @@
 ``python bench_creates.py`` (what ``nox -s bench`` runs; ``HOME`` must be a temporary directory
 at start) runs the three modes below for N=200, each in a fresh process, in five interleaved
 rounds, and prints the wall times, the releases found afterwards (none may be lost) and the
-median ratio gateway/SDK (target <= 1.25). One mode alone::
+median ratio gateway/SDK (target <= 1.10). Then the single operations: one create at a time
+(target <= 1.2) and one upgrade at a time (target <= 1.3), each through HTTP to a real
+``netweave serve`` (timed until its operation reads COMPLETED, polled every 5 ms) against the
+direct Helm SDK call, ``SINGLE`` of each per round, three rounds alternating the sides, medians
+(``single-sdk``/``single-gateway``). One mode alone::
 
-    python bench_creates.py sdk|adapter|gateway N
+    python bench_creates.py sdk|adapter|gateway|single-sdk|single-gateway N
 
 ``sdk``: the same installs made directly with the Helm SDK on a pool of as many threads as the
 adapter uses (``cluster.maxConcurrency``, 16). ``adapter``: ``HelmAdapter.create_deployment``
@@ -213,32 +217,17 @@ def wait_settled(base: str, headers: dict[str, str], n: int) -> None:
 
 
 @contextlib.contextmanager
-def netweave_serve(work: Path, kubeconfig: Path, token: str) -> Iterator[tuple[str, int]]:
-    """The real ``netweave serve`` (embedded defaults but for the cluster) in a process of
-    its own; yields its base URL and pid once /readyz answers 200."""
+def netweave_serve(work: Path, kubeconfig: Path | None, token: str) -> Iterator[tuple[str, int]]:
+    """The real ``netweave serve`` (embedded defaults but for the cluster; none when
+    ``kubeconfig`` is None) in a process of its own; yields its base URL and pid once
+    /readyz answers 200."""
     work.mkdir(parents=True, exist_ok=True)
     config = work / "netweave.yaml"
-    config.write_text(
-        json.dumps(  # JSON is YAML
-            {
-                "plugins": {
-                    "dms": [
-                        {
-                            "name": "helm-local",
-                            "type": "helm",
-                            "default": True,
-                            "config": {
-                                "cluster": {
-                                    "kubeconfig": str(kubeconfig),
-                                    "maxConcurrency": THREADS,
-                                }
-                            },
-                        }
-                    ]
-                }
-            }
-        )
-    )
+    adapter: dict[str, object] = {}
+    if kubeconfig is not None:
+        adapter["cluster"] = {"kubeconfig": str(kubeconfig), "maxConcurrency": THREADS}
+    dms = {"name": "helm-local", "type": "helm", "default": True, "config": adapter}
+    config.write_text(json.dumps({"plugins": {"dms": [dms]}}))  # JSON is YAML
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -307,6 +296,114 @@ def gateway(n: int, work: Path) -> None:
         print(f"LOOP {loop_cpu:.3f} ACCEPTED {accepted:.3f}")
 
 
+#: Single operations: each mode runs SINGLE creates one after another, then an upgrade of each
+#: (a new value), every call timed alone; the ratios are medians over all rounds.
+SINGLE = 7
+
+
+def single_sdk(_n: int, work: Path) -> None:
+    """One install, then one upgrade, at a time, straight with the Helm SDK."""
+    import helm_python
+
+    with emulator(work) as k8s:
+        config = helm_python.Config(kubeconfig_path=str(k8s.kubeconfig), namespace="bench")
+        creates, upgrades = [], []
+        for i in range(SINGLE):
+            start = time.perf_counter()
+            config.install(str(CHART), f"one-{i}", {}, namespace="bench", create_namespace=True)
+            creates.append(time.perf_counter() - start)
+        for i in range(SINGLE):
+            start = time.perf_counter()
+            config.upgrade(str(CHART), f"one-{i}", {"replicaCount": 2}, namespace="bench")
+            upgrades.append(time.perf_counter() - start)
+        print(f"SINGLE {json.dumps({'create': creates, 'upgrade': upgrades})}")
+
+
+def _operation(response: object) -> str:
+    """The operation a 201/202 answer points at: its ``Link rel=operation``, else Location."""
+    headers = response.headers  # type: ignore[attr-defined]
+    link = str(headers.get("link", ""))
+    if 'rel="operation"' in link:
+        return link.split("<", 1)[1].split(">", 1)[0]
+    return str(headers["location"])
+
+
+def _settle(client: object, location: str) -> None:
+    """Poll the operation every 5 ms until it is COMPLETED (anything else ends the bench)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = client.get(location).json()["state"]  # type: ignore[attr-defined]
+        if state == "COMPLETED":
+            return
+        if state not in ("PROCESSING", "STARTING"):
+            raise RuntimeError(f"operation {location} ended {state}")
+        time.sleep(0.005)
+    raise RuntimeError(f"operation {location} did not complete")
+
+
+def single_gateway(_n: int, work: Path) -> None:
+    """The same calls through HTTP to a real ``netweave serve``: each timed from the request
+    until its operation reads COMPLETED (polled every 5 ms from this process)."""
+    import httpx
+
+    token = "bench-token-" + "b" * 32  # a throwaway token for a loopback benchmark
+    headers = {"Authorization": f"Bearer {token}"}
+    with emulator(work) as k8s, netweave_serve(work / "gateway", k8s.kubeconfig, token) as served:
+        base, _pid = served
+        package_id = upload_chart(base, headers)
+        creates, upgrades, ids = [], [], []
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+            for i in range(SINGLE):
+                body = {"name": f"one-{i}", "namespace": "bench", "packageId": package_id}
+                start = time.perf_counter()
+                response = client.post("/o2dms/v1/nfDeployments", json=body)
+                response.raise_for_status()
+                _settle(client, _operation(response))
+                creates.append(time.perf_counter() - start)
+                ids.append(response.json()["deploymentId"])
+            for deployment_id in ids:
+                start = time.perf_counter()
+                response = client.patch(
+                    f"/o2dms/v1/nfDeployments/{deployment_id}", json={"values": {"replicaCount": 2}}
+                )
+                response.raise_for_status()
+                _settle(client, _operation(response))
+                upgrades.append(time.perf_counter() - start)
+        print(f"SINGLE {json.dumps({'create': creates, 'upgrade': upgrades})}")
+
+
+def single_ops(rounds: int) -> None:
+    """Single create (target <= 1.2) and upgrade (target <= 1.3): gateway through HTTP vs the
+    direct Helm SDK call, rounds interleaving the two sides."""
+    times: dict[str, dict[str, list[float]]] = {
+        side: {"create": [], "upgrade": []} for side in ("sdk", "gateway")
+    }
+    for index in range(rounds):
+        for side in ("sdk", "gateway"):
+            out = subprocess.run(
+                [sys.executable, __file__, f"single-{side}", "1"],
+                check=True, capture_output=True, text=True, timeout=900,
+            ).stdout  # fmt: skip
+            line = next(x for x in out.splitlines() if x.startswith("SINGLE "))
+            for op, values in json.loads(line.split(" ", 1)[1]).items():
+                times[side][op] += values
+        print(f"  single ops round {index + 1} done [{load()}]", flush=True)
+    print(f"Single operations, {rounds} rounds of {SINGLE} each, medians:")
+    for op, target in (("create", 1.2), ("upgrade", 1.3)):
+        sdk_s = statistics.median(times["sdk"][op])
+        gateway_s = statistics.median(times["gateway"][op])
+        met = "met" if gateway_s / sdk_s <= target else "NOT met"
+        print(
+            f"  {op}: Helm SDK {sdk_s * 1000:.0f} ms, gateway through HTTP "
+            f"{gateway_s * 1000:.0f} ms, ratio {gateway_s / sdk_s:.2f} (target <= {target}: "
+            f"{met}) [{load()}]"
+        )
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
 def main_thread_cpu_seconds(pid: int) -> float:
     """CPU time used so far by process ``pid``'s main thread, where ``netweave serve`` runs
     its event loop (Linux /proc)."""
@@ -318,6 +415,7 @@ def main_thread_cpu_seconds(pid: int) -> float:
 N = 200
 ROUNDS = 5  # the machine drifts between runs: the median of five moves less than of three
 MODES = ("sdk", "adapter", "gateway")
+SINGLE_ROUNDS = 3
 
 
 def _mode(mode: str, n: int) -> tuple[float, int, str]:
@@ -350,9 +448,10 @@ def main() -> None:
     lost = sum(N - releases for results in rounds for _s, releases, _n in results.values())
     for mode in ("adapter", "gateway"):
         ratio = statistics.median(r[mode][0] / r["sdk"][0] for r in rounds)
-        target = " (target <= 1.25)" if mode == "gateway" else ""
-        print(f"  median ratio {mode}/SDK: {ratio:.2f}{target}")
-    print(f"  deployments lost in all rounds: {lost}")
+        target = f" (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})"
+        print(f"  median ratio {mode}/SDK: {ratio:.2f}{target if mode == 'gateway' else ''}")
+    print(f"  deployments lost in all rounds: {lost} [{load()}]")
+    single_ops(SINGLE_ROUNDS)
 
 
 if __name__ == "__main__":
@@ -363,4 +462,6 @@ if __name__ == "__main__":
     else:
         mode, n = sys.argv[1], int(sys.argv[2])
         with tempfile.TemporaryDirectory() as tmp:
-            {"sdk": sdk, "adapter": adapter, "gateway": gateway}[mode](n, Path(tmp))
+            modes = {"sdk": sdk, "adapter": adapter, "gateway": gateway}
+            modes.update({"single-sdk": single_sdk, "single-gateway": single_gateway})
+            modes[mode](n, Path(tmp))

@@ -305,7 +305,22 @@ async def test_a_csar_onboards_into_one_store_and_deploys(
     operation = await gw.wait_operation(op_id)
     assert operation["state"] == "COMPLETED", operation
     assert release_records(k8s_emulator, "cnf", NS) == [(1, "deployed")]
-    assert k8s_emulator.get("apps/v1", "Deployment", "cnf-app", NS) is not None
+    deployment = k8s_emulator.get("apps/v1", "Deployment", "cnf-app", NS)
+    assert deployment is not None and deployment["spec"]["replicas"] == 1
+    # The VNFD's aspect (its VDU's replica key) is the instance's: scale it out two steps.
+    instance = await gw.get(f"/vnflcm/v2/vnf_instances/{instance_id}", headers=headers)
+    scale_status = instance.json()["instantiatedVnfInfo"]["scaleStatus"]
+    assert scale_status == [{"aspectId": "web_aspect", "scaleLevel": 0}]
+    scaled = await gw.post(
+        f"/vnflcm/v2/vnf_instances/{instance_id}/scale",
+        json={"type": "SCALE_OUT", "aspectId": "web_aspect", "numberOfSteps": 2},
+        headers=headers,
+    )
+    assert scaled.status_code == 202, scaled.text
+    operation = await gw.wait_operation(scaled.headers["Location"].rsplit("/", 1)[1])
+    assert operation["state"] == "COMPLETED", operation
+    deployment = k8s_emulator.get("apps/v1", "Deployment", "cnf-app", NS)
+    assert deployment is not None and deployment["spec"]["replicas"] == 3
 
     # IN_USE on both faces; DELETE refused while ENABLED, then while IN_USE.
     got = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}")

@@ -95,7 +95,7 @@ def build_services(
             list_interval=r.list_interval,
         )
     operations = OperationService(store, hooks, worker)
-    return Services(
+    services = Services(
         store=store,
         registry=registry,
         hooks=hooks,
@@ -128,6 +128,10 @@ def build_services(
         ),
         reconciler=reconciler,
     )
+    if services.vnflcm is not None and services.vnfpkgm is not None:
+        # Instantiate takes the scaling aspects the package's VNFD declares.
+        services.vnflcm.vnfd_aspects = services.vnfpkgm.vnfd_aspects
+    return services
 
 
 __all__ = [

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,7 @@ from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 from netweave.store.vnf import ColumnTerm, VnfInstanceRecord, VnfLcmOpOccRecord
 
+VnfdAspects = Callable[[str, str | None], Awaitable[dict[str, dict[str, Any]]]]
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 #: Helm's conventional replica key (``helm create``): the derived aspect of a bare chart.
@@ -228,6 +229,10 @@ class VnfLcmService:
         self._hooks = hooks
         self._deployments = deployments
         self._operations = operations
+        #: The scaling aspects a package's VNFD declares, by package id and flavour
+        #: (netweave.operations.vnfpkgm); instantiate uses them unless additionalParams
+        #: names its own.
+        self.vnfd_aspects: VnfdAspects | None = None
         #: LCM subscriptions and notifications (netweave.operations.vnflcm_notify): the
         #: notifier sees every change's operation events inside its transaction.
         self.notifier = VnfLcmNotifier(store)
@@ -438,6 +443,11 @@ class VnfLcmService:
                     details={"field": name},
                 )
         extra = dict(request.get("additionalParams") or {})
+        if "scaleAspects" not in extra and "replicaKey" not in extra and self.vnfd_aspects:
+            # The package's VNFD declares them (a CSAR's, or the one generated for a chart).
+            declared = await self.vnfd_aspects(record.vnfd_id, request.get("flavourId"))
+            if declared:
+                extra["scaleAspects"] = declared
         aspects = parse_aspects(extra)
         values = extra.get("values", {})
         if not isinstance(values, dict):

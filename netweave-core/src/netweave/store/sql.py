@@ -1282,18 +1282,28 @@ class SqlStore(VnfRows, VnfPackageRows):
         until = now + timedelta(seconds=lease_seconds)
         free = or_(_R.c.lease_owner == owner, _R.c.lease_expires_at.is_(None))
         free = or_(free, _R.c.lease_expires_at <= now)
+        real = (_R.c.shard >= 0) & (_R.c.shard < shards)
+        from sqlalchemy.dialects import postgresql as pg
+        from sqlalchemy.dialects import sqlite as lite
+
+        dialect = pg if self.dialect == "postgresql" else lite
         with _translate("claiming reconcile shards"):
             async with self._conn(write=True) as conn:
-                existing = set(
-                    (await conn.execute(select(_R.c.shard).where(_R.c.shard < shards))).scalars()
+                # The replica's presence (a negative shard of its own), so that the others
+                # count it when they compute their fair share even while it holds none.
+                presence = dialect.insert(_R).values(
+                    shard=_presence_shard(owner), lease_owner=owner, lease_expires_at=until
                 )
+                await conn.execute(
+                    presence.on_conflict_do_update(
+                        index_elements=[_R.c.shard],
+                        set_={"lease_owner": owner, "lease_expires_at": until},
+                    )
+                )
+                existing = set((await conn.execute(select(_R.c.shard).where(real))).scalars())
                 missing = [n for n in range(shards) if n not in existing]
                 if missing:
                     # Another replica may insert the same rows meanwhile: theirs count.
-                    from sqlalchemy.dialects import postgresql as pg
-                    from sqlalchemy.dialects import sqlite as lite
-
-                    dialect = pg if self.dialect == "postgresql" else lite
                     await conn.execute(
                         dialect.insert(_R)
                         .values([{"shard": n} for n in missing])
@@ -1303,7 +1313,7 @@ class SqlStore(VnfRows, VnfPackageRows):
                     (
                         await conn.execute(
                             select(_R.c.shard)
-                            .where(_R.c.shard < shards, _R.c.lease_owner == owner)
+                            .where(real, _R.c.lease_owner == owner)
                             .where(_R.c.lease_expires_at > now)
                             .order_by(_R.c.shard)
                             .with_for_update(skip_locked=True)
@@ -1316,7 +1326,7 @@ class SqlStore(VnfRows, VnfPackageRows):
                     found = (
                         await conn.execute(
                             select(_R.c.shard)
-                            .where(_R.c.shard < shards, free, _R.c.shard.not_in(keep or [-1]))
+                            .where(real, free, _R.c.shard.not_in(keep or [-1]))
                             .order_by(_R.c.shard)
                             .limit(more)
                             .with_for_update(skip_locked=True)
@@ -1498,6 +1508,13 @@ def _check_lengths(table: Table, values: Mapping[str, Any]) -> None:
                 f"{name} is longer than {length} characters",
                 details={"field": name, "maxLength": length},
             )
+
+
+def _presence_shard(owner: str) -> int:
+    """The negative row a reconciling replica keeps alive beside its shards."""
+    import zlib
+
+    return -1 - zlib.crc32(owner.encode()) % (2**30)
 
 
 def _check_lease(owner: str, lease_seconds: float) -> None:

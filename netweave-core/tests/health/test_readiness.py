@@ -1,0 +1,205 @@
+"""The per-kind readiness rules and the desired-vs-live comparison (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from netweave.health.diff import differences, unified
+from netweave.health.readiness import readiness, summary
+
+
+def deployment(want: int = 2, generation: int = 3, **status: Any) -> dict[str, Any]:
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "generation": generation},
+        "spec": {"replicas": want},
+        "status": status,
+    }
+
+
+@pytest.mark.parametrize(
+    ("obj", "ready", "reason"),
+    [
+        (
+            deployment(observedGeneration=3, updatedReplicas=2, replicas=2, availableReplicas=2),
+            True,
+            None,
+        ),
+        # A status written for an older spec says nothing about this one.
+        (
+            deployment(observedGeneration=2, updatedReplicas=2, replicas=2, availableReplicas=2),
+            False,
+            "ObservedGenerationStale",
+        ),
+        (
+            deployment(observedGeneration=3, updatedReplicas=2, replicas=2, availableReplicas=1),
+            False,
+            "ReplicasUnavailable",
+        ),
+        (
+            deployment(observedGeneration=3, updatedReplicas=1, replicas=2, availableReplicas=2),
+            False,
+            "RolloutInProgress",
+        ),
+        (
+            deployment(observedGeneration=3, updatedReplicas=2, replicas=3, availableReplicas=2),
+            False,
+            "OldReplicasPending",
+        ),
+        (deployment(want=0, observedGeneration=3), True, None),
+        (
+            {
+                "kind": "StatefulSet",
+                "metadata": {"generation": 1},
+                "spec": {"replicas": 2},
+                "status": {
+                    "observedGeneration": 1,
+                    "readyReplicas": 1,
+                    "updatedReplicas": 2,
+                    "currentRevision": "a",
+                    "updateRevision": "a",
+                },
+            },
+            False,
+            "ReplicasNotReady",
+        ),
+        (
+            {
+                "kind": "DaemonSet",
+                "metadata": {"generation": 1},
+                "status": {
+                    "observedGeneration": 1,
+                    "desiredNumberScheduled": 3,
+                    "updatedNumberScheduled": 3,
+                    "numberAvailable": 3,
+                },
+            },
+            True,
+            None,
+        ),
+        (
+            {"kind": "Job", "status": {"conditions": [{"type": "Complete", "status": "True"}]}},
+            True,
+            None,
+        ),
+        (
+            {
+                "kind": "Job",
+                "status": {
+                    "conditions": [
+                        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+                    ]
+                },
+            },
+            False,
+            "BackoffLimitExceeded",
+        ),
+        ({"kind": "Job", "status": {"active": 1}}, False, "JobRunning"),
+        ({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}}, True, None),
+        ({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}, False, "ClaimPending"),
+        (
+            {
+                "kind": "Pod",
+                "status": {
+                    "phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [
+                        {
+                            "name": "app",
+                            "ready": False,
+                            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        }
+                    ],
+                },
+            },
+            False,
+            "CrashLoopBackOff",
+        ),
+        ({"kind": "Pod", "status": {"phase": "Succeeded"}}, True, None),
+        (
+            {
+                "kind": "HorizontalPodAutoscaler",
+                "status": {
+                    "conditions": [
+                        {"type": "ScalingActive", "status": "False", "reason": "FailedGetMetrics"}
+                    ]
+                },
+            },
+            False,
+            "FailedGetMetrics",
+        ),
+        (
+            {
+                "kind": "Certificate",
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "False", "reason": "Pending"}]
+                },
+            },
+            False,
+            "Pending",
+        ),
+        ({"kind": "ConfigMap", "data": {}}, True, None),
+        (None, False, "NotFound"),
+    ],
+)
+def test_each_kind_by_its_own_rule(obj: Any, ready: bool, reason: str | None) -> None:
+    state = readiness(obj)
+    assert (state.ready, state.reason) == (ready, reason), state
+
+
+def test_a_service_needs_a_ready_pod_behind_its_selector() -> None:
+    service = {"kind": "Service", "spec": {"selector": {"app": "web"}}}
+    pod = {
+        "metadata": {"labels": {"app": "web"}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    unready = {"metadata": {"labels": {"app": "web"}}, "status": {"phase": "Pending"}}
+    other = dict(pod, metadata={"labels": {"app": "db"}})
+    assert readiness(service, [pod]).ready is True
+    assert readiness(service, [unready, other]).reason == "NoEndpoints"
+    assert readiness(service, None).ready is None  # Pods unknown: not judged
+    assert readiness({"kind": "Service", "spec": {}}, []).ready is True  # no selector
+    lb = {"kind": "Service", "spec": {"type": "LoadBalancer", "selector": {"app": "web"}}}
+    assert readiness(lb, [pod]).reason == "LoadBalancerPending"
+
+
+def test_summary_names_what_is_not_ready() -> None:
+    ok = readiness({"kind": "ConfigMap"})
+    bad = readiness(None)
+    assert summary([("ConfigMap", "a", ok)]) == (True, None)
+    ready, message = summary([("ConfigMap", "a", ok), ("Deployment", "web", bad)])
+    assert ready is False and message is not None and "Deployment web: NotFound" in message
+
+
+def test_only_what_the_manifest_sets_is_compared() -> None:
+    desired = {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}},
+        },
+    }
+    live = {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "uid": "u", "resourceVersion": "7", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "strategy": {"type": "RollingUpdate"},
+            "template": {
+                "spec": {"containers": [{"name": "c", "image": "i:1", "imagePullPolicy": "Always"}]}
+            },
+        },
+        "status": {"replicas": 2},
+    }
+    assert differences(desired, live) == []
+    assert unified(desired, live, "deployment/web") == ""
+    live["spec"]["template"]["spec"]["containers"][0]["image"] = "i:2"
+    live["metadata"]["labels"] = {}
+    assert set(differences(desired, live)) == {
+        ".spec.template.spec.containers[0].image",
+        ".metadata.labels.app",
+    }
+    text = unified(desired, live, "deployment/web")
+    assert "-      - image: i:1" in text and "+      - image: i:2" in text

@@ -74,7 +74,9 @@ def _record(label: str, response: Response) -> None:
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
     root = tmp_path_factory.mktemp("schemathesis")
     gateway_settings = make_settings(root / "data")
     gateway_settings.store.url = SecretStr(f"sqlite:///{root / 'netweave.db'}")
@@ -101,10 +103,18 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         thread.join(timeout=20)
         sock.close()
     total = sum(_sent.values())
-    print(
-        f"\nschemathesis: {total} requests ({_sent['stateful']} stateful) over "
+    summary = (
+        f"schemathesis: {total} requests ({_sent['stateful']} stateful) over "
         f"{len(_operations_run)} operations; statuses {dict(sorted(_statuses.items()))}"
     )
+    # Straight to the terminal, so every run shows its figures (a print would be captured).
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\n" + summary)
+    else:
+        print(summary)
     if len(_operations_run) == len(list(schema.get_all_operations())) and _sent["stateful"]:
         # Only meaningful when everything ran (not under -k selection).
         assert total >= MIN_REQUESTS, total

@@ -117,8 +117,6 @@ _PENDING = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
 _REINSTALL = frozenset({"pending-install", "failed", "uninstalling"})
 _DONE = frozenset({"deployed", "superseded"})
 _ROLLBACK_TO = re.compile(r"^Rollback to (\d+)$")
-#: Render workers when ``render.workers`` is not set (at most ``cluster.maxConcurrency``).
-_RENDER_WORKERS = 4
 
 
 def key_label(idempotency_key: str) -> str:
@@ -580,9 +578,9 @@ class HelmAdapter(DMSAdapter):
     def _render_pool(self) -> RenderPool:
         if self._renders is None:
             render = self.settings.render
-            # Four by default: each worker costs a process with the SDK loaded, and a few
-            # already keep the cluster busy (P4's 200 concurrent creates).
-            size = render.workers or min(_RENDER_WORKERS, self.settings.cluster.max_concurrency)
+            # As many as the SDK calls that may run at once (installs may wait on the
+            # cluster for long); started on demand, idle ones ended after a minute.
+            size = render.workers or self.settings.cluster.max_concurrency
             self._renders = RenderPool(render, size, self._work())
         return self._renders
 

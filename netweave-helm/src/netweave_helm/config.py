@@ -176,8 +176,8 @@ class RenderLimits(_Section):
     #: Largest preview (rendered manifests plus notes) answered, in bytes.
     max_output_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     #: Persistent render workers (installs, upgrades, scales, previews), one request each at
-    #: a time; by default 4, at most ``cluster.maxConcurrency``. Each holds the Helm SDK
-    #: (~65 MB RSS, much of it the shared library).
+    #: a time; by default ``cluster.maxConcurrency``. Started on demand, idle ones ended after a
+    #: minute; each holds the Helm SDK (~65 MB RSS, much of it the shared library).
     workers: int | None = Field(default=None, ge=1, le=512)
 
 

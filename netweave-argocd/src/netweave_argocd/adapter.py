@@ -33,6 +33,7 @@ from netweave.adapters import (
 )
 from netweave.adapters.http import BackendClient
 from netweave.adapters.times import parse_time as _parse_time
+from netweave.adapters.values import merge_values as deep_merge
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -104,19 +105,6 @@ def argo_error(response: httpx.Response) -> NetweaveError | None:
     if code == 4 or status == 504:
         return BackendTimeout(f"Argo CD timed out: {message}")
     return None
-
-
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Helm-style merge: maps merge recursively, anything else replaces, ``None`` deletes."""
-    merged = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _values_of(source: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""core's shared adapter helpers: one deadline rule (polling) and one timestamp reading."""
+"""core's shared adapter helpers: one deadline rule, one timestamp reading, one values merge."""
 
 from __future__ import annotations
 
 import pytest
 from netweave.adapters.polling import poll_until
 from netweave.adapters.times import parse_time
+from netweave.adapters.values import merge_values
 from netweave.errors import BackendTimeout
 
 
@@ -75,3 +76,22 @@ def test_parse_time_reads_backend_timestamps_and_never_raises(
 ) -> None:
     parsed = parse_time(value)
     assert (parsed.isoformat() if parsed else None) == expected
+
+
+def test_merge_values_merges_mappings_and_keeps_null_for_the_backend() -> None:
+    base = {"image": {"repository": "nginx", "pullPolicy": "Always"}, "ports": [80], "n": 1}
+    change = {"image": {"pullPolicy": None, "tag": "1.27"}, "ports": [8080]}
+    merged = merge_values(base, change)
+    assert merged == {
+        "image": {"repository": "nginx", "pullPolicy": None, "tag": "1.27"},
+        "ports": [8080],
+        "n": 1,
+    }
+    # No aliasing: changing the result changes neither input.
+    merged["image"]["repository"] = "other"
+    merged["ports"].append(1)
+    assert base["image"]["repository"] == "nginx"
+    assert change["ports"] == [8080]
+    # A mapping over a scalar (and a scalar over a mapping) replaces.
+    assert merge_values({"a": 1}, {"a": {"b": 2}}) == {"a": {"b": 2}}
+    assert merge_values({"a": {"b": 2}}, {"a": 3}) == {"a": 3}

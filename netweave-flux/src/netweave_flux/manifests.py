@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from netweave.adapters.values import merge_values
 from netweave.errors import InvalidInput
 
 GROUP_SOURCE = "source.toolkit.fluxcd.io"
@@ -178,17 +179,6 @@ def set_path(values: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
             cur[key] = nxt
         cur = nxt
     cur[keys[-1]] = value
-    return out  # type: ignore[no-any-return]
-
-
-def merge_values(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge (maps merge, everything else replaces), like Helm's value coalescing."""
-    out = json.loads(json.dumps(base))
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_values(out[key], value)
-        else:
-            out[key] = json.loads(json.dumps(value))
     return out  # type: ignore[no-any-return]
 
 

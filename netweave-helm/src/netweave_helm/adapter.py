@@ -57,6 +57,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.times import parse_time as _parse_time
+from netweave.adapters.values import merge_values as deep_merge
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -139,18 +140,6 @@ def parse_release_ref(backend_ref: str) -> tuple[str, str]:
     if not sep or not namespace or not name:
         raise NotFound(f"no release {backend_ref!r} (expected <namespace>/<release>)")
     return namespace, name
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``override`` on top of ``base``; nested mappings merge, everything else replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def nested_value(dotted: str, value: Any) -> dict[str, Any]:

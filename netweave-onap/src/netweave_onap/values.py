@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
+
+from netweave.adapters.values import merge_values as deep_merge
 
 _INDEX = re.compile(r"^(?P<key>.*?)\[(?P<index>\d+)\]$")
 #: Longest list index accepted when rebuilding values (a typo must not allocate gigabytes).
 _MAX_INDEX = 10_000
-
-
-def deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """``change`` over ``base`` recursively (Helm's ``--reuse-values`` + ``-f`` semantics)."""
-    merged = copy.deepcopy(base)
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _scalar(value: Any) -> str:

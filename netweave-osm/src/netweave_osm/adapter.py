@@ -37,6 +37,7 @@ from netweave.adapters import (
 )
 from netweave.adapters.polling import poll_until
 from netweave.adapters.times import parse_time as _timestamp
+from netweave.adapters.values import merge_values as _deep_merge
 from netweave.errors import (
     BackendError,
     Conflict,
@@ -128,16 +129,6 @@ def _parse_package_ref(ref: str) -> tuple[str, str]:
 def _check_ns_ref(ref: str) -> None:
     if not _NS_REF.match(ref):
         raise NotFound(f"no OSM NS instance {ref!r} (references are NS instance ids)")
-
-
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _set_path(values: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:

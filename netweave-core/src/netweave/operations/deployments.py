@@ -21,6 +21,7 @@ from netweave.adapters import (
     DeploymentInfo,
     DeploymentSpec,
 )
+from netweave.adapters.values import merge_values
 from netweave.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -75,15 +76,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """Helm-style values merge: nested mappings merge, everything else replaces."""
-    merged = dict(base)
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+#: The one values merge rule (kept under this name for the runner and the ETSI face).
+deep_merge = merge_values
 
 
 def values_contain(values: dict[str, Any], expected: dict[str, Any]) -> bool:

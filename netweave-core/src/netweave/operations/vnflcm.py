@@ -33,6 +33,7 @@ from typing import Any
 
 import pydantic
 
+from netweave.adapters.values import merge_values as _merge
 from netweave.errors import Conflict, NotFound, Unprocessable
 from netweave.models import (
     DeploymentRequest,
@@ -154,16 +155,6 @@ def level_of(spec: dict[str, Any], values: dict[str, Any]) -> int:
 
 def replicas_at(spec: dict[str, Any], level: int) -> int:
     return int(spec["minReplicas"]) + level * int(spec["replicasPerStep"])
-
-
-def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:

@@ -254,10 +254,18 @@ def inspect(
             continue
         pod_list: list[dict[str, Any]] | None = None
         if live is not None and item.kind in NEEDS_PODS and item.namespace is not None:
-            if item.namespace not in pods:
-                listed = reader.get(f"/api/v1/namespaces/{item.namespace}/pods") or {}
-                pods[item.namespace] = [p for p in listed.get("items") or [] if isinstance(p, dict)]
-            pod_list = pods[item.namespace]
+            # Only the Pods its selector selects (the server filters): what endpoints are.
+            selector = (live.get("spec") or {}).get("selector") or {}
+            query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            key = f"{item.namespace}?{query}"
+            if key not in pods:
+                listed = (
+                    reader.get(f"/api/v1/namespaces/{item.namespace}/pods", labelSelector=query)
+                    if query
+                    else {}
+                ) or {}
+                pods[key] = [p for p in listed.get("items") or [] if isinstance(p, dict)]
+            pod_list = pods[key]
         state = readiness(live, pod_list)
         resources.append(
             ResourceStatus(

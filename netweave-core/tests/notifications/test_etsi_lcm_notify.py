@@ -9,9 +9,10 @@ occurrences say the backend changed."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from netweave.testing.etsi_notify import (
     notification_validator,
     occurrence_story,
 )
+from netweave.testing.postgres import temporary_database
 from notify_support import Subscriber, subscriber_server
 from support.gateway import Gateway, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter, Release
@@ -87,11 +89,27 @@ def settings_for(tmp_path: Path, *, test_callback: bool = True) -> Settings:
 
 
 @asynccontextmanager
-async def gateway(tmp_path: Path, **options: Any) -> AsyncIterator[Gateway]:
+async def gateway(
+    tmp_path: Path, store_url: str | None = None, **options: Any
+) -> AsyncIterator[Gateway]:
     async with running_gateway(
-        tmp_path, adapters=[ResourceAdapter("mem")], settings=settings_for(tmp_path, **options)
+        tmp_path,
+        adapters=[ResourceAdapter("mem")],
+        settings=settings_for(tmp_path, **options),
+        store_url=store_url,
     ) as gw:
         yield gw
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The gateway's store: SQLite, or a fresh PostgreSQL database (where the notifier reads
+    the subscriptions in each change's transaction instead of a cached copy)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with temporary_database("nw_etsi_notify") as url:
+        yield url
 
 
 async def subscribe(smo: StandardSmo, body: dict[str, Any]) -> dict[str, Any]:
@@ -129,10 +147,13 @@ def check_all(sink: CallbackSink, validate: Any, version: str) -> None:
 
 
 async def test_v2_subscriber_follows_the_lifecycle_with_resource_changes(
-    tmp_path: Path, contracts: dict[int, ContractValidator], validators: dict[int, Any]
+    tmp_path: Path,
+    store_url: str | None,
+    contracts: dict[int, ContractValidator],
+    validators: dict[int, Any],
 ) -> None:
     with callback_sink() as sink:
-        async with gateway(tmp_path) as gw:
+        async with gateway(tmp_path, store_url) as gw:
             smo = StandardSmo(gw, contracts[2])
             package = await gw.register_package()
             subscription = await subscribe(
@@ -491,6 +512,13 @@ async def test_refused_subscriptions_store_nothing(
                 headers={**v1.headers, "Content-Type": "application/json"},
             )
             assert response.status_code == 400, response.text
+            # Without a token: 401, as on the rest of the face.
+            anonymous = await gw.client.post(
+                "/vnflcm/v2/subscriptions",
+                json={"callbackUri": working.url},
+                headers={**smo.headers, "Content-Type": "application/json"},
+            )
+            assert anonymous.status_code == 401, anonymous.text
             for client in (smo, v1):
                 assert (await client.call("GET", "/subscriptions")).json() == []
             assert await gw.store.list_vnf_subscriptions(after=None, limit=10) == []
@@ -529,7 +557,7 @@ async def test_oauth2_client_credentials_authenticate_each_notification(
         for _ in range(200):  # bounded: 10 s
             if subscriber.accepted():
                 break
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
         # The secret is stored sealed, never in clear.
         stored = await gw.store.get_vnf_subscription(subscription["id"])
         assert stored is not None

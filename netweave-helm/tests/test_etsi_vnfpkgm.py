@@ -30,7 +30,12 @@ from killedhelm import release_records
 from netweave.testing.contracts import ContractValidator
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
-from netweave.testing.vnfpkgm import build_csar, sol005_vnfpkgm_contract, vnfd_document
+from netweave.testing.vnfpkgm import (
+    build_csar,
+    sol003_vnfpkgm_contract,
+    sol005_vnfpkgm_contract,
+    vnfd_document,
+)
 
 V2 = "/vnfpkgm/v2"
 HEADERS = {"Version": "2.4.0"}
@@ -225,6 +230,21 @@ async def test_a_bare_chart_is_an_onboarded_vnf_package_with_a_generated_vnfd(
     everything = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/artifacts")
     with zipfile.ZipFile(io.BytesIO(everything.content)) as archive:
         assert archive.namelist() == ["Files/kubernetes/shop-1.0.0.tgz"]
+
+    # The VNFM-facing SOL003 reads by vnfdId answer the same, validated against SOL003.
+    sol003 = sol003_vnfpkgm_contract(shared_dir())
+    onboarded = await call(gw, sol003, "GET", "/onboarded_vnf_packages")
+    assert [p["vnfdId"] for p in onboarded.json()] == [package_id]
+    one = await call(gw, sol003, "GET", f"/onboarded_vnf_packages/{package_id}")
+    assert one.json()["id"] == package_id and one.json()["operationalState"] == "ENABLED"
+    same = await call(
+        gw, sol003, "GET", f"/onboarded_vnf_packages/{package_id}/vnfd", Accept="text/plain"
+    )
+    assert same.text == text
+    whole = await call(gw, sol003, "GET", f"/onboarded_vnf_packages/{package_id}/package_content")
+    assert whole.content == content.content
+    missing = await call(gw, sol003, "GET", "/onboarded_vnf_packages/nope")
+    assert missing.status_code == 404
 
     # Stable across restarts and replicas: a second gateway on the same store and data.
     async with running_gateway(

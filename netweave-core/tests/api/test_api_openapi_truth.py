@@ -78,6 +78,7 @@ WIRE_NAMES = {
     "vnfInstanceId",
     "vnfLcmOpOccId",
     "vnfPkgId",
+    "vnfdId",
     "artifactPath",
 }
 

@@ -213,6 +213,19 @@ class VnfPkgmService:
                 return VnfPackageView(vnf_pkg_id, None, package, in_use, package.created_at)
         raise NotFound(f"VNF package {vnf_pkg_id!r} not found", details={"vnfPkgId": vnf_pkg_id})
 
+    async def by_vnfd_id(self, vnfd_id: str) -> VnfPackageView:
+        """The ONBOARDED VNF package whose VNFD is ``vnfd_id`` (SOL003's view): its native
+        package has that id."""
+        package = await self._store.get_package(vnfd_id)
+        if package is not None:
+            record = await self._store.vnf_package_of(vnfd_id)
+            view = await self.get(record.vnf_pkg_id if record is not None else vnfd_id)
+            if view.onboarded:
+                return view
+        raise NotFound(
+            f"no onboarded VNF package has vnfdId {vnfd_id!r}", details={"vnfdId": vnfd_id}
+        )
+
     async def list_all(self) -> list[VnfPackageView]:
         """Every VNF package in (created_at, id) order: the rows and the native packages
         without one (one read of each; the face filters and pages the rendered list)."""

@@ -16,6 +16,9 @@ import yaml
 from netweave.testing.contracts import ContractValidator
 
 VNFPKGM_V2 = Path("contracts/etsi/nfv-sol005/SOL005/VNFPackageManagement/VNFPackageManagement.yaml")
+SOL003_VNFPKGM = Path(
+    "contracts/etsi/nfv-sol002-sol003/SOL003/VNFPackageManagement/VNFPackageManagement.yaml"
+)
 SOL001_COMMON = "https://forge.etsi.org/rep/nfv/SOL001/raw/v2.6.1/etsi_nfv_sol001_common_types.yaml"
 SOL001_VNFD = "https://forge.etsi.org/rep/nfv/SOL001/raw/v2.6.1/etsi_nfv_sol001_vnfd_types.yaml"
 
@@ -165,6 +168,52 @@ def vnfd_document(
     }
 
 
+_SOL003_DEFS = "definitions/SOL003VNFPackageManagement_def.yaml"
+#: SOL003 V3.7.1 clause 4.4.1.x (as SOL005's): a checksum is {algorithm, hash}.
+_CHECKSUM = {
+    "type": "object",
+    "required": ["algorithm", "hash"],
+    "properties": {"algorithm": {"type": "string"}, "hash": {"type": "string"}},
+}
+
+
+def _inline(node: Any, definitions: dict[str, Any], depth: int = 0) -> Any:
+    """A schema of SOL003's definitions file with its local references inlined, the broken
+    ``Checksum`` replaced, and references to other files rewritten for the main document."""
+    if depth > 20:
+        raise ValueError("schema nesting too deep")
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if ref.endswith("/definitions/Checksum"):
+                return copy.deepcopy(_CHECKSUM)
+            if ref.startswith("#/definitions/"):
+                return _inline(definitions[ref.rsplit("/", 1)[1]], definitions, depth + 1)
+            if ref.startswith("../"):
+                return {**node, "$ref": ref[3:]}
+        return {k: _inline(v, definitions, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, definitions, depth + 1) for v in node]
+    return node
+
+
+def sol003_vnfpkgm_contract(shared: Path, *, strict: bool = False) -> ContractValidator:
+    """The SOL003 V3.7.1 vnfpkgm v2 contract (the VNFM-facing reads), with one defect of the
+    published OpenAPI corrected: its ``Checksum`` ("#no definition found") is a string, while
+    SOL003 (as SOL005) defines a Checksum structure {algorithm, hash}."""
+    main = shared / SOL003_VNFPKGM
+    definitions = yaml.safe_load((main.parent / _SOL003_DEFS).read_text(encoding="utf-8"))
+    defs = definitions["definitions"]
+    info = _inline(defs["VnfPkgInfo"], defs)
+    responses = "#/components/responses"
+    overrides = {
+        f"{responses}/OnboardedVnfPackages.Get.200/{_MEDIA}": {"type": "array", "items": info},
+        f"{responses}/IndividualOnboardedVnfPackage.Get.200/{_MEDIA}": info,
+        f"{responses}/IndividualVnfPackage.Get.200/{_MEDIA}": info,
+    }
+    return ContractValidator.from_file(main, strict=strict, overrides=overrides)
+
+
 def build_csar(
     target: Path,
     *,
@@ -220,4 +269,4 @@ def build_csar(
     return target
 
 
-__all__ = ["build_csar", "sol005_vnfpkgm_contract", "vnfd_document"]
+__all__ = ["build_csar", "sol003_vnfpkgm_contract", "sol005_vnfpkgm_contract", "vnfd_document"]

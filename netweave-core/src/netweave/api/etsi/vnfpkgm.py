@@ -90,6 +90,9 @@ VNF_PKG_DEFAULT_EXCLUDED = (
 VNF_PKG_REQUIRED = frozenset({"id", "onboardingState", "operationalState", "usageState", "_links"})
 
 VnfPkgIdParam = Annotated[str, PathParameter(name="vnfPkgId", min_length=1, max_length=300)]
+VnfdIdParam = Annotated[str, PathParameter(name="vnfdId", min_length=1, max_length=300)]
+ArtifactPathParam = Annotated[Path, PathParameter(name="artifactPath")]
+IncludeSignatures = Annotated[str | None, QueryParameter(name="include_signatures", required=False)]
 
 
 class CreateVnfPkgInfoRequest(EtsiRequest):
@@ -459,33 +462,7 @@ class VnfPkgmController(Controller):
         marker: MarkerQuery = None,
     ) -> Response[bytes]:
         self._json_only(request)
-        pkgm = service(services)
-        base = self._base(request)
-        views = await pkgm.list_all()
-
-        async def fetch(after: Any, limit: int) -> list[VnfPackageView]:
-            start = 0
-            if after is not None:
-                start = next(
-                    (i for i, v in enumerate(views) if (v.created_at, v.vnf_pkg_id) > after),
-                    len(views),
-                )
-            return views[start : start + limit]
-
-        async def rendered(batch: list[Any]) -> list[dict[str, Any] | None]:
-            return [render_package(v, base) for v in batch]
-
-        response = await _page(
-            request,
-            fetch,
-            lambda v: (v.created_at, v.vnf_pkg_id),
-            rendered,
-            VNF_PKG_ATTRIBUTES,
-            VNF_PKG_DEFAULT_EXCLUDED,
-            VNF_PKG_REQUIRED,
-        )
-        response.headers["Version"] = API_VERSION
-        return response
+        return await _list(request, service(services), onboarded_only=False)
 
     @get(
         "/vnf_packages/{vnfPkgId:str}",
@@ -613,12 +590,8 @@ class VnfPkgmController(Controller):
         services: NamedDependency[Services],
         vnf_pkg_id: VnfPkgIdParam,
     ) -> Response[Any]:
-        accept = request.headers.get("accept")
-        if _accepts(accept, ZIP, "application/octet-stream") is None:
-            raise _not_acceptable(accept, ZIP)
         pkgm = service(services)
-        csar = await pkgm.csar(await pkgm.get(vnf_pkg_id))
-        return await file_response(request, csar, ZIP)
+        return await serve_content(request, pkgm, await pkgm.get(vnf_pkg_id))
 
     @get(
         "/vnf_packages/{vnfPkgId:str}/vnfd",
@@ -630,38 +603,10 @@ class VnfPkgmController(Controller):
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         vnf_pkg_id: VnfPkgIdParam,
-        include_signatures: Annotated[
-            str | None, QueryParameter(name="include_signatures", required=False)
-        ] = None,
+        include_signatures: IncludeSignatures = None,
     ) -> Response[Any]:
-        accept = request.headers.get("accept")
-        media = _accepts(accept, TEXT, ZIP)
-        if media is None:
-            raise _not_acceptable(accept, TEXT, ZIP)
         pkgm = service(services)
-        view = await pkgm.get(vnf_pkg_id)
-        if media == TEXT and view.onboarded and not view.is_csar:
-            # A generated VNFD is one file: no CSAR needs building to serve it.
-            text = to_sol001(await pkgm.vnfd(view)).encode()
-            return Response(content=text, media_type=TEXT, headers={"Version": API_VERSION})
-        csar = await pkgm.csar(view)
-        content = (view.record.content if view.record is not None else None) or {}
-        files = list(content.get("vnfdFiles") or ["Definitions/vnfd.yaml"])
-        if media == TEXT and "," in (accept or "") and len(files) > 1:
-            media = ZIP  # both allowed: a VNFD of several files needs the zip
-        if media == TEXT:
-            if len(files) != 1:
-                raise sol013.NotAcceptable(
-                    f"the VNFD is {len(files)} files: ask for application/zip",
-                    details={"header": "Accept"},
-                )
-            return await _member_response(request, csar, files[0], TEXT)
-        names = files
-        meta = "TOSCA-Metadata/TOSCA.meta"
-        if meta in await _csar_members(csar):
-            names = [meta, *files]
-        part = await asyncio.to_thread(_zip_of, csar, names, pkgm.tmp_dir)
-        return await _temporary_file_response(request, part, ZIP)
+        return await serve_vnfd(request, pkgm, await pkgm.get(vnf_pkg_id))
 
     @get(
         "/vnf_packages/{vnfPkgId:str}/manifest",
@@ -673,24 +618,10 @@ class VnfPkgmController(Controller):
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         vnf_pkg_id: VnfPkgIdParam,
-        include_signatures: Annotated[
-            str | None, QueryParameter(name="include_signatures", required=False)
-        ] = None,
+        include_signatures: IncludeSignatures = None,
     ) -> Response[Any]:
-        accept = request.headers.get("accept")
         pkgm = service(services)
-        view = await pkgm.get(vnf_pkg_id)
-        csar = await pkgm.csar(view)
-        content = (view.record.content if view.record is not None else None) or {}
-        manifest = str(content.get("manifest") or "vnfd.mf")
-        if include_signatures is not None or "include_signatures" in request.query_params:
-            if _accepts(accept, ZIP) is None:
-                raise _not_acceptable(accept, ZIP)
-            part = await asyncio.to_thread(_zip_of, csar, [manifest], pkgm.tmp_dir)
-            return await _temporary_file_response(request, part, ZIP)
-        if _accepts(accept, TEXT) is None:
-            raise _not_acceptable(accept, TEXT)
-        return await _member_response(request, csar, manifest, TEXT)
+        return await serve_manifest(request, pkgm, await pkgm.get(vnf_pkg_id))
 
     @get(
         "/vnf_packages/{vnfPkgId:str}/artifacts",
@@ -703,15 +634,8 @@ class VnfPkgmController(Controller):
         services: NamedDependency[Services],
         vnf_pkg_id: VnfPkgIdParam,
     ) -> Response[Any]:
-        accept = request.headers.get("accept")
-        if _accepts(accept, ZIP) is None:
-            raise _not_acceptable(accept, ZIP)
         pkgm = service(services)
-        view = await pkgm.get(vnf_pkg_id)
-        csar = await pkgm.csar(view)
-        names = [a["artifactPath"] for a in render_package(view, "")["additionalArtifacts"]]
-        part = await asyncio.to_thread(_zip_of, csar, names, pkgm.tmp_dir)
-        return await _temporary_file_response(request, part, ZIP)
+        return await serve_artifacts(request, pkgm, await pkgm.get(vnf_pkg_id))
 
     @get(
         "/vnf_packages/{vnfPkgId:str}/artifacts/{artifactPath:path}",
@@ -723,25 +647,230 @@ class VnfPkgmController(Controller):
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         vnf_pkg_id: VnfPkgIdParam,
-        artifact_path: Annotated[Path, PathParameter(name="artifactPath")],
+        artifact_path: ArtifactPathParam,
     ) -> Response[Any]:
         pkgm = service(services)
         view = await pkgm.get(vnf_pkg_id)
-        csar = await pkgm.csar(view)
-        wanted = str(artifact_path).lstrip("/")
-        listed = {a["artifactPath"] for a in render_package(view, "")["additionalArtifacts"]}
-        if wanted not in listed:
-            raise NotFound(
-                f"VNF package {vnf_pkg_id} has no artifact {wanted!r}",
-                details={"artifactPath": wanted},
-            )
-        accept = request.headers.get("accept")
-        media = (
-            "application/gzip" if wanted.endswith((".tgz", ".gz")) else ("application/octet-stream")
+        return await serve_artifact(request, pkgm, view, str(artifact_path))
+
+    # -- SOL003 (VNFM-facing) reads by vnfdId ------------------------------------------------
+
+    @get(
+        "/onboarded_vnf_packages",
+        operation_id="VnfPkgmV2ListOnboardedVnfPackages",
+        summary="SOL003: the ONBOARDED VNF packages (SOL013 filter, selectors, paging)",
+    )
+    async def list_onboarded(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        filter_: FilterQuery = None,
+        all_fields: AllFieldsQuery = None,
+        fields: FieldsQuery = None,
+        exclude_fields: ExcludeFieldsQuery = None,
+        exclude_default: ExcludeDefaultQuery = None,
+        marker: MarkerQuery = None,
+    ) -> Response[bytes]:
+        self._json_only(request)
+        return await _list(request, service(services), onboarded_only=True)
+
+    @get(
+        "/onboarded_vnf_packages/{vnfdId:str}",
+        operation_id="VnfPkgmV2GetOnboardedVnfPackage",
+        summary="SOL003: the ONBOARDED VNF package of a vnfdId",
+    )
+    async def get_onboarded(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        vnfd_id: VnfdIdParam,
+    ) -> Response[bytes]:
+        self._json_only(request)
+        view = await service(services).by_vnfd_id(vnfd_id)
+        return json_response(
+            render_package(view, self._base(request)),
+            headers={"ETag": _etag(view), "Version": API_VERSION},
         )
-        if _accepts(accept, media, "application/octet-stream") is None:
-            raise _not_acceptable(accept, media)
-        return await _member_response(request, csar, wanted, media)
+
+    @get(
+        "/onboarded_vnf_packages/{vnfdId:str}/package_content",
+        operation_id="VnfPkgmV2GetOnboardedVnfPackageContent",
+        summary="SOL003: the package of a vnfdId (a CSAR; Range served)",
+    )
+    async def get_onboarded_content(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services],
+        vnfd_id: VnfdIdParam,
+    ) -> Response[Any]:  # fmt: skip
+        pkgm = service(services)
+        return await serve_content(request, pkgm, await pkgm.by_vnfd_id(vnfd_id))
+
+    @get(
+        "/onboarded_vnf_packages/{vnfdId:str}/vnfd",
+        operation_id="VnfPkgmV2GetOnboardedVnfd",
+        summary="SOL003: the VNFD of a vnfdId",
+    )
+    async def get_onboarded_vnfd(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services],
+        vnfd_id: VnfdIdParam, include_signatures: IncludeSignatures = None,
+    ) -> Response[Any]:  # fmt: skip
+        pkgm = service(services)
+        return await serve_vnfd(request, pkgm, await pkgm.by_vnfd_id(vnfd_id))
+
+    @get(
+        "/onboarded_vnf_packages/{vnfdId:str}/manifest",
+        operation_id="VnfPkgmV2GetOnboardedManifest",
+        summary="SOL003: the manifest of a vnfdId's package",
+    )
+    async def get_onboarded_manifest(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services],
+        vnfd_id: VnfdIdParam, include_signatures: IncludeSignatures = None,
+    ) -> Response[Any]:  # fmt: skip
+        pkgm = service(services)
+        return await serve_manifest(request, pkgm, await pkgm.by_vnfd_id(vnfd_id))
+
+    @get(
+        "/onboarded_vnf_packages/{vnfdId:str}/artifacts",
+        operation_id="VnfPkgmV2GetOnboardedArtifacts",
+        summary="SOL003: the additional artifacts of a vnfdId's package in one zip",
+    )
+    async def get_onboarded_artifacts(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services],
+        vnfd_id: VnfdIdParam,
+    ) -> Response[Any]:  # fmt: skip
+        pkgm = service(services)
+        return await serve_artifacts(request, pkgm, await pkgm.by_vnfd_id(vnfd_id))
+
+    @get(
+        "/onboarded_vnf_packages/{vnfdId:str}/artifacts/{artifactPath:path}",
+        operation_id="VnfPkgmV2GetOnboardedArtifact",
+        summary="SOL003: one artifact of a vnfdId's package (Range served)",
+    )
+    async def get_onboarded_artifact(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services],
+        vnfd_id: VnfdIdParam, artifact_path: ArtifactPathParam,
+    ) -> Response[Any]:  # fmt: skip
+        pkgm = service(services)
+        view = await pkgm.by_vnfd_id(vnfd_id)
+        return await serve_artifact(request, pkgm, view, str(artifact_path))
+
+
+async def _list(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, *, onboarded_only: bool
+) -> Response[bytes]:
+    """A SOL013 list of VnfPkgInfo (``vnflcm``'s paging helper over the rendered packages)."""
+    base = f"{api_root(request)}{PREFIX}"
+    views = [v for v in await pkgm.list_all() if v.onboarded or not onboarded_only]
+
+    async def fetch(after: Any, limit: int) -> list[VnfPackageView]:
+        start = 0
+        if after is not None:
+            start = next(
+                (i for i, v in enumerate(views) if (v.created_at, v.vnf_pkg_id) > after),
+                len(views),
+            )
+        return views[start : start + limit]
+
+    async def rendered(batch: list[Any]) -> list[dict[str, Any] | None]:
+        return [render_package(v, base) for v in batch]
+
+    response = await _page(
+        request,
+        fetch,
+        lambda v: (v.created_at, v.vnf_pkg_id),
+        rendered,
+        VNF_PKG_ATTRIBUTES,
+        VNF_PKG_DEFAULT_EXCLUDED,
+        VNF_PKG_REQUIRED,
+    )
+    response.headers["Version"] = API_VERSION
+    return response
+
+
+async def serve_content(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, view: VnfPackageView
+) -> Response[Any]:
+    accept = request.headers.get("accept")
+    if _accepts(accept, ZIP, "application/octet-stream") is None:
+        raise _not_acceptable(accept, ZIP)
+    return await file_response(request, await pkgm.csar(view), ZIP)
+
+
+async def serve_vnfd(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, view: VnfPackageView
+) -> Response[Any]:
+    accept = request.headers.get("accept")
+    media = _accepts(accept, TEXT, ZIP)
+    if media is None:
+        raise _not_acceptable(accept, TEXT, ZIP)
+    if media == TEXT and view.onboarded and not view.is_csar:
+        # A generated VNFD is one file: no CSAR needs building to serve it.
+        text = to_sol001(await pkgm.vnfd(view)).encode()
+        return Response(content=text, media_type=TEXT, headers={"Version": API_VERSION})
+    csar = await pkgm.csar(view)
+    content = (view.record.content if view.record is not None else None) or {}
+    files = list(content.get("vnfdFiles") or ["Definitions/vnfd.yaml"])
+    if media == TEXT and "," in (accept or "") and len(files) > 1:
+        media = ZIP  # both allowed: a VNFD of several files needs the zip
+    if media == TEXT:
+        if len(files) != 1:
+            raise sol013.NotAcceptable(
+                f"the VNFD is {len(files)} files: ask for application/zip",
+                details={"header": "Accept"},
+            )
+        return await _member_response(request, csar, files[0], TEXT)
+    names = files
+    meta = "TOSCA-Metadata/TOSCA.meta"
+    if meta in await _csar_members(csar):
+        names = [meta, *files]
+    part = await asyncio.to_thread(_zip_of, csar, names, pkgm.tmp_dir)
+    return await _temporary_file_response(request, part, ZIP)
+
+
+async def serve_manifest(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, view: VnfPackageView
+) -> Response[Any]:
+    accept = request.headers.get("accept")
+    csar = await pkgm.csar(view)
+    content = (view.record.content if view.record is not None else None) or {}
+    manifest = str(content.get("manifest") or "vnfd.mf")
+    if "include_signatures" in request.query_params:
+        if _accepts(accept, ZIP) is None:
+            raise _not_acceptable(accept, ZIP)
+        part = await asyncio.to_thread(_zip_of, csar, [manifest], pkgm.tmp_dir)
+        return await _temporary_file_response(request, part, ZIP)
+    if _accepts(accept, TEXT) is None:
+        raise _not_acceptable(accept, TEXT)
+    return await _member_response(request, csar, manifest, TEXT)
+
+
+async def serve_artifacts(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, view: VnfPackageView
+) -> Response[Any]:
+    accept = request.headers.get("accept")
+    if _accepts(accept, ZIP) is None:
+        raise _not_acceptable(accept, ZIP)
+    csar = await pkgm.csar(view)
+    names = [a["artifactPath"] for a in render_package(view, "")["additionalArtifacts"]]
+    part = await asyncio.to_thread(_zip_of, csar, names, pkgm.tmp_dir)
+    return await _temporary_file_response(request, part, ZIP)
+
+
+async def serve_artifact(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, view: VnfPackageView, path: str
+) -> Response[Any]:
+    csar = await pkgm.csar(view)
+    wanted = path.lstrip("/")
+    listed = {a["artifactPath"] for a in render_package(view, "")["additionalArtifacts"]}
+    if wanted not in listed:
+        raise NotFound(
+            f"VNF package {view.vnf_pkg_id} has no artifact {wanted!r}",
+            details={"artifactPath": wanted},
+        )
+    accept = request.headers.get("accept")
+    media = "application/gzip" if wanted.endswith((".tgz", ".gz")) else "application/octet-stream"
+    if _accepts(accept, media, "application/octet-stream") is None:
+        raise _not_acceptable(accept, media)
+    return await _member_response(request, csar, wanted, media)
 
 
 async def _member_response(
@@ -839,6 +968,13 @@ VNFPKGM_ERRORS: dict[str, tuple[int, ...]] = {
     "VnfPkgmV2GetManifest": (406, 409, 502, 503, 504),
     "VnfPkgmV2GetArtifacts": (406, 409, 502, 503, 504),
     "VnfPkgmV2GetArtifact": (406, 409, 416, 502, 503, 504),
+    "VnfPkgmV2ListOnboardedVnfPackages": (400, 406, 503),
+    "VnfPkgmV2GetOnboardedVnfPackage": (406,),
+    "VnfPkgmV2GetOnboardedVnfPackageContent": (406, 416, 502, 503, 504),
+    "VnfPkgmV2GetOnboardedVnfd": (406, 502, 503, 504),
+    "VnfPkgmV2GetOnboardedManifest": (406, 502, 503, 504),
+    "VnfPkgmV2GetOnboardedArtifacts": (406, 502, 503, 504),
+    "VnfPkgmV2GetOnboardedArtifact": (406, 416, 502, 503, 504),
 }
 
 __all__ = [

@@ -1160,7 +1160,13 @@ class HelmAdapter(DMSAdapter):
         if helm_status in _DONE:
             # Each object as the cluster holds it: readiness by its kind's rule, and drift.
             view = await self._live_view(namespace, str(summary.get("manifest") or ""))
-            resources, drift = view.resources, view.drift
+            # The live objects keep their manifest document's digest (what a revision changed).
+            digests = {(r.kind, r.name, r.namespace): r.digest for r in resources}
+            resources = tuple(
+                r.model_copy(update={"digest": digests.get((r.kind, r.name, r.namespace))})
+                for r in view.resources
+            )
+            drift = view.drift
         extensions: dict[str, Any] = {
             "releaseName": name,
             "namespace": namespace,

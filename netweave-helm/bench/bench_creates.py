@@ -375,6 +375,8 @@ def single_gateway(_n: int, work: Path) -> None:
 def single_ops(rounds: int) -> None:
     """Single create (target <= 1.2) and upgrade (target <= 1.3): gateway through HTTP vs the
     direct Helm SDK call, rounds interleaving the two sides."""
+    if rounds <= 0:
+        return
     times: dict[str, dict[str, list[float]]] = {
         side: {"create": [], "upgrade": []} for side in ("sdk", "gateway")
     }

@@ -216,9 +216,6 @@ class _Worker:
         return self.process.returncode
 
 
-#: Workers started at once when requests wait: a burst of requests gets its first workers
-#: soon (each start costs ~0.3 s of CPU) instead of all of them late.
-_STARTS_AT_ONCE = 2
 #: Seconds an idle worker is kept (one always is).
 _IDLE_SECONDS = 60.0
 
@@ -226,8 +223,10 @@ _IDLE_SECONDS = 60.0
 class RenderPool:
     """Persistent capped workers that render charts: previews, installs and upgrades.
 
-    At most ``size`` workers, started on demand (two at a time), the most recently used taken
-    first, and ended after a minute unused (but one); one request per worker at a time.
+    At most ``size`` workers, started on demand (each start costs ~0.3 s of CPU, once), the
+    most recently used taken first, and ended after a minute unused (but one); one request
+    per worker at a time. A burst gets its workers at once: installs that wait on the cluster
+    need the concurrency from the start.
     """
 
     def __init__(self, caps: RenderLimits, size: int, work_dir: Path) -> None:
@@ -237,9 +236,8 @@ class RenderPool:
         #: Idle workers, the longest idle first, with the time each became idle.
         self._idle: list[tuple[_Worker, float]] = []
         self._busy: set[_Worker] = set()
-        #: Workers alive or starting, and how many of them are starting.
+        #: Workers alive or starting.
         self._count = 0
-        self._starting = 0
         #: Set (and replaced) whenever a worker may have become available.
         self._changed: asyncio.Event | None = None
         self._reaper: asyncio.TimerHandle | None = None
@@ -350,21 +348,18 @@ class RenderPool:
                     self._busy.add(worker)
                     return worker
                 self._retire(worker)
-            if self._count < self.size and self._starting < _STARTS_AT_ONCE:
+            if self._count < self.size:
                 break
             if self._changed is None:
                 self._changed = asyncio.Event()
             await self._changed.wait()
         self._count += 1
-        self._starting += 1
         try:
             worker = await _Worker.start(self.caps, self._work_dir, self._limit)
         except BaseException:
             self._count -= 1
-            raise
-        finally:
-            self._starting -= 1
             self._notify()
+            raise
         self._busy.add(worker)
         return worker
 

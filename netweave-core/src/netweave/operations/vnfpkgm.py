@@ -525,10 +525,13 @@ class VnfPkgmService:
                 details={"onboardingState": view.onboarding_state},
             )
 
-    async def upload(self, vnf_pkg_id: str, content: Path) -> VnfPackageView:
-        """Onboard ``content`` (a CSAR zip, or a bare chart .tgz) into the package; the file
-        stays the caller's. A refusal leaves the package ERROR with the problem, nothing of the
-        content stored, and is raised."""
+    async def upload(
+        self, vnf_pkg_id: str, content: Path, sha256: str | None = None
+    ) -> VnfPackageView:
+        """Onboard ``content`` (a CSAR zip, or a bare chart .tgz) into the package; ``sha256``:
+        its digest when the caller computed it while receiving it. The file may be moved into
+        the package store (the caller removes it if still there). A refusal leaves the package
+        ERROR with the problem, nothing of the content stored, and is raised."""
         view = await self.get(vnf_pkg_id)
         self._uploadable(view)
         await self._store.update_vnf_package(
@@ -542,7 +545,7 @@ class VnfPkgmService:
             await self._store.update_vnf_package(
                 vnf_pkg_id, onboarding_state=Onboarding.PROCESSING, updated_at=now()
             )
-            changes = await self._process(vnf_pkg_id, content)
+            changes = await self._process(vnf_pkg_id, content, sha256)
         except NetweaveError as exc:
             await self._store.update_vnf_package(
                 vnf_pkg_id,
@@ -569,7 +572,7 @@ class VnfPkgmService:
         )
         return await self.get(vnf_pkg_id)
 
-    async def _process(self, vnf_pkg_id: str, content: Path) -> dict[str, Any]:
+    async def _process(self, vnf_pkg_id: str, content: Path, sha256: str | None) -> dict[str, Any]:
         magic = await asyncio.to_thread(_magic, content)
         if magic.startswith(_GZIP):
             return await self._onboard_chart(content)
@@ -593,7 +596,13 @@ class VnfPkgmService:
             )
         await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
         stored = self._dir / f"{vnf_pkg_id}.csar"
+        if sha256 is None:
+            sha256 = await asyncio.to_thread(_digest_file, content)
+        size = await asyncio.to_thread(lambda: content.stat().st_size)
         chart = await asyncio.to_thread(_extract_chart, content, info, self._tmp, self.limits)
+        # The manifest's SHA-256 of the chart was checked against its bytes: no second pass.
+        listed = next((a for a in info.artifacts if a.path == info.chart), None)
+        chart_sha = listed.hash if listed is not None and listed.algorithm == "SHA-256" else None
         try:
             name, version = await asyncio.to_thread(chart_identity, chart, self.limits)
             upload = PackageUpload(
@@ -604,10 +613,11 @@ class VnfPkgmService:
                 provider=info.vnfd.provider,
                 archive=chart,
                 archive_size=chart.stat().st_size,
-                checksum=f"sha256:{await asyncio.to_thread(_digest_file, chart)}",
+                checksum=f"sha256:{chart_sha or await asyncio.to_thread(_digest_file, chart)}",
             )
-            # The CSAR is kept first: if storing the native package fails, it is removed.
-            await asyncio.to_thread(shutil.copyfile, content, stored)
+            # The CSAR is kept first (moved when on the same file system): if storing the
+            # native package fails, it is removed.
+            await asyncio.to_thread(_keep, content, stored)
             try:
                 await self._packages.onboard(upload, None, package_id=vnfd_id)
             except BaseException:
@@ -623,11 +633,8 @@ class VnfPkgmService:
             "content": {
                 "kind": "csar",
                 "file": stored.name,
-                "size": await asyncio.to_thread(lambda: stored.stat().st_size),
-                "checksum": {
-                    "algorithm": "SHA-256",
-                    "hash": await asyncio.to_thread(_digest_file, stored),
-                },
+                "size": size,
+                "checksum": {"algorithm": "SHA-256", "hash": sha256},
                 "layout": info.layout,
                 "entryDefinitions": info.entry_definitions,
                 "manifest": info.manifest,
@@ -655,6 +662,13 @@ class VnfPkgmService:
 
     async def in_use(self, package_ids: Sequence[str]) -> set[str]:
         return await self._store.package_ids_in_use(package_ids)
+
+
+def _keep(content: Path, stored: Path) -> None:
+    try:
+        os.replace(content, stored)
+    except OSError:  # another file system: copy
+        shutil.copyfile(content, stored)
 
 
 def _magic(path: Path) -> bytes:

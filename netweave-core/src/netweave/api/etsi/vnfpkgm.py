@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import tempfile
 import zipfile
@@ -346,7 +347,9 @@ async def _csar_members(csar: Path) -> list[str]:
     return await asyncio.to_thread(names)
 
 
-async def _receive_body(request: Request[Any, Any, Any], pkgm: VnfPkgmService) -> Path:
+async def _receive_body(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService
+) -> tuple[Path, str | None]:
     """The request body streamed to a temporary file (bounded by ``api.maxUploadBytes``);
     ``multipart/form-data`` with a ``file`` part is taken as well (what Tacker's clients send)."""
     limit = pkgm.max_upload_bytes
@@ -362,7 +365,7 @@ async def _receive_body(request: Request[Any, Any, Any], pkgm: VnfPkgmService) -
         received = await receive_upload(request, max_bytes=limit, tmp_dir=pkgm.tmp_dir)
         if received.archive is None:
             raise InvalidInput("the multipart body has no package part", details={"field": "file"})
-        return received.archive
+        return received.archive, (received.checksum or "").removeprefix("sha256:") or None
     media = content_type.split(";", 1)[0].strip()
     if media not in {ZIP, "application/octet-stream", "application/gzip", "application/x-gzip"}:
         from netweave.api.auth import UnsupportedMediaType
@@ -376,6 +379,7 @@ async def _receive_body(request: Request[Any, Any, Any], pkgm: VnfPkgmService) -
     fd, name = tempfile.mkstemp(prefix="vnfpkg-", suffix=".upload", dir=pkgm.tmp_dir)
     target = Path(name)
     total = 0
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as sink:
             async for chunk in request.stream():
@@ -384,13 +388,14 @@ async def _receive_body(request: Request[Any, Any, Any], pkgm: VnfPkgmService) -
                     raise PayloadTooLarge(
                         f"the package exceeds the limit of {limit} bytes", details={"limit": limit}
                     )
+                digest.update(chunk)
                 await asyncio.to_thread(sink.write, chunk)
         if total == 0:
             raise InvalidInput("the package content is empty", details={"field": "package"})
     except BaseException:
         target.unlink(missing_ok=True)  # noqa: ASYNC240  (one cheap syscall)
         raise
-    return target
+    return target, digest.hexdigest()
 
 
 class VnfPkgmController(Controller):
@@ -549,9 +554,9 @@ class VnfPkgmController(Controller):
                 "uploaded only in CREATED or ERROR",
                 details={"onboardingState": view.onboarding_state},
             )
-        content = await _receive_body(request, pkgm)
+        content, sha256 = await _receive_body(request, pkgm)
         try:
-            await pkgm.upload(vnf_pkg_id, content)
+            await pkgm.upload(vnf_pkg_id, content, sha256)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(content.unlink)

@@ -95,7 +95,7 @@ class Reconciler:
         *,
         owner: str,
         interval: float = 30.0,
-        resync: float = 600.0,
+        resync: float = 3600.0,
         max_interval: float = 300.0,
         shards: int = 64,
         lease_seconds: float = 30.0,

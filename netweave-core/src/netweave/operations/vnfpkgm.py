@@ -60,7 +60,6 @@ from netweave.packaging.csar import (
     CsarLimits,
     chart_identity,
     inspect_csar,
-    open_archive,
 )
 from netweave.packaging.vnfd import Vnfd, generated_vnfd, to_sol001
 from netweave.registry import AdapterRegistry
@@ -581,7 +580,21 @@ class VnfPkgmService:
                 "the package content is neither a CSAR (zip) nor a Helm chart (.tgz)",
                 details={"field": "package"},
             )
-        info = await asyncio.to_thread(inspect_csar, content, self.limits)
+        await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
+        fd, chart_name = tempfile.mkstemp(prefix="csar-chart-", suffix=".tgz", dir=self._tmp)
+        os.close(fd)
+        chart = Path(chart_name)
+        try:
+            # The chart is written out while its digest is checked: one pass over it.
+            info = await asyncio.to_thread(inspect_csar, content, self.limits, chart)
+            return await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                chart.unlink()  # noqa: ASYNC240  (one cheap syscall)
+
+    async def _onboard_csar(
+        self, vnf_pkg_id: str, content: Path, sha256: str | None, info: CsarInfo, chart: Path
+    ) -> dict[str, Any]:
         vnfd_id = info.vnfd.vnfd_id
         if len(vnfd_id) > 300 or not set(vnfd_id) <= _PACKAGE_ID or not vnfd_id[0].isalnum():
             raise InvalidInput(
@@ -599,34 +612,29 @@ class VnfPkgmService:
         if sha256 is None:
             sha256 = await asyncio.to_thread(_digest_file, content)
         size = await asyncio.to_thread(lambda: content.stat().st_size)
-        chart = await asyncio.to_thread(_extract_chart, content, info, self._tmp, self.limits)
         # The manifest's SHA-256 of the chart was checked against its bytes: no second pass.
         listed = next((a for a in info.artifacts if a.path == info.chart), None)
         chart_sha = listed.hash if listed is not None and listed.algorithm == "SHA-256" else None
+        name, version = await asyncio.to_thread(chart_identity, chart, self.limits)
+        upload = PackageUpload(
+            name=name,
+            version=version,
+            package_type="helm",
+            description=info.vnfd.description or None,
+            provider=info.vnfd.provider,
+            archive=chart,
+            archive_size=chart.stat().st_size,  # noqa: ASYNC240  (one cheap syscall)
+            checksum=f"sha256:{chart_sha or await asyncio.to_thread(_digest_file, chart)}",
+        )
+        # The CSAR is kept first (moved when on the same file system): if storing the native
+        # package fails, it is removed.
+        await asyncio.to_thread(_keep, content, stored)
         try:
-            name, version = await asyncio.to_thread(chart_identity, chart, self.limits)
-            upload = PackageUpload(
-                name=name,
-                version=version,
-                package_type="helm",
-                description=info.vnfd.description or None,
-                provider=info.vnfd.provider,
-                archive=chart,
-                archive_size=chart.stat().st_size,
-                checksum=f"sha256:{chart_sha or await asyncio.to_thread(_digest_file, chart)}",
-            )
-            # The CSAR is kept first (moved when on the same file system): if storing the
-            # native package fails, it is removed.
-            await asyncio.to_thread(_keep, content, stored)
-            try:
-                await self._packages.onboard(upload, None, package_id=vnfd_id)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    stored.unlink()
-                raise
-        finally:
+            await self._packages.onboard(upload, None, package_id=vnfd_id)
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                chart.unlink()
+                stored.unlink()
+            raise
         return {
             "package_id": vnfd_id,
             "vnfd": info.vnfd.to_json(),
@@ -674,20 +682,6 @@ def _keep(content: Path, stored: Path) -> None:
 def _magic(path: Path) -> bytes:
     with path.open("rb") as handle:
         return handle.read(4)
-
-
-def _extract_chart(content: Path, info: CsarInfo, tmp: Path, limits: CsarLimits) -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="csar-chart-", suffix=".tgz", dir=tmp)
-    os.close(fd)
-    target = Path(name)
-    try:
-        with open_archive(content, limits) as archive:
-            archive.extract(info.chart, target)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def _build_csar(target: Path, vnfd: Vnfd, package: PackageRecord, chart: Path) -> None:

@@ -220,11 +220,15 @@ class Archive:
         with self.open(name) as handle:
             return handle.read(self.limits.max_text_bytes + 1)
 
-    def digest(self, name: str, algorithm: str) -> str:
+    def digest(self, name: str, algorithm: str, copy_to: Path | None = None) -> str:
+        """The member's digest; with ``copy_to``, written there in the same pass."""
         hasher = hashlib.new(algorithm)
-        with self.open(name) as handle:
+        with self.open(name) as handle, contextlib.ExitStack() as stack:
+            sink = stack.enter_context(copy_to.open("wb")) if copy_to is not None else None
             while chunk := handle.read(_CHUNK):
                 hasher.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
         return hasher.hexdigest()
 
     def extract(self, name: str, target: Path) -> Path:
@@ -394,18 +398,21 @@ def _layout(archive: Archive) -> tuple[str, str, str, str | None]:
     return "manifest-only", entry, manifest, certificate if certificate in archive.files else None
 
 
-def inspect_csar(path: Path, limits: CsarLimits | None = None) -> CsarInfo:
-    """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong."""
+def inspect_csar(
+    path: Path, limits: CsarLimits | None = None, chart_to: Path | None = None
+) -> CsarInfo:
+    """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong.
+    ``chart_to``: where to write the chart while its digest is checked (one pass over it)."""
     try:
         with open_archive(path, limits) as archive:
-            return _inspect(archive)
+            return _inspect(archive, chart_to)
     except NetweaveError:
         raise
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeError) as exc:
         raise refuse(f"unreadable archive ({type(exc).__name__})") from None
 
 
-def _inspect(archive: Archive) -> CsarInfo:
+def _inspect(archive: Archive, chart_to: Path | None = None) -> CsarInfo:
     layout, entry, manifest_name, certificate = _layout(archive)
     for name in (entry, manifest_name):
         if name not in archive.files:
@@ -443,8 +450,18 @@ def _inspect(archive: Archive) -> CsarInfo:
             f"{unlisted[0]!r} (every file needs its digest)",
             entry=unlisted[0],
         )
+    charts = sorted(
+        n for n in archive.files if n.startswith(CHART_DIR) and n.endswith((".tgz", ".tar.gz"))
+    )
+    if len(charts) != 1:
+        raise refuse(
+            f"a package netweave deploys holds exactly one Helm chart archive under {CHART_DIR} "
+            f"(found {len(charts)})",
+            entry=CHART_DIR,
+        )
     for name, artifact in listed.items():
-        actual = archive.digest(name, _ALGORITHMS[artifact.algorithm])
+        target = chart_to if name == charts[0] else None
+        actual = archive.digest(name, _ALGORITHMS[artifact.algorithm], target)
         if actual != artifact.hash:
             raise refuse(
                 f"the {artifact.algorithm} digest of {name} does not match {manifest_name}",
@@ -457,15 +474,6 @@ def _inspect(archive: Archive) -> CsarInfo:
         return archive.read_text(name)
 
     vnfd = read_vnfd(entry, read)
-    charts = sorted(
-        n for n in archive.files if n.startswith(CHART_DIR) and n.endswith((".tgz", ".tar.gz"))
-    )
-    if len(charts) != 1:
-        raise refuse(
-            f"a package netweave deploys holds exactly one Helm chart archive under {CHART_DIR} "
-            f"(found {len(charts)})",
-            entry=CHART_DIR,
-        )
     versions = [
         v.strip()
         for v in manifest.metadata.get("compatible_specification_versions", "").split(",")

@@ -133,11 +133,14 @@ _RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, connections: int, seconds: int = WRK_SECONDS) -> tuple[float, dict[str, float]]:
-    """(requests per second, {"50": ms, "99": ms}) for ``url`` with ``connections`` open."""
+def wrk(
+    url: str, connections: int, seconds: int = WRK_SECONDS, extra: list[str] | None = None
+) -> tuple[float, dict[str, float]]:
+    """(requests per second, {"50": ms, "99": ms}) for ``url`` with ``connections`` open;
+    ``extra``: more wrk arguments (headers, a script)."""
     result = subprocess.run(
         ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-         "-H", f"Authorization: Bearer {TOKEN}", url],
+         "-H", f"Authorization: Bearer {TOKEN}", *(extra or []), url],
         capture_output=True, text=True, timeout=seconds + 30, check=True,
     )  # fmt: skip
     if "Non-2xx" in result.stdout:

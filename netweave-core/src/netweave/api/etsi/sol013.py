@@ -258,7 +258,8 @@ def filter_pattern(attributes: frozenset[str]) -> str:
     """The ``filter`` expressions :func:`parse_filter` accepts for ``attributes``, as one regular
     expression for the OpenAPI document (narrower than the parser where the grammar is
     awkward to state: no parentheses inside unquoted values)."""
-    path = _alternatives(attributes) + "(?:/[^,;'()/]+)*"
+    # Path segments without white space: the parser strips the attribute's ends.
+    path = _alternatives(attributes) + "(?:/[^,;'()/\\s]+)*"
     one = f"\\((?:{'|'.join(sorted(_ONE))}),{path},{_VALUE}\\)"
     many = f"\\((?:{'|'.join(sorted(_MULTI))}),{path},{_VALUE}(?:,{_VALUE})*\\)"
     term = f"(?:{one}|{many})"
@@ -267,7 +268,7 @@ def filter_pattern(attributes: frozenset[str]) -> str:
 
 def fields_pattern(attributes: Iterable[str]) -> str:
     """Comma-separated attribute paths whose first segment is one of ``attributes``."""
-    path = _alternatives(attributes) + "(?:/[^,/]+)*"
+    path = _alternatives(attributes) + "(?:/[^,/\\s]+)*"
     return f"^{path}(?:,{path})*$"
 
 

@@ -41,6 +41,7 @@ from netweave.api.etsi.models import (
     VnfInfoModificationRequest,
 )
 from netweave.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from netweave.models.subscriptions import HTTP_URL_PATTERN
 from netweave.operations import Services
 from netweave.operations.vnflcm import OpOccView, VnfLcmService
 
@@ -387,13 +388,17 @@ def vnflcm_controller(major: int) -> type[Controller]:
             lcm = service(services)
             expected = None
             if if_match is not None and if_match.strip() != "*":
-                tag = if_match.strip().removeprefix("W/").strip('"')
-                if not tag.isdigit():
+                # 404 before 412: an unknown instance has no ETag to compare with. If-Match is
+                # a list of entity tags (RFC 9110 §13.1.1): any one of them matching will do.
+                current = (await lcm.record(vnf_instance_id)).version
+                tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
+                if str(current) not in tags:
                     raise sol013.PreconditionFailed(
-                        f"If-Match {if_match} does not match the VNF instance's ETag",
+                        f"If-Match {if_match} does not match the VNF instance's ETag "
+                        f"({_etag(current)})",
                         details={"header": "If-Match"},
                     )
-                expected = int(tag)
+                expected = current
             given = data.model_dump(by_alias=True, exclude_unset=True)
             changes: dict[str, Any] = {}
             names = {
@@ -547,6 +552,17 @@ def vnflcm_controller(major: int) -> type[Controller]:
             vnf_instance_id: VnfInstanceIdParam,
             data: ChangeCurrentVnfPkgRequest,
         ) -> Response[bytes]:
+            for name, links in (
+                ("extVirtualLinks", data.ext_virtual_links),
+                ("extManagedVirtualLinks", data.ext_managed_virtual_links),
+            ):
+                if links:
+                    await service(services).record(vnf_instance_id)  # 404 first
+                    raise InvalidInput(
+                        f"{name} is not supported: a container workload's connectivity comes "
+                        "from its package",
+                        details={"field": name},
+                    )
             with as_400():
                 view = await service(services).change_vnfpkg(
                     vnf_instance_id, data.vnfd_id, dict(data.additional_params or {}), _params(data)
@@ -858,6 +874,12 @@ def document_operation(path: str, method: str, operation: dict[str, Any]) -> Non
         }
 
 
+def _given(name: str) -> dict[str, Any]:
+    """A body giving ``name`` a value the face refuses: a string, or a non-empty array."""
+    value = {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1}]}
+    return {"required": [name], "properties": {name: value}}
+
+
 #: The attributes a PATCH (VnfInfoModificationRequest) changes in the gateway's record.
 _STORED = (
     "vnfInstanceName", "vnfInstanceDescription", "vnfdId", "vnfPkgId",
@@ -872,22 +894,25 @@ _BODY_RULES: dict[str, dict[str, Any]] = {
         "properties": {
             "scaleInfo": {"type": "array", "items": {"$ref": "#/components/schemas/ScaleInfo"}}
         },
-        "not": {"required": ["instantiationLevelId"]},
+        "not": _given("instantiationLevelId"),
     },
     # Refused: no instantiation levels, connectivity comes from the package (docs/etsi.md).
     "/instantiate": {
         "not": {
             "anyOf": [
-                {"required": ["instantiationLevelId"]},
-                {"required": ["extVirtualLinks"]},
-                {"required": ["extManagedVirtualLinks"]},
+                _given("instantiationLevelId"),
+                _given("extVirtualLinks"),
+                _given("extManagedVirtualLinks"),
             ]
         }
     },
     "/change_vnfpkg": {
-        "not": {
-            "anyOf": [{"required": ["extVirtualLinks"]}, {"required": ["extManagedVirtualLinks"]}]
-        }
+        "not": {"anyOf": [_given("extVirtualLinks"), _given("extManagedVirtualLinks")]}
+    },
+    # The callback is an absolute http(s) URL with a host (its host's address is checked next:
+    # a refused one is a 422).
+    "/subscriptions": {
+        "properties": {"callbackUri": {"type": "string", "pattern": HTTP_URL_PATTERN}}
     },
     # A modification names at least one attribute the gateway stores.
     "/vnf_instances/{vnfInstanceId}": {"anyOf": [{"required": [name]} for name in _STORED]},
@@ -898,19 +923,27 @@ def _document_rules(path: str, method: str, operation: dict[str, Any]) -> None:
     """The SOL013 list parameters' grammar (per resource) and the body rules, so that what the
     document calls valid is what the face accepts."""
     major = int(path.split("/")[2].removeprefix("v")) if path.startswith("/vnflcm/v") else 0
-    if method == "get" and path.endswith(("/vnf_instances", "/vnf_lcm_op_occs")):
+    if method == "get" and path.endswith(("/vnf_instances", "/vnf_lcm_op_occs", "/subscriptions")):
+        from netweave.api.etsi.subscriptions import SUBSCRIPTION_ATTRIBUTES
+
         if path.endswith("/vnf_instances"):
             attributes = render.VNF_INSTANCE_ATTRIBUTES
             required = render.VNF_INSTANCE_REQUIRED
+        elif path.endswith("/subscriptions"):
+            # Every attribute of a subscription is mandatory: nothing can be excluded.
+            attributes = required = SUBSCRIPTION_ATTRIBUTES
         else:
             attributes = render.OP_OCC_ATTRIBUTES
             required = render.op_occ_selection(major)[1]
+        excludable = attributes - required
         grammar = {
             "filter": {"type": "string", "maxLength": 4096,
                        "pattern": sol013.filter_pattern(attributes)},
             "fields": {"type": "string", "pattern": sol013.fields_pattern(attributes)},
-            "exclude_fields": {"type": "string",
-                               "pattern": sol013.fields_pattern(attributes - required)},
+            "exclude_fields": (
+                {"type": "string", "pattern": sol013.fields_pattern(excludable)}
+                if excludable else {"type": "string", "not": {}}
+            ),
         }  # fmt: skip
         combinations = (
             ". Attribute selectors combine only as SOL013 allows: all_fields alone, fields with "

@@ -169,11 +169,15 @@ def measure_get(base: str, instance_id: str, deployment_id: str) -> None:
     for _ in range(ROUNDS):  # interleaved, so drift hits both sides alike
         face_rps, _ = wrk(face, CONCURRENCY, SECONDS, extra=version)
         native_rps, _ = wrk(native, CONCURRENCY, SECONDS)
-        ratios.append(face_rps / native_rps)
+        if face_rps and native_rps:
+            ratios.append(face_rps / native_rps)
         print(
             f"  E2 round: vnflcm GET one {face_rps:8.0f} req/s   native GET one "
             f"{native_rps:8.0f} req/s   [{load()}]"
         )
+    if not ratios:
+        print(f"E2 GET one VNF instance: no round answered on both sides (MISS) [{load()}]")
+        return
     ratio = statistics.median(ratios)
     print(
         f"E2 GET one VNF instance / native GET one deployment (store only): {ratio:.2f} "

@@ -18,7 +18,13 @@ import pluggy
 from litestar import Litestar
 from netweave.adapters import DMSAdapter
 from netweave.api.app import create_app
-from netweave.config import ApiSettings, NotificationSettings, OperationSettings, Settings
+from netweave.config import (
+    ApiSettings,
+    NotificationSettings,
+    OperationSettings,
+    ReconcileSettings,
+    Settings,
+)
 from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
@@ -95,6 +101,9 @@ def make_settings(data_dir: Path, *, token: str | None = TOKEN, **api: Any) -> S
             max_attempts=3,
             timeout=2.0,
         ),
+        # Off unless a test turns it on: a test that changes a backend decides when the
+        # gateway looks (tests/health).
+        reconcile=ReconcileSettings(enabled=False),
     )
 
 

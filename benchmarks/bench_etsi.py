@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -205,7 +206,11 @@ def main() -> None:
             measure_get(base, instance_id, deployment_id)
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still draining under load: do not leave it
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

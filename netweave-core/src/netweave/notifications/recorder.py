@@ -117,7 +117,11 @@ class NotificationRecorder:
             subscriptions = prepared.subscriptions
         else:
             subscriptions = await self._subscriptions()
-        directed = any(isinstance(event, DirectedEvent) for event in events)
+        # The hook bus's batch says without building the events' wire forms (their cost)
+        # whether it holds directed ones; a plain sequence is looked through.
+        directed = getattr(events, "has_directed", None)
+        if directed is None:
+            directed = any(isinstance(event, DirectedEvent) for event in events)
         if not subscriptions and not directed:
             return [None] * len(events)
         now = _now()

@@ -82,11 +82,13 @@ class EventBatch(Sequence[GatewayEvent]):
     taken as they are when added; the change must not alter them afterwards.
     """
 
-    __slots__ = ("_made", "_pending", "operations")
+    __slots__ = ("_made", "_pending", "has_directed", "operations")
 
     def __init__(self) -> None:
         self._pending: list[GatewayEvent | Callable[[], GatewayEvent]] = []
         self._made: list[GatewayEvent] | None = None
+        #: Whether :meth:`directed` added one (read without building the events).
+        self.has_directed = False
         #: The operation events' facts, in order (for observers; no wire form built).
         self.operations: list[OperationNote] = []
 
@@ -132,6 +134,7 @@ class EventBatch(Sequence[GatewayEvent]):
 
     def directed(self, event: DirectedEvent) -> None:
         """An event for the subscriptions it names (see ``DirectedEvent``)."""
+        self.has_directed = True
         self._add(event)
 
     def _add(self, event: GatewayEvent | Callable[[], GatewayEvent]) -> None:

@@ -124,6 +124,12 @@ class ClusterAccess:
                 self._kube_client = self._new_kube_client()
             return self._kube_client
 
+    def separate_kube_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` of its own (the caller closes it): for long-lived
+        watch streams, which must not hold the connections the shared client's reads use."""
+        self.require()
+        return self._new_kube_client()
+
     def _new_kube_client(self) -> Any:
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config

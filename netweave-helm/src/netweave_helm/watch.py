@@ -177,7 +177,8 @@ async def watch_releases(
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(queue.put_nowait, changes)
 
-    client = await asyncio.to_thread(cluster.kube_client)
+    # Its own connections: the watch streams stay open and must not take the shared client's.
+    client = await asyncio.to_thread(cluster.separate_kube_client)
     storage = "/api/v1/configmaps" if storage_driver == "configmap" else "/api/v1/secrets"
     feeds = [_Feed(client, storage, "owner=helm", True, emit, stop)]
     feeds += [_Feed(client, path, MANAGED, False, emit, stop) for path in _OBJECTS]
@@ -200,6 +201,8 @@ async def watch_releases(
         stop.set()
         for feed in feeds:
             feed.close()
+        with contextlib.suppress(Exception):
+            client.close()
 
 
 __all__ = ["MANAGED", "watch_releases"]

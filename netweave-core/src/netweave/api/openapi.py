@@ -67,6 +67,8 @@ ERRORS_BY_OPERATION: dict[str, tuple[int, ...]] = {
     "GetNfDeploymentStatus": (400, 502, 503, 504),
     "GetNfDeploymentHistory": (400, *_BACKEND),
     "GetNfDeploymentLogs": (400, 409, *_BACKEND),
+    "GetNfDeploymentDiff": (400, *_BACKEND),
+    "ReconcileNfDeployment": (400, 409, *_BACKEND),
     "ListOperations": (400,),
     "GetOperation": (400,),
     "RetryOperation": (400, 409, 422),

@@ -569,3 +569,39 @@ async def test_oauth2_client_credentials_authenticate_each_notification(
     assert all(
         r.authorization and r.authorization.startswith("Bearer ") for r in subscriber.receipts
     )
+
+
+async def test_a_deployment_managers_subscription_hears_of_its_instances_only(
+    tmp_path: Path, contracts: dict[int, ContractValidator], validators: dict[int, Any]
+) -> None:
+    with callback_sink() as sink:
+        async with running_gateway(
+            tmp_path,
+            adapters=[ResourceAdapter("east"), ResourceAdapter("west")],
+            default="east",
+            settings=settings_for(tmp_path),
+        ) as gw:
+            east = StandardSmo(gw, contracts[2], root="/deploymentManagers/east")
+            root = StandardSmo(gw, contracts[2])
+            subscription = await subscribe(east, {"callbackUri": sink.url})
+            href = subscription["_links"]["self"]["href"]
+            assert "/deploymentManagers/east/vnflcm/v2/subscriptions/" in href
+            # It lives on that apiRoot: not found at the gateway's root, nor on another's.
+            assert (
+                await root.call("GET", f"/subscriptions/{subscription['id']}")
+            ).status_code == 404
+            west_root = StandardSmo(gw, contracts[2], root="/deploymentManagers/west")
+            assert (await west_root.call("GET", "/subscriptions")).json() == []
+            ours = await gw.register_package("app", "1.0.0", adapter="east")
+            theirs = await gw.register_package("app", "2.0.0", adapter="west")
+            mine = await new_instance(root, ours["packageId"])
+            await new_instance(root, theirs["packageId"])
+            got = await sink.wait_for(lambda bs: len(bs) >= 1)
+            await asyncio.sleep(0.3)  # room for a wrong second notification to arrive
+    got = sink.unique()
+    assert [(b["notificationType"], b["vnfInstanceId"]) for b in got] == [(CREATED, mine)]
+    validators[2](got[0])
+    assert (
+        "/deploymentManagers/east/vnflcm/v2/vnf_instances/"
+        in got[0]["_links"]["vnfInstance"]["href"]
+    )

@@ -94,8 +94,10 @@ def test_runs_on_the_given_port_serves_the_kubernetes_client_and_stops_on_sigint
                 },
             )
             ready = None
-            for _ in range(100):  # bounded: 10 s; the default controllers make it ready
-                ready = apps.read_namespaced_deployment("web", "default").status.ready_replicas
+            for _ in range(300):  # bounded: 30 s; the default controllers make it ready
+                # As on a real cluster, status is empty until the controller has run.
+                status = apps.read_namespaced_deployment("web", "default").status
+                ready = status.ready_replicas if status is not None else None
                 if ready == 2:
                     break
                 time.sleep(0.1)

@@ -144,6 +144,25 @@ def _load_file(path: str) -> Any:
     return _stringify_keys(docs[0] if len(docs) == 1 else docs)
 
 
+def relocate_definitions(node: Any, definitions_file: str) -> Any:
+    """A schema taken from an ETSI definitions file (``definitions/…_def.yaml``), its ``$ref``s
+    rewritten to resolve from the API's main document one directory up: local ``#…`` refs
+    point into ``definitions_file``, ``../…`` refs lose their ``../``."""
+    if isinstance(node, dict):
+        result = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                if value.startswith("#"):
+                    value = f"{definitions_file}{value}"
+                elif value.startswith("../"):
+                    value = value[3:]
+            result[key] = relocate_definitions(value, definitions_file)
+        return result
+    if isinstance(node, list):
+        return [relocate_definitions(v, definitions_file) for v in node]
+    return node
+
+
 def _escape(segment: str) -> str:
     return segment.replace("~", "~0").replace("/", "~1")
 

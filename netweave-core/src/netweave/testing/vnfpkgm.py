@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from netweave.testing.contracts import ContractValidator
+from netweave.testing.contracts import ContractValidator, relocate_definitions
 
 VNFPKGM_V2 = Path("contracts/etsi/nfv-sol005/SOL005/VNFPackageManagement/VNFPackageManagement.yaml")
 SOL003_VNFPKGM = Path(
@@ -28,21 +28,7 @@ _MEDIA = "content/application~1json/schema"
 
 
 def _relocate(node: Any) -> Any:
-    """A schema of the definitions file, its ``$ref``s rewritten to resolve from the main
-    document (one directory up)."""
-    if isinstance(node, dict):
-        result = {}
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                if value.startswith("#"):
-                    value = f"{_DEFS}{value}"
-                elif value.startswith("../"):
-                    value = value[3:]
-            result[key] = _relocate(value)
-        return result
-    if isinstance(node, list):
-        return [_relocate(v) for v in node]
-    return node
+    return relocate_definitions(node, _DEFS)
 
 
 def sol005_vnfpkgm_contract(shared: Path, *, strict: bool = False) -> ContractValidator:

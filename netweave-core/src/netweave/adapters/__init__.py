@@ -4,7 +4,13 @@ Adapter distributions import only from here, :mod:`netweave.models`, :mod:`netwe
 :mod:`netweave.hookspecs` (the ``hookimpl`` marker) and :mod:`netweave.testing`.
 """
 
-from netweave.adapters.base import AdapterConfig, DMSAdapter, Timeouts, describe_capabilities
+from netweave.adapters.base import (
+    AdapterConfig,
+    ConfigSection,
+    DMSAdapter,
+    Timeouts,
+    describe_capabilities,
+)
 from netweave.adapters.capabilities import Capability
 from netweave.adapters.info import AdapterInfo
 from netweave.adapters.types import (
@@ -28,6 +34,7 @@ __all__ = [
     "AdapterInfo",
     "BackendChanges",
     "Capability",
+    "ConfigSection",
     "DMSAdapter",
     "DeploymentChange",
     "DeploymentInfo",

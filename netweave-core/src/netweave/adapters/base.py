@@ -19,9 +19,11 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from netweave.__about__ import CONTRACT_VERSION
 from netweave.adapters.capabilities import Capability
@@ -62,16 +64,29 @@ class Timeouts(BaseModel):
     write: float = Field(default=600.0, gt=0, le=86_400)
 
 
-class AdapterConfig(BaseModel):
-    """Base of every adapter's ``config:`` block; adapters subclass it with their own fields."""
+class ConfigSection(BaseModel):
+    """Base of every model in an adapter's ``config:`` block, the block itself and its nested
+    sections: keys are camelCase in YAML and JSON (``kubeUrl``), snake_case in Python, and a
+    misspelt key is refused at load."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class AdapterConfig(ConfigSection):
+    """Base of every adapter's ``config:`` block; adapters subclass it with their own fields."""
 
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
 
-class DMSAdapter(abc.ABC):
-    """Base class of all adapters. Subclasses set the class attributes and override hooks."""
+#: The adapter's config model: ``class HelmAdapter(DMSAdapter[HelmConfig])`` makes
+#: ``self.config`` a ``HelmConfig`` for the type checker and ``HelmAdapter.Config`` the model
+#: the loader validates an instance's ``config:`` block with.
+ConfigT = DefaultedTypeVar("ConfigT", bound=AdapterConfig, default=AdapterConfig)
+
+
+class DMSAdapter(abc.ABC, Generic[ConfigT]):
+    """Base class of all adapters. Subclasses name their config model as the type argument
+    (``DMSAdapter[AcmeConfig]``), set the class attributes and override hooks."""
 
     #: Entry-point name in ``netweave.adapters``; must equal it (checked at load).
     TYPE: ClassVar[str]
@@ -82,13 +97,33 @@ class DMSAdapter(abc.ABC):
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset()
     CONTRACT_VERSION: ClassVar[str] = CONTRACT_VERSION
     DESCRIPTION: ClassVar[str] = ""
-    #: Schema of the instance's ``config:`` block.
+    #: Schema of the instance's ``config:`` block: the type argument of ``DMSAdapter[...]``
+    #: (set by ``__init_subclass__``; a class may still set it explicitly).
     Config: ClassVar[type[AdapterConfig]] = AdapterConfig
     #: Longest deployment name the backend accepts (Helm releases: 53).
     MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 63
 
-    def __init__(self, name: str, config: AdapterConfig) -> None:
+    config: ConfigT
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin = get_origin(base)
+            if isinstance(origin, type) and issubclass(origin, DMSAdapter):
+                args = get_args(base)
+                if args and isinstance(args[0], type) and issubclass(args[0], AdapterConfig):
+                    cls.Config = args[0]
+                    return
+
+    def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name
+        model = type(self).Config
+        if not isinstance(config, model):
+            # A config of another model (a test's base ``AdapterConfig``, a parent class's):
+            # validate its fields against this adapter's model, once, here.
+            config = model.model_validate(config.model_dump())  # type: ignore[assignment]
         self.config = config
 
     # -- metadata ------------------------------------------------------------------------
@@ -517,4 +552,11 @@ def describe_capabilities(adapter: DMSAdapter | type[DMSAdapter]) -> list[str]:
     return sorted(c.value for c in adapter.CAPABILITIES)
 
 
-__all__ = ["AdapterConfig", "DMSAdapter", "Timeouts", "describe_capabilities"]
+__all__ = [
+    "AdapterConfig",
+    "ConfigSection",
+    "ConfigT",
+    "DMSAdapter",
+    "Timeouts",
+    "describe_capabilities",
+]

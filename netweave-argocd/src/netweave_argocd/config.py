@@ -9,20 +9,15 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from netweave.adapters import AdapterConfig
+from netweave.adapters import AdapterConfig, ConfigSection
 from netweave.adapters.http import HttpSettings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _VALUE_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class SyncPolicy(_Section):
+class SyncPolicy(ConfigSection):
     """``spec.syncPolicy`` of every Application the adapter creates."""
 
     #: Let Argo CD sync by itself (``automated``); otherwise the adapter syncs after each change.
@@ -35,7 +30,7 @@ class SyncPolicy(_Section):
     sync_options: list[str] = Field(default_factory=lambda: ["CreateNamespace=true"])
 
 
-class Destination(_Section):
+class Destination(ConfigSection):
     """The cluster Applications deploy to: an API server URL or a cluster name known to Argo CD."""
 
     server: str | None = None
@@ -49,8 +44,6 @@ class Destination(_Section):
 
 
 class ArgoCDConfig(AdapterConfig):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
     #: argocd-server's base URL, e.g. ``https://argocd.example.com`` (the API is under /api/v1).
     server_url: str
     #: An Argo CD API token (account token or a session JWT). Alternative: username/password.

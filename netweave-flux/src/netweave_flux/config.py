@@ -9,9 +9,8 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from netweave.adapters import AdapterConfig
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from netweave.adapters import AdapterConfig, ConfigSection
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: Flux durations (``metav1.Duration`` as the CRDs restrict them).
@@ -20,11 +19,7 @@ _VALUE_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _SUBST_KEY = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class ClusterSettings(_Section):
+class ClusterSettings(ConfigSection):
     """The Kubernetes cluster Flux runs in (written to in cluster mode, read in both modes)."""
 
     #: Path of a kubeconfig file; with neither this nor ``kubeconfigContent``, ``KUBECONFIG`` /
@@ -37,7 +32,7 @@ class ClusterSettings(_Section):
     connect_retries: int = Field(default=1, ge=0, le=10)
 
 
-class Remediation(_Section):
+class Remediation(ConfigSection):
     """``spec.install`` / ``spec.upgrade`` remediation of every HelmRelease."""
 
     install_retries: int = Field(default=3, ge=0, le=100)
@@ -48,7 +43,7 @@ class Remediation(_Section):
     remediate_last_failure: bool = True
 
 
-class GitSettings(_Section):
+class GitSettings(ConfigSection):
     """Git mode: where the manifests are committed (Flux syncs them into the cluster)."""
 
     #: Clone URL (``https://``, ``http://``, ``ssh://``, ``git://`` or ``file://``); credentials
@@ -90,8 +85,6 @@ class GitSettings(_Section):
 
 
 class FluxConfig(AdapterConfig):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
     mode: Literal["cluster", "git"] = "cluster"
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     git: GitSettings | None = None

@@ -41,7 +41,6 @@ from typing import Any, ClassVar
 
 import yaml
 from netweave.adapters import (
-    AdapterConfig,
     AdapterHealth,
     BackendChanges,
     Capability,
@@ -421,7 +420,7 @@ def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:
     return entries
 
 
-class HelmAdapter(DMSAdapter):
+class HelmAdapter(DMSAdapter[HelmConfig]):
     """Helm charts and releases on the Helm v4 Go SDK (helm-python-sdk); no helm binary."""
 
     TYPE: ClassVar[str] = "helm"
@@ -445,15 +444,12 @@ class HelmAdapter(DMSAdapter):
     WATCHES: ClassVar[bool] = True
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({"helm"})
     MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 53
-    Config: ClassVar[type[AdapterConfig]] = HelmConfig
     #: pluggy hooks the loader registers for this adapter type.
     hooks: ClassVar[HelmHooks] = HOOKS
 
-    def __init__(self, name: str, config: AdapterConfig) -> None:
-        if not isinstance(config, HelmConfig):
-            config = HelmConfig.model_validate(config.model_dump())
+    def __init__(self, name: str, config: HelmConfig) -> None:
         super().__init__(name, config)
-        self.settings: HelmConfig = config
+        config = self.config
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = self._new_runner()
         self._validations = asyncio.Semaphore(config.cluster.max_concurrency)
@@ -484,14 +480,14 @@ class HelmAdapter(DMSAdapter):
     def _new_runner(self) -> sdk.SdkRunner:
         # A timed-out call is given at most the write timeout (and 30 s) to unwind.
         unwind = min(30.0, self.config.timeouts.write)
-        return sdk.SdkRunner(self.settings.cluster.max_concurrency, unwind=unwind)
+        return sdk.SdkRunner(self.config.cluster.max_concurrency, unwind=unwind)
 
     def _local_dir(self) -> Path:
-        storage = self.settings.storage
+        storage = self.config.storage
         if isinstance(storage, LocalStorage) and storage.repository_dir is not None:
             return storage.repository_dir
-        if self.settings.data_dir is not None:
-            return self.settings.data_dir / "charts"
+        if self.config.data_dir is not None:
+            return self.config.data_dir / "charts"
         # Outside the gateway's loader (scripts, tests): the gateway's default data directory.
         return Path(".netweave") / "adapters" / self.name / "charts"
 
@@ -508,7 +504,7 @@ class HelmAdapter(DMSAdapter):
         store = self.store
         self._work_dir = Path(tempfile.mkdtemp(prefix=f"netweave-helm-{self.name}-"))
         # A semaphore belongs to the event loop that first waits on it: a fresh one per start.
-        self._validations = asyncio.Semaphore(self.settings.cluster.max_concurrency)
+        self._validations = asyncio.Semaphore(self.config.cluster.max_concurrency)
         await store.start()
 
     async def _stop(self) -> None:
@@ -517,7 +513,7 @@ class HelmAdapter(DMSAdapter):
             # A remote store's HTTP client is closed for good: a fresh one, so that a stopped
             # adapter can start again (the local store, mounted by the app, reopens itself).
             self._store = make_store(
-                self.settings, local_dir=self._local_dir(), served_at=self.requested_serve_path
+                self.config, local_dir=self._local_dir(), served_at=self.requested_serve_path
             )
         self._runner.close()
         if self._renders is not None:
@@ -550,7 +546,7 @@ class HelmAdapter(DMSAdapter):
 
     async def _cluster_reachable(self) -> tuple[bool, str | None]:
         try:
-            config = await self._helm(self.settings.cluster.namespace)
+            config = await self._helm(self.config.cluster.namespace)
             await asyncio.wait_for(
                 self._runner.run("probing the cluster", config.check_reachable),
                 min(10.0, self.config.timeouts.read),
@@ -566,10 +562,10 @@ class HelmAdapter(DMSAdapter):
 
     def _render_pool(self) -> RenderPool:
         if self._renders is None:
-            render = self.settings.render
+            render = self.config.render
             # As many as the SDK calls that may run at once (installs may wait on the
             # cluster for long); started on demand, idle ones ended after a minute.
-            size = render.workers or self.settings.cluster.max_concurrency
+            size = render.workers or self.config.cluster.max_concurrency
             self._renders = RenderPool(render, size, self._work())
         return self._renders
 
@@ -593,7 +589,7 @@ class HelmAdapter(DMSAdapter):
             release=name,
             values=values,
             namespace=namespace,
-            cluster=cluster_options(self.settings.cluster),
+            cluster=cluster_options(self.config.cluster),
             options=options,
             what=what,
             unwind=min(30.0, self.config.timeouts.write),
@@ -756,7 +752,7 @@ class HelmAdapter(DMSAdapter):
                 archive,
                 expected_name=expected_name,
                 expected_version=expected_version,
-                config=self.settings,
+                config=self.config,
                 time_limit=self.config.timeouts.write,
                 work_dir=self._work(),
                 dependency_resolvable=dependency_resolvable,
@@ -785,7 +781,7 @@ class HelmAdapter(DMSAdapter):
 
     def _dependency_resolvable(self, dependency: dict[str, Any]) -> bool:
         repository = str(dependency.get("repository") or "").rstrip("/")
-        allowed = {repo.url for repo in self.settings.dependency_repositories}
+        allowed = {repo.url for repo in self.config.dependency_repositories}
         if self.store.kind in {"oci", "http", "chartmuseum"}:
             allowed.add(self.store.location.rstrip("/"))
         return bool(repository) and repository in allowed
@@ -800,8 +796,8 @@ class HelmAdapter(DMSAdapter):
         fetcher = DependencyFetcher(
             self._fetch_policy(),
             store=self.store if remote_store else None,
-            max_bytes=self.settings.limits.max_uncompressed_bytes,
-            timeout=self.settings.http_timeout,
+            max_bytes=self.config.limits.max_uncompressed_bytes,
+            timeout=self.config.http_timeout,
         )
         return await vendor(
             archive,
@@ -853,8 +849,8 @@ class HelmAdapter(DMSAdapter):
         """Core's policy for fetches a client's content causes (``packageUri``, dependency
         repositories): the SSRF rules with the gateway's ``fetch.allowedCidrs``."""
         return FetchPolicy.from_settings(
-            self.settings.fetch,
-            allow_private=self.settings.allow_private_package_uris,
+            self.config.fetch,
+            allow_private=self.config.allow_private_package_uris,
             allow_hint="allowPrivatePackageUris in the adapter's config",
         )
 
@@ -871,8 +867,8 @@ class HelmAdapter(DMSAdapter):
             self._fetch_policy(),
             uri,
             directory / "chart.tgz",
-            limit=self.settings.limits.max_uncompressed_bytes,
-            timeout=self.settings.http_timeout,
+            limit=self.config.limits.max_uncompressed_bytes,
+            timeout=self.config.http_timeout,
             field="packageUri",
         )
 
@@ -884,8 +880,8 @@ class HelmAdapter(DMSAdapter):
             directory,
             policy=self._fetch_policy(),
             version=version,
-            max_bytes=self.settings.limits.max_uncompressed_bytes,
-            timeout=self.settings.http_timeout,
+            max_bytes=self.config.limits.max_uncompressed_bytes,
+            timeout=self.config.http_timeout,
             field="packageUri",
         )
 
@@ -897,7 +893,7 @@ class HelmAdapter(DMSAdapter):
         stat = path.stat()  # inline: one local stat costs less than a thread hand-over
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._vetted:
-            await asyncio.to_thread(check_schema_references, path, self.settings.limits)
+            await asyncio.to_thread(check_schema_references, path, self.config.limits)
             if len(self._vetted) >= 4096:
                 self._vetted.clear()  # bounded; a miss only costs one more scan
             self._vetted.add(key)
@@ -911,7 +907,7 @@ class HelmAdapter(DMSAdapter):
         replica-like value (see :mod:`netweave_helm.describe`), both in a capped render worker."""
         package = await self._get_package(backend_ref)
         chart = await self._chart_path(package)
-        facts = await asyncio.to_thread(inspect_archive, chart, self.settings.limits)
+        facts = await asyncio.to_thread(inspect_archive, chart, self.config.limits)
         # The release named after the chart: Helm's usual fullname then is the chart's name.
         release = re.sub(r"[^a-z0-9-]", "-", package.name.lower())[:53].strip("-") or "vnf"
 
@@ -919,11 +915,11 @@ class HelmAdapter(DMSAdapter):
             result = await render_preview(
                 chart,
                 release=release,
-                namespace=self.settings.cluster.namespace,
+                namespace=self.config.cluster.namespace,
                 values=values,
                 upgrade=False,
                 cluster=None,
-                caps=self.settings.render,
+                caps=self.config.render,
                 time_limit=self.config.timeouts.write,
                 work_dir=self._work(),
                 pool=self._render_pool(),
@@ -966,10 +962,10 @@ class HelmAdapter(DMSAdapter):
         return lock
 
     def _timeout(self) -> int:
-        return min(self.settings.cluster.operation_timeout, int(self.config.timeouts.write))
+        return min(self.config.cluster.operation_timeout, int(self.config.timeouts.write))
 
     def _wait(self) -> str | None:
-        wait = self.settings.cluster.wait
+        wait = self.config.cluster.wait
         return None if wait == "none" else wait
 
     async def _helm(self, namespace: str) -> sdk.Config:
@@ -984,7 +980,7 @@ class HelmAdapter(DMSAdapter):
         self, spec: DeploymentSpec, ctx: OperationContext
     ) -> DeploymentInfo:
         self.cluster.require()
-        namespace = spec.namespace or self.settings.cluster.namespace
+        namespace = spec.namespace or self.config.cluster.namespace
         config = await self._helm(namespace)
         labels = {
             OP_LABEL: key_label(ctx.idempotency_key),
@@ -1003,7 +999,7 @@ class HelmAdapter(DMSAdapter):
                         namespace,
                         timeout=self._timeout(),
                         wait=self._wait(),
-                        create_namespace=self.settings.cluster.create_namespace,
+                        create_namespace=self.config.cluster.create_namespace,
                         description=description,
                         labels=labels,
                     )
@@ -1263,7 +1259,7 @@ class HelmAdapter(DMSAdapter):
 
     def watch_deployments(self) -> AsyncIterator[BackendChanges]:
         self.cluster.require()
-        return watch_releases(self.cluster, self.settings.cluster.storage_driver)
+        return watch_releases(self.cluster, self.config.cluster.storage_driver)
 
     async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
         namespace, name = parse_release_ref(backend_ref)
@@ -1360,7 +1356,7 @@ class HelmAdapter(DMSAdapter):
                     namespace,
                     timeout=self._timeout(),
                     wait=self._wait(),
-                    max_history=self.settings.cluster.max_history,
+                    max_history=self.config.cluster.max_history,
                     reset_values=True,
                     description=f"netweave operation {ctx.operation_id}",
                     labels={OP_LABEL: key_label(ctx.idempotency_key)},
@@ -1374,7 +1370,7 @@ class HelmAdapter(DMSAdapter):
         self, backend_ref: str, replicas: int, ctx: OperationContext
     ) -> DeploymentInfo:
         change = DeploymentChange(
-            values=nested_value(self.settings.cluster.scale_key, replicas), values_mode="merge"
+            values=nested_value(self.config.cluster.scale_key, replicas), values_mode="merge"
         )
         return await self._update_deployment(backend_ref, change, ctx)
 
@@ -1428,7 +1424,7 @@ class HelmAdapter(DMSAdapter):
         computed = await self._runner.run(
             f"reading values of {name}", config.get_values, name, all_values=True
         )
-        key = self.settings.cluster.scale_key
+        key = self.config.cluster.scale_key
         if not _has_key(computed, key):
             raise InvalidInput(
                 f"release {name}'s chart has no value {key!r} (the adapter's scale key, "
@@ -1475,8 +1471,8 @@ class HelmAdapter(DMSAdapter):
     async def _preview_deployment(
         self, spec: DeploymentSpec, change: DeploymentChange | None
     ) -> Preview:
-        namespace = spec.namespace or self.settings.cluster.namespace
-        cluster: dict[str, Any] | None = cluster_options(self.settings.cluster)
+        namespace = spec.namespace or self.config.cluster.namespace
+        cluster: dict[str, Any] | None = cluster_options(self.config.cluster)
         if change is None:
             chart = await self._chart_path(spec.package)
             values = dict(spec.values or {})
@@ -1497,7 +1493,7 @@ class HelmAdapter(DMSAdapter):
             values=values,
             upgrade=change is not None,
             cluster=cluster,
-            caps=self.settings.render,
+            caps=self.config.render,
             time_limit=self.config.timeouts.write,
             work_dir=self._work(),
             pool=self._render_pool(),

@@ -39,7 +39,7 @@ HELM_PACKAGE = "helm"
 SDC_PACKAGE = "sdc-service"
 
 
-class OnapAdapter(DMSAdapter):
+class OnapAdapter(DMSAdapter[OnapConfig]):
     TYPE: ClassVar[str] = "onap"
     DISTRIBUTION: ClassVar[str] = "netweave-onap"
     CAPABILITIES: ClassVar[frozenset[Capability]] = K8SPLUGIN_CAPABILITIES & SO_CAPABILITIES
@@ -48,11 +48,8 @@ class OnapAdapter(DMSAdapter):
         "ONAP: CNFs through the MultiCloud k8s plugin (backend: k8splugin) or the Service "
         "Orchestrator's macro flow (backend: so)"
     )
-    Config: ClassVar[type[AdapterConfig]] = OnapConfig
     #: Set by each mode's subclass.
     BACKEND: ClassVar[str] = ""
-
-    config: OnapConfig
 
     def __new__(cls, name: str, config: AdapterConfig) -> OnapAdapter:
         if cls is not OnapAdapter:
@@ -67,15 +64,13 @@ class OnapAdapter(DMSAdapter):
 
         return super().__new__(K8sPluginAdapter)
 
-    def __init__(self, name: str, config: AdapterConfig) -> None:
-        onap = _as_onap_config(config)
-        if self.BACKEND and onap.backend != self.BACKEND:
+    def __init__(self, name: str, config: OnapConfig) -> None:
+        super().__init__(name, config)
+        if self.BACKEND and self.config.backend != self.BACKEND:
             raise ValueError(
                 f"{type(self).__name__} drives backend {self.BACKEND!r}, "
-                f"the configuration says {onap.backend!r}"
+                f"the configuration says {self.config.backend!r}"
             )
-        super().__init__(name, onap)
-        self.config = onap
         self._client: BackendClient | None = None
 
     # -- shared plumbing -----------------------------------------------------------------

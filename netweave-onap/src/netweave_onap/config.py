@@ -12,13 +12,10 @@ from typing import Literal
 
 from netweave.adapters import AdapterConfig
 from netweave.adapters.http import HttpSettings
-from pydantic import ConfigDict, Field, SecretStr, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, SecretStr, model_validator
 
 
 class OnapConfig(AdapterConfig):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
-
     backend: Literal["k8splugin", "so"] = "k8splugin"
 
     #: MultiCloud k8s plugin base URL, without ``/v1`` (``http://multicloud-k8s.onap:9015``, or

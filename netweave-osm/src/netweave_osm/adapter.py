@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 
 import httpx
 from netweave.adapters import (
-    AdapterConfig,
     AdapterHealth,
     Capability,
     DeploymentChange,
@@ -158,7 +157,7 @@ def _op_text(op: dict[str, Any]) -> str:
     return str(op.get("operationState"))
 
 
-class OsmAdapter(DMSAdapter):
+class OsmAdapter(DMSAdapter[OsmConfig]):
     TYPE: ClassVar[str] = "osm"
     DISTRIBUTION: ClassVar[str] = "netweave-osm"
     DESCRIPTION: ClassVar[str] = "ETSI OSM NBI: VNF/NS packages, NS instances and Helm KDUs"
@@ -172,19 +171,15 @@ class OsmAdapter(DMSAdapter):
         }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({"vnfd", "nsd"})
-    Config: ClassVar[type[AdapterConfig]] = OsmConfig
 
     def __init__(
         self,
         name: str,
-        config: AdapterConfig,
+        config: OsmConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not isinstance(config, OsmConfig):
-            raise TypeError("OsmAdapter needs an OsmConfig")
         super().__init__(name, config)
-        self.settings: OsmConfig = config
         self._transport = transport
         self._nbi_client: NbiClient | None = None
         self._vim_account_id: str | None = None
@@ -195,12 +190,12 @@ class OsmAdapter(DMSAdapter):
     def _nbi(self) -> NbiClient:
         if self._nbi_client is None:
             self._nbi_client = NbiClient(
-                self.settings.api_root(),
-                username=self.settings.username,
-                password=self.settings.password,
-                project=self.settings.project,
-                settings=self.settings.http,
-                renew_margin=self.settings.token_renew_margin,
+                self.config.api_root(),
+                username=self.config.username,
+                password=self.config.password,
+                project=self.config.project,
+                settings=self.config.http,
+                renew_margin=self.config.token_renew_margin,
                 transport=self._transport,
             )
         return self._nbi_client
@@ -247,7 +242,7 @@ class OsmAdapter(DMSAdapter):
     async def _vim_account(self) -> str:
         if self._vim_account_id is not None:
             return self._vim_account_id
-        wanted = self.settings.vim_account
+        wanted = self.config.vim_account
         if _UUID.match(wanted):
             self._vim_account_id = wanted
             return wanted
@@ -504,7 +499,7 @@ class OsmAdapter(DMSAdapter):
             lambda: self._nbi.get(f"{_OPS}/{op_id}"),
             lambda op: op.get("operationState") in TERMINAL_OP_STATES,
             within=self.config.timeouts.write,
-            interval=self.settings.polling_interval,
+            interval=self.config.polling_interval,
             what=f"OSM operation {op_id} finishing",
             describe=lambda op: f"{op.get('lcmOperationType')} still {op.get('operationState')}",
             details={"backend": "osm", "nsLcmOpOccId": op_id},
@@ -762,12 +757,12 @@ class OsmAdapter(DMSAdapter):
             if len(kdus) != 1:
                 raise InvalidInput(
                     f"this NS has several KDUs {[layout.kdu_label(k) for k in kdus]}: set each "
-                    f"one's {self.settings.replicas_key} with an update instead",
+                    f"one's {self.config.replicas_key} with an update instead",
                     details={"field": "replicas"},
                 )
             history, _, _ = self._kdu_history(ops, layout)
             current = history.get(kdus[0].key, [{}])[-1]
-            values = _set_path(current, self.settings.replicas_key, replicas)
+            values = _set_path(current, self.config.replicas_key, replicas)
             await self._kdu_action(backend_ref, kdus[0], "upgrade", values)
             return await self._get_deployment(backend_ref)
         return await self._scale_by_aspect(backend_ref, nsr, layout, replicas)

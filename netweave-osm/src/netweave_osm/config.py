@@ -10,13 +10,10 @@ from urllib.parse import urlsplit
 
 from netweave.adapters import AdapterConfig
 from netweave.adapters.http import HttpSettings
-from pydantic import ConfigDict, Field, SecretStr, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, SecretStr, field_validator
 
 
 class OsmConfig(AdapterConfig):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
     #: Scheme, host and port of the NBI, e.g. ``https://osm.example.net:9999``.
     nbi_url: str
     #: Path prefix of the NBI's API (OSM serves it under ``/osm``).

@@ -1,12 +1,13 @@
 """A simulated Flux: source-, helm- and kustomize-controller reconcilers for the K8s emulator.
 
 They follow the controllers' documented behaviour (backends.md §2): finalizers, suspended objects
-ignored, ``reconcile.fluxcd.io/requestedAt`` echoed in ``lastHandledReconcileAt``, Reconciling →
-Ready transitions, HelmRelease ``status.history`` Snapshots (install, upgrade, failed, rollback
-remediation, retries exhausted → Stalled), Kustomization history deduplicated by digest, and
-deletion that uninstalls only when the object is not suspended. Instead of rendering charts they
-apply one Deployment per release (replicas from the values), which the emulator's workload
-controllers turn into Pods with logs.
+ignored, ``reconcile.fluxcd.io/requestedAt`` echoed in ``lastHandledReconcileAt`` (HelmRelease
+``resetAt``/``forceAt`` with the same token: failure counters cleared, a forced release),
+Reconciling → Ready transitions, HelmRelease ``status.history`` Snapshots (install, upgrade,
+failed, rollback remediation, retries exhausted → Stalled), Kustomization history deduplicated
+by digest, and deletion that uninstalls only when the object is not suspended. Instead of
+rendering charts they apply one Deployment per release (replicas from the values), which the
+emulator's workload controllers turn into Pods with logs.
 
 Failures are chosen by the test: chart versions in ``failing_chart_versions``, values with
 ``simulateFailure: true``, Kustomization paths containing ``fail``, sources named in
@@ -28,6 +29,8 @@ from netweave_flux.manifests import digest_values
 
 FINALIZER = "finalizers.fluxcd.io"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+RESET_AT = "reconcile.fluxcd.io/resetAt"
+FORCE_AT = "reconcile.fluxcd.io/forceAt"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
@@ -170,6 +173,16 @@ class FluxSimulator:
             return False, self.step_delay - waited
         return True, None
 
+    @staticmethod
+    def _request(
+        annotations: JSONDict, status: JSONDict, annotation: str, field: str, requested: Any
+    ) -> bool:
+        value = annotations.get(annotation)
+        if not value or value == status.get(field):
+            return False
+        status[field] = value
+        return bool(value == requested)
+
     def _finish(self, obj: JSONDict) -> None:
         meta = obj["metadata"]
         token = (meta.get("generation"), (meta.get("annotations") or {}).get(REQUESTED_AT))
@@ -285,12 +298,18 @@ class FluxSimulator:
         old = hr.get("status") or {}
         status = json.loads(json.dumps(old))
         gen = meta.get("generation")
-        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        annotations = meta.get("annotations") or {}
+        requested = annotations.get(REQUESTED_AT)
         if requested:
             status["lastHandledReconcileAt"] = requested
-        if old.get("lastAttemptedGeneration") != gen:
+        # helm-controller's reset and force requests (v2 ShouldHandleResetRequest/-Force): each
+        # handled once (lastHandled*At takes the annotation's value even when it does not
+        # match), and acted on only when its token equals requestedAt's.
+        reset = self._request(annotations, status, RESET_AT, "lastHandledResetAt", requested)
+        force = self._request(annotations, status, FORCE_AT, "lastHandledForceAt", requested)
+        if old.get("lastAttemptedGeneration") != gen or reset:
             for key in ("failures", "installFailures", "upgradeFailures"):
-                status.pop(key, None)  # a new generation resets the failure counters
+                status.pop(key, None)  # a new generation or a reset clears the counters
         chart = self._chart(ctx, hr)
         if chart is None:
             status["observedGeneration"] = gen
@@ -311,11 +330,12 @@ class FluxSimulator:
             c.get("type") == "Stalled" and c.get("status") == "True"
             for c in old.get("conditions") or []
         )
-        if stalled and old.get("lastAttemptedGeneration") == gen:
+        if stalled and old.get("lastAttemptedGeneration") == gen and not (reset or force):
             self._finish(hr)
             return None
         unchanged = (
-            deployed is not None
+            not force
+            and deployed is not None
             and head is deployed
             and deployed["chartVersion"] == chart_version
             and deployed["configDigest"] == digest

@@ -69,6 +69,9 @@ ANN_DEPLOYMENT_ID = "netweave.io/deployment-id"
 ANN_PACKAGE_REF = "netweave.io/package-ref"
 ANN_LEDGER = "netweave.io/applied"
 ANN_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+#: helm-controller (API v2): with the same token as ``requestedAt``, clears the release's
+#: failure counters so a Stalled release (retries exhausted) is attempted again.
+ANN_RESET_AT = "reconcile.fluxcd.io/resetAt"
 HELM_OCI_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9.-]+")

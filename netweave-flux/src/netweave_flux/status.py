@@ -8,7 +8,9 @@ The rules are evaluated in order; the first that matches decides. Anything no ru
 | 1 | ``metadata.deletionTimestamp`` set | DELETING |
 | 2 | ``spec.suspend: true`` | SUSPENDED (the state underneath is in the message) |
 | 3 | no conditions, or observedGeneration < generation, not Reconciling, no Ready | PENDING |
-| 4 | ``Stalled=True`` | FAILED (terminal: retries exhausted or a config error) |
+| 4 | a failure (Stalled, or Ready=False) reported before the newest ``requestedAt``: the \
+controller has not answered that request yet (``lastHandledReconcileAt`` differs) | DEPLOYING |
+| 4b | ``Stalled=True`` | FAILED (terminal: retries exhausted or a config error) |
 | 5 | Reconciling=True or Ready=Unknown, and ``history[0].status`` pending-rollback | ROLLING_BACK |
 | 6 | ``Reconciling=True`` or ``Ready=Unknown`` | DEPLOYING |
 | 7 | ``Ready=False`` with ``Remediated=True`` | FAILED, the message names the remediation |
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from netweave.models import DeploymentStatus
+
+from netweave_flux.manifests import ANN_REQUESTED_AT
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,19 @@ def conditions_of(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _is(conds: dict[str, dict[str, Any]], typ: str, value: str) -> bool:
     return (conds.get(typ) or {}).get("status") == value
+
+
+def has_failed(obj: dict[str, Any]) -> bool:
+    """The controller's last attempt failed: ``Stalled=True`` or ``Ready=False``."""
+    conds = conditions_of(obj)
+    return _is(conds, "Stalled", "True") or _is(conds, "Ready", "False")
+
+
+def _handled(obj: dict[str, Any]) -> bool:
+    """The controller has seen the newest reconcile request (or none was made)."""
+    requested = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANN_REQUESTED_AT)
+    handled = (obj.get("status") or {}).get("lastHandledReconcileAt")
+    return requested is None or handled is None or requested == handled
 
 
 def map_status(obj: dict[str, Any], *, ignore_suspend: bool = False) -> MappedStatus:
@@ -75,6 +92,12 @@ def map_status(obj: dict[str, Any], *, ignore_suspend: bool = False) -> MappedSt
     reconciling = _is(conds, "Reconciling", "True")
     if not conds or (observed < generation and not reconciling and not conds.get("Ready")):
         return MappedStatus(DeploymentStatus.PENDING, "waiting for the Flux controller", reason)
+    if has_failed(obj) and not _handled(obj):
+        # A retry asked Flux to try again (requestedAt, resetAt): the failure shown is the
+        # previous attempt's, not the answer to this request.
+        return MappedStatus(
+            DeploymentStatus.DEPLOYING, "a reconcile request is waiting for Flux", reason
+        )
     if _is(conds, "Stalled", "True"):
         stalled = conds["Stalled"]
         text = str(stalled.get("message") or "")
@@ -106,4 +129,4 @@ def map_status(obj: dict[str, Any], *, ignore_suspend: bool = False) -> MappedSt
     return MappedStatus(DeploymentStatus.UNKNOWN, message, reason)
 
 
-__all__ = ["MappedStatus", "conditions_of", "map_status"]
+__all__ = ["MappedStatus", "conditions_of", "has_failed", "map_status"]

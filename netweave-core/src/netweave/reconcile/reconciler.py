@@ -320,17 +320,26 @@ class Reconciler:
                     wait = bucket.wait_time()
                 ok = await self.observe_once(tracked.deployment_id)
             adapter = self._registry.adapters.get(tracked.adapter)
-            period = self.resync if adapter is not None and adapter.WATCHES else self.interval
+            watched = adapter is not None and adapter.WATCHES
+            period = self.resync if watched else self.interval
             if ok:
                 tracked.failures = 0
                 tracked.due = time.monotonic() + period
             else:
                 tracked.failures += 1
-                backoff = min(self.interval * 2 ** (tracked.failures - 1), self.max_interval)
-                tracked.due = time.monotonic() + min(backoff, period)
+                tracked.due = time.monotonic() + self.backoff(tracked.failures, watched=watched)
         finally:
             self._in_flight.discard(tracked.deployment_id)
             self._wake.set()
+
+    def backoff(self, failures: int, *, watched: bool) -> float:
+        """Seconds before the next read of a deployment whose backend did not answer
+        ``failures`` times in a row: ``interval`` doubled per failure up to ``max_interval``.
+        A polled deployment is never read sooner than its ``interval`` (a failure must not
+        make it polled more often); a watched one is retried this soon although its next
+        regular read is only at the ``resync``."""
+        delay = min(self.interval * 2.0 ** (failures - 1), self.max_interval)
+        return delay if watched else max(delay, self.interval)
 
     async def observe_once(self, deployment_id: str) -> bool:
         """Observe one deployment and record what changed; False when its backend did not

@@ -125,6 +125,9 @@ def build_services(
             settings.data_dir,
             fetch=settings.fetch,
             max_upload_bytes=settings.api.max_upload_bytes,
+            hooks=hooks,
+            notifications=notifications,
+            test_callback=settings.notifications.test_callback,
         ),
         reconciler=reconciler,
     )

@@ -74,6 +74,16 @@ class OperationNote:
     error: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PackageNote:
+    """What an in-transaction observer learns of a package event without its wire form:
+    the event type, the package as it was reported and, for a change, its state before."""
+
+    event_type: str
+    package: dict[str, Any]
+    previous_state: str | None = None
+
+
 class EventBatch(Sequence[GatewayEvent]):
     """The events one change reports, in the order they happened.
 
@@ -82,7 +92,7 @@ class EventBatch(Sequence[GatewayEvent]):
     taken as they are when added; the change must not alter them afterwards.
     """
 
-    __slots__ = ("_made", "_pending", "has_directed", "operations")
+    __slots__ = ("_made", "_pending", "has_directed", "operations", "packages")
 
     def __init__(self) -> None:
         self._pending: list[GatewayEvent | Callable[[], GatewayEvent]] = []
@@ -91,8 +101,14 @@ class EventBatch(Sequence[GatewayEvent]):
         self.has_directed = False
         #: The operation events' facts, in order (for observers; no wire form built).
         self.operations: list[OperationNote] = []
+        #: The package events, in order (for observers).
+        self.packages: list[PackageNote] = []
 
-    def package(self, event_type: str, package: dict[str, Any]) -> None:
+    def package(
+        self, event_type: str, package: dict[str, Any], *, previous_state: str | None = None
+    ) -> None:
+        """``previous_state``: for a change, the package's state before it."""
+        self.packages.append(PackageNote(event_type, package, previous_state))
         self._add(PackageEvent(event_type, package))
 
     def deployment(
@@ -350,4 +366,4 @@ def _hook_call(event: GatewayEvent) -> tuple[str, dict[str, Any]]:
     }
 
 
-__all__ = ["EventBatch", "EventRecorder", "HookBus", "OperationNote"]
+__all__ = ["EventBatch", "EventRecorder", "HookBus", "OperationNote", "PackageNote"]

@@ -443,13 +443,14 @@ class PackageService:
                 details={"field": "state"},
             )
         record = await self.record(package_id)
-        changed = record.state != state
+        previous = record.state
+        changed = previous != state
         async with self._hooks.change(self._store, on_commit=self.cache.invalidate) as events:
             if changed:
                 record = await self._store.update_package(package_id, state=state, updated_at=now())
             in_use = await self._store.package_ids_in_use([package_id])
             wire = package_to_wire(record, in_use=package_id in in_use)
-            events.package("PackageChanged", wire_dict(wire))
+            events.package("PackageChanged", wire_dict(wire), previous_state=previous.value)
         if changed:
             await self._mirror_deprecation(record)
         return wire

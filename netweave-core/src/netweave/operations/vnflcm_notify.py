@@ -26,10 +26,10 @@ added and removed objects, storage kinds as ``affectedVirtualStorages``, the res
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from netweave.errors import InvalidInput, NetweaveError, NotFound, Unprocessable
 from netweave.logging import register_secret
@@ -212,7 +212,22 @@ class InstanceFacts:
     adapter: str | None
 
 
-def _products_match(wanted: Sequence[Mapping[str, Any]], facts: InstanceFacts) -> bool:
+class ProductFacts(Protocol):
+    """What ``vnfProductsFromProviders`` selects by (a VNF instance's or a VNF package's)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def software_version(self) -> str: ...
+    @property
+    def vnfd_version(self) -> str: ...
+
+
+def products_match(wanted: Sequence[Mapping[str, Any]], facts: ProductFacts) -> bool:
+    """SOL003/SOL005 ``vnfProductsFromProviders``: one provider entry matches (each level
+    left out or empty matches everything below it)."""
     for provider in wanted:
         if provider.get("vnfProvider") != facts.provider:
             continue
@@ -265,7 +280,7 @@ def subscription_matches(
     if vnfd_ids and facts.vnfd_id not in vnfd_ids:
         return False
     products = instance.get("vnfProductsFromProviders") or []
-    if products and not _products_match(products, facts):
+    if products and not products_match(products, facts):
         return False
     ids = instance.get("vnfInstanceIds") or []
     if ids and facts.vnf_instance_id not in ids:
@@ -347,15 +362,31 @@ def usable_authentication(auth: Mapping[str, Any] | None) -> dict[str, Any] | No
 # -- the subscriptions -------------------------------------------------------------------------
 
 
-class VnfLcmSubscriptions:
-    """Create (tested), read, list and delete SOL003 LCM subscriptions."""
+FilterCheck = Callable[[int, Mapping[str, Any]], None]
+
+
+class EtsiSubscriptions:
+    """Create (tested), read, list and delete the ETSI subscriptions of one interface: ``api``
+    ``vnflcm`` (SOL003 LCM, filters checked by :func:`check_filter`) or ``vnfpkgm`` (SOL005
+    packages, ``netweave.operations.vnfpkgm_notify``). Both share the callback rules (SSRF
+    policy, the GET test, BASIC/OAuth2 authentication sealed at rest), the table and the
+    outbox; a subscription is found only on the interface, version and apiRoot it was made
+    on."""
 
     def __init__(
-        self, store: Store, notifications: Notifications | None, *, test_callback: bool = True
+        self,
+        store: Store,
+        notifications: Notifications | None,
+        *,
+        test_callback: bool = True,
+        api: str = "vnflcm",
+        check: FilterCheck = check_filter,
     ) -> None:
         self._store = store
         self._notifications = notifications
         self._test_callback = test_callback
+        self.api = api
+        self._check = check
 
     async def create(
         self,
@@ -371,7 +402,7 @@ class VnfLcmSubscriptions:
         """400 for a malformed request, 422 for a callback that may not be called or fails the
         test (nothing stored then)."""
         validate_callback_uri(callback_uri)
-        check_filter(major, wanted)
+        self._check(major, wanted)
         record = usable_authentication(authentication)
         if self._notifications is None:
             raise NetweaveError("this gateway's store keeps no notification outbox")
@@ -401,6 +432,7 @@ class VnfLcmSubscriptions:
             verbosity=verbosity,
             manager=manager,
             authentication=stored,
+            api=self.api,
         )
         await self._store.add_vnf_subscription(subscription)
         return subscription
@@ -410,7 +442,12 @@ class VnfLcmSubscriptions:
     ) -> VnfLcmSubscriptionRecord:
         """A subscription made on this version (and apiRoot): others are not found here."""
         record = await self._store.get_vnf_subscription(subscription_id)
-        if record is None or record.api_major != major or record.manager != manager:
+        if (
+            record is None
+            or record.api != self.api
+            or record.api_major != major
+            or record.manager != manager
+        ):
             raise NotFound(
                 f"subscription {subscription_id!r} not found",
                 details={"subscriptionId": subscription_id},
@@ -420,11 +457,15 @@ class VnfLcmSubscriptions:
     async def page(
         self, after: tuple[datetime, str] | None, limit: int
     ) -> list[VnfLcmSubscriptionRecord]:
-        return await self._store.list_vnf_subscriptions(after=after, limit=limit)
+        return await self._store.list_vnf_subscriptions(after=after, limit=limit, api=self.api)
 
     async def delete(self, subscription_id: str, *, major: int, manager: str | None) -> None:
         await self.get(subscription_id, major=major, manager=manager)
         await self._store.delete_vnf_subscription(subscription_id)
+
+
+#: The SOL003 LCM subscriptions (the name ``netweave.operations.vnflcm`` knows them by).
+VnfLcmSubscriptions = EtsiSubscriptions
 
 
 def render_subscription(record: VnfLcmSubscriptionRecord) -> dict[str, Any]:
@@ -442,16 +483,17 @@ def render_subscription(record: VnfLcmSubscriptionRecord) -> dict[str, Any]:
 # -- the observer: occurrences' ends and their notifications -------------------------------------
 
 
-class VnfLcmNotifier:
-    """Runs in each change's transaction (:meth:`HookBus.observe`); see the module docstring."""
+class SubscriptionList:
+    """Every ETSI subscription of one interface (``api``), for the notifiers. On a store only
+    this process writes (SQLite), the copy read last while no subscription write was under
+    way, as long as none has been made since; elsewhere read anew each time."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, api: str) -> None:
         self._store = store
+        self._api = api
         self._cached: tuple[tuple[int, int], list[VnfLcmSubscriptionRecord]] | None = None
 
-    async def subscriptions(self) -> list[VnfLcmSubscriptionRecord]:
-        """Every LCM subscription; on a store only this process writes (SQLite), the copy read
-        last while no subscription write was under way, as long as none has been made since."""
+    async def __call__(self) -> list[VnfLcmSubscriptionRecord]:
         writes = self._store.subscription_writes()
         cached = self._cached
         if cached is not None and cached[0] == writes:
@@ -459,7 +501,9 @@ class VnfLcmNotifier:
         found: list[VnfLcmSubscriptionRecord] = []
         after: tuple[datetime, str] | None = None
         for _ in range(_MAX_PAGES):
-            batch = await self._store.list_vnf_subscriptions(after=after, limit=_PAGE)
+            batch = await self._store.list_vnf_subscriptions(
+                after=after, limit=_PAGE, api=self._api
+            )
             found.extend(batch)
             if len(batch) < _PAGE:
                 break
@@ -471,6 +515,15 @@ class VnfLcmNotifier:
         ):
             self._cached = (writes, found)
         return found
+
+
+class VnfLcmNotifier:
+    """Runs in each change's transaction (:meth:`HookBus.observe`); see the module docstring."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        #: Every LCM subscription (see :class:`SubscriptionList`).
+        self.subscriptions = SubscriptionList(store, "vnflcm")
 
     async def facts(self, record: VnfInstanceRecord) -> InstanceFacts:
         deployment = (
@@ -643,7 +696,7 @@ class VnfLcmChannel:
 
     async def target(self, delivery: Delivery) -> CallbackTarget | None:
         subscription = await self._store.get_vnf_subscription(delivery.subscription_id)
-        if subscription is None:
+        if subscription is None or subscription.api != "vnflcm":
             return None
         body = notification_body(delivery.event_id, subscription, delivery.payload)
         headers = {"Version": API_VERSIONS[subscription.api_major]}
@@ -707,13 +760,18 @@ __all__ = [
     "OPERATION_TYPES",
     "OP_OCC_NOTIFICATION",
     "SUPPORTED_AUTH",
+    "EtsiSubscriptions",
+    "FilterCheck",
     "InstanceFacts",
+    "ProductFacts",
+    "SubscriptionList",
     "VnfLcmChannel",
     "VnfLcmNotifier",
     "VnfLcmSubscriptions",
     "check_filter",
     "info_changes",
     "notification_body",
+    "products_match",
     "render_subscription",
     "resource_changes",
     "snapshot",

@@ -52,8 +52,12 @@ from netweave.errors import (
     Unprocessable,
 )
 from netweave.fetching import FetchPolicy, fetch_to_file
-from netweave.models import PackageState
-from netweave.operations.packages import PackageService
+from netweave.models import DeploymentPackage, PackageState
+from netweave.notifications import Notifications
+from netweave.operations.events import HookBus
+from netweave.operations.packages import Finish, PackageService
+from netweave.operations.vnflcm_notify import EtsiSubscriptions
+from netweave.operations.vnfpkgm_notify import pkgm_subscriptions
 from netweave.packaging.csar import (
     CHART_DIR,
     CsarInfo,
@@ -166,6 +170,9 @@ class VnfPkgmService:
         fetch: FetchSettings | None = None,
         max_upload_bytes: int = 1 << 30,
         limits: CsarLimits | None = None,
+        hooks: HookBus | None = None,
+        notifications: Notifications | None = None,
+        test_callback: bool = True,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -178,6 +185,12 @@ class VnfPkgmService:
         #: Generated VNFDs by (package id, checksum): a pure function of the chart.
         self._vnfds: dict[tuple[str, str | None], Vnfd] = {}
         self._building: dict[str, asyncio.Lock] = {}
+        #: SOL005 subscriptions; their notifier observes every change (None: no hook bus).
+        self.subscriptions: EtsiSubscriptions | None = (
+            pkgm_subscriptions(store, hooks, notifications, test_callback=test_callback)
+            if hooks is not None
+            else None
+        )
 
     @property
     def tmp_dir(self) -> Path:
@@ -544,7 +557,7 @@ class VnfPkgmService:
             await self._store.update_vnf_package(
                 vnf_pkg_id, onboarding_state=Onboarding.PROCESSING, updated_at=now()
             )
-            changes = await self._process(vnf_pkg_id, content, sha256)
+            await self._process(vnf_pkg_id, content, sha256)
         except NetweaveError as exc:
             await self._store.update_vnf_package(
                 vnf_pkg_id,
@@ -566,15 +579,28 @@ class VnfPkgmService:
                     updated_at=now(),
                 )
             raise
-        await self._store.update_vnf_package(
-            vnf_pkg_id, onboarding_state=Onboarding.ONBOARDED, updated_at=now(), **changes
-        )
         return await self.get(vnf_pkg_id)
 
-    async def _process(self, vnf_pkg_id: str, content: Path, sha256: str | None) -> dict[str, Any]:
+    def _onboarded(self, vnf_pkg_id: str, changes: dict[str, Any]) -> Finish:
+        """The native onboarding's last step, in its transaction: the VNF package becomes
+        ONBOARDED with the package it names, so the change's observers (the SOL005 notifier)
+        see the VNF package, and a failure leaves neither."""
+
+        async def finish(wire: DeploymentPackage, _warnings: tuple[str, ...]) -> None:
+            await self._store.update_vnf_package(
+                vnf_pkg_id,
+                onboarding_state=Onboarding.ONBOARDED,
+                updated_at=now(),
+                **{"package_id": wire.package_id, **changes},
+            )
+
+        return finish
+
+    async def _process(self, vnf_pkg_id: str, content: Path, sha256: str | None) -> None:
         magic = await asyncio.to_thread(_magic, content)
         if magic.startswith(_GZIP):
-            return await self._onboard_chart(content)
+            await self._onboard_chart(vnf_pkg_id, content)
+            return
         if not magic.startswith(_ZIP):
             raise InvalidInput(
                 "the package content is neither a CSAR (zip) nor a Helm chart (.tgz)",
@@ -587,14 +613,14 @@ class VnfPkgmService:
         try:
             # The chart is written out while its digest is checked: one pass over it.
             info = await asyncio.to_thread(inspect_csar, content, self.limits, chart)
-            return await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart)
+            await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 chart.unlink()  # noqa: ASYNC240  (one cheap syscall)
 
     async def _onboard_csar(
         self, vnf_pkg_id: str, content: Path, sha256: str | None, info: CsarInfo, chart: Path
-    ) -> dict[str, Any]:
+    ) -> None:
         vnfd_id = info.vnfd.vnfd_id
         if len(vnfd_id) > 300 or not set(vnfd_id) <= _PACKAGE_ID or not vnfd_id[0].isalnum():
             raise InvalidInput(
@@ -626,17 +652,7 @@ class VnfPkgmService:
             archive_size=chart.stat().st_size,  # noqa: ASYNC240  (one cheap syscall)
             checksum=f"sha256:{chart_sha or await asyncio.to_thread(_digest_file, chart)}",
         )
-        # The CSAR is kept first (moved when on the same file system): if storing the native
-        # package fails, it is removed.
-        await asyncio.to_thread(_keep, content, stored)
-        try:
-            await self._packages.onboard(upload, None, package_id=vnfd_id)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                stored.unlink()
-            raise
-        return {
-            "package_id": vnfd_id,
+        changes = {
             "vnfd": info.vnfd.to_json(),
             "content": {
                 "kind": "csar",
@@ -652,8 +668,19 @@ class VnfPkgmService:
                 "compatibleSpecificationVersions": info.compatible_versions,
             },
         }
+        # The CSAR is kept first (moved when on the same file system): if storing the native
+        # package fails, it is removed.
+        await asyncio.to_thread(_keep, content, stored)
+        try:
+            await self._packages.onboard(
+                upload, None, package_id=vnfd_id, finish=self._onboarded(vnf_pkg_id, changes)
+            )
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                stored.unlink()
+            raise
 
-    async def _onboard_chart(self, content: Path) -> dict[str, Any]:
+    async def _onboard_chart(self, vnf_pkg_id: str, content: Path) -> None:
         """A bare chart sent as the package content: a native package like an upload to
         /o2dms/v1, its VNFD generated."""
         name, version = await asyncio.to_thread(chart_identity, content, self.limits)
@@ -665,8 +692,9 @@ class VnfPkgmService:
             archive_size=content.stat().st_size,  # noqa: ASYNC240  (one cheap syscall)
             checksum=f"sha256:{await asyncio.to_thread(_digest_file, content)}",
         )
-        package, _warnings = await self._packages.onboard(upload, None)
-        return {"package_id": package.package_id, "content": {"kind": "chart"}}
+        await self._packages.onboard(
+            upload, None, finish=self._onboarded(vnf_pkg_id, {"content": {"kind": "chart"}})
+        )
 
     async def in_use(self, package_ids: Sequence[str]) -> set[str]:
         return await self._store.package_ids_in_use(package_ids)

@@ -108,7 +108,7 @@ from netweave.store.vnf import VnfRows
 from netweave.store.vnfpkg import VnfPackageRows
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
-HEAD_REVISION: Final = "0005"
+HEAD_REVISION: Final = "0006"
 #: Largest page a list call returns; the API enforces the same bound on ``limit``.
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.

@@ -368,15 +368,18 @@ class VnfLcmOpOccRow(Base):
 
 
 class VnfLcmSubscriptionRow(Base):
-    """A subscription of the ETSI face (SOL003 ``LccnSubscription``), apart from the native
-    ones: its filter, verbosity and notification shapes are SOL003's. Deliveries go through the
+    """A subscription of the ETSI face (SOL003 ``LccnSubscription`` or SOL005
+    ``PkgmSubscription``, by ``api``), apart from the native ones: its filter, verbosity and
+    notification shapes are the standard's. Deliveries go through the
     same outbox (``notification_deliveries.subscription_id`` names a row of either table; the
     event type tells which)."""
 
     __tablename__ = "vnf_lcm_subscriptions"
 
     subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    #: vnflcm major version the subscription was made on (1 or 2): the notifications' shape.
+    #: The interface it was made on: ``vnflcm`` (SOL003 LCM) or ``vnfpkgm`` (SOL005 packages).
+    api: Mapped[str] = mapped_column(String(16), server_default="vnflcm")
+    #: Major version of that interface (vnflcm 1 or 2; vnfpkgm 2): the notifications' shape.
     api_major: Mapped[int] = mapped_column(Integer)
     #: The ``{apiRoot}/vnflcm/v{N}`` it was made on: the base of the notifications' links.
     api_base: Mapped[str] = mapped_column(Text)

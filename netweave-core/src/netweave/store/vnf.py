@@ -5,12 +5,12 @@ runs as, plus the SOL003 operation name and request). ``SqlStore`` takes these m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Row, Table, or_, select, update
+from sqlalchemy import Row, Table, or_, select, tuple_, update
 
 from netweave.errors import Conflict, NotFound
 from netweave.store.records import DeploymentRecord, OperationRecord
@@ -32,6 +32,9 @@ _O = cast(Table, OperationRow.__table__)
 _VS = cast(Table, VnfLcmSubscriptionRow.__table__)
 #: The largest batch of ids one ``IN`` list carries.
 _BATCH = 500
+#: The JSON columns of ``vnf_instances`` (``metadata`` as the table names it), which a list
+#: may leave unread (``list_vnf_instances(json_columns=...)``).
+INSTANCE_JSON_COLUMNS = frozenset({"aspects", "properties", "metadata", "extensions", "resources"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,8 @@ class VnfLcmOpOccRecord:
 
 @dataclass(slots=True)
 class VnfLcmSubscriptionRecord:
-    """A SOL003 ``LccnSubscription`` (see ``VnfLcmSubscriptionRow``)."""
+    """A SOL003 ``LccnSubscription`` or a SOL005 ``PkgmSubscription`` (``api``; see
+    ``VnfLcmSubscriptionRow``)."""
 
     subscription_id: str
     api_major: int
@@ -123,11 +127,18 @@ class VnfLcmSubscriptionRecord:
     manager: str | None = None
     #: Secrets sealed (``netweave.notifications.sealing``); never returned.
     authentication: dict[str, Any] | None = None
+    #: ``vnflcm`` or ``vnfpkgm``: the interface it was made on.
+    api: str = "vnflcm"
+
+
+#: The record's field of each column whose name differs.
+_FIELD_OF = {"metadata": "instance_metadata"}
 
 
 def _instance(row: Row[Any]) -> VnfInstanceRecord:
     data = dict(row._mapping)
-    data["instance_metadata"] = data.pop("metadata")
+    if "metadata" in data:  # a list may leave it unread (json_columns)
+        data["instance_metadata"] = data.pop("metadata")
     return VnfInstanceRecord(**data)
 
 
@@ -164,8 +175,13 @@ class VnfStore(Protocol):
         after: tuple[datetime, str] | None,
         limit: int,
         where: Sequence[ColumnTerm] = (),
+        json_columns: Collection[str] | None = None,
     ) -> list[VnfInstanceRecord]:
-        """Ordered by (created_at, id), strictly after ``after``, each of ``where`` holding."""
+        """Ordered by (created_at, id), strictly after ``after``, each of ``where`` holding.
+
+        ``json_columns``: which of :data:`INSTANCE_JSON_COLUMNS` to read (``None``: all); the
+        others are left at their defaults in the records, so a caller asks for each one it
+        renders (a list page mostly needs none: decoding them was most of its cost)."""
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None: ...
 
@@ -203,9 +219,9 @@ class VnfStore(Protocol):
     ) -> VnfLcmSubscriptionRecord | None: ...
 
     async def list_vnf_subscriptions(
-        self, *, after: tuple[datetime, str] | None, limit: int
+        self, *, after: tuple[datetime, str] | None, limit: int, api: str = "vnflcm"
     ) -> list[VnfLcmSubscriptionRecord]:
-        """Ordered by (created_at, id), strictly after ``after``."""
+        """Those of interface ``api``, ordered by (created_at, id), strictly after ``after``."""
 
     async def delete_vnf_subscription(self, subscription_id: str) -> None: ...
 
@@ -263,21 +279,33 @@ class VnfRows:
         after: tuple[datetime, str] | None,
         limit: int,
         where: Sequence[ColumnTerm] = (),
+        json_columns: Collection[str] | None = None,
     ) -> list[VnfInstanceRecord]:
         from netweave.store.sql import _translate
 
-        query = select(_VI).order_by(_VI.c.created_at, _VI.c.vnf_instance_id).limit(limit)
+        columns = [
+            c
+            for c in _VI.c
+            if c.name not in INSTANCE_JSON_COLUMNS or json_columns is None or c.name in json_columns
+        ]
+        query = select(*columns).order_by(_VI.c.created_at, _VI.c.vnf_instance_id).limit(limit)
         for term in where:
             query = query.where(_condition(_VI, term))
         if after is not None:
-            stamp, key = after
+            # A row-value comparison: both SQLite and PostgreSQL seek the (created_at, id)
+            # index to it, whatever else the query filters on.
             query = query.where(
-                (_VI.c.created_at > stamp)
-                | ((_VI.c.created_at == stamp) & (_VI.c.vnf_instance_id > key))
+                tuple_(_VI.c.created_at, _VI.c.vnf_instance_id) > (after[0], after[1])
             )
         with _translate("listing VNF instances"):
             async with _sql(self)._conn(write=False) as conn:
-                return [_instance(row) for row in await conn.execute(query)]
+                result = await conn.execute(query)
+                # The fields named once per page and the rows fetched at once: per row, a
+                # mapping and a fetch call cost more than SQLite's own reading.
+                names = [_FIELD_OF.get(c.name, c.name) for c in columns]
+                return [
+                    VnfInstanceRecord(**dict(zip(names, row, strict=True))) for row in result.all()
+                ]
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
         values = {f.name: getattr(record, f.name) for f in fields(record)}
@@ -373,11 +401,16 @@ class VnfRows:
         return None if row is None else _subscription(row)
 
     async def list_vnf_subscriptions(
-        self, *, after: tuple[datetime, str] | None, limit: int
+        self, *, after: tuple[datetime, str] | None, limit: int, api: str = "vnflcm"
     ) -> list[VnfLcmSubscriptionRecord]:
         from netweave.store.sql import _translate
 
-        query = select(_VS).order_by(_VS.c.created_at, _VS.c.subscription_id).limit(limit)
+        query = (
+            select(_VS)
+            .where(_VS.c.api == api)
+            .order_by(_VS.c.created_at, _VS.c.subscription_id)
+            .limit(limit)
+        )
         if after is not None:
             stamp, key = after
             query = query.where(

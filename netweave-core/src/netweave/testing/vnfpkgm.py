@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,119 @@ def sol005_vnfpkgm_contract(shared: Path, *, strict: bool = False) -> ContractVa
     }
     info = _relocate(info)
     responses = "#/components/responses"
+    request, subscription = _subscription_schemas(definitions["definitions"])
     overrides = {
         f"{responses}/VnfPackages.Get.200/{_MEDIA}": {"type": "array", "items": info},
         f"{responses}/VnfPackages.Post.201/{_MEDIA}": info,
         f"{responses}/IndividualVnfPackage.Get.200/{_MEDIA}": info,
+        f"#/components/requestBodies/VnfPkgSubscriptionRequest/{_MEDIA}": request,
+        f"{responses}/VnfPkgSubscriptions.Post.201/{_MEDIA}": subscription,
+        f"{responses}/VnfPkgSubscriptions.Get.200/{_MEDIA}": {
+            "type": "array",
+            "items": subscription,
+        },
+        f"{responses}/VnfPkgSubscription.Get.200/{_MEDIA}": subscription,
     }
     return ContractValidator.from_file(main, strict=strict, overrides=overrides)
+
+
+def _subscription_schemas(definitions: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``PkgmSubscriptionRequest`` and ``PkgmSubscription`` with two defects of the published
+    ``PkgmNotificationsFilter`` corrected (SOL005 V3.7.1 Table 9.5.3.2-1): ``notificationTypes``
+    is declared as one string, while the table gives it cardinality 0..N (an array, as SOL003's
+    own copy of the type declares it); and a ``oneOf`` requires exactly one of
+    ``vnfProductsFromProviders``/``vnfdId``/``vnfPkgId``, while each is 0..N and note 2 only
+    says they should not be used together (a filter by notification type alone, or no
+    selector, is valid): here at most one of them."""
+    selectors = ("vnfProductsFromProviders", "vnfdId", "vnfPkgId")
+    flt = copy.deepcopy(definitions["PkgmNotificationsFilter"])
+    flt.pop("oneOf", None)
+    types = flt["properties"]["notificationTypes"]
+    flt["properties"]["notificationTypes"] = {
+        "type": "array",
+        "items": {"type": "string", "enum": types["enum"]},
+    }
+    flt["not"] = {
+        "anyOf": [{"required": [a, b]} for i, a in enumerate(selectors) for b in selectors[i + 1 :]]
+    }
+    schemas = []
+    for name in ("PkgmSubscriptionRequest", "PkgmSubscription"):
+        schema = copy.deepcopy(definitions[name])
+        schema["properties"]["filter"] = flt
+        schemas.append(_relocate(schema))
+    return schemas[0], schemas[1]
+
+
+#: SOL005 V3.7.1 clause 9.5.2.8 and 9.5.2.9. The published OpenAPI has no notification
+#: interface for vnfpkgm (the bodies' types are absent from its definitions): written here from
+#: the tables, with the types they use taken from the contract.
+_NOTIFICATIONS: dict[str, dict[str, Any]] = {
+    "VnfPackageOnboardingNotification": {
+        "required": [
+            "id", "notificationType", "subscriptionId", "timeStamp", "vnfPkgId", "vnfdId",
+            "_links",
+        ],
+        "properties": {"notificationType": {"enum": ["VnfPackageOnboardingNotification"]}},
+    },
+    "VnfPackageChangeNotification": {
+        "required": [
+            "id", "notificationType", "subscriptionId", "timeStamp", "vnfPkgId", "vnfdId",
+            "changeType", "_links",
+        ],
+        "properties": {
+            "notificationType": {"enum": ["VnfPackageChangeNotification"]},
+            "changeType": {"$ref": f"{_DEFS}#/definitions/PackageChangeType"},
+            "operationalState": {"$ref": f"{_DEFS}#/definitions/PackageOperationalStateType"},
+        },
+    },
+}  # fmt: skip
+
+
+def sol005_pkgm_notification_validator(shared: Path) -> Callable[[dict[str, Any]], None]:
+    """A function raising ``ContractViolation`` for a body that is not the SOL005 package
+    notification its ``notificationType`` names (strictly: an attribute the standard does not
+    define fails); ``operationalState`` present exactly for ``OP_STATE_CHANGE``."""
+    main = (shared / VNFPKGM_V2).resolve()
+    common = "../definitions/SOL005_def.yaml#/definitions/"
+    definitions: dict[str, Any] = {}
+    for name, spec in _NOTIFICATIONS.items():
+        properties: dict[str, Any] = {
+            "id": {"$ref": f"{common}Identifier"},
+            "notificationType": {"type": "string", **spec["properties"]["notificationType"]},
+            "subscriptionId": {"$ref": f"{common}Identifier"},
+            "timeStamp": {"$ref": f"{common}DateTime"},
+            "vnfPkgId": {"$ref": f"{common}Identifier"},
+            "vnfdId": {"$ref": f"{common}Identifier"},
+            "_links": {"$ref": f"{_DEFS}#/definitions/PkgmLinks"},
+        }
+        properties.update({k: v for k, v in spec["properties"].items() if k != "notificationType"})
+        definitions[name] = {
+            "type": "object",
+            "required": spec["required"],
+            "properties": properties,
+        }
+    document = {
+        "swagger": "2.0",
+        "info": {"title": "SOL005 V3.7.1 vnfpkgm notifications", "version": "2.4.0"},
+        "paths": {},
+        "definitions": definitions,
+    }
+    validator = ContractValidator(document, uri=main.as_uri(), strict=True)
+
+    def check(body: dict[str, Any]) -> None:
+        kind = str(body.get("notificationType"))
+        if kind not in _NOTIFICATIONS:
+            raise AssertionError(f"SOL005 defines no package notification {kind!r}")
+        validator.validate_schema(kind, body)
+        if kind == "VnfPackageChangeNotification":
+            state_change = body.get("changeType") == "OP_STATE_CHANGE"
+            if state_change != ("operationalState" in body):
+                raise AssertionError(
+                    "operationalState shall be present if and only if changeType is "
+                    f"OP_STATE_CHANGE: {body}"
+                )
+
+    return check
 
 
 def vnfd_document(

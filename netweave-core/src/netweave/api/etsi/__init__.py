@@ -12,6 +12,7 @@ from netweave.api.etsi.subscriptions import subscriptions_controller
 from netweave.api.etsi.vnflcm import MANAGER_ROOT, api_versions_handlers, vnflcm_controller
 from netweave.api.etsi.vnfpkgm import VnfPkgmController
 from netweave.api.etsi.vnfpkgm import api_versions_handlers as vnfpkgm_versions
+from netweave.api.etsi.vnfpkgm_subscriptions import VnfPkgmSubscriptionsController
 
 
 def etsi_handlers() -> list[Any]:
@@ -36,7 +37,8 @@ def etsi_handlers() -> list[Any]:
         ],
         include_in_schema=False,
     )
-    packages = [*vnfpkgm_versions(), VnfPkgmController]  # SOL005 vnfpkgm: the root only
+    # SOL005 vnfpkgm: the root only.
+    packages = [*vnfpkgm_versions(), VnfPkgmController, VnfPkgmSubscriptionsController]
     return [*api_versions_handlers(), *faces, O2imsController, per_manager, *packages]
 
 

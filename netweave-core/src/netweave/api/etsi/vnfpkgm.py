@@ -47,11 +47,10 @@ from netweave.api.etsi.vnflcm import (
 from netweave.errors import Conflict, InvalidInput, NetweaveError, NotFound, PayloadTooLarge
 from netweave.operations import Services
 from netweave.operations.vnfpkgm import VnfPackageView, VnfPkgmService
+from netweave.operations.vnfpkgm_notify import API_VERSION  # SOL005 V3.7.1 vnfpkgm v2
 from netweave.packaging.csar import open_archive
 from netweave.packaging.vnfd import Vnfd, to_sol001
 
-#: SOL005 V3.7.1 vnfpkgm v2.
-API_VERSION = "2.4.0"
 PREFIX = "/vnfpkgm/v2"
 ZIP = "application/zip"
 TEXT = "text/plain"
@@ -980,6 +979,11 @@ VNFPKGM_ERRORS: dict[str, tuple[int, ...]] = {
     "VnfPkgmV2GetOnboardedManifest": (406, 502, 503, 504),
     "VnfPkgmV2GetOnboardedArtifacts": (406, 502, 503, 504),
     "VnfPkgmV2GetOnboardedArtifact": (406, 416, 502, 503, 504),
+    # netweave.api.etsi.vnfpkgm_subscriptions: a callback refused or failing its test: 422.
+    "VnfPkgmV2CreateSubscription": (406, 422),
+    "VnfPkgmV2ListSubscriptions": (400, 406),
+    "VnfPkgmV2GetSubscription": (406,),
+    "VnfPkgmV2DeleteSubscription": (406,),
 }
 
 __all__ = [

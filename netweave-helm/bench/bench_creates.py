@@ -5,7 +5,7 @@ at start) runs the three modes below for N=200, each in a fresh process, in five
 rounds, and prints the wall times, the releases found afterwards (none may be lost) and the
 median ratio gateway/SDK (target <= 1.10). Then the single operations: one create at a time
 (target <= 1.2) and one upgrade at a time (target <= 1.3), each through HTTP to a real
-``netweave serve`` (timed until its operation reads COMPLETED, polled every 5 ms) against the
+``netweave serve`` (timed until its operation reads COMPLETED, followed with ``Prefer: wait``) against the
 direct Helm SDK call, ``SINGLE`` of each per round, three rounds alternating the sides, medians
 (``single-sdk``/``single-gateway``). One mode alone::
 
@@ -329,21 +329,23 @@ def _operation(response: object) -> str:
 
 
 def _settle(client: object, location: str) -> None:
-    """Poll the operation every 5 ms until it is COMPLETED (anything else ends the bench)."""
+    """Follow the operation until it is COMPLETED (anything else ends the bench): each GET
+    asks ``Prefer: wait=30``, so the gateway answers when the operation ends, as an SMO
+    following it would be told; no polling interval adds to the figure."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = client.get(location).json()["state"]  # type: ignore[attr-defined]
+        answer = client.get(location, headers={"Prefer": "wait=30"})  # type: ignore[attr-defined]
+        state = answer.json()["state"]
         if state == "COMPLETED":
             return
         if state not in ("PROCESSING", "STARTING"):
             raise RuntimeError(f"operation {location} ended {state}")
-        time.sleep(0.005)
     raise RuntimeError(f"operation {location} did not complete")
 
 
 def single_gateway(_n: int, work: Path) -> None:
     """The same calls through HTTP to a real ``netweave serve``: each timed from the request
-    until its operation reads COMPLETED (polled every 5 ms from this process)."""
+    until its operation reads COMPLETED (followed with ``Prefer: wait`` from this process)."""
     import httpx
 
     token = "bench-token-" + "b" * 32  # a throwaway token for a loopback benchmark

@@ -3,6 +3,11 @@ cancel (rules in :mod:`netweave.operations.state_machine`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from typing import Protocol
+
 from netweave.errors import Conflict, InvalidInput, NotFound
 from netweave.models import (
     DeploymentStatus,
@@ -12,6 +17,7 @@ from netweave.models import (
     OperationType,
     ProblemDetails,
 )
+from netweave.models.operations import CLAIMABLE_STATES
 from netweave.models.paths import operation_path
 from netweave.operations import state_machine
 from netweave.operations.convert import operation_to_wire
@@ -19,9 +25,19 @@ from netweave.operations.deployments import WorkerHandle, now
 from netweave.operations.events import HookBus
 from netweave.store import OperationRecord, Store
 
+#: Longest a follower waits (``Prefer: wait``): below common client and proxy read timeouts.
+MAX_FOLLOW_SECONDS = 30.0
+#: How often a follower re-reads the store meanwhile: it learns of a run in another replica,
+#: or of a state set by a request (cancel, fail), within this time.
+_FOLLOW_READ_INTERVAL = 0.5
+
+
+class FollowableWorker(WorkerHandle, Protocol):
+    def run_ended(self, operation_id: str) -> asyncio.Event: ...
+
 
 class OperationService:
-    def __init__(self, store: Store, hooks: HookBus, worker: WorkerHandle) -> None:
+    def __init__(self, store: Store, hooks: HookBus, worker: FollowableWorker) -> None:
         self._store = store
         self._hooks = hooks
         self._worker = worker
@@ -54,6 +70,22 @@ class OperationService:
 
     async def get(self, operation_id: str) -> Operation:
         return operation_to_wire(await self.record(operation_id))
+
+    async def follow(self, operation_id: str, seconds: float) -> Operation:
+        """The operation once it is no longer under way (STARTING, PROCESSING, ROLLING_BACK),
+        or as it is after ``seconds`` (at most ``MAX_FOLLOW_SECONDS``): a client following
+        it learns of its end when it happens, without polling. Woken by the end of its run in
+        this process; re-read every ``_FOLLOW_READ_INTERVAL`` for a run elsewhere."""
+        deadline = time.monotonic() + min(max(seconds, 0.0), MAX_FOLLOW_SECONDS)
+        while True:
+            # Taken before the read: a run ending between the two still wakes this follower.
+            ended = self._worker.run_ended(operation_id)
+            record = await self.record(operation_id)
+            left = deadline - time.monotonic()
+            if record.state not in CLAIMABLE_STATES or left <= 0:
+                return operation_to_wire(record)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), min(left, _FOLLOW_READ_INTERVAL))
 
     async def retry(self, operation_id: str) -> Operation:
         record = await self.record(operation_id)

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import uuid
+import weakref
 from datetime import UTC, datetime
 
 from netweave.operations.metrics import Metrics
@@ -61,6 +62,11 @@ class OperationWorker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Per operation, the event its followers (``GET …?`` with ``Prefer: wait``) wait on:
+        #: set when a run of it here ends. Weak: gone with the last follower.
+        self._followers: weakref.WeakValueDictionary[str, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def running(self) -> set[str]:
@@ -73,6 +79,15 @@ class OperationWorker:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def run_ended(self, operation_id: str) -> asyncio.Event:
+        """An event set when a run of ``operation_id`` in this process ends (its last state
+        written). A run elsewhere (another replica) never sets it: followers also re-read."""
+        event = self._followers.get(operation_id)
+        if event is None:
+            event = asyncio.Event()
+            self._followers[operation_id] = event
+        return event
 
     def cancel_local(self, operation_id: str) -> bool:
         """Cancel the run of an operation in this process, if it runs here."""
@@ -148,6 +163,10 @@ class OperationWorker:
                 await renewer
             self._tasks.pop(operation_id, None)
             self._metrics.operations_running.dec()
+            # Its followers read the state the run left (a fresh event for later ones).
+            ended = self._followers.pop(operation_id, None)
+            if ended is not None:
+                ended.set()
             try:
                 # A settled operation's final write dropped its lease: one write fewer.
                 if not settled:

@@ -3,12 +3,13 @@ cancel."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from netweave.api.auth import SCOPE_ADMIN
@@ -24,6 +25,31 @@ from netweave.api.common import (
 )
 from netweave.models import Operation, OperationList, OperationState
 from netweave.operations import Services
+from netweave.operations.occurrences import MAX_FOLLOW_SECONDS
+
+#: RFC 7240's ``wait`` preference among a ``Prefer`` header's comma-separated preferences.
+_WAIT = re.compile(r'(?:^|,)\s*wait\s*=\s*"?(\d{1,6})"?\s*(?:;[^,]*)?(?=,|$)', re.IGNORECASE)
+
+PreferHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Prefer",
+        required=False,
+        max_length=1024,
+        description="`wait=N` (RFC 7240): while the operation is under way (STARTING, "
+        "PROCESSING, ROLLING_BACK), answer once it no longer is, or after N seconds "
+        f"(at most {MAX_FOLLOW_SECONDS:g}) with its state then. The answer says "
+        "`Preference-Applied: wait=N`. Other preferences are ignored.",
+    ),
+]
+
+
+def wait_seconds(prefer: str | None) -> int | None:
+    """The seconds of a ``Prefer: wait=N`` (capped), or None without one."""
+    match = _WAIT.search(prefer) if prefer else None
+    if match is None:
+        return None
+    return min(int(match.group(1)), int(MAX_FOLLOW_SECONDS))
 
 
 class OperationController(Controller):
@@ -52,9 +78,18 @@ class OperationController(Controller):
 
     @get("/{operationId:str}", operation_id="GetOperation", summary="Get an operation")
     async def get_operation(
-        self, services: NamedDependency[Services], operation_id: OperationIdParam
-    ) -> Operation:
-        return await services.operations.get(operation_id.lower())
+        self,
+        services: NamedDependency[Services],
+        operation_id: OperationIdParam,
+        prefer: PreferHeader = None,
+    ) -> Response[Operation]:
+        """With ``Prefer: wait=N``, a client follows the operation without polling: the answer
+        comes when the operation ends (or fails), or after N seconds."""
+        wait = wait_seconds(prefer)
+        if wait is None:
+            return model_response(await services.operations.get(operation_id.lower()))
+        operation = await services.operations.follow(operation_id.lower(), wait)
+        return model_response(operation, headers={"Preference-Applied": f"wait={wait}"})
 
     @post(
         "/{operationId:str}/retry",

@@ -253,6 +253,26 @@ class FetchSettings(_Section):
         return self
 
 
+class VnfPkgmSettings(_Section):
+    """``vnfpkgm``: the SOL005 package face. ``trust_anchor_files``: PEM files of the CA
+    certificates a signed CSAR's signer must chain to (SOL004 security option 1); without
+    any, a signed package is refused (its signer cannot be trusted), an unsigned one is
+    onboarded as before."""
+
+    trust_anchor_files: list[Path] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _anchors_load(self) -> VnfPkgmSettings:
+        from cryptography import x509
+
+        for path in self.trust_anchor_files:
+            try:
+                x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"trustAnchorFiles: {path}: {exc}") from None
+        return self
+
+
 class AdapterInstanceSettings(_Section):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
@@ -297,6 +317,7 @@ class Settings(_Section):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    vnfpkgm: VnfPkgmSettings = Field(default_factory=VnfPkgmSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
     _source: str = PrivateAttr(default="embedded defaults")

@@ -274,10 +274,11 @@ def test_hostile_archives_are_refused(tmp_path: Path) -> None:
     assert "does not match" in refused(fresh("digest.csar", wrong_digest="Definitions/vnfd.yaml"))
     unlisted = fresh("unlisted.csar", extra={"Files/x": b"x"}, unlisted=("Files/x",))
     assert "does not list" in refused(unlisted)
-    signed = fresh("signed.csar")
-    with zipfile.ZipFile(signed, "a") as archive:
+    # A certificate file nothing names (not the entry certificate): an unlisted file.
+    stray = fresh("stray.csar")
+    with zipfile.ZipFile(stray, "a") as archive:
         archive.writestr("vnfd.cert", b"-----BEGIN CERTIFICATE-----\n")
-    assert "signed" in refused(signed)
+    assert "does not list" in refused(stray)
     two = fresh("two.csar", extra={"Files/kubernetes/other.tgz": base.read_bytes()})
     assert "exactly one Helm chart" in refused(two)
     none = build_csar(tmp_path / "none.csar", vnfd=good)
@@ -289,7 +290,8 @@ def test_hostile_archives_are_refused(tmp_path: Path) -> None:
 
 def test_manifest_entries_and_signatures(tmp_path: Path) -> None:
     csar = build_csar(tmp_path / "m.csar", vnfd=vnfd_document("d-1"), chart=chart(tmp_path))
-    # A CMS signature at the end of the manifest: refused (not verified).
+    # A CMS signature at the end of the manifest that is not one: refused, saying so
+    # (test_signatures.py verifies real ones).
     with zipfile.ZipFile(csar) as source:
         entries = {n: source.read(n) for n in source.namelist()}
     entries["vnfd.mf"] += b"\n-----BEGIN CMS-----\nMIIB\n-----END CMS-----\n"
@@ -297,7 +299,7 @@ def test_manifest_entries_and_signatures(tmp_path: Path) -> None:
     with zipfile.ZipFile(signed, "w") as out:
         for name, data in entries.items():
             out.writestr(name, data)
-    assert "signed" in refused(signed)
+    assert "CMS signature" in refused(signed)
     # An external artifact (a URL as Source): refused, nothing fetched.
     entries["vnfd.mf"] = entries["vnfd.mf"].split(b"-----BEGIN CMS")[0] + (
         b"\nSource: https://example.com/image.qcow2\nAlgorithm: SHA-256\nHash: " + b"a" * 64 + b"\n"

@@ -128,6 +128,7 @@ def build_services(
             hooks=hooks,
             notifications=notifications,
             test_callback=settings.notifications.test_callback,
+            trust_anchors=settings.vnfpkgm.trust_anchor_files,
         ),
         reconciler=reconciler,
     )

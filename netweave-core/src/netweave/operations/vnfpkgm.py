@@ -65,6 +65,7 @@ from netweave.packaging.csar import (
     chart_identity,
     inspect_csar,
 )
+from netweave.packaging.signatures import load_trust_anchors
 from netweave.packaging.vnfd import Vnfd, generated_vnfd, to_sol001
 from netweave.registry import AdapterRegistry
 from netweave.store import PackageRecord, Store
@@ -173,6 +174,7 @@ class VnfPkgmService:
         hooks: HookBus | None = None,
         notifications: Notifications | None = None,
         test_callback: bool = True,
+        trust_anchors: Sequence[Path] = (),
     ) -> None:
         self._store = store
         self._registry = registry
@@ -182,6 +184,8 @@ class VnfPkgmService:
         self._fetch = fetch
         self.max_upload_bytes = max_upload_bytes
         self.limits = limits or CsarLimits()
+        #: The CA certificates a signed CSAR must chain to (vnfpkgm.trustAnchorFiles).
+        self.anchors = load_trust_anchors(trust_anchors)
         #: Generated VNFDs by (package id, checksum): a pure function of the chart.
         self._vnfds: dict[tuple[str, str | None], Vnfd] = {}
         self._building: dict[str, asyncio.Lock] = {}
@@ -612,7 +616,7 @@ class VnfPkgmService:
         chart = Path(chart_name)
         try:
             # The chart is written out while its digest is checked: one pass over it.
-            info = await asyncio.to_thread(inspect_csar, content, self.limits, chart)
+            info = await asyncio.to_thread(inspect_csar, content, self.limits, chart, self.anchors)
             await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -666,6 +670,9 @@ class VnfPkgmService:
                 "chart": info.chart,
                 "artifacts": [a.to_json() for a in info.artifacts],
                 "compatibleSpecificationVersions": info.compatible_versions,
+                "signed": info.signed,
+                "signer": info.signer,
+                "certificate": info.certificate,
             },
         }
         # The CSAR is kept first (moved when on the same file system): if storing the native

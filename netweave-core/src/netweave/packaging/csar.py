@@ -9,10 +9,17 @@ SHA-384 or SHA-512 hash that matches its content. The VNFD is read and validated
 (:mod:`netweave.packaging.sol001`); the one Helm chart under ``Files/kubernetes/`` is what the
 adapter deploys (it checks the chart's archive with its own defences when it stores it).
 
-Signatures are not verified: a package whose manifest carries a CMS signature, whose files
-carry per-artifact ``Signature``/``Certificate`` entries, or that names a certificate is
-refused (400) rather than onboarded unverified. Artifacts outside the package (a manifest
-``Source`` that is a URL) are refused too: nothing is fetched while onboarding.
+Signatures (SOL004 security option 1) are verified when present
+(:mod:`netweave.packaging.signatures`): the manifest's CMS signature (the PEM block at its end,
+over every byte before it) and each artifact's (an entry's ``Signature`` file, with its
+``Certificate`` file if given), each against the certificates in the CMS and the package's
+certificate (``ETSI-Entry-Certificate``, or the ``.cert`` beside a manifest-only entry),
+chained to the configured trust anchors. A signature that does not verify, a signer that does
+not chain to an anchor (or no anchor configured), a certificate with nothing signed: 400
+naming why, nothing stored. The whole-CSAR signature of option 2 (a zip holding the CSAR, its
+signature and certificate) is not supported: such a zip has no manifest and is refused as
+such. Artifacts outside the package (a manifest ``Source`` that is a URL) are refused too:
+nothing is fetched while onboarding.
 
 Hostile archives are refused (400) before anything is extracted: more entries than the limit
 (read from the end-of-central-directory record before the directory itself is parsed), names
@@ -34,12 +41,19 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography import x509
+
 from netweave.errors import InvalidInput, NetweaveError
+from netweave.packaging.signatures import (
+    load_certificates,
+    split_signed_manifest,
+    verify_signature,
+)
 from netweave.packaging.sol001 import load_yaml, read_vnfd
 from netweave.packaging.vnfd import Vnfd
 
@@ -74,6 +88,9 @@ class Artifact:
     algorithm: str
     hash: str
     non_mano_set: str | None = None
+    #: The artifact's own CMS signature file and certificate file (SOL004), if any.
+    signature: str | None = None
+    certificate: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +113,11 @@ class CsarInfo:
     compatible_versions: list[str] = field(default_factory=list)
     #: Every VNFD file (the entry and what it imports from the package).
     vnfd_files: list[str] = field(default_factory=list)
+    #: Whether signatures were verified (security option 1), the manifest signer's subject,
+    #: and the package's certificate file.
+    signed: bool = False
+    signer: str | None = None
+    certificate: str | None = None
 
 
 def refuse(message: str, **details: Any) -> InvalidInput:
@@ -275,7 +297,6 @@ def _decode(data: bytes, where: str) -> str:
 class Manifest:
     metadata: dict[str, str] = field(default_factory=dict)
     entries: list[Artifact] = field(default_factory=list)
-    signed: bool = False
 
 
 def parse_manifest(text: str, where: str) -> Manifest:
@@ -306,8 +327,6 @@ def parse_manifest(text: str, where: str) -> Manifest:
         source = current.get("Source")
         if source is None:
             raise refuse(f"{where}: an entry has no Source", file=where)
-        if "Signature" in current or "Certificate" in current:
-            manifest.signed = True
         if in_sets:
             if set_name is not None:
                 non_mano[source] = set_name
@@ -325,7 +344,15 @@ def parse_manifest(text: str, where: str) -> Manifest:
         digest = current.get("Hash", "").lower()
         if not digest or any(c not in "0123456789abcdef" for c in digest):
             raise refuse(f"{where}: {source} has no hexadecimal Hash", file=where, entry=source)
-        manifest.entries.append(Artifact(source, algorithm, digest))
+        manifest.entries.append(
+            Artifact(
+                source,
+                algorithm,
+                digest,
+                signature=current.get("Signature") or None,
+                certificate=current.get("Certificate") or None,
+            )
+        )
         current.clear()
 
     while index < len(lines):
@@ -333,8 +360,7 @@ def parse_manifest(text: str, where: str) -> Manifest:
         index += 1
         line = raw.strip()
         if line.startswith("-----BEGIN CMS-----"):
-            manifest.signed = True
-            break
+            break  # the signature (split_signed_manifest): not part of what it signs
         if not line or line.startswith("#"):
             flush()
             continue
@@ -355,7 +381,8 @@ def parse_manifest(text: str, where: str) -> Manifest:
         current[key] = value
     flush()
     manifest.entries = [
-        Artifact(a.path, a.algorithm, a.hash, non_mano.get(a.path)) for a in manifest.entries
+        Artifact(a.path, a.algorithm, a.hash, non_mano.get(a.path), a.signature, a.certificate)
+        for a in manifest.entries
     ]
     return manifest
 
@@ -399,37 +426,67 @@ def _layout(archive: Archive) -> tuple[str, str, str, str | None]:
 
 
 def inspect_csar(
-    path: Path, limits: CsarLimits | None = None, chart_to: Path | None = None
+    path: Path,
+    limits: CsarLimits | None = None,
+    chart_to: Path | None = None,
+    anchors: Sequence[x509.Certificate] = (),
 ) -> CsarInfo:
     """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong.
-    ``chart_to``: where to write the chart while its digest is checked (one pass over it)."""
+    ``chart_to``: where to write the chart while its digest is checked (one pass over it);
+    ``anchors``: the CA certificates a signature must chain to."""
     try:
         with open_archive(path, limits) as archive:
-            return _inspect(archive, chart_to)
+            return _inspect(archive, chart_to, anchors)
     except NetweaveError:
         raise
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeError) as exc:
         raise refuse(f"unreadable archive ({type(exc).__name__})") from None
 
 
-def _inspect(archive: Archive, chart_to: Path | None = None) -> CsarInfo:
+def _inspect(
+    archive: Archive, chart_to: Path | None = None, anchors: Sequence[x509.Certificate] = ()
+) -> CsarInfo:
     layout, entry, manifest_name, certificate = _layout(archive)
     for name in (entry, manifest_name):
         if name not in archive.files:
             raise refuse(f"{name} is not in the package", entry=name)
-    manifest = parse_manifest(
-        _decode(archive.read_text(manifest_name), manifest_name), manifest_name
-    )
-    if (
-        manifest.signed
-        or certificate
-        or any(n.endswith((".cert", ".sig.cms")) for n in archive.files)
-    ):
+    signed_part, manifest_signature = split_signed_manifest(archive.read_text(manifest_name))
+    manifest = parse_manifest(_decode(signed_part, manifest_name), manifest_name)
+    package_certs: list[x509.Certificate] = []
+    if certificate is not None:
+        if certificate not in archive.files:
+            raise refuse(f"the certificate {certificate} is not in the package", entry=certificate)
+        package_certs = load_certificates(archive.read_text(certificate), certificate)
+    signatures = {a.signature for a in manifest.entries if a.signature}
+    if certificate is not None and manifest_signature is None and not signatures:
         raise refuse(
-            "the package is signed or carries a certificate: netweave does not verify package "
-            "signatures yet, so it refuses signed packages rather than onboard them unverified",
-            capability="package-signatures",
+            f"the package carries the certificate {certificate} but nothing signed with it "
+            "(no CMS signature in the manifest, no artifact Signature)",
+            entry=certificate,
         )
+    signer = None
+    if manifest_signature is not None:
+        signer = verify_signature(
+            manifest_signature,
+            lambda algorithm: hashlib.new(algorithm, signed_part).digest(),
+            certificates=package_certs,
+            anchors=anchors,
+            what=f"the manifest {manifest_name}",
+        )
+    # The signature and certificate files are not listed with digests of their own.
+    exempt = {_META, manifest_name}
+    if certificate is not None:
+        exempt.add(certificate)
+    for artifact in manifest.entries:
+        for ref in (artifact.signature, artifact.certificate):
+            if ref is None:
+                continue
+            if ref not in archive.files:
+                raise refuse(
+                    f"{manifest_name}: {artifact.path} names {ref!r}, which is not in the package",
+                    entry=ref,
+                )
+            exempt.add(ref)
     listed: dict[str, Artifact] = {}
     for artifact in manifest.entries:
         if "://" in artifact.path:
@@ -442,7 +499,6 @@ def _inspect(archive: Archive, chart_to: Path | None = None) -> CsarInfo:
         if name not in archive.files:
             raise refuse(f"{manifest_name} lists {artifact.path!r}, which is not in the package")
         listed[name] = artifact
-    exempt = {_META, manifest_name}
     unlisted = sorted(n for n in archive.files if n not in listed and n not in exempt)
     if unlisted:
         raise refuse(
@@ -459,14 +515,20 @@ def _inspect(archive: Archive, chart_to: Path | None = None) -> CsarInfo:
             f"(found {len(charts)})",
             entry=CHART_DIR,
         )
+    digests: dict[tuple[str, str], bytes] = {}
     for name, artifact in listed.items():
         target = chart_to if name == charts[0] else None
-        actual = archive.digest(name, _ALGORITHMS[artifact.algorithm], target)
+        algorithm = _ALGORITHMS[artifact.algorithm]
+        actual = archive.digest(name, algorithm, target)
         if actual != artifact.hash:
             raise refuse(
                 f"the {artifact.algorithm} digest of {name} does not match {manifest_name}",
                 entry=name,
             )
+        digests[name, algorithm] = bytes.fromhex(actual)
+    for name, artifact in listed.items():
+        if artifact.signature is not None:
+            _verify_artifact(archive, name, artifact, digests, package_certs, anchors)
     files: list[str] = []
 
     def read(name: str) -> bytes:
@@ -489,6 +551,38 @@ def _inspect(archive: Archive, chart_to: Path | None = None) -> CsarInfo:
         manifest_metadata=manifest.metadata,
         compatible_versions=versions,
         vnfd_files=sorted(set(files)),
+        signed=manifest_signature is not None or bool(signatures),
+        signer=signer.subject.rfc4514_string() if signer is not None else None,
+        certificate=certificate,
+    )
+
+
+def _verify_artifact(
+    archive: Archive,
+    name: str,
+    artifact: Artifact,
+    digests: dict[tuple[str, str], bytes],
+    package_certs: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+) -> None:
+    """An artifact's own signature (its content's digest reused when the signer used the
+    manifest's algorithm: a large chart is read once)."""
+    assert artifact.signature is not None
+    certs = list(package_certs)
+    if artifact.certificate is not None:
+        certs += load_certificates(archive.read_text(artifact.certificate), artifact.certificate)
+
+    def digest_of(algorithm: str) -> bytes:
+        if (name, algorithm) not in digests:
+            digests[name, algorithm] = bytes.fromhex(archive.digest(name, algorithm))
+        return digests[name, algorithm]
+
+    verify_signature(
+        archive.read_text(artifact.signature),
+        digest_of,
+        certificates=certs,
+        anchors=anchors,
+        what=name,
     )
 
 

@@ -4,14 +4,22 @@ tests. The builder can also write hostile packages (a wrong digest, a ``..`` ent
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime
 import hashlib
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
 
 from netweave.testing.contracts import ContractValidator, relocate_definitions
 
@@ -318,10 +326,18 @@ def build_csar(
     wrong_digest: str | None = None,
     unlisted: tuple[str, ...] = (),
     raw_entries: Mapping[str, bytes] | None = None,
+    sign_manifest: Callable[[bytes], bytes] | None = None,
+    sign_chart: Callable[[bytes], bytes] | None = None,
+    certificate: bytes | None = None,
 ) -> Path:
     """Write a CSAR: the VNFD (a mapping or YAML bytes), the chart under Files/kubernetes/,
     ``extra`` files, a SHA-256 manifest listing all but ``unlisted`` (``wrong_digest``: that
-    file's digest is wrong). ``raw_entries`` are added as is, unlisted (hostile names)."""
+    file's digest is wrong). ``raw_entries`` are added as is, unlisted (hostile names).
+
+    SOL004 option 1: ``sign_manifest`` gives the PEM CMS appended to the manifest (over its
+    bytes before it); ``sign_chart`` the chart's own CMS signature (``….sig.cms``, named by
+    its manifest entry's ``Signature``); ``certificate`` the package's certificate file
+    (``ETSI-Entry-Certificate``, or ``vnfd.cert`` in the manifest-only layout)."""
     definitions = "Definitions/vnfd.yaml" if layout == "tosca-metadata" else "vnfd.yaml"
     manifest_name = "vnfd.mf"
     files: dict[str, bytes] = {}
@@ -338,28 +354,146 @@ def build_csar(
         "compatible_specification_versions: 2.6.1, 4.3.1",
         "",
     ]
+    signatures: dict[str, bytes] = {}
     for name, data in files.items():
         if name in unlisted:
             continue
         digest = hashlib.sha256(data).hexdigest()
         if name == wrong_digest:
             digest = hashlib.sha256(data + b"tampered").hexdigest()
-        lines += [f"Source: {name}", "Algorithm: SHA-256", f"Hash: {digest}", ""]
+        lines += [f"Source: {name}", "Algorithm: SHA-256", f"Hash: {digest}"]
+        if sign_chart is not None and name.startswith("Files/kubernetes/"):
+            signatures[f"{name}.sig.cms"] = sign_chart(data)
+            lines.append(f"Signature: {name}.sig.cms")
+        lines.append("")
     manifest = "\n".join(lines).encode()
+    if sign_manifest is not None:
+        manifest += sign_manifest(manifest)
+    certificate_name = "Definitions/signing.cert" if layout == "tosca-metadata" else "vnfd.cert"
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as out:
         if layout == "tosca-metadata":
-            out.writestr(
-                "TOSCA-Metadata/TOSCA.meta",
+            meta = (
                 "TOSCA-Meta-File-Version: 1.0\nCSAR-Version: 1.1\nCreated-By: tests\n"
-                f"Entry-Definitions: {definitions}\nETSI-Entry-Manifest: {manifest_name}\n",
+                f"Entry-Definitions: {definitions}\nETSI-Entry-Manifest: {manifest_name}\n"
             )
+            if certificate is not None:
+                meta += f"ETSI-Entry-Certificate: {certificate_name}\n"
+            out.writestr("TOSCA-Metadata/TOSCA.meta", meta)
         out.writestr(manifest_name, manifest)
-        for name, data in files.items():
+        for name, data in {**files, **signatures}.items():
             out.writestr(name, data)
+        if certificate is not None:
+            out.writestr(certificate_name, certificate)
         for name, data in (raw_entries or {}).items():
             out.writestr(name, data)
     return target
 
 
-__all__ = ["build_csar", "sol003_vnfpkgm_contract", "sol005_vnfpkgm_contract", "vnfd_document"]
+@dataclass(frozen=True)
+class Signer:
+    """A signing certificate, its chain (leaf first, without the root) and its key."""
+
+    certificate: x509.Certificate
+    key: Any
+    chain: tuple[x509.Certificate, ...] = ()
+
+    def pem(self) -> bytes:
+        return b"".join(
+            c.public_bytes(serialization.Encoding.PEM) for c in (self.certificate, *self.chain)
+        )
+
+    def cms(self, data: bytes, *, embed: bool = True, pem: bool = True) -> bytes:
+        """A detached CMS signature of ``data`` (with signed attributes, SHA-256); ``embed``:
+        with the signer's certificate inside."""
+        options = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+        if not embed:
+            options.append(pkcs7.PKCS7Options.NoCerts)
+        builder = pkcs7.PKCS7SignatureBuilder().set_data(data)
+        builder = builder.add_signer(self.certificate, self.key, hashes.SHA256())
+        signed = builder.sign(serialization.Encoding.DER, options)
+        if not pem:
+            return signed
+        body = base64.encodebytes(signed).decode().replace("\n", "")
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        return ("-----BEGIN CMS-----\n" + "\n".join(lines) + "\n-----END CMS-----\n").encode()
+
+
+class ThrowawayCa:
+    """A certificate authority made for one test (EC P-256 keys, nothing kept)."""
+
+    def __init__(self, name: str = "netweave test CA") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_usage(cert_sign=True), critical=True)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def issue(
+        self, name: str = "VNF provider signer", *, expired: bool = False, signing: bool = True
+    ) -> Signer:
+        """A signing certificate; ``expired``: valid only in the past; ``signing=False``:
+        its key usage lacks digitalSignature."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        start = now - datetime.timedelta(days=20 if expired else 1)
+        end = now - datetime.timedelta(days=10) if expired else now + datetime.timedelta(days=10)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_usage(signature=signing, key_agreement=not signing), critical=True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return Signer(certificate, key)
+
+
+def _usage(
+    *, signature: bool = False, cert_sign: bool = False, key_agreement: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=signature or cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+__all__ = [
+    "Signer",
+    "ThrowawayCa",
+    "build_csar",
+    "sol003_vnfpkgm_contract",
+    "sol005_vnfpkgm_contract",
+    "vnfd_document",
+]

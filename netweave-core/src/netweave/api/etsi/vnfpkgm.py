@@ -157,6 +157,11 @@ def render_package(view: VnfPackageView, base: str) -> dict[str, Any]:
                 vnfdVersion=package.version,
             )
             vnfm_info = ["netweave"]
+        if content.get("signed"):
+            # SOL004 security option 1: the manifest and/or artifacts signed, verified.
+            body["packageSecurityOption"] = "OPTION_1"
+            if content.get("certificate"):
+                body["signingCertificate"] = content["certificate"]
         if content.get("compatibleSpecificationVersions"):
             body["compatibleSpecificationVersions"] = content["compatibleSpecificationVersions"]
         checksum = content.get("checksum")

@@ -6,24 +6,25 @@ Keys are camelCase in YAML (``repositoryDir``, ``maxFileBytes`` …); snake_case
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from netweave.adapters import AdapterConfig
+from netweave.adapters import AdapterConfig, ConfigSection
 from netweave.config import FetchSettings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 
 def _is_loopback(host: str | None) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"} or bool(host and host.startswith("127."))
 
 
-class LocalStorage(_Section):
+class LocalStorage(ConfigSection):
     """A chart repository directory on disk, served by the gateway at ``servePath``."""
 
     kind: Literal["local"] = "local"
@@ -36,7 +37,7 @@ class LocalStorage(_Section):
     serve_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$")
 
 
-class _Credentials(_Section):
+class _Credentials(ConfigSection):
     username: str | None = None
     password: SecretStr | None = None
     #: Bearer token, an alternative to username/password.
@@ -117,12 +118,114 @@ class HttpStorage(_Credentials):
         return _http_url(value)
 
 
+class _ObjectStorage(ConfigSection):
+    """Charts and an ``index.yaml`` in a bucket (container) under a prefix, as the helm-s3 and
+    helm-gcs plugins lay them out (``netweave_helm.storage.objectstore``). Any string may be
+    ``${VAR}`` (expanded by the gateway's configuration loader); credentials left out come
+    from the cloud's default chain (environment, instance role, workload identity)."""
+
+    #: ``s3://bucket/prefix``, ``gs://bucket/prefix`` or ``az://container/prefix``.
+    repository_url: str = Field(
+        validation_alias=AliasChoices("repositoryUrl", "repository_url", "url")
+    )
+    #: Another endpoint than the cloud's (an S3-compatible store, an emulator, a private link).
+    endpoint: str | None = None
+    #: Refused TLS certificates are accepted (testing only).
+    insecure_skip_tls_verify: bool = False
+    #: PEM file of the CA that signs the endpoint's certificate (besides the system's).
+    ca_file: Path | None = None
+    #: Seconds after which an upload's or delete's unfinished claim on a chart version (a
+    #: replica that died mid-way) may be taken over.
+    claim_ttl: float = Field(default=900.0, gt=0, le=86_400)
+
+    #: URL schemes of the kind, the first the usual one.
+    _schemes: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_url(self) -> _ObjectStorage:
+        parts = urlsplit(self.repository_url)
+        if parts.scheme not in self._schemes or not parts.netloc or parts.query:
+            raise ValueError(f"repositoryUrl must look like {self._schemes[0]}://bucket[/prefix]")
+        self.repository_url = self.repository_url.rstrip("/")
+        return self
+
+    @property
+    def bucket(self) -> str:
+        return urlsplit(self.repository_url).netloc
+
+    @property
+    def prefix(self) -> str:
+        return urlsplit(self.repository_url).path.strip("/")
+
+
+class S3Storage(_ObjectStorage):
+    """Amazon S3 or an S3-compatible store (``endpoint``)."""
+
+    kind: Literal["s3"] = "s3"
+    _schemes: ClassVar[tuple[str, ...]] = ("s3",)
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    #: ``bucket.host`` requests instead of ``host/bucket``; by default only without endpoint.
+    virtual_hosted_style: bool | None = None
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> S3Storage:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("accessKeyId and secretAccessKey go together")
+        return self
+
+
+class GcsStorage(_ObjectStorage):
+    """Google Cloud Storage."""
+
+    kind: Literal["gcs"] = "gcs"
+    _schemes: ClassVar[tuple[str, ...]] = ("gs", "gcs")
+    #: A service account key (the JSON document); else the default chain.
+    service_account_key: SecretStr | None = None
+    #: A file holding the service account key.
+    service_account_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> GcsStorage:
+        if self.service_account_key is not None and self.service_account_path is not None:
+            raise ValueError("give serviceAccountKey or serviceAccountPath, not both")
+        return self
+
+
+class AzureStorage(_ObjectStorage):
+    """Azure Blob Storage (``az://container/prefix``)."""
+
+    kind: Literal["azure"] = "azure"
+    _schemes: ClassVar[tuple[str, ...]] = ("az", "azure")
+    account_name: str | None = None
+    account_key: SecretStr | None = None
+    #: A SAS token (query string form), an alternative to the account key.
+    sas_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> AzureStorage:
+        if self.account_key is not None and self.sas_token is not None:
+            raise ValueError("give accountKey or sasToken, not both")
+        return self
+
+
+ObjectStorage = S3Storage | GcsStorage | AzureStorage
+
 Storage = Annotated[
-    LocalStorage | OciStorage | ChartMuseumStorage | HttpStorage, Field(discriminator="kind")
+    LocalStorage
+    | OciStorage
+    | ChartMuseumStorage
+    | HttpStorage
+    | S3Storage
+    | GcsStorage
+    | AzureStorage,
+    Field(discriminator="kind"),
 ]
 
 
-class DependencyRepository(_Section):
+class DependencyRepository(ConfigSection):
     """A repository whose charts may satisfy dependencies an upload does not vendor. The
     gateway fetches them at upload time through the fetch policy (``netweave_helm.dependencies``;
     never the Helm SDK) into the stored archive. Anonymous repositories only."""
@@ -138,7 +241,7 @@ class DependencyRepository(_Section):
         return value.rstrip("/")
 
 
-class ArchiveLimits(_Section):
+class ArchiveLimits(ConfigSection):
     """Bounds an uploaded archive must stay within (checked while streaming, before Helm)."""
 
     max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -155,14 +258,14 @@ class ArchiveLimits(_Section):
     max_metadata_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
-class LintSettings(_Section):
+class LintSettings(ConfigSection):
     #: Treat lint warnings as errors (refuse the upload).
     strict: bool = False
     #: Kubernetes version lint checks ``kubeVersion`` constraints against, e.g. ``v1.30.0``.
     kube_version: str | None = Field(default=None, pattern=r"^v?\d+\.\d+(\.\d+)?$")
 
 
-class RenderLimits(_Section):
+class RenderLimits(ConfigSection):
     """Caps on every process that renders a chart (the upload's lint, a dry-run preview, an
     install, upgrade or scale): an untrusted template such as ``{{ range until 20000000 }}``
     must not exhaust the node. The rendering runs in a child process or a render worker; over
@@ -181,7 +284,7 @@ class RenderLimits(_Section):
     workers: int | None = Field(default=None, ge=1, le=512)
 
 
-class ClusterSettings(_Section):
+class ClusterSettings(ConfigSection):
     """Where releases go. With none of ``kubeconfig``/``kubeconfigContent`` set, Helm's usual
     resolution applies (``KUBECONFIG``, ``~/.kube/config``, in-cluster service account) when one
     of them exists; otherwise deployment calls answer 503 ``ClusterNotConfigured``."""
@@ -218,8 +321,6 @@ class ClusterSettings(_Section):
 class HelmConfig(AdapterConfig):
     """The ``helm`` adapter's configuration."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
     #: The instance's private directory; the gateway's loader sets it to
     #: ``<gateway data dir>/adapters/<instance>`` when the configuration does not.
     data_dir: Path | None = None
@@ -236,20 +337,25 @@ class HelmConfig(AdapterConfig):
     #: Networks fetches caused by client content (``packageUri``, dependency repositories) may
     #: reach; the gateway's loader sets the gateway's ``fetch`` block when this is not given.
     fetch: FetchSettings | None = None
-    #: Requests to remote repositories (OCI manifest API, ChartMuseum, HTTP) time out after this.
+    #: Requests to remote repositories (OCI manifest API, ChartMuseum, HTTP, object stores)
+    #: time out after this.
     http_timeout: float = Field(default=30.0, gt=0, le=3600)
 
 
 __all__ = [
     "ArchiveLimits",
+    "AzureStorage",
     "ChartMuseumStorage",
     "ClusterSettings",
     "DependencyRepository",
+    "GcsStorage",
     "HelmConfig",
     "HttpStorage",
     "LintSettings",
     "LocalStorage",
+    "ObjectStorage",
     "OciStorage",
     "RenderLimits",
+    "S3Storage",
     "Storage",
 ]

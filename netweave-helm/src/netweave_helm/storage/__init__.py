@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from netweave_helm.config import (
+    AzureStorage,
     ChartMuseumStorage,
+    GcsStorage,
     HelmConfig,
     HttpStorage,
     LocalStorage,
     OciStorage,
+    S3Storage,
 )
 from netweave_helm.storage.base import ChartEntry, ChartStore
 from netweave_helm.storage.http import ChartMuseumStore, HttpChartStore
 from netweave_helm.storage.local import LocalChartStore
+from netweave_helm.storage.objectstore import ObjectChartStore
 from netweave_helm.storage.oci import OciChartStore
 
 
@@ -28,6 +32,8 @@ def make_store(config: HelmConfig, *, local_dir: Path, served_at: str | None) ->
         return ChartMuseumStore(storage, timeout=config.http_timeout, max_bytes=max_bytes)
     if isinstance(storage, HttpStorage):
         return HttpChartStore(storage, timeout=config.http_timeout, max_bytes=max_bytes)
+    if isinstance(storage, S3Storage | GcsStorage | AzureStorage):
+        return ObjectChartStore(storage, timeout=config.http_timeout, max_bytes=max_bytes)
     raise TypeError(f"unknown storage {type(storage).__name__}")  # pragma: no cover
 
 
@@ -37,6 +43,7 @@ __all__ = [
     "ChartStore",
     "HttpChartStore",
     "LocalChartStore",
+    "ObjectChartStore",
     "OciChartStore",
     "make_store",
 ]

@@ -1,0 +1,477 @@
+"""Charts in object storage (``s3``, ``azure``) against real servers on loopback: moto's S3
+server and Azurite's Blob service, one of each per session, a bucket (container) per test.
+
+What the store holds is read back directly (obstore, the adapter's own library, with its own
+client): the archives and ``index.yaml`` in the helm-s3 / helm-gcs layout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import obstore
+import pytest
+import yaml
+from chartkit import build_chart, chart_files, write_tgz
+from conftest import REAL_CHARTS, AdapterFactory, upload_of
+from netweave.adapters import DeploymentSpec, OperationContext
+from netweave.errors import BackendError
+from netweave.models import DeploymentStatus
+from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
+from netweave_helm.config import HelmConfig
+from netweave_helm.storage.objectstore import ObjectChartStore
+from objectstores import AzureServer, Relay, S3Server, run_azurite, run_moto
+from obstore.store import AzureStore, S3Store
+
+PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with run_moto() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureServer]:
+    with run_azurite(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
+@dataclass
+class Repo:
+    """One repository in a fresh bucket (container): its ``storage`` config and a direct
+    client on the same bucket for reading back what the store holds."""
+
+    kind: str
+    storage: dict[str, Any]
+    direct: Any
+    prefix: str = "charts"
+
+    def object_keys(self) -> list[str]:
+        return sorted(o["path"] for o in obstore.list(self.direct).collect())
+
+    def index(self) -> dict[str, Any]:
+        raw = bytes(obstore.get(self.direct, f"{self.prefix}/index.yaml").bytes())
+        loaded = yaml.safe_load(raw)
+        assert isinstance(loaded, dict)
+        return loaded
+
+    def versions(self) -> set[str]:
+        try:
+            entries = self.index()["entries"]
+        except FileNotFoundError:
+            return set()
+        return {f"{name}:{item['version']}" for name, items in entries.items() for item in items}
+
+
+def s3_repo(server: S3Server, endpoint: str | None = None) -> Repo:
+    bucket = f"nw-{os.getpid()}-{next(_names)}"
+    server.create_bucket(bucket)
+    storage = {
+        "kind": "s3",
+        "repositoryUrl": f"s3://{bucket}/charts",
+        "region": "us-east-1",
+        "endpoint": endpoint or server.endpoint,
+        "accessKeyId": server.access_key_id,
+        "secretAccessKey": server.secret_access_key,
+    }
+    direct = S3Store(
+        bucket,
+        endpoint=server.endpoint,
+        region="us-east-1",
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
+        client_options={"allow_http": True},
+        virtual_hosted_style_request=False,
+    )
+    return Repo("s3", storage, direct)
+
+
+def azure_repo(server: AzureServer) -> Repo:
+    container = f"nw-{os.getpid()}-{next(_names)}"
+    server.create_container(container)
+    storage = {
+        "kind": "azure",
+        "repositoryUrl": f"az://{container}/charts",
+        "endpoint": server.endpoint,
+        "accountName": server.account,
+        "accountKey": server.key,
+    }
+    direct = AzureStore(
+        container,
+        account_name=server.account,
+        account_key=server.key,
+        endpoint=server.endpoint,
+        client_options={"allow_http": True},
+    )
+    return Repo("azure", storage, direct)
+
+
+@pytest.fixture(params=["s3", "azure"])
+def repo(request: pytest.FixtureRequest) -> Repo:
+    if request.param == "s3":
+        return s3_repo(request.getfixturevalue("s3_server"))
+    return azure_repo(request.getfixturevalue("azure_server"))
+
+
+@asynccontextmanager
+async def gateway(tmp_path: Path, storage: dict[str, Any]) -> AsyncIterator[GatewayClient]:
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[{"name": "helm-obj", "type": "helm", "default": True, "config": {"storage": storage}}],
+    )
+    async with running_gateway(tmp_path, settings=settings) as client:
+        yield client
+
+
+async def post_chart(gw: GatewayClient, archive: Path, name: str, version: str) -> httpx.Response:
+    with archive.open("rb") as handle:
+        return await gw.post(
+            PACKAGES,
+            data={"name": name, "artifactVersion": version},
+            files={"chart": (archive.name, handle, "application/gzip")},
+        )
+
+
+def store_of(config: dict[str, Any]) -> ObjectChartStore:
+    settings = HelmConfig.model_validate({"storage": config})
+    store = ObjectChartStore(
+        settings.storage,  # type: ignore[arg-type]
+        timeout=10.0,
+        max_bytes=settings.limits.max_uncompressed_bytes,
+    )
+    return store
+
+
+# -- the API, outcome read back from the store ---------------------------------------------
+
+
+async def test_upload_list_get_delete_through_the_api(
+    repo: Repo, tmp_path: Path, charts_dir: Path
+) -> None:
+    async with gateway(tmp_path, repo.storage) as gw:
+        response = await post_chart(gw, charts_dir / "nginx-21.1.23.tgz", "nginx", "21.1.23")
+        assert response.status_code == 201, response.text
+        body = response.json()
+        package_id = body["packageId"]
+        assert body["extensions"]["storage"] == repo.kind
+        bucket_url = repo.storage["repositoryUrl"]
+        assert body["extensions"]["repository"] == bucket_url
+
+        # The bucket holds the archive byte for byte and a helm-s3 style index entry.
+        keys = repo.object_keys()
+        assert "charts/nginx-21.1.23.tgz" in keys and "charts/index.yaml" in keys
+        assert not [k for k in keys if "/.netweave/claims/" in k]  # released
+        stored = bytes(obstore.get(repo.direct, "charts/nginx-21.1.23.tgz").bytes())
+        assert hashlib.sha256(stored).hexdigest() == REAL_CHARTS["nginx-21.1.23.tgz"]
+        (entry,) = repo.index()["entries"]["nginx"]
+        assert entry["digest"] == REAL_CHARTS["nginx-21.1.23.tgz"]
+        assert entry["urls"] == [f"{bucket_url}/nginx-21.1.23.tgz"]
+        assert entry["dependencies"][0]["name"] == "common"
+
+        listed = (await gw.get(PACKAGES)).json()
+        assert [p["name"] for p in listed["items"]] == ["nginx"]
+        got = await gw.get(f"{PACKAGES}/{package_id}")
+        assert got.status_code == 200
+        assert got.json()["checksum"] == f"sha256:{REAL_CHARTS['nginx-21.1.23.tgz']}"
+
+        # The same version again: 409, the stored archive untouched.
+        again = await post_chart(gw, charts_dir / "nginx-21.1.23.tgz", "nginx", "21.1.23")
+        assert again.status_code == 409, again.text
+        assert again.headers["content-type"].startswith("application/problem+json")
+        # Not a chart: 400, nothing added to the bucket.
+        junk = tmp_path / "junk-1.0.0.tgz"
+        junk.write_bytes(b"not a gzip archive")
+        bad = await post_chart(gw, junk, "junk", "1.0.0")
+        assert bad.status_code == 400, bad.text
+        assert repo.object_keys() == keys
+        assert repo.versions() == {"nginx:21.1.23"}
+
+        deleted = await gw.delete(f"{PACKAGES}/{package_id}")
+        assert deleted.status_code in (200, 202, 204), deleted.text
+        if deleted.status_code == 202:
+            await gw.wait(deleted)
+        assert (await gw.get(f"{PACKAGES}/{package_id}")).status_code == 404
+        assert "charts/nginx-21.1.23.tgz" not in repo.object_keys()
+        assert repo.versions() == set()
+        assert (await gw.delete(f"{PACKAGES}/{package_id}")).status_code == 404
+
+
+async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
+    repo: Repo,
+    adapter_factory: AdapterFactory,
+    charts_dir: Path,
+    k8s_kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    """An index.yaml in YAML with a relative URL and one with an absolute URL (helm-s3's two
+    forms); the charts are listed, fetched (digest checked) and deployed."""
+    hello = (charts_dir / "hello-world-0.1.0.tgz").read_bytes()
+    url = repo.storage["repositoryUrl"]
+    obstore.put(repo.direct, "charts/hello-world-0.1.0.tgz", hello)
+    obstore.put(repo.direct, "charts/sub/hello-world-0.1.0.tgz", hello)
+    digest = REAL_CHARTS["hello-world-0.1.0.tgz"]
+    index = textwrap.dedent(
+        f"""\
+        apiVersion: v1
+        entries:
+          hello-world:
+          - apiVersion: v2
+            name: hello-world
+            version: 0.1.0
+            appVersion: 1.16.0
+            digest: {digest}
+            urls: [hello-world-0.1.0.tgz]
+          other:
+          - apiVersion: v2
+            name: other
+            version: 2.0.0
+            digest: {digest}
+            urls: ["{url}/sub/hello-world-0.1.0.tgz"]
+        generated: "2024-01-01T00:00:00Z"
+        """
+    )
+    obstore.put(repo.direct, "charts/index.yaml", index.encode())
+    adapter = await adapter_factory(
+        {"storage": repo.storage, "cluster": {"kubeconfig": str(k8s_kubeconfig)}}
+    )
+    listed = {p.backend_ref: p for p in await adapter.list_packages()}
+    assert set(listed) == {"hello-world:0.1.0", "other:2.0.0"}
+    assert listed["hello-world:0.1.0"].extensions["appVersion"] == "1.16.0"
+    created = await adapter.create_deployment(
+        DeploymentSpec(
+            deployment_id="d-plugin",
+            name=f"plugin-{repo.kind}",
+            namespace=f"obj-{repo.kind}",
+            package=listed["hello-world:0.1.0"],
+        ),
+        OperationContext("op-plugin", f"key-plugin-{repo.kind}"),
+    )
+    assert created.status is DeploymentStatus.DEPLOYED
+    # Netweave's own upload keeps the foreign entries (a conditional update of that index).
+    await adapter.upload_package(upload_of(build_chart(tmp_path / "mine", "mine", "1.0.0")))
+    assert repo.versions() == {"hello-world:0.1.0", "other:2.0.0", "mine:1.0.0"}
+
+
+async def test_deployment_from_an_s3_stored_chart(
+    s3_server: S3Server, adapter_factory: AdapterFactory, charts_dir: Path, k8s_kubeconfig: Path
+) -> None:
+    repo = s3_repo(s3_server)
+    adapter = await adapter_factory(
+        {"storage": repo.storage, "cluster": {"kubeconfig": str(k8s_kubeconfig)}}
+    )
+    package = await adapter.upload_package(upload_of(charts_dir / "hello-world-0.1.0.tgz"))
+    assert package.package_uri == f"{repo.storage['repositoryUrl']}/hello-world-0.1.0.tgz"
+    created = await adapter.create_deployment(
+        DeploymentSpec(deployment_id="d", name="from-s3", namespace="s3", package=package),
+        OperationContext("op", "key"),
+    )
+    assert created.status is DeploymentStatus.DEPLOYED
+    assert created.package_version == "0.1.0"
+    assert repo.versions() == {"hello-world:0.1.0"}
+
+
+# -- two replicas, one index ---------------------------------------------------------------
+
+
+async def test_two_stores_updating_one_index_lose_no_entry(repo: Repo, tmp_path: Path) -> None:
+    """Two store instances (as two gateways have) put 12 charts each at once: every entry is
+    in the index afterwards, each archive where its entry says."""
+    first, second = store_of(repo.storage), store_of(repo.storage)
+    archive = build_chart(tmp_path / "c", "c", "1.0.0")
+    digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+
+    async def put(store: ObjectChartStore, name: str) -> None:
+        metadata = {"apiVersion": "v2", "name": name, "version": "1.0.0"}
+        await store.put(archive, name, "1.0.0", metadata, digest)
+
+    names = [f"chart{i}" for i in range(24)]
+    await asyncio.gather(*(put(first if i % 2 else second, n) for i, n in enumerate(names)))
+    assert repo.versions() == {f"{n}:1.0.0" for n in names}
+    assert {e.name for e in await first.list_charts()} == set(names)
+    assert {e.name for e in await second.list_charts()} == set(names)
+    # Deletes race as well: half of them from each side, the rest stays.
+    await asyncio.gather(
+        *(
+            (first if i % 2 else second).delete(n, "1.0.0")
+            for i, n in enumerate(names)
+            if i % 3 == 0
+        )
+    )
+    kept = {f"{n}:1.0.0" for i, n in enumerate(names) if i % 3}
+    assert repo.versions() == kept
+    assert {k for k in repo.object_keys() if k.endswith(".tgz")} == {
+        f"charts/{v.replace(':', '-')}.tgz" for v in kept
+    }
+    # The same version from both at once: one stored, the other told it exists.
+    results = await asyncio.gather(
+        put(first, "twice"), put(second, "twice"), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyExists", "NoneType"]
+    assert "twice:1.0.0" in repo.versions()
+    assert not [k for k in repo.object_keys() if "/.netweave/claims/" in k]
+
+
+async def test_two_gateways_uploading_at_once_lose_no_entry(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    repo = s3_repo(s3_server)
+    archives = [build_chart(tmp_path / f"a{i}", f"app{i}", "1.0.0") for i in range(6)]
+    async with (
+        gateway(tmp_path / "one", repo.storage) as one,
+        gateway(tmp_path / "two", repo.storage) as two,
+    ):
+        responses = await asyncio.gather(
+            *(
+                post_chart(one if i % 2 else two, a, f"app{i}", "1.0.0")
+                for i, a in enumerate(archives)
+            )
+        )
+        assert [r.status_code for r in responses] == [201] * 6, [r.text for r in responses]
+    assert repo.versions() == {f"app{i}:1.0.0" for i in range(6)}
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def big_chart(directory: Path, name: str, megabytes: int) -> Path:
+    """A chart of incompressible files (4 MB each, under Helm's 5 MiB per file)."""
+    files = chart_files(name, "1.0.0")
+    for i in range(megabytes // 4):
+        files[f"files/blob{i}.bin"] = os.urandom(4_000_000)
+    return write_tgz(directory / f"{name}-1.0.0.tgz", files, top=name)
+
+
+async def test_store_unreachable_mid_upload_answers_503_and_stores_nothing(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    relay = Relay(port)
+    relay.start()
+    try:
+        repo = s3_repo(s3_server, endpoint=relay.endpoint)
+        archive = big_chart(tmp_path, "big", 24)
+        async with gateway(tmp_path, repo.storage) as gw:
+            small = build_chart(tmp_path / "s", "small", "1.0.0")
+            assert (await post_chart(gw, small, "small", "1.0.0")).status_code == 201
+            index_before = repo.index()
+            # Cut the connection once ~10 MB of the archive went up (its second part).
+            relay.cut_after = relay.upstream_bytes + 10_000_000
+            response = await post_chart(gw, archive, "big", "1.0.0")
+            assert relay.cut_event.is_set()
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            problem = response.json()
+            assert repo.storage["repositoryUrl"] in problem["detail"]
+            # Nothing half-stored: no archive, the index as it was, no package record.
+            assert "charts/big-1.0.0.tgz" not in repo.object_keys()
+            assert repo.index() == index_before
+            # While the store is away, a list says so too (503), never an empty catalogue.
+            away = await gw.get(PACKAGES, params={"name": "big"})
+            assert away.status_code == 503, away.text
+            relay.restore()
+            assert (await gw.get(PACKAGES, params={"name": "big"})).json()["total"] == 0
+            # The store is back: the same upload succeeds (the claim left behind is taken
+            # back by the instance that made it, not a 409 for claimTtl).
+            retried = await post_chart(gw, archive, "big", "1.0.0")
+            assert retried.status_code == 201, retried.text
+            assert repo.versions() == {"small:1.0.0", "big:1.0.0"}
+            assert not [k for k in repo.object_keys() if "/.netweave/claims/" in k]
+    finally:
+        relay.close()
+
+
+async def test_wrong_s3_credentials_name_the_setting(tmp_path: Path) -> None:
+    with run_moto(enforce_auth=True) as server:
+        storage = {
+            "kind": "s3",
+            "repositoryUrl": "s3://no-such-key/charts",
+            "region": "us-east-1",
+            "endpoint": server.endpoint,
+            "accessKeyId": "AKIAWRONGWRONGWRONG",
+            "secretAccessKey": "wrong-secret-value",
+        }
+        async with gateway(tmp_path, storage) as gw:
+            archive = build_chart(tmp_path / "c", "c", "1.0.0")
+            response = await post_chart(gw, archive, "c", "1.0.0")
+            assert response.status_code == 502, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            detail = response.json()["detail"]
+            assert "storage.accessKeyId" in detail and "refused the credentials" in detail
+            assert "wrong-secret-value" not in response.text
+
+
+async def test_wrong_azure_key_names_the_setting(
+    azure_server: AzureServer, adapter_factory: AdapterFactory, tmp_path: Path
+) -> None:
+    repo = azure_repo(azure_server)
+    storage = dict(repo.storage, accountKey="d3Jvbmcta2V5LXdyb25nLWtleQ==")
+    adapter = await adapter_factory({"storage": storage})
+    with pytest.raises(BackendError) as caught:
+        await adapter.list_packages()
+    assert caught.value.status == 502
+    assert "storage.accountKey" in caught.value.message
+    with pytest.raises(BackendError):
+        await adapter.upload_package(upload_of(build_chart(tmp_path / "c", "c", "1.0.0")))
+    health = await adapter.health()
+    assert not health.healthy and "storage.accountKey" in (health.message or "")
+    assert repo.object_keys() == []
+
+
+async def test_missing_bucket_is_a_clear_error(
+    s3_server: S3Server, adapter_factory: AdapterFactory
+) -> None:
+    storage = dict(s3_repo(s3_server).storage, repositoryUrl="s3://never-made-bucket/x")
+    adapter = await adapter_factory({"storage": storage})
+    with pytest.raises(BackendError) as caught:
+        await adapter.list_packages()
+    assert "storage.repositoryUrl" in caught.value.message
+
+
+async def test_credentials_from_variables_in_the_configuration(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The design note's form: ``${VAR}`` in the YAML, expanded by the gateway's loader."""
+    from netweave.config import load_settings
+
+    repo = s3_repo(s3_server)
+    monkeypatch.setenv("NW_TEST_S3_KEY_ID", s3_server.access_key_id)
+    monkeypatch.setenv("NW_TEST_S3_SECRET", s3_server.secret_access_key)
+    config = tmp_path / "netweave.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""            plugins:
+              dms:
+                - name: helm-s3
+                  type: helm
+                  config:
+                    storage:
+                      kind: s3
+                      repositoryUrl: "{repo.storage["repositoryUrl"]}"
+                      region: us-east-1
+                      endpoint: "{s3_server.endpoint}"
+                      accessKeyId: ${{NW_TEST_S3_KEY_ID}}
+                      secretAccessKey: ${{NW_TEST_S3_SECRET}}
+            """
+        )
+    )
+    settings = load_settings(config_path=config, data_dir=tmp_path / "data")
+    (entry,) = settings.plugins.dms
+    helm = HelmConfig.model_validate(entry.config)
+    assert helm.storage.secret_access_key.get_secret_value() == s3_server.secret_access_key  # type: ignore[union-attr]
+    store = store_of(entry.config["storage"])
+    assert await store.list_charts() == []
+    ok, message = await store.health()
+    assert ok, message

@@ -28,6 +28,7 @@ from netweave.adapters import DeploymentSpec, OperationContext
 from netweave.errors import BackendError
 from netweave.models import DeploymentStatus
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
+from netweave.testing.k8s import KubernetesEmulator
 from netweave_helm.config import HelmConfig
 from netweave_helm.storage.objectstore import ObjectChartStore
 from objectstores import AzureServer, Relay, S3Server, run_azurite, run_moto
@@ -127,10 +128,13 @@ def repo(request: pytest.FixtureRequest) -> Repo:
 
 
 @asynccontextmanager
-async def gateway(tmp_path: Path, storage: dict[str, Any]) -> AsyncIterator[GatewayClient]:
+async def gateway(
+    tmp_path: Path, storage: dict[str, Any], **config: Any
+) -> AsyncIterator[GatewayClient]:
+    config["storage"] = storage
     settings = gateway_settings(
         tmp_path / "data",
-        dms=[{"name": "helm-obj", "type": "helm", "default": True, "config": {"storage": storage}}],
+        dms=[{"name": "helm-obj", "type": "helm", "default": True, "config": config}],
     )
     async with running_gateway(tmp_path, settings=settings) as client:
         yield client
@@ -265,22 +269,37 @@ async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
     assert repo.versions() == {"hello-world:0.1.0", "other:2.0.0", "mine:1.0.0"}
 
 
-async def test_deployment_from_an_s3_stored_chart(
-    s3_server: S3Server, adapter_factory: AdapterFactory, charts_dir: Path, k8s_kubeconfig: Path
+async def test_deployment_from_an_s3_stored_chart_through_the_api(
+    s3_server: S3Server,
+    tmp_path: Path,
+    charts_dir: Path,
+    k8s_emulator: KubernetesEmulator,
+    k8s_kubeconfig: Path,
 ) -> None:
+    """The Helm SDK gets the chart through netweave (downloaded from the bucket, digest
+    checked); the package in use cannot be deleted (409) and stays in the bucket."""
     repo = s3_repo(s3_server)
-    adapter = await adapter_factory(
-        {"storage": repo.storage, "cluster": {"kubeconfig": str(k8s_kubeconfig)}}
-    )
-    package = await adapter.upload_package(upload_of(charts_dir / "hello-world-0.1.0.tgz"))
-    assert package.package_uri == f"{repo.storage['repositoryUrl']}/hello-world-0.1.0.tgz"
-    created = await adapter.create_deployment(
-        DeploymentSpec(deployment_id="d", name="from-s3", namespace="s3", package=package),
-        OperationContext("op", "key"),
-    )
-    assert created.status is DeploymentStatus.DEPLOYED
-    assert created.package_version == "0.1.0"
-    assert repo.versions() == {"hello-world:0.1.0"}
+    cluster = {"kubeconfig": str(k8s_kubeconfig)}
+    async with gateway(tmp_path, repo.storage, cluster=cluster) as gw:
+        uploaded = await post_chart(
+            gw, charts_dir / "hello-world-0.1.0.tgz", "hello-world", "0.1.0"
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        package = uploaded.json()
+        assert package["packageUri"] == f"{repo.storage['repositoryUrl']}/hello-world-0.1.0.tgz"
+        request = {"name": "hw", "namespace": "s3", "packageId": package["packageId"]}
+        created = await gw.post("/o2dms/v1/nfDeployments", json=request)
+        assert created.status_code == 201, created.text
+        operation = await gw.wait(created, wait_seconds=60)
+        assert operation["state"] == "COMPLETED", operation
+        deployment = (await gw.get(created.headers["Location"])).json()
+        assert deployment["status"] == "DEPLOYED", deployment
+        assert k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", "s3") is not None
+
+        in_use = await gw.delete(f"{PACKAGES}/{package['packageId']}")
+        assert in_use.status_code == 409, in_use.text
+        assert repo.versions() == {"hello-world:0.1.0"}
+        assert "charts/hello-world-0.1.0.tgz" in repo.object_keys()
 
 
 # -- two replicas, one index ---------------------------------------------------------------

@@ -119,6 +119,10 @@ class Controlled:
     settle_health: str = "Healthy"
     #: Set when the running operation started inside ``ArgoEmulator.failing``: it fails so.
     failing: str | None = None
+    #: Changes made in the cluster behind Argo CD's back (``kubectl edit``/``delete``): fields
+    #: merged over a live object, by (kind, name); objects deleted. A sync undoes both.
+    live_edits: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    deleted: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -153,6 +157,8 @@ class ArgoEmulator:
         #: change request loses its connection before an answer (``crashing``).
         self.failing_message: str | None = None
         self.crashing_requests = False
+        #: Seconds every answer is held back (a slow or hung argocd-server).
+        self.stall = 0.0
         #: Helm charts (name, version) whose Deployment the cluster refuses: every sync of them
         #: fails (a package whose apply fails).
         self.failing_charts: set[tuple[str, str]] = set()
@@ -216,6 +222,33 @@ class ArgoEmulator:
         finally:
             self.crashing_requests = False
 
+    def edit_live(self, name: str, kind: str, obj: str, fields: dict[str, Any]) -> None:
+        """Someone edits a live object of the app with ``kubectl``: the controller's next
+        comparison finds it OutOfSync."""
+        with self.lock:
+            app = self.apps[(self.namespace, name)]
+            self.control[(self.namespace, name)].live_edits[(kind, obj)] = fields
+            self._compare(app)
+            self._store(app)
+
+    def delete_live(self, name: str, kind: str, obj: str) -> None:
+        """Someone deletes a live object of the app: OutOfSync, its health Missing."""
+        with self.lock:
+            app = self.apps[(self.namespace, name)]
+            self.control[(self.namespace, name)].deleted.add((kind, obj))
+            self._compare(app)
+            self._store(app)
+
+    def degrade(
+        self, name: str, message: str = "Deployment has minimum availability issues"
+    ) -> None:
+        """The app's workload stops being available (pods crash): health Degraded."""
+        with self.lock:
+            app = self.apps[(self.namespace, name)]
+            app["status"]["health"] = {"status": "Degraded", "message": message}
+            self._compare(app)
+            self._store(app)
+
     def expire_sessions(self) -> None:
         """Revoke every session server-side (as a restart with a new signing key would)."""
         self.sessions = {token: 0.0 for token in self.sessions}
@@ -267,6 +300,8 @@ class ArgoEmulator:
             status["health"] = {"status": ctl.settle_health}
             if ctl.settle_health == "Degraded":
                 status["health"]["message"] = "Deployment has minimum availability issues"
+            if ctl.deployed is not None:
+                self._compare(app)
         elif self._automated(app) and status["sync"]["status"] == "OutOfSync":
             app["operation"] = {
                 "sync": {"revision": spec["source"].get("targetRevision", "HEAD")},
@@ -324,6 +359,89 @@ class ArgoEmulator:
             f"{source.get('repoURL')}@{source.get('targetRevision')}".encode()
         )
         return digest.hexdigest()
+
+    @staticmethod
+    def _manifests(app: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
+        """What a source renders to (the chart's Deployment and Service)."""
+        name = app["metadata"]["name"]
+        namespace = app["spec"]["destination"].get("namespace", "default")
+        values = (source.get("helm") or {}).get("valuesObject") or {}
+        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+        replicas = values.get("replicaCount", 1)
+        meta = {"name": name, "namespace": namespace, "labels": labels}
+        return [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": dict(meta),
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+                    },
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": dict(meta),
+                "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+            },
+        ]
+
+    def _states(self, app: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """(target, live) per object of the app: target from its source, live as the last
+        sync applied it with the changes made behind Argo CD's back."""
+        ctl = self.control[(app["metadata"]["namespace"], app["metadata"]["name"])]
+        live: dict[tuple[str, str], dict[str, Any]] = {}
+        if ctl.deployed is not None:
+            for obj in self._manifests(app, ctl.deployed):
+                key = (obj["kind"], obj["metadata"]["name"])
+                if key in ctl.deleted:
+                    continue
+                live[key] = merge_patch(obj, ctl.live_edits[key]) if key in ctl.live_edits else obj
+        return [
+            (obj, live.get((obj["kind"], obj["metadata"]["name"])))
+            for obj in self._manifests(app, app["spec"]["source"])
+        ]
+
+    def _compare(self, app: dict[str, Any]) -> None:
+        """The controller's comparison: ``status.resources`` and the sync status."""
+        status = app.setdefault("status", {})
+        if "sync" not in status:
+            return
+        health = (status.get("health") or {}).get("status") or "Healthy"
+        resources = []
+        for target, live in self._states(app):
+            if live is None:
+                res_health = {"status": "Missing"}
+            elif target["kind"] == "Deployment":
+                res_health = {"status": health}
+            else:
+                res_health = {"status": "Healthy"}
+            group = target["apiVersion"].rpartition("/")[0]
+            resources.append(
+                {
+                    **({"group": group} if group else {}),
+                    "version": target["apiVersion"].rpartition("/")[2],
+                    "kind": target["kind"],
+                    "namespace": target["metadata"]["namespace"],
+                    "name": target["metadata"]["name"],
+                    "status": "Synced" if live == target else "OutOfSync",
+                    "health": res_health,
+                }
+            )
+        status["resources"] = resources
+        deployed = self.control[(app["metadata"]["namespace"], app["metadata"]["name"])].deployed
+        # A source that renders the same objects (values the chart ignores) is still another
+        # source: Argo CD compares it OutOfSync.
+        in_sync = deployed == app["spec"]["source"] and all(
+            r["status"] == "Synced" for r in resources
+        )
+        status["sync"]["status"] = "Synced" if in_sync else "OutOfSync"
+        status["sync"]["comparedTo"] = self._compared(app)
 
     def _finish_operation(self, app: dict[str, Any], ctl: Controlled) -> None:
         status = app["status"]
@@ -388,6 +506,10 @@ class ArgoEmulator:
             "revision": revision,
             "comparedTo": self._compared(app),
         }
+        # The sync applied every object again: edits and deletions behind its back are undone.
+        ctl.live_edits.clear()
+        ctl.deleted.clear()
+        self._compare(app)
 
     def _store(self, app: dict[str, Any]) -> None:
         self._resource_version += 1
@@ -421,6 +543,8 @@ class ArgoEmulator:
         query = parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         method = scope["method"]
+        if self.stall:
+            await asyncio.sleep(self.stall)
         if self.crashing_requests and method != "GET" and not path.endswith("/session"):
             # Died mid-request: the status line went out, the answer never does (ASGI cannot
             # close a connection before it; the client sees the connection drop either way).
@@ -732,6 +856,8 @@ class ArgoEmulator:
             deployed = self.control[key].deployed
             sync["status"] = "Synced" if deployed == patched["spec"]["source"] else "OutOfSync"
             sync["comparedTo"] = self._compared(patched)
+            if deployed is not None:
+                self._compare(patched)
         self._store(patched)
         self.apps[key] = patched
         return patched
@@ -861,6 +987,32 @@ class ArgoEmulator:
             },
         ]
         return {"nodes": nodes, "hosts": []}
+
+    def _op_ApplicationService_ManagedResources(
+        self, params: dict[str, str], query: dict[str, Any], body: Any
+    ) -> Any:
+        app = self._lookup(
+            params["applicationName"], query.get("appNamespace"), query.get("project")
+        )
+        items = []
+        for target, live in self._states(app):
+            group = target["apiVersion"].rpartition("/")[0]
+            live_json = json.dumps(live) if live is not None else "null"
+            items.append(
+                {
+                    **({"group": group} if group else {}),
+                    "kind": target["kind"],
+                    "namespace": target["metadata"]["namespace"],
+                    "name": target["metadata"]["name"],
+                    "targetState": json.dumps(target),
+                    "liveState": live_json,
+                    "normalizedLiveState": live_json,
+                    "predictedLiveState": json.dumps(target),
+                    "modified": live != target,
+                    "hook": False,
+                }
+            )
+        return {"items": items}
 
     def _op_ApplicationService_PodLogs2(
         self, params: dict[str, str], query: dict[str, Any]

@@ -14,14 +14,23 @@ Evaluated top-down (the first rule that applies wins):
 
 A value outside Argo CD v3.5's vocabularies (an operation phase, sync or health status this
 table does not know) → UNKNOWN, never DEPLOYED.
+
+Per resource (``status.resources`` and the resource tree), :data:`RESOURCE_HEALTH` maps Argo
+CD's health to the gateway's readiness, and :func:`drift_of` turns ``OutOfSync`` into drift:
+a resource Argo CD compares ``OutOfSync`` was edited (``modified``) or deleted (``missing``,
+its health ``Missing``) behind Argo CD's back; an Application ``OutOfSync`` with no such
+resource differs from its source as a whole (a branch that moved, a spec edited by hand).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from netweave.health.diff import differences, unified
 from netweave.models import DeploymentStatus as S
+from netweave.models import DriftItem, ResourceDiff
 
 SYNC_STATUSES = frozenset({"Synced", "OutOfSync", "Unknown", ""})
 HEALTH_STATUSES = frozenset(
@@ -66,6 +75,106 @@ TABLE: dict[tuple[str, str], S | tuple[S, S]] = {
     ("", "Unknown"): S.UNKNOWN,
     ("", ""): S.PENDING,
 }
+
+
+#: A resource's Argo CD health → (ready, reason when not). ``Unknown``: Argo CD cannot judge
+#: the kind (no health check), so neither does the gateway.
+RESOURCE_HEALTH: dict[str, tuple[bool | None, str | None]] = {
+    "Healthy": (True, None),
+    "Progressing": (False, "Progressing"),
+    "Degraded": (False, "Degraded"),
+    "Suspended": (False, "Suspended"),
+    "Missing": (False, "NotFound"),
+    "Unknown": (None, None),
+    "": (None, None),
+}
+
+
+def resource_readiness(health: Any) -> tuple[bool | None, str | None, str | None]:
+    """(ready, reason, message) of a resource whose Argo CD health is ``health``."""
+    status = _str(health, "status")
+    ready, reason = RESOURCE_HEALTH.get(status, (None, None))
+    message = _str(health, "message") or None
+    if status not in RESOURCE_HEALTH:
+        message = message or f"unknown Argo CD health {status!r}"
+    return ready, reason, message
+
+
+def drift_of(app: dict[str, Any]) -> tuple[DriftItem, ...]:
+    """What Argo CD reports out of sync, as drift (empty when everything is Synced)."""
+    status = app.get("status") or {}
+    if not status.get("history"):
+        return ()  # nothing synced yet: no deployed state to drift from
+    found: list[DriftItem] = []
+    for resource in status.get("resources") or ():
+        if not isinstance(resource, dict) or resource.get("status") != "OutOfSync":
+            continue
+        if resource.get("hook"):
+            continue  # hooks run per sync; they are not the deployed state
+        missing = _str(resource, "health", "status") == "Missing"
+        if resource.get("requiresPruning"):
+            detail = "live but no longer in the source (Argo CD would prune it)"
+        elif missing:
+            detail = "in the source but not live (deleted outside Argo CD)"
+        else:
+            detail = "live object differs from the source (Argo CD: OutOfSync)"
+        found.append(
+            DriftItem(
+                change="missing" if missing else "modified",
+                kind=str(resource.get("kind") or "") or None,
+                name=str(resource.get("name") or "") or None,
+                namespace=str(resource.get("namespace") or "") or None,
+                detail=detail,
+            )
+        )
+    if not found and _str(status, "sync", "status") == "OutOfSync":
+        revision = _str(status, "sync", "revision")
+        found.append(
+            DriftItem(
+                change="modified",
+                kind="Application",
+                name=_str(app, "metadata", "name") or None,
+                detail="Argo CD reports the Application OutOfSync with its source"
+                + (f" (last synced revision {revision})" if revision else ""),
+            )
+        )
+    return tuple(found)
+
+
+def _state(raw: Any) -> dict[str, Any] | None:
+    """A JSON-serialized object of the managed-resources answer (``"null"``/empty: none)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def managed_resource_diff(item: dict[str, Any]) -> ResourceDiff:
+    """One ``ResourceDiff`` of Argo CD's managed-resources answer: its target state (desired)
+    against its normalized live state, compared and rendered as for every adapter."""
+    target = _state(item.get("targetState"))
+    live = _state(item.get("normalizedLiveState")) or _state(item.get("liveState"))
+    name = str(item.get("name") or "")
+    kind = str(item.get("kind") or "")
+    label = f"{kind}/{name}"
+    state: Literal["in-sync", "modified", "missing"]
+    if target is None:
+        # Live but not in the source (Argo CD would prune it): all of it differs.
+        state = "in-sync" if live is None else "modified"
+    elif live is None:
+        state = "missing"
+    else:
+        state = "modified" if differences(target, live) else "in-sync"
+    return ResourceDiff(
+        kind=kind,
+        name=name,
+        namespace=str(item.get("namespace") or "") or None,
+        state=state,
+        diff="" if state == "in-sync" else unified(target, live, label),
+    )
 
 
 @dataclass(frozen=True, slots=True)

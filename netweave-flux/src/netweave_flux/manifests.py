@@ -72,6 +72,10 @@ ANN_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 #: helm-controller (API v2): with the same token as ``requestedAt``, clears the release's
 #: failure counters so a Stalled release (retries exhausted) is attempted again.
 ANN_RESET_AT = "reconcile.fluxcd.io/resetAt"
+#: helm-controller (API v2): with the same token as ``requestedAt``, a forced upgrade of the
+#: release even when nothing changed: every object is applied again (the repair of objects
+#: deleted or edited behind Flux's back).
+ANN_FORCE_AT = "reconcile.fluxcd.io/forceAt"
 HELM_OCI_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9.-]+")

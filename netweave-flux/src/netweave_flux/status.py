@@ -18,14 +18,24 @@ controller has not answered that request yet (``lastHandledReconcileAt`` differs
 | 9 | ``Ready=True`` and observedGeneration == generation | DEPLOYED |
 | 10 | ``Ready=True`` and observedGeneration < generation | DEPLOYING (a change not yet seen) |
 | - | anything else | UNKNOWN |
+
+Then, for a deployment Flux reports ready (DEPLOYED), the objects of its ``status.inventory``
+(what helm-controller or kustomize-controller applied; ``<namespace>_<name>_<group>_<kind>``)
+are judged by the kinds' own readiness rules (:mod:`netweave.health.readiness`) where the
+adapter reads them (:data:`JUDGED_KINDS`): one not ready makes the deployment DEGRADED (the
+core's rule), one gone is drift ``missing`` — Flux itself keeps saying ``Ready=True`` for a
+release whose objects were deleted behind its back (unless its drift detection is on and has
+corrected it already).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netweave.models import DeploymentStatus
+from netweave.health.readiness import readiness
+from netweave.models import DeploymentStatus, DriftItem, ResourceStatus
 
 from netweave_flux.manifests import ANN_REQUESTED_AT
 
@@ -129,4 +139,100 @@ def map_status(obj: dict[str, Any], *, ignore_suspend: bool = False) -> MappedSt
     return MappedStatus(DeploymentStatus.UNKNOWN, message, reason)
 
 
-__all__ = ["MappedStatus", "conditions_of", "has_failed", "map_status"]
+#: Inventory kinds whose live object the adapter reads and judges: (group, kind).
+JUDGED_KINDS = frozenset(
+    {
+        ("apps", "Deployment"),
+        ("apps", "StatefulSet"),
+        ("apps", "DaemonSet"),
+        ("apps", "ReplicaSet"),
+        ("batch", "Job"),
+    }
+)
+#: At most this many inventory objects are read per observation (bounded work per poll).
+MAX_JUDGED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    namespace: str
+    name: str
+    group: str
+    kind: str
+    version: str
+
+    @property
+    def judged(self) -> bool:
+        return (self.group, self.kind) in JUDGED_KINDS
+
+
+def inventory(obj: dict[str, Any]) -> list[InventoryEntry]:
+    """The objects Flux applied for ``obj`` (HelmRelease or Kustomization ``status.inventory``)."""
+    out = []
+    for entry in ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []:
+        if not isinstance(entry, dict):
+            continue
+        parts = str(entry.get("id", "")).split("_")
+        if len(parts) == 4:
+            namespace, name, group, kind = parts
+            out.append(InventoryEntry(namespace, name, group, kind, str(entry.get("v") or "")))
+    return out
+
+
+def judge(
+    entries: list[InventoryEntry],
+    live: Mapping[InventoryEntry, dict[str, Any] | None],
+) -> tuple[tuple[ResourceStatus, ...], tuple[DriftItem, ...]]:
+    """Each inventory object's readiness (``live``: the judged ones as read, ``None`` when
+    gone; the others are not read: ``ready`` null) and the drift: objects gone."""
+    resources = []
+    drift = []
+    for entry in entries:
+        api_version = f"{entry.group}/{entry.version}" if entry.group else entry.version
+        if entry not in live:
+            resources.append(
+                ResourceStatus(
+                    kind=entry.kind,
+                    name=entry.name,
+                    namespace=entry.namespace or None,
+                    api_version=api_version or None,
+                )
+            )
+            continue
+        obj = live[entry]
+        judged = readiness(obj)
+        resources.append(
+            ResourceStatus(
+                kind=entry.kind,
+                name=entry.name,
+                namespace=entry.namespace or None,
+                api_version=api_version or None,
+                ready=judged.ready,
+                reason=judged.reason,
+                message=judged.message,
+            )
+        )
+        if obj is None:
+            drift.append(
+                DriftItem(
+                    change="missing",
+                    kind=entry.kind,
+                    name=entry.name,
+                    namespace=entry.namespace or None,
+                    detail="in Flux's inventory but not in the cluster (deleted outside Flux)",
+                )
+            )
+    return tuple(resources), tuple(drift)
+
+
+__all__ = [
+    "JUDGED_KINDS",
+    "MAX_JUDGED",
+    "InventoryEntry",
+    "MappedStatus",
+    "conditions_of",
+    "has_failed",
+    "inventory",
+    "judge",
+    "map_status",
+]

@@ -6,12 +6,14 @@ Each distribution keeps its own pytest and mypy configuration in its pyproject.t
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import nox
-from nox.command import CommandFailed
 
 ROOT = Path(__file__).parent
 CORE = "netweave-core"
@@ -54,8 +56,12 @@ def _test_env(session: nox.Session) -> dict[str, str]:
     return env
 
 
+def _tests_dir(dist: str) -> Path:
+    return ROOT / "tests" if dist == "tests" else ROOT / dist / "tests"
+
+
 def _pytest(session: nox.Session, dist: str, env: dict[str, str]) -> None:
-    tests = ROOT / dist / "tests" if dist != "tests" else ROOT / "tests"
+    tests = _tests_dir(dist)
     if not any(tests.rglob("test_*.py")):
         session.log(f"{dist}: no tests yet")
         return
@@ -63,20 +69,73 @@ def _pytest(session: nox.Session, dist: str, env: dict[str, str]) -> None:
         session.run("pytest", *session.posargs, env=env)
 
 
+#: The test runs split into lanes that run side by side: most tests wait on sockets, child
+#: processes and backends rather than on the CPU, so two lanes on two cores roughly halve the
+#: wall time. Core is the longest distribution; the adapters and the end-to-end tests share
+#: the other lane. NETWEAVE_TEST_LANES=1 runs everything in one sequence.
+LANES = [[CORE], [*[d for d in DISTRIBUTIONS if d != CORE], "tests"]]
+
+
+def _run_lane(
+    session: nox.Session, lane: list[str], base_env: dict[str, str], logs: Path
+) -> list[tuple[str, int, float, Path]]:
+    """Each distribution of one lane in turn, its output to a log file (printed by the caller
+    when the lane ends, so two lanes' lines never interleave)."""
+    results = []
+    for dist in lane:
+        tests = _tests_dir(dist)
+        log = logs / f"{dist}.log"
+        if not any(tests.rglob("test_*.py")):
+            log.write_text(f"{dist}: no tests yet\n")
+            results.append((dist, 0, 0.0, log))
+            continue
+        # Each process its own HOME: the Helm SDK writes its caches there.
+        env = {**os.environ, **base_env, "HOME": tempfile.mkdtemp(prefix="netweave-home-")}
+        env["PATH"] = f"{session.bin}{os.pathsep}{env.get('PATH', '')}"
+        env["VIRTUAL_ENV"] = str(Path(session.bin).parent)
+        cwd = tests if dist == "tests" else tests.parent
+        started = time.monotonic()
+        with log.open("wb") as out:
+            rc = subprocess.call(
+                [str(Path(session.bin) / "pytest"), *session.posargs],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        results.append((dist, rc, time.monotonic() - started, log))
+    return results
+
+
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Every distribution's tests, then the end-to-end tests in tests/.
+    """Every distribution's tests, then the end-to-end tests in tests/, in two lanes side by side.
 
     All of them run even when one fails, so a CI log shows every red distribution at once.
     """
     _install_all(session)
     env = _test_env(session)
+    lanes = (
+        LANES
+        if os.environ.get("NETWEAVE_TEST_LANES", "2") != "1"
+        else [[d for lane in LANES for d in lane]]
+    )
+    logs = Path(tempfile.mkdtemp(prefix="netweave-test-logs-"))
+    session.log(f"running {len(lanes)} lanes side by side: {lanes}")
+    with concurrent.futures.ThreadPoolExecutor(len(lanes)) as pool:
+        outcomes = [
+            r
+            for lane in pool.map(lambda ln: _run_lane(session, ln, env, logs), lanes)
+            for r in lane
+        ]
     failed: list[str] = []
-    for dist in [*DISTRIBUTIONS, "tests"]:
-        try:
-            _pytest(session, dist, env)
-        except CommandFailed:
+    for dist, rc, seconds, log in outcomes:
+        print(f"\n===== {dist} ({seconds:.0f} s, exit {rc}) =====", flush=True)
+        print(log.read_text(errors="replace"), flush=True)
+        if rc != 0:
             failed.append(dist)
+    for dist, rc, seconds, _ in outcomes:
+        session.log(f"{dist}: exit {rc} in {seconds:.0f} s")
     if failed:
         session.error(f"tests failed in: {', '.join(failed)}")
 

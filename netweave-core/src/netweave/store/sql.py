@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
+import msgspec
 from sqlalchemy import (
     JSON,
     Column,
@@ -435,7 +436,11 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
     """A converter of a raw ``sqlite3`` row of ``select(_P, in_use)`` into a package view,
     doing what SQLAlchemy's result processing does for these column types (SQLite keeps
     ``DateTime`` as ISO text, naive UTC, and JSON as text); ``None`` if a column has a type it
-    does not know, and the store then reads through SQLAlchemy (a test compares both)."""
+    does not know, and the store then reads through SQLAlchemy (a test compares both).
+
+    A list page converts 100 rows per request, so the per-row work is kept small: JSON decoded
+    by msgspec (the standard library's parser as the fallback for what msgspec refuses, such
+    as NaN), the state looked up in a dict, the record built positionally."""
     names: list[str] = []
     times: list[int] = []
     documents: list[int] = []
@@ -451,9 +456,19 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
         elif not isinstance(kind, String):
             return None
         names.append(column.name)
-    if state < 0:
+    record_fields = [f.name for f in fields(PackageRecord)]
+    if state < 0 or sorted(record_fields) != sorted(names):
         return None
+    order = [names.index(name) for name in record_fields]
+    states = {member.value: member for member in PackageState}
     fromisoformat = datetime.fromisoformat
+    decode = msgspec.json.decode
+
+    def document(text: str) -> Any:
+        try:
+            return decode(text)
+        except (msgspec.DecodeError, ValueError):
+            return json.loads(text)
 
     def convert(row: Sequence[Any]) -> tuple[PackageRecord, bool]:
         values = list(row)
@@ -464,9 +479,10 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
         for index in documents:
             value = values[index]
             if value is not None:
-                values[index] = json.loads(value)
-        values[state] = PackageState(values[state])
-        return PackageRecord(**dict(zip(names, values, strict=False))), bool(values[-1])
+                values[index] = document(value)
+        value = values[state]
+        values[state] = states.get(value) or PackageState(value)
+        return PackageRecord(*[values[index] for index in order]), bool(values[-1])
 
     return convert
 

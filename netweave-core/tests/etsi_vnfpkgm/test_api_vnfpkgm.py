@@ -253,3 +253,58 @@ async def test_upload_from_uri_goes_through_the_fetch_policy(
         server.close()
         thread.join(6)
     assert seen == []
+
+
+async def test_the_list_pages_the_store_with_the_filter_pushed_down(
+    gw: Gateway, contract: ContractValidator
+) -> None:
+    """250 native packages (written to the store directly: the list never asks the adapter
+    for them) and 3 packages created here: pages of 100 by nextpage_opaque_marker see each
+    once in order; filters on id, vnfdId, onboardingState and vnfProductName answer exactly."""
+    from datetime import UTC, datetime, timedelta
+
+    from netweave.models import PackageState
+    from netweave.store.records import PackageRecord
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(250):
+        await gw.store.add_package(
+            PackageRecord(
+                package_id=f"app{i:03d}-1.0.0", name=f"app{i:03d}", version="1.0.0",
+                artifact_name=f"app{i:03d}", package_type="helm",
+                state=PackageState.AVAILABLE, adapter="mem", backend_ref=f"app{i:03d}",
+                created_at=t0 + timedelta(seconds=i), updated_at=t0,
+            )
+        )  # fmt: skip
+    created = [
+        (await call(gw, contract, "POST", "/vnf_packages", {})).json()["id"] for _ in range(3)
+    ]
+    seen: list[str] = []
+    url: str | None = V2 + "/vnf_packages"
+    for _ in range(5):  # bounded: 253 packages, 3 pages
+        assert url is not None
+        page = await gw.request("GET", url, headers=HEADERS)
+        assert page.status_code == 200, page.text
+        seen += [p["id"] for p in page.json()]
+        link = page.headers.get("link")
+        url = link.split(">")[0].lstrip("<") if link else None
+        if url is None:
+            break
+    assert seen == [f"app{i:03d}-1.0.0" for i in range(250)] + created
+
+    async def ids(expression: str, path: str = "/vnf_packages") -> list[str]:
+        response = await call(gw, contract, "GET", path, params={"filter": expression})
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()]
+
+    assert await ids("(eq,vnfdId,app123-1.0.0)") == ["app123-1.0.0"]
+    assert await ids(f"(eq,id,{created[1]})") == [created[1]]
+    assert await ids("(eq,onboardingState,CREATED)") == created
+    assert await ids("(in,vnfProductName,app007,app008)") == ["app007-1.0.0", "app008-1.0.0"]
+    assert await ids("(neq,onboardingState,ONBOARDED)") == created
+    # SOL003's list: onboarded packages only.
+    onboarded = await gw.request(
+        "GET", V2 + "/onboarded_vnf_packages", headers=HEADERS,
+        params={"filter": "(cont,vnfProductName,app24)"},
+    )  # fmt: skip
+    assert [p["id"] for p in onboarded.json()] == [f"app{i}-1.0.0" for i in range(240, 250)]

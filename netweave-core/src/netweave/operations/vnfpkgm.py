@@ -69,6 +69,7 @@ from netweave.packaging.signatures import load_trust_anchors
 from netweave.packaging.vnfd import Vnfd, generated_vnfd, to_sol001
 from netweave.registry import AdapterRegistry
 from netweave.store import PackageRecord, Store
+from netweave.store.vnf import ColumnTerm
 from netweave.store.vnfpkg import VnfPackageRecord
 
 _log = logging.getLogger("netweave.vnfpkgm")
@@ -242,46 +243,23 @@ class VnfPkgmService:
             f"no onboarded VNF package has vnfdId {vnfd_id!r}", details={"vnfdId": vnfd_id}
         )
 
-    async def list_all(self) -> list[VnfPackageView]:
-        """Every VNF package in (created_at, id) order: the rows and the native packages
-        without one (one read of each; the face filters and pages the rendered list)."""
-        await self._packages.query(limit=1)  # adopt what the backends hold, as native lists do
-        natives: dict[str, PackageRecord] = {}
-        offset = 0
-        while True:
-            page = await self._store.list_packages(limit=1000, offset=offset)
-            for item in page.items:
-                natives[item.package_id] = item
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                break
-        in_use = await self._store.package_ids_in_use(list(natives))
-        views: list[VnfPackageView] = []
-        claimed: set[str] = set()
-        for record in await self._store.list_vnf_packages():
-            package = natives.get(record.package_id) if record.package_id else None
-            if record.package_id is not None:
-                claimed.add(record.package_id)
-                if package is None and record.onboarding_state == Onboarding.ONBOARDED:
-                    continue  # deleted natively; removed when next read alone
-            views.append(
-                VnfPackageView(
-                    record.vnf_pkg_id,
-                    record,
-                    package,
-                    package is not None and package.package_id in in_use,
-                    record.created_at,
-                )
-            )
-        for package_id, package in natives.items():
-            if package_id not in claimed:
-                views.append(
-                    VnfPackageView(
-                        package_id, None, package, package_id in in_use, package.created_at
-                    )
-                )
-        views.sort(key=lambda v: (v.created_at, v.vnf_pkg_id))
-        return views
+    async def page(
+        self,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm] = (),
+    ) -> list[VnfPackageView]:
+        """VNF packages in (created_at, id) order after ``after``, pre-filtered by ``where``
+        (a superset: the face checks each exactly): the rows and the native packages without
+        one, read a page at a time from the store (``VnfPackageStore.vnf_package_page``). A
+        view with neither row nor package was deleted while being read."""
+        if after is None:
+            await self._packages.query(limit=1)  # adopt what the backends hold, as native lists do
+        entries = await self._store.vnf_package_page(after=after, limit=limit, where=where)
+        return [
+            VnfPackageView(e.vnf_pkg_id, e.record, e.package, e.in_use, e.created_at)
+            for e in entries
+        ]
 
     async def vnfd(self, view: VnfPackageView) -> Vnfd:
         """The package's VNFD: read from its CSAR, or generated from its chart."""

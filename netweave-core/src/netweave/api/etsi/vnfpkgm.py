@@ -50,6 +50,7 @@ from netweave.operations.vnfpkgm import VnfPackageView, VnfPkgmService
 from netweave.operations.vnfpkgm_notify import API_VERSION  # SOL005 V3.7.1 vnfpkgm v2
 from netweave.packaging.csar import open_archive
 from netweave.packaging.vnfd import Vnfd, to_sol001
+from netweave.store.vnf import ColumnTerm
 
 PREFIX = "/vnfpkgm/v2"
 ZIP = "application/zip"
@@ -763,24 +764,39 @@ class VnfPkgmController(Controller):
         return await serve_artifact(request, pkgm, view, str(artifact_path))
 
 
+#: The VnfPkgInfo attributes a filter is pre-applied to in SQL (a superset: each package is
+#: still checked exactly). ``vnfProductName``: a package with a row of its own may name its
+#: product in its VNFD, so such rows are kept whatever their native name.
+PAGE_COLUMNS = {
+    "id": sol013.Column("vnf_pkg_id"),
+    "vnfdId": sol013.Column("vnfd_id"),
+    "onboardingState": sol013.Column("onboarding_state"),
+    "vnfProductName": sol013.Column("name", or_present="kind"),
+}
+
+
 async def _list(
     request: Request[Any, Any, Any], pkgm: VnfPkgmService, *, onboarded_only: bool
 ) -> Response[bytes]:
-    """A SOL013 list of VnfPkgInfo (``vnflcm``'s paging helper over the rendered packages)."""
+    """A SOL013 list of VnfPkgInfo (``vnflcm``'s paging helper), read a page at a time from
+    the store with the filter's simple terms pushed down, paged by nextpage_opaque_marker."""
     base = f"{api_root(request)}{PREFIX}"
-    views = [v for v in await pkgm.list_all() if v.onboarded or not onboarded_only]
+    terms = sol013.parse_filter(request.query_params.get("filter"), VNF_PKG_ATTRIBUTES)
+    where = sol013.pushdown(terms, PAGE_COLUMNS)
+    if onboarded_only:
+        where.append(ColumnTerm("onboarding_state", "in", ("ONBOARDED",)))
 
     async def fetch(after: Any, limit: int) -> list[VnfPackageView]:
-        start = 0
-        if after is not None:
-            start = next(
-                (i for i, v in enumerate(views) if (v.created_at, v.vnf_pkg_id) > after),
-                len(views),
-            )
-        return views[start : start + limit]
+        return await pkgm.page(after, limit, where)
 
     async def rendered(batch: list[Any]) -> list[dict[str, Any] | None]:
-        return [render_package(v, base) for v in batch]
+        return [
+            render_package(v, base)
+            if (v.record is not None or v.package is not None)
+            and (v.onboarded or not onboarded_only)
+            else None
+            for v in batch
+        ]
 
     response = await _page(
         request,

@@ -158,6 +158,11 @@ async def test_selectors(gw: Gateway, contract: ContractValidator) -> None:
     assert {"metadata", "extensions", "vimConnectionInfo"} <= await keys(all_fields="")
     assert await keys(fields="metadata") == default | {"metadata"}
     assert await keys(fields="metadata", exclude_default="") == default | {"metadata"}
+    # A list reads only the stored attributes it renders: those it does render are whole.
+    response = await call(gw, contract, "GET", "/vnf_instances", params={"fields": "metadata"})
+    assert response.json()[0]["metadata"] == {"n": 0}
+    response = await call(gw, contract, "GET", "/vnf_instances", params={"all_fields": ""})
+    assert (response.json()[0]["metadata"], response.json()[0]["extensions"]) == ({"n": 0}, {})
     assert "vnfInstanceName" not in await keys(exclude_fields="vnfInstanceName,metadata")
     for params in (
         {"all_fields": "", "fields": "metadata"},

@@ -52,6 +52,19 @@ async def test_instances_round_trip_versions_and_keyset_pages(store: SqlStore) -
     with pytest.raises(NotFound):
         await store.update_vnf_instance("nope", name="x")
 
+    # A list may read only the JSON columns it renders; the keyset still splits tied stamps.
+    lean = await store.list_vnf_instances(after=None, limit=5, json_columns={"metadata"})
+    assert [(r.instance_metadata, r.aspects, r.name) for r in lean[:2]] == [
+        ({"n": 0}, {}, "name-0"),
+        ({"n": 1}, {}, "name-1"),
+    ]
+    tied = lean[2]  # vnf-002 shares its stamp with vnf-003
+    after_tie = await store.list_vnf_instances(
+        after=(tied.created_at, tied.vnf_instance_id), limit=5, json_columns=()
+    )
+    assert [r.vnf_instance_id for r in after_tie] == ["vnf-003", "vnf-004"]
+    assert after_tie[0].instance_metadata == {} and after_tie[0].name == "name-3"
+
     await store.delete_vnf_instance("vnf-002")
     assert await store.get_vnf_instance("vnf-002") is None
     with pytest.raises(NotFound):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -269,9 +269,16 @@ class VnfLcmService:
         return views
 
     async def list_page(
-        self, after: tuple[datetime, str] | None, limit: int, where: Sequence[ColumnTerm] = ()
+        self,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm] = (),
+        json_columns: Collection[str] | None = None,
     ) -> list[VnfInstanceRecord]:
-        return await self._store.list_vnf_instances(after=after, limit=limit, where=where)
+        """``json_columns``: see ``VnfStore.list_vnf_instances`` (the rest stay unread)."""
+        return await self._store.list_vnf_instances(
+            after=after, limit=limit, where=where, json_columns=json_columns
+        )
 
     async def resources(self, view: VnfView) -> list[dict[str, Any]]:
         """The workloads the backend reports for the instance (kind, name, namespace, ready)."""

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from netweave.api.etsi.sol013 import Column
+from netweave.api.etsi.sol013 import Column, Selector, Term
 from netweave.models import OperationState
 from netweave.operations.vnflcm import LcmOperation, OpOccView, VnfView
 from netweave.operations.vnflcm_notify import info_changes, versioned_changes
@@ -84,6 +85,26 @@ OP_OCC_COLUMNS = {
     "vnfInstanceId": Column("vnf_instance_id"),
     "operation": Column("operation"),
 }
+
+
+#: The stored JSON columns (``vnf_instances``) each attribute of a VnfInstance is rendered from;
+#: the other attributes come from plain columns and the package, deployment and operation.
+_INSTANCE_JSON_SOURCES = {
+    "vnfConfigurableProperties": "properties",
+    "metadata": "metadata",
+    "extensions": "extensions",
+    "instantiatedVnfInfo": "aspects",  # scaleStatus, maxScaleLevels
+}
+
+
+def instance_json_columns(terms: Sequence[Term], selector: Selector) -> frozenset[str]:
+    """The JSON columns a list page must read: those of the attributes the selector keeps
+    (at least in part) and those the filter looks at. A list never renders the workloads
+    (``resources``): only GET of one instance asks the backend for them."""
+    dropped = {path[0] for path in selector.exclude if len(path) == 1}
+    wanted = {a for a in _INSTANCE_JSON_SOURCES if a not in dropped}
+    wanted |= {term.path[0] for term in terms}
+    return frozenset(column for a, column in _INSTANCE_JSON_SOURCES.items() if a in wanted)
 
 
 #: Tasks this face serves for an INSTANTIATED instance (``_links`` names).

@@ -176,18 +176,21 @@ async def _page(
     attributes: frozenset[str],
     default_excluded: tuple[str, ...],
     required: frozenset[str],
-    fetch_for: Callable[[list[sol013.Term]], Callable[[Any, int], Awaitable[list[Any]]]]
+    fetch_for: Callable[
+        [list[sol013.Term], sol013.Selector], Callable[[Any, int], Awaitable[list[Any]]]
+    ]
     | None = None,
 ) -> Response[bytes]:
     """A SOL013 list: filter on the full representation, select attributes, keyset paging by
-    marker. ``fetch_for``: the read for the filter's terms, pre-filtering in SQL what columns
-    can (a superset: every row is still checked exactly), instead of ``fetch``."""
+    marker. ``fetch_for``: the read for the filter's terms and the selector, pre-filtering in
+    SQL what columns can (a superset: every row is still checked exactly) and reading only
+    what the page renders, instead of ``fetch``."""
     query = _query(request)
     terms = sol013.parse_filter(query.get("filter"), attributes)
     selector = sol013.parse_selector(query, attributes, default_excluded, required)
     after = sol013.decode_marker(query.get("nextpage_opaque_marker"))
     if fetch_for is not None:
-        fetch = fetch_for(terms)
+        fetch = fetch_for(terms, selector)
     items: list[dict[str, Any]] = []
     more = False
     last: Any = None
@@ -334,11 +337,12 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 render.VNF_INSTANCE_ATTRIBUTES,
                 render.VNF_INSTANCE_DEFAULT_EXCLUDED,
                 render.VNF_INSTANCE_REQUIRED,
-                lambda terms: functools.partial(
+                lambda terms, selector: functools.partial(
                     lcm.list_page,
                     where=sol013.pushdown(
                         terms, render.VNF_INSTANCE_COLUMNS, render.VNF_INSTANCE_STATES
                     ),
+                    json_columns=render.instance_json_columns(terms, selector),
                 ),
             )
 
@@ -623,7 +627,7 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 lambda records: op_occ_bodies(lcm, records, base, manager_of(request)),
                 render.OP_OCC_ATTRIBUTES,
                 *render.op_occ_selection(major),
-                lambda terms: functools.partial(
+                lambda terms, _selector: functools.partial(
                     lcm.op_occ_page, where=sol013.pushdown(terms, render.OP_OCC_COLUMNS)
                 ),
             )

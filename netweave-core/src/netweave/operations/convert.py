@@ -46,6 +46,11 @@ def package_to_wire(record: PackageRecord, *, in_use: bool) -> DeploymentPackage
 _encode = msgspec.json.Encoder().encode
 
 
+def _state_value(state: PackageState | str) -> str:
+    # The record's state is a member when read from the store (no enum call per list row).
+    return state.value if isinstance(state, PackageState) else PackageState(state).value
+
+
 def _package_fields(record: PackageRecord, in_use: bool) -> dict[str, Any]:
     # DeploymentPackage's fields by alias, in its order (a test compares with pydantic's).
     return {
@@ -58,7 +63,7 @@ def _package_fields(record: PackageRecord, in_use: bool) -> dict[str, Any]:
         "packageType": record.package_type,
         "packageUri": record.package_uri,
         "checksum": record.checksum,
-        "state": PackageState.IN_USE.value if in_use else PackageState(record.state).value,
+        "state": PackageState.IN_USE.value if in_use else _state_value(record.state),
         "adapter": record.adapter,
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,

@@ -109,7 +109,7 @@ from netweave.store.vnf import VnfRows
 from netweave.store.vnfpkg import VnfPackageRows
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
-HEAD_REVISION: Final = "0006"
+HEAD_REVISION: Final = "0007"
 #: Largest page a list call returns; the API enforces the same bound on ``limit``.
 MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
@@ -440,7 +440,8 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
 
     A list page converts 100 rows per request, so the per-row work is kept small: JSON decoded
     by msgspec (the standard library's parser as the fallback for what msgspec refuses, such
-    as NaN), the state looked up in a dict, the record built positionally."""
+    as NaN), times parsed with their offset, the state looked up in a dict, the record built
+    positionally."""
     names: list[str] = []
     times: list[int] = []
     documents: list[int] = []
@@ -464,6 +465,13 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
     fromisoformat = datetime.fromisoformat
     decode = msgspec.json.decode
 
+    def instant(text: str) -> datetime:
+        # Naive UTC text as SQLAlchemy writes it ("YYYY-MM-DD HH:MM:SS[.ffffff]"): parsed with
+        # its offset appended, a sixth of the cost of parsing and then replace(tzinfo=UTC).
+        if len(text) in (19, 26):
+            return fromisoformat(text + "+00:00")
+        return fromisoformat(text).replace(tzinfo=UTC)
+
     def document(text: str) -> Any:
         try:
             return decode(text)
@@ -475,7 +483,7 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
         for index in times:
             value = values[index]
             if value is not None:
-                values[index] = fromisoformat(value).replace(tzinfo=UTC)
+                values[index] = instant(value)
         for index in documents:
             value = values[index]
             if value is not None:

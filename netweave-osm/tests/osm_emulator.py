@@ -272,6 +272,8 @@ class OsmNbiEmulator:
         #: every change request loses its connection before NBI answers (KitFaults).
         self._failing: str | None = None
         self._crashing = False
+        #: Seconds every answer is held back (a slow or hung NBI).
+        self.stall = 0.0
         #: Helm charts LCM cannot install (a KNF whose chart fails): instantiating or upgrading
         #: a KDU to one fails like Helm's error in LCM.
         self.failing_charts: set[str] = set()
@@ -377,6 +379,23 @@ class OsmNbiEmulator:
         finally:
             self._crashing = False
 
+    def break_ns(self, ns_id: str, detail: str) -> None:
+        """OSM's LCM finds the NS instance broken after it was deployed (a KDU crashed, its
+        healing failed): the record says so; no operation of the gateway's is involved."""
+        with self.lock:
+            nsr = self.nsrs[ns_id]
+            nsr["nsState"] = "BROKEN"
+            nsr["operational-status"] = "failed"
+            nsr["detailed-status"] = detail
+            nsr["errorDetail"] = detail
+            for kdu in nsr["_admin"]["deployed"]["K8s"]:
+                kdu["status"] = "Upgrade failed"
+
+    def remove_ns(self, ns_id: str) -> None:
+        """Someone deletes the NS instance in OSM directly (``osm ns-delete --force``)."""
+        with self.lock:
+            self._remove_nsr(ns_id)
+
     def count(self, method: str, suffix: str) -> int:
         with self.lock:
             return sum(1 for m, p, _, _ in self.log if m == method and p.endswith(suffix))
@@ -407,6 +426,8 @@ class OsmNbiEmulator:
         path, query = parts.path, dict(parse_qsl(parts.query))
         headers = {k.lower(): v for k, v in handler.headers.items()}
         accept = headers.get("accept", "")
+        if self.stall:
+            time.sleep(self.stall)
         if self._crashing and method != "GET" and not path.startswith(f"{BASE}/admin/"):
             with self.lock:
                 self.log.append((method, path, accept, 0))

@@ -114,6 +114,8 @@ class PackageRow(Base):
         Index("ix_packages_package_type_name_version", "package_type", "name", "version"),
         Index("ix_packages_state_name_version", "state", "name", "version"),
         Index("ix_packages_version_name", "version", "name"),
+        # The SOL005 VNF package list's order (netweave.store.vnfpkg.vnf_package_page).
+        Index("ix_packages_created_at_package_id", "created_at", "package_id"),
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import (
     Row,
+    Select,
     String,
     Table,
     exists,
@@ -108,6 +109,58 @@ class VnfPackageStore(Protocol):
         left out. One page costs a few indexed reads, whatever the catalogue's size."""
 
 
+def _page_query(
+    after: tuple[datetime, str] | None, limit: int, where: Sequence[ColumnTerm]
+) -> Select[Any]:
+    """The keys (id, created_at, kind) of one page of the VNF package listing."""
+    rows = (
+        select(
+            _VP.c.vnf_pkg_id,
+            _VP.c.created_at,
+            _VP.c.package_id.label("vnfd_id"),
+            _VP.c.onboarding_state,
+            _P.c.name,
+            literal("row", String).label("kind"),
+        )
+        .select_from(_VP.outerjoin(_P, _P.c.package_id == _VP.c.package_id))
+        .where(or_(_VP.c.onboarding_state != "ONBOARDED", _P.c.package_id.is_not(None)))
+    )
+    natives = select(
+        _P.c.package_id.label("vnf_pkg_id"),
+        _P.c.created_at,
+        _P.c.package_id.label("vnfd_id"),
+        literal("ONBOARDED", String).label("onboarding_state"),
+        _P.c.name,
+        sql_cast(null(), String).label("kind"),
+    ).where(~exists().where(_VP.c.package_id == _P.c.package_id))
+    # Each part is ordered, filtered and limited on its own (an index range each: the
+    # (created_at, id) indexes of both tables), then the two short lists are merged.
+    parts = []
+    for name, part in (("vnf_package_rows", rows), ("vnf_package_natives", natives)):
+        listing = part.subquery(name)
+        query = (
+            select(listing.c.vnf_pkg_id, listing.c.created_at, listing.c.kind)
+            .order_by(listing.c.created_at, listing.c.vnf_pkg_id)
+            .limit(limit)
+        )
+        for term in where:
+            if term.column not in PAGE_COLUMNS:
+                raise ValueError(f"not a column of the VNF package listing: {term.column}")
+            query = query.where(_condition(cast(Table, listing), term))
+        if after is not None:
+            query = query.where(
+                tuple_(listing.c.created_at, listing.c.vnf_pkg_id) > (after[0], after[1])
+            )
+        parts.append(select(query.subquery(f"{name}_page")))
+    merged = union_all(*parts).subquery("vnf_package_listing")
+    query = (
+        select(merged.c.vnf_pkg_id, merged.c.created_at, merged.c.kind)
+        .order_by(merged.c.created_at, merged.c.vnf_pkg_id)
+        .limit(limit)
+    )
+    return query
+
+
 def _sql(rows: VnfPackageRows) -> SqlStore:
     return cast("SqlStore", rows)
 
@@ -169,40 +222,7 @@ class VnfPackageRows:
     ) -> list[VnfPackageEntry]:
         from netweave.store.sql import _package, _translate
 
-        rows = (
-            select(
-                _VP.c.vnf_pkg_id,
-                _VP.c.created_at,
-                _VP.c.package_id.label("vnfd_id"),
-                _VP.c.onboarding_state,
-                _P.c.name,
-                literal("row", String).label("kind"),
-            )
-            .select_from(_VP.outerjoin(_P, _P.c.package_id == _VP.c.package_id))
-            .where(or_(_VP.c.onboarding_state != "ONBOARDED", _P.c.package_id.is_not(None)))
-        )
-        natives = select(
-            _P.c.package_id.label("vnf_pkg_id"),
-            _P.c.created_at,
-            _P.c.package_id.label("vnfd_id"),
-            literal("ONBOARDED", String).label("onboarding_state"),
-            _P.c.name,
-            sql_cast(null(), String).label("kind"),
-        ).where(~exists().where(_VP.c.package_id == _P.c.package_id))
-        listing = union_all(rows, natives).subquery("vnf_package_listing")
-        query = (
-            select(listing.c.vnf_pkg_id, listing.c.created_at, listing.c.kind)
-            .order_by(listing.c.created_at, listing.c.vnf_pkg_id)
-            .limit(limit)
-        )
-        for term in where:
-            if term.column not in PAGE_COLUMNS:
-                raise ValueError(f"not a column of the VNF package listing: {term.column}")
-            query = query.where(_condition(cast(Table, listing), term))
-        if after is not None:
-            query = query.where(
-                tuple_(listing.c.created_at, listing.c.vnf_pkg_id) > (after[0], after[1])
-            )
+        query = _page_query(after, limit, where)
         store = _sql(self)
         with _translate("listing VNF packages"):
             async with store._conn(write=False) as conn:

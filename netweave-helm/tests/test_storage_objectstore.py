@@ -381,7 +381,7 @@ async def test_store_unreachable_mid_upload_answers_503_and_stores_nothing(
     relay.start()
     try:
         repo = s3_repo(s3_server, endpoint=relay.endpoint)
-        archive = big_chart(tmp_path, "big", 24)
+        archive = big_chart(tmp_path, "big", 16)
         async with gateway(tmp_path, repo.storage) as gw:
             small = build_chart(tmp_path / "s", "small", "1.0.0")
             assert (await post_chart(gw, small, "small", "1.0.0")).status_code == 201

@@ -118,6 +118,7 @@ class ObjectChartStore(ChartStore):
         self._store: ObjectStore = _make_store(settings, timeout)
         self._index = _Index()
         self._index_lock = asyncio.Lock()
+        self._reading: asyncio.Future[_Index] | None = None
         #: Claims this instance holds but could not release (the store failed mid-call), by
         #: key, with their ETag: released on the next write, or taken back by a retry.
         self._unreleased: dict[str, str | None] = {}
@@ -176,7 +177,15 @@ class ObjectChartStore(ChartStore):
     # -- the index ---------------------------------------------------------------------------
 
     async def _read_index(self) -> _Index:
-        """The index as the store holds it now (one conditional GET; 304 keeps the parse)."""
+        """The index as the store holds it now. Concurrent readers share one conditional GET
+        (a burst of lists costs one round trip, not one each)."""
+        reading = self._reading
+        if reading is None or reading.done():
+            reading = self._reading = asyncio.ensure_future(self._fetch_index())
+        return await asyncio.shield(reading)
+
+    async def _fetch_index(self) -> _Index:
+        """One conditional GET of the index (304: the last parse is kept)."""
         async with self._index_lock:
             current = self._index
             options: GetOptions = {}
@@ -239,13 +248,15 @@ class ObjectChartStore(ChartStore):
         """Apply ``change`` to the current entries and write them only if nobody wrote the
         index meanwhile; otherwise read it again and re-apply (never last-writer-wins)."""
         for attempt in range(_INDEX_ATTEMPTS):
-            current = await self._read_index()
+            # A read of its own, begun after the last attempt failed: a shared one may have
+            # started before the write that beat it.
+            current = await self._fetch_index()
             entries = {name: list(versions) for name, versions in current.entries.items()}
             result = change(entries)  # may refuse: AlreadyExists, NotFound
             mode = _update_of(current.e_tag, current.version)
             body = await asyncio.to_thread(self._render, entries)
             try:
-                await obstore.put_async(
+                written = await obstore.put_async(
                     self._store,
                     self._key(INDEX),
                     body,
@@ -259,6 +270,14 @@ class ObjectChartStore(ChartStore):
                 continue
             except _STORE_ERRORS as exc:
                 raise self._error(exc, "writing index.yaml") from exc
+            # What was written is the index now: the next read is a 304, not a download.
+            self._index = _Index(
+                e_tag=written["e_tag"],
+                version=written["version"],
+                entries=entries,
+                charts=entries_from_index({"entries": entries}, self.location),
+                known=True,
+            )
             return result
         raise BackendUnavailable(
             f"{self.location}/index.yaml changed under {_INDEX_ATTEMPTS} attempts to update it; "

@@ -83,15 +83,19 @@ def netweave_select_adapter(
 
 
 @hookspec
-def netweave_validate_package(upload: PackageUpload, adapter: str) -> None:
-    """Validate a package before the adapter sees it. Raise ``netweave.errors.InvalidInput``
-    (or another ``NetweaveError``) to refuse it; nothing is stored then. Synchronous."""
+def netweave_validate_package(upload: PackageUpload, adapter: DMSAdapter) -> None:
+    """Validate a package before the adapter uploads it (after the adapter's own
+    ``check_package``); ``adapter`` is the instance chosen for it. Raise
+    ``netweave.errors.InvalidInput`` (or another ``NetweaveError``) to refuse it; nothing is
+    stored then. Synchronous. (What an adapter itself requires belongs in its
+    ``_check_package``, not in a hook.)"""
 
 
 @hookspec
-def netweave_validate_deployment(request: DeploymentRequest, adapter: str) -> None:
-    """Validate a deployment request before its operation is stored (policy, quotas, naming).
-    Raise a ``NetweaveError`` to refuse it with that error's HTTP status. Synchronous."""
+def netweave_validate_deployment(request: DeploymentRequest, adapter: DMSAdapter) -> None:
+    """Validate a deployment request before its operation is stored (policy, quotas, naming),
+    after the owning adapter's ``check_deployment``; ``adapter`` is that instance. Raise a
+    ``NetweaveError`` to refuse it with that error's HTTP status. Synchronous."""
 
 
 # -- events (notifications, audit) ---------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from netweave.adapters import DMSAdapter, PackageUpload
 from netweave.errors import InvalidInput
 from netweave.hookspecs import hookimpl
 from netweave.plugins import make_plugin_manager
@@ -44,14 +45,14 @@ class Broken:
         await asyncio.sleep(30)  # far beyond the hook timeout
 
     @hookimpl
-    def netweave_validate_deployment(self, request: Any, adapter: str) -> None:
+    def netweave_validate_deployment(self, request: Any, adapter: DMSAdapter) -> None:
         if request.namespace == "forbidden":
             raise InvalidInput("namespace forbidden by policy", details={"field": "namespace"})
 
 
 class Crashing:
     @hookimpl
-    def netweave_validate_package(self, upload: Any, adapter: str) -> None:
+    def netweave_validate_package(self, upload: Any, adapter: DMSAdapter) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
 
@@ -105,6 +106,46 @@ async def test_unexpected_exception_is_a_500_without_internals(tmp_path: Path) -
         assert "RuntimeError" not in response.text
         assert body["error"] == "InternalError"
         assert (await gw.store.list_packages()).total == 0
+
+
+class Witness:
+    """Records what the validation hooks are given."""
+
+    def __init__(self) -> None:
+        self.packages: list[tuple[DMSAdapter, str | None]] = []
+        self.deployments: list[DMSAdapter] = []
+
+    @hookimpl
+    def netweave_validate_package(self, upload: PackageUpload, adapter: DMSAdapter) -> None:
+        self.packages.append((adapter, upload.package_id))
+
+    @hookimpl
+    def netweave_validate_deployment(self, request: Any, adapter: DMSAdapter) -> None:
+        self.deployments.append(adapter)
+
+
+async def test_validation_hooks_get_the_adapter_and_the_package_id_the_gateway_gives(
+    tmp_path: Path,
+) -> None:
+    from support.memory_adapter import MemoryAdapter
+
+    witness = Witness()
+    pm = make_plugin_manager()
+    pm.register(witness)
+    east = MemoryAdapter("east")
+    async with running_gateway(tmp_path, adapters=[east], plugin_manager=pm) as gw:
+        first = await gw.register_package("a-b", "1")
+        # Reads as "a-b-1" too: the gateway gives it a suffixed id, and says so before the
+        # adapter is called (never rebuilt from name and version).
+        second = await gw.register_package("a", "b-1")
+        assert first["packageId"] == "a-b-1"
+        assert second["packageId"] not in {"a-b-1", first["packageId"]}
+        await gw.deploy(second["packageId"])
+    assert [(a, pid) for a, pid in witness.packages] == [
+        (east, "a-b-1"),
+        (east, second["packageId"]),
+    ]
+    assert witness.deployments == [east]
 
 
 class Selector:

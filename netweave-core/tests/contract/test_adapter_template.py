@@ -36,7 +36,13 @@ class Probe(DMSAdapter):
     TYPE = "probe"
     DISTRIBUTION = "netweave-probe-not-installed"
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.DEPLOYMENT_LIFECYCLE, Capability.PACKAGE_MANAGEMENT, Capability.LOGS}
+        {
+            Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
+            Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
+            Capability.LOGS,
+        }
     )
     PACKAGE_TYPES = frozenset({"helm"})
     MAX_DEPLOYMENT_NAME_LENGTH = 10

@@ -139,7 +139,9 @@ class ExampleAdapter(DMSAdapter):
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,

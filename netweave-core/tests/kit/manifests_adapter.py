@@ -27,6 +27,7 @@ import copy
 import io
 import json
 import tarfile
+from pathlib import Path
 from typing import Any, ClassVar
 
 import urllib3
@@ -110,13 +111,19 @@ class ManifestsAdapter(DMSAdapter):
     DISTRIBUTION = "netweave-manifests-example-not-published"
     DESCRIPTION = "plain Kubernetes manifests (the conformance kit's reference adapter)"
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.PACKAGE_MANAGEMENT, Capability.DEPLOYMENT_LIFECYCLE, Capability.SCALING}
+        {
+            Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
+            Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
+            Capability.SCALING,
+        }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({"manifests"})
     Config = ManifestsConfig
 
-    def __init__(self, name: str, config: AdapterConfig) -> None:
-        super().__init__(name, config)
+    def __init__(self, name: str, config: AdapterConfig, *, data_dir: Path | None = None) -> None:
+        super().__init__(name, config, data_dir=data_dir)
         assert isinstance(config, ManifestsConfig)
         self.cfg = config
         self.api: client.ApiClient | None = None

@@ -431,7 +431,9 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,
@@ -447,8 +449,8 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
     #: pluggy hooks the loader registers for this adapter type.
     hooks: ClassVar[HelmHooks] = HOOKS
 
-    def __init__(self, name: str, config: HelmConfig) -> None:
-        super().__init__(name, config)
+    def __init__(self, name: str, config: HelmConfig, *, data_dir: Path | None = None) -> None:
+        super().__init__(name, config, data_dir=data_dir)
         config = self.config
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = self._new_runner()
@@ -486,8 +488,10 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         storage = self.config.storage
         if isinstance(storage, LocalStorage) and storage.repository_dir is not None:
             return storage.repository_dir
-        if self.config.data_dir is not None:
-            return self.config.data_dir / "charts"
+        # ``dataDir`` in the configuration wins over the instance directory the loader gives.
+        data_dir = self.config.data_dir or self.data_dir
+        if data_dir is not None:
+            return data_dir / "charts"
         # Outside the gateway's loader (scripts, tests): the gateway's default data directory.
         return Path(".netweave") / "adapters" / self.name / "charts"
 
@@ -499,6 +503,12 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
     @property
     def local_store(self) -> LocalChartStore | None:
         return self._store if isinstance(self._store, LocalChartStore) else None
+
+    async def _check_deployment(self, spec: DeploymentSpec, dry_run: bool) -> None:
+        # 503 ClusterNotConfigured, saying how to configure one, before the core accepts a
+        # deployment; a preview renders without a cluster.
+        if not dry_run:
+            self.cluster.require()
 
     async def _start(self) -> None:
         store = self.store
@@ -663,10 +673,18 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         checksum = (
             upload.checksum if upload.checksum and upload.checksum.startswith("sha256:") else None
         )
-        return await self._ingest(upload.archive, upload.name, upload.version, checksum)
+        return await self._ingest(
+            upload.archive, upload.name, upload.version, checksum, package_id=upload.package_id
+        )
 
     async def _ingest(
-        self, archive: Path, name: str | None, version: str | None, checksum: str | None = None
+        self,
+        archive: Path,
+        name: str | None,
+        version: str | None,
+        checksum: str | None = None,
+        *,
+        package_id: str | None = None,
     ) -> PackageInfo:
         if self.store.read_only:
             # Refuse before the work: the repository cannot take it anyway.
@@ -692,7 +710,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             entry = await self._put(
                 archive, validated.name, validated.version, validated.metadata, validated.digest
             )
-            self._log_stored(entry, validated.size, started)
+            self._log_stored(entry, validated.size, started, package_id)
             return self._package_info(entry, validated.warnings)
         with tempfile.TemporaryDirectory(dir=self._work()) as tmp:
             rebuilt = await self._vendor(archive, Path(tmp), validated)
@@ -702,7 +720,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             entry = await self._put(
                 rebuilt, final.name, final.version, final.metadata, final.digest
             )
-        self._log_stored(entry, final.size, started)
+        self._log_stored(entry, final.size, started, package_id)
         note = (
             f"[INFO] dependencies {', '.join(validated.to_vendor)} were fetched from their "
             "repositories and vendored into the stored archive (its checksum differs from the "
@@ -759,7 +777,9 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                 known_digest=known_digest,
             )
 
-    def _log_stored(self, entry: ChartEntry, size: int, started: float) -> None:
+    def _log_stored(
+        self, entry: ChartEntry, size: int, started: float, package_id: str | None
+    ) -> None:
         _log.info(
             "adapter %s stored chart %s:%s (%d bytes, %s) in %s in %.3f s",
             self.name,
@@ -771,7 +791,8 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             time.monotonic() - started,
             extra={
                 "adapter": self.name,
-                "packageId": f"{entry.name}-{entry.version}",
+                # The gateway's id as it gave it (never rebuilt here: it may carry a suffix).
+                "packageId": package_id,
                 "size": size,
                 "checksum": entry.digest,
                 "repository": self.store.location,
@@ -828,7 +849,9 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                     "(<name>:<version>) nor an http(s):// or oci:// chart",
                     details={"field": "packageUri"},
                 )
-            return await self._ingest(path, upload.name, upload.version)
+            return await self._ingest(
+                path, upload.name, upload.version, package_id=upload.package_id
+            )
 
     async def _find_in_store(self, uri: str, name: str, version: str) -> ChartEntry | None:
         if uri in {f"{name}:{version}", f"{name}-{version}"}:

@@ -1,7 +1,8 @@
 """pluggy hooks of the Helm adapter (registered by the loader via ``HelmAdapter.hooks``).
 
-* ``netweave_validate_deployment`` refuses a create for an instance without a cluster with 503
-  ``ClusterNotConfigured`` before the core accepts it (previews still work);
+What a Helm instance requires of a request (a cluster, for a deployment) is its contract
+pre-check ``HelmAdapter._check_deployment``, not a hook: hooks keep no state of their own.
+
 * ``netweave_app_init`` serves every local chart repository as a standard Helm HTTP repository:
   ``GET <path>/index.yaml`` and ``GET <path>/<name>-<version>.tgz``. The first served instance
   gets ``/charts`` (``helm repo add netweave http://gateway/charts``), others
@@ -21,39 +22,24 @@ from netweave.hookspecs import hookimpl
 if TYPE_CHECKING:
     from netweave.adapters import DMSAdapter
 
-    from netweave_helm.adapter import HelmAdapter
     from netweave_helm.storage.local import LocalChartStore
 
 DEFAULT_SERVE_PATH = "/charts"
 
 
 class HelmHooks:
-    """The hook implementations; one shared object, state per gateway process."""
-
-    def __init__(self) -> None:
-        #: The Helm instances of the app being served (captured at app init).
-        self._instances: dict[str, HelmAdapter] = {}
-
-    @hookimpl
-    def netweave_validate_deployment(self, request: Any, adapter: str) -> None:
-        """Refuse a deployment for an instance without a cluster before it is accepted, with
-        503 ``ClusterNotConfigured`` saying how to configure one. Previews need no cluster."""
-        instance = self._instances.get(adapter)
-        if instance is None or getattr(request, "dry_run", False):
-            return
-        instance.cluster.require()
+    """The hook implementations: stateless, they act on the adapter objects they are given."""
 
     @hookimpl
     def netweave_app_init(self, app_config: Any, adapters: dict[str, DMSAdapter]) -> list[Any]:
         from netweave_helm.adapter import HelmAdapter
 
-        self._instances = {
-            name: adapter for name, adapter in adapters.items() if isinstance(adapter, HelmAdapter)
-        }
-        served = [
+        served: list[tuple[str, HelmAdapter]] = [
             (name, adapter)
-            for name, adapter in self._instances.items()
-            if adapter.local_store is not None and adapter.serves_repository
+            for name, adapter in adapters.items()
+            if isinstance(adapter, HelmAdapter)
+            and adapter.local_store is not None
+            and adapter.serves_repository
         ]
         # Explicit paths first, so a default never takes a path someone asked for.
         served.sort(key=lambda item: item[1].requested_serve_path is None)

@@ -64,6 +64,7 @@ from netweave_osm.status import (
     SUCCESS_OP_STATES,
     TERMINAL_OP_STATES,
     deployment_status,
+    kdu_readiness,
 )
 
 _COLLECTIONS = {
@@ -149,6 +150,10 @@ def _op_params(op: dict[str, Any]) -> dict[str, Any]:
     return params if isinstance(params, dict) else {}
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _op_text(op: dict[str, Any]) -> str:
     for key in ("errorMessage", "detailed-status"):
         value = op.get(key)
@@ -164,7 +169,9 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
             Capability.SCALING,
             Capability.ROLLBACK,
             Capability.HISTORY,
@@ -178,8 +185,9 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
         config: OsmConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        data_dir: Path | None = None,
     ) -> None:
-        super().__init__(name, config)
+        super().__init__(name, config, data_dir=data_dir)
         self._transport = transport
         self._nbi_client: NbiClient | None = None
         self._vim_account_id: str | None = None
@@ -577,7 +585,12 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
         ns_id = str(nsr.get("_id"))
         latest = ops[-1] if ops else None
         ns_state = nsr.get("nsState") if isinstance(nsr.get("nsState"), str) else None
-        status = deployment_status(ns_state, latest)
+        status = deployment_status(
+            ns_state,
+            latest,
+            operational_status=_text(nsr.get("operational-status")),
+            config_status=_text(nsr.get("config-status")),
+        )
         history, ns_values, models = self._kdu_history(ops, layout)
         values = self._join_values(layout, {k: v[-1] for k, v in history.items() if v}, ns_values)
         message = None
@@ -593,9 +606,10 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
             ResourceStatus(
                 kind="KDU",
                 name=str(k.get("kdu-instance") or k.get("kdu-name")),
-                namespace=k.get("namespace") if isinstance(k.get("namespace"), str) else None,
-                ready=str(k.get("status") or "").lower().endswith("complete"),
-                message=k.get("status") if isinstance(k.get("status"), str) else None,
+                namespace=_text(k.get("namespace")),
+                ready=kdu_readiness(_text(k.get("status")))[0],
+                reason=kdu_readiness(_text(k.get("status")))[1],
+                message=_text(k.get("status")),
             )
             for k in deployed.get("K8s") or []
             if isinstance(k, dict)

@@ -51,6 +51,23 @@ from netweave.errors import (
 from netweave.models import LogOptions, Preview, ResourceDiff, RevisionEntry
 
 _log = logging.getLogger("netweave.adapters")
+
+#: Capabilities that are parts of a coarser one: declaring the whole in ``CAPABILITIES``
+#: declares its parts (so an adapter written before the split keeps them); an instance that
+#: lacks a part says so in its ``capabilities`` property (ONAP's SO mode has no catalogue to
+#: list and cannot update).
+CAPABILITY_PARTS: dict[Capability, frozenset[Capability]] = {
+    Capability.PACKAGE_MANAGEMENT: frozenset({Capability.PACKAGE_LISTING}),
+    Capability.DEPLOYMENT_LIFECYCLE: frozenset({Capability.DEPLOYMENT_UPDATE}),
+}
+
+
+def with_parts(declared: frozenset[Capability]) -> frozenset[Capability]:
+    """``declared`` with the parts of each coarse capability it holds."""
+    parts = [CAPABILITY_PARTS[c] for c in declared if c in CAPABILITY_PARTS]
+    return declared.union(*parts)
+
+
 _T = TypeVar("_T")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -92,6 +109,8 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
     TYPE: ClassVar[str]
     #: Distribution shipping the adapter, named in install hints (``pip install …``).
     DISTRIBUTION: ClassVar[str]
+    #: The type's default capabilities: what an instance can do unless its ``capabilities``
+    #: property says otherwise; shown for the type before any instance exists.
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset()
     #: Package types this adapter onboards (``helm``, ``git-repo``, ``oci``, ``vnfd`` …).
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset()
@@ -117,8 +136,12 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
                     cls.Config = args[0]
                     return
 
-    def __init__(self, name: str, config: ConfigT) -> None:
+    def __init__(self, name: str, config: ConfigT, *, data_dir: Path | None = None) -> None:
+        """``data_dir``: a directory private to this instance (``<gateway data dir>/adapters/
+        <instance name>``), given by the loader; ``None`` when the adapter runs without one
+        (tests). It may not exist yet: an adapter that keeps files creates it."""
         self.name = name
+        self.data_dir = data_dir
         model = type(self).Config
         if not isinstance(config, model):
             # A config of another model (a test's base ``AdapterConfig``, a parent class's):
@@ -130,6 +153,18 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
 
     @classmethod
     def info(cls) -> AdapterInfo:
+        """The type's description with its class-level defaults (``CAPABILITIES``,
+        ``PACKAGE_TYPES``): what the loader checks before any instance exists."""
+        return cls._adapter_info(cls.default_capabilities(), cls.PACKAGE_TYPES)
+
+    def instance_info(self) -> AdapterInfo:
+        """This instance's description: its own capabilities and package types."""
+        return self._adapter_info(self.capabilities, self.package_types)
+
+    @classmethod
+    def _adapter_info(
+        cls, capabilities: frozenset[Capability], package_types: frozenset[str]
+    ) -> AdapterInfo:
         try:
             version = importlib.metadata.version(cls.DISTRIBUTION)
         except importlib.metadata.PackageNotFoundError:
@@ -139,21 +174,53 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
             distribution=cls.DISTRIBUTION,
             version=version,
             contract_version=cls.CONTRACT_VERSION,
-            capabilities=cls.CAPABILITIES,
-            package_types=cls.PACKAGE_TYPES,
+            capabilities=capabilities,
+            package_types=package_types,
             description=cls.DESCRIPTION,
         )
 
+    # -- what this instance can do (from its configuration) ------------------------------
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What this instance can do end to end. The default is the class's ``CAPABILITIES``;
+        an adapter whose abilities depend on its configuration (ONAP's ``backend``) overrides
+        this property. The core, the API listing and the conformance kit read this one."""
+        return type(self).default_capabilities()
+
     @classmethod
-    def supports(cls, capability: Capability) -> bool:
-        return capability in cls.CAPABILITIES
+    def default_capabilities(cls) -> frozenset[Capability]:
+        """What an instance of this type can do unless its ``capabilities`` say otherwise:
+        ``CAPABILITIES`` with the parts of each coarse capability it names."""
+        return with_parts(cls.CAPABILITIES)
+
+    @property
+    def package_types(self) -> frozenset[str]:
+        """Package types this instance onboards (default: the class's ``PACKAGE_TYPES``)."""
+        return type(self).PACKAGE_TYPES
+
+    @property
+    def max_deployment_name_length(self) -> int:
+        """Longest deployment name this instance's backend accepts (default: the class's
+        ``MAX_DEPLOYMENT_NAME_LENGTH``)."""
+        return type(self).MAX_DEPLOYMENT_NAME_LENGTH
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
 
     def require(self, capability: Capability) -> None:
-        if capability not in self.CAPABILITIES:
+        if capability not in self.capabilities:
+            reason = self._unsupported_reason(capability)
             raise Unsupported(
-                f"adapter {self.name!r} ({self.TYPE}) does not support {capability.value}",
+                f"adapter {self.name!r} ({self.TYPE}) does not support {capability.value}"
+                + (f": {reason}" if reason else ""),
                 details={"capability": capability.value, "adapter": self.name},
             )
+
+    def _unsupported_reason(self, capability: Capability) -> str | None:
+        """Why this instance lacks ``capability``, for the 501's message (e.g. the backend has
+        no such API); ``None`` (the default) says nothing more."""
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -174,6 +241,7 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
 
     async def list_packages(self) -> list[PackageInfo]:
         self.require(Capability.PACKAGE_MANAGEMENT)
+        self.require(Capability.PACKAGE_LISTING)
         return await self._guard("list packages", self.config.timeouts.read, self._list_packages)
 
     async def list_packages_since(
@@ -187,6 +255,7 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
         change tracking answers every package it does not know (``complete``) each time.
         """
         self.require(Capability.PACKAGE_MANAGEMENT)
+        self.require(Capability.PACKAGE_LISTING)
         return await self._guard(
             "list packages",
             self.config.timeouts.read,
@@ -199,20 +268,32 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
             "get package", self.config.timeouts.read, lambda: self._get_package(backend_ref)
         )
 
-    async def upload_package(self, upload: PackageUpload) -> PackageInfo:
+    async def check_package(self, upload: PackageUpload) -> None:
+        """Refuse, before the package reaches the backend or the store, one this instance
+        cannot onboard (``Unsupported``, ``Unprocessable``, ``InvalidInput``, or the adapter's
+        own ``_check_package``); changes nothing."""
+        self._check_upload(upload)
+        await self._guard(
+            "check package", self.config.timeouts.read, lambda: self._check_package(upload)
+        )
+
+    def _check_upload(self, upload: PackageUpload) -> None:
         self.require(Capability.PACKAGE_MANAGEMENT)
         if (
             upload.package_type is not None
-            and self.PACKAGE_TYPES
-            and (upload.package_type not in self.PACKAGE_TYPES)
+            and self.package_types
+            and (upload.package_type not in self.package_types)
         ):
             raise Unprocessable(
                 f"adapter {self.name!r} accepts package types "
-                f"{sorted(self.PACKAGE_TYPES)}, not {upload.package_type!r}",
+                f"{sorted(self.package_types)}, not {upload.package_type!r}",
                 details={"field": "packageType"},
             )
         if upload.archive is None and upload.package_uri is None:
             raise InvalidInput("a package needs an archive or a packageUri")
+
+    async def upload_package(self, upload: PackageUpload) -> PackageInfo:
+        self._check_upload(upload)
         return await self._guard(
             "upload package", self.config.timeouts.write, lambda: self._upload_package(upload)
         )
@@ -262,14 +343,26 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
     def validate_deployment_name(self, name: str) -> None:
         message = (
             f"deployment name {name!r} must be a DNS label of at most "
-            f"{self.MAX_DEPLOYMENT_NAME_LENGTH} characters for adapter {self.TYPE!r}"
+            f"{self.max_deployment_name_length} characters for adapter {self.TYPE!r}"
         )
         if len(name) > 63 or not _DNS_LABEL.match(name):
             raise InvalidInput(message, details={"field": "name"})
-        if len(name) > self.MAX_DEPLOYMENT_NAME_LENGTH:
+        if len(name) > self.max_deployment_name_length:
             # The API document allows any DNS label of up to 63 characters: this backend's
             # shorter limit (Helm: 53) refuses a well-formed name, so it is a 422.
             raise Unprocessable(message, details={"field": "name"})
+
+    async def check_deployment(self, spec: DeploymentSpec, *, dry_run: bool = False) -> None:
+        """Refuse, before any operation exists, a deployment this instance cannot carry out:
+        the capability, the name, and the adapter's own ``_check_deployment`` (Helm: 503
+        ``ClusterNotConfigured`` without a cluster, except for a dry run). Changes nothing."""
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        self.validate_deployment_name(spec.name)
+        await self._guard(
+            "check deployment",
+            self.config.timeouts.read,
+            lambda: self._check_deployment(spec, dry_run),
+        )
 
     async def create_deployment(
         self, spec: DeploymentSpec, ctx: OperationContext
@@ -292,8 +385,7 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
     ) -> DeploymentInfo:
         self.require(Capability.DEPLOYMENT_LIFECYCLE)
-        if change.suspend is not None:
-            self.require(Capability.SUSPEND)
+        self._require_for_change(change)
         return await self._guard(
             "update deployment",
             self.config.timeouts.write,
@@ -307,6 +399,12 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
             self.config.timeouts.write,
             lambda: self._delete_deployment(backend_ref, ctx),
         )
+
+    def _require_for_change(self, change: DeploymentChange) -> None:
+        if change.values is not None or change.package is not None:
+            self.require(Capability.DEPLOYMENT_UPDATE)
+        if change.suspend is not None:
+            self.require(Capability.SUSPEND)
 
     async def scale_deployment(
         self, backend_ref: str, replicas: int, ctx: OperationContext
@@ -324,6 +422,7 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
         """Refuse, before any operation exists, an update the backend cannot carry out
         (``Unsupported`` for a backend that cannot update, ``InvalidInput``); changes nothing."""
         self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        self._require_for_change(change)
         await self._guard(
             "check update",
             self.config.timeouts.read,
@@ -494,6 +593,15 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
         )
         return await self._update_deployment(backend_ref, change, ctx)
 
+    async def _check_package(self, upload: PackageUpload) -> None:
+        """Override to refuse a package up front; by default every package is attempted."""
+        return None
+
+    async def _check_deployment(self, spec: DeploymentSpec, dry_run: bool) -> None:
+        """Override to refuse a deployment up front (a backend not configured for it); by
+        default every deployment is attempted."""
+        return None
+
     async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
         """Override to refuse an update up front; by default every update is attempted."""
         return None
@@ -549,7 +657,11 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
 
 
 def describe_capabilities(adapter: DMSAdapter | type[DMSAdapter]) -> list[str]:
-    return sorted(c.value for c in adapter.CAPABILITIES)
+    """An instance's capabilities, or a class's defaults, as sorted wire names."""
+    declared = (
+        adapter.capabilities if isinstance(adapter, DMSAdapter) else adapter.default_capabilities()
+    )
+    return sorted(c.value for c in declared)
 
 
 __all__ = [
@@ -559,4 +671,5 @@ __all__ = [
     "DMSAdapter",
     "Timeouts",
     "describe_capabilities",
+    "with_parts",
 ]

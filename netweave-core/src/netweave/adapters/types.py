@@ -33,6 +33,10 @@ class PackageUpload:
     #: Registration by reference (``packageUri``) and backend-specific source details.
     package_uri: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    #: The id the gateway gives this package (``{name}-{version}``, with a suffix when that
+    #: would collide, or a CSAR's VNFD id), decided before the adapter is called: for the
+    #: adapter's logs and labels, never to be rebuilt from the name and version.
+    package_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -308,19 +308,20 @@ class DeploymentService:
                 details={"field": "adapter"},
             )
         adapter = self._registry.owner(package.adapter)
-        adapter.require(Capability.DEPLOYMENT_LIFECYCLE)
-        adapter.validate_deployment_name(request.name)
-        self._hooks.validate_deployment(request, adapter.name)
         deployment_id = str(uuid.uuid4())
+        spec = DeploymentSpec(
+            deployment_id=deployment_id,
+            name=request.name,
+            namespace=request.namespace,
+            package=package_to_info(package),
+            values=request.values,
+            resource_pool_id=request.resource_pool_id,
+        )
+        # The adapter's contract pre-checks, then the plugins' policy: both before anything
+        # is stored.
+        await adapter.check_deployment(spec, dry_run=request.dry_run)
+        self._hooks.validate_deployment(request, adapter)
         if request.dry_run:
-            spec = DeploymentSpec(
-                deployment_id=deployment_id,
-                name=request.name,
-                namespace=request.namespace,
-                package=package_to_info(package),
-                values=request.values,
-                resource_pool_id=request.resource_pool_id,
-            )
             return await adapter.preview_deployment(spec)
         warnings = self._deprecation_warnings(package)
         for warning in warnings:

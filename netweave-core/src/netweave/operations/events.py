@@ -26,7 +26,7 @@ from typing import Any, Protocol, overload
 
 import pluggy
 
-from netweave.adapters import PackageUpload
+from netweave.adapters import DMSAdapter, PackageUpload
 from netweave.errors import BackendUnavailable, InvalidInput, NetweaveError
 from netweave.models import Deployment, DeploymentRequest, Operation, ResourceStatus
 from netweave.notifications.events import (
@@ -218,12 +218,12 @@ class HookBus:
 
     # -- validation (synchronous, before anything is stored) ---------------------------------
 
-    def validate_package(self, upload: PackageUpload, adapter: str) -> None:
+    def validate_package(self, upload: PackageUpload, adapter: DMSAdapter) -> None:
         self._validate(
             lambda: self._pm.hook.netweave_validate_package(upload=upload, adapter=adapter)
         )
 
-    def validate_deployment(self, request: DeploymentRequest, adapter: str) -> None:
+    def validate_deployment(self, request: DeploymentRequest, adapter: DMSAdapter) -> None:
         self._validate(
             lambda: self._pm.hook.netweave_validate_deployment(request=request, adapter=adapter)
         )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import logging
 import time
@@ -312,7 +313,13 @@ class PackageService:
                     f"a package with id {package_id} already exists",
                     details={"packageId": package_id},
                 )
-            self._hooks.validate_package(upload, adapter.name)
+            # The id is decided before the adapter is called and handed to it (its logs and
+            # labels name the package as the gateway does, collision suffix included).
+            if package_id is None:
+                package_id = await self._new_package_id(upload.name, upload.version)
+            upload = dataclasses.replace(upload, package_id=package_id)
+            await adapter.check_package(upload)
+            self._hooks.validate_package(upload, adapter)
             info = await adapter.upload_package(upload)
             try:
                 # The record, its event and the caller's answer commit together; plugins hear
@@ -393,6 +400,12 @@ class PackageService:
             extra={"adapter": adapter.name, "backendRef": info.backend_ref},
         )
 
+    async def _new_package_id(self, name: str, version: str) -> str:
+        package_id = make_package_id(name, version)
+        if await self._store.get_package(package_id) is not None:
+            package_id = _collision_free_id(name, version)
+        return package_id
+
     async def _store_new(
         self,
         adapter: DMSAdapter,
@@ -402,9 +415,7 @@ class PackageService:
     ) -> PackageRecord:
         name = upload.name if upload is not None else info.name
         version = upload.version if upload is not None else info.version
-        package_id = given_id or make_package_id(name, version)
-        if given_id is None and await self._store.get_package(package_id) is not None:
-            package_id = _collision_free_id(name, version)
+        package_id = given_id or await self._new_package_id(name, version)
         stamp = now()
         record = PackageRecord(
             package_id=package_id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg  # type: ignore[import-untyped]
@@ -53,7 +54,11 @@ class SlowAdapter(DMSAdapter):
     TYPE: ClassVar[str] = "slowfix"
     DISTRIBUTION: ClassVar[str] = "netweave-slowfix"
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.PACKAGE_MANAGEMENT, Capability.DEPLOYMENT_LIFECYCLE}
+        {
+            Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
+            Capability.DEPLOYMENT_LIFECYCLE,
+        }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({"slow"})
     DESCRIPTION: ClassVar[str] = "test fixture: slow, counts executions per idempotency key"
@@ -61,8 +66,8 @@ class SlowAdapter(DMSAdapter):
 
     config: SlowConfig
 
-    def __init__(self, name: str, config: AdapterConfig) -> None:
-        super().__init__(name, config)
+    def __init__(self, name: str, config: AdapterConfig, *, data_dir: Path | None = None) -> None:
+        super().__init__(name, config, data_dir=data_dir)
         self._pool: Any = None
 
     async def _start(self) -> None:

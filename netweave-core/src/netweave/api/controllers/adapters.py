@@ -40,7 +40,7 @@ class AdapterController(Controller):
         healths = await asyncio.gather(*(adapter_health(a, start_errors) for a in adapters))
         items = []
         for adapter, health in zip(adapters, healths, strict=True):
-            info = adapter.info()
+            info = adapter.instance_info()
             items.append(
                 AdapterView(
                     name=adapter.name,

@@ -86,7 +86,7 @@ class O2imsApiVersions(_Model):
 
 def _info(services: Services, name: str, root: str) -> dict[str, Any]:
     adapter = services.registry.adapters[name]
-    info = adapter.info()
+    info = adapter.instance_info()
     service_uri = manager_root(root, name)
     default = name == services.registry.default_name
     extensions: dict[str, Any] = {

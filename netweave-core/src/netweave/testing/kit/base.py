@@ -232,7 +232,7 @@ class AdapterFixtures:
 
     @staticmethod
     def require_capability(adapter: DMSAdapter, capability: Capability) -> None:
-        if capability not in type(adapter).CAPABILITIES:
+        if capability not in adapter.capabilities:
             AdapterFixtures.kit_skip(
                 f"adapter does not declare {capability.value!r}; "
                 "test_undeclared_capabilities_are_unsupported checks it answers 501"

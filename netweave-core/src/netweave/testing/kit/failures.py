@@ -182,7 +182,7 @@ class FailurePathTests(AdapterFixtures):
         observer: KitObserver,
         tmp_path: Path,
     ) -> None:
-        self.require_capability(adapter, Capability.DEPLOYMENT_LIFECYCLE)
+        self.require_capability(adapter, Capability.DEPLOYMENT_UPDATE)
         faults = self.faults(backend)
         name = self.unique_name("kitchg")
         async with self.gateway_for(adapter, tmp_path) as gw:

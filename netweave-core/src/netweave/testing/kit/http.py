@@ -123,10 +123,10 @@ class HttpWireTests(AdapterFixtures):
         listing = self.check(openapi, "GET", f"{BASE}/adapters", response)
         ours = [a for a in listing["items"] if a["name"] == adapter.name]
         assert ours, f"GET {BASE}/adapters does not list {adapter.name!r}"
-        declared = sorted(c.value for c in type(adapter).CAPABILITIES)
+        declared = sorted(c.value for c in adapter.capabilities)
         assert sorted(ours[0]["capabilities"]) == declared
 
-        if Capability.PACKAGE_MANAGEMENT not in type(adapter).CAPABILITIES:
+        if Capability.PACKAGE_MANAGEMENT not in adapter.capabilities:
             response = await self.onboard_over_http(gateway, adapter, sample_package)
             assert response.status_code == 501, response.text
             return
@@ -178,7 +178,7 @@ class HttpWireTests(AdapterFixtures):
         namespace: str,
         deployment_values: dict[str, Any],
     ) -> None:
-        caps = type(adapter).CAPABILITIES
+        caps = adapter.capabilities
         if Capability.PACKAGE_MANAGEMENT not in caps:
             pytest.skip("adapter onboards no packages: deployments need one")
         response = await self.onboard_over_http(gateway, adapter, sample_package)
@@ -217,6 +217,11 @@ class HttpWireTests(AdapterFixtures):
             problem = self.check(openapi, "POST", f"{url}/{path}", response)
             assert response.status_code == 501, f"{path}: {response.status_code} {response.text}"
             assert problem["details"]["capability"] == capability.value
+        if Capability.DEPLOYMENT_UPDATE not in caps:
+            response = await gateway.patch(url, json={"values": {"netweaveKit": {"probe": 1}}})
+            problem = self.check(openapi, "PATCH", url, response)
+            assert response.status_code == 501, f"update: {response.status_code} {response.text}"
+            assert problem["details"]["capability"] == Capability.DEPLOYMENT_UPDATE.value
         if Capability.HISTORY not in caps:
             response = await gateway.get(f"{url}/history")
             problem = self.check(openapi, "GET", f"{url}/history", response)

@@ -98,7 +98,7 @@ class DeploymentLifecycleTests(AdapterFixtures):
         changed_values: dict[str, Any],
         observer: KitObserver,
     ) -> None:
-        self.require_capability(started_adapter, Capability.DEPLOYMENT_LIFECYCLE)
+        self.require_capability(started_adapter, Capability.DEPLOYMENT_UPDATE)
         spec = self.spec(onboarded_package, namespace, self.mark(deployment_values, "update"))
         info = await self.deploy_spec(started_adapter, spec)
         try:
@@ -148,7 +148,7 @@ class DeploymentLifecycleTests(AdapterFixtures):
         deployment_values: dict[str, Any],
         observer: KitObserver,
     ) -> None:
-        self.require_capability(started_adapter, Capability.DEPLOYMENT_LIFECYCLE)
+        self.require_capability(started_adapter, Capability.DEPLOYMENT_UPDATE)
         if upgrade_package is None:
             self.kit_skip("no upgrade_package fixture: the adapter's tests give no second version")
         assert upgrade_package is not None

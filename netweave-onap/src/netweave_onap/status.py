@@ -5,7 +5,10 @@ Anything not in a table maps to ``UNKNOWN`` (never to DEPLOYED); the README repe
 
 from __future__ import annotations
 
-from netweave.models import DeploymentStatus
+from typing import Any
+
+from netweave.health.readiness import readiness
+from netweave.models import DeploymentStatus, ResourceStatus
 
 S = DeploymentStatus
 
@@ -47,6 +50,31 @@ def map_k8splugin(status: str | None, *, rolling_back: bool = False) -> Deployme
     return S.FAILED if "FAILED" in status else S.UNKNOWN
 
 
+def k8splugin_resource(item: dict[str, Any], namespace: str | None) -> ResourceStatus:
+    """One entry of the plugin's ``GET /v1/instance/{id}/status`` (``resourcesStatus``: name,
+    GVK and ``status``, the live object as the plugin read it from the cluster), judged by the
+    kind's own readiness rule (``netweave.health.readiness``). An entry whose object carries no
+    ``status`` (a kind without one, or a plugin that did not read it) is not judged."""
+    gvk = item.get("GVK") or {}
+    kind = str(gvk.get("Kind", ""))
+    group, version = str(gvk.get("Group") or ""), str(gvk.get("Version") or "")
+    obj = item.get("status")
+    ready: bool | None = None
+    reason = message = None
+    if isinstance(obj, dict) and isinstance(obj.get("status"), dict):
+        judged = readiness({"kind": kind, **obj})
+        ready, reason, message = judged.ready, judged.reason, judged.message
+    return ResourceStatus(
+        kind=kind,
+        name=str(item.get("name", "")),
+        namespace=namespace,
+        api_version=(f"{group}/{version}" if group else version) or None,
+        ready=ready,
+        reason=reason,
+        message=message,
+    )
+
+
 #: SO ``requestStatus.requestState`` (``org.onap.so.constants.Status``).
 SO_TERMINAL = frozenset(
     {
@@ -84,6 +112,7 @@ __all__ = [
     "K8SPLUGIN_STATUS",
     "SO_SUCCESS",
     "SO_TERMINAL",
+    "k8splugin_resource",
     "map_k8splugin",
     "map_so",
 ]

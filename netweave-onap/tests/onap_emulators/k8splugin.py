@@ -99,6 +99,8 @@ class _Instance:
     phase: str  # install | upgrade | delete
     since: float
     fail: bool = False
+    #: Its workload's pods stopped being ready (behind the plugin's back: a crash).
+    unready: bool = False
 
 
 @dataclass
@@ -114,6 +116,8 @@ class K8sPluginEmulator:
     fail_next_delete: bool = False
     #: Answer every request with this status (an ingress in front of a dead plugin).
     outage_status: int | None = None
+    #: Seconds every answer is held back (a hung plugin).
+    stall: float = 0.0
     #: Answer the next N requests with 503 (a restarting plugin pod behind its service).
     flaky_requests: int = 0
     #: Only requests with this method count for ``flaky_requests`` (``None``: all).
@@ -156,8 +160,21 @@ class K8sPluginEmulator:
         finally:
             self.crashing_requests = False
 
+    def degrade(self, instance_id: str) -> None:
+        """The instance's workload stops being available (its pods crash) — the plugin's
+        record still says DONE; its live status read shows it."""
+        with self._lock:
+            self.instances[instance_id].unready = True
+
+    def remove(self, instance_id: str) -> None:
+        """Someone deletes the instance through the plugin directly (not the gateway)."""
+        with self._lock:
+            del self.instances[instance_id]
+
     def __call__(self, request: Request) -> Response:
         self.calls.append((request.method, request.path))
+        if self.stall:
+            time.sleep(self.stall)  # the server thread answers late, as a hung plugin would
         if self.outage_status is not None:
             return Response.text(self.outage_status, "upstream unavailable")
         if self.crashing_requests and request.method != "GET":
@@ -460,9 +477,11 @@ class K8sPluginEmulator:
                 return Response.text(500, f"Get Instance: {NO_DOCUMENTS}")
             done = inst.data["status"] == "DONE"
             resources = [
-                {"name": r["Name"], "GVK": r["GVK"], "status": {"kind": r["GVK"]["Kind"]}}
+                {"name": r["Name"], "GVK": r["GVK"], "status": self._live(inst, r)}
                 for r in inst.data["resources"]
             ]
+            if inst.unready:
+                done = False
             return Response.json(
                 200,
                 {
@@ -473,6 +492,35 @@ class K8sPluginEmulator:
                 },
             )
         return self._no_route(request)
+
+    @staticmethod
+    def _live(inst: _Instance, resource: dict[str, Any]) -> dict[str, Any]:
+        """The object as the plugin reads it from the cluster (``GetResourcesStatus``)."""
+        gvk = resource["GVK"]
+        api_version = f"{gvk['Group']}/{gvk['Version']}" if gvk["Group"] else gvk["Version"]
+        meta = {"name": resource["Name"], "namespace": inst.data["namespace"], "generation": 1}
+        if gvk["Kind"] == "Deployment":
+            available = 0 if inst.unready else 1
+            return {
+                "apiVersion": api_version,
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": {"replicas": 1},
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": 1,
+                    "updatedReplicas": 1,
+                    "readyReplicas": available,
+                    "availableReplicas": available,
+                },
+            }
+        return {
+            "apiVersion": api_version,
+            "kind": gvk["Kind"],
+            "metadata": meta,
+            "spec": {"type": "ClusterIP", "selector": {"app": resource["Name"]}},
+            "status": {"loadBalancer": {}},
+        }
 
     def _listing(self, items: list[dict[str, Any]], empty_table: str) -> Response:
         """MongoStore.ReadAll fails on an empty table; Go encodes a nil result as null."""

@@ -136,6 +136,8 @@ def changes(body: dict[str, Any]) -> set[tuple[str, str, str]]:
         found.add(("vnfc", entry["changeType"], entry["id"]))
     for entry in source.get("affectedVirtualStorages", []):
         found.add(("storage", entry["changeType"], entry["id"]))
+    for entry in source.get("affectedVirtualLinks", []):
+        found.add(("link", entry["changeType"], entry["id"]))
     return found
 
 
@@ -192,7 +194,7 @@ async def test_v2_subscriber_follows_the_lifecycle_with_resource_changes(
             full = (await smo.call("GET", f"{op}?all_fields")).json()
             added = {
                 ("vnfc", "ADDED", "ns1/Deployment/vnf-app"),
-                ("vnfc", "ADDED", "ns1/Service/vnf-svc"),
+                ("link", "ADDED", "ns1/Service/vnf-svc"),
                 ("storage", "ADDED", "ns1/PersistentVolumeClaim/vnf-data"),
             }
             assert changes(full) == added, full
@@ -200,9 +202,16 @@ async def test_v2_subscriber_follows_the_lifecycle_with_resource_changes(
             assert changes(result) == added
             # The ids are those of the instance's vnfcResourceInfo.
             info = (await smo.instance(instance_id, "?all_fields"))["instantiatedVnfInfo"]
-            assert {"ns1/Deployment/vnf-app", "ns1/Service/vnf-svc"} <= {
-                v["id"] for v in info["vnfcResourceInfo"]
-            }
+            assert [v["id"] for v in info["vnfcResourceInfo"]] == ["ns1/Deployment/vnf-app"]
+            # The Service is a virtual link, the PersistentVolumeClaim a virtual storage.
+            assert [
+                (v["id"], v["networkResource"]["vimLevelResourceType"])
+                for v in info["vnfVirtualLinkResourceInfo"]
+            ] == [("ns1/Service/vnf-svc", "Service")]
+            assert [(v["id"], v["virtualStorageDescId"]) for v in
+                    info["virtualStorageResourceInfo"]] == [
+                ("ns1/PersistentVolumeClaim/vnf-data", "vnf-data")
+            ]  # fmt: skip
 
             # Scale out: the Deployment is MODIFIED (its digest changed), nothing else.
             op = await smo.task(
@@ -243,7 +252,7 @@ async def test_v2_subscriber_follows_the_lifecycle_with_resource_changes(
             full = (await smo.call("GET", f"{op}?all_fields")).json()
             assert changes(full) == {
                 ("vnfc", "REMOVED", "ns1/Deployment/vnf-app"),
-                ("vnfc", "REMOVED", "ns1/Service/vnf-svc"),
+                ("link", "REMOVED", "ns1/Service/vnf-svc"),
             }
             assert (await smo.call("DELETE", f"/vnf_instances/{instance_id}")).status_code == 204
             got = await sink.wait_for(lambda bs: any(b["notificationType"] == DELETED for b in bs))
@@ -292,6 +301,14 @@ async def test_v1_subscriptions_notify_in_v1_shapes(
                 {"flavourId": "default", "additionalParams": {"values": {"storage": True}}},
             )
             assert (await v1.poll(op))["operationState"] == "COMPLETED"
+            # V2.6.1's names (TST 010 schemas): virtualLinkResourceInfo, each handle's VIM.
+            info = (await v1.instance(instance_id, "?all_fields"))["instantiatedVnfInfo"]
+            link = info["virtualLinkResourceInfo"][0]
+            vim = info["vnfcResourceInfo"][0]["computeResource"]["vimConnectionId"]
+            assert vim and link["networkResource"]["vimConnectionId"] == vim
+            assert link["vnfVirtualLinkDescId"] == "vnf-svc"
+            assert info["virtualStorageResourceInfo"][0]["storageResource"]["resourceId"] == (
+                "vnf-data")  # fmt: skip
             # A package change: v1 (SOL003 V2.6.1) has no such operation, so no notification.
             pkg_op = await v2.task(
                 f"/vnf_instances/{instance_id}/change_vnfpkg", {"vnfdId": package["packageId"]}
@@ -311,6 +328,16 @@ async def test_v1_subscriptions_notify_in_v1_shapes(
     check_all(v2_sink, validators[2], "2.3.0")
     operations = {b.get("operation") for b in got} - {None}
     assert operations == {"INSTANTIATE", "TERMINATE"}
+    links = [
+        link
+        for b in got
+        if b.get("notificationStatus") == "RESULT"
+        for link in b.get("affectedVirtualLinks", [])
+    ]
+    assert {(v["changeType"], v["vnfVirtualLinkDescId"]) for v in links} == {
+        ("ADDED", "vnf-svc"),
+        ("REMOVED", "vnf-svc"),
+    }
     assert "CHANGE_VNFPKG" in {b.get("operation") for b in v2_got}
     # Same events, same ids for both subscribers (de-duplication ids are per event).
     shared = {b["id"] for b in got} & {b["id"] for b in v2_got}

@@ -67,6 +67,11 @@ OPERATION_TYPES: Final = {
 SUPPORTED_AUTH: Final = ("BASIC", "OAUTH2_CLIENT_CREDENTIALS")
 #: Kinds reported as virtualised storage (``affectedVirtualStorages``); the rest are VNFCs.
 STORAGE_KINDS: Final = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
+#: Kinds reported as the VNF's virtual links (``affectedVirtualLinks``, the instance's
+#: ``vnfVirtualLinkResourceInfo``): what a chart declares of its network — a Service (the
+#: addresses its pods are reached at) and a NetworkPolicy (which traffic the pod network lets
+#: through). The namespace's pod network itself is not an object a chart holds.
+LINK_KINDS: Final = frozenset({"Service", "NetworkPolicy"})
 _PAGE: Final = 1000
 #: Bound on the subscriptions one event is matched against (pages of ``_PAGE``).
 _MAX_PAGES: Final = 100
@@ -117,6 +122,7 @@ def resource_changes(
             changed.append((key, new[key], "MODIFIED"))
     vnfcs: list[dict[str, Any]] = []
     storages: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
     for key, entry, change in changed:
         handle = {"resourceId": str(entry["name"]), "vimLevelResourceType": str(entry["kind"])}
         metadata = {"kind": entry["kind"], "namespace": entry.get("namespace") or ""}
@@ -127,6 +133,16 @@ def resource_changes(
                     "virtualStorageDescId": str(entry["name"]),
                     "changeType": change,
                     "storageResource": handle,
+                    "metadata": metadata,
+                }
+            )
+        elif entry["kind"] in LINK_KINDS:
+            links.append(
+                {
+                    "id": key,
+                    "vnfVirtualLinkDescId": str(entry["name"]),
+                    "changeType": change,
+                    "networkResource": handle,
                     "metadata": metadata,
                 }
             )
@@ -143,31 +159,44 @@ def resource_changes(
     result: dict[str, Any] = {}
     if vnfcs:
         result["affectedVnfcs"] = vnfcs
+    if links:
+        result["affectedVirtualLinks"] = links
     if storages:
         result["affectedVirtualStorages"] = storages
     return result
 
 
 def versioned_changes(
-    changes: Mapping[str, Any] | None, major: int, vim: str | None
+    changes: Mapping[str, Any] | None,
+    major: int,
+    vim: str | None,
+    *,
+    notification: bool = False,
 ) -> dict[str, Any]:
     """Stored ``resourceChanges`` as ``major`` shows them: v1 (TST 010) requires each resource
     handle's ``vimConnectionId``, the adapter instance (as the v1 instance's
-    ``vimConnectionInfo`` names it)."""
+    ``vimConnectionInfo`` names it). ``notification``: for a
+    VnfLcmOperationOccurrenceNotification rather than a VnfLcmOpOcc."""
     if not changes:
         return {}
-    if major >= 2 or vim is None:
+    if major >= 2:
         return dict(changes)
     shown: dict[str, Any] = {}
+    connection = {} if vim is None else {"vimConnectionId": vim}
     for key, handle in (
         ("affectedVnfcs", "computeResource"),
+        ("affectedVirtualLinks", "networkResource"),
         ("affectedVirtualStorages", "storageResource"),
     ):
         if key in changes:
             shown[key] = [
-                {**entry, handle: {**entry[handle], "vimConnectionId": vim}}
-                for entry in changes[key]
+                {**entry, handle: {**entry[handle], **connection}} for entry in changes[key]
             ]
+    if not notification:
+        for entry in shown.get("affectedVirtualLinks", []):
+            # TST 010 v2.6.1 names the VLD reference virtualLinkDescId in VnfLcmOpOcc (as
+            # SOL003 V2.6.1 does) but vnfVirtualLinkDescId in the notification (as V3.x does).
+            entry["virtualLinkDescId"] = entry.pop("vnfVirtualLinkDescId")
     return shown
 
 
@@ -740,7 +769,9 @@ def notification_body(
     if full:
         adapter = payload.get("adapter")
         body.update(
-            versioned_changes(payload.get("resourceChanges"), subscription.api_major, adapter)
+            versioned_changes(
+                payload.get("resourceChanges"), subscription.api_major, adapter, notification=True
+            )
         )
         operation = str(payload["operation"])
         body.update(info_changes(operation, payload.get("changedInfo"), subscription.api_major))

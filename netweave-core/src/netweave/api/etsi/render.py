@@ -13,7 +13,13 @@ from typing import Any
 from netweave.api.etsi.sol013 import Column, Selector, Term
 from netweave.models import OperationState
 from netweave.operations.vnflcm import LcmOperation, OpOccView, VnfView
-from netweave.operations.vnflcm_notify import info_changes, versioned_changes
+from netweave.operations.vnflcm_notify import (
+    LINK_KINDS,
+    STORAGE_KINDS,
+    info_changes,
+    resource_id,
+    versioned_changes,
+)
 
 #: Attributes of each type (filter and selector paths must start with one of them).
 VNF_INSTANCE_ATTRIBUTES = frozenset(
@@ -125,6 +131,65 @@ def _link(href: str) -> dict[str, str]:
     return {"href": href}
 
 
+def _resource_info(
+    resources: list[dict[str, Any]], namespace: str, adapter: str, major: int
+) -> dict[str, list[dict[str, Any]]]:
+    """``vnfcResourceInfo``, the virtual links' and the virtual storages' entries, from the
+    objects the backend reports (the kinds split as ``resourceChanges`` splits them, with the
+    same ids)."""
+
+    def handle(r: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceId": r["name"],
+            "vimLevelResourceType": r["kind"],
+            # V2.6.1 (TST 010) requires the VIM connection: the adapter instance.
+            **({"vimConnectionId": adapter} if major == 1 else {}),
+        }
+
+    def metadata(r: dict[str, Any]) -> dict[str, Any]:
+        return {key: r[key] for key in ("kind", "namespace", "ready", "message") if key in r}
+
+    vnfcs: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    storages: list[dict[str, Any]] = []
+    for r in resources:
+        key = resource_id({**r, "namespace": r.get("namespace") or namespace})
+        if r["kind"] in STORAGE_KINDS:
+            storages.append(
+                {
+                    "id": key,
+                    "virtualStorageDescId": r["name"],
+                    "storageResource": handle(r),
+                    "metadata": metadata(r),
+                }
+            )
+        elif r["kind"] in LINK_KINDS:
+            links.append(
+                {
+                    "id": key,
+                    "vnfVirtualLinkDescId": r["name"],
+                    "networkResource": handle(r),
+                    "metadata": metadata(r),
+                }
+            )
+        else:
+            vnfcs.append(
+                {
+                    "id": key,
+                    "vduId": r["name"],
+                    "computeResource": handle(r),
+                    "metadata": metadata(r),
+                }
+            )
+    info: dict[str, list[dict[str, Any]]] = {"vnfcResourceInfo": vnfcs}
+    if links:
+        # V2.6.1 names the array virtualLinkResourceInfo (V3.x: vnfVirtualLinkResourceInfo).
+        info["virtualLinkResourceInfo" if major == 1 else "vnfVirtualLinkResourceInfo"] = links
+    if storages:
+        info["virtualStorageResourceInfo"] = storages
+    return info
+
+
 def render_instance(
     view: VnfView,
     base: str,
@@ -179,22 +244,7 @@ def render_instance(
             ]
             info["extCpInfo"][0]["cpConfigId"] = deployment.namespace
         if resources is not None:
-            info["vnfcResourceInfo"] = [
-                {
-                    "id": f"{r.get('namespace') or deployment.namespace}/{r['kind']}/{r['name']}",
-                    "vduId": r["name"],
-                    "computeResource": {
-                        "resourceId": r["name"],
-                        "vimLevelResourceType": r["kind"],
-                        # V2.6.1 (TST 010) requires the VIM connection: the adapter instance.
-                        **({"vimConnectionId": deployment.adapter} if major == 1 else {}),
-                    },
-                    "metadata": {
-                        key: r[key] for key in ("kind", "namespace", "ready", "message") if key in r
-                    },
-                }
-                for r in resources
-            ]
+            info.update(_resource_info(resources, deployment.namespace, deployment.adapter, major))
         body["instantiatedVnfInfo"] = info
         for name, task in _TASKS.items():
             if major == 1 and task == "change_vnfpkg":

@@ -80,7 +80,7 @@ API_SERVER_SAYS = {
 
 
 @pytest.mark.parametrize("paths", [EVERYTHING, THE_CALLS], ids=["cluster", "calls"])
-@pytest.mark.parametrize(("fault", "expected"), [(500, 502), (503, 503), (429, 503), (504, 503)])
+@pytest.mark.parametrize(("fault", "expected"), [(500, 503), (503, 503), (429, 503), (504, 503)])
 def test_a_cluster_failure_is_one_status_on_every_route(
     deployed: tuple[httpx.Client, str],
     k8s_emulator: KubernetesEmulator,
@@ -108,14 +108,12 @@ def test_a_cluster_failure_is_one_status_on_every_route(
         assert response.headers["content-type"].startswith("application/problem+json")
         assert f"answered HTTP {fault}" in response.json()["detail"]
     status = answers["/status"]
-    if expected == 503:
-        # The core reports a deployment whose backend is unavailable now as UNKNOWN (not an
-        # error: the record is still served), and one whose backend fails as that failure.
-        assert status.status_code == 200, status.text
-        assert status.json()["status"] == "UNKNOWN"
-        assert f"answered HTTP {fault}" in status.json()["message"]
-    else:
-        assert status.status_code == expected, status.text
+    # A cluster that is unavailable now (a 500 too: the API server's storage or a webhook it
+    # calls failing, which passes) is retried by operations; the core reports the deployment
+    # as UNKNOWN (not an error: the record is still served).
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "UNKNOWN"
+    assert f"answered HTTP {fault}" in status.json()["message"]
     # and with the cluster back, every route answers again
     assert client.get(url + "/history").status_code == 200
     assert client.get(url + "/logs").status_code == 200

@@ -473,7 +473,7 @@ async def test_follow_logs_streams_and_stops_when_the_reader_stops(
 
     # The reader threads finish once the stream is closed.
     def readers() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "netweave-helm-logs"]
+        return [t for t in threading.enumerate() if t.name == "netweave-pod-logs"]
 
     for _ in range(100):
         if not readers():

@@ -2,36 +2,23 @@
 
 The synchronous ``kubernetes`` client runs in ``asyncio.to_thread``: it is the client the project
 chose for the field (kubeconfig loading, exec plugins, in-cluster config) and the emulator is
-tested against it; ``kubernetes_asyncio`` would be a second client to keep in step. Every
-exception of the client is mapped here onto :mod:`netweave.errors`.
+tested against it; ``kubernetes_asyncio`` would be a second client to keep in step. Kubeconfig
+loading, the error table and pod logs are core's (:mod:`netweave.adapters.kubernetes`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import urllib3
-import yaml
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
-from netweave.errors import (
-    AlreadyExists,
-    BackendError,
-    BackendUnavailable,
-    ClusterNotConfigured,
-    Conflict,
-    InvalidInput,
-    NetweaveError,
-    NotFound,
-)
+from netweave.adapters.kubernetes import map_kube_exception, new_api_client
+from netweave.errors import BackendError, InvalidInput, NetweaveError
 
 from netweave_flux.config import ClusterSettings
 from netweave_flux.manifests import Kind
@@ -46,40 +33,9 @@ NO_CLUSTER = (
 )
 
 
-def _status_message(exc: ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "{}")
-    except ValueError:
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or exc.reason or f"HTTP {exc.status}")
-
-
 def map_api_error(exc: ApiException, what: str) -> NetweaveError:
-    """Kubernetes ``Status`` answers → the core taxonomy."""
-    status = int(exc.status or 0)
-    message = _status_message(exc)
-    if status == 404:
-        return NotFound(f"{what}: not found", details={"reason": message})
-    if status == 409:
-        try:
-            reason = json.loads(exc.body or "{}").get("reason")
-        except ValueError:
-            reason = None
-        if reason == "AlreadyExists":
-            return AlreadyExists(f"{what}: already exists")
-        return Conflict(f"{what}: {message}")
-    if status in (400, 422):
-        # The API server refused what netweave wrote (CRD schema, admission): the request's
-        # content was not acceptable.
-        return InvalidInput(f"{what}: the cluster refused it: {message}")
-    if status in (401, 403):
-        return BackendError(
-            f"{what}: the cluster refused netweave's credentials (HTTP {status}): {message}"
-        )
-    if status == 0 or status in (429, 500, 502, 503, 504):
-        return BackendUnavailable(f"{what}: the Kubernetes API is unavailable ({message})")
-    return BackendError(f"{what}: the Kubernetes API answered HTTP {status}: {message}")
+    """Kubernetes ``Status`` answers → the core taxonomy (core's one Kubernetes table)."""
+    return map_kube_exception(exc, what)
 
 
 class Kube:
@@ -93,41 +49,15 @@ class Kube:
 
     def _client(self) -> k8s.ApiClient:
         with self._lock:
-            if self._api is not None:
-                return self._api
-            cfg = k8s.Configuration()
-            s = self.settings
-            try:
-                if s.kubeconfig_content is not None:
-                    doc = yaml.safe_load(s.kubeconfig_content.get_secret_value())
-                    k8s_config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-                        doc, context=s.context, client_configuration=cfg
-                    )
-                elif s.kubeconfig is not None:
-                    if not s.kubeconfig.is_file():
-                        raise ClusterNotConfigured(
-                            f"kubeconfig {s.kubeconfig} does not exist; {NO_CLUSTER}"
-                        )
-                    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                        str(s.kubeconfig), context=s.context, client_configuration=cfg
-                    )
-                elif os.environ.get("KUBECONFIG") or os.path.exists(
-                    os.path.expanduser("~/.kube/config")
-                ):
-                    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                        context=s.context, client_configuration=cfg
-                    )
-                else:
-                    k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                        client_configuration=cfg
-                    )
-            except ConfigException as exc:
-                raise ClusterNotConfigured(f"{NO_CLUSTER} ({exc})") from exc
-            except (OSError, yaml.YAMLError) as exc:
-                raise ClusterNotConfigured(f"{NO_CLUSTER} (unreadable kubeconfig)") from exc
-            cfg.retries = s.connect_retries
-            self._api = k8s.ApiClient(cfg)
+            if self._api is None:
+                self._api = new_api_client(
+                    self.settings, "flux", NO_CLUSTER, retries=self.settings.connect_retries
+                )
             return self._api
+
+    async def api_client(self) -> k8s.ApiClient:
+        """The shared ``ApiClient`` (created on first use, off the event loop)."""
+        return await asyncio.to_thread(self._client)
 
     def close(self) -> None:
         with self._lock:
@@ -140,12 +70,8 @@ class Kube:
             api = self._client()
             try:
                 return fn(api)
-            except ApiException as exc:
-                raise map_api_error(exc, what) from exc
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise BackendUnavailable(
-                    f"{what}: the Kubernetes API is unreachable ({type(exc).__name__})"
-                ) from exc
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise map_kube_exception(exc, what) from exc
 
         return await asyncio.to_thread(run)
 
@@ -315,7 +241,7 @@ class Kube:
 
         return await self.call(f"list pods in {namespace}", fn)
 
-    async def pod_log(
+    async def pod_log(  # the adapter moves to core's stream_pod_logs; removed then
         self,
         namespace: str,
         pod: str,

@@ -9,18 +9,13 @@ deployment calls raise ``ClusterNotConfigured`` with a message saying how to con
 
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
-import yaml
-from netweave.errors import ClusterNotConfigured
+from netweave.adapters.kubernetes import cluster_source, new_api_client, require_cluster
 
 from netweave_helm import sdk
 from netweave_helm.config import ClusterSettings
-
-_IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 HOW_TO_CONFIGURE = (
     "configure a cluster for this Helm adapter: set 'cluster.kubeconfig' (a kubeconfig path) or "
@@ -43,34 +38,11 @@ class ClusterAccess:
 
     def source(self) -> str | None:
         """A description of the configured cluster source, or ``None`` when there is none."""
-        s = self.settings
-        if s.kubeconfig_content is not None:
-            return "inline kubeconfig (cluster.kubeconfigContent)"
-        if s.kubeconfig is not None:
-            return f"kubeconfig {s.kubeconfig}"
-        env = os.environ.get("KUBECONFIG")
-        if env and any(Path(p).is_file() for p in env.split(os.pathsep) if p):
-            return "KUBECONFIG"
-        if (Path.home() / ".kube" / "config").is_file():
-            return "~/.kube/config"
-        if os.environ.get("KUBERNETES_SERVICE_HOST") and _IN_CLUSTER_TOKEN.is_file():
-            return "in-cluster service account"
-        return None
+        return cluster_source(self.settings)
 
     def require(self) -> None:
-        source = self.source()
-        if source is None:
-            raise ClusterNotConfigured(
-                f"adapter {self.adapter!r} has no Kubernetes cluster: {HOW_TO_CONFIGURE}",
-                details={"adapter": self.adapter},
-            )
-        if self.settings.kubeconfig is not None and not self.settings.kubeconfig.is_file():
-            # Checked here because the SDK panics on a missing kubeconfig file.
-            raise ClusterNotConfigured(
-                f"adapter {self.adapter!r}: kubeconfig {self.settings.kubeconfig} does not "
-                f"exist; {HOW_TO_CONFIGURE}",
-                details={"adapter": self.adapter},
-            )
+        # Checked here too because the SDK panics on a missing kubeconfig file.
+        require_cluster(self.settings, self.adapter, HOW_TO_CONFIGURE)
 
     # -- Helm SDK configurations -----------------------------------------------------------
 
@@ -131,21 +103,7 @@ class ClusterAccess:
         return self._new_kube_client()
 
     def _new_kube_client(self) -> Any:
-        from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-
-        s = self.settings
-        if s.kubeconfig_content is not None:
-            loaded = yaml.safe_load(s.kubeconfig_content.get_secret_value())
-            return k8s_config.new_client_from_config_dict(loaded, context=s.context)  # type: ignore[no-untyped-call]
-        if s.kubeconfig is not None:
-            return k8s_config.new_client_from_config(str(s.kubeconfig), context=s.context)  # type: ignore[no-untyped-call]
-        source = self.source()
-        if source == "in-cluster service account":
-            configuration = k8s_client.Configuration()
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return k8s_client.ApiClient(configuration)
-        return k8s_config.new_client_from_config(context=s.context)  # type: ignore[no-untyped-call]
+        return new_api_client(self.settings, self.adapter, HOW_TO_CONFIGURE)
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from netweave.errors import BackendUnavailable, status_error_class
+from netweave.adapters.kubernetes import kube_error_class
+from netweave.errors import BackendUnavailable
 from netweave.health.diff import differences, unified
 from netweave.health.readiness import NEEDS_PODS, readiness
 from netweave.models import DriftItem, ResourceDiff, ResourceStatus
@@ -133,7 +134,7 @@ class LiveReader:
         if status == 404:
             return None
         if status >= 400:
-            raise status_error_class(status)(
+            raise kube_error_class(status)(
                 f"reading {path}: the Kubernetes API answered HTTP {status}"
             )
         answer = json.loads(body or b"{}")
@@ -215,7 +216,7 @@ def restore(client: Any, manifest: str, namespace: str, timeout: float) -> list[
                 message = str(json.loads(text or b"{}").get("message") or "")
             except ValueError:
                 message = ""
-            raise status_error_class(status)(
+            raise kube_error_class(status)(
                 f"applying {item.label}: the Kubernetes API answered HTTP {status}: {message}"[:500]
             )
         restored.append(item.label)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netweave.adapters.kubernetes import kube_error_class
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -31,7 +32,6 @@ from netweave.errors import (
     InvalidInput,
     NetweaveError,
     NotFound,
-    status_error_class,
 )
 
 if TYPE_CHECKING:
@@ -120,12 +120,12 @@ _KUBE_STATUS_PHRASES: tuple[tuple[re.Pattern[str], int], ...] = (
 
 def _kube_failure(message: str, text: str) -> NetweaveError | None:
     """The core's error for the Kubernetes API failing with a 429/5xx that ``message`` reports
-    (the same mapping the Kubernetes client's errors get in :mod:`netweave_helm.logs`)."""
+    (core's Kubernetes table, :mod:`netweave.adapters.kubernetes`, as for the client's errors)."""
     for pattern, status in _KUBE_STATUS_PHRASES:
         found = pattern.search(message)
         if found is not None:
             status = status or int(found.group(1))
-            kind = status_error_class(status)
+            kind = kube_error_class(status)
             return kind(f"{text} (the Kubernetes API answered HTTP {status})")
     return None
 

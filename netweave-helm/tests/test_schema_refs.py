@@ -19,10 +19,10 @@ import pytest
 from chartkit import build_chart, chart_files, write_tgz
 from conftest import AdapterFactory, upload_of
 from netweave.adapters import DeploymentSpec, OperationContext, PackageInfo
+from netweave.adapters.charts import check_schema_references
+from netweave.adapters.chartschema import external_references, load_schema
 from netweave.errors import InvalidInput
-from netweave_helm.archives import check_schema_references
 from netweave_helm.config import ArchiveLimits
-from netweave_helm.schemarefs import external_references, load_schema
 from servers import serve_asgi
 
 TOKEN = "schema-refs-token"

@@ -29,10 +29,10 @@ from typing import Any
 from urllib.parse import urljoin
 
 import yaml
+from netweave.adapters.charts import NoAliasLoader as _NoAliasLoader
 from netweave.errors import InvalidInput
 from netweave.fetching import Fetcher, FetchPolicy
 
-from netweave_helm.archives import _NoAliasLoader
 from netweave_helm.storage.base import ChartStore
 from netweave_helm.storage.oci import OciReference, RegistryReader, tag_for
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netweave.adapters.charts import ArchiveFacts, inspect_archive, refuse
 from netweave.errors import BackendError, BackendTimeout, InvalidInput
 
 from netweave_helm import sdk
-from netweave_helm.archives import ArchiveFacts, inspect_archive, refuse
 from netweave_helm.chartcheck import LIMITS_ENV
 from netweave_helm.config import HelmConfig, RenderLimits
 

@@ -1,5 +1,8 @@
 """References out of a chart's ``values.schema.json``, found before Helm compiles the schema.
 
+Part of core's chart-archive inspector (:mod:`netweave.adapters.charts`): every adapter that
+hands a Helm chart to Helm (directly or through its backend) refuses the same schemas.
+
 Helm's schema compiler (santhosh-tekuri/jsonschema, set up by Helm with ``file``, ``http`` and
 ``https`` loaders and the schema placed at ``file:///values.schema.json``) loads whatever a
 schema refers to: ``{"$ref": "http://10.0.0.1/x.json"}`` makes the process that validates

@@ -477,6 +477,10 @@ class ObjectChartStore(ChartStore):
                 raise self._error(exc, f"uploading {filename}") from exc
             try:
                 await self._update_index(add)
+            except AlreadyExists:
+                # Another tool (the plugins take no claims) indexed this version meanwhile:
+                # the object under its name is theirs now, not ours to delete.
+                raise
             except BaseException:
                 await self._forget(key)
                 raise
@@ -512,9 +516,13 @@ class ObjectChartStore(ChartStore):
 
         async with self._claim(name, version):
             removed = await self._update_index(remove)
-            key = self._archive_key(
-                entries_from_index({"entries": {name: [removed]}}, self.location)[0]
-            )
+            try:
+                key = self._archive_key(
+                    entries_from_index({"entries": {name: [removed]}}, self.location)[0]
+                )
+            except BackendError as exc:  # an entry pointing elsewhere: nothing of ours to delete
+                _log.warning("chart %s:%s: %s; its archive is left alone", name, version, exc)
+                return
             try:
                 await obstore.delete_async(self._store, key)
             except _NOT_FOUND:

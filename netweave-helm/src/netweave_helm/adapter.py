@@ -55,6 +55,7 @@ from netweave.adapters import (
     PackageListing,
     PackageUpload,
 )
+from netweave.adapters.idempotency import idempotency_stamp
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.adapters.values import merge_values as deep_merge
 from netweave.errors import (
@@ -120,7 +121,8 @@ _ROLLBACK_TO = re.compile(r"^Rollback to (\d+)$")
 
 
 def key_label(idempotency_key: str) -> str:
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    """The release's ``netweave-op`` label: core's one idempotency stamp."""
+    return idempotency_stamp(idempotency_key)
 
 
 def _label_value(value: str) -> str:

@@ -34,6 +34,7 @@ from netweave.adapters import (
     PackageInfo,
     PackageUpload,
 )
+from netweave.adapters.idempotency import idempotency_stamp
 from netweave.adapters.polling import poll_until
 from netweave.adapters.times import parse_time as _timestamp
 from netweave.adapters.values import merge_values as _deep_merge
@@ -415,7 +416,8 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
                 "package",
                 details={"field": "packageId"},
             )
-        marker = f"{_KEY_MARKER}{ctx.idempotency_key}"
+        # Core's label-safe stamp, not the key itself (free text, but one encoding everywhere).
+        marker = f"{_KEY_MARKER}{idempotency_stamp(ctx.idempotency_key)}"
         existing = await self._find_ns(spec.name, marker)
         if existing is not None:
             done = await self._resume_create(existing)

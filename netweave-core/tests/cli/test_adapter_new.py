@@ -14,15 +14,16 @@ from support.fresh_venv import build_fresh_venv, run, venv_env
 
 CORE_DIR = Path(__file__).resolve().parents[2]
 
-#: The hooks of the capabilities the scaffold declares (package management, lifecycle).
+#: The hooks of the capabilities the scaffold declares (package management and deployment
+#: lifecycle, with their parts package listing and deployment update).
 EXPECTED_TODO = {
-    "package-management: _list_packages",
+    "package-listing: _list_packages",
     "package-management: _get_package",
     "package-management: _upload_package",
     "package-management: _delete_package",
     "deployment-lifecycle: _create_deployment",
     "deployment-lifecycle: _get_deployment",
-    "deployment-lifecycle: _update_deployment",
+    "deployment-update: _update_deployment",
     "deployment-lifecycle: _delete_deployment",
 }
 

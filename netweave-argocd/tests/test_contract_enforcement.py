@@ -148,5 +148,8 @@ def test_entry_point_and_declared_capabilities() -> None:
         Capability.HISTORY,
         Capability.LOGS,
         Capability.GITOPS,
+        Capability.DRIFT,  # GET …/diff from Argo CD's managed-resources
+        Capability.PACKAGE_LISTING,
+        Capability.DEPLOYMENT_UPDATE,
     }
     assert Capability.DRY_RUN not in info.capabilities  # no preview is implemented

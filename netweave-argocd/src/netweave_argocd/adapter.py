@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -44,12 +45,18 @@ from netweave.errors import (
     NetweaveError,
     NotFound,
 )
-from netweave.models import LogOptions, ResourceStatus, RevisionEntry
+from netweave.models import LogOptions, ResourceDiff, ResourceStatus, RevisionEntry
 
 from netweave_argocd.auth import SessionAuth, StaticTokenAuth
 from netweave_argocd.config import ArgoCDConfig
 from netweave_argocd.sources import HELM, PACKAGE_TYPES, PackageSource, source_from_upload
-from netweave_argocd.status import automated_enabled, map_status
+from netweave_argocd.status import (
+    automated_enabled,
+    drift_of,
+    managed_resource_diff,
+    map_status,
+    resource_readiness,
+)
 
 _log = logging.getLogger("netweave.adapters.argocd")
 
@@ -157,25 +164,25 @@ def _history(app: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda h: int(h.get("id") or 0))
 
 
-class ArgoCDAdapter(DMSAdapter):
+class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
     TYPE: ClassVar[str] = "argocd"
     DISTRIBUTION: ClassVar[str] = "netweave-argocd"
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,
             Capability.LOGS,
             Capability.GITOPS,
+            Capability.DRIFT,
         }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = PACKAGE_TYPES
     DESCRIPTION: ClassVar[str] = "NF deployments as Argo CD Applications (Git and Helm sources)"
-    Config: ClassVar[type[ArgoCDConfig]] = ArgoCDConfig
-
-    config: ArgoCDConfig
 
     def __init__(
         self,
@@ -183,8 +190,9 @@ class ArgoCDAdapter(DMSAdapter):
         config: ArgoCDConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        data_dir: Path | None = None,
     ) -> None:
-        super().__init__(name, config)
+        super().__init__(name, config, data_dir=data_dir)
         self._transport = transport
         self._client: BackendClient | None = None
 
@@ -319,6 +327,7 @@ class ArgoCDAdapter(DMSAdapter):
             package_version=source.get("targetRevision"),
             values=_values_of(source),
             resources=resources,
+            drift=drift_of(app),
             updated_at=_parse_time(
                 (status.get("operationState") or {}).get("finishedAt") or status.get("reconciledAt")
             ),
@@ -532,17 +541,32 @@ class ArgoCDAdapter(DMSAdapter):
         for node in tree.get("nodes") or ():
             if node.get("parentRefs"):
                 continue  # only the resources the app manages, not their children
-            health = (node.get("health") or {}).get("status")
+            ready, reason, message = resource_readiness(node.get("health"))
             resources.append(
                 ResourceStatus(
                     kind=str(node.get("kind", "")),
                     name=str(node.get("name", "")),
                     namespace=node.get("namespace") or None,
-                    ready=None if health is None else health == "Healthy",
-                    message=(node.get("health") or {}).get("message") or None,
+                    ready=ready,
+                    reason=reason,
+                    message=message,
                 )
             )
         return tuple(resources)
+
+    async def _diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
+        # Argo CD's own comparison: each managed resource's target state (rendered from the
+        # Application's source, which is the gateway's recorded one unless changed behind its
+        # back — drift then says so) and its live state, normalized as Argo CD compares them.
+        _, name = self._ref(backend_ref)
+        answer = await self._call(
+            "GET", self._app_path(name, "/managed-resources"), app=name, params=self._scope()
+        )
+        return [
+            managed_resource_diff(item)
+            for item in (answer.get("items") or ())
+            if isinstance(item, dict) and not item.get("hook")
+        ]
 
     async def _update_deployment(
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext

@@ -1,0 +1,219 @@
+"""Live health and drift through the gateway's HTTP API with the Argo CD adapter: the reconciler
+polls the strict Argo CD emulator while the test changes the cluster behind Argo CD's and the
+gateway's back (``kubectl edit``/``delete`` of a managed object, a workload degraded), and a
+subscriber on loopback receives the events. What Argo CD holds is checked, not only the
+gateway's word."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argo_emulator import ArgoEmulator
+from conftest import CHARTS
+from netweave.testing.etsi_notify import CallbackSink, callback_sink
+from netweave.testing.gateway import (
+    TERMINAL_OPERATION_STATES,
+    GatewayClient,
+    gateway_settings,
+    running_gateway,
+)
+from netweave.testing.reconcile import (
+    DEPLOYMENTS,
+    events,
+    fast_polling,
+    notified,
+    recorded_until,
+    stored,
+    subscribe,
+)
+
+PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
+
+
+@pytest.fixture
+def sink() -> Iterator[CallbackSink]:
+    with callback_sink() as server:
+        yield server
+
+
+@pytest.fixture
+async def gw(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[
+            {
+                "name": "argo",
+                "type": "argocd",
+                "default": True,
+                "config": {
+                    "serverUrl": argo.url,
+                    "authToken": "static-token",
+                    "defaultProject": "default",
+                    # One try per poll: the reconciler's back-off is what is measured.
+                    "http": {"backoff": 0, "retries": 0},
+                    "timeouts": {"read": 0.5, "write": 20},
+                },
+            }
+        ],
+    )
+    fast_polling(settings)
+    # Argo CD's application controller runs: every read of an Application steps it.
+    argo.auto_tick = True
+    async with running_gateway(tmp_path, settings=settings) as client:
+        yield client
+
+
+async def deploy(gw: GatewayClient) -> str:
+    response = await gw.post(
+        PACKAGES,
+        json={
+            "name": "web",
+            "artifactVersion": "1.0.0",
+            "packageUri": CHARTS,
+            "packageType": "helm",
+            "source": {"chart": "web"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    response = await gw.post(
+        DEPLOYMENTS,
+        json={
+            "name": "web",
+            "namespace": "ran",
+            "packageId": response.json()["packageId"],
+            "values": {"replicaCount": 2},
+        },
+    )
+    assert response.status_code == 201, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert operation["state"] == "COMPLETED", operation
+    deployment_id = str(response.json()["deploymentId"])
+    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    return deployment_id
+
+
+def app_gets(argo: ArgoEmulator) -> int:
+    return sum(1 for r in argo.requests if r.operation_id == "ApplicationService_Get")
+
+
+async def test_an_object_edited_behind_argo_cds_back_is_drift_with_a_diff_and_sync_repairs_it(
+    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+) -> None:
+    deployment_id = await deploy(gw)
+    await subscribe(gw, sink)
+    assert (await stored(gw, deployment_id))["driftDetected"] is False
+    diff = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")).json()
+    assert diff["driftDetected"] is False, diff
+    assert {r["state"] for r in diff["resources"]} == {"in-sync"}
+
+    # Someone scales the Deployment with kubectl: Argo CD compares it OutOfSync.
+    argo.edit_live("web", "Deployment", "web", {"spec": {"replicas": 5}})
+    record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
+    (difference,) = record["drift"]["differences"]
+    expected = {"change": "modified", "kind": "Deployment", "name": "web", "namespace": "ran"}
+    assert expected.items() <= difference.items(), difference
+    assert record["drift"]["since"]
+    # Manual sync: Argo CD waits for one; the workload itself is still healthy.
+    assert record["status"] == "PENDING", record
+    event = await notified(sink, "DeploymentDriftDetected", deployment_id)
+    assert event["data"]["drift"]["differences"][0]["kind"] == "Deployment"
+    assert event["id"]
+
+    # The diff is Argo CD's own comparison: desired replicas 2, live 5.
+    response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
+    assert response.status_code == 200, response.text
+    diff = response.json()
+    assert diff["driftDetected"] is True
+    by_kind = {r["kind"]: r for r in diff["resources"]}
+    assert by_kind["Service"]["state"] == "in-sync"
+    assert by_kind["Deployment"]["state"] == "modified"
+    assert "-  replicas: 2" in by_kind["Deployment"]["diff"], by_kind["Deployment"]["diff"]
+    assert "+  replicas: 5" in by_kind["Deployment"]["diff"]
+
+    # Repair: a sync applies the source again; the edit is undone in the cluster.
+    response = await gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")
+    assert response.status_code == 202, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert (operation["operationType"], operation["state"]) == ("RECONCILE", "COMPLETED"), operation
+    with argo.lock:
+        app = argo.app("web")
+        assert app["status"]["sync"]["status"] == "Synced"
+        assert {r["status"] for r in app["status"]["resources"]} == {"Synced"}
+        assert not argo.control[("argocd", "web")].live_edits
+    record = await stored(gw, deployment_id)
+    assert (record["status"], record["driftDetected"]) == ("DEPLOYED", False), record
+
+
+async def test_a_deleted_object_and_a_degraded_workload_are_recorded_and_notified(
+    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+) -> None:
+    deployment_id = await deploy(gw)
+    await subscribe(gw, sink)
+
+    argo.degrade("web")
+    record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
+    assert "minimum availability" in (record["statusMessage"] or ""), record
+    assert record["driftDetected"] is False  # unhealthy, not changed
+    await notified(
+        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEGRADED"
+    )
+    report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
+    workload = next(r for r in report["resources"] if r["kind"] == "Deployment")
+    assert (workload["ready"], workload["reason"]) == (False, "Degraded"), workload
+
+    argo.delete_live("web", "Service", "web")
+    record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
+    assert record["drift"]["differences"][0]["change"] == "missing", record
+    assert record["drift"]["differences"][0]["kind"] == "Service"
+    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    diff = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")).json()
+    service = next(r for r in diff["resources"] if r["kind"] == "Service")
+    assert service["state"] == "missing", service
+
+
+async def test_argo_cd_refusing_or_hanging_during_polls_changes_nothing_and_backs_off(
+    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+) -> None:
+    deployment_id = await deploy(gw)
+    await subscribe(gw, sink)
+    reconciler: Any = gw.app.state.services.reconciler
+    before = await stored(gw, deployment_id)
+
+    # argocd-server answers 503 to everything for 3 s: polls every 0.3 s would be ~10; with
+    # the back-off (0.3, 0.6, 1.2, 1.2 …) far fewer.
+    argo.down = True
+    start_gets, start_unreachable = app_gets(argo), reconciler.stats.unreachable
+    await asyncio.sleep(3.0)
+    tried = app_gets(argo) - start_gets
+    argo.down = False
+    assert reconciler.stats.unreachable - start_unreachable >= 2
+    assert 2 <= tried <= 6, tried
+
+    # It hangs past the adapter's read timeout (0.5 s): a timeout is no evidence either.
+    argo.stall = 1.0
+    start_unreachable = reconciler.stats.unreachable
+    await _until(lambda: reconciler.stats.unreachable >= start_unreachable + 1, 10.0)
+    argo.stall = 0.0
+
+    after = await stored(gw, deployment_id)
+    for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
+        assert after[key] == before[key], (key, before, after)
+    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(sink, "DeploymentDriftDetected", deployment_id) == []
+    # Back: the reconciler reads it again (no crash), and a real change is still seen.
+    argo.degrade("web")
+    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
+
+
+async def _until(predicate: Any, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")

@@ -139,3 +139,12 @@ async def test_reads_see_the_latest_commit_and_a_transaction_its_own_writes(
     await store.delete_package("inside-1.0.0")
     assert await store.package_view("inside-1.0.0") is None
     assert await store.count_packages(equal={}) == 1
+
+
+async def test_backend_refs_are_those_of_the_adapters_packages(store: SqlStore) -> None:
+    await _seed(store)
+    for adapter in ("helm-local", "helm-b"):
+        page = await store.list_packages(adapter=adapter, limit=1000)
+        assert page.items
+        assert await store.package_backend_refs(adapter) == {r.backend_ref for r in page.items}
+    assert await store.package_backend_refs("no-such-adapter") == set()

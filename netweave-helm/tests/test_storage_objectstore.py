@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import textwrap
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from chartkit import build_chart, chart_files, write_tgz
 from conftest import REAL_CHARTS, AdapterFactory, upload_of
 from gcsfake import GcsState, run_gcs
 from netweave.adapters import DeploymentSpec, OperationContext
-from netweave.errors import BackendError
+from netweave.errors import AlreadyExists, BackendError
 from netweave.models import DeploymentStatus
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
@@ -400,6 +401,29 @@ async def test_two_gateways_uploading_at_once_lose_no_entry(
         )
         assert [r.status_code for r in responses] == [201] * 6, [r.text for r in responses]
     assert repo.versions() == {f"app{i}:1.0.0" for i in range(6)}
+
+
+async def test_a_claim_held_elsewhere_is_a_409_until_its_holder_is_presumed_dead(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """Another replica's claim on the version: 409 and nothing written; the same claim older
+    than claimTtl (its holder died mid-upload): taken over, the upload lands."""
+    store = store_of({**repo.storage, "claimTtl": 60})
+    archive = build_chart(tmp_path / "c", "held", "1.0.0")
+    digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    metadata = {"apiVersion": "v2", "name": "held", "version": "1.0.0"}
+    claim = "charts/.netweave/claims/held-1.0.0.tgz"
+    obstore.put(repo.direct, claim, json.dumps({"holder": "other", "at": time.time()}).encode())
+    with pytest.raises(AlreadyExists, match="being stored or deleted by another request"):
+        await store.put(archive, "held", "1.0.0", metadata, digest)
+    assert repo.versions() == set()
+    assert "charts/held-1.0.0.tgz" not in repo.object_keys()
+    stale = {"holder": "other", "at": time.time() - 61}
+    obstore.put(repo.direct, claim, json.dumps(stale).encode())
+    entry = await store.put(archive, "held", "1.0.0", metadata, digest)
+    assert entry.digest == digest
+    assert repo.versions() == {"held:1.0.0"}
+    assert claim not in repo.object_keys()
 
 
 # -- failures ------------------------------------------------------------------------------

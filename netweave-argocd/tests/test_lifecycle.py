@@ -10,6 +10,7 @@ import pytest
 from argo_emulator import CRD, ArgoEmulator
 from conftest import ctx, git_upload, helm_upload, spec
 from netweave.adapters import DeploymentChange
+from netweave.adapters.idempotency import idempotency_stamp
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -456,7 +457,9 @@ async def test_rollback_interrupted_after_switching_auto_sync_off_is_resumed(
     app = argo.app("web")
     saved = app["spec"]["syncPolicy"]["automated"]
     del app["spec"]["syncPolicy"]["automated"]
-    progress = {"key": step.idempotency_key, "id": 0, "automated": saved, "done": False}
+    # What the interrupted attempt recorded: its step's idempotency stamp.
+    key = idempotency_stamp(step.idempotency_key)
+    progress = {"key": key, "id": 0, "automated": saved, "done": False}
     app["metadata"]["annotations"]["netweave.io/rollback"] = json.dumps(progress)
     info = await auto_adapter.rollback_deployment(ref, 0, step)
     assert info.status is DeploymentStatus.ROLLING_BACK

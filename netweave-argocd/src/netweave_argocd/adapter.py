@@ -33,6 +33,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.http import BackendClient
+from netweave.adapters.idempotency import has_stamp, idempotency_stamp
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.adapters.values import merge_values as deep_merge
 from netweave.errors import (
@@ -648,7 +649,7 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
             progress = json.loads(annotations.get(ANNOTATION_ROLLBACK) or "{}")
         except ValueError:
             progress = {}
-        if isinstance(progress, dict) and progress.get("key") == ctx.idempotency_key:
+        if isinstance(progress, dict) and has_stamp(progress.get("key"), ctx.idempotency_key):
             return await self._resume_rollback(name, app, progress)
         history = _history(app)
         if revision == 0:
@@ -674,7 +675,7 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
             **self._scope(),
         }
         progress = {
-            "key": ctx.idempotency_key,
+            "key": idempotency_stamp(ctx.idempotency_key),
             "id": body["id"],
             # Argo CD refuses a rollback while auto-sync is on: remember it to restore it.
             "automated": (

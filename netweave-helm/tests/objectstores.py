@@ -1,6 +1,7 @@
 """Object storage servers on loopback for the tests: moto's S3 server (pip ``moto[server]``),
 Azurite's Blob service (npm ``azurite``, installed by ``.ci/run`` under ``.nox/azurite``), and a
-TCP relay a test can cut to make a store unreachable mid-call."""
+TCP relay a test can cut to make a store unreachable mid-call (optionally terminating TLS, to
+put a store behind a certificate)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import hmac
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -158,8 +160,9 @@ class Relay:
     """A TCP relay to ``target_port`` on loopback that a test can cut (every connection closed,
     no new ones taken) after ``cut_after`` bytes went upstream, or at once, and restore."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, tls: ssl.SSLContext | None = None) -> None:
         self.target_port = target_port
+        self.tls = tls
         self.port = free_port()
         self.cut_after: int | None = None
         self.upstream_bytes = 0
@@ -170,7 +173,7 @@ class Relay:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -187,15 +190,23 @@ class Relay:
                 client, _ = listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        try:
+            if self.tls is not None:
+                client.settimeout(5)
+                client = self.tls.wrap_socket(client, server_side=True)
+                client.settimeout(None)
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            upstream.settimeout(None)
+        except OSError:  # a refused handshake (an untrusting client) included
+            client.close()
+            return
+        with self._lock:
+            self._sockets += [client, upstream]
+        threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket, counts: bool) -> None:
         try:

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import os
+import ssl
 import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +35,7 @@ from netweave.errors import AlreadyExists, BackendError
 from netweave.models import DeploymentStatus
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.tls import make_pki
 from netweave_helm.config import HelmConfig
 from netweave_helm.storage.objectstore import ObjectChartStore
 from objectstores import AzureServer, Relay, S3Server, run_azurite, run_moto
@@ -558,3 +560,36 @@ async def test_credentials_from_variables_in_the_configuration(
     assert await store.list_charts() == []
     ok, message = await store.health()
     assert ok, message
+
+
+async def test_tls_endpoint_with_its_ca_file_or_refused(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A store behind a certificate of a private CA: trusted with ``caFile`` (or
+    ``insecureSkipTlsVerify``), refused without, with an error naming those settings."""
+    pki = make_pki(tmp_path / "pki")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    relay = Relay(int(s3_server.endpoint.rsplit(":", 1)[1]), tls=context)
+    relay.start()
+    try:
+        repo = s3_repo(s3_server, endpoint=relay.endpoint)
+        archive = build_chart(tmp_path / "c", "tls", "1.0.0")
+        digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+        metadata = {"apiVersion": "v2", "name": "tls", "version": "1.0.0"}
+
+        untrusting = store_of(repo.storage)
+        with pytest.raises(BackendError) as caught:
+            await untrusting.list_charts()
+        assert "storage.caFile" in caught.value.message, caught.value.message
+
+        trusting = store_of({**repo.storage, "caFile": str(pki.ca)})
+        await trusting.put(archive, "tls", "1.0.0", metadata, digest)
+        fetched = await trusting.fetch("tls", "1.0.0", tmp_path / "fetched")
+        assert fetched.read_bytes() == archive.read_bytes()
+
+        skipping = store_of({**repo.storage, "insecureSkipTlsVerify": True})
+        assert [e.name for e in await skipping.list_charts()] == ["tls"]
+        assert repo.versions() == {"tls:1.0.0"}
+    finally:
+        relay.close()

@@ -149,6 +149,13 @@ class ObjectChartStore(ChartStore):
                 f"check {self._credential_settings()}",
                 details={"repository": self.location, "setting": self._credential_settings()},
             )
+        if "InvalidCertificate" in str(exc) or "certificate verify failed" in str(exc):
+            return BackendError(
+                f"{self.kind} storage {self.location}: its endpoint's TLS certificate is not "
+                f"trusted ({doing}); check storage.caFile (storage.insecureSkipTlsVerify for "
+                "testing only)",
+                details={"repository": self.location, "setting": "storage.caFile"},
+            )
         status = _status_of(first)
         if isinstance(exc, _NOT_FOUND) or status == 404:
             return BackendError(

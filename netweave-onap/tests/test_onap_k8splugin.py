@@ -30,7 +30,7 @@ from netweave.errors import (
     Unsupported,
 )
 from netweave.models import DeploymentStatus
-from netweave_onap import K8sPluginAdapter, OnapAdapter
+from netweave_onap import K8sPluginBackend, OnapAdapter
 from onap_emulators.k8splugin import K8sPluginEmulator
 from onap_emulators.server import Request, Response
 
@@ -62,9 +62,12 @@ def profile_values(backend: K8sPluginEmulator, rb: tuple[str, str], profile: str
 
 
 async def test_mode_class_and_capabilities(k8s_adapter: OnapAdapter) -> None:
-    assert type(k8s_adapter) is K8sPluginAdapter
-    assert Capability.ROLLBACK in type(k8s_adapter).CAPABILITIES
-    assert type(k8s_adapter).info().capabilities == type(k8s_adapter).CAPABILITIES
+    assert type(k8s_adapter) is OnapAdapter
+    assert isinstance(k8s_adapter.backend, K8sPluginBackend)
+    assert Capability.ROLLBACK in k8s_adapter.capabilities
+    assert Capability.DEPLOYMENT_UPDATE in k8s_adapter.capabilities
+    assert k8s_adapter.instance_info().capabilities == k8s_adapter.capabilities
+    assert k8s_adapter.capabilities > OnapAdapter.CAPABILITIES
     assert (await k8s_adapter.health()).healthy
 
 

@@ -30,7 +30,7 @@ from netweave.errors import (
 )
 from netweave.models import DeploymentStatus
 from netweave.testing.contracts import ContractViolation
-from netweave_onap import OnapAdapter, SoAdapter
+from netweave_onap import OnapAdapter, SoBackend
 from onap_emulators.samples import MODEL, shared_dir
 from onap_emulators.so import SoEmulator, load_validator
 
@@ -71,11 +71,15 @@ def posts(backend: SoEmulator) -> list[dict[str, str]]:
 
 
 async def test_mode_class_and_capabilities(so_adapter: OnapAdapter) -> None:
-    assert type(so_adapter) is SoAdapter
-    caps = type(so_adapter).CAPABILITIES
+    assert type(so_adapter) is OnapAdapter
+    assert isinstance(so_adapter.backend, SoBackend)
+    caps = so_adapter.capabilities
     assert Capability.DEPLOYMENT_LIFECYCLE in caps
     assert Capability.ROLLBACK not in caps
+    assert Capability.DEPLOYMENT_UPDATE not in caps
+    assert Capability.PACKAGE_LISTING not in caps
     assert caps >= OnapAdapter.CAPABILITIES
+    assert so_adapter.instance_info().capabilities == caps
     assert (await so_adapter.health()).healthy
     with pytest.raises(Unsupported):
         await so_adapter.rollback_deployment("x", 0, ctx())

@@ -16,7 +16,7 @@ from netweave.errors import (
     NotFound,
 )
 from netweave.models import DeploymentStatus as S
-from netweave_onap import K8sPluginAdapter, OnapAdapter, OnapConfig, SoAdapter
+from netweave_onap import K8sPluginBackend, OnapAdapter, OnapConfig, SoBackend
 from netweave_onap.errors import k8splugin_error, so_error
 from netweave_onap.status import K8SPLUGIN_STATUS, map_k8splugin, map_so
 from netweave_onap.values import deep_merge, flatten, unflatten
@@ -40,21 +40,21 @@ def test_entry_point_names_the_adapter() -> None:
     info = OnapAdapter.info()
     assert (info.type, info.distribution) == ("onap", "netweave-onap")
     # The entry point declares what every onap instance can do: the intersection.
-    assert info.capabilities == K8sPluginAdapter.CAPABILITIES & SoAdapter.CAPABILITIES
+    assert info.capabilities == K8sPluginBackend.CAPABILITIES & SoBackend.CAPABILITIES
     assert info.package_types == {"helm", "sdc-service"}
 
 
-def test_backend_picks_the_class_and_its_capabilities() -> None:
+def test_backend_picks_the_instances_capabilities() -> None:
     so = OnapAdapter("a", OnapConfig.model_validate(SO_CONFIG))
     k8s = OnapAdapter(
         "b", OnapAdapter.Config.model_validate({"k8sPluginUrl": "http://x", "cloudRegion": "r"})
     )
-    assert type(so) is SoAdapter and type(k8s) is K8sPluginAdapter
-    assert isinstance(so, OnapAdapter) and isinstance(k8s, OnapAdapter)
-    assert Capability.ROLLBACK in type(k8s).info().capabilities
-    assert Capability.ROLLBACK not in type(so).info().capabilities
-    with pytest.raises(ValueError, match="drives backend"):
-        SoAdapter("c", k8s.config)
+    assert type(so) is OnapAdapter and type(k8s) is OnapAdapter
+    assert isinstance(so.backend, SoBackend) and isinstance(k8s.backend, K8sPluginBackend)
+    assert Capability.ROLLBACK in k8s.instance_info().capabilities
+    assert Capability.ROLLBACK not in so.instance_info().capabilities
+    assert so.package_types == {"sdc-service"} and k8s.package_types == {"helm"}
+    assert (so.max_deployment_name_length, k8s.max_deployment_name_length) == (63, 53)
 
 
 @pytest.mark.parametrize(

@@ -1,35 +1,49 @@
-"""``OnapAdapter``: the ``onap`` entry point, one class per backend mode behind it.
+"""``OnapAdapter``: the ``onap`` entry point, driving the backend its configuration names.
 
-``DMSAdapter`` declares capabilities as class attributes (read by the loader, the kit and the
-API through ``type(adapter)``), but what an ONAP instance can do depends on its ``backend``
-setting: the k8s plugin can roll back (re-upgrade to an earlier definition and profile), SO's
-NBI cannot even update a CNF through a contract-checked route. So constructing
-``OnapAdapter(name, config)`` returns an instance of the mode's subclass
-(:class:`~netweave_onap.k8splugin.K8sPluginAdapter` or :class:`~netweave_onap.so.SoAdapter`),
-whose class attributes are that mode's honest capabilities. ``OnapAdapter`` itself — what the
-loader validates at load time — declares the intersection (what every ``onap`` instance can do)
-and the union of package types.
+What an ONAP instance can do depends on its ``backend`` setting: the k8s plugin can roll back
+(re-upgrade to an earlier definition and profile), SO's NBI cannot even update a CNF through a
+contract-checked route. So ``OnapAdapter`` holds one :class:`OnapBackend` — the mode's client and
+vocabulary (:class:`~netweave_onap.k8splugin.K8sPluginBackend` or
+:class:`~netweave_onap.so.SoBackend`) — hands its hooks to it, and reports that backend's
+capabilities, package types and name limit as the instance's own. The class-level defaults
+(what the loader and ``OnapAdapter.info()`` show before any instance exists) are what every
+``onap`` instance can do: the intersection of the modes' capabilities, the union of their
+package types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from pathlib import Path
+from typing import ClassVar, TypeVar
 
 import httpx
-from netweave.adapters import AdapterConfig, Capability, DMSAdapter
+from netweave.adapters import (
+    AdapterHealth,
+    Capability,
+    DeploymentChange,
+    DeploymentInfo,
+    DeploymentSpec,
+    DMSAdapter,
+    OperationContext,
+    PackageInfo,
+    PackageUpload,
+)
 from netweave.adapters.http import BackendClient, ErrorMapper
 from netweave.adapters.polling import poll_until
+from netweave.models import RevisionEntry
 
 from netweave_onap.config import OnapConfig
 
 _T = TypeVar("_T")
 
-#: Capabilities of each mode; ``OnapAdapter`` declares their intersection.
+#: Capabilities of each mode; ``OnapAdapter`` declares their intersection as its class default.
 K8SPLUGIN_CAPABILITIES = frozenset(
     {
         Capability.PACKAGE_MANAGEMENT,
+        Capability.PACKAGE_LISTING,
         Capability.DEPLOYMENT_LIFECYCLE,
+        Capability.DEPLOYMENT_UPDATE,
         Capability.ROLLBACK,
         Capability.HISTORY,
     }
@@ -39,38 +53,23 @@ HELM_PACKAGE = "helm"
 SDC_PACKAGE = "sdc-service"
 
 
-class OnapAdapter(DMSAdapter[OnapConfig]):
-    TYPE: ClassVar[str] = "onap"
-    DISTRIBUTION: ClassVar[str] = "netweave-onap"
-    CAPABILITIES: ClassVar[frozenset[Capability]] = K8SPLUGIN_CAPABILITIES & SO_CAPABILITIES
-    PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({HELM_PACKAGE, SDC_PACKAGE})
-    DESCRIPTION: ClassVar[str] = (
-        "ONAP: CNFs through the MultiCloud k8s plugin (backend: k8splugin) or the Service "
-        "Orchestrator's macro flow (backend: so)"
-    )
-    #: Set by each mode's subclass.
+class OnapBackend:
+    """One ONAP backend mode: its client, its vocabulary and the adapter's hooks for it.
+
+    Not an adapter: :class:`OnapAdapter` owns the template (capability checks, timeouts,
+    error mapping) and calls these hooks only for what the mode declares."""
+
+    #: The ``backend`` value of the configuration this mode drives.
     BACKEND: ClassVar[str] = ""
-
-    def __new__(cls, name: str, config: AdapterConfig) -> OnapAdapter:
-        if cls is not OnapAdapter:
-            return super().__new__(cls)
-        onap = _as_onap_config(config)
-        # Imported here: the mode modules subclass this one.
-        if onap.backend == "so":
-            from netweave_onap.so import SoAdapter
-
-            return super().__new__(SoAdapter)
-        from netweave_onap.k8splugin import K8sPluginAdapter
-
-        return super().__new__(K8sPluginAdapter)
+    CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset()
+    PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset()
+    MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 63
+    #: Why the mode lacks a capability (the 501's message).
+    UNSUPPORTED: ClassVar[dict[Capability, str]] = {}
 
     def __init__(self, name: str, config: OnapConfig) -> None:
-        super().__init__(name, config)
-        if self.BACKEND and self.config.backend != self.BACKEND:
-            raise ValueError(
-                f"{type(self).__name__} drives backend {self.BACKEND!r}, "
-                f"the configuration says {self.config.backend!r}"
-            )
+        self.name = name
+        self.config = config
         self._client: BackendClient | None = None
 
     # -- shared plumbing -----------------------------------------------------------------
@@ -98,11 +97,6 @@ class OnapAdapter(DMSAdapter[OnapConfig]):
             raise RuntimeError(f"adapter {self.name!r} used before start()")
         return self._client
 
-    async def _stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
     async def _poll(
         self,
         fetch: Callable[[], Awaitable[_T]],
@@ -118,13 +112,156 @@ class OnapAdapter(DMSAdapter[OnapConfig]):
             what="the ONAP request settling",
         )
 
+    # -- hooks (the adapter's, for this mode); a mode overrides what it declares -----------
 
-def _as_onap_config(config: AdapterConfig | dict[str, Any]) -> OnapConfig:
-    if isinstance(config, OnapConfig):
-        return config
-    if isinstance(config, dict):
-        return OnapConfig.model_validate(config)
-    return OnapConfig.model_validate(config.model_dump(by_alias=True))
+    async def _start(self) -> None:
+        return None
+
+    async def _stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _health(self) -> AdapterHealth:
+        return AdapterHealth(healthy=True)
+
+    async def _list_packages(self) -> list[PackageInfo]:
+        raise NotImplementedError("_list_packages")
+
+    async def _get_package(self, backend_ref: str) -> PackageInfo:
+        raise NotImplementedError("_get_package")
+
+    async def _upload_package(self, upload: PackageUpload) -> PackageInfo:
+        raise NotImplementedError("_upload_package")
+
+    async def _delete_package(self, backend_ref: str) -> None:
+        raise NotImplementedError("_delete_package")
+
+    async def _create_deployment(
+        self, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_create_deployment")
+
+    async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
+        raise NotImplementedError("_get_deployment")
+
+    async def _update_deployment(
+        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_update_deployment")
+
+    async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
+        return None
+
+    async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
+        raise NotImplementedError("_delete_deployment")
+
+    async def _rollback_deployment(
+        self, backend_ref: str, revision: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        raise NotImplementedError("_rollback_deployment")
+
+    async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
+        raise NotImplementedError("_get_history")
+
+
+class OnapAdapter(DMSAdapter[OnapConfig]):
+    TYPE: ClassVar[str] = "onap"
+    DISTRIBUTION: ClassVar[str] = "netweave-onap"
+    #: What every ``onap`` instance can do; an instance reports its backend's (``capabilities``).
+    CAPABILITIES: ClassVar[frozenset[Capability]] = K8SPLUGIN_CAPABILITIES & SO_CAPABILITIES
+    PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({HELM_PACKAGE, SDC_PACKAGE})
+    DESCRIPTION: ClassVar[str] = (
+        "ONAP: CNFs through the MultiCloud k8s plugin (backend: k8splugin) or the Service "
+        "Orchestrator's macro flow (backend: so)"
+    )
+
+    def __init__(self, name: str, config: OnapConfig, *, data_dir: Path | None = None) -> None:
+        super().__init__(name, config, data_dir=data_dir)
+        self.backend = _backend_for(name, self.config)
+
+    # -- what this instance can do: its backend's ------------------------------------------
+
+    @classmethod
+    def default_capabilities(cls) -> frozenset[Capability]:
+        # Exactly the intersection: SO lacks the parts (listing, update) of what it declares.
+        return cls.CAPABILITIES
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.backend.CAPABILITIES
+
+    @property
+    def package_types(self) -> frozenset[str]:
+        return self.backend.PACKAGE_TYPES
+
+    @property
+    def max_deployment_name_length(self) -> int:
+        return self.backend.MAX_DEPLOYMENT_NAME_LENGTH
+
+    def _unsupported_reason(self, capability: Capability) -> str | None:
+        return self.backend.UNSUPPORTED.get(capability)
+
+    # -- hooks: the backend's ------------------------------------------------------------
+
+    async def _start(self) -> None:
+        await self.backend._start()
+
+    async def _stop(self) -> None:
+        await self.backend._stop()
+
+    async def _health(self) -> AdapterHealth:
+        return await self.backend._health()
+
+    async def _list_packages(self) -> list[PackageInfo]:
+        return await self.backend._list_packages()
+
+    async def _get_package(self, backend_ref: str) -> PackageInfo:
+        return await self.backend._get_package(backend_ref)
+
+    async def _upload_package(self, upload: PackageUpload) -> PackageInfo:
+        return await self.backend._upload_package(upload)
+
+    async def _delete_package(self, backend_ref: str) -> None:
+        await self.backend._delete_package(backend_ref)
+
+    async def _create_deployment(
+        self, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        return await self.backend._create_deployment(spec, ctx)
+
+    async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
+        return await self.backend._get_deployment(backend_ref)
+
+    async def _update_deployment(
+        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
+    ) -> DeploymentInfo:
+        return await self.backend._update_deployment(backend_ref, change, ctx)
+
+    async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
+        await self.backend._check_update(backend_ref, change)
+
+    async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
+        await self.backend._delete_deployment(backend_ref, ctx)
+
+    async def _rollback_deployment(
+        self, backend_ref: str, revision: int, ctx: OperationContext
+    ) -> DeploymentInfo:
+        return await self.backend._rollback_deployment(backend_ref, revision, ctx)
+
+    async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
+        return await self.backend._get_history(backend_ref)
+
+
+def _backend_for(name: str, config: OnapConfig) -> OnapBackend:
+    # Imported here: the mode modules subclass OnapBackend from this one.
+    if config.backend == "so":
+        from netweave_onap.so import SoBackend
+
+        return SoBackend(name, config)
+    from netweave_onap.k8splugin import K8sPluginBackend
+
+    return K8sPluginBackend(name, config)
 
 
 __all__ = [
@@ -133,4 +270,5 @@ __all__ = [
     "SDC_PACKAGE",
     "SO_CAPABILITIES",
     "OnapAdapter",
+    "OnapBackend",
 ]

@@ -43,6 +43,8 @@ from netweave.adapters import (
     PackageInfo,
     PackageUpload,
 )
+from netweave.adapters.charts import inspect_archive
+from netweave.adapters.idempotency import has_stamp, idempotency_stamp
 from netweave.adapters.times import parse_time
 from netweave.errors import (
     AlreadyExists,
@@ -56,9 +58,9 @@ from netweave.errors import (
 )
 from netweave.models import DeploymentStatus, ResourceStatus, RevisionEntry
 
-from netweave_onap.adapter import HELM_PACKAGE, K8SPLUGIN_CAPABILITIES, OnapAdapter
+from netweave_onap.adapter import HELM_PACKAGE, K8SPLUGIN_CAPABILITIES, OnapBackend
 from netweave_onap.errors import k8splugin_error
-from netweave_onap.status import map_k8splugin
+from netweave_onap.status import k8splugin_resource, map_k8splugin
 from netweave_onap.values import deep_merge
 
 _log = logging.getLogger("netweave_onap.k8splugin")
@@ -72,7 +74,6 @@ L_VALUES = "netweave-values"
 L_HISTORY = "netweave-history"
 #: History entries kept in the label (oldest dropped first).
 MAX_HISTORY = 100
-_MAX_CHART_YAML = 1 << 20
 _SETTLED = frozenset(
     {
         DeploymentStatus.DEPLOYED,
@@ -92,29 +93,10 @@ def _now() -> str:
 
 
 def _inspect_chart(archive: Path) -> dict[str, Any]:
-    """Chart directory name and Chart.yaml of a ``.tgz``, read without extracting anything."""
-    try:
-        with tarfile.open(archive, mode="r:gz") as tar:
-            for member in tar:
-                parts = member.name.strip("/").split("/")
-                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile():
-                    if member.size > _MAX_CHART_YAML:
-                        break
-                    handle = tar.extractfile(member)
-                    if handle is None:
-                        break
-                    meta = yaml.safe_load(handle.read())
-                    if not isinstance(meta, dict):
-                        break
-                    return {"chartName": parts[0], "chart": meta}
-    except (tarfile.TarError, OSError, EOFError, yaml.YAMLError) as exc:
-        raise InvalidInput(
-            f"the package is not a gzip-compressed Helm chart archive ({type(exc).__name__})",
-            details={"field": "package"},
-        ) from exc
-    raise InvalidInput(
-        "the archive has no <chart>/Chart.yaml at its top level", details={"field": "package"}
-    )
+    """Chart directory name and Chart.yaml of a ``.tgz``, by core's one safe inspector (limits
+    on entries, sizes and ratio; no links, devices or path traversal), nothing extracted."""
+    facts = inspect_archive(archive)
+    return {"chartName": facts.top, "chart": facts.chart_yaml}
 
 
 def _profile_content(values: dict[str, Any]) -> bytes:
@@ -142,7 +124,7 @@ def _split_ref(backend_ref: str) -> tuple[str, str]:
     return name, version
 
 
-class K8sPluginAdapter(OnapAdapter):
+class K8sPluginBackend(OnapBackend):
     BACKEND: ClassVar[str] = "k8splugin"
     CAPABILITIES: ClassVar[frozenset[Capability]] = K8SPLUGIN_CAPABILITIES
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({HELM_PACKAGE})
@@ -330,7 +312,7 @@ class K8sPluginAdapter(OnapAdapter):
             "labels": {
                 L_DEPLOYMENT: deployment_id,
                 L_REVISION: str(revision),
-                L_KEY: ctx.idempotency_key,
+                L_KEY: idempotency_stamp(ctx.idempotency_key),
                 L_VALUES: json.dumps(values, sort_keys=True, separators=(",", ":")),
             },
         }
@@ -387,14 +369,8 @@ class K8sPluginAdapter(OnapAdapter):
         if status_report is not None:
             ready = bool(status_report.get("ready"))
             for item in status_report.get("resourcesStatus") or []:
-                gvk = item.get("GVK") or {}
-                resources.append(
-                    ResourceStatus(
-                        kind=str(gvk.get("Kind", "")),
-                        name=str(item.get("name", "")),
-                        namespace=namespace,
-                    )
-                )
+                if isinstance(item, dict):
+                    resources.append(k8splugin_resource(item, namespace))
         else:
             for item in full.get("resources") or []:
                 gvk = item.get("GVK") or {}
@@ -468,7 +444,7 @@ class K8sPluginAdapter(OnapAdapter):
     async def _find_by_key(self, rb: tuple[str, str], key: str) -> dict[str, Any] | None:
         for item in await self._instances(*rb):
             labels = (item.get("request") or {}).get("labels") or {}
-            if labels.get(L_KEY) == key:
+            if has_stamp(labels.get(L_KEY), key):
                 return item
         return None
 
@@ -506,7 +482,7 @@ class K8sPluginAdapter(OnapAdapter):
     ) -> dict[str, str]:
         return {
             L_DEPLOYMENT: deployment_id,
-            L_KEY: ctx.idempotency_key,
+            L_KEY: idempotency_stamp(ctx.idempotency_key),
             L_REVISION: str(revision),
             L_OPERATION: operation,
             L_VALUES: json.dumps(values, sort_keys=True, separators=(",", ":")),
@@ -636,7 +612,7 @@ class K8sPluginAdapter(OnapAdapter):
         full = await self._full(backend_ref)
         request = full.get("request") or {}
         labels = request.get("labels") or {}
-        if labels.get(L_KEY) == ctx.idempotency_key:
+        if has_stamp(labels.get(L_KEY), ctx.idempotency_key):
             return await self._repeat(backend_ref, full)  # this step already reached the plugin
         current = self._info(full, None)
         base_values = current.values or {}
@@ -682,7 +658,7 @@ class K8sPluginAdapter(OnapAdapter):
     ) -> DeploymentInfo:
         full = await self._full(backend_ref)
         labels = (full.get("request") or {}).get("labels") or {}
-        if labels.get(L_KEY) == ctx.idempotency_key:
+        if has_stamp(labels.get(L_KEY), ctx.idempotency_key):
             return await self._repeat(backend_ref, full)
         history = self._history(labels)
         current = self._info(full, None).revision
@@ -808,4 +784,4 @@ class K8sPluginAdapter(OnapAdapter):
                 )
 
 
-__all__ = ["K8sPluginAdapter"]
+__all__ = ["K8sPluginBackend"]

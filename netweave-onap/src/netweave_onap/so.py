@@ -24,33 +24,31 @@ import base64
 import binascii
 import json
 import logging
-import uuid
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from netweave.adapters import (
     AdapterHealth,
     Capability,
-    DeploymentChange,
     DeploymentInfo,
     DeploymentSpec,
     OperationContext,
     PackageInfo,
     PackageUpload,
 )
-from netweave.errors import BackendError, InvalidInput, NotFound, Unsupported
+from netweave.adapters.idempotency import idempotency_uuid
+from netweave.errors import BackendError, InvalidInput, NotFound
 from netweave.models import DeploymentStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from netweave_onap.adapter import SDC_PACKAGE, SO_CAPABILITIES, OnapAdapter
+from netweave_onap.adapter import SDC_PACKAGE, SO_CAPABILITIES, OnapBackend
 from netweave_onap.errors import so_error
 from netweave_onap.status import SO_SUCCESS, SO_TERMINAL, map_so
 from netweave_onap.values import flatten, unflatten
 
 _log = logging.getLogger("netweave_onap.so")
 _REF_PREFIX = "sdc-service:"
-_UUID_NAMESPACE = uuid.UUID("7b0f6f6e-4c8e-5d3a-9d0e-6e657477656f")
 #: How many SO requests one operation step may issue (a new one only after a failed one).
 _MAX_REQUESTS_PER_STEP = 5
 #: instanceParams keys the CNF flow reads itself; everything else is a Helm override value.
@@ -107,10 +105,17 @@ def _decode_ref(backend_ref: str) -> dict[str, Any]:
     return payload
 
 
-class SoAdapter(OnapAdapter):
+class SoBackend(OnapBackend):
     BACKEND: ClassVar[str] = "so"
     CAPABILITIES: ClassVar[frozenset[Capability]] = SO_CAPABILITIES
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset({SDC_PACKAGE})
+    UNSUPPORTED: ClassVar[dict[Capability, str]] = {
+        Capability.PACKAGE_LISTING: "ONAP SO has no service-model catalogue API; SO-mode "
+        "packages are references the gateway stores (list them through the gateway)",
+        Capability.DEPLOYMENT_UPDATE: "backend 'so' cannot update a CNF: SO's upgradeCnf "
+        "route is not in its published API contract; use backend 'k8splugin' for updates "
+        "and rollbacks",
+    }
 
     def _default_headers(self) -> dict[str, str]:
         return {
@@ -173,13 +178,6 @@ class SoAdapter(OnapAdapter):
     async def _get_package(self, backend_ref: str) -> PackageInfo:
         return self._package_info(backend_ref, _decode_ref(backend_ref))
 
-    async def _list_packages(self) -> list[PackageInfo]:
-        raise Unsupported(
-            "ONAP SO has no service-model catalogue API; SO-mode packages are references the "
-            "gateway stores (list them through the gateway)",
-            details={"capability": "package-listing", "adapter": self.name},
-        )
-
     async def _delete_package(self, backend_ref: str) -> None:
         # Nothing lives in SO for a reference: forgetting it is the gateway's part.
         _decode_ref(backend_ref)
@@ -221,7 +219,7 @@ class SoAdapter(OnapAdapter):
         """Send ``body`` once per idempotency key; return the tracked request (terminal when
         ``wait``). A step whose earlier request FAILED may issue a new one (bounded)."""
         for attempt in range(_MAX_REQUESTS_PER_STEP):
-            request_id = str(uuid.uuid5(_UUID_NAMESPACE, f"{ctx.idempotency_key}#{attempt}"))
+            request_id = str(idempotency_uuid(ctx.idempotency_key, part=str(attempt)))
             existing = await self._orchestration_request(request_id)
             if existing is not None and self._state(existing) in SO_SUCCESS | {
                 "PENDING",
@@ -462,21 +460,6 @@ class SoAdapter(OnapAdapter):
             )
         return await self._get_deployment(str(instance_id))
 
-    def _cannot_update(self) -> Unsupported:
-        return Unsupported(
-            "backend 'so' cannot update a CNF: SO's upgradeCnf route is not in its published "
-            "API contract; use backend 'k8splugin' for updates and rollbacks",
-            details={"capability": "deployment-update", "adapter": self.name},
-        )
-
-    async def _check_update(self, backend_ref: str, change: DeploymentChange) -> None:
-        raise self._cannot_update()  # a 501 before any operation exists
-
-    async def _update_deployment(
-        self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
-    ) -> DeploymentInfo:
-        raise self._cannot_update()
-
     async def _delete_deployment(self, backend_ref: str, ctx: OperationContext) -> None:
         requests = await self._requests_of(backend_ref)
         if not requests:
@@ -529,4 +512,4 @@ class SoAdapter(OnapAdapter):
             )
 
 
-__all__ = ["SdcServiceModel", "SoAdapter"]
+__all__ = ["SdcServiceModel", "SoBackend"]

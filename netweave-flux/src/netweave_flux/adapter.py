@@ -13,6 +13,7 @@ Anything else is an unknown reference (``NotFound``).
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import logging
@@ -20,12 +21,12 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
 from netweave.adapters import (
-    AdapterConfig,
     AdapterHealth,
     Capability,
     DeploymentChange,
@@ -36,6 +37,8 @@ from netweave.adapters import (
     PackageInfo,
     PackageUpload,
 )
+from netweave.adapters.idempotency import has_stamp, idempotency_stamp
+from netweave.adapters.kubernetes import stream_pod_logs
 from netweave.adapters.polling import poll_until
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.errors import (
@@ -56,7 +59,14 @@ from netweave.models import (
 from netweave_flux import manifests as m
 from netweave_flux.config import FluxConfig
 from netweave_flux.kube import Kube
-from netweave_flux.status import conditions_of, map_status
+from netweave_flux.status import (
+    MAX_JUDGED,
+    conditions_of,
+    has_failed,
+    inventory,
+    judge,
+    map_status,
+)
 from netweave_flux.store import Change, ClusterStore, Mutation, ObjectStore
 
 _log = logging.getLogger("netweave_flux")
@@ -94,7 +104,7 @@ def _annotations(obj: dict[str, Any]) -> dict[str, str]:
     return ann
 
 
-class FluxAdapter(DMSAdapter):
+class FluxAdapter(DMSAdapter[FluxConfig]):
     TYPE: ClassVar[str] = "flux"
     DISTRIBUTION: ClassVar[str] = "netweave-flux"
     DESCRIPTION: ClassVar[str] = (
@@ -103,7 +113,9 @@ class FluxAdapter(DMSAdapter):
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
+            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
+            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,
@@ -114,23 +126,20 @@ class FluxAdapter(DMSAdapter):
         }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset(m.PACKAGE_KINDS)
-    Config: ClassVar[type[AdapterConfig]] = FluxConfig
     #: HelmRelease ``releaseName`` is limited to 53 characters (netweave sets it to the name).
     MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 53
 
-    def __init__(self, name: str, config: AdapterConfig) -> None:
-        super().__init__(name, config)
-        assert isinstance(config, FluxConfig)
-        self.cfg: FluxConfig = config
-        self.kube = Kube(config.cluster, config.timeouts.read)
+    def __init__(self, name: str, config: FluxConfig, *, data_dir: Path | None = None) -> None:
+        super().__init__(name, config, data_dir=data_dir)
+        self.kube = Kube(self.config.cluster, self.config.timeouts.read)
         self.store: ObjectStore = self._make_store()
 
     def _make_store(self) -> ObjectStore:
-        if self.cfg.mode == "git":
+        if self.config.mode == "git":
             from netweave_flux.gitstore import GitStore
 
-            assert self.cfg.git is not None
-            return GitStore(self.cfg.git, self.name)
+            assert self.config.git is not None
+            return GitStore(self.config.git, self.name)
         return ClusterStore(self.kube, self.name)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -140,10 +149,10 @@ class FluxAdapter(DMSAdapter):
         self.kube.close()
 
     async def _health(self) -> AdapterHealth:
-        details: dict[str, Any] = {"mode": self.cfg.mode}
+        details: dict[str, Any] = {"mode": self.config.mode}
         try:
             details["kubernetes"] = await self.kube.version()
-            if self.cfg.mode == "git":
+            if self.config.mode == "git":
                 from netweave_flux.gitstore import GitStore
 
                 assert isinstance(self.store, GitStore)
@@ -177,7 +186,7 @@ class FluxAdapter(DMSAdapter):
         }
         if upload.description:
             ann[m.ANN_DESCRIPTION] = upload.description[:1000]
-        spec: dict[str, Any] = {"url": uri, "interval": self.cfg.source_interval}
+        spec: dict[str, Any] = {"url": uri, "interval": self.config.source_interval}
 
         def text(key: str) -> str | None:
             value = src.get(key)
@@ -244,7 +253,7 @@ class FluxAdapter(DMSAdapter):
             "kind": kind.kind,
             "metadata": {
                 "name": m.object_name(upload.name, upload.version),
-                "namespace": self.cfg.source_namespace,
+                "namespace": self.config.source_namespace,
                 "labels": m.labels(self.name),
                 "annotations": ann,
             },
@@ -304,7 +313,7 @@ class FluxAdapter(DMSAdapter):
     async def _list_packages(self) -> list[PackageInfo]:
         out: list[PackageInfo] = []
         for kind in m.SOURCE_KINDS.values():
-            for obj in await self.store.list(kind, self.cfg.source_namespace):
+            for obj in await self.store.list(kind, self.config.source_namespace):
                 if self._managed(obj):
                     out.append(self._package_info(obj))
         return out
@@ -322,10 +331,10 @@ class FluxAdapter(DMSAdapter):
         obj = self._source_object(upload)
         name = obj["metadata"]["name"]
         for kind in m.SOURCE_KINDS.values():
-            if await self.store.get(kind, self.cfg.source_namespace, name) is not None:
+            if await self.store.get(kind, self.config.source_namespace, name) is not None:
                 raise AlreadyExists(
                     f"package {upload.name} {upload.version} is already registered "
-                    f"({kind.kind} {self.cfg.source_namespace}/{name})"
+                    f"({kind.kind} {self.config.source_namespace}/{name})"
                 )
         created = await self.store.create(obj, Change("register package"))
         return self._package_info(created)
@@ -403,11 +412,11 @@ class FluxAdapter(DMSAdapter):
         entry["token"] = token
         entry["n"] = (max((int(e.get("n", 0)) for e in ledger), default=0)) + 1
         entry["at"] = _now()
-        if len(json.dumps(entry)) > self.cfg.ledger_max_bytes // 2:
+        if len(json.dumps(entry)) > self.config.ledger_max_bytes // 2:
             entry["values"] = None  # too large to keep: a rollback to it is refused
             entry["truncated"] = True
-        ledger = [entry, *ledger][: self.cfg.ledger_entries]
-        while len(ledger) > 1 and len(json.dumps(ledger)) > self.cfg.ledger_max_bytes:
+        ledger = [entry, *ledger][: self.config.ledger_entries]
+        while len(ledger) > 1 and len(json.dumps(ledger)) > self.config.ledger_max_bytes:
             ledger.pop()
         _annotations(obj)[m.ANN_LEDGER] = json.dumps(ledger, separators=(",", ":"))
 
@@ -442,7 +451,7 @@ class FluxAdapter(DMSAdapter):
                         "chart": str(sann.get(m.ANN_CHART) or ""),
                         "version": chart_version,
                         "sourceRef": source_ref,
-                        "interval": self.cfg.source_interval,
+                        "interval": self.config.source_interval,
                     }
                 }
             if values:
@@ -485,14 +494,14 @@ class FluxAdapter(DMSAdapter):
     ) -> dict[str, Any]:
         kind = self._deployment_kind(source)
         token = _now()
-        body: dict[str, Any] = {"interval": self.cfg.interval, "targetNamespace": spec.namespace}
-        if self.cfg.timeout:
-            body["timeout"] = self.cfg.timeout
+        body: dict[str, Any] = {"interval": self.config.interval, "targetNamespace": spec.namespace}
+        if self.config.timeout:
+            body["timeout"] = self.config.timeout
         if kind is m.HELM_RELEASE:
-            rem = self.cfg.remediation
+            rem = self.config.remediation
             body["releaseName"] = spec.name
             body["install"] = {
-                "createNamespace": self.cfg.create_namespace,
+                "createNamespace": self.config.create_namespace,
                 "remediation": {"retries": rem.install_retries},
             }
             body["upgrade"] = {
@@ -503,7 +512,7 @@ class FluxAdapter(DMSAdapter):
                 }
             }
         else:
-            body["prune"] = self.cfg.prune
+            body["prune"] = self.config.prune
         obj: dict[str, Any] = {
             "apiVersion": kind.api_version,
             "kind": kind.kind,
@@ -512,7 +521,7 @@ class FluxAdapter(DMSAdapter):
                 "namespace": spec.namespace,
                 "labels": m.labels(self.name),
                 "annotations": {
-                    m.ANN_IDEMPOTENCY: ctx.idempotency_key,
+                    m.ANN_IDEMPOTENCY: idempotency_stamp(ctx.idempotency_key),
                     m.ANN_DEPLOYMENT_ID: spec.deployment_id,
                     m.ANN_REQUESTED_AT: token,
                 },
@@ -533,7 +542,7 @@ class FluxAdapter(DMSAdapter):
         kind = m.DEPLOYMENT_KINDS[obj["kind"]]
         existing = await self.store.get(kind, spec.namespace, spec.name)
         if existing is not None:
-            if _annotations(existing).get(m.ANN_IDEMPOTENCY) == ctx.idempotency_key:
+            if has_stamp(_annotations(existing).get(m.ANN_IDEMPOTENCY), ctx.idempotency_key):
                 return await self._get_deployment(_ref(existing))
             raise AlreadyExists(f"{kind.kind} {spec.namespace}/{spec.name} already exists")
         try:
@@ -541,7 +550,9 @@ class FluxAdapter(DMSAdapter):
         except AlreadyExists:
             # A concurrent retry of the same operation won the race: not an error.
             again = await self.store.get(kind, spec.namespace, spec.name)
-            if again is None or _annotations(again).get(m.ANN_IDEMPOTENCY) != ctx.idempotency_key:
+            if again is None or not has_stamp(
+                _annotations(again).get(m.ANN_IDEMPOTENCY), ctx.idempotency_key
+            ):
                 raise
         return await self._get_deployment(_ref(obj))
 
@@ -619,7 +630,7 @@ class FluxAdapter(DMSAdapter):
 
     async def _get_deployment(self, backend_ref: str) -> DeploymentInfo:
         kind, namespace, name, live = await self._live(backend_ref)
-        desired = await self.store.get(kind, namespace, name) if self.cfg.mode == "git" else None
+        desired = await self.store.get(kind, namespace, name) if self.config.mode == "git" else None
         if live is None:
             if desired is not None and self._managed_any(desired):
                 return DeploymentInfo(
@@ -630,14 +641,27 @@ class FluxAdapter(DMSAdapter):
                     extensions={"kind": kind.kind},
                 )
             raise NotFound(f"no deployment {backend_ref!r}", details={"ref": backend_ref})
-        if self.cfg.mode == "git" and desired is None:
+        if self.config.mode == "git" and desired is None:
             info = self._info(live, None)
             return replace(
                 info,
                 status=DeploymentStatus.DELETING,
                 message="removed from Git; waiting for Flux to prune it from the cluster",
             )
-        return self._info(live, desired)
+        return await self._judged(self._info(live, desired), live)
+
+    async def _judged(self, info: DeploymentInfo, live: dict[str, Any]) -> DeploymentInfo:
+        """A deployment Flux reports ready, with its inventory's workloads judged by their own
+        readiness rules and the ones gone as drift (``netweave_flux.status``)."""
+        if info.status is not DeploymentStatus.DEPLOYED:
+            return info  # Flux is at work or failed: its inventory is not the answer yet
+        entries = inventory(live)
+        judged = [e for e in entries if e.judged][:MAX_JUDGED]
+        objects = await asyncio.gather(
+            *(self.kube.get_workload(e.group, e.kind, e.namespace, e.name) for e in judged)
+        )
+        resources, drift = judge(entries, dict(zip(judged, objects, strict=True)))
+        return replace(info, resources=resources, drift=drift)
 
     async def _change(
         self,
@@ -690,15 +714,25 @@ class FluxAdapter(DMSAdapter):
                 ) from exc
 
         # In git mode the file has no status: bind the ledger with the cluster's view.
-        live = await self.kube.get(kind, namespace, name) if self.cfg.mode == "git" else None
+        live = await self.kube.get(kind, namespace, name) if self.config.mode == "git" else None
         token = _now()
 
         def mutate(obj: dict[str, Any]) -> bool:
             ann = _annotations(obj)
             if not self._managed_any(obj):
                 raise NotFound(f"no deployment {backend_ref!r}")
-            if ann.get(m.ANN_IDEMPOTENCY) == ctx.idempotency_key:
-                return False  # this operation step already wrote its change
+            if has_stamp(ann.get(m.ANN_IDEMPOTENCY), ctx.idempotency_key):
+                # This operation step already wrote its change. A later attempt of it (the
+                # client's retry of a failed operation) asks Flux to try that change again,
+                # as `flux reconcile helmrelease --reset` does: helm-controller leaves a
+                # release whose retries are exhausted (Stalled) alone until a reset request
+                # (resetAt equal to requestedAt) clears its failure counters.
+                current = live if live is not None else obj
+                if ctx.attempt > 1 and kind is m.HELM_RELEASE and has_failed(current):
+                    ann[m.ANN_REQUESTED_AT] = token
+                    ann[m.ANN_RESET_AT] = token
+                    return True
+                return False
             ledger = self._ledger(obj)
             if ledger:
                 # Before the spec changes: bind what Flux reported for the current spec.
@@ -730,7 +764,7 @@ class FluxAdapter(DMSAdapter):
                 spec.pop("suspend", None)
             if kind is m.HELM_RELEASE:
                 m.check_helmrelease(obj)
-            ann[m.ANN_IDEMPOTENCY] = ctx.idempotency_key
+            ann[m.ANN_IDEMPOTENCY] = idempotency_stamp(ctx.idempotency_key)
             ann[m.ANN_REQUESTED_AT] = token
             return True
 
@@ -749,14 +783,37 @@ class FluxAdapter(DMSAdapter):
             suspend=change.suspend,
         )
 
+    async def _repair_deployment(
+        self, backend_ref: str, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        # The recorded package and values written back, and for a HelmRelease a forced upgrade
+        # (forceAt = requestedAt): a plain reconcile of an unchanged release applies nothing,
+        # so objects deleted or edited behind Flux's back would stay so. kustomize-controller
+        # applies every object on each reconcile: the request is enough there.
+        kind, namespace, name = _parse_ref(backend_ref, m.DEPLOYMENT_KINDS)
+        mutate = await self._mutation(
+            backend_ref, ctx, spec.package.backend_ref, dict(spec.values), "replace", None
+        )
+
+        def forced(obj: dict[str, Any]) -> bool:
+            if not mutate(obj):
+                return False
+            if kind is m.HELM_RELEASE:
+                ann = _annotations(obj)
+                ann[m.ANN_FORCE_AT] = ann[m.ANN_REQUESTED_AT]
+            return True
+
+        await self.store.mutate(kind, namespace, name, forced, Change("repair", ctx.operation_id))
+        return await self._get_deployment(backend_ref)
+
     async def _scale_deployment(
         self, backend_ref: str, replicas: int, ctx: OperationContext
     ) -> DeploymentInfo:
         kind, _, _ = _parse_ref(backend_ref, m.DEPLOYMENT_KINDS)
         if kind is m.HELM_RELEASE:
-            values = m.set_path({}, self.cfg.scale_value_path, replicas)
+            values = m.set_path({}, self.config.scale_value_path, replicas)
         else:
-            values = {self.cfg.scale_substitute_key: replicas}
+            values = {self.config.scale_substitute_key: replicas}
         return await self._change(backend_ref, ctx, "scale", values=values)
 
     async def _rollback_deployment(
@@ -766,7 +823,7 @@ class FluxAdapter(DMSAdapter):
         if live is None:
             raise NotFound(f"no deployment {backend_ref!r}", details={"ref": backend_ref})
         desired = await self.store.get(kind, namespace, name) or live
-        if _annotations(desired).get(m.ANN_IDEMPOTENCY) == ctx.idempotency_key:
+        if has_stamp(_annotations(desired).get(m.ANN_IDEMPOTENCY), ctx.idempotency_key):
             return self._info(live, desired)  # this rollback was already applied
         ledger = self._ledger(desired)
         target: dict[str, Any] | None
@@ -830,7 +887,7 @@ class FluxAdapter(DMSAdapter):
             raise Conflict(
                 f"cannot roll {backend_ref} back to {wanted}: netweave has no record of the "
                 "values applied then (not applied by netweave, too large, or older than the "
-                f"{self.cfg.ledger_entries} revisions it keeps); refusing to guess",
+                f"{self.config.ledger_entries} revisions it keeps); refusing to guess",
                 details={"revision": revision},
             )
         return await self._change(
@@ -894,8 +951,8 @@ class FluxAdapter(DMSAdapter):
     def _manifest_name(self, obj: dict[str, Any]) -> str:
         meta = obj["metadata"]
         rel = f"{meta['namespace']}/{str(obj['kind']).lower()}-{meta['name']}.yaml"
-        if self.cfg.mode == "git" and self.cfg.git is not None:
-            return f"{self.cfg.git.path}/{rel}"
+        if self.config.mode == "git" and self.config.git is not None:
+            return f"{self.config.git.path}/{rel}"
         return rel
 
     async def _preview_deployment(
@@ -971,26 +1028,26 @@ class FluxAdapter(DMSAdapter):
             # Flux does not uninstall a suspended HelmRelease (nor prune a suspended
             # Kustomization) when it is deleted: resume it first.
             await self._change(backend_ref, ctx, "resume before delete", suspend=False)
-            if self.cfg.mode == "git" and live is not None:
+            if self.config.mode == "git" and live is not None:
 
                 async def resumed() -> bool:
                     cur = await self.kube.get(kind, namespace, name)
                     return cur is None or (cur.get("spec") or {}).get("suspend") is not True
 
-                assert self.cfg.git is not None
+                assert self.config.git is not None
                 await self._wait(
-                    "Flux syncing the resumed object", self.cfg.git.resume_wait, resumed
+                    "Flux syncing the resumed object", self.config.git.resume_wait, resumed
                 )
         await self.store.delete(kind, namespace, name, Change("delete", ctx.operation_id))
 
         async def gone() -> bool:
             return await self.kube.get(kind, namespace, name) is None
 
-        if self.cfg.mode == "git" and live is None:
+        if self.config.mode == "git" and live is None:
             return  # never reached the cluster: removing it from Git is all there is
         # The object carries Flux's finalizer: it is gone only once the controller uninstalled.
         await self._wait(
-            f"deletion of {backend_ref} (Flux's finalizer)", self.cfg.timeouts.write * 0.9, gone
+            f"deletion of {backend_ref} (Flux's finalizer)", self.config.timeouts.write * 0.9, gone
         )
 
     # -- logs -----------------------------------------------------------------------------------
@@ -1032,13 +1089,11 @@ class FluxAdapter(DMSAdapter):
                 if options.container and cname != options.container:
                     continue
                 streams.append((meta["namespace"], meta["name"], cname))
-        prefix = len(streams) > 1
-        for namespace, pod_name, cname in streams:
-            text = await self.kube.pod_log(
-                namespace, pod_name, cname, options.tail_lines, options.since_seconds
-            )
-            for line in text.splitlines():
-                yield f"[{pod_name}/{cname}] {line}" if prefix else line
+        api = await self.kube.api_client()
+        async for line in stream_pod_logs(
+            api, streams, options, read_timeout=self.kube.read_timeout
+        ):
+            yield line
 
 
 __all__ = ["FluxAdapter"]

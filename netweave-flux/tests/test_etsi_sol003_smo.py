@@ -251,13 +251,6 @@ async def test_a_failed_change_on_flux_is_rolled_back_retried_or_given_up(
     assert helmrelease(emulator) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap of the Flux adapter: a retry re-writes the same HelmRelease with a new "
-    "reconcile.fluxcd.io/requestedAt only; helm-controller leaves a release whose upgrade "
-    "retries are exhausted (Stalled) alone until resetAt (or forceAt) is set with the same "
-    "token, so Flux never tries again (backends.md: 'Reset retries')",
-)
 async def test_a_retry_on_flux_makes_helm_controller_try_again(
     gw: GatewayClient,
     contract: ContractValidator,

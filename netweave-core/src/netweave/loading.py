@@ -17,11 +17,9 @@ Ironic's driver factory, a failure of an *enabled* adapter stops start-up:
 All problems are collected, then reported together.
 
 **The data directory, for adapters that keep files** (the Helm adapter's local chart repository):
-if an adapter's ``Config`` model declares a field named ``data_dir`` and the instance's
-``config:`` does not set it, the loader sets it to ``<gateway data dir>/adapters/<instance
-name>`` — a directory private to that instance, created by :func:`load_adapters` before the
-adapter is constructed. An adapter that does not declare ``data_dir`` gets nothing injected (its
-``Config`` forbids unknown keys). **The fetch policy** likewise: a ``Config`` field ``fetch``
+every instance is constructed with ``data_dir=<gateway data dir>/adapters/<instance name>``, a
+directory private to it (``DMSAdapter.data_dir``); the adapter creates it if it keeps files
+there. Nothing is written into its configuration. **The fetch policy**: a ``Config`` field ``fetch``
 (``netweave.config.FetchSettings``) gets the gateway's ``fetch`` block unless the instance sets
 one (``netweave.fetching.FetchPolicy.from_settings`` builds the policy from it).
 
@@ -70,7 +68,6 @@ KNOWN_ADAPTERS: dict[str, str] = {
     "osm": "netweave-osm",
 }
 
-DATA_DIR_FIELD = "data_dir"
 #: An adapter ``Config`` field of type ``netweave.config.FetchSettings`` that the loader fills
 #: with the gateway's ``fetch`` settings unless the instance's ``config:`` sets its own.
 FETCH_FIELD = "fetch"
@@ -283,17 +280,10 @@ def instance_data_dir(settings: Settings, instance: AdapterInstanceSettings) -> 
 def build_config(
     cls: type[DMSAdapter], settings: Settings, instance: AdapterInstanceSettings, index: int
 ) -> tuple[AdapterConfig | None, list[str]]:
-    """Validate one instance's ``config:`` with the class's ``Config`` (``data_dir`` injected
-    when the model declares it); returns the config or the error lines."""
+    """Validate one instance's ``config:`` with the class's ``Config``; returns the config or
+    the error lines."""
     raw = dict(instance.config)
     model = cls.Config
-    field = model.model_fields.get(DATA_DIR_FIELD)
-    if (
-        field is not None
-        and DATA_DIR_FIELD not in raw
-        and (field.alias or DATA_DIR_FIELD) not in raw
-    ):
-        raw[DATA_DIR_FIELD] = str(instance_data_dir(settings, instance))
     if FETCH_FIELD in model.model_fields and FETCH_FIELD not in raw:
         raw[FETCH_FIELD] = settings.fetch.model_dump(by_alias=True)
     try:
@@ -410,10 +400,8 @@ def load_adapters(
     default: str | None = None
     for name, (instance, config) in loaded.configs.items():
         cls = loaded.classes[instance.type]
-        if DATA_DIR_FIELD in type(config).model_fields:
-            Path(getattr(config, DATA_DIR_FIELD)).mkdir(parents=True, exist_ok=True)
         try:
-            instances[name] = cls(name, config)
+            instances[name] = cls(name, config, data_dir=instance_data_dir(settings, instance))
         except Exception as exc:
             errors.append(
                 f"adapter instance {name!r} (type {instance.type}) could not be created: "
@@ -432,7 +420,6 @@ def load_adapters(
 
 
 __all__ = [
-    "DATA_DIR_FIELD",
     "FETCH_FIELD",
     "KNOWN_ADAPTERS",
     "AdapterLoadError",

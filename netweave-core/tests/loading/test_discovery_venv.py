@@ -45,8 +45,8 @@ print(json.dumps({
     "distribution": info.distribution,
     "version": info.version,
     "capabilities": sorted(info.capabilities),
-    "data_dir": str(adapter.config.data_dir),
-    "data_dir_exists": adapter.config.data_dir.is_dir(),
+    "data_dir": str(adapter.data_dir),
+    "data_dir_exists": adapter.data_dir.is_dir(),
     "greeting_b": registry.adapters["tiny-b"].config.greeting,
     "hooks_registered": pm.has_plugin("tinyfix"),
     "configured_ports": netweave_tinyfix.TinyfixHooks.configured,
@@ -79,9 +79,11 @@ def test_installed_distribution_is_discovered_and_loaded(venv: Path, tmp_path: P
     assert seen["default"] == "tiny-b"
     assert seen["class"] == "netweave_tinyfix:TinyfixAdapter"
     assert (seen["distribution"], seen["version"]) == ("netweave-tinyfix", "0.3.1")
-    assert seen["capabilities"] == ["package-management"]
+    assert seen["capabilities"] == ["package-listing", "package-management"]
+    # Given to the adapter, not written into its configuration; the loader creates nothing
+    # (the adapter does, when it starts and keeps files).
     assert seen["data_dir"] == str(tmp_path / "data" / "adapters" / "tiny-a")
-    assert seen["data_dir_exists"] is True
+    assert seen["data_dir_exists"] is False
     assert seen["greeting_b"] == "hi"
     assert seen["hooks_registered"] is True
     assert seen["configured_ports"] == [8765]

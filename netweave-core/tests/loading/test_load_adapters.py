@@ -46,13 +46,13 @@ class FakeAdapter(DMSAdapter):
 
 
 class StoringConfig(AdapterConfig):
-    data_dir: Path
+    #: An adapter may still let the configuration name a directory of its own choosing.
+    data_dir: Path | None = None
 
 
-class StoringAdapter(DMSAdapter):
+class StoringAdapter(DMSAdapter[StoringConfig]):
     TYPE = "storing"
     DISTRIBUTION = "netweave-storing"
-    Config = StoringConfig
 
 
 class Seen:
@@ -250,35 +250,33 @@ def test_all_problems_reported_together(tmp_path: Path) -> None:
     assert info.value.errors[1].startswith("plugins.dms[1] (b).config.replicas:")
 
 
-def test_data_dir_injected_per_instance_and_created(tmp_path: Path) -> None:
+def test_each_instance_is_given_its_own_data_dir_and_its_config_is_untouched(
+    tmp_path: Path,
+) -> None:
     settings = settings_with(
         tmp_path,
         {"name": "s1", "type": "storing"},
         {"name": "s2", "type": "storing", "config": {"data_dir": str(tmp_path / "mine")}},
+        {"name": "f", "type": "fake"},
     )
-    # resolve_adapters validates without touching the disk …
-    loaded = resolve_adapters(settings, manager=manager(StoringAdapter))
-    s1_dir = tmp_path / "adapters" / "s1"
-    assert loaded.configs["s1"][1] == StoringConfig(data_dir=s1_dir)
-    assert not s1_dir.exists()
-    # … load_adapters creates the directory before constructing the adapter.
-    registry = load_adapters(settings, manager=manager(StoringAdapter))
-    s1, s2 = registry.adapters["s1"], registry.adapters["s2"]
-    assert isinstance(s1.config, StoringConfig) and s1.config.data_dir == s1_dir
-    assert s1_dir.is_dir()
+    loaded = resolve_adapters(settings, manager=manager(StoringAdapter, FakeAdapter))
+    # Nothing is written into a configuration by field name.
+    assert loaded.configs["s1"][1] == StoringConfig()
+    registry = load_adapters(settings, manager=manager(StoringAdapter, FakeAdapter))
+    s1, s2, f = registry.adapters["s1"], registry.adapters["s2"], registry.adapters["f"]
+    assert s1.data_dir == tmp_path / "adapters" / "s1"
+    assert s2.data_dir == tmp_path / "adapters" / "s2"
+    assert f.data_dir == tmp_path / "adapters" / "f"
+    assert isinstance(s1.config, StoringConfig) and s1.config.data_dir is None
     assert isinstance(s2.config, StoringConfig) and s2.config.data_dir == tmp_path / "mine"
-
-
-def test_adapter_without_data_dir_field_gets_nothing_injected(tmp_path: Path) -> None:
-    settings = settings_with(tmp_path, {"name": "f", "type": "fake"})
-    registry = load_adapters(settings, manager=manager(FakeAdapter))
-    assert "data_dir" not in registry.adapters["f"].config.model_dump()
+    assert "data_dir" not in f.config.model_dump()
+    # The loader creates no directory: an adapter that keeps files does.
     assert not (tmp_path / "adapters").exists()
 
 
 def test_constructor_failure_names_instance(tmp_path: Path) -> None:
     class Exploding(FakeAdapter):
-        def __init__(self, name: str, config: AdapterConfig) -> None:
+        def __init__(self, name: str, config: AdapterConfig, **kwargs: Any) -> None:
             raise RuntimeError("cannot parse kubeconfig")
 
     settings = settings_with(tmp_path, {"name": "boom", "type": "fake"})

@@ -321,8 +321,9 @@ class ClusterSettings(ConfigSection):
 class HelmConfig(AdapterConfig):
     """The ``helm`` adapter's configuration."""
 
-    #: The instance's private directory; the gateway's loader sets it to
-    #: ``<gateway data dir>/adapters/<instance>`` when the configuration does not.
+    #: A directory of the operator's choosing for the instance's files; when not set, the one
+    #: the gateway gives the instance (``DMSAdapter.data_dir``: ``<gateway data
+    #: dir>/adapters/<instance>``). Never written by the loader.
     data_dir: Path | None = None
     storage: Storage = Field(default_factory=LocalStorage)
     #: Extra repositories whose charts satisfy undeclared (not vendored) dependencies.

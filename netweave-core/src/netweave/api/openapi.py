@@ -28,6 +28,7 @@ from litestar._openapi.plugin import OpenAPIPlugin
 
 from netweave.api.etsi.vnflcm import ETSI_ERRORS, document_operation, version_header
 from netweave.api.etsi.vnfpkgm import VNFPKGM_ERRORS
+from netweave.api.etsi.vnfpkgm import document_operation as document_vnfpkgm_operation
 from netweave.models import (
     PROBLEM_MEDIA_TYPE,
     PackageRegistration,
@@ -147,6 +148,8 @@ def fix_document(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if path.startswith("/vnflcm"):
                 document_operation(path, method, operation)
+            if path.startswith("/vnfpkgm"):
+                document_vnfpkgm_operation(path, method, operation)
             if path.startswith(("/vnflcm/v", "/vnfpkgm/v")) and not path.endswith("/api_versions"):
                 # SOL013: every request of the ETSI face carries Version (checked by the face).
                 parameters = operation.setdefault("parameters", [])

@@ -45,6 +45,7 @@ from netweave.api.etsi.vnflcm import (
     json_response,
 )
 from netweave.errors import Conflict, InvalidInput, NetweaveError, NotFound, PayloadTooLarge
+from netweave.models.subscriptions import HTTP_URL_PATTERN
 from netweave.operations import Services
 from netweave.operations.vnfpkgm import VnfPackageView, VnfPkgmService
 from netweave.operations.vnfpkgm_notify import API_VERSION  # SOL005 V3.7.1 vnfpkgm v2
@@ -54,6 +55,7 @@ from netweave.store.vnf import ColumnTerm
 
 PREFIX = "/vnfpkgm/v2"
 ZIP = "application/zip"
+JSON_MEDIA = "application/json"
 TEXT = "text/plain"
 _CHUNK = 1 << 20
 
@@ -977,6 +979,94 @@ def api_versions_handlers() -> list[Any]:
     return [versions, versions_v2]
 
 
+_OBJECT: dict[str, Any] = {"type": "object"}
+_BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+_TEXT: dict[str, Any] = {"type": "string"}
+
+
+def _content_of(path: str) -> dict[str, Any] | None:
+    """The media types of a route serving package content (not JSON), by its last segment."""
+    if path.endswith("/package_content"):
+        return {ZIP: {"schema": _BINARY}}
+    if path.endswith(("/vnfd", "/manifest")):
+        return {TEXT: {"schema": _TEXT}, ZIP: {"schema": _BINARY}}
+    if path.endswith("/artifacts"):
+        return {ZIP: {"schema": _BINARY}}
+    if path.endswith("/{artifactPath}"):
+        return {
+            "application/gzip": {"schema": _BINARY},
+            "application/octet-stream": {"schema": _BINARY},
+        }
+    return None
+
+
+#: What the request bodies must hold beyond their types (each refusal is a 400 otherwise),
+#: by (method, last path segment): stated as an ``allOf`` beside the body's schema.
+_BODY_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    # An absolute http(s) URL with a host (its address is checked next: refused → 422).
+    ("post", "subscriptions"): {
+        "properties": {"callbackUri": {"type": "string", "pattern": HTTP_URL_PATTERN}}
+    },
+    # A modification names at least one attribute (not null).
+    ("patch", "{vnfPkgId}"): {
+        "anyOf": [{"required": ["operationalState"]}, {"required": ["userDefinedData"]}],
+        "properties": {
+            "operationalState": {"type": "string"},
+            "userDefinedData": {"type": "object"},
+        },
+    },
+}
+
+
+def document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    """State this face's success answers in the OpenAPI document (the handlers return bytes
+    or streams, which Litestar documents as a JSON string): VnfPkgInfo, PkgmSubscription and
+    ApiVersionInformation objects, arrays for the lists, the content routes' own media types
+    (206 with ``Range`` where served), no body on 202/204."""
+    responses = operation.setdefault("responses", {})
+    lists = method == "get" and path.endswith(
+        ("/vnf_packages", "/onboarded_vnf_packages", "/subscriptions")
+    )
+    content = _content_of(path) if method == "get" else None
+    for status in ("200", "201"):
+        if status not in responses:
+            continue
+        if content is not None:
+            responses[status]["content"] = content
+        else:
+            schema = {"type": "array", "items": _OBJECT} if lists else _OBJECT
+            responses[status]["content"] = {JSON_MEDIA: {"schema": schema}}
+    if content is not None and (
+        path.endswith(("/package_content", "/{artifactPath}")) and "200" in responses
+    ):
+        responses["206"] = {
+            "description": "The byte range asked for (Range)",
+            "content": content,
+        }
+    for status in ("202", "204"):
+        if status in responses:
+            responses[status].pop("content", None)
+    rule = _BODY_RULES.get((method, path.rsplit("/", 1)[-1]))
+    body = (operation.get("requestBody") or {}).get("content", {}).get(JSON_MEDIA)
+    if rule is not None and body is not None and "schema" in body:
+        body["schema"] = {"allOf": [body["schema"], rule]}
+    if method == "put" and path.endswith("/package_content"):
+        binary = {"schema": _BINARY}
+        operation["requestBody"] = {
+            "description": "A SOL004 CSAR (zip) or a bare Helm chart (.tgz), or either as the "
+            "file part of a multipart form; at most api.maxUploadBytes",
+            "required": True,
+            "content": {
+                ZIP: binary,
+                "application/gzip": binary,
+                "application/octet-stream": binary,
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": _BINARY}}
+                },
+            },
+        }
+
+
 #: For ``netweave.api.openapi.ERRORS_BY_OPERATION``.
 VNFPKGM_ERRORS: dict[str, tuple[int, ...]] = {
     "VnfPkgmApiVersions": (),
@@ -1012,5 +1102,6 @@ __all__ = [
     "VNFPKGM_ERRORS",
     "VnfPkgmController",
     "api_versions_handlers",
+    "document_operation",
     "render_package",
 ]

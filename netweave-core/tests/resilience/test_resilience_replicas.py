@@ -1,6 +1,10 @@
-"""R7: two ``netweave serve`` replicas on one PostgreSQL database process 500 operations, each
+"""R7: two ``netweave serve`` replicas on one PostgreSQL database process 150 operations, each
 executed exactly once; one replica is SIGKILLed mid-run and the other takes over its leased
-work once the lease expires."""
+work once the lease expires.
+
+150, not the 500 of earlier runs: with six workers per replica the kill still lands with most
+operations queued, leased or running on both sides, which is what the test is about; 500 made
+it the suite's longest test (over three minutes on a loaded machine) without a new case."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from resilience_support import (
     write_config,
 )
 
-OPERATIONS = 500
+OPERATIONS = 150
 LEASE = 3.0
 CONCURRENT_POSTS = 16
 

@@ -170,16 +170,14 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
     DISTRIBUTION: ClassVar[str] = "netweave-argocd"
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
+            Capability.GITOPS,
+            Capability.DRIFT,
             Capability.PACKAGE_MANAGEMENT,
-            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
-            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,
             Capability.LOGS,
-            Capability.GITOPS,
-            Capability.DRIFT,
         }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = PACKAGE_TYPES

@@ -112,17 +112,15 @@ class FluxAdapter(DMSAdapter[FluxConfig]):
     )
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
+            Capability.GITOPS,
+            Capability.SUSPEND,
+            Capability.DRY_RUN,
             Capability.PACKAGE_MANAGEMENT,
-            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
-            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,
             Capability.LOGS,
-            Capability.DRY_RUN,
-            Capability.GITOPS,
-            Capability.SUSPEND,
         }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset(m.PACKAGE_KINDS)

@@ -273,6 +273,26 @@ class SoEmulator:
         finally:
             self.crashing_requests = False
 
+    def delete_behind(self, instance_id: str) -> None:
+        """Another SO client (a portal user, a script) deletes the service instance: a
+        deleteInstance request for it runs, not the gateway's."""
+        with self._lock:
+            created = next(
+                r
+                for r in self.requests.values()
+                if r.instance_id == instance_id and r.request_type == "createInstance"
+            )
+            request_id = str(uuid.uuid4())
+            self.requests[request_id] = _SoRequest(
+                request_id=request_id,
+                request_type="deleteInstance",
+                instance_id=instance_id,
+                instance_name=self.instances.get(instance_id),
+                details=created.details,
+                started=time.monotonic(),
+                started_wall=time.time(),
+            )
+
     def __call__(self, request: Request) -> Response:
         self.calls.append((request.method, request.path, dict(request.headers)))
         if self.outage_status is not None:

@@ -1,0 +1,269 @@
+"""Live health and drift through the gateway's HTTP API with the ONAP adapter: the reconciler
+polls the k8s plugin's (and SO's) emulator while the test changes the instance behind the
+gateway's back — its workload stops being available, it is deleted through the plugin or SO
+directly — and a subscriber on loopback receives the events. What the backend holds is
+checked."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netweave.testing.etsi_notify import CallbackSink, callback_sink
+from netweave.testing.gateway import (
+    TERMINAL_OPERATION_STATES,
+    GatewayClient,
+    gateway_settings,
+    running_gateway,
+)
+from netweave.testing.reconcile import (
+    DEPLOYMENTS,
+    events,
+    fast_polling,
+    notified,
+    recorded_until,
+    stored,
+    subscribe,
+)
+from onap_emulators.k8splugin import K8sPluginEmulator
+from onap_emulators.samples import MODEL
+from onap_emulators.so import SoEmulator
+
+PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
+
+
+@pytest.fixture
+def sink() -> Iterator[CallbackSink]:
+    with callback_sink() as server:
+        yield server
+
+
+@pytest.fixture
+async def gw(k8s_backend: K8sPluginEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[
+            {
+                "name": "onap-edge",
+                "type": "onap",
+                "default": True,
+                "config": {
+                    "backend": "k8splugin",
+                    "k8sPluginUrl": k8s_backend.url,  # type: ignore[attr-defined]
+                    "cloudRegion": k8s_backend.cloud_region,
+                    "pollInterval": 0.02,
+                    "http": {"retries": 0, "backoff": 0},
+                    "timeouts": {"read": 0.5, "write": 20},
+                },
+            }
+        ],
+    )
+    fast_polling(settings)
+    async with running_gateway(tmp_path, settings=settings) as client:
+        yield client
+
+
+async def deploy(gw: GatewayClient, charts: Path) -> str:
+    archive = charts / "hello-world-0.1.0.tgz"
+    response = await gw.post(
+        PACKAGES,
+        data={"name": "hello-world", "artifactVersion": "0.1.0"},
+        files={"chart": (archive.name, archive.read_bytes(), "application/gzip")},
+    )
+    assert response.status_code == 201, response.text
+    response = await gw.post(
+        DEPLOYMENTS,
+        json={
+            "name": "web",
+            "namespace": "ran",
+            "packageId": response.json()["packageId"],
+            "values": {"replicaCount": 1},
+        },
+    )
+    assert response.status_code == 201, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert operation["state"] == "COMPLETED", operation
+    deployment_id = str(response.json()["deploymentId"])
+    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    return deployment_id
+
+
+def instance_id(k8s: K8sPluginEmulator) -> str:
+    (only,) = k8s.instances
+    return str(only)
+
+
+async def test_an_instance_whose_workload_fails_is_degraded_and_ready_again_deployed(
+    gw: GatewayClient, k8s_backend: K8sPluginEmulator, sink: CallbackSink, charts: Path
+) -> None:
+    deployment_id = await deploy(gw, charts)
+    await subscribe(gw, sink)
+    report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
+    kinds = {r["kind"]: r for r in report["resources"]}
+    assert kinds["Deployment"]["ready"] is True, report  # judged by the Deployment rule
+    assert kinds["Service"]["ready"] is None  # no pods in the plugin's answer to judge by
+
+    k8s_backend.degrade(instance_id(k8s_backend))
+    record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
+    assert "ReplicasUnavailable" in (record["statusMessage"] or ""), record
+    await notified(
+        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEGRADED"
+    )
+    assert record["driftDetected"] is False  # not a change of configuration
+
+    # The plugin's API has no manifest view: 501 with a problem body.
+    response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
+    assert response.status_code == 501, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+    with k8s_backend._lock:
+        k8s_backend.instances[instance_id(k8s_backend)].unready = False
+    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    await notified(
+        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEPLOYED"
+    )
+
+
+async def test_an_instance_deleted_behind_the_gateways_back_is_deleted_and_reinstalled_by_repair(
+    gw: GatewayClient, k8s_backend: K8sPluginEmulator, sink: CallbackSink, charts: Path
+) -> None:
+    deployment_id = await deploy(gw, charts)
+    await subscribe(gw, sink)
+    gone = instance_id(k8s_backend)
+    k8s_backend.remove(gone)
+
+    record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DELETED")
+    assert record["drift"]["differences"][0]["change"] == "uninstalled", record
+    await notified(
+        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DELETED"
+    )
+    await notified(sink, "DeploymentDriftDetected", deployment_id)
+
+    response = await gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")
+    assert response.status_code == 202, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert operation["operationType"] == "RECONCILE"
+    assert operation["state"] == "COMPLETED", operation
+    (again,) = k8s_backend.instances
+    assert again != gone
+    record = await stored(gw, deployment_id)
+    assert (record["status"], record["driftDetected"]) == ("DEPLOYED", False), record
+
+
+async def test_the_plugin_refusing_or_hanging_during_polls_changes_nothing(
+    gw: GatewayClient, k8s_backend: K8sPluginEmulator, sink: CallbackSink, charts: Path
+) -> None:
+    deployment_id = await deploy(gw, charts)
+    await subscribe(gw, sink)
+    reconciler: Any = gw.app.state.services.reconciler
+    before = await stored(gw, deployment_id)
+    path = f"/v1/instance/{instance_id(k8s_backend)}"
+
+    k8s_backend.outage_status = 503
+    start = reconciler.stats.unreachable
+    calls = sum(1 for _, p in k8s_backend.calls if p == path)
+    await asyncio.sleep(2.0)
+    tried = sum(1 for _, p in k8s_backend.calls if p == path) - calls
+    k8s_backend.outage_status = None
+    # Polls every 0.3 s would be ~7 in 2 s; the back-off (0.3, 0.6, 1.2) leaves ~3.
+    assert reconciler.stats.unreachable - start >= 2
+    assert 2 <= tried <= 5, tried
+
+    k8s_backend.stall = 1.0  # past the adapter's 0.5 s read timeout
+    start = reconciler.stats.unreachable
+    await _until(lambda: reconciler.stats.unreachable > start, 10.0)
+    k8s_backend.stall = 0.0
+
+    after = await stored(gw, deployment_id)
+    for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
+        assert after[key] == before[key], (key, before, after)
+    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(sink, "DeploymentDriftDetected", deployment_id) == []
+    k8s_backend.degrade(instance_id(k8s_backend))
+    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
+
+
+async def _until(predicate: Any, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
+@pytest.fixture
+async def so_gw(so_backend: SoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+    settings = gateway_settings(
+        tmp_path / "data",
+        dms=[
+            {
+                "name": "onap-so",
+                "type": "onap",
+                "default": True,
+                "config": {
+                    "backend": "so",
+                    "soUrl": so_backend.url,
+                    "username": so_backend.username,
+                    "password": so_backend.password,
+                    "cloudRegion": "k8sregionfour",
+                    "tenantId": "tenant-1",
+                    "pollInterval": 0.02,
+                    "http": {"retries": 0, "backoff": 0},
+                    "timeouts": {"read": 2, "write": 20},
+                },
+            }
+        ],
+    )
+    fast_polling(settings)
+    async with running_gateway(tmp_path, settings=settings) as client:
+        yield client
+
+
+async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_and_notified(
+    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+) -> None:
+    response = await so_gw.post(
+        PACKAGES,
+        json={
+            "name": "cu-service",
+            "artifactVersion": "2.0",
+            "packageType": "sdc-service",
+            "packageUri": "sdc:services/beb1259e-dad8-4ee0-a40e-1af20f775d54",
+            "source": copy.deepcopy(MODEL),
+        },
+    )
+    assert response.status_code == 201, response.text
+    response = await so_gw.post(
+        DEPLOYMENTS,
+        json={"name": "cu-1", "namespace": "ran", "packageId": response.json()["packageId"]},
+    )
+    assert response.status_code == 201, response.text
+    operation = await so_gw.wait_operation(so_gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert operation["state"] == "COMPLETED", operation
+    deployment_id = str(response.json()["deploymentId"])
+    await recorded_until(so_gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    await subscribe(so_gw, sink)
+
+    # An outage of SO's API first: nothing changes.
+    so_backend.outage_status = 503
+    reconciler: Any = so_gw.app.state.services.reconciler
+    start = reconciler.stats.unreachable
+    await _until(lambda: reconciler.stats.unreachable >= start + 2, 10.0)
+    so_backend.outage_status = None
+    assert (await stored(so_gw, deployment_id))["status"] == "DEPLOYED"
+    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+
+    (instance,) = so_backend.instances
+    so_backend.delete_behind(instance)
+    record = await recorded_until(so_gw, deployment_id, lambda d: d["status"] == "DELETED")
+    assert record["drift"]["differences"][0]["change"] == "uninstalled", record
+    assert so_backend.instances == {}  # SO (A&AI) no longer has it
+    await notified(
+        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DELETED"
+    )

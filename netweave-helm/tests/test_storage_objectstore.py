@@ -414,7 +414,7 @@ async def test_a_claim_held_elsewhere_is_a_409_until_its_holder_is_presumed_dead
     archive = build_chart(tmp_path / "c", "held", "1.0.0")
     digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
     metadata = {"apiVersion": "v2", "name": "held", "version": "1.0.0"}
-    claim = "charts/.netweave/claims/held-1.0.0.tgz"
+    claim = "charts/.netweave/claims/held-1.0.0.claim"
     obstore.put(repo.direct, claim, json.dumps({"holder": "other", "at": time.time()}).encode())
     with pytest.raises(AlreadyExists, match="being stored or deleted by another request"):
         await store.put(archive, "held", "1.0.0", metadata, digest)

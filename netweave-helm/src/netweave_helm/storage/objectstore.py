@@ -298,7 +298,9 @@ class ObjectChartStore(ChartStore):
     @contextlib.asynccontextmanager
     async def _claim(self, name: str, version: str) -> Any:
         """Hold ``name:version`` for this call (a create-if-absent object), released after."""
-        key = self._key(f"{CLAIMS}/{archive_filename(name, version)}")
+        # Not ``.tgz``: tools that rebuild the index from the archives (``helm s3 reindex``)
+        # must not take a claim for a chart.
+        key = self._key(f"{CLAIMS}/{name}-{version}.claim")
         body = json.dumps({"holder": secrets.token_hex(8), "at": time.time()}).encode()
         await self._release_unreleased(keep=key)
         try:

@@ -433,9 +433,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
-            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
-            Capability.DEPLOYMENT_UPDATE,
             Capability.ROLLBACK,
             Capability.SCALING,
             Capability.HISTORY,

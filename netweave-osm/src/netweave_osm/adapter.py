@@ -170,9 +170,7 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
     CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.PACKAGE_MANAGEMENT,
-            Capability.PACKAGE_LISTING,
             Capability.DEPLOYMENT_LIFECYCLE,
-            Capability.DEPLOYMENT_UPDATE,
             Capability.SCALING,
             Capability.ROLLBACK,
             Capability.HISTORY,

@@ -236,3 +236,52 @@ async def _until(predicate: Any, within: float) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the condition never held")
+
+
+async def test_a_kustomizations_workload_deleted_is_drift_and_a_reconcile_request_repairs_it(
+    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink
+) -> None:
+    response = await gw.post(
+        PACKAGES,
+        json={
+            "name": "webapp",
+            "artifactVersion": "1.0.0",
+            "packageUri": "https://git.example.org/webapp.git",
+            "packageType": "git-repo",
+            "source": {"tag": "v1.0.0", "path": "./deploy/overlays/prod"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    response = await gw.post(
+        DEPLOYMENTS,
+        json={
+            "name": "shop",
+            "namespace": "apps",
+            "packageId": response.json()["packageId"],
+            "values": {"replicas": "1"},  # postBuild substitutions are strings
+        },
+    )
+    assert response.status_code == 201, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert operation["state"] == "COMPLETED", operation
+    deployment_id = str(response.json()["deploymentId"])
+    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    await subscribe(gw, sink)
+
+    emulator.delete("apps/v1", "Deployment", "shop", "apps")
+    record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
+    assert record["drift"]["differences"][0]["change"] == "missing", record
+    assert record["drift"]["differences"][0]["kind"] == "Deployment"
+    await notified(sink, "DeploymentDriftDetected", deployment_id)
+
+    # kustomize-controller applies every object on each reconcile: the request is the repair.
+    response = await gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")
+    assert response.status_code == 202, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+    assert operation["state"] == "COMPLETED", operation
+    assert emulator.get("apps/v1", "Deployment", "shop", "apps") is not None
+    ks = emulator.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "shop", "apps")
+    assert ks is not None
+    assert "reconcile.fluxcd.io/forceAt" not in ks["metadata"].get("annotations", {})
+    record = await stored(gw, deployment_id)
+    assert (record["status"], record["driftDetected"]) == ("DEPLOYED", False), record

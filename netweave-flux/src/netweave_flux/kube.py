@@ -241,27 +241,6 @@ class Kube:
 
         return await self.call(f"list pods in {namespace}", fn)
 
-    async def pod_log(  # the adapter moves to core's stream_pod_logs; removed then
-        self,
-        namespace: str,
-        pod: str,
-        container: str | None,
-        tail_lines: int | None,
-        since_seconds: int | None,
-    ) -> str:
-        def fn(api: k8s.ApiClient) -> str:
-            kwargs: dict[str, Any] = {"_request_timeout": self._timeout}
-            if container:
-                kwargs["container"] = container
-            if tail_lines is not None:
-                kwargs["tail_lines"] = tail_lines
-            if since_seconds is not None:
-                kwargs["since_seconds"] = since_seconds
-            text = k8s.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, **kwargs)
-            return str(text or "")
-
-        return await self.call(f"logs of pod {namespace}/{pod}", fn)
-
     async def version(self) -> str:
         def fn(api: k8s.ApiClient) -> str:
             info = k8s.VersionApi(api).get_code(_request_timeout=self._timeout)

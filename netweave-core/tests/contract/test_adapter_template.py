@@ -24,6 +24,7 @@ from netweave.errors import (
     BackendTimeout,
     InvalidInput,
     NotFound,
+    Unprocessable,
     Unsupported,
 )
 from netweave.models import DeploymentStatus, LogOptions
@@ -166,3 +167,91 @@ def test_info_reports_declared_metadata_and_unknown_version_when_not_installed()
     assert info.capabilities == Probe.CAPABILITIES
     assert info.version == "0+unknown"
     assert info.contract_version.split(".")[0] == "1"
+
+
+class NoUpdates(Probe):
+    """An instance whose backend cannot update (as ONAP SO): its capabilities say so."""
+
+    refused: ClassVar[list[tuple[str, bool]]] = []
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return super().capabilities - {Capability.DEPLOYMENT_UPDATE, Capability.PACKAGE_LISTING}
+
+    def _unsupported_reason(self, capability: Capability) -> str | None:
+        return (
+            "this backend has no update API" if capability is Capability.DEPLOYMENT_UPDATE else None
+        )
+
+    async def _check_deployment(self, spec: DeploymentSpec, dry_run: bool) -> None:
+        NoUpdates.refused.append((spec.name, dry_run))
+        if not dry_run:
+            raise BackendError("no cluster behind this instance")
+
+
+def test_coarse_capabilities_declare_their_parts_unless_the_instance_says_otherwise() -> None:
+    class Coarse(Probe):
+        CAPABILITIES = frozenset({Capability.PACKAGE_MANAGEMENT, Capability.DEPLOYMENT_LIFECYCLE})
+
+    assert Capability.DEPLOYMENT_UPDATE in Coarse().capabilities
+    assert Capability.PACKAGE_LISTING in Coarse.info().capabilities
+    lacking = NoUpdates()
+    assert Capability.DEPLOYMENT_UPDATE not in lacking.capabilities
+    assert Capability.DEPLOYMENT_UPDATE not in lacking.instance_info().capabilities
+    assert lacking.supports(Capability.DEPLOYMENT_LIFECYCLE)
+    assert not lacking.supports(Capability.DEPLOYMENT_UPDATE)
+
+
+async def test_a_part_the_instance_lacks_is_a_501_with_its_reason_before_the_hook() -> None:
+    from netweave.adapters import DeploymentChange
+
+    adapter = NoUpdates()
+    with pytest.raises(Unsupported) as caught:
+        await adapter.update_deployment("web", DeploymentChange(values={"a": 1}), CTX)
+    assert caught.value.details["capability"] == "deployment-update"
+    assert "no update API" in caught.value.message
+    with pytest.raises(Unsupported) as caught:
+        await adapter.check_update("web", DeploymentChange(values={"a": 1}))
+    assert caught.value.details["capability"] == "deployment-update"
+    with pytest.raises(Unsupported) as caught:
+        await adapter.list_packages()
+    assert caught.value.details["capability"] == "package-listing"
+
+
+async def test_check_deployment_validates_then_asks_the_adapter() -> None:
+    adapter = NoUpdates()
+    NoUpdates.refused.clear()
+    with pytest.raises(InvalidInput):
+        await adapter.check_deployment(spec("Bad_Name"))
+    assert NoUpdates.refused == []  # the name is refused before the adapter's own check
+    await adapter.check_deployment(spec("web"), dry_run=True)
+    with pytest.raises(BackendError, match="no cluster"):
+        await adapter.check_deployment(spec("web"))
+    assert NoUpdates.refused == [("web", True), ("web", False)]
+
+
+async def test_check_package_refuses_a_foreign_type_before_the_adapter() -> None:
+    adapter = Probe()
+    upload = PackageUpload(name="x", version="1", package_type="vnfd", package_uri="x:1")
+    with pytest.raises(Unprocessable) as caught:
+        await adapter.check_package(upload)
+    assert caught.value.details["field"] == "packageType"
+    await adapter.check_package(PackageUpload(name="x", version="1", package_uri="x:1"))
+
+
+def test_config_model_comes_from_the_type_argument() -> None:
+    class AcmeConfig(AdapterConfig):
+        server_url: str = "http://127.0.0.1:1"
+
+    class Acme(DMSAdapter[AcmeConfig]):
+        TYPE = "acme"
+        DISTRIBUTION = "netweave-acme-not-installed"
+
+    assert Acme.Config is AcmeConfig
+    config = Acme.Config.model_validate({"serverUrl": "http://127.0.0.1:2"})
+    adapter = Acme("a", config, data_dir=Path("/nonexistent/a"))
+    assert isinstance(adapter.config, AcmeConfig)
+    assert adapter.config.server_url == "http://127.0.0.1:2"
+    assert adapter.data_dir == Path("/nonexistent/a")
+    with pytest.raises(ValueError, match="bogus"):
+        Acme.Config.model_validate({"serverUrl": "x", "bogus": 1})

@@ -254,8 +254,8 @@ async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
     k8s_kubeconfig: Path,
     tmp_path: Path,
 ) -> None:
-    """An index.yaml in YAML with a relative URL and one with an absolute URL (helm-s3's two
-    forms); the charts are listed, fetched (digest checked) and deployed."""
+    """An index.yaml in YAML with helm-s3's three URL forms (relative, absolute in the bucket,
+    ``--publish``'s http(s) URL); the charts are listed, fetched (digest checked), deployed."""
     hello = (charts_dir / "hello-world-0.1.0.tgz").read_bytes()
     url = repo.storage["repositoryUrl"]
     obstore.put(repo.direct, "charts/hello-world-0.1.0.tgz", hello)
@@ -278,6 +278,12 @@ async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
             version: 2.0.0
             digest: {digest}
             urls: ["{url}/sub/hello-world-0.1.0.tgz"]
+          published:
+          - apiVersion: v2
+            name: published
+            version: 3.0.0
+            digest: {digest}
+            urls: ["https://charts.example.invalid/hello-world-0.1.0.tgz"]
         generated: "2024-01-01T00:00:00Z"
         """
     )
@@ -286,7 +292,12 @@ async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
         {"storage": repo.storage, "cluster": {"kubeconfig": str(k8s_kubeconfig)}}
     )
     listed = {p.backend_ref: p for p in await adapter.list_packages()}
-    assert set(listed) == {"hello-world:0.1.0", "other:2.0.0"}
+    assert set(listed) == {"hello-world:0.1.0", "other:2.0.0", "published:3.0.0"}
+    # Each form's archive is the bucket's object, fetched and checked against the digest.
+    for ref in listed:
+        name, version = ref.split(":")
+        fetched = await adapter.store.fetch(name, version, tmp_path / ref)
+        assert hashlib.sha256(fetched.read_bytes()).hexdigest() == digest
     assert listed["hello-world:0.1.0"].extensions["appVersion"] == "1.16.0"
     created = await adapter.create_deployment(
         DeploymentSpec(
@@ -300,7 +311,12 @@ async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
     assert created.status is DeploymentStatus.DEPLOYED
     # Netweave's own upload keeps the foreign entries (a conditional update of that index).
     await adapter.upload_package(upload_of(build_chart(tmp_path / "mine", "mine", "1.0.0")))
-    assert repo.versions() == {"hello-world:0.1.0", "other:2.0.0", "mine:1.0.0"}
+    assert repo.versions() == {
+        "hello-world:0.1.0",
+        "other:2.0.0",
+        "published:3.0.0",
+        "mine:1.0.0",
+    }
 
 
 async def test_deployment_from_an_s3_stored_chart_through_the_api(

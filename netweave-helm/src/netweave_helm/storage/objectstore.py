@@ -392,7 +392,8 @@ class ObjectChartStore(ChartStore):
         return True, None
 
     def _archive_key(self, entry: ChartEntry) -> str:
-        """The object key of an entry's archive: its URL in this bucket, or relative to it."""
+        """The object key of an entry's archive: its URL in this bucket, relative to it, or
+        (helm-s3's ``--publish``: an http(s) URL the bucket is served at) its file name here."""
         uri = entry.uri or archive_filename(entry.name, entry.version)
         parts = urlsplit(uri)
         here = urlsplit(self.location)
@@ -400,6 +401,10 @@ class ObjectChartStore(ChartStore):
             key = self._key(uri.lstrip("/"))
         elif parts.scheme == here.scheme and parts.netloc == here.netloc:
             key = parts.path.lstrip("/")
+        elif parts.scheme in {"http", "https"} and parts.path.endswith(".tgz"):
+            # Never fetched from that URL (a client's index must not make the gateway reach
+            # out); the digest check guards that the object here is the one indexed.
+            key = self._key(parts.path.rsplit("/", 1)[-1])
         else:
             raise BackendError(
                 f"{self.location}: chart {entry.name}:{entry.version} points outside the "

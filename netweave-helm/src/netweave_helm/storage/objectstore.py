@@ -112,7 +112,6 @@ class ObjectChartStore(ChartStore):
     def __init__(self, settings: ObjectStorage, *, timeout: float, max_bytes: int) -> None:
         self.settings = settings
         self.kind = settings.kind
-        self._timeout = timeout
         self._max_bytes = max_bytes
         self._prefix = settings.prefix
         self._store: ObjectStore = _make_store(settings, timeout)

@@ -178,6 +178,47 @@ async def test_archives_added_and_removed_on_disk_are_noticed_by_directory_delta
     assert _refs(await a.list_charts()) == _refs(await b.list_charts())
 
 
+async def test_a_restart_lists_the_directory_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    first = _store(repo)
+    await first.start()
+    for i in range(3):
+        await _put(first, build_chart(tmp_path / "src", f"k{i}", "1.0.0"), f"k{i}", "1.0.0")
+    first._scanned_at = 0.0  # the periodic listing, which records that it found all in step
+    assert len(await first.list_charts()) == 3
+    await first.close()
+    listings = _Counter(monkeypatch, "_archive_names")
+
+    async def restarted() -> set[str]:
+        store = _store(repo)
+        await store.start()
+        try:
+            return _refs(await store.list_charts())
+        finally:
+            await store.close()
+
+    # Unchanged since that listing: the saved index is the catalogue, no listing at start.
+    assert await restarted() == {"k0:1.0.0", "k1:1.0.0", "k2:1.0.0"}
+    assert listings.calls == 0
+    # An archive dropped in while no gateway ran moves the directory's mtime: listed, found.
+    shutil.copy(build_chart(tmp_path / "drop", "late", "0.1.0"), repo / "late-0.1.0.tgz")
+    assert "late:0.1.0" in await restarted()
+    assert listings.calls == 1
+    # ... and that listing was recorded: the next start lists nothing again.
+    assert len(await restarted()) == 4
+    assert listings.calls == 1
+    # One removed by other means: listed again, gone from the catalogue.
+    (repo / "k1-1.0.0.tgz").unlink()
+    assert "k1:1.0.0" not in await restarted()
+    assert listings.calls == 2
+    # A damaged record is no record: the directory is listed.
+    (repo / ".index" / "scanned").write_bytes(b"garbage")
+    assert len(await restarted()) == 3
+    assert listings.calls == 3
+
+
 async def test_a_corrupt_index_yaml_is_rebuilt_from_the_archives(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -324,7 +365,8 @@ def test_first_list_through_the_api_is_503_until_the_catalogue_is_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from netweave.api.app import create_app
-    from netweave_helm.hooks import HOOKS
+    from netweave.api.plugin import services_of
+    from netweave_helm.adapter import HelmAdapter
 
     repo = tmp_path / "repo"
     for i in range(3):
@@ -332,7 +374,9 @@ def test_first_list_through_the_api_is_503_until_the_catalogue_is_loaded(
     with _slow_inspection(monkeypatch) as release:
         app = create_app(_settings(tmp_path / "data", repo))
         with serve_asgi(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=30) as c:
-            store = HOOKS._instances["helm-local"].local_store
+            adapter = services_of(app).registry.adapters["helm-local"]
+            assert isinstance(adapter, HelmAdapter)
+            store = adapter.local_store
             assert store is not None
             store.load_wait = 0.2
             response = c.get(PACKAGES)

@@ -16,7 +16,9 @@ Cost per call is O(changed), not O(charts stored):
   mtime is compared on each call (journal lines carry the mtime before and after each change
   made through netweave, so those do not trigger a scan); when it moved, the file *names* are
   listed and only new archives are inspected. A scan also runs every ``rescan_interval``
-  seconds, for changes landing within one mtime tick of ours.
+  seconds, for changes landing within one mtime tick of ours. Each scan records (``.index/
+  scanned``) the journal position and the directory mtime it found in step, so a start whose
+  directory moved only by journaled changes since then skips the listing.
 * The first load (snapshot + journal; or, without them, a corrupt or foreign ``index.yaml`` and
   inspection of unknown archives) starts in ``start()``, which waits for it up to
   ``start_wait`` seconds and then lets it run in the background. Calls wait for it up to
@@ -63,6 +65,9 @@ INDEX = "index.yaml"
 STATE_DIR = ".index"
 SNAPSHOT = "snapshot.jsonl"
 JOURNAL = "journal.jsonl"
+#: "<head> <journal position> <directory mtime ns>" of the last directory listing that found
+#: the index in step: a start that finds all three unchanged need not list the directory.
+SCANNED = "scanned"
 #: Index fields that are repository bookkeeping, not chart metadata.
 _BOOKKEEPING = ("urls", "created", "digest", "removed")
 #: How many recent additions are remembered for ``listing_since`` (older tokens: full listing).
@@ -158,6 +163,7 @@ class LocalChartStore(ChartStore):
         self._changes: collections.deque[tuple[int, str]] = collections.deque(maxlen=_CHANGES_KEPT)
         self._rendered: tuple[int, bytes, str] | None = None
         self._disk_generation = -1
+        self._scanned_record = b""
         #: How far the first load got (archives inspected, archives to inspect), for messages.
         self._progress = (0, 0)
 
@@ -254,9 +260,17 @@ class LocalChartStore(ChartStore):
         self._prepare()
         with self._file_lock():
             if not self._read_state():
+                self._dir_mtime = None  # whatever a rejected saved state suggested
                 self._rebuild()
             self._loaded = True
-            self._reconcile_directory(locked=True)
+            if self._dir_mtime is None or self._dir_mtime != self._dir_stat():
+                self._reconcile_directory(locked=True)
+            else:
+                # The directory is as the last listing found it, moved since only by changes
+                # journaled with their mtimes: at 100 000 archives that listing was most of a
+                # start's load. The periodic rescan still comes (changes within one mtime
+                # tick, as at run time).
+                self._scanned_at = time.monotonic()
 
     def _read_state(self) -> bool:
         """Apply the snapshot and the journal; False when they are missing or inconsistent."""
@@ -283,10 +297,19 @@ class LocalChartStore(ChartStore):
                 self._apply(raw, track=False)
         end = journal.rfind(b"\n") + 1
         first = journal.find(b"\n") + 1
+        # Where the last directory listing found the index in step, the directory's mtime
+        # then; the journal's later lines carry how our own changes moved it.
+        hint = self._scan_hint(head)
+        position = first
+        if hint is not None and hint[0] == position:
+            self._dir_mtime = hint[1]
         for raw in journal[first:end].split(b"\n"):
+            position += len(raw) + 1
             if raw:
                 self._apply(raw, track=False)
                 self._journal_lines += 1
+            if hint is not None and hint[0] == position:
+                self._dir_mtime = hint[1]
         self._head = head
         self._journal_ino = ino
         self._journal_pos = end
@@ -526,6 +549,35 @@ class LocalChartStore(ChartStore):
                 self._append(lines)
                 self._maybe_compact()
         self._dir_mtime = mtime
+        self._note_scanned(mtime)
+
+    def _note_scanned(self, mtime: int) -> None:
+        """Record (a hint, not fsynced) that the index at this journal position was in step
+        with the directory at ``mtime``."""
+        record = f"{self._head} {self._journal_pos} {mtime}\n".encode()
+        if record == self._scanned_record or not self._head:
+            return
+        try:
+            self._replace(self._state / SCANNED, record, fsync=False)
+        except OSError as exc:
+            _log.info("cannot write %s: %s", self._state / SCANNED, exc)
+            return
+        self._scanned_record = record
+
+    def _scan_hint(self, head: str) -> tuple[int, int] | None:
+        """(journal position, directory mtime) of the last listing that found the index of
+        generation ``head`` in step; None without a usable record."""
+        try:
+            record = (self._state / SCANNED).read_bytes()
+        except OSError:
+            return None
+        parts = record.split()
+        if len(parts) != 3 or parts[0] != head.encode() or not parts[1].isdigit():
+            return None
+        if not parts[2].isdigit():
+            return None
+        self._scanned_record = record
+        return int(parts[1]), int(parts[2])
 
     def _signature(self, filename: str) -> tuple[int, int]:
         try:

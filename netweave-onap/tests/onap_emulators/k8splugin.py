@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import tarfile
 import threading
 import time
@@ -25,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -84,6 +86,109 @@ class InstanceRequest(UpgradeRequest):
     """``app.InstanceRequest``."""
 
     release_name: str = Field(default="", alias="release-name")
+
+
+# -- answers: every JSON answer is pinned to the Go struct the handler encodes -----------------
+# Provenance: onap/multicloud-k8s, src/k8splugin — internal/app/instance.go (InstanceResponse,
+# InstanceMiniResponse, InstanceStatus, InstanceDbData), internal/helm/types.go
+# (KubernetesResource), internal/app/instance.go ResourceStatus, internal/connection/
+# connection.go (Connection); JSON tags as aliases, as for the requests above. The handlers
+# encode these with encoding/json, so a field outside the struct can never be on the wire:
+# an emulator answer carrying one fails the test (``_pin_answer``).
+
+
+class KubernetesResource(_GoStruct):
+    """``helm.KubernetesResource``."""
+
+    GVK: GroupVersionKind
+    Name: str
+
+
+class InstanceResponse(_GoStruct):
+    """``app.InstanceResponse`` (create, upgrade, GET one)."""
+
+    id: str
+    request: InstanceRequest
+    namespace: str
+    release_name: str = Field(alias="release-name")
+    resources: list[KubernetesResource] | None
+
+
+class InstanceMiniResponse(_GoStruct):
+    """``app.InstanceMiniResponse`` (the list)."""
+
+    id: str
+    request: InstanceRequest
+    release_name: str = Field(alias="release-name")
+    namespace: str
+
+
+class InstanceDbData(_GoStruct):
+    """``app.InstanceDbData`` (``GET /v1/instance/{id}?full=true``)."""
+
+    id: str
+    request: InstanceRequest
+    namespace: str
+    status: str
+    release_name: str = Field(alias="release-name")
+    resources: list[KubernetesResource] | None
+    hooks: list[dict[str, Any]] | None
+    hook_progress: str = Field(alias="hook-progress")
+    PreInstallTimeout: int
+    PostInstallTimeout: int
+    PreDeleteTimeout: int
+    PostDeleteTimeout: int
+    PreUpgradeTimeout: int
+    PostUpgradeTimeout: int
+
+
+class ResourceStatus(_GoStruct):
+    """``app.ResourceStatus``: ``status`` is the object as read (unstructured)."""
+
+    name: str
+    GVK: GroupVersionKind
+    status: dict[str, Any]
+
+
+class InstanceStatus(_GoStruct):
+    """``app.InstanceStatus``."""
+
+    request: InstanceRequest
+    ready: bool
+    resourceCount: int
+    resourcesStatus: list[ResourceStatus] | None
+
+
+class Connection(_GoStruct):
+    """``connection.Connection`` (``GET /v1/connectivity-info/{region}``)."""
+
+    cloud_region: str = Field(alias="cloud-region")
+    cloud_owner: str = Field(alias="cloud-owner")
+    kubeconfig: str
+    other_connectivity_list: dict[str, Any] = Field(alias="other-connectivity-list")
+
+
+def _answer_model(method: str, parts: list[str], query: str) -> tuple[type[_GoStruct], bool] | None:
+    """The struct a successful JSON answer to ``method /v1/<parts>`` encodes, and whether it
+    is a list (Go encodes a nil slice as ``null``)."""
+    if parts[:2] == ["rb", "definition"]:
+        rest = parts[2:]  # [name [, version [, profile [, profile-name]]]]
+        if len(rest) <= 2:
+            return Definition, method == "GET" and len(rest) < 2
+        if rest[2] == "profile":
+            return Profile, method == "GET" and len(rest) == 3
+        return None
+    if parts[:1] == ["instance"]:
+        if len(parts) == 1:
+            return (InstanceResponse, False) if method == "POST" else (InstanceMiniResponse, True)
+        if parts[2:] == ["status"]:
+            return InstanceStatus, False
+        if len(parts) == 2 and "full=true" in query:
+            return InstanceDbData, False
+        return InstanceResponse, False
+    if parts[:1] == ["connectivity-info"]:
+        return Connection, False
+    return None
 
 
 def _is_tgz(data: bytes) -> tarfile.TarFile | None:
@@ -186,7 +291,30 @@ class K8sPluginEmulator:
         if parts[:1] != ["v1"]:
             return Response.text(404, "404 page not found")
         with self._lock:
-            return self._route(request, parts[1:])
+            response = self._route(request, parts[1:])
+        self._pin_answer(request, parts[1:], response)
+        return response
+
+    def _pin_answer(self, request: Request, parts: list[str], response: Response) -> None:
+        """Record a violation when a JSON answer is not what its Go struct encodes."""
+        if response.content_type != "application/json" or not 200 <= response.status < 300:
+            return
+        if parts == ["healthcheck"]:
+            return
+        pinned = _answer_model(request.method, parts, urlencode(request.query))
+        if pinned is None:
+            self.violations.append(f"answer {request.method} {request.path}: no struct pinned")
+            return
+        model, many = pinned
+        payload = json.loads(response.body)
+        try:
+            if many:
+                for item in payload or []:  # Go encodes a nil slice as null
+                    model.model_validate(item)
+            else:
+                model.model_validate(payload)
+        except ValidationError as exc:
+            self.violations.append(f"answer {request.method} {request.path}: {exc}")
 
     def _decode(self, request: Request, model: type[_GoStruct]) -> _GoStruct | Response:
         if not request.body:

@@ -351,6 +351,8 @@ class VnfRows:
         operations: dict[str, OperationRecord] = {}
         wanted_d = sorted(set(deployment_ids))
         wanted_o = sorted(set(operation_ids))
+        if not wanted_d and not wanted_o:
+            return deployments, operations  # no transaction to read nothing (not instantiated)
         with _translate("reading VNF instances' deployments"):
             async with _sql(self)._conn(write=False) as conn:
                 for start in range(0, len(wanted_d), _BATCH):

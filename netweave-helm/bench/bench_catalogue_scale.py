@@ -386,6 +386,14 @@ def run_size(n: int, script: Path) -> dict[str, float]:
                 f"c={CONCURRENCY}: {rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
                 f"(target <= 20 ms; pages after a marker are never cached) [{load()}]"
             )
+            # The floor under that p99: the bare handler at the same concurrency, right after
+            # (a p99 the bare handler itself misses says the machine, not the page, set it).
+            bare_rps, _, bare_p99 = wrk(gateway.base, "/bench/bare?k=%d", n, script)
+            figures.update(bare_p99=bare_p99)
+            print(
+                f"  bare Litestar handler, same server, c={CONCURRENCY}: {bare_rps:.0f} req/s, "
+                f"p99 {bare_p99:.1f} ms (the floor under the list's p99) [{load()}]"
+            )
             offsets = max(1, n - 100)
             rps, p50, p99 = wrk(gateway.base, f"{PACKAGES}?limit=100&offset=%d", offsets, script)
             figures.update(offset_p99=p99)
@@ -427,7 +435,11 @@ def main() -> None:
             (f"first list {row['first_list']:.3f} s", "<= 1 s", row["first_list"] <= 1.0),
             (f"RSS {row['rss']:.0f} MB", "<= 300 MB", row["rss"] <= 300),
             (f"GET one / bare {row['get_vs_bare']:.2f}", ">= 0.6", row["get_vs_bare"] >= 0.6),
-            (f"list p99 {row['list_p99']:.1f} ms", "<= 20 ms", row["list_p99"] <= 20),
+            (
+                f"list p99 {row['list_p99']:.1f} ms (bare handler's p99 {row['bare_p99']:.1f} ms)",
+                "<= 20 ms",
+                row["list_p99"] <= 20,
+            ),
         )
         for figure, target, met in checks:
             print(f"    {figure} (target {target}: {_verdict(met)})")

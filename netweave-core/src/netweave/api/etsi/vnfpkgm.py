@@ -1018,6 +1018,37 @@ _BODY_RULES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+def _document_grammar(path: str, operation: dict[str, Any]) -> None:
+    """The SOL013 list parameters' grammar over the resource's attributes (what the face
+    parses: anything else is a 400)."""
+    if path.endswith("/subscriptions"):
+        from netweave.api.etsi.vnfpkgm_subscriptions import SUBSCRIPTION_ATTRIBUTES
+
+        attributes, required = SUBSCRIPTION_ATTRIBUTES, SUBSCRIPTION_ATTRIBUTES
+    else:
+        attributes, required = VNF_PKG_ATTRIBUTES, VNF_PKG_REQUIRED
+    excludable = attributes - required
+    grammar = {
+        "filter": {"type": "string", "maxLength": 4096,
+                   "pattern": sol013.filter_pattern(attributes)},
+        "fields": {"type": "string", "pattern": sol013.fields_pattern(attributes)},
+        "exclude_fields": (
+            {"type": "string", "pattern": sol013.fields_pattern(excludable)}
+            if excludable else {"type": "string", "not": {}}
+        ),
+    }  # fmt: skip
+    for parameter in operation.get("parameters") or ():
+        name = parameter.get("name")
+        if parameter.get("in") == "query" and name in grammar:
+            parameter["schema"] = grammar[name]
+            if name != "filter":
+                parameter["description"] = (
+                    f"{parameter.get('description') or name}. Attribute selectors combine only "
+                    "as SOL013 allows: all_fields alone, fields with or without exclude_default, "
+                    "exclude_fields alone, exclude_default alone (else 400)."
+                )
+
+
 def document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     """State this face's success answers in the OpenAPI document (the handlers return bytes
     or streams, which Litestar documents as a JSON string): VnfPkgInfo, PkgmSubscription and
@@ -1046,6 +1077,8 @@ def document_operation(path: str, method: str, operation: dict[str, Any]) -> Non
     for status in ("202", "204"):
         if status in responses:
             responses[status].pop("content", None)
+    if lists:
+        _document_grammar(path, operation)
     rule = _BODY_RULES.get((method, path.rsplit("/", 1)[-1]))
     body = (operation.get("requestBody") or {}).get("content", {}).get(JSON_MEDIA)
     if rule is not None and body is not None and "schema" in body:

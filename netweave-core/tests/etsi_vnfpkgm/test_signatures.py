@@ -19,6 +19,8 @@ import httpx
 import pytest
 import yaml
 from netweave.config import Settings, VnfPkgmSettings
+from netweave.errors import InvalidInput
+from netweave.packaging.csar import inspect_csar
 from netweave.testing.contracts import ContractValidator
 from netweave.testing.vnfpkgm import (
     Signer,
@@ -232,3 +234,20 @@ def test_a_trust_anchor_file_that_is_not_pem_is_a_configuration_error(tmp_path: 
         VnfPkgmSettings(trust_anchor_files=[bad])
     with pytest.raises(ValidationError, match="trustAnchorFiles"):
         VnfPkgmSettings(trust_anchor_files=[tmp_path / "missing.pem"])
+
+
+def test_rsa_signers_and_certificates_without_key_usage_verify(
+    tmp_path: Path, ca: ThrowawayCa
+) -> None:
+    """RSA (PKCS#1 v1.5) as well as ECDSA; a signer certificate without the key usage
+    extension is not refused for lacking it (RFC 5280 does not require it)."""
+    for name, signer in (
+        ("rsa", ca.issue(rsa_key=True)),
+        ("nokeyusage", ca.issue(key_usage=False)),
+    ):
+        path = tmp_path / f"{name}.csar"
+        path.write_bytes(csar(tmp_path, name, sign_manifest=signer.cms, sign_chart=signer.cms))
+        info = inspect_csar(path, anchors=[ca.certificate])
+        assert info.signed and info.signer == signer.certificate.subject.rfc4514_string()
+        with pytest.raises(InvalidInput, match="not trusted"):
+            inspect_csar(path, anchors=[ThrowawayCa("other").certificate])

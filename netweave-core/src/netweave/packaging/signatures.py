@@ -4,14 +4,15 @@ anchors, with the ``cryptography`` package.
 ``cryptography`` signs CMS but does not verify it, so the ``SignedData`` structure is read here
 (RFC 5652, DER only: a bounded reader of the few fields needed, no general ASN.1), and
 ``cryptography`` does the rest: the certificates, the signature primitive (RSA PKCS#1 v1.5,
-ECDSA, Ed25519) and the path validation to a trust anchor (``x509.verification``, with the
+ECDSA) and the path validation to a trust anchor (``x509.verification``, with the
 signer's key usage and the validity period at the current time checked, the extended key usage
 left to the issuer's policy: a code-signing certificate has none for TLS).
 
 A signature is checked over a *digest* of the signed content (the caller streams the content
 once, whatever its size): with signed attributes, the ``messageDigest`` attribute must equal it
 and the signature covers the attributes; without them the signature covers the content itself,
-which RSA and ECDSA verify from its digest (``Prehashed``), Ed25519 cannot (refused).
+which RSA and ECDSA verify from its digest (``Prehashed``). Other key types (Ed25519, which
+``cryptography`` cannot put in a CMS either) are refused.
 
 Every refusal is a :class:`SignatureInvalid` naming why (400 for the client: the package it
 sent is what is wrong).
@@ -29,7 +30,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509 import verification
 
@@ -294,10 +295,6 @@ def _verify_primitive(
             else:
                 assert digest is not None
                 key.verify(signer.signature, digest, ec.ECDSA(Prehashed(algorithm())))
-        elif isinstance(key, ed25519.Ed25519PublicKey):
-            if data is None:
-                raise _refuse("an Ed25519 CMS signature needs signed attributes")
-            key.verify(signer.signature, data)
         else:
             raise _refuse(f"the signer's {type(key).__name__} key type is not supported")
     except InvalidSignature:
@@ -354,7 +351,7 @@ def _chain(
             f"{what} is signed, and no trust anchor is configured (vnfpkgm.trustAnchorFiles): "
             "its signer cannot be trusted"
         )
-    ee = verification.ExtensionPolicy.permit_all().require_present(
+    ee = verification.ExtensionPolicy.permit_all().may_be_present(
         x509.KeyUsage,
         verification.Criticality.AGNOSTIC,
         _digital_signature,

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
@@ -446,15 +446,26 @@ class ThrowawayCa:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
     def issue(
-        self, name: str = "VNF provider signer", *, expired: bool = False, signing: bool = True
+        self,
+        name: str = "VNF provider signer",
+        *,
+        expired: bool = False,
+        signing: bool = True,
+        rsa_key: bool = False,
+        key_usage: bool = True,
     ) -> Signer:
         """A signing certificate; ``expired``: valid only in the past; ``signing=False``:
-        its key usage lacks digitalSignature."""
-        key = ec.generate_private_key(ec.SECP256R1())
+        its key usage lacks digitalSignature; ``rsa_key``: RSA 2048 instead of EC P-256;
+        ``key_usage=False``: without the extension."""
+        key: Any = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if rsa_key
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         now = datetime.datetime.now(datetime.UTC)
         start = now - datetime.timedelta(days=20 if expired else 1)
         end = now - datetime.timedelta(days=10) if expired else now + datetime.timedelta(days=10)
-        certificate = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
             .issuer_name(self.certificate.subject)
@@ -463,14 +474,16 @@ class ThrowawayCa:
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage(signature=signing, key_agreement=not signing), critical=True)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
                 critical=False,
             )
-            .sign(self.key, hashes.SHA256())
         )
-        return Signer(certificate, key)
+        if key_usage:
+            builder = builder.add_extension(
+                _usage(signature=signing, key_agreement=not signing), critical=True
+            )
+        return Signer(builder.sign(self.key, hashes.SHA256()), key)
 
 
 def _usage(

@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from netweave.testing.contracts import ContractValidator, ContractViolation, validate_against_crd
+from netweave.testing.emulators import StrictContract
 from netweave.testing.k8s.errors import ApiError
 from netweave.testing.k8s.patches import json_patch, merge_patch
 
@@ -137,6 +138,8 @@ class Request:
 class ArgoEmulator:
     def __init__(self) -> None:
         self.contract = contract()
+        #: core's strict emulator base: both directions, failed at teardown by the fixture.
+        self.strict = StrictContract(self.contract)
         self.namespace = "argocd"
         self.projects = {"default", "nf"}
         self.tokens = {"static-token"}
@@ -166,7 +169,7 @@ class ArgoEmulator:
         #: Operations that ignore the project they are given (as older servers did for some).
         self.project_blind: set[str] = set()
         self._current: str | None = None
-        self.violations: list[str] = []
+        self.violations: list[str] = self.strict.violations
         self.requests: list[Request] = []
         #: Injected failures for the next requests: (HTTP status, gRPC code, Retry-After).
         self.faults: list[tuple[int, int, str | None]] = []
@@ -524,7 +527,7 @@ class ArgoEmulator:
                 {**app, "apiVersion": "argoproj.io/v1alpha1", "kind": "Application"}, CRD
             )
         except ContractViolation as exc:
-            self.violations.append(f"stored Application violates the CRD: {exc}")
+            self.strict.record(f"stored Application violates the CRD: {exc}")
             raise ArgoError(3, f"application spec is invalid: {exc.field}: {exc.reason}") from exc
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -580,9 +583,8 @@ class ArgoEmulator:
             except ValueError:
                 return 400, b'{"error": "bad json", "code": 3, "message": "bad json"}', []
         try:
-            op = self.contract.validate_request(method, path, query, body, headers)
+            op = self.strict.request(method, path, query, body, headers)
         except ContractViolation as exc:
-            self.violations.append(f"request: {exc}")
             self.requests.append(Request(method, path, query, body, None))
             error = ArgoError(3, f"contract violation: {exc}")
             return 400, json.dumps(error.body()).encode(), []
@@ -612,10 +614,7 @@ class ArgoEmulator:
         return status, json.dumps(answer).encode(), []
 
     def _check_response(self, method: str, path: str, status: int, body: Any) -> None:
-        try:
-            self.contract.validate_response(method, path, status, body)
-        except ContractViolation as exc:
-            self.violations.append(f"response: {exc}")
+        self.strict.response(method, path, status, body)
 
     @staticmethod
     async def _send(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from argo_emulator import SWAGGER, ArgoEmulator, Served
 from netweave.adapters import DeploymentSpec, OperationContext, PackageInfo, PackageUpload
+from netweave.testing.emulators import failing_at_teardown
 from netweave_argocd.adapter import ArgoCDAdapter
 from netweave_argocd.config import ArgoCDConfig
 
@@ -27,11 +28,11 @@ async def argo() -> AsyncIterator[ArgoEmulator]:
     served = Served(emulator)
     served.start()
     try:
-        yield emulator
+        # Every exchange of every test is checked against swagger.json and the CRD.
+        with failing_at_teardown(emulator.strict):
+            yield emulator
     finally:
         served.stop()
-    # Every exchange of every test was checked against swagger.json and the CRD.
-    assert emulator.violations == [], "contract violations:\n" + "\n".join(emulator.violations)
     assert emulator.unscoped_app_calls() == [], "app calls without a project"
 
 

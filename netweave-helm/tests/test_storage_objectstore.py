@@ -1,6 +1,7 @@
 """Charts in object storage (``s3``, ``azure``, ``gcs``) against servers on loopback: moto's S3
-server and Azurite's Blob service (real servers), and for GCS the strict XML-API stand-in of
-``gcsfake`` (no registry GCS emulator serves the XML API obstore speaks; see its docstring) —
+server and Azurite's Blob service (real servers); for GCS, the strict XML-API stand-in of
+``gcsfake`` for everything that writes (no registry GCS emulator accepts the XML-API writes
+obstore sends; see its docstring) and the real fake-gcs-server (``fakegcs``) for the read side —
 one of each per session, a bucket (container) per test.
 
 What the store holds is read back directly (obstore, the adapter's own library, with its own
@@ -29,9 +30,10 @@ import pytest
 import yaml
 from chartkit import build_chart, chart_files, write_tgz
 from conftest import REAL_CHARTS, AdapterFactory, upload_of
+from fakegcs import FakeGcsServer, run_fake_gcs_server
 from gcsfake import GcsState, run_gcs
 from netweave.adapters import DeploymentSpec, OperationContext
-from netweave.errors import AlreadyExists, BackendError
+from netweave.errors import AlreadyExists, BackendError, BackendUnavailable
 from netweave.models import DeploymentStatus
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
@@ -609,3 +611,97 @@ async def test_tls_endpoint_with_its_ca_file_or_refused(
         assert repo.versions() == {"tls:1.0.0"}
     finally:
         relay.close()
+
+
+# -- gcs against a real emulator (fake-gcs-server): the read side ---------------------------
+# fake-gcs-server refuses the XML-API writes obstore sends (see tests/fakegcs.py), so a
+# repository is written the way Google's client libraries (and the helm-gcs plugin) write
+# one — JSON-API uploads — and the ``gcs`` kind reads, fetches and deploys from it.
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGcsServer]:
+    with run_fake_gcs_server(tmp_path_factory.mktemp("fake-gcs")) as process:
+        yield process.server
+
+
+def helm_gcs_repository(server: FakeGcsServer, charts_dir: Path) -> dict[str, Any]:
+    """A bucket holding hello-world and an index.yaml with helm-gcs's absolute ``gs://``
+    URL; the ``gcs`` storage config for it."""
+    bucket = f"nw-{os.getpid()}-{next(_names)}"
+    server.create_bucket(bucket)
+    server.upload(
+        bucket, "charts/hello-world-0.1.0.tgz", (charts_dir / "hello-world-0.1.0.tgz").read_bytes()
+    )
+    index = textwrap.dedent(
+        f"""\
+        apiVersion: v1
+        entries:
+          hello-world:
+          - apiVersion: v2
+            name: hello-world
+            version: 0.1.0
+            appVersion: 1.16.0
+            digest: {REAL_CHARTS["hello-world-0.1.0.tgz"]}
+            urls: [gs://{bucket}/charts/hello-world-0.1.0.tgz]
+        generated: "2024-01-01T00:00:00Z"
+        """
+    )
+    server.upload(bucket, "charts/index.yaml", index.encode())
+    return {
+        "kind": "gcs",
+        "repositoryUrl": f"gs://{bucket}/charts",
+        "endpoint": server.endpoint,
+        "serviceAccountKey": server.service_account_key(),
+    }
+
+
+async def test_gcs_repository_on_fake_gcs_server_is_listed_and_deployed_through_the_api(
+    fake_gcs: FakeGcsServer,
+    tmp_path: Path,
+    charts_dir: Path,
+    k8s_emulator: KubernetesEmulator,
+    k8s_kubeconfig: Path,
+) -> None:
+    storage = helm_gcs_repository(fake_gcs, charts_dir)
+    cluster = {"kubeconfig": str(k8s_kubeconfig)}
+    async with gateway(tmp_path, storage, cluster=cluster) as gw:
+        listed = await gw.get(PACKAGES, params={"name": "hello-world"})
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["total"] == 1
+        package = listed.json()["items"][0]
+        assert package["artifactVersion"] == "0.1.0"
+        request = {"name": "hw", "namespace": "gcs", "packageId": package["packageId"]}
+        created = await gw.post("/o2dms/v1/nfDeployments", json=request)
+        assert created.status_code == 201, created.text
+        operation = await gw.wait(created, wait_seconds=60)
+        assert operation["state"] == "COMPLETED", operation
+        assert k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", "gcs") is not None
+        in_use = await gw.delete(f"{PACKAGES}/{package['packageId']}")
+        assert in_use.status_code == 409, in_use.text
+
+
+async def test_gcs_store_unreachable_is_a_503_then_recovers(
+    adapter_factory: AdapterFactory, tmp_path: Path, charts_dir: Path
+) -> None:
+    """A server of its own, stopped: listing and fetching are 503s naming the repository
+    (never an empty catalogue) and health says so; started again over the same files, the
+    chart is listed and fetched (digest checked) again."""
+    with run_fake_gcs_server(tmp_path / "gcs") as process:
+        storage = helm_gcs_repository(process.server, charts_dir)
+        adapter = await adapter_factory({"storage": storage})
+        assert [p.backend_ref for p in await adapter.list_packages()] == ["hello-world:0.1.0"]
+        process.stop()
+        with pytest.raises(BackendUnavailable) as caught:
+            await adapter.list_packages()
+        assert caught.value.status == 503
+        assert storage["repositoryUrl"] in caught.value.message
+        with pytest.raises(BackendUnavailable) as fetching:
+            await adapter.store.fetch("hello-world", "0.1.0", tmp_path / "away")
+        assert fetching.value.status == 503
+        assert not (await adapter.health()).healthy
+        process.start()
+        assert [p.backend_ref for p in await adapter.list_packages()] == ["hello-world:0.1.0"]
+        fetched = await adapter.store.fetch("hello-world", "0.1.0", tmp_path / "back")
+        digest = REAL_CHARTS["hello-world-0.1.0.tgz"]
+        assert hashlib.sha256(fetched.read_bytes()).hexdigest() == digest

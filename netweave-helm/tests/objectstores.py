@@ -234,6 +234,10 @@ class Relay:
             listener, self._listener = self._listener, None
             sockets, self._sockets = self._sockets, []
         if listener is not None:
+            # close() alone leaves the thread blocked in accept() able to take one more
+            # connection; shutdown wakes it first, so nothing is accepted after the cut.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in sockets:
             with contextlib.suppress(OSError):

@@ -205,9 +205,18 @@ class FluxSimulator:
         ctx.update(new)
 
     def _workload(
-        self, ctx: ControllerContext, namespace: str, name: str, replicas: int, owner: str
+        self,
+        ctx: ControllerContext,
+        namespace: str,
+        name: str,
+        replicas: int,
+        owner: str,
+        origin: JSONDict,
     ) -> JSONDict:
+        """``origin``: the owner labels the controller puts on every object it applies
+        (``helm.toolkit.fluxcd.io/name``/``namespace`` or kustomize-controller's)."""
         labels = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": owner}
+        labels.update(origin)
         if ctx.get("v1", "Namespace", namespace) is None:
             ctx.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         body: JSONDict = {
@@ -233,11 +242,21 @@ class FluxSimulator:
         return {"id": f"{namespace}_{name}_apps_Deployment", "v": "v1"}
 
     def _objects(
-        self, ctx: ControllerContext, target: str, release: str, replicas: int, version: str
+        self,
+        ctx: ControllerContext,
+        target: str,
+        release: str,
+        replicas: int,
+        version: str,
+        hr_meta: JSONDict,
     ) -> list[JSONDict]:
         """The release's objects for a chart version: the Deployment, and a ConfigMap for the
         versions in ``config_chart_versions``; their inventory entries."""
-        entries = [self._workload(ctx, target, release, replicas, "Helm")]
+        origin = {
+            f"{HELM_GROUP}/name": hr_meta["name"],
+            f"{HELM_GROUP}/namespace": hr_meta["namespace"],
+        }
+        entries = [self._workload(ctx, target, release, replicas, "Helm", origin)]
         if version in self.config_chart_versions:
             name = f"{release}-cfg"
             if ctx.get("v1", "ConfigMap", name, target) is None:
@@ -397,7 +416,7 @@ class FluxSimulator:
             # helm-controller waits for the release's workloads (install/upgrade disableWait
             # false): Reconciling while they come up, a failed release if one fails.
             replicas = int(values.get("replicaCount", 1))
-            entries = self._objects(ctx, target, release, replicas, chart_version)
+            entries = self._objects(ctx, target, release, replicas, chart_version, meta)
             state = _workload_state(ctx.get("apps/v1", "Deployment", release, target))
             if state == "progressing":
                 status["conditions"] = conditions(
@@ -532,7 +551,12 @@ class FluxSimulator:
             self._finish(ks)
             return None
         target = spec.get("targetNamespace") or meta["namespace"]
-        entry = self._workload(ctx, target, meta["name"], int(subst.get("replicas", 1)), "Flux")
+        origin = {
+            f"{KUSTOMIZE_GROUP}/name": meta["name"],
+            f"{KUSTOMIZE_GROUP}/namespace": meta["namespace"],
+        }
+        replicas = int(subst.get("replicas", 1))
+        entry = self._workload(ctx, target, meta["name"], replicas, "Flux", origin)
         digest = "sha256:" + _sha({"path": path, "subst": subst, "rev": revision})
         history: list[JSONDict] = list(status.get("history") or [])
         now = _now()

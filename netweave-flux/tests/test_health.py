@@ -1,5 +1,5 @@
 """Live health and drift through the gateway's HTTP API with the Flux adapter: the reconciler
-polls the Kubernetes API emulator (real Flux CRDs, the simulated helm-controller) while the test
+watches the Kubernetes API emulator (real Flux CRDs, the simulated helm-controller) while the test
 changes things behind the gateway's back with the emulator's API — a workload of the release
 deleted, the HelmRelease edited so that helm-controller's upgrades fail until it stalls — and a
 subscriber on loopback receives the events. What the cluster holds is checked."""
@@ -196,7 +196,7 @@ async def test_a_helmrelease_edited_until_it_stalls_is_failed_with_drift_and_rep
 
 
 async def test_the_kubernetes_api_refusing_or_hanging_during_polls_changes_nothing(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink
+    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink, kubeconfig: Path
 ) -> None:
     deployment_id = await deploy(gw)
     await subscribe(gw, sink)
@@ -206,10 +206,19 @@ async def test_the_kubernetes_api_refusing_or_hanging_during_polls_changes_nothi
 
     refused = emulator.faults.error(503, path=path, method="GET", times=None)
     start = reconciler.stats.unreachable
+    # The adapter watches: a label edited on the release's workload is a change it is told
+    # about, so the deployment is read (and refused), then retried with back-off.
+    api = k8s_config.new_client_from_config(str(kubeconfig))
+    try:
+        k8s_client.AppsV1Api(api).patch_namespaced_deployment(
+            "web", "apps", {"metadata": {"labels": {"touched": "by-hand"}}}
+        )
+    finally:
+        api.close()
     await asyncio.sleep(2.0)
     hits = refused.hits
     refused.remove()
-    # Polls every 0.3 s would be ~7 in 2 s; the back-off (0.3, 0.6, 1.2) leaves ~3.
+    # Reads every 0.3 s would be ~7 in 2 s; the back-off (0.3, 0.6, 1.2) leaves ~3.
     assert reconciler.stats.unreachable - start >= 2
     assert 2 <= hits <= 5, hits
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import yaml
 from netweave.adapters import (
     AdapterHealth,
+    BackendChanges,
     Capability,
     DeploymentChange,
     DeploymentInfo,
@@ -38,7 +39,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.idempotency import has_stamp, idempotency_stamp
-from netweave.adapters.kubernetes import stream_pod_logs
+from netweave.adapters.kubernetes import cluster_source, stream_pod_logs
 from netweave.adapters.polling import poll_until
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.errors import (
@@ -68,6 +69,7 @@ from netweave_flux.status import (
     map_status,
 )
 from netweave_flux.store import Change, ClusterStore, Mutation, ObjectStore
+from netweave_flux.watch import watch_flux
 
 _log = logging.getLogger("netweave_flux")
 _REF = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)/([A-Za-z]+)/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
@@ -127,6 +129,9 @@ class FluxAdapter(DMSAdapter[FluxConfig]):
     #: HelmRelease ``releaseName`` is limited to 53 characters (netweave sets it to the name).
     MAX_DEPLOYMENT_NAME_LENGTH: ClassVar[int] = 53
 
+    #: HelmReleases, Kustomizations and their workloads are watched (list+watch), not polled.
+    WATCHES: ClassVar[bool] = True
+
     def __init__(self, name: str, config: FluxConfig, *, data_dir: Path | None = None) -> None:
         super().__init__(name, config, data_dir=data_dir)
         self.kube = Kube(self.config.cluster, self.config.timeouts.read)
@@ -145,6 +150,12 @@ class FluxAdapter(DMSAdapter[FluxConfig]):
     async def _stop(self) -> None:
         await self.store.close()
         self.kube.close()
+
+    def watch_deployments(self) -> AsyncIterator[BackendChanges]:
+        if cluster_source(self.config.cluster) is None:
+            # No cluster to watch (its reads will say so): polled, like any adapter.
+            raise NotImplementedError("watch_deployments without a cluster")
+        return watch_flux(self.kube.separate_client, self.name)
 
     async def _health(self) -> AdapterHealth:
         details: dict[str, Any] = {"mode": self.config.mode}

@@ -55,6 +55,14 @@ class Kube:
                 )
             return self._api
 
+    def separate_client(self) -> k8s.ApiClient:
+        """An ``ApiClient`` of its own (the caller closes it): for long-lived watch streams,
+        which must not hold the connections the shared client's reads use."""
+        api: k8s.ApiClient = new_api_client(
+            self.settings, "flux", NO_CLUSTER, retries=self.settings.connect_retries
+        )
+        return api
+
     async def api_client(self) -> k8s.ApiClient:
         """The shared ``ApiClient`` (created on first use, off the event loop)."""
         return await asyncio.to_thread(self._client)

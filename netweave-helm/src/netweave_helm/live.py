@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from netweave.adapters.kubernetes import kube_error_class
+from netweave.adapters.kubewatch import raw_get
 from netweave.errors import BackendUnavailable
 from netweave.health.diff import differences, unified
 from netweave.health.readiness import NEEDS_PODS, readiness
@@ -139,40 +140,6 @@ class LiveReader:
             )
         answer = json.loads(body or b"{}")
         return answer if isinstance(answer, dict) else None
-
-
-def raw_get(
-    client: Any,
-    path: str,
-    query: list[tuple[str, str]],
-    timeout: float | tuple[float, float],
-    *,
-    stream: bool = False,
-) -> tuple[int, Any]:
-    """A GET through the ``kubernetes`` client's transport (its kubeconfig, TLS and auth):
-    ``(status, body bytes)``, or with ``stream`` the open urllib3 response to read lines from.
-    Any transport failure is ``BackendUnavailable``."""
-    try:
-        method, url, headers, body, post = client.param_serialize(
-            method="GET",
-            resource_path=path,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = client.call_api(method, url, headers, body, post, _request_timeout=timeout)
-    except Exception as exc:  # urllib3's connection errors and timeouts
-        raise BackendUnavailable(
-            f"reading {path}: the Kubernetes API is unreachable ({type(exc).__name__})"
-        ) from exc
-    if stream:
-        return int(response.status), response.response
-    try:
-        return int(response.status), response.read()
-    except Exception as exc:
-        raise BackendUnavailable(
-            f"reading {path}: the Kubernetes API connection broke ({type(exc).__name__})"
-        ) from exc
 
 
 #: Helm's own field manager: a repair takes back the fields an edit outside Helm took.

@@ -66,6 +66,8 @@ class _Tracked:
     backend_ref: str
     due: float
     failures: int = 0
+    #: A change was reported while a read was in flight: that read may predate it.
+    changed_meanwhile: bool = False
 
 
 @dataclass(slots=True)
@@ -121,6 +123,9 @@ class Reconciler:
         self.held: set[int] = set()
         self._tracked: dict[str, _Tracked] = {}
         self._by_ref: dict[tuple[str, str], str] = {}
+        #: Changes reported for deployments not tracked yet (created since the last listing):
+        #: read at once when the listing finds them, not at their spread first read.
+        self._unknown_changed: set[tuple[str, str]] = set()
         self._buckets: dict[str, _Bucket] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._wake = asyncio.Event()
@@ -201,6 +206,8 @@ class Reconciler:
         seen: set[str] = set()
         offset = 0
         now = time.monotonic()
+        # Taken now: one reported while this listing runs sets off the next one.
+        pending, self._unknown_changed = self._unknown_changed, set()
         while True:
             page = await self._store.list_deployments(limit=MAX_PAGE_LIMIT, offset=offset)
             for record in page.items:
@@ -217,11 +224,12 @@ class Reconciler:
                     # Spread the first observations over one period, not all at once.
                     period = self.resync if adapter.WATCHES else self.interval
                     offset_due = (zlib.crc32(record.deployment_id.encode()) % 1000) / 1000
+                    changed = (record.adapter, record.backend_ref) in pending
                     tracked = self._tracked[record.deployment_id] = _Tracked(
                         record.deployment_id,
                         record.adapter,
                         record.backend_ref,
-                        due=now + period * offset_due,
+                        due=now if changed else now + period * offset_due,
                     )
                 elif tracked.backend_ref != record.backend_ref:
                     self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)
@@ -273,13 +281,19 @@ class Reconciler:
             for tracked in self._tracked.values():
                 if tracked.adapter == adapter:
                     tracked.due = min(tracked.due, now)
+                    if tracked.deployment_id in self._in_flight:
+                        tracked.changed_meanwhile = True
         for ref in changes.refs:
             deployment_id = self._by_ref.get((adapter, ref))
             if deployment_id is None:
                 unknown = True  # created since the last listing, or not ours
+                if len(self._unknown_changed) < 10_000:  # bounded: foreign objects too
+                    self._unknown_changed.add((adapter, ref))
                 continue
             tracked = self._tracked[deployment_id]
             tracked.due = min(tracked.due, now)
+            if deployment_id in self._in_flight:
+                tracked.changed_meanwhile = True
         if unknown and changes.refs and not changes.resync:
             self._relist.set()
         self._wake.set()
@@ -318,6 +332,7 @@ class Reconciler:
                 while wait > 0:  # the bucket's refill time: bounded, no event to wait for
                     await asyncio.sleep(wait)
                     wait = bucket.wait_time()
+                tracked.changed_meanwhile = False
                 ok = await self.observe_once(tracked.deployment_id)
             adapter = self._registry.adapters.get(tracked.adapter)
             watched = adapter is not None and adapter.WATCHES
@@ -328,6 +343,8 @@ class Reconciler:
             else:
                 tracked.failures += 1
                 tracked.due = time.monotonic() + self.backoff(tracked.failures, watched=watched)
+            if ok and tracked.changed_meanwhile:
+                tracked.due = time.monotonic()  # read again: the change may postdate the read
         finally:
             self._in_flight.discard(tracked.deployment_id)
             self._wake.set()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from netweave.cli.main import main as cli
 from support.fresh_venv import build_fresh_venv, run, venv_env
+
+from . import scaffold_hooks
 
 CORE_DIR = Path(__file__).resolve().parents[2]
 
@@ -25,6 +28,26 @@ EXPECTED_TODO = {
     "deployment-lifecycle: _get_deployment",
     "deployment-update: _update_deployment",
     "deployment-lifecycle: _delete_deployment",
+}
+
+#: Once its hooks are written, the kit skips only what the scaffold does not declare, and the
+#: checks that need fixtures a first adapter need not give (a package whose apply fails, an
+#: observer that steers workloads' readiness).
+_UNDECLARED = (
+    "adapter does not declare {!r}; test_undeclared_capabilities_are_unsupported checks it "
+    "answers 501"
+)
+EXPECTED_SKIPS = {
+    _UNDECLARED.format("rollback"): 3,
+    _UNDECLARED.format("scaling"): 2,
+    _UNDECLARED.format("history"): 1,
+    _UNDECLARED.format("logs"): 1,
+    _UNDECLARED.format("dry-run"): 1,
+    "no failing_package fixture: the adapter's tests give no failing package": 1,
+    "no `failing_package` fixture (a package whose apply fails in the backend): undo-on-failure "
+    "is not checked": 1,
+    "the observer cannot steer workloads (no `workloads(spec, behavior)`, see "
+    "netweave.testing.kit.KitWorkloads): readiness is not checked": 2,
 }
 
 
@@ -170,6 +193,67 @@ def test_a_scaffolded_adapter_whose_hooks_only_pretend_fails_the_kit(
     # Its package bookkeeping looks right; its deployments exist only in its own word.
     assert "1 failed, 1 passed" in out, out
     assert "the adapter reported the deployment created, but the backend holds nothing" in out
+
+
+def _written(text: str, anchor: str, new: str) -> str:
+    """``text`` with ``anchor`` replaced: the scaffold's file, as its author edits it."""
+    assert text.count(anchor) == 1, f"the scaffold no longer has {anchor!r}"
+    return text.replace(anchor, new)
+
+
+def test_a_scaffolded_adapter_whose_hooks_are_written_passes_the_kit(
+    scaffolded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The generated distribution with its hooks written against a small real backend (a
+    file-backed store, scaffold_hooks.py) and its conformance test's fixtures filled in passes
+    the whole kit, in the installed distribution's venv: nothing else in the scaffold needs
+    changing."""
+    generated, venv = scaffolded
+    dist = tmp_path / "netweave-acme"
+    shutil.copytree(generated, dist)
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    (libs / "acmestore.py").write_text(scaffold_hooks.ACMESTORE)
+
+    module = dist / "src" / "netweave_acme" / "adapter.py"
+    code = module.read_text()
+    imports = "from netweave.models import LogOptions, Preview, RevisionEntry\n"
+    code = _written(code, imports, imports + scaffold_hooks.IMPORTS)
+    docstring = 'Add your backend\'s settings (URL, credentials …)."""\n'
+    code = _written(code, docstring, docstring + scaffold_hooks.CONFIG)
+    start = code.index("    async def _health(self)")
+    end = code.index("    # Optional capabilities")
+    code = code[:start] + scaffold_hooks.HOOKS.lstrip("\n") + "\n" + code[end:]
+    module.write_text(code)
+
+    suite_file = dist / "tests" / "test_conformance.py"
+    suite = suite_file.read_text()
+    suite = _written(suite, "from pathlib import Path\n",
+                     "import json\nfrom pathlib import Path\n")  # fmt: skip
+    suite = _written(suite, "from netweave.testing.kit import AdapterTestSuite\n",
+                     "from netweave.testing.kit import AdapterTestSuite\n"
+                     + scaffold_hooks.TEST_IMPORTS)  # fmt: skip
+    suite = _written(suite, '    owner_labels = {"app.kubernetes.io/instance": "{name}"}\n',
+                     scaffold_hooks.FIXTURES)  # fmt: skip
+    suite = _written(suite, "def adapter(self) -> DMSAdapter:",
+                     "def adapter(self, store: acmestore.Store) -> DMSAdapter:")  # fmt: skip
+    suite = _written(suite, "AcmeAdapter.Config()", "AcmeAdapter.Config(store_dir=store.root)")
+    suite = _written(suite, 'write_bytes(b"")', 'write_bytes(b"ConfigMap Deployment")')
+    suite_file.write_text(suite)
+
+    # The edited sources shadow the installed copy; the entry point is the installed one.
+    env = venv_env(tmp_path) | {"PYTHONPATH": f"{dist / 'src'}:{libs}"}
+    result = run(
+        venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+        dist / "tests", env=env,
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert re.search(r"\b21 passed, 12 skipped\b", out), out
+    skips: dict[str, int] = {}
+    for count, reason in re.findall(r"SKIPPED \[(\d+)\] [^\n]*?netweave kit: ([^\n]*)", out):
+        skips[reason] = skips.get(reason, 0) + int(count)
+    assert skips == EXPECTED_SKIPS, out
 
 
 def test_invalid_names_are_refused(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from netweave.config import (
     Settings,
 )
 from netweave.loading import register_adapter_hooks
+from netweave.models.paths import API_PREFIX
 from netweave.plugins import make_plugin_manager
 from netweave.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
@@ -105,7 +106,7 @@ class GatewayClient:
         deadline = loop.time() + wait_seconds
         body: dict[str, Any] = {}
         while loop.time() < deadline:
-            response = await self.get(f"/o2dms/v1/operations/{operation_id}")
+            response = await self.get(f"{API_PREFIX}/operations/{operation_id}")
             assert response.status_code == 200, response.text
             body = response.json()
             if body["state"] in states:

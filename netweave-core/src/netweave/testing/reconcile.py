@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from netweave.config import ReconcileSettings, Settings
+from netweave.models.paths import API_PREFIX
 from netweave.testing.etsi_notify import CallbackSink
 from netweave.testing.gateway import GatewayClient
 
-DEPLOYMENTS = "/o2dms/v1/nfDeployments"
+DEPLOYMENTS = f"{API_PREFIX}/nfDeployments"
 HEALTH_EVENTS = ("DeploymentHealthChanged", "DeploymentDriftDetected")
 
 
@@ -38,7 +39,7 @@ def fast_polling(settings: Settings, *, interval: float = 0.3, max_interval: flo
 async def subscribe(gw: GatewayClient, sink: CallbackSink) -> str:
     """A subscription to the health and drift events, delivered to ``sink``."""
     response = await gw.post(
-        "/o2dms/v1/subscriptions",
+        f"{API_PREFIX}/subscriptions",
         json={"callbackUri": sink.url, "filter": {"eventTypes": list(HEALTH_EVENTS)}},
     )
     assert response.status_code == 201, response.text

@@ -33,11 +33,12 @@ from netweave.adapters import (
 )
 from netweave.errors import NotFound
 from netweave.models import DeploymentStatus
+from netweave.models.paths import API_PREFIX
 from netweave.testing.kit.base import AdapterFixtures, KitBackend
 from netweave.testing.kit.http import HttpWireTests
 from netweave.testing.kit.observe import KitObserver, contains
 
-BASE = "/o2dms/v1"
+BASE = API_PREFIX
 #: The message the kit asks a failing backend to refuse changes with.
 KIT_FAILURE = "netweave-kit injected failure 7f3a"
 

@@ -18,10 +18,11 @@ import pytest
 import pytest_asyncio
 
 from netweave.adapters import Capability, DMSAdapter, PackageUpload
+from netweave.models.paths import API_PREFIX
 from netweave.testing.contracts import ContractValidator
 from netweave.testing.kit.base import AdapterFixtures
 
-BASE = "/o2dms/v1"
+BASE = API_PREFIX
 _CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 
 

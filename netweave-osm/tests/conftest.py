@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from netweave.adapters import PackageUpload
+from netweave.testing.emulators import failing_at_teardown
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
 from osm_helpers import make_config
@@ -31,10 +32,10 @@ def emulator(contract_path: Path) -> Iterator[OsmNbiEmulator]:
     nbi = OsmNbiEmulator(contract_path, op_duration=0.05)
     nbi.start()
     try:
-        yield nbi
+        with failing_at_teardown(nbi.strict):
+            yield nbi
     finally:
         nbi.stop()
-    assert nbi.violations == [], "contract violations:\n" + "\n".join(nbi.violations)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from osm_emulator import OsmNbiEmulator
@@ -74,4 +76,41 @@ async def test_responses_are_validated_too(
     assert answer.status_code == 200
     assert len(emulator.violations) == 1
     assert "response GET" in emulator.violations[0] and "not-a-uuid" in emulator.violations[0]
+    emulator.violations.clear()
+
+
+async def test_an_answer_with_an_invented_field_fails_the_test(
+    emulator: OsmNbiEmulator, client: httpx.AsyncClient
+) -> None:
+    # The emulator is strict in both directions: a field NBI never sends (in the published
+    # document or in the NBI_OVERRIDES widening it) is a violation, and the fixture's teardown
+    # check turns it into a failed test.
+    emulator.vims[emulator.vim_id]["invented"] = "x"
+    answer = await client.get(f"/osm/admin/v1/vim_accounts/{emulator.vim_id}")
+    assert answer.status_code == 200  # the answer still goes out; the test is what fails
+    assert len(emulator.violations) == 1
+    assert "unknown field(s) ['invented']" in emulator.violations[0]
+    with pytest.raises(AssertionError, match="invented"):
+        emulator.strict.assert_clean()
+    # An exact allow-list entry lets precisely that violation through, nothing similar.
+    emulator.strict.allowed.add(emulator.violations[0])
+    emulator.strict.assert_clean()
+    emulator.strict.allowed.add(emulator.violations[0] + " ")
+    emulator.strict.allowed.discard(emulator.violations[0])
+    with pytest.raises(AssertionError):
+        emulator.strict.assert_clean()
+    emulator.violations.clear()
+
+
+async def test_a_descriptor_with_an_invented_field_fails_too(
+    emulator: OsmNbiEmulator, client: httpx.AsyncClient
+) -> None:
+    # The package records are widened by exactly the SOL006 fields NBI keeps, no more.
+    fine = await client.get(f"/osm/admin/v1/vim_accounts/{emulator.vim_id}")
+    assert fine.status_code == 200 and emulator.violations == []
+    osm_id = str(uuid.uuid4())
+    emulator.vnfds[osm_id] = {"_id": osm_id, "id": "v", "provider": "p", "made-up": True}
+    listed = await client.get("/osm/vnfpkgm/v1/vnf_packages_content")
+    assert listed.status_code == 200
+    assert len(emulator.violations) == 1 and "made-up" in emulator.violations[0]
     emulator.violations.clear()

@@ -24,8 +24,7 @@ from datetime import UTC, datetime
 
 from netweave.operations.metrics import Metrics
 from netweave.operations.runner import OperationRunner
-from netweave.store import OperationRecord, Store
-from netweave.store.sql import urgent_writes
+from netweave.store import OperationRecord, Store, urgent_writes
 
 _log = logging.getLogger("netweave.worker")
 

@@ -38,8 +38,7 @@ from netweave.errors import BackendTimeout, BackendUnavailable, NetweaveError, N
 from netweave.operations.events import HookBus
 from netweave.operations.observe import gone, record_observation
 from netweave.registry import AdapterRegistry
-from netweave.store import DeploymentRecord, Store
-from netweave.store.sql import MAX_PAGE_LIMIT
+from netweave.store import MAX_PAGE_LIMIT, DeploymentRecord, Store
 
 _log = logging.getLogger("netweave.reconcile")
 

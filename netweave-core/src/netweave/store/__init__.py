@@ -1,6 +1,6 @@
 """Persistence: what the gateway itself stores (SQLAlchemy 2 async; SQLite or PostgreSQL)."""
 
-from netweave.store.interface import Store
+from netweave.store.interface import MAX_PAGE_LIMIT, Store, urgent_writes
 from netweave.store.records import (
     ApiTokenRecord,
     DeploymentRecord,
@@ -12,6 +12,7 @@ from netweave.store.records import (
 )
 
 __all__ = [
+    "MAX_PAGE_LIMIT",
     "ApiTokenRecord",
     "DeploymentRecord",
     "IdempotencyRecord",
@@ -20,4 +21,5 @@ __all__ = [
     "Page",
     "Store",
     "SubscriptionRecord",
+    "urgent_writes",
 ]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from netweave.models import DeploymentStatus, OperationState, PackageState
 from netweave.store.records import (
@@ -28,6 +29,22 @@ from netweave.store.records import (
 )
 from netweave.store.vnf import VnfStore
 from netweave.store.vnfpkg import VnfPackageStore
+
+#: Largest page a list call returns; the API enforces the same bound on ``limit``.
+MAX_PAGE_LIMIT: Final = 1000
+
+#: Set by :func:`urgent_writes`; a store with a write queue serves such tasks first.
+URGENT_WRITES: ContextVar[bool] = ContextVar("netweave_urgent_writes", default=False)
+
+
+def urgent_writes() -> None:
+    """Mark the current task (and tasks it starts) as operation work for the store's writes.
+
+    The operation worker calls it: finishing and starting accepted operations goes before
+    accepting more, so a burst of requests does not hold every running operation up behind
+    it. SQLite's write queue honours it; PostgreSQL has no queue and ignores it.
+    """
+    URGENT_WRITES.set(True)
 
 
 class Store(VnfStore, VnfPackageStore, Protocol):

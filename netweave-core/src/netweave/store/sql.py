@@ -84,6 +84,7 @@ from netweave.models import (
 )
 from netweave.models.operations import CLAIMABLE_STATES, TERMINAL_STATES
 from netweave.store import sqlite_inline
+from netweave.store.interface import MAX_PAGE_LIMIT, URGENT_WRITES, urgent_writes
 from netweave.store.records import (
     ApiTokenRecord,
     DeploymentRecord,
@@ -110,8 +111,6 @@ from netweave.store.vnfpkg import VnfPackageRows
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
 HEAD_REVISION: Final = "0007"
-#: Largest page a list call returns; the API enforces the same bound on ``limit``.
-MAX_PAGE_LIMIT: Final = 1000
 #: Offsets beyond this cannot be a real position and would overflow a 64-bit integer.
 MAX_OFFSET: Final = 2**62
 #: Connect and ping bounds, so a dead database makes /readyz fail fast instead of hanging.
@@ -143,19 +142,6 @@ _STORED_PACKAGE_STATES = frozenset(
 )
 
 
-_URGENT: ContextVar[bool] = ContextVar("netweave_urgent_writes", default=False)
-
-
-def urgent_writes() -> None:
-    """Mark the current task (and tasks it starts) as operation work for SQLite's write queue.
-
-    The operation worker calls it: finishing and starting accepted operations goes before
-    accepting more, so a burst of requests does not hold every running operation up behind
-    it. PostgreSQL has no queue; there it changes nothing.
-    """
-    _URGENT.set(True)
-
-
 class _WriteLock:
     """An asyncio lock whose waiters marked urgent are served first (FIFO within each class),
     except that every ``URGENT_RUN``-th hand-over goes to a waiting request, so accepting new
@@ -175,7 +161,7 @@ class _WriteLock:
             self._locked = True
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._urgent if _URGENT.get() else self._normal
+        queue = self._urgent if URGENT_WRITES.get() else self._normal
         queue.append(waiter)
         try:
             await waiter

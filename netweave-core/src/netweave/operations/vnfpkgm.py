@@ -332,6 +332,22 @@ class VnfPkgmService:
         assert view.package is not None
         return await self._built_csar(view.package)
 
+    async def content(self, view: VnfPackageView) -> Path:
+        """The package content as onboarded: a security-option-2 package's signed zip (the
+        CSAR with its signature and certificate), else :meth:`csar`."""
+        csar = await self.csar(view)
+        signed = (view.record.content or {}).get("signedFile") if view.record else None
+        if signed and view.is_csar:
+            path = self._dir / str(signed)
+            if not await asyncio.to_thread(path.is_file):
+                raise NotFound(
+                    f"the signed content of VNF package {view.vnf_pkg_id} is missing from the "
+                    "data directory",
+                    details={"vnfPkgId": view.vnf_pkg_id},
+                )
+            return path
+        return csar
+
     async def _built_csar(self, package: PackageRecord) -> Path:
         digest = (package.checksum or "unknown").removeprefix("sha256:")[:16]
         target = self._dir / "built" / f"{package.package_id}-{digest}.csar"
@@ -472,10 +488,11 @@ class VnfPkgmService:
     async def _forget(self, record: VnfPackageRecord) -> None:
         with contextlib.suppress(NotFound):
             await self._store.delete_vnf_package(record.vnf_pkg_id)
-        name = (record.content or {}).get("file")
-        if name:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread((self._dir / str(name)).unlink)
+        for key in ("file", "signedFile"):
+            name = (record.content or {}).get(key)
+            if name:
+                with contextlib.suppress(FileNotFoundError):
+                    await asyncio.to_thread((self._dir / str(name)).unlink)
 
     async def upload_from_uri(
         self, vnf_pkg_id: str, uri: str, username: str | None, password: str | None
@@ -592,16 +609,28 @@ class VnfPkgmService:
         fd, chart_name = tempfile.mkstemp(prefix="csar-chart-", suffix=".tgz", dir=self._tmp)
         os.close(fd)
         chart = Path(chart_name)
+        # Security option 2: the CSAR inside the signed zip, written out while its signature's
+        # digest is computed.
+        inner = chart.with_name(chart.name.removesuffix(".tgz") + "-inner.csar")
         try:
             # The chart is written out while its digest is checked: one pass over it.
-            info = await asyncio.to_thread(inspect_csar, content, self.limits, chart, self.anchors)
-            await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart)
+            info = await asyncio.to_thread(
+                inspect_csar, content, self.limits, chart, self.anchors, inner
+            )
+            await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart, inner)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                chart.unlink()  # noqa: ASYNC240  (one cheap syscall)
+            for leftover in (chart, inner):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
 
     async def _onboard_csar(
-        self, vnf_pkg_id: str, content: Path, sha256: str | None, info: CsarInfo, chart: Path
+        self,
+        vnf_pkg_id: str,
+        content: Path,
+        sha256: str | None,
+        info: CsarInfo,
+        chart: Path,
+        inner: Path,
     ) -> None:
         vnfd_id = info.vnfd.vnfd_id
         if len(vnfd_id) > 300 or not set(vnfd_id) <= _PACKAGE_ID or not vnfd_id[0].isalnum():
@@ -651,18 +680,30 @@ class VnfPkgmService:
                 "signed": info.signed,
                 "signer": info.signer,
                 "certificate": info.certificate,
+                "securityOption": info.security_option,
             },
         }
-        # The CSAR is kept first (moved when on the same file system): if storing the native
-        # package fails, it is removed.
-        await asyncio.to_thread(_keep, content, stored)
+        kept = [stored]
+        if info.security_option == "OPTION_2":
+            # The inner CSAR is what the artifact, VNFD and manifest routes read; the signed
+            # zip as uploaded is what package_content serves.
+            signed = self._dir / f"{vnf_pkg_id}.signed.zip"
+            changes["content"] |= {"signedFile": signed.name, "signedCsar": info.signed_csar}
+            await asyncio.to_thread(_keep, inner, stored)
+            await asyncio.to_thread(_keep, content, signed)
+            kept.append(signed)
+        else:
+            # The CSAR is kept first (moved when on the same file system): if storing the
+            # native package fails, it is removed.
+            await asyncio.to_thread(_keep, content, stored)
         try:
             await self._packages.onboard(
                 upload, None, package_id=vnfd_id, finish=self._onboarded(vnf_pkg_id, changes)
             )
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                stored.unlink()
+            for path in kept:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
             raise
 
     async def _onboard_chart(self, vnf_pkg_id: str, content: Path) -> None:

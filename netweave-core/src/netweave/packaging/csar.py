@@ -16,10 +16,18 @@ over every byte before it) and each artifact's (an entry's ``Signature`` file, w
 certificate (``ETSI-Entry-Certificate``, or the ``.cert`` beside a manifest-only entry),
 chained to the configured trust anchors. A signature that does not verify, a signer that does
 not chain to an anchor (or no anchor configured), a certificate with nothing signed: 400
-naming why, nothing stored. The whole-CSAR signature of option 2 (a zip holding the CSAR, its
-signature and certificate) is not supported: such a zip has no manifest and is refused as
-such. Artifacts outside the package (a manifest ``Source`` that is a URL) are refused too:
-nothing is fetched while onboarding.
+naming why, nothing stored. Artifacts outside the package (a manifest ``Source`` that is a
+URL) are refused too: nothing is fetched while onboarding.
+
+Security option 2 (SOL004 §5.1): a zip holding exactly the CSAR (``X.csar`` or ``X.zip``), the
+detached CMS signature over the whole CSAR file (``X.cms``) and the signing certificate
+(``X.cert``), all at its root. Such a zip is told from a CSAR by having neither
+``TOSCA.meta`` nor a root manifest but a root ``.csar``/``.zip``. The inner CSAR is streamed
+out once, its digest computed while it is written (never whole in memory), the signature
+verified over that digest and chained to the trust anchors, then the inner CSAR is inspected
+like any other (its own archive defences, manifest digests and option-1 signatures if any).
+The outer zip goes through the same archive defences first; anything else in it, a missing or
+misnamed ``.cms``/``.cert``, or a signed package inside a signed package: 400.
 
 Hostile archives are refused (400) before anything is extracted: more entries than the limit
 (read from the end-of-central-directory record before the directory itself is parsed), names
@@ -39,6 +47,7 @@ import posixpath
 import stat
 import struct
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -50,7 +59,9 @@ from cryptography import x509
 
 from netweave.errors import InvalidInput, NetweaveError
 from netweave.packaging.signatures import (
+    DIGESTS,
     load_certificates,
+    load_cms,
     split_signed_manifest,
     verify_signature,
 )
@@ -118,6 +129,11 @@ class CsarInfo:
     signed: bool = False
     signer: str | None = None
     certificate: str | None = None
+    #: SOL004's packageSecurityOption: OPTION_1 (signatures inside), OPTION_2 (the whole CSAR
+    #: signed in an outer zip), None (unsigned).
+    security_option: str | None = None
+    #: Option 2: the inner CSAR's name in the outer zip.
+    signed_csar: str | None = None
 
 
 def refuse(message: str, **details: Any) -> InvalidInput:
@@ -425,22 +441,111 @@ def _layout(archive: Archive) -> tuple[str, str, str, str | None]:
     return "manifest-only", entry, manifest, certificate if certificate in archive.files else None
 
 
+_SIGNED_CSAR_SUFFIXES = (".csar", ".zip")
+
+
 def inspect_csar(
     path: Path,
     limits: CsarLimits | None = None,
     chart_to: Path | None = None,
     anchors: Sequence[x509.Certificate] = (),
+    csar_to: Path | None = None,
 ) -> CsarInfo:
     """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong.
     ``chart_to``: where to write the chart while its digest is checked (one pass over it);
-    ``anchors``: the CA certificates a signature must chain to."""
+    ``anchors``: the CA certificates a signature must chain to; ``csar_to``: where the inner
+    CSAR of a security-option-2 package is written (a temporary file, removed, without it)."""
     try:
         with open_archive(path, limits) as archive:
-            return _inspect(archive, chart_to, anchors)
+            names = _signed_package_names(archive)
+            if names is None:
+                return _inspect(archive, chart_to, anchors)
+            if csar_to is None:
+                with tempfile.TemporaryDirectory(prefix="netweave-csar-") as tmp:
+                    return _inspect_signed(
+                        archive, names, Path(tmp) / "inner.csar", chart_to, anchors
+                    )
+            return _inspect_signed(archive, names, csar_to, chart_to, anchors)
     except NetweaveError:
         raise
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeError) as exc:
         raise refuse(f"unreadable archive ({type(exc).__name__})") from None
+
+
+def _signed_package_names(archive: Archive) -> tuple[str, str, str] | None:
+    """Option 2's (CSAR, signature, certificate) entries when ``archive`` is such a zip (no
+    TOSCA.meta, no root manifest, a root ``.csar``/``.zip``); None for a CSAR."""
+    names = sorted(archive.files)
+    if _META in archive.files or any("/" not in n and n.endswith(".mf") for n in names):
+        return None
+    inner = [n for n in names if n.lower().endswith(_SIGNED_CSAR_SUFFIXES)]
+    if not inner:
+        return None
+    option = "a signed package (SOL004 security option 2)"
+    if len(inner) != 1 or "/" in inner[0]:
+        raise refuse(
+            f"{option} holds exactly one CSAR (.csar or .zip) at its root (found {inner[:5]})",
+            entry=inner[0],
+        )
+    stem = posixpath.splitext(inner[0])[0]
+    wanted = (f"{stem}.cms", f"{stem}.cert")
+    for name, what in zip(wanted, ("signature", "certificate"), strict=True):
+        if name not in archive.files:
+            suffix = posixpath.splitext(name)[1]
+            others = [n for n in names if n.endswith(suffix)]
+            hint = f" (it holds {others[:3]}: the three files share one name)" if others else ""
+            raise refuse(
+                f"{option} has no {what} file {name!r} beside {inner[0]!r}{hint}", entry=name
+            )
+    extra = [n for n in names if n not in {inner[0], *wanted}]
+    if extra:
+        raise refuse(
+            f"{option} holds only the CSAR, its .cms and its .cert; it also holds "
+            f"{len(extra)} other file(s), e.g. {extra[0]!r}",
+            entry=extra[0],
+        )
+    return inner[0], wanted[0], wanted[1]
+
+
+def _inspect_signed(
+    archive: Archive,
+    names: tuple[str, str, str],
+    csar_to: Path,
+    chart_to: Path | None,
+    anchors: Sequence[x509.Certificate],
+) -> CsarInfo:
+    inner, cms_name, cert_name = names
+    cms = archive.read_text(cms_name)
+    certificates = load_certificates(archive.read_text(cert_name), cert_name)
+    # The digests the signers used, computed while the CSAR is written out: one pass.
+    hashers = {
+        DIGESTS[s.digest_oid][0]: hashlib.new(DIGESTS[s.digest_oid][0])
+        for s in load_cms(cms).signers
+        if s.digest_oid in DIGESTS
+    }
+    with archive.open(inner) as handle, csar_to.open("wb") as sink:
+        while chunk := handle.read(_CHUNK):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+            sink.write(chunk)
+    digests = {name: hasher.digest() for name, hasher in hashers.items()}
+    signer = verify_signature(
+        cms,
+        digests.__getitem__,
+        certificates=certificates,
+        anchors=anchors,
+        what=f"the CSAR {inner}",
+    )
+    with open_archive(csar_to, archive.limits) as csar:
+        if _signed_package_names(csar) is not None:
+            raise refuse(f"{inner} is itself a signed package: one level of signing only")
+        info = _inspect(csar, chart_to, anchors)
+    info.signed = True
+    info.signer = signer.subject.rfc4514_string()
+    info.certificate = cert_name
+    info.security_option = "OPTION_2"
+    info.signed_csar = inner
+    return info
 
 
 def _inspect(
@@ -552,6 +657,7 @@ def _inspect(
         compatible_versions=versions,
         vnfd_files=sorted(set(files)),
         signed=manifest_signature is not None or bool(signatures),
+        security_option="OPTION_1" if manifest_signature is not None or signatures else None,
         signer=signer.subject.rfc4514_string() if signer is not None else None,
         certificate=certificate,
     )

@@ -161,8 +161,9 @@ def render_package(view: VnfPackageView, base: str) -> dict[str, Any]:
             )
             vnfm_info = ["netweave"]
         if content.get("signed"):
-            # SOL004 security option 1: the manifest and/or artifacts signed, verified.
-            body["packageSecurityOption"] = "OPTION_1"
+            # SOL004 security option 1 (the manifest and/or artifacts signed) or 2 (the whole
+            # CSAR signed in an outer zip), verified.
+            body["packageSecurityOption"] = content.get("securityOption") or "OPTION_1"
             if content.get("certificate"):
                 body["signingCertificate"] = content["certificate"]
         if content.get("compatibleSpecificationVersions"):
@@ -819,7 +820,7 @@ async def serve_content(
     accept = request.headers.get("accept")
     if _accepts(accept, ZIP, "application/octet-stream") is None:
         raise _not_acceptable(accept, ZIP)
-    return await file_response(request, await pkgm.csar(view), ZIP)
+    return await file_response(request, await pkgm.content(view), ZIP)
 
 
 async def serve_vnfd(

@@ -318,3 +318,27 @@ def test_chart_identity_reads_chart_yaml_only_within_bounds(tmp_path: Path) -> N
         out.write(b"\0" * (8 << 20))  # no tar header at all: a stream of zeros
     with pytest.raises(InvalidInput):
         chart_identity(bomb, CsarLimits(max_uncompressed_bytes=1 << 20))
+
+
+@pytest.mark.parametrize(
+    ("section", "type_name"),
+    [
+        ("node", "tosca.nodes.nfv.VirtualCp"),
+        ("node", "tosca.nodes.nfv.Vdu.VirtualStorage"),
+        ("policy", "tosca.policies.nfv.LcmOperationCoordination"),
+    ],
+)
+def test_sol001_types_absent_from_the_shipped_abridged_set_are_refused(
+    section: str, type_name: str
+) -> None:
+    """The shipped SOL001 definitions are abridged (docs/etsi.md lists what that means): a
+    VNFD naming a node or policy type outside them is refused, naming the type."""
+    document = vnfd_document("vnfd-abridged")
+    topology = document["topology_template"]
+    if section == "node":
+        topology["node_templates"]["extra"] = {"type": type_name, "properties": {}}
+    else:
+        topology.setdefault("policies", []).append({"extra": {"type": type_name}})
+    data = yaml.safe_dump(document).encode()
+    with pytest.raises(InvalidInput, match=f"undefined type '{type_name}'"):
+        read_vnfd("vnfd.yaml", lambda _name: data)

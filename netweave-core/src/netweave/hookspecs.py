@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from litestar.config.app import AppConfig
 
     from netweave.adapters import DMSAdapter, PackageUpload
+    from netweave.adapters.routes import RegisterRoute
     from netweave.models import DeploymentRequest, Operation
 
 PROJECT_NAME = "netweave"
@@ -61,9 +62,21 @@ def netweave_adapter_started(adapter: DMSAdapter) -> None:
 def netweave_app_init(app_config: AppConfig, adapters: dict[str, DMSAdapter]) -> list[Any] | None:
     """Called while the Litestar app is assembled, before it is built.
 
-    Return route handlers, controllers or routers to mount (for example the Helm adapter serves
-    its chart repository at ``/charts``), or ``None``. Implementations may also edit
-    ``app_config`` (add middleware, plugins, dependencies). Broadcast; results are concatenated.
+    Return Litestar route handlers, controllers or routers to mount, or ``None``.
+    Implementations may also edit ``app_config`` (add middleware, plugins, dependencies).
+    Broadcast; results are concatenated. Adapters declare their routes through
+    ``netweave_register_routes`` instead, without importing Litestar.
+    """
+
+
+@hookspec
+def netweave_register_routes(register: RegisterRoute, adapters: dict[str, DMSAdapter]) -> None:
+    """Called while the app is assembled: declare HTTP routes served beside the API.
+
+    Call ``register(netweave.adapters.routes.Route(...))`` once per route (for example the Helm
+    adapter serves its chart repository at ``/charts``); core builds the web framework's
+    handlers (``netweave.api.routes``). ``adapters`` are the configured instances, by name.
+    Broadcast.
     """
 
 

@@ -3,7 +3,8 @@
 What a Helm instance requires of a request (a cluster, for a deployment) is its contract
 pre-check ``HelmAdapter._check_deployment``, not a hook: hooks keep no state of their own.
 
-* ``netweave_app_init`` serves every local chart repository as a standard Helm HTTP repository:
+* ``netweave_register_routes`` serves every local chart repository as a standard Helm HTTP
+  repository (routes declared with core's ``netweave.adapters.routes``, no web framework):
   ``GET <path>/index.yaml`` and ``GET <path>/<name>-<version>.tgz``. The first served instance
   gets ``/charts`` (``helm repo add netweave http://gateway/charts``), others
   ``/charts/<instance>``, unless ``storage.servePath`` says otherwise.
@@ -11,12 +12,10 @@ pre-check ``HelmAdapter._check_deployment``, not a hook: hooks keep no state of 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING
 
-from litestar import Response, Router, get
-from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, HeaderParameter
-from litestar.response import File
+from netweave.adapters.routes import RegisterRoute, Route, RouteRequest, RouteResponse
+from netweave.errors import NotFound
 from netweave.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -31,7 +30,9 @@ class HelmHooks:
     """The hook implementations: stateless, they act on the adapter objects they are given."""
 
     @hookimpl
-    def netweave_app_init(self, app_config: Any, adapters: dict[str, DMSAdapter]) -> list[Any]:
+    def netweave_register_routes(
+        self, register: RegisterRoute, adapters: dict[str, DMSAdapter]
+    ) -> None:
         from netweave_helm.adapter import HelmAdapter
 
         served: list[tuple[str, HelmAdapter]] = [
@@ -43,7 +44,6 @@ class HelmHooks:
         ]
         # Explicit paths first, so a default never takes a path someone asked for.
         served.sort(key=lambda item: item[1].requested_serve_path is None)
-        routers: list[Any] = []
         taken: set[str] = set()
         for name, adapter in served:
             store = adapter.local_store
@@ -59,33 +59,34 @@ class HelmHooks:
                 raise ValueError(f"two Helm chart repositories would be served at {path}")
             taken.add(path)
             store.served_at = path
-            routers.append(repository_router(store, path))
-        return routers
+            for route in repository_routes(store, path):
+                register(route)
 
 
-def repository_router(store: LocalChartStore, path: str) -> Router:
-    """A Litestar router serving ``store`` as a Helm HTTP repository at ``path``."""
+def repository_routes(store: LocalChartStore, path: str) -> list[Route]:
+    """The routes serving ``store`` as a Helm HTTP repository at ``path``."""
 
-    @get("/index.yaml", include_in_schema=False, name=f"helm-index:{path}")
-    async def index_yaml(
-        if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
-    ) -> Response[bytes]:
+    async def index_yaml(request: RouteRequest) -> RouteResponse:
         # Rendered once per change; a client holding the current one gets 304 and no body.
         body, etag = await store.index()
+        if_none_match = request.headers.get("if-none-match")
         if if_none_match is not None and etag in (t.strip() for t in if_none_match.split(",")):
-            return Response(b"", status_code=304, headers={"ETag": etag})
-        return Response(body, media_type="application/x-yaml", headers={"ETag": etag})
+            return RouteResponse(status=304, headers={"ETag": etag})
+        return RouteResponse(body=body, media_type="application/x-yaml", headers={"ETag": etag})
 
-    @get("/{filename:str}", include_in_schema=False, name=f"helm-archive:{path}")
-    async def chart_archive(filename: FromPath[str]) -> File:
+    async def chart_archive(request: RouteRequest) -> RouteResponse:
+        filename = request.path_params["filename"]
         archive = store.archive_path(filename)
         if archive is None:
-            raise NotFoundException(f"no chart archive {filename!r}")
-        return File(path=archive, filename=filename, media_type="application/gzip")
+            raise NotFound(f"no chart archive {filename!r}")
+        return RouteResponse(file=archive, filename=filename, media_type="application/gzip")
 
-    return Router(path=path, route_handlers=[index_yaml, chart_archive])
+    return [
+        Route(f"{path}/index.yaml", index_yaml, name=f"helm-index:{path}"),
+        Route(f"{path}/{{filename}}", chart_archive, name=f"helm-archive:{path}"),
+    ]
 
 
 HOOKS = HelmHooks()
 
-__all__ = ["DEFAULT_SERVE_PATH", "HOOKS", "HelmHooks", "repository_router"]
+__all__ = ["DEFAULT_SERVE_PATH", "HOOKS", "HelmHooks", "repository_routes"]

@@ -13,6 +13,7 @@ from netweave.adapters.base import (
 )
 from netweave.adapters.capabilities import Capability
 from netweave.adapters.info import AdapterInfo
+from netweave.adapters.routes import RegisterRoute, Route, RouteRequest, RouteResponse
 from netweave.adapters.types import (
     AdapterHealth,
     BackendChanges,
@@ -45,6 +46,10 @@ __all__ = [
     "PackageInfo",
     "PackageListing",
     "PackageUpload",
+    "RegisterRoute",
+    "Route",
+    "RouteRequest",
+    "RouteResponse",
     "Timeouts",
     "Workload",
     "describe_capabilities",

@@ -1,8 +1,9 @@
 """``NetweaveCore``: the one InitPlugin that wires the API (litestar-fullstack style).
 
 Controllers, dependencies, the single exception handler, OpenAPI, middleware and the lifespan
-are set up here; adapters add their own routes through the ``netweave_app_init`` hook (the Helm
-adapter serves ``/charts``).
+are set up here; adapters declare their own routes through the ``netweave_register_routes``
+hook (the Helm adapter serves ``/charts``), built into handlers by ``netweave.api.routes``;
+other plugins may mount Litestar handlers through ``netweave_app_init``.
 
 Lifespan, in order: store (create if not given) → migrations → API token bootstrap →
 adapters start (a failing backend does not stop the gateway: its start error shows in
@@ -29,6 +30,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins import InitPluginProtocol
 
 from netweave.__about__ import __version__
+from netweave.adapters.routes import Route
 from netweave.api.auth import (
     Authenticator,
     ChainAuthenticator,
@@ -42,6 +44,7 @@ from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import problem_response
 from netweave.api.ratelimit import TokenBucketLimiter, rate_limit_middleware
+from netweave.api.routes import build_handlers
 from netweave.api.ui import render_plugins, ui_handlers
 from netweave.config import Settings
 from netweave.models import RequestModel
@@ -166,6 +169,12 @@ class NetweaveCore(InitPluginProtocol):
         for handlers in results:
             if handlers:
                 app_config.route_handlers.extend(handlers)
+        # Routes adapters declare without Litestar (netweave.adapters.routes).
+        declared: list[Route] = []
+        self.plugin_manager.hook.netweave_register_routes(
+            register=declared.append, adapters=dict(self.registry.adapters)
+        )
+        app_config.route_handlers.extend(build_handlers(declared))
         return app_config
 
     # -- lifespan ------------------------------------------------------------------------------

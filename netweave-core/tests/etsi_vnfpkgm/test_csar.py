@@ -320,6 +320,16 @@ def test_chart_identity_reads_chart_yaml_only_within_bounds(tmp_path: Path) -> N
         chart_identity(bomb, CsarLimits(max_uncompressed_bytes=1 << 20))
 
 
+def _vnfd_using(section: str, type_name: str) -> bytes:
+    document = vnfd_document("vnfd-abridged")
+    topology = document["topology_template"]
+    if section == "node":
+        topology["node_templates"]["extra"] = {"type": type_name, "properties": {}}
+    else:
+        topology.setdefault("policies", []).append({"extra": {"type": type_name}})
+    return yaml.safe_dump(document).encode()
+
+
 @pytest.mark.parametrize(
     ("section", "type_name"),
     [
@@ -328,17 +338,26 @@ def test_chart_identity_reads_chart_yaml_only_within_bounds(tmp_path: Path) -> N
         ("policy", "tosca.policies.nfv.LcmOperationCoordination"),
     ],
 )
-def test_sol001_types_absent_from_the_shipped_abridged_set_are_refused(
-    section: str, type_name: str
-) -> None:
+def test_later_and_earlier_sol001_types_are_known(section: str, type_name: str) -> None:
+    """Types of SOL001 versions other than the one most VNFDs import (2.5.1's VirtualStorage,
+    2.6.1's VirtualCp, 3.3.1's LcmOperationCoordination) resolve from the shipped set."""
+    data = _vnfd_using(section, type_name)
+    vnfd = read_vnfd("vnfd.yaml", lambda _name: data)
+    assert (vnfd.vnfd_id, vnfd.source) == ("vnfd-abridged", "csar")
+
+
+@pytest.mark.parametrize(
+    ("section", "type_name"),
+    [
+        ("node", "tosca.nodes.nfv.NoSuchStandardNode"),
+        ("node", "com.example.nodes.Private"),
+        ("policy", "tosca.policies.nfv.NoSuchStandardPolicy"),
+    ],
+)
+def test_types_absent_from_the_shipped_set_are_refused(section: str, type_name: str) -> None:
     """The shipped SOL001 definitions are abridged (docs/etsi.md lists what that means): a
-    VNFD naming a node or policy type outside them is refused, naming the type."""
-    document = vnfd_document("vnfd-abridged")
-    topology = document["topology_template"]
-    if section == "node":
-        topology["node_templates"]["extra"] = {"type": type_name, "properties": {}}
-    else:
-        topology.setdefault("policies", []).append({"extra": {"type": type_name}})
-    data = yaml.safe_dump(document).encode()
+    VNFD naming a node or policy type outside them, and not defining it itself, is refused,
+    naming the type."""
+    data = _vnfd_using(section, type_name)
     with pytest.raises(InvalidInput, match=f"undefined type '{type_name}'"):
         read_vnfd("vnfd.yaml", lambda _name: data)

@@ -23,7 +23,6 @@ from netweave.notifications.sealing import SecretSealer, load_sealer
 from netweave.notifications.ssrf import CallbackPolicy, CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import OutboxStore
-from netweave.store.sql import SqlStore
 
 if TYPE_CHECKING:  # netweave.operations imports this package: no runtime import back
     from netweave.operations.metrics import Metrics
@@ -48,14 +47,14 @@ def build_notifications(
     settings: Settings, store: Store, metrics: Metrics | None = None
 ) -> Notifications | None:
     """Everything notifications need, or ``None`` for a store without an outbox."""
-    if not isinstance(store, SqlStore):
+    outbox = store.outbox()
+    if outbox is None:
         return None
     section = settings.notifications
     policy = CallbackPolicy(
         allow_private=section.allow_private_callbacks, allowed_cidrs=section.allowed_cidrs
     )
     client = CallbackClient(policy, timeout=section.timeout)
-    outbox = OutboxStore(store)
     prefix = (settings.api.public_url or "").rstrip("/") + API_PREFIX
     sealer = load_sealer(settings.data_dir)
     worker = DeliveryWorker(

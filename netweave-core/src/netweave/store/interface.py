@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from netweave.models import DeploymentStatus, OperationState, PackageState
 from netweave.store.records import (
@@ -29,6 +29,9 @@ from netweave.store.records import (
 )
 from netweave.store.vnf import VnfStore
 from netweave.store.vnfpkg import VnfPackageStore
+
+if TYPE_CHECKING:  # the outbox is built on the SQL store, which implements this protocol
+    from netweave.store.outbox import OutboxStore
 
 #: Largest page a list call returns; the API enforces the same bound on ``limit``.
 MAX_PAGE_LIMIT: Final = 1000
@@ -58,6 +61,10 @@ class Store(VnfStore, VnfPackageStore, Protocol):
     async def close(self) -> None: ...
 
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
+
+    def outbox(self) -> OutboxStore | None:
+        """The notification outbox kept in this store, or ``None`` for a store without one
+        (the gateway then runs without notifications)."""
 
     # -- packages --------------------------------------------------------------------------
     async def add_package(self, record: PackageRecord) -> None:

@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import msgspec
 from sqlalchemy import (
@@ -108,6 +108,9 @@ from netweave.store.tables import (
 )
 from netweave.store.vnf import VnfRows
 from netweave.store.vnfpkg import VnfPackageRows
+
+if TYPE_CHECKING:
+    from netweave.store.outbox import OutboxStore
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
 HEAD_REVISION: Final = "0007"
@@ -772,6 +775,11 @@ class SqlStore(VnfRows, VnfPackageRows):
     async def close(self) -> None:
         self._close_reader()
         await self._engine.dispose()
+
+    def outbox(self) -> OutboxStore:
+        from netweave.store.outbox import OutboxStore  # here: that module imports this one
+
+        return OutboxStore(self)
 
     async def current_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first migration)."""

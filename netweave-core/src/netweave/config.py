@@ -50,8 +50,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -60,6 +58,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+# The gateway's sections follow the rules of an adapter's config block (camelCase keys,
+# unknown keys refused): one base for both.
+from netweave.adapters.base import ConfigSection
 from netweave.logging import register_secret
 
 _log = logging.getLogger("netweave.config")
@@ -82,11 +83,7 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration ({source}):\n{lines}")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class ServerTlsSettings(_Section):
+class ServerTlsSettings(ConfigSection):
     """``server.tls``: TLS (and mTLS with ``clientAuth``) in uvicorn; see docs/security.md."""
 
     cert_file: Path
@@ -103,13 +100,13 @@ class ServerTlsSettings(_Section):
         return self
 
 
-class ServerSettings(_Section):
+class ServerSettings(ConfigSection):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     tls: ServerTlsSettings | None = None
 
 
-class StoreSettings(_Section):
+class StoreSettings(ConfigSection):
     #: ``sqlite:///path`` or ``postgresql://…``; ``None`` = ``sqlite:///<data_dir>/netweave.db``.
     url: SecretStr | None = None
     echo: bool = False
@@ -121,7 +118,7 @@ JwtAlgorithm = Literal[
 _DEFAULT_JWT_ALGORITHMS: list[JwtAlgorithm] = ["RS256", "ES256"]
 
 
-class JwtSettings(_Section):
+class JwtSettings(ConfigSection):
     """``api.jwt``: verify bearer JWTs (signature from the issuer's JWKS, iss, aud, exp, nbf)."""
 
     issuer: str = Field(min_length=1)
@@ -144,7 +141,7 @@ class JwtSettings(_Section):
         return self
 
 
-class RateLimitSettings(_Section):
+class RateLimitSettings(ConfigSection):
     """``api.rateLimit``: per client (token subject, else client IP) on mutating routes."""
 
     enabled: bool = False
@@ -153,7 +150,7 @@ class RateLimitSettings(_Section):
     window_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
-class ApiSettings(_Section):
+class ApiSettings(ConfigSection):
     #: Static bearer token (scopes: all). With none and no stored token, one is generated.
     token: SecretStr | None = None
     max_upload_bytes: int = Field(default=1 << 30, ge=1)
@@ -166,7 +163,7 @@ class ApiSettings(_Section):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
 
-class OperationSettings(_Section):
+class OperationSettings(ConfigSection):
     #: Operations run at once per replica. Waiting on backends, not CPU, so the adapters' own
     #: limits (the Helm adapter's ``cluster.maxConcurrency``, 16) bound the backend work; the
     #: default is twice that, so operations already started wait at the adapter's limit and
@@ -178,7 +175,7 @@ class OperationSettings(_Section):
     max_attempts: int = Field(default=3, ge=1, le=100)
 
 
-class NotificationSettings(_Section):
+class NotificationSettings(ConfigSection):
     """``notifications``: delivery of subscription events from the outbox."""
 
     #: Callback URLs resolving to loopback/private/link-local/unspecified addresses are refused
@@ -214,7 +211,7 @@ def _check_cidrs(cidrs: list[str]) -> None:
             raise ValueError(f"allowedCidrs[{index}] is not an IP network") from None
 
 
-class ReconcileSettings(_Section):
+class ReconcileSettings(ConfigSection):
     """``reconcile``: the reconciler that keeps deployments' recorded state true between
     operations (``docs/health.md``)."""
 
@@ -237,7 +234,7 @@ class ReconcileSettings(_Section):
     list_interval: float = Field(default=30.0, gt=0, le=3600)
 
 
-class FetchSettings(_Section):
+class FetchSettings(ConfigSection):
     """``fetch``: fetches that content a client sends can cause (a package registered by URL,
     an OCI reference, a chart's dependency repositories; see ``netweave.fetching``). Hosts on
     loopback, private, link-local, metadata, multicast or reserved addresses are refused unless
@@ -253,7 +250,7 @@ class FetchSettings(_Section):
         return self
 
 
-class VnfPkgmSettings(_Section):
+class VnfPkgmSettings(ConfigSection):
     """``vnfpkgm``: the SOL005 package face. ``trust_anchor_files``: PEM files of the CA
     certificates a signed CSAR's signer must chain to (SOL004 security option 1); without
     any, a signed package is refused (its signer cannot be trusted), an unsigned one is
@@ -273,7 +270,7 @@ class VnfPkgmSettings(_Section):
         return self
 
 
-class AdapterInstanceSettings(_Section):
+class AdapterInstanceSettings(ConfigSection):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     enabled: bool = True
@@ -283,7 +280,7 @@ class AdapterInstanceSettings(_Section):
     config: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
-class PluginSettings(_Section):
+class PluginSettings(ConfigSection):
     dms: list[AdapterInstanceSettings] = Field(default_factory=list)
     hooks: list[str] = Field(default_factory=list)
 
@@ -306,7 +303,7 @@ class PluginSettings(_Section):
         return self
 
 
-class Settings(_Section):
+class Settings(ConfigSection):
     data_dir: Path = Path(".netweave")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from netweave.testing.contracts import ContractValidator, ContractViolation
+from netweave.testing.emulators import StrictContract
 
 from onap_emulators.server import Request, Response
 
@@ -250,6 +251,10 @@ class SoEmulator:
 
     def __post_init__(self) -> None:
         self.contract = load_validator(self.contract_path)
+        # core's strict emulator base: requests checked and recorded through it (the
+        # document's answers are ``default`` without a schema: nothing to pin them to).
+        self.strict = StrictContract(self.contract)
+        self.violations = self.strict.violations
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -307,7 +312,7 @@ class SoEmulator:
         except ValueError:
             return _error(400, "SVC0002", "Mapping of request to JSON object failed.")
         try:
-            match = self.contract.validate_request(
+            match = self.strict.request(
                 request.method,
                 request.path,
                 query=request.query,
@@ -315,7 +320,6 @@ class SoEmulator:
                 headers=request.headers,
             )
         except ContractViolation as exc:
-            self.violations.append(str(exc))
             return _error(400, "SVC0002", "Request does not match the API contract: %1", str(exc))
         with self._lock:
             return self._route(match.operation_id, match.path_params, request, body)

@@ -42,7 +42,7 @@ from netweave.api.auth import (
 from netweave.api.common import check_query_parameters, provide_services
 from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
-from netweave.api.problems import problem_response
+from netweave.api.problems import BodyDecodingRequest, problem_response
 from netweave.api.ratelimit import TokenBucketLimiter, rate_limit_middleware
 from netweave.api.routes import build_handlers
 from netweave.api.ui import render_plugins, ui_handlers
@@ -262,6 +262,8 @@ class NetweaveCore(InitPluginProtocol):
 
 class _StrictRequestBodies(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        # A body the decoder cannot read is the client's fault (problems.BodyDecodingRequest).
+        app_config.request_class = app_config.request_class or BodyDecodingRequest
         app_config.type_decoders = [
             (is_request_model, strict_json_decoder),
             *(app_config.type_decoders or []),

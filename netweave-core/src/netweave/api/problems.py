@@ -21,7 +21,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from netweave.errors import BackendUnavailable, NetweaveError, Unauthorized
+from netweave.errors import BackendUnavailable, InvalidInput, NetweaveError, Unauthorized
 from netweave.models import PROBLEM_MEDIA_TYPE
 
 _log = logging.getLogger("netweave.api")
@@ -127,16 +127,20 @@ def _validation_details(
     return "invalid request: " + "; ".join(parts), details
 
 
-def _raised_decoding_body(exc: BaseException) -> bool:
-    """Whether the exception came out of decoding a request body (not a bug elsewhere)."""
-    frame = exc.__traceback__
-    for _ in range(200):
-        if frame is None:
-            return False
-        if frame.tb_frame.f_code.co_name in {"decode_json", "json_extractor"}:
-            return True
-        frame = frame.tb_next
-    return False
+class BodyDecodingRequest(Request[Any, Any, Any]):
+    """The app's request class (Litestar's public ``request_class``): a JSON body the decoder
+    cannot read because of the client — not UTF-8, or nested too deeply for it — is
+    ``InvalidInput`` (400) naming the body, where Litestar would let the decoder's own
+    ``UnicodeDecodeError`` / ``RecursionError`` through as a 500."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except UnicodeDecodeError:
+            reason = "the request body is not valid UTF-8"
+        except RecursionError:
+            reason = "the request body nests too deeply"
+        raise InvalidInput(f"invalid request body: {reason}", details={"field": "body"})
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -191,22 +195,6 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             details=details,
         )
         return _response(problem, status, headers or None)
-    if isinstance(exc, UnicodeDecodeError | RecursionError) and _raised_decoding_body(exc):
-        # Litestar lets these through from its JSON decoder: the client's body is at fault.
-        reason = (
-            "the request body is not valid UTF-8"
-            if isinstance(exc, UnicodeDecodeError)
-            else "the request body nests too deeply"
-        )
-        problem = build_problem(
-            status=400,
-            code="InvalidInput",
-            title="Invalid input",
-            detail=f"invalid request body: {reason}",
-            instance=instance,
-            details={"field": "body"},
-        )
-        return _response(problem, 400)
     _log.error("unhandled error on %s %s", request.method, instance, exc_info=exc)
     problem = build_problem(
         status=500,

@@ -5,9 +5,9 @@ at start) runs the three modes below for N=200, each in a fresh process, in five
 rounds, and prints the wall times, the releases found afterwards (none may be lost) and the
 median ratio gateway/SDK (target <= 1.10). Then the single operations: one create at a time
 (target <= 1.2) and one upgrade at a time (target <= 1.3), each through HTTP to a real
-``netweave serve`` (timed until its operation reads COMPLETED, followed with ``Prefer: wait``) against the
-direct Helm SDK call, ``SINGLE`` of each per round, three rounds alternating the sides, medians
-(``single-sdk``/``single-gateway``). One mode alone::
+``netweave serve`` (timed until its operation reads COMPLETED, followed with
+``Prefer: wait``) against the direct Helm SDK call, ``SINGLE`` of each per round, three
+rounds alternating the sides, medians (``single-sdk``/``single-gateway``). One mode alone::
 
     python bench_creates.py sdk|adapter|gateway|single-sdk|single-gateway N
 

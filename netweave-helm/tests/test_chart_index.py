@@ -231,10 +231,46 @@ async def test_a_corrupt_index_yaml_is_rebuilt_from_the_archives(tmp_path: Path)
         assert _refs(await store.list_charts()) == {"alpha:1.2.3", "beta:1.2.3"}
         body, _ = await store.index()
         assert set(yaml.safe_load(body)["entries"]) == {"alpha", "beta"}
-        on_disk = yaml.safe_load((repo / "index.yaml").read_text())
-        assert set(on_disk["entries"]) == {"alpha", "beta"}
     finally:
         await store.close()
+    # The corrupt file is replaced by the rebuilt index (at close at the latest).
+    on_disk = yaml.safe_load((repo / "index.yaml").read_text())
+    assert set(on_disk["entries"]) == {"alpha", "beta"}
+
+
+async def test_writes_do_not_rewrite_index_yaml_the_copy_is_coalesced(tmp_path: Path) -> None:
+    """index.yaml is served from memory; the directory's copy is not rewritten per change (at
+    100 000 charts a rewrite is ~30 MB): one coalesced write after ``flush_interval``, and one
+    at close if it lags."""
+    repo = tmp_path / "repo"
+    store = _store(repo, flush_interval=0.3)
+    await store.start()
+    try:
+        for i in range(3):
+            await _put(store, build_chart(tmp_path / "src", f"c{i}", "1.0.0"), f"c{i}", "1.0.0")
+        served, etag = await store.index()
+        assert set(yaml.safe_load(served)["entries"]) == {"c0", "c1", "c2"}
+        assert not (repo / "index.yaml").exists()  # neither the writes nor the read wrote it
+        for _ in range(50):  # bounded: the coalesced write comes after 0.3 s
+            if (repo / "index.yaml").exists():
+                break
+            await asyncio.sleep(0.05)
+        on_disk = yaml.safe_load((repo / "index.yaml").read_text())
+        assert set(on_disk["entries"]) == {"c0", "c1", "c2"}
+        assert (await store.index())[1] == etag  # unchanged index: same body, same ETag
+        await store.delete("c1", "1.0.0")
+    finally:
+        await store.close()
+    assert set(yaml.safe_load((repo / "index.yaml").read_text())["entries"]) == {"c0", "c2"}
+    # The restart reads the saved index, not this copy: a damaged copy changes nothing.
+    (repo / "index.yaml").write_text("{not yaml")
+    again = _store(repo)
+    await again.start()
+    try:
+        assert _refs(await again.list_charts()) == {"c0:1.0.0", "c2:1.0.0"}
+        assert set(yaml.safe_load((await again.index())[0])["entries"]) == {"c0", "c2"}
+    finally:
+        await again.close()
 
 
 async def test_a_damaged_saved_index_is_rebuilt_and_index_yaml_spares_inspections(
@@ -491,3 +527,39 @@ async def test_get_of_an_archive_dropped_on_disk_inspects_it_alone(
         "base3:1.0.0",
         "late:2.0.0",
     }
+
+
+async def test_served_index_follows_each_change_from_kept_pieces(tmp_path: Path) -> None:
+    """The served index re-renders only the chart names changed since the last read; after
+    adds, a second version, a delete, a deprecation and a name's last version removed, it
+    equals the index grouped anew from every entry, and reflects each change."""
+    repo = tmp_path / "repo"
+    store = _store(repo)
+    await store.start()
+    src = tmp_path / "src"
+    try:
+
+        async def served() -> dict[str, Any]:
+            body, _ = await store.index()
+            entries: dict[str, Any] = yaml.safe_load(body)["entries"]
+            regrouped = b"".join(store._render_parts(list(store._charts.values())))
+            assert yaml.safe_load(regrouped)["entries"] == entries
+            return entries
+
+        for name in ("m", "a", "z"):
+            await _put(store, build_chart(src, name, "1.0.0"), name, "1.0.0")
+        assert list(await served()) == ["a", "m", "z"]
+        await _put(store, build_chart(src / "2", "m", "2.0.0"), "m", "2.0.0")
+        await _put(store, build_chart(src, "b", "1.0.0"), "b", "1.0.0")
+        entries = await served()
+        assert list(entries) == ["a", "b", "m", "z"]
+        assert [e["version"] for e in entries["m"]] == ["2.0.0", "1.0.0"]  # newest first
+        await store.delete("m", "2.0.0")
+        await store.set_deprecated("z", "1.0.0", True)
+        entries = await served()
+        assert [e["version"] for e in entries["m"]] == ["1.0.0"]
+        assert entries["z"][0]["deprecated"] is True
+        await store.delete("a", "1.0.0")
+        assert list(await served()) == ["b", "m", "z"]
+    finally:
+        await store.close()

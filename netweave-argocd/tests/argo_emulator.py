@@ -13,7 +13,7 @@ It behaves like argocd-server plus the application controller:
   3 InvalidArgument → 400, 9 FailedPrecondition → 400, 7 PermissionDenied → 403 …);
 - a GET/sync/rollback/delete of a missing app *without* ``project`` answers 403 "permission
   denied" (Argo CD hides existence), with ``project`` a real 404;
-- the controller is stepped explicitly (``tick``/``settle``) or on every app GET
+- the controller is stepped explicitly (``tick``/``settle``) or on every app GET or list
   (``auto_tick``): first reconciliation (OutOfSync/Missing), a requested operation starts
   (Running, health Progressing), then ends as scripted (``script``: succeed, fail, error,
   degraded, hang), history grows, auto-sync starts operations by itself, cascading deletes
@@ -807,6 +807,10 @@ class ArgoEmulator:
             part.split("=", 1) for part in (query.get("selector") or "").split(",") if "=" in part
         )
         namespace = query.get("appNamespace")
+        if self.auto_tick:  # the controller steps the listed apps as it does on a GET
+            for ns, name in sorted(self.apps):
+                if not namespace or ns == namespace:
+                    self._tick(name, ns)
         items = []
         for (ns, _), app in sorted(self.apps.items()):
             if namespace and ns != namespace:

@@ -97,7 +97,9 @@ async def deploy(gw: GatewayClient) -> str:
 
 
 def app_gets(argo: ArgoEmulator) -> int:
-    return sum(1 for r in argo.requests if r.operation_id == "ApplicationService_Get")
+    """Reads of Applications: the reconciler's poll round is one list (batched)."""
+    reads = ("ApplicationService_Get", "ApplicationService_List")
+    return sum(1 for r in argo.requests if r.operation_id in reads)
 
 
 async def test_an_object_edited_behind_argo_cds_back_is_drift_with_a_diff_and_sync_repairs_it(
@@ -183,8 +185,8 @@ async def test_argo_cd_refusing_or_hanging_during_polls_changes_nothing_and_back
     reconciler: Any = gw.app.state.services.reconciler
     before = await stored(gw, deployment_id)
 
-    # argocd-server answers 503 to everything for 3 s: polls every 0.3 s would be ~10; with
-    # the back-off (0.3, 0.6, 1.2, 1.2 …) far fewer.
+    # argocd-server answers 503 to everything for 3 s: poll rounds every 0.3 s would be ~10;
+    # with the back-off (0.3, 0.6, 1.2, 1.2 …) far fewer.
     argo.down = True
     start_gets, start_unreachable = app_gets(argo), reconciler.stats.unreachable
     await asyncio.sleep(3.0)
@@ -217,3 +219,53 @@ async def _until(predicate: Any, within: float) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the condition never held")
+
+
+async def test_a_poll_round_is_one_application_list_not_a_get_per_deployment(
+    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+) -> None:
+    response = await gw.post(
+        PACKAGES,
+        json={
+            "name": "web",
+            "artifactVersion": "1.0.0",
+            "packageUri": CHARTS,
+            "packageType": "helm",
+            "source": {"chart": "web"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    package_id = response.json()["packageId"]
+    ids = {}
+    for name in ("web", "web2", "web3"):
+        response = await gw.post(
+            DEPLOYMENTS,
+            json={"name": name, "namespace": "ran", "packageId": package_id, "values": {}},
+        )
+        assert response.status_code == 201, response.text
+        operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+        assert operation["state"] == "COMPLETED", operation
+        ids[name] = str(response.json()["deploymentId"])
+    for deployment_id in ids.values():
+        await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    await subscribe(gw, sink)
+
+    def count(operation_id: str) -> int:
+        return sum(1 for r in argo.requests if r.operation_id == operation_id)
+
+    start = {op: count(f"ApplicationService_{op}") for op in ("List", "Get", "ResourceTree")}
+    await asyncio.sleep(1.5)
+    seen = {op: count(f"ApplicationService_{op}") - n for op, n in start.items()}
+    # Rounds every 0.3 s for 1.5 s: ~5 lists for the three deployments; a read per
+    # deployment would have been ~15 GETs and as many resource trees.
+    assert 2 <= seen["List"] <= 8, seen
+    assert (seen["Get"], seen["ResourceTree"]) == (0, 0), seen
+
+    # A change behind the gateway's back is seen through the list (status.resources' health).
+    argo.degrade("web2")
+    record = await recorded_until(gw, ids["web2"], lambda d: d["status"] == "DEGRADED")
+    assert any(r.get("ready") is False for r in record.get("resources") or [{"ready": False}])
+    await notified(
+        sink, "DeploymentHealthChanged", ids["web2"], lambda e: e["data"]["status"] == "DEGRADED"
+    )
+    assert (await stored(gw, ids["web"]))["status"] == "DEPLOYED"

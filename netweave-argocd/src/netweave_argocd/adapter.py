@@ -14,7 +14,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -526,6 +526,41 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
         app = await self._get_app(name)
         return self._info(app, resources=await self._resources(name))
 
+    #: The reconciler's poll round is one Application list (``_get_deployments``).
+    BATCH_READS: ClassVar[bool] = True
+
+    async def _get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        # One list of the project's Applications instead of a GET and a resource tree per
+        # deployment; each app's status.resources carries its top-level resources' health.
+        answer = await self._call(
+            "GET",
+            f"{API}/applications",
+            params={
+                "projects": self.config.default_project,
+                "appNamespace": self.config.app_namespace,
+            },
+        )
+        apps = {}
+        for app in (answer.get("items") if isinstance(answer, dict) else None) or ():
+            meta = app.get("metadata") or {}
+            apps[(meta.get("namespace") or self.config.app_namespace, meta.get("name"))] = app
+        out: dict[str, DeploymentInfo | NetweaveError] = {}
+        for ref in backend_refs:
+            try:
+                namespace, name = self._ref(ref)
+            except NotFound as exc:
+                out[ref] = exc
+                continue
+            app = apps.get((namespace, name))
+            if app is None:
+                out[ref] = NotFound(f"no Argo CD Application {ref!r}")
+                continue
+            nodes = ((app.get("status") or {}).get("resources")) or ()
+            out[ref] = self._info(app, resources=_readiness(nodes))
+        return out
+
     async def _resources(self, name: str) -> tuple[ResourceStatus, ...]:
         try:
             tree = await self._call(
@@ -536,22 +571,8 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
             )
         except NotFound:
             return ()  # not reconciled yet: no tree
-        resources = []
-        for node in tree.get("nodes") or ():
-            if node.get("parentRefs"):
-                continue  # only the resources the app manages, not their children
-            ready, reason, message = resource_readiness(node.get("health"))
-            resources.append(
-                ResourceStatus(
-                    kind=str(node.get("kind", "")),
-                    name=str(node.get("name", "")),
-                    namespace=node.get("namespace") or None,
-                    ready=ready,
-                    reason=reason,
-                    message=message,
-                )
-            )
-        return tuple(resources)
+        # Only the resources the app manages, not their children.
+        return _readiness(n for n in tree.get("nodes") or () if not n.get("parentRefs"))
 
     async def _diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
         # Argo CD's own comparison: each managed resource's target state (rendered from the
@@ -818,6 +839,24 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
         except ArgoPermissionDenied:
             await self._disambiguate_denied(name)
             raise
+
+
+def _readiness(nodes: Iterable[dict[str, Any]]) -> tuple[ResourceStatus, ...]:
+    """Resource tree nodes or ``status.resources`` entries, each judged by its Argo CD health."""
+    resources = []
+    for node in nodes:
+        ready, reason, message = resource_readiness(node.get("health"))
+        resources.append(
+            ResourceStatus(
+                kind=str(node.get("kind", "")),
+                name=str(node.get("name", "")),
+                namespace=node.get("namespace") or None,
+                ready=ready,
+                reason=reason,
+                message=message,
+            )
+        )
+    return tuple(resources)
 
 
 __all__ = ["ArgoCDAdapter", "argo_error", "deep_merge"]

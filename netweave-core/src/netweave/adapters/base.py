@@ -511,6 +511,36 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
     #: True when the adapter implements :meth:`watch_deployments`.
     WATCHES: ClassVar[bool] = False
 
+    #: True when the adapter implements :meth:`_get_deployments` (one backend call for many).
+    BATCH_READS: ClassVar[bool] = False
+
+    async def get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        """Many deployments at once (the reconciler's poll round): each ref's deployment, or
+        the error its read met (``NotFound``: the backend no longer has it). With
+        ``BATCH_READS`` one backend call; an error of that call (backend unreachable) is
+        raised. Otherwise one :meth:`get_deployment` per ref."""
+        self.require(Capability.DEPLOYMENT_LIFECYCLE)
+        if self.BATCH_READS:
+            return await self._guard(
+                "get deployments",
+                self.config.timeouts.read,
+                lambda: self._get_deployments(backend_refs),
+            )
+        out: dict[str, DeploymentInfo | NetweaveError] = {}
+        for ref in backend_refs:
+            try:
+                out[ref] = await self.get_deployment(ref)
+            except NetweaveError as exc:
+                out[ref] = exc
+        return out
+
+    async def _get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        raise NotImplementedError("_get_deployments")
+
     async def stream_logs(self, backend_ref: str, options: LogOptions) -> AsyncIterator[str]:
         """Yield log lines. Errors before the first line map like any other call."""
         self.require(Capability.LOGS)

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from netweave.adapters import BackendChanges, Capability, DMSAdapter
+from netweave.adapters import BackendChanges, Capability, DeploymentInfo, DMSAdapter
 from netweave.errors import BackendTimeout, BackendUnavailable, NetweaveError, NotFound
 from netweave.operations.events import HookBus
 from netweave.operations.observe import gone, record_observation
@@ -41,6 +41,8 @@ from netweave.registry import AdapterRegistry
 from netweave.store import MAX_PAGE_LIMIT, DeploymentRecord, Store
 
 _log = logging.getLogger("netweave.reconcile")
+#: Deployments one batched read (``DMSAdapter.get_deployments``) covers at most.
+BATCH_SIZE = 500
 
 
 def shard_of(deployment_id: str, shards: int) -> int:
@@ -304,18 +306,40 @@ class Reconciler:
             self._wake.clear()
             now = time.monotonic()
             soonest = now + 5.0
+            batches: dict[str, list[_Tracked]] = {}
             for tracked in list(self._tracked.values()):
                 if tracked.deployment_id in self._in_flight:
                     continue
                 if tracked.due <= now:
                     self._in_flight.add(tracked.deployment_id)
-                    task = asyncio.create_task(self._observe(tracked))
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
+                    adapter = self._registry.adapters.get(tracked.adapter)
+                    if adapter is not None and adapter.BATCH_READS:
+                        batches.setdefault(tracked.adapter, []).append(tracked)
+                        continue
+                    self._start(self._observe(tracked))
                 else:
                     soonest = min(soonest, tracked.due)
+            for name, due in batches.items():
+                # A round: the adapter's deployments due within the next interval join the
+                # batch (read up to one interval early), so the rounds align after the first.
+                for tracked in list(self._tracked.values()):
+                    if (
+                        tracked.adapter == name
+                        and tracked.deployment_id not in self._in_flight
+                        and tracked.due <= now + self.interval
+                    ):
+                        self._in_flight.add(tracked.deployment_id)
+                        due.append(tracked)
+                # One backend call reads a round's deployments (bounded pages of them).
+                for start in range(0, len(due), BATCH_SIZE):
+                    self._start(self._observe_batch(name, due[start : start + BATCH_SIZE]))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.01, soonest - time.monotonic()))
+
+    def _start(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     def _slot(self, adapter: str) -> tuple[asyncio.Semaphore, _Bucket]:
         if adapter not in self._slots:
@@ -333,20 +357,50 @@ class Reconciler:
                     wait = bucket.wait_time()
                 tracked.changed_meanwhile = False
                 ok = await self.observe_once(tracked.deployment_id)
-            adapter = self._registry.adapters.get(tracked.adapter)
-            watched = adapter is not None and adapter.WATCHES
-            period = self.resync if watched else self.interval
-            if ok:
-                tracked.failures = 0
-                tracked.due = time.monotonic() + period
-            else:
-                tracked.failures += 1
-                tracked.due = time.monotonic() + self.backoff(tracked.failures, watched=watched)
-            if ok and tracked.changed_meanwhile:
-                tracked.due = time.monotonic()  # read again: the change may postdate the read
+            self._next_read(tracked, ok)
         finally:
             self._in_flight.discard(tracked.deployment_id)
             self._wake.set()
+
+    async def _observe_batch(self, name: str, batch: list[_Tracked]) -> None:
+        """A poll round of an adapter with ``BATCH_READS``: one backend call for ``batch``."""
+        slot, bucket = self._slot(name)
+        try:
+            async with slot:
+                wait = bucket.wait_time()
+                while wait > 0:  # the bucket's refill time: bounded, no event to wait for
+                    await asyncio.sleep(wait)
+                    wait = bucket.wait_time()
+                for tracked in batch:
+                    tracked.changed_meanwhile = False
+                reads: dict[str, DeploymentInfo | NetweaveError] | None = None
+                try:
+                    adapter = self._registry.owner(name)
+                    reads = await adapter.get_deployments([t.backend_ref for t in batch])
+                except NetweaveError as exc:
+                    self.stats.unreachable += len(batch)
+                    _log.info("reconciler: %s unreachable: %s", name, exc.message)
+            for tracked in batch:
+                read = None if reads is None else reads.get(tracked.backend_ref)
+                ok = read is not None and await self.observe_once(tracked.deployment_id, read)
+                self._next_read(tracked, ok)
+        finally:
+            for tracked in batch:
+                self._in_flight.discard(tracked.deployment_id)
+            self._wake.set()
+
+    def _next_read(self, tracked: _Tracked, ok: bool) -> None:
+        adapter = self._registry.adapters.get(tracked.adapter)
+        watched = adapter is not None and adapter.WATCHES
+        period = self.resync if watched else self.interval
+        if ok:
+            tracked.failures = 0
+            tracked.due = time.monotonic() + period
+        else:
+            tracked.failures += 1
+            tracked.due = time.monotonic() + self.backoff(tracked.failures, watched=watched)
+        if ok and tracked.changed_meanwhile:
+            tracked.due = time.monotonic()  # read again: the change may postdate the read
 
     def backoff(self, failures: int, *, watched: bool) -> float:
         """Seconds before the next read of a deployment whose backend did not answer
@@ -357,17 +411,24 @@ class Reconciler:
         delay = min(self.interval * 2.0 ** (failures - 1), self.max_interval)
         return delay if watched else max(delay, self.interval)
 
-    async def observe_once(self, deployment_id: str) -> bool:
+    async def observe_once(
+        self, deployment_id: str, read: DeploymentInfo | NetweaveError | None = None
+    ) -> bool:
         """Observe one deployment and record what changed; False when its backend did not
-        answer (nothing recorded then)."""
+        answer (nothing recorded then). ``read``: what a batched read already got for it."""
         record = await self._store.get_deployment(deployment_id)
         if record is None or record.backend_ref is None:
             return True
         if await self._store.active_operation_for(deployment_id) is not None:
             return True  # the operation's own outcome will say
         try:
-            adapter = self._registry.owner(record.adapter)
-            info = await adapter.get_deployment(record.backend_ref)
+            if read is None:
+                adapter = self._registry.owner(record.adapter)
+                info = await adapter.get_deployment(record.backend_ref)
+            elif isinstance(read, NetweaveError):
+                raise read
+            else:
+                info = read
         except NotFound:
             info = gone(record)
         except (BackendUnavailable, BackendTimeout) as exc:

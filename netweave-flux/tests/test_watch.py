@@ -173,7 +173,9 @@ async def test_a_watch_expired_while_the_change_happened_relists_and_records_it(
     held.remove()
     record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "FAILED")
     assert record["driftDetected"] is True
-    assert _lists(emulator, HELMRELEASES) > lists  # relisted after the 410
+    # Relisted after the 410. Waited for, not read at once: the workloads' collections may
+    # relist first and lead to the HelmRelease's read before its own collection relists.
+    await _until(lambda: _lists(emulator, HELMRELEASES) > lists, 10.0)
     await notified(
         sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "FAILED"
     )

@@ -11,7 +11,6 @@ delivery to one of them and keeps a subscription's events about one deployment i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from netweave.notifications.sealing import SecretSealer, SecretUnavailable
 from netweave.notifications.ssrf import CallbackRefused
 from netweave.store import Store
 from netweave.store.outbox import Delivery, OutboxStore
+from netweave.waiting import wait_event
 
 if TYPE_CHECKING:  # netweave.operations imports this package: no runtime import back
     from netweave.operations.metrics import Metrics
@@ -130,8 +130,7 @@ class DeliveryWorker:
                 handled = 0
             if handled == 0 and not self._stopping:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
+                await wait_event(self._wake, self._settings.poll_interval)
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it (concurrently, one per ordering key); how many."""

@@ -4,7 +4,6 @@ cancel (rules in :mod:`netweave.operations.state_machine`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Protocol
 
@@ -24,6 +23,7 @@ from netweave.operations.convert import operation_to_wire
 from netweave.operations.deployments import WorkerHandle, now
 from netweave.operations.events import HookBus
 from netweave.store import OperationRecord, Store
+from netweave.waiting import wait_event
 
 #: Longest a follower waits (``Prefer: wait``): below common client and proxy read timeouts.
 MAX_FOLLOW_SECONDS = 30.0
@@ -84,8 +84,7 @@ class OperationService:
             left = deadline - time.monotonic()
             if record.state not in CLAIMABLE_STATES or left <= 0:
                 return operation_to_wire(record)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended.wait(), min(left, _FOLLOW_READ_INTERVAL))
+            await wait_event(ended, min(left, _FOLLOW_READ_INTERVAL))
 
     async def retry(self, operation_id: str) -> Operation:
         record = await self.record(operation_id)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from netweave.operations.metrics import Metrics
 from netweave.operations.runner import OperationRunner
 from netweave.store import OperationRecord, Store, urgent_writes
+from netweave.waiting import wait_event
 
 _log = logging.getLogger("netweave.worker")
 
@@ -139,11 +140,7 @@ class OperationWorker:
                 await self.run_pending_once(min_free=self._claim_batch if woken else 1)
             except Exception:
                 _log.exception("claiming operations failed; retrying")
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-                woken = True
-            except TimeoutError:
-                woken = False
+            woken = await wait_event(self._wakeup, self._poll_interval)
 
     async def _run(self, operation: OperationRecord) -> None:
         operation_id = operation.operation_id

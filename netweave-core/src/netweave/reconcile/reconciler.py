@@ -39,6 +39,7 @@ from netweave.operations.events import HookBus
 from netweave.operations.observe import gone, record_observation
 from netweave.registry import AdapterRegistry
 from netweave.store import MAX_PAGE_LIMIT, DeploymentRecord, Store
+from netweave.waiting import wait_event
 
 _log = logging.getLogger("netweave.reconcile")
 #: Deployments one batched read (``DMSAdapter.get_deployments``) covers at most.
@@ -247,8 +248,7 @@ class Reconciler:
 
     async def _listing(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._relist.wait(), self.list_interval)
+            await wait_event(self._relist, self.list_interval)
             self._relist.clear()
             try:
                 await self.refresh()
@@ -333,8 +333,7 @@ class Reconciler:
                 # One backend call reads a round's deployments (bounded pages of them).
                 for start in range(0, len(due), BATCH_SIZE):
                     self._start(self._observe_batch(name, due[start : start + BATCH_SIZE]))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.01, soonest - time.monotonic()))
+            await wait_event(self._wake, max(0.01, soonest - time.monotonic()))
 
     def _start(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -260,9 +260,13 @@ def crash_round(
     data_dirs = [tmp_path / f"data-{i}" for i in range(replicas)]
     gateways = [start_gateway(d, config, home) for d in data_dirs]
     survivor: Gateway | None = None
-    # Every Deployment apply takes a moment: installs are caught in the middle.
+    # Every Deployment apply takes a moment: installs are caught in the middle. An install
+    # creates its Deployment (POST); with 0.2 s on PATCH only, installs could all end while
+    # the creates were still being posted, and a CI trial's kill found none pending.
     slow = emulator.faults.latency(
-        0.2, path=f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments*", method="PATCH"
+        1.0,
+        path=f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments*",
+        method=frozenset({"POST", "PATCH"}),
     )
     try:
         clients = [g.client() for g in gateways]

@@ -73,11 +73,11 @@ async def main(work: Path) -> None:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     from netweave.adapters import DeploymentSpec, OperationContext, PackageUpload
+    from netweave.config.plugins import make_plugin_manager
+    from netweave.config.registry import AdapterRegistry
     from netweave.models import DeploymentStatus
     from netweave.operations.events import HookBus
-    from netweave.plugins import make_plugin_manager
     from netweave.reconcile import Reconciler
-    from netweave.registry import AdapterRegistry
     from netweave.store import DeploymentRecord
     from netweave.store.sql import create_store
     from netweave_helm.adapter import HelmAdapter

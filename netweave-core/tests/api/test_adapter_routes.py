@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from netweave.adapters import RegisterRoute, Route, RouteRequest, RouteResponse
+from netweave.config.plugins import make_plugin_manager
 from netweave.errors import NotFound
 from netweave.hookspecs import hookimpl
-from netweave.plugins import make_plugin_manager
 from support.gateway import running_gateway
 from support.problems import assert_problem
 

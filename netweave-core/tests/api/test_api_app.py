@@ -10,9 +10,9 @@ from litestar import get
 from litestar.testing import AsyncTestClient
 from netweave.api.app import create_app
 from netweave.config import Settings
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.hookspecs import hookimpl
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
 from support.gateway import AUTH, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
 from support.problems import assert_problem

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from netweave.adapters import DMSAdapter, PackageUpload
+from netweave.config.plugins import make_plugin_manager
 from netweave.errors import InvalidInput
 from netweave.hookspecs import hookimpl
-from netweave.plugins import make_plugin_manager
 from support.gateway import running_gateway
 from support.problems import assert_problem
 

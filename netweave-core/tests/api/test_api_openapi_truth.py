@@ -11,7 +11,7 @@ from netweave.errors import InvalidInput
 from netweave.models.deployments import DNS_LABEL_PATTERN
 from netweave.models.packages import PACKAGE_NAME_PATTERN
 from netweave.models.subscriptions import HTTP_URL_PATTERN
-from netweave.operations.idempotency import IdempotencyService
+from netweave.services.idempotency import IdempotencyService
 from referencing.jsonschema import DRAFT202012 as DRAFT_2020_12
 from support.gateway import AUTH, Gateway
 

@@ -30,8 +30,8 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 from netweave.api.app import create_app
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from pydantic import SecretStr
 from schemathesis.config import HttpBearerAuthConfig
 from schemathesis.core.transport import Response

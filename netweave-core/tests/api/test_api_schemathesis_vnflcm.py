@@ -36,8 +36,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netweave.api.app import create_app
 from netweave.api.etsi import render, sol013
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from pydantic import SecretStr
 from schemathesis.config import HttpBearerAuthConfig
 from support.gateway import TOKEN, make_settings

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from netweave import CONTRACT_VERSION, __version__, loading
+from netweave import CONTRACT_VERSION, __version__
 from netweave import config as config_module
 from netweave.cli.main import main
+from netweave.config import loading
 
 SECRET = "tok-should-never-print-0042"
 

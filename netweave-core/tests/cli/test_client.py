@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from netweave.api.app import create_app
 from netweave.cli.client import ProgressReader
 from netweave.cli.main import main
-from netweave.loading import register_adapter_hooks
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
+from netweave.config.loading import register_adapter_hooks
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.testing.gateway import TOKEN, gateway_settings
 from pydantic import SecretStr
 from support.memory_adapter import MemoryAdapter

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from netweave.adapters import AdapterConfig, DMSAdapter
 from netweave.cli.main import main
 from netweave.config import AdapterInstanceSettings, FetchSettings, Settings
+from netweave.config.loading import build_config
 from netweave.errors import Unprocessable
 from netweave.fetching import FetchPolicy
-from netweave.loading import build_config
 
 
 def check(tmp_path: Path, text: str) -> Any:

@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 from netweave.api.app import create_app
 from netweave.cli.main import main
 from netweave.config import Settings
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 
 
 def test_openapi_prints_the_served_document(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 from netweave.adapters import Capability
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import BackendUnavailable, InvalidInput, Unsupported
-from netweave.registry import AdapterRegistry
 
 from .test_adapter_template import Probe
 

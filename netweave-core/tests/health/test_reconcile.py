@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from netweave.config import ReconcileSettings
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import BackendUnavailable
 from netweave.models import DeploymentStatus
 from netweave.operations.events import HookBus
-from netweave.plugins import make_plugin_manager
 from netweave.reconcile import Reconciler, shard_of
-from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord
 from netweave.store.sql import create_store
 from netweave.testing import require_backend

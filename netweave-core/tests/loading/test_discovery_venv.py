@@ -28,8 +28,8 @@ import json, sys
 from pathlib import Path
 import netweave, netweave_tinyfix
 from netweave.config import load_settings
-from netweave.loading import load_adapters
-from netweave.plugins import make_plugin_manager
+from netweave.config.loading import load_adapters
+from netweave.config.plugins import make_plugin_manager
 
 settings = load_settings(Path(sys.argv[1]))
 pm = make_plugin_manager(settings)

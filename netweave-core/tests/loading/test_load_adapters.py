@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from netweave import CONTRACT_VERSION, hookimpl, loading
+from netweave import CONTRACT_VERSION, hookimpl
 from netweave.adapters import AdapterConfig, Capability, DMSAdapter
-from netweave.config import Settings, load_settings
-from netweave.loading import (
+from netweave.config import Settings, load_settings, loading
+from netweave.config.loading import (
     KNOWN_ADAPTERS,
     AdapterLoadError,
     build_manager,
@@ -18,7 +18,7 @@ from netweave.loading import (
     make_extension,
     resolve_adapters,
 )
-from netweave.plugins import make_plugin_manager
+from netweave.config.plugins import make_plugin_manager
 from pydantic import Field, SecretStr
 from stevedore.named import NamedExtensionManager
 
@@ -146,7 +146,7 @@ def test_real_manager_reports_missing_entry_point(tmp_path: Path) -> None:
 
 
 def test_import_failure_names_distribution_and_error(tmp_path: Path) -> None:
-    from netweave.loading import _Collector
+    from netweave.config.loading import _Collector
 
     collector = _Collector(errors=[], failed=set())
     ep = importlib.metadata.EntryPoint(
@@ -318,7 +318,7 @@ def test_no_enabled_instance_warns_with_install_hint(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = settings_with(tmp_path)
-    with caplog.at_level("WARNING", logger="netweave.loading"):
+    with caplog.at_level("WARNING", logger="netweave.config.loading"):
         registry = load_adapters(settings)
     assert len(registry) == 0
     assert "pip install netweave-helm" in caplog.text

@@ -13,7 +13,7 @@ import pluggy
 import pytest
 from netweave import hookimpl
 from netweave.config import load_settings
-from netweave.plugins import (
+from netweave.config.plugins import (
     PluginRegistrationError,
     check_pending,
     make_plugin_manager,
@@ -173,7 +173,7 @@ def test_trace_env_logs_hook_calls_without_values(
 ) -> None:
     token = {"api": {"token": "tok-12345678"}}
     settings = load_settings(data_dir=tmp_path, env={}, overrides=token)
-    with caplog.at_level(logging.INFO, logger="netweave.plugins"):
+    with caplog.at_level(logging.INFO, logger="netweave.config.plugins"):
         pm = make_plugin_manager(settings, env={"NETWEAVE_TRACE_HOOKS": "1"})
         pm.hook.netweave_select_adapter(kind="package", payload={"x": 1}, candidates=[])
     assert "hook call netweave_select_adapter(kind, payload, candidates)" in caplog.text
@@ -182,7 +182,7 @@ def test_trace_env_logs_hook_calls_without_values(
 
 
 def test_no_tracing_by_default(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="netweave.plugins"):
+    with caplog.at_level(logging.INFO, logger="netweave.config.plugins"):
         pm = make_plugin_manager(env={})
         pm.hook.netweave_select_adapter(kind="package", payload={}, candidates=[])
     assert "hook call" not in caplog.text

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from netweave.config.plugins import make_plugin_manager
 from netweave.errors import BackendUnavailable
 from netweave.hookspecs import hookimpl
 from netweave.notifications import NotificationRecorder
 from netweave.notifications.events import GatewayEvent
 from netweave.operations.events import HookBus
-from netweave.plugins import make_plugin_manager
 from netweave.store.sql import SqlStore
 from netweave.store.tables import DeliveryRow, OutboxRow
 from sqlalchemy import Table, func, select

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from netweave.adapters import AdapterConfig, Timeouts
+from netweave.config.plugins import make_plugin_manager
 from netweave.errors import BackendError, InvalidInput
 from netweave.hookspecs import hookimpl
 from netweave.models import DeploymentStatus
-from netweave.plugins import make_plugin_manager
 from support.gateway import Gateway, running_gateway
 from support.memory_adapter import MemoryAdapter
 from support.problems import assert_problem

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.models import PackageState
 from netweave.operations.cache import ReadCache
 from netweave.operations.events import HookBus
 from netweave.operations.metrics import Metrics
-from netweave.operations.packages import PackageService
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
+from netweave.services.packages import PackageService
 from netweave.store import PackageRecord
 from netweave.store.sql import SqlStore, create_store
 from prometheus_client import CollectorRegistry

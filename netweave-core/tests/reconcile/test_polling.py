@@ -3,10 +3,10 @@ never more often than a healthy one."""
 
 from __future__ import annotations
 
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.operations.events import HookBus
-from netweave.plugins import make_plugin_manager
 from netweave.reconcile import Reconciler
-from netweave.registry import AdapterRegistry
 from netweave.store.sql import create_store
 
 

@@ -25,8 +25,8 @@ from netweave.config import (
     ReconcileSettings,
     Settings,
 )
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
 from netweave.testing.gateway import GatewayClient
 from netweave.testing.gateway import running_gateway as kit_gateway

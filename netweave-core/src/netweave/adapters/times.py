@@ -12,6 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def now() -> datetime:
+    """The current time, aware and in UTC: the one clock records and events are stamped with."""
+    return datetime.now(UTC)
+
+
 def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 / ISO 8601 string or positive epoch seconds as an aware ``datetime``
     (naive strings are taken as UTC), or ``None``."""
@@ -33,4 +38,4 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-__all__ = ["parse_time"]
+__all__ = ["now", "parse_time"]

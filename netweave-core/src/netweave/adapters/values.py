@@ -27,4 +27,17 @@ def merge_values(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str
     return merged
 
 
-__all__ = ["merge_values"]
+def values_contain(values: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
+    """Every key of ``expected`` (recursively) is in ``values`` with the same value: whether
+    a backend holds the values an operation asked for."""
+    for key, want in expected.items():
+        have = values.get(key)
+        if isinstance(want, Mapping):
+            if not isinstance(have, Mapping) or not values_contain(have, want):
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+__all__ = ["merge_values", "values_contain"]

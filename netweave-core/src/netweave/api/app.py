@@ -9,7 +9,7 @@ from litestar.routes import HTTPRoute
 
 from netweave.api.plugin import NetweaveCore
 from netweave.config import Settings
-from netweave.registry import AdapterRegistry
+from netweave.config.registry import AdapterRegistry
 from netweave.store import Store
 
 

@@ -19,8 +19,8 @@ from netweave.api.auth import is_json_media_type, principal_of
 from netweave.errors import InvalidInput
 from netweave.models import PROBLEM_MEDIA_TYPE, Preview, ProblemDetails
 from netweave.models.paths import API_PREFIX as API_PREFIX  # the controllers mount under it
-from netweave.operations import Services
-from netweave.operations.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, StoredResponse
+from netweave.services import Services
+from netweave.services.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, StoredResponse
 
 JSON = "application/json"
 

@@ -258,8 +258,8 @@ def render(document: dict[str, Any]) -> str:
 def main() -> None:
     from netweave.api.app import create_app
     from netweave.config import Settings
-    from netweave.plugins import make_plugin_manager
-    from netweave.registry import AdapterRegistry
+    from netweave.config.plugins import make_plugin_manager
+    from netweave.config.registry import AdapterRegistry
 
     # The document does not depend on which adapters are configured: build it without any.
     app = create_app(Settings(), registry=AdapterRegistry({}), plugin_manager=make_plugin_manager())

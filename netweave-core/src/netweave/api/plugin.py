@@ -47,10 +47,10 @@ from netweave.api.ratelimit import TokenBucketLimiter, rate_limit_middleware
 from netweave.api.routes import build_handlers
 from netweave.api.ui import render_plugins, ui_handlers
 from netweave.config import Settings
+from netweave.config.registry import AdapterRegistry
 from netweave.models import RequestModel
-from netweave.operations import Services, build_services
 from netweave.operations.metrics import Metrics
-from netweave.registry import AdapterRegistry
+from netweave.services import Services, build_services
 from netweave.store import Store
 
 _log = logging.getLogger("netweave.api")
@@ -86,11 +86,11 @@ class NetweaveCore(InitPluginProtocol):
         from netweave.api.controllers import API_CONTROLLERS, OPEN_HANDLERS
 
         if self.plugin_manager is None:
-            from netweave.plugins import make_plugin_manager
+            from netweave.config.plugins import make_plugin_manager
 
             self.plugin_manager = make_plugin_manager(self.settings)
         if self.registry is None:
-            from netweave.loading import load_adapters
+            from netweave.config.loading import load_adapters
 
             self.registry = load_adapters(self.settings, self.plugin_manager)
 

@@ -171,8 +171,8 @@ def serve(
 def _load_adapters(settings: Settings) -> tuple[Any, Any]:
     """Load adapters before the server starts, so a missing or broken one is a plain message
     and exit code 2, not a traceback out of the ASGI lifespan."""
-    from netweave.loading import AdapterLoadError, load_adapters
-    from netweave.plugins import PluginRegistrationError, make_plugin_manager
+    from netweave.config.loading import AdapterLoadError, load_adapters
+    from netweave.config.plugins import PluginRegistrationError, make_plugin_manager
 
     try:
         pm = make_plugin_manager(settings)
@@ -266,7 +266,7 @@ def adapter_overview(settings: Settings | None) -> dict[str, Any]:
     """What is installed in ``netweave.adapters`` and what the configuration uses, without
     importing any adapter."""
     from netweave.config import ADAPTER_GROUP
-    from netweave.loading import KNOWN_ADAPTERS, install_hint
+    from netweave.config.loading import KNOWN_ADAPTERS, install_hint
 
     instances = settings.plugins.dms if settings is not None else []
     installed = []
@@ -386,8 +386,8 @@ def _store_summary(settings: Settings) -> str:
 @_settings_options
 def config_check(config_path: Path | None, data_dir: Path | None) -> None:
     """Validate the configuration and the enabled adapters' configs; exit 2 on errors."""
-    from netweave.loading import AdapterLoadError, resolve_adapters
-    from netweave.plugins import PluginRegistrationError, make_plugin_manager
+    from netweave.config.loading import AdapterLoadError, resolve_adapters
+    from netweave.config.plugins import PluginRegistrationError, make_plugin_manager
 
     settings = _load(config_path, data_dir)
     try:
@@ -477,7 +477,7 @@ def _why_no_adapter(settings: Settings) -> str:
 
     if helm_installed():
         return f"plugins.dms is empty in {settings.source}"
-    from netweave.loading import install_hint
+    from netweave.config.loading import install_hint
 
     return f"{install_hint('helm')} for the embedded default, or configure plugins.dms"
 
@@ -500,8 +500,8 @@ def openapi(output: Path | None) -> None:
     the committed ``openapi.json`` and ``/schema/openapi.json`` are.
     """
     from netweave.config import Settings
-    from netweave.plugins import make_plugin_manager
-    from netweave.registry import AdapterRegistry
+    from netweave.config.plugins import make_plugin_manager
+    from netweave.config.registry import AdapterRegistry
 
     try:
         from netweave.api.openapi import openapi_document, render

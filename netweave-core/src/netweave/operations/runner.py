@@ -44,6 +44,9 @@ from netweave.adapters import (
     KnownState,
     OperationContext,
 )
+from netweave.adapters.times import now
+from netweave.adapters.values import merge_values, values_contain
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import (
     BackendError,
     BackendTimeout,
@@ -64,10 +67,8 @@ from netweave.operations.convert import (
     error_to_problem,
     package_to_info,
 )
-from netweave.operations.deployments import deep_merge, now, values_contain
 from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
-from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 
 _log = logging.getLogger("netweave.operations")
@@ -608,7 +609,7 @@ class OperationRunner:
                 changes["values"] = (
                     dict(params["values"])
                     if params.get("valuesMode") == "replace"
-                    else deep_merge(deployment.values, params["values"])
+                    else merge_values(deployment.values, params["values"])
                 )
         if info.values is not None:
             changes["values"] = info.values

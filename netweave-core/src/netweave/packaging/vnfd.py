@@ -38,7 +38,7 @@ SOL001_IMPORTS = (
 DEFAULT_FLAVOUR = "default"
 DEFAULT_ASPECT = "default"
 DEFAULT_LEVEL = "default"
-#: The vnflcm face's defaults for an aspect (operations/vnflcm.py parse_aspects).
+#: The vnflcm face's defaults for an aspect (services/vnflcm.py parse_aspects).
 MAX_SCALE_LEVEL = 10
 MIN_REPLICAS = 1
 _ID = re.compile(r"[^A-Za-z0-9_]")

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from netweave.adapters import BackendChanges, Capability, DeploymentInfo, DMSAdapter
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import BackendTimeout, BackendUnavailable, NetweaveError, NotFound
 from netweave.operations.events import HookBus
 from netweave.operations.observe import gone, record_observation
-from netweave.registry import AdapterRegistry
 from netweave.store import MAX_PAGE_LIMIT, DeploymentRecord, Store
 from netweave.waiting import wait_event
 

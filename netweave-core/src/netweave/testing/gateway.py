@@ -42,10 +42,10 @@ from netweave.config import (
     ReconcileSettings,
     Settings,
 )
-from netweave.loading import register_adapter_hooks
+from netweave.config.loading import register_adapter_hooks
+from netweave.config.plugins import make_plugin_manager
+from netweave.config.registry import AdapterRegistry
 from netweave.models.paths import API_PREFIX
-from netweave.plugins import make_plugin_manager
-from netweave.registry import AdapterRegistry
 from netweave.store.sql import SqlStore, create_store
 
 TOKEN = "netweave-test-token-" + "x" * 32

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from netweave.adapters import AdapterHealth, DMSAdapter
 from netweave.api.common import API_PREFIX
 from netweave.api.schemas import AdapterHealthView, AdapterList, AdapterView
-from netweave.operations import Services
+from netweave.services import Services
 
 #: A health check slower than this reports unhealthy instead of holding the listing.
 HEALTH_TIMEOUT = 5.0

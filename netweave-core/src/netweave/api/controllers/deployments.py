@@ -41,7 +41,7 @@ from netweave.models import (
     RollbackRequest,
     ScaleRequest,
 )
-from netweave.operations import Accepted, Services
+from netweave.services import Accepted, Services
 
 BASE = f"{API_PREFIX}/nfDeployments"
 OPERATIONS = f"{API_PREFIX}/operations"

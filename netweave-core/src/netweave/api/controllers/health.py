@@ -14,7 +14,7 @@ from netweave.api.common import API_PREFIX
 from netweave.api.problems import build_problem
 from netweave.api.schemas import ApiInfo, HealthView
 from netweave.models import PROBLEM_MEDIA_TYPE
-from netweave.operations import Services
+from netweave.services import Services
 
 
 @get(API_PREFIX, operation_id="GetApiInfo", summary="API information", tags=["info"])

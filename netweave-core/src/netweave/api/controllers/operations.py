@@ -24,8 +24,8 @@ from netweave.api.common import (
     problems,
 )
 from netweave.models import Operation, OperationList, OperationState
-from netweave.operations import Services
-from netweave.operations.occurrences import MAX_FOLLOW_SECONDS
+from netweave.services import Services
+from netweave.services.occurrences import MAX_FOLLOW_SECONDS
 
 #: RFC 7240's ``wait`` preference among a ``Prefer`` header's comma-separated preferences.
 _WAIT = re.compile(r'(?:^|,)\s*wait\s*=\s*"?(\d{1,6})"?\s*(?:;[^,]*)?(?=,|$)', re.IGNORECASE)

@@ -42,8 +42,8 @@ from netweave.models import (
     PackageStateChange,
 )
 from netweave.models.packages import PACKAGE_NAME_PATTERN, VERSION_PATTERN
-from netweave.operations import Services
-from netweave.operations.packages import MARKER_PATTERN
+from netweave.services import Services
+from netweave.services.packages import MARKER_PATTERN
 
 BASE = f"{API_PREFIX}/nfDeploymentDescriptors"
 

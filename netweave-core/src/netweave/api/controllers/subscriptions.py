@@ -21,7 +21,7 @@ from netweave.api.common import (
     problems,
 )
 from netweave.models import Subscription, SubscriptionList, SubscriptionRequest
-from netweave.operations import Services
+from netweave.services import Services
 
 BASE = f"{API_PREFIX}/subscriptions"
 

@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from netweave.api.etsi import sol013
 from netweave.api.etsi.vnflcm import API_VERSIONS, api_root, manager_root
 from netweave.errors import InvalidInput, NotFound
-from netweave.operations import Services
+from netweave.services import Services
 
 PREFIX = "/o2ims-infrastructureInventory/v1"
 #: The O2ims inventory API version this discovery subset follows (O2IMS R004 v10.00).

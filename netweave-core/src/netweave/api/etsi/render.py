@@ -12,8 +12,8 @@ from typing import Any
 
 from netweave.api.etsi.sol013 import Column, Selector, Term
 from netweave.models import OperationState
-from netweave.operations.vnflcm import LcmOperation, OpOccView, VnfView
-from netweave.operations.vnflcm_notify import (
+from netweave.services.vnflcm import LcmOperation, OpOccView, VnfView
+from netweave.services.vnflcm_notify import (
     LINK_KINDS,
     STORAGE_KINDS,
     info_changes,
@@ -292,7 +292,7 @@ def render_op_occ(view: OpOccView, base: str, major: int) -> dict[str, Any]:
         error.setdefault("status", 500)
         error.setdefault("detail", error.get("title") or "the operation failed")
         body["error"] = error
-    # What the backend changed (netweave.operations.vnflcm_notify), once it reached a result.
+    # What the backend changed (netweave.services.vnflcm_notify), once it reached a result.
     if record.resource_changes:
         vim = operation.adapter if operation is not None else None
         body["resourceChanges"] = versioned_changes(record.resource_changes, major, vim)

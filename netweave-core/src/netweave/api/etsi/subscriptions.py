@@ -1,5 +1,5 @@
 """``{apiRoot}/vnflcm/v{N}/subscriptions``: SOL003 LCM notification subscriptions (clause 5.4.18
-and 5.4.19), over ``netweave.operations.vnflcm_notify``.
+and 5.4.19), over ``netweave.services.vnflcm_notify``.
 
 POST tests the callback (GET → 204) after the SSRF rules, and stores nothing when either
 refuses (422). A subscription belongs to the version and apiRoot it was made on: it is listed,
@@ -32,8 +32,8 @@ from netweave.api.etsi.vnflcm import (
     service,
 )
 from netweave.errors import InvalidInput
-from netweave.operations import Services
-from netweave.operations.vnflcm_notify import NOTIFICATION_TYPES, render_subscription
+from netweave.services import Services
+from netweave.services.vnflcm_notify import NOTIFICATION_TYPES, render_subscription
 
 SubscriptionIdParam = Annotated[
     str, PathParameter(name="subscriptionId", min_length=1, max_length=64)

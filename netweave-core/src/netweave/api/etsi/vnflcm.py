@@ -42,8 +42,8 @@ from netweave.api.etsi.models import (
 )
 from netweave.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from netweave.models.subscriptions import HTTP_URL_PATTERN
-from netweave.operations import Services
-from netweave.operations.vnflcm import OpOccView, VnfLcmService
+from netweave.services import Services
+from netweave.services.vnflcm import OpOccView, VnfLcmService
 
 JSON = "application/json"
 #: The API versions served (SOL003 V3.7.1 → vnflcm 2.3.0; SOL003 V2.6.1 → vnflcm 1.3.0).

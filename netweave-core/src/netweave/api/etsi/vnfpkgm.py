@@ -46,11 +46,11 @@ from netweave.api.etsi.vnflcm import (
 )
 from netweave.errors import Conflict, InvalidInput, NetweaveError, NotFound, PayloadTooLarge
 from netweave.models.subscriptions import HTTP_URL_PATTERN
-from netweave.operations import Services
-from netweave.operations.vnfpkgm import VnfPackageView, VnfPkgmService
-from netweave.operations.vnfpkgm_notify import API_VERSION  # SOL005 V3.7.1 vnfpkgm v2
 from netweave.packaging.csar import open_archive
 from netweave.packaging.vnfd import Vnfd, to_sol001
+from netweave.services import Services
+from netweave.services.vnfpkgm import VnfPackageView, VnfPkgmService
+from netweave.services.vnfpkgm_notify import API_VERSION  # SOL005 V3.7.1 vnfpkgm v2
 from netweave.store.vnf import ColumnTerm
 
 PREFIX = "/vnfpkgm/v2"

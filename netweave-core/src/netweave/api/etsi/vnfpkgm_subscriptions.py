@@ -1,6 +1,6 @@
 """``{apiRoot}/vnfpkgm/v2/subscriptions``: SOL005 VNF package management subscriptions (clause
-9.4.7 and 9.4.8), over ``netweave.operations.vnfpkgm_notify`` and the ETSI subscription
-machinery the LCM face has (``netweave.operations.vnflcm_notify.EtsiSubscriptions``).
+9.4.7 and 9.4.8), over ``netweave.services.vnfpkgm_notify`` and the ETSI subscription
+machinery the LCM face has (``netweave.services.vnflcm_notify.EtsiSubscriptions``).
 
 POST checks the callback against the SSRF rules and tests it (GET → 204) and stores nothing
 when either refuses (422); a malformed request is a 400. The callback authentication (BASIC or
@@ -28,9 +28,9 @@ from netweave.api.etsi.subscriptions import (
 )
 from netweave.api.etsi.vnflcm import FilterQuery, MarkerQuery, _page, api_root, json_response
 from netweave.errors import InvalidInput, NetweaveError
-from netweave.operations import Services
-from netweave.operations.vnflcm_notify import EtsiSubscriptions
-from netweave.operations.vnfpkgm_notify import (
+from netweave.services import Services
+from netweave.services.vnflcm_notify import EtsiSubscriptions
+from netweave.services.vnfpkgm_notify import (
     API_VERSION,
     NOTIFICATION_TYPES,
     render_pkgm_subscription,

@@ -361,7 +361,7 @@ def embedded_defaults() -> dict[str, Any]:
                     "enabled": True,
                     "default": True,
                     # The Helm adapter keeps its chart repository under the data directory
-                    # (the loader injects ``data_dir``, see netweave.loading).
+                    # (the loader injects ``data_dir``, see netweave.config.loading).
                     "config": {"storage": {"kind": "local"}},
                 }
             ]

@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from netweave.adapters import (
@@ -21,7 +20,8 @@ from netweave.adapters import (
     DeploymentInfo,
     DeploymentSpec,
 )
-from netweave.adapters.values import merge_values
+from netweave.adapters.times import now
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -58,7 +58,6 @@ from netweave.operations.convert import (
 )
 from netweave.operations.events import HookBus
 from netweave.operations.observe import gone, record_observation
-from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 
 _log = logging.getLogger("netweave.deployments")
@@ -70,26 +69,6 @@ class WorkerHandle(Protocol):
     def wake(self) -> None: ...
 
     def cancel_local(self, operation_id: str) -> bool: ...
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-#: The one values merge rule (kept under this name for the runner and the ETSI face).
-deep_merge = merge_values
-
-
-def values_contain(values: dict[str, Any], expected: dict[str, Any]) -> bool:
-    """Every key of ``expected`` (recursively) is in ``values`` with the same value."""
-    for key, want in expected.items():
-        have = values.get(key)
-        if isinstance(want, dict):
-            if not isinstance(have, dict) or not values_contain(have, want):
-                return False
-        elif have != want:
-            return False
-    return True
 
 
 def ways_out(operation_id: str) -> dict[str, str]:
@@ -555,7 +534,5 @@ __all__ = [
     "DeploymentService",
     "WorkerHandle",
     "blocked",
-    "deep_merge",
-    "values_contain",
     "ways_out",
 ]

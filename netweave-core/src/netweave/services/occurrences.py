@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Protocol
 
+from netweave.adapters.times import now
 from netweave.errors import Conflict, InvalidInput, NotFound
 from netweave.models import (
     DeploymentStatus,
@@ -20,8 +21,8 @@ from netweave.models.operations import CLAIMABLE_STATES
 from netweave.models.paths import operation_path
 from netweave.operations import state_machine
 from netweave.operations.convert import operation_to_wire
-from netweave.operations.deployments import WorkerHandle, now
 from netweave.operations.events import HookBus
+from netweave.services.deployments import WorkerHandle
 from netweave.store import OperationRecord, Store
 from netweave.waiting import wait_event
 

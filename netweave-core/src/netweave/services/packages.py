@@ -43,6 +43,7 @@ from typing import Any
 import msgspec
 
 from netweave.adapters import Capability, DMSAdapter, PackageInfo, PackageUpload
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -62,7 +63,6 @@ from netweave.operations.convert import (
 )
 from netweave.operations.events import HookBus
 from netweave.operations.metrics import Metrics
-from netweave.registry import AdapterRegistry
 from netweave.store import PackageRecord, Store
 
 _log = logging.getLogger("netweave.packages")
@@ -278,7 +278,7 @@ class PackageService:
     ) -> tuple[DeploymentPackage, tuple[str, ...]]:
         """Upload an archive or register a reference; returns the package and lint warnings.
         ``package_id``: the id to give it instead of ``{name}-{version}`` (a CSAR's VNFD id,
-        netweave.operations.vnfpkgm); 409 when a package has it already.
+        netweave.services.vnfpkgm); 409 when a package has it already.
 
         All or nothing: ``finish(package, warnings)`` (the caller's answer — building and
         storing its response) runs inside the transaction that stores the record and its

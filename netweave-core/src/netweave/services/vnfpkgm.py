@@ -42,6 +42,7 @@ from typing import Any
 
 from netweave.adapters import PackageUpload
 from netweave.config import FetchSettings
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import (
     AlreadyExists,
     Conflict,
@@ -55,9 +56,6 @@ from netweave.fetching import FetchPolicy, fetch_to_file
 from netweave.models import DeploymentPackage, PackageState
 from netweave.notifications import Notifications
 from netweave.operations.events import HookBus
-from netweave.operations.packages import Finish, PackageService
-from netweave.operations.vnflcm_notify import EtsiSubscriptions
-from netweave.operations.vnfpkgm_notify import pkgm_subscriptions
 from netweave.packaging.csar import (
     CHART_DIR,
     CsarInfo,
@@ -67,7 +65,9 @@ from netweave.packaging.csar import (
 )
 from netweave.packaging.signatures import load_trust_anchors
 from netweave.packaging.vnfd import Vnfd, generated_vnfd, to_sol001
-from netweave.registry import AdapterRegistry
+from netweave.services.packages import Finish, PackageService
+from netweave.services.vnflcm_notify import EtsiSubscriptions
+from netweave.services.vnfpkgm_notify import pkgm_subscriptions
 from netweave.store import PackageRecord, Store
 from netweave.store.vnf import ColumnTerm
 from netweave.store.vnfpkg import VnfPackageRecord

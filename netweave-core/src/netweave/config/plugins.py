@@ -4,7 +4,7 @@ Who is registered:
 
 * modules named in ``plugins.hooks`` of the configuration (imported by name);
 * each loaded adapter class's ``hooks`` object, under the adapter type (by
-  :func:`netweave.loading.load_adapters`, through :func:`register_plugin`).
+  :func:`netweave.config.loading.load_adapters`, through :func:`register_plugin`).
 
 Every registration goes through :func:`register_plugin`, which enforces what pluggy cannot:
 an ``async def`` implementation of a ``firstresult`` hook returns an un-awaited coroutine that
@@ -32,7 +32,7 @@ from netweave import hookspecs
 if TYPE_CHECKING:
     from netweave.config import Settings
 
-_log = logging.getLogger("netweave.plugins")
+_log = logging.getLogger("netweave.config.plugins")
 
 TRACE_ENV = "NETWEAVE_TRACE_HOOKS"
 

@@ -39,7 +39,7 @@ from netweave.notifications.delivery import CallbackTarget
 from netweave.notifications.events import DirectedEvent
 from netweave.notifications.sealing import SecretUnavailable
 from netweave.operations.events import EventBatch, OperationNote
-from netweave.operations.subscriptions import validate_callback_uri
+from netweave.services.subscriptions import validate_callback_uri
 from netweave.store import Store
 from netweave.store.outbox import Delivery
 from netweave.store.vnf import VnfInstanceRecord, VnfLcmOpOccRecord, VnfLcmSubscriptionRecord
@@ -397,7 +397,7 @@ FilterCheck = Callable[[int, Mapping[str, Any]], None]
 class EtsiSubscriptions:
     """Create (tested), read, list and delete the ETSI subscriptions of one interface: ``api``
     ``vnflcm`` (SOL003 LCM, filters checked by :func:`check_filter`) or ``vnfpkgm`` (SOL005
-    packages, ``netweave.operations.vnfpkgm_notify``). Both share the callback rules (SSRF
+    packages, ``netweave.services.vnfpkgm_notify``). Both share the callback rules (SSRF
     policy, the GET test, BASIC/OAuth2 authentication sealed at rest), the table and the
     outbox; a subscription is found only on the interface, version and apiRoot it was made
     on."""
@@ -493,7 +493,7 @@ class EtsiSubscriptions:
         await self._store.delete_vnf_subscription(subscription_id)
 
 
-#: The SOL003 LCM subscriptions (the name ``netweave.operations.vnflcm`` knows them by).
+#: The SOL003 LCM subscriptions (the name ``netweave.services.vnflcm`` knows them by).
 VnfLcmSubscriptions = EtsiSubscriptions
 
 

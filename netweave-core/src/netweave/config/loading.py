@@ -50,14 +50,14 @@ from stevedore.named import NamedExtensionManager
 from netweave.__about__ import CONTRACT_VERSION
 from netweave.adapters import AdapterConfig, DMSAdapter
 from netweave.config import ADAPTER_GROUP, AdapterInstanceSettings, validation_messages
+from netweave.config.plugins import PluginRegistrationError, register_plugin
+from netweave.config.registry import AdapterRegistry
 from netweave.logging import redact_text
-from netweave.plugins import PluginRegistrationError, register_plugin
-from netweave.registry import AdapterRegistry
 
 if TYPE_CHECKING:
     from netweave.config import Settings
 
-_log = logging.getLogger("netweave.loading")
+_log = logging.getLogger("netweave.config.loading")
 
 #: First-party adapter types and the distribution that provides each.
 KNOWN_ADAPTERS: dict[str, str] = {

@@ -1,6 +1,6 @@
 """ETSI SOL005 VNF package management subscriptions and notifications (the ``vnfpkgm`` face).
 
-The machinery is the LCM one (:mod:`netweave.operations.vnflcm_notify`): the subscriptions are
+The machinery is the LCM one (:mod:`netweave.services.vnflcm_notify`): the subscriptions are
 rows of the same table with ``api = "vnfpkgm"`` (:class:`EtsiSubscriptions`: SSRF rules, the
 GET test, BASIC/OAuth2 callback authentication sealed at rest, nothing stored when refused),
 and the notifications are :class:`DirectedEvent` s in the one durable outbox, delivered with its
@@ -33,12 +33,12 @@ from netweave.notifications import Notifications
 from netweave.notifications.delivery import CallbackTarget
 from netweave.notifications.events import DirectedEvent
 from netweave.operations.events import EventBatch, HookBus, PackageNote
-from netweave.operations.vnflcm_notify import (
+from netweave.packaging.vnfd import Vnfd, software_version
+from netweave.services.vnflcm_notify import (
     EtsiSubscriptions,
     SubscriptionList,
     products_match,
 )
-from netweave.packaging.vnfd import Vnfd, software_version
 from netweave.store import Store
 from netweave.store.outbox import Delivery
 from netweave.store.vnf import VnfLcmSubscriptionRecord
@@ -220,7 +220,7 @@ class VnfPkgmNotifier:
 
 
 def _operational(state: str | None) -> str:
-    # The one mapping of the native state (netweave.operations.vnfpkgm.VnfPackageView).
+    # The one mapping of the native state (netweave.services.vnfpkgm.VnfPackageView).
     return "DISABLED" if state == PackageState.DEPRECATED.value else "ENABLED"
 
 

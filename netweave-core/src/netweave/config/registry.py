@@ -10,7 +10,7 @@ from types import MappingProxyType
 from netweave.adapters import Capability, DMSAdapter
 from netweave.errors import BackendUnavailable, Unprocessable
 
-_log = logging.getLogger("netweave.registry")
+_log = logging.getLogger("netweave.config.registry")
 
 
 class AdapterRegistry:

@@ -33,7 +33,9 @@ from typing import Any
 
 import pydantic
 
+from netweave.adapters.times import now
 from netweave.adapters.values import merge_values as _merge
+from netweave.config.registry import AdapterRegistry
 from netweave.errors import Conflict, NotFound, Unprocessable
 from netweave.models import (
     DeploymentRequest,
@@ -43,17 +45,16 @@ from netweave.models import (
     OperationState,
 )
 from netweave.notifications import Notifications
-from netweave.operations.deployments import Accepted, DeploymentService, now
 from netweave.operations.events import HookBus
-from netweave.operations.occurrences import OperationService
-from netweave.operations.vnflcm_notify import (
+from netweave.services.deployments import Accepted, DeploymentService
+from netweave.services.occurrences import OperationService
+from netweave.services.vnflcm_notify import (
     CREATION_NOTIFICATION,
     DELETION_NOTIFICATION,
     VnfLcmChannel,
     VnfLcmNotifier,
     VnfLcmSubscriptions,
 )
-from netweave.registry import AdapterRegistry
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 from netweave.store.vnf import ColumnTerm, VnfInstanceRecord, VnfLcmOpOccRecord
 
@@ -221,10 +222,10 @@ class VnfLcmService:
         self._deployments = deployments
         self._operations = operations
         #: The scaling aspects a package's VNFD declares, by package id and flavour
-        #: (netweave.operations.vnfpkgm); instantiate uses them unless additionalParams
+        #: (netweave.services.vnfpkgm); instantiate uses them unless additionalParams
         #: names its own.
         self.vnfd_aspects: VnfdAspects | None = None
-        #: LCM subscriptions and notifications (netweave.operations.vnflcm_notify): the
+        #: LCM subscriptions and notifications (netweave.services.vnflcm_notify): the
         #: notifier sees every change's operation events inside its transaction.
         self.notifier = VnfLcmNotifier(store)
         hooks.observe(self.notifier.observe)

@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from netweave.errors import NetweaveError
-from netweave.store import records, sql
+from netweave.store import migrate, records
 from netweave.store.sql import HEAD_REVISION, SqlStore, create_store, head_revision
 from netweave.store.tables import metadata
 from sqlalchemy import DateTime, Index, MetaData, String, inspect
@@ -123,12 +123,11 @@ def test_every_record_field_has_a_column(record: type[Any], table: str) -> None:
 
 
 def _downgrade_to_base(connection: Connection) -> None:
-    import netweave.store.sql as sql
     from alembic import command
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(sql.MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
     config.attributes["connection"] = connection
     command.downgrade(config, "base")
 
@@ -184,7 +183,7 @@ async def test_a_new_sqlite_file_gets_the_schema_alembic_builds(tmp_path: Path) 
     try:
         await created.migrate()
         async with migrated.engine.begin() as conn:
-            await conn.run_sync(sql._alembic_upgrade)
+            await conn.run_sync(migrate._alembic_upgrade)
         async with created.engine.connect() as a, migrated.engine.connect() as b:
             schema = await a.run_sync(_schema)
             assert len(schema) > len(metadata.tables)  # tables and their indexes

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from netweave.errors import InvalidInput
 from netweave.models import PackageState
-from netweave.store import sql
+from netweave.store import packages
 from netweave.store.sql import SqlStore
 from store_factories import deployment, package
 
@@ -60,7 +60,7 @@ async def test_a_view_is_the_record_and_whether_a_deployment_uses_it(store: SqlS
         updated_at=datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC),
     )
     if store.dialect == "sqlite":  # the driver-level read is in use, not a silent fallback
-        assert sql._SQLITE_PACKAGE_ROW is not None
+        assert packages._SQLITE_PACKAGE_ROW is not None
     await store.add_package(record)
     await store.add_package(package("bare", "0.1.0"))  # every optional field empty
     ids = ["nginx-1.0.0", "bare-0.1.0"]

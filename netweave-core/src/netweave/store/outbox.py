@@ -21,7 +21,8 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, update
 
 from netweave.errors import InvalidInput
-from netweave.store.sql import SqlStore, _translate
+from netweave.store.engine import _translate
+from netweave.store.sql import SqlStore
 from netweave.store.tables import DeliveryRow, OutboxRow
 
 PENDING: Final = "PENDING"

@@ -281,7 +281,7 @@ class VnfRows:
         where: Sequence[ColumnTerm] = (),
         json_columns: Collection[str] | None = None,
     ) -> list[VnfInstanceRecord]:
-        from netweave.store.sql import _translate
+        from netweave.store.engine import _translate
 
         columns = [
             c
@@ -328,7 +328,7 @@ class VnfRows:
         limit: int,
         where: Sequence[ColumnTerm] = (),
     ) -> list[VnfLcmOpOccRecord]:
-        from netweave.store.sql import _translate
+        from netweave.store.engine import _translate
 
         query = select(_VO).order_by(_VO.c.start_time, _VO.c.op_occ_id).limit(limit)
         for term in where:
@@ -345,7 +345,9 @@ class VnfRows:
     async def deployments_and_operations(
         self, deployment_ids: Sequence[str], operation_ids: Sequence[str]
     ) -> tuple[dict[str, DeploymentRecord], dict[str, OperationRecord]]:
-        from netweave.store.sql import _deployment, _operation, _translate
+        from netweave.store.deployments import _deployment
+        from netweave.store.engine import _translate
+        from netweave.store.operations import _operation
 
         deployments: dict[str, DeploymentRecord] = {}
         operations: dict[str, OperationRecord] = {}
@@ -377,7 +379,7 @@ class VnfRows:
     async def set_vnf_instance_resources(
         self, vnf_instance_id: str, resources: list[dict[str, Any]]
     ) -> None:
-        from netweave.store.sql import _translate
+        from netweave.store.engine import _translate
 
         with _translate("recording a VNF instance's resources"):
             async with _sql(self)._conn(write=True) as conn:
@@ -405,7 +407,7 @@ class VnfRows:
     async def list_vnf_subscriptions(
         self, *, after: tuple[datetime, str] | None, limit: int, api: str = "vnflcm"
     ) -> list[VnfLcmSubscriptionRecord]:
-        from netweave.store.sql import _translate
+        from netweave.store.engine import _translate
 
         query = (
             select(_VS)

@@ -220,7 +220,8 @@ class VnfPackageRows:
         limit: int,
         where: Sequence[ColumnTerm] = (),
     ) -> list[VnfPackageEntry]:
-        from netweave.store.sql import _package, _translate
+        from netweave.store.engine import _translate
+        from netweave.store.packages import _package
 
         query = _page_query(after, limit, where)
         store = _sql(self)

@@ -1,0 +1,69 @@
+"""The native deployment repository of ``SqlStore``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from netweave.models import DeploymentStatus
+from netweave.store.engine import SqlBase
+from netweave.store.records import DeploymentRecord, Page
+from netweave.store.rows import _D, _changes, _enum, _now, _plain, _require_aware, _values
+
+
+def _deployment(row: Row[Any]) -> DeploymentRecord:
+    data = dict(row._mapping)
+    data["status"] = DeploymentStatus(data["status"])
+    return DeploymentRecord(**data)
+
+
+class DeploymentRows(SqlBase):
+    """Native deployments (``deployments``)."""
+
+    async def add_deployment(self, record: DeploymentRecord) -> None:
+        _require_aware("created_at", record.created_at)
+        _require_aware("updated_at", record.updated_at)
+        await self._insert(f"deployment {record.deployment_id!r}", _D, _values(record))
+
+    async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None:
+        row = await self._get_by("reading a deployment", _D, "deployment_id", deployment_id)
+        return None if row is None else _deployment(row)
+
+    async def list_deployments(
+        self,
+        *,
+        package_id: str | None = None,
+        status: DeploymentStatus | None = None,
+        namespace: str | None = None,
+        adapter: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        return await self._page_where_equal(
+            "listing deployments",
+            _D,
+            {
+                "package_id": package_id,
+                "status": _plain(status),
+                "namespace": namespace,
+                "adapter": adapter,
+            },
+            ("created_at", "deployment_id"),
+            _deployment,
+            limit,
+            offset,
+        )
+
+    async def update_deployment(self, deployment_id: str, **changes: Any) -> DeploymentRecord:
+        values = _changes(DeploymentRecord, _D, changes, key="deployment_id")
+        if "status" in values:
+            values["status"] = _enum(DeploymentStatus, "status", values["status"]).value
+        values.setdefault("updated_at", _now())
+        row = await self._update(
+            f"deployment {deployment_id!r}", _D, ("deployment_id", deployment_id), values
+        )
+        return _deployment(row)
+
+    async def delete_deployment(self, deployment_id: str) -> None:
+        await self._delete(f"deployment {deployment_id!r}", _D, _D.c.deployment_id == deployment_id)

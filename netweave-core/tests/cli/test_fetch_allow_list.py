@@ -1,6 +1,6 @@
 """``fetch.allowedCidrs``: the networks fetches caused by a client's content (a package URL, an
 OCI reference, a chart's dependency repositories) may reach — validated by ``config check``,
-shown in its summary, handed by the loader to adapters whose ``Config`` declares ``fetch``,
+shown in its summary, handed by the loader to every adapter instance (``gateway_fetch``),
 and applied by :class:`netweave.fetching.FetchPolicy`."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from netweave.adapters import AdapterConfig, DMSAdapter
 from netweave.cli.main import main
 from netweave.config import AdapterInstanceSettings, FetchSettings, Settings
-from netweave.config.loading import build_config
+from netweave.config.loading import build_config, construct
 from netweave.errors import Unprocessable
 from netweave.fetching import FetchPolicy
 
@@ -63,25 +63,38 @@ class _Fetching(AdapterConfig):
     fetch: FetchSettings | None = None
 
 
-class _FetchingAdapter(DMSAdapter):
+class _FetchingAdapter(DMSAdapter[_Fetching]):
     TYPE = "fetching"
     DISTRIBUTION = "netweave-core"
     Config = _Fetching
 
 
-class _Plain(DMSAdapter):
-    TYPE = "plain"
+class _Legacy(DMSAdapter):
+    """An adapter written against contract 1.0: its own ``__init__`` takes neither keyword."""
+
+    TYPE = "legacy"
     DISTRIBUTION = "netweave-core"
 
+    def __init__(self, name: str, config: AdapterConfig) -> None:
+        super().__init__(name, config)
 
-def test_the_loader_hands_the_gateway_allow_list_to_adapters_that_declare_fetch() -> None:
-    settings = Settings.model_validate({"fetch": {"allowedCidrs": ["10.20.0.0/16"]}})
+
+def test_the_loader_hands_every_instance_the_gateway_allow_list(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {"fetch": {"allowedCidrs": ["10.20.0.0/16"]}, "dataDir": str(tmp_path)}
+    )
     instance = AdapterInstanceSettings(name="f", type="fetching")
     config, problems = build_config(_FetchingAdapter, settings, instance, 0)
     assert problems == [] and isinstance(config, _Fetching)
-    assert config.fetch == FetchSettings(allowedCidrs=["10.20.0.0/16"])
+    # Nothing is written into the instance's config; the gateway's block is handed over.
+    assert config.fetch is None
+    adapter = construct(
+        _FetchingAdapter, "f", config, data_dir=tmp_path / "f", fetch=settings.fetch
+    )
+    assert adapter.gateway_fetch == FetchSettings(allowedCidrs=["10.20.0.0/16"])
+    assert adapter.data_dir == tmp_path / "f"
 
-    # An instance's own block wins (and is validated like the gateway's).
+    # An instance's own block is validated like the gateway's (the adapter decides which wins).
     own = AdapterInstanceSettings(
         name="f", type="fetching", config={"fetch": {"allowedCidrs": ["192.168.7.0/24"]}}
     )
@@ -95,11 +108,15 @@ def test_the_loader_hands_the_gateway_allow_list_to_adapters_that_declare_fetch(
     assert config is None
     assert problems == ["plugins.dms[3] (f).config.fetch: allowedCidrs[0] is not an IP network"]
 
-    # An adapter that does not declare it gets nothing (its Config forbids unknown keys).
-    plain, problems = build_config(
-        _Plain, settings, AdapterInstanceSettings(name="p", type="plain"), 0
+
+def test_an_adapter_written_before_the_keywords_still_loads(tmp_path: Path) -> None:
+    legacy = construct(
+        _Legacy, "l", AdapterConfig(), data_dir=tmp_path / "l", fetch=FetchSettings()
     )
-    assert problems == [] and plain is not None
+    assert legacy.name == "l" and legacy.data_dir is None and legacy.gateway_fetch is None
+    # Without the filter the same construction fails: the check above is not vacuous.
+    with pytest.raises(TypeError, match="data_dir"):
+        _Legacy("l", AdapterConfig(), data_dir=tmp_path / "l")  # type: ignore[call-arg]
 
 
 def test_the_policy_allows_the_listed_networks_and_names_the_setting() -> None:

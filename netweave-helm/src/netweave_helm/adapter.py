@@ -58,6 +58,7 @@ from netweave.adapters import (
 from netweave.adapters.idempotency import idempotency_stamp
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.adapters.values import merge_values as deep_merge
+from netweave.config import FetchSettings
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -449,8 +450,15 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
     #: pluggy hooks the loader registers for this adapter type.
     hooks: ClassVar[HelmHooks] = HOOKS
 
-    def __init__(self, name: str, config: HelmConfig, *, data_dir: Path | None = None) -> None:
-        super().__init__(name, config, data_dir=data_dir)
+    def __init__(
+        self,
+        name: str,
+        config: HelmConfig,
+        *,
+        data_dir: Path | None = None,
+        fetch: FetchSettings | None = None,
+    ) -> None:
+        super().__init__(name, config, data_dir=data_dir, fetch=fetch)
         config = self.config
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = self._new_runner()
@@ -872,7 +880,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         """Core's policy for fetches a client's content causes (``packageUri``, dependency
         repositories): the SSRF rules with the gateway's ``fetch.allowedCidrs``."""
         return FetchPolicy.from_settings(
-            self.config.fetch,
+            self.config.fetch if self.config.fetch is not None else self.gateway_fetch,
             allow_private=self.config.allow_private_package_uris,
             allow_hint="allowPrivatePackageUris in the adapter's config",
         )

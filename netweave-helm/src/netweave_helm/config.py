@@ -336,7 +336,7 @@ class HelmConfig(AdapterConfig):
     #: reserved ones are always refused): off by default, against SSRF.
     allow_private_package_uris: bool = False
     #: Networks fetches caused by client content (``packageUri``, dependency repositories) may
-    #: reach; the gateway's loader sets the gateway's ``fetch`` block when this is not given.
+    #: reach; when not given, the gateway's ``fetch`` block applies (``DMSAdapter.gateway_fetch``).
     fetch: FetchSettings | None = None
     #: Requests to remote repositories (OCI manifest API, ChartMuseum, HTTP, object stores)
     #: time out after this.

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -49,6 +49,9 @@ from netweave.errors import (
     Unsupported,
 )
 from netweave.models import LogOptions, Preview, ResourceDiff, RevisionEntry
+
+if TYPE_CHECKING:
+    from netweave.config import FetchSettings
 
 _log = logging.getLogger("netweave.adapters")
 
@@ -136,12 +139,24 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
                     cls.Config = args[0]
                     return
 
-    def __init__(self, name: str, config: ConfigT, *, data_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ConfigT,
+        *,
+        data_dir: Path | None = None,
+        fetch: FetchSettings | None = None,
+    ) -> None:
         """``data_dir``: a directory private to this instance (``<gateway data dir>/adapters/
         <instance name>``), given by the loader; ``None`` when the adapter runs without one
-        (tests). It may not exist yet: an adapter that keeps files creates it."""
+        (tests). It may not exist yet: an adapter that keeps files creates it.
+
+        ``fetch``: the gateway's ``fetch`` settings (networks that fetches a client's content
+        causes may reach), given by the loader; build the policy with
+        ``netweave.fetching.FetchPolicy.from_settings``. ``None``: the policy's defaults."""
         self.name = name
         self.data_dir = data_dir
+        self.gateway_fetch = fetch
         model = type(self).Config
         if not isinstance(config, model):
             # A config of another model (a test's base ``AdapterConfig``, a parent class's):

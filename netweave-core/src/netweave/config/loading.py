@@ -19,9 +19,11 @@ All problems are collected, then reported together.
 **The data directory, for adapters that keep files** (the Helm adapter's local chart repository):
 every instance is constructed with ``data_dir=<gateway data dir>/adapters/<instance name>``, a
 directory private to it (``DMSAdapter.data_dir``); the adapter creates it if it keeps files
-there. Nothing is written into its configuration. **The fetch policy**: a ``Config`` field ``fetch``
-(``netweave.config.FetchSettings``) gets the gateway's ``fetch`` block unless the instance sets
-one (``netweave.fetching.FetchPolicy.from_settings`` builds the policy from it).
+there. **The fetch policy**: every instance is also given ``fetch=<the gateway's fetch settings>``
+(``DMSAdapter.gateway_fetch``), which an adapter that fetches what clients name builds its
+``netweave.fetching.FetchPolicy`` from. Nothing is written into an adapter's configuration.
+An adapter whose ``__init__`` predates these keywords (it takes neither, nor ``**kwargs``) is
+constructed without them, as contract 1.0 did, so a third party's adapter keeps loading.
 
 **Hooks**: an adapter class may carry an attribute ``hooks`` — a module, an object, or a class
 (instantiated without arguments) with ``@netweave.hookimpl`` functions; it is registered once
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import inspect
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -67,10 +70,6 @@ KNOWN_ADAPTERS: dict[str, str] = {
     "onap": "netweave-onap",
     "osm": "netweave-osm",
 }
-
-#: An adapter ``Config`` field of type ``netweave.config.FetchSettings`` that the loader fills
-#: with the gateway's ``fetch`` settings unless the instance's ``config:`` sets its own.
-FETCH_FIELD = "fetch"
 
 
 class AdapterLoadError(Exception):
@@ -277,17 +276,24 @@ def instance_data_dir(settings: Settings, instance: AdapterInstanceSettings) -> 
     return settings.data_dir / "adapters" / instance.name
 
 
+def construct(cls: type[DMSAdapter], name: str, config: AdapterConfig, **given: Any) -> DMSAdapter:
+    """``cls(name, config, **given)``, passing only the keywords its ``__init__`` accepts: what
+    core gives every instance (``data_dir``, ``fetch``) grew after contract 1.0, and an adapter
+    written then (an ``__init__`` of its own without them) must still load."""
+    parameters = inspect.signature(cls).parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        names = {p.name for p in parameters}
+        given = {key: value for key, value in given.items() if key in names}
+    return cls(name, config, **given)
+
+
 def build_config(
     cls: type[DMSAdapter], settings: Settings, instance: AdapterInstanceSettings, index: int
 ) -> tuple[AdapterConfig | None, list[str]]:
     """Validate one instance's ``config:`` with the class's ``Config``; returns the config or
     the error lines."""
-    raw = dict(instance.config)
-    model = cls.Config
-    if FETCH_FIELD in model.model_fields and FETCH_FIELD not in raw:
-        raw[FETCH_FIELD] = settings.fetch.model_dump(by_alias=True)
     try:
-        return model.model_validate(raw), []
+        return cls.Config.model_validate(dict(instance.config)), []
     except ValidationError as exc:
         prefix = f"plugins.dms[{index}] ({instance.name}).config"
         return None, validation_messages(exc, prefix)
@@ -401,7 +407,13 @@ def load_adapters(
     for name, (instance, config) in loaded.configs.items():
         cls = loaded.classes[instance.type]
         try:
-            instances[name] = cls(name, config, data_dir=instance_data_dir(settings, instance))
+            instances[name] = construct(
+                cls,
+                name,
+                config,
+                data_dir=instance_data_dir(settings, instance),
+                fetch=settings.fetch,
+            )
         except Exception as exc:
             errors.append(
                 f"adapter instance {name!r} (type {instance.type}) could not be created: "
@@ -420,12 +432,12 @@ def load_adapters(
 
 
 __all__ = [
-    "FETCH_FIELD",
     "KNOWN_ADAPTERS",
     "AdapterLoadError",
     "LoadedAdapters",
     "build_config",
     "build_manager",
+    "construct",
     "distribution_of",
     "install_hint",
     "instance_data_dir",

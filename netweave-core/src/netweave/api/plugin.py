@@ -286,7 +286,11 @@ def strict_json_decoder(model: type[RequestModel], value: Any) -> RequestModel:
     try:
         return model.model_validate_json(_json_encoder.encode(value), strict=True)
     except pydantic.ValidationError as exc:
-        # The form Litestar turns into a ValidationException naming each field.
+        # The form Litestar turns into a ValidationException naming each field. Private, but
+        # the one way a type decoder reports several field errors: Litestar's own pydantic
+        # plugin raises it too, and its public option (validate_strict) is pydantic's strict
+        # *Python* mode, which refuses enum members and timestamps given as JSON strings.
+        # Raising ValidationException here instead collapses every error into one on "data".
         errors = exc.errors(include_url=False, include_input=False)
         raise ExtendedMsgSpecValidationError(errors=[dict(e) for e in errors]) from None
 

@@ -102,6 +102,22 @@ def _read_marker(marker: str) -> tuple[str, str]:
     return name, version
 
 
+def _package_bytes(record: PackageRecord, in_use: bool) -> bytes:
+    """A package view's wire JSON, as the store's ``package_views(render=…)`` keeps it."""
+    return package_json(record, in_use=in_use)
+
+
+def _page_body(
+    bodies: list[bytes], *, total: int, limit: int, offset: int, marker: str | None
+) -> bytes:
+    """A ``PackageList`` page assembled from its items' wire JSON: the same bytes as
+    ``package_list_json`` (a test compares them), without encoding any item again."""
+    tail = b'],"total":%d,"limit":%d,"offset":%d' % (total, limit, offset)
+    if marker is not None:
+        tail += b',"nextpageOpaqueMarker":' + msgspec.json.encode(marker)
+    return b'{"items":[' + b",".join(bodies) + tail + b"}"
+
+
 #: ``onboard``'s ``finish``: the caller's part of an onboarding's transaction.
 Finish = Callable[[DeploymentPackage, tuple[str, ...]], Awaitable[None]]
 
@@ -197,15 +213,14 @@ class PackageService:
         for target in targets:
             await self._refresh(self._registry.adapters[target])
         equal = {"name": name, "version": version, "package_type": package_type, "adapter": adapter}
-        views, more = await self._store.package_views(
-            equal=equal, state=state, after=after, limit=limit, offset=offset
+        page, more = await self._store.package_views(
+            equal=equal, state=state, after=after, limit=limit, offset=offset, render=_package_bytes
         )
         following = None
-        if more and views:
-            last = views[-1][0]
-            following = _make_marker(last.name, last.version)
+        if more and page.last is not None:
+            following = _make_marker(*page.last)
         total = await self._total(equal, state)
-        return package_list_json(views, total=total, limit=limit, offset=offset, marker=following)
+        return _page_body(page.bodies, total=total, limit=limit, offset=offset, marker=following)
 
     async def _total(self, equal: dict[str, str | None], state: PackageState | None) -> int:
         """The filter's count, kept for ``cache_ttl`` and dropped by any change made through

@@ -8,6 +8,8 @@ from netweave.store.records import (
     OperationRecord,
     PackageRecord,
     Page,
+    RenderedPage,
+    RenderPackage,
     SubscriptionRecord,
 )
 
@@ -19,6 +21,8 @@ __all__ = [
     "OperationRecord",
     "PackageRecord",
     "Page",
+    "RenderPackage",
+    "RenderedPage",
     "Store",
     "SubscriptionRecord",
     "urgent_writes",

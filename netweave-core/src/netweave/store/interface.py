@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, overload
 
 from netweave.models import DeploymentStatus, OperationState, PackageState
 from netweave.store.records import (
@@ -25,6 +25,8 @@ from netweave.store.records import (
     OperationRecord,
     PackageRecord,
     Page,
+    RenderedPage,
+    RenderPackage,
     SubscriptionRecord,
 )
 from netweave.store.vnf import VnfStore
@@ -101,6 +103,7 @@ class Store(VnfStore, VnfPackageStore, Protocol):
     async def package_view(self, package_id: str) -> tuple[PackageRecord, bool] | None:
         """A package and whether a deployment uses it (its ``IN_USE``), in one read."""
 
+    @overload
     async def package_views(
         self,
         *,
@@ -109,12 +112,37 @@ class Store(VnfStore, VnfPackageStore, Protocol):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> tuple[list[tuple[PackageRecord, bool]], bool]:
+        render: None = None,
+    ) -> tuple[list[tuple[PackageRecord, bool]], bool]: ...
+
+    @overload
+    async def package_views(
+        self,
+        *,
+        equal: Mapping[str, Any],
+        state: PackageState | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        render: RenderPackage,
+    ) -> tuple[RenderedPage, bool]: ...
+
+    async def package_views(
+        self,
+        *,
+        equal: Mapping[str, Any],
+        state: PackageState | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        render: RenderPackage | None = None,
+    ) -> tuple[list[tuple[PackageRecord, bool]], bool] | tuple[RenderedPage, bool]:
         """Packages whose ``name``/``version``/``package_type``/``adapter`` equal ``equal``'s
         values (``None``: any), with ``list_packages``' state rule, each with whether it is in
         use; in (name, version) order, ``offset`` rows skipped after the (name, version)
         ``after`` (keyset pagination: a deep page costs what the first one does); and whether
-        more rows follow the page."""
+        more rows follow the page. With ``render``, each view comes rendered by it, the bytes
+        kept per package and row version so an unchanged package is not rendered again."""
 
     async def count_packages(
         self, *, equal: Mapping[str, Any], state: PackageState | None = None

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import msgspec
 from sqlalchemy import JSON, ColumnElement, Row, String, bindparam, exists, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 
 from netweave.errors import InvalidInput
 from netweave.models import PackageState
 from netweave.store.engine import SqlBase, _translate
-from netweave.store.records import PackageRecord, Page
+from netweave.store.records import PackageRecord, Page, RenderedPage
+from netweave.store.records import RenderPackage as Render
 from netweave.store.rows import (
     _D,
     _IN_CHUNK,
@@ -30,10 +33,16 @@ from netweave.store.rows import (
     _require_aware,
     _values,
 )
+from netweave.store.sqlite_inline import LoopEngine
 from netweave.store.tables import UTCDateTime
 
 #: Packages kept by ``get_package`` on a store only this process writes.
 _MAX_CACHED_PACKAGES: Final = 1024
+#: Bytes of rendered packages ``package_views(render=…)`` keeps: 100 000 packages of ~450
+#: bytes each fit; past it the memo starts again empty (each row is then rendered once more).
+_MAX_RENDERED_BYTES: Final = 64 * 1024 * 1024
+#: Counts kept by ``count_packages`` on a store only this process writes (one per filter).
+_MAX_KEPT_COUNTS: Final = 1024
 
 
 _STORED_PACKAGE_STATES = frozenset(
@@ -63,11 +72,13 @@ def _package_in_use() -> ColumnElement[bool]:
 @functools.lru_cache(maxsize=256)  # keyed by filter shapes: bounded all the same
 def _package_view_statements(
     names: tuple[str, ...], state: str | None, keyset: bool
-) -> tuple[Select[Any], Select[Any]]:
-    """The count and the page of packages (each row with ``in_use``) where each of ``names``
-    equals ``eq_<name>``; ``state`` ``"in_use"``/``"stored"`` adds the IN_USE rule (a stored
-    state shows only while no deployment uses the package, ``eq_state``); ``keyset`` starts
-    after (``after_name``, ``after_version``) in (name, version) order, on the unique index."""
+) -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
+    """The count, the page of packages (each row with ``in_use``), the same page's row
+    versions (see ``_STAMP_COLUMNS``) and its keys alone (id, name, version, ``in_use``),
+    where each of ``names`` equals ``eq_<name>``; ``state`` ``"in_use"``/``"stored"`` adds
+    the IN_USE rule (a stored state shows only while no deployment uses the package,
+    ``eq_state``); ``keyset`` starts after (``after_name``, ``after_version``) in (name,
+    version) order, on the unique index."""
     where: list[ColumnElement[bool]] = [_P.c[name] == bindparam(f"eq_{name}") for name in names]
     if state == "in_use":
         where.append(_package_in_use())
@@ -81,12 +92,22 @@ def _package_view_statements(
                 bindparam("after_name", type_=String()), bindparam("after_version", type_=String())
             )
         )
-    rows = _paged(
-        select(_P, _package_in_use().label("in_use"))
-        .where(*where)
-        .order_by(_P.c.name, _P.c.version)
+    order = (_P.c.name, _P.c.version)
+    in_use = _package_in_use().label("in_use")
+    rows = _paged(select(_P, in_use).where(*where).order_by(*order))
+    stamps = _paged(
+        select(*(_P.c[name] for name in _STAMP_COLUMNS), in_use).where(*where).order_by(*order)
     )
-    return count, rows
+    keys = _paged(
+        select(_P.c.package_id, _P.c.name, _P.c.version, in_use).where(*where).order_by(*order)
+    )
+    return count, rows, stamps, keys
+
+
+#: What a page's row-version read selects (then ``in_use``): the id, the marker's key, and
+#: what changes whenever the row does — ``update_package`` always sets ``updated_at``, a
+#: package deleted and added again has a new ``created_at``; IN_USE is read with it.
+_STAMP_COLUMNS: Final = ("package_id", "name", "version", "state", "created_at", "updated_at")
 
 
 @functools.cache
@@ -173,6 +194,55 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
 _SQLITE_PACKAGE_ROW: Final = _sqlite_package_row()
 
 
+_COLUMN_NAMES: Final = [column.name for column in _P.c]
+_STATE_AT: Final = _COLUMN_NAMES.index("state")
+_CREATED_AT: Final = _COLUMN_NAMES.index("created_at")
+_UPDATED_AT: Final = _COLUMN_NAMES.index("updated_at")
+
+
+class _RenderMemo:
+    """Rendered package views by id, each behind the row version it was rendered from (one
+    bytes object per package: the version's text, then the view), bounded by the bytes it
+    holds (past the bound it starts again empty)."""
+
+    __slots__ = ("entries", "max_bytes", "size")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.entries: dict[str, bytes] = {}
+        self.max_bytes = max_bytes
+        self.size = 0
+
+    def get(self, package_id: str, version: bytes) -> bytes | None:
+        entry = self.entries.get(package_id)
+        if entry is None or not entry.startswith(version):
+            return None
+        return entry[len(version) :]
+
+    def drop(self, package_id: str) -> None:
+        old = self.entries.pop(package_id, None)
+        if old is not None:
+            self.size -= len(old)
+
+    def put(self, package_id: str, version: bytes, body: bytes) -> None:
+        self.drop(package_id)
+        entry = version + body
+        if self.size + len(entry) > self.max_bytes:
+            self.entries.clear()
+            self.size = 0
+        self.entries[package_id] = entry
+        self.size += len(entry)
+
+
+#: A row's version on a sole writer: its IN_USE (its writes forget it, see ``_package_write``).
+_SOLE_VERSIONS: Final = {False: b"0\n", True: b"1\n"}
+
+
+def _row_version(state: Any, created_at: Any, updated_at: Any, in_use: Any) -> bytes:
+    """A row's version as the memo compares it (a separator closes it: never a prefix of
+    another); the driver's text on the SQLite reader, SQLAlchemy's values otherwise."""
+    return f"{state}|{created_at}|{updated_at}|{bool(in_use):d}\n".encode()
+
+
 def _view_params(
     equal: Mapping[str, Any], state: PackageState | None
 ) -> tuple[tuple[str, ...], str | None, dict[str, Any]]:
@@ -204,12 +274,38 @@ def _check_stored_package_state(state: Any) -> PackageState:
 class PackageRows(SqlBase):
     """Native packages (``packages``), with the read cache and the list views."""
 
+    def __init__(self, engine: AsyncEngine | LoopEngine) -> None:
+        super().__init__(engine)
+        #: Per render function, the views ``package_views(render=…)`` rendered.
+        self._render_memos: dict[Render, _RenderMemo] = {}
+        #: Counts by filter, with the package write counts they were read under.
+        self._package_counts: dict[Hashable, tuple[tuple[int, int], int]] = {}
+
     async def add_package(self, record: PackageRecord) -> None:
         _check_stored_package_state(record.state)
         _require_aware("created_at", record.created_at)
         _require_aware("updated_at", record.updated_at)
-        with self._tracking(self._package_writes):
+        with self._package_write(record.package_id):
             await self._insert(f"package {record.package_id!r}", _P, _values(record))
+
+    @contextlib.contextmanager
+    def _package_write(self, package_id: str) -> Iterator[None]:
+        """A write of one package: counted (see ``_Writes``), and its rendered views
+        forgotten once it has ended (inside a transaction: when the transaction has), so a
+        view rendered from the row before the write cannot outlive it."""
+        try:
+            with self._tracking(self._package_writes):
+                yield
+        finally:
+            enclosing = self._current.get() if self._joinable() is not None else None
+            if enclosing is None:
+                self._forget_rendered(package_id)
+            else:
+                enclosing.when_ended.append(functools.partial(self._forget_rendered, package_id))
+
+    def _forget_rendered(self, package_id: str) -> None:
+        for memo in self._render_memos.values():
+            memo.drop(package_id)
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
         writes = self._package_writes.counts()
@@ -276,14 +372,14 @@ class PackageRows(SqlBase):
         if "state" in values:
             values["state"] = _check_stored_package_state(values["state"]).value
         values.setdefault("updated_at", _now())
-        with self._tracking(self._package_writes):
+        with self._package_write(package_id):
             row = await self._update(
                 f"package {package_id!r}", _P, ("package_id", package_id), values
             )
         return _package(row)
 
     async def delete_package(self, package_id: str) -> None:
-        with self._tracking(self._package_writes):
+        with self._package_write(package_id):
             await self._delete(f"package {package_id!r}", _P, _P.c.package_id == package_id)
 
     async def package_ids_in_use(self, package_ids: Sequence[str]) -> set[str]:
@@ -331,6 +427,7 @@ class PackageRows(SqlBase):
             return [_package_view(row) for row in await self._read(what, statement, params)]
         return [convert(row) for row in rows]
 
+    @overload
     async def package_views(
         self,
         *,
@@ -339,26 +436,155 @@ class PackageRows(SqlBase):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> tuple[list[tuple[PackageRecord, bool]], bool]:
+        render: None = None,
+    ) -> tuple[list[tuple[PackageRecord, bool]], bool]: ...
+
+    @overload
+    async def package_views(
+        self,
+        *,
+        equal: Mapping[str, Any],
+        state: PackageState | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        render: Render,
+    ) -> tuple[RenderedPage, bool]: ...
+
+    async def package_views(
+        self,
+        *,
+        equal: Mapping[str, Any],
+        state: PackageState | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        render: Render | None = None,
+    ) -> tuple[list[tuple[PackageRecord, bool]], bool] | tuple[RenderedPage, bool]:
         """A page of packages in (name, version) order, each with whether it is in use, and
         whether more follow: ``offset`` rows skipped after the (name, version) ``after``
-        (keyset: the index finds the start, so a deep page costs what the first one does)."""
+        (keyset: the index finds the start, so a deep page costs what the first one does).
+
+        With ``render``, the page comes as each view's ``render(record, in_use)`` bytes, kept
+        per package with the row version it was rendered from: the page is then read as row
+        versions only (id, key, state, times, IN_USE), and the rows are read whole and
+        rendered only when one of them is new or changed since — a page of known packages
+        costs no record conversion and no rendering, and is exactly as current as the rows."""
         limit, offset = _page_bounds(limit, offset)
         names, kind, params = _view_params(equal, state)
-        statement = _package_view_statements(names, kind, after is not None)[1]
+        _, statement, stamps, keys = _package_view_statements(names, kind, after is not None)
         # One row more than the page says whether another follows, without a count.
         params.update(page_limit=limit + 1, page_offset=offset)
         if after is not None:
             params.update(after_name=after[0], after_version=after[1])
-        views = await self._views("listing packages", statement, params)
-        return views[:limit], len(views) > limit
+        if render is None:
+            views = await self._views("listing packages", statement, params)
+            return views[:limit], len(views) > limit
+        memo = self._render_memo(render)
+        # A store only this process writes forgets a package's views when it writes the
+        # package (``_package_write``): its page is read as keys and IN_USE alone. Otherwise
+        # (replicas on PostgreSQL, or inside a transaction) with each row's version.
+        sole = self.sole_writer and self._joinable() is None
+        writes = self._package_writes.counts()
+        rows = await self._rows("listing packages", keys if sole else stamps, params)
+        page = rows[:limit]
+        bodies: list[bytes] = []
+        for row in page:
+            version = _SOLE_VERSIONS[bool(row[-1])] if sole else _row_version(*row[3:])
+            body = memo.get(row[0], version)
+            if body is None:
+                break
+            bodies.append(body)
+        else:
+            last = (page[-1][1], page[-1][2]) if page else None
+            return RenderedPage(bodies, last), len(rows) > limit
+        # A package new to the memo or changed since: the page is read whole and rendered.
+        return await self._render_views(statement, params, memo, render, sole=sole, writes=writes)
+
+    def _render_memo(self, render: Render) -> _RenderMemo:
+        memo = self._render_memos.get(render)
+        if memo is None:
+            if len(self._render_memos) >= 4:
+                self._render_memos.clear()  # one render function in practice; bounded anyway
+            memo = self._render_memos[render] = _RenderMemo(_MAX_RENDERED_BYTES)
+        return memo
+
+    async def _rows(
+        self, what: str, statement: Select[Any], params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """Raw rows on the SQLite reader's driver (see ``_views``), else through SQLAlchemy."""
+        rows = self._driver_rows(what, statement, params)
+        if rows is not None:
+            return rows
+        return await self._read(what, statement, params)
+
+    async def _render_views(
+        self,
+        statement: Select[Any],
+        params: Mapping[str, Any],
+        memo: _RenderMemo,
+        render: Render,
+        *,
+        sole: bool,
+        writes: tuple[int, int],
+    ) -> tuple[RenderedPage, bool]:
+        """``statement``'s page rendered, each view kept in ``memo`` under the version the
+        page's first read compares (``package_views``): IN_USE alone on a sole writer, else
+        the row's version in the form that read gives it (the driver's text on the SQLite
+        reader, SQLAlchemy's values otherwise, so the two never match each other). Nothing
+        is kept if a package write ended meanwhile (it may have forgotten these rows)."""
+        what = "listing packages"
+        limit = params["page_limit"] - 1
+        convert = _SQLITE_PACKAGE_ROW
+        raw = self._driver_rows(what, statement, params) if convert is not None else None
+        views: list[tuple[PackageRecord, bool]]
+        versions: list[bytes]
+        if raw is None or convert is None:
+            views = [_package_view(row) for row in await self._read(what, statement, params)]
+            versions = [
+                _SOLE_VERSIONS[in_use]
+                if sole
+                else _row_version(record.state.value, record.created_at, record.updated_at, in_use)
+                for record, in_use in views[:limit]
+            ]
+        else:
+            views = [convert(row) for row in raw]
+            versions = [
+                _SOLE_VERSIONS[bool(row[-1])]
+                if sole
+                else _row_version(row[_STATE_AT], row[_CREATED_AT], row[_UPDATED_AT], row[-1])
+                for row in raw[:limit]
+            ]
+        keep = self._package_writes.counts() == writes
+        bodies: list[bytes] = []
+        for (record, in_use), version in zip(views, versions, strict=False):
+            body = render(record, in_use)
+            if keep:
+                memo.put(record.package_id, version, body)
+            bodies.append(body)
+        page = views[:limit]
+        last = (page[-1][0].name, page[-1][0].version) if page else None
+        return RenderedPage(bodies, last), len(views) > limit
 
     async def count_packages(
         self, *, equal: Mapping[str, Any], state: PackageState | None = None
     ) -> int:
         """How many packages ``package_views`` pages through with these filters."""
         names, kind, params = _view_params(equal, state)
+        # Kept on a store only this process writes, until its next package write; not with a
+        # state filter, whose IN_USE rule reads deployments too.
+        key = (names, tuple(params.values())) if self.sole_writer and kind is None else None
+        writes = self._package_writes.counts()
+        if key is not None:
+            kept = self._package_counts.get(key)
+            if kept is not None and kept[0] == writes:
+                return kept[1]
         rows = await self._read(
             "counting packages", _package_view_statements(names, kind, False)[0], params
         )
-        return int(rows[0][0])
+        count = int(rows[0][0])
+        if key is not None and self._package_writes.counts() == writes:
+            if len(self._package_counts) >= _MAX_KEPT_COUNTS:
+                self._package_counts.clear()  # bounded; refilled by the next lists
+            self._package_counts[key] = (writes, count)
+        return count

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from netweave.models import DeploymentStatus, OperationState, OperationType, PackageState
 
@@ -27,6 +28,18 @@ class PackageRecord:
     package_uri: str | None = None
     checksum: str | None = None
     extensions: dict[str, Any] = field(default_factory=dict)
+
+
+class RenderedPage(NamedTuple):
+    """A page of package views as ``Store.package_views(render=…)`` gives it: each view's
+    rendered bytes, and the last one's (name, version), where the next page starts."""
+
+    bodies: list[bytes]
+    last: tuple[str, str] | None
+
+
+#: What renders a package view for ``Store.package_views(render=…)``: record and IN_USE.
+RenderPackage = Callable[[PackageRecord, bool], bytes]
 
 
 @dataclass(slots=True)

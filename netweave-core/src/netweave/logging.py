@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import msgspec
 import structlog
@@ -192,12 +192,30 @@ class AccessFormatter(logging.Formatter):
     def __init__(self, fmt: str) -> None:
         super().__init__()
         self._json = fmt == "json"
+        # The timestamp's seconds, formatted once per second (strftime was a third of a line).
+        self._second = -1
+        self._prefix = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        method, path, status, duration_ms, request_id = record.args  # type: ignore[misc]
+        method, path, status, duration_ms, request_id = cast("tuple[Any, ...]", record.args)
+        return self.line(record.created, method, path, status, duration_ms, request_id)
+
+    def line(
+        self,
+        created: float,
+        method: str,
+        path: str,
+        status: int,
+        duration_ms: float,
+        request_id: str,
+    ) -> str:
+        """The line of one request (``format`` of its record, without the record)."""
         path = redact_text(str(path))
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        stamp = f"{stamp}.{int(record.created % 1 * 1_000_000):06d}Z"
+        second = int(created)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        stamp = f"{self._prefix}.{int(created % 1 * 1_000_000):06d}Z"
         if self._json:
             return _encode_json(
                 {
@@ -217,6 +235,57 @@ class AccessFormatter(logging.Formatter):
             f"durationMs={duration_ms} method={method} path={path} requestId={request_id} "
             f"status={status} [{ACCESS_LOGGER}]"
         )
+
+
+class AccessHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The access log's handler: a stream handler that also writes a request's line
+    straight from its fields (:func:`log_access`), without a ``LogRecord``."""
+
+    def __init__(self, stream: IO[str], fmt: str) -> None:
+        super().__init__(stream)
+        self.access_formatter = AccessFormatter(fmt)
+        self.setFormatter(self.access_formatter)
+
+    def write_line(
+        self, method: str, path: str, status: int, duration_ms: float, request_id: str
+    ) -> None:
+        created = time.time()
+        try:
+            text = self.access_formatter.line(
+                created, method, path, status, duration_ms, request_id
+            )
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(text + self.terminator)
+                self.stream.flush()
+        except Exception:
+            self.handleError(_access_record(method, path, status, duration_ms, request_id))
+
+
+def _access_record(
+    method: str, path: str, status: int, duration_ms: float, request_id: str
+) -> logging.LogRecord:
+    fields = (method, path, status, duration_ms, request_id)
+    return logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, ACCESS_MESSAGE, fields, None)
+
+
+_access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+def log_access(method: str, path: str, status: int, duration_ms: float, request_id: str) -> None:
+    """One request's access line (the API's middleware, per request). With the handler
+    :func:`configure_logging` installs as the logger's only one (the default), the line is
+    formatted and written directly: a ``LogRecord`` and the logging machinery around it cost
+    as much again as the line itself. Any other set-up gets a record, as from any logger."""
+    logger = _access_logger
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handlers = logger.handlers
+    if len(handlers) == 1 and not logger.filters:
+        handler = handlers[0]
+        if isinstance(handler, AccessHandler) and not handler.filters and handler.level <= 20:
+            handler.write_line(method, path, status, duration_ms, request_id)
+            return
+    logger.handle(_access_record(method, path, status, duration_ms, request_id))
 
 
 def _shared_processors() -> list[Any]:
@@ -294,9 +363,8 @@ def configure_logging(
     for existing in list(access.handlers):
         if existing.get_name() == _ACCESS_HANDLER_NAME:
             access.removeHandler(existing)
-    access_handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    access_handler = AccessHandler(stream if stream is not None else sys.stderr, fmt)
     access_handler.set_name(_ACCESS_HANDLER_NAME)
-    access_handler.setFormatter(AccessFormatter(fmt))
     access.addHandler(access_handler)
     access.propagate = False
     # uvicorn and Litestar give their loggers their own handlers; route them to ours.
@@ -319,10 +387,12 @@ __all__ = [
     "LOG_KEYS",
     "REDACTED",
     "AccessFormatter",
+    "AccessHandler",
     "LogFormat",
     "bind_request_id",
     "configure_logging",
     "get_logger",
+    "log_access",
     "new_request_id",
     "redact_event",
     "redact_text",

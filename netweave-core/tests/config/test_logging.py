@@ -16,6 +16,7 @@ from netweave.logging import (
     bind_request_id,
     configure_logging,
     get_logger,
+    log_access,
     redact_text,
     register_secret,
     request_id_var,
@@ -197,3 +198,45 @@ def test_access_lines_are_structured_redacted_and_not_duplicated(stream: io.Stri
     configure_logging("console", "INFO", stream=stream)
     _access_line("/loud")
     assert "path=/loud" in stream.getvalue() and "status=200" in stream.getvalue()
+
+
+def test_the_direct_access_line_is_the_records_line(stream: io.StringIO) -> None:
+    """``log_access`` (the middleware's, no LogRecord) writes what the record would."""
+    register_secret("direct-secret-value")
+    for fmt in ("json", "console"):
+        configure_logging(fmt, "INFO", stream=stream)  # type: ignore[arg-type]
+        stream.seek(0)
+        stream.truncate()
+        log_access("GET", "/o2dms/v1/x/direct-secret-value", 200, 1.5, "r1")
+        _access_line("/o2dms/v1/x/direct-secret-value")
+        direct, recorded = stream.getvalue().splitlines()
+        if fmt == "json":
+            first, second = json.loads(direct), json.loads(recorded)
+            assert first.pop("timestamp")[:19] == second.pop("timestamp")[:19]
+            assert first == second
+            assert first["path"] == "/o2dms/v1/x/[REDACTED]"
+        else:
+            assert direct.split(" ", 1)[1] == recorded.split(" ", 1)[1]
+            assert "direct-secret-value" not in direct
+
+
+def test_another_handler_on_the_access_log_gets_every_line(stream: io.StringIO) -> None:
+    configure_logging("json", "INFO", stream=stream)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    access = logging.getLogger(ACCESS_LOGGER)
+    extra = Keep()
+    access.addHandler(extra)
+    try:
+        log_access("GET", "/both", 204, 0.5, "r2")
+    finally:
+        access.removeHandler(extra)
+    assert [record.args for record in seen] == [("GET", "/both", 204, 0.5, "r2")]
+    assert json.loads(stream.getvalue())["path"] == "/both"
+    configure_logging("json", "WARNING", stream=stream)
+    log_access("GET", "/quiet", 200, 0.5, "r3")
+    assert "/quiet" not in stream.getvalue()

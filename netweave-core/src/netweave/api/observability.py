@@ -3,8 +3,8 @@ log, and absolute ``Location``/``Link`` headers when ``api.publicUrl`` is config
 
 The access log (logger ``netweave.access``, on at INFO, the default) replaces uvicorn's: one
 line per request with the route's path, status, duration and request id, formatted directly
-(see :class:`netweave.logging.AccessFormatter`), so it costs a few microseconds, not a pass
-through the structured-logging chain.
+and written by :func:`netweave.logging.log_access` without a ``LogRecord``, so it costs a few
+microseconds, not a pass through the structured-logging chain.
 
 An ASGI middleware (runs after routing, so the route *template* labels the metrics and the
 label set stays bounded). The request id is a client's well-formed ``X-Request-ID`` or a new
@@ -19,7 +19,7 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from netweave.logging import ACCESS_LOGGER, ACCESS_MESSAGE, bind_request_id
+from netweave.logging import ACCESS_LOGGER, bind_request_id, log_access
 from netweave.operations.metrics import Metrics
 
 
@@ -79,18 +79,12 @@ def observability_middleware_factory(metrics: Metrics) -> Any:
                 metrics.child(requests, method, route, str(status)).inc()
                 metrics.child(durations, method, route).observe(elapsed)
                 if access.isEnabledFor(logging.INFO):
-                    # The record made here: Logger.info would also look up the caller's frame.
-                    fields = (
+                    log_access(
                         method,
                         scope.get("path", ""),
                         status,
                         round(elapsed * 1000, 2),
                         request_id.decode(),
-                    )
-                    access.handle(
-                        logging.LogRecord(
-                            ACCESS_LOGGER, logging.INFO, __file__, 0, ACCESS_MESSAGE, fields, None
-                        )
                     )
 
         return wrapped

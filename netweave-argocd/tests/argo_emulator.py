@@ -16,8 +16,9 @@ It behaves like argocd-server plus the application controller:
 - the controller is stepped explicitly (``tick``/``settle``) or on every app GET or list
   (``auto_tick``): first reconciliation (OutOfSync/Missing), a requested operation starts
   (Running, health Progressing), then ends as scripted (``script``: succeed, fail, error,
-  degraded, hang), history grows, auto-sync starts operations by itself, cascading deletes
-  remove the app after its finalizer ran.
+  degraded, hang), history grows, auto-sync starts operations by itself (once per target;
+  again for the same target only with ``selfHeal``), cascading deletes remove the app after
+  its finalizer ran.
 
 The contract quirks it works around are the documented ones (``runtimeRawExtension`` carries
 a plain JSON object; ``v1alpha1ResourceNode`` inlines ``ResourceRef``'s fields).
@@ -305,7 +306,7 @@ class ArgoEmulator:
                 status["health"]["message"] = "Deployment has minimum availability issues"
             if ctl.deployed is not None:
                 self._compare(app)
-        elif self._automated(app) and status["sync"]["status"] == "OutOfSync":
+        elif self._auto_sync_due(app):
             app["operation"] = {
                 "sync": {"revision": spec["source"].get("targetRevision", "HEAD")},
                 "initiatedBy": {"automated": True},
@@ -346,6 +347,27 @@ class ArgoEmulator:
     def _automated(app: dict[str, Any]) -> bool:
         automated = (app["spec"].get("syncPolicy") or {}).get("automated")
         return isinstance(automated, dict) and automated.get("enabled", True) is not False
+
+    def _auto_sync_due(self, app: dict[str, Any]) -> bool:
+        """Argo CD's automated sync: once per target (the resolved revision and the source
+        without its targetRevision) for an OutOfSync app; again for the same target only with
+        ``selfHeal`` (an edit in the cluster alone is left as it is)."""
+        status = app["status"]
+        if not self._automated(app) or status["sync"]["status"] != "OutOfSync":
+            return False
+        if app["spec"]["syncPolicy"]["automated"].get("selfHeal"):
+            return True
+        result = (status.get("operationState") or {}).get("syncResult")
+        if result is None:
+            return True
+
+        def sans(source: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in source.items() if k != "targetRevision"}
+
+        attempted = result["revision"] == status["sync"].get("revision") and sans(
+            result["source"]
+        ) == sans(app["spec"]["source"])
+        return not attempted
 
     @staticmethod
     def _compared(app: dict[str, Any]) -> dict[str, Any]:
@@ -445,6 +467,8 @@ class ArgoEmulator:
         )
         status["sync"]["status"] = "Synced" if in_sync else "OutOfSync"
         status["sync"]["comparedTo"] = self._compared(app)
+        # The revision the source resolves to now (what it was compared with).
+        status["sync"]["revision"] = self._resolve(app["spec"]["source"])
 
     def _finish_operation(self, app: dict[str, Any], ctl: Controlled) -> None:
         status = app["status"]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from argo_emulator import ArgoEmulator
 from conftest import CHARTS
+from netweave.errors import NotFound
 from netweave.testing.etsi_notify import CallbackSink, callback_sink
 from netweave.testing.gateway import (
     TERMINAL_OPERATION_STATES,
@@ -30,6 +32,7 @@ from netweave.testing.reconcile import (
     stored,
     subscribe,
 )
+from netweave_argocd.adapter import ArgoCDAdapter
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 
@@ -40,8 +43,11 @@ def sink() -> Iterator[CallbackSink]:
         yield server
 
 
-@pytest.fixture
-async def gw(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+@asynccontextmanager
+async def argo_gateway(
+    argo: ArgoEmulator, tmp_path: Path, **config: Any
+) -> AsyncIterator[GatewayClient]:
+    """The gateway with one Argo CD instance (``config`` added to its settings), polling fast."""
     settings = gateway_settings(
         tmp_path / "data",
         dms=[
@@ -56,6 +62,7 @@ async def gw(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]
                     # One try per poll: the reconciler's back-off is what is measured.
                     "http": {"backoff": 0, "retries": 0},
                     "timeouts": {"read": 0.5, "write": 20},
+                    **config,
                 },
             }
         ],
@@ -64,6 +71,19 @@ async def gw(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]
     # Argo CD's application controller runs: every read of an Application steps it.
     argo.auto_tick = True
     async with running_gateway(tmp_path, settings=settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def gw(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+    async with argo_gateway(argo, tmp_path) as client:
+        yield client
+
+
+@pytest.fixture
+async def auto_gw(argo: ArgoEmulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
+    """Applications synced by Argo CD's auto-sync, without selfHeal (Argo CD's default)."""
+    async with argo_gateway(argo, tmp_path, syncPolicy={"automated": True}) as client:
         yield client
 
 
@@ -119,11 +139,18 @@ async def test_an_object_edited_behind_argo_cds_back_is_drift_with_a_diff_and_sy
     expected = {"change": "modified", "kind": "Deployment", "name": "web", "namespace": "ran"}
     assert expected.items() <= difference.items(), difference
     assert record["drift"]["since"]
-    # Manual sync: Argo CD waits for one; the workload itself is still healthy.
-    assert record["status"] == "PENDING", record
+    # Manual sync: nothing syncs it, so it runs what the last sync applied — healthy, so
+    # still DEPLOYED, with the drift recorded (not PENDING, as if it were on its way).
+    assert record["status"] == "DEPLOYED", record
+    with argo.lock:
+        status = argo.app("web")["status"]
+        assert (status["sync"]["status"], status["health"]["status"]) == ("OutOfSync", "Healthy")
     event = await notified(sink, "DeploymentDriftDetected", deployment_id)
     assert event["data"]["drift"]["differences"][0]["kind"] == "Deployment"
+    assert event["data"]["status"] == "DEPLOYED", event
     assert event["id"]
+    # A drift, not a health change (both would come from the same observation).
+    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
 
     # The diff is Argo CD's own comparison: desired replicas 2, live 5.
     response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
@@ -269,3 +296,67 @@ async def test_a_poll_round_is_one_application_list_not_a_get_per_deployment(
         sink, "DeploymentHealthChanged", ids["web2"], lambda e: e["data"]["status"] == "DEGRADED"
     )
     assert (await stored(gw, ids["web"]))["status"] == "DEPLOYED"
+
+
+async def test_auto_sync_without_self_heal_leaves_an_edit_as_drift_and_repair_syncs_it(
+    auto_gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+) -> None:
+    deployment_id = await deploy(auto_gw)
+    await subscribe(auto_gw, sink)
+    with argo.lock:
+        assert len(argo.app("web")["status"]["history"]) == 1  # Argo CD's own first sync
+
+    argo.edit_live("web", "Deployment", "web", {"spec": {"replicas": 5}})
+    record = await recorded_until(auto_gw, deployment_id, lambda d: d["driftDetected"])
+    assert record["drift"]["differences"][0]["kind"] == "Deployment", record
+    # Argo CD already synced this target once: it reports the edit and leaves it (no
+    # selfHeal), so the deployment is not "on its way" but DEPLOYED with drift.
+    assert record["status"] == "DEPLOYED", record
+    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    lists = sum(1 for r in argo.requests if r.operation_id == "ApplicationService_List")
+    await _until(
+        lambda: (
+            sum(1 for r in argo.requests if r.operation_id == "ApplicationService_List")
+            >= lists + 3
+        ),
+        10.0,
+    )
+    with argo.lock:
+        app = argo.app("web")
+        assert "operation" not in app
+        assert len(app["status"]["history"]) == 1
+        assert app["status"]["sync"]["status"] == "OutOfSync"
+    assert (await stored(auto_gw, deployment_id))["status"] == "DEPLOYED"
+    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+
+    # Repair: a sync (auto-sync would not) applies the source again.
+    response = await auto_gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")
+    assert response.status_code == 202, response.text
+    operation = await auto_gw.wait_operation(
+        auto_gw.operation_id(response), TERMINAL_OPERATION_STATES
+    )
+    assert (operation["operationType"], operation["state"]) == ("RECONCILE", "COMPLETED"), operation
+    with argo.lock:
+        app = argo.app("web")
+        assert app["status"]["sync"]["status"] == "Synced"
+        assert len(app["status"]["history"]) == 2
+        assert not argo.control[("argocd", "web")].live_edits
+    record = await stored(auto_gw, deployment_id)
+    assert (record["status"], record["driftDetected"]) == ("DEPLOYED", False), record
+
+
+async def test_batched_reads_asking_while_a_list_is_in_flight_share_it(
+    adapter: ArgoCDAdapter, argo: ArgoEmulator
+) -> None:
+    # A round of 5 000 deployments is ten batched reads; each lists the whole project.
+    argo.stall = 0.2
+    first, second = await asyncio.gather(
+        adapter.get_deployments(["argocd/a"]), adapter.get_deployments(["argocd/b"])
+    )
+    assert isinstance(first["argocd/a"], NotFound) and isinstance(second["argocd/b"], NotFound)
+    lists = [r for r in argo.requests if r.operation_id == "ApplicationService_List"]
+    assert len(lists) == 1, lists
+    # Once answered, the next read lists again (nothing is served from an old answer).
+    await adapter.get_deployments(["argocd/a"])
+    lists = [r for r in argo.requests if r.operation_id == "ApplicationService_List"]
+    assert len(lists) == 2, lists

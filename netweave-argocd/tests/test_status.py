@@ -9,13 +9,20 @@ import pytest
 from netweave.models import DeploymentStatus as S
 from netweave_argocd.status import HEALTH_STATUSES, SYNC_STATUSES, TABLE, map_status
 
+SOURCE = {
+    "repoURL": "https://charts.example.test/stable",
+    "chart": "web",
+    "targetRevision": "1.0.0",
+}
+
 
 def app(
     sync: str = "",
     health: str = "",
     phase: str = "",
     *,
-    automated: bool = False,
+    automated: bool | dict[str, Any] = False,
+    synced: bool = False,
     deleting: bool = False,
     operation: dict[str, Any] | None = None,
     running_op: dict[str, Any] | None = None,
@@ -30,11 +37,20 @@ def app(
         status["operationState"] = {"phase": phase, "operation": running_op or {"sync": {}}}
     if conditions:
         status["conditions"] = conditions
-    result: dict[str, Any] = {
-        "metadata": {"name": "web"},
-        "spec": {"syncPolicy": {"automated": {"enabled": True}}} if automated else {},
-        "status": status,
-    }
+    spec: dict[str, Any] = {"source": dict(SOURCE)}
+    if automated:
+        policy = automated if isinstance(automated, dict) else {"enabled": True}
+        spec["syncPolicy"] = {"automated": policy}
+    if synced:
+        # Its last sync went to the target it is compared with now (revision and source).
+        status.setdefault("sync", {})["revision"] = "1.0.0"
+        status["history"] = [{"id": 0, "revision": "1.0.0", "deployedAt": "2026-01-01T00:00:00Z"}]
+        status["operationState"] = {
+            "phase": phase or "Succeeded",
+            "operation": running_op or {"sync": {}},
+            "syncResult": {"revision": "1.0.0", "source": dict(SOURCE)},
+        }
+    result: dict[str, Any] = {"metadata": {"name": "web"}, "spec": spec, "status": status}
     if deleting:
         result["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     if operation:
@@ -48,9 +64,15 @@ def test_table_covers_every_pair_of_the_vocabularies() -> None:
 
 @pytest.mark.parametrize(("sync", "health"), sorted(TABLE))
 @pytest.mark.parametrize("automated", [False, True])
-def test_only_synced_and_healthy_is_deployed(sync: str, health: str, automated: bool) -> None:
-    status = map_status(app(sync, health, "Succeeded", automated=automated)).status
-    assert (status is S.DEPLOYED) == (sync == "Synced" and health == "Healthy")
+@pytest.mark.parametrize("synced", [False, True])
+def test_deployed_only_when_healthy_and_synced_or_drifted_with_nothing_syncing(
+    sync: str, health: str, automated: bool, synced: bool
+) -> None:
+    # ``synced``: the last sync went to the current target, so auto-sync (no selfHeal) does not
+    # sync again: an OutOfSync app then runs what that sync applied, plus drift.
+    status = map_status(app(sync, health, "Succeeded", automated=automated, synced=synced)).status
+    drifted = sync == "OutOfSync" and synced
+    assert (status is S.DEPLOYED) == (health == "Healthy" and (sync == "Synced" or drifted))
 
 
 @pytest.mark.parametrize(
@@ -61,6 +83,7 @@ def test_only_synced_and_healthy_is_deployed(sync: str, health: str, automated: 
         ("Synced", "Degraded", False, S.DEGRADED),
         ("OutOfSync", "Degraded", True, S.DEGRADED),
         ("Synced", "Suspended", False, S.SUSPENDED),
+        # Never synced: auto-sync's first sync comes; a manual app waits for one.
         ("OutOfSync", "Healthy", True, S.DEPLOYING),
         ("OutOfSync", "Healthy", False, S.PENDING),
         ("OutOfSync", "Missing", True, S.DEPLOYING),
@@ -72,6 +95,44 @@ def test_only_synced_and_healthy_is_deployed(sync: str, health: str, automated: 
 )
 def test_table_rows(sync: str, health: str, automated: bool, expected: S) -> None:
     assert map_status(app(sync, health, automated=automated)).status is expected
+
+
+@pytest.mark.parametrize(
+    ("health", "expected"),
+    [("Healthy", S.DEPLOYED), ("Missing", S.DEGRADED), ("", S.UNKNOWN)],
+)
+def test_a_manual_app_out_of_sync_after_a_sync_is_drift_judged_by_its_health(
+    health: str, expected: S
+) -> None:
+    mapped = map_status(app("OutOfSync", health, synced=True))
+    assert mapped.status is expected, mapped
+    assert mapped.message
+
+
+def test_auto_sync_is_in_progress_only_when_argo_cd_will_sync() -> None:
+    # The last sync went to this target: without selfHeal Argo CD leaves the drift.
+    assert map_status(app("OutOfSync", "Healthy", automated=True, synced=True)).status is (
+        S.DEPLOYED
+    )
+    healing = {"enabled": True, "selfHeal": True}
+    assert map_status(app("OutOfSync", "Healthy", automated=healing, synced=True)).status is (
+        S.DEPLOYING
+    )
+    # A new target (the gateway's update: values or another chart version) is synced by it.
+    changed = app("OutOfSync", "Healthy", automated=True, synced=True)
+    changed["spec"]["source"]["helm"] = {"valuesObject": {"replicaCount": 3}}
+    assert map_status(changed).status is S.DEPLOYING
+    moved = app("OutOfSync", "Healthy", automated=True, synced=True)
+    moved["status"]["sync"]["revision"] = "1.1.0"
+    assert map_status(moved).status is S.DEPLOYING
+    # ``HEAD`` and the branch it names resolve to the same commit: not a new target.
+    renamed = app("OutOfSync", "Healthy", automated=True, synced=True)
+    renamed["status"]["operationState"]["syncResult"]["source"]["targetRevision"] = "HEAD"
+    renamed["spec"]["source"]["targetRevision"] = "main"
+    assert map_status(renamed).status is S.DEPLOYED
+    # Switched off explicitly: a manual app.
+    off = app("OutOfSync", "Healthy", automated={"enabled": False, "selfHeal": True}, synced=True)
+    assert map_status(off).status is S.DEPLOYED
 
 
 def test_precedence_deleting_then_operations_then_failures() -> None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -194,6 +195,8 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
         super().__init__(name, config, data_dir=data_dir)
         self._transport = transport
         self._client: BackendClient | None = None
+        #: The Application list in flight, shared by the batched reads that ask meanwhile.
+        self._listing: asyncio.Task[dict[tuple[str, str], dict[str, Any]]] | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -282,14 +285,17 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
         app = await self._call("PATCH", self._app_path(name), app=name, json=body)
         return dict(app)
 
-    async def _sync(self, name: str, ctx: OperationContext) -> dict[str, Any]:
+    async def _sync(
+        self, name: str, ctx: OperationContext, *, joins_running: bool = False
+    ) -> dict[str, Any]:
+        """``joins_running``: a sync already running does the work (Argo CD's self-heal)."""
         body = {"name": name, "prune": self.config.sync_policy.prune, **self._scope()}
         try:
             app = await self._call(
                 "POST", self._app_path(name, "/sync"), app=name, json=body, retry=False
             )
         except Conflict as exc:
-            if ctx.attempt > 1 and _IN_PROGRESS in exc.message:
+            if (ctx.attempt > 1 or joins_running) and _IN_PROGRESS in exc.message:
                 # A retried step whose sync already started: that sync is ours.
                 return await self._get_app(name)
             raise
@@ -336,6 +342,8 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def _stop(self) -> None:
+        if self._listing is not None:
+            self._listing.cancel()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -534,18 +542,13 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
     ) -> dict[str, DeploymentInfo | NetweaveError]:
         # One list of the project's Applications instead of a GET and a resource tree per
         # deployment; each app's status.resources carries its top-level resources' health.
-        answer = await self._call(
-            "GET",
-            f"{API}/applications",
-            params={
-                "projects": self.config.default_project,
-                "appNamespace": self.config.app_namespace,
-            },
-        )
-        apps = {}
-        for app in (answer.get("items") if isinstance(answer, dict) else None) or ():
-            meta = app.get("metadata") or {}
-            apps[(meta.get("namespace") or self.config.app_namespace, meta.get("name"))] = app
+        # A round's batches (the reconciler reads up to 500 deployments per call) asking while
+        # a list is in flight share it: every call lists the whole project anyway.
+        if self._listing is None or self._listing.done():
+            self._listing = asyncio.ensure_future(self._list_apps())
+            # Retrieved even when every caller gave up (their timeout) before it ended.
+            self._listing.add_done_callback(lambda t: t.cancelled() or t.exception())
+        apps = await asyncio.shield(self._listing)
         out: dict[str, DeploymentInfo | NetweaveError] = {}
         for ref in backend_refs:
             try:
@@ -560,6 +563,22 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
             nodes = ((app.get("status") or {}).get("resources")) or ()
             out[ref] = self._info(app, resources=_readiness(nodes))
         return out
+
+    async def _list_apps(self) -> dict[tuple[str, str], dict[str, Any]]:
+        answer = await self._call(
+            "GET",
+            f"{API}/applications",
+            params={
+                "projects": self.config.default_project,
+                "appNamespace": self.config.app_namespace,
+            },
+        )
+        apps: dict[tuple[str, str], dict[str, Any]] = {}
+        for app in (answer.get("items") if isinstance(answer, dict) else None) or ():
+            meta = app.get("metadata") or {}
+            namespace = str(meta.get("namespace") or self.config.app_namespace)
+            apps[(namespace, str(meta.get("name") or ""))] = app
+        return apps
 
     async def _resources(self, name: str) -> tuple[ResourceStatus, ...]:
         try:
@@ -592,6 +611,32 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
         self, backend_ref: str, change: DeploymentChange, ctx: OperationContext
     ) -> DeploymentInfo:
         _, name = self._ref(backend_ref)
+        app, _ = await self._apply_change(name, change)
+        if not automated_enabled(app):
+            app = await self._sync(name, ctx)
+        return self._info(app)
+
+    async def _repair_deployment(
+        self, backend_ref: str, spec: DeploymentSpec, ctx: OperationContext
+    ) -> DeploymentInfo:
+        # The recorded source and values applied again, then a sync, which applies every object
+        # again (undoing edits and deletions in the cluster) — under auto-sync too: without
+        # selfHeal Argo CD reports such drift and leaves it. Only a changed source under
+        # auto-sync is left to Argo CD, which syncs a new target by itself.
+        _, name = self._ref(backend_ref)
+        change = DeploymentChange(
+            values=dict(spec.values), package=spec.package, values_mode="replace"
+        )
+        app, changed = await self._apply_change(name, change)
+        automated = automated_enabled(app)
+        if automated and changed:
+            return self._info(app)
+        return self._info(await self._sync(name, ctx, joins_running=automated))
+
+    async def _apply_change(
+        self, name: str, change: DeploymentChange
+    ) -> tuple[dict[str, Any], bool]:
+        """The Application with ``change`` patched into its spec; True when the spec changed."""
         app = await self._get_app(name)
         current = dict((app.get("spec") or {}).get("source") or {})
         source = current
@@ -627,9 +672,7 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
             ops.append({"op": "replace", "path": "/spec/source", "value": source})
         if ops:
             app = await self._patch(name, ops)
-        if not automated_enabled(app):
-            app = await self._sync(name, ctx)
-        return self._info(app)
+        return app, source != current
 
     async def _scale_deployment(
         self, backend_ref: str, replicas: int, ctx: OperationContext

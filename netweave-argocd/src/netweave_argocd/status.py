@@ -9,8 +9,14 @@ Evaluated top-down (the first rule that applies wins):
 3. The last operation ended ``Failed`` or ``Error`` → FAILED.
 4. An error condition (``InvalidSpecError``, ``ComparisonError``, ``SyncError``,
    ``UnknownError``, ``DeletionError``) → FAILED.
-5. Otherwise the (sync status, health status) table below; ``automated`` decides whether an
-   out-of-sync app is on its way (Argo CD will sync it) or waiting for a sync.
+5. Otherwise the (sync status, health status) :data:`TABLE`. An ``OutOfSync`` cell depends on
+   what comes next (:class:`OutOfSync`): Argo CD syncs the app by itself (:func:`syncs_by_itself`:
+   a new target under auto-sync, which is also how an update the gateway made to an automated
+   app proceeds — it is in progress), or nothing will change until someone syncs it. Then an
+   app synced before runs what its last sync applied and the difference is *drift*
+   (:func:`drift_of`: ``kubectl edit``/``delete`` behind Argo CD's back, a source moved); the
+   workload's own health decides its status (Healthy → DEPLOYED, with the drift recorded). An
+   app never synced waits for its first sync (PENDING).
 
 A value outside Argo CD v3.5's vocabularies (an operation phase, sync or health status this
 table does not know) → UNKNOWN, never DEPLOYED.
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from netweave.health.diff import differences, unified
 from netweave.models import DeploymentStatus as S
@@ -41,9 +47,21 @@ ERROR_CONDITIONS = frozenset(
     {"InvalidSpecError", "ComparisonError", "SyncError", "UnknownError", "DeletionError"}
 )
 
+
+class OutOfSync(NamedTuple):
+    """An ``OutOfSync`` cell of :data:`TABLE`, by what happens next."""
+
+    #: Argo CD syncs it by itself (auto-sync to a new target, or self-heal): in progress.
+    syncing: S
+    #: Synced before, nothing syncs it now: what runs is what the last sync applied; the
+    #: difference is drift (recorded by :func:`drift_of`), the workload's health decides.
+    drifted: S
+    #: Never synced, nothing syncs it now: waiting for its first sync.
+    first: S
+
+
 #: ``""`` = not reported yet (a new Application the controller has not compared).
-#: A pair maps to one status, or to (status when automated, status when manual).
-TABLE: dict[tuple[str, str], S | tuple[S, S]] = {
+TABLE: dict[tuple[str, str], S | OutOfSync] = {
     ("Synced", "Healthy"): S.DEPLOYED,
     ("Synced", "Progressing"): S.DEPLOYING,
     ("Synced", "Degraded"): S.DEGRADED,
@@ -52,14 +70,15 @@ TABLE: dict[tuple[str, str], S | tuple[S, S]] = {
     ("Synced", "Missing"): S.DEPLOYING,
     ("Synced", "Unknown"): S.UNKNOWN,
     ("Synced", ""): S.DEPLOYING,
-    # Out of sync: automated → Argo CD is about to sync; manual → waits for a sync.
-    ("OutOfSync", "Healthy"): (S.DEPLOYING, S.PENDING),
+    ("OutOfSync", "Healthy"): OutOfSync(S.DEPLOYING, S.DEPLOYED, S.PENDING),
     ("OutOfSync", "Progressing"): S.DEPLOYING,
     ("OutOfSync", "Degraded"): S.DEGRADED,
     ("OutOfSync", "Suspended"): S.SUSPENDED,
-    ("OutOfSync", "Missing"): (S.DEPLOYING, S.PENDING),
+    # Drifted: an object the last sync applied is gone (deleted behind Argo CD's back).
+    ("OutOfSync", "Missing"): OutOfSync(S.DEPLOYING, S.DEGRADED, S.PENDING),
     ("OutOfSync", "Unknown"): S.UNKNOWN,
-    ("OutOfSync", ""): (S.DEPLOYING, S.PENDING),
+    # Drifted with no health reported: no evidence the workload is up.
+    ("OutOfSync", ""): OutOfSync(S.DEPLOYING, S.UNKNOWN, S.PENDING),
     ("Unknown", "Healthy"): S.UNKNOWN,
     ("Unknown", "Progressing"): S.UNKNOWN,
     ("Unknown", "Degraded"): S.DEGRADED,
@@ -128,14 +147,15 @@ def drift_of(app: dict[str, Any]) -> tuple[DriftItem, ...]:
             )
         )
     if not found and _str(status, "sync", "status") == "OutOfSync":
-        revision = _str(status, "sync", "revision")
+        synced = _str(status, "operationState", "syncResult", "revision")
+        target = _str(status, "sync", "revision")
         found.append(
             DriftItem(
                 change="modified",
                 kind="Application",
                 name=_str(app, "metadata", "name") or None,
                 detail="Argo CD reports the Application OutOfSync with its source"
-                + (f" (last synced revision {revision})" if revision else ""),
+                + (f" (last synced revision {synced}, source now at {target})" if synced else ""),
             )
         )
     return tuple(found)
@@ -193,10 +213,50 @@ def _str(node: Any, *path: str) -> str:
     return node if isinstance(node, str) else ""
 
 
-def automated_enabled(app: dict[str, Any]) -> bool:
+def _automated(app: dict[str, Any]) -> dict[str, Any] | None:
     automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated")
     # ``automated: {}`` means on; ``enabled: false`` switches it off explicitly.
-    return isinstance(automated, dict) and automated.get("enabled", True) is not False
+    if isinstance(automated, dict) and automated.get("enabled", True) is not False:
+        return automated
+    return None
+
+
+def automated_enabled(app: dict[str, Any]) -> bool:
+    return _automated(app) is not None
+
+
+def _sans_revision(source: Any) -> dict[str, Any]:
+    return (
+        {k: v for k, v in source.items() if k != "targetRevision"}
+        if isinstance(source, dict)
+        else {}
+    )
+
+
+def syncs_by_itself(app: dict[str, Any]) -> bool:
+    """Argo CD's auto-sync will sync this OutOfSync app without being asked.
+
+    Argo CD attempts one automated sync per target (resolved revision and source parameters):
+    an app whose last sync already went to the target it is compared with stays OutOfSync —
+    an edit in the cluster is reported, not undone — unless ``selfHeal`` is on. The target
+    revision string itself is ignored as Argo CD does (``HEAD`` and ``main`` may resolve to
+    the same commit); without a compared revision the whole source decides."""
+    automated = _automated(app)
+    if automated is None:
+        return False
+    if automated.get("selfHeal") is True:
+        return True
+    status = app.get("status") or {}
+    result = (status.get("operationState") or {}).get("syncResult")
+    if not isinstance(result, dict):
+        return True  # never synced: the first automated sync comes
+    source = (app.get("spec") or {}).get("source")
+    target = _str(status, "sync", "revision")
+    if not target:
+        return bool(result.get("source") != source)
+    return result.get("revision") != target or _sans_revision(result.get("source")) != (
+        _sans_revision(source)
+    )
 
 
 def _is_rollback(operation: Any) -> bool:
@@ -228,14 +288,23 @@ def map_status(app: dict[str, Any]) -> Mapped:
         return Mapped(S.FAILED, op_message or f"the last sync ended {phase}", described)
     for condition in status.get("conditions") or ():
         if isinstance(condition, dict) and condition.get("type") in ERROR_CONDITIONS:
-            message = f"{condition.get('type')}: {condition.get('message') or ''}".strip()
-            return Mapped(S.FAILED, message, described)
+            error = f"{condition.get('type')}: {condition.get('message') or ''}".strip()
+            return Mapped(S.FAILED, error, described)
     entry = TABLE.get((sync, health))
     if entry is None:
         return Mapped(S.UNKNOWN, f"unknown Argo CD status ({described})", described)
-    if isinstance(entry, tuple):
-        entry = entry[0] if automated_enabled(app) else entry[1]
-    health_message = _str(status, "health", "message") or None
-    if entry is S.PENDING and sync == "OutOfSync":
-        health_message = health_message or "out of sync with its source; waiting for a sync"
-    return Mapped(entry, health_message, described)
+    message = _str(status, "health", "message") or None
+    if isinstance(entry, OutOfSync):
+        # OutOfSync: what happens next decides (see OutOfSync).
+        if syncs_by_itself(app):
+            return Mapped(entry.syncing, message or "Argo CD is syncing it by itself", described)
+        if not status.get("history"):
+            return Mapped(entry.first, message or "waiting for its first sync", described)
+        drifted = {
+            S.DEPLOYED: "running; Argo CD reports it OutOfSync with its source (drift) and "
+            "waits for a sync",
+            S.DEGRADED: "an object Argo CD deployed is missing (deleted outside Argo CD)",
+            S.UNKNOWN: "Argo CD reports it OutOfSync with its source (drift) and no health",
+        }
+        return Mapped(entry.drifted, message or drifted.get(entry.drifted), described)
+    return Mapped(entry, message, described)

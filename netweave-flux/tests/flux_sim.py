@@ -9,6 +9,14 @@ by digest, and deletion that uninstalls only when the object is not suspended. I
 rendering charts they apply one Deployment per release (replicas from the values), which the
 emulator's workload controllers turn into Pods with logs.
 
+Each Helm release revision is kept the way helm-controller's Helm keeps it: a Secret
+``sh.helm.release.v1.<release>.v<N>`` (type ``helm.sh/release.v1``, labels ``owner=helm``,
+``name``, ``version``, ``status``, ``modifiedAt``) in the storage namespace
+(``spec.storageNamespace``, else the HelmRelease's namespace), ``data.release`` the release
+JSON gzipped and base64-encoded, with the rendered ``manifest`` (origin labels included, as
+helm-controller's post-renderer adds them) and the ``config`` values. Superseded revisions are
+relabelled, ``maxHistory`` prunes the oldest, an uninstall deletes them all.
+
 Failures are chosen by the test: chart versions in ``failing_chart_versions``, values with
 ``simulateFailure: true``, Kustomization paths containing ``fail``, sources named in
 ``broken_sources``, or every release and apply while :meth:`FluxSimulator.failing` is active.
@@ -16,7 +24,9 @@ Failures are chosen by the test: chart versions in ``failing_chart_versions``, v
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import hashlib
 import json
 import threading
@@ -24,6 +34,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
 from netweave.testing.k8s import ControllerContext, KubernetesEmulator, conditions
 from netweave_flux.manifests import digest_values
 
@@ -204,6 +215,50 @@ class FluxSimulator:
         new["metadata"]["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
         ctx.update(new)
 
+    @staticmethod
+    def _deployment_body(
+        namespace: str, name: str, replicas: int, owner: str, origin: JSONDict
+    ) -> JSONDict:
+        """``origin``: the owner labels the controller puts on every object it applies
+        (``helm.toolkit.fluxcd.io/name``/``namespace`` or kustomize-controller's)."""
+        labels = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": owner}
+        labels.update(origin)
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+                "template": {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {"containers": [{"name": "app", "image": "example.org/app:1"}]},
+                },
+            },
+        }
+
+    @staticmethod
+    def _apply(ctx: ControllerContext, body: JSONDict, *, whole: bool = False) -> JSONDict:
+        """Create ``body``, or bring the live object to it: a Deployment's replicas only (what
+        an ordinary upgrade of these charts changes), or with ``whole`` (a forced upgrade,
+        Helm's ``--force``) every field the manifest sets. Its inventory entry."""
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        api_version, kind = body["apiVersion"], body["kind"]
+        if ctx.get("v1", "Namespace", namespace) is None:
+            ctx.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        cur = ctx.get(api_version, kind, name, namespace)
+        if cur is None:
+            ctx.create(json.loads(json.dumps(body)))
+        elif whole:
+            ctx.update(_merged(cur, body))
+        elif kind == "Deployment":
+            new = json.loads(json.dumps(cur))
+            new["spec"]["replicas"] = body["spec"]["replicas"]
+            ctx.update(new)
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        return {"id": f"{namespace}_{name}_{group}_{kind}", "v": api_version.rsplit("/", 1)[-1]}
+
     def _workload(
         self,
         ctx: ControllerContext,
@@ -213,67 +268,31 @@ class FluxSimulator:
         owner: str,
         origin: JSONDict,
     ) -> JSONDict:
-        """``origin``: the owner labels the controller puts on every object it applies
-        (``helm.toolkit.fluxcd.io/name``/``namespace`` or kustomize-controller's)."""
-        labels = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": owner}
-        labels.update(origin)
-        if ctx.get("v1", "Namespace", namespace) is None:
-            ctx.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        body: JSONDict = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": "example.org/app:1"}]},
-                },
-            },
-        }
-        cur = ctx.get("apps/v1", "Deployment", name, namespace)
-        if cur is None:
-            ctx.create(body)
-        else:
-            new = json.loads(json.dumps(cur))
-            new["spec"]["replicas"] = replicas
-            ctx.update(new)
-        return {"id": f"{namespace}_{name}_apps_Deployment", "v": "v1"}
+        return self._apply(ctx, self._deployment_body(namespace, name, replicas, owner, origin))
 
-    def _objects(
-        self,
-        ctx: ControllerContext,
-        target: str,
-        release: str,
-        replicas: int,
-        version: str,
-        hr_meta: JSONDict,
+    def _render(
+        self, target: str, release: str, replicas: int, version: str, hr_meta: JSONDict
     ) -> list[JSONDict]:
         """The release's objects for a chart version: the Deployment, and a ConfigMap for the
-        versions in ``config_chart_versions``; their inventory entries."""
+        versions in ``config_chart_versions``, with the origin labels helm-controller's
+        post-renderer adds."""
         origin = {
             f"{HELM_GROUP}/name": hr_meta["name"],
             f"{HELM_GROUP}/namespace": hr_meta["namespace"],
         }
-        entries = [self._workload(ctx, target, release, replicas, "Helm", origin)]
+        objects = [self._deployment_body(target, release, replicas, "Helm", origin)]
         if version in self.config_chart_versions:
-            name = f"{release}-cfg"
-            if ctx.get("v1", "ConfigMap", name, target) is None:
-                labels = {
-                    "app.kubernetes.io/instance": release,
-                    "app.kubernetes.io/managed-by": "Helm",
+            labels = {"app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "Helm"}
+            labels.update(origin)
+            objects.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": f"{release}-cfg", "namespace": target, "labels": labels},
+                    "data": {"chartVersion": version},
                 }
-                ctx.create(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {"name": name, "namespace": target, "labels": labels},
-                        "data": {"chartVersion": version},
-                    }
-                )
-            entries.append({"id": f"{target}_{name}__ConfigMap", "v": "v1"})
-        return entries
+            )
+        return objects
 
     def _prune(self, ctx: ControllerContext, old: list[JSONDict], new: list[JSONDict]) -> None:
         """Delete the objects of ``old`` entries that ``new`` no longer lists (Helm's upgrade)."""
@@ -285,6 +304,69 @@ class FluxSimulator:
             live = ctx.get(f"{group}/v1" if group else "v1", kind, name, ns)
             if live is not None:
                 ctx.delete(live)
+
+    # -- Helm's release storage ---------------------------------------------------------
+
+    @staticmethod
+    def _release_secrets(ctx: ControllerContext, storage: str, release: str) -> list[JSONDict]:
+        found = ctx.list(
+            "v1", "Secret", storage, {"matchLabels": {"owner": "helm", "name": release}}
+        )
+        return sorted(found, key=lambda s: int(s["metadata"]["labels"]["version"]))
+
+    @staticmethod
+    def _read_release(secret: JSONDict) -> JSONDict:
+        blob = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+        return dict(json.loads(gzip.decompress(blob)))
+
+    def _store_release(self, ctx: ControllerContext, storage: str, release: JSONDict) -> None:
+        """Create or replace revision ``release['version']``'s Secret (Helm's Secret driver:
+        JSON, gzip, base64; the Secret's data base64 again)."""
+        encoded = base64.b64encode(gzip.compress(json.dumps(release).encode())).decode()
+        name = f"sh.helm.release.v1.{release['name']}.v{release['version']}"
+        labels = {
+            "name": release["name"],
+            "owner": "helm",
+            "status": release["info"]["status"],
+            "version": str(release["version"]),
+            "modifiedAt": str(int(time.time())),
+        }
+        body: JSONDict = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "helm.sh/release.v1",
+            "metadata": {"name": name, "namespace": storage, "labels": labels},
+            "data": {"release": base64.b64encode(encoded.encode()).decode()},
+        }
+        if ctx.get("v1", "Namespace", storage) is None:
+            ctx.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": storage}})
+        cur = ctx.get("v1", "Secret", name, storage)
+        if cur is None:
+            ctx.create(body)
+        else:
+            body["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
+            ctx.update(body)
+
+    def _release_status(
+        self, ctx: ControllerContext, storage: str, release: str, version: int, status: str
+    ) -> None:
+        for secret in self._release_secrets(ctx, storage, release):
+            if int(secret["metadata"]["labels"]["version"]) == version:
+                rel = self._read_release(secret)
+                rel["info"]["status"] = status
+                self._store_release(ctx, storage, rel)
+
+    def _prune_releases(
+        self, ctx: ControllerContext, storage: str, release: str, keep: int | None
+    ) -> None:
+        """Delete the oldest revisions beyond ``keep`` (Helm's maxHistory; the deployed one
+        stays), or all of them (``None``: an uninstall without keepHistory)."""
+        secrets = self._release_secrets(ctx, storage, release)
+        doomed = secrets if keep is None else secrets[: max(0, len(secrets) - keep)]
+        for secret in doomed:
+            if keep is not None and secret["metadata"]["labels"]["status"] == "deployed":
+                continue
+            ctx.delete(secret)
 
     # -- HelmRelease ------------------------------------------------------------------------
 
@@ -307,9 +389,13 @@ class FluxSimulator:
         spec = hr.get("spec") or {}
         target = spec.get("targetNamespace") or meta["namespace"]
         release = spec.get("releaseName") or f"{target}-{meta['name']}"
+        storage = spec.get("storageNamespace") or meta["namespace"]
         if meta.get("deletionTimestamp"):
             # helm-controller uninstalls only when the object is not suspended.
-            self._delete(ctx, hr, not spec.get("suspend"), f"{meta['namespace']}/{meta['name']}")
+            uninstall = not spec.get("suspend")
+            if uninstall and FINALIZER in (meta.get("finalizers") or []):
+                self._prune_releases(ctx, storage, release, None)
+            self._delete(ctx, hr, uninstall, f"{meta['namespace']}/{meta['name']}")
             return None
         proceed, requeue = self._gate(ctx, hr)
         if not proceed:
@@ -365,7 +451,7 @@ class FluxSimulator:
             lastAttemptedRevision=chart_version,
             lastAttemptedConfigDigest=digest,
             lastAttemptedValuesChecksum=digest,
-            storageNamespace=target,
+            storageNamespace=storage,
         )
         if "chart" in spec:
             status["helmChart"] = f"{meta['namespace']}/{meta['namespace']}-{meta['name']}"
@@ -407,16 +493,49 @@ class FluxSimulator:
             snap["digest"] = "sha256:" + _sha(snap)
             return snap
 
+        def stored(ver: int, st: str, cv: str, config: JSONDict, manifest: str, act: str) -> None:
+            first = next(iter(self._release_secrets(ctx, storage, release)), None)
+            self._store_release(
+                ctx,
+                storage,
+                {
+                    "name": release,
+                    "namespace": target,
+                    "version": ver,
+                    "info": {
+                        "first_deployed": (
+                            self._read_release(first)["info"]["first_deployed"] if first else now
+                        ),
+                        "last_deployed": now,
+                        "deleted": "",
+                        "description": f"{act} complete" if st == "deployed" else failure,
+                        "status": st,
+                    },
+                    "chart": {
+                        "metadata": {
+                            "apiVersion": "v2",
+                            "name": chart_name,
+                            "version": cv,
+                            "appVersion": cv,
+                        }
+                    },
+                    "config": config,
+                    "manifest": manifest,
+                },
+            )
+
         fails = chart_version in self.failing_chart_versions or values.get("simulateFailure")
         entries: list[JSONDict] = []
         failure = "simulated failure"
         if self.failing_message is not None:
             fails, failure = True, self.failing_message
+        rendered = self._render(
+            target, release, int(values.get("replicaCount", 1)), chart_version, meta
+        )
         if not fails:
             # helm-controller waits for the release's workloads (install/upgrade disableWait
             # false): Reconciling while they come up, a failed release if one fails.
-            replicas = int(values.get("replicaCount", 1))
-            entries = self._objects(ctx, target, release, replicas, chart_version, meta)
+            entries = [self._apply(ctx, body, whole=force) for body in rendered]
             state = _workload_state(ctx.get("apps/v1", "Deployment", release, target))
             if state == "progressing":
                 status["conditions"] = conditions(
@@ -439,6 +558,12 @@ class FluxSimulator:
                     h["status"] = "superseded"
             history.insert(0, snapshot(version, "deployed", chart_version, digest, action))
             self._prune(ctx, (old.get("inventory") or {}).get("entries") or [], entries)
+            if deployed is not None:
+                self._release_status(ctx, storage, release, int(deployed["version"]), "superseded")
+            stored(
+                version, "deployed", chart_version, values, _manifest(chart_name, rendered), action
+            )
+            self._prune_releases(ctx, storage, release, max_history)
             reason = "InstallSucceeded" if action == "install" else "UpgradeSucceeded"
             msg = f"Helm {action} succeeded for release {target}/{release}.v{version} with chart "
             msg += f"{chart_name}@{chart_version}"
@@ -468,6 +593,7 @@ class FluxSimulator:
         msg = f"Helm {action} failed for release {target}/{release} with chart "
         msg += f"{chart_name}@{chart_version}: {failure}"
         history.insert(0, snapshot(version, "failed", chart_version, digest, action))
+        stored(version, "failed", chart_version, values, _manifest(chart_name, rendered), action)
         wanted = [("Ready", "False", failed_reason, msg), ("Released", "False", failed_reason, msg)]
         if action == "upgrade" and deployed is not None:
             strategy = (section.get("remediation") or {}).get("strategy") or "rollback"
@@ -485,16 +611,41 @@ class FluxSimulator:
                         "rollback",
                     ),
                 )
+                # Helm's rollback: a new revision with the previous one's chart, values and
+                # manifest; the previous one superseded.
+                previous = next(
+                    (
+                        self._read_release(secret)
+                        for secret in self._release_secrets(ctx, storage, release)
+                        if int(secret["metadata"]["labels"]["version"]) == int(deployed["version"])
+                    ),
+                    None,
+                )
+                if previous is not None:
+                    self._release_status(
+                        ctx, storage, release, int(deployed["version"]), "superseded"
+                    )
+                    stored(
+                        version + 1,
+                        "deployed",
+                        deployed["chartVersion"],
+                        previous.get("config") or {},
+                        str(previous.get("manifest") or ""),
+                        "rollback",
+                    )
                 wanted.append(
                     ("Remediated", "True", "RollbackSucceeded", "Helm rollback succeeded")
                 )
         elif action == "install":
             history[0]["status"] = "uninstalled"
             self._prune(ctx, entries, [])  # the uninstall remediation removes what went in
+            self._prune_releases(ctx, storage, release, None)  # and its storage (no keepHistory)
             wanted.append(("Remediated", "True", "UninstallSucceeded", "Helm uninstall succeeded"))
         exhausted = status[counter] > retries
         if exhausted:
             wanted.append(("Stalled", "True", "RetriesExceeded", "Failed to " + action))
+        if action != "install":
+            self._prune_releases(ctx, storage, release, max_history)
         status["history"] = history[:max_history]
         status["conditions"] = conditions(old, wanted)
         ctx.set_status(hr, status)
@@ -602,6 +753,26 @@ class FluxSimulator:
         ctx.set_status(ks, status)
         self._finish(ks)
         return None
+
+
+def _merged(live: JSONDict, desired: JSONDict) -> JSONDict:
+    """``live`` with every field ``desired`` sets (maps merged, the rest replaced)."""
+    out = json.loads(json.dumps(live))
+    for key, value in desired.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = json.loads(json.dumps(value))
+    return out
+
+
+def _manifest(chart: str, objects: list[JSONDict]) -> str:
+    """Helm's rendered manifest: one ``# Source:`` document per template."""
+    return "".join(
+        f"---\n# Source: {chart}/templates/{obj['kind'].lower()}.yaml\n"
+        + yaml.safe_dump(obj, sort_keys=False)
+        for obj in objects
+    )
 
 
 def _workload_state(dep: JSONDict | None) -> str:

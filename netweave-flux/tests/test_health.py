@@ -128,13 +128,11 @@ async def test_a_workload_deleted_behind_fluxs_back_is_drift_and_a_forced_upgrad
         sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEGRADED"
     )
 
-    # Flux offers no manifest diff: 501 with a problem body, the capability says so.
+    # The diff (Helm's stored manifest of the recorded revision vs live) shows it missing.
     response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
-    assert response.status_code == 501, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    adapters = (await gw.get("/o2dms/v1/adapters")).json()
-    items = adapters["items"] if isinstance(adapters, dict) else adapters
-    assert "drift" not in items[0]["capabilities"]
+    assert response.status_code == 200, response.text
+    (resource,) = response.json()["resources"]
+    assert (resource["kind"], resource["state"]) == ("Deployment", "missing"), resource
 
     # Repair: a forced upgrade (forceAt = requestedAt) applies the release's objects again.
     operation = await repair(gw, deployment_id)
@@ -282,6 +280,10 @@ async def test_a_kustomizations_workload_deleted_is_drift_and_a_reconcile_reques
     assert record["drift"]["differences"][0]["change"] == "missing", record
     assert record["drift"]["differences"][0]["kind"] == "Deployment"
     await notified(sink, "DeploymentDriftDetected", deployment_id)
+    # kustomize-controller keeps no applied manifests: no diff, a 501 saying why.
+    response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
+    assert response.status_code == 501, response.text
+    assert "Kustomization" in response.json()["detail"], response.text
 
     # kustomize-controller applies every object on each reconcile: the request is the repair.
     response = await gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")

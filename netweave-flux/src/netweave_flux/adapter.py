@@ -48,16 +48,19 @@ from netweave.errors import (
     InvalidInput,
     NetweaveError,
     NotFound,
+    Unsupported,
 )
 from netweave.models import (
     DeploymentStatus,
     LogOptions,
     Preview,
+    ResourceDiff,
     ResourceStatus,
     RevisionEntry,
 )
 
 from netweave_flux import manifests as m
+from netweave_flux import releases
 from netweave_flux.config import FluxConfig
 from netweave_flux.kube import Kube
 from netweave_flux.status import (
@@ -79,6 +82,14 @@ _POLL = 0.2
 _SUCCEEDED = frozenset({"deployed", "superseded"})
 #: Helm revisions remembered per ledger entry.
 _HELM_VERSIONS_KEPT = 20
+#: Why ``GET …/diff`` has nothing to show for a Kustomization (the 501's message).
+KUSTOMIZATION_NO_DIFF = (
+    "no manifest diff for a Kustomization: kustomize-controller builds its objects from the "
+    "source artifact and keeps no record of the manifests it applied (its inventory holds only "
+    "object ids), and netweave writes only the Kustomization object, so there is no desired "
+    "manifest to compare with; GET …/status reports its objects that were deleted (drift "
+    "'missing'). The diff is available for HelmRelease deployments (Helm's release storage)"
+)
 
 
 def _now() -> str:
@@ -123,6 +134,9 @@ class FluxAdapter(DMSAdapter[FluxConfig]):
             Capability.SCALING,
             Capability.HISTORY,
             Capability.LOGS,
+            # ``GET …/diff`` for HelmReleases (Helm's release storage vs live objects); a
+            # Kustomization's applied manifests are kept nowhere: 501 for those.
+            Capability.DRIFT,
         }
     )
     PACKAGE_TYPES: ClassVar[frozenset[str]] = frozenset(m.PACKAGE_KINDS)
@@ -814,6 +828,48 @@ class FluxAdapter(DMSAdapter[FluxConfig]):
 
         await self.store.mutate(kind, namespace, name, forced, Change("repair", ctx.operation_id))
         return await self._get_deployment(backend_ref)
+
+    async def _diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
+        """Desired = the manifest of Helm release revision ``revision`` (the one the gateway
+        recorded when its operation completed) from Helm's storage, as helm-controller wrote
+        it; live = the cluster's objects. Not the newest revision: one made after a change
+        behind the gateway's back (the HelmRelease edited) is part of the drift, not the
+        desired state. When the recorded revision has left Helm's storage, the newest one
+        running what netweave last wrote (``netweave_flux.releases.recorded_release``)."""
+        kind, _, _, live = await self._live(backend_ref)
+        if live is None:
+            raise NotFound(f"no deployment {backend_ref!r}", details={"ref": backend_ref})
+        if kind is m.KUSTOMIZATION:
+            raise Unsupported(
+                KUSTOMIZATION_NO_DIFF,
+                details={
+                    "capability": Capability.DRIFT.value,
+                    "adapter": self.name,
+                    "kind": kind.kind,
+                },
+            )
+        ledger = self._ledger(live)
+        wanted = max(ledger, key=lambda e: int(e.get("n") or 0)) if ledger else None
+        release = releases.release_name(live)
+        storage = releases.storage_namespace(live)
+        spec = live.get("spec") or {}
+        target = str(spec.get("targetNamespace") or live["metadata"]["namespace"])
+        timeout = self.kube.read_timeout
+
+        def run(api: Any) -> list[ResourceDiff]:
+            reader = releases.Reader(api, timeout)
+            recorded = releases.recorded_release(reader, storage, release, revision, wanted, target)
+            if recorded.version != revision:
+                _log.info(
+                    "%s: Helm revision %s is gone from storage; diffing revision %s, which "
+                    "runs the chart and values netweave wrote",
+                    backend_ref,
+                    revision,
+                    recorded.version,
+                )
+            return releases.diff_release(reader, recorded.manifest, recorded.namespace)
+
+        return await self.kube.call(f"diff of {backend_ref}", run)
 
     async def _scale_deployment(
         self, backend_ref: str, replicas: int, ctx: OperationContext

@@ -393,6 +393,8 @@ class OsmNbiEmulator:
         self._plans: list[Outcome] = []
         self._forced: list[tuple[str, HTTPStatus, str]] = []
         self.unavailable = False
+        #: While set, only the NS instance list answers 503 (single reads still work).
+        self.lists_unavailable = False
         #: ``failing``: the message every change's LCM operation fails with; ``crashing``:
         #: every change request loses its connection before NBI answers (KitFaults).
         self._failing: str | None = None
@@ -867,6 +869,8 @@ class OsmNbiEmulator:
         )
 
     def op_getNSinstancesContent(self, params: Any, query: Any, body: Any, headers: Any) -> Reply:
+        if self.lists_unavailable:
+            raise NbiError(HTTPStatus.SERVICE_UNAVAILABLE, "NBI is restarting")
         return Reply(200, _filter(list(self.nsrs.values()), query))
 
     def op_getNSinstanceContent(self, params: Any, query: Any, body: Any, headers: Any) -> Reply:

@@ -66,6 +66,14 @@ async def gw(emulator: OsmNbiEmulator, tmp_path: Path) -> AsyncIterator[GatewayC
 
 
 async def deploy(gw: GatewayClient, emulator: OsmNbiEmulator, tmp_path: Path) -> str:
+    (deployment_id,) = await deploy_many(gw, emulator, tmp_path, ["ldap1"])
+    return deployment_id
+
+
+async def deploy_many(
+    gw: GatewayClient, emulator: OsmNbiEmulator, tmp_path: Path, names: list[str]
+) -> list[str]:
+    """One NS package onboarded, an NS instance of it per name, each recorded DEPLOYED."""
     vnf_archive = archive(tmp_path, knf_vnfd("ldap-knf", {"ldap": "bitnami/openldap:1.2.7"}))
     ns_archive = archive(tmp_path, nsd("ldap-ns", {"ldap": "ldap-knf"}))
     package_ids = []
@@ -77,21 +85,24 @@ async def deploy(gw: GatewayClient, emulator: OsmNbiEmulator, tmp_path: Path) ->
         )
         assert response.status_code == 201, response.text
         package_ids.append(response.json()["packageId"])
-    response = await gw.post(
-        DEPLOYMENTS,
-        json={
-            "name": "ldap1",
-            "namespace": "ran",
-            "packageId": package_ids[1],
-            "values": {"replicaCount": 1},
-        },
-    )
-    assert response.status_code == 201, response.text
-    operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
-    assert operation["state"] == "COMPLETED", operation
-    deployment_id = str(response.json()["deploymentId"])
-    await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
-    return deployment_id
+    ids = []
+    for name in names:
+        response = await gw.post(
+            DEPLOYMENTS,
+            json={
+                "name": name,
+                "namespace": "ran",
+                "packageId": package_ids[1],
+                "values": {"replicaCount": 1},
+            },
+        )
+        assert response.status_code == 201, response.text
+        operation = await gw.wait_operation(gw.operation_id(response), TERMINAL_OPERATION_STATES)
+        assert operation["state"] == "COMPLETED", operation
+        ids.append(str(response.json()["deploymentId"]))
+    for deployment_id in ids:
+        await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    return ids
 
 
 def ns_id_of(emulator: OsmNbiEmulator) -> str:
@@ -180,7 +191,8 @@ async def test_nbi_refusing_or_hanging_during_polls_changes_nothing(
     await subscribe(gw, sink)
     reconciler: Any = gw.app.state.services.reconciler
     before = await stored(gw, deployment_id)
-    suffix = f"/ns_instances_content/{ns_id_of(emulator)}"
+    # A poll round is one list of the NS records (BATCH_READS).
+    suffix = "/nslcm/v1/ns_instances_content"
 
     with emulator.outage():
         start, gets = reconciler.stats.unreachable, emulator.count("GET", suffix)
@@ -212,3 +224,87 @@ async def _until(predicate: Any, within: float) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the condition never held")
+
+
+def ns_of(emulator: OsmNbiEmulator, name: str) -> str:
+    return next(ns_id for ns_id, nsr in emulator.nsrs.items() if nsr["name"] == name)
+
+
+async def test_a_poll_round_reads_all_ns_instances_with_one_list(
+    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+) -> None:
+    names = ["ldap1", "ldap2", "ldap3"]
+    ids = dict(zip(names, await deploy_many(gw, emulator, tmp_path, names), strict=True))
+    await subscribe(gw, sink)
+    ns = {name: ns_of(emulator, name) for name in names}
+    lists, op_lists = "/nslcm/v1/ns_instances_content", "/nslcm/v1/ns_lcm_op_occs"
+
+    def singles() -> int:
+        return sum(emulator.count("GET", f"{lists}/{ns_id}") for ns_id in ns.values())
+
+    start = (emulator.count("GET", lists), emulator.count("GET", op_lists), singles())
+    await asyncio.sleep(1.5)
+    seen = (
+        emulator.count("GET", lists) - start[0],
+        emulator.count("GET", op_lists) - start[1],
+        singles() - start[2],
+    )
+    # Rounds every 0.3 s for 1.5 s: ~5 rounds for the three NS instances, each one NS list and
+    # one filtered operations list; a read per NS would have been ~15 record GETs.
+    assert 2 <= seen[0] <= 8, seen
+    assert abs(seen[1] - seen[0]) <= 1, seen
+    assert seen[2] == 0, seen
+
+    # A change behind the gateway's back to one NS is seen through the list.
+    emulator.break_ns(ns["ldap2"], "KDU ldap: pods in CrashLoopBackOff")
+    record = await recorded_until(gw, ids["ldap2"], lambda d: d["status"] == "FAILED")
+    assert "CrashLoopBackOff" in (record["statusMessage"] or ""), record
+    await notified(
+        sink, "DeploymentHealthChanged", ids["ldap2"], lambda e: e["data"]["status"] == "FAILED"
+    )
+    # One NS deleted in OSM directly: missing from the list, it reads as gone.
+    emulator.remove_ns(ns["ldap3"])
+    record = await recorded_until(gw, ids["ldap3"], lambda d: d["status"] == "DELETED")
+    assert record["drift"]["differences"][0]["change"] == "uninstalled", record
+    assert ns["ldap3"] not in emulator.nsrs
+    await notified(
+        sink, "DeploymentHealthChanged", ids["ldap3"], lambda e: e["data"]["status"] == "DELETED"
+    )
+    first = await stored(gw, ids["ldap1"])
+    assert (first["status"], first["driftDetected"]) == ("DEPLOYED", False), first
+    assert events(sink, "DeploymentHealthChanged", ids["ldap1"]) == []
+
+
+async def test_an_ns_list_answering_503_changes_nothing_and_is_backed_off(
+    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+) -> None:
+    names = ["ldap1", "ldap2"]
+    ids = await deploy_many(gw, emulator, tmp_path, names)
+    await subscribe(gw, sink)
+    reconciler: Any = gw.app.state.services.reconciler
+    before = {i: await stored(gw, i) for i in ids}
+    lists = "/nslcm/v1/ns_instances_content"
+
+    emulator.lists_unavailable = True
+    try:
+        start, listed = reconciler.stats.unreachable, emulator.count("GET", lists)
+        # Behind the list, one NS breaks: nothing may be recorded while the list fails.
+        emulator.break_ns(ns_of(emulator, "ldap1"), "KDU ldap failed")
+        await asyncio.sleep(2.0)
+        tried = emulator.count("GET", lists) - listed
+        failed = reconciler.stats.unreachable - start
+    finally:
+        emulator.lists_unavailable = False
+    # A failed round counts each deployment it was for unreachable. Reads every 0.3 s would
+    # be ~7 per deployment in 2 s; the back-off (0.3, 0.6, 1.2) leaves at most 4. Each list
+    # call is a round for one deployment or more.
+    assert len(ids) <= failed <= 4 * len(ids), failed
+    assert 2 <= tried <= failed, (tried, failed)
+    for deployment_id in ids:
+        after = await stored(gw, deployment_id)
+        for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
+            assert after[key] == before[deployment_id][key], (key, before, after)
+        assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    # The list answers again: the break is seen.
+    await recorded_until(gw, ids[0], lambda d: d["status"] == "FAILED")
+    assert (await stored(gw, ids[1]))["status"] == "DEPLOYED"

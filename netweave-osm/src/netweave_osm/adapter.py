@@ -84,6 +84,8 @@ _log = logging.getLogger("netweave_osm")
 _CHUNK = 1 << 16
 #: NS descriptors looked at when finding the package an upgraded NS runs now.
 _MAX_PACKAGE_CANDIDATES = 50
+#: NS instance ids per filtered operations list of a poll round (bounds the URL's length).
+_OPS_FILTER_IDS = 100
 
 
 class _FileChunks:
@@ -497,9 +499,7 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
         return None
 
     async def _operations(self, ns_id: str) -> list[dict[str, Any]]:
-        ops = await self._nbi.get(_OPS, params={"nsInstanceId": ns_id})
-        result = [o for o in ops or [] if isinstance(o, dict) and o.get("nsInstanceId") == ns_id]
-        return sorted(result, key=lambda o: float(o.get("startTime") or 0))
+        return (await self._operations_of([ns_id]))[ns_id]
 
     async def _wait(self, op_id: str) -> dict[str, Any]:
         """Poll an NS LCM operation occurrence until it is terminal, within the write timeout."""
@@ -657,6 +657,73 @@ class OsmAdapter(DMSAdapter[OsmConfig]):
         _, _, models = self._kdu_history(ops, layout)
         current = await self._current_package(layout, models)
         return self._info(nsr, ops, layout, current)
+
+    #: The reconciler's poll round is one list of NS records (``_get_deployments``).
+    BATCH_READS: ClassVar[bool] = True
+
+    async def _get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        # One list of the NS records (the collection the single read GETs one of) and the
+        # operation occurrences of those listed, filtered by id, instead of a record GET and
+        # an operations query per NS; each NS then goes through the same ``_info`` (one status
+        # table). Descriptors are read once per NSD in the round.
+        out: dict[str, DeploymentInfo | NetweaveError] = {}
+        wanted: list[str] = []
+        for ref in backend_refs:
+            try:
+                _check_ns_ref(ref)
+            except NotFound as exc:
+                out[ref] = exc
+                continue
+            wanted.append(ref)
+        if not wanted:
+            return out
+        listed = await self._nbi.get(_NS)
+        nsrs = {str(r.get("_id")): r for r in listed or [] if isinstance(r, dict)}
+        present = [ref for ref in wanted if ref in nsrs]
+        for ref in wanted:
+            if ref not in nsrs:
+                out[ref] = NotFound(f"OSM has no NS instance {ref!r}", details={"backend": "osm"})
+        ops = await self._operations_of(present)
+        layouts: dict[str, _Layout] = {}
+        currents: dict[tuple[str, tuple[tuple[str, str], ...]], _Layout] = {}
+        for ref in present:
+            nsr = nsrs[ref]
+            nsd_id = str(nsr.get("nsd-id"))
+            try:
+                if nsd_id not in layouts:
+                    layouts[nsd_id] = await self._layout(nsd_id)
+                layout = layouts[nsd_id]
+                _, _, models = self._kdu_history(ops[ref], layout)
+                key = (nsd_id, tuple(sorted(models.items())))
+                if key not in currents:
+                    currents[key] = await self._current_package(layout, models)
+            except NotFound as exc:
+                # The NS is listed: a missing descriptor must not read as the NS being gone.
+                out[ref] = BackendError(
+                    f"OSM NS instance {ref}: its descriptor cannot be read ({exc.message})",
+                    details={"backend": "osm", "backendRef": ref, "nsdId": nsd_id},
+                )
+                continue
+            out[ref] = self._info(nsr, ops[ref], layout, currents[key])
+        return out
+
+    async def _operations_of(self, ns_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The operation occurrences of each NS, as :meth:`_operations` orders them; NBI's
+        list filter takes comma-separated values (``nsInstanceId=a,b``), in bounded chunks so
+        the URL stays short."""
+        found: dict[str, list[dict[str, Any]]] = {ns_id: [] for ns_id in ns_ids}
+        for start in range(0, len(ns_ids), _OPS_FILTER_IDS):
+            chunk = ns_ids[start : start + _OPS_FILTER_IDS]
+            listed = await self._nbi.get(_OPS, params={"nsInstanceId": ",".join(chunk)})
+            for op in listed or []:
+                if isinstance(op, dict) and op.get("nsInstanceId") in found:
+                    found[str(op["nsInstanceId"])].append(op)
+        return {
+            ns_id: sorted(items, key=lambda o: float(o.get("startTime") or 0))
+            for ns_id, items in found.items()
+        }
 
     async def _current_package(self, layout: _Layout, models: dict[str, str]) -> _Layout:
         """The NS package whose KDU charts are deployed now.

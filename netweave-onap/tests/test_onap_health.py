@@ -225,9 +225,8 @@ async def so_gw(so_backend: SoEmulator, tmp_path: Path) -> AsyncIterator[Gateway
         yield client
 
 
-async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_and_notified(
-    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
-) -> None:
+async def so_deploy(so_gw: GatewayClient, names: list[str]) -> list[str]:
+    """One SDC service model registered, a service instance of it per name, each DEPLOYED."""
     response = await so_gw.post(
         PACKAGES,
         json={
@@ -239,15 +238,27 @@ async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_
         },
     )
     assert response.status_code == 201, response.text
-    response = await so_gw.post(
-        DEPLOYMENTS,
-        json={"name": "cu-1", "namespace": "ran", "packageId": response.json()["packageId"]},
-    )
-    assert response.status_code == 201, response.text
-    operation = await so_gw.wait_operation(so_gw.operation_id(response), TERMINAL_OPERATION_STATES)
-    assert operation["state"] == "COMPLETED", operation
-    deployment_id = str(response.json()["deploymentId"])
-    await recorded_until(so_gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    package_id = response.json()["packageId"]
+    ids = []
+    for name in names:
+        response = await so_gw.post(
+            DEPLOYMENTS, json={"name": name, "namespace": "ran", "packageId": package_id}
+        )
+        assert response.status_code == 201, response.text
+        operation = await so_gw.wait_operation(
+            so_gw.operation_id(response), TERMINAL_OPERATION_STATES
+        )
+        assert operation["state"] == "COMPLETED", operation
+        ids.append(str(response.json()["deploymentId"]))
+    for deployment_id in ids:
+        await recorded_until(so_gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
+    return ids
+
+
+async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_and_notified(
+    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+) -> None:
+    (deployment_id,) = await so_deploy(so_gw, ["cu-1"])
     await subscribe(so_gw, sink)
 
     # An outage of SO's API first: nothing changes.
@@ -267,3 +278,83 @@ async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_
     await notified(
         sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DELETED"
     )
+
+
+ROUND = ["modelType:EQUALS:service"]
+
+
+def instance_named(so: SoEmulator, name: str) -> str:
+    return next(i for i, n in so.instances.items() if n == name)
+
+
+async def test_a_so_poll_round_reads_all_service_instances_with_one_list(
+    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+) -> None:
+    names = ["cu-1", "cu-2", "cu-3"]
+    ids = dict(zip(names, await so_deploy(so_gw, names), strict=True))
+    await subscribe(so_gw, sink)
+
+    def counted() -> tuple[int, int]:
+        rounds = sum(1 for f in so_backend.lists if f == ROUND)
+        return rounds, len(so_backend.lists) - rounds
+
+    start = counted()
+    await asyncio.sleep(1.5)
+    end = counted()
+    rounds, singles = end[0] - start[0], end[1] - start[1]
+    # Rounds every 0.3 s for 1.5 s: ~5 lists for the three instances; a read per instance
+    # would have been ~15 lists filtered by serviceInstanceId.
+    assert 2 <= rounds <= 8, (rounds, singles)
+    assert singles == 0, (rounds, singles)
+
+    # Behind the gateway's back: another SO client's delete of cu-2 fails in SO's flow, and
+    # one of cu-3 succeeds. Both are read through the round's list.
+    so_backend.delete_behind(instance_named(so_backend, "cu-2"), fail="DeleteVfModuleBB failed")
+    so_backend.delete_behind(instance_named(so_backend, "cu-3"))
+    record = await recorded_until(so_gw, ids["cu-2"], lambda d: d["status"] == "FAILED")
+    assert "DeleteVfModuleBB failed" in (record["statusMessage"] or ""), record
+    await notified(
+        sink, "DeploymentHealthChanged", ids["cu-2"], lambda e: e["data"]["status"] == "FAILED"
+    )
+    record = await recorded_until(so_gw, ids["cu-3"], lambda d: d["status"] == "DELETED")
+    assert record["drift"]["differences"][0]["change"] == "uninstalled", record
+    assert set(so_backend.instances.values()) == {"cu-1", "cu-2"}  # what SO (A&AI) holds
+    await notified(
+        sink, "DeploymentHealthChanged", ids["cu-3"], lambda e: e["data"]["status"] == "DELETED"
+    )
+    first = await stored(so_gw, ids["cu-1"])
+    assert (first["status"], first["driftDetected"]) == ("DEPLOYED", False), first
+    assert events(sink, "DeploymentHealthChanged", ids["cu-1"]) == []
+
+
+async def test_a_so_request_list_answering_503_changes_nothing_and_is_backed_off(
+    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+) -> None:
+    ids = await so_deploy(so_gw, ["cu-1", "cu-2"])
+    await subscribe(so_gw, sink)
+    reconciler: Any = so_gw.app.state.services.reconciler
+    before = {i: await stored(so_gw, i) for i in ids}
+
+    so_backend.list_outage_status = 503
+    try:
+        start, listed = reconciler.stats.unreachable, len(so_backend.lists)
+        # Behind the failing list, cu-1 is deleted: nothing may be recorded meanwhile.
+        so_backend.delete_behind(instance_named(so_backend, "cu-1"))
+        await asyncio.sleep(2.0)
+        tried = len(so_backend.lists) - listed
+        failed = reconciler.stats.unreachable - start
+    finally:
+        so_backend.list_outage_status = None
+    # A failed round counts each deployment it was for unreachable. Reads every 0.3 s would
+    # be ~7 per deployment in 2 s; the back-off (0.3, 0.6, 1.2) leaves at most 4. Each list
+    # call is a round for one deployment or more.
+    assert len(ids) <= failed <= 4 * len(ids), failed
+    assert 2 <= tried <= failed, (tried, failed)
+    for deployment_id in ids:
+        after = await stored(so_gw, deployment_id)
+        for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
+            assert after[key] == before[deployment_id][key], (key, before, after)
+        assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    # The list answers again: the delete is seen.
+    await recorded_until(so_gw, ids[0], lambda d: d["status"] == "DELETED")
+    assert (await stored(so_gw, ids[1]))["status"] == "DEPLOYED"

@@ -168,6 +168,32 @@ async def test_deployment_lifecycle(so_adapter: OnapAdapter, so_backend: SoEmula
         await so_adapter.get_deployment(str(uuid.uuid4()))
 
 
+async def test_many_deployments_are_read_with_one_request_list(
+    so_adapter: OnapAdapter, so_backend: SoEmulator
+) -> None:
+    assert so_adapter.BATCH_READS is True  # backend 'so': the poll round is one list
+    package = await so_adapter.upload_package(registration())
+    one = await so_adapter.create_deployment(spec(package, "cu-1"), ctx())
+    two = await so_adapter.create_deployment(spec(package, "cu-2"), ctx())
+    await so_adapter.delete_deployment(two.backend_ref, ctx())
+    missing = str(uuid.uuid4())
+    so_backend.lists.clear()
+
+    reads = await so_adapter.get_deployments([one.backend_ref, two.backend_ref, missing])
+    assert so_backend.lists == [["modelType:EQUALS:service"]]  # one request, service scope
+    # Each instance read as its single read reads it (one status table).
+    for ref in (one.backend_ref, two.backend_ref):
+        single = await so_adapter.get_deployment(ref)
+        assert reads[ref] == single, (reads[ref], single)
+    assert reads[two.backend_ref].status is DeploymentStatus.DELETED  # type: ignore[union-attr]
+    assert isinstance(reads[missing], NotFound)  # no request names it: gone
+
+    so_backend.list_outage_status = 503
+    with pytest.raises(BackendUnavailable):
+        await so_adapter.get_deployments([one.backend_ref])
+    so_backend.list_outage_status = None
+
+
 async def test_progress_while_the_request_runs(
     so_adapter: OnapAdapter, so_backend: SoEmulator
 ) -> None:

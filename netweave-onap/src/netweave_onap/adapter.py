@@ -31,6 +31,7 @@ from netweave.adapters import (
 )
 from netweave.adapters.http import BackendClient, ErrorMapper
 from netweave.adapters.polling import poll_until
+from netweave.errors import NetweaveError
 from netweave.models import RevisionEntry
 
 from netweave_onap.config import OnapConfig
@@ -164,6 +165,14 @@ class OnapBackend:
     async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
         raise NotImplementedError("_get_history")
 
+    #: True when the mode reads many deployments in one backend call (``_get_deployments``).
+    BATCH_READS: ClassVar[bool] = False
+
+    async def _get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        raise NotImplementedError("_get_deployments")
+
 
 class OnapAdapter(DMSAdapter[OnapConfig]):
     TYPE: ClassVar[str] = "onap"
@@ -179,6 +188,11 @@ class OnapAdapter(DMSAdapter[OnapConfig]):
     def __init__(self, name: str, config: OnapConfig, *, data_dir: Path | None = None) -> None:
         super().__init__(name, config, data_dir=data_dir)
         self.backend = _backend_for(name, self.config)
+        # Core reads BATCH_READS from the adapter object; whether a poll round is one call
+        # depends on the configured backend (SO lists its requests at once; the k8s plugin's
+        # instance list carries no status), so the instance says its backend's. The class
+        # default (False) is what every ``onap`` instance does.
+        object.__setattr__(self, "BATCH_READS", self.backend.BATCH_READS)
 
     # -- what this instance can do: its backend's ------------------------------------------
 
@@ -251,6 +265,11 @@ class OnapAdapter(DMSAdapter[OnapConfig]):
 
     async def _get_history(self, backend_ref: str) -> list[RevisionEntry]:
         return await self.backend._get_history(backend_ref)
+
+    async def _get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        return await self.backend._get_deployments(backend_refs)
 
 
 def _backend_for(name: str, config: OnapConfig) -> OnapBackend:

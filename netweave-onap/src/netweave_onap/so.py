@@ -6,7 +6,8 @@
 * delete = ``DELETE …/serviceInstances/{serviceInstanceId}``;
 * every request is tracked with ``GET /onap/so/infra/orchestrationRequests/v7/{requestId}``
   until its ``requestState`` is terminal; a deployment's status is its latest request's state,
-  listed with ``GET …/orchestrationRequests/v7?filter=serviceInstanceId:EQUALS:<id>``.
+  listed with ``GET …/orchestrationRequests/v7?filter=modelType:EQUALS:service&filter=
+  serviceInstanceId:EQUALS:<id>`` (a poll round: every service-scope request, one list).
 
 Packages are references to SDC service models (SO instantiates what SDC distributed; there is
 nothing to upload to SO). The model ids the macro body needs travel in the package reference
@@ -37,7 +38,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.idempotency import idempotency_uuid
-from netweave.errors import BackendError, InvalidInput, NotFound
+from netweave.errors import BackendError, InvalidInput, NetweaveError, NotFound
 from netweave.models import DeploymentStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -54,6 +55,8 @@ _MAX_REQUESTS_PER_STEP = 5
 #: instanceParams keys the CNF flow reads itself; everything else is a Helm override value.
 _K8S_PARAMS = ("k8s-rb-profile-namespace", "k8s-rb-instance-release-name")
 _SO_INFRA = "/onap/so/infra"
+#: The ``filter`` condition every request list carries: service-scope requests only.
+_SERVICE_SCOPE = "modelType:EQUALS:service"
 
 
 class _Model(BaseModel):
@@ -130,7 +133,10 @@ class SoBackend(OnapBackend):
         self._client = self._make_client(url, "ONAP SO", so_error)
 
     async def _health(self) -> AdapterHealth:
-        await self.client.request("GET", "/nodehealthcheck", expected=(200,))
+        # SO's node health check is an HTML page (@Produces("text/html")): ask for that.
+        await self.client.request(
+            "GET", "/nodehealthcheck", headers={"Accept": "text/html"}, expected=(200,)
+        )
         return AdapterHealth(healthy=True, details={"backend": "so"})
 
     # -- packages: SDC service model references ------------------------------------------
@@ -200,14 +206,24 @@ class SoBackend(OnapBackend):
         return request if isinstance(request, dict) else None
 
     async def _requests_of(self, instance_id: str) -> list[dict[str, Any]]:
+        return await self._list_requests(f"serviceInstanceId:EQUALS:{instance_id}")
+
+    async def _list_requests(self, *conditions: str) -> list[dict[str, Any]]:
+        """Service-scope requests (``modelType`` → SO's ``requestScope``) that also meet
+        ``conditions``, oldest first (SO orders by start time). SO ANDs every ``filter``
+        value (``MsoRequest.getOrchestrationFilters``, one ``<key>:<OP>:<value>`` each). The
+        scope is always set so one deployment's reads and a poll round's see the same
+        requests: netweave's own are service-scope, and a VNF-scope request is not the
+        service instance's state."""
         response = await self.client.request(
             "GET",
             self._path("orchestrationRequests", self.config.so_api_version),
-            params={"filter": f"serviceInstanceId:EQUALS:{instance_id}"},
+            params=[("filter", f) for f in (_SERVICE_SCOPE, *conditions)],
             expected=(200,),
         )
         items = (response.json() or {}).get("requestList") or []
-        return [i["request"] for i in items if isinstance(i, dict) and "request" in i]
+        requests = (i.get("request") for i in items if isinstance(i, dict))
+        return [r for r in requests if isinstance(r, dict)]
 
     @staticmethod
     def _state(request: dict[str, Any]) -> str:
@@ -428,6 +444,32 @@ class SoBackend(OnapBackend):
         if not requests:
             raise NotFound(f"SO has no requests for service instance {backend_ref!r}")
         return self._info(backend_ref, requests)
+
+    #: The reconciler's poll round is one list of SO's service-scope requests.
+    BATCH_READS: ClassVar[bool] = True
+
+    async def _get_deployments(
+        self, backend_refs: list[str]
+    ) -> dict[str, DeploymentInfo | NetweaveError]:
+        # SO's filter has no "one of" operator: one list of every service-scope request
+        # (grouped by service instance, in SO's order) replaces a list per instance; each
+        # instance's requests then go through the same ``_info`` (one status table).
+        wanted = set(backend_refs)
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for request in await self._list_requests():
+            refs = request.get("instanceReferences")
+            instance = refs.get("serviceInstanceId") if isinstance(refs, dict) else None
+            if instance in wanted:
+                grouped.setdefault(str(instance), []).append(request)
+        out: dict[str, DeploymentInfo | NetweaveError] = {}
+        for ref in backend_refs:
+            requests = grouped.get(ref)
+            out[ref] = (
+                self._info(ref, requests)
+                if requests
+                else NotFound(f"SO has no requests for service instance {ref!r}")
+            )
+        return out
 
     async def _create_deployment(
         self, spec: DeploymentSpec, ctx: OperationContext

@@ -22,8 +22,21 @@ The published document gets some things wrong; each override below says what and
 6. ``GET orchestrationRequests/{version}`` does not declare its ``filter`` query parameter,
    which SO requires (``<key>:<OPERATOR>:<value>``).
 
-Responses have no schema in the document; the emulator builds them from SO's beans
-(``RequestReferences``, ``Request``/``RequestStatus``, ``RequestError``).
+6 (cont.). SO reads *every* ``filter`` value (``MsoRequest.getOrchestrationFilters``: each
+   ``<key>:<OP>:<value>`` adds one condition, ANDed), so the parameter is declared as an
+   array of such strings.
+
+Responses have no schema in the document (only ``default`` without content). Every JSON
+answer of this emulator is pinned to JSON Schemas written from the Java beans SO serialises
+(``so_answers.schema.json`` beside this module: ``GetOrchestrationResponse``,
+``GetOrchestrationListResponse``, ``ServiceInstancesResponse``, ``RequestError`` and the beans
+they hold, closed to unknown fields; repository, path, tag and commit in each one's
+``x-provenance``). An answer that does not match is a recorded violation, so the test fails.
+``/nodehealthcheck`` answers SO's fixed HTML page, as ``NodeHealthcheckHandler`` does.
+
+The list (``getOrchestrationRequest``) filters by ``serviceInstanceId`` and ``modelType``
+(SO's ``requestScope``) with ``EQUALS``, what the adapter sends; other keys answer 400 here
+(SO itself filters by any request column).
 
 Progress is time-driven: a request is PENDING, then IN_PROGRESS with a growing
 ``percentProgress`` for ``duration`` seconds, then COMPLETE — or FAILED when a failure was
@@ -34,6 +47,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import threading
 import time
 import uuid
@@ -43,6 +57,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from netweave.testing.contracts import ContractValidator, ContractViolation
 from netweave.testing.emulators import StrictContract
 
@@ -180,15 +195,54 @@ def so_overrides(document: dict[str, Any]) -> dict[str, Any]:
                 "name": "filter",
                 "in": "query",
                 "required": True,
-                "schema": {"type": "string", "pattern": "^[A-Za-z]+:[A-Z_]+:.+$"},
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "pattern": "^[A-Za-z]+:[A-Z_]+:.+$"},
+                },
             },
         ],
     }
 
 
-def load_validator(path: Path) -> ContractValidator:
-    import json
+#: JSON Schemas of SO's answers, written from its Java beans (provenance inside).
+ANSWER_SCHEMAS = Path(__file__).with_name("so_answers.schema.json")
+#: The answer schema of each operation's success; any JSON error answer is a RequestError.
+_ANSWERS = {
+    "getOrchestrationRequestForReqId": "GetOrchestrationResponse",
+    "getOrchestrationRequest": "GetOrchestrationListResponse",
+    "createServiceInstance": "ServiceInstancesResponse",
+    "deleteServiceInstance": "ServiceInstancesResponse",
+}
+#: ``NodeHealthcheckHandler.CHECK_HTML``: what ``GET /nodehealthcheck`` answers (text/html).
+NODE_HEALTH_HTML = (
+    '<!DOCTYPE html><html><head><meta charset="ISO-8859-1"><title>Health Check</title></head>'
+    "<body>Application ready</body></html>"
+)
 
+
+def answer_validators() -> dict[str, jsonschema.protocols.Validator]:
+    """One validator per bean of :data:`ANSWER_SCHEMAS` (draft 2020-12, formats checked)."""
+    document = json.loads(ANSWER_SCHEMAS.read_text())
+    jsonschema.Draft202012Validator.check_schema(document)
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return {
+        name: jsonschema.Draft202012Validator(
+            {**document, "$ref": f"#/$defs/{name}"}, format_checker=checker
+        )
+        for name in document["$defs"]
+    }
+
+
+def _leaf_errors(error: jsonschema.ValidationError) -> Iterator[jsonschema.ValidationError]:
+    """The innermost errors (an ``anyOf`` failure holds its branches' errors)."""
+    if not error.context:
+        yield error
+    for inner in error.context or ():
+        yield from _leaf_errors(inner)
+
+
+def load_validator(path: Path) -> ContractValidator:
     document = json.loads(path.read_text())
     return ContractValidator(
         document, uri=path.resolve().as_uri(), strict=True, overrides=so_overrides(document)
@@ -236,6 +290,8 @@ class SoEmulator:
     fail_next_create: str | None = None
     fail_next_delete: str | None = None
     outage_status: int | None = None
+    #: Only the request list answers with this status (single requests still answer).
+    list_outage_status: int | None = None
     #: While set, every create request fails in the BPMN flow with this in its status message
     #: (see :meth:`failing`); ``crashing``: every change request loses its connection.
     failing_message: str | None = None
@@ -247,6 +303,8 @@ class SoEmulator:
     instances: dict[str, str] = field(default_factory=dict)  # id -> name (in A&AI)
     violations: list[str] = field(default_factory=list)
     calls: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: The ``filter`` conditions of every request list asked for (answered or not).
+    lists: list[list[str]] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -255,6 +313,7 @@ class SoEmulator:
         # document's answers are ``default`` without a schema: nothing to pin them to).
         self.strict = StrictContract(self.contract)
         self.violations = self.strict.violations
+        self.answers = answer_validators()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -278,9 +337,9 @@ class SoEmulator:
         finally:
             self.crashing_requests = False
 
-    def delete_behind(self, instance_id: str) -> None:
+    def delete_behind(self, instance_id: str, fail: str | None = None) -> None:
         """Another SO client (a portal user, a script) deletes the service instance: a
-        deleteInstance request for it runs, not the gateway's."""
+        deleteInstance request for it runs, not the gateway's (and fails with ``fail``)."""
         with self._lock:
             created = next(
                 r
@@ -296,6 +355,7 @@ class SoEmulator:
                 details=created.details,
                 started=time.monotonic(),
                 started_wall=time.time(),
+                fail=fail,
             )
 
     def __call__(self, request: Request) -> Response:
@@ -322,7 +382,30 @@ class SoEmulator:
         except ContractViolation as exc:
             return _error(400, "SVC0002", "Request does not match the API contract: %1", str(exc))
         with self._lock:
-            return self._route(match.operation_id, match.path_params, request, body)
+            response = self._route(match.operation_id, match.path_params, request, body)
+        self._pin_answer(match.operation_id, request, response)
+        return response
+
+    def _pin_answer(self, operation: str, request: Request, response: Response) -> None:
+        """Record a violation when a JSON answer is not what SO's beans serialise."""
+        if response.content_type != "application/json":
+            return  # the health page (HTML), 401 without a body, an ingress's text
+        name = "RequestError" if response.status >= 400 else _ANSWERS.get(operation)
+        if name is None:
+            self.strict.record(f"answer {request.method} {request.path}: no schema pinned")
+            return
+        leaves = [
+            leaf
+            for error in self.answers[name].iter_errors(json.loads(response.body))
+            for leaf in _leaf_errors(error)
+        ]
+        if leaves:
+            first = min(leaves, key=lambda e: -len(e.absolute_path))  # the deepest says most
+            where = "$" + "".join(f"[{p!r}]" for p in first.absolute_path)
+            self.strict.record(
+                f"answer {request.method} {request.path} {response.status} ({name}) at "
+                f"{where}: {first.message[:300]}"
+            )
 
     def _request_id(self, request: Request) -> str | Response:
         given = request.headers.get("x-onap-requestid")
@@ -352,13 +435,21 @@ class SoEmulator:
                 )
             return Response.json(200, {"request": self._render(found)})
         if operation == "getOrchestrationRequest":
-            key, op, value = (request.param("filter") or "::").split(":", 2)
-            if key != "serviceInstanceId" or op != "EQUALS":
-                return _error(400, "SVC0002", "Unsupported filter %1", f"{key}:{op}")
-            listed = sorted(
-                (r for r in self.requests.values() if r.instance_id == value),
-                key=lambda r: r.started,
-            )
+            self.lists.append([v for k, v in request.query if k == "filter"])
+            if self.list_outage_status is not None:
+                return Response.text(self.list_outage_status, "Service Unavailable")
+            listed = list(self.requests.values())
+            for condition in (v for k, v in request.query if k == "filter"):
+                key, op, value = condition.split(":", 2)
+                if op != "EQUALS" or key not in ("serviceInstanceId", "modelType"):
+                    return _error(400, "SVC0002", "Unsupported filter %1", f"{key}:{op}")
+                # Every request here is service-scope (requestScope "service").
+                listed = [
+                    r
+                    for r in listed
+                    if (r.instance_id if key == "serviceInstanceId" else "service") == value
+                ]
+            listed.sort(key=lambda r: r.started)  # SO orders by start time
             return Response.json(
                 200, {"requestList": [{"request": self._render(r)} for r in listed]}
             )
@@ -366,10 +457,12 @@ class SoEmulator:
             return self._create(request, body)
         if operation == "deleteServiceInstance":
             return self._delete(request, params["serviceInstanceId"], body)
-        if operation in ("nodeHealthcheck", "globalHealthcheck") or request.path.endswith(
-            "healthcheck"
-        ):
-            return Response.json(200, {"status": "UP"})
+        if request.path == "/nodehealthcheck":
+            # JAX-RS serves @Produces("text/html") only to a client that accepts it.
+            accept = request.headers.get("accept", "*/*")
+            if not any(t in accept for t in ("text/html", "text/*", "*/*")):
+                return Response.text(406, "Not Acceptable")
+            return Response(200, NODE_HEALTH_HTML.encode(), "text/html")
         self.violations.append(f"{operation}: not emulated (the adapter should not call it)")
         return _error(501, "SVC0002", "not emulated")
 

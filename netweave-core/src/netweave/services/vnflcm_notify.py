@@ -640,6 +640,8 @@ class VnfLcmNotifier:
         occurrence (resource changes, last error, changed information) and is notified."""
         for note in list(batch.operations):
             result = note.state in RESULT_STATES
+            if result:
+                await self._follow_package(note.deployment_id)
             if not result and not await self.subscriptions():
                 continue  # nothing to record and nobody to tell
             op_occ = await self._store.get_vnf_op_occ(note.operation_id)
@@ -649,6 +651,19 @@ class VnfLcmNotifier:
                 continue
             op_occ = await self._record_end(op_occ, note)
             await self.occurrence_event(batch, op_occ, note.state)
+
+    async def _follow_package(self, deployment_id: str) -> None:
+        """Keep a VNF instance's stored ``vnfd_id`` the package its deployment runs (an update
+        or its rollback changed it, through this face or the native one), so a list filters
+        ``vnfdId`` on that one indexed column exactly."""
+        record = await self._store.vnf_instance_of_deployment(deployment_id)
+        if record is None:
+            return
+        deployment = await self._store.get_deployment(deployment_id)
+        if deployment is not None and deployment.package_id != record.vnfd_id:
+            await self._store.update_vnf_instance(
+                record.vnf_instance_id, vnfd_id=deployment.package_id
+            )
 
     async def _record_end(
         self, op_occ: VnfLcmOpOccRecord, note: OperationNote

@@ -310,7 +310,8 @@ class VnfInstanceRow(Base):
     __tablename__ = "vnf_instances"
 
     vnf_instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    #: The package (``packageId``) the VNFD id names.
+    #: The package (``packageId``) the VNFD id names: the one its deployment runs, once
+    #: instantiated (kept so after change_vnfpkg, rollback or a native update).
     vnfd_id: Mapped[str] = mapped_column(String(300))
     name: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
@@ -333,6 +334,9 @@ class VnfInstanceRow(Base):
     __table_args__ = (
         Index("ix_vnf_instances_created_at_vnf_instance_id", "created_at", "vnf_instance_id"),
         Index("ix_vnf_instances_deployment_id", "deployment_id"),
+        # A list filtered on vnfdId: an index range in list order (the column follows the
+        # deployment's package, see netweave.services.vnflcm_notify).
+        Index("ix_vnf_instances_vnfd_id_created_at", "vnfd_id", "created_at", "vnf_instance_id"),
     )
 
 

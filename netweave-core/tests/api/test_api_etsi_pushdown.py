@@ -47,7 +47,29 @@ FILTERS = [
     "(eq,vnfdId,app-2.0.0);(eq,instantiationState,INSTANTIATED)",
     "(cont,vnfInstanceDescription,d1)",
     "(eq,vnfProductName,app);(cont,vnfInstanceName,a)",
+    "(in,vnfdId,app-1.0.0,app-2.0.0);(nin,vnfInstanceName,alpha,beta)",
+    "(eq,vnfSoftwareVersion,2.0.0);(neq,instantiationState,INSTANTIATED)",
+    "(eq,id,none-such)",
+    # Nested JSON attributes (pre-filtered on SQLite, checked in Python everywhere).
+    "(eq,metadata/i,5)",
+    "(in,metadata/i,0,10)",
+    "(eq,metadata/i,5.0)",
+    "(eq,metadata/tags,red)",
+    "(eq,metadata/flag,true)",
+    "(eq,metadata/at,2026-01-02T03:04:05+00:00)",
+    "(eq,metadata/deep/k,v)",
+    "(eq,vnfConfigurableProperties/p,1)",
 ]
+#: Selectors for the joined page (plain attributes only) and the full representation.
+SELECTORS: list[dict[str, str]] = [
+    {},
+    {"exclude_default": ""},
+    {"fields": "metadata"},
+    {"all_fields": ""},
+    {"exclude_fields": "vnfInstanceName"},
+    {"exclude_fields": "vnfConfigurableProperties,vimConnectionInfo,instantiatedVnfInfo,"
+                       "metadata,extensions,vnfInstanceDescription"},
+]  # fmt: skip
 OP_FILTERS = [
     "(eq,operation,INSTANTIATE)",
     "(neq,operation,INSTANTIATE)",
@@ -105,9 +127,31 @@ async def _seed(gw: Gateway) -> None:
             await gw.wait_operation(op.headers["location"].rsplit("/", 1)[1])
         if i % 5 == 0:
             patched = await gw.patch(
-                f"{V2}/vnf_instances/{instance_id}", json={"metadata": {"i": i}}, headers=HEADERS
+                f"{V2}/vnf_instances/{instance_id}",
+                json={"metadata": _metadata(i)},
+                headers=HEADERS,
             )
             assert patched.status_code == 202, patched.text
+        if i == 4:
+            # Instantiated on app-1.0.0, then changed to app-2.0.0: its vnfdId is the new one.
+            op = await gw.post(
+                f"{V2}/vnf_instances/{instance_id}/change_vnfpkg",
+                json={"vnfdId": "app-2.0.0"},
+                headers=HEADERS,
+            )
+            assert op.status_code == 202, op.text
+            await gw.wait_operation(op.headers["location"].rsplit("/", 1)[1])
+
+
+def _metadata(i: int) -> dict[str, Any]:
+    """Nested values of each JSON type, arrays among them (an array matches by an element)."""
+    return {
+        "i": i if i != 10 else "10",
+        "tags": ["red", "blue"] if i == 0 else "red" if i == 5 else [],
+        "flag": i == 5,
+        "at": "2026-01-02T03:04:05Z",
+        "deep": [{"k": "v"}] if i == 10 else {"k": "w"},
+    }
 
 
 async def _ids(gw: Gateway, resource: str, expression: str) -> list[str]:
@@ -125,6 +169,7 @@ async def test_pushed_down_filters_answer_as_python_does(
     assert sum(map(len, pushed.values())) > 50 and all(pushed_ops.values())
     # The same filters with nothing pushed down: Python alone over every row.
     monkeypatch.setattr(sol013, "pushdown", lambda terms, *args: [])
+    monkeypatch.setattr(vnflcm, "SUMMARY_PAGES", False)
     for expression, ids in pushed.items():
         assert await _ids(gateway, "vnf_instances", expression) == ids, expression
     for expression, ids in pushed_ops.items():
@@ -152,3 +197,36 @@ async def test_paging_through_a_pushed_down_filter(
         path = match.group(1).split("://", 1)[1].split("/", 1)[1]
         path = "/" + path
     assert seen == expected
+
+
+async def test_joined_pages_answer_as_the_full_representation_does(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page read as one joined query (exact filter, plain attributes) is the page the full
+    representation gives, body for body, on the gateway's root and a deployment manager's;
+    and a changed package's new vnfdId is found by the filter."""
+    await _seed(gateway)
+    roots = [V2, f"/deploymentManagers/mem{V2}"]
+
+    async def answers() -> dict[tuple[str, str, str], Any]:
+        found: dict[tuple[str, str, str], Any] = {}
+        for root in roots:
+            for expression in [None, *FILTERS]:
+                for selector in SELECTORS:
+                    params = dict(selector)
+                    if expression is not None:
+                        params["filter"] = expression
+                    response = await gateway.get(
+                        f"{root}/vnf_instances", params=params, headers=HEADERS
+                    )
+                    key = (root, str(expression), str(selector))
+                    found[key] = (response.status_code, response.json())
+        return found
+
+    joined = await answers()
+    changed = joined[(V2, "(eq,vnfdId,app-2.0.0)", "{}")][1]
+    assert any(item.get("vnfInstanceName") == NAMES[4] for item in changed), changed
+    assert all(status == 200 for status, _ in joined.values())
+    monkeypatch.setattr(vnflcm, "SUMMARY_PAGES", False)
+    monkeypatch.setattr(sol013, "pushdown", lambda terms, *args: [])
+    assert await answers() == joined

@@ -281,6 +281,19 @@ class VnfLcmService:
             after=after, limit=limit, where=where, json_columns=json_columns
         )
 
+    async def summary_page(
+        self,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None,
+    ) -> tuple[list[Sequence[Any]], bool, tuple[datetime, str] | None]:
+        """A page of instances' plain attributes, filtered exactly by ``where`` (see
+        ``VnfStore.vnf_instance_summaries``)."""
+        return await self._store.vnf_instance_summaries(
+            after=after, limit=limit, where=where, adapter=adapter
+        )
+
     async def resources(self, view: VnfView) -> list[dict[str, Any]]:
         """The workloads the backend reports for the instance (kind, name, namespace, ready)."""
         if view.deployment is None or not view.instantiated:

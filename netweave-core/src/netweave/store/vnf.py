@@ -5,18 +5,40 @@ runs as, plus the SOL003 operation name and request). ``SqlStore`` takes these m
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import functools
+import math
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Row, Table, or_, select, tuple_, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.sql import Select
 
 from netweave.errors import Conflict, NotFound
+from netweave.models import OperationState
 from netweave.store.records import DeploymentRecord, OperationRecord
 from netweave.store.tables import (
     DeploymentRow,
     OperationRow,
+    PackageRow,
+    UTCDateTime,
     VnfInstanceRow,
     VnfLcmOpOccRow,
     VnfLcmSubscriptionRow,
@@ -30,6 +52,7 @@ _VO = cast(Table, VnfLcmOpOccRow.__table__)
 _D = cast(Table, DeploymentRow.__table__)
 _O = cast(Table, OperationRow.__table__)
 _VS = cast(Table, VnfLcmSubscriptionRow.__table__)
+_P = cast(Table, PackageRow.__table__)
 #: The largest batch of ids one ``IN`` list carries.
 _BATCH = 500
 #: The JSON columns of ``vnf_instances`` (``metadata`` as the table names it), which a list
@@ -45,19 +68,26 @@ class ColumnTerm:
     representation exactly afterwards.
 
     ``op``: ``in`` (one of ``values``), ``nin`` (none of them, or NULL), ``cont`` (contains one
-    of them), ``present`` (not NULL). ``or_present``: a row whose ``or_present`` column is not
-    NULL is kept too (an instantiated VNF's ``vnfdId`` is its deployment's package)."""
+    of them), ``present`` (not NULL), ``json_in`` (the JSON column may hold one of them at
+    ``path``: SQLite only, elsewhere every row is kept). ``or_present``: a row whose
+    ``or_present`` column is not NULL is kept too.
+
+    In a joined page (``VnfStore.vnf_instance_summaries``) ``in`` and ``nin`` are exact and
+    ``column`` names one of its expressions."""
 
     column: str
     op: str
     values: tuple[str, ...] = ()
     or_present: str | None = None
+    path: tuple[str, ...] = ()
 
 
-def _condition(table: Table, term: ColumnTerm) -> Any:
+def _condition(table: Table, term: ColumnTerm, dialect: str = "sqlite") -> Any:
     column = table.c[term.column]
     condition: Any
-    if term.op == "in":
+    if term.op == "json_in":
+        condition = _json_condition(table, term) if dialect == "sqlite" else true()
+    elif term.op == "in":
         condition = column.in_(term.values)
     elif term.op == "nin":
         condition = column.not_in(term.values) | column.is_(None)
@@ -74,6 +104,133 @@ def _condition(table: Table, term: ColumnTerm) -> Any:
     if term.or_present is not None:
         condition = condition | table.c[term.or_present].is_not(None)
     return condition
+
+
+def _json_path(keys: Sequence[str]) -> str | None:
+    """SQLite's JSON path of ``keys`` (quoted labels), or None for a key it cannot quote."""
+    if any('"' in k or "\\" in k for k in keys):
+        return None
+    return "$" + "".join(f'."{k}"' for k in keys)
+
+
+def _json_condition(table: Table, term: ColumnTerm) -> Any:
+    """Rows whose JSON column may hold one of ``values`` at ``path`` as SOL013 compares them
+    (the string; the number; the boolean), or an array on the way (an array matches when an
+    element does: Python decides). A superset, never exact."""
+    column = table.c[term.column]
+    path = _json_path(term.path)
+    if path is None or not term.path:
+        return true()
+    leaf = func.json_extract(column, path)
+    options: list[Any] = []
+    for value in term.values:
+        options.append(leaf == value)
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            options.append(leaf == number)
+        if value in {"true", "false"}:
+            options.append(func.json_type(column, path) == value)
+    for end in range(1, len(term.path) + 1):
+        options.append(func.json_type(column, _json_path(term.path[:end])) == "array")
+    return or_(*options)
+
+
+def _text(value: str) -> Any:
+    """A constant string written into the statement (the driver-level read binds only the
+    parameters the statement names)."""
+    return literal_column("'" + value.replace("'", "''") + "'", String)
+
+
+_SQLITE = SQLiteDialect_pysqlite()
+#: A time as SQLite stores it (what the driver is given), and back.
+_AT_TYPE = UTCDateTime().dialect_impl(_SQLITE)
+_stored_at = _AT_TYPE.bind_processor(_SQLITE)
+_read_at = _AT_TYPE.result_processor(_SQLITE, None)
+assert _stored_at is not None and _read_at is not None
+_STORED_AT: Callable[[Any], Any] = _stored_at
+_READ_AT: Callable[[Any], Any] = _read_at
+#: INSTANTIATED: a deployment, and its instantiate operation COMPLETED (or given up as FAILED:
+#: resources remain); as ``netweave.services.vnflcm.VnfView.instantiated``.
+_INSTANTIATED = and_(
+    _D.c.deployment_id.is_not(None),
+    _O.c.state.in_([_text(OperationState.COMPLETED.value), _text(OperationState.FAILED.value)]),
+)
+#: The columns and expressions of a joined page by the names its exact terms use
+#: (``netweave.api.etsi.render.VNF_INSTANCE_EXACT``), each the value the face renders.
+_SUMMARY_EXPRESSIONS: dict[str, Any] = {
+    "vnf_instance_id": _VI.c.vnf_instance_id,
+    "name": _VI.c.name,
+    "description": _VI.c.description,
+    "vnfd_id": func.coalesce(_D.c.package_id, _VI.c.vnfd_id),
+    "instantiation_state": case(
+        (_INSTANTIATED, _text("INSTANTIATED")), else_=_text("NOT_INSTANTIATED")
+    ),
+    "provider": func.coalesce(_P.c.provider, _text("")),
+    "product": func.coalesce(_P.c.name, _text("")),
+    "software_version": func.coalesce(_P.c.version, _text("")),
+}
+#: Position of ``created_at`` in a joined page's rows (after the rendered ones).
+_SUMMARY_AT = 10
+
+
+@functools.lru_cache(maxsize=128)
+def _summary_statement(
+    shape: tuple[tuple[str, str, int], ...], after: bool, adapter: bool
+) -> Select[Any]:
+    """The joined page's statement for a filter of this shape ((column, op, values) of each
+    term), built once per shape so that its compiled SQL is cached too. Parameters:
+    ``w{i}_{j}`` (the j-th value of the i-th term), ``after_at``/``after_id``, ``adapter``,
+    ``page_limit``, ``page_offset``."""
+    joined = (
+        _VI.outerjoin(_D, _D.c.deployment_id == _VI.c.deployment_id)
+        .outerjoin(_O, _O.c.operation_id == _VI.c.instantiate_operation_id)
+        .outerjoin(_P, _P.c.package_id == _SUMMARY_EXPRESSIONS["vnfd_id"])
+    )
+    query = (
+        select(
+            _VI.c.vnf_instance_id,
+            _VI.c.name,
+            _VI.c.description,
+            _SUMMARY_EXPRESSIONS["vnfd_id"],
+            _VI.c.deployment_id.is_not(None),
+            _INSTANTIATED,
+            _P.c.package_id.is_not(None),
+            _P.c.provider,
+            _P.c.name,
+            _P.c.version,
+            _VI.c.created_at,
+        )
+        .select_from(joined)
+        .order_by(_VI.c.created_at, _VI.c.vnf_instance_id)
+        .limit(bindparam("page_limit", type_=Integer))
+        # Named, or SQLite's compiler adds an OFFSET parameter of its own.
+        .offset(bindparam("page_offset", type_=Integer))
+    )
+    for i, (column, op, count) in enumerate(shape):
+        expression = _SUMMARY_EXPRESSIONS[column]
+        values = [bindparam(f"w{i}_{j}", type_=String) for j in range(count)]
+        if op == "in":
+            query = query.where(expression.in_(values))
+            if column == "vnfd_id":
+                # The stored column is the package the deployment runs (the gateway keeps it
+                # so): the same test on it is a range of its index, in list order.
+                query = query.where(_VI.c.vnfd_id.in_(values))
+        elif op == "nin":
+            query = query.where(expression.not_in(values) | expression.is_(None))
+        else:
+            raise ValueError(f"not an exact condition: {op!r}")
+    if after:
+        query = query.where(
+            tuple_(_VI.c.created_at, _VI.c.vnf_instance_id)
+            > tuple_(bindparam("after_at", type_=UTCDateTime()), bindparam("after_id"))
+        )
+    if adapter:
+        # The deployment manager owning the instance: its deployment's, else its package's.
+        query = query.where(func.coalesce(_D.c.adapter, _P.c.adapter) == bindparam("adapter"))
+    return query
 
 
 @dataclass(slots=True)
@@ -183,6 +340,22 @@ class VnfStore(Protocol):
         others are left at their defaults in the records, so a caller asks for each one it
         renders (a list page mostly needs none: decoding them was most of its cost)."""
 
+    async def vnf_instance_summaries(
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None = None,
+    ) -> tuple[list[Sequence[Any]], bool, tuple[datetime, str] | None]:
+        """One read of a list page's plain attributes, joined with each instance's deployment,
+        instantiate operation and package: rows of (id, name, description, vnfdId, has a
+        deployment, instantiated, package present, provider, product name, version; truthy
+        flags), at most ``limit``, ordered by (created_at, id) strictly after ``after``;
+        whether more follow; the last row's key when they do. ``where``: ``in``/``nin`` terms
+        on the expressions the face renders, evaluated exactly; ``adapter``: only the
+        instances of that deployment manager."""
+
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None: ...
 
     async def get_vnf_op_occ(self, op_occ_id: str) -> VnfLcmOpOccRecord | None: ...
@@ -281,8 +454,6 @@ class VnfRows:
         where: Sequence[ColumnTerm] = (),
         json_columns: Collection[str] | None = None,
     ) -> list[VnfInstanceRecord]:
-        from netweave.store.engine import _translate
-
         columns = [
             c
             for c in _VI.c
@@ -290,22 +461,57 @@ class VnfRows:
         ]
         query = select(*columns).order_by(_VI.c.created_at, _VI.c.vnf_instance_id).limit(limit)
         for term in where:
-            query = query.where(_condition(_VI, term))
+            query = query.where(_condition(_VI, term, _sql(self).dialect))
         if after is not None:
             # A row-value comparison: both SQLite and PostgreSQL seek the (created_at, id)
             # index to it, whatever else the query filters on.
             query = query.where(
                 tuple_(_VI.c.created_at, _VI.c.vnf_instance_id) > (after[0], after[1])
             )
-        with _translate("listing VNF instances"):
-            async with _sql(self)._conn(write=False) as conn:
-                result = await conn.execute(query)
-                # The fields named once per page and the rows fetched at once: per row, a
-                # mapping and a fetch call cost more than SQLite's own reading.
-                names = [_FIELD_OF.get(c.name, c.name) for c in columns]
-                return [
-                    VnfInstanceRecord(**dict(zip(names, row, strict=True))) for row in result.all()
-                ]
+        # On SQLite outside a transaction: the kept reader, no BEGIN/COMMIT around the page.
+        rows = await _sql(self)._read("listing VNF instances", query, {})
+        # The fields named once per page and the rows fetched at once: per row, a mapping and
+        # a fetch call cost more than SQLite's own reading.
+        names = [_FIELD_OF.get(c.name, c.name) for c in columns]
+        return [VnfInstanceRecord(**dict(zip(names, row, strict=True))) for row in rows]
+
+    async def vnf_instance_summaries(
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None = None,
+    ) -> tuple[list[Sequence[Any]], bool, tuple[datetime, str] | None]:
+        store = _sql(self)
+        shape = tuple((t.column, t.op, len(t.values)) for t in where)
+        statement = _summary_statement(shape, after is not None, adapter is not None)
+        params: dict[str, Any] = {"page_limit": limit + 1, "page_offset": 0}
+        for i, term in enumerate(where):
+            for j, value in enumerate(term.values):
+                params[f"w{i}_{j}"] = value
+        if adapter is not None:
+            params["adapter"] = adapter
+        if after is not None:
+            params["after_at"], params["after_id"] = after
+        what = "listing VNF instances"
+        # On SQLite, the driver's own rows (no SQLAlchemy row or type processing: a page is
+        # plain strings), given the time as SQLite stores it.
+        rows: Sequence[Any] | None = store._driver_rows(
+            what,
+            statement,
+            params if after is None else {**params, "after_at": _STORED_AT(after[0])},
+        )
+        raw = rows is not None
+        if rows is None:
+            rows = await store._read(what, statement, params)
+        more = len(rows) > limit
+        page = rows[:limit]
+        last: tuple[datetime, str] | None = None
+        if more:
+            at = page[-1][_SUMMARY_AT]
+            last = (_READ_AT(at) if raw else at, page[-1][0])
+        return [row[:_SUMMARY_AT] for row in page], more, last
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
         values = {f.name: getattr(record, f.name) for f in fields(record)}

@@ -82,8 +82,11 @@ VNF_INSTANCE_COLUMNS = {
     "id": Column("vnf_instance_id"),
     "vnfInstanceName": Column("name"),
     "vnfInstanceDescription": Column("description"),
-    "vnfdId": Column("vnfd_id", or_present="deployment_id"),
+    # The stored column follows the deployment's package (netweave.services.vnflcm_notify).
+    "vnfdId": Column("vnfd_id"),
 }
+#: Attributes rendered exactly as their JSON column stores them (nested filters pre-filtered).
+VNF_INSTANCE_JSON = {"metadata": "metadata", "vnfConfigurableProperties": "properties"}
 #: INSTANTIATED needs a deployment (NOT_INSTANTIATED may have one: still being instantiated).
 VNF_INSTANCE_STATES = {"instantiationState": ("INSTANTIATED", "NOT_INSTANTIATED", "deployment_id")}
 OP_OCC_COLUMNS = {
@@ -91,6 +94,61 @@ OP_OCC_COLUMNS = {
     "vnfInstanceId": Column("vnf_instance_id"),
     "operation": Column("operation"),
 }
+
+
+#: Attributes a joined page (``VnfStore.vnf_instance_summaries``) evaluates exactly in SQL, by
+#: the name of the column or expression it reads them as (sol013.exact_terms).
+VNF_INSTANCE_EXACT = {
+    "id": "vnf_instance_id",
+    "vnfInstanceName": "name",
+    "vnfInstanceDescription": "description",
+    "vnfdId": "vnfd_id",
+    "instantiationState": "instantiation_state",
+    "vnfProvider": "provider",
+    "vnfProductName": "product",
+    "vnfSoftwareVersion": "software_version",
+    "vnfdVersion": "software_version",
+}
+#: What a joined page can leave out besides the complex attributes (not mandatory ones).
+_SUMMARY_OPTIONAL = frozenset({"vnfInstanceName", "vnfInstanceDescription"})
+
+
+def summary_dropped(selector: Selector) -> frozenset[str] | None:
+    """The plain attributes ``selector`` leaves out when it leaves out every complex one (the
+    default exclusions: then a joined page renders the items), else None."""
+    dropped = set()
+    for path in selector.exclude:
+        if len(path) != 1:
+            return None
+        dropped.add(path[0])
+    if not dropped.issuperset(VNF_INSTANCE_DEFAULT_EXCLUDED):
+        return None
+    return frozenset(dropped & _SUMMARY_OPTIONAL)
+
+
+def render_summary(
+    row: Sequence[Any], base: str, major: int, dropped: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A list item from a joined page's row (``VnfStore.vnf_instance_summaries``: id, name,
+    description, vnfdId, has a deployment, instantiated, package present, provider, product
+    name, version) with the complex attributes left out, as :func:`render_instance` renders
+    it and the selector drops them."""
+    (vnf_instance_id, name, description, vnfd_id, deployed, instantiated, present,
+     provider, product, version) = row  # fmt: skip
+    body = instance_summary(
+        vnf_instance_id,
+        vnfd_id,
+        (provider, product, version) if present else None,
+        instantiated,
+        name,
+        description,
+    )
+    for attribute in dropped:
+        body.pop(attribute, None)
+    body["_links"] = instance_links(
+        f"{base}/vnf_instances/{vnf_instance_id}", instantiated, deployed, major
+    )
+    return body
 
 
 #: The stored JSON columns (``vnf_instances``) each attribute of a VnfInstance is rendered from;
@@ -190,6 +248,49 @@ def _resource_info(
     return info
 
 
+def instance_summary(
+    vnf_instance_id: str,
+    vnfd_id: str,
+    package: tuple[str | None, str, str] | None,
+    instantiated: bool,
+    name: str | None,
+    description: str | None,
+) -> dict[str, Any]:
+    """The attributes of a VnfInstance before its complex ones, in the order
+    :func:`render_instance` writes them. ``package``: (provider, name, version), ``None`` when
+    the package is gone. One function for GET one and a list page's joined read, so both
+    answer alike."""
+    body: dict[str, Any] = {
+        "id": vnf_instance_id,
+        "vnfdId": vnfd_id,
+        "vnfProvider": (package[0] or "") if package else "",
+        "vnfProductName": package[1] if package else "",
+        "vnfSoftwareVersion": package[2] if package else "",
+        "vnfdVersion": package[2] if package else "",
+        "instantiationState": "INSTANTIATED" if instantiated else "NOT_INSTANTIATED",
+    }
+    if name is not None:
+        body["vnfInstanceName"] = name
+    if description is not None:
+        body["vnfInstanceDescription"] = description
+    return body
+
+
+def instance_links(
+    self_href: str, instantiated: bool, has_deployment: bool, major: int
+) -> dict[str, Any]:
+    """A VnfInstance's ``_links``: the task links its state allows."""
+    links: dict[str, Any] = {"self": _link(self_href)}
+    if instantiated and has_deployment:
+        for name, task in _TASKS.items():
+            if major == 1 and task == "change_vnfpkg":
+                continue  # V2.6.1 has no such task link (the path is served as an extension)
+            links[name] = _link(f"{self_href}/{task}")
+    elif not has_deployment:
+        links["instantiate"] = _link(f"{self_href}/instantiate")
+    return links
+
+
 def render_instance(
     view: VnfView,
     base: str,
@@ -200,25 +301,19 @@ def render_instance(
     reports (GET of one instance); without them ``vnfcResourceInfo`` is left out."""
     record, package = view.record, view.package
     self_href = f"{base}/vnf_instances/{record.vnf_instance_id}"
-    body: dict[str, Any] = {
-        "id": record.vnf_instance_id,
-        "vnfdId": view.vnfd_id,
-        "vnfProvider": (package.provider if package and package.provider else ""),
-        "vnfProductName": package.name if package else "",
-        "vnfSoftwareVersion": package.version if package else "",
-        "vnfdVersion": package.version if package else "",
-        "instantiationState": "INSTANTIATED" if view.instantiated else "NOT_INSTANTIATED",
-    }
-    if record.name is not None:
-        body["vnfInstanceName"] = record.name
-    if record.description is not None:
-        body["vnfInstanceDescription"] = record.description
+    body = instance_summary(
+        record.vnf_instance_id,
+        view.vnfd_id,
+        (package.provider, package.name, package.version) if package else None,
+        view.instantiated,
+        record.name,
+        record.description,
+    )
     body["vnfConfigurableProperties"] = record.properties
     body["vimConnectionInfo"] = [] if major == 1 else {}
     if major == 1 and view.deployment is not None:
         # The VIM a v1 client may refer to (vimConnectionId): the adapter instance running it.
         body["vimConnectionInfo"] = [{"id": view.deployment.adapter, "vimType": "netweave"}]
-    links: dict[str, Any] = {"self": _link(self_href)}
     if view.instantiated and view.deployment is not None:
         deployment = view.deployment
         info: dict[str, Any] = {
@@ -246,12 +341,6 @@ def render_instance(
         if resources is not None:
             info.update(_resource_info(resources, deployment.namespace, deployment.adapter, major))
         body["instantiatedVnfInfo"] = info
-        for name, task in _TASKS.items():
-            if major == 1 and task == "change_vnfpkg":
-                continue  # V2.6.1 has no such task link (the path is served as an extension)
-            links[name] = _link(f"{self_href}/{task}")
-    elif view.deployment is None:
-        links["instantiate"] = _link(f"{self_href}/instantiate")
     body["metadata"] = record.instance_metadata
     body["extensions"] = {
         **record.extensions,
@@ -268,7 +357,9 @@ def render_instance(
             else {}
         ),
     }
-    body["_links"] = links
+    body["_links"] = instance_links(
+        self_href, view.instantiated, view.deployment is not None, major
+    )
     return body
 
 
@@ -322,9 +413,13 @@ __all__ = [
     "VNF_INSTANCE_ATTRIBUTES",
     "VNF_INSTANCE_COLUMNS",
     "VNF_INSTANCE_DEFAULT_EXCLUDED",
+    "VNF_INSTANCE_EXACT",
+    "VNF_INSTANCE_JSON",
     "VNF_INSTANCE_REQUIRED",
     "VNF_INSTANCE_STATES",
     "op_occ_selection",
     "render_instance",
     "render_op_occ",
+    "render_summary",
+    "summary_dropped",
 ]

@@ -278,8 +278,8 @@ def fields_pattern(attributes: Iterable[str]) -> str:
 @dataclass(frozen=True, slots=True)
 class Column:
     """A top-level string attribute rendered straight from a column (left out when NULL);
-    ``or_present``: rows whose ``or_present`` column is set may show another value (an
-    instantiated VNF's ``vnfdId`` is its deployment's package), so they are kept."""
+    ``or_present``: rows whose ``or_present`` column is set may show another value (a VNF
+    package with a row of its own may name its product in its VNFD), so they are kept."""
 
     name: str
     or_present: str | None = None
@@ -289,6 +289,7 @@ def pushdown(
     terms: Sequence[Term],
     columns: Mapping[str, Column],
     states: Mapping[str, tuple[str, str, str]] | None = None,
+    json: Mapping[str, str] | None = None,
 ) -> list[ColumnTerm]:
     """The terms SQL can pre-filter on, as column conditions keeping a superset of the rows
     :func:`matches` keeps (each row is still checked exactly against every term).
@@ -297,10 +298,20 @@ def pushdown(
     look like date-times (those compare as times, not as strings); ``states``: an attribute
     with two values, one of them exactly when a column is set (``instantiationState`` →
     ``(INSTANTIATED, NOT_INSTANTIATED, deployment_id)``): asking for the first needs the
-    column set. Nested paths, other operators and other attributes stay in Python."""
+    column set; ``json``: attributes rendered as stored in a JSON column, whose nested ``eq``
+    and ``in`` terms the store may pre-filter (``json_in``; SQLite only). Other nested paths,
+    other operators and other attributes stay in Python."""
     pushed: list[ColumnTerm] = []
     for term in terms:
         if len(term.path) != 1:
+            stored = json.get(term.path[0]) if json else None
+            if (
+                stored is not None
+                and term.op in {"eq", "in"}
+                and "@key" not in term.path
+                and not any(_looks_like_time(v) for v in term.values)
+            ):
+                pushed.append(ColumnTerm(stored, "json_in", term.values, path=term.path[1:]))
             continue
         name = term.path[0]
         if states and name in states:
@@ -323,6 +334,27 @@ def pushdown(
         elif term.op == "cont" and spec.or_present is None:
             pushed.append(ColumnTerm(spec.name, "cont", term.values))
     return pushed
+
+
+def exact_terms(terms: Sequence[Term], columns: Mapping[str, str]) -> list[ColumnTerm] | None:
+    """The filter as conditions SQL evaluates exactly as :func:`matches` does, or None when a
+    term needs Python. ``columns``: top-level attributes whose value is a string (or absent)
+    that the store reads as the named column or expression of its joined page.
+
+    Exact: ``eq in neq nin`` with values that do not look like date-times (then :func:`matches`
+    compares plain strings: equality, and an absent attribute matches ``neq``/``nin`` only)."""
+    exact: list[ColumnTerm] = []
+    for term in terms:
+        column = columns.get(term.path[0]) if len(term.path) == 1 else None
+        if column is None or any(_looks_like_time(v) for v in term.values):
+            return None
+        if term.op in {"eq", "in"}:
+            exact.append(ColumnTerm(column, "in", term.values))
+        elif term.op in {"neq", "nin"}:
+            exact.append(ColumnTerm(column, "nin", term.values))
+        else:
+            return None
+    return exact
 
 
 # -- attribute selectors (SOL013 §5.3) -------------------------------------------------------
@@ -460,6 +492,7 @@ __all__ = [
     "check_version",
     "decode_marker",
     "encode_marker",
+    "exact_terms",
     "fields_pattern",
     "filter_pattern",
     "matches",

@@ -168,6 +168,14 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
+#: A page one joined read answers exactly (items, whether more follow, the last item's key),
+#: or None when the filter or selector needs the full representation.
+ExactPage = Callable[
+    [list[sol013.Term], sol013.Selector, Any],
+    Awaitable[tuple[list[dict[str, Any]], bool, Any] | None],
+]
+
+
 async def _page(
     request: Request[Any, Any, Any],
     fetch: Callable[[Any, int], Awaitable[list[Any]]],
@@ -180,17 +188,46 @@ async def _page(
         [list[sol013.Term], sol013.Selector], Callable[[Any, int], Awaitable[list[Any]]]
     ]
     | None = None,
+    exact: ExactPage | None = None,
 ) -> Response[bytes]:
     """A SOL013 list: filter on the full representation, select attributes, keyset paging by
     marker. ``fetch_for``: the read for the filter's terms and the selector, pre-filtering in
     SQL what columns can (a superset: every row is still checked exactly) and reading only
-    what the page renders, instead of ``fetch``."""
+    what the page renders, instead of ``fetch``. ``exact``: tried first; a page SQL filters
+    exactly and that is rendered without the full representation."""
     query = _query(request)
     terms = sol013.parse_filter(query.get("filter"), attributes)
     selector = sol013.parse_selector(query, attributes, default_excluded, required)
     after = sol013.decode_marker(query.get("nextpage_opaque_marker"))
-    if fetch_for is not None:
-        fetch = fetch_for(terms, selector)
+    answered = await exact(terms, selector, after) if exact is not None else None
+    if answered is not None:
+        items, more, last_key = answered
+    else:
+        items, more, last_key = await _scan(
+            fetch_for(terms, selector) if fetch_for is not None else fetch,
+            key,
+            rendered,
+            terms,
+            selector,
+            after,
+        )
+    headers = {}
+    if more and last_key is not None:
+        marker = sol013.encode_marker(*last_key)
+        url = f"{api_root(request)}{request.url.path}"  # the path keeps a manager's root
+        headers["Link"] = sol013.next_link(url, query, marker)
+    return json_response(items, headers=headers or None)
+
+
+async def _scan(
+    fetch: Callable[[Any, int], Awaitable[list[Any]]],
+    key: Callable[[Any], Any],
+    rendered: Callable[[list[Any]], Awaitable[list[dict[str, Any] | None]]],
+    terms: list[sol013.Term],
+    selector: sol013.Selector,
+    after: Any,
+) -> tuple[list[dict[str, Any]], bool, Any]:
+    """Rows read in batches, each rendered and checked against the filter in full."""
     items: list[dict[str, Any]] = []
     more = False
     last: Any = None
@@ -213,12 +250,33 @@ async def _page(
             break
         after = key(batch[-1])
         limit = _SCAN_BATCH
-    headers = {}
-    if more and last is not None:
-        marker = sol013.encode_marker(*key(last))
-        url = f"{api_root(request)}{request.url.path}"  # the path keeps a manager's root
-        headers["Link"] = sol013.next_link(url, query, marker)
-    return json_response(items, headers=headers or None)
+    return items, more, key(last) if last is not None else None
+
+
+#: Whether a list whose filter SQL answers exactly and whose selector keeps only plain
+#: attributes is read as one joined page (the common path); tests turn it off to compare.
+SUMMARY_PAGES = True
+
+
+async def _summary_page(
+    lcm: VnfLcmService,
+    base: str,
+    major: int,
+    manager: str | None,
+    terms: list[sol013.Term],
+    selector: sol013.Selector,
+    after: Any,
+) -> tuple[list[dict[str, Any]], bool, Any] | None:
+    """A page of VNF instances from one joined read, every filter term evaluated by SQL and
+    no complex attribute rendered; None when the filter or selector needs more."""
+    if not SUMMARY_PAGES:
+        return None
+    where = sol013.exact_terms(terms, render.VNF_INSTANCE_EXACT)
+    dropped = render.summary_dropped(selector)
+    if where is None or dropped is None:
+        return None
+    rows, more, last_key = await lcm.summary_page(after, PAGE_SIZE, where, manager)
+    return [render.render_summary(row, base, major, dropped) for row in rows], more, last_key
 
 
 def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
@@ -340,10 +398,14 @@ def vnflcm_controller(major: int) -> type[Controller]:
                 lambda terms, selector: functools.partial(
                     lcm.list_page,
                     where=sol013.pushdown(
-                        terms, render.VNF_INSTANCE_COLUMNS, render.VNF_INSTANCE_STATES
+                        terms,
+                        render.VNF_INSTANCE_COLUMNS,
+                        render.VNF_INSTANCE_STATES,
+                        render.VNF_INSTANCE_JSON,
                     ),
                     json_columns=render.instance_json_columns(terms, selector),
                 ),
+                exact=functools.partial(_summary_page, lcm, base, major, manager),
             )
 
         @get(

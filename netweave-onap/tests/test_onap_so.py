@@ -171,7 +171,7 @@ async def test_deployment_lifecycle(so_adapter: OnapAdapter, so_backend: SoEmula
 async def test_many_deployments_are_read_with_one_request_list(
     so_adapter: OnapAdapter, so_backend: SoEmulator
 ) -> None:
-    assert so_adapter.BATCH_READS is True  # backend 'so': the poll round is one list
+    assert so_adapter.batch_reads is True  # backend 'so': the poll round is one list
     package = await so_adapter.upload_package(registration())
     one = await so_adapter.create_deployment(spec(package, "cu-1"), ctx())
     two = await so_adapter.create_deployment(spec(package, "cu-2"), ctx())

@@ -188,11 +188,12 @@ class OnapAdapter(DMSAdapter[OnapConfig]):
     def __init__(self, name: str, config: OnapConfig, *, data_dir: Path | None = None) -> None:
         super().__init__(name, config, data_dir=data_dir)
         self.backend = _backend_for(name, self.config)
-        # Core reads BATCH_READS from the adapter object; whether a poll round is one call
-        # depends on the configured backend (SO lists its requests at once; the k8s plugin's
-        # instance list carries no status), so the instance says its backend's. The class
-        # default (False) is what every ``onap`` instance does.
-        object.__setattr__(self, "BATCH_READS", self.backend.BATCH_READS)
+
+    @property
+    def batch_reads(self) -> bool:
+        # Whether a poll round is one call depends on the configured backend: SO lists its
+        # requests at once; the k8s plugin's instance list carries no status.
+        return self.backend.BATCH_READS
 
     # -- what this instance can do: its backend's ------------------------------------------
 

@@ -529,15 +529,27 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
     #: True when the adapter implements :meth:`_get_deployments` (one backend call for many).
     BATCH_READS: ClassVar[bool] = False
 
+    @property
+    def watches(self) -> bool:
+        """Whether this instance is watched (:meth:`watch_deployments`) rather than polled:
+        the class's ``WATCHES`` unless the instance's backend decides (override)."""
+        return self.WATCHES
+
+    @property
+    def batch_reads(self) -> bool:
+        """Whether this instance reads a poll round in one backend call: the class's
+        ``BATCH_READS`` unless the instance's backend decides (ONAP: SO yes, k8s plugin no)."""
+        return self.BATCH_READS
+
     async def get_deployments(
         self, backend_refs: list[str]
     ) -> dict[str, DeploymentInfo | NetweaveError]:
         """Many deployments at once (the reconciler's poll round): each ref's deployment, or
         the error its read met (``NotFound``: the backend no longer has it). With
-        ``BATCH_READS`` one backend call; an error of that call (backend unreachable) is
+        ``batch_reads`` one backend call; an error of that call (backend unreachable) is
         raised. Otherwise one :meth:`get_deployment` per ref."""
         self.require(Capability.DEPLOYMENT_LIFECYCLE)
-        if self.BATCH_READS:
+        if self.batch_reads:
             return await self._guard(
                 "get deployments",
                 self.config.timeouts.read,

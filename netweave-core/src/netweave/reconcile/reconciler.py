@@ -145,7 +145,7 @@ class Reconciler:
         self._tasks.append(asyncio.create_task(self._listing(), name="netweave-reconcile-list"))
         self._tasks.append(asyncio.create_task(self._schedule(), name="netweave-reconcile"))
         for name, adapter in self._registry.adapters.items():
-            if adapter.WATCHES and adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
+            if adapter.watches and adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
                 self._tasks.append(
                     asyncio.create_task(self._watch(name, adapter), name=f"netweave-watch-{name}")
                 )
@@ -224,7 +224,7 @@ class Reconciler:
                     if adapter is None or not adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
                         continue
                     # Spread the first observations over one period, not all at once.
-                    period = self.resync if adapter.WATCHES else self.interval
+                    period = self.resync if adapter.watches else self.interval
                     offset_due = (zlib.crc32(record.deployment_id.encode()) % 1000) / 1000
                     changed = (record.adapter, record.backend_ref) in pending
                     tracked = self._tracked[record.deployment_id] = _Tracked(
@@ -313,7 +313,7 @@ class Reconciler:
                 if tracked.due <= now:
                     self._in_flight.add(tracked.deployment_id)
                     adapter = self._registry.adapters.get(tracked.adapter)
-                    if adapter is not None and adapter.BATCH_READS:
+                    if adapter is not None and adapter.batch_reads:
                         batches.setdefault(tracked.adapter, []).append(tracked)
                         continue
                     self._start(self._observe(tracked))
@@ -362,7 +362,7 @@ class Reconciler:
             self._wake.set()
 
     async def _observe_batch(self, name: str, batch: list[_Tracked]) -> None:
-        """A poll round of an adapter with ``BATCH_READS``: one backend call for ``batch``."""
+        """A poll round of an adapter with ``batch_reads``: one backend call for ``batch``."""
         slot, bucket = self._slot(name)
         try:
             async with slot:
@@ -390,7 +390,7 @@ class Reconciler:
 
     def _next_read(self, tracked: _Tracked, ok: bool) -> None:
         adapter = self._registry.adapters.get(tracked.adapter)
-        watched = adapter is not None and adapter.WATCHES
+        watched = adapter is not None and adapter.watches
         period = self.resync if watched else self.interval
         if ok:
             tracked.failures = 0

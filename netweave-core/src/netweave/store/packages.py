@@ -201,36 +201,35 @@ _UPDATED_AT: Final = _COLUMN_NAMES.index("updated_at")
 
 
 class _RenderMemo:
-    """Rendered package views by id, each behind the row version it was rendered from (one
-    bytes object per package: the version's text, then the view), bounded by the bytes it
-    holds (past the bound it starts again empty)."""
+    """Rendered package views by id, each with the row version it was rendered from,
+    bounded by the bytes it holds (past the bound it starts again empty)."""
 
     __slots__ = ("entries", "max_bytes", "size")
 
     def __init__(self, max_bytes: int) -> None:
-        self.entries: dict[str, bytes] = {}
+        self.entries: dict[str, tuple[bytes, bytes]] = {}
         self.max_bytes = max_bytes
         self.size = 0
 
     def get(self, package_id: str, version: bytes) -> bytes | None:
         entry = self.entries.get(package_id)
-        if entry is None or not entry.startswith(version):
+        if entry is None or entry[0] != version:
             return None
-        return entry[len(version) :]
+        return entry[1]
 
     def drop(self, package_id: str) -> None:
         old = self.entries.pop(package_id, None)
         if old is not None:
-            self.size -= len(old)
+            self.size -= len(old[0]) + len(old[1])
 
     def put(self, package_id: str, version: bytes, body: bytes) -> None:
         self.drop(package_id)
-        entry = version + body
-        if self.size + len(entry) > self.max_bytes:
+        size = len(version) + len(body)
+        if self.size + size > self.max_bytes:
             self.entries.clear()
             self.size = 0
-        self.entries[package_id] = entry
-        self.size += len(entry)
+        self.entries[package_id] = (version, body)
+        self.size += size
 
 
 #: A row's version on a sole writer: its IN_USE (its writes forget it, see ``_package_write``).
@@ -238,8 +237,8 @@ _SOLE_VERSIONS: Final = {False: b"0\n", True: b"1\n"}
 
 
 def _row_version(state: Any, created_at: Any, updated_at: Any, in_use: Any) -> bytes:
-    """A row's version as the memo compares it (a separator closes it: never a prefix of
-    another); the driver's text on the SQLite reader, SQLAlchemy's values otherwise."""
+    """A row's version as the memo compares it: the driver's text on the SQLite reader,
+    SQLAlchemy's values otherwise."""
     return f"{state}|{created_at}|{updated_at}|{bool(in_use):d}\n".encode()
 
 

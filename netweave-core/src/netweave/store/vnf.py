@@ -149,7 +149,8 @@ _SQLITE = SQLiteDialect_pysqlite()
 _AT_TYPE = UTCDateTime().dialect_impl(_SQLITE)
 _stored_at = _AT_TYPE.bind_processor(_SQLITE)
 _read_at = _AT_TYPE.result_processor(_SQLITE, None)
-assert _stored_at is not None and _read_at is not None
+assert _stored_at is not None
+assert _read_at is not None
 _STORED_AT: Callable[[Any], Any] = _stored_at
 _READ_AT: Callable[[Any], Any] = _read_at
 #: INSTANTIATED: a deployment, and its instantiate operation COMPLETED (or given up as FAILED:
@@ -173,7 +174,10 @@ _SUMMARY_EXPRESSIONS: dict[str, Any] = {
     "software_version": func.coalesce(_P.c.version, _text("")),
 }
 #: Position of ``created_at`` in a joined page's rows (after the rendered ones).
-_SUMMARY_AT = 10
+_SUMMARY_AT = 6
+#: The expressions that read the package (joined only when a term or the adapter needs it:
+#: otherwise the page's few packages are read once each, not joined per row).
+_PACKAGE_EXPRESSIONS = frozenset({"provider", "product", "software_version"})
 
 
 @functools.lru_cache(maxsize=128)
@@ -184,11 +188,11 @@ def _summary_statement(
     term), built once per shape so that its compiled SQL is cached too. Parameters:
     ``w{i}_{j}`` (the j-th value of the i-th term), ``after_at``/``after_id``, ``adapter``,
     ``page_limit``, ``page_offset``."""
-    joined = (
-        _VI.outerjoin(_D, _D.c.deployment_id == _VI.c.deployment_id)
-        .outerjoin(_O, _O.c.operation_id == _VI.c.instantiate_operation_id)
-        .outerjoin(_P, _P.c.package_id == _SUMMARY_EXPRESSIONS["vnfd_id"])
+    joined = _VI.outerjoin(_D, _D.c.deployment_id == _VI.c.deployment_id).outerjoin(
+        _O, _O.c.operation_id == _VI.c.instantiate_operation_id
     )
+    if adapter or any(column in _PACKAGE_EXPRESSIONS for column, _, _ in shape):
+        joined = joined.outerjoin(_P, _P.c.package_id == _SUMMARY_EXPRESSIONS["vnfd_id"])
     query = (
         select(
             _VI.c.vnf_instance_id,
@@ -197,10 +201,6 @@ def _summary_statement(
             _SUMMARY_EXPRESSIONS["vnfd_id"],
             _VI.c.deployment_id.is_not(None),
             _INSTANTIATED,
-            _P.c.package_id.is_not(None),
-            _P.c.provider,
-            _P.c.name,
-            _P.c.version,
             _VI.c.created_at,
         )
         .select_from(joined)
@@ -506,12 +506,22 @@ class VnfRows:
         if rows is None:
             rows = await store._read(what, statement, params)
         more = len(rows) > limit
-        page = rows[:limit]
+        page: Sequence[Sequence[Any]] = rows[:limit]
         last: tuple[datetime, str] | None = None
         if more:
             at = page[-1][_SUMMARY_AT]
             last = (_READ_AT(at) if raw else at, page[-1][0])
-        return [row[:_SUMMARY_AT] for row in page], more, last
+        # The package of each vnfdId, once per page (the store caches package reads).
+        packages: dict[str, tuple[bool, str | None, str, str]] = {}
+        for row in page:
+            if row[3] not in packages:
+                package = await store.get_package(row[3])
+                packages[row[3]] = (
+                    (True, package.provider, package.name, package.version)
+                    if package is not None
+                    else (False, None, "", "")
+                )
+        return [(*row[:_SUMMARY_AT], *packages[row[3]]) for row in page], more, last
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
         values = {f.name: getattr(record, f.name) for f in fields(record)}

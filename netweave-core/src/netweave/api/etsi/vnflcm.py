@@ -168,11 +168,11 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-#: A page one joined read answers exactly (items, whether more follow, the last item's key),
-#: or None when the filter or selector needs the full representation.
+#: A page one joined read answers exactly (the JSON body, whether more follow, the last item's
+#: key), or None when the filter or selector needs the full representation.
 ExactPage = Callable[
     [list[sol013.Term], sol013.Selector, Any],
-    Awaitable[tuple[list[dict[str, Any]], bool, Any] | None],
+    Awaitable[tuple[bytes, bool, Any] | None],
 ]
 
 
@@ -200,8 +200,9 @@ async def _page(
     selector = sol013.parse_selector(query, attributes, default_excluded, required)
     after = sol013.decode_marker(query.get("nextpage_opaque_marker"))
     answered = await exact(terms, selector, after) if exact is not None else None
+    body: bytes
     if answered is not None:
-        items, more, last_key = answered
+        body, more, last_key = answered
     else:
         items, more, last_key = await _scan(
             fetch_for(terms, selector) if fetch_for is not None else fetch,
@@ -211,12 +212,13 @@ async def _page(
             selector,
             after,
         )
+        body = _encoder.encode(items)
     headers = {}
     if more and last_key is not None:
         marker = sol013.encode_marker(*last_key)
         url = f"{api_root(request)}{request.url.path}"  # the path keeps a manager's root
         headers["Link"] = sol013.next_link(url, query, marker)
-    return json_response(items, headers=headers or None)
+    return Response(content=body, status_code=HTTP_200_OK, media_type=JSON, headers=headers)
 
 
 async def _scan(
@@ -253,6 +255,11 @@ async def _scan(
     return items, more, key(last) if last is not None else None
 
 
+#: Rendered list items kept per (apiRoot, version, dropped attributes), and how many of each.
+_FRAGMENTS: dict[tuple[str, int, frozenset[str]], dict[tuple[Any, ...], bytes]] = {}
+_FRAGMENT_ROOTS = 16
+_FRAGMENTS_KEPT = 20_000
+
 #: Whether a list whose filter SQL answers exactly and whose selector keeps only plain
 #: attributes is read as one joined page (the common path); tests turn it off to compare.
 SUMMARY_PAGES = True
@@ -266,7 +273,7 @@ async def _summary_page(
     terms: list[sol013.Term],
     selector: sol013.Selector,
     after: Any,
-) -> tuple[list[dict[str, Any]], bool, Any] | None:
+) -> tuple[bytes, bool, Any] | None:
     """A page of VNF instances from one joined read, every filter term evaluated by SQL and
     no complex attribute rendered; None when the filter or selector needs more."""
     if not SUMMARY_PAGES:
@@ -276,7 +283,24 @@ async def _summary_page(
     if where is None or dropped is None:
         return None
     rows, more, last_key = await lcm.summary_page(after, PAGE_SIZE, where, manager)
-    return [render.render_summary(row, base, major, dropped) for row in rows], more, last_key
+    # Each item's JSON is kept by everything it is rendered from (the row's values, the
+    # apiRoot, the version, the dropped attributes): a page is mostly a join of kept bytes.
+    kept = _FRAGMENTS.get((base, major, dropped))
+    if kept is None:
+        if len(_FRAGMENTS) >= _FRAGMENT_ROOTS:
+            _FRAGMENTS.clear()  # bounded: the apiRoot comes from the request's Host
+        kept = _FRAGMENTS[(base, major, dropped)] = {}
+    parts = []
+    for row in rows:
+        values = tuple(row)
+        fragment = kept.get(values)
+        if fragment is None:
+            fragment = _encoder.encode(render.render_summary(values, base, major, dropped))
+            if len(kept) >= _FRAGMENTS_KEPT:
+                kept.clear()
+            kept[values] = fragment
+        parts.append(fragment)
+    return b"[" + b",".join(parts) + b"]", more, last_key
 
 
 def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:

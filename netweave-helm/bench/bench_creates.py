@@ -7,7 +7,12 @@ median ratio gateway/SDK (target <= 1.10). Then the single operations: one creat
 (target <= 1.2) and one upgrade at a time (target <= 1.3), each through HTTP to a real
 ``netweave serve`` (timed until its operation reads COMPLETED, followed with
 ``Prefer: wait``) against the direct Helm SDK call, ``SINGLE`` of each per round, three
-rounds alternating the sides, medians (``single-sdk``/``single-gateway``). One mode alone::
+rounds alternating the sides, medians (``single-sdk``/``single-gateway``). The single
+operations alone (no P4), ``ROUNDS`` of them (default 3)::
+
+    python bench_creates.py single [ROUNDS]
+
+One mode alone::
 
     python bench_creates.py sdk|adapter|gateway|single-sdk|single-gateway N
 
@@ -463,6 +468,8 @@ if __name__ == "__main__":
         main()
     elif sys.argv[1] == "emulator":
         serve_emulator(Path(sys.argv[2]))
+    elif sys.argv[1] == "single":
+        single_ops(int(sys.argv[2]) if len(sys.argv) > 2 else SINGLE_ROUNDS)
     else:
         mode, n = sys.argv[1], int(sys.argv[2])
         with tempfile.TemporaryDirectory() as tmp:

@@ -1092,9 +1092,10 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         (described), or, when this operation's interrupted attempt left it half-done,
         uninstalled so that the caller installs it again (None). Anything else is a 409."""
         try:
-            summary = await self._runner.run(f"reading release {name}", config.status, name)
+            everything = await self._read_release(config, name, parse_in=namespace)
         except NotFound:
             return None  # gone meanwhile: install
+        summary = everything.get("summary") or {}
         status = str(summary.get("status") or "")
         if (summary.get("labels") or {}).get(OP_LABEL) != key_label(ctx.idempotency_key):
             if status in _PENDING:
@@ -1109,7 +1110,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                 namespace,
                 name,
             )
-            return await self._describe(config, namespace, name, summary=summary)
+            return await self._describe(config, namespace, name, read=everything)
         if status not in _REINSTALL:
             raise _stuck(namespace, name, summary)
         _log.warning(
@@ -1131,17 +1132,29 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         )
         return None
 
+    async def _read_release(
+        self, config: sdk.Config, name: str, *, parse_in: str | None = None
+    ) -> dict[str, Any]:
+        """Helm's latest revision of ``name``: ``get all`` (``summary``, as ``status`` answers
+        it, with the user values in ``config`` and ``info``). Not ``status``: the SDK answers
+        the same summary there about ten times slower (13.8 against 1.3 ms on the emulator).
+        ``parse_in``: the namespace to parse the manifest's resources for, on the SDK's thread
+        (for a caller that describes the release)."""
+        call = config.get_all if parse_in is None else _parsing(config.get_all, parse_in)
+        return await self._runner.run(f"reading release {name}", call, name)
+
     async def _failed(
         self, config: sdk.Config, namespace: str, name: str, error: NetweaveError
     ) -> DeploymentInfo:
         """A failed install/upgrade leaves a ``failed`` revision: report it with Helm's words."""
         try:
-            summary = await self._runner.run(f"reading release {name}", config.status, name)
+            everything = await self._read_release(config, name, parse_in=namespace)
         except NetweaveError:
             raise error from None
+        summary = everything.get("summary") or {}
         if deployment_status(summary.get("status")) is not DeploymentStatus.FAILED:
             raise error
-        info = await self._describe(config, namespace, name, summary=summary)
+        info = await self._describe(config, namespace, name, read=everything)
         return DeploymentInfo(
             backend_ref=info.backend_ref,
             status=DeploymentStatus.FAILED,
@@ -1163,18 +1176,22 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         *,
         summary: dict[str, Any] | None = None,
         applied: tuple[dict[str, Any], str] | None = None,
+        read: dict[str, Any] | None = None,
     ) -> DeploymentInfo:
         """The release as Helm stores it. ``summary`` + ``applied`` (the user values and the
-        description an install/upgrade just wrote) describe it without reading it back."""
+        description an install/upgrade just wrote) describe it without reading it back, as
+        does ``read`` (``get all``'s answer, read just now by the caller)."""
         description: Any
         if summary is not None and applied is not None and "manifest" in summary:
             info: dict[str, Any] = {}
             values, description = applied
         else:
             # ``get all`` is one SDK call with the summary, user values and description.
-            everything = await self._runner.run(
-                f"reading release {name}", _parsing(config.get_all, namespace), name
-            )
+            everything = read
+            if everything is None:
+                everything = await self._runner.run(
+                    f"reading release {name}", _parsing(config.get_all, namespace), name
+                )
             summary = everything.get("summary") or summary or {}
             info = everything.get("info") or {}
             values = everything.get("config") or {}
@@ -1303,13 +1320,17 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         name: str,
         change: DeploymentChange,
         known: KnownState | None = None,
+        held: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The values to deploy; ``held``: the user values of Helm's latest revision when
+        the caller has read them already."""
         if change.values_mode == "replace":
             return dict(change.values or {})
-        if known is not None:  # the gateway's record of this very revision: no Helm read
+        if known is not None:  # the gateway's record of this very revision
             return deep_merge(known.values, change.values or {})
-        current = await self._runner.run(f"reading values of {name}", config.get_values, name)
-        return deep_merge(current or {}, change.values or {})
+        if held is None:
+            held = await self._runner.run(f"reading values of {name}", config.get_values, name)
+        return deep_merge(held or {}, change.values or {})
 
     async def _target_chart(
         self,
@@ -1330,7 +1351,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         ):
             return await self._chart_path(known.package)
         if summary is None:
-            summary = await self._runner.run(f"reading release {name}", config.status, name)
+            summary = (await self._read_release(config, name)).get("summary") or {}
         ref = f"{summary.get('chart_name')}:{summary.get('chart_version')}"
         try:
             package = await self._get_package(ref)
@@ -1348,12 +1369,16 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         namespace, name = parse_release_ref(backend_ref)
         config = await self._helm(namespace)
         async with self._lock(namespace, name):
-            summary = await self._runner.run(f"reading release {name}", config.status, name)
+            # One read of Helm's latest revision: its status and stamp, and the chart and
+            # user values an upgrade that merges starts from.
+            read = await self._read_release(config, name)
+            everything: dict[str, Any] | None = read
+            summary = read.get("summary") or {}
             current: dict[str, Any] | None = summary
             status = str(summary.get("status") or "")
             own = (summary.get("labels") or {}).get(OP_LABEL) == key_label(ctx.idempotency_key)
             if own and status in _DONE:
-                return await self._describe(config, namespace, name, summary=summary)
+                return await self._describe(config, namespace, name, read=read)
             if status in _PENDING:
                 if not (own and status == "pending-upgrade"):
                     raise _stuck(namespace, name, summary)
@@ -1374,10 +1399,11 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                     timeout=self._timeout(),
                     wait=self._wait(),
                 )
-                current = None  # read again: the rollback made a revision
+                current = everything = None  # read again: the rollback made a revision
             known = _known_revision(ctx, current)
             chart = await self._target_chart(config, name, change, current, known)
-            values = await self._target_values(config, name, change, known)
+            held = (everything.get("config") or {}) if everything is not None else None
+            values = await self._target_values(config, name, change, known, held)
             try:
                 release = await self._deploy(
                     "upgrade",

@@ -203,3 +203,25 @@ def test_only_what_the_manifest_sets_is_compared() -> None:
     }
     text = unified(desired, live, "deployment/web")
     assert "-      - image: i:1" in text and "+      - image: i:2" in text
+
+
+def test_a_manifest_value_shared_by_a_yaml_alias_is_rendered_in_full() -> None:
+    # What yaml.safe_load makes of "labels: &l {app: web}" ... "labels: *l": one dict in two
+    # places. The live object never shares; an "&id001" on the desired side only would show
+    # an identical object as modified.
+    labels = {"app": "web"}
+    desired = {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": labels},
+        "spec": {"template": {"metadata": {"labels": labels}}},
+    }
+    live = {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}, "uid": "u"},
+        "spec": {"template": {"metadata": {"labels": {"app": "web"}}}},
+    }
+    assert unified(desired, live, "deployment/web") == ""
+    live["spec"]["template"]["metadata"]["labels"] = {"app": "other"}  # type: ignore[index]
+    text = unified(desired, live, "deployment/web")
+    assert "&id" not in text and "*id" not in text
+    assert "-        app: web\n+        app: other\n" in text

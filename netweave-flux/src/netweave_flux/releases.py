@@ -218,11 +218,7 @@ def manifest_objects(manifest: str) -> list[dict[str, Any]]:
             docs = list(yaml.safe_load_all(chunk))
         except yaml.YAMLError as exc:
             raise BackendError(f"the release manifest does not parse as YAML: {exc}") from exc
-        # A JSON copy: YAML anchors and aliases (legal in a manifest) would otherwise share
-        # one object between places, which the diff's YAML rendering shows as anchors.
-        found.extend(
-            json.loads(json.dumps(d)) for d in docs if isinstance(d, dict) and d.get("kind")
-        )
+        found.extend(d for d in docs if isinstance(d, dict) and d.get("kind"))
     return found
 
 

@@ -85,10 +85,19 @@ def differences(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[str
     return found
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared between two places (a manifest's YAML anchor and alias, once
+    loaded) in full at both: the live object the API returns never shares, and an ``&id001``
+    on one side only would show an identical object as modified."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _yaml(obj: Any) -> list[str]:
     if obj is None:
         return []
-    text = yaml.safe_dump(obj, sort_keys=True, default_flow_style=False)
+    text = yaml.dump(obj, Dumper=_PlainDumper, sort_keys=True, default_flow_style=False)
     return text.splitlines(keepends=True)
 
 

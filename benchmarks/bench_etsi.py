@@ -16,7 +16,13 @@ E2  GET one VNF instance throughput as a ratio to the native ``GET /o2dms/v1/nfD
 The server is the real ``netweave serve`` (uvicorn, one process, SQLite, the Helm adapter), seeded
 through the store before it starts; ``wrk`` (Debian package ``wrk``) generates the load over
 loopback. Every run is bounded by a fixed duration. The machine's load average is printed with
-each figure: on a shared machine, a high one distorts both sides.
+each figure: on a shared machine, a high one distorts both sides. One process only: ``netweave
+serve`` has no worker option, and a SQLite store serves one process (several replicas share a
+PostgreSQL store, docs/replicas.md), so there is no workers=cores figure to print.
+
+floor  ``GET /vnflcm/v2/api_versions`` at the same concurrency, right before E1: routing, auth
+    and a small body, no store read. Its p99 is what the machine's load alone does to the tail
+    (a list page cannot answer faster), its CPU per request what the HTTP stack costs.
 """
 
 from __future__ import annotations
@@ -147,6 +153,27 @@ def wrk_rotating(base: str, script: Path) -> tuple[float, dict[str, float]]:
     return wrk(base, CONCURRENCY, SECONDS, extra=extra)
 
 
+def measure_floor(base: str, pid: int) -> None:
+    """What the HTTP stack alone costs on this server and machine: ``GET /vnflcm/v2/api_versions``
+    (routing, auth, a small body, no store read) at the same concurrency: no list page can
+    answer faster than this."""
+    url = f"{base}/vnflcm/v2/api_versions"
+    version = ["-H", f"Version: {VERSION}"]
+    wrk(url, CONCURRENCY, 2, extra=version)  # warm-up
+    cpu = cpu_seconds(pid)
+    rps, latency = wrk(url, CONCURRENCY, SECONDS, extra=version)
+    cpu = cpu_seconds(pid) - cpu
+    if not rps or "99" not in latency:
+        print(f"floor: no answer within the run [{load()}]")
+        return
+    per_request = cpu / (rps * SECONDS) * 1000
+    print(
+        f"floor GET /vnflcm/v2/api_versions c={CONCURRENCY}: p99 = {latency['99']:.1f} ms, "
+        f"median = {latency['50']:.1f} ms, {rps:.0f} req/s [{load()}]; server CPU "
+        f"{per_request:.2f} ms per request"
+    )
+
+
 def measure_lists(base: str, vnfd_id: str, directory: Path, pid: int) -> None:
     for label, expression in (
         ("pushed down (eq,vnfdId)", f"(eq,vnfdId,{vnfd_id})"),
@@ -225,6 +252,7 @@ def main() -> None:
             # GET one first: a slow list run leaves requests in flight that the next
             # measurement would pay for.
             measure_get(base, instance_id, deployment_id, proc.pid)
+            measure_floor(base, proc.pid)
             measure_lists(base, vnfd_id, data_dir, proc.pid)
         finally:
             proc.terminate()

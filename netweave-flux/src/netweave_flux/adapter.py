@@ -39,7 +39,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.idempotency import has_stamp, idempotency_stamp
-from netweave.adapters.kubernetes import cluster_source, stream_pod_logs
+from netweave.adapters.kubernetes import ObjectReader, cluster_source, stream_pod_logs
 from netweave.adapters.polling import poll_until
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.errors import (
@@ -857,7 +857,7 @@ class FluxAdapter(DMSAdapter[FluxConfig]):
         timeout = self.kube.read_timeout
 
         def run(api: Any) -> list[ResourceDiff]:
-            reader = releases.Reader(api, timeout)
+            reader = ObjectReader(api, timeout)
             recorded = releases.recorded_release(reader, storage, release, revision, wanted, target)
             if recorded.version != revision:
                 _log.info(

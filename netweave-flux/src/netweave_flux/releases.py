@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from netweave.adapters.kubernetes import kube_error, status_of
-from netweave.adapters.kubewatch import raw_get
+from netweave.adapters.kubernetes import ObjectReader
 from netweave.errors import BackendError, Conflict
 from netweave.health.diff import unified
 from netweave.models import ResourceDiff
@@ -105,25 +104,6 @@ def decode_release(secret: Mapping[str, Any]) -> dict[str, Any]:
     return release
 
 
-class Reader:
-    """GETs through a ``kubernetes.client.ApiClient`` (blocking)."""
-
-    def __init__(self, api_client: Any, timeout: float) -> None:
-        self._client = api_client
-        self._timeout = timeout
-
-    def get(self, path: str, **query: str) -> dict[str, Any] | None:
-        """The object (or list) at ``path``; ``None`` when the server has none (404)."""
-        status, body = raw_get(self._client, path, list(query.items()), self._timeout)
-        if status == 404:
-            return None
-        if status >= 400:
-            message, reason = status_of(body)
-            raise kube_error(status, f"reading {path}", message, reason)
-        answer = json.loads(body or b"{}")
-        return answer if isinstance(answer, dict) else None
-
-
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """The release revision whose manifest is the desired state."""
@@ -142,7 +122,7 @@ def _recorded(release: dict[str, Any], fallback_namespace: str) -> Recorded:
 
 
 def recorded_release(
-    reader: Reader,
+    reader: ObjectReader,
     storage_ns: str,
     release: str,
     revision: int,
@@ -226,7 +206,7 @@ class Discovery:
     """Where a kind lives in the API (its plural, whether namespaced), from the server's
     discovery documents: one GET per group version, remembered for the call."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: ObjectReader) -> None:
         self._reader = reader
         self._seen: dict[str, dict[str, tuple[str, bool]]] = {}
 
@@ -246,7 +226,7 @@ class Discovery:
         return self._seen[api_version].get(kind)
 
 
-def diff_release(reader: Reader, manifest: str, namespace: str) -> list[ResourceDiff]:
+def diff_release(reader: ObjectReader, manifest: str, namespace: str) -> list[ResourceDiff]:
     """Each object of ``manifest`` against the live one (``namespace``: the release's, for
     objects that name none): ``in-sync``, ``modified`` with a unified diff of what the
     manifest sets, or ``missing`` (not in the cluster, or of a kind the cluster no longer
@@ -285,7 +265,6 @@ __all__ = [
     "MAX_RELEASE_BYTES",
     "Desired",
     "Discovery",
-    "Reader",
     "Recorded",
     "decode_release",
     "diff_release",

@@ -56,6 +56,7 @@ from netweave.adapters import (
     PackageUpload,
 )
 from netweave.adapters.idempotency import idempotency_stamp
+from netweave.adapters.kubernetes import ObjectReader
 from netweave.adapters.times import parse_time as _parse_time
 from netweave.adapters.values import merge_values as deep_merge
 from netweave.config import FetchSettings
@@ -1238,9 +1239,9 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             drift=drift,
         )
 
-    async def _reader(self) -> live.LiveReader:
+    async def _reader(self) -> ObjectReader:
         client = await asyncio.to_thread(self.cluster.kube_client)
-        return live.LiveReader(client, min(30.0, self.config.timeouts.read))
+        return ObjectReader(client, min(30.0, self.config.timeouts.read))
 
     async def _live_view(
         self, namespace: str, manifest: str, *, with_diff: bool = False

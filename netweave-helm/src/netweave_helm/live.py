@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from netweave.adapters.kubernetes import kube_error_class
-from netweave.adapters.kubewatch import raw_get
+from netweave.adapters.kubernetes import ObjectReader, kube_error_class
 from netweave.errors import BackendUnavailable
 from netweave.health.diff import differences, unified
 from netweave.health.readiness import NEEDS_PODS, readiness
@@ -122,26 +121,6 @@ def _path(item: Desired) -> tuple[str, bool]:
     return f"{base}/{plural}/{item.name}", known is None
 
 
-class LiveReader:
-    """GETs through a ``kubernetes.client.ApiClient`` (blocking)."""
-
-    def __init__(self, api_client: Any, timeout: float) -> None:
-        self._client = api_client
-        self._timeout = timeout
-
-    def get(self, path: str, **query: str) -> dict[str, Any] | None:
-        """The object (or list) at ``path``; ``None`` when the server has none (404)."""
-        status, body = raw_get(self._client, path, list(query.items()), self._timeout)
-        if status == 404:
-            return None
-        if status >= 400:
-            raise kube_error_class(status)(
-                f"reading {path}: the Kubernetes API answered HTTP {status}"
-            )
-        answer = json.loads(body or b"{}")
-        return answer if isinstance(answer, dict) else None
-
-
 #: Helm's own field manager: a repair takes back the fields an edit outside Helm took.
 FIELD_MANAGER = "helm"
 
@@ -150,7 +129,7 @@ def restore(client: Any, manifest: str, namespace: str, timeout: float) -> list[
     """Apply the objects of ``manifest`` that are missing or differ live, server-side with
     Helm's field manager and ``force`` (an edit made with another manager loses its fields, as
     ``helm upgrade --force-conflicts`` would); the objects restored."""
-    reader = LiveReader(client, timeout)
+    reader = ObjectReader(client, timeout)
     restored: list[str] = []
     for item in desired_objects(manifest, namespace):
         path, guessed = _path(item)
@@ -198,7 +177,7 @@ class LiveView:
 
 
 def inspect(
-    reader: LiveReader, manifest: str, namespace: str, *, with_diff: bool = False
+    reader: ObjectReader, manifest: str, namespace: str, *, with_diff: bool = False
 ) -> LiveView:
     """Each object of ``manifest``: its readiness and whether the live one differs."""
     items = desired_objects(manifest, namespace)
@@ -274,7 +253,7 @@ def inspect(
 
 
 def preview_diff(
-    reader: LiveReader, manifest: str, namespace: str, current: str
+    reader: ObjectReader, manifest: str, namespace: str, current: str
 ) -> list[ResourceDiff]:
     """What an update rendering ``manifest`` would change: per object against the live one;
     objects of the ``current`` manifest it no longer renders are ``removed``."""
@@ -309,7 +288,6 @@ def preview_diff(
 __all__ = [
     "FIELD_MANAGER",
     "Desired",
-    "LiveReader",
     "LiveView",
     "desired_objects",
     "inspect",

@@ -48,6 +48,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
+from netweave.adapters.kubewatch import raw_get
 from netweave.errors import (
     AlreadyExists,
     BackendError,
@@ -370,6 +371,28 @@ async def _follow(
             queue.get_nowait()
 
 
+class ObjectReader:
+    """Blocking GETs of objects (or lists) by API path through a ``kubernetes.client``
+    ``ApiClient`` (its kubeconfig, TLS and auth): what an adapter needs to compare a manifest
+    with the live cluster. Call it off the event loop (``asyncio.to_thread``)."""
+
+    def __init__(self, api_client: Any, timeout: float) -> None:
+        self._client = api_client
+        self._timeout = timeout
+
+    def get(self, path: str, **query: str) -> dict[str, Any] | None:
+        """The object (or list) at ``path``; ``None`` when the server has none (404). Another
+        error answer is mapped by the one table (``kube_error``), with the server's message."""
+        status, body = raw_get(self._client, path, list(query.items()), self._timeout)
+        if status == 404:
+            return None
+        if status >= 400:
+            message, reason = status_of(body)
+            raise kube_error(status, f"reading {path}", message, reason)
+        answer = json.loads(body or b"{}")
+        return answer if isinstance(answer, dict) else None
+
+
 def _shut(response: Any) -> None:
     # urllib3 >= 2.3: shuts the socket down without the reader's lock.
     shutdown = getattr(response, "shutdown", None)
@@ -392,6 +415,7 @@ __all__ = [
     "IN_CLUSTER",
     "UNAVAILABLE_STATUSES",
     "KubeconfigSettings",
+    "ObjectReader",
     "cluster_source",
     "kube_call",
     "kube_error",

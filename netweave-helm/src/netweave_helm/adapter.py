@@ -598,10 +598,10 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         **options: Any,
     ) -> dict[str, Any]:
         """Helm's ``install``/``upgrade`` made in a capped render worker (Helm renders the chart
-        in that call, and a chart's templates must not take the gateway's memory or CPU), its
-        manifest's resources parsed off the event loop."""
+        in that call, and a chart's templates must not take the gateway's memory or CPU). Its
+        manifest's resources are parsed by :meth:`_describe`, off the event loop."""
         what = f"{'upgrading' if action == 'upgrade' else 'installing'} release {name}"
-        release = await deploy_release(
+        return await deploy_release(
             self._render_pool(),
             action,
             chart,
@@ -613,9 +613,6 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             what=what,
             unwind=min(30.0, self.config.timeouts.write),
         )
-        manifest = str(release.get("manifest") or "")
-        release[_RESOURCES] = await asyncio.to_thread(resources_of, manifest, namespace)
-        return release
 
     # -- packages --------------------------------------------------------------------------
 
@@ -1198,13 +1195,13 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             values = everything.get("config") or {}
             description = info.get("description")
         helm_status = str(summary.get("status") or info.get("status") or "")
-        resources = summary.get(_RESOURCES)
-        if resources is None:
-            resources = resources_of(str(summary.get("manifest") or ""), namespace)
+        manifest = str(summary.get("manifest") or "")
+        parsed: tuple[ResourceStatus, ...] | None = summary.get(_RESOURCES)
         drift = None
         if helm_status in _DONE:
-            # Each object as the cluster holds it: readiness by its kind's rule, and drift.
-            view = await self._live_view(namespace, str(summary.get("manifest") or ""))
+            # Each object as the cluster holds it: readiness by its kind's rule, and drift;
+            # the manifest parsed on the same thread (one hand-over for both).
+            view, resources = await asyncio.to_thread(self._observe, manifest, namespace, parsed)
             # The live objects keep their manifest document's digest (what a revision changed).
             digests = {(r.kind, r.name, r.namespace): r.digest for r in resources}
             resources = tuple(
@@ -1212,6 +1209,10 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                 for r in view.resources
             )
             drift = view.drift
+        elif parsed is not None:
+            resources = parsed
+        else:
+            resources = await asyncio.to_thread(resources_of, manifest, namespace)
         extensions: dict[str, Any] = {
             "releaseName": name,
             "namespace": namespace,
@@ -1243,13 +1244,23 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         client = await asyncio.to_thread(self.cluster.kube_client)
         return ObjectReader(client, min(30.0, self.config.timeouts.read))
 
+    def _inspect(self, manifest: str, namespace: str, with_diff: bool = False) -> live.LiveView:
+        """Blocking: the objects of ``manifest`` as the cluster holds them (the shared client,
+        taken on the same thread: one hand-over, not two)."""
+        reader = ObjectReader(self.cluster.kube_client(), min(30.0, self.config.timeouts.read))
+        return live.inspect(reader, manifest, namespace, with_diff=with_diff)
+
+    def _observe(
+        self, manifest: str, namespace: str, parsed: tuple[ResourceStatus, ...] | None
+    ) -> tuple[live.LiveView, tuple[ResourceStatus, ...]]:
+        """Blocking: :meth:`_inspect`, and the manifest's resources (``parsed`` if given)."""
+        resources = parsed if parsed is not None else resources_of(manifest, namespace)
+        return self._inspect(manifest, namespace), resources
+
     async def _live_view(
         self, namespace: str, manifest: str, *, with_diff: bool = False
     ) -> live.LiveView:
-        reader = await self._reader()
-        return await asyncio.to_thread(
-            live.inspect, reader, manifest, namespace, with_diff=with_diff
-        )
+        return await asyncio.to_thread(self._inspect, manifest, namespace, with_diff)
 
     async def _diff_deployment(self, backend_ref: str, revision: int) -> list[ResourceDiff]:
         namespace, name = parse_release_ref(backend_ref)

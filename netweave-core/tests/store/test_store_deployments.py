@@ -96,3 +96,12 @@ async def test_filters_order_and_totals(store: SqlStore) -> None:
     assert both.total == 2
     with pytest.raises(InvalidInput):
         await store.list_deployments(offset=-5)
+
+
+async def test_a_reconciler_round_reads_many_deployments_at_once(store: SqlStore) -> None:
+    for name in ("a", "b", "c"):
+        await store.add_deployment(deployment(name))
+    found = await store.get_deployments(["dep-a", "dep-c", "dep-missing", "dep-a"])
+    assert sorted(found) == ["dep-a", "dep-c"]
+    assert found["dep-c"] == await store.get_deployment("dep-c")
+    assert await store.get_deployments([]) == {}

@@ -313,3 +313,16 @@ async def test_claim_skips_rows_another_claimer_holds(backend: Backend, store: S
                 assert not claim.done()
             claimed = await asyncio.wait_for(claim, 10)
             assert [o.operation_id for o in claimed] == ["op-00000", "op-00001"]
+
+
+async def test_busy_deployments_names_those_an_unfinished_operation_holds(store: SqlStore) -> None:
+    await store.add_operation(operation(0, deployment_id="d0", state=OperationState.COMPLETED))
+    await store.add_operation(operation(1, deployment_id="d1", state=OperationState.FAILED_TEMP))
+    await store.add_operation(operation(2, deployment_id="d2", state=OperationState.PROCESSING))
+    await store.add_operation(operation(3, deployment_id="d3", state=OperationState.ROLLED_BACK))
+    busy = await store.busy_deployments(["d0", "d1", "d2", "d3", "d4"])
+    assert busy == {"d1", "d2"}
+    assert busy == {
+        d for d in ("d0", "d1", "d2", "d3", "d4") if await store.active_operation_for(d)
+    }
+    assert await store.busy_deployments([]) == set()

@@ -379,9 +379,20 @@ class Reconciler:
                 except NetweaveError as exc:
                     self.stats.unreachable += len(batch)
                     _log.info("reconciler: %s unreachable: %s", name, exc.message)
+            ids = [t.deployment_id for t in batch]
+            # One query each for the round's records and for the operations holding any of
+            # them (taken after the read: an operation started while it ran wins).
+            records = await self._store.get_deployments(ids)
+            busy = await self._store.busy_deployments(ids)
             for tracked in batch:
                 read = None if reads is None else reads.get(tracked.backend_ref)
-                ok = read is not None and await self.observe_once(tracked.deployment_id, read)
+                if read is None:
+                    ok = False
+                elif tracked.deployment_id in busy:
+                    ok = True  # the operation's own outcome will say
+                else:
+                    record = records.get(tracked.deployment_id)
+                    ok = record is None or await self._record(record, read)
                 self._next_read(tracked, ok)
         finally:
             for tracked in batch:
@@ -420,14 +431,26 @@ class Reconciler:
             return True
         if await self._store.active_operation_for(deployment_id) is not None:
             return True  # the operation's own outcome will say
+        if read is None:
+            try:
+                read = await self._registry.owner(record.adapter).get_deployment(record.backend_ref)
+            except NetweaveError as exc:
+                read = exc
+        # An operation may have started while the backend was read: its outcome wins.
+        if await self._store.active_operation_for(deployment_id) is not None:
+            return True
+        return await self._record(record, read)
+
+    async def _record(self, record: DeploymentRecord, read: DeploymentInfo | NetweaveError) -> bool:
+        """Record what a read of ``record``'s backend found (no operation holds it); False when
+        the backend did not answer."""
+        deployment_id = record.deployment_id
+        if record.backend_ref is None:
+            return True
         try:
-            if read is None:
-                adapter = self._registry.owner(record.adapter)
-                info = await adapter.get_deployment(record.backend_ref)
-            elif isinstance(read, NetweaveError):
+            if isinstance(read, NetweaveError):
                 raise read
-            else:
-                info = read
+            info = read
         except NotFound:
             info = gone(record)
         except (BackendUnavailable, BackendTimeout) as exc:
@@ -439,9 +462,6 @@ class Reconciler:
             _log.warning("reconciler: observing %s failed: %s", deployment_id, exc.message)
             return False
         self.stats.observations += 1
-        # An operation may have started while the backend was read: its outcome wins.
-        if await self._store.active_operation_for(deployment_id) is not None:
-            return True
         try:
             updated = await record_observation(self._store, self._hooks, record, info)
         except NotFound:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, select
 
 from netweave.models import DeploymentStatus
-from netweave.store.engine import SqlBase
+from netweave.store.engine import SqlBase, _translate
 from netweave.store.records import DeploymentRecord, Page
-from netweave.store.rows import _D, _changes, _enum, _now, _plain, _require_aware, _values
+from netweave.store.rows import (
+    _D,
+    _IN_CHUNK,
+    _changes,
+    _enum,
+    _now,
+    _plain,
+    _require_aware,
+    _values,
+)
 
 
 def _deployment(row: Row[Any]) -> DeploymentRecord:
@@ -29,6 +39,19 @@ class DeploymentRows(SqlBase):
     async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None:
         row = await self._get_by("reading a deployment", _D, "deployment_id", deployment_id)
         return None if row is None else _deployment(row)
+
+    async def get_deployments(self, deployment_ids: Sequence[str]) -> dict[str, DeploymentRecord]:
+        found: dict[str, DeploymentRecord] = {}
+        ids = list(dict.fromkeys(deployment_ids))
+        with _translate("reading deployments"):
+            async with self._conn(write=False) as conn:
+                for start in range(0, len(ids), _IN_CHUNK):
+                    chunk = ids[start : start + _IN_CHUNK]
+                    rows = await conn.execute(select(_D).where(_D.c.deployment_id.in_(chunk)))
+                    for row in rows:
+                        record = _deployment(row)
+                        found[record.deployment_id] = record
+        return found
 
     async def list_deployments(
         self,

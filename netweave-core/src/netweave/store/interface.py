@@ -155,6 +155,9 @@ class Store(VnfStore, VnfPackageStore, Protocol):
 
     async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None: ...
 
+    async def get_deployments(self, deployment_ids: Sequence[str]) -> dict[str, DeploymentRecord]:
+        """The deployments of these ids that exist, by id (a reconciler round's reads at once)."""
+
     async def list_deployments(
         self,
         *,
@@ -214,6 +217,9 @@ class Store(VnfStore, VnfPackageStore, Protocol):
 
     async def active_operation_for(self, deployment_id: str) -> OperationRecord | None:
         """The non-terminal operation on a deployment, if any (one at a time per deployment)."""
+
+    async def busy_deployments(self, deployment_ids: Sequence[str]) -> set[str]:
+        """Which of these deployments a non-terminal operation holds (one query for many)."""
 
     # -- the reconciler's shards -----------------------------------------------------------
     async def claim_reconcile_shards(

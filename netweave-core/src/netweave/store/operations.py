@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from netweave.store.engine import SqlBase, _translate
 from netweave.store.interface import MAX_PAGE_LIMIT
 from netweave.store.records import OperationRecord, Page
 from netweave.store.rows import (
+    _IN_CHUNK,
     _O,
     _changes,
     _check_lease,
@@ -232,6 +234,23 @@ class OperationRows(SqlBase):
                     .where(_O.c.operation_id == operation_id, _O.c.lease_owner == owner)
                     .values(lease_owner=None, lease_expires_at=None)
                 )
+
+    async def busy_deployments(self, deployment_ids: Sequence[str]) -> set[str]:
+        busy: set[str] = set()
+        ids = list(dict.fromkeys(deployment_ids))
+        with _translate("reading the active operations"):
+            async with self._conn(write=False) as conn:
+                for start in range(0, len(ids), _IN_CHUNK):
+                    rows = await conn.execute(
+                        select(_O.c.deployment_id)
+                        .where(
+                            _O.c.deployment_id.in_(ids[start : start + _IN_CHUNK]),
+                            _O.c.state.not_in(_TERMINAL_OPERATION_STATES),
+                        )
+                        .distinct()
+                    )
+                    busy.update(str(row[0]) for row in rows)
+        return busy
 
     async def active_operation_for(self, deployment_id: str) -> OperationRecord | None:
         with _translate("reading the active operation"):

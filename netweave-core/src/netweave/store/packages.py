@@ -201,39 +201,54 @@ _UPDATED_AT: Final = _COLUMN_NAMES.index("updated_at")
 
 
 class _RenderMemo:
-    """Rendered package views by id, each with the row version it was rendered from,
-    bounded by the bytes it holds (past the bound it starts again empty)."""
+    """Rendered package views by id, bounded by the bytes it holds (past the bound it starts
+    again empty). Each view is kept with what it was rendered from: on a sole writer only
+    IN_USE (one dict each way, bodies alone: at 100 000 packages every byte counts), else
+    the row's version."""
 
-    __slots__ = ("entries", "max_bytes", "size")
+    __slots__ = ("in_use", "max_bytes", "size", "unused", "versioned")
 
     def __init__(self, max_bytes: int) -> None:
-        self.entries: dict[str, tuple[bytes, bytes]] = {}
+        self.unused: dict[str, bytes] = {}
+        self.in_use: dict[str, bytes] = {}
+        self.versioned: dict[str, tuple[bytes, bytes]] = {}
         self.max_bytes = max_bytes
         self.size = 0
 
-    def get(self, package_id: str, version: bytes) -> bytes | None:
-        entry = self.entries.get(package_id)
+    def get(self, package_id: str, version: bool | bytes) -> bytes | None:
+        if version is True:
+            return self.in_use.get(package_id)
+        if version is False:
+            return self.unused.get(package_id)
+        entry = self.versioned.get(package_id)
         if entry is None or entry[0] != version:
             return None
         return entry[1]
 
     def drop(self, package_id: str) -> None:
-        old = self.entries.pop(package_id, None)
-        if old is not None:
-            self.size -= len(old[0]) + len(old[1])
+        for bodies in (self.unused, self.in_use):
+            body = bodies.pop(package_id, None)
+            if body is not None:
+                self.size -= len(body)
+        entry = self.versioned.pop(package_id, None)
+        if entry is not None:
+            self.size -= len(entry[0]) + len(entry[1])
 
-    def put(self, package_id: str, version: bytes, body: bytes) -> None:
+    def put(self, package_id: str, version: bool | bytes, body: bytes) -> None:
         self.drop(package_id)
-        size = len(version) + len(body)
+        size = len(body) + (0 if isinstance(version, bool) else len(version))
         if self.size + size > self.max_bytes:
-            self.entries.clear()
+            self.unused.clear()
+            self.in_use.clear()
+            self.versioned.clear()
             self.size = 0
-        self.entries[package_id] = (version, body)
+        if version is True:
+            self.in_use[package_id] = body
+        elif version is False:
+            self.unused[package_id] = body
+        else:
+            self.versioned[package_id] = (version, body)
         self.size += size
-
-
-#: A row's version on a sole writer: its IN_USE (its writes forget it, see ``_package_write``).
-_SOLE_VERSIONS: Final = {False: b"0\n", True: b"1\n"}
 
 
 def _row_version(state: Any, created_at: Any, updated_at: Any, in_use: Any) -> bytes:
@@ -489,7 +504,8 @@ class PackageRows(SqlBase):
         page = rows[:limit]
         bodies: list[bytes] = []
         for row in page:
-            version = _SOLE_VERSIONS[bool(row[-1])] if sole else _row_version(*row[3:])
+            # On a sole writer a row's version is its IN_USE (its writes forget its view).
+            version = bool(row[-1]) if sole else _row_version(*row[3:])
             body = memo.get(row[0], version)
             if body is None:
                 break
@@ -537,11 +553,11 @@ class PackageRows(SqlBase):
         convert = _SQLITE_PACKAGE_ROW
         raw = self._driver_rows(what, statement, params) if convert is not None else None
         views: list[tuple[PackageRecord, bool]]
-        versions: list[bytes]
+        versions: list[bool | bytes]
         if raw is None or convert is None:
             views = [_package_view(row) for row in await self._read(what, statement, params)]
             versions = [
-                _SOLE_VERSIONS[in_use]
+                in_use
                 if sole
                 else _row_version(record.state.value, record.created_at, record.updated_at, in_use)
                 for record, in_use in views[:limit]
@@ -549,7 +565,7 @@ class PackageRows(SqlBase):
         else:
             views = [convert(row) for row in raw]
             versions = [
-                _SOLE_VERSIONS[bool(row[-1])]
+                bool(row[-1])
                 if sole
                 else _row_version(row[_STATE_AT], row[_CREATED_AT], row[_UPDATED_AT], row[-1])
                 for row in raw[:limit]

@@ -10,6 +10,17 @@ Read cache
     twice ``cache_ttl`` (a just-expired answer is still served while one refresh of it runs, so
     readers of a busy list never queue behind the query; see ``operations/cache.py``).
 
+Pages
+    A page is read in (name, version) order from the store, which keeps each package's
+    rendered JSON until the package changes (``Store.package_views(render=…)``): a page of
+    known packages is one index read of keys and IN_USE, assembled from kept bytes. Following
+    ``nextpageOpaqueMarker`` (keyset) costs the same at any depth. ``offset`` still works but
+    is row skipping in SQL: its cost grows with the offset (about 2.7 ms of server CPU for a
+    page at a random position of 100 000, against 0.6 ms by marker); clients walking a large
+    catalogue should follow the marker. ``total`` is the filter's count, kept for
+    ``cache_ttl`` and dropped by any change through this process; on SQLite (one writer) the
+    store keeps it until its next package write, so a walk costs one COUNT, not one a page.
+
 Reads and the backend
     The store holds every package the gateway knows with its metadata (state, ownership,
     extensions captured at upload). ``GET …/{packageId}`` answers from the store alone — no

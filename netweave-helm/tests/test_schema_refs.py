@@ -5,11 +5,13 @@ leaving and without echoing anything a file or an internal server holds."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import io
 import json
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,6 +239,50 @@ async def test_schemas_that_stay_inside_pass(
     )
     with pytest.raises(InvalidInput):
         await adapter.preview_deployment(bad, None)
+
+
+async def test_a_burst_of_uses_of_one_chart_scans_it_once(
+    adapter_factory: AdapterFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent deployments of one chart wait for one scan of its schemas (a burst of
+    creates scanned it once per create until the first scan ended); a refused chart refuses
+    every waiter and is not taken as vetted: its next use scans it again."""
+    import netweave_helm.adapter as module
+
+    adapter = await adapter_factory()
+    scans: list[Path] = []
+    real = module.check_schema_references
+
+    def counting(path: Path, limits: ArchiveLimits) -> None:
+        scans.append(path)
+        time.sleep(0.1)  # long enough for every caller of the burst to arrive meanwhile
+        real(path, limits)
+
+    monkeypatch.setattr(module, "check_schema_references", counting)
+    package = await adapter.upload_package(upload_of(build_chart(tmp_path / "ok", "fine", "1.0.0")))
+    scans.clear()  # the upload's own checks are not this path's
+    paths = await asyncio.gather(*(adapter._chart_path(package) for _ in range(8)))
+    assert len(set(paths)) == 1
+    assert len(scans) == 1
+    await adapter._chart_path(package)
+    assert len(scans) == 1  # vetted: not scanned again
+
+    schema = {"$ref": "https://schemas.example/values.json"}
+    archive = build_chart(tmp_path / "bad", "evil", "2.0.0", schema=schema)
+    metadata = {"name": "evil", "version": "2.0.0", "apiVersion": "v2"}
+    await adapter.store.put(archive, "evil", "2.0.0", metadata, "sha256:" + "0" * 64)
+    hostile = PackageInfo(
+        backend_ref="evil:2.0.0", name="evil", version="2.0.0", package_type="helm"
+    )
+    scans.clear()
+    outcomes = await asyncio.gather(
+        *(adapter._chart_path(hostile) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(o, InvalidInput) for o in outcomes), outcomes
+    assert len(scans) == 1
+    with pytest.raises(InvalidInput):
+        await adapter._chart_path(hostile)
+    assert len(scans) == 2
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -473,6 +474,8 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         self._background: set[asyncio.Future[None]] = set()
         #: (path, size, mtime) of chart archives whose schemas were checked (``_chart_path``).
         self._vetted: set[tuple[str, int, int]] = set()
+        #: Scans under way per archive key: a burst of creates of one chart scans it once.
+        self._vetting: dict[tuple[str, int, int], asyncio.Future[None]] = {}
         storage = config.storage
         self.serves_repository = isinstance(storage, LocalStorage) and storage.serve
         self.requested_serve_path = (
@@ -541,6 +544,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         # Locks belong to this run's event loop (one may still be held for a call abandoned
         # at shutdown): a restarted adapter starts with none.
         self._release_locks = {}
+        self._vetting = {}
         # A fresh pool (its threads start on demand), so a stopped adapter can start again.
         self._runner = self._new_runner()
         await asyncio.to_thread(self.cluster.close)
@@ -922,11 +926,24 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         stat = path.stat()  # inline: one local stat costs less than a thread hand-over
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._vetted:
-            await asyncio.to_thread(check_schema_references, path, self.config.limits)
-            if len(self._vetted) >= 4096:
-                self._vetted.clear()  # bounded; a miss only costs one more scan
-            self._vetted.add(key)
+            scan = self._vetting.get(key)
+            if scan is None:
+                scan = asyncio.ensure_future(
+                    asyncio.to_thread(check_schema_references, path, self.config.limits)
+                )
+                self._vetting[key] = scan
+                scan.add_done_callback(functools.partial(self._scanned, key))
+            # Shielded: one waiter giving up (a timeout) does not stop the others' scan.
+            await asyncio.shield(scan)
         return path
+
+    def _scanned(self, key: tuple[str, int, int], scan: asyncio.Future[None]) -> None:
+        self._vetting.pop(key, None)
+        if scan.cancelled() or scan.exception() is not None:
+            return  # not vetted: the next use scans again (its waiters got the error)
+        if len(self._vetted) >= 4096:
+            self._vetted.clear()  # bounded; a miss only costs one more scan
+        self._vetted.add(key)
 
     async def _package_archive(self, backend_ref: str) -> Path | None:
         return await self._chart_archive(await self._get_package(backend_ref))

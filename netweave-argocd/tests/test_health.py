@@ -7,7 +7,7 @@ gateway's word."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from argo_emulator import ArgoEmulator
 from conftest import CHARTS
 from netweave.errors import NotFound
-from netweave.testing.etsi_notify import CallbackSink, callback_sink
+from netweave.testing.etsi_notify import CallbackSink
 from netweave.testing.gateway import (
     TERMINAL_OPERATION_STATES,
     GatewayClient,
@@ -35,12 +35,6 @@ from netweave.testing.reconcile import (
 from netweave_argocd.adapter import ArgoCDAdapter
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
-
-
-@pytest.fixture
-def sink() -> Iterator[CallbackSink]:
-    with callback_sink() as server:
-        yield server
 
 
 @asynccontextmanager
@@ -123,10 +117,10 @@ def app_gets(argo: ArgoEmulator) -> int:
 
 
 async def test_an_object_edited_behind_argo_cds_back_is_drift_with_a_diff_and_sync_repairs_it(
-    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+    gw: GatewayClient, argo: ArgoEmulator, notification_sink: CallbackSink
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     assert (await stored(gw, deployment_id))["driftDetected"] is False
     diff = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")).json()
     assert diff["driftDetected"] is False, diff
@@ -145,12 +139,12 @@ async def test_an_object_edited_behind_argo_cds_back_is_drift_with_a_diff_and_sy
     with argo.lock:
         status = argo.app("web")["status"]
         assert (status["sync"]["status"], status["health"]["status"]) == ("OutOfSync", "Healthy")
-    event = await notified(sink, "DeploymentDriftDetected", deployment_id)
+    event = await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     assert event["data"]["drift"]["differences"][0]["kind"] == "Deployment"
     assert event["data"]["status"] == "DEPLOYED", event
     assert event["id"]
     # A drift, not a health change (both would come from the same observation).
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
 
     # The diff is Argo CD's own comparison: desired replicas 2, live 5.
     response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
@@ -178,17 +172,20 @@ async def test_an_object_edited_behind_argo_cds_back_is_drift_with_a_diff_and_sy
 
 
 async def test_a_deleted_object_and_a_degraded_workload_are_recorded_and_notified(
-    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+    gw: GatewayClient, argo: ArgoEmulator, notification_sink: CallbackSink
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
 
     argo.degrade("web")
     record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
     assert "minimum availability" in (record["statusMessage"] or ""), record
     assert record["driftDetected"] is False  # unhealthy, not changed
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEGRADED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DEGRADED",
     )
     report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
     workload = next(r for r in report["resources"] if r["kind"] == "Deployment")
@@ -198,17 +195,17 @@ async def test_a_deleted_object_and_a_degraded_workload_are_recorded_and_notifie
     record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
     assert record["drift"]["differences"][0]["change"] == "missing", record
     assert record["drift"]["differences"][0]["kind"] == "Service"
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     diff = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")).json()
     service = next(r for r in diff["resources"] if r["kind"] == "Service")
     assert service["state"] == "missing", service
 
 
 async def test_argo_cd_refusing_or_hanging_during_polls_changes_nothing_and_backs_off(
-    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+    gw: GatewayClient, argo: ArgoEmulator, notification_sink: CallbackSink
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     reconciler: Any = gw.app.state.services.reconciler
     before = await stored(gw, deployment_id)
 
@@ -231,8 +228,8 @@ async def test_argo_cd_refusing_or_hanging_during_polls_changes_nothing_and_back
     after = await stored(gw, deployment_id)
     for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
         assert after[key] == before[key], (key, before, after)
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
-    assert events(sink, "DeploymentDriftDetected", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentDriftDetected", deployment_id) == []
     # Back: the reconciler reads it again (no crash), and a real change is still seen.
     argo.degrade("web")
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
@@ -249,7 +246,7 @@ async def _until(predicate: Any, within: float) -> None:
 
 
 async def test_a_poll_round_is_one_application_list_not_a_get_per_deployment(
-    gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+    gw: GatewayClient, argo: ArgoEmulator, notification_sink: CallbackSink
 ) -> None:
     response = await gw.post(
         PACKAGES,
@@ -275,7 +272,7 @@ async def test_a_poll_round_is_one_application_list_not_a_get_per_deployment(
         ids[name] = str(response.json()["deploymentId"])
     for deployment_id in ids.values():
         await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
 
     def count(operation_id: str) -> int:
         return sum(1 for r in argo.requests if r.operation_id == operation_id)
@@ -293,16 +290,19 @@ async def test_a_poll_round_is_one_application_list_not_a_get_per_deployment(
     record = await recorded_until(gw, ids["web2"], lambda d: d["status"] == "DEGRADED")
     assert any(r.get("ready") is False for r in record.get("resources") or [{"ready": False}])
     await notified(
-        sink, "DeploymentHealthChanged", ids["web2"], lambda e: e["data"]["status"] == "DEGRADED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        ids["web2"],
+        lambda e: e["data"]["status"] == "DEGRADED",
     )
     assert (await stored(gw, ids["web"]))["status"] == "DEPLOYED"
 
 
 async def test_auto_sync_without_self_heal_leaves_an_edit_as_drift_and_repair_syncs_it(
-    auto_gw: GatewayClient, argo: ArgoEmulator, sink: CallbackSink
+    auto_gw: GatewayClient, argo: ArgoEmulator, notification_sink: CallbackSink
 ) -> None:
     deployment_id = await deploy(auto_gw)
-    await subscribe(auto_gw, sink)
+    await subscribe(auto_gw, notification_sink)
     with argo.lock:
         assert len(argo.app("web")["status"]["history"]) == 1  # Argo CD's own first sync
 
@@ -312,7 +312,7 @@ async def test_auto_sync_without_self_heal_leaves_an_edit_as_drift_and_repair_sy
     # Argo CD already synced this target once: it reports the edit and leaves it (no
     # selfHeal), so the deployment is not "on its way" but DEPLOYED with drift.
     assert record["status"] == "DEPLOYED", record
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     lists = sum(1 for r in argo.requests if r.operation_id == "ApplicationService_List")
     await _until(
         lambda: (
@@ -327,7 +327,7 @@ async def test_auto_sync_without_self_heal_leaves_an_edit_as_drift_and_repair_sy
         assert len(app["status"]["history"]) == 1
         assert app["status"]["sync"]["status"] == "OutOfSync"
     assert (await stored(auto_gw, deployment_id))["status"] == "DEPLOYED"
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
 
     # Repair: a sync (auto-sync would not) applies the source again.
     response = await auto_gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from netweave.config import Settings
 from netweave.testing import require_backend
+from netweave.testing.gateway import instance_settings
 from netweave.testing.k8s import KubernetesEmulator
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -59,14 +61,24 @@ def kubeconfig(emulator: KubernetesEmulator, tmp_path: Path) -> Path:
     return emulator.write_kubeconfig(tmp_path / "kubeconfig")
 
 
-def make_adapter(kubeconfig: Path, **overrides: Any) -> FluxAdapter:
+def flux_config(kubeconfig: Path, **overrides: Any) -> dict[str, Any]:
+    """The Flux adapter's config for the emulator at ``kubeconfig`` (cluster mode)."""
     raw: dict[str, Any] = {
         "mode": "cluster",
         "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
         "timeouts": {"read": 10, "write": 30},
     }
     raw.update(overrides)
-    return FluxAdapter("flux-test", FluxConfig.model_validate(raw))
+    return raw
+
+
+def flux_gateway_settings(tmp_path: Path, kubeconfig: Path, **overrides: Any) -> Settings:
+    """Gateway settings with one Flux instance (named ``flux``, the default)."""
+    return instance_settings(tmp_path, "flux", flux_config(kubeconfig, **overrides))
+
+
+def make_adapter(kubeconfig: Path, **overrides: Any) -> FluxAdapter:
+    return FluxAdapter("flux-test", FluxConfig.model_validate(flux_config(kubeconfig, **overrides)))
 
 
 @pytest_asyncio.fixture

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import flux_gateway_settings
 from flux_sim import FluxSimulator
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from netweave.testing.gateway import (
     TERMINAL_OPERATION_STATES,
     GatewayClient,
-    gateway_settings,
     running_gateway,
 )
 from netweave.testing.k8s import KubernetesEmulator
@@ -31,21 +31,7 @@ HR = ("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps")
 @pytest.fixture
 async def gw(kubeconfig: Path, flux: FluxSimulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
     # The reconciler is off: the diff is read on request, so nothing else reads meanwhile.
-    settings = gateway_settings(
-        tmp_path / "data",
-        dms=[
-            {
-                "name": "flux",
-                "type": "flux",
-                "default": True,
-                "config": {
-                    "mode": "cluster",
-                    "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
-                    "timeouts": {"read": 10, "write": 20},
-                },
-            }
-        ],
-    )
+    settings = flux_gateway_settings(tmp_path, kubeconfig, timeouts={"read": 10, "write": 20})
     async with running_gateway(tmp_path, settings=settings) as client:
         yield client
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import shared_dir
+from conftest import flux_gateway_settings, shared_dir
 from flux_sim import FluxSimulator
 from netweave.testing.contracts import ContractValidator
 from netweave.testing.etsi import StandardSmo, sol003_vnflcm_contract
-from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
+from netweave.testing.gateway import GatewayClient, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 
 NS = "apps"
@@ -36,21 +36,7 @@ def contract() -> ContractValidator:
 
 @pytest.fixture
 async def gw(kubeconfig: Path, flux: FluxSimulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
-    settings = gateway_settings(
-        tmp_path / "data",
-        dms=[
-            {
-                "name": "flux",
-                "type": "flux",
-                "default": True,
-                "config": {
-                    "mode": "cluster",
-                    "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
-                    "timeouts": {"read": 10, "write": 30},
-                },
-            }
-        ],
-    )
+    settings = flux_gateway_settings(tmp_path, kubeconfig)
     async with running_gateway(tmp_path, settings=settings) as client:
         yield client
 

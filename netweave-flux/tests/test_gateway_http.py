@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import flux_gateway_settings
 from flux_sim import FluxSimulator
-from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
+from netweave.testing.gateway import GatewayClient, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
@@ -35,21 +36,7 @@ async def settle(gateway: GatewayClient, url: str, revision: int) -> dict[str, A
 async def gateway(
     kubeconfig: Path, flux: FluxSimulator, tmp_path: Path
 ) -> AsyncIterator[GatewayClient]:
-    settings = gateway_settings(
-        tmp_path / "data",
-        dms=[
-            {
-                "name": "flux",
-                "type": "flux",
-                "default": True,
-                "config": {
-                    "mode": "cluster",
-                    "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
-                    "timeouts": {"read": 10, "write": 30},
-                },
-            }
-        ],
-    )
+    settings = flux_gateway_settings(tmp_path, kubeconfig)
     async with running_gateway(tmp_path, settings=settings) as gw:
         yield gw
 

@@ -7,19 +7,19 @@ subscriber on loopback receives the events. What the cluster holds is checked.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import flux_gateway_settings
 from flux_sim import FluxSimulator
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from netweave.testing.etsi_notify import CallbackSink, callback_sink
+from netweave.testing.etsi_notify import CallbackSink
 from netweave.testing.gateway import (
     TERMINAL_OPERATION_STATES,
     GatewayClient,
-    gateway_settings,
     running_gateway,
 )
 from netweave.testing.k8s import KubernetesEmulator
@@ -38,28 +38,9 @@ HR = ("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "apps")
 
 
 @pytest.fixture
-def sink() -> Iterator[CallbackSink]:
-    with callback_sink() as server:
-        yield server
-
-
-@pytest.fixture
 async def gw(kubeconfig: Path, flux: FluxSimulator, tmp_path: Path) -> AsyncIterator[GatewayClient]:
-    settings = gateway_settings(
-        tmp_path / "data",
-        dms=[
-            {
-                "name": "flux",
-                "type": "flux",
-                "default": True,
-                "config": {
-                    "mode": "cluster",
-                    "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
-                    "remediation": {"upgradeRetries": 0},
-                    "timeouts": {"read": 0.5, "write": 20},
-                },
-            }
-        ],
+    settings = flux_gateway_settings(
+        tmp_path, kubeconfig, remediation={"upgradeRetries": 0}, timeouts={"read": 0.5, "write": 20}
     )
     fast_polling(settings)
     async with running_gateway(tmp_path, settings=settings) as client:
@@ -104,10 +85,10 @@ async def repair(gw: GatewayClient, deployment_id: str) -> dict[str, Any]:
 
 
 async def test_a_workload_deleted_behind_fluxs_back_is_drift_and_a_forced_upgrade_repairs_it(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink
+    gw: GatewayClient, emulator: KubernetesEmulator, notification_sink: CallbackSink
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
     workload = next(r for r in report["resources"] if r["kind"] == "Deployment")
     assert workload["ready"] is True, report  # judged by the Deployment rule, not Flux's word
@@ -123,9 +104,12 @@ async def test_a_workload_deleted_behind_fluxs_back_is_drift_and_a_forced_upgrad
     hr = emulator.get(*HR)
     assert hr is not None
     assert {c["type"]: c["status"] for c in hr["status"]["conditions"]}["Ready"] == "True"
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEGRADED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DEGRADED",
     )
 
     # The diff (Helm's stored manifest of the recorded revision vs live) shows it missing.
@@ -150,10 +134,13 @@ async def test_a_workload_deleted_behind_fluxs_back_is_drift_and_a_forced_upgrad
 
 
 async def test_a_helmrelease_edited_until_it_stalls_is_failed_with_drift_and_repaired(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink, kubeconfig: Path
+    gw: GatewayClient,
+    emulator: KubernetesEmulator,
+    notification_sink: CallbackSink,
+    kubeconfig: Path,
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
 
     # Someone edits the HelmRelease's values with the kubernetes client: every upgrade fails,
     # retries run out: Stalled.
@@ -179,9 +166,12 @@ async def test_a_helmrelease_edited_until_it_stalls_is_failed_with_drift_and_rep
     changes = {d["change"] for d in record["drift"]["differences"]}
     assert "values" in changes, record
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "FAILED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "FAILED",
     )
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
 
     # Repair writes the recorded values back; helm-controller releases them.
     operation = await repair(gw, deployment_id)
@@ -194,10 +184,13 @@ async def test_a_helmrelease_edited_until_it_stalls_is_failed_with_drift_and_rep
 
 
 async def test_the_kubernetes_api_refusing_or_hanging_during_polls_changes_nothing(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink, kubeconfig: Path
+    gw: GatewayClient,
+    emulator: KubernetesEmulator,
+    notification_sink: CallbackSink,
+    kubeconfig: Path,
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     reconciler: Any = gw.app.state.services.reconciler
     before = await stored(gw, deployment_id)
     path = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/apps/helmreleases/web"
@@ -228,8 +221,8 @@ async def test_the_kubernetes_api_refusing_or_hanging_during_polls_changes_nothi
     after = await stored(gw, deployment_id)
     for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
         assert after[key] == before[key], (key, before, after)
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
-    assert events(sink, "DeploymentDriftDetected", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentDriftDetected", deployment_id) == []
     # Answering again, a real change is still seen.
     emulator.delete("apps/v1", "Deployment", "web", "apps")
     await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
@@ -246,7 +239,7 @@ async def _until(predicate: Any, within: float) -> None:
 
 
 async def test_a_kustomizations_workload_deleted_is_drift_and_a_reconcile_request_repairs_it(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink
+    gw: GatewayClient, emulator: KubernetesEmulator, notification_sink: CallbackSink
 ) -> None:
     response = await gw.post(
         PACKAGES,
@@ -273,13 +266,13 @@ async def test_a_kustomizations_workload_deleted_is_drift_and_a_reconcile_reques
     assert operation["state"] == "COMPLETED", operation
     deployment_id = str(response.json()["deploymentId"])
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
 
     emulator.delete("apps/v1", "Deployment", "shop", "apps")
     record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
     assert record["drift"]["differences"][0]["change"] == "missing", record
     assert record["drift"]["differences"][0]["kind"] == "Deployment"
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     # kustomize-controller keeps no applied manifests: no diff, a 501 saying why.
     response = await gw.get(f"{DEPLOYMENTS}/{deployment_id}/diff")
     assert response.status_code == 501, response.text

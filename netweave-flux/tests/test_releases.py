@@ -83,7 +83,8 @@ def test_manifest_objects_split_helms_documents() -> None:
 
 
 class FakeReader:
-    """The API as ``netweave.adapters.kubernetes.ObjectReader`` sees it: discovery documents and one live object."""
+    """The API as ``netweave.adapters.kubernetes.ObjectReader`` sees it: discovery documents
+    and one live object."""
 
     def __init__(self, live: dict[str, Any] | None) -> None:
         self.live = live

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import flux_gateway_settings
 from flux_sim import FluxSimulator
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from netweave.adapters import kubewatch
 from netweave.config import ReconcileSettings
-from netweave.testing.etsi_notify import CallbackSink, callback_sink
-from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
+from netweave.testing.etsi_notify import CallbackSink
+from netweave.testing.gateway import GatewayClient, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 from netweave.testing.reconcile import fast_polling, notified, recorded_until, stored, subscribe
 from test_health import HR, deploy
@@ -33,33 +34,14 @@ HELMRELEASES = "/apis/helm.toolkit.fluxcd.io/v2/helmreleases"
 
 
 @pytest.fixture
-def sink() -> Iterator[CallbackSink]:
-    with callback_sink() as server:
-        yield server
-
-
-@pytest.fixture
 async def gw(
     kubeconfig: Path, flux: FluxSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[GatewayClient]:
     # Watch requests renewed every second (from their last resourceVersion), so a test can
     # hold the renewed ones.
     monkeypatch.setattr(kubewatch, "WATCH_SECONDS", 1)
-    settings = gateway_settings(
-        tmp_path / "data",
-        dms=[
-            {
-                "name": "flux",
-                "type": "flux",
-                "default": True,
-                "config": {
-                    "mode": "cluster",
-                    "cluster": {"kubeconfig": str(kubeconfig), "connectRetries": 0},
-                    "remediation": {"upgradeRetries": 0},
-                    "timeouts": {"read": 0.5, "write": 20},
-                },
-            }
-        ],
+    settings = flux_gateway_settings(
+        tmp_path, kubeconfig, remediation={"upgradeRetries": 0}, timeouts={"read": 0.5, "write": 20}
     )
     fast_polling(settings)
     # Polling effectively off: only the watch can notice a change within the test.
@@ -112,10 +94,13 @@ def _lists(emulator: KubernetesEmulator, path: str) -> int:
 
 
 async def test_a_helmrelease_stalled_behind_the_gateways_back_is_noticed_by_the_watch(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink, kubeconfig: Path
+    gw: GatewayClient,
+    emulator: KubernetesEmulator,
+    notification_sink: CallbackSink,
+    kubeconfig: Path,
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     reconciler: Any = gw.app.state.services.reconciler
     batches = reconciler.stats.watch_batches
 
@@ -125,7 +110,10 @@ async def test_a_helmrelease_stalled_behind_the_gateways_back_is_noticed_by_the_
     assert "values" in {d["change"] for d in record["drift"]["differences"]}, record
     assert reconciler.stats.watch_batches > batches
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "FAILED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "FAILED",
     )
     # Watched, not polled: the deployment's object was read on changes, not every interval.
     assert any(r.path == HELMRELEASES and "watch=true" in r.query for r in emulator.requests), (
@@ -134,10 +122,10 @@ async def test_a_helmrelease_stalled_behind_the_gateways_back_is_noticed_by_the_
 
 
 async def test_a_workload_deleted_is_noticed_through_the_watch_of_flux_owned_workloads(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink
+    gw: GatewayClient, emulator: KubernetesEmulator, notification_sink: CallbackSink
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     workload = emulator.get("apps/v1", "Deployment", "web", "apps")
     assert workload is not None
     # helm-controller's owner labels map the workload to its HelmRelease.
@@ -147,14 +135,17 @@ async def test_a_workload_deleted_is_noticed_through_the_watch_of_flux_owned_wor
     emulator.delete("apps/v1", "Deployment", "web", "apps")  # HelmRelease unchanged: Ready
     record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
     assert record["status"] == "DEGRADED", record
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
 
 
 async def test_a_watch_expired_while_the_change_happened_relists_and_records_it(
-    gw: GatewayClient, emulator: KubernetesEmulator, sink: CallbackSink, kubeconfig: Path
+    gw: GatewayClient,
+    emulator: KubernetesEmulator,
+    notification_sink: CallbackSink,
+    kubeconfig: Path,
 ) -> None:
     deployment_id = await deploy(gw)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     lists = _lists(emulator, HELMRELEASES)
 
     # Every renewed watch is held: the gateway sees nothing (polling is off).
@@ -177,5 +168,8 @@ async def test_a_watch_expired_while_the_change_happened_relists_and_records_it(
     # relist first and lead to the HelmRelease's read before its own collection relists.
     await _until(lambda: _lists(emulator, HELMRELEASES) > lists, 10.0)
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "FAILED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "FAILED",
     )

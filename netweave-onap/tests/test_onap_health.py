@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from netweave.testing.etsi_notify import CallbackSink, callback_sink
+from netweave.testing.etsi_notify import CallbackSink
 from netweave.testing.gateway import (
     TERMINAL_OPERATION_STATES,
     GatewayClient,
@@ -34,12 +34,6 @@ from onap_emulators.samples import MODEL
 from onap_emulators.so import SoEmulator
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
-
-
-@pytest.fixture
-def sink() -> Iterator[CallbackSink]:
-    with callback_sink() as server:
-        yield server
 
 
 @pytest.fixture
@@ -98,10 +92,10 @@ def instance_id(k8s: K8sPluginEmulator) -> str:
 
 
 async def test_an_instance_whose_workload_fails_is_degraded_and_ready_again_deployed(
-    gw: GatewayClient, k8s_backend: K8sPluginEmulator, sink: CallbackSink, charts: Path
+    gw: GatewayClient, k8s_backend: K8sPluginEmulator, notification_sink: CallbackSink, charts: Path
 ) -> None:
     deployment_id = await deploy(gw, charts)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
     kinds = {r["kind"]: r for r in report["resources"]}
     assert kinds["Deployment"]["ready"] is True, report  # judged by the Deployment rule
@@ -111,7 +105,10 @@ async def test_an_instance_whose_workload_fails_is_degraded_and_ready_again_depl
     record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
     assert "ReplicasUnavailable" in (record["statusMessage"] or ""), record
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEGRADED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DEGRADED",
     )
     assert record["driftDetected"] is False  # not a change of configuration
 
@@ -124,24 +121,30 @@ async def test_an_instance_whose_workload_fails_is_degraded_and_ready_again_depl
         k8s_backend.instances[instance_id(k8s_backend)].unready = False
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEPLOYED")
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DEPLOYED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DEPLOYED",
     )
 
 
 async def test_an_instance_deleted_behind_the_gateways_back_is_deleted_and_reinstalled_by_repair(
-    gw: GatewayClient, k8s_backend: K8sPluginEmulator, sink: CallbackSink, charts: Path
+    gw: GatewayClient, k8s_backend: K8sPluginEmulator, notification_sink: CallbackSink, charts: Path
 ) -> None:
     deployment_id = await deploy(gw, charts)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     gone = instance_id(k8s_backend)
     k8s_backend.remove(gone)
 
     record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DELETED")
     assert record["drift"]["differences"][0]["change"] == "uninstalled", record
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DELETED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DELETED",
     )
-    await notified(sink, "DeploymentDriftDetected", deployment_id)
+    await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
 
     response = await gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")
     assert response.status_code == 202, response.text
@@ -155,10 +158,10 @@ async def test_an_instance_deleted_behind_the_gateways_back_is_deleted_and_reins
 
 
 async def test_the_plugin_refusing_or_hanging_during_polls_changes_nothing(
-    gw: GatewayClient, k8s_backend: K8sPluginEmulator, sink: CallbackSink, charts: Path
+    gw: GatewayClient, k8s_backend: K8sPluginEmulator, notification_sink: CallbackSink, charts: Path
 ) -> None:
     deployment_id = await deploy(gw, charts)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     reconciler: Any = gw.app.state.services.reconciler
     before = await stored(gw, deployment_id)
     path = f"/v1/instance/{instance_id(k8s_backend)}"
@@ -181,8 +184,8 @@ async def test_the_plugin_refusing_or_hanging_during_polls_changes_nothing(
     after = await stored(gw, deployment_id)
     for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
         assert after[key] == before[key], (key, before, after)
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
-    assert events(sink, "DeploymentDriftDetected", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentDriftDetected", deployment_id) == []
     k8s_backend.degrade(instance_id(k8s_backend))
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
 
@@ -256,10 +259,10 @@ async def so_deploy(so_gw: GatewayClient, names: list[str]) -> list[str]:
 
 
 async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_and_notified(
-    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+    so_gw: GatewayClient, so_backend: SoEmulator, notification_sink: CallbackSink
 ) -> None:
     (deployment_id,) = await so_deploy(so_gw, ["cu-1"])
-    await subscribe(so_gw, sink)
+    await subscribe(so_gw, notification_sink)
 
     # An outage of SO's API first: nothing changes.
     so_backend.outage_status = 503
@@ -268,7 +271,7 @@ async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_
     await _until(lambda: reconciler.stats.unreachable >= start + 2, 10.0)
     so_backend.outage_status = None
     assert (await stored(so_gw, deployment_id))["status"] == "DEPLOYED"
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
 
     (instance,) = so_backend.instances
     so_backend.delete_behind(instance)
@@ -276,7 +279,10 @@ async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_
     assert record["drift"]["differences"][0]["change"] == "uninstalled", record
     assert so_backend.instances == {}  # SO (A&AI) no longer has it
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DELETED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DELETED",
     )
 
 
@@ -288,11 +294,11 @@ def instance_named(so: SoEmulator, name: str) -> str:
 
 
 async def test_a_so_poll_round_reads_all_service_instances_with_one_list(
-    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+    so_gw: GatewayClient, so_backend: SoEmulator, notification_sink: CallbackSink
 ) -> None:
     names = ["cu-1", "cu-2", "cu-3"]
     ids = dict(zip(names, await so_deploy(so_gw, names), strict=True))
-    await subscribe(so_gw, sink)
+    await subscribe(so_gw, notification_sink)
 
     def counted() -> tuple[int, int]:
         rounds = sum(1 for f in so_backend.lists if f == ROUND)
@@ -314,24 +320,30 @@ async def test_a_so_poll_round_reads_all_service_instances_with_one_list(
     record = await recorded_until(so_gw, ids["cu-2"], lambda d: d["status"] == "FAILED")
     assert "DeleteVfModuleBB failed" in (record["statusMessage"] or ""), record
     await notified(
-        sink, "DeploymentHealthChanged", ids["cu-2"], lambda e: e["data"]["status"] == "FAILED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        ids["cu-2"],
+        lambda e: e["data"]["status"] == "FAILED",
     )
     record = await recorded_until(so_gw, ids["cu-3"], lambda d: d["status"] == "DELETED")
     assert record["drift"]["differences"][0]["change"] == "uninstalled", record
     assert set(so_backend.instances.values()) == {"cu-1", "cu-2"}  # what SO (A&AI) holds
     await notified(
-        sink, "DeploymentHealthChanged", ids["cu-3"], lambda e: e["data"]["status"] == "DELETED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        ids["cu-3"],
+        lambda e: e["data"]["status"] == "DELETED",
     )
     first = await stored(so_gw, ids["cu-1"])
     assert (first["status"], first["driftDetected"]) == ("DEPLOYED", False), first
-    assert events(sink, "DeploymentHealthChanged", ids["cu-1"]) == []
+    assert events(notification_sink, "DeploymentHealthChanged", ids["cu-1"]) == []
 
 
 async def test_a_so_request_list_answering_503_changes_nothing_and_is_backed_off(
-    so_gw: GatewayClient, so_backend: SoEmulator, sink: CallbackSink
+    so_gw: GatewayClient, so_backend: SoEmulator, notification_sink: CallbackSink
 ) -> None:
     ids = await so_deploy(so_gw, ["cu-1", "cu-2"])
-    await subscribe(so_gw, sink)
+    await subscribe(so_gw, notification_sink)
     reconciler: Any = so_gw.app.state.services.reconciler
     before = {i: await stored(so_gw, i) for i in ids}
 
@@ -354,7 +366,7 @@ async def test_a_so_request_list_answering_503_changes_nothing_and_is_backed_off
         after = await stored(so_gw, deployment_id)
         for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
             assert after[key] == before[deployment_id][key], (key, before, after)
-        assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+        assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
     # The list answers again: the delete is seen.
     await recorded_until(so_gw, ids[0], lambda d: d["status"] == "DELETED")
     assert (await stored(so_gw, ids[1]))["status"] == "DEPLOYED"

@@ -6,12 +6,12 @@ subscriber on loopback receives the events. What OSM holds is checked."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from netweave.testing.etsi_notify import CallbackSink, callback_sink
+from netweave.testing.etsi_notify import CallbackSink
 from netweave.testing.gateway import (
     TERMINAL_OPERATION_STATES,
     GatewayClient,
@@ -31,12 +31,6 @@ from osm_emulator import OsmNbiEmulator
 from osm_packages import archive, knf_vnfd, nsd
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
-
-
-@pytest.fixture
-def sink() -> Iterator[CallbackSink]:
-    with callback_sink() as server:
-        yield server
 
 
 @pytest.fixture
@@ -111,10 +105,10 @@ def ns_id_of(emulator: OsmNbiEmulator) -> str:
 
 
 async def test_an_ns_instance_lcm_finds_broken_is_failed_and_notified(
-    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+    gw: GatewayClient, emulator: OsmNbiEmulator, notification_sink: CallbackSink, tmp_path: Path
 ) -> None:
     deployment_id = await deploy(gw, emulator, tmp_path)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
     (kdu,) = report["resources"]
     assert (kdu["kind"], kdu["ready"]) == ("KDU", True), report
@@ -123,7 +117,10 @@ async def test_an_ns_instance_lcm_finds_broken_is_failed_and_notified(
     record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "FAILED")
     assert "CrashLoopBackOff" in (record["statusMessage"] or ""), record
     event = await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "FAILED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "FAILED",
     )
     assert event["id"]
     report = (await gw.get(f"{DEPLOYMENTS}/{deployment_id}/status")).json()
@@ -136,10 +133,10 @@ async def test_an_ns_instance_lcm_finds_broken_is_failed_and_notified(
 
 
 async def test_a_kdu_upgraded_in_osm_directly_is_drift_and_the_repair_restores_the_values(
-    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+    gw: GatewayClient, emulator: OsmNbiEmulator, notification_sink: CallbackSink, tmp_path: Path
 ) -> None:
     deployment_id = await deploy(gw, emulator, tmp_path)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     ns_id = ns_id_of(emulator)
 
     # `osm ns-action --action_name upgrade` by someone else, with other values.
@@ -159,7 +156,7 @@ async def test_a_kdu_upgraded_in_osm_directly_is_drift_and_the_repair_restores_t
     changes = {d["change"] for d in record["drift"]["differences"]}
     assert {"revision", "values"} <= changes, record
     assert record["values"] == {"replicaCount": 1}  # the gateway's desired state is kept
-    event = await notified(sink, "DeploymentDriftDetected", deployment_id)
+    event = await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     assert event["data"]["driftDetected"] is True
 
     response = await gw.post(f"{DEPLOYMENTS}/{deployment_id}/reconcile")
@@ -172,23 +169,26 @@ async def test_a_kdu_upgraded_in_osm_directly_is_drift_and_the_repair_restores_t
 
 
 async def test_an_ns_instance_deleted_in_osm_is_deleted_with_drift(
-    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+    gw: GatewayClient, emulator: OsmNbiEmulator, notification_sink: CallbackSink, tmp_path: Path
 ) -> None:
     deployment_id = await deploy(gw, emulator, tmp_path)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     emulator.remove_ns(ns_id_of(emulator))
     record = await recorded_until(gw, deployment_id, lambda d: d["status"] == "DELETED")
     assert record["drift"]["differences"][0]["change"] == "uninstalled", record
     await notified(
-        sink, "DeploymentHealthChanged", deployment_id, lambda e: e["data"]["status"] == "DELETED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        deployment_id,
+        lambda e: e["data"]["status"] == "DELETED",
     )
 
 
 async def test_nbi_refusing_or_hanging_during_polls_changes_nothing(
-    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+    gw: GatewayClient, emulator: OsmNbiEmulator, notification_sink: CallbackSink, tmp_path: Path
 ) -> None:
     deployment_id = await deploy(gw, emulator, tmp_path)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     reconciler: Any = gw.app.state.services.reconciler
     before = await stored(gw, deployment_id)
     # A poll round is one list of the NS records (BATCH_READS).
@@ -210,8 +210,8 @@ async def test_nbi_refusing_or_hanging_during_polls_changes_nothing(
     after = await stored(gw, deployment_id)
     for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
         assert after[key] == before[key], (key, before, after)
-    assert events(sink, "DeploymentHealthChanged", deployment_id) == []
-    assert events(sink, "DeploymentDriftDetected", deployment_id) == []
+    assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
+    assert events(notification_sink, "DeploymentDriftDetected", deployment_id) == []
     emulator.break_ns(ns_id_of(emulator), "KDU ldap failed")
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "FAILED")
 
@@ -231,11 +231,11 @@ def ns_of(emulator: OsmNbiEmulator, name: str) -> str:
 
 
 async def test_a_poll_round_reads_all_ns_instances_with_one_list(
-    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+    gw: GatewayClient, emulator: OsmNbiEmulator, notification_sink: CallbackSink, tmp_path: Path
 ) -> None:
     names = ["ldap1", "ldap2", "ldap3"]
     ids = dict(zip(names, await deploy_many(gw, emulator, tmp_path, names), strict=True))
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     ns = {name: ns_of(emulator, name) for name in names}
     lists, op_lists = "/nslcm/v1/ns_instances_content", "/nslcm/v1/ns_lcm_op_occs"
 
@@ -260,7 +260,10 @@ async def test_a_poll_round_reads_all_ns_instances_with_one_list(
     record = await recorded_until(gw, ids["ldap2"], lambda d: d["status"] == "FAILED")
     assert "CrashLoopBackOff" in (record["statusMessage"] or ""), record
     await notified(
-        sink, "DeploymentHealthChanged", ids["ldap2"], lambda e: e["data"]["status"] == "FAILED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        ids["ldap2"],
+        lambda e: e["data"]["status"] == "FAILED",
     )
     # One NS deleted in OSM directly: missing from the list, it reads as gone.
     emulator.remove_ns(ns["ldap3"])
@@ -268,19 +271,22 @@ async def test_a_poll_round_reads_all_ns_instances_with_one_list(
     assert record["drift"]["differences"][0]["change"] == "uninstalled", record
     assert ns["ldap3"] not in emulator.nsrs
     await notified(
-        sink, "DeploymentHealthChanged", ids["ldap3"], lambda e: e["data"]["status"] == "DELETED"
+        notification_sink,
+        "DeploymentHealthChanged",
+        ids["ldap3"],
+        lambda e: e["data"]["status"] == "DELETED",
     )
     first = await stored(gw, ids["ldap1"])
     assert (first["status"], first["driftDetected"]) == ("DEPLOYED", False), first
-    assert events(sink, "DeploymentHealthChanged", ids["ldap1"]) == []
+    assert events(notification_sink, "DeploymentHealthChanged", ids["ldap1"]) == []
 
 
 async def test_an_ns_list_answering_503_changes_nothing_and_is_backed_off(
-    gw: GatewayClient, emulator: OsmNbiEmulator, sink: CallbackSink, tmp_path: Path
+    gw: GatewayClient, emulator: OsmNbiEmulator, notification_sink: CallbackSink, tmp_path: Path
 ) -> None:
     names = ["ldap1", "ldap2"]
     ids = await deploy_many(gw, emulator, tmp_path, names)
-    await subscribe(gw, sink)
+    await subscribe(gw, notification_sink)
     reconciler: Any = gw.app.state.services.reconciler
     before = {i: await stored(gw, i) for i in ids}
     lists = "/nslcm/v1/ns_instances_content"
@@ -304,7 +310,7 @@ async def test_an_ns_list_answering_503_changes_nothing_and_is_backed_off(
         after = await stored(gw, deployment_id)
         for key in ("status", "statusMessage", "driftDetected", "updatedAt"):
             assert after[key] == before[deployment_id][key], (key, before, after)
-        assert events(sink, "DeploymentHealthChanged", deployment_id) == []
+        assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []
     # The list answers again: the break is seen.
     await recorded_until(gw, ids[0], lambda d: d["status"] == "FAILED")
     assert (await stored(gw, ids[1]))["status"] == "DEPLOYED"

@@ -136,6 +136,15 @@ def gateway_settings(
     )
 
 
+def instance_settings(
+    tmp_path: Path, adapter_type: str, config: Mapping[str, Any], *, name: str | None = None
+) -> Settings:
+    """:func:`gateway_settings` with one adapter instance (the default) of ``adapter_type``
+    configured with ``config``, as a ``plugins.dms`` entry of the YAML file would."""
+    entry = {"name": name or adapter_type, "type": adapter_type, "default": True, "config": config}
+    return gateway_settings(tmp_path / "data", dms=[entry])
+
+
 _Client = TypeVar("_Client", bound=GatewayClient)
 
 
@@ -195,5 +204,6 @@ __all__ = [
     "TOKEN",
     "GatewayClient",
     "gateway_settings",
+    "instance_settings",
     "running_gateway",
 ]

@@ -21,6 +21,7 @@ pytest_plugins = ["netweave.testing.k8s.fixtures"]
 
 if TYPE_CHECKING:
     from netweave.config import Settings
+    from netweave.testing.etsi_notify import CallbackSink
 
 
 @pytest.fixture
@@ -41,6 +42,16 @@ def netweave_settings(netweave_data_dir: Path) -> Settings:
     from netweave.config import Settings
 
     return Settings(data_dir=netweave_data_dir)
+
+
+@pytest.fixture
+def notification_sink() -> Generator[CallbackSink, None, None]:
+    """A subscriber's callback endpoint on loopback, recording what the gateway delivers
+    (``netweave.testing.etsi_notify.CallbackSink``)."""
+    from netweave.testing.etsi_notify import callback_sink
+
+    with callback_sink() as sink:
+        yield sink
 
 
 def pytest_collection_modifyitems(

@@ -534,8 +534,10 @@ class ArgoCDAdapter(DMSAdapter[ArgoCDConfig]):
         app = await self._get_app(name)
         return self._info(app, resources=await self._resources(name))
 
-    #: The reconciler's poll round is one Application list (``_get_deployments``).
+    #: The reconciler's poll round is one Application list (``_get_deployments``): the list
+    #: answers every Application of the project, so a round of thousands is still one call.
     BATCH_READS: ClassVar[bool] = True
+    BATCH_READ_SIZE: ClassVar[int] = 10_000
 
     async def _get_deployments(
         self, backend_refs: list[str]

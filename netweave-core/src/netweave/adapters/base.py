@@ -528,6 +528,9 @@ class DMSAdapter(abc.ABC, Generic[ConfigT]):
 
     #: True when the adapter implements :meth:`_get_deployments` (one backend call for many).
     BATCH_READS: ClassVar[bool] = False
+    #: The most deployments one :meth:`_get_deployments` call is given (a poll round of more
+    #: is split): raise it when the backend's list answers all of them anyway.
+    BATCH_READ_SIZE: ClassVar[int] = 500
 
     @property
     def watches(self) -> bool:

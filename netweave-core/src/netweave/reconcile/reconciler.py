@@ -42,8 +42,10 @@ from netweave.store import MAX_PAGE_LIMIT, DeploymentRecord, Store
 from netweave.waiting import wait_event
 
 _log = logging.getLogger("netweave.reconcile")
-#: Deployments one batched read (``DMSAdapter.get_deployments``) covers at most.
-BATCH_SIZE = 500
+#: Seconds a reported change waits before its read, so the events of one change coalesce.
+CHANGE_SETTLE = 0.5
+#: Seconds between two listings of the deployments asked for by reported unknown releases.
+RELIST_GAP = 1.0
 
 
 def shard_of(deployment_id: str, shards: int) -> int:
@@ -254,6 +256,9 @@ class Reconciler:
                 await self.refresh()
             except Exception:
                 _log.warning("reconciler: listing deployments failed; retrying", exc_info=True)
+            # A burst of creates reports one unknown release after another: those asks made
+            # meanwhile are served by one listing after the gap, not one listing each.
+            await asyncio.sleep(min(RELIST_GAP, self.list_interval))
 
     # -- watch -----------------------------------------------------------------------------
 
@@ -292,7 +297,9 @@ class Reconciler:
                     self._unknown_changed.add((adapter, ref))
                 continue
             tracked = self._tracked[deployment_id]
-            tracked.due = min(tracked.due, now)
+            # Read after a short settle: one change (an install, an edit) is reported as
+            # several object events, which then cost one read instead of one each.
+            tracked.due = min(tracked.due, now + CHANGE_SETTLE)
             if deployment_id in self._in_flight:
                 tracked.changed_meanwhile = True
         if unknown and changes.refs and not changes.resync:
@@ -331,8 +338,9 @@ class Reconciler:
                         self._in_flight.add(tracked.deployment_id)
                         due.append(tracked)
                 # One backend call reads a round's deployments (bounded pages of them).
-                for start in range(0, len(due), BATCH_SIZE):
-                    self._start(self._observe_batch(name, due[start : start + BATCH_SIZE]))
+                size = self._registry.adapters[name].BATCH_READ_SIZE
+                for start in range(0, len(due), size):
+                    self._start(self._observe_batch(name, due[start : start + size]))
             await wait_event(self._wake, max(0.01, soonest - time.monotonic()))
 
     def _start(self, work: Awaitable[None]) -> None:

@@ -17,7 +17,7 @@ from netweave_flux.manifests import (
     flat_substitutions,
     object_name,
 )
-from netweave_flux.status import map_status
+from netweave_flux.status import InventoryEntry, judge, map_status
 from pydantic import ValidationError
 
 
@@ -251,3 +251,28 @@ async def test_inline_kubeconfig_and_health(emulator: KubernetesEmulator) -> Non
     assert health.details["kubernetes"] == "v1.35.0"
     assert await adapter.list_packages() == []
     await adapter.stop()
+
+
+def test_judged_workloads_report_the_claims_and_labels_of_their_pods() -> None:
+    # What the ETSI face links a VNFC by (storageResourceIds, vnfLinkPorts): from the live object.
+    web = InventoryEntry("apps", "web", "apps", "Deployment", "v1")
+    gone = InventoryEntry("apps", "old", "apps", "Deployment", "v1")
+    live = {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "i"}],
+                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "web-data"}}],
+                },
+            }
+        },
+    }
+    resources, _ = judge([web, gone], {web: live, gone: None})
+    assert resources[0].claims == ["web-data"] and resources[0].pod_labels == {"app": "web"}
+    assert resources[0].selector is None
+    # A deleted object says nothing of its pods.
+    assert resources[1].claims is None and resources[1].pod_labels is None
+    assert resources[0].model_dump(by_alias=True, exclude_none=True)["podLabels"] == {"app": "web"}

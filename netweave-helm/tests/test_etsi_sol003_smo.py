@@ -601,3 +601,148 @@ async def test_notifications_outlive_a_dead_callback_and_a_gateway_restart(
     ]
     assert len(sink.accepted()) == len(bodies) == 4
     assert bodies[-1]["vnfInstanceId"] == instance_id
+
+
+# -- what the workloads mount and what selects them ------------------------------------------
+
+#: The release's Deployment mounting its claim; a Service and a NetworkPolicy selecting its
+#: pods; a Service selecting another workload's pod only, and one without a selector.
+MOUNTING_DEPLOYMENT = DEPLOYMENT.replace(
+    '          image: "example/app:{{ .Values.tag }}"\n',
+    '          image: "example/app:{{ .Values.tag }}"\n'
+    "      volumes:\n"
+    "        - name: data\n"
+    "          persistentVolumeClaim:\n"
+    "            claimName: {{ .Release.Name }}-data\n",
+)
+SERVICES = """apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  selector:
+    app.kubernetes.io/instance: {{ .Release.Name }}
+  ports:
+    - port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-idle
+spec:
+  selector:
+    app.kubernetes.io/instance: neighbour
+  ports:
+    - port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-manual
+spec:
+  ports:
+    - port: 80
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .Release.Name }}-fence
+spec:
+  podSelector:
+    matchExpressions:
+      - key: app.kubernetes.io/instance
+        operator: In
+        values: [{{ .Release.Name }}]
+  policyTypes: [Ingress]
+"""
+
+
+@pytest.mark.parametrize("major", [2, 1])
+async def test_the_instance_links_vnfcs_to_their_storage_and_link_ports(
+    major: int, gw: GatewayClient, k8s_emulator: KubernetesEmulator, tmp_path: Path
+) -> None:
+    contract = (sol003_vnflcm_contract if major == 2 else sol003_v1_contract)(shared_dir())
+    smo = StandardSmo(gw, contract, major=major)
+    archive = build_chart(
+        tmp_path / "linked",
+        "smo-linked",
+        "1.0.0",
+        values={"replicaCount": 1, "tag": "1", "greeting": "hello", "storage": True},
+        templates={
+            "deployment.yaml": MOUNTING_DEPLOYMENT,
+            "configmap.yaml": CONFIGMAP,
+            "pvc.yaml": PVC,
+            "services.yaml": SERVICES,
+        },
+    )
+    package = await onboard(gw, archive, "smo-linked", "1.0.0")
+    # A pod of someone else's in the namespace: the "-idle" Service selects it (so it is ready).
+    k8s_emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    k8s_emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "neighbour",
+                "namespace": NS,
+                "labels": {"app.kubernetes.io/instance": "neighbour"},
+            },
+            "spec": {"containers": [{"name": "c", "image": "example/other:1"}]},
+        }
+    )
+    instance_id = (await smo.call("POST", "/vnf_instances", {"vnfdId": package})).json()["id"]
+    op = await smo.task(
+        f"/vnf_instances/{instance_id}/instantiate",
+        {"flavourId": "default", "additionalParams": {"namespace": NS, "releaseName": RELEASE}},
+    )
+    done = await smo.poll(op)
+    assert done["operationState"] == "COMPLETED", done.get("error")
+
+    # What the cluster holds: the Deployment's pods mount the claim, the Service selects them.
+    live = workload(k8s_emulator)
+    assert live is not None
+    claim = f"{RELEASE}-data"
+    volumes = live["spec"]["template"]["spec"]["volumes"]
+    assert volumes[0]["persistentVolumeClaim"]["claimName"] == claim
+    assert k8s_emulator.get("v1", "PersistentVolumeClaim", claim, NS) is not None
+    service = k8s_emulator.get("v1", "Service", f"{RELEASE}-web", NS)
+    assert service is not None
+    assert (
+        service["spec"]["selector"].items()
+        <= live["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+    info = (await smo.instance(instance_id))["instantiatedVnfInfo"]  # validated by the SMO
+    vnfcs = {v["id"]: v for v in info["vnfcResourceInfo"]}
+    app, cfg = f"{NS}/Deployment/{RELEASE}-app", f"{NS}/ConfigMap/{RELEASE}-cfg"
+    assert set(vnfcs) == {app, cfg}
+    storage_ids = [s["id"] for s in info["virtualStorageResourceInfo"]]
+    assert storage_ids == [f"{NS}/PersistentVolumeClaim/{claim}"]
+    assert vnfcs[app]["storageResourceIds"] == storage_ids
+    # A ConfigMap has no pods: no storage, no connection point.
+    assert "storageResourceIds" not in vnfcs[cfg] and "vnfcCpInfo" not in vnfcs[cfg]
+
+    links = {
+        link["id"]: link
+        for link in info["virtualLinkResourceInfo" if major == 1 else "vnfVirtualLinkResourceInfo"]
+    }
+    web, idle = f"{NS}/Service/{RELEASE}-web", f"{NS}/Service/{RELEASE}-idle"
+    manual, fence = f"{NS}/Service/{RELEASE}-manual", f"{NS}/NetworkPolicy/{RELEASE}-fence"
+    assert set(links) == {web, idle, manual, fence}
+    # A Service selecting none of the release's pods (another's only), or no pod at all (no
+    # selector): no port.
+    assert "vnfLinkPorts" not in links[idle] and "vnfLinkPorts" not in links[manual]
+    cps = {cp["id"]: cp for cp in vnfcs[app]["vnfcCpInfo"]}
+    assert len(cps) == 2
+    for link_id in (web, fence):
+        (port,) = links[link_id]["vnfLinkPorts"]
+        assert port["cpInstanceType"] == "VNFC_CP"
+        # The port's CP is the selected VNFC's, and that CP names the port back.
+        cp = cps[port["cpInstanceId"]]
+        assert cp["vnfLinkPortId"] == port["id"]
+        link_name = links[link_id]["networkResource"]["resourceId"]
+        assert cp["cpdId"] == link_name
+        assert port["resourceHandle"]["resourceId"] == f"{link_name}/{RELEASE}-app"
+        assert port["resourceHandle"]["vimLevelResourceType"] == link_id.split("/")[1]
+        if major == 1:
+            assert port["resourceHandle"]["vimConnectionId"] == "helm-local"

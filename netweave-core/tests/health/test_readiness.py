@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 from netweave.health.diff import differences, unified
-from netweave.health.readiness import readiness, summary
+from netweave.health.readiness import (
+    MAX_CLAIMS,
+    label_selector_matches,
+    readiness,
+    relations,
+    summary,
+)
 
 
 def deployment(want: int = 2, generation: int = 3, **status: Any) -> dict[str, Any]:
@@ -225,3 +231,125 @@ def test_a_manifest_value_shared_by_a_yaml_alias_is_rendered_in_full() -> None:
     text = unified(desired, live, "deployment/web")
     assert "&id" not in text and "*id" not in text
     assert "-        app: web\n+        app: other\n" in text
+
+
+# -- relations: what a workload mounts, what a Service or NetworkPolicy selects ----------------
+
+
+def _pod_spec(*volumes: dict[str, Any]) -> dict[str, Any]:
+    return {"containers": [{"name": "c", "image": "i"}], "volumes": list(volumes)}
+
+
+_CLAIM = {"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}}
+_CONFIG = {"name": "cfg", "configMap": {"name": "web-cfg"}}
+_LABELS = {"app": "web", "tier": "front"}
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "DaemonSet", "ReplicaSet", "Job"])
+def test_a_workload_relates_its_pod_templates_claims_and_labels(kind: str) -> None:
+    obj = {
+        "kind": kind,
+        "metadata": {"name": "web", "labels": {"chart": "x"}},
+        "spec": {"template": {"metadata": {"labels": _LABELS}, "spec": _pod_spec(_CLAIM, _CONFIG)}},
+    }
+    found = relations(obj)
+    # The template's labels (what its pods carry), not the workload's own.
+    assert found.claims == ("web-data",) and found.pod_labels == _LABELS
+    assert found.selector is None
+    assert found.fields() == {"claims": ["web-data"], "pod_labels": _LABELS, "selector": None}
+
+
+def test_a_cronjob_relates_its_job_templates_pods() -> None:
+    template = {"metadata": {"labels": _LABELS}, "spec": _pod_spec(_CLAIM)}
+    obj = {"kind": "CronJob", "metadata": {"name": "nightly"},
+           "spec": {"jobTemplate": {"spec": {"template": template}}}}  # fmt: skip
+    assert relations(obj).claims == ("web-data",)
+    assert relations(obj).pod_labels == _LABELS
+
+
+def test_a_statefulset_claims_one_volume_per_replica_and_template() -> None:
+    obj = {
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 2,
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": _pod_spec(_CLAIM)},
+            "volumeClaimTemplates": [
+                {"metadata": {"name": "pgdata"}},
+                {"metadata": {"name": "wal"}},
+            ],
+        },
+    }
+    found = relations(obj)
+    assert found.claims == ("web-data", "pgdata-db-0", "pgdata-db-1", "wal-db-0", "wal-db-1")
+    assert found.pod_labels == {"app": "db"}
+    # Replicas absent: one; a huge count is bounded.
+    del obj["spec"]["replicas"]  # type: ignore[attr-defined]
+    assert relations(obj).claims == ("web-data", "pgdata-db-0", "wal-db-0")
+    obj["spec"]["replicas"] = 10**6  # type: ignore[index]
+    assert len(relations(obj).claims or ()) == 1 + 2 * MAX_CLAIMS
+
+
+def test_a_pod_relates_its_own_labels_and_claims() -> None:
+    ephemeral = {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}}
+    obj = {"kind": "Pod", "metadata": {"name": "p", "labels": _LABELS},
+           "spec": _pod_spec(_CLAIM, ephemeral, _CONFIG)}  # fmt: skip
+    assert relations(obj).claims == ("web-data", "p-scratch")
+    assert relations(obj).pod_labels == _LABELS
+    bare = relations({"kind": "Pod", "metadata": {"name": "q"}, "spec": {"containers": []}})
+    assert bare.claims == () and bare.pod_labels == {}
+
+
+def test_a_service_selects_by_its_selector_and_none_without_one() -> None:
+    service = {"kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}}
+    found = relations(service)
+    assert found.selector == {"matchLabels": {"app": "web"}}
+    assert found.claims is None and found.pod_labels is None
+    assert label_selector_matches(found.selector, _LABELS)
+    assert not label_selector_matches(found.selector, {"app": "db"})
+    # No selector (endpoints managed by hand), ExternalName: it selects no pod.
+    assert relations({"kind": "Service", "spec": {"ports": []}}).selector is None
+    assert relations({"kind": "Service", "spec": {"type": "ExternalName"}}).selector is None
+
+
+def test_a_network_policy_selects_by_its_pod_selector() -> None:
+    policy = {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "deny"},
+        "spec": {"podSelector": {"matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front", "edge"]},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ]}},
+    }  # fmt: skip
+    selector = relations(policy).selector
+    assert selector is not None
+    assert label_selector_matches(selector, _LABELS)
+    assert not label_selector_matches(selector, {**_LABELS, "legacy": "1"})
+    assert not label_selector_matches(selector, {"tier": "back"})
+    # An empty podSelector: every pod of the namespace.
+    everyone = relations({"kind": "NetworkPolicy", "spec": {"podSelector": {}}}).selector
+    assert everyone == {} and label_selector_matches(everyone, {})
+
+
+@pytest.mark.parametrize(
+    ("expression", "labels", "matches"),
+    [
+        ({"key": "a", "operator": "NotIn", "values": ["1"]}, {"a": "2"}, True),
+        ({"key": "a", "operator": "NotIn", "values": ["1"]}, {"a": "1"}, False),
+        ({"key": "a", "operator": "NotIn", "values": ["1"]}, {}, True),
+        ({"key": "a", "operator": "Exists"}, {"a": ""}, True),
+        ({"key": "a", "operator": "Exists"}, {}, False),
+        ({"key": "a", "operator": "In", "values": ["1"]}, {}, False),
+        # An operator it does not know selects nothing rather than everything.
+        ({"key": "a", "operator": "Gt", "values": ["1"]}, {"a": "2"}, False),
+    ],
+)
+def test_label_selector_expressions(
+    expression: dict[str, Any], labels: dict[str, str], matches: bool
+) -> None:
+    assert label_selector_matches({"matchExpressions": [expression]}, labels) is matches
+
+
+def test_other_kinds_relate_nothing() -> None:
+    found = relations({"kind": "ConfigMap", "metadata": {"name": "c"}})
+    assert found.fields() == {"claims": None, "pod_labels": None, "selector": None}

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netweave.health.readiness import readiness
+from netweave.health.readiness import readiness, relations
 from netweave.models import DeploymentStatus, DriftItem, ResourceStatus
 
 from netweave_flux.manifests import ANN_REQUESTED_AT
@@ -210,6 +210,8 @@ def judge(
                 ready=judged.ready,
                 reason=judged.reason,
                 message=judged.message,
+                # What the ETSI face links: the claims the workload's pods mount, their labels.
+                **(relations(obj).fields() if obj is not None else {}),
             )
         )
         if obj is None:

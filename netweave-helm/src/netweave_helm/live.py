@@ -18,7 +18,7 @@ import yaml
 from netweave.adapters.kubernetes import ObjectReader, kube_error_class
 from netweave.errors import BackendUnavailable
 from netweave.health.diff import differences, unified
-from netweave.health.readiness import NEEDS_PODS, readiness
+from netweave.health.readiness import NEEDS_PODS, readiness, relations
 from netweave.models import DriftItem, ResourceDiff, ResourceStatus
 
 DiffState = Literal["in-sync", "modified", "missing", "added", "removed"]
@@ -223,6 +223,8 @@ def inspect(
                 ready=state.ready,
                 reason=state.reason,
                 message=state.message,
+                # What the ETSI face links: the claims its pods mount, the pods it selects.
+                **(relations(live).fields() if live is not None else {}),
             )
         )
         where = {"kind": item.kind, "name": item.name, "namespace": item.namespace}

@@ -360,15 +360,153 @@ def summary(items: Iterable[tuple[str, str, Readiness]]) -> tuple[bool | None, s
     return (True, None) if judged else (None, None)
 
 
+# -- what a workload mounts and what a Service or NetworkPolicy selects ------------------------
+
+#: Bound on the claims named for one StatefulSet's volumeClaimTemplates (one per replica).
+MAX_CLAIMS = 1024
+
+#: Where each workload kind keeps its pod template.
+_TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Relations:
+    """How an object links to others: ``claims`` (the PersistentVolumeClaims its pods mount),
+    ``pod_labels`` (the labels of the pods it makes) and ``selector`` (the pods a Service or
+    NetworkPolicy selects, as a Kubernetes ``LabelSelector``: ``matchLabels`` and
+    ``matchExpressions``). ``None``: not a kind that has it."""
+
+    claims: tuple[str, ...] | None = None
+    pod_labels: Mapping[str, str] | None = None
+    selector: Mapping[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """As ``ResourceStatus``'s fields (``claims``, ``pod_labels``, ``selector``)."""
+        return {
+            "claims": None if self.claims is None else list(self.claims),
+            "pod_labels": None if self.pod_labels is None else dict(self.pod_labels),
+            "selector": None if self.selector is None else dict(self.selector),
+        }
+
+
+def _at(obj: JSON, path: Sequence[str]) -> JSON | None:
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else None
+
+
+def _labels(meta: Any) -> dict[str, str]:
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    if not isinstance(labels, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def _pod_claims(pod_spec: JSON | None, pod_name: str | None) -> list[str]:
+    claims: list[str] = []
+    for volume in (pod_spec or {}).get("volumes") or []:
+        if not isinstance(volume, Mapping):
+            continue
+        pvc = volume.get("persistentVolumeClaim")
+        if isinstance(pvc, Mapping) and pvc.get("claimName"):
+            claims.append(str(pvc["claimName"]))
+        elif isinstance(volume.get("ephemeral"), Mapping) and pod_name and volume.get("name"):
+            # A generic ephemeral volume's claim is named <pod>-<volume> (known for a Pod only).
+            claims.append(f"{pod_name}-{volume['name']}")
+    return claims
+
+
+def relations(obj: JSON) -> Relations:
+    """What ``obj`` (a live object as the API server returns it) mounts or selects.
+
+    * a workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob): its pod
+      template's labels and ``volumes[].persistentVolumeClaim.claimName``; a StatefulSet also
+      claims ``<template>-<statefulset>-<ordinal>`` per replica for each volumeClaimTemplate
+      (at most :data:`MAX_CLAIMS` replicas);
+    * a Pod: its own labels and claims (a generic ephemeral volume's ``<pod>-<volume>`` too);
+    * a Service: ``spec.selector`` as ``matchLabels`` (none: it selects no pod — its endpoints
+      are managed by hand);
+    * a NetworkPolicy: ``spec.podSelector`` (empty: every pod of its namespace).
+    """
+    kind = str(obj.get("kind") or "")
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    name = str((meta or {}).get("name") or "")
+    if kind == "Pod":
+        return Relations(claims=tuple(_pod_claims(_spec(obj), name)), pod_labels=_labels(meta))
+    if kind in _TEMPLATE_PATHS:
+        template = _at(obj, _TEMPLATE_PATHS[kind]) or {}
+        claims = _pod_claims(_at(template, ("spec",)), None)
+        if kind == "StatefulSet":
+            replicas = min(max(_int(_spec(obj).get("replicas"), 1), 0), MAX_CLAIMS)
+            for tpl in _spec(obj).get("volumeClaimTemplates") or []:
+                tpl_name = (
+                    (tpl.get("metadata") or {}).get("name") if isinstance(tpl, Mapping) else None
+                )
+                if tpl_name:
+                    claims.extend(f"{tpl_name}-{name}-{i}" for i in range(replicas))
+        return Relations(claims=tuple(claims), pod_labels=_labels(template.get("metadata")))
+    if kind == "Service":
+        selector = _spec(obj).get("selector")
+        if isinstance(selector, Mapping) and selector:
+            return Relations(
+                selector={"matchLabels": {str(k): str(v) for k, v in selector.items()}}
+            )
+        return Relations()
+    if kind == "NetworkPolicy":
+        pod_selector = _spec(obj).get("podSelector")
+        return Relations(selector=dict(pod_selector) if isinstance(pod_selector, Mapping) else {})
+    return Relations()
+
+
+def label_selector_matches(selector: JSON, labels: Mapping[str, str]) -> bool:
+    """Whether a Kubernetes ``LabelSelector`` selects ``labels`` (an empty one selects all;
+    an operator it does not know selects nothing)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        if not isinstance(expression, Mapping):
+            return False
+        key, operator = expression.get("key"), expression.get("operator")
+        if not isinstance(key, str):
+            return False
+        values = expression.get("values") or []
+        if operator == "In":
+            ok = key in labels and labels[key] in values
+        elif operator == "NotIn":
+            ok = key not in labels or labels[key] not in values
+        elif operator == "Exists":
+            ok = key in labels
+        elif operator == "DoesNotExist":
+            ok = key not in labels
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
 __all__ = [
+    "MAX_CLAIMS",
     "MISSING",
     "NEEDS_PODS",
     "READY",
     "RULES",
     "Readiness",
+    "Relations",
     "conditions",
+    "label_selector_matches",
     "pod_ready",
     "readiness",
+    "relations",
     "selects",
     "summary",
 ]

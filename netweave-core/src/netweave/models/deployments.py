@@ -151,6 +151,14 @@ class ResourceStatus(WireModel):
     #: A fingerprint of the object as the backend applies it (Helm: of its rendered manifest
     #: document): it changes when the object's desired state does. Not every adapter gives one.
     digest: str | None = None
+    #: The PersistentVolumeClaims (names, same namespace) a workload's pods mount
+    #: (``netweave.health.readiness.relations``); absent: not a workload, or not read.
+    claims: list[str] | None = None
+    #: The labels of the pods a workload makes (its pod template's; a Pod's own).
+    pod_labels: dict[str, str] | None = None
+    #: The pods a Service or NetworkPolicy selects, as a Kubernetes LabelSelector
+    #: (``matchLabels``, ``matchExpressions``; empty: every pod of its namespace).
+    selector: dict[str, Any] | None = None
 
 
 class DeploymentStatusReport(WireModel):

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from netweave.api.etsi.sol013 import Column, Selector, Term
+from netweave.health.readiness import label_selector_matches
 from netweave.models import OperationState
 from netweave.services.vnflcm import LcmOperation, OpOccView, VnfView
 from netweave.services.vnflcm_notify import (
@@ -194,24 +195,29 @@ def _resource_info(
 ) -> dict[str, list[dict[str, Any]]]:
     """``vnfcResourceInfo``, the virtual links' and the virtual storages' entries, from the
     objects the backend reports (the kinds split as ``resourceChanges`` splits them, with the
-    same ids)."""
+    same ids), linked as the report's relations say (``ResourceStatus.claims``, ``podLabels``,
+    ``selector``; ``docs/etsi.md``): a VNFC's ``storageResourceIds`` are the reported claims its
+    pods mount; each virtual link has one ``vnfLinkPorts`` entry per VNFC whose pods it selects,
+    whose ``cpInstanceId`` is that VNFC's ``vnfcCpInfo`` entry for the link."""
+    connection = {"vimConnectionId": adapter} if major == 1 else {}
 
     def handle(r: dict[str, Any]) -> dict[str, Any]:
         return {
             "resourceId": r["name"],
             "vimLevelResourceType": r["kind"],
             # V2.6.1 (TST 010) requires the VIM connection: the adapter instance.
-            **({"vimConnectionId": adapter} if major == 1 else {}),
+            **connection,
         }
 
     def metadata(r: dict[str, Any]) -> dict[str, Any]:
         return {key: r[key] for key in ("kind", "namespace", "ready", "message") if key in r}
 
-    vnfcs: list[dict[str, Any]] = []
-    links: list[dict[str, Any]] = []
+    vnfcs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    links: list[tuple[dict[str, Any], dict[str, Any]]] = []
     storages: list[dict[str, Any]] = []
     for r in resources:
-        key = resource_id({**r, "namespace": r.get("namespace") or namespace})
+        r = {**r, "namespace": r.get("namespace") or namespace}
+        key = resource_id(r)
         if r["kind"] in STORAGE_KINDS:
             storages.append(
                 {
@@ -223,26 +229,80 @@ def _resource_info(
             )
         elif r["kind"] in LINK_KINDS:
             links.append(
-                {
-                    "id": key,
-                    "vnfVirtualLinkDescId": r["name"],
-                    "networkResource": handle(r),
-                    "metadata": metadata(r),
-                }
+                (
+                    r,
+                    {
+                        "id": key,
+                        "vnfVirtualLinkDescId": r["name"],
+                        "networkResource": handle(r),
+                        "metadata": metadata(r),
+                    },
+                )
             )
         else:
             vnfcs.append(
+                (
+                    r,
+                    {
+                        "id": key,
+                        "vduId": r["name"],
+                        "computeResource": handle(r),
+                        "metadata": metadata(r),
+                    },
+                )
+            )
+    # A claim links only to a storage entry the report holds (a StatefulSet's claims are made
+    # by its controller, not the package: not reported, so not linked).
+    storage_ids = {entry["id"] for entry in storages}
+    for r, entry in vnfcs:
+        claimed = (
+            resource_id({"namespace": r["namespace"], "kind": "PersistentVolumeClaim", "name": c})
+            for c in r.get("claims") or ()
+        )
+        ids = list(dict.fromkeys(i for i in claimed if i in storage_ids))
+        if ids:
+            entry["storageResourceIds"] = ids
+    for link, link_entry in links:
+        selector = link.get("selector")
+        if selector is None:
+            continue  # selects no pod (a Service without a selector)
+        ports: list[dict[str, Any]] = []
+        for r, entry in vnfcs:
+            labels = r.get("pod_labels")
+            if (
+                labels is None
+                or r["namespace"] != link["namespace"]
+                or not label_selector_matches(selector, labels)
+            ):
+                continue
+            # One CP of the VNFC per link it is on, and one port of the link per such CP.
+            cp_id, port_id = (
+                f"{entry['id']}@{link_entry['id']}",
+                f"{link_entry['id']}@{entry['id']}",
+            )
+            entry.setdefault("vnfcCpInfo", []).append(
+                {"id": cp_id, "cpdId": link["name"], "vnfLinkPortId": port_id}
+            )
+            ports.append(
                 {
-                    "id": key,
-                    "vduId": r["name"],
-                    "computeResource": handle(r),
-                    "metadata": metadata(r),
+                    "id": port_id,
+                    "resourceHandle": {
+                        "resourceId": f"{link['name']}/{r['name']}",
+                        "vimLevelResourceType": link["kind"],
+                        **connection,
+                    },
+                    "cpInstanceId": cp_id,
+                    "cpInstanceType": "VNFC_CP",
                 }
             )
-    info: dict[str, list[dict[str, Any]]] = {"vnfcResourceInfo": vnfcs}
+        if ports:
+            link_entry["vnfLinkPorts"] = ports
+    info: dict[str, list[dict[str, Any]]] = {"vnfcResourceInfo": [e for _, e in vnfcs]}
     if links:
         # V2.6.1 names the array virtualLinkResourceInfo (V3.x: vnfVirtualLinkResourceInfo).
-        info["virtualLinkResourceInfo" if major == 1 else "vnfVirtualLinkResourceInfo"] = links
+        info["virtualLinkResourceInfo" if major == 1 else "vnfVirtualLinkResourceInfo"] = [
+            e for _, e in links
+        ]
     if storages:
         info["virtualStorageResourceInfo"] = storages
     return info

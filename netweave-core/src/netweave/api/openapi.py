@@ -21,6 +21,7 @@ import copy
 import json
 import sys
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -263,7 +264,11 @@ def main() -> None:
 
     # The document does not depend on which adapters are configured: build it without any.
     app = create_app(Settings(), registry=AdapterRegistry({}), plugin_manager=make_plugin_manager())
-    sys.stdout.write(render(openapi_document(app)))
+    text = render(openapi_document(app))
+    if len(sys.argv) > 1:  # ``python -m netweave.api.openapi PATH``: write the file
+        Path(sys.argv[1]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from netweave.errors import (
     NotFound,
 )
 from netweave.models import DeploymentStatus as S
+from netweave.testing.kit.errors import is_placeholder
 from netweave_onap import K8sPluginBackend, OnapAdapter, OnapConfig, SoBackend
 from netweave_onap.errors import k8splugin_error, so_error
 from netweave_onap.status import K8SPLUGIN_STATUS, map_k8splugin, map_so
@@ -55,6 +56,20 @@ def test_backend_picks_the_instances_capabilities() -> None:
     assert Capability.ROLLBACK not in so.instance_info().capabilities
     assert so.package_types == {"sdc-service"} and k8s.package_types == {"helm"}
     assert (so.max_deployment_name_length, k8s.max_deployment_name_length) == (63, 53)
+
+
+def test_the_kit_sees_each_hook_where_the_backend_implements_it() -> None:
+    so = OnapAdapter("a", OnapConfig.model_validate(SO_CONFIG))
+    k8s = OnapAdapter(
+        "b", OnapAdapter.Config.model_validate({"k8sPluginUrl": "http://x", "cloudRegion": "r"})
+    )
+    # The adapter's own methods only hand the call on; the backend's are what run.
+    assert k8s.implementation_of("_rollback_deployment") is K8sPluginBackend._rollback_deployment
+    assert so.implementation_of("_create_deployment") is SoBackend._create_deployment
+    # SO cannot roll back: its implementation is the backend base's placeholder, which the
+    # kit reports if SO ever declared the capability.
+    assert is_placeholder(so.implementation_of("_rollback_deployment"))
+    assert not is_placeholder(k8s.implementation_of("_rollback_deployment"))
 
 
 @pytest.mark.parametrize(

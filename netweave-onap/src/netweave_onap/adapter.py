@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from netweave.adapters import (
@@ -188,6 +188,14 @@ class OnapAdapter(DMSAdapter[OnapConfig]):
     def __init__(self, name: str, config: OnapConfig, *, data_dir: Path | None = None) -> None:
         super().__init__(name, config, data_dir=data_dir)
         self.backend = _backend_for(name, self.config)
+
+    def implementation_of(self, hook: str) -> Callable[..., Any]:
+        # Every hook is handed to the configured backend: its method is the implementation
+        # (a hook the backend classes do not define at all is DMSAdapter's default).
+        func: Callable[..., Any] = getattr(
+            type(self.backend), hook, None
+        ) or DMSAdapter.implementation_of(self, hook)
+        return func
 
     @property
     def batch_reads(self) -> bool:

@@ -38,9 +38,11 @@ from netweave.store.tables import UTCDateTime
 
 #: Packages kept by ``get_package`` on a store only this process writes.
 _MAX_CACHED_PACKAGES: Final = 1024
-#: Bytes of rendered packages ``package_views(render=…)`` keeps: 100 000 packages of ~450
-#: bytes each fit; past it the memo starts again empty (each row is then rendered once more).
-_MAX_RENDERED_BYTES: Final = 64 * 1024 * 1024
+#: Bytes of rendered packages ``package_views(render=…)`` keeps: about 35 000 packages of
+#: ~450 bytes; past it the memo starts again empty (each row is then rendered once more). Not
+#: the whole of a 100 000-package catalogue: that took 64 MB and ~70 MB of RSS, and the gateway
+#: must stay under 300 MB there (issue 18; 316 MB measured with the whole catalogue kept).
+_MAX_RENDERED_BYTES: Final = 16 * 1024 * 1024
 #: Counts kept by ``count_packages`` on a store only this process writes (one per filter).
 _MAX_KEPT_COUNTS: Final = 1024
 

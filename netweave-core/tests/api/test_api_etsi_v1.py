@@ -148,7 +148,12 @@ async def test_v1_failure_path_validates_against_tst010(
     detail = (await smo.call("GET", f"{op}?all_fields")).json()
     assert "refused" in detail["error"]["detail"]
     assert (await smo.call("POST", f"/vnf_instances/{vnf}/heal", {})).status_code == 409
-    assert (await smo.call("POST", f"{op}/rollback")).status_code == 202
+    # Modify-info too (SOL003 5.4.3.3.4): the FAILED_TEMP occurrence still holds the instance.
+    renamed = await smo.call("PATCH", f"/vnf_instances/{vnf}", {"vnfInstanceName": "other"})
+    assert renamed.status_code == 409, renamed.text
+    rolled_back = await smo.call("POST", f"{op}/rollback")
+    assert rolled_back.status_code == 202
+    assert rolled_back.headers["location"].endswith(op)  # the occurrence that runs again
     rolled = await smo.poll(op, frozenset({"ROLLED_BACK", "FAILED_TEMP"}))
     assert rolled["operationState"] == "ROLLED_BACK", rolled
     assert release.values.get("replicaCount", 1) == 1
@@ -157,7 +162,8 @@ async def test_v1_failure_path_validates_against_tst010(
     gw.memory.fail("update_deployment", BackendError("the backend refused the change"))
     op = await smo.task(f"/vnf_instances/{vnf}/scale", {"type": "SCALE_OUT", "aspectId": "default"})
     assert (await smo.poll(op))["operationState"] == "FAILED_TEMP"
-    assert (await smo.call("POST", f"{op}/retry")).status_code == 202
+    retried = await smo.call("POST", f"{op}/retry")
+    assert retried.status_code == 202 and retried.headers["location"].endswith(op)
     assert (await smo.poll(op, frozenset({"COMPLETED", "FAILED_TEMP"})))["operationState"] == (
         "COMPLETED"
     )

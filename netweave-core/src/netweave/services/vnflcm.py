@@ -46,7 +46,7 @@ from netweave.models import (
 )
 from netweave.notifications import Notifications
 from netweave.operations.events import HookBus
-from netweave.services.deployments import Accepted, DeploymentService
+from netweave.services.deployments import Accepted, DeploymentService, blocked
 from netweave.services.occurrences import OperationService
 from netweave.services.vnflcm_notify import (
     CREATION_NOTIFICATION,
@@ -395,6 +395,13 @@ class VnfLcmService:
         """PATCH (MODIFY_INFO): the gateway's own record changes; an occurrence records it."""
         view = await self.get(vnf_instance_id)
         record = view.record
+        if view.deployment is not None:
+            # SOL003 5.4.3.3.4: 409 while another LCM operation on the instance is in progress
+            # (FAILED_TEMP included: it still holds the instance until retried, rolled back or
+            # failed).
+            active = await self._store.active_operation_for(view.deployment.deployment_id)
+            if active is not None:
+                raise blocked(view.deployment.deployment_id, active)
         if "vnfd_id" in changes:
             if view.deployment is not None:
                 raise Conflict(

@@ -739,10 +739,14 @@ def vnflcm_controller(major: int) -> type[Controller]:
             status_code=HTTP_202_ACCEPTED,
         )
         async def retry(
-            self, services: NamedDependency[Services], op_occ_id: OpOccIdParam
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            op_occ_id: OpOccIdParam,
         ) -> Response[bytes]:
             await service(services).retry(op_occ_id)
-            return Response(content=b"", status_code=HTTP_202_ACCEPTED)
+            # The occurrence runs again: Location names it, as on every 202 of this face.
+            return accepted(base_of(request), op_occ_id)
 
         @post(
             "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}/rollback",
@@ -751,10 +755,14 @@ def vnflcm_controller(major: int) -> type[Controller]:
             status_code=HTTP_202_ACCEPTED,
         )
         async def rollback(
-            self, services: NamedDependency[Services], op_occ_id: OpOccIdParam
+            self,
+            request: Request[Any, Any, Any],
+            services: NamedDependency[Services],
+            op_occ_id: OpOccIdParam,
         ) -> Response[bytes]:
             await service(services).rollback(op_occ_id)
-            return Response(content=b"", status_code=HTTP_202_ACCEPTED)
+            # The occurrence runs again: Location names it, as on every 202 of this face.
+            return accepted(base_of(request), op_occ_id)
 
         @post(
             "/vnf_lcm_op_occs/{vnfLcmOpOccId:str}/fail",
@@ -781,12 +789,13 @@ def vnflcm_controller(major: int) -> type[Controller]:
         )
         async def cancel(
             self,
+            request: Request[Any, Any, Any],
             services: NamedDependency[Services],
             op_occ_id: OpOccIdParam,
             data: CancelMode,
         ) -> Response[bytes]:
             await service(services).cancel(op_occ_id)
-            return Response(content=b"", status_code=HTTP_202_ACCEPTED)
+            return accepted(base_of(request), op_occ_id)
 
     VnfLcmController.__name__ = f"VnfLcmV{major}Controller"
     return VnfLcmController

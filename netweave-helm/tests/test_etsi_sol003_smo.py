@@ -194,6 +194,26 @@ async def test_a_standard_smo_runs_the_whole_lifecycle(
     assert replicas(k8s_emulator) == 2
     info = (await smo.instance(instance_id))["instantiatedVnfInfo"]
     assert info["scaleStatus"] == [{"aspectId": "default", "scaleLevel": 1}]
+    # By the VNFD's instantiation level instead: the generated VNFD's "default" level is the
+    # chart's own replicas (level 0); a level it does not declare is a 400 naming the ones it does.
+    op = await smo.task(
+        f"/vnf_instances/{instance_id}/scale_to_level", {"instantiationLevelId": "default"}
+    )
+    assert (await smo.poll(op))["operationState"] == "COMPLETED"
+    assert replicas(k8s_emulator) == 1
+    info = (await smo.instance(instance_id))["instantiatedVnfInfo"]
+    assert info["scaleStatus"] == [{"aspectId": "default", "scaleLevel": 0}]
+    unknown = await smo.call(
+        "POST", f"/vnf_instances/{instance_id}/scale_to_level", {"instantiationLevelId": "big"}
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert unknown.json()["detail"].endswith("(it declares: default)"), unknown.text
+    op = await smo.task(
+        f"/vnf_instances/{instance_id}/scale_to_level",
+        {"scaleInfo": [{"aspectId": "default", "scaleLevel": 1}]},
+    )
+    assert (await smo.poll(op))["operationState"] == "COMPLETED"
+    assert replicas(k8s_emulator) == 2
     # An aspect it does not have, or a level below 0: 400 (SOL003 has no 422 for scale).
     for body in (
         {"type": "SCALE_OUT", "aspectId": "nope"},
@@ -201,7 +221,7 @@ async def test_a_standard_smo_runs_the_whole_lifecycle(
     ):
         refused = await smo.call("POST", f"/vnf_instances/{instance_id}/scale", body)
         assert refused.status_code == 400, refused.text
-    assert release_records(k8s_emulator, RELEASE, NS)[-1] == (3, "deployed")
+    assert release_records(k8s_emulator, RELEASE, NS)[-1] == (5, "deployed")
 
     # Change the current package: Helm upgrades to chart 1.1.0 (image tag 2), replicas kept.
     op = await smo.task(
@@ -224,7 +244,10 @@ async def test_a_standard_smo_runs_the_whole_lifecycle(
     # The occurrences, as the SMO queries them.
     listed = await smo.call("GET", f"/vnf_lcm_op_occs?filter=(eq,vnfInstanceId,{instance_id})")
     operations = [o["operation"] for o in listed.json()]
-    assert operations == ["INSTANTIATE", "SCALE", "SCALE_TO_LEVEL", "CHANGE_VNFPKG", "HEAL"]
+    assert operations == [
+        "INSTANTIATE", "SCALE", "SCALE_TO_LEVEL", "SCALE_TO_LEVEL", "SCALE_TO_LEVEL",
+        "CHANGE_VNFPKG", "HEAL",
+    ]  # fmt: skip
     assert all("operationParams" not in o for o in listed.json())  # excluded by default
 
     # Terminate: the release is uninstalled; the instance is NOT_INSTANTIATED again.

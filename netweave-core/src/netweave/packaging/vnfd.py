@@ -216,6 +216,16 @@ class Vnfd:
             ],
         )
 
+    def instantiation_levels(self, flavour_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Each instantiation level of the flavour (its first when ``flavour_id`` is not one of
+        the VNFD's): level id → aspect id → scale level."""
+        known = {f.flavour_id for f in self.flavours}
+        for flavour in self.flavours:
+            if flavour_id in known and flavour.flavour_id != flavour_id:
+                continue
+            return {level.level_id: dict(level.scale_info) for level in flavour.levels}
+        return {}
+
     def scale_aspects(self, flavour_id: str | None = None) -> dict[str, dict[str, Any]]:
         """The ``vnflcm`` face's ``additionalParams.scaleAspects`` this VNFD implies: each
         aspect with a replica key (min replicas, one replica a step, its max level)."""

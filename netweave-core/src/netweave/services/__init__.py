@@ -136,6 +136,7 @@ def build_services(
     if services.vnflcm is not None and services.vnfpkgm is not None:
         # Instantiate takes the scaling aspects the package's VNFD declares.
         services.vnflcm.vnfd_aspects = services.vnfpkgm.vnfd_aspects
+        services.vnflcm.vnfd_levels = services.vnfpkgm.vnfd_levels
     return services
 
 

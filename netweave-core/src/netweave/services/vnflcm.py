@@ -36,7 +36,7 @@ import pydantic
 from netweave.adapters.times import now
 from netweave.adapters.values import merge_values as _merge
 from netweave.config.registry import AdapterRegistry
-from netweave.errors import Conflict, NotFound, Unprocessable
+from netweave.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from netweave.models import (
     DeploymentRequest,
     DeploymentStatus,
@@ -59,6 +59,8 @@ from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Sto
 from netweave.store.vnf import ColumnTerm, VnfInstanceRecord, VnfLcmOpOccRecord
 
 VnfdAspects = Callable[[str, str | None], Awaitable[dict[str, dict[str, Any]]]]
+#: A package's VNFD's instantiation levels for a flavour: level id → aspect id → scale level.
+VnfdLevels = Callable[[str, str | None], Awaitable[dict[str, dict[str, int]]]]
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 #: Helm's conventional replica key (``helm create``): the derived aspect of a bare chart.
@@ -225,6 +227,7 @@ class VnfLcmService:
         #: (netweave.services.vnfpkgm); instantiate uses them unless additionalParams
         #: names its own.
         self.vnfd_aspects: VnfdAspects | None = None
+        self.vnfd_levels: VnfdLevels | None = None
         #: LCM subscriptions and notifications (netweave.services.vnflcm_notify): the
         #: notifier sees every change's operation events inside its transaction.
         self.notifier = VnfLcmNotifier(store)
@@ -572,6 +575,25 @@ class VnfLcmService:
         return await self._update(
             view, LcmOperation.SCALE_TO_LEVEL, DeploymentUpdate(values=values), params
         )
+
+    async def scale_to_instantiation_level(
+        self, vnf_instance_id: str, level_id: str, params: dict[str, Any]
+    ) -> OpOccView:
+        """Scale to the aspects' levels that instantiation level ``level_id`` of the instance's
+        VNFD (its flavour) names."""
+        view = await self._instantiated(vnf_instance_id)
+        record = view.record
+        levels = (
+            await self.vnfd_levels(record.vnfd_id, record.flavour_id) if self.vnfd_levels else {}
+        )
+        if level_id not in levels:
+            known = ", ".join(sorted(levels)) or "none"
+            raise InvalidInput(
+                f"the VNFD of {record.vnfd_id} declares no instantiation level {level_id!r} "
+                f"(it declares: {known})",
+                details={"field": "instantiationLevelId", "levels": sorted(levels)},
+            )
+        return await self.scale_to_level(vnf_instance_id, levels[level_id], params)
 
     async def change_vnfpkg(
         self, vnf_instance_id: str, vnfd_id: str, extra: dict[str, Any], params: dict[str, Any]

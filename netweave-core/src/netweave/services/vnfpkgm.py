@@ -298,20 +298,34 @@ class VnfPkgmService:
         declares for ``flavour_id`` (its first flavour when not one of its ids); empty when
         it declares none with a replica key, or when the VNFD cannot be had (a backend that
         cannot render it now): instantiate then keeps its default aspect."""
+        vnfd = await self._vnfd_of(package_id)
+        if vnfd is None:
+            return {}
+        known = {f.flavour_id for f in vnfd.flavours}
+        return vnfd.scale_aspects(flavour_id if flavour_id in known else None)
+
+    async def vnfd_levels(
+        self, package_id: str, flavour_id: str | None
+    ) -> dict[str, dict[str, int]]:
+        """The instantiation levels the VNFD of native package ``package_id`` declares for
+        ``flavour_id`` (level id → aspect id → scale level); empty when it has none or the VNFD
+        cannot be had."""
+        vnfd = await self._vnfd_of(package_id)
+        return {} if vnfd is None else vnfd.instantiation_levels(flavour_id)
+
+    async def _vnfd_of(self, package_id: str) -> Vnfd | None:
         record = await self._store.vnf_package_of(package_id)
         package = await self._store.get_package(package_id)
         if package is None:
-            return {}
+            return None
         view = VnfPackageView(
             record.vnf_pkg_id if record else package_id, record, package, False, package.created_at
         )
         try:
-            vnfd = await self.vnfd(view)
+            return await self.vnfd(view)
         except NetweaveError as exc:
-            _log.warning("no VNFD for package %s (%s): default aspects", package_id, exc.message)
-            return {}
-        known = {f.flavour_id for f in vnfd.flavours}
-        return vnfd.scale_aspects(flavour_id if flavour_id in known else None)
+            _log.warning("no VNFD for package %s (%s)", package_id, exc.message)
+            return None
 
     async def csar(self, view: VnfPackageView) -> Path:
         """A CSAR file of the package: the one uploaded, or one built from its chart."""

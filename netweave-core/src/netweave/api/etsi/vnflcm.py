@@ -598,16 +598,16 @@ def vnflcm_controller(major: int) -> type[Controller]:
             vnf_instance_id: VnfInstanceIdParam,
             data: ScaleVnfToLevelRequest,
         ) -> Response[bytes]:
-            if data.scale_info is None:
-                raise InvalidInput(
-                    "the VNF declares no instantiation levels: give scaleInfo",
-                    details={"field": "instantiationLevelId"},
-                )
-            levels = {info.aspect_id: info.scale_level for info in data.scale_info}
             with as_400():
-                view = await service(services).scale_to_level(
-                    vnf_instance_id, levels, _params(data)
-                )
+                if data.scale_info is not None:
+                    levels = {info.aspect_id: info.scale_level for info in data.scale_info}
+                    view = await service(services).scale_to_level(
+                        vnf_instance_id, levels, _params(data)
+                    )
+                else:  # the request model admits exactly one of the two
+                    view = await service(services).scale_to_instantiation_level(
+                        vnf_instance_id, str(data.instantiation_level_id), _params(data)
+                    )
             return accepted(base_of(request), view.record.op_occ_id)
 
         @post(
@@ -987,15 +987,26 @@ _STORED = (
 #: What the request bodies must hold beyond their types (each refusal is a 400 otherwise):
 #: stated in the document as an ``allOf`` beside the body's schema.
 _BODY_RULES: dict[str, dict[str, Any]] = {
-    # No instantiation levels are declared: scaleInfo it is.
+    # Exactly one: an instantiation level the VNFD declares, or the aspects' levels.
     "/scale_to_level": {
-        "required": ["scaleInfo"],
-        "properties": {
-            "scaleInfo": {"type": "array", "items": {"$ref": "#/components/schemas/ScaleInfo"}}
-        },
-        "not": _given("instantiationLevelId"),
+        "oneOf": [
+            {
+                "required": ["instantiationLevelId"],
+                "properties": {"instantiationLevelId": {"type": "string"}},
+            },
+            {
+                "required": ["scaleInfo"],
+                "properties": {
+                    "scaleInfo": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ScaleInfo"},
+                    }
+                },
+            },
+        ]
     },
-    # Refused: no instantiation levels, connectivity comes from the package (docs/etsi.md).
+    # Refused: levels at instantiation (each aspect starts at level 0 or its values' replicas),
+    # connectivity comes from the package (docs/etsi.md).
     "/instantiate": {
         "not": {
             "anyOf": [

@@ -13,7 +13,7 @@ import pytest
 from netweave.config import ReconcileSettings
 from netweave.config.plugins import make_plugin_manager
 from netweave.config.registry import AdapterRegistry
-from netweave.errors import BackendUnavailable
+from netweave.errors import BackendError, BackendUnavailable
 from netweave.models import DeploymentStatus
 from netweave.operations.events import HookBus
 from netweave.reconcile import Reconciler, shard_of
@@ -203,3 +203,62 @@ async def test_two_replicas_share_the_shards_and_take_over_a_dead_ones(pg_url: s
     finally:
         for store in stores:
             await store.close()
+
+
+class _BatchMemoryAdapter(MemoryAdapter):
+    """Read a poll round in one call, as Argo CD, OSM and ONAP SO do."""
+
+    BATCH_READS = True
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.rounds = 0
+
+    async def _get_deployments(self, backend_refs: list[str]) -> dict[str, Any]:
+        self.rounds += 1
+        return {ref: await self._get_deployment(ref) for ref in backend_refs}
+
+
+async def test_a_batched_round_leaves_a_deployment_an_operation_holds_to_that_operation(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    settings.reconcile = FAST
+    adapter = _BatchMemoryAdapter("mem")
+    async with running_gateway(tmp_path, adapters=[adapter], settings=settings) as gw:
+        await gw.register_package("app", "1.0.0")
+        deployment, operation = await gw.deploy("app-1.0.0", values={"a": 1})
+        assert operation["state"] == "COMPLETED"
+        deployment_id = deployment["deploymentId"]
+        # An update the backend refuses: FAILED_TEMP, which holds the deployment.
+        adapter.fail("update_deployment", BackendError("refused"))
+        response = await gw.patch(f"{BASE}/{deployment_id}", json={"values": {"a": 2}})
+        assert response.status_code == 202, response.text
+        held = await gw.wait_operation(response.json()["operationId"])
+        assert held["state"] == "FAILED_TEMP", held
+        before = await recorded(gw, deployment_id)
+
+        # Behind the gateway's back the release degrades; rounds run, and record nothing.
+        release = next(iter(adapter.releases.values()))
+        release.status = DeploymentStatus.DEGRADED
+        rounds = adapter.rounds
+
+        async def two_more_rounds() -> bool:
+            return adapter.rounds >= rounds + 2
+
+        await until(two_more_rounds)
+        after = await recorded(gw, deployment_id)
+        assert (after.status, after.drift, after.updated_at) == (
+            before.status,
+            before.drift,
+            before.updated_at,
+        )
+
+        # Given up (FAILED): nothing holds it now, and the next round records the change.
+        failed = await gw.post(f"/o2dms/v1/operations/{held['operationId']}/fail")
+        assert failed.status_code == 200, failed.text
+
+        async def degraded() -> bool:
+            return (await recorded(gw, deployment_id)).status is DeploymentStatus.DEGRADED
+
+        await until(degraded)

@@ -154,6 +154,124 @@ def test_a_tacker_style_vnfd_in_two_files(tmp_path: Path) -> None:
     }
 
 
+def test_tacker_layout_top_file_choosing_the_flavour_by_input(tmp_path: Path) -> None:
+    """Tacker's own sample layout: the top file's VNF node takes ``flavour_id`` from
+    ``get_input`` (chosen at instantiate) and has no substitution; a types file pins the VNF
+    type's properties; the flavour file substitutes it and holds VDUs, connection points, a
+    virtual link and the policies. Refused as 'the deployment flavour has no flavour_id'
+    before: Tacker's samples did not onboard."""
+    sol001 = ["etsi_nfv_sol001_common_types.yaml", "etsi_nfv_sol001_vnfd_types.yaml"]
+    pinned = {"type": "string", "constraints": [{"valid_values": ["simple"]}], "default": "simple"}
+    types = {
+        "tosca_definitions_version": "tosca_simple_yaml_1_2",
+        "imports": sol001,
+        "node_types": {
+            "vendor.sample.VNF": {
+                "derived_from": "tosca.nodes.nfv.VNF",
+                "properties": {
+                    "flavour_id": pinned,
+                    "vnfm_info": {"type": "list", "default": ["Tacker"]},
+                },
+                "interfaces": {"Vnflcm": {"type": "tosca.interfaces.nfv.Vnflcm"}},
+            }
+        },
+    }
+    top = {
+        "tosca_definitions_version": "tosca_simple_yaml_1_2",
+        "imports": [*sol001, "sample_types.yaml", "sample_df_simple.yaml"],
+        "topology_template": {
+            "inputs": {"selected_flavour": {"type": "string"}},
+            "node_templates": {
+                "VNF": {
+                    "type": "vendor.sample.VNF",
+                    "properties": {
+                        "flavour_id": {"get_input": "selected_flavour"},
+                        "descriptor_id": "c0ffee00-0000-4000-8000-000000000001",
+                        "descriptor_version": "1.0",
+                        "provider": "Vendor",
+                        "product_name": "Sample CNF",
+                        "software_version": "1.0",
+                        "vnfm_info": ["Tacker"],
+                    },
+                }
+            },
+        },
+    }
+    vdu = {
+        "type": "tosca.nodes.nfv.Vdu.Compute",
+        "properties": {"name": "vdu1", "vdu_profile": {"min_number_of_instances": 1,
+                                                        "max_number_of_instances": 3}},
+    }  # fmt: skip
+    flavour = {
+        "tosca_definitions_version": "tosca_simple_yaml_1_2",
+        "imports": [*sol001, "sample_types.yaml"],
+        "topology_template": {
+            "substitution_mappings": {
+                "node_type": "vendor.sample.VNF",
+                "properties": {"flavour_id": "simple"},
+            },
+            "node_templates": {
+                "VNF": {"type": "vendor.sample.VNF", "properties": {"flavour_description": "s"}},
+                "VDU1": vdu,
+                "CP1": {
+                    "type": "tosca.nodes.nfv.VduCp",
+                    "properties": {"layer_protocols": ["ipv4"], "order": 0},
+                    "requirements": [{"virtual_binding": "VDU1"}, {"virtual_link": "VL1"}],
+                },
+                "VL1": {
+                    "type": "tosca.nodes.nfv.VnfVirtualLink",
+                    "properties": {"connectivity_type": {"layer_protocols": ["ipv4"]}},
+                },
+            },
+            "policies": [
+                {"scaling_aspects": {"type": "tosca.policies.nfv.ScalingAspects", "properties": {
+                    "aspects": {"vdu1_aspect": {"name": "a", "description": "a",
+                                                "max_scale_level": 2, "step_deltas": ["d1"]}}}}},
+                {"VDU1_deltas": {"type": "tosca.policies.nfv.VduScalingAspectDeltas",
+                                 "properties": {"aspect": "vdu1_aspect",
+                                                "deltas": {"d1": {"number_of_instances": 1}}},
+                                 "targets": ["VDU1"]}},
+                {"levels": {"type": "tosca.policies.nfv.InstantiationLevels", "properties": {
+                    "levels": {"small": {"description": "s",
+                                         "scale_info": {"vdu1_aspect": {"scale_level": 0}}},
+                               "large": {"description": "l",
+                                         "scale_info": {"vdu1_aspect": {"scale_level": 2}}}},
+                    "default_level": "small"}}},
+            ],
+        },
+    }  # fmt: skip
+    files = {
+        "Definitions/sample_types.yaml": yaml.safe_dump(types).encode(),
+        "Definitions/sample_df_simple.yaml": yaml.safe_dump(flavour).encode(),
+    }
+    csar = build_csar(
+        tmp_path / "t.csar", vnfd=yaml.safe_dump(top).encode(), chart=chart(tmp_path), extra=files
+    )
+    info = inspect_csar(csar)
+    assert (info.vnfd.vnfd_id, info.vnfd.provider, info.vnfd.vnfm_info) == (
+        "c0ffee00-0000-4000-8000-000000000001",
+        "Vendor",
+        ["Tacker"],
+    )
+    (simple,) = info.vnfd.flavours
+    assert simple.flavour_id == "simple" and [v.vdu_id for v in simple.vdus] == ["VDU1"]
+    assert [(a.aspect_id, a.deltas) for a in simple.aspects] == [("vdu1_aspect", {"VDU1": 1})]
+    assert {level.level_id: level.scale_info for level in simple.levels} == {
+        "small": {"vdu1_aspect": 0},
+        "large": {"vdu1_aspect": 2},
+    }
+    # Without the flavour file nothing names the flavour when the type pins none: refused.
+    del types["node_types"]["vendor.sample.VNF"]["properties"]["flavour_id"]
+    top["imports"] = [*sol001, "sample_types.yaml"]
+    alone = build_csar(
+        tmp_path / "alone.csar",
+        vnfd=yaml.safe_dump(top).encode(),
+        chart=chart(tmp_path),
+        extra={"Definitions/sample_types.yaml": yaml.safe_dump(types).encode()},
+    )
+    assert "no deployment flavour" in refused(alone)
+
+
 def test_the_generated_vnfd_reads_back_as_itself(tmp_path: Path) -> None:
     description = PackageDescription(
         workloads=(

@@ -314,9 +314,16 @@ def _flavour(
             flavour_id = str(mapped["flavour_id"])
     local_props = vnf_nodes[0][1] if vnf_nodes else {}
     if flavour_id is None:
-        flavour_id = local_props.get("flavour_id") or (
+        flavour_id = local_props.get("flavour_id")
+        # Tacker's top-level VNFD gives { get_input: selected_flavour }: chosen at instantiate,
+        # not a value here; the type's pinned value (or the flavour files) names the flavours.
+        if isinstance(flavour_id, dict) and "get_input" in flavour_id:
+            flavour_id = None
+        flavour_id = flavour_id or (
             _type_default(vnf_nodes[0][0], "flavour_id", node_types) if vnf_nodes else None
         )
+        if flavour_id is None and not vdus and not isinstance(mapping, dict):
+            return None  # a top level holding the VNF's properties only
     if not isinstance(flavour_id, str) or not flavour_id:
         raise bad(f"{path}: the deployment flavour has no flavour_id", file=path)
     flavour = Flavour(

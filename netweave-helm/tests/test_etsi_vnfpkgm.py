@@ -36,6 +36,7 @@ from netweave.testing.vnfpkgm import (
     sol005_vnfpkgm_contract,
     vnfd_document,
 )
+from servers import serve_directory
 
 V2 = "/vnfpkgm/v2"
 HEADERS = {"Version": "2.4.0"}
@@ -380,6 +381,77 @@ async def test_a_csar_onboards_into_one_store_and_deploys(
     assert await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{vnfd_id}") is not None
 
 
+async def test_upload_from_uri_onboards_and_a_failed_fetch_stores_nothing(
+    contract: ContractValidator, tmp_path: Path, k8s_kubeconfig: Path
+) -> None:
+    """``upload_from_uri`` through the real API from a loopback file server the fetch policy
+    is told it may reach: a CSAR onboards into one store (native package, chart in the
+    repository, the content as fetched); a missing file and a CSAR with a bad digest are
+    problem answers naming why, with nothing stored, and the package takes content again."""
+    from netweave.config import FetchSettings
+
+    served = tmp_path / "served"
+    served.mkdir()
+    chart = build_chart(tmp_path / "c", "fetched", "1.0.0")
+    good = build_csar(served / "good.csar", vnfd=vnfd_document("fetched-vnfd"), chart=chart)
+    build_csar(
+        served / "bad.csar",
+        vnfd=vnfd_document("bad-vnfd"),
+        chart=chart,
+        wrong_digest="Files/kubernetes/chart.tgz",
+    )
+    settings = _settings(tmp_path, k8s_kubeconfig)
+    settings.fetch = FetchSettings(allowedCidrs=["127.0.0.0/8"])  # the file server
+    data = tmp_path / "data"
+    with serve_directory(served) as base:
+        async with running_gateway(tmp_path, settings=settings) as gw:
+
+            async def from_uri(pkg_id: str, name: str) -> httpx.Response:
+                return await call(
+                    gw,
+                    contract,
+                    "POST",
+                    f"/vnf_packages/{pkg_id}/package_content/upload_from_uri",
+                    {"addressInformation": f"{base}/{name}"},
+                )
+
+            async def nothing_stored(pkg_id: str, state: str) -> None:
+                got = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}")
+                assert got.json()["onboardingState"] == state
+                assert "vnfdId" not in got.json()
+                assert (await gw.get("/o2dms/v1/nfDeploymentDescriptors")).json()["items"] == []
+                assert not list(data.rglob("fetched-1.0.0.tgz"))
+                assert not list(data.rglob("*.csar"))
+                assert [p.name for p in (data / "tmp").iterdir()] == []
+
+            pkg_id = await create_package(gw, contract)
+            missing = await from_uri(pkg_id, "nope.csar")
+            assert missing.status_code == 400, missing.text
+            assert missing.headers["content-type"].startswith("application/problem+json")
+            assert missing.json()["details"] == {"field": "addressInformation", "status": 404}
+            await nothing_stored(pkg_id, "CREATED")  # nothing was fetched
+
+            bad = await from_uri(pkg_id, "bad.csar")
+            assert bad.status_code == 400, bad.text
+            assert "digest" in bad.json()["detail"]
+            await nothing_stored(pkg_id, "ERROR")
+
+            fetched = await from_uri(pkg_id, "good.csar")
+            assert fetched.status_code == 202, fetched.text
+            got = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}")
+            body = got.json()
+            assert (body["onboardingState"], body["operationalState"], body["vnfdId"]) == (
+                "ONBOARDED",
+                "ENABLED",
+                "fetched-vnfd",
+            )
+            native = await gw.get("/o2dms/v1/nfDeploymentDescriptors/fetched-vnfd")
+            assert native.status_code == 200 and native.json()["name"] == "fetched"
+            content = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}/package_content")
+            assert content.content == good.read_bytes()
+            assert list(data.rglob("fetched-1.0.0.tgz")) != []  # where the checks above look
+
+
 HOSTILE = ("bad-digest", "zip-slip", "bomb", "broken-vnfd", "network-import", "symlink")
 
 
@@ -451,3 +523,46 @@ async def test_each_real_chart_is_a_vnf_package(
         document = yaml.safe_load(vnfd.text)
         props = document["topology_template"]["node_templates"]["VNF"]["properties"]
         assert (props["descriptor_id"], props["product_name"]) == (package_id, name)
+        await read_every_route(gw, contract, package_id, archive)
+
+
+async def read_every_route(
+    gw: GatewayClient, contract: ContractValidator, package_id: str, archive: Path
+) -> None:
+    """The content routes of a bare chart's VNF package, on both faces: the CSAR built from
+    the chart passes netweave's own checks and carries the chart byte for byte."""
+    from netweave.packaging.csar import inspect_csar
+
+    content = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/package_content")
+    assert content.status_code == 200, (archive.name, content.text)
+    built = archive.parent / f"{package_id}.csar.check"
+    built.write_bytes(content.content)
+    try:
+        info = inspect_csar(built)
+    finally:
+        built.unlink()
+    assert info.vnfd.vnfd_id == package_id, archive.name
+    head = await call(
+        gw, contract, "GET", f"/vnf_packages/{package_id}/package_content", Range="bytes=0-99"
+    )
+    assert head.status_code == 206 and head.content == content.content[:100]
+    manifest = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/manifest")
+    assert manifest.status_code == 200 and f"Files/kubernetes/{archive.name}" in manifest.text
+    chart = await call(
+        gw, contract, "GET", f"/vnf_packages/{package_id}/artifacts/Files/kubernetes/{archive.name}"
+    )
+    assert chart.status_code == 200
+    assert chart.content == archive.read_bytes(), archive.name  # noqa: ASYNC240
+    everything = await call(gw, contract, "GET", f"/vnf_packages/{package_id}/artifacts")
+    with zipfile.ZipFile(io.BytesIO(everything.content)) as zipped:
+        assert zipped.namelist() == [f"Files/kubernetes/{archive.name}"]
+    zipped_vnfd = await call(
+        gw, contract, "GET", f"/vnf_packages/{package_id}/vnfd", Accept="application/zip"
+    )
+    with zipfile.ZipFile(io.BytesIO(zipped_vnfd.content)) as zipped:
+        assert "Definitions/vnfd.yaml" in zipped.namelist()
+    sol003 = sol003_vnfpkgm_contract(shared_dir())
+    one = await call(gw, sol003, "GET", f"/onboarded_vnf_packages/{package_id}")
+    assert one.status_code == 200 and one.json()["vnfdId"] == package_id
+    same = await call(gw, sol003, "GET", f"/onboarded_vnf_packages/{package_id}/package_content")
+    assert same.content == content.content

@@ -109,13 +109,13 @@ def s3_repo(server: S3Server, endpoint: str | None = None) -> Repo:
     return Repo("s3", storage, direct)
 
 
-def azure_repo(server: AzureServer) -> Repo:
+def azure_repo(server: AzureServer, endpoint: str | None = None) -> Repo:
     container = f"nw-{os.getpid()}-{next(_names)}"
     server.create_container(container)
     storage = {
         "kind": "azure",
         "repositoryUrl": f"az://{container}/charts",
-        "endpoint": server.endpoint,
+        "endpoint": endpoint or server.endpoint,
         "accountName": server.account,
         "accountKey": server.key,
     }
@@ -457,14 +457,19 @@ def big_chart(directory: Path, name: str, megabytes: int) -> Path:
     return write_tgz(directory / f"{name}-1.0.0.tgz", files, top=name)
 
 
+@pytest.mark.parametrize("kind", ["s3", "azure"])
 async def test_store_unreachable_mid_upload_answers_503_and_stores_nothing(
-    s3_server: S3Server, tmp_path: Path
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    port = int(s3_server.endpoint.rsplit(":", 1)[1])
-    relay = Relay(port)
+    server: S3Server | AzureServer = request.getfixturevalue(f"{kind}_server")
+    address = server.endpoint.removeprefix("http://").split("/", 1)[0]
+    relay = Relay(int(address.rsplit(":", 1)[1]))
     relay.start()
     try:
-        repo = s3_repo(s3_server, endpoint=relay.endpoint)
+        if isinstance(server, S3Server):
+            repo = s3_repo(server, endpoint=relay.endpoint)
+        else:  # Azurite's endpoint names the account after the address
+            repo = azure_repo(server, endpoint=f"{relay.endpoint}/{server.account}")
         archive = big_chart(tmp_path, "big", 16)
         async with gateway(tmp_path, repo.storage) as gw:
             small = build_chart(tmp_path / "s", "small", "1.0.0")

@@ -516,6 +516,17 @@ async def test_each_real_chart_is_a_vnf_package(
         package_id = await onboard_native(gw, archive, name, version)
         got = await call(gw, contract, "GET", f"/vnf_packages/{package_id}")
         assert got.status_code == 200 and got.json()["onboardingState"] == "ONBOARDED"
+        # vnfProvider / vnfProductName / vnfSoftwareVersion from the chart's Chart.yaml.
+        meta = chart_yaml(archive)
+        maintainers = meta.get("maintainers") or [{}]
+        provider = maintainers[0].get("name") or "netweave"
+        software = str(meta.get("appVersion") or meta["version"])
+        body = got.json()
+        assert (body["vnfProvider"], body["vnfProductName"], body["vnfSoftwareVersion"]) == (
+            provider,
+            meta["name"],
+            software,
+        ), archive.name
         vnfd = await call(
             gw, contract, "GET", f"/vnf_packages/{package_id}/vnfd", Accept="text/plain"
         )
@@ -523,7 +534,21 @@ async def test_each_real_chart_is_a_vnf_package(
         document = yaml.safe_load(vnfd.text)
         props = document["topology_template"]["node_templates"]["VNF"]["properties"]
         assert (props["descriptor_id"], props["product_name"]) == (package_id, name)
+        assert (props["provider"], props["software_version"]) == (provider, software)
         await read_every_route(gw, contract, package_id, archive)
+
+
+def chart_yaml(archive: Path) -> dict[str, Any]:
+    import tarfile
+
+    with tarfile.open(archive, "r:gz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.count("/") == 1 and
+                      m.name.endswith("/Chart.yaml"))  # fmt: skip
+        handle = tar.extractfile(member)
+        assert handle is not None
+        loaded = yaml.safe_load(handle.read())
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 async def read_every_route(

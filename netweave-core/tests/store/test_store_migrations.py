@@ -119,7 +119,9 @@ async def test_concurrent_migrate_from_several_replicas(backend: Backend, tmp_pa
     ],
 )
 def test_every_record_field_has_a_column(record: type[Any], table: str) -> None:
-    assert {f.name for f in fields(record)} == set(metadata.tables[table].c.keys())
+    # A package row also keeps the package's rendered view: the store's, not the record's.
+    own = {"view_head", "view_tail", "view_key", "view_at"} if table == "packages" else set()
+    assert {f.name for f in fields(record)} == set(metadata.tables[table].c.keys()) - own
 
 
 def _downgrade_to_base(connection: Connection) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from typing import Any
 
 import msgspec
@@ -75,6 +77,47 @@ def package_json(record: PackageRecord, *, in_use: bool) -> bytes:
     """``package_to_wire(record, in_use=…)`` as JSON, encoded straight from the record: the
     same bytes as the model's ``model_dump_json(by_alias=True)`` for a fraction of the cost."""
     return _encode(_package_fields(record, in_use))
+
+
+def package_json_parts(record: PackageRecord) -> tuple[bytes, bytes]:
+    """``package_json`` split around its state value: ``head + state + tail`` is the view's
+    JSON with ``state`` the state as a JSON string (the record's, or IN_USE, which only
+    deployments decide). What the store keeps in each package's row (a test compares)."""
+    head = _encode(
+        {
+            "packageId": record.package_id,
+            "name": record.name,
+            "artifactName": record.artifact_name,
+            "artifactVersion": record.version,
+            "description": record.description,
+            "provider": record.provider,
+            "packageType": record.package_type,
+            "packageUri": record.package_uri,
+            "checksum": record.checksum,
+        }
+    )
+    tail = _encode(
+        {
+            "adapter": record.adapter,
+            "createdAt": record.created_at,
+            "updatedAt": record.updated_at,
+            "extensions": record.extensions,
+        }
+    )
+    return head[:-1] + b',"state":', b"," + tail[1:]
+
+
+#: Bumped when ``package_json`` changes its output without the model changing.
+_PACKAGE_VIEW_VERSION = "1"
+
+
+@functools.cache
+def package_view_key() -> str:
+    """Names the rendering of ``package_json_parts``: views stored under another key (by a
+    netweave whose package model differed) are rendered again, not served."""
+    schema = msgspec.json.encode(DeploymentPackage.model_json_schema(by_alias=True), order="sorted")
+    digest = hashlib.sha256(schema).hexdigest()[:16]
+    return f"{_PACKAGE_VIEW_VERSION}.{digest}"
 
 
 def package_list_json(

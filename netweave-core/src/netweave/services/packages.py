@@ -12,8 +12,8 @@ Read cache
 
 Pages
     A page is read in (name, version) order from the store, which keeps each package's
-    rendered JSON until the package changes (``Store.package_views(render=…)``): a page of
-    known packages is one index read of keys and IN_USE, assembled from kept bytes. Following
+    rendered JSON in its row, written with it (``Store.set_package_renderer``): a page is one
+    index read of those bytes with each row's state and IN_USE, joined. Following
     ``nextpageOpaqueMarker`` (keyset) costs the same at any depth. ``offset`` still works but
     is row skipping in SQL: its cost grows with the offset (about 2.7 ms of server CPU for a
     page at a random position of 100 000, against 0.6 ms by marker); clients walking a large
@@ -67,9 +67,10 @@ from netweave.errors import (
 from netweave.models import DeploymentPackage, PackageList, PackageState
 from netweave.operations.cache import ReadCache
 from netweave.operations.convert import (
-    package_json,
+    package_json_parts,
     package_list_json,
     package_to_wire,
+    package_view_key,
     wire_dict,
 )
 from netweave.operations.events import HookBus
@@ -111,11 +112,6 @@ def _read_marker(marker: str) -> tuple[str, str]:
             details={"field": "nextpageOpaqueMarker"},
         ) from None
     return name, version
-
-
-def _package_bytes(record: PackageRecord, in_use: bool) -> bytes:
-    """A package view's wire JSON, as the store's ``package_views(render=…)`` keeps it."""
-    return package_json(record, in_use=in_use)
 
 
 def _page_body(
@@ -161,6 +157,8 @@ class PackageService:
         first_load_wait: float = 10.0,
     ) -> None:
         self._store = store
+        # Every package write through the store keeps the package's view in its row.
+        store.set_package_renderer(package_json_parts, key=package_view_key())
         self._registry = registry
         self._hooks = hooks
         self._metrics = metrics
@@ -225,7 +223,7 @@ class PackageService:
             await self._refresh(self._registry.adapters[target])
         equal = {"name": name, "version": version, "package_type": package_type, "adapter": adapter}
         page, more = await self._store.package_views(
-            equal=equal, state=state, after=after, limit=limit, offset=offset, render=_package_bytes
+            equal=equal, state=state, after=after, limit=limit, offset=offset, rendered=True
         )
         following = None
         if more and page.last is not None:
@@ -273,10 +271,10 @@ class PackageService:
         """``get`` serialised (camelCase JSON), through the read cache."""
 
         async def compute() -> bytes:
-            view = await self._store.package_view(package_id)
-            if view is None:
+            body = await self._store.package_view_json(package_id)
+            if body is None:
                 raise _not_found(package_id)
-            return package_json(view[0], in_use=view[1])
+            return body
 
         return await self.cache.get_or_compute(("get", package_id), compute)
 

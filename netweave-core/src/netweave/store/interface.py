@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, overload
 
 from netweave.models import DeploymentStatus, OperationState, PackageState
 from netweave.store.records import (
@@ -69,6 +69,11 @@ class Store(VnfStore, VnfPackageStore, Protocol):
         (the gateway then runs without notifications)."""
 
     # -- packages --------------------------------------------------------------------------
+    def set_package_renderer(self, render: RenderPackage, *, key: str) -> None:
+        """How each package's view is rendered (``key`` names that rendering): from now on
+        every package write stores its view in the row, rows without one (or with another
+        key's) are rendered when read and filled in the background."""
+
     async def add_package(self, record: PackageRecord) -> None:
         """AlreadyExists if package_id or (name, version) exists."""
 
@@ -103,6 +108,9 @@ class Store(VnfStore, VnfPackageStore, Protocol):
     async def package_view(self, package_id: str) -> tuple[PackageRecord, bool] | None:
         """A package and whether a deployment uses it (its ``IN_USE``), in one read."""
 
+    async def package_view_json(self, package_id: str) -> bytes | None:
+        """A package's view as JSON (see ``set_package_renderer``), ``None`` if there is none."""
+
     @overload
     async def package_views(
         self,
@@ -112,7 +120,7 @@ class Store(VnfStore, VnfPackageStore, Protocol):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        render: None = None,
+        rendered: Literal[False] = False,
     ) -> tuple[list[tuple[PackageRecord, bool]], bool]: ...
 
     @overload
@@ -124,7 +132,7 @@ class Store(VnfStore, VnfPackageStore, Protocol):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        render: RenderPackage,
+        rendered: Literal[True],
     ) -> tuple[RenderedPage, bool]: ...
 
     async def package_views(
@@ -135,14 +143,14 @@ class Store(VnfStore, VnfPackageStore, Protocol):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        render: RenderPackage | None = None,
+        rendered: bool = False,
     ) -> tuple[list[tuple[PackageRecord, bool]], bool] | tuple[RenderedPage, bool]:
         """Packages whose ``name``/``version``/``package_type``/``adapter`` equal ``equal``'s
         values (``None``: any), with ``list_packages``' state rule, each with whether it is in
         use; in (name, version) order, ``offset`` rows skipped after the (name, version)
         ``after`` (keyset pagination: a deep page costs what the first one does); and whether
-        more rows follow the page. With ``render``, each view comes rendered by it, the bytes
-        kept per package and row version so an unchanged package is not rendered again."""
+        more rows follow the page. ``rendered``: each view as its JSON, from the view stored in
+        its row (see ``set_package_renderer``)."""
 
     async def count_packages(
         self, *, equal: Mapping[str, Any], state: PackageState | None = None

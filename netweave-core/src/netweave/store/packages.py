@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import copy
 import functools
 import json
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+import logging
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Any, Final, overload
+from typing import Any, Final, Literal, cast, overload
 
 import msgspec
-from sqlalchemy import JSON, ColumnElement, Row, String, bindparam, exists, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Row,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import ReturningInsert, Update
 
-from netweave.errors import InvalidInput
+from netweave.errors import InvalidInput, NotFound
 from netweave.models import PackageState
 from netweave.store.engine import SqlBase, _translate
 from netweave.store.records import PackageRecord, Page, RenderedPage
@@ -26,41 +45,64 @@ from netweave.store.rows import (
     _IN_CHUNK,
     _P,
     _changes,
+    _check_lengths,
     _enum,
+    _insert_into,
     _now,
     _page_bounds,
     _paged,
     _require_aware,
+    _update_by,
     _values,
 )
-from netweave.store.sqlite_inline import LoopEngine
+from netweave.store.sqlite_inline import LoopConnection, LoopEngine
 from netweave.store.tables import UTCDateTime
+
+_log = logging.getLogger("netweave.store")
 
 #: Packages kept by ``get_package`` on a store only this process writes.
 _MAX_CACHED_PACKAGES: Final = 1024
-#: Bytes of rendered packages ``package_views(render=…)`` keeps: about 35 000 packages of
-#: ~450 bytes; past it the others are rendered each time they are listed. Not
-#: the whole of a 100 000-package catalogue: that took 64 MB and ~70 MB of RSS, and the gateway
-#: must stay under 300 MB there (issue 18; 316 MB measured with the whole catalogue kept).
-_MAX_RENDERED_BYTES: Final = 16 * 1024 * 1024
 #: Counts kept by ``count_packages`` on a store only this process writes (one per filter).
 _MAX_KEPT_COUNTS: Final = 1024
+#: Rows the background pass renders per write transaction (a few milliseconds of rendering
+#: and writing: on SQLite it holds the one writer's lock and runs on the event loop).
+_BACKFILL_BATCH: Final = 200
+#: Pause between two of its batches, so requests and other writers go first.
+_BACKFILL_PAUSE_S: Final = 0.005
+#: Least time between two passes (a pass starts when a read meets a row without its view).
+_BACKFILL_INTERVAL_S: Final = 30.0
 
 
 _STORED_PACKAGE_STATES = frozenset(
     {PackageState.UPLOADED, PackageState.AVAILABLE, PackageState.DEPRECATED}
 )
 
+#: The view kept in each row (see ``PackageRow``); the other columns are the record.
+_VIEW_COLUMNS: Final = ("view_head", "view_tail", "view_key", "view_at")
+_RECORD_COLUMNS: Final = tuple(column for column in _P.c if column.name not in _VIEW_COLUMNS)
+_RECORD_NAMES: Final = tuple(column.name for column in _RECORD_COLUMNS)
+#: The views' state values: the row's, or IN_USE (derived from deployments, never stored).
+_STATE_JSON: Final = {state.value: b'"%s"' % state.value.encode() for state in PackageState}
+_IN_USE_JSON: Final = _STATE_JSON[PackageState.IN_USE.value]
+
 
 def _package(row: Row[Any]) -> PackageRecord:
-    data = dict(row._mapping)
-    data["state"] = PackageState(data["state"])
-    return PackageRecord(**data)
+    data = row._mapping
+    values = {name: data[name] for name in _RECORD_NAMES}
+    values["state"] = PackageState(values["state"])
+    return PackageRecord(**values)
 
 
 def _copy_package(record: PackageRecord) -> PackageRecord:
     """A copy a caller may change without changing the cached one (records are mutable)."""
     return replace(record, extensions=copy.deepcopy(record.extensions))
+
+
+def _item(head: bytes, tail: bytes, state: str, in_use: Any) -> bytes:
+    """A package view's JSON from its stored parts (see ``PackageRow.view_head``)."""
+    if in_use:
+        return head + _IN_USE_JSON + tail
+    return head + (_STATE_JSON.get(state) or msgspec.json.encode(state)) + tail
 
 
 #: What ``package_views``/``count_packages`` filter on by equality (keys of their ``equal``).
@@ -71,16 +113,25 @@ def _package_in_use() -> ColumnElement[bool]:
     return exists().where(_D.c.package_id == _P.c.package_id)
 
 
+def _view_fresh() -> ColumnElement[bool]:
+    """The row's stored view is of the row as it is, rendered as ``view_key`` renders (a
+    write by code that does not render views leaves ``view_at`` behind ``updated_at``)."""
+    return and_(
+        _P.c.view_key == bindparam("view_key", type_=String()),
+        _P.c.view_at == _P.c.updated_at,
+    )
+
+
 @functools.lru_cache(maxsize=256)  # keyed by filter shapes: bounded all the same
 def _package_view_statements(
     names: tuple[str, ...], state: str | None, keyset: bool
-) -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
-    """The count, the page of packages (each row with ``in_use``), the same page's row
-    versions (see ``_STAMP_COLUMNS``) and its keys alone (id, name, version, ``in_use``),
-    where each of ``names`` equals ``eq_<name>``; ``state`` ``"in_use"``/``"stored"`` adds
-    the IN_USE rule (a stored state shows only while no deployment uses the package,
-    ``eq_state``); ``keyset`` starts after (``after_name``, ``after_version``) in (name,
-    version) order, on the unique index."""
+) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """The count; the page of packages (the record's columns, the stored view, whether it
+    is fresh, ``in_use`` last); and the same page's stored views alone (name, version,
+    state, head, tail, fresh, ``in_use``) — where each of ``names`` equals ``eq_<name>``;
+    ``state`` ``"in_use"``/``"stored"`` adds the IN_USE rule (a stored state shows only
+    while no deployment uses the package, ``eq_state``); ``keyset`` starts after
+    (``after_name``, ``after_version``) in (name, version) order, on the unique index."""
     where: list[ColumnElement[bool]] = [_P.c[name] == bindparam(f"eq_{name}") for name in names]
     if state == "in_use":
         where.append(_package_in_use())
@@ -96,20 +147,13 @@ def _package_view_statements(
         )
     order = (_P.c.name, _P.c.version)
     in_use = _package_in_use().label("in_use")
-    rows = _paged(select(_P, in_use).where(*where).order_by(*order))
-    stamps = _paged(
-        select(*(_P.c[name] for name in _STAMP_COLUMNS), in_use).where(*where).order_by(*order)
+    fresh = _view_fresh().label("fresh")
+    view = (_P.c.view_head, _P.c.view_tail, fresh, in_use)
+    rows = _paged(select(*_RECORD_COLUMNS, *view).where(*where).order_by(*order))
+    views = _paged(
+        select(_P.c.name, _P.c.version, _P.c.state, *view).where(*where).order_by(*order)
     )
-    keys = _paged(
-        select(_P.c.package_id, _P.c.name, _P.c.version, in_use).where(*where).order_by(*order)
-    )
-    return count, rows, stamps, keys
-
-
-#: What a page's row-version read selects (then ``in_use``): the id, the marker's key, and
-#: what changes whenever the row does — ``update_package`` always sets ``updated_at``, a
-#: package deleted and added again has a new ``created_at``; IN_USE is read with it.
-_STAMP_COLUMNS: Final = ("package_id", "name", "version", "state", "created_at", "updated_at")
+    return count, rows, views
 
 
 @functools.cache
@@ -120,31 +164,82 @@ def _package_refs_statement() -> Select[Any]:
 @functools.cache
 def _package_view_statement() -> Select[Any]:
     """One package by id with whether a deployment uses it (one statement, not two)."""
-    return select(_P, _package_in_use().label("in_use")).where(_P.c.package_id == bindparam("key"))
+    return select(*_RECORD_COLUMNS, _package_in_use().label("in_use")).where(
+        _P.c.package_id == bindparam("key")
+    )
+
+
+@functools.cache
+def _package_json_statement() -> Select[Any]:
+    """One package's stored view by id: state, head, tail, fresh, ``in_use``."""
+    return select(
+        _P.c.state,
+        _P.c.view_head,
+        _P.c.view_tail,
+        _view_fresh().label("fresh"),
+        _package_in_use().label("in_use"),
+    ).where(_P.c.package_id == bindparam("key"))
+
+
+@functools.cache
+def _insert_package_statement() -> ReturningInsert[Any]:
+    return insert(_P).returning(*_RECORD_COLUMNS)
+
+
+@functools.cache
+def _store_view_statement() -> Update:
+    """A row's view set, ``view_at`` from the row itself (the ``updated_at`` it was rendered
+    from: the statement runs in the transaction that wrote or read the row)."""
+    return (
+        update(_P)
+        .where(_P.c.package_id == bindparam("key"))
+        .values(
+            view_head=bindparam("new_head"),
+            view_tail=bindparam("new_tail"),
+            view_key=bindparam("new_key"),
+            view_at=_P.c.updated_at,
+        )
+    )
+
+
+@functools.cache
+def _unrendered_statement() -> Select[Any]:
+    """Rows after ``after`` (by id) whose view is missing or not fresh, a batch at a time,
+    locked (PostgreSQL; rows another writer holds are skipped: that writer renders them)."""
+    stale = or_(
+        _P.c.view_key.is_(None),
+        _P.c.view_key != bindparam("view_key", type_=String()),
+        _P.c.view_at.is_(None),
+        _P.c.view_at != _P.c.updated_at,
+    )
+    return (
+        select(*_RECORD_COLUMNS)
+        .where(_P.c.package_id > bindparam("after", type_=String()), stale)
+        .order_by(_P.c.package_id)
+        .limit(bindparam("batch"))
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _package_view(row: Row[Any]) -> tuple[PackageRecord, bool]:
-    data = dict(row._mapping)
-    in_use = bool(data.pop("in_use"))
-    data["state"] = PackageState(data["state"])
-    return PackageRecord(**data), in_use
+    return _package(row), bool(row._mapping["in_use"])
 
 
 def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool]] | None:
-    """A converter of a raw ``sqlite3`` row of ``select(_P, in_use)`` into a package view,
-    doing what SQLAlchemy's result processing does for these column types (SQLite keeps
-    ``DateTime`` as ISO text, naive UTC, and JSON as text); ``None`` if a column has a type it
-    does not know, and the store then reads through SQLAlchemy (a test compares both).
+    """A converter of a raw ``sqlite3`` row that starts with ``_RECORD_COLUMNS`` and ends
+    with ``in_use`` into a package view, doing what SQLAlchemy's result processing does for
+    these column types (SQLite keeps ``DateTime`` as ISO text, naive UTC, and JSON as text);
+    ``None`` if a column has a type it does not know, and the store then reads through
+    SQLAlchemy (a test compares both).
 
-    A list page converts 100 rows per request, so the per-row work is kept small: JSON decoded
-    by msgspec (the standard library's parser as the fallback for what msgspec refuses, such
-    as NaN), times parsed with their offset, the state looked up in a dict, the record built
-    positionally."""
+    Per-row work is kept small: JSON decoded by msgspec (the standard library's parser as the
+    fallback for what msgspec refuses, such as NaN), times parsed with their offset, the
+    state looked up in a dict, the record built positionally."""
     names: list[str] = []
     times: list[int] = []
     documents: list[int] = []
     state = -1
-    for index, column in enumerate(_P.c):
+    for index, column in enumerate(_RECORD_COLUMNS):
         kind = column.type
         if isinstance(kind, UTCDateTime):
             times.append(index)
@@ -158,6 +253,7 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
     record_fields = [f.name for f in fields(PackageRecord)]
     if state < 0 or sorted(record_fields) != sorted(names):
         return None
+    width = len(names)
     order = [names.index(name) for name in record_fields]
     states = {member.value: member for member in PackageState}
     fromisoformat = datetime.fromisoformat
@@ -177,7 +273,7 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
             return json.loads(text)
 
     def convert(row: Sequence[Any]) -> tuple[PackageRecord, bool]:
-        values = list(row)
+        values = list(row[:width])
         for index in times:
             value = values[index]
             if value is not None:
@@ -188,74 +284,15 @@ def _sqlite_package_row() -> Callable[[Sequence[Any]], tuple[PackageRecord, bool
                 values[index] = document(value)
         value = values[state]
         values[state] = states.get(value) or PackageState(value)
-        return PackageRecord(*[values[index] for index in order]), bool(values[-1])
+        return PackageRecord(*[values[index] for index in order]), bool(row[-1])
 
     return convert
 
 
 _SQLITE_PACKAGE_ROW: Final = _sqlite_package_row()
-
-
-_COLUMN_NAMES: Final = [column.name for column in _P.c]
-_STATE_AT: Final = _COLUMN_NAMES.index("state")
-_CREATED_AT: Final = _COLUMN_NAMES.index("created_at")
-_UPDATED_AT: Final = _COLUMN_NAMES.index("updated_at")
-
-
-class _RenderMemo:
-    """Rendered package views by id, bounded by the bytes it holds: past the bound nothing
-    more is kept (what is kept stays; starting again empty made a catalogue larger than the
-    bound re-render nearly every page: list p99 at 100 000 went from 61 to 550 ms). Each
-    view is kept with what it was rendered from: on a sole writer only
-    IN_USE (one dict each way, bodies alone: at 100 000 packages every byte counts), else
-    the row's version."""
-
-    __slots__ = ("in_use", "max_bytes", "size", "unused", "versioned")
-
-    def __init__(self, max_bytes: int) -> None:
-        self.unused: dict[str, bytes] = {}
-        self.in_use: dict[str, bytes] = {}
-        self.versioned: dict[str, tuple[bytes, bytes]] = {}
-        self.max_bytes = max_bytes
-        self.size = 0
-
-    def get(self, package_id: str, version: bool | bytes) -> bytes | None:
-        if version is True:
-            return self.in_use.get(package_id)
-        if version is False:
-            return self.unused.get(package_id)
-        entry = self.versioned.get(package_id)
-        if entry is None or entry[0] != version:
-            return None
-        return entry[1]
-
-    def drop(self, package_id: str) -> None:
-        for bodies in (self.unused, self.in_use):
-            body = bodies.pop(package_id, None)
-            if body is not None:
-                self.size -= len(body)
-        entry = self.versioned.pop(package_id, None)
-        if entry is not None:
-            self.size -= len(entry[0]) + len(entry[1])
-
-    def put(self, package_id: str, version: bool | bytes, body: bytes) -> None:
-        self.drop(package_id)
-        size = len(body) + (0 if isinstance(version, bool) else len(version))
-        if self.size + size > self.max_bytes:
-            return
-        if version is True:
-            self.in_use[package_id] = body
-        elif version is False:
-            self.unused[package_id] = body
-        else:
-            self.versioned[package_id] = (version, body)
-        self.size += size
-
-
-def _row_version(state: Any, created_at: Any, updated_at: Any, in_use: Any) -> bytes:
-    """A row's version as the memo compares it: the driver's text on the SQLite reader,
-    SQLAlchemy's values otherwise."""
-    return f"{state}|{created_at}|{updated_at}|{bool(in_use):d}\n".encode()
+#: Where a page row (``_package_view_statements``' second) has its stored view.
+_HEAD_AT: Final = len(_RECORD_COLUMNS)
+_STATE_AT: Final = _RECORD_NAMES.index("state")
 
 
 def _view_params(
@@ -287,40 +324,54 @@ def _check_stored_package_state(state: Any) -> PackageState:
 
 
 class PackageRows(SqlBase):
-    """Native packages (``packages``), with the read cache and the list views."""
+    """Native packages (``packages``), with the read cache and the list views.
+
+    Each row keeps its package's rendered view (``PackageRow.view_head`` …), written with
+    the row by every write here, so a list page is one read of stored bytes. A row without a
+    fresh view (written before views were stored, by a store without a renderer, or by code
+    that does not write them) is rendered when read, and a background pass fills it in."""
 
     def __init__(self, engine: AsyncEngine | LoopEngine) -> None:
         super().__init__(engine)
-        #: Per render function, the views ``package_views(render=…)`` rendered.
-        self._render_memos: dict[Render, _RenderMemo] = {}
         #: Counts by filter, with the package write counts they were read under.
         self._package_counts: dict[Hashable, tuple[tuple[int, int], int]] = {}
+        #: What renders the views, and its key (``set_package_renderer``).
+        self._renderer: tuple[Render, str] | None = None
+        self._backfill: asyncio.Task[int] | None = None
+        self._backfill_ended = -_BACKFILL_INTERVAL_S
+
+    def set_package_renderer(self, render: Render, *, key: str) -> None:
+        self._renderer = (render, key)
+
+    def _views_renderer(self) -> tuple[Render, str]:
+        if self._renderer is None:
+            raise RuntimeError("no package renderer set (set_package_renderer)")
+        return self._renderer
 
     async def add_package(self, record: PackageRecord) -> None:
         _check_stored_package_state(record.state)
         _require_aware("created_at", record.created_at)
         _require_aware("updated_at", record.updated_at)
-        with self._package_write(record.package_id):
-            await self._insert(f"package {record.package_id!r}", _P, _values(record))
+        values = _values(record)
+        what = f"package {record.package_id!r}"
+        _check_lengths(_P, values)
+        with self._tracking(self._package_writes), _translate(what, table=_P, values=values):
+            async with self._conn(write=True, savepoint=True) as conn:
+                if self._renderer is None:
+                    await conn.execute(_insert_into(_P), values)
+                else:
+                    # Rendered from the row as stored (PostgreSQL's JSONB orders keys).
+                    row = (await conn.execute(_insert_package_statement(), values)).one()
+                    await self._store_view(conn, _package(row))
 
-    @contextlib.contextmanager
-    def _package_write(self, package_id: str) -> Iterator[None]:
-        """A write of one package: counted (see ``_Writes``), and its rendered views
-        forgotten once it has ended (inside a transaction: when the transaction has), so a
-        view rendered from the row before the write cannot outlive it."""
-        try:
-            with self._tracking(self._package_writes):
-                yield
-        finally:
-            enclosing = self._current.get() if self._joinable() is not None else None
-            if enclosing is None:
-                self._forget_rendered(package_id)
-            else:
-                enclosing.when_ended.append(functools.partial(self._forget_rendered, package_id))
-
-    def _forget_rendered(self, package_id: str) -> None:
-        for memo in self._render_memos.values():
-            memo.drop(package_id)
+    async def _store_view(
+        self, conn: AsyncConnection | LoopConnection, record: PackageRecord
+    ) -> None:
+        """``record``'s view stored in its row, in the transaction that wrote the row."""
+        render, key = self._views_renderer()
+        head, tail = render(record)
+        params = {"key": record.package_id, "new_head": head, "new_tail": tail, "new_key": key}
+        await conn.execute(_store_view_statement(), params)
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
         writes = self._package_writes.counts()
@@ -387,14 +438,27 @@ class PackageRows(SqlBase):
         if "state" in values:
             values["state"] = _check_stored_package_state(values["state"]).value
         values.setdefault("updated_at", _now())
-        with self._package_write(package_id):
-            row = await self._update(
-                f"package {package_id!r}", _P, ("package_id", package_id), values
-            )
-        return _package(row)
+        if self._renderer is None:
+            # No view of the new row: none of the old one kept either.
+            values.update(dict.fromkeys(_VIEW_COLUMNS))
+        what = f"package {package_id!r}"
+        _check_lengths(_P, values)
+        statement = _update_by(_P, "package_id", tuple(values))
+        params = {f"new_{name}": change for name, change in values.items()}
+        params["key"] = package_id
+        with self._tracking(self._package_writes), _translate(what, table=_P, values=values):
+            async with self._conn(write=True, savepoint=True) as conn:
+                row = (await conn.execute(statement, params)).first()
+                if row is None:
+                    raise NotFound(f"{what}: not found")
+                record = _package(row)
+                if self._renderer is not None:
+                    # The row stays locked by this transaction until the view is stored.
+                    await self._store_view(conn, record)
+        return record
 
     async def delete_package(self, package_id: str) -> None:
-        with self._package_write(package_id):
+        with self._tracking(self._package_writes):
             await self._delete(f"package {package_id!r}", _P, _P.c.package_id == package_id)
 
     async def package_ids_in_use(self, package_ids: Sequence[str]) -> set[str]:
@@ -430,6 +494,26 @@ class PackageRows(SqlBase):
         )
         return views[0] if views else None
 
+    async def package_view_json(self, package_id: str) -> bytes | None:
+        """A package's view from its row (one small read: no record, no rendering); rendered
+        from the record when the row has no fresh view."""
+        render, key = self._views_renderer()
+        rows = await self._rows(
+            "reading a package", _package_json_statement(), {"key": package_id, "view_key": key}
+        )
+        if not rows:
+            return None
+        state, head, tail, fresh, in_use = rows[0]
+        if fresh:
+            return _item(head, tail, state, in_use)
+        self._backfill_soon()
+        view = await self.package_view(package_id)
+        if view is None:
+            return None
+        record, in_use = view
+        head, tail = render(record)
+        return _item(head, tail, record.state.value, in_use)
+
     async def _views(
         self, what: str, statement: Select[Any], params: Mapping[str, Any]
     ) -> list[tuple[PackageRecord, bool]]:
@@ -451,7 +535,7 @@ class PackageRows(SqlBase):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        render: None = None,
+        rendered: Literal[False] = False,
     ) -> tuple[list[tuple[PackageRecord, bool]], bool]: ...
 
     @overload
@@ -463,7 +547,7 @@ class PackageRows(SqlBase):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        render: Render,
+        rendered: Literal[True],
     ) -> tuple[RenderedPage, bool]: ...
 
     async def package_views(
@@ -474,56 +558,40 @@ class PackageRows(SqlBase):
         after: tuple[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        render: Render | None = None,
+        rendered: bool = False,
     ) -> tuple[list[tuple[PackageRecord, bool]], bool] | tuple[RenderedPage, bool]:
         """A page of packages in (name, version) order, each with whether it is in use, and
         whether more follow: ``offset`` rows skipped after the (name, version) ``after``
         (keyset: the index finds the start, so a deep page costs what the first one does).
 
-        With ``render``, the page comes as each view's ``render(record, in_use)`` bytes, kept
-        per package with the row version it was rendered from: the page is then read as row
-        versions only (id, key, state, times, IN_USE), and the rows are read whole and
-        rendered only when one of them is new or changed since — a page of known packages
-        costs no record conversion and no rendering, and is exactly as current as the rows."""
+        ``rendered``: the page as each view's JSON, read from the views stored in the rows
+        with each row's state and IN_USE — one read, no record conversion, no rendering. A
+        row without a fresh view has the page read again whole, that row rendered from its
+        record (and the background pass started)."""
         limit, offset = _page_bounds(limit, offset)
         names, kind, params = _view_params(equal, state)
-        _, statement, stamps, keys = _package_view_statements(names, kind, after is not None)
+        _, statement, stored = _package_view_statements(names, kind, after is not None)
         # One row more than the page says whether another follows, without a count.
         params.update(page_limit=limit + 1, page_offset=offset)
         if after is not None:
             params.update(after_name=after[0], after_version=after[1])
-        if render is None:
+        if not rendered:
+            params["view_key"] = self._renderer[1] if self._renderer is not None else ""
             views = await self._views("listing packages", statement, params)
             return views[:limit], len(views) > limit
-        memo = self._render_memo(render)
-        # A store only this process writes forgets a package's views when it writes the
-        # package (``_package_write``): its page is read as keys and IN_USE alone. Otherwise
-        # (replicas on PostgreSQL, or inside a transaction) with each row's version.
-        sole = self.sole_writer and self._joinable() is None
-        writes = self._package_writes.counts()
-        rows = await self._rows("listing packages", keys if sole else stamps, params)
+        params["view_key"] = self._views_renderer()[1]
+        rows = await self._rows("listing packages", stored, params)
         page = rows[:limit]
         bodies: list[bytes] = []
-        for row in page:
-            # On a sole writer a row's version is its IN_USE (its writes forget its view).
-            version = bool(row[-1]) if sole else _row_version(*row[3:])
-            body = memo.get(row[0], version)
-            if body is None:
+        for _name, _version, row_state, head, tail, fresh, in_use in page:
+            if not fresh:
                 break
-            bodies.append(body)
+            bodies.append(_item(head, tail, row_state, in_use))
         else:
-            last = (page[-1][1], page[-1][2]) if page else None
+            last = (page[-1][0], page[-1][1]) if page else None
             return RenderedPage(bodies, last), len(rows) > limit
-        # A package new to the memo or changed since: the page is read whole and rendered.
-        return await self._render_views(statement, params, memo, render, sole=sole, writes=writes)
-
-    def _render_memo(self, render: Render) -> _RenderMemo:
-        memo = self._render_memos.get(render)
-        if memo is None:
-            if len(self._render_memos) >= 4:
-                self._render_memos.clear()  # one render function in practice; bounded anyway
-            memo = self._render_memos[render] = _RenderMemo(_MAX_RENDERED_BYTES)
-        return memo
+        self._backfill_soon()
+        return await self._render_page(statement, params, limit)
 
     async def _rows(
         self, what: str, statement: Select[Any], params: Mapping[str, Any]
@@ -534,53 +602,99 @@ class PackageRows(SqlBase):
             return rows
         return await self._read(what, statement, params)
 
-    async def _render_views(
-        self,
-        statement: Select[Any],
-        params: Mapping[str, Any],
-        memo: _RenderMemo,
-        render: Render,
-        *,
-        sole: bool,
-        writes: tuple[int, int],
+    async def _render_page(
+        self, statement: Select[Any], params: Mapping[str, Any], limit: int
     ) -> tuple[RenderedPage, bool]:
-        """``statement``'s page rendered, each view kept in ``memo`` under the version the
-        page's first read compares (``package_views``): IN_USE alone on a sole writer, else
-        the row's version in the form that read gives it (the driver's text on the SQLite
-        reader, SQLAlchemy's values otherwise, so the two never match each other). Nothing
-        is kept if a package write ended meanwhile (it may have forgotten these rows)."""
+        """``statement``'s page (records with their stored views), each item from its stored
+        view when fresh, else rendered from the record."""
         what = "listing packages"
-        limit = params["page_limit"] - 1
+        render, _ = self._views_renderer()
         convert = _SQLITE_PACKAGE_ROW
         raw = self._driver_rows(what, statement, params) if convert is not None else None
-        views: list[tuple[PackageRecord, bool]]
-        versions: list[bool | bytes]
-        if raw is None or convert is None:
-            views = [_package_view(row) for row in await self._read(what, statement, params)]
-            versions = [
-                in_use
-                if sole
-                else _row_version(record.state.value, record.created_at, record.updated_at, in_use)
-                for record, in_use in views[:limit]
-            ]
-        else:
-            views = [convert(row) for row in raw]
-            versions = [
-                bool(row[-1])
-                if sole
-                else _row_version(row[_STATE_AT], row[_CREATED_AT], row[_UPDATED_AT], row[-1])
-                for row in raw[:limit]
-            ]
-        keep = self._package_writes.counts() == writes
+        rows: Sequence[Sequence[Any]] = (
+            raw if raw is not None else await self._read(what, statement, params)
+        )
         bodies: list[bytes] = []
-        for (record, in_use), version in zip(views, versions, strict=False):
-            body = render(record, in_use)
-            if keep:
-                memo.put(record.package_id, version, body)
-            bodies.append(body)
-        page = views[:limit]
-        last = (page[-1][0].name, page[-1][0].version) if page else None
-        return RenderedPage(bodies, last), len(views) > limit
+        for row in rows[:limit]:
+            head, tail, fresh, in_use = tuple(row[_HEAD_AT:])
+            if not fresh:
+                record = (
+                    convert(row)[0]
+                    if raw is not None and convert is not None
+                    else _package(cast("Row[Any]", row))
+                )
+                head, tail = render(record)
+            bodies.append(_item(head, tail, row[_STATE_AT], in_use))
+        page = rows[:limit]
+        last = (page[-1][1], page[-1][2]) if page else None
+        return RenderedPage(bodies, last), len(rows) > limit
+
+    def _backfill_soon(self) -> None:
+        """Start the background pass that stores the missing views, unless one runs or one
+        ended less than ``_BACKFILL_INTERVAL_S`` ago (rows it could not fill then, such as
+        those another writer held, wait for the next)."""
+        running = self._backfill
+        if running is not None and not running.done():
+            return
+        if time.monotonic() - self._backfill_ended < _BACKFILL_INTERVAL_S:
+            return
+        # A context of its own: not the caller's transaction (``_current``).
+        self._backfill = asyncio.get_running_loop().create_task(
+            self._fill_views(), name="netweave-package-views", context=contextvars.Context()
+        )
+        self._backfill.add_done_callback(self._backfill_done)
+
+    def _backfill_done(self, task: asyncio.Task[int]) -> None:
+        self._backfill_ended = time.monotonic()
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("storing package views failed: %s", task.exception())
+
+    async def _fill_views(self) -> int:
+        """Render and store the view of every row without a fresh one, in batches by id, each
+        in a write transaction that locks the rows it reads (on SQLite: holds the one writer
+        lock), so no view is stored of a row another writer changed meanwhile. Returns how
+        many were stored."""
+        render, key = self._views_renderer()
+        after = ""
+        stored = 0
+        while True:
+            async with self._transaction(), self._conn(write=True) as conn:
+                rows = (
+                    await conn.execute(
+                        _unrendered_statement(),
+                        {"after": after, "view_key": key, "batch": _BACKFILL_BATCH},
+                    )
+                ).all()
+                if rows:
+                    views = []
+                    for row in rows:
+                        record = _package(row)
+                        head, tail = render(record)
+                        views.append(
+                            {
+                                "key": record.package_id,
+                                "new_head": head,
+                                "new_tail": tail,
+                                "new_key": key,
+                            }
+                        )
+                    await conn.execute(_store_view_statement(), views)
+            if not rows:
+                return stored
+            stored += len(rows)
+            after = rows[-1].package_id
+            await asyncio.sleep(_BACKFILL_PAUSE_S)
+
+    async def fill_package_views(self) -> int:
+        """Store every missing view now (the background pass, awaited; tests and tools)."""
+        return await self._fill_views()
+
+    async def _stop_backfill(self) -> None:
+        task, self._backfill = self._backfill, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def count_packages(
         self, *, equal: Mapping[str, Any], state: PackageState | None = None

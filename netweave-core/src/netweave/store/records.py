@@ -31,15 +31,16 @@ class PackageRecord:
 
 
 class RenderedPage(NamedTuple):
-    """A page of package views as ``Store.package_views(render=…)`` gives it: each view's
-    rendered bytes, and the last one's (name, version), where the next page starts."""
+    """A page of package views as ``Store.package_views(rendered=True)`` gives it: each
+    view's JSON, and the last one's (name, version), where the next page starts."""
 
     bodies: list[bytes]
     last: tuple[str, str] | None
 
 
-#: What renders a package view for ``Store.package_views(render=…)``: record and IN_USE.
-RenderPackage = Callable[[PackageRecord, bool], bytes]
+#: What renders a package's view for the store to keep in its row
+#: (``Store.set_package_renderer``): its JSON before and after the state value.
+RenderPackage = Callable[[PackageRecord], tuple[bytes, bytes]]
 
 
 @dataclass(slots=True)

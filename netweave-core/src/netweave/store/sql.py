@@ -90,6 +90,7 @@ class SqlStore(
         return True
 
     async def close(self) -> None:
+        await self._stop_backfill()
         self._close_reader()
         await self._engine.dispose()
 

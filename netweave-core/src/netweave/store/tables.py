@@ -105,6 +105,15 @@ class PackageRow(Base):
     extensions: Mapped[dict[str, Any]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The package's wire JSON before and after its state value (which IN_USE replaces), so a
+    #: list page is stored bytes joined (netweave.store.packages); ``None`` until rendered.
+    view_head: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    view_tail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: The rendering the view came from (a change of the wire model makes it another one).
+    view_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: ``updated_at`` of the row the view was rendered from: a write that did not render the
+    #: view (older code) leaves them unequal, and the view is not used.
+    view_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     # Lists are ordered by (name, version): each filter's index ends with them, so a filtered
     # page is an index range, not a scan and sort. The unique key serves the name filter.

@@ -585,6 +585,28 @@ async def test_credentials_from_variables_in_the_configuration(
     assert ok, message
 
 
+async def test_s3_credentials_from_the_default_chain(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No keys in the configuration: the AWS default chain gives them (its first link, the
+    AWS_* environment; an instance role's or workload identity's would be found after it —
+    without the variables the store client goes on to the instance metadata address)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_access_key)
+    repo = s3_repo(s3_server)
+    storage = {k: v for k, v in repo.storage.items() if k not in ("accessKeyId", "secretAccessKey")}
+    async with gateway(tmp_path, storage) as gw:
+        archive = build_chart(tmp_path / "c", "chained", "1.0.0")
+        response = await post_chart(gw, archive, "chained", "1.0.0")
+        assert response.status_code == 201, response.text
+        listed = await gw.get(PACKAGES, params={"name": "chained"})
+        assert listed.json()["total"] == 1
+    assert repo.versions() == {"chained:1.0.0"}
+
+
 async def test_tls_endpoint_with_its_ca_file_or_refused(
     s3_server: S3Server, tmp_path: Path
 ) -> None:

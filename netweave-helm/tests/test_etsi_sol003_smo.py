@@ -38,6 +38,7 @@ from netweave.testing.etsi_notify import (
 )
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.vnfpkgm import build_csar, sol005_vnfpkgm_contract, vnfd_document
 
 NS = "smo"
 RELEASE = "app"
@@ -769,3 +770,173 @@ async def test_the_instance_links_vnfcs_to_their_storage_and_link_ports(
         assert port["resourceHandle"]["vimLevelResourceType"] == link_id.split("/")[1]
         if major == 1:
             assert port["resourceHandle"]["vimConnectionId"] == "helm-local"
+
+
+# -- instantiation levels -------------------------------------------------------------------
+
+#: The SOL003 V3.7.1 VNF package contract (SOL005's, as test_etsi_vnfpkgm uploads with).
+PKGM = "/vnfpkgm/v2"
+
+
+async def onboard_csar(gw: GatewayClient, csar: Path) -> None:
+    """Onboard ``csar`` through the ETSI package face, every exchange contract-validated."""
+    pkgm = sol005_vnfpkgm_contract(shared_dir())
+    headers = {"Version": "2.4.0"}
+
+    async def call(method: str, path: str, **kwargs: Any) -> Any:
+        response = await gw.request(
+            method, PKGM + path, headers=headers | kwargs.pop("h", {}), **kwargs
+        )
+        answer = response.json() if response.content else None
+        pkgm.validate_response(
+            method, path, response.status_code, answer, headers=dict(response.headers)
+        )
+        return response
+
+    created = await call("POST", "/vnf_packages", json={})
+    assert created.status_code == 201, created.text
+    pkg_id = created.json()["id"]
+    uploaded = await call(
+        "PUT",
+        f"/vnf_packages/{pkg_id}/package_content",
+        content=csar.read_bytes(),  # noqa: ASYNC240  (a small test file)
+        h={"Content-Type": "application/zip"},
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    for _ in range(200):  # bounded: 10 s
+        got = await call("GET", f"/vnf_packages/{pkg_id}")
+        if got.json()["onboardingState"] == "ONBOARDED":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"package {pkg_id} not onboarded: {got.text}")
+
+
+async def op_occs_of(smo: StandardSmo, instance_id: str) -> list[str]:
+    listed = await smo.call("GET", f"/vnf_lcm_op_occs?filter=(eq,vnfInstanceId,{instance_id})")
+    assert listed.status_code == 200, listed.text
+    return [o["operation"] for o in listed.json()]
+
+
+@pytest.mark.parametrize("major", [2, 1])
+async def test_instantiate_at_an_instantiation_level_of_the_vnfd(
+    gw: GatewayClient, k8s_emulator: KubernetesEmulator, tmp_path: Path, major: int
+) -> None:
+    contract = (
+        sol003_vnflcm_contract(shared_dir()) if major == 2 else sol003_v1_contract(shared_dir())
+    )
+    smo = StandardSmo(gw, contract, major=major)
+    # A CSAR whose VNFD (flavour "small") declares levels "small" (web_aspect level 0) and
+    # "large" (level 3): one replica, one more per step, on the chart's replicaCount.
+    vnfd_id = f"5f1c7a80-0000-4000-8000-00000000000{major}"
+    csar = build_csar(
+        tmp_path / "levels.csar",
+        vnfd=vnfd_document(vnfd_id, vdu="app", level=3),
+        chart=chart(tmp_path, "1.0.0", "1"),
+    )
+    await onboard_csar(gw, csar)
+    created = await smo.call("POST", "/vnf_instances", {"vnfdId": vnfd_id})
+    assert created.status_code == 201, created.text
+    instance_id = created.json()["id"]
+    params = {"namespace": NS, "releaseName": RELEASE}
+
+    # A level the VNFD does not declare, or values contradicting the level: 400, nothing done.
+    for body, says in (
+        (
+            {"flavourId": "small", "instantiationLevelId": "huge", "additionalParams": params},
+            "(it declares: large, small)",
+        ),
+        (
+            {
+                "flavourId": "small",
+                "instantiationLevelId": "large",
+                "additionalParams": {**params, "values": {"replicaCount": 2}},
+            },
+            "contradicts instantiation level 'large'",
+        ),
+    ):
+        refused = await smo.call("POST", f"/vnf_instances/{instance_id}/instantiate", body)
+        assert refused.status_code == 400, refused.text
+        assert says in refused.json()["detail"], refused.text
+        assert release_records(k8s_emulator, RELEASE, NS) == []
+        assert workload(k8s_emulator) is None
+        assert (await smo.instance(instance_id))["instantiationState"] == "NOT_INSTANTIATED"
+        assert await op_occs_of(smo, instance_id) == []
+
+    # The declared level: the real release gets its replicas (1 + 3 steps).
+    op = await smo.task(
+        f"/vnf_instances/{instance_id}/instantiate",
+        {"flavourId": "small", "instantiationLevelId": "large", "additionalParams": params},
+    )
+    done = await smo.poll(op)
+    assert (done["operation"], done["operationState"]) == ("INSTANTIATE", "COMPLETED"), done
+    assert release_records(k8s_emulator, RELEASE, NS) == [(1, "deployed")]
+    assert replicas(k8s_emulator) == 4
+    instance = await smo.instance(instance_id)
+    assert instance["instantiatedVnfInfo"]["scaleStatus"] == [
+        {"aspectId": "web_aspect", "scaleLevel": 3}
+    ]
+    # And back to the VNFD's other level by scale_to_level.
+    op = await smo.task(
+        f"/vnf_instances/{instance_id}/scale_to_level", {"instantiationLevelId": "small"}
+    )
+    assert (await smo.poll(op))["operationState"] == "COMPLETED"
+    assert replicas(k8s_emulator) == 1
+    assert release_records(k8s_emulator, RELEASE, NS)[-1] == (2, "deployed")
+
+
+async def test_scale_to_a_level_of_an_unreadable_vnfd_is_refused_and_changes_nothing(
+    tmp_path: Path, k8s_kubeconfig: Path, k8s_emulator: KubernetesEmulator
+) -> None:
+    contract = sol003_vnflcm_contract(shared_dir())
+    async with running_gateway(tmp_path, settings=helm_settings(tmp_path, k8s_kubeconfig)) as gw:
+        smo = StandardSmo(gw, contract)
+        package = await onboard(gw, chart(tmp_path, "1.0.0", "1"), "smo-app", "1.0.0")
+        instance_id = (await smo.call("POST", "/vnf_instances", {"vnfdId": package})).json()["id"]
+        op = await smo.task(
+            f"/vnf_instances/{instance_id}/instantiate",
+            {"flavourId": "default", "additionalParams": {"namespace": NS, "releaseName": RELEASE}},
+        )
+        assert (await smo.poll(op))["operationState"] == "COMPLETED"
+        op = await smo.task(
+            f"/vnf_instances/{instance_id}/scale_to_level",
+            {"scaleInfo": [{"aspectId": "default", "scaleLevel": 2}]},
+        )
+        assert (await smo.poll(op))["operationState"] == "COMPLETED"
+        assert replicas(k8s_emulator) == 3
+        releases = release_records(k8s_emulator, RELEASE, NS)
+        assert releases[-1] == (2, "deployed")
+    # Behind the gateway's back, the chart's archive (the generated VNFD's source) is lost;
+    # the gateway restarts, so it holds no VNFD rendered before.
+    stored = [p for p in (tmp_path / "data").rglob("smo-app-1.0.0.tgz") if p.is_file()]
+    assert len(stored) == 1, stored
+    kept = stored[0].read_bytes()
+    stored[0].unlink()
+    async with running_gateway(tmp_path, settings=helm_settings(tmp_path, k8s_kubeconfig)) as gw:
+        smo = StandardSmo(gw, contract)
+        before = await op_occs_of(smo, instance_id)
+        refused = await smo.call(
+            "POST",
+            f"/vnf_instances/{instance_id}/scale_to_level",
+            {"instantiationLevelId": "default"},
+        )
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert problem["status"] == 409
+        assert f"the VNFD of package {package} cannot be read" in problem["detail"], problem
+        assert "chart smo-app:1.0.0 not found" in problem["detail"], problem
+        # Nothing changed: no occurrence, the release and its Deployment as they were.
+        assert await op_occs_of(smo, instance_id) == before == ["INSTANTIATE", "SCALE_TO_LEVEL"]
+        assert release_records(k8s_emulator, RELEASE, NS) == releases
+        assert replicas(k8s_emulator) == 3
+        # Still usable: it reads INSTANTIATED, and once the archive is back the same request
+        # scales it (the generated VNFD's "default" level is the chart's replicas).
+        assert (await smo.instance(instance_id))["instantiationState"] == "INSTANTIATED"
+        stored[0].write_bytes(kept)
+        op = await smo.task(
+            f"/vnf_instances/{instance_id}/scale_to_level", {"instantiationLevelId": "default"}
+        )
+        assert (await smo.poll(op))["operationState"] == "COMPLETED"
+        assert release_records(k8s_emulator, RELEASE, NS)[-1] == (3, "deployed")
+        assert replicas(k8s_emulator) == 1
+        assert await op_occs_of(smo, instance_id) == [*before, "SCALE_TO_LEVEL"]

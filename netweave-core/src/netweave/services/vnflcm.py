@@ -452,11 +452,14 @@ class VnfLcmService:
                 + ("INSTANTIATED" if view.instantiated else "being instantiated"),
                 details={"vnfInstanceId": vnf_instance_id},
             )
-        if request.get("instantiationLevelId") is not None:
-            raise Unprocessable(
-                "the VNF declares no instantiation levels; give scaleAspects levels instead",
-                details={"field": "instantiationLevelId"},
-            )
+        level_id = request.get("instantiationLevelId")
+        # Resolved before anything changes: an undeclared level or an unreadable VNFD refuses
+        # the request with nothing created.
+        level = (
+            await self._level(record.vnfd_id, request.get("flavourId"), str(level_id))
+            if level_id is not None
+            else None
+        )
         for name in ("extVirtualLinks", "extManagedVirtualLinks"):
             if request.get(name):
                 raise Unprocessable(
@@ -477,6 +480,26 @@ class VnfLcmService:
                 "additionalParams values must be an object (the Helm values)",
                 details={"field": "additionalParams.values"},
             )
+        for aspect_id, target in (level or {}).items():
+            # The level's replicas, unless the values already say otherwise (then refused: two
+            # answers to one question).
+            spec = aspects.get(aspect_id)
+            if spec is None:
+                raise Unprocessable(
+                    f"instantiation level {level_id!r} scales aspect {aspect_id!r}, which this "
+                    f"instance does not have (it has: {', '.join(sorted(aspects)) or 'none'})",
+                    details={"field": "instantiationLevelId", "aspectId": aspect_id},
+                )
+            self._check_level(spec, aspect_id, target)
+            wanted = replicas_at(spec, target)
+            given = get_path(values, spec["replicaKey"])
+            if given is not None and given != wanted:
+                raise Unprocessable(
+                    f"values {spec['replicaKey']}={given!r} contradicts instantiation level "
+                    f"{level_id!r} ({aspect_id} at level {target}: {wanted} replicas)",
+                    details={"field": "additionalParams.values"},
+                )
+            values = _merge(values, nested(spec["replicaKey"], wanted))
         for spec in aspects.values():
             # Each aspect starts at the level its given replicas say, or at level 0.
             current = get_path(values, spec["replicaKey"])
@@ -582,18 +605,26 @@ class VnfLcmService:
         """Scale to the aspects' levels that instantiation level ``level_id`` of the instance's
         VNFD (its flavour) names."""
         view = await self._instantiated(vnf_instance_id)
-        record = view.record
-        levels = (
-            await self.vnfd_levels(record.vnfd_id, record.flavour_id) if self.vnfd_levels else {}
-        )
+        assert view.deployment is not None
+        # The package it runs now (after change_vnfpkg, not the one it was created with).
+        levels = await self._level(view.deployment.package_id, view.record.flavour_id, level_id)
+        return await self.scale_to_level(vnf_instance_id, levels, params)
+
+    async def _level(
+        self, package_id: str, flavour_id: str | None, level_id: str
+    ) -> dict[str, int]:
+        """The aspects' levels (aspect id → scale level) of instantiation level ``level_id`` of
+        the package's VNFD (its flavour ``flavour_id``); a 400 naming the declared levels when
+        it declares no such level."""
+        levels = await self.vnfd_levels(package_id, flavour_id) if self.vnfd_levels else {}
         if level_id not in levels:
             known = ", ".join(sorted(levels)) or "none"
             raise InvalidInput(
-                f"the VNFD of {record.vnfd_id} declares no instantiation level {level_id!r} "
+                f"the VNFD of {package_id} declares no instantiation level {level_id!r} "
                 f"(it declares: {known})",
                 details={"field": "instantiationLevelId", "levels": sorted(levels)},
             )
-        return await self.scale_to_level(vnf_instance_id, levels[level_id], params)
+        return levels[level_id]
 
     async def change_vnfpkg(
         self, vnf_instance_id: str, vnfd_id: str, extra: dict[str, Any], params: dict[str, Any]

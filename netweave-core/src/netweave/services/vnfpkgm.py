@@ -45,6 +45,7 @@ from netweave.config import FetchSettings
 from netweave.config.registry import AdapterRegistry
 from netweave.errors import (
     AlreadyExists,
+    BackendUnavailable,
     Conflict,
     InUse,
     InvalidInput,
@@ -308,10 +309,34 @@ class VnfPkgmService:
         self, package_id: str, flavour_id: str | None
     ) -> dict[str, dict[str, int]]:
         """The instantiation levels the VNFD of native package ``package_id`` declares for
-        ``flavour_id`` (level id → aspect id → scale level); empty when it has none or the VNFD
-        cannot be had."""
-        vnfd = await self._vnfd_of(package_id)
-        return {} if vnfd is None else vnfd.instantiation_levels(flavour_id)
+        ``flavour_id`` (level id → aspect id → scale level); empty when it declares none.
+
+        Unlike the aspects, a level asked for by name cannot fall back to a default: when the
+        VNFD cannot be had the caller gets why (a 409 when the package is gone or its content
+        cannot be read, a 503 when its backend failed to answer), never "no such level"."""
+        package = await self._store.get_package(package_id)
+        if package is None:
+            raise Conflict(
+                f"package {package_id!r} is not onboarded any more: its VNFD's instantiation "
+                "levels are unknown",
+                details={"vnfdId": package_id},
+            )
+        record = await self._store.vnf_package_of(package_id)
+        view = VnfPackageView(
+            record.vnf_pkg_id if record else package_id, record, package, False, package.created_at
+        )
+        try:
+            vnfd = await self.vnfd(view)
+        except NetweaveError as exc:
+            message = (
+                f"the VNFD of package {package_id} cannot be read ({exc.message}): its "
+                "instantiation levels are unknown"
+            )
+            details = {"vnfdId": package_id, "cause": exc.code}
+            if exc.status >= 500:
+                raise BackendUnavailable(message, details=details) from None
+            raise Conflict(message, details=details) from None
+        return vnfd.instantiation_levels(flavour_id)
 
     async def _vnfd_of(self, package_id: str) -> Vnfd | None:
         record = await self._store.vnf_package_of(package_id)

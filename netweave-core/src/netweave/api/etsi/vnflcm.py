@@ -1005,16 +1005,9 @@ _BODY_RULES: dict[str, dict[str, Any]] = {
             },
         ]
     },
-    # Refused: levels at instantiation (each aspect starts at level 0 or its values' replicas),
-    # connectivity comes from the package (docs/etsi.md).
+    # Refused: connectivity comes from the package (docs/etsi.md).
     "/instantiate": {
-        "not": {
-            "anyOf": [
-                _given("instantiationLevelId"),
-                _given("extVirtualLinks"),
-                _given("extManagedVirtualLinks"),
-            ]
-        }
+        "not": {"anyOf": [_given("extVirtualLinks"), _given("extManagedVirtualLinks")]}
     },
     "/change_vnfpkg": {
         "not": {"anyOf": [_given("extVirtualLinks"), _given("extManagedVirtualLinks")]}

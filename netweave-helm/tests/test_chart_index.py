@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -563,3 +564,59 @@ async def test_served_index_follows_each_change_from_kept_pieces(tmp_path: Path)
         assert list(await served()) == ["b", "m", "z"]
     finally:
         await store.close()
+
+
+def test_a_corrupt_index_and_archives_changed_on_disk_through_the_api(tmp_path: Path) -> None:
+    """Issue 18's disk cases through the HTTP API of a real gateway: a repository whose
+    index.yaml is corrupt lists every archive (the list and the served index); archives
+    another tool adds and removes on disk are in / out of the served index after the next
+    directory scan, and the added one becomes a package at the API's next listing."""
+    from netweave.api.app import create_app
+    from netweave.api.plugin import services_of
+    from netweave_helm.adapter import HelmAdapter
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("alpha", "beta"):
+        build_chart(repo, name, "1.2.3")
+    (repo / "index.yaml").write_text("entries: [this is: not: an index\n\t- {")
+    app = create_app(_settings(tmp_path / "data", repo))
+    with serve_asgi(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+
+        def names() -> set[str]:
+            listed = c.get(PACKAGES, params={"limit": 100})
+            assert listed.status_code == 200, listed.text
+            body = listed.json()
+            assert body["total"] == len(body["items"])
+            return {p["name"] for p in body["items"]}
+
+        def served() -> set[str]:
+            index = c.get("/charts/index.yaml")
+            assert index.status_code == 200, index.text
+            return set(yaml.safe_load(index.text)["entries"])
+
+        assert names() == {"alpha", "beta"}
+        assert served() == {"alpha", "beta"}
+        assert c.get(f"{PACKAGES}/alpha-1.2.3").status_code == 200
+
+        build_chart(repo, "gamma", "0.1.0")  # another tool's cp
+        (repo / "alpha-1.2.3.tgz").unlink()  # and its rm
+        adapter = services_of(app).registry.adapters["helm-local"]
+        assert isinstance(adapter, HelmAdapter) and adapter.local_store is not None
+        adapter.local_store._scanned_at = 0.0  # the periodic scan, now rather than later
+        # The served index follows the directory at once.
+        assert served() == {"beta", "gamma"}
+        # The API adopts the added archive at its next listing (listing TTL; bounded wait).
+        for _ in range(120):
+            if "gamma" in names():
+                break
+            time.sleep(0.25)
+        # The removed one stays a package until deleted through the API (by design: see
+        # netweave.services.packages), which then works though its archive is gone.
+        assert names() == {"alpha", "beta", "gamma"}
+        assert c.delete(f"{PACKAGES}/alpha-1.2.3").status_code == 204
+        assert names() == {"beta", "gamma"}
+        assert c.get(f"{PACKAGES}/alpha-1.2.3").status_code == 404
+        assert served() == {"beta", "gamma"}
+        gamma = c.get(f"{PACKAGES}/gamma-0.1.0")
+        assert gamma.status_code == 200 and gamma.json()["artifactVersion"] == "0.1.0"

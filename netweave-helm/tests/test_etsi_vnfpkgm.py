@@ -538,6 +538,60 @@ async def test_each_real_chart_is_a_vnf_package(
         await read_every_route(gw, contract, package_id, archive)
 
 
+async def test_a_real_chart_instantiates_through_the_sol003_face(
+    gw: GatewayClient,
+    contract: ContractValidator,
+    charts_dir: Path,
+    k8s_emulator: KubernetesEmulator,
+) -> None:
+    """A real chart onboarded bare is instantiated by its vnfdId with its generated VNFD's
+    flavour: the release and its Deployment are in the emulator, the package IN_USE on both
+    faces; terminated, NOT_IN_USE again and deletable once disabled."""
+    package_id = await onboard_native(
+        gw, charts_dir / "hello-world-0.1.0.tgz", "hello-world", "0.1.0"
+    )
+    headers = {"Version": "2.3.0"}
+    created = await gw.post(
+        "/vnflcm/v2/vnf_instances", json={"vnfdId": package_id}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    instance_id = created.json()["id"]
+    started = await gw.post(
+        f"/vnflcm/v2/vnf_instances/{instance_id}/instantiate",
+        json={"flavourId": "default", "additionalParams": {"namespace": NS, "releaseName": "hw"}},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    operation = await gw.wait_operation(started.headers["Location"].rsplit("/", 1)[1])
+    assert operation["state"] == "COMPLETED", operation
+    assert release_records(k8s_emulator, "hw", NS) == [(1, "deployed")]
+    assert k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", NS) is not None
+    got = await call(gw, contract, "GET", f"/vnf_packages/{package_id}")
+    assert got.json()["usageState"] == "IN_USE"
+    native = await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{package_id}")
+    assert native.json()["state"] == "IN_USE"
+
+    ended = await gw.post(
+        f"/vnflcm/v2/vnf_instances/{instance_id}/terminate",
+        json={"terminationType": "FORCEFUL"},
+        headers=headers,
+    )
+    assert ended.status_code == 202, ended.text
+    operation = await gw.wait_operation(ended.headers["Location"].rsplit("/", 1)[1])
+    assert operation["state"] == "COMPLETED", operation
+    assert k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", NS) is None
+    deleted = await gw.delete(f"/vnflcm/v2/vnf_instances/{instance_id}", headers=headers)
+    assert deleted.status_code == 204, deleted.text
+    got = await call(gw, contract, "GET", f"/vnf_packages/{package_id}")
+    assert got.json()["usageState"] == "NOT_IN_USE"
+    disabled = await call(
+        gw, contract, "PATCH", f"/vnf_packages/{package_id}", {"operationalState": "DISABLED"}
+    )
+    assert disabled.status_code == 200, disabled.text
+    assert (await call(gw, contract, "DELETE", f"/vnf_packages/{package_id}")).status_code == 204
+    assert (await gw.get(f"/o2dms/v1/nfDeploymentDescriptors/{package_id}")).status_code == 404
+
+
 def chart_yaml(archive: Path) -> dict[str, Any]:
     import tarfile
 

@@ -265,8 +265,20 @@ async def test_unsupported_auth_type_is_a_400(tmp_path: Path) -> None:
             SUBSCRIPTIONS,
             json={
                 "callbackUri": "http://127.0.0.1:9/cb",
+                "authentication": {"authType": ["KERBEROS"]},
+            },
+        )
+        # TLS_CERT is ETSI's, but this gateway has no client certificate to present.
+        no_certificate = await gw.post(
+            SUBSCRIPTIONS,
+            json={
+                "callbackUri": "https://127.0.0.1:9/cb",
                 "authentication": {"authType": ["TLS_CERT"]},
             },
         )
+        listed = await gw.get(SUBSCRIPTIONS)
     assert refused.status_code == 400, refused.text
     assert "authType" in refused.text
+    assert no_certificate.status_code == 422, no_certificate.text
+    assert "notifications.clientCertFile" in no_certificate.json()["detail"]
+    assert listed.json()["items"] == []

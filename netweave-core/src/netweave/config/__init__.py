@@ -196,10 +196,20 @@ class NotificationSettings(ConfigSection):
     #: Deliveries wait this long after recording, so an event committed a little after it was
     #: stamped still takes its place in a deployment's order.
     settle_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: The gateway's client certificate and key (PEM) for callbacks: presented to every
+    #: callback endpoint that asks for one, and what lets a subscription choose ETSI's
+    #: ``TLS_CERT`` authentication (mutually authenticated TLS, https callbacks only).
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    #: CA bundle that callback endpoints' certificates are verified against (PEM), instead of
+    #: the public CAs: an SMO behind the operator's own PKI.
+    ca_file: Path | None = None
 
     @model_validator(mode="after")
     def _cidrs_parse(self) -> NotificationSettings:
         _check_cidrs(self.allowed_cidrs)
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("clientCertFile and clientKeyFile go together")
         return self
 
 

@@ -71,7 +71,8 @@ class OAuth2ClientCredentialsParams(RequestModel):
 
 class SubscriptionAuthentication(RequestModel):
     """How the gateway authenticates towards the callback (ETSI SOL003
-    ``SubscriptionAuthentication``; ``TLS_CERT`` is not supported). Never returned by GET."""
+    ``SubscriptionAuthentication``; ``TLS_CERT``: mutually authenticated TLS with the gateway's
+    client certificate, for https callbacks of a gateway given one). Never returned by GET."""
 
     # The document says what ``_params_given`` enforces: each authType needs its parameters.
     model_config = ConfigDict(
@@ -89,8 +90,8 @@ class SubscriptionAuthentication(RequestModel):
         }
     )
 
-    auth_type: list[Literal["BASIC", "OAUTH2_CLIENT_CREDENTIALS"]] = Field(
-        min_length=1, max_length=2
+    auth_type: list[Literal["BASIC", "OAUTH2_CLIENT_CREDENTIALS", "TLS_CERT"]] = Field(
+        min_length=1, max_length=3
     )
     params_basic: BasicAuthParams | None = None
     params_oauth2_client_credentials: OAuth2ClientCredentialsParams | None = None

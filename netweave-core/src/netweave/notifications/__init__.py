@@ -15,6 +15,7 @@ from netweave.notifications.callbacks import (
     CallbackAuthError,
     CallbackClient,
     CallbackTestFailed,
+    CallbackTls,
     authentication_record,
 )
 from netweave.notifications.delivery import DeliveryWorker
@@ -54,7 +55,8 @@ def build_notifications(
     policy = CallbackPolicy(
         allow_private=section.allow_private_callbacks, allowed_cidrs=section.allowed_cidrs
     )
-    client = CallbackClient(policy, timeout=section.timeout)
+    tls = CallbackTls(section.client_cert_file, section.client_key_file, section.ca_file)
+    client = CallbackClient(policy, timeout=section.timeout, tls=tls)
     prefix = (settings.api.public_url or "").rstrip("/") + API_PREFIX
     sealer = load_sealer(settings.data_dir)
     worker = DeliveryWorker(

@@ -3,8 +3,11 @@
 Authentication (ETSI SOL003 ``SubscriptionAuthentication``): ``BASIC`` sends the configured user
 and password; ``OAUTH2_CLIENT_CREDENTIALS`` gets a token from the subscription's token endpoint
 (client id and secret by HTTP Basic, RFC 6749 §2.3.1), caches it until shortly before it expires
-and fetches a new one when the callback answers 401. Token endpoints pass the same SSRF guard as
-callbacks. Secrets are registered with the log redaction and never logged or returned.
+and fetches a new one when the callback answers 401; ``TLS_CERT`` sends nothing in the request:
+the connection presents the gateway's client certificate (``notifications.clientCertFile``),
+which the client presents to any callback endpoint asking for one. Token endpoints pass the same
+SSRF guard as callbacks. Secrets are registered with the log redaction and never logged or
+returned.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from netweave.errors import NetweaveError
+from netweave.errors import NetweaveError, Unprocessable
 from netweave.logging import register_secret
 from netweave.models import SubscriptionAuthentication
 from netweave.notifications.ssrf import CallbackPolicy, CallbackRefused, guarded_client
@@ -191,21 +196,83 @@ class _NoAuth(httpx.Auth):
 _NO_AUTH = _NoAuth()
 
 
+class CallbackTlsError(NetweaveError):
+    """The configured client certificate, key or CA bundle cannot be used."""
+
+    status = 500
+    code = "CallbackTlsConfiguration"
+    title = "Callback TLS settings unusable"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTls:
+    """``notifications.clientCertFile``/``clientKeyFile``/``caFile``."""
+
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_file: Path | None = None
+
+    @property
+    def mutual(self) -> bool:
+        return self.client_cert is not None and self.client_key is not None
+
+    def check(self) -> None:
+        """Load the certificate and key once at start (a wrong path or a key that does not
+        match the certificate is a start-up error naming the settings, not a failure at the
+        first delivery); the CA bundle is only read when the client is built."""
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise CallbackTlsError(f"notifications.caFile: {self.ca_file} is not a readable file")
+        if not self.mutual:
+            return
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+                str(self.client_cert), str(self.client_key)
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise CallbackTlsError(
+                "notifications.clientCertFile/clientKeyFile cannot be loaded: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
+
+    def context(self) -> ssl.SSLContext | None:
+        if self.ca_file is None and not self.mutual:
+            return None  # the defaults (public CAs, no client certificate)
+        context = (
+            ssl.create_default_context(cafile=str(self.ca_file))
+            if self.ca_file is not None
+            else httpx.create_ssl_context(trust_env=False)
+        )
+        if self.mutual:
+            context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+
 class CallbackClient:
     """One guarded HTTP client for every callback and token endpoint of this process."""
 
-    def __init__(self, policy: CallbackPolicy, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, policy: CallbackPolicy, *, timeout: float = 10.0, tls: CallbackTls | None = None
+    ) -> None:
         self.policy = policy
         self._timeout = timeout
+        self._tls = tls or CallbackTls()
+        self._tls.check()
         self._client: httpx.AsyncClient | None = None
         self._tokens = TokenCache(lambda: self._http)
+
+    @property
+    def mutual_tls(self) -> bool:
+        """Whether callbacks can be called over mutually authenticated TLS (``TLS_CERT``)."""
+        return self._tls.mutual
 
     @property
     def _http(self) -> httpx.AsyncClient:
         # Built on first use, not at start: its TLS context loads the CA bundle (tens of ms of
         # cold start for a gateway that may never call back).
         if self._client is None:
-            self._client = guarded_client(self.policy, timeout=self._timeout)
+            self._client = guarded_client(
+                self.policy, timeout=self._timeout, ssl_context=self._tls.context()
+            )
         return self._client
 
     async def close(self) -> None:
@@ -223,7 +290,20 @@ class CallbackClient:
     async def check(
         self, callback_uri: str, authentication: SubscriptionAuthentication | None
     ) -> None:
-        """Create-time checks: SSRF on the callback and token endpoint (400 naming the field)."""
+        """Create-time checks: ``TLS_CERT`` usable (422 naming what is missing), SSRF on the
+        callback and token endpoint (400 naming the field)."""
+        if authentication is not None and "TLS_CERT" in authentication.auth_type:
+            if not self.mutual_tls:
+                raise Unprocessable(
+                    "authentication: TLS_CERT needs a client certificate this gateway has not "
+                    "been given (notifications.clientCertFile and clientKeyFile)",
+                    details={"field": "authentication.authType"},
+                )
+            if not callback_uri.lower().startswith("https://"):
+                raise Unprocessable(
+                    "authentication: TLS_CERT needs an https callbackUri",
+                    details={"field": "callbackUri"},
+                )
         await self.policy.check_url(callback_uri, field="callbackUri")
         oauth = authentication.params_oauth2_client_credentials if authentication else None
         if oauth is not None:
@@ -244,7 +324,8 @@ class CallbackClient:
             ) from None
         except httpx.HTTPError as exc:
             raise CallbackTestFailed(
-                f"callback test failed: {type(exc).__name__} reaching the callback",
+                f"callback test failed: {type(exc).__name__} reaching the callback"
+                + _tls_reason(exc),
                 details={"field": "callbackUri"},
             ) from None
         if response.status_code != 204:
@@ -270,10 +351,23 @@ class CallbackClient:
         )
 
 
+def _tls_reason(exc: BaseException) -> str:
+    """A failed TLS handshake's reason (an unknown CA, a refused client certificate), which
+    tells the subscriber what to fix; nothing for other errors."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return f" (TLS: {cause.reason or cause})"
+        cause = cause.__cause__ or cause.__context__
+    return ""
+
+
 __all__ = [
     "CallbackAuthError",
     "CallbackClient",
     "CallbackTestFailed",
+    "CallbackTls",
+    "CallbackTlsError",
     "Credentials",
     "TokenCache",
     "authentication_record",

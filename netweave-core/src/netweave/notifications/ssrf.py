@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -201,14 +202,19 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx transport whose every connection passes the policy (no environment proxies)."""
 
     def __init__(
-        self, policy: CallbackPolicy, *, limits: httpx.Limits | None = None, field: str = "url"
+        self,
+        policy: CallbackPolicy,
+        *,
+        limits: httpx.Limits | None = None,
+        field: str = "url",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         super().__init__(trust_env=False, limits=limits)
         # httpx offers no public way to pass httpcore a network backend: rebuild the pool with
         # the same settings httpx would use plus the guarded backend.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -217,12 +223,17 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 
 def guarded_client(
-    policy: CallbackPolicy, *, timeout: float, field: str = "url"
+    policy: CallbackPolicy,
+    *,
+    timeout: float,
+    field: str = "url",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
     """The HTTP client for callbacks and token endpoints: guarded, no redirects, no env proxy.
-    ``field``: what a refusal at connect time names (the request field the URL came from)."""
+    ``field``: what a refusal at connect time names (the request field the URL came from);
+    ``ssl_context``: the TLS settings (trusted CAs, a client certificate), else the defaults."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, field=field),
+        transport=GuardedTransport(policy, field=field, ssl_context=ssl_context),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         follow_redirects=False,
         trust_env=False,

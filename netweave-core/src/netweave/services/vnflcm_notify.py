@@ -63,8 +63,9 @@ OPERATION_TYPES: Final = {
     1: frozenset(_V1_OPERATIONS),
     2: frozenset((*_V1_OPERATIONS, "CREATE_SNAPSHOT", "REVERT_TO_SNAPSHOT", "CHANGE_VNFPKG")),
 }
-#: Callback authentication types the gateway can use (SOL003 also names TLS_CERT: not served).
-SUPPORTED_AUTH: Final = ("BASIC", "OAUTH2_CLIENT_CREDENTIALS")
+#: Callback authentication types the gateway can use (TLS_CERT: when it has a client
+#: certificate, ``notifications.clientCertFile``).
+SUPPORTED_AUTH: Final = ("BASIC", "OAUTH2_CLIENT_CREDENTIALS", "TLS_CERT")
 #: Kinds reported as virtualised storage (``affectedVirtualStorages``); the rest are VNFCs.
 STORAGE_KINDS: Final = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
 #: Kinds reported as the VNF's virtual links (``affectedVirtualLinks``, the instance's
@@ -347,17 +348,24 @@ def check_filter(major: int, wanted: Mapping[str, Any]) -> None:
         )
 
 
-def usable_authentication(auth: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def usable_authentication(
+    auth: Mapping[str, Any] | None, *, callback_uri: str = "", mutual_tls: bool = False
+) -> dict[str, Any] | None:
     """The stored authentication record (secrets in clear) from a SOL003
     ``SubscriptionAuthentication``: the first ``authType`` listed that the gateway supports and
-    whose parameters are given. 422 when none is (TLS_CERT, or credentials "provisioned out of
-    band", are not supported)."""
+    whose parameters are given. ``TLS_CERT`` is usable when the gateway has a client
+    certificate (``mutual_tls``) and the callback is https (the certificate authenticates the
+    TLS session: over plain HTTP there is none). 422 when none is usable (credentials
+    "provisioned out of band" are not supported)."""
     if auth is None:
         return None
     kinds = list(auth.get("authType") or [])
     basic = auth.get("paramsBasic") or {}
     oauth = auth.get("paramsOauth2ClientCredentials") or {}
+    https = callback_uri.lower().startswith("https://")
     for kind in kinds:
+        if kind == "TLS_CERT" and mutual_tls and https:
+            return {"authType": ["TLS_CERT"]}
         if kind == "BASIC" and basic.get("userName") and basic.get("password"):
             register_secret(str(basic["password"]))
             return {
@@ -379,12 +387,22 @@ def usable_authentication(auth: Mapping[str, Any] | None) -> dict[str, Any] | No
                     "tokenEndpoint": oauth["tokenEndpoint"],
                 },
             }
+    if "TLS_CERT" in kinds and not mutual_tls:
+        tls = (
+            "TLS_CERT needs a client certificate this gateway has not been given "
+            "(notifications.clientCertFile and clientKeyFile)"
+        )
+    elif "TLS_CERT" in kinds:
+        tls = "TLS_CERT needs an https callbackUri"
+    else:
+        tls = "TLS_CERT (mutually authenticated TLS, https callbacks)"
+    supported = list(SUPPORTED_AUTH) if mutual_tls else list(SUPPORTED_AUTH[:2])
     raise Unprocessable(
         f"authentication: none of authType {kinds} can be used: this VNFM supports BASIC "
-        "(with paramsBasic userName and password) and OAUTH2_CLIENT_CREDENTIALS (with "
-        "paramsOauth2ClientCredentials clientId, clientPassword and tokenEndpoint); TLS_CERT "
-        "and credentials provisioned out of band are not supported",
-        details={"field": "authentication.authType", "supported": list(SUPPORTED_AUTH)},
+        "(with paramsBasic userName and password), OAUTH2_CLIENT_CREDENTIALS (with "
+        "paramsOauth2ClientCredentials clientId, clientPassword and tokenEndpoint) and "
+        f"{tls}; credentials provisioned out of band are not supported",
+        details={"field": "authentication.authType", "supported": supported},
     )
 
 
@@ -432,7 +450,11 @@ class EtsiSubscriptions:
         test (nothing stored then)."""
         validate_callback_uri(callback_uri)
         self._check(major, wanted)
-        record = usable_authentication(authentication)
+        record = usable_authentication(
+            authentication,
+            callback_uri=callback_uri,
+            mutual_tls=self._notifications is not None and self._notifications.client.mutual_tls,
+        )
         if self._notifications is None:
             raise NetweaveError("this gateway's store keeps no notification outbox")
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,6 +83,19 @@ class Received:
     body: dict[str, Any]
     headers: dict[str, str]
     status: int
+    #: The client certificate's common name, on a sink serving mutually authenticated TLS.
+    peer: str | None = None
+
+
+def _peer_name(connection: Any) -> str | None:
+    """The common name of the client certificate a TLS connection presented, if any."""
+    getpeercert = getattr(connection, "getpeercert", None)
+    cert = getpeercert() if getpeercert is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
 
 
 @dataclass
@@ -95,13 +109,19 @@ class CallbackSink:
     received: list[Received] = field(default_factory=list)
     gets: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
+    #: Serve HTTPS with this context (e.g. ``verify_mode = CERT_REQUIRED`` for mutual TLS);
+    #: each request's client certificate name is then kept (``Received.peer``, ``peers``).
+    tls: ssl.SSLContext | None = None
+    #: Client certificate names of the test GETs, in arrival order (None: none presented).
+    peers: list[str | None] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/callback"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/callback"
 
     def start(self) -> None:
         sink = self
@@ -113,6 +133,7 @@ class CallbackSink:
             def do_GET(self) -> None:
                 with sink._lock:
                     sink.gets.append(dict(self.headers.items()))
+                    sink.peers.append(_peer_name(self.connection))
                 self.send_response(sink.get_status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -126,13 +147,21 @@ class CallbackSink:
                     body = {"_unparsable": raw.decode(errors="replace")}
                 status = sink.post_status
                 with sink._lock:
-                    sink.received.append(Received(body, dict(self.headers.items()), status))
+                    sink.received.append(
+                        Received(
+                            body, dict(self.headers.items()), status, _peer_name(self.connection)
+                        )
+                    )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
+        if self.tls is not None:
+            # A failed handshake (a client without an accepted certificate) ends in accept():
+            # socketserver drops that connection and keeps serving.
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)

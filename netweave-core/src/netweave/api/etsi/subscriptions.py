@@ -120,8 +120,9 @@ class ParamsOauth2ClientCredentials(_Etsi):
 
 
 class LccnSubscriptionAuthentication(_Etsi):
-    """SOL003's; BASIC and OAUTH2_CLIENT_CREDENTIALS can be used, TLS_CERT cannot (a request
-    whose authTypes the gateway can use none of is a 422)."""
+    """SOL003's; BASIC and OAUTH2_CLIENT_CREDENTIALS can be used, TLS_CERT when the gateway
+    has a client certificate and the callback is https (a request whose authTypes the gateway
+    can use none of is a 422)."""
 
     auth_type: list[Literal["BASIC", "OAUTH2_CLIENT_CREDENTIALS", "TLS_CERT"]] = Field(
         min_length=1, max_length=3

@@ -940,3 +940,28 @@ async def test_scale_to_a_level_of_an_unreadable_vnfd_is_refused_and_changes_not
         assert release_records(k8s_emulator, RELEASE, NS)[-1] == (3, "deployed")
         assert replicas(k8s_emulator) == 1
         assert await op_occs_of(smo, instance_id) == [*before, "SCALE_TO_LEVEL"]
+
+
+async def test_instantiate_without_a_level_starts_at_the_vnfds_default_level(
+    gw: GatewayClient, contract: ContractValidator, k8s_emulator: KubernetesEmulator, tmp_path: Path
+) -> None:
+    # SOL003: no instantiationLevelId instantiates the VNFD's default level. A bare chart's
+    # generated VNFD declares "default" as the chart's own replicas (2 here: level 1).
+    smo = StandardSmo(gw, contract)
+    archive = build_chart(
+        tmp_path / "charts",
+        "smo-app",
+        "1.0.0",
+        values={"replicaCount": 2, "tag": "1"},
+        templates={"deployment.yaml": DEPLOYMENT},
+    )
+    package = await onboard(gw, archive, "smo-app", "1.0.0")
+    instance_id = (await smo.call("POST", "/vnf_instances", {"vnfdId": package})).json()["id"]
+    op = await smo.task(
+        f"/vnf_instances/{instance_id}/instantiate",
+        {"flavourId": "default", "additionalParams": {"namespace": NS, "releaseName": RELEASE}},
+    )
+    assert (await smo.poll(op))["operationState"] == "COMPLETED"
+    assert replicas(k8s_emulator) == 2
+    info = (await smo.instance(instance_id))["instantiatedVnfInfo"]
+    assert info["scaleStatus"] == [{"aspectId": "default", "scaleLevel": 1}]

@@ -226,6 +226,19 @@ class Vnfd:
             return {level.level_id: dict(level.scale_info) for level in flavour.levels}
         return {}
 
+    def default_level(self, flavour_id: str | None = None) -> dict[str, int]:
+        """The aspects' levels of the flavour's default instantiation level (its first flavour
+        when ``flavour_id`` is not one of the VNFD's); empty when it names none."""
+        known = {f.flavour_id for f in self.flavours}
+        for flavour in self.flavours:
+            if flavour_id in known and flavour.flavour_id != flavour_id:
+                continue
+            for level in flavour.levels:
+                if level.level_id == flavour.default_level:
+                    return dict(level.scale_info)
+            return {}
+        return {}
+
     def scale_aspects(self, flavour_id: str | None = None) -> dict[str, dict[str, Any]]:
         """The ``vnflcm`` face's ``additionalParams.scaleAspects`` this VNFD implies: each
         aspect with a replica key (min replicas, one replica a step, its max level)."""

@@ -137,6 +137,7 @@ def build_services(
         # Instantiate takes the scaling aspects the package's VNFD declares.
         services.vnflcm.vnfd_aspects = services.vnfpkgm.vnfd_aspects
         services.vnflcm.vnfd_levels = services.vnfpkgm.vnfd_levels
+        services.vnflcm.vnfd_default_level = services.vnfpkgm.vnfd_default_level
     return services
 
 

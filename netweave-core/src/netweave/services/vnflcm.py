@@ -61,6 +61,7 @@ from netweave.store.vnf import ColumnTerm, VnfInstanceRecord, VnfLcmOpOccRecord
 VnfdAspects = Callable[[str, str | None], Awaitable[dict[str, dict[str, Any]]]]
 #: A package's VNFD's instantiation levels for a flavour: level id → aspect id → scale level.
 VnfdLevels = Callable[[str, str | None], Awaitable[dict[str, dict[str, int]]]]
+VnfdLevel = Callable[[str, str | None], Awaitable[dict[str, int]]]
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 #: Helm's conventional replica key (``helm create``): the derived aspect of a bare chart.
@@ -228,6 +229,9 @@ class VnfLcmService:
         #: names its own.
         self.vnfd_aspects: VnfdAspects | None = None
         self.vnfd_levels: VnfdLevels | None = None
+        #: The VNFD's default instantiation level (aspect id → level) for a flavour: what
+        #: instantiate without ``instantiationLevelId`` starts its aspects at (SOL003).
+        self.vnfd_default_level: VnfdLevel | None = None
         #: LCM subscriptions and notifications (netweave.services.vnflcm_notify): the
         #: notifier sees every change's operation events inside its transaction.
         self.notifier = VnfLcmNotifier(store)
@@ -468,11 +472,17 @@ class VnfLcmService:
                     details={"field": name},
                 )
         extra = dict(request.get("additionalParams") or {})
+        implicit: dict[str, int] = {}
         if "scaleAspects" not in extra and "replicaKey" not in extra and self.vnfd_aspects:
             # The package's VNFD declares them (a CSAR's, or the one generated for a chart).
             declared = await self.vnfd_aspects(record.vnfd_id, request.get("flavourId"))
             if declared:
                 extra["scaleAspects"] = declared
+                if level is None and self.vnfd_default_level:
+                    # SOL003: without instantiationLevelId, the VNFD's default level.
+                    implicit = await self.vnfd_default_level(
+                        record.vnfd_id, request.get("flavourId")
+                    )
         aspects = parse_aspects(extra)
         values = extra.get("values", {})
         if not isinstance(values, dict):
@@ -500,6 +510,16 @@ class VnfLcmService:
                     details={"field": "additionalParams.values"},
                 )
             values = _merge(values, nested(spec["replicaKey"], wanted))
+        for aspect_id, target in implicit.items():
+            # The default level fills in what the values leave open (a level the instance's
+            # aspect cannot reach is left to level 0, below).
+            spec = aspects.get(aspect_id)
+            if (
+                spec is not None
+                and 0 <= target <= int(spec["maxScaleLevel"])
+                and get_path(values, spec["replicaKey"]) is None
+            ):
+                values = _merge(values, nested(spec["replicaKey"], replicas_at(spec, target)))
         for spec in aspects.values():
             # Each aspect starts at the level its given replicas say, or at level 0.
             current = get_path(values, spec["replicaKey"])

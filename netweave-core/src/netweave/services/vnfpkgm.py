@@ -305,6 +305,13 @@ class VnfPkgmService:
         known = {f.flavour_id for f in vnfd.flavours}
         return vnfd.scale_aspects(flavour_id if flavour_id in known else None)
 
+    async def vnfd_default_level(self, package_id: str, flavour_id: str | None) -> dict[str, int]:
+        """The aspects' levels of the default instantiation level the VNFD of native package
+        ``package_id`` declares for ``flavour_id``; empty when it names none or the VNFD cannot
+        be had (instantiate then starts each aspect at level 0, as without a VNFD)."""
+        vnfd = await self._vnfd_of(package_id)
+        return {} if vnfd is None else vnfd.default_level(flavour_id)
+
     async def vnfd_levels(
         self, package_id: str, flavour_id: str | None
     ) -> dict[str, dict[str, int]]:

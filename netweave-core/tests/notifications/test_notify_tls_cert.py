@@ -86,6 +86,15 @@ def endpoint(pki: Pki, **options: Any) -> Iterator[CallbackSink]:
         yield sink
 
 
+async def post_subscription(gw: Gateway, smo: StandardSmo, body: dict[str, Any]) -> Any:
+    """POST around the validating SMO: refusals are what these requests are for."""
+    return await gw.post(
+        "/vnflcm/v2/subscriptions",
+        json=body,
+        headers={**smo.headers, "Content-Type": "application/json"},
+    )
+
+
 async def subscriptions_stored(gw: Gateway) -> int:
     return len(await gw.store.list_vnf_subscriptions(after=None, limit=10))
 
@@ -129,10 +138,8 @@ async def test_tls_cert_refused_without_a_client_certificate_or_https(
     with endpoint(pki) as tls_sink, callback_sink() as plain:
         async with gateway(tmp_path, pki, client=None) as gw:
             smo = StandardSmo(gw, contract)
-            response = await gw.post(
-                "/vnflcm/v2/subscriptions",
-                json={"callbackUri": tls_sink.url, "authentication": TLS_CERT},
-                headers={**smo.headers, "Content-Type": "application/json"},
+            response = await post_subscription(
+                gw, smo, {"callbackUri": tls_sink.url, "authentication": TLS_CERT}
             )
             assert response.status_code == 422, response.text
             assert response.headers["content-type"].startswith("application/problem+json")
@@ -141,10 +148,8 @@ async def test_tls_cert_refused_without_a_client_certificate_or_https(
         async with gateway(tmp_path / "second", pki) as gw:
             smo = StandardSmo(gw, contract)
             # Over plain HTTP there is no TLS session for the certificate to authenticate.
-            response = await gw.post(
-                "/vnflcm/v2/subscriptions",
-                json={"callbackUri": plain.url, "authentication": TLS_CERT},
-                headers={**smo.headers, "Content-Type": "application/json"},
+            response = await post_subscription(
+                gw, smo, {"callbackUri": plain.url, "authentication": TLS_CERT}
             )
             assert response.status_code == 422, response.text
             assert "https callbackUri" in response.json()["detail"]
@@ -174,10 +179,8 @@ async def test_an_endpoint_refusing_the_certificate_fails_the_test_and_stores_no
     with endpoint(pki, client_ca=other.ca) as sink:
         async with gateway(tmp_path, pki) as gw:
             smo = StandardSmo(gw, contract)
-            response = await gw.post(
-                "/vnflcm/v2/subscriptions",
-                json={"callbackUri": sink.url, "authentication": TLS_CERT},
-                headers={**smo.headers, "Content-Type": "application/json"},
+            response = await post_subscription(
+                gw, smo, {"callbackUri": sink.url, "authentication": TLS_CERT}
             )
             assert response.status_code == 422, response.text
             assert "callback test failed" in response.json()["detail"]
@@ -186,10 +189,8 @@ async def test_an_endpoint_refusing_the_certificate_fails_the_test_and_stores_no
     with endpoint(pki) as sink:
         async with gateway(tmp_path / "untrusting", pki, trust=False) as gw:
             smo = StandardSmo(gw, contract)
-            response = await gw.post(
-                "/vnflcm/v2/subscriptions",
-                json={"callbackUri": sink.url, "authentication": TLS_CERT},
-                headers={**smo.headers, "Content-Type": "application/json"},
+            response = await post_subscription(
+                gw, smo, {"callbackUri": sink.url, "authentication": TLS_CERT}
             )
             assert response.status_code == 422, response.text
             assert "CERTIFICATE_VERIFY_FAILED" in response.json()["detail"]

@@ -15,6 +15,8 @@ Every JSON answer of ``/vnfpkgm/v2`` is validated against the SOL005 V3.7.1 cont
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import zipfile
 from collections.abc import AsyncIterator
@@ -36,7 +38,7 @@ from netweave.testing.vnfpkgm import (
     sol005_vnfpkgm_contract,
     vnfd_document,
 )
-from servers import serve_directory
+from servers import serve_asgi, serve_directory
 
 V2 = "/vnfpkgm/v2"
 HEADERS = {"Version": "2.4.0"}
@@ -450,6 +452,92 @@ async def test_upload_from_uri_onboards_and_a_failed_fetch_stores_nothing(
             content = await call(gw, contract, "GET", f"/vnf_packages/{pkg_id}/package_content")
             assert content.content == good.read_bytes()
             assert list(data.rglob("fetched-1.0.0.tgz")) != []  # where the checks above look
+
+
+async def test_uploading_while_the_content_arrives_and_an_interrupted_transfer_is_error(
+    contract: ContractValidator, tmp_path: Path, k8s_kubeconfig: Path
+) -> None:
+    """Through a real server (uvicorn on loopback; the test client would read the body
+    first): while a PUT's body is still arriving the package is UPLOADING, another upload and
+    a DELETE are 409s; once the body is complete it onboards (202, ONBOARDED). A client that
+    goes away mid-body leaves the package ERROR (not CREATED or UPLOADING for ever), nothing
+    of the content kept, and it takes content again."""
+    from netweave.api.app import create_app
+    from netweave.testing.gateway import TOKEN
+
+    chart = build_chart(tmp_path / "c", "slow", "1.0.0")
+    csar = build_csar(tmp_path / "slow.csar", vnfd=vnfd_document("slow-vnfd"), chart=chart)
+    content = csar.read_bytes()
+    app = create_app(_settings(tmp_path, k8s_kubeconfig))
+    zip_type = {"Content-Type": "application/zip"}
+    data = tmp_path / "data"
+
+    async def held(gate: asyncio.Event) -> AsyncIterator[bytes]:
+        yield content[:1000]
+        await gate.wait()
+        yield content[1000:]
+
+    with serve_asgi(app) as base:
+        auth = {"Authorization": f"Bearer {TOKEN}", **HEADERS}
+        async with httpx.AsyncClient(base_url=base + V2, headers=auth, timeout=60) as c:
+
+            async def state_of(pkg_id: str, leaving: str) -> dict[str, Any]:
+                for _ in range(200):  # bounded: 10 s
+                    got = await c.get(f"/vnf_packages/{pkg_id}", params={"all_fields": ""})
+                    body = got.json()
+                    if body["onboardingState"] != leaving:
+                        break
+                    await asyncio.sleep(0.05)
+                contract.validate_response(
+                    "GET", f"/vnf_packages/{pkg_id}", 200, body, headers=dict(got.headers)
+                )
+                return dict(body)
+
+            pkg_id = (await c.post("/vnf_packages", json={})).json()["id"]
+            gate = asyncio.Event()
+            put = asyncio.create_task(
+                c.put(f"/vnf_packages/{pkg_id}/package_content", content=held(gate),
+                      headers=zip_type)
+            )  # fmt: skip
+            assert (await state_of(pkg_id, "CREATED"))["onboardingState"] == "UPLOADING"
+            again = await c.put(
+                f"/vnf_packages/{pkg_id}/package_content", content=content, headers=zip_type
+            )
+            assert again.status_code == 409, again.text
+            assert again.headers["content-type"].startswith("application/problem+json")
+            deleting = await c.delete(f"/vnf_packages/{pkg_id}")
+            assert deleting.status_code == 409, deleting.text
+            gate.set()
+            done = await put
+            assert done.status_code == 202, done.text
+            body = await state_of(pkg_id, "UPLOADING")
+            assert (body["onboardingState"], body["vnfdId"]) == ("ONBOARDED", "slow-vnfd")
+
+            other = (await c.post("/vnf_packages", json={})).json()["id"]
+            never = asyncio.Event()
+            gone = asyncio.create_task(
+                c.put(f"/vnf_packages/{other}/package_content", content=held(never),
+                      headers=zip_type)
+            )  # fmt: skip
+            assert (await state_of(other, "CREATED"))["onboardingState"] == "UPLOADING"
+            gone.cancel()  # the client goes away with the body half sent
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+            body = await state_of(other, "UPLOADING")
+            assert body["onboardingState"] == "ERROR", body
+            assert body["onboardingFailureDetails"]["status"] >= 400
+            assert [p.name for p in (data / "tmp").iterdir()] == []
+            assert len(list(data.rglob("*.csar"))) == 1  # the first package's only
+            second = build_chart(tmp_path / "c2", "slow2", "1.0.0")
+            csar2 = build_csar(tmp_path / "s2.csar", vnfd=vnfd_document("slow-2"), chart=second)
+            retried = await c.put(
+                f"/vnf_packages/{other}/package_content",
+                content=csar2.read_bytes(),
+                headers=zip_type,
+            )
+            assert retried.status_code == 202, retried.text
+            body = await state_of(other, "ERROR")
+            assert (body["onboardingState"], body["vnfdId"]) == ("ONBOARDED", "slow-2")
 
 
 HOSTILE = ("bad-digest", "zip-slip", "bomb", "broken-vnfd", "network-import", "symlink")

@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -582,13 +582,12 @@ class VnfPkgmService:
                 details={"onboardingState": view.onboarding_state},
             )
 
-    async def upload(
-        self, vnf_pkg_id: str, content: Path, sha256: str | None = None
-    ) -> VnfPackageView:
-        """Onboard ``content`` (a CSAR zip, or a bare chart .tgz) into the package; ``sha256``:
-        its digest when the caller computed it while receiving it. The file may be moved into
-        the package store (the caller removes it if still there). A refusal leaves the package
-        ERROR with the problem, nothing of the content stored, and is raised."""
+    @contextlib.asynccontextmanager
+    async def receiving(self, vnf_pkg_id: str) -> AsyncIterator[None]:
+        """The package is UPLOADING while its content arrives (SOL005: being uploaded), so a
+        second upload or a DELETE meanwhile is a 409; a transfer that fails leaves it ERROR
+        with the problem it was answered with, as a refused content does. Then
+        ``upload(..., received=True)``."""
         view = await self.get(vnf_pkg_id)
         self._uploadable(view)
         await self._store.update_vnf_package(
@@ -599,8 +598,47 @@ class VnfPkgmService:
             updated_at=now(),
         )
         try:
+            yield
+        except BaseException as exc:
+            failure = (
+                _problem(exc)
+                if isinstance(exc, NetweaveError)
+                else {"status": 500, "detail": "the upload was interrupted"}
+            )
+            with contextlib.suppress(Exception):
+                await self._store.update_vnf_package(
+                    vnf_pkg_id,
+                    expected_state=frozenset({Onboarding.UPLOADING}),
+                    onboarding_state=Onboarding.ERROR,
+                    onboarding_failure=failure,
+                    updated_at=now(),
+                )
+            raise
+
+    async def upload(
+        self, vnf_pkg_id: str, content: Path, sha256: str | None = None, *, received: bool = False
+    ) -> VnfPackageView:
+        """Onboard ``content`` (a CSAR zip, or a bare chart .tgz) into the package; ``sha256``:
+        its digest when the caller computed it while receiving it; ``received``: it arrived
+        inside :meth:`receiving` (the package is UPLOADING). The file may be moved into the
+        package store (the caller removes it if still there). A refusal leaves the package
+        ERROR with the problem, nothing of the content stored, and is raised."""
+        if not received:
+            view = await self.get(vnf_pkg_id)
+            self._uploadable(view)
             await self._store.update_vnf_package(
-                vnf_pkg_id, onboarding_state=Onboarding.PROCESSING, updated_at=now()
+                vnf_pkg_id,
+                expected_state=UPLOADABLE,
+                onboarding_state=Onboarding.UPLOADING,
+                onboarding_failure=None,
+                updated_at=now(),
+            )
+        try:
+            await self._store.update_vnf_package(
+                vnf_pkg_id,
+                expected_state=frozenset({Onboarding.UPLOADING}),
+                onboarding_state=Onboarding.PROCESSING,
+                updated_at=now(),
             )
             await self._process(vnf_pkg_id, content, sha256)
         except NetweaveError as exc:

@@ -355,11 +355,9 @@ async def _csar_members(csar: Path) -> list[str]:
     return await asyncio.to_thread(names)
 
 
-async def _receive_body(
-    request: Request[Any, Any, Any], pkgm: VnfPkgmService
-) -> tuple[Path, str | None]:
-    """The request body streamed to a temporary file (bounded by ``api.maxUploadBytes``);
-    ``multipart/form-data`` with a ``file`` part is taken as well (what Tacker's clients send)."""
+def _check_body(request: Request[Any, Any, Any], pkgm: VnfPkgmService) -> bool:
+    """What the headers refuse before any byte is read (413, 415: nothing changes); True for
+    ``multipart/form-data``."""
     limit = pkgm.max_upload_bytes
     announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit + 65536:
@@ -368,12 +366,7 @@ async def _receive_body(
         )
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        from netweave.api.uploads import receive_upload
-
-        received = await receive_upload(request, max_bytes=limit, tmp_dir=pkgm.tmp_dir)
-        if received.archive is None:
-            raise InvalidInput("the multipart body has no package part", details={"field": "file"})
-        return received.archive, (received.checksum or "").removeprefix("sha256:") or None
+        return True
     media = content_type.split(";", 1)[0].strip()
     if media not in {ZIP, "application/octet-stream", "application/gzip", "application/x-gzip"}:
         from netweave.api.auth import UnsupportedMediaType
@@ -383,6 +376,22 @@ async def _receive_body(
             f"not {media or 'a body without Content-Type'}",
             details={"header": "Content-Type"},
         )
+    return False
+
+
+async def _receive_body(
+    request: Request[Any, Any, Any], pkgm: VnfPkgmService, multipart: bool
+) -> tuple[Path, str | None]:
+    """The request body streamed to a temporary file (bounded by ``api.maxUploadBytes``);
+    ``multipart/form-data`` with a ``file`` part is taken as well (what Tacker's clients send)."""
+    limit = pkgm.max_upload_bytes
+    if multipart:
+        from netweave.api.uploads import receive_upload
+
+        received = await receive_upload(request, max_bytes=limit, tmp_dir=pkgm.tmp_dir)
+        if received.archive is None:
+            raise InvalidInput("the multipart body has no package part", details={"field": "file"})
+        return received.archive, (received.checksum or "").removeprefix("sha256:") or None
     await asyncio.to_thread(pkgm.tmp_dir.mkdir, parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="vnfpkg-", suffix=".upload", dir=pkgm.tmp_dir)
     target = Path(name)
@@ -555,16 +564,12 @@ class VnfPkgmController(Controller):
         vnf_pkg_id: VnfPkgIdParam,
     ) -> Response[bytes]:
         pkgm = service(services)
-        view = await pkgm.get(vnf_pkg_id)
-        if view.record is None or view.onboarding_state not in {"CREATED", "ERROR"}:
-            raise Conflict(
-                f"VNF package {vnf_pkg_id} is {view.onboarding_state}: content can be "
-                "uploaded only in CREATED or ERROR",
-                details={"onboardingState": view.onboarding_state},
-            )
-        content, sha256 = await _receive_body(request, pkgm)
+        multipart = _check_body(request, pkgm)
+        # UPLOADING while the body arrives (409 to another upload or a DELETE meanwhile).
+        async with pkgm.receiving(vnf_pkg_id):
+            content, sha256 = await _receive_body(request, pkgm, multipart)
         try:
-            await pkgm.upload(vnf_pkg_id, content, sha256)
+            await pkgm.upload(vnf_pkg_id, content, sha256, received=True)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(content.unlink)

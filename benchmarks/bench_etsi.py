@@ -210,8 +210,6 @@ def measure_lists(base: str, vnfd_id: str, directory: Path, pid: int) -> None:
 def measure_model(base: str, per_page_ms: float) -> None:
     """The p99 this server gives a handler that only burns ``per_page_ms`` of CPU (see the
     module docstring's ``model``)."""
-    # The spin is wall time on the event loop; the page's figure is CPU time (its own waits
-    # excluded), so the model is if anything the cheaper of the two.
     url = f"{base}/bench/spin?us={round(per_page_ms * 1000)}"
     wrk(url, CONCURRENCY, 2)  # warm-up
     rps, latency = wrk(url, CONCURRENCY, SECONDS)

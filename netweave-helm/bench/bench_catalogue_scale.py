@@ -22,6 +22,10 @@
     to N, so consecutive requests never repeat a key). The gateway keeps answers for 1 s; each
     figure prints how often a key recurs, and says "cache hits likely" when that is under 2 s
     (at 1 000 it is: those two figures then include the response cache);
+  - after the list by marker, the server CPU one page cost, and a model line: a handler that
+    only burns that CPU (``/bench/spin`` of ``benchmarks/bare_route.py``) at the same
+    concurrency — one event loop serves the 32 connections in batches, so its p99 is about two
+    to three times 32 x that cost: when the model misses 20 ms, so must any page of that cost;
   - the bare Litestar handler (``benchmarks/bare_route.py``) on the same server, for the GET
     ratio: the two alternate for ``GET_ROUNDS`` rounds and the ratio is the median of the
     rounds' (a neighbour's burst then hits both sides); the server's RSS after all of it.
@@ -168,6 +172,12 @@ class Gateway:
                     pass
                 time.sleep(0.01)
         raise RuntimeError("the gateway did not become ready")
+
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far (user + system): what a request costs it does not
+        grow with the neighbours' load, unlike its latency."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as handle:
@@ -389,14 +399,25 @@ def run_size(n: int, script: Path) -> dict[str, float]:
                 f"{walk / pages * 1000:.2f} ms a page (each package rendered for the first "
                 f"time since start) [{load()}]"
             )
+            cpu = gateway.cpu_seconds()
             rps, p50, p99 = wrk(gateway.base, "", pages, script.with_name("pages.lua"), markers)
+            per_page = (gateway.cpu_seconds() - cpu) / max(rps * WRK_SECONDS, 1) * 1000
             figures.update(list_rps=rps, list_p99=p99)
             print(
                 f"  list page of 100, rotating pages by nextpageOpaqueMarker (all {pages}), "
                 f"c={CONCURRENCY}: {rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
                 f"(target <= 20 ms; pages after a marker are never cached: each is queried, "
                 f"its packages' views come from the store's rendered views, which the walk "
-                f"above filled) [{load()}]"
+                f"above filled) [{load()}]; server CPU {per_page:.2f} ms per page"
+            )
+            # The p99 one event loop gives a request of that CPU cost and nothing else
+            # (benchmarks/bare_route.py /bench/spin): the floor under any page of that cost.
+            spin = f"/bench/spin?us={round(per_page * 1000)}&k=%d"
+            model_rps, model_p50, model_p99 = wrk(gateway.base, spin, n, script)
+            print(
+                f"  model: a handler burning {per_page:.2f} ms of CPU and nothing else, same "
+                f"server, c={CONCURRENCY}: {model_rps:.0f} req/s, p50 {model_p50:.1f} ms, "
+                f"p99 {model_p99:.1f} ms [{load()}]"
             )
             # The floor under that p99: the bare handler at the same concurrency, right after
             # (a p99 the bare handler itself misses says the machine, not the page, set it).

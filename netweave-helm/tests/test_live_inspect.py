@@ -1,0 +1,127 @@
+"""``live.inspect``: every object and Pod list read at once, judged as one by one."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from netweave.errors import BackendUnavailable
+from netweave_helm import live
+
+MANIFEST = """---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+"""
+
+
+def _pod(app: str, ready: bool) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{app}-pod", "labels": {"app": app}},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+class Reader:
+    """Answers from a dict of path (+ selector) → object; records the threads it ran on."""
+
+    def __init__(self, objects: dict[str, Any], fail: str | None = None) -> None:
+        self.objects = objects
+        self.fail = fail
+        self.reads: list[str] = []
+        self.threads: set[str] = set()
+        self._lock = threading.Lock()
+
+    def get(self, path: str, **query: str) -> dict[str, Any] | None:
+        key = f"{path}?{query['labelSelector']}" if query else path
+        with self._lock:
+            self.reads.append(key)
+            self.threads.add(threading.current_thread().name)
+        if key == self.fail:
+            raise BackendUnavailable(f"reading {path}: unreachable")
+        value = self.objects.get(key)
+        return dict(value) if value is not None else None
+
+
+SERVICE = "/api/v1/namespaces/ns/services/web"
+DEPLOYMENT = "/apis/apps/v1/namespaces/ns/deployments/web"
+PODS = "/api/v1/namespaces/ns/pods"
+READY_DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "generation": 1},
+    "spec": {"replicas": 1},
+    "status": {
+        "observedGeneration": 1,
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "availableReplicas": 1,
+        "readyReplicas": 1,
+    },
+}
+
+
+def _service(app: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": {"app": app}}}  # fmt: skip
+
+
+def test_objects_and_the_rendered_selectors_pods_are_read_at_once() -> None:
+    reader = Reader(
+        {
+            SERVICE: _service("web"),
+            DEPLOYMENT: READY_DEPLOYMENT,
+            f"{PODS}?app=web": {"items": [_pod("web", True)]},
+        }
+    )
+    view = live.inspect(reader, MANIFEST, "ns")  # type: ignore[arg-type]
+    assert sorted(reader.reads) == sorted([SERVICE, DEPLOYMENT, f"{PODS}?app=web"])
+    assert all(name.startswith("netweave-helm-live") for name in reader.threads)
+    assert [(r.kind, r.ready) for r in view.resources] == [("Service", True), ("Deployment", True)]
+    assert view.drift == ()
+
+
+def test_a_service_whose_live_selector_was_edited_is_judged_by_its_live_pods() -> None:
+    # The rendered selector selects a ready Pod, the live one (edited) selects none ready: the
+    # Service is judged by what it selects now, and the edit is drift.
+    reader = Reader(
+        {
+            SERVICE: _service("other"),
+            DEPLOYMENT: READY_DEPLOYMENT,
+            f"{PODS}?app=web": {"items": [_pod("web", True)]},
+            f"{PODS}?app=other": {"items": [_pod("other", False)]},
+        }
+    )
+    view = live.inspect(reader, MANIFEST, "ns")  # type: ignore[arg-type]
+    assert f"{PODS}?app=other" in reader.reads
+    service = view.resources[0]
+    assert (service.kind, service.ready) == ("Service", False)
+    assert [(d.kind, d.change) for d in view.drift] == [("Service", "modified")]
+
+
+def test_a_missing_object_is_not_ready_and_a_failed_read_is_raised() -> None:
+    reader = Reader({SERVICE: _service("web"), f"{PODS}?app=web": {"items": []}})
+    view = live.inspect(reader, MANIFEST, "ns")  # type: ignore[arg-type]
+    assert [(r.kind, r.ready) for r in view.resources] == [
+        ("Service", False),
+        ("Deployment", False),
+    ]
+    assert [(d.kind, d.change) for d in view.drift] == [("Deployment", "missing")]
+    failing = Reader({SERVICE: _service("web")}, fail=DEPLOYMENT)
+    with pytest.raises(BackendUnavailable):
+        live.inspect(failing, MANIFEST, "ns")  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -135,6 +136,11 @@ class OperationRunner:
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._backoff = backoff
+        #: Called with an operation's id once the write ending it for good (COMPLETED,
+        #: ROLLED_BACK) committed: the worker wakes its followers then, not after the run's
+        #: own bookkeeping (the step's log line, the lease renewer's end). Not FAILED_TEMP: a
+        #: follower told of it may retry at once, and the run must have left the worker first.
+        self.on_settled: Callable[[str], object] | None = None
 
     async def run(self, claimed: OperationRecord) -> bool:
         """Run one step; True when this run settled the operation (COMPLETED).
@@ -554,9 +560,10 @@ class OperationRunner:
         if self._package_cache is not None:
             # A deployment removed or moved to another package changes packages' IN_USE.
             self._package_cache.invalidate()
+        settled = self._settled(operation.operation_id)
         if info is None or deployment is None:
             try:
-                async with self._hooks.change(self._store) as events:
+                async with self._hooks.change(self._store, on_commit=settled) as events:
                     if deployment is not None:
                         await self._store.delete_deployment(deployment.deployment_id)
                     done = await self._store.update_operation(
@@ -575,7 +582,7 @@ class OperationRunner:
         if changes is None:
             changes = self._deployment_changes(operation, deployment, info)
         try:
-            async with self._hooks.change(self._store) as events:
+            async with self._hooks.change(self._store, on_commit=settled) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
                 done = await self._store.update_operation(
                     operation.operation_id, expected_state=expected, state=state, error=None
@@ -590,6 +597,13 @@ class OperationRunner:
             return False
         self._count(done)
         return True
+
+    def _settled(self, operation_id: str) -> Callable[[], object] | None:
+        """The commit callback announcing ``operation_id`` settled (see ``on_settled``)."""
+        listener = self.on_settled
+        if listener is None:
+            return None
+        return lambda: listener(operation_id)
 
     def _deployment_changes(
         self, operation: OperationRecord, deployment: DeploymentRecord, info: DeploymentInfo

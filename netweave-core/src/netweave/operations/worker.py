@@ -67,6 +67,8 @@ class OperationWorker:
         self._followers: weakref.WeakValueDictionary[str, asyncio.Event] = (
             weakref.WeakValueDictionary()
         )
+        # Followers learn of the end once its write committed (also at the run's end below).
+        runner.on_settled = self._wake_followers
 
     @property
     def running(self) -> set[str]:
@@ -88,6 +90,11 @@ class OperationWorker:
             event = asyncio.Event()
             self._followers[operation_id] = event
         return event
+
+    def _wake_followers(self, operation_id: str) -> None:
+        ended = self._followers.pop(operation_id, None)
+        if ended is not None:
+            ended.set()
 
     def cancel_local(self, operation_id: str) -> bool:
         """Cancel the run of an operation in this process, if it runs here."""
@@ -160,9 +167,7 @@ class OperationWorker:
             self._tasks.pop(operation_id, None)
             self._metrics.operations_running.dec()
             # Its followers read the state the run left (a fresh event for later ones).
-            ended = self._followers.pop(operation_id, None)
-            if ended is not None:
-                ended.set()
+            self._wake_followers(operation_id)
             try:
                 # A settled operation's final write dropped its lease: one write fewer.
                 if not settled:

@@ -18,10 +18,12 @@ archive it packages.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -126,10 +128,7 @@ class _BoundedReader(io.RawIOBase):
             raise _ArchiveRefused(
                 f"archive expands beyond {self._limits.max_uncompressed_bytes} bytes"
             )
-        if (
-            self.count > self._limits.ratio_floor_bytes
-            and self.count / self._compressed > self._limits.max_ratio
-        ):
+        if expands_too_much(self.count, self._compressed, self._limits):
             raise _ArchiveRefused(
                 f"archive expands more than {self._limits.max_ratio:g} times its compressed "
                 "size (a decompression bomb?)"
@@ -160,20 +159,79 @@ def refuse(message: str, **details: Any) -> InvalidInput:
 
 def inspect_archive(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> ArchiveFacts:
     """Check the archive at ``path`` against ``limits``; raise ``InvalidInput`` if hostile."""
-    try:
+    with _refusals():
         compressed = path.stat().st_size
         with path.open("rb") as raw:
-            magic = raw.read(4)
-            if not magic:
-                raise refuse("the file is empty")
-            if magic.startswith(_ZIP_MAGICS[0][:2]) and magic in _ZIP_MAGICS:
-                raise refuse(
-                    "a zip archive was sent where a gzip-compressed tar (.tgz) is expected"
-                )
-            if not magic.startswith(_GZIP_MAGIC):
-                raise refuse("not gzip data (a chart is a gzip-compressed tar, .tgz)")
-            raw.seek(0)
-            return _inspect_stream(raw, compressed, limits)
+            return _inspect_raw(raw, compressed, limits)[0]
+
+
+def inspect_received(
+    raw: IO[bytes], size_bound: int, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> tuple[ArchiveFacts, int]:
+    """:func:`inspect_archive` of an archive while it is being received (``raw`` returns what a
+    read of the finished file would), so its size is not known yet: the decompression-ratio
+    check uses ``size_bound`` (at least the final size: nothing :func:`inspect_archive` accepts
+    is refused) and the decompressed byte count is returned, for :func:`expands_too_much` with
+    the final size once it is known. The same refusals otherwise."""
+    with _refusals():
+        return _inspect_raw(raw, size_bound, limits)
+
+
+def expands_too_much(decompressed: int, compressed: int, limits: ArchiveLimits) -> bool:
+    """The decompression-ratio rule (a bomb), as :func:`inspect_archive` applies it."""
+    return (
+        decompressed > limits.ratio_floor_bytes
+        and decompressed / max(compressed, 1) > limits.max_ratio
+    )
+
+
+#: The limits' fields, in the order a key of them is made (:func:`received_facts`).
+_LIMIT_FIELDS = (
+    "max_entries",
+    "max_depth",
+    "max_file_bytes",
+    "max_uncompressed_bytes",
+    "max_ratio",
+    "ratio_floor_bytes",
+    "max_path_length",
+    "max_metadata_bytes",
+)
+#: Archives inspected while they were received (the API's upload receiver), by the
+#: ``sha256:<hex>`` of their bytes, with the limits they passed; held while their upload is
+#: handled, so an adapter inspecting that upload under the same limits need not read it again.
+_received: dict[str, tuple[tuple[Any, ...], ArchiveFacts]] = {}
+
+
+def _limits_key(limits: ArchiveLimits) -> tuple[Any, ...]:
+    return tuple(getattr(limits, name) for name in _LIMIT_FIELDS)
+
+
+def remember_received(checksum: str, facts: ArchiveFacts, limits: ArchiveLimits) -> None:
+    """Record that the archive whose bytes hash to ``checksum`` passed the inspection under
+    ``limits`` with ``facts`` (only a pass is recorded; :func:`forget_received` when done)."""
+    _received[checksum] = (_limits_key(limits), facts)
+
+
+def forget_received(checksum: str) -> None:
+    _received.pop(checksum, None)
+
+
+def received_facts(checksum: str | None, limits: ArchiveLimits) -> ArchiveFacts | None:
+    """The facts :func:`inspect_archive` would give for the archive whose bytes hash to
+    ``checksum`` under ``limits``, when it was inspected under the same limits as it was
+    received; ``None`` otherwise (then inspect it)."""
+    if checksum is None:
+        return None
+    found = _received.get(checksum)
+    if found is None or found[0] != _limits_key(limits):
+        return None
+    return found[1]
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
     except _ArchiveRefused as exc:
         raise refuse(str(exc)) from None
     except InvalidInput:
@@ -186,13 +244,29 @@ def inspect_archive(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Archi
         raise refuse(f"unreadable archive ({type(exc).__name__})") from None
 
 
-def _inspect_stream(raw: IO[bytes], compressed: int, limits: ArchiveLimits) -> ArchiveFacts:
+def _inspect_raw(
+    raw: IO[bytes], compressed: int, limits: ArchiveLimits
+) -> tuple[ArchiveFacts, int]:
+    magic = raw.read(4)
+    if not magic:
+        raise refuse("the file is empty")
+    if magic.startswith(_ZIP_MAGICS[0][:2]) and magic in _ZIP_MAGICS:
+        raise refuse("a zip archive was sent where a gzip-compressed tar (.tgz) is expected")
+    if not magic.startswith(_GZIP_MAGIC):
+        raise refuse("not gzip data (a chart is a gzip-compressed tar, .tgz)")
+    raw.seek(0)
+    return _inspect_stream(raw, compressed, limits)
+
+
+def _inspect_stream(
+    raw: IO[bytes], compressed: int, limits: ArchiveLimits
+) -> tuple[ArchiveFacts, int]:
     allowance = limits.max_uncompressed_bytes + _HEADER_ALLOWANCE * (limits.max_entries + 8)
     with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
         reader = _BoundedReader(gz, limit=allowance, compressed=compressed, limits=limits)
         buffered = io.BufferedReader(reader, buffer_size=64 * 1024)
         with tarfile.open(fileobj=buffered, mode="r|", errorlevel=2) as tar:
-            return _walk(tar, compressed, limits)
+            return _walk(tar, compressed, limits), reader.count
 
 
 _METADATA_FILES = {"Chart.yaml", "requirements.yaml", "values.yaml", "values.schema.json"}
@@ -470,7 +544,12 @@ __all__ = [
     "DefaultArchiveLimits",
     "NoAliasLoader",
     "check_schema_references",
+    "expands_too_much",
+    "forget_received",
     "inspect_archive",
+    "inspect_received",
+    "received_facts",
     "refuse",
+    "remember_received",
     "safe_extract",
 ]

@@ -6,14 +6,28 @@ a 1 GiB chart archive must not do. Here the raw ``request.stream()`` goes throug
 dependency): the archive part is written to a temporary file chunk by chunk while its sha256 is
 computed, and the size limit is enforced up front from ``Content-Length`` and again on the bytes
 actually received, so an oversize upload is refused with 413 before the body is read.
+
+While the archive is written, a thread reads it back as it grows and runs the chart-archive
+inspection (:func:`netweave.adapters.charts.inspect_received`, under the default limits) on it,
+so that a chart's safety checks are done when its last byte arrives instead of after: an
+archive that passes is recorded by its checksum (:func:`~netweave.adapters.charts.
+remember_received`) until the upload is handled, and an adapter inspecting it under the same
+limits takes that result. Anything else (not a chart, refused, other limits) is inspected by
+the adapter as before, so this only ever saves work.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
+import io
+import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -21,7 +35,17 @@ from typing import IO, Any
 import multipart  # type: ignore[import-untyped]
 from litestar import Request
 
+from netweave.adapters.charts import (
+    DEFAULT_LIMITS,
+    ArchiveFacts,
+    expands_too_much,
+    forget_received,
+    inspect_received,
+    remember_received,
+)
 from netweave.errors import InvalidInput, PayloadTooLarge
+
+_log = logging.getLogger("netweave.api.uploads")
 
 #: Form fields other than the archive are small; their total is capped separately.
 MAX_FIELDS_BYTES = 64 * 1024
@@ -40,12 +64,166 @@ class ReceivedUpload:
     filename: str | None = None
     size: int = 0
     checksum: str | None = None
+    #: Whether the archive passed the inspection while it was received (and is remembered).
+    inspected: bool = False
 
     def discard(self) -> None:
+        if self.inspected and self.checksum is not None:
+            forget_received(self.checksum)
+            self.inspected = False
         if self.archive is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.archive.unlink()
             self.archive = None
+
+
+#: Archives read back and inspected while they are received, at most this many at once (a
+#: thread each); past it, the adapter inspects the archive after it arrived, as before.
+MAX_FOLLOWED = 4
+_followed = threading.BoundedSemaphore(MAX_FOLLOWED)
+
+
+class _Abandoned(Exception):
+    """The upload ended without its archive (an error): the reading thread stops."""
+
+
+class _Follower(io.RawIOBase):
+    """The archive's temporary file, read by another thread while the receiver still writes
+    it: a read waits until the bytes it asks for are written or the archive has ended, so it
+    returns what a read of the finished file would."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._changed = threading.Condition()
+        self._written = 0
+        self._ended = False
+        self._abandoned = False
+        self._position = 0
+
+    # The receiver's side (the event loop).
+    def wrote(self, count: int) -> None:
+        with self._changed:
+            self._written += count
+            self._changed.notify()
+
+    def end(self, *, abandoned: bool = False) -> None:
+        with self._changed:
+            self._ended = True
+            self._abandoned = abandoned
+            self._changed.notify()
+
+    # The reading thread's side.
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._position = offset
+        elif whence == io.SEEK_CUR:
+            self._position += offset
+        else:
+            raise io.UnsupportedOperation("the end of an archive being received is not known")
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        with self._changed:
+            while not self._ended and self._written - self._position < len(view):
+                self._changed.wait()
+            if self._abandoned:
+                raise _Abandoned
+            count = max(0, min(len(view), self._written - self._position))
+        read = os.preadv(self._fd, [view[:count]], self._position) if count else 0
+        self._position += read
+        return read
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def _follow(
+    follower: _Follower,
+    size_bound: int,
+    outcome: concurrent.futures.Future[tuple[ArchiveFacts, int] | None],
+) -> None:
+    try:
+        with io.BufferedReader(follower, buffer_size=64 * 1024) as raw:
+            result: tuple[ArchiveFacts, int] | None = inspect_received(
+                raw, size_bound, DEFAULT_LIMITS
+            )
+    except InvalidInput:
+        result = None  # the adapter inspects it again and says why
+    except _Abandoned:
+        result = None
+    except BaseException as exc:  # pragma: no cover - a bug: reported where it is awaited
+        outcome.set_exception(exc)
+        return
+    finally:
+        _followed.release()
+    outcome.set_result(result)
+
+
+def _start_following(path: Path, size_bound: int) -> tuple[_Follower, asyncio.Future[Any]] | None:
+    if not _followed.acquire(blocking=False):
+        return None
+    try:
+        follower = _Follower(path)
+    except OSError:
+        _followed.release()
+        return None
+    outcome: concurrent.futures.Future[tuple[ArchiveFacts, int] | None] = (
+        concurrent.futures.Future()
+    )
+    threading.Thread(
+        target=_follow,
+        args=(follower, size_bound, outcome),
+        name="netweave-upload-inspect",
+        daemon=True,
+    ).start()
+    return follower, asyncio.wrap_future(outcome)
+
+
+async def _inspected(
+    following: tuple[_Follower, asyncio.Future[Any]], received: ReceivedUpload
+) -> None:
+    """Wait for the inspection of the complete archive (it has followed the stream, so
+    little is left) and remember a pass."""
+    follower, outcome = following
+    follower.end()
+    try:
+        result = await outcome
+    except Exception:  # a defect of its own must not fail the upload: the adapter inspects
+        _log.exception("the inspection of a received archive failed")
+        return
+    if result is None or received.checksum is None:
+        return
+    facts, decompressed = result
+    # The ratio rule with the real size (the thread knew only a bound of it).
+    if expands_too_much(decompressed, received.size, DEFAULT_LIMITS):
+        return
+    remember_received(
+        received.checksum,
+        dataclasses.replace(facts, compressed_bytes=received.size),
+        DEFAULT_LIMITS,
+    )
+    received.inspected = True
+
+
+def _write_all(sink: IO[bytes], data: Any) -> None:
+    view = memoryview(data)
+    while view:
+        written = sink.write(view)
+        if not written:
+            raise OSError("the upload's temporary file took no bytes")
+        view = view[written:]
 
 
 def _boundary(content_type: str) -> str:
@@ -77,12 +255,15 @@ async def receive_upload(
                 f"the upload is {announced_size} bytes; the limit is {max_bytes}",
                 details={"limit": max_bytes},
             )
+    # The archive is at most this large (its inspection's ratio rule needs a bound of it).
+    size_bound = min(announced_size, max_bytes) if announced is not None else max_bytes
     tmp_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240  (one cheap syscall)
     received = ReceivedUpload()
     parser = multipart.PushMultipartParser(
         boundary, max_header_size=8192, max_header_count=8, max_segment_count=16
     )
     sink: IO[bytes] | None = None
+    following: tuple[_Follower, asyncio.Future[Any]] | None = None
     digest: Any = None
     text_buffer: bytearray | None = None
     text_name: str | None = None
@@ -106,10 +287,12 @@ async def receive_upload(
                                 details={"field": name},
                             )
                         fd, path = tempfile.mkstemp(prefix="upload-", suffix=".tgz", dir=tmp_dir)
-                        sink = os.fdopen(fd, "wb")
+                        # Unbuffered: what was written is in the file for the inspecting thread.
+                        sink = os.fdopen(fd, "wb", buffering=0)
                         received.archive = Path(path)
                         received.filename = event.filename
                         digest = hashlib.sha256()
+                        following = _start_following(received.archive, size_bound)
                     elif name in TEXT_FIELDS:
                         if name in received.fields:
                             raise InvalidInput(
@@ -127,6 +310,9 @@ async def receive_upload(
                         sink.close()
                         sink = None
                         received.checksum = f"sha256:{digest.hexdigest()}"
+                        if following is not None:
+                            inspection, following = following, None
+                            await _inspected(inspection, received)
                     elif text_buffer is not None and text_name is not None:
                         try:
                             received.fields[text_name] = text_buffer.decode("utf-8")
@@ -144,7 +330,9 @@ async def receive_upload(
                             details={"limit": max_bytes},
                         )
                     digest.update(event)
-                    sink.write(event)
+                    _write_all(sink, event)
+                    if following is not None:
+                        following[0].wrote(len(event))
                 elif text_buffer is not None:
                     text_total += len(event)
                     if text_total > MAX_FIELDS_BYTES:
@@ -154,6 +342,8 @@ async def receive_upload(
                     text_buffer.extend(event)
         parser.close()
     except multipart.MultipartError as exc:
+        if following is not None:
+            following[0].end(abandoned=True)
         if sink is not None:
             sink.close()
         received.discard()
@@ -161,10 +351,14 @@ async def receive_upload(
             f"malformed multipart body: {exc}", details={"header": "Content-Type"}
         ) from None
     except BaseException:
+        if following is not None:
+            following[0].end(abandoned=True)
         if sink is not None:
             sink.close()
         received.discard()
         raise
+    if following is not None:
+        following[0].end(abandoned=True)
     if sink is not None:  # stream ended inside the archive part (close() would have raised)
         sink.close()
     return received

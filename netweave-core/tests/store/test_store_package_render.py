@@ -22,10 +22,11 @@ from netweave.operations.convert import (
     package_view_key,
 )
 from netweave.services.packages import _page_body
-from netweave.store import PackageRecord, RenderedPage
-from netweave.store.rows import _P
+from netweave.store import PackageRecord, RenderedPage, migrate
+from netweave.store.rows import _P, _values
 from netweave.store.sql import SqlStore
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from store_factories import T0, deployment, package
 from support.postgres import Backend, empty_tables
 
@@ -250,6 +251,42 @@ async def test_rows_without_a_view_are_rendered_when_read_then_filled_in(
     await _same(store, limit=100)
     assert render.rendered == []
     assert await store.fill_package_views() == 0
+
+
+def _downgrade_to(connection: Connection, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_a_database_migrated_from_before_the_views_lists_then_fills_them(
+    store: SqlStore,
+) -> None:
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_downgrade_to, "0008")
+        # Rows as netweave wrote them at 0008 (no view columns then).
+        await conn.execute(
+            insert(_P),
+            [_values(package(f"old{i}", "1.0.0", description=f"old {i}")) for i in range(5)],
+        )
+    await store.migrate()
+    assert await store.current_revision() == migrate.HEAD_REVISION
+    assert set((await _stored_views(store)).values()) == {None}
+    render = _renderer(store)
+    await store.add_deployment(deployment("a", package_id="old2-1.0.0"))
+    await _same(store, limit=3)
+    await _same(store, limit=3, after=("old2", "1.0.0"))
+    started = store._backfill  # by the first read that met a row without its view
+    assert started is not None
+    assert await started + await store.fill_package_views() == 5
+    await _assert_views_are_fresh_renders(store)
+    render.rendered.clear()
+    await _same(store, limit=10)
+    assert render.rendered == []
 
 
 async def test_a_view_older_than_its_row_or_of_another_rendering_is_not_used(

@@ -64,9 +64,11 @@ _log = logging.getLogger("netweave.store")
 _MAX_CACHED_PACKAGES: Final = 1024
 #: Counts kept by ``count_packages`` on a store only this process writes (one per filter).
 _MAX_KEPT_COUNTS: Final = 1024
-#: Rows the background pass renders per write transaction (a few milliseconds of rendering
-#: and writing: on SQLite it holds the one writer's lock and runs on the event loop).
-_BACKFILL_BATCH: Final = 200
+#: Rows the background pass renders per write transaction: ~12 ms of rendering and writing
+#: (on SQLite under the one writer's lock, on the event loop). Smaller batches took minutes
+#: for 100 000 rows under load (each waits for the loop several times), and meanwhile pages
+#: of rows not yet filled are rendered when read.
+_BACKFILL_BATCH: Final = 500
 #: Pause between two of its batches, so requests and other writers go first.
 _BACKFILL_PAUSE_S: Final = 0.005
 #: Least time between two passes (a pass starts when a read meets a row without its view).

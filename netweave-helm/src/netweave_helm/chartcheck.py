@@ -8,6 +8,9 @@ defaults against ``values.schema.json``) on the archive and writes one JSON obje
     {"dependencies": {"result": [...]} | {"error": {...}} | null,
      "lint": {"result": {...}} | {"error": {"type": "HelmChartLoadError", "message": "..."}}}
 
+``python -m netweave_helm.chartcheck -`` takes the archive from the options read on stdin
+(``"archive": PATH``): a child started before the upload that uses it.
+
 ``python -m netweave_helm.chartcheck <archive> '{"action": "render", "release": NAME,
 "namespace": NS, "values": {...}, "upgrade": false, "cluster": {...} | null,
 "maxOutputBytes": N}'`` renders a dry-run preview (``helm install|upgrade --dry-run=client``):
@@ -73,6 +76,9 @@ def check(archive: str, options: dict[str, Any]) -> dict[str, Any]:
 
 #: Environment variable carrying the caps (see the module docstring).
 LIMITS_ENV = "NETWEAVE_CHILD_LIMITS"
+#: In place of ARCHIVE: the chart is named by the options' ``archive`` (a child started before
+#: its chart was known: see :class:`netweave_helm.validation.SpareCheck`).
+ARCHIVE_IN_OPTIONS = "-"
 
 
 def apply_limits() -> None:
@@ -344,11 +350,13 @@ def main(argv: list[str]) -> int:
     import helm_python  # noqa: F401
 
     options = json.loads(argv[1] if len(argv) == 2 else sys.stdin.read())
+    # ARCHIVE_IN_OPTIONS: started before its chart was known (a spare), it is named here.
+    chart = str(options.pop("archive")) if argv[0] == ARCHIVE_IN_OPTIONS else argv[0]
     actions: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "render": render,
     }
     action = actions.get(str(options.get("action")), check)
-    answer = action(argv[0], options)
+    answer = action(chart, options)
     json.dump(answer, out, default=str)
     out.flush()
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import threading
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -389,7 +390,8 @@ async def test_upload_from_uri_onboards_and_a_failed_fetch_stores_nothing(
     """``upload_from_uri`` through the real API from a loopback file server the fetch policy
     is told it may reach: a CSAR onboards into one store (native package, chart in the
     repository, the content as fetched); a missing file and a CSAR with a bad digest are
-    problem answers naming why, with nothing stored, and the package takes content again."""
+    problem answers naming why, the package ERROR with nothing stored, and it takes content
+    again."""
     from netweave.config import FetchSettings
 
     served = tmp_path / "served"
@@ -431,7 +433,13 @@ async def test_upload_from_uri_onboards_and_a_failed_fetch_stores_nothing(
             assert missing.status_code == 400, missing.text
             assert missing.headers["content-type"].startswith("application/problem+json")
             assert missing.json()["details"] == {"field": "addressInformation", "status": 404}
-            await nothing_stored(pkg_id, "CREATED")  # nothing was fetched
+            await nothing_stored(pkg_id, "ERROR")  # the upload (the fetch) failed
+            failure = (
+                await call(
+                    gw, contract, "GET", f"/vnf_packages/{pkg_id}", params={"all_fields": ""}
+                )
+            ).json()["onboardingFailureDetails"]
+            assert failure["status"] == 400 and "404" in failure["detail"]
 
             bad = await from_uri(pkg_id, "bad.csar")
             assert bad.status_code == 400, bad.text
@@ -454,6 +462,31 @@ async def test_upload_from_uri_onboards_and_a_failed_fetch_stores_nothing(
             assert list(data.rglob("fetched-1.0.0.tgz")) != []  # where the checks above look
 
 
+def held_body(content: bytes, release: threading.Event) -> Any:
+    """An ASGI app answering any GET with ``content``: its first 1 000 bytes at once, the
+    rest once ``release`` is set (bounded: 20 s)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        headers = [(b"content-type", b"application/zip"), (b"content-length", b"%d" % len(content))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content[:1000], "more_body": True})
+        for _ in range(400):
+            if release.is_set():
+                break
+            await asyncio.sleep(0.05)
+        await send({"type": "http.response.body", "body": content[1000:]})
+
+    return app
+
+
 async def test_uploading_while_the_content_arrives_and_an_interrupted_transfer_is_error(
     contract: ContractValidator, tmp_path: Path, k8s_kubeconfig: Path
 ) -> None:
@@ -461,14 +494,18 @@ async def test_uploading_while_the_content_arrives_and_an_interrupted_transfer_i
     first): while a PUT's body is still arriving the package is UPLOADING, another upload and
     a DELETE are 409s; once the body is complete it onboards (202, ONBOARDED). A client that
     goes away mid-body leaves the package ERROR (not CREATED or UPLOADING for ever), nothing
-    of the content kept, and it takes content again."""
+    of the content kept, and it takes content again. ``upload_from_uri`` likewise: UPLOADING
+    while the fetched content is still arriving."""
     from netweave.api.app import create_app
+    from netweave.config import FetchSettings
     from netweave.testing.gateway import TOKEN
 
     chart = build_chart(tmp_path / "c", "slow", "1.0.0")
     csar = build_csar(tmp_path / "slow.csar", vnfd=vnfd_document("slow-vnfd"), chart=chart)
     content = csar.read_bytes()
-    app = create_app(_settings(tmp_path, k8s_kubeconfig))
+    settings = _settings(tmp_path, k8s_kubeconfig)
+    settings.fetch = FetchSettings(allowedCidrs=["127.0.0.0/8"])  # the held file server
+    app = create_app(settings)
     zip_type = {"Content-Type": "application/zip"}
     data = tmp_path / "data"
 
@@ -538,6 +575,26 @@ async def test_uploading_while_the_content_arrives_and_an_interrupted_transfer_i
             assert retried.status_code == 202, retried.text
             body = await state_of(other, "ERROR")
             assert (body["onboardingState"], body["vnfdId"]) == ("ONBOARDED", "slow-2")
+
+            # upload_from_uri: UPLOADING while the fetched content is still arriving.
+            third = build_chart(tmp_path / "c3", "slow3", "1.0.0")
+            csar3 = build_csar(tmp_path / "s3.csar", vnfd=vnfd_document("slow-3"), chart=third)
+            release = threading.Event()
+            with serve_asgi(held_body(csar3.read_bytes(), release)) as held_base:
+                fetched = (await c.post("/vnf_packages", json={})).json()["id"]
+                fetching = asyncio.create_task(
+                    c.post(f"/vnf_packages/{fetched}/package_content/upload_from_uri",
+                           json={"addressInformation": f"{held_base}/slow.csar"})
+                )  # fmt: skip
+                try:
+                    body = await state_of(fetched, "CREATED")
+                    assert body["onboardingState"] == "UPLOADING"
+                    assert (await c.delete(f"/vnf_packages/{fetched}")).status_code == 409
+                finally:
+                    release.set()
+                assert (await fetching).status_code == 202
+            body = await state_of(fetched, "UPLOADING")
+            assert (body["onboardingState"], body["vnfdId"]) == ("ONBOARDED", "slow-3")
 
 
 HOSTILE = ("bad-digest", "zip-slip", "bomb", "broken-vnfd", "network-import", "symlink")

@@ -162,6 +162,15 @@ def _problem(exc: NetweaveError) -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def _as_bad_request() -> AsyncIterator[None]:
+    """SOL005 declares no 422 for upload_from_uri: an address refused is a bad request."""
+    try:
+        yield
+    except Unprocessable as exc:
+        raise InvalidInput(exc.message, details=exc.details) from None
+
+
 class VnfPkgmService:
     def __init__(
         self,
@@ -557,7 +566,11 @@ class VnfPkgmService:
         os.close(fd)
         target = Path(name)
         try:
-            try:
+            # An address the policy refuses changes nothing; the fetch itself (checked again
+            # at each connection) is the upload: UPLOADING, ERROR if it fails.
+            async with _as_bad_request():
+                await policy.check(uri, field="addressInformation")
+            async with self.receiving(vnf_pkg_id), _as_bad_request():
                 await fetch_to_file(
                     policy,
                     uri,
@@ -566,10 +579,7 @@ class VnfPkgmService:
                     timeout=60.0,
                     field="addressInformation",
                 )
-            except Unprocessable as exc:
-                # SOL005 declares no 422 here: a refused address is a bad request.
-                raise InvalidInput(exc.message, details=exc.details) from None
-            return await self.upload(vnf_pkg_id, target)
+            return await self.upload(vnf_pkg_id, target, received=True)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()  # noqa: ASYNC240  (one cheap syscall)

@@ -321,16 +321,20 @@ async def test_a_repository_written_by_the_helm_plugins_is_read_and_deployable(
     }
 
 
+@pytest.mark.parametrize("kind", ["s3", "azure"])
 async def test_deployment_from_an_s3_stored_chart_through_the_api(
-    s3_server: S3Server,
+    kind: str,
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     charts_dir: Path,
     k8s_emulator: KubernetesEmulator,
     k8s_kubeconfig: Path,
 ) -> None:
     """The Helm SDK gets the chart through netweave (downloaded from the bucket, digest
-    checked); the package in use cannot be deleted (409) and stays in the bucket."""
-    repo = s3_repo(s3_server)
+    checked); the package in use cannot be deleted (409) and stays in the bucket. Azure Blob
+    (Azurite) the same way."""
+    server = request.getfixturevalue(f"{kind}_server")
+    repo = s3_repo(server) if isinstance(server, S3Server) else azure_repo(server)
     cluster = {"kubeconfig": str(k8s_kubeconfig)}
     async with gateway(tmp_path, repo.storage, cluster=cluster) as gw:
         uploaded = await post_chart(
@@ -339,14 +343,14 @@ async def test_deployment_from_an_s3_stored_chart_through_the_api(
         assert uploaded.status_code == 201, uploaded.text
         package = uploaded.json()
         assert package["packageUri"] == f"{repo.storage['repositoryUrl']}/hello-world-0.1.0.tgz"
-        request = {"name": "hw", "namespace": "s3", "packageId": package["packageId"]}
-        created = await gw.post("/o2dms/v1/nfDeployments", json=request)
+        body = {"name": "hw", "namespace": kind, "packageId": package["packageId"]}
+        created = await gw.post("/o2dms/v1/nfDeployments", json=body)
         assert created.status_code == 201, created.text
         operation = await gw.wait(created, wait_seconds=60)
         assert operation["state"] == "COMPLETED", operation
         deployment = (await gw.get(created.headers["Location"])).json()
         assert deployment["status"] == "DEPLOYED", deployment
-        assert k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", "s3") is not None
+        assert k8s_emulator.get("apps/v1", "Deployment", "hw-hello-world", kind) is not None
 
         in_use = await gw.delete(f"{PACKAGES}/{package['packageId']}")
         assert in_use.status_code == 409, in_use.text

@@ -462,6 +462,67 @@ async def test_upload_from_uri_onboards_and_a_failed_fetch_stores_nothing(
             assert list(data.rglob("fetched-1.0.0.tgz")) != []  # where the checks above look
 
 
+async def test_processing_while_the_adapter_stores_the_chart(
+    contract: ContractValidator,
+    tmp_path: Path,
+    k8s_kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The body is complete and the adapter is still storing the CSAR's chart (held here):
+    the package is PROCESSING, a DELETE and another upload are 409s, the VNFD is not there
+    yet (409); released, the upload answers 202 and the package is ONBOARDED."""
+    from netweave.api.app import create_app
+    from netweave.testing.gateway import TOKEN
+    from netweave_helm.adapter import HelmAdapter
+
+    original = HelmAdapter._upload_package
+    release = threading.Event()
+
+    async def held(self: HelmAdapter, upload: Any) -> Any:
+        for _ in range(400):  # bounded: 20 s
+            if release.is_set():
+                break
+            await asyncio.sleep(0.05)
+        return await original(self, upload)
+
+    monkeypatch.setattr(HelmAdapter, "_upload_package", held)
+    chart = build_chart(tmp_path / "c", "proc", "1.0.0")
+    content = build_csar(tmp_path / "p.csar", vnfd=vnfd_document("proc-vnfd"), chart=chart)
+    zip_type = {"Content-Type": "application/zip"}
+    with serve_asgi(create_app(_settings(tmp_path, k8s_kubeconfig))) as base:
+        auth = {"Authorization": f"Bearer {TOKEN}", **HEADERS}
+        async with httpx.AsyncClient(base_url=base + V2, headers=auth, timeout=60) as c:
+            pkg_id = (await c.post("/vnf_packages", json={})).json()["id"]
+            put = asyncio.create_task(
+                c.put(f"/vnf_packages/{pkg_id}/package_content",
+                      content=content.read_bytes(), headers=zip_type)
+            )  # fmt: skip
+            try:
+                for _ in range(200):  # bounded: 10 s
+                    got = await c.get(f"/vnf_packages/{pkg_id}")
+                    if got.json()["onboardingState"] in ("PROCESSING", "ONBOARDED", "ERROR"):
+                        break
+                    await asyncio.sleep(0.05)
+                contract.validate_response(
+                    "GET", f"/vnf_packages/{pkg_id}", 200, got.json(), headers=dict(got.headers)
+                )
+                assert got.json()["onboardingState"] == "PROCESSING"
+                assert (await c.delete(f"/vnf_packages/{pkg_id}")).status_code == 409
+                again = await c.put(
+                    f"/vnf_packages/{pkg_id}/package_content",
+                    content=content.read_bytes(),
+                    headers=zip_type,
+                )
+                assert again.status_code == 409, again.text
+                vnfd = await c.get(f"/vnf_packages/{pkg_id}/vnfd", headers={"Accept": "text/plain"})
+                assert vnfd.status_code == 409, vnfd.text
+            finally:
+                release.set()
+            assert (await put).status_code == 202
+            body = (await c.get(f"/vnf_packages/{pkg_id}")).json()
+            assert (body["onboardingState"], body["vnfdId"]) == ("ONBOARDED", "proc-vnfd")
+
+
 def held_body(content: bytes, release: threading.Event) -> Any:
     """An ASGI app answering any GET with ``content``: its first 1 000 bytes at once, the
     rest once ``release`` is set (bounded: 20 s)."""

@@ -54,7 +54,7 @@ class _Request:
 
 
 async def _receive(request: _Request, tmp: Path) -> ReceivedUpload:
-    return await receive_upload(request, max_bytes=MAX_BYTES, tmp_dir=tmp)  # type: ignore[arg-type]
+    return await receive_upload(request, max_bytes=MAX_BYTES, tmp_dir=tmp, inspect=True)  # type: ignore[arg-type]
 
 
 def _readers() -> list[threading.Thread]:
@@ -156,3 +156,30 @@ async def test_past_the_readers_bound_the_upload_is_received_uninspected(tmp_pat
         assert received.archive is not None and received.archive.read_bytes() == data
     finally:
         received.discard()
+
+
+async def test_without_inspect_nothing_is_read_back_or_remembered(tmp_path: Path) -> None:
+    """Callers that do not forget what was remembered (ETSI VNF packages) do not ask for it."""
+    archive = valid_chart(tmp_path / f"{NAME}-{VERSION}.tgz")
+    request = _Request(_body(archive.read_bytes()), chunk=4096)
+    received = await receive_upload(request, max_bytes=MAX_BYTES, tmp_dir=tmp_path / "t")  # type: ignore[arg-type]
+    try:
+        assert not received.inspected
+        assert received_facts(received.checksum, DEFAULT_LIMITS) is None
+    finally:
+        received.discard()
+
+
+def test_what_is_remembered_is_bounded(tmp_path: Path) -> None:
+    from netweave.adapters import charts
+
+    facts = inspect_archive(valid_chart(tmp_path / "c-1.0.0.tgz"))
+    keys = [f"sha256:{i:064x}" for i in range(charts.MAX_RECEIVED + 1)]
+    try:
+        for key in keys:
+            charts.remember_received(key, facts, DEFAULT_LIMITS)
+        assert received_facts(keys[0], DEFAULT_LIMITS) is None
+        assert all(received_facts(k, DEFAULT_LIMITS) == facts for k in keys[1:])
+    finally:
+        for key in keys:
+            charts.forget_received(key)

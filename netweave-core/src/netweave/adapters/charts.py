@@ -200,6 +200,8 @@ _LIMIT_FIELDS = (
 #: ``sha256:<hex>`` of their bytes, with the limits they passed; held while their upload is
 #: handled, so an adapter inspecting that upload under the same limits need not read it again.
 _received: dict[str, tuple[tuple[Any, ...], ArchiveFacts]] = {}
+#: At most this many are held (the oldest goes first; forgetting one only costs a re-read).
+MAX_RECEIVED = 32
 
 
 def _limits_key(limits: ArchiveLimits) -> tuple[Any, ...]:
@@ -209,6 +211,9 @@ def _limits_key(limits: ArchiveLimits) -> tuple[Any, ...]:
 def remember_received(checksum: str, facts: ArchiveFacts, limits: ArchiveLimits) -> None:
     """Record that the archive whose bytes hash to ``checksum`` passed the inspection under
     ``limits`` with ``facts`` (only a pass is recorded; :func:`forget_received` when done)."""
+    _received.pop(checksum, None)
+    while len(_received) >= MAX_RECEIVED:
+        _received.pop(next(iter(_received)), None)
     _received[checksum] = (_limits_key(limits), facts)
 
 

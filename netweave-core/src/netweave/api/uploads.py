@@ -238,9 +238,11 @@ def _boundary(content_type: str) -> str:
 
 
 async def receive_upload(
-    request: Request[Any, Any, Any], *, max_bytes: int, tmp_dir: Path
+    request: Request[Any, Any, Any], *, max_bytes: int, tmp_dir: Path, inspect: bool = False
 ) -> ReceivedUpload:
-    """Parse the form, stream the archive part to ``tmp_dir``. The caller deletes the file."""
+    """Parse the form, stream the archive part to ``tmp_dir``. The caller deletes the file
+    (:meth:`ReceivedUpload.discard`). ``inspect``: inspect a chart archive as it arrives (the
+    caller's ``discard`` forgets the result)."""
     boundary = _boundary(request.headers.get("content-type", ""))
     announced = request.headers.get("content-length")
     if announced is not None:
@@ -292,7 +294,8 @@ async def receive_upload(
                         received.archive = Path(path)
                         received.filename = event.filename
                         digest = hashlib.sha256()
-                        following = _start_following(received.archive, size_bound)
+                        if inspect:
+                            following = _start_following(received.archive, size_bound)
                     elif name in TEXT_FIELDS:
                         if name in received.fields:
                             raise InvalidInput(

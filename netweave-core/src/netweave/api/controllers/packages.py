@@ -142,6 +142,7 @@ class PackageController(Controller):
                 request,
                 max_bytes=settings.api.max_upload_bytes,
                 tmp_dir=Path(settings.data_dir) / "tmp",
+                inspect=True,  # a chart's safety checks done as it arrives (uploads.py)
             )
             try:
                 if received.archive is None:

@@ -589,19 +589,26 @@ async def test_credentials_from_variables_in_the_configuration(
     assert ok, message
 
 
-async def test_s3_credentials_from_the_default_chain(
-    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+async def test_credentials_from_the_default_chain(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No keys in the configuration: the AWS default chain gives them (its first link, the
-    AWS_* environment; an instance role's or workload identity's would be found after it —
-    without the variables the store client goes on to the instance metadata address)."""
+    """No key in the configuration: the cloud's default chain gives it — its first link, the
+    environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; AZURE_STORAGE_ACCOUNT_KEY); an
+    instance role's, workload or managed identity's would be found after it (without the
+    variables the store client goes on to the instance metadata address)."""
     for name in list(os.environ):
-        if name.startswith("AWS_"):
+        if name.startswith(("AWS_", "AZURE_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key_id)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_access_key)
-    repo = s3_repo(s3_server)
-    storage = {k: v for k, v in repo.storage.items() if k not in ("accessKeyId", "secretAccessKey")}
+    server = request.getfixturevalue(f"{kind}_server")
+    if isinstance(server, S3Server):
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key_id)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_access_key)
+        repo, keys = s3_repo(server), ("accessKeyId", "secretAccessKey")
+    else:
+        monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", server.key)
+        repo, keys = azure_repo(server), ("accountKey",)
+    storage = {k: v for k, v in repo.storage.items() if k not in keys}
     async with gateway(tmp_path, storage) as gw:
         archive = build_chart(tmp_path / "c", "chained", "1.0.0")
         response = await post_chart(gw, archive, "chained", "1.0.0")

@@ -244,6 +244,7 @@ class RenderPool:
         self._ending: set[asyncio.Future[Any]] = set()
         self._ids = itertools.count(1)
         self._closed = False
+        self._starting: set[asyncio.Future[None]] = set()
         # Answers are bounded by the workers (previews and install results over
         # ``maxOutputBytes`` are not sent); a line longer than this is a broken worker.
         self._limit = 2 * caps.max_output_bytes + (1 << 20)
@@ -362,6 +363,28 @@ class RenderPool:
             raise
         self._busy.add(worker)
         return worker
+
+    def prestart(self, count: int) -> None:
+        """Start workers in the background until ``count`` (at most ``size``) are alive or
+        starting, so that the first requests need not wait for one to load the Helm SDK
+        (~0.3 s on a quiet machine; the first install after a gateway start paid it)."""
+        for _ in range(min(count, self.size) - self._count):
+            self._count += 1
+            started = asyncio.ensure_future(self._start_idle())
+            self._starting.add(started)
+            started.add_done_callback(self._starting.discard)
+
+    async def _start_idle(self) -> None:
+        try:
+            worker = await _Worker.start(self.caps, self._work_dir, self._limit)
+        except asyncio.CancelledError:
+            self._count -= 1
+            raise
+        except Exception:
+            self._count -= 1  # logged by the start; a request starts another on demand
+            self._notify()
+            return
+        self._give_back(worker, healthy=True)
 
     def _give_back(self, worker: _Worker, healthy: bool) -> None:
         self._busy.discard(worker)
@@ -490,6 +513,10 @@ class RenderPool:
     async def close(self) -> None:
         """Stop every worker (a busy one is killed) and wait until all are reaped."""
         self._closed = True
+        for started in list(self._starting):
+            started.cancel()
+        if self._starting:
+            await asyncio.gather(*self._starting, return_exceptions=True)
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None

@@ -7,7 +7,10 @@ median ratio gateway/SDK (target <= 1.10). Then the single operations: one creat
 (target <= 1.2) and one upgrade at a time (target <= 1.3), each through HTTP to a real
 ``netweave serve`` (timed until its operation reads COMPLETED, followed with
 ``Prefer: wait``) against the direct Helm SDK call, ``SINGLE`` of each per round, three
-rounds alternating the sides, medians (``single-sdk``/``single-gateway``). The single
+rounds alternating the sides, medians (``single-sdk``/``single-gateway``), and beside them
+the CPU time each operation cost per process (the SDK's own process and the emulator; the
+gateway, its render workers and the emulator), which a loaded machine moves far less than the
+wall times. The single
 operations alone (no P4), ``ROUNDS`` of them (default 3)::
 
     python bench_creates.py single [ROUNDS]
@@ -81,6 +84,7 @@ class Emulator:
     def __init__(self, process: subprocess.Popen[str], kubeconfig: Path) -> None:
         self._process = process
         self.kubeconfig = kubeconfig
+        self.pid = process.pid
 
     def releases(self) -> int:
         assert self._process.stdin is not None
@@ -319,15 +323,20 @@ def single_sdk(_n: int, work: Path) -> None:
             kubeconfig_path=str(k8s.kubeconfig), namespace="bench", qps=500.0, burst_limit=1000
         )
         creates, upgrades = [], []
+        processes: dict[str, int | list[int]] = {"sdk": os.getpid(), "emulator": k8s.pid}
+        readings: dict[str, list[dict[str, dict[int, float]]]] = {"create": [], "upgrade": []}
         for i in range(SINGLE):
             start = time.perf_counter()
             config.install(str(CHART), f"one-{i}", {}, namespace="bench", create_namespace=True)
             creates.append(time.perf_counter() - start)
+            readings["create"].append(cpu_now(processes))
         for i in range(SINGLE):
             start = time.perf_counter()
             config.upgrade(str(CHART), f"one-{i}", {"replicaCount": 2}, namespace="bench")
             upgrades.append(time.perf_counter() - start)
-        print(f"SINGLE {json.dumps({'create': creates, 'upgrade': upgrades})}")
+            readings["upgrade"].append(cpu_now(processes))
+        cpu = {op: cpu_per(r[0], r[-1], len(r) - 1) for op, r in readings.items()}
+        print(f"SINGLE {json.dumps({'create': creates, 'upgrade': upgrades, 'cpu': cpu})}")
 
 
 def _operation(response: object) -> str:
@@ -362,10 +371,11 @@ def single_gateway(_n: int, work: Path) -> None:
     token = "bench-token-" + "b" * 32  # a throwaway token for a loopback benchmark
     headers = {"Authorization": f"Bearer {token}"}
     with emulator(work) as k8s, netweave_serve(work / "gateway", k8s.kubeconfig, token) as served:
-        base, _pid = served
+        base, pid = served
         package_id = upload_chart(base, headers)
         creates, upgrades, ids = [], [], []
         with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+            readings: dict[str, list[dict[str, dict[int, float]]]] = {"create": [], "upgrade": []}
             for i in range(SINGLE):
                 body = {"name": f"one-{i}", "namespace": "bench", "packageId": package_id}
                 start = time.perf_counter()
@@ -374,6 +384,7 @@ def single_gateway(_n: int, work: Path) -> None:
                 _settle(client, _operation(response))
                 creates.append(time.perf_counter() - start)
                 ids.append(response.json()["deploymentId"])
+                readings["create"].append(cpu_now(gateway_processes(pid, k8s.pid)))
             for deployment_id in ids:
                 start = time.perf_counter()
                 response = client.patch(
@@ -382,7 +393,51 @@ def single_gateway(_n: int, work: Path) -> None:
                 response.raise_for_status()
                 _settle(client, _operation(response))
                 upgrades.append(time.perf_counter() - start)
-        print(f"SINGLE {json.dumps({'create': creates, 'upgrade': upgrades})}")
+                readings["upgrade"].append(cpu_now(gateway_processes(pid, k8s.pid)))
+        cpu = {op: cpu_per(r[0], r[-1], len(r) - 1) for op, r in readings.items()}
+        print(f"SINGLE {json.dumps({'create': creates, 'upgrade': upgrades, 'cpu': cpu})}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by process ``pid``, all its threads (Linux /proc; 0 once gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_processes(pid: int, emulator_pid: int) -> dict[str, int | list[int]]:
+    """The processes a gateway operation costs CPU in: the gateway, its render workers (its
+    children now) and the emulator."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(x) for x in (task / "children").read_text().split()]
+    return {"gateway": pid, "render workers": children, "emulator": emulator_pid}
+
+
+def cpu_now(processes: dict[str, int | list[int]]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far per named process (or group of processes), by pid."""
+    return {
+        name: {p: process_cpu_seconds(p) for p in (pids if isinstance(pids, list) else [pids])}
+        for name, pids in processes.items()
+    }
+
+
+def cpu_per(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], count: int
+) -> dict[str, float]:
+    """CPU seconds per operation (``count`` of them) between two readings, per process name.
+    Readings are taken after each operation and the first one is left out (it pays for what
+    is made once: the SDK configuration for the namespace, a worker's first chart); a process
+    that started meanwhile is not counted, one that ended counts nothing."""
+    return {
+        name: sum(max(0.0, after[name].get(p, 0.0) - used) for p, used in pids.items())
+        / max(1, count)
+        for name, pids in before.items()
+    }
 
 
 def single_ops(rounds: int) -> None:
@@ -393,6 +448,10 @@ def single_ops(rounds: int) -> None:
     times: dict[str, dict[str, list[float]]] = {
         side: {"create": [], "upgrade": []} for side in ("sdk", "gateway")
     }
+    #: Per side and operation, per process name: CPU seconds per operation, one per round.
+    cpus: dict[str, dict[str, dict[str, list[float]]]] = {
+        side: {"create": {}, "upgrade": {}} for side in ("sdk", "gateway")
+    }
     for index in range(rounds):
         for side in ("sdk", "gateway"):
             out = subprocess.run(
@@ -400,8 +459,11 @@ def single_ops(rounds: int) -> None:
                 check=True, capture_output=True, text=True, timeout=900,
             ).stdout  # fmt: skip
             line = next(x for x in out.splitlines() if x.startswith("SINGLE "))
-            for op, values in json.loads(line.split(" ", 1)[1]).items():
-                times[side][op] += values
+            result = json.loads(line.split(" ", 1)[1])
+            for op in ("create", "upgrade"):
+                times[side][op] += result[op]
+                for name, seconds in result["cpu"][op].items():
+                    cpus[side][op].setdefault(name, []).append(seconds)
         print(f"  single ops round {index + 1} done [{load()}]", flush=True)
     print(f"Single operations, {rounds} rounds of {SINGLE} each, medians:")
     for op, target in (("create", 1.2), ("upgrade", 1.3)):
@@ -413,6 +475,15 @@ def single_ops(rounds: int) -> None:
             f"{gateway_s * 1000:.0f} ms, ratio {gateway_s / sdk_s:.2f} (target <= {target}: "
             f"{met}) [{load()}]"
         )
+    # CPU time per operation moves far less with the machine's load than wall time does.
+    print("  CPU per operation (median of the rounds' means), by process:")
+    for op in ("create", "upgrade"):
+        for side in ("sdk", "gateway"):
+            parts = ", ".join(
+                f"{name} {statistics.median(values) * 1000:.1f} ms"
+                for name, values in cpus[side][op].items()
+            )
+            print(f"    {op} {side}: {parts}")
 
 
 def load() -> str:

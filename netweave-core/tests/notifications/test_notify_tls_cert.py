@@ -21,6 +21,7 @@ from netweave.notifications.callbacks import CallbackTlsError
 from netweave.testing.etsi import StandardSmo, sol003_vnflcm_contract
 from netweave.testing.etsi_notify import CallbackSink, callback_sink, notification_validator
 from netweave.testing.tls import Pki, make_pki
+from netweave.testing.vnfpkgm import sol005_vnfpkgm_contract
 from support.gateway import Gateway, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
 
@@ -196,6 +197,26 @@ async def test_an_endpoint_refusing_the_certificate_fails_the_test_and_stores_no
             assert "CERTIFICATE_VERIFY_FAILED" in response.json()["detail"]
             assert await subscriptions_stored(gw) == 0
     assert sink.received == []
+
+
+async def test_vnf_package_subscription_with_tls_cert(tmp_path: Path, pki: Pki) -> None:
+    """SOL005 ``/vnfpkgm/v2/subscriptions`` shares the rules (and the contract allows it)."""
+    contract = sol005_vnfpkgm_contract(SHARED)
+    body = {"callbackUri": "", "authentication": TLS_CERT}
+    with endpoint(pki) as sink:
+        body["callbackUri"] = sink.url
+        contract.validate_request("POST", "/subscriptions", body=body)
+        async with gateway(tmp_path, pki) as gw:
+            response = await gw.post(
+                "/vnfpkgm/v2/subscriptions", json=body, headers={"Version": "2.4.0"}
+            )
+            contract.validate_response(
+                "POST", "/subscriptions", response.status_code, response.json(),
+                headers=dict(response.headers),
+            )  # fmt: skip
+            assert response.status_code == 201, response.text
+            assert "authentication" not in response.json()
+    assert sink.peers == ["gateway"]
 
 
 async def test_native_subscription_with_tls_cert(tmp_path: Path, pki: Pki) -> None:

@@ -315,7 +315,7 @@ class CallbackClient:
     async def test(self, callback_uri: str, authentication: Mapping[str, Any] | None) -> None:
         """GET the callback with the subscription's credentials; anything but 204 → 422."""
         try:
-            response = await self._http.get(callback_uri, auth=self._auth(authentication))
+            response = await self._send("GET", callback_uri, authentication)
         except CallbackRefused:
             raise
         except CallbackAuthError as exc:
@@ -343,12 +343,27 @@ class CallbackClient:
     ) -> httpx.Response:
         """POST one notification. Raises httpx errors, :class:`CallbackRefused` or
         :class:`CallbackAuthError`; the caller decides about retries."""
-        return await self._http.post(
+        return await self._send(
+            "POST",
             callback_uri,
+            authentication,
             content=body,
             headers={"Content-Type": "application/json", **(headers or {})},
-            auth=self._auth(authentication),
         )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        authentication: Mapping[str, Any] | None,
+        **options: Any,
+    ) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, auth=self._auth(authentication), **options)
+        except ssl.SSLError as exc:
+            # An endpoint refusing the client certificate alerts after the handshake (TLS 1.3):
+            # httpcore lets that SSLError through unwrapped. A transport error like the rest.
+            raise httpx.ConnectError(f"TLS: {exc.reason or exc}") from exc
 
 
 def _tls_reason(exc: BaseException) -> str:

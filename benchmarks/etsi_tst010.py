@@ -7,6 +7,11 @@ Python 3.7 environment with their ``requirements.txt`` pins, which CI does not h
     python benchmarks/etsi_tst010.py --suites <suites checkout> --robot <venv>/bin/robot \\
         [--mode files|tests] [--out DIR] [FILE_STEM ...]
 
+The suites: ``git archive HEAD SOL003 requirements.txt | tar -x -C <dir>`` in a clone of the
+GitHub mirror ``openmsa/etsi-mano-app-test`` (a whole-tree archive stops at the MockServer jar
+where the snapshot lacks that object); the environment: a Python 3.7 ``venv`` and
+``pip install -r requirements.txt`` (robotframework 3.1, RESTinstance 1.0.0rc4, …).
+
 What it starts, all on loopback: the emulator (in this process, so a test can hold an
 occurrence in PROCESSING with a fault), ``netweave serve`` (SQLite in a temporary data
 directory, a static token, the Helm adapter with a kubeconfig for the emulator), a proxy in
@@ -588,6 +593,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{passed + failed} tests total, {passed} passed, {failed} failed (rebot: {total.text})"
         )
+        # Each failure with Robot's message: what a triage starts from.
+        for suite in merged.iter("suite"):
+            for test in suite.findall("test"):
+                status = test.find("status")
+                if status is not None and status.get("status") == "FAIL":
+                    message = " ".join((status.text or "").split())[:200]
+                    print(f"FAIL {suite.get('name')} / {test.get('name')}: {message}")
         print(f"outputs: {out}; gateway log: {work / 'gateway.log'}")
     finally:
         processes.stop(gateway)

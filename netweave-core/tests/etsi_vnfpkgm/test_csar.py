@@ -7,10 +7,12 @@ from __future__ import annotations
 import copy
 import gzip
 import io
+import random
 import tarfile
+import threading
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import yaml
@@ -479,3 +481,48 @@ def test_types_absent_from_the_shipped_set_are_refused(section: str, type_name: 
     data = _vnfd_using(section, type_name)
     with pytest.raises(InvalidInput, match=f"undefined type '{type_name}'"):
         read_vnfd("vnfd.yaml", lambda _name: data)
+
+
+def test_the_chart_follower_reads_the_chart_bytes_and_a_bad_digest_still_refuses(
+    tmp_path: Path,
+) -> None:
+    """The chart is followed on another thread while its digest is checked: the follower
+    sees exactly the chart's bytes (in chunks of the reader's choosing, after a seek back to
+    the start, as the chart inspection does) and its answer is kept; with the chart's digest
+    wrong the package is still refused, and the follower's thread has ended."""
+    # Incompressible and several 1 MiB chunks long: the pipe hands over more than one chunk.
+    big = chart(tmp_path)
+    payload = tmp_path / "big.tgz"
+    payload.write_bytes(big.read_bytes() + random.Random(7).randbytes(3 << 20))
+    seen: list[tuple[int, bytes]] = []
+
+    def follower(raw: IO[bytes], size: int) -> str:
+        magic = raw.read(4)
+        raw.seek(0)
+        data = bytearray()
+        while block := raw.read(65_536 + 3):
+            data.extend(block)
+        seen.append((size, bytes(data)))
+        return f"read {magic.hex()}"
+
+    csar = build_csar(tmp_path / "f.csar", vnfd=vnfd_document("d-1"), chart=payload)
+    out = tmp_path / "chart-out.tgz"
+    info = inspect_csar(csar, chart_to=out, chart_follower=follower)
+    assert info.chart_followed == f"read {payload.read_bytes()[:4].hex()}"
+    assert seen == [(payload.stat().st_size, payload.read_bytes())]
+    assert out.read_bytes() == payload.read_bytes()
+
+    # A follower that stops early (as a refusing inspection does) does not block the digest.
+    def quitter(raw: IO[bytes], size: int) -> int:
+        return len(raw.read(10))
+
+    assert inspect_csar(csar, chart_follower=quitter).chart_followed == 10
+
+    threads = threading.active_count()
+    wrong = build_csar(
+        tmp_path / "w.csar", vnfd=vnfd_document("d-1"), chart=payload,
+        wrong_digest="Files/kubernetes/chart.tgz",
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match="does not match"):
+        inspect_csar(wrong, chart_to=tmp_path / "w.tgz", chart_follower=follower)
+    assert threading.active_count() == threads

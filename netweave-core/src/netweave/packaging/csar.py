@@ -44,13 +44,15 @@ import gzip
 import hashlib
 import io
 import posixpath
+import queue
 import stat
 import struct
 import tarfile
 import tempfile
+import threading
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -134,6 +136,8 @@ class CsarInfo:
     security_option: str | None = None
     #: Option 2: the inner CSAR's name in the outer zip.
     signed_csar: str | None = None
+    #: What ``chart_follower`` returned for the chart (see :func:`inspect_csar`).
+    chart_followed: object = None
 
 
 def refuse(message: str, **details: Any) -> InvalidInput:
@@ -260,14 +264,32 @@ class Archive:
 
     def digest(self, name: str, algorithm: str, copy_to: Path | None = None) -> str:
         """The member's digest; with ``copy_to``, written there in the same pass."""
+        return self.digest_following(name, algorithm, copy_to)[0]
+
+    def digest_following(
+        self,
+        name: str,
+        algorithm: str,
+        copy_to: Path | None = None,
+        follower: ChartFollower | None = None,
+    ) -> tuple[str, object]:
+        """:meth:`digest`, and with
+        ``follower``, what it returned having read the member's bytes as they were read here
+        (on a thread of its own: the other core works on them meanwhile)."""
         hasher = hashlib.new(algorithm)
-        with self.open(name) as handle, contextlib.ExitStack() as stack:
-            sink = stack.enter_context(copy_to.open("wb")) if copy_to is not None else None
-            while chunk := handle.read(_CHUNK):
-                hasher.update(chunk)
-                if sink is not None:
-                    sink.write(chunk)
-        return hasher.hexdigest()
+        following = _Following(follower, self.files[name].file_size) if follower else None
+        try:
+            with self.open(name) as handle, contextlib.ExitStack() as stack:
+                sink = stack.enter_context(copy_to.open("wb")) if copy_to is not None else None
+                while chunk := handle.read(_CHUNK):
+                    if following is not None:
+                        following.pipe.put(chunk)
+                    hasher.update(chunk)
+                    if sink is not None:
+                        sink.write(chunk)
+        finally:
+            followed = following.result() if following is not None else None
+        return hasher.hexdigest(), followed
 
     def extract(self, name: str, target: Path) -> Path:
         """Stream one member to ``target`` (its size was bounded when opened)."""
@@ -275,6 +297,103 @@ class Archive:
             while chunk := handle.read(_CHUNK):
                 sink.write(chunk)
         return target
+
+
+#: Reads a member as it is read for its digest (a buffered stream of its bytes, and their
+#: count, known from the zip directory), on a thread of its own; what it returns is kept.
+ChartFollower = Callable[[IO[bytes], int], object]
+
+
+class _Pipe(io.RawIOBase):
+    """The chunks of a member handed to another thread (at most a few buffered: bounded
+    memory). Seekable only back to the start while still in the first chunk (a reader that
+    sniffs the magic bytes first)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._first = b""
+        self._chunk = memoryview(b"")
+        self._position = 0
+        self._ended = False
+
+    def put(self, chunk: bytes | None) -> None:
+        self._queue.put(chunk)
+
+    def _next(self) -> bool:
+        item = self._queue.get()
+        if item is None:
+            self._ended = True
+            return False
+        if self._position == 0:
+            self._first = item
+        self._chunk = memoryview(item)
+        return True
+
+    def drain(self) -> None:
+        """Take what is still sent (the sender never waits on a reader that stopped)."""
+        while not self._ended:
+            if self._queue.get() is None:
+                self._ended = True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._position + offset
+        if whence == io.SEEK_END or not (
+            target == self._position or (target == 0 and self._position <= len(self._first))
+        ):
+            raise io.UnsupportedOperation("a member being read is seekable only to its start")
+        if target != self._position:
+            self._chunk = memoryview(self._first)
+            self._position = 0
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._chunk and (self._ended or not self._next()):
+            return 0
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self._chunk))
+        view[:count] = self._chunk[:count]
+        self._chunk = self._chunk[count:]
+        self._position += count
+        return count
+
+
+class _Following:
+    """A follower running on its own thread over a :class:`_Pipe`."""
+
+    def __init__(self, follower: ChartFollower, size: int) -> None:
+        self.pipe = _Pipe()
+        self._follower = follower
+        self._size = size
+        self._outcome: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="netweave-csar-follow", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with io.BufferedReader(self.pipe, 1 << 16) as reader:
+                self._outcome = self._follower(reader, self._size)
+        except BaseException as exc:  # a defect of the follower: raised where it is joined
+            self._error = exc
+        finally:
+            self.pipe.drain()
+
+    def result(self) -> object:
+        """The follower's answer once the member has been sent whole (or its reading failed)."""
+        self.pipe.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._outcome
 
 
 @contextlib.contextmanager
@@ -450,22 +569,26 @@ def inspect_csar(
     chart_to: Path | None = None,
     anchors: Sequence[x509.Certificate] = (),
     csar_to: Path | None = None,
+    chart_follower: ChartFollower | None = None,
 ) -> CsarInfo:
     """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong.
     ``chart_to``: where to write the chart while its digest is checked (one pass over it);
     ``anchors``: the CA certificates a signature must chain to; ``csar_to``: where the inner
-    CSAR of a security-option-2 package is written (a temporary file, removed, without it)."""
+    CSAR of a security-option-2 package is written (a temporary file, removed, without it);
+    ``chart_follower``: reads the chart's bytes on another thread while they are hashed and
+    written (its answer in ``CsarInfo.chart_followed``; it is told nothing of the digest's
+    outcome: a result of it is worth anything only once this returned)."""
     try:
         with open_archive(path, limits) as archive:
             names = _signed_package_names(archive)
             if names is None:
-                return _inspect(archive, chart_to, anchors)
+                return _inspect(archive, chart_to, anchors, chart_follower)
             if csar_to is None:
                 with tempfile.TemporaryDirectory(prefix="netweave-csar-") as tmp:
                     return _inspect_signed(
-                        archive, names, Path(tmp) / "inner.csar", chart_to, anchors
+                        archive, names, Path(tmp) / "inner.csar", chart_to, anchors, chart_follower
                     )
-            return _inspect_signed(archive, names, csar_to, chart_to, anchors)
+            return _inspect_signed(archive, names, csar_to, chart_to, anchors, chart_follower)
     except NetweaveError:
         raise
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeError) as exc:
@@ -513,6 +636,7 @@ def _inspect_signed(
     csar_to: Path,
     chart_to: Path | None,
     anchors: Sequence[x509.Certificate],
+    chart_follower: ChartFollower | None = None,
 ) -> CsarInfo:
     inner, cms_name, cert_name = names
     cms = archive.read_text(cms_name)
@@ -539,7 +663,7 @@ def _inspect_signed(
     with open_archive(csar_to, archive.limits) as csar:
         if _signed_package_names(csar) is not None:
             raise refuse(f"{inner} is itself a signed package: one level of signing only")
-        info = _inspect(csar, chart_to, anchors)
+        info = _inspect(csar, chart_to, anchors, chart_follower)
     info.signed = True
     info.signer = signer.subject.rfc4514_string()
     info.certificate = cert_name
@@ -549,7 +673,10 @@ def _inspect_signed(
 
 
 def _inspect(
-    archive: Archive, chart_to: Path | None = None, anchors: Sequence[x509.Certificate] = ()
+    archive: Archive,
+    chart_to: Path | None = None,
+    anchors: Sequence[x509.Certificate] = (),
+    chart_follower: ChartFollower | None = None,
 ) -> CsarInfo:
     layout, entry, manifest_name, certificate = _layout(archive)
     for name in (entry, manifest_name):
@@ -621,10 +748,13 @@ def _inspect(
             entry=CHART_DIR,
         )
     digests: dict[tuple[str, str], bytes] = {}
+    followed: object = None
     for name, artifact in listed.items():
-        target = chart_to if name == charts[0] else None
         algorithm = _ALGORITHMS[artifact.algorithm]
-        actual = archive.digest(name, algorithm, target)
+        if name == charts[0]:
+            actual, followed = archive.digest_following(name, algorithm, chart_to, chart_follower)
+        else:
+            actual = archive.digest(name, algorithm)
         if actual != artifact.hash:
             raise refuse(
                 f"the {artifact.algorithm} digest of {name} does not match {manifest_name}",
@@ -660,6 +790,7 @@ def _inspect(
         security_option="OPTION_1" if manifest_signature is not None or signatures else None,
         signer=signer.subject.rfc4514_string() if signer is not None else None,
         certificate=certificate,
+        chart_followed=followed,
     )
 
 
@@ -750,6 +881,7 @@ __all__ = [
     "CHART_DIR",
     "Archive",
     "Artifact",
+    "ChartFollower",
     "CsarInfo",
     "CsarLimits",
     "Manifest",

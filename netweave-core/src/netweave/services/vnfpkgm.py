@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -38,9 +39,17 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from netweave.adapters import PackageUpload
+from netweave.adapters.charts import (
+    DEFAULT_LIMITS,
+    ArchiveFacts,
+    expands_too_much,
+    forget_received,
+    inspect_received,
+    remember_received,
+)
 from netweave.config import FetchSettings
 from netweave.config.registry import AdapterRegistry
 from netweave.errors import (
@@ -707,9 +716,10 @@ class VnfPkgmService:
         # digest is computed.
         inner = chart.with_name(chart.name.removesuffix(".tgz") + "-inner.csar")
         try:
-            # The chart is written out while its digest is checked: one pass over it.
+            # The chart is written out while its digest is checked: one pass over it, which
+            # the chart's own inspection follows on the other core (_inspect_chart).
             info = await asyncio.to_thread(
-                inspect_csar, content, self.limits, chart, self.anchors, inner
+                inspect_csar, content, self.limits, chart, self.anchors, inner, _inspect_chart
             )
             await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart, inner)
         finally:
@@ -746,7 +756,13 @@ class VnfPkgmService:
         # The manifest's SHA-256 of the chart was checked against its bytes: no second pass.
         listed = next((a for a in info.artifacts if a.path == info.chart), None)
         chart_sha = listed.hash if listed is not None and listed.algorithm == "SHA-256" else None
-        name, version = await asyncio.to_thread(chart_identity, chart, self.limits)
+        checksum = f"sha256:{chart_sha or await asyncio.to_thread(_digest_file, chart)}"
+        chart_size = chart.stat().st_size  # noqa: ASYNC240  (one cheap syscall)
+        facts = _chart_facts(info.chart_followed, chart_size)
+        identity = _identity(facts) if facts is not None else None
+        if identity is None:
+            identity = await asyncio.to_thread(chart_identity, chart, self.limits)
+        name, version = identity
         upload = PackageUpload(
             name=name,
             version=version,
@@ -754,8 +770,8 @@ class VnfPkgmService:
             description=info.vnfd.description or None,
             provider=info.vnfd.provider,
             archive=chart,
-            archive_size=chart.stat().st_size,  # noqa: ASYNC240  (one cheap syscall)
-            checksum=f"sha256:{chart_sha or await asyncio.to_thread(_digest_file, chart)}",
+            archive_size=chart_size,
+            checksum=checksum,
         )
         changes = {
             "vnfd": info.vnfd.to_json(),
@@ -790,6 +806,10 @@ class VnfPkgmService:
             # The CSAR is kept first (moved when on the same file system): if storing the
             # native package fails, it is removed.
             await asyncio.to_thread(_keep, content, stored)
+        if facts is not None:
+            # The chart's bytes passed the inspection the adapter would run (default limits)
+            # and are those its checksum names (the digest was checked): it takes this result.
+            remember_received(checksum, facts, DEFAULT_LIMITS)
         try:
             await self._packages.onboard(
                 upload, None, package_id=vnfd_id, finish=self._onboarded(vnf_pkg_id, changes)
@@ -799,6 +819,9 @@ class VnfPkgmService:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             raise
+        finally:
+            if facts is not None:
+                forget_received(checksum)
 
     async def _onboard_chart(self, vnf_pkg_id: str, content: Path) -> None:
         """A bare chart sent as the package content: a native package like an upload to
@@ -818,6 +841,32 @@ class VnfPkgmService:
 
     async def in_use(self, package_ids: Sequence[str]) -> set[str]:
         return await self._store.package_ids_in_use(package_ids)
+
+
+def _inspect_chart(raw: IO[bytes], size: int) -> tuple[ArchiveFacts, int] | None:
+    """The chart archive's inspection (the adapter's, default limits) while the chart leaves
+    the CSAR; None when it refuses (the adapter inspects it again and says why)."""
+    try:
+        return inspect_received(raw, size, DEFAULT_LIMITS)
+    except InvalidInput:
+        return None
+
+
+def _chart_facts(followed: object, size: int) -> ArchiveFacts | None:
+    """The facts :func:`_inspect_chart` found, when it passed (bomb rule with the real size)."""
+    if not isinstance(followed, tuple):
+        return None
+    facts, decompressed = followed
+    if not isinstance(facts, ArchiveFacts) or expands_too_much(decompressed, size, DEFAULT_LIMITS):
+        return None
+    return dataclasses.replace(facts, compressed_bytes=size)
+
+
+def _identity(facts: ArchiveFacts) -> tuple[str, str] | None:
+    name, version = facts.chart_yaml.get("name"), facts.chart_yaml.get("version")
+    if isinstance(name, str) and isinstance(version, str | int | float):
+        return name, str(version)
+    return None
 
 
 def _keep(content: Path, stored: Path) -> None:

@@ -30,6 +30,7 @@ import yaml
 from chartkit import DEPLOYMENT, build_chart
 from conftest import shared_dir
 from killedhelm import release_records
+from netweave.adapters import charts
 from netweave.testing.contracts import ContractValidator
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
@@ -39,6 +40,7 @@ from netweave.testing.vnfpkgm import (
     sol005_vnfpkgm_contract,
     vnfd_document,
 )
+from netweave_helm import validation
 from servers import serve_asgi, serve_directory
 
 V2 = "/vnfpkgm/v2"
@@ -685,10 +687,19 @@ def hostile_csar(tmp_path: Path, chart: Path, case: str) -> Path:
 
 
 async def test_hostile_csars_are_refused_and_leave_nothing(
-    gw: GatewayClient, contract: ContractValidator, tmp_path: Path
+    gw: GatewayClient, contract: ContractValidator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chart = build_chart(tmp_path / "c", "evil", "1.0.0")
     data = tmp_path / "data"
+    # The adapter's own reading of a chart archive (the core inspects a CSAR's chart while it
+    # leaves the CSAR, and hands the result over only once the chart's digest matched).
+    inspected: list[Path] = []
+
+    def counting(path: Path, limits: Any = charts.DEFAULT_LIMITS) -> Any:
+        inspected.append(path)
+        return charts.inspect_archive(path, limits)
+
+    monkeypatch.setattr(validation, "inspect_archive", counting)
     for case in HOSTILE:
         csar = hostile_csar(tmp_path, chart, case)
         pkg_id = await create_package(gw, contract)
@@ -707,9 +718,14 @@ async def test_hostile_csars_are_refused_and_leave_nothing(
         assert not list(data.rglob("evil-1.0.0.tgz")), case
         assert not list(data.rglob("*.csar")), case
         assert [p.name for p in (data / "tmp").iterdir()] == [], case
-    # ERROR takes content again: a good CSAR now onboards into the last one.
+        assert charts._received == {}, case  # no inspection result kept for a refused chart
+    # ERROR takes content again: a good CSAR now onboards into the last one, the adapter
+    # taking the inspection made as the chart left the CSAR (no second read of it).
     good = build_csar(tmp_path / "good.csar", vnfd=vnfd_document("good-1"), chart=chart)
+    inspected.clear()
     assert (await upload(gw, contract, pkg_id, good)).status_code == 202
+    assert inspected == []
+    assert charts._received == {}
     assert list(data.rglob("*.csar")) != []
     assert list(data.rglob("evil-1.0.0.tgz")) != []  # where the checks above would find it
 

@@ -526,3 +526,9 @@ def test_the_chart_follower_reads_the_chart_bytes_and_a_bad_digest_still_refuses
     with pytest.raises(InvalidInput, match="does not match"):
         inspect_csar(wrong, chart_to=tmp_path / "w.tgz", chart_follower=follower)
     assert threading.active_count() == threads
+    # Writing the chart out fails (ENOSPC) on the thread that hashes and writes: a refusal
+    # (400), not a hang, and no thread left.
+    if Path("/dev/full").exists():
+        with pytest.raises(InvalidInput, match="OSError"):
+            inspect_csar(csar, chart_to=Path("/dev/full"), chart_follower=follower)
+        assert threading.active_count() == threads

@@ -273,22 +273,34 @@ class Archive:
         copy_to: Path | None = None,
         follower: ChartFollower | None = None,
     ) -> tuple[str, object]:
-        """:meth:`digest`, and with
-        ``follower``, what it returned having read the member's bytes as they were read here
-        (on a thread of its own: the other core works on them meanwhile)."""
+        """:meth:`digest`, and with ``follower``, what it returned having read the member's
+        bytes as they were read here. With a follower (a large chart), three threads share the
+        work: this one inflates and checks the CRC, one hashes and writes, the follower reads
+        (hashlib, zlib and file writes release the GIL on 1 MiB chunks)."""
         hasher = hashlib.new(algorithm)
-        following = _Following(follower, self.files[name].file_size) if follower else None
-        try:
-            with self.open(name) as handle, contextlib.ExitStack() as stack:
-                sink = stack.enter_context(copy_to.open("wb")) if copy_to is not None else None
+        with self.open(name) as handle, contextlib.ExitStack() as stack:
+            sink = stack.enter_context(copy_to.open("wb")) if copy_to is not None else None
+
+            def absorb(chunk: bytes) -> None:
+                hasher.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+
+            if follower is None:
                 while chunk := handle.read(_CHUNK):
-                    if following is not None:
+                    absorb(chunk)
+                return hasher.hexdigest(), None
+            following = _Following(follower, self.files[name].file_size)
+            try:
+                absorbing = _Worker(absorb)
+                try:
+                    while chunk := handle.read(_CHUNK):
                         following.pipe.put(chunk)
-                    hasher.update(chunk)
-                    if sink is not None:
-                        sink.write(chunk)
-        finally:
-            followed = following.result() if following is not None else None
+                        absorbing.put(chunk)
+                finally:
+                    absorbing.finish()
+            finally:
+                followed = following.result()
         return hasher.hexdigest(), followed
 
     def extract(self, name: str, target: Path) -> Path:
@@ -364,6 +376,35 @@ class _Pipe(io.RawIOBase):
         self._chunk = self._chunk[count:]
         self._position += count
         return count
+
+
+class _Worker:
+    """Calls ``work`` with each chunk put, in order, on a thread of its own (a few chunks
+    queued at most); :meth:`finish` waits for the last and raises what ``work`` raised."""
+
+    def __init__(self, work: Callable[[bytes], None]) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._work = work
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="netweave-csar-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._work(chunk)
+                except BaseException as exc:  # raised by finish(); the rest is only drained
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class _Following:

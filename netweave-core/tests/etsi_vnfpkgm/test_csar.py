@@ -5,6 +5,7 @@ a 400 naming what is wrong (nothing is extracted before the checks)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gzip
 import io
 import random
@@ -18,7 +19,7 @@ import pytest
 import yaml
 from netweave.adapters import PackageDescription, Workload
 from netweave.errors import InvalidInput
-from netweave.packaging.csar import CsarLimits, chart_identity, inspect_csar
+from netweave.packaging.csar import CsarLimits, CsarStream, chart_identity, inspect_csar
 from netweave.packaging.sol001 import read_vnfd
 from netweave.packaging.vnfd import generated_vnfd, to_sol001
 from netweave.testing.vnfpkgm import build_csar, vnfd_document
@@ -532,3 +533,88 @@ def test_the_chart_follower_reads_the_chart_bytes_and_a_bad_digest_still_refuses
         with pytest.raises(InvalidInput, match="OSError"):
             inspect_csar(csar, chart_to=Path("/dev/full"), chart_follower=follower)
         assert threading.active_count() == threads
+
+
+def _arrive(csar: Path, upload: Path, stream: CsarStream, *, stop_at: int | None = None) -> None:
+    """Write ``csar`` to ``upload`` in pieces as a receiver does, telling ``stream``."""
+    total = 0
+    with csar.open("rb") as source, upload.open("wb") as sink:
+        while block := source.read(65_536):
+            if stop_at is not None and total >= stop_at:
+                return
+            sink.write(block)
+            sink.flush()
+            total += len(block)
+            stream.wrote(total)
+    stream.end()
+
+
+def test_the_chart_is_taken_out_while_the_csar_arrives(tmp_path: Path) -> None:
+    """CsarStream reads the CSAR as it is written (local headers, before the central
+    directory exists) and takes the chart out with its SHA-256; inspect_csar uses that only
+    for the entry the central directory names at the same offset with the same sizes and CRC,
+    and compares its digest with the manifest like any other."""
+    payload = tmp_path / "big.tgz"
+    payload.write_bytes(chart(tmp_path).read_bytes() + random.Random(3).randbytes(3 << 20))
+    csar = build_csar(tmp_path / "s.csar", vnfd=vnfd_document("d-1"), chart=payload)
+    upload = tmp_path / "upload"
+    upload.touch()
+    threads = threading.active_count()
+    stream = CsarStream(upload, tmp_path / "streamed.tgz", follower=lambda raw, size: size)
+    _arrive(csar, upload, stream)
+    streamed = stream.result()
+    assert streamed is not None
+    assert streamed.path.read_bytes() == payload.read_bytes()
+    assert streamed.followed == payload.stat().st_size
+    assert threading.active_count() == threads
+
+    def never(raw: IO[bytes], size: int) -> None:
+        raise AssertionError("the entry was read again")
+
+    out = tmp_path / "chart.tgz"
+    info = inspect_csar(upload, chart_to=out, chart_follower=never, streamed=streamed)
+    assert info.chart_followed == payload.stat().st_size
+    assert out.read_bytes() == payload.read_bytes() and not streamed.path.exists()
+
+    # Not the entry the central directory names (another offset): read from the archive.
+    elsewhere = dataclasses.replace(streamed, header_offset=streamed.header_offset + 1)
+    info = inspect_csar(upload, chart_follower=lambda raw, size: "read", streamed=elsewhere)
+    assert info.chart_followed == "read"
+    # The streamed digest is compared with the manifest: a wrong one refuses the package.
+    wrong = dataclasses.replace(streamed, sha256="0" * 64)
+    with pytest.raises(InvalidInput, match="does not match"):
+        inspect_csar(upload, streamed=wrong)
+    # A CSAR whose manifest has the chart's digest wrong: refused with the streamed chart too.
+    bad = build_csar(
+        tmp_path / "bad.csar", vnfd=vnfd_document("d-1"), chart=payload,
+        wrong_digest="Files/kubernetes/chart.tgz",
+    )  # fmt: skip
+    upload.write_bytes(b"")
+    stream = CsarStream(upload, tmp_path / "streamed-bad.tgz")
+    _arrive(bad, upload, stream)
+    streamed_bad = stream.result()
+    assert streamed_bad is not None
+    with pytest.raises(InvalidInput, match="does not match"):
+        inspect_csar(upload, chart_to=tmp_path / "bad.tgz", streamed=streamed_bad)
+
+
+def test_a_csar_stream_stops_cleanly(tmp_path: Path) -> None:
+    """Abandoned mid-body (the client went away), or not a CSAR it can read ahead (a chart
+    .tgz): no result, its file removed, its thread ended."""
+    payload = tmp_path / "big.tgz"
+    payload.write_bytes(chart(tmp_path).read_bytes() + random.Random(4).randbytes(2 << 20))
+    csar = build_csar(tmp_path / "s.csar", vnfd=vnfd_document("d-1"), chart=payload)
+    threads = threading.active_count()
+    upload = tmp_path / "upload"
+    upload.touch()
+    target = tmp_path / "streamed.tgz"
+    stream = CsarStream(upload, target, follower=lambda raw, size: size)
+    _arrive(csar, upload, stream, stop_at=1 << 20)
+    stream.abandon()
+    assert not target.exists()
+    assert threading.active_count() == threads
+    upload.write_bytes(b"")
+    stream = CsarStream(upload, target)
+    _arrive(payload, upload, stream)
+    assert stream.result() is None and not target.exists()
+    assert threading.active_count() == threads

@@ -43,6 +43,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import os
 import posixpath
 import queue
 import stat
@@ -437,6 +438,226 @@ class _Following:
         return self._outcome
 
 
+# -- the chart while the CSAR arrives --------------------------------------------------------
+
+
+class _Growing:
+    """A file being written by another thread, read as it grows: :meth:`wrote` says how far
+    it is written (flushed), :meth:`end` that it is complete, :meth:`abandon` that no one
+    waits for the reader any more."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("rb")
+        self._condition = threading.Condition()
+        self._written = 0
+        self._position = 0
+        self._ended = False
+        self._abandoned = False
+
+    def wrote(self, total: int) -> None:
+        with self._condition:
+            self._written = total
+            self._condition.notify()
+
+    def end(self, *, abandoned: bool = False) -> None:
+        with self._condition:
+            self._ended = True
+            self._abandoned = self._abandoned or abandoned
+            self._condition.notify()
+
+    def read(self, count: int) -> bytes:
+        """``count`` bytes, fewer only at the end of the file (b"" once it is all read)."""
+        parts: list[bytes] = []
+        while count > 0:
+            with self._condition:
+                while self._written <= self._position and not self._ended:
+                    self._condition.wait()
+                if self._abandoned:
+                    raise _StreamStop
+                ended = self._ended
+            data = self._handle.read(count)
+            if data:
+                self._position += len(data)
+                count -= len(data)
+                parts.append(data)
+            elif ended:
+                break
+            else:  # announced but not in the file yet (still in a write buffer)
+                with self._condition:
+                    self._condition.wait(0.01)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _StreamStop(Exception):
+    """Internal: the arriving CSAR is not read on (its checks will read it whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedChart:
+    """The chart of a CSAR, taken out while the CSAR arrived (its local header and bytes,
+    as read before the central directory was known): written to ``path`` with its SHA-256.
+    :func:`inspect_csar` uses it only for the entry the central directory places at the same
+    offset with the same name, method, sizes and CRC: the bytes zipfile would read."""
+
+    name: str
+    header_offset: int
+    method: int
+    compress_size: int
+    file_size: int
+    crc: int
+    sha256: str
+    path: Path
+    followed: object = None
+
+
+class CsarStream:
+    """Takes the chart out of a CSAR while its body is written to ``upload``, on a thread
+    of its own (the arriving file read back as it grows: nothing of it held in memory).
+    Only the simple case is handled (local headers with sizes, the chart stored or
+    deflated, within the size and ratio limits); otherwise it stops and the CSAR's checks
+    read the chart from the complete file as before. The caller says :meth:`wrote` after each
+    flushed write, :meth:`end` when the body is complete, then takes :meth:`result`; or
+    :meth:`abandon` (the file removed by the caller)."""
+
+    def __init__(
+        self,
+        upload: Path,
+        chart_to: Path,
+        limits: CsarLimits | None = None,
+        follower: ChartFollower | None = None,
+    ) -> None:
+        self._file = _Growing(upload)
+        self._chart_to = chart_to
+        self._limits = limits or CsarLimits()
+        self._follower = follower
+        self._result: StreamedChart | None = None
+        self._thread = threading.Thread(target=self._run, name="netweave-csar-stream", daemon=True)
+        self._thread.start()
+
+    def wrote(self, total: int) -> None:
+        self._file.wrote(total)
+
+    def end(self) -> None:
+        self._file.end()
+
+    def abandon(self) -> None:
+        self._file.end(abandoned=True)
+        self._thread.join()
+        self._chart_to.unlink(missing_ok=True)
+
+    def result(self) -> StreamedChart | None:
+        """Once :meth:`end` was called: the chart, or None (then ``chart_to`` is removed)."""
+        self._thread.join()
+        if self._result is None:
+            self._chart_to.unlink(missing_ok=True)
+        return self._result
+
+    def _run(self) -> None:
+        try:
+            self._result = self._scan()
+        except (_StreamStop, OSError, zlib.error, UnicodeDecodeError, NetweaveError):
+            self._result = None
+        except Exception:  # a defect here must not fail the upload: its checks read it
+            self._result = None
+        finally:
+            self._file.close()
+
+    def _scan(self) -> StreamedChart | None:
+        read = self._file.read
+        offset = 0
+        for _ in range(self._limits.max_entries):
+            header = read(30)
+            if len(header) < 30 or header[:4] != b"PK\x03\x04":
+                return None
+            (flags, method, crc, csize, usize, name_len, extra_len) = struct.unpack(
+                "<2xHH4xIIIHH", header[4:]
+            )
+            name_raw = read(name_len)
+            read(extra_len)
+            name = name_raw.decode("utf-8" if flags & 0x800 else "cp437")
+            if flags & 0x9 or 0xFFFFFFFF in (csize, usize):
+                return None  # encrypted, sizes in a data descriptor, or zip64: not here
+            if (
+                name.startswith(CHART_DIR)
+                and name.endswith((".tgz", ".tar.gz"))
+                and method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+                and usize <= self._limits.max_file_bytes
+                and not (
+                    usize > self._limits.ratio_floor_bytes
+                    and usize > self._limits.max_ratio * max(csize, 1)
+                )
+            ):
+                return self._chart(name, offset, flags, method, crc, csize, usize)
+            left = csize
+            while left > 0:
+                skipped = len(read(min(left, _CHUNK)))
+                if not skipped:
+                    return None
+                left -= skipped
+            offset += 30 + name_len + extra_len + csize
+        return None
+
+    def _chart(
+        self, name: str, offset: int, flags: int, method: int, crc: int, csize: int, usize: int
+    ) -> StreamedChart | None:
+        hasher = hashlib.sha256()
+        inflate = zlib.decompressobj(-15) if method == zipfile.ZIP_DEFLATED else None
+        check = 0
+        produced = 0
+        with self._chart_to.open("wb") as sink:
+
+            def absorb(chunk: bytes) -> None:
+                hasher.update(chunk)
+                sink.write(chunk)
+
+            following = _Following(self._follower, usize) if self._follower is not None else None
+            try:
+                absorbing = _Worker(absorb)
+                try:
+                    left = csize
+                    while left > 0:
+                        data = self._file.read(min(left, _CHUNK))
+                        if not data:
+                            return None
+                        left -= len(data)
+                        if inflate is not None:
+                            # At most what the header declares (+1 to see more): bounded.
+                            data = inflate.decompress(data, usize - produced + 1)
+                            if inflate.unconsumed_tail:
+                                return None
+                        produced += len(data)
+                        if produced > usize:
+                            return None
+                        check = zlib.crc32(data, check)
+                        if following is not None:
+                            following.pipe.put(data)
+                        absorbing.put(data)
+                    if inflate is not None:
+                        rest = inflate.flush()
+                        if rest or not inflate.eof:
+                            return None
+                finally:
+                    absorbing.finish()
+            finally:
+                followed = following.result() if following is not None else None
+        if produced != usize or check != crc:
+            return None
+        return StreamedChart(
+            name=name,
+            header_offset=offset,
+            method=method,
+            compress_size=csize,
+            file_size=usize,
+            crc=crc,
+            sha256=hasher.hexdigest(),
+            path=self._chart_to,
+            followed=followed,
+        )
+
+
 @contextlib.contextmanager
 def open_archive(path: Path, limits: CsarLimits | None = None) -> Iterator[Archive]:
     archive = Archive(path, limits or CsarLimits())
@@ -611,6 +832,7 @@ def inspect_csar(
     anchors: Sequence[x509.Certificate] = (),
     csar_to: Path | None = None,
     chart_follower: ChartFollower | None = None,
+    streamed: StreamedChart | None = None,
 ) -> CsarInfo:
     """Check the CSAR at ``path`` (see the module docstring); 400 naming what is wrong.
     ``chart_to``: where to write the chart while its digest is checked (one pass over it);
@@ -618,12 +840,14 @@ def inspect_csar(
     CSAR of a security-option-2 package is written (a temporary file, removed, without it);
     ``chart_follower``: reads the chart's bytes on another thread while they are hashed and
     written (its answer in ``CsarInfo.chart_followed``; it is told nothing of the digest's
-    outcome: a result of it is worth anything only once this returned)."""
+    outcome: a result of it is worth anything only once this returned); ``streamed``: the
+    chart as :class:`CsarStream` took it out while the CSAR arrived (used when it is the
+    entry the central directory names, its digest compared like any other)."""
     try:
         with open_archive(path, limits) as archive:
             names = _signed_package_names(archive)
             if names is None:
-                return _inspect(archive, chart_to, anchors, chart_follower)
+                return _inspect(archive, chart_to, anchors, chart_follower, streamed)
             if csar_to is None:
                 with tempfile.TemporaryDirectory(prefix="netweave-csar-") as tmp:
                     return _inspect_signed(
@@ -718,6 +942,7 @@ def _inspect(
     chart_to: Path | None = None,
     anchors: Sequence[x509.Certificate] = (),
     chart_follower: ChartFollower | None = None,
+    streamed: StreamedChart | None = None,
 ) -> CsarInfo:
     layout, entry, manifest_name, certificate = _layout(archive)
     for name in (entry, manifest_name):
@@ -792,7 +1017,14 @@ def _inspect(
     followed: object = None
     for name, artifact in listed.items():
         algorithm = _ALGORITHMS[artifact.algorithm]
-        if name == charts[0]:
+        if name == charts[0] and algorithm == "sha256" and _same_entry(archive, name, streamed):
+            assert streamed is not None
+            # Taken out while the CSAR arrived: the very bytes the entry holds (same offset,
+            # name, method, sizes, CRC checked), hashed then.
+            actual, followed = streamed.sha256, streamed.followed
+            if chart_to is not None:
+                os.replace(streamed.path, chart_to)
+        elif name == charts[0]:
             actual, followed = archive.digest_following(name, algorithm, chart_to, chart_follower)
         else:
             actual = archive.digest(name, algorithm)
@@ -832,6 +1064,21 @@ def _inspect(
         signer=signer.subject.rfc4514_string() if signer is not None else None,
         certificate=certificate,
         chart_followed=followed,
+    )
+
+
+def _same_entry(archive: Archive, name: str, streamed: StreamedChart | None) -> bool:
+    if streamed is None:
+        return False
+    info = archive.files[name]
+    return (
+        info.filename == streamed.name
+        and info.header_offset == streamed.header_offset
+        and info.compress_type == streamed.method
+        and info.compress_size == streamed.compress_size
+        and info.file_size == streamed.file_size
+        and streamed.crc == info.CRC
+        and not info.flag_bits & 0x1
     )
 
 
@@ -925,7 +1172,9 @@ __all__ = [
     "ChartFollower",
     "CsarInfo",
     "CsarLimits",
+    "CsarStream",
     "Manifest",
+    "StreamedChart",
     "chart_identity",
     "inspect_csar",
     "open_archive",

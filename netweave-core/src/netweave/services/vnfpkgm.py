@@ -70,6 +70,7 @@ from netweave.packaging.csar import (
     CHART_DIR,
     CsarInfo,
     CsarLimits,
+    CsarStream,
     chart_identity,
     inspect_csar,
 )
@@ -634,14 +635,44 @@ class VnfPkgmService:
                 )
             raise
 
+    def stream_csar(self, upload: Path) -> CsarStream:
+        """Start taking the chart out of a CSAR while it is written to ``upload`` (see
+        :class:`CsarStream`; handed to :meth:`upload`, which ends it, or abandoned)."""
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="csar-stream-", suffix=".tgz", dir=self._tmp)
+        os.close(fd)
+        return CsarStream(upload, Path(name), self.limits, _inspect_chart)
+
     async def upload(
-        self, vnf_pkg_id: str, content: Path, sha256: str | None = None, *, received: bool = False
+        self,
+        vnf_pkg_id: str,
+        content: Path,
+        sha256: str | None = None,
+        *,
+        received: bool = False,
+        stream: CsarStream | None = None,
     ) -> VnfPackageView:
         """Onboard ``content`` (a CSAR zip, or a bare chart .tgz) into the package; ``sha256``:
         its digest when the caller computed it while receiving it; ``received``: it arrived
-        inside :meth:`receiving` (the package is UPLOADING). The file may be moved into the
-        package store (the caller removes it if still there). A refusal leaves the package
-        ERROR with the problem, nothing of the content stored, and is raised."""
+        inside :meth:`receiving` (the package is UPLOADING); ``stream``: the
+        :meth:`stream_csar` that followed it as it arrived (ended here in any case). The file
+        may be moved into the package store (the caller removes it if still there). A refusal
+        leaves the package ERROR with the problem, nothing of the content stored, and is
+        raised."""
+        try:
+            return await self._upload(vnf_pkg_id, content, sha256, received, stream)
+        finally:
+            if stream is not None:
+                await asyncio.to_thread(stream.abandon)
+
+    async def _upload(
+        self,
+        vnf_pkg_id: str,
+        content: Path,
+        sha256: str | None,
+        received: bool,
+        stream: CsarStream | None,
+    ) -> VnfPackageView:
         if not received:
             view = await self.get(vnf_pkg_id)
             self._uploadable(view)
@@ -659,7 +690,7 @@ class VnfPkgmService:
                 onboarding_state=Onboarding.PROCESSING,
                 updated_at=now(),
             )
-            await self._process(vnf_pkg_id, content, sha256)
+            await self._process(vnf_pkg_id, content, sha256, stream)
         except NetweaveError as exc:
             await self._store.update_vnf_package(
                 vnf_pkg_id,
@@ -698,7 +729,9 @@ class VnfPkgmService:
 
         return finish
 
-    async def _process(self, vnf_pkg_id: str, content: Path, sha256: str | None) -> None:
+    async def _process(
+        self, vnf_pkg_id: str, content: Path, sha256: str | None, stream: CsarStream | None
+    ) -> None:
         magic = await asyncio.to_thread(_magic, content)
         if magic.startswith(_GZIP):
             await self._onboard_chart(vnf_pkg_id, content)
@@ -718,8 +751,18 @@ class VnfPkgmService:
         try:
             # The chart is written out while its digest is checked: one pass over it, which
             # the chart's own inspection follows on the other core (_inspect_chart).
+            # Taken out while the CSAR arrived, when it could be (then used as the entry the
+            # central directory names, if it is that entry).
+            streamed = await asyncio.to_thread(stream.result) if stream is not None else None
             info = await asyncio.to_thread(
-                inspect_csar, content, self.limits, chart, self.anchors, inner, _inspect_chart
+                inspect_csar,
+                content,
+                self.limits,
+                chart,
+                self.anchors,
+                inner,
+                _inspect_chart,
+                streamed,
             )
             await self._onboard_csar(vnf_pkg_id, content, sha256, info, chart, inner)
         finally:

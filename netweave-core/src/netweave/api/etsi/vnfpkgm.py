@@ -46,7 +46,7 @@ from netweave.api.etsi.vnflcm import (
 )
 from netweave.errors import Conflict, InvalidInput, NetweaveError, NotFound, PayloadTooLarge
 from netweave.models.subscriptions import HTTP_URL_PATTERN
-from netweave.packaging.csar import open_archive
+from netweave.packaging.csar import CsarStream, open_archive
 from netweave.packaging.vnfd import Vnfd, to_sol001
 from netweave.services import Services
 from netweave.services.vnfpkgm import VnfPackageView, VnfPkgmService
@@ -381,7 +381,7 @@ def _check_body(request: Request[Any, Any, Any], pkgm: VnfPkgmService) -> bool:
 
 async def _receive_body(
     request: Request[Any, Any, Any], pkgm: VnfPkgmService, multipart: bool
-) -> tuple[Path, str | None]:
+) -> tuple[Path, str | None, CsarStream | None]:
     """The request body streamed to a temporary file (bounded by ``api.maxUploadBytes``);
     ``multipart/form-data`` with a ``file`` part is taken as well (what Tacker's clients send)."""
     limit = pkgm.max_upload_bytes
@@ -391,12 +391,15 @@ async def _receive_body(
         received = await receive_upload(request, max_bytes=limit, tmp_dir=pkgm.tmp_dir)
         if received.archive is None:
             raise InvalidInput("the multipart body has no package part", details={"field": "file"})
-        return received.archive, (received.checksum or "").removeprefix("sha256:") or None
+        checksum = (received.checksum or "").removeprefix("sha256:") or None
+        return received.archive, checksum, None
     await asyncio.to_thread(pkgm.tmp_dir.mkdir, parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="vnfpkg-", suffix=".upload", dir=pkgm.tmp_dir)
     target = Path(name)
     total = 0
     digest = hashlib.sha256()
+    # A CSAR's chart is taken out on another thread as the body arrives (not after).
+    stream = await asyncio.to_thread(pkgm.stream_csar, target)
     try:
         with os.fdopen(fd, "wb") as sink:
             async for chunk in request.stream():
@@ -407,12 +410,15 @@ async def _receive_body(
                     )
                 digest.update(chunk)
                 await asyncio.to_thread(sink.write, chunk)
+                stream.wrote(total)
+        stream.end()
         if total == 0:
             raise InvalidInput("the package content is empty", details={"field": "package"})
     except BaseException:
+        await asyncio.shield(asyncio.to_thread(stream.abandon))
         target.unlink(missing_ok=True)  # noqa: ASYNC240  (one cheap syscall)
         raise
-    return target, digest.hexdigest()
+    return target, digest.hexdigest(), stream
 
 
 class VnfPkgmController(Controller):
@@ -567,9 +573,9 @@ class VnfPkgmController(Controller):
         multipart = _check_body(request, pkgm)
         # UPLOADING while the body arrives (409 to another upload or a DELETE meanwhile).
         async with pkgm.receiving(vnf_pkg_id):
-            content, sha256 = await _receive_body(request, pkgm, multipart)
+            content, sha256, stream = await _receive_body(request, pkgm, multipart)
         try:
-            await pkgm.upload(vnf_pkg_id, content, sha256, received=True)
+            await pkgm.upload(vnf_pkg_id, content, sha256, received=True, stream=stream)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(content.unlink)

@@ -39,6 +39,7 @@ from netweave.testing.gateway import GatewayClient, gateway_settings, running_ga
 from netweave.testing.k8s import KubernetesEmulator
 from netweave.testing.tls import make_pki
 from netweave_helm.config import HelmConfig
+from netweave_helm.storage import objectstore
 from netweave_helm.storage.objectstore import ObjectChartStore
 from objectstores import AzureServer, Relay, S3Server, run_azurite, run_moto
 from obstore.store import AzureStore, GCSStore, S3Store
@@ -406,6 +407,37 @@ async def test_two_stores_updating_one_index_lose_no_entry(
         bucket_writes = [m for k, m in state.preconditions if k == index]
         assert bucket_writes and all(m is not None for m in bucket_writes)
         assert any(m not in (None, "0") for m in bucket_writes)
+
+
+async def test_an_index_write_whose_answer_was_lost_is_not_a_409(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The conditional write of index.yaml lands, but its answer is lost and the client's
+    own retry is told 412 (seen under load on the real S3 server): the upload read the index
+    again, found its own entry and answered 409 for a chart it had just stored."""
+    store = store_of(repo.storage)
+    archive = build_chart(tmp_path / "c", "lost", "1.0.0")
+    digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    real_put = objectstore.obstore.put_async
+    lost: list[str] = []
+
+    async def put_answer_lost(target: Any, key: str, *args: Any, **kwargs: Any) -> Any:
+        written = await real_put(target, key, *args, **kwargs)
+        if key.endswith("index.yaml") and not lost:
+            lost.append(key)
+            raise objectstore.PreconditionError("the retried write found the ETag changed")
+        return written
+
+    monkeypatch.setattr(objectstore.obstore, "put_async", put_answer_lost)
+    metadata = {"apiVersion": "v2", "name": "lost", "version": "1.0.0"}
+    entry = await store.put(archive, "lost", "1.0.0", metadata, digest)
+    assert lost, "the index write was not intercepted"
+    assert entry.name == "lost"
+    assert repo.versions() == {"lost:1.0.0"}
+    assert "charts/lost-1.0.0.tgz" in repo.object_keys()
+    # Still one entry, and a real second upload of the version is still refused.
+    with pytest.raises(AlreadyExists):
+        await store_of(repo.storage).put(archive, "lost", "1.0.0", metadata, digest)
 
 
 async def test_two_gateways_uploading_at_once_lose_no_entry(

@@ -34,7 +34,7 @@ import random
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -465,9 +465,15 @@ class ObjectChartStore(ChartStore):
         item = LocalChartStore._index_item(metadata, digest, filename)
         item["urls"] = [f"{self.location}/{filename}"]
 
-        def add(entries: dict[str, list[dict[str, Any]]]) -> None:
+        def add(entries: dict[str, list[dict[str, Any]]], *, retry: bool = True) -> None:
             versions = entries.setdefault(name, [])
-            if any(str(v.get("version")) == version for v in versions):
+            existing = [v for v in versions if str(v.get("version")) == version]
+            if retry and any(_same_entry(v, item) for v in existing):
+                # This write's own entry: an earlier attempt's conditional write landed but its
+                # answer was lost (the client retried it and got 412). Under our claim nobody
+                # else writes this version, so the entry is ours and the update is done.
+                return
+            if existing:
                 raise AlreadyExists(
                     f"chart {name}:{version} already exists in {self.location}",
                     details={"name": name, "version": version},
@@ -475,7 +481,8 @@ class ObjectChartStore(ChartStore):
             versions.insert(0, item)
 
         async with self._claim(name, version):
-            add({n: list(v) for n, v in (await self._read_index()).entries.items()})
+            entries = {n: list(v) for n, v in (await self._read_index()).entries.items()}
+            add(entries, retry=False)
             try:
                 await obstore.put_async(
                     self._store,
@@ -542,6 +549,11 @@ class ObjectChartStore(ChartStore):
                 pass
             except _STORE_ERRORS as exc:  # the entry is gone: an orphan archive is harmless
                 _log.warning("chart %s:%s: cannot delete %s: %s", name, version, key, exc)
+
+
+def _same_entry(found: Mapping[str, Any], ours: Mapping[str, Any]) -> bool:
+    """Whether an index entry is the one ``put`` writes (same archive, same place)."""
+    return found.get("digest") == ours.get("digest") and found.get("urls") == ours.get("urls")
 
 
 def _update_of(e_tag: str | None, version: str | None) -> PutMode:

@@ -27,7 +27,10 @@ its own, like an SMO), then polling until every deployment is DEPLOYED; the gate
 defaults (SQLite, local chart repository, logging at INFO to a file) but for the Helm
 adapter's cluster and its ``cluster.maxConcurrency`` (16, the SDK mode's threads). Besides the
 result it prints the event loop's CPU time and when the last create was accepted. Every mode prints
-its wall time and how many releases exist afterwards (none may be lost).
+its wall time and how many releases exist afterwards (none may be lost), and the CPU time each
+process used over the run (SDK: its own process and the emulator; gateway: the gateway, its
+render workers, started ones counted whole, and the emulator): on two cores the wall time
+cannot fall below half their sum.
 
 In every mode the Kubernetes API emulator runs in a process of its own, as a real API server
 would: in-process, its request handling (Python) would take the interpreter lock from whatever
@@ -130,11 +133,15 @@ def sdk(n: int, work: Path) -> None:
         def install(i: int) -> None:
             config.install(str(CHART), f"rel-{i}", {}, namespace="bench", create_namespace=True)
 
+        processes: dict[str, int | list[int]] = {"SDK": os.getpid(), "emulator": k8s.pid}
+        before = cpu_now(processes)
         start = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(install, range(n)))
         elapsed = time.perf_counter() - start
+        used = cpu_between(before, cpu_now(processes))
         print(f"RESULT {elapsed:.3f} {k8s.releases()}")
+        print(f"CPU {json.dumps(used)}")
 
 
 def adapter(n: int, work: Path) -> None:
@@ -290,6 +297,7 @@ def gateway(n: int, work: Path) -> None:
         ]
         json_headers = {**headers, "Content-Type": "application/json"}
         loop_cpu_before = main_thread_cpu_seconds(pid)
+        before = cpu_now(gateway_processes(pid, k8s.pid))
         start = time.perf_counter()
         codes = post_all(f"{base}/o2dms/v1/nfDeployments", json_headers, bodies, work)
         assert codes == [201] * n, sorted(set(codes))
@@ -301,8 +309,11 @@ def gateway(n: int, work: Path) -> None:
         wait_settled(base, headers, n)
         elapsed = time.perf_counter() - start
         loop_cpu = main_thread_cpu_seconds(pid) - loop_cpu_before
+        # The workers started for the burst count whole (their SDK load is the burst's cost).
+        used = cpu_between(before, cpu_now(gateway_processes(pid, k8s.pid)))
         print(f"RESULT {elapsed:.3f} {k8s.releases()}")
         print(f"LOOP {loop_cpu:.3f} ACCEPTED {accepted:.3f}")
+        print(f"CPU {json.dumps(used)}")
 
 
 #: Single operations: each mode runs SINGLE creates one after another, then an upgrade of each
@@ -426,6 +437,17 @@ def cpu_now(processes: dict[str, int | list[int]]) -> dict[str, dict[int, float]
     }
 
 
+def cpu_between(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    """CPU seconds used between two readings per process name, processes started meanwhile
+    counted whole."""
+    return {
+        name: round(sum(max(0.0, t - before[name].get(p, 0.0)) for p, t in pids.items()), 2)
+        for name, pids in after.items()
+    }
+
+
 def cpu_per(
     before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], count: int
 ) -> dict[str, float]:
@@ -517,6 +539,10 @@ def _mode(mode: str, n: int) -> tuple[float, int, str]:
     # The gateway's extra figures: event-loop CPU seconds, seconds until all were accepted.
     extra = next((x.split() for x in out.splitlines() if x.startswith("LOOP ")), None)
     note = f"; event loop CPU {extra[1]} s, all accepted after {extra[3]} s" if extra else ""
+    # CPU seconds per process over the run: on 2 cores the wall times follow their sum.
+    cpu = next((json.loads(x[4:]) for x in out.splitlines() if x.startswith("CPU ")), None)
+    if cpu:
+        note += "; CPU " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu.items())
     return float(seconds), int(releases), note
 
 

@@ -273,6 +273,15 @@ class Reconciler:
                 raise
             except NotImplementedError:
                 return  # declared WATCHES but does not: polled instead
+            except NetweaveError as exc:
+                # A known condition (no cluster configured, backend down): its message says
+                # what to do; a traceback at every restart would only bury it.
+                _log.warning(
+                    "reconciler: watch of %s failed (%s); restarting in %.0f s",
+                    name,
+                    exc.message,
+                    delay,
+                )
             except Exception:
                 _log.warning("reconciler: watch of %s failed; restarting", name, exc_info=True)
             await asyncio.sleep(delay)

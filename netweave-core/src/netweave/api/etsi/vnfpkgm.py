@@ -393,6 +393,8 @@ async def _receive_body(
             raise InvalidInput("the multipart body has no package part", details={"field": "file"})
         checksum = (received.checksum or "").removeprefix("sha256:") or None
         return received.archive, checksum, None
+    from netweave.api.uploads import _write_all
+
     await asyncio.to_thread(pkgm.tmp_dir.mkdir, parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="vnfpkg-", suffix=".upload", dir=pkgm.tmp_dir)
     target = Path(name)
@@ -401,7 +403,10 @@ async def _receive_body(
     # A CSAR's chart is taken out on another thread as the body arrives (not after).
     stream = await asyncio.to_thread(pkgm.stream_csar, target)
     try:
-        with os.fdopen(fd, "wb") as sink:
+        # Unbuffered, written on the loop as api.uploads does: a page-cache write of a body
+        # chunk costs less than handing it to a thread (measured: 1 500 x 64 KiB, 0.02 s CPU
+        # here vs 0.11-0.15 s through asyncio.to_thread); the stream reads what is written.
+        with os.fdopen(fd, "wb", buffering=0) as sink:
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limit:
@@ -409,7 +414,7 @@ async def _receive_body(
                         f"the package exceeds the limit of {limit} bytes", details={"limit": limit}
                     )
                 digest.update(chunk)
-                await asyncio.to_thread(sink.write, chunk)
+                _write_all(sink, chunk)
                 stream.wrote(total)
         stream.end()
         if total == 0:

@@ -3,16 +3,14 @@
 (:mod:`netweave.health.diff`).
 
 Blocking (the ``kubernetes`` client): run in a thread. One GET per object of the manifest, and
-one Pod list per namespace where a Service with a selector needs its endpoints judged; those
-of one inspection are sent at once (a small shared thread pool), not one after the other.
+one Pod list per namespace where a Service with a selector needs its endpoints judged.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -178,61 +176,18 @@ class LiveView:
     diffs: tuple[ResourceDiff, ...]
 
 
-#: The GETs of inspections, sent at once: each is a round trip to the API server during which
-#: the thread waits, so a release's few objects take about one round trip, not one each (on
-#: the emulator, 3 objects and a Pod list: 1.4 against 3.5 ms). Bounded: many inspections at
-#: once (a burst of creates) queue here rather than open a connection each.
-_GETS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netweave-helm-live")
-
-
-def _pod_query(selector: Any) -> str:
-    """The label selector of a Service's ``spec.selector`` (``""``: none)."""
-    if not isinstance(selector, Mapping):
-        return ""
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-
-
-def _fetch_all(
-    reader: ObjectReader, requests: dict[str, tuple[str, dict[str, str]]]
-) -> dict[str, dict[str, Any] | None]:
-    """``reader.get`` of every request (key → path, query), sent at once; the first error
-    raised, as one sequential read would have."""
-    if len(requests) <= 1:
-        return {key: reader.get(path, **query) for key, (path, query) in requests.items()}
-    get: Callable[..., dict[str, Any] | None] = reader.get
-    futures: dict[str, Future[dict[str, Any] | None]] = {
-        key: _GETS.submit(get, path, **query) for key, (path, query) in requests.items()
-    }
-    return {key: future.result() for key, future in futures.items()}
-
-
-def _pods_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/pods"
-
-
 def inspect(
     reader: ObjectReader, manifest: str, namespace: str, *, with_diff: bool = False
 ) -> LiveView:
     """Each object of ``manifest``: its readiness and whether the live one differs."""
     items = desired_objects(manifest, namespace)
-    # Every object, and the Pods a Service's selector as rendered selects, read at once; a
-    # live selector that differs (edited) has its own Pods read after.
-    requests: dict[str, tuple[str, dict[str, str]]] = {}
-    for index, item in enumerate(items):
-        requests[f"object {index}"] = (_path(item)[0], {})
-        if item.kind in NEEDS_PODS and item.namespace is not None:
-            query = _pod_query((item.obj.get("spec") or {}).get("selector"))
-            if query:
-                key = f"{item.namespace}?{query}"
-                requests[key] = (_pods_path(item.namespace), {"labelSelector": query})
-    fetched = _fetch_all(reader, requests)
     pods: dict[str, list[dict[str, Any]]] = {}
     resources: list[ResourceStatus] = []
     drift: list[DriftItem] = []
     diffs: list[ResourceDiff] = []
-    for index, item in enumerate(items):
-        guessed = _path(item)[1]
-        live = fetched[f"object {index}"]
+    for item in items:
+        path, guessed = _path(item)
+        live = reader.get(path)
         if live is None and guessed:
             # A kind we could not place: say nothing rather than "deleted".
             resources.append(
@@ -247,16 +202,16 @@ def inspect(
         pod_list: list[dict[str, Any]] | None = None
         if live is not None and item.kind in NEEDS_PODS and item.namespace is not None:
             # Only the Pods its selector selects (the server filters): what endpoints are.
-            query = _pod_query((live.get("spec") or {}).get("selector"))
+            selector = (live.get("spec") or {}).get("selector") or {}
+            query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
             key = f"{item.namespace}?{query}"
             if key not in pods:
-                if not query:
-                    listed: dict[str, Any] | None = {}
-                elif key in fetched:
-                    listed = fetched[key]
-                else:
-                    listed = reader.get(_pods_path(item.namespace), labelSelector=query)
-                pods[key] = [p for p in (listed or {}).get("items") or [] if isinstance(p, dict)]
+                listed = (
+                    reader.get(f"/api/v1/namespaces/{item.namespace}/pods", labelSelector=query)
+                    if query
+                    else {}
+                ) or {}
+                pods[key] = [p for p in listed.get("items") or [] if isinstance(p, dict)]
             pod_list = pods[key]
         state = readiness(live, pod_list)
         resources.append(

@@ -29,6 +29,12 @@ like any other (its own archive defences, manifest digests and option-1 signatur
 The outer zip goes through the same archive defences first; anything else in it, a missing or
 misnamed ``.cms``/``.cert``, or a signed package inside a signed package: 400.
 
+The chart may be taken out while the CSAR arrives (:class:`CsarStream`: local headers read as
+the upload file grows; it stops at anything but the simple case), and its inspection follows
+its bytes on another thread as they are hashed: what the stream found is used only for the
+entry the central directory names at the same offset with the same name, method, sizes and
+CRC, and its digest is compared with the manifest like any other.
+
 Hostile archives are refused (400) before anything is extracted: more entries than the limit
 (read from the end-of-central-directory record before the directory itself is parsed), names
 that are absolute, hold ``..``, backslashes or NUL, too long or too deep, duplicates, symbolic

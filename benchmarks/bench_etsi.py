@@ -23,12 +23,6 @@ PostgreSQL store, docs/replicas.md), so there is no workers=cores figure to prin
 floor  ``GET /vnflcm/v2/api_versions`` at the same concurrency, right before E1: routing, auth
     and a small body, no store read. Its p99 is what the machine's load alone does to the tail
     (a list page cannot answer faster), its CPU per request what the HTTP stack costs.
-model  Right after each E1 figure: ``/bench/spin`` (``benchmarks/bare_route.py``, mounted on the
-    same server) burning the server CPU one E1 page was just measured to cost, at the same
-    concurrency. One event loop answers the 32 connections in batches, so a request can wait
-    for the batch being served and then its own turn in the next: p99 comes out at about two
-    to three times 32 x that cost even for a handler doing nothing else. When the model line
-    misses 20 ms too, no implementation of a page at that CPU cost can meet it on this server.
 """
 
 from __future__ import annotations
@@ -204,23 +198,6 @@ def measure_lists(base: str, vnfd_id: str, directory: Path, pid: int) -> None:
             f"[{load()}]; server CPU {per_page:.2f} ms per page (x{CONCURRENCY} = "
             f"{per_page * CONCURRENCY:.0f} ms: the p99 one process could reach on an idle machine)"
         )
-        measure_model(base, per_page)
-
-
-def measure_model(base: str, per_page_ms: float) -> None:
-    """The p99 this server gives a handler that only burns ``per_page_ms`` of CPU (see the
-    module docstring's ``model``)."""
-    url = f"{base}/bench/spin?us={round(per_page_ms * 1000)}"
-    wrk(url, CONCURRENCY, 2)  # warm-up
-    rps, latency = wrk(url, CONCURRENCY, SECONDS)
-    if not rps or "99" not in latency:
-        print(f"  model: no answer within the run [{load()}]")
-        return
-    print(
-        f"  model: a handler burning {per_page_ms:.2f} ms of CPU and nothing else, same server, "
-        f"c={CONCURRENCY}: p99 = {latency['99']:.1f} ms, median = {latency['50']:.1f} ms, "
-        f"{rps:.0f} req/s [{load()}]"
-    )
 
 
 def measure_get(base: str, instance_id: str, deployment_id: str, pid: int) -> None:
@@ -268,9 +245,7 @@ def main() -> None:
             f"{time.perf_counter() - t0:.1f} s"
         )
         port = free_port()
-        # With the bench routes (bare_route.py: /bench/spin for the model lines); the measured
-        # routes are the product's own.
-        proc = start_server(data_dir, port, hooks=True)
+        proc = start_server(data_dir, port, hooks=False)
         try:
             wait_ready(port, proc)
             base = f"http://127.0.0.1:{port}"

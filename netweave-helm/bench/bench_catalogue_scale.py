@@ -22,10 +22,8 @@
     to N, so consecutive requests never repeat a key). The gateway keeps answers for 1 s; each
     figure prints how often a key recurs, and says "cache hits likely" when that is under 2 s
     (at 1 000 it is: those two figures then include the response cache);
-  - after the list by marker, the server CPU one page cost, and a model line: a handler that
-    only burns that CPU (``/bench/spin`` of ``benchmarks/bare_route.py``) at the same
-    concurrency — one event loop serves the 32 connections in batches, so its p99 is about two
-    to three times 32 x that cost: when the model misses 20 ms, so must any page of that cost;
+  - after the list by marker, the server CPU one page cost (from /proc: what the neighbours'
+    load inflates less than latency);
   - the bare Litestar handler (``benchmarks/bare_route.py``) on the same server, for the GET
     ratio: the two alternate for ``GET_ROUNDS`` rounds and the ratio is the median of the
     rounds' (a neighbour's burst then hits both sides); the server's RSS after all of it.
@@ -413,15 +411,6 @@ def run_size(n: int, script: Path) -> dict[str, float]:
                 f"(target <= 20 ms; pages after a marker are never cached: each is one query "
                 f"joining the views stored in the package rows) [{load()}]; server CPU "
                 f"{per_page:.2f} ms per page"
-            )
-            # The p99 one event loop gives a request of that CPU cost and nothing else
-            # (benchmarks/bare_route.py /bench/spin): the floor under any page of that cost.
-            spin = f"/bench/spin?us={round(per_page * 1000)}&k=%d"
-            model_rps, model_p50, model_p99 = wrk(gateway.base, spin, n, script)
-            print(
-                f"  model: a handler burning {per_page:.2f} ms of CPU and nothing else, same "
-                f"server, c={CONCURRENCY}: {model_rps:.0f} req/s, p50 {model_p50:.1f} ms, "
-                f"p99 {model_p99:.1f} ms [{load()}]"
             )
             # The floor under that p99: the bare handler at the same concurrency, right after
             # (a p99 the bare handler itself misses says the machine, not the page, set it).

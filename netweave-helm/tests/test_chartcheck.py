@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,15 @@ HANG = (
 )
 
 
+async def _no_spare(self: validation.SpareCheck) -> None:
+    return None
+
+
 def _child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """Checks run ``code`` instead: in a child started for the upload (the adapter's spare,
+    started at its start with the real command, is left out)."""
     monkeypatch.setattr(validation, "CHECK_COMMAND", (sys.executable, "-c", code))
+    monkeypatch.setattr(validation.SpareCheck, "take", _no_spare)
 
 
 def _hanging_child(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
@@ -276,3 +284,76 @@ async def test_lint_errors_from_the_child_are_refused_as_before(
         await local_adapter.upload_package(upload_of(archive))
     assert caught.value.status == 400
     await _nothing_left(local_adapter, tmp_path / "repo")
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(400):  # up to 20 s
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_an_upload_takes_the_spare_child_and_another_follows(
+    tmp_path: Path, local_adapter: HelmAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child started at the adapter's start lints the first upload (its SDK loaded
+    before the upload came), ends with it, and a new spare is started after the check."""
+    monkeypatch.setattr(validation.SpareCheck, "REPLENISH_DELAY", 0.05)
+    spare = local_adapter._spare_check.pid
+    assert spare is not None and not _gone(spare)
+    archive = build_chart(tmp_path / "src", "spared", "1.0.0")
+    info = await local_adapter.upload_package(upload_of(archive))
+    assert (info.name, info.version) == ("spared", "1.0.0")
+    await _until(lambda: _gone(spare), "the used spare ended")
+    await _until(lambda: local_adapter._spare_check.pid is not None, "a new spare started")
+    assert local_adapter._spare_check.pid != spare
+    assert list(local_adapter._work().glob("chartcheck-*")) == []
+
+
+async def test_a_spare_killed_while_idle_is_not_used(
+    tmp_path: Path, local_adapter: HelmAdapter
+) -> None:
+    spare = local_adapter._spare_check.pid
+    assert spare is not None
+    os.kill(spare, 9)
+    await _until(lambda: _gone(spare), "the spare died")
+    archive = build_chart(tmp_path / "src", "after-kill", "1.0.0")
+    info = await local_adapter.upload_package(upload_of(archive))
+    assert info.version == "1.0.0"
+    assert [p.name for p in (tmp_path / "repo").glob("*.tgz")] == ["after-kill-1.0.0.tgz"]
+
+
+async def test_a_chart_refused_before_helm_ends_the_spare_it_took(
+    tmp_path: Path, local_adapter: HelmAdapter
+) -> None:
+    spare = local_adapter._spare_check.pid
+    assert spare is not None
+    archive = build_chart(tmp_path / "src", "bad", "not-semver")
+    with pytest.raises(InvalidInput, match="not a semantic version"):
+        await local_adapter.upload_package(upload_of(archive, "bad", "not-semver"))
+    await _until(lambda: _gone(spare), "the spare ended")
+    await _nothing_left(local_adapter, tmp_path / "repo")
+
+
+async def test_stopping_the_adapter_ends_its_spare(adapter_factory: AdapterFactory) -> None:
+    adapter = await adapter_factory()
+    spare = adapter._spare_check.pid
+    assert spare is not None
+    work = adapter._work()
+    assert list(work.glob(f"{validation.SPARE_PREFIX}*"))
+    await adapter.stop()
+    await _until(lambda: _gone(spare), "the spare ended")
+    assert adapter._spare_check.pid is None
+    assert not work.exists() or not list(work.glob(f"{validation.SPARE_PREFIX}*"))
+
+
+async def test_a_read_only_repository_starts_no_spare(
+    adapter_factory: AdapterFactory, tmp_path: Path
+) -> None:
+    """Nothing is uploaded to it, so nothing is linted."""
+    adapter = await adapter_factory(
+        {"storage": {"kind": "http", "url": "http://127.0.0.1:9/charts"}}
+    )
+    assert adapter.store.read_only
+    assert adapter._spare_check.pid is None

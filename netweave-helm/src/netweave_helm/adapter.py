@@ -101,6 +101,7 @@ from netweave_helm.status import deployment_status, history_status
 from netweave_helm.storage import ChartEntry, ChartStore, LocalChartStore, make_store
 from netweave_helm.storage.oci import pull_reference
 from netweave_helm.validation import (
+    SpareCheck,
     ValidatedChart,
     extensions_from_metadata,
     validate_archive,
@@ -465,6 +466,8 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         self.cluster = ClusterAccess(config.cluster, name)
         self._runner = self._new_runner()
         self._validations = asyncio.Semaphore(config.cluster.max_concurrency)
+        #: A chart-check child started ahead of the next upload (its SDK loads between them).
+        self._spare_check = SpareCheck(config.render)
         #: Capped processes that render charts: installs, upgrades, scales and previews.
         self._renders: RenderPool | None = None
         self._store: ChartStore | None = None
@@ -528,8 +531,15 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         # A semaphore belongs to the event loop that first waits on it: a fresh one per start.
         self._validations = asyncio.Semaphore(self.config.cluster.max_concurrency)
         await store.start()
+        if not store.read_only:
+            await self._spare_check.open(self._work_dir)
+        if self.cluster.source() is not None:
+            # The render pool keeps one worker once it has one: started now, in the
+            # background, the first install need not wait for it to load the Helm SDK.
+            self._render_pool().prestart(1)
 
     async def _stop(self) -> None:
+        await self._spare_check.close()
         await self.store.close()
         if not isinstance(self._store, LocalChartStore):
             # A remote store's HTTP client is closed for good: a fresh one, so that a stopped
@@ -785,6 +795,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                 work_dir=self._work(),
                 dependency_resolvable=dependency_resolvable,
                 known_digest=known_digest,
+                spare=self._spare_check,
             )
 
     def _log_stored(
@@ -1442,7 +1453,7 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                     namespace,
                     timeout=self._timeout(),
                     wait=self._wait(),
-                    max_history=self.config.cluster.max_history,
+                    **self._history_bound(current),
                     reset_values=True,
                     description=f"netweave operation {ctx.operation_id}",
                     labels={OP_LABEL: key_label(ctx.idempotency_key)},
@@ -1451,6 +1462,21 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
             except (BackendError, BackendTimeout) as exc:
                 return await self._failed(config, namespace, name, exc)
         return await self._describe(config, namespace, name, summary=release, applied=applied)
+
+    def _history_bound(self, current: dict[str, Any] | None) -> dict[str, Any]:
+        """``max_history`` for an upgrade of the release whose latest revision Helm answered
+        in ``current`` (None: not known). Helm enforces the bound by listing every stored
+        revision of the release before it stores the new one; a release whose latest revision
+        is below the bound holds fewer revisions than that (they are numbered from 1), so the
+        upgrade leaves nothing to prune and that list is skipped."""
+        bound = self.config.cluster.max_history
+        try:
+            revision = int((current or {}).get("revision") or 0)
+        except (TypeError, ValueError):
+            revision = 0
+        if bound and 0 < revision < bound:
+            return {}
+        return {"max_history": bound}
 
     async def _scale_deployment(
         self, backend_ref: str, replicas: int, ctx: OperationContext

@@ -556,3 +556,47 @@ async def test_update_without_package_needs_the_chart_in_the_repository(
     assert "app:1.0.0" in caught.value.message
     # Nothing changed in the cluster.
     assert (await adapter.get_deployment(created.backend_ref)).revision == 1
+
+
+async def test_history_bound_is_kept_when_upgrades_below_it_skip_the_pruning_read(
+    adapter_factory: AdapterFactory,
+    k8s_kubeconfig: Path,
+    k8s_emulator: KubernetesEmulator,
+    tmp_path: Path,
+) -> None:
+    """Below ``maxHistory`` an upgrade has nothing to prune, so Helm is not asked to (its
+    pruning lists every stored revision first); from the bound on it prunes as before."""
+    adapter = await adapter_factory(
+        {"cluster": {"kubeconfig": str(k8s_kubeconfig), "maxHistory": 3}}
+    )
+    archive = build_chart(tmp_path / "src", "app", "1.0.0", templates={"cm.yaml": CONFIGMAP})
+    package = await adapter.upload_package(upload_of(archive))
+    created = await adapter.create_deployment(spec(package, greeting="0"), ctx())
+
+    def revisions() -> list[int]:
+        secrets = k8s_emulator.list("v1", "Secret", "team-a", label_selector="name=rel,owner=helm")
+        return sorted(int(s["metadata"]["labels"]["version"]) for s in secrets)
+
+    def history_lists() -> int:
+        return sum(
+            1
+            for r in k8s_emulator.requests
+            if r.method == "GET"
+            and not r.watch
+            and r.path == "/api/v1/namespaces/team-a/secrets"
+            and "name%3Drel" in r.query
+        )
+
+    listed = []
+    for n in range(1, 6):
+        k8s_emulator.clear_requests()
+        info = await adapter.update_deployment(
+            created.backend_ref, DeploymentChange(values={"greeting": str(n)}), ctx()
+        )
+        assert info.revision == n + 1
+        listed.append(history_lists())
+    # Revisions 1 and 2 lay below the bound: the adapter's and Helm's reads of the latest
+    # revision only (with the bound passed, Helm lists the history once more first); from
+    # revision 3 on Helm prunes (its history read twice).
+    assert listed == [2, 2, 4, 4, 4]
+    assert revisions() == [4, 5, 6]

@@ -238,3 +238,21 @@ async def busy_worker(pids: Any, deadline: float) -> int:
                 return int(pid)
         await asyncio.sleep(0.02)
     raise AssertionError("no render worker got busy")
+
+
+async def test_a_worker_is_started_with_the_adapter_and_serves_the_first_install(
+    gw: GatewayClient, tmp_path: Path
+) -> None:
+    # Started in the background when the adapter starts (it has a cluster), before any
+    # request: the first install need not wait for a worker to load the Helm SDK.
+    pool = adapter_of(gw)._render_pool()
+    for _ in range(600):  # bounded: 30 s
+        if pool.pids():
+            break
+        await asyncio.sleep(0.05)
+    started = pool.pids()
+    assert len(started) == 1
+    package = await loop_package(gw, tmp_path)
+    first = await settle(gw, await create(gw, package, "first", {}))
+    assert first["state"] == "COMPLETED", first
+    assert pool.pids() == started

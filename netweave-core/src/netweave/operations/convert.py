@@ -83,27 +83,11 @@ def package_json_parts(record: PackageRecord) -> tuple[bytes, bytes]:
     """``package_json`` split around its state value: ``head + state + tail`` is the view's
     JSON with ``state`` the state as a JSON string (the record's, or IN_USE, which only
     deployments decide). What the store keeps in each package's row (a test compares)."""
-    head = _encode(
-        {
-            "packageId": record.package_id,
-            "name": record.name,
-            "artifactName": record.artifact_name,
-            "artifactVersion": record.version,
-            "description": record.description,
-            "provider": record.provider,
-            "packageType": record.package_type,
-            "packageUri": record.package_uri,
-            "checksum": record.checksum,
-        }
-    )
-    tail = _encode(
-        {
-            "adapter": record.adapter,
-            "createdAt": record.created_at,
-            "updatedAt": record.updated_at,
-            "extensions": record.extensions,
-        }
-    )
+    fields = _package_fields(record, False)
+    names = list(fields)
+    at = names.index("state")
+    head = _encode({name: fields[name] for name in names[:at]})
+    tail = _encode({name: fields[name] for name in names[at + 1 :]})
     return head[:-1] + b',"state":', b"," + tail[1:]
 
 

@@ -602,14 +602,9 @@ class VnfPkgmService:
                 details={"onboardingState": view.onboarding_state},
             )
 
-    @contextlib.asynccontextmanager
-    async def receiving(self, vnf_pkg_id: str) -> AsyncIterator[None]:
-        """The package is UPLOADING while its content arrives (SOL005: being uploaded), so a
-        second upload or a DELETE meanwhile is a 409; a transfer that fails leaves it ERROR
-        with the problem it was answered with, as a refused content does. Then
-        ``upload(..., received=True)``."""
-        view = await self.get(vnf_pkg_id)
-        self._uploadable(view)
+    async def _mark_uploading(self, vnf_pkg_id: str) -> None:
+        """CREATED (or ERROR) → UPLOADING, refused (409) in any other state."""
+        self._uploadable(await self.get(vnf_pkg_id))
         await self._store.update_vnf_package(
             vnf_pkg_id,
             expected_state=UPLOADABLE,
@@ -617,6 +612,14 @@ class VnfPkgmService:
             onboarding_failure=None,
             updated_at=now(),
         )
+
+    @contextlib.asynccontextmanager
+    async def receiving(self, vnf_pkg_id: str) -> AsyncIterator[None]:
+        """The package is UPLOADING while its content arrives (SOL005: being uploaded), so a
+        second upload or a DELETE meanwhile is a 409; a transfer that fails leaves it ERROR
+        with the problem it was answered with, as a refused content does. Then
+        ``upload(..., received=True)``."""
+        await self._mark_uploading(vnf_pkg_id)
         try:
             yield
         except BaseException as exc:
@@ -674,15 +677,7 @@ class VnfPkgmService:
         stream: CsarStream | None,
     ) -> VnfPackageView:
         if not received:
-            view = await self.get(vnf_pkg_id)
-            self._uploadable(view)
-            await self._store.update_vnf_package(
-                vnf_pkg_id,
-                expected_state=UPLOADABLE,
-                onboarding_state=Onboarding.UPLOADING,
-                onboarding_failure=None,
-                updated_at=now(),
-            )
+            await self._mark_uploading(vnf_pkg_id)
         try:
             await self._store.update_vnf_package(
                 vnf_pkg_id,

@@ -251,12 +251,20 @@ def _run(app: Litestar, settings: Settings) -> None:
             gc.freeze()
         await task
 
-    # The loop uvicorn would pick itself (uvloop where installed); plain asyncio.run would
-    # give the standard library's, which costs the gateway more CPU per request.
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+    # ``server.loop``: the standard library's loop unless uvloop is asked for (see the setting).
+    loop_factory = asyncio.new_event_loop if settings.server.loop == "asyncio" else _uvloop()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(serve_and_announce())
     if not server.started:
         _fail("the server did not start (see the log above)", EXIT_STARTUP)
+
+
+def _uvloop() -> Callable[[], asyncio.AbstractEventLoop]:
+    try:
+        import uvloop
+    except ImportError:
+        _fail("server.loop is uvloop, but uvloop is not installed (pip install uvloop)")
+    return uvloop.new_event_loop
 
 
 # -- adapters ------------------------------------------------------------------------------

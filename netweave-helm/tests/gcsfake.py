@@ -2,23 +2,33 @@
 
 Why a stand-in: the GCS emulators that install from the package registries do not serve the XML
 API that obstore's GCS client speaks (``gcp-storage-emulator`` answers a PUT without ``ETag``
-and HEAD and listing with 501; the bundled ``fake-gcs-server`` refuses XML-API uploads). This
-one implements, after Google's XML API reference, only what that client sends — object PUT, GET,
-HEAD, DELETE, the V2 bucket listing and XML multipart uploads — with the part that matters here
-kept strict: every object has a **generation**; ``x-goog-if-generation-match: 0`` succeeds only
-for an absent object and ``: N`` only while N is the live generation (else 412); a GET with
-``If-None-Match`` on the live ETag is a 304. It checks our use of generations (the ``gcs`` kind
-passes the generation read, not only the ETag), not Google's server.
+and HEAD and listing with 501; the bundled ``fake-gcs-server`` refuses XML-API uploads;
+``gcloud-storage-emulator`` and the Firebase storage emulator have no XML PUT — see ``fakegcs``).
+This one implements, after Google's XML API reference, only what that client sends — object
+PUT, GET, HEAD, DELETE, the V2 bucket listing and XML multipart uploads — with the part that
+matters here kept strict: every object has a **generation**; ``x-goog-if-generation-match: 0``
+succeeds only for an absent object and ``: N`` only while N is the live generation (else 412); a
+GET with ``If-None-Match`` on the live ETag is a 304. It checks our use of generations (the
+``gcs`` kind passes the generation read, not only the ETag), not Google's server.
+
+Credentials, when ``GcsState.service_accounts`` names any: obstore does no OAuth token exchange
+for a service-account key — it signs a JWT with the key's private key (a self-signed JWT, after
+google.aip.dev/auth/4111: RS256, ``kid`` the key's id, ``iss`` the account) and sends it as the
+bearer token — so the stand-in checks that JWT the way Google does, against the public keys it
+knows for the account, and answers anything else 401. No registry GCS emulator checks
+credentials at all.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import email.utils
 import hashlib
 import http.server
 import itertools
+import json
 import re
 import threading
 import time
@@ -26,6 +36,10 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 
 @dataclass
@@ -44,6 +58,11 @@ class GcsState:
     generations: Iterator[int] = field(default_factory=lambda: itertools.count(int(time.time())))
     #: Object PUTs seen: (bucket/key, their x-goog-if-generation-match header or None).
     preconditions: list[tuple[str, str | None]] = field(default_factory=list)
+    #: Service accounts whose signed JWTs are accepted: client_email -> key id -> public key.
+    #: Empty: no credentials checked (as the registry emulators).
+    service_accounts: dict[str, dict[str, rsa.RSAPublicKey]] = field(default_factory=dict)
+    #: Requests answered 401.
+    refused: int = 0
 
     def new_object(self, data: bytes) -> _Object:
         etag = '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
@@ -92,9 +111,38 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "Last-Modified": email.utils.formatdate(obj.modified, usegmt=True),
         }
 
+    def _authenticated(self) -> bool:
+        """A bearer JWT signed (RS256) by a key known for its issuer and not expired."""
+        accounts = self.state.service_accounts
+        if not accounts:
+            return True
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        try:
+            header, claims, signature = (
+                base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in token.split(".")
+            )
+            head, body = json.loads(header), json.loads(claims)
+            public = accounts[body["iss"]][head["kid"]]
+            signed = token.rsplit(".", 1)[0].encode()
+            public.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+            return scheme == "Bearer" and head["alg"] == "RS256" and body["exp"] > time.time()
+        except (ValueError, KeyError, TypeError, InvalidSignature):
+            return False
+
+    def _refuse(self) -> bool:
+        if self._authenticated():
+            return False
+        self._body()
+        with self.state.lock:
+            self.state.refused += 1
+        self._error(401, "AuthenticationRequired")
+        return True
+
     # -- verbs -------------------------------------------------------------------------------
 
     def do_PUT(self) -> None:
+        if self._refuse():
+            return
         bucket, key, query = self._target()
         data = self._body()
         with self.state.lock:
@@ -117,6 +165,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(200, headers=self._meta(obj))
 
     def do_GET(self) -> None:
+        if self._refuse():
+            return
         bucket, key, query = self._target()
         with self.state.lock:
             objects = self.state.buckets.get(bucket)
@@ -161,6 +211,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(200, body.encode(), {"Content-Type": "application/xml"})
 
     def do_DELETE(self) -> None:
+        if self._refuse():
+            return
         bucket, key, query = self._target()
         with self.state.lock:
             objects = self.state.buckets.get(bucket)
@@ -174,6 +226,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(204)
 
     def do_POST(self) -> None:
+        if self._refuse():
+            return
         bucket, key, query = self._target()
         body = self._body()
         with self.state.lock:

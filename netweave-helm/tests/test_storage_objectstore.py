@@ -1,8 +1,9 @@
 """Charts in object storage (``s3``, ``azure``, ``gcs``) against servers on loopback: moto's S3
 server and Azurite's Blob service (real servers); for GCS, the strict XML-API stand-in of
-``gcsfake`` for everything that writes (no registry GCS emulator accepts the XML-API writes
-obstore sends; see its docstring) and the real fake-gcs-server (``fakegcs``) for the read side —
-one of each per session, a bucket (container) per test.
+``gcsfake`` for everything that writes and for wrong credentials (no registry GCS emulator
+accepts the XML-API writes obstore sends or checks credentials; see ``fakegcs``) and the real
+fake-gcs-server (``fakegcs``) for the read side — one of each per session, a bucket (container)
+per test.
 
 What the store holds is read back directly (obstore, the adapter's own library, with its own
 client): the archives and ``index.yaml`` in the helm-s3 / helm-gcs layout.
@@ -30,6 +31,8 @@ import pytest
 import yaml
 from chartkit import build_chart, chart_files, write_tgz
 from conftest import REAL_CHARTS, AdapterFactory, upload_of
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fakegcs import FakeGcsServer, run_fake_gcs_server
 from gcsfake import GcsState, run_gcs
 from netweave.adapters import DeploymentSpec, OperationContext
@@ -572,6 +575,87 @@ async def test_wrong_azure_key_names_the_setting(
     health = await adapter.health()
     assert not health.healthy and "storage.accountKey" in (health.message or "")
     assert repo.object_keys() == []
+
+
+GCS_ACCOUNT = "charts@netweave-test.iam.gserviceaccount.com"
+
+
+def service_account(key_id: str) -> tuple[rsa.RSAPrivateKey, str]:
+    """A new RSA key and a service-account key file (JSON) for it, as Google issues one."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key = {
+        "type": "service_account",
+        "project_id": "netweave-test",
+        "client_email": GCS_ACCOUNT,
+        "private_key_id": key_id,
+        "private_key": pem,
+    }
+    return private, json.dumps(key)
+
+
+async def test_wrong_gcs_service_account_key_names_the_setting(tmp_path: Path) -> None:
+    """The store knows the account's key ``k1``; the configured key claims to be ``k1`` but is
+    another private key (a rotated-away key file): every request is a 401 (``tests/gcsfake``
+    checks the JWT obstore signs with the key, as Google does). The upload answers a 502
+    problem body naming ``storage.serviceAccountKey``, and the adapter's health says the same,
+    neither showing the key; nothing is stored. The same gateway data with the right key: the
+    upload lands."""
+    known, right = service_account("k1")
+    _, wrong = service_account("k1")
+    with run_gcs() as (endpoint, state):
+        state.service_accounts[GCS_ACCOUNT] = {"k1": known.public_key()}
+        state.buckets["charts-auth"] = {}
+        storage = {
+            "kind": "gcs",
+            "repositoryUrl": "gs://charts-auth/charts",
+            "endpoint": endpoint,
+            "serviceAccountKey": wrong,
+        }
+        archive = build_chart(tmp_path / "c", "c", "1.0.0")
+        async with gateway(tmp_path, storage) as gw:
+            response = await post_chart(gw, archive, "c", "1.0.0")
+            assert response.status_code == 502, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            detail = response.json()["detail"]
+            assert "storage.serviceAccountKey" in detail, detail
+            assert "refused the credentials" in detail, detail
+            adapters = await gw.get("/o2dms/v1/adapters")
+            (health,) = [a["health"] for a in adapters.json()["items"]]
+            assert not health["healthy"], health
+            assert "storage.serviceAccountKey" in health["message"], health
+            for text in (response.text, adapters.text):
+                assert "PRIVATE KEY" not in text and json.loads(wrong)["private_key"] not in text
+        assert state.refused > 0
+        assert state.buckets["charts-auth"] == {}
+        async with gateway(tmp_path, {**storage, "serviceAccountKey": right}) as gw:
+            fixed = await post_chart(gw, archive, "c", "1.0.0")
+            assert fixed.status_code == 201, fixed.text
+        assert set(state.buckets["charts-auth"]) == {"charts/c-1.0.0.tgz", "charts/index.yaml"}
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"serviceAccountKey": "/var/run/secrets/gcs.json"},  # a path where the JSON belongs
+        {
+            "serviceAccountKey": json.dumps(
+                {"client_email": GCS_ACCOUNT, "private_key": "x", "private_key_id": "k1"}
+            )
+        },
+        {"serviceAccountPath": "/nonexistent/netweave/gcs.json"},
+    ],
+    ids=["path-as-key", "not-a-pem", "missing-file"],
+)
+def test_unreadable_gcs_key_names_the_setting(credentials: dict[str, str]) -> None:
+    """A key obstore cannot read fails when the store is made (the gateway does not start),
+    with an error naming the setting."""
+    storage = {"kind": "gcs", "repositoryUrl": "gs://b/charts", "endpoint": "http://127.0.0.1:9"}
+    with pytest.raises(BackendError) as caught:
+        store_of({**storage, **credentials})
+    assert "storage.serviceAccountKey / storage.serviceAccountPath" in caught.value.message
 
 
 async def test_missing_bucket_is_a_clear_error(

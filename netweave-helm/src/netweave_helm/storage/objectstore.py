@@ -611,9 +611,17 @@ def _make_store(settings: ObjectStorage, timeout: float) -> ObjectStore:
             return _gcs(settings, client, retry)
         return _azure(settings, client, retry)
     except _STORE_ERRORS as exc:
-        raise BackendError(
-            f"{settings.kind} storage {settings.repository_url}: {str(exc).splitlines()[0]}"
-        ) from exc
+        message = f"{settings.kind} storage {settings.repository_url}: {str(exc).splitlines()[0]}"
+        if isinstance(settings, GcsStorage) and (
+            settings.service_account_key is not None or settings.service_account_path is not None
+        ):
+            # obstore reads the key here (JSON, then its PEM): its words name neither setting.
+            setting = "storage.serviceAccountKey / storage.serviceAccountPath"
+            raise BackendError(
+                f"{message}; check {setting} (a service account key file's JSON, or its path)",
+                details={"repository": settings.repository_url, "setting": setting},
+            ) from exc
+        raise BackendError(message) from exc
 
 
 def _s3(settings: S3Storage, client: ClientConfig, retry: RetryConfig) -> ObjectStore:

@@ -44,6 +44,7 @@ from netweave.adapters.charts import (
     remember_received,
 )
 from netweave.errors import InvalidInput, PayloadTooLarge
+from netweave.packaging.growing import Abandoned, GrowingFile
 
 _log = logging.getLogger("netweave.api.uploads")
 
@@ -83,74 +84,8 @@ MAX_FOLLOWED = 4
 _followed = threading.BoundedSemaphore(MAX_FOLLOWED)
 
 
-class _Abandoned(Exception):
-    """The upload ended without its archive (an error): the reading thread stops."""
-
-
-class _Follower(io.RawIOBase):
-    """The archive's temporary file, read by another thread while the receiver still writes
-    it: a read waits until the bytes it asks for are written or the archive has ended, so it
-    returns what a read of the finished file would."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
-        self._changed = threading.Condition()
-        self._written = 0
-        self._ended = False
-        self._abandoned = False
-        self._position = 0
-
-    # The receiver's side (the event loop).
-    def wrote(self, count: int) -> None:
-        with self._changed:
-            self._written += count
-            self._changed.notify()
-
-    def end(self, *, abandoned: bool = False) -> None:
-        with self._changed:
-            self._ended = True
-            self._abandoned = abandoned
-            self._changed.notify()
-
-    # The reading thread's side.
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            self._position = offset
-        elif whence == io.SEEK_CUR:
-            self._position += offset
-        else:
-            raise io.UnsupportedOperation("the end of an archive being received is not known")
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        with self._changed:
-            while not self._ended and self._written - self._position < len(view):
-                self._changed.wait()
-            if self._abandoned:
-                raise _Abandoned
-            count = max(0, min(len(view), self._written - self._position))
-        read = os.preadv(self._fd, [view[:count]], self._position) if count else 0
-        self._position += read
-        return read
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
 def _follow(
-    follower: _Follower,
+    follower: GrowingFile,
     size_bound: int,
     outcome: concurrent.futures.Future[tuple[ArchiveFacts, int] | None],
 ) -> None:
@@ -161,7 +96,7 @@ def _follow(
             )
     except InvalidInput:
         result = None  # the adapter inspects it again and says why
-    except _Abandoned:
+    except Abandoned:
         result = None
     except BaseException as exc:  # pragma: no cover - a bug: reported where it is awaited
         outcome.set_exception(exc)
@@ -171,11 +106,11 @@ def _follow(
     outcome.set_result(result)
 
 
-def _start_following(path: Path, size_bound: int) -> tuple[_Follower, asyncio.Future[Any]] | None:
+def _start_following(path: Path, size_bound: int) -> tuple[GrowingFile, asyncio.Future[Any]] | None:
     if not _followed.acquire(blocking=False):
         return None
     try:
-        follower = _Follower(path)
+        follower = GrowingFile(path)
     except OSError:
         _followed.release()
         return None
@@ -192,7 +127,7 @@ def _start_following(path: Path, size_bound: int) -> tuple[_Follower, asyncio.Fu
 
 
 async def _inspected(
-    following: tuple[_Follower, asyncio.Future[Any]], received: ReceivedUpload
+    following: tuple[GrowingFile, asyncio.Future[Any]], received: ReceivedUpload
 ) -> None:
     """Wait for the inspection of the complete archive (it has followed the stream, so
     little is left) and remember a pass."""
@@ -265,7 +200,7 @@ async def receive_upload(
         boundary, max_header_size=8192, max_header_count=8, max_segment_count=16
     )
     sink: IO[bytes] | None = None
-    following: tuple[_Follower, asyncio.Future[Any]] | None = None
+    following: tuple[GrowingFile, asyncio.Future[Any]] | None = None
     digest: Any = None
     text_buffer: bytearray | None = None
     text_name: str | None = None
@@ -335,7 +270,7 @@ async def receive_upload(
                     digest.update(event)
                     _write_all(sink, event)
                     if following is not None:
-                        following[0].wrote(len(event))
+                        following[0].wrote(received.size)
                 elif text_buffer is not None:
                     text_total += len(event)
                     if text_total > MAX_FIELDS_BYTES:

@@ -67,6 +67,7 @@ from typing import IO, Any
 from cryptography import x509
 
 from netweave.errors import InvalidInput, NetweaveError
+from netweave.packaging.growing import Abandoned, GrowingFile
 from netweave.packaging.signatures import (
     DIGESTS,
     load_certificates,
@@ -78,6 +79,10 @@ from netweave.packaging.sol001 import load_yaml, read_vnfd
 from netweave.packaging.vnfd import Vnfd
 
 _CHUNK = 1 << 20
+#: What is read of a member through zipfile at a time: a large read there is put together
+#: from smaller inflated pieces, copied as it grows. The bench's 98 MB chart member: 0.146 s of
+#: CPU in 1 MiB reads, 0.051 s in 256 KiB ones, 0.064 s in 64 KiB ones.
+_PIECE = 1 << 18
 _META = "TOSCA-Metadata/TOSCA.meta"
 CHART_DIR = "Files/kubernetes/"
 _ALGORITHMS = {"SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
@@ -294,14 +299,14 @@ class Archive:
                     sink.write(chunk)
 
             if follower is None:
-                while chunk := handle.read(_CHUNK):
+                while chunk := handle.read(_PIECE):
                     absorb(chunk)
                 return hasher.hexdigest(), None
             following = _Following(follower, self.files[name].file_size)
             try:
                 absorbing = _Worker(absorb)
                 try:
-                    while chunk := handle.read(_CHUNK):
+                    while chunk := handle.read(_PIECE):
                         following.pipe.put(chunk)
                         absorbing.put(chunk)
                 finally:
@@ -313,7 +318,7 @@ class Archive:
     def extract(self, name: str, target: Path) -> Path:
         """Stream one member to ``target`` (its size was bounded when opened)."""
         with self.open(name) as handle, target.open("wb") as sink:
-            while chunk := handle.read(_CHUNK):
+            while chunk := handle.read(_PIECE):
                 sink.write(chunk)
         return target
 
@@ -447,62 +452,6 @@ class _Following:
 # -- the chart while the CSAR arrives --------------------------------------------------------
 
 
-class _Growing:
-    """A file being written by another thread, read as it grows: :meth:`wrote` says how far
-    it is written (flushed), :meth:`end` that it is complete, :meth:`abandon` that no one
-    waits for the reader any more."""
-
-    def __init__(self, path: Path) -> None:
-        self._handle = path.open("rb")
-        self._condition = threading.Condition()
-        self._written = 0
-        self._position = 0
-        self._ended = False
-        self._abandoned = False
-
-    def wrote(self, total: int) -> None:
-        with self._condition:
-            self._written = total
-            self._condition.notify()
-
-    def end(self, *, abandoned: bool = False) -> None:
-        with self._condition:
-            self._ended = True
-            self._abandoned = self._abandoned or abandoned
-            self._condition.notify()
-
-    def read(self, count: int) -> bytes:
-        """``count`` bytes, fewer only at the end of the file (b"" once it is all read)."""
-        parts: list[bytes] = []
-        while count > 0:
-            with self._condition:
-                # Woken for the whole piece (up to 1 MiB), not for each write: fewer switches
-                # with the thread receiving the body.
-                while self._written - self._position < min(count, _CHUNK) and not self._ended:
-                    self._condition.wait()
-                if self._abandoned:
-                    raise _StreamStop
-                ended = self._ended
-            data = self._handle.read(count)
-            if data:
-                self._position += len(data)
-                count -= len(data)
-                parts.append(data)
-            elif ended:
-                break
-            else:  # announced but not in the file yet (still in a write buffer)
-                with self._condition:
-                    self._condition.wait(0.01)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-class _StreamStop(Exception):
-    """Internal: the arriving CSAR is not read on (its checks will read it whole)."""
-
-
 @dataclass(frozen=True, slots=True)
 class StreamedChart:
     """The chart of a CSAR, taken out while the CSAR arrived (its local header and bytes,
@@ -537,7 +486,9 @@ class CsarStream:
         limits: CsarLimits | None = None,
         follower: ChartFollower | None = None,
     ) -> None:
-        self._file = _Growing(upload)
+        self._file = GrowingFile(upload)
+        # Header fields read a few bytes at a time; the chart's pieces bypass the buffer.
+        self._reader = io.BufferedReader(self._file, 1 << 16)
         self._chart_to = chart_to
         self._limits = limits or CsarLimits()
         self._follower = follower
@@ -566,15 +517,15 @@ class CsarStream:
     def _run(self) -> None:
         try:
             self._result = self._scan()
-        except (_StreamStop, OSError, zlib.error, UnicodeDecodeError, NetweaveError):
+        except (Abandoned, OSError, zlib.error, UnicodeDecodeError, NetweaveError):
             self._result = None
         except Exception:  # a defect here must not fail the upload: its checks read it
             self._result = None
         finally:
-            self._file.close()
+            self._reader.close()
 
     def _scan(self) -> StreamedChart | None:
-        read = self._file.read
+        read = self._reader.read
         offset = 0
         for _ in range(self._limits.max_entries):
             header = read(30)
@@ -627,7 +578,7 @@ class CsarStream:
                 try:
                     left = csize
                     while left > 0:
-                        data = self._file.read(min(left, _CHUNK))
+                        data = self._reader.read(min(left, _CHUNK))
                         if not data:
                             return None
                         left -= len(data)
@@ -921,7 +872,7 @@ def _inspect_signed(
         if s.digest_oid in DIGESTS
     }
     with archive.open(inner) as handle, csar_to.open("wb") as sink:
-        while chunk := handle.read(_CHUNK):
+        while chunk := handle.read(_PIECE):
             for hasher in hashers.values():
                 hasher.update(chunk)
             sink.write(chunk)

@@ -364,3 +364,63 @@ async def test_a_dry_run_update_shows_the_diff_it_would_apply(
     assert "-  replicas: 1" in changed[0]["diff"] and "+  replicas: 3" in changed[0]["diff"]
     live = k8s_emulator.get("apps/v1", "Deployment", WORKLOAD, NS)
     assert live is not None and live["spec"]["replicas"] == 1  # nothing applied
+
+
+async def _tracked_quietly(gw: GatewayClient, deployment_id: str) -> Any:
+    """The reconciler, once it tracks ``deployment_id``, with that deployment's own first read
+    (spread over the resync period) put past the test: only reported changes ask for reads."""
+    reconciler = gw.app.state.services.reconciler
+    deadline = asyncio.get_running_loop().time() + 10
+    while deployment_id not in reconciler._tracked:
+        assert asyncio.get_running_loop().time() < deadline, "never tracked"
+        await asyncio.sleep(0.05)
+    tracked = reconciler._tracked[deployment_id]
+    tracked.due = tracked.due_unchanged = asyncio.get_running_loop().time() + 3600
+    return reconciler
+
+
+async def test_an_upgrade_is_not_read_again_for_the_changes_it_made_itself(
+    gw: GatewayClient, charts_dir: Path, k8s_emulator: KubernetesEmulator
+) -> None:
+    deployment_id = await deploy(gw, charts_dir)
+    reconciler = await _tracked_quietly(gw, deployment_id)
+    await asyncio.sleep(1.0)  # the create's own reports: past their settle
+    observations, covered = reconciler.stats.observations, reconciler.stats.covered
+
+    response = await gw.patch(f"{DEPLOYMENTS}/{deployment_id}", json={"values": {"unused": 1}})
+    assert response.status_code == 202, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), SETTLED)
+    assert operation["state"] == "COMPLETED", operation
+    # The watch reported the release's new revision (a value no template uses: the objects
+    # stay as they were, so no controller writes after the operation's read); that read,
+    # recorded, saw it: no read of the reconciler follows.
+    await asyncio.sleep(2.0)
+    assert reconciler.stats.observations == observations
+    assert reconciler.stats.covered > covered
+    record = await stored(gw, deployment_id)
+    assert (record["status"], record["driftDetected"]) == ("DEPLOYED", False), record
+    assert k8s_emulator.get("v1", "Secret", "sh.helm.release.v1.hw.v2", NS) is not None
+
+
+async def test_a_change_made_right_after_an_upgrade_completed_is_still_recorded(
+    gw: GatewayClient, charts_dir: Path, kube: Any, listener: Listener
+) -> None:
+    deployment_id = await deploy(gw, charts_dir)
+    reconciler = await _tracked_quietly(gw, deployment_id)
+    await subscribe(gw, listener)
+
+    response = await gw.patch(
+        f"{DEPLOYMENTS}/{deployment_id}", json={"values": {"replicaCount": 2}}
+    )
+    assert response.status_code == 202, response.text
+    operation = await gw.wait_operation(gw.operation_id(response), SETTLED)
+    assert operation["state"] == "COMPLETED", operation
+    # At once, behind the gateway's back, while the upgrade's own reports may still be
+    # arriving: this one follows the operation's final read, so it is read and recorded.
+    k8s_client.AppsV1Api(kube).delete_namespaced_deployment(WORKLOAD, NS)
+
+    record = await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
+    assert record["drift"]["differences"][0]["change"] == "missing", record
+    assert record["status"] == "DEGRADED"
+    await listener.wait_for("DeploymentDriftDetected")
+    assert reconciler.stats.observations >= 1

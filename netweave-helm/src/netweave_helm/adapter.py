@@ -81,6 +81,7 @@ from netweave.models import (
     ResourceStatus,
     RevisionEntry,
 )
+from netweave.operations.observe import read_begins
 
 from netweave_helm import live, sdk
 from netweave_helm.archives import check_schema_references, inspect_archive
@@ -1208,6 +1209,14 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         description an install/upgrade just wrote) describe it without reading it back, as
         does ``read`` (``get all``'s answer, read just now by the caller)."""
         description: Any
+        if read is None:
+            # The runner's cue for the reconciler (``read_begins``): what this reports is read
+            # from now on — the objects, and ``get all`` when it is called — or, for a
+            # ``summary``, the release record the install/upgrade just wrote and answered a
+            # moment ago (reading it back would cost every operation a ``get all``, which
+            # lists the release's Secrets). The one change this can hide is someone else's
+            # write to that record within that moment: the next resync reads it.
+            read_begins()
         if summary is not None and applied is not None and "manifest" in summary:
             info: dict[str, Any] = {}
             values, description = applied

@@ -212,6 +212,7 @@ class HookBus:
         self._timeout = timeout
         self.recorder = recorder
         self._observers: list[Callable[[EventBatch], Awaitable[None]]] = []
+        self._read_listeners: list[Callable[[str, str, float], None]] = []
         self._open: ContextVar[_Open | None] = ContextVar(
             f"netweave_events_{id(self)}", default=None
         )
@@ -260,6 +261,22 @@ class HookBus:
         and add events to the batch. Its failure fails the change, as a recording failure
         does."""
         self._observers.append(observer)
+
+    def on_recorded_read(self, listener: Callable[[str, str, float], None]) -> None:
+        """Call ``listener(adapter, backend_ref, started)`` after each :meth:`recorded_read`
+        (in-process only; the reconciler uses it to skip reads that add nothing)."""
+        self._read_listeners.append(listener)
+
+    def recorded_read(self, adapter: str, backend_ref: str, started: float) -> None:
+        """A committed change recorded what ``adapter`` reported of ``backend_ref`` in a read
+        that began at ``started`` (``time.monotonic()``): every change of the backend made
+        before then is in the store now."""
+        for listener in self._read_listeners:
+            try:
+                listener(adapter, backend_ref, started)
+            except Exception:
+                # Only an optimisation rides on it: the change itself is committed.
+                _log.exception("recorded-read listener failed")
 
     @asynccontextmanager
     async def change(

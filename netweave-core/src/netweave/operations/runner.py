@@ -70,6 +70,7 @@ from netweave.operations.convert import (
 )
 from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
+from netweave.operations.observe import reads_marked
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 
 _log = logging.getLogger("netweave.operations")
@@ -220,8 +221,16 @@ class OperationRunner:
             try:
                 # The package the step deploys is a key of the adapter's lines too.
                 package_id = package.package_id if package is not None else deployment.package_id
-                with structlog.contextvars.bound_contextvars(packageId=package_id):
+                # Whatever the call reports, it read after this (the reconciler's cue), or
+                # after the last read the adapter marked.
+                called = time.monotonic()
+                with (
+                    structlog.contextvars.bound_contextvars(packageId=package_id),
+                    reads_marked() as reads,
+                ):
                     info = await self._call(adapter, operation, deployment, package, ctx)
+                if reads:
+                    called = reads[-1]
             except _RETRYABLE as exc:
                 if attempt + 1 >= self._max_attempts:
                     await self._fail(operation, deployment, exc, adapter=adapter)
@@ -241,7 +250,7 @@ class OperationRunner:
                 _log.exception("operation %s: unexpected error", operation.operation_id)
                 await self._fail(operation, deployment, exc, adapter=adapter)
                 break
-            settled = await self._conclude(adapter, operation, deployment, package, info)
+            settled = await self._conclude(adapter, operation, deployment, package, info, called)
             break
         self._observe(operation, started)
         return settled
@@ -417,15 +426,17 @@ class OperationRunner:
         deployment: DeploymentRecord,
         package: PackageRecord | None,
         info: DeploymentInfo | None,
+        read_at: float,
     ) -> bool:
-        """Settle what the adapter started, then COMPLETED only if the backend confirms it."""
+        """Settle what the adapter started, then COMPLETED only if the backend confirms it.
+        ``read_at``: when the read that ``info`` reports began (at the latest)."""
         deadline = time.monotonic() + adapter.config.timeouts.write
         try:
             if info is None:  # DELETE: done when the backend no longer has it
                 if deployment.backend_ref is not None:
                     await self._await_gone(adapter, deployment.backend_ref, deadline)
                 return await self._finish(operation, deployment, None)
-            info = await self._settle(adapter, info, deadline)
+            info, read_at = await self._settle(adapter, info, deadline, read_at)
         except NetweaveError as exc:
             await self._fail(operation, deployment, exc, adapter=adapter)
             return False
@@ -446,13 +457,14 @@ class OperationRunner:
         if unmet is not None:
             await self._fail(operation, deployment, unmet, reported=info)
             return False
-        return await self._finish(operation, deployment, info)
+        return await self._finish(operation, deployment, info, read_at=read_at)
 
     async def _settle(
-        self, adapter: DMSAdapter, info: DeploymentInfo, deadline: float
-    ) -> DeploymentInfo:
+        self, adapter: DMSAdapter, info: DeploymentInfo, deadline: float, read_at: float
+    ) -> tuple[DeploymentInfo, float]:
         """Poll the backend while the deployment is on its way; its last report (still
-        settling only when ``deadline`` passed)."""
+        settling only when ``deadline`` passed) and when that read began (``read_at``: the
+        given report's)."""
         delay = _FIRST_POLL
         # Deployed but not ready yet (DEPLOYED only when ready): still on its way too.
         while (
@@ -460,12 +472,16 @@ class OperationRunner:
         ) and time.monotonic() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_POLL)
+            started = time.monotonic()
             try:
-                info = await adapter.get_deployment(info.backend_ref)
+                with reads_marked() as reads:
+                    info = await adapter.get_deployment(info.backend_ref)
             except _RETRYABLE as exc:
                 # A blip while polling is not an outcome; the deadline still bounds it.
                 _log.info("polling %s: %s", info.backend_ref, exc.message)
-        return info
+            else:
+                read_at = reads[-1] if reads else started
+        return info, read_at
 
     async def _await_gone(self, adapter: DMSAdapter, backend_ref: str, deadline: float) -> None:
         delay = _FIRST_POLL
@@ -553,9 +569,12 @@ class OperationRunner:
         state: OperationState = OperationState.COMPLETED,
         expected: OperationState = OperationState.PROCESSING,
         changes: dict[str, Any] | None = None,
+        read_at: float | None = None,
     ) -> bool:
         """The operation reaches ``state``; without ``info`` the deployment is gone (a delete,
-        or the rollback of a create), else it takes ``changes`` (default: what the step did)."""
+        or the rollback of a create), else it takes ``changes`` (default: what the step did).
+        ``read_at``: when the read ``info`` reports began, told to the hooks' listeners once
+        the record holds all of it (the default ``changes``: status, revision, values, drift)."""
         previous = operation.state.value
         if self._package_cache is not None:
             # A deployment removed or moved to another package changes packages' IN_USE.
@@ -581,6 +600,8 @@ class OperationRunner:
             return True
         if changes is None:
             changes = self._deployment_changes(operation, deployment, info)
+        else:
+            read_at = None  # partial changes: the record may not hold all the read said
         try:
             async with self._hooks.change(self._store, on_commit=settled) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
@@ -594,9 +615,19 @@ class OperationRunner:
             async with self._hooks.change(self._store) as events:
                 updated = await self._store.update_deployment(deployment.deployment_id, **changes)
                 events.deployment("DeploymentChanged", updated)
+            self._recorded(operation, info, read_at)
             return False
+        self._recorded(operation, info, read_at)
         self._count(done)
         return True
+
+    def _recorded(
+        self, operation: OperationRecord, info: DeploymentInfo, read_at: float | None
+    ) -> None:
+        """Tell the hooks' listeners (the reconciler) what the store now holds of the backend:
+        its watch reports the operation's own changes, which a read again would only repeat."""
+        if read_at is not None and info.backend_ref:
+            self._hooks.recorded_read(operation.adapter, info.backend_ref, read_at)
 
     def _settled(self, operation_id: str) -> Callable[[], object] | None:
         """The commit callback announcing ``operation_id`` settled (see ``on_settled``)."""
@@ -762,7 +793,7 @@ class OperationRunner:
                     expected=OperationState.ROLLING_BACK,
                 )
             info, prior = await self._restore(adapter, claimed, deployment, ctx)
-            info = observed(await self._settle(adapter, info, deadline))
+            info = observed((await self._settle(adapter, info, deadline, time.monotonic()))[0])
             unmet = self._unmet_restore(info, prior)
         except Exception as exc:
             if not isinstance(exc, NetweaveError):

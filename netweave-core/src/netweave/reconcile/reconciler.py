@@ -11,6 +11,11 @@ What it does, per replica:
   (``WATCHES``: the Helm adapter, list+watch with bookmarks) the deployments it reports changed
   are observed at once, and every deployment again every ``resync`` seconds as a safety net.
   Others are polled every ``interval`` seconds.
+* **Not twice.** A watch reports an operation's own changes too (the release it wrote, the
+  objects, their controllers' status). When the operation's outcome is recorded from a read
+  that began after every change reported so far (``HookBus.recorded_read``, in-process), the
+  reads those reports asked for are dropped: that read, already in the store, saw all they
+  could. A change reported after that read began is read as any other.
 * **Bounded.** Observations toward one adapter instance are limited to ``rate`` per second
   (a token bucket) and ``concurrency`` at a time; a deployment whose backend did not answer is
   retried with exponential back-off up to ``max_interval``.
@@ -61,6 +66,8 @@ class ReconcileStats:
     unreachable: int = 0
     watch_batches: int = 0
     listings: int = 0
+    #: Reads asked for by reported changes and dropped: an operation's recorded read covered them.
+    covered: int = 0
 
 
 @dataclass(slots=True)
@@ -72,6 +79,10 @@ class _Tracked:
     failures: int = 0
     #: A change was reported while a read was in flight: that read may predate it.
     changed_meanwhile: bool = False
+    #: When (monotonic) the last change not read since was reported; None: none is.
+    reported: float | None = None
+    #: When it was due before that change moved it sooner.
+    due_unchanged: float = 0.0
 
 
 @dataclass(slots=True)
@@ -127,9 +138,11 @@ class Reconciler:
         self.held: set[int] = set()
         self._tracked: dict[str, _Tracked] = {}
         self._by_ref: dict[tuple[str, str], str] = {}
-        #: Changes reported for deployments not tracked yet (created since the last listing):
-        #: read at once when the listing finds them, not at their spread first read.
-        self._unknown_changed: set[tuple[str, str]] = set()
+        #: Changes reported for deployments not tracked yet (created since the last listing),
+        #: with when the last one was: read at once when the listing finds them, not at their
+        #: spread first read, unless a recorded read covered them (``_covered_unknown``).
+        self._unknown_changed: dict[tuple[str, str], float] = {}
+        self._covered_unknown: dict[tuple[str, str], float] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._wake = asyncio.Event()
@@ -137,6 +150,7 @@ class Reconciler:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()
+        hooks.on_recorded_read(self.read_recorded)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -211,7 +225,8 @@ class Reconciler:
         offset = 0
         now = time.monotonic()
         # Taken now: one reported while this listing runs sets off the next one.
-        pending, self._unknown_changed = self._unknown_changed, set()
+        pending, self._unknown_changed = self._unknown_changed, {}
+        covered, self._covered_unknown = self._covered_unknown, {}
         while True:
             page = await self._store.list_deployments(limit=MAX_PAGE_LIMIT, offset=offset)
             for record in page.items:
@@ -228,12 +243,18 @@ class Reconciler:
                     # Spread the first observations over one period, not all at once.
                     period = self.resync if adapter.watches else self.interval
                     offset_due = (zlib.crc32(record.deployment_id.encode()) % 1000) / 1000
-                    changed = (record.adapter, record.backend_ref) in pending
+                    key = (record.adapter, record.backend_ref)
+                    reported = pending.get(key)
+                    if reported is not None and reported <= covered.get(key, -math.inf):
+                        self.stats.covered += 1
+                        reported = None
                     tracked = self._tracked[record.deployment_id] = _Tracked(
                         record.deployment_id,
                         record.adapter,
                         record.backend_ref,
-                        due=now if changed else now + period * offset_due,
+                        due=now if reported is not None else now + period * offset_due,
+                        reported=reported,
+                        due_unchanged=now + period * offset_due,
                     )
                 elif tracked.backend_ref != record.backend_ref:
                     self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)
@@ -295,24 +316,56 @@ class Reconciler:
         if changes.resync:
             for tracked in self._tracked.values():
                 if tracked.adapter == adapter:
-                    tracked.due = min(tracked.due, now)
-                    if tracked.deployment_id in self._in_flight:
-                        tracked.changed_meanwhile = True
+                    self._report(tracked, now, now)
         for ref in changes.refs:
             deployment_id = self._by_ref.get((adapter, ref))
             if deployment_id is None:
                 unknown = True  # created since the last listing, or not ours
-                if len(self._unknown_changed) < 10_000:  # bounded: foreign objects too
-                    self._unknown_changed.add((adapter, ref))
+                key = (adapter, ref)
+                # Bounded: foreign objects too.
+                if key in self._unknown_changed or len(self._unknown_changed) < 10_000:
+                    self._unknown_changed[key] = now
                 continue
-            tracked = self._tracked[deployment_id]
             # Read after a short settle: one change (an install, an edit) is reported as
             # several object events, which then cost one read instead of one each.
-            tracked.due = min(tracked.due, now + CHANGE_SETTLE)
-            if deployment_id in self._in_flight:
-                tracked.changed_meanwhile = True
+            self._report(self._tracked[deployment_id], now, now + CHANGE_SETTLE)
         if unknown and changes.refs and not changes.resync:
             self._relist.set()
+        self._wake.set()
+
+    def _report(self, tracked: _Tracked, now: float, due: float) -> None:
+        """A change of ``tracked`` reported at ``now``: read it by ``due``."""
+        if tracked.reported is None:
+            tracked.due_unchanged = tracked.due
+        tracked.reported = now
+        tracked.due = min(tracked.due, due)
+        if tracked.deployment_id in self._in_flight:
+            tracked.changed_meanwhile = True
+
+    def read_recorded(self, adapter: str, backend_ref: str, started: float) -> None:
+        """An operation recorded what a read of ``backend_ref`` that began at ``started``
+        (monotonic) found (see ``HookBus.recorded_read``). The changes reported before then
+        are in it: their reads are dropped. One reported later may be a change made after
+        that read began (by anyone): it is still read."""
+        deployment_id = self._by_ref.get((adapter, backend_ref))
+        tracked = self._tracked.get(deployment_id) if deployment_id is not None else None
+        if tracked is None:
+            # Not tracked yet (a create): the listing that finds it decides (bounded).
+            key = (adapter, backend_ref)
+            if key in self._unknown_changed and (
+                key in self._covered_unknown or len(self._covered_unknown) < 10_000
+            ):
+                self._covered_unknown[key] = started
+            return
+        if tracked.reported is None or tracked.reported > started:
+            return
+        if tracked.deployment_id in self._in_flight:
+            # A read of the reconciler's own is under way and may record what it found before
+            # the operation's read: the read that follows it stays.
+            return
+        self.stats.covered += 1
+        tracked.reported = None
+        tracked.due = tracked.due_unchanged
         self._wake.set()
 
     # -- observing -------------------------------------------------------------------------
@@ -372,6 +425,7 @@ class Reconciler:
                     await asyncio.sleep(wait)
                     wait = bucket.wait_time()
                 tracked.changed_meanwhile = False
+                tracked.reported = None  # this read covers them
                 ok = await self.observe_once(tracked.deployment_id)
             self._next_read(tracked, ok)
         finally:
@@ -389,6 +443,7 @@ class Reconciler:
                     wait = bucket.wait_time()
                 for tracked in batch:
                     tracked.changed_meanwhile = False
+                    tracked.reported = None  # this read covers them
                 reads: dict[str, DeploymentInfo | NetweaveError] | None = None
                 try:
                     adapter = self._registry.owner(name)

@@ -215,6 +215,42 @@ async def test_states_patch_etag_and_delete(
     assert (await call(gw, contract, "GET", f"/vnf_packages/{pkg}")).status_code == 404
 
 
+@pytest.mark.parametrize("blob", [0, 256 * 1024], ids=["small-chart", "chart-most-of-it"])
+async def test_the_package_checksum_is_the_csars_own(
+    gw: Gateway, contract: ContractValidator, tmp_path: Path, blob: int
+) -> None:
+    """The VNF package's checksum is the SHA-256 of the CSAR as uploaded (not its chart's),
+    whether it is read before the adapter is called or while it checks the chart (when the
+    chart is most of the CSAR)."""
+    import hashlib
+    import io
+    import tarfile
+
+    chart = tmp_path / "web-1.0.0.tgz"
+    with tarfile.open(chart, "w:gz") as tar:
+        for name, data in (
+            ("web/Chart.yaml", b"apiVersion: v2\nname: web\nversion: 1.0.0\n"),
+            ("web/files/blob.bin", os.urandom(blob)),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    csar = build_csar(tmp_path / "p.csar", vnfd=vnfd_document(f"vnfd-{blob}"), chart=chart)
+    assert (2 * chart.stat().st_size >= csar.stat().st_size) == bool(blob)
+    pkg = (await call(gw, contract, "POST", "/vnf_packages", {})).json()["id"]
+    put = await call(
+        gw, contract, "PUT", f"/vnf_packages/{pkg}/package_content", content=csar.read_bytes(),
+        **{"Content-Type": "application/zip"},
+    )  # fmt: skip
+    assert put.status_code == 202, put.text
+    got = (await call(gw, contract, "GET", f"/vnf_packages/{pkg}")).json()
+    assert got["onboardingState"] == "ONBOARDED"
+    assert got["checksum"] == {
+        "algorithm": "SHA-256",
+        "hash": hashlib.sha256(csar.read_bytes()).hexdigest(),
+    }
+
+
 async def test_upload_from_uri_goes_through_the_fetch_policy(
     gw: Gateway, contract: ContractValidator
 ) -> None:

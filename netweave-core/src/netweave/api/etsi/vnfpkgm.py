@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import tempfile
 import zipfile
@@ -399,7 +398,6 @@ async def _receive_body(
     fd, name = tempfile.mkstemp(prefix="vnfpkg-", suffix=".upload", dir=pkgm.tmp_dir)
     target = Path(name)
     total = 0
-    digest = hashlib.sha256()
     stream: CsarStream | None = None
     try:
         # Unbuffered, written on the loop as api.uploads does: a page-cache write of a body
@@ -414,7 +412,6 @@ async def _receive_body(
                     raise PayloadTooLarge(
                         f"the package exceeds the limit of {limit} bytes", details={"limit": limit}
                     )
-                digest.update(chunk)
                 _write_all(sink, chunk)
                 stream.wrote(total)
         stream.end()
@@ -425,7 +422,9 @@ async def _receive_body(
         if stream is not None:
             await asyncio.shield(asyncio.to_thread(stream.abandon))
         raise
-    return target, digest.hexdigest(), stream
+    # No digest of the body here: the CSAR's own SHA-256 is read back while the adapter checks
+    # its chart (VnfPkgmService._onboard_csar), not taken from the loop while the body arrives.
+    return target, None, stream
 
 
 class VnfPkgmController(Controller):

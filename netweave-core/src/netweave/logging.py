@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import logging
+import random as _random
 import re
-import secrets as _secrets
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
@@ -158,7 +158,9 @@ def _add_request_id(
 
 
 def new_request_id() -> str:
-    return _secrets.token_hex(8)
+    # 16 hex digits. Unique, not secret (it is echoed and logged): the process's seeded PRNG,
+    # not the system's random source — a system call on every request.
+    return f"{_random.getrandbits(64):016x}"
 
 
 def bind_request_id(request_id: str | None = None) -> str:

@@ -84,11 +84,12 @@ class Authenticator(Protocol):
 class StaticTokenAuthenticator:
     def __init__(self, token: str) -> None:
         self._digest = hashlib.sha256(token.encode()).digest()
+        self._principal = Principal(subject="static-token", scopes=ALL_SCOPES)  # immutable
 
     async def authenticate(self, token: str) -> Principal | None:
         candidate = hashlib.sha256(token.encode()).digest()
         if hmac.compare_digest(candidate, self._digest):
-            return Principal(subject="static-token", scopes=ALL_SCOPES)
+            return self._principal
         return None
 
 

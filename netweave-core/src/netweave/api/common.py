@@ -8,11 +8,14 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from litestar import Request, Response
-from litestar.datastructures import State
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import NamedDependency
 from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from litestar.response.base import ASGIResponse
+from litestar.types import TypeEncodersMap
 from pydantic import BaseModel
 
 from netweave.api.auth import is_json_media_type, principal_of
@@ -133,11 +136,6 @@ async def check_query_parameters(request: Request[Any, Any, Any]) -> None:
         seen.add(key)
 
 
-def provide_services(state: State) -> Services:
-    services: Services = state.services
-    return services
-
-
 def is_json(content_type: str) -> bool:
     return is_json_media_type(content_type)
 
@@ -145,6 +143,91 @@ def is_json(content_type: str) -> bool:
 #: Handler ``opt`` for routes with a JSON body: the /o2dms middleware answers 415 for any other
 #: Content-Type before the body is read.
 JSON_BODY: dict[str, Any] = {"json_body": True}
+
+
+_JSON_TYPE = (b"content-type", JSON.encode())
+
+
+class JsonBytes(Response[Any]):
+    """JSON already rendered (the package views kept in their rows), answered as it is.
+
+    Litestar's own answer to a ``Response`` builds a header container, resolves the media type
+    and encoders and renders the content again (bytes pass through); for a route whose whole
+    work is one small read that cost as much as the rest of the route. With nothing added by
+    the route (headers, cookies, background tasks) this answers with the two ASGI messages
+    Litestar would send, the same headers in the same order; otherwise it is a ``Response``.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        # What Response.__init__ sets for (body, media_type=JSON, status_code), without its
+        # conversions of arguments this never has (a fifth of the answer's cost).
+        self.content = body
+        self.background = None
+        self.cookies = []
+        self.encoding = "utf-8"
+        self.headers = {}
+        self.media_type = JSON
+        self.status_code = status_code
+        self.response_type_encoders = {}
+
+    def to_asgi_response(
+        self,
+        app: Any,
+        request: Request[Any, Any, Any],
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Any = None,
+        encoded_headers: Any = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: Any = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> ASGIResponse:
+        if (
+            app is None
+            and background is None
+            and self.background is None
+            and not cookies
+            and not self.cookies
+            and not encoded_headers
+            and not headers
+            and not self.headers
+            and not is_head_response
+        ):
+            return _JsonAnswer(self.status_code or status_code or 200, self.content)
+        return super().to_asgi_response(
+            app,
+            request,
+            background=background,
+            cookies=cookies,
+            encoded_headers=encoded_headers,
+            headers=headers,
+            is_head_response=is_head_response,
+            media_type=media_type,
+            status_code=status_code,
+            type_encoders=type_encoders,
+        )
+
+
+class _JsonAnswer(ASGIResponse):
+    """``ASGIResponse(body=body, media_type=JSON, status_code=status)``, its fields set
+    directly: the same headers (``content-type``, ``content-length``) and messages."""
+
+    __slots__ = ()
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.headers = MutableScopeHeaders()
+        self.headers.headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body))]
+        self._encoded_cookies = ()
+        self.background = None
+        self.body = body
+        self.content_length = len(body)
+        self.encoding = "utf-8"
+        self.is_head_response = False
+        self.status_code = status
 
 
 def model_response(

@@ -39,7 +39,7 @@ from netweave.api.auth import (
     auth_middleware,
     bootstrap_token,
 )
-from netweave.api.common import check_query_parameters, provide_services
+from netweave.api.common import check_query_parameters
 from netweave.api.observability import observability_middleware_factory
 from netweave.api.openapi import finalize_openapi
 from netweave.api.problems import BodyDecodingRequest, problem_response
@@ -79,6 +79,8 @@ class NetweaveCore(InitPluginProtocol):
         self.store = store
         self.plugin_manager = plugin_manager
         self.metrics = Metrics()
+        #: Built in the lifespan (``services`` of every handler).
+        self._services: Services | None = None
 
     # -- assembly ------------------------------------------------------------------------------
 
@@ -128,10 +130,9 @@ class NetweaveCore(InitPluginProtocol):
         # Appended as its own init plugin so it runs after Litestar's pydantic plugin has put
         # its decoders first (the first matching decoder wins).
         app_config.plugins.append(_StrictRequestBodies())
-        # use_cache: the services object lives as long as the app (built once in the lifespan).
-        app_config.dependencies["services"] = Provide(
-            provide_services, sync_to_thread=False, use_cache=True
-        )
+        # A provider without parameters: Litestar then extracts nothing for it per request (a
+        # ``state`` parameter cost a copy of the application state on every request).
+        app_config.dependencies["services"] = Provide(self._provide_services, sync_to_thread=False)
         app_config.exception_handlers[Exception] = problem_response
         app_config.middleware.insert(0, observability_middleware_factory(self.metrics))
         app_config.openapi_config = OpenAPIConfig(
@@ -177,6 +178,12 @@ class NetweaveCore(InitPluginProtocol):
         app_config.route_handlers.extend(build_handlers(declared))
         return app_config
 
+    def _provide_services(self) -> Services:
+        services = self._services
+        if services is None:
+            raise RuntimeError("the gateway's services are not started (lifespan)")
+        return services
+
     # -- lifespan ------------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -209,6 +216,7 @@ class NetweaveCore(InitPluginProtocol):
                 self.settings, store, self.registry, self.plugin_manager, self.metrics
             )
             app.state.services = services
+            self._services = services
             services.worker.start()
             if services.notifications is not None:
                 services.notifications.worker.start()
@@ -218,6 +226,7 @@ class NetweaveCore(InitPluginProtocol):
             try:
                 yield
             finally:
+                self._services = None
                 if services.reconciler is not None:
                     await services.reconciler.stop()
                 await services.worker.stop()

@@ -16,10 +16,10 @@ from netweave.adapters import PackageUpload
 from netweave.api.auth import SCOPE_ADMIN, UnsupportedMediaType, require_scope
 from netweave.api.common import (
     API_PREFIX,
-    JSON,
     JSON_BODY,
     AdapterFilter,
     IdempotencyKeyHeader,
+    JsonBytes,
     Limit,
     Offset,
     PackageIdParam,
@@ -109,7 +109,7 @@ class PackageController(Controller):
             offset=offset,
             marker=marker,
         )
-        return Response(content=body, media_type=JSON)  # type: ignore[arg-type]
+        return JsonBytes(body)
 
     @get("/{packageId:str}", operation_id="GetNfDeploymentDescriptor", summary="Get a package")
     async def get_package(
@@ -117,7 +117,7 @@ class PackageController(Controller):
     ) -> Response[DeploymentPackage]:
         """One package with its adapter's extensions (chart version, app version …)."""
         body = await services.packages.get_json(package_id)
-        return Response(content=body, media_type=JSON)  # type: ignore[arg-type]
+        return JsonBytes(body)
 
     @post(
         operation_id="CreateNfDeploymentDescriptor",

@@ -292,6 +292,19 @@ async def test_package_metrics_count(gw: Gateway) -> None:
     assert 'o2dms_package_uploads_total{adapter="mem",status="failure"} 1.0' in text
     assert 'o2dms_package_deletions_total{adapter="mem",status="success"} 1.0' in text
     assert 'o2dms_package_list_duration_seconds_count{adapter="all"} 1.0' in text
+
+
+async def test_list_metric_labels_only_configured_adapters(gw: Gateway) -> None:
+    """A client's ``adapter`` filter names the list's metric series only when it names a
+    configured adapter: made-up values would each add a series /metrics keeps forever."""
+    await gw.get(BASE, params={"adapter": "mem"})
+    for i in range(20):
+        response = await gw.get(BASE, params={"adapter": f"made-up-{i}"})
+        assert response.status_code == 200 and response.json()["items"] == []
+    text = (await gw.client.get("/metrics")).text
+    assert "made-up" not in text
+    assert 'o2dms_package_list_duration_seconds_count{adapter="mem"} 1.0' in text
+    assert 'o2dms_package_list_duration_seconds_count{adapter="unknown"} 20.0' in text
     assert 'o2dms_packages_total{adapter="mem",status="AVAILABLE"} 0.0' in text
     assert "o2dms_http_requests_total" in text
     assert "o2dms_operations_running" in text

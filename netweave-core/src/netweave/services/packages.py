@@ -268,7 +268,11 @@ class PackageService:
                 return await self._page_json(**filters)
 
             body = await self.cache.get_or_compute(key, compute)
-        self._metrics.package_list_duration.labels(adapter=filters.get("adapter") or "all").observe(
+        # The label is the client's filter: only a configured adapter's name may become one, or
+        # each new value would be a series of its own that /metrics keeps forever.
+        adapter = filters.get("adapter")
+        label = "all" if adapter is None else adapter if adapter in self._registry else "unknown"
+        self._metrics.package_list_duration.labels(adapter=label).observe(
             time.perf_counter() - started
         )
         return body

@@ -55,6 +55,7 @@ from netweave.adapters import (
     PackageInfo,
     PackageListing,
     PackageUpload,
+    read_begins,
 )
 from netweave.adapters.idempotency import idempotency_stamp
 from netweave.adapters.kubernetes import ObjectReader
@@ -81,7 +82,6 @@ from netweave.models import (
     ResourceStatus,
     RevisionEntry,
 )
-from netweave.operations.observe import read_begins
 
 from netweave_helm import live, sdk
 from netweave_helm.archives import check_schema_references, inspect_archive

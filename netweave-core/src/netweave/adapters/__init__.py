@@ -13,6 +13,7 @@ from netweave.adapters.base import (
 )
 from netweave.adapters.capabilities import Capability
 from netweave.adapters.info import AdapterInfo
+from netweave.adapters.reads import read_begins
 from netweave.adapters.routes import RegisterRoute, Route, RouteRequest, RouteResponse
 from netweave.adapters.types import (
     AdapterHealth,
@@ -53,4 +54,5 @@ __all__ = [
     "Timeouts",
     "Workload",
     "describe_capabilities",
+    "read_begins",
 ]

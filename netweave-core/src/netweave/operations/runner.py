@@ -45,6 +45,7 @@ from netweave.adapters import (
     KnownState,
     OperationContext,
 )
+from netweave.adapters.reads import reads_marked
 from netweave.adapters.times import now
 from netweave.adapters.values import merge_values, values_contain
 from netweave.config.registry import AdapterRegistry
@@ -70,7 +71,6 @@ from netweave.operations.convert import (
 )
 from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
-from netweave.operations.observe import reads_marked
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 
 _log = logging.getLogger("netweave.operations")

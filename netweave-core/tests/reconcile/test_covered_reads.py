@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,18 @@ from support.memory_adapter import MemoryAdapter
 BASE = "/o2dms/v1/nfDeployments"
 #: Nothing read on a schedule during a test: only reported changes ask for reads.
 QUIET = ReconcileSettings(interval=3600.0, resync=3600.0, lease_seconds=5.0, list_interval=0.2)
+
+
+@asynccontextmanager
+async def quiet_gateway(tmp_path: Path) -> AsyncIterator[tuple[Gateway, MemoryAdapter, Reconciler]]:
+    """A gateway on a memory adapter whose reconciler reads only what is reported (QUIET)."""
+    settings = make_settings(tmp_path / "data")
+    settings.reconcile = QUIET
+    adapter = MemoryAdapter("mem")
+    async with running_gateway(tmp_path, adapters=[adapter], settings=settings) as gw:
+        reconciler = gw.app.state.services.reconciler
+        assert reconciler is not None
+        yield gw, adapter, reconciler
 
 
 async def until(predicate: Any, within: float = 10.0) -> None:
@@ -71,12 +85,7 @@ async def upgrade_polled(
 
 
 async def test_a_change_the_operations_final_read_saw_is_not_read_again(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data")
-    settings.reconcile = QUIET
-    adapter = MemoryAdapter("mem")
-    async with running_gateway(tmp_path, adapters=[adapter], settings=settings) as gw:
-        reconciler = gw.app.state.services.reconciler
-        assert reconciler is not None
+    async with quiet_gateway(tmp_path) as (gw, adapter, reconciler):
         deployment_id, _ref = await tracked_quietly(gw, reconciler)
         covered = reconciler.stats.covered
         reads = len(adapter.calls_to("get_deployment"))
@@ -99,12 +108,7 @@ async def test_a_change_the_operations_final_read_saw_is_not_read_again(tmp_path
 async def test_a_change_reported_while_the_final_read_ran_is_read_and_recorded(
     tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path / "data")
-    settings.reconcile = QUIET
-    adapter = MemoryAdapter("mem")
-    async with running_gateway(tmp_path, adapters=[adapter], settings=settings) as gw:
-        reconciler = gw.app.state.services.reconciler
-        assert reconciler is not None
+    async with quiet_gateway(tmp_path) as (gw, adapter, reconciler):
         deployment_id, ref = await tracked_quietly(gw, reconciler)
         covered = reconciler.stats.covered
 

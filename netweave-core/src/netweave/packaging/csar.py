@@ -67,7 +67,7 @@ from typing import IO, Any
 from cryptography import x509
 
 from netweave.errors import InvalidInput, NetweaveError
-from netweave.packaging.growing import Abandoned, GrowingFile
+from netweave.packaging.growing import Abandoned, ForwardReader, GrowingFile
 from netweave.packaging.signatures import (
     DIGESTS,
     load_certificates,
@@ -328,7 +328,7 @@ class Archive:
 ChartFollower = Callable[[IO[bytes], int], object]
 
 
-class _Pipe(io.RawIOBase):
+class _Pipe(ForwardReader):
     """The chunks of a member handed to another thread (at most a few buffered: bounded
     memory). Seekable only back to the start while still in the first chunk (a reader that
     sniffs the magic bytes first)."""
@@ -358,15 +358,6 @@ class _Pipe(io.RawIOBase):
         while not self._ended:
             if self._queue.get() is None:
                 self._ended = True
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         target = offset if whence == io.SEEK_SET else self._position + offset

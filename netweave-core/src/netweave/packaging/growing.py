@@ -19,7 +19,23 @@ class Abandoned(Exception):
     """The file will not be completed (the upload failed): the reader stops."""
 
 
-class GrowingFile(io.RawIOBase):
+class ForwardReader(io.RawIOBase):
+    """A raw reader that knows its position (``_position``) and says it is seekable; each
+    subclass's ``seek`` decides which positions it can go back to."""
+
+    _position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+
+class GrowingFile(ForwardReader):
     """Raw reads of ``path`` that wait until the bytes asked for are written, or the file
     ended: they return what a read of the finished file would. The writer says
     :meth:`wrote` with the total written (and in the file: unbuffered) after each write, then
@@ -48,15 +64,6 @@ class GrowingFile(io.RawIOBase):
             self._changed.notify()
 
     # The reader's side.
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_SET:
             self._position = offset
@@ -90,4 +97,4 @@ class GrowingFile(io.RawIOBase):
         super().close()
 
 
-__all__ = ["WAKE_BYTES", "Abandoned", "GrowingFile"]
+__all__ = ["WAKE_BYTES", "Abandoned", "ForwardReader", "GrowingFile"]

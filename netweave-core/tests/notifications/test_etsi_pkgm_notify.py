@@ -216,9 +216,12 @@ async def test_onboarding_state_change_and_deletion_notify_through_filters(
                 (CHANGE, csar_pkg, "vnfd-42", "OP_STATE_CHANGE", "DISABLED"),
                 (CHANGE, csar_pkg, "vnfd-42", "PKG_DELETE", "-"),
             ]
+            # Every subscription's deliveries asserted below: each goes out on its own.
             bodies = await sink.wait_for(
                 lambda got: (
                     len(story(got, everything)) >= len(expected_all)
+                    and len(story(got, by_vnfd)) >= 5
+                    and len(story(got, by_product)) >= 1
                     and len(story(got, disabling)) >= 3
                 )
             )

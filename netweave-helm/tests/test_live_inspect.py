@@ -120,3 +120,39 @@ def test_a_missing_object_is_not_ready_and_a_failed_read_is_raised() -> None:
     failing = Reader({SERVICE: _service("web")}, fail=DEPLOYMENT)
     with pytest.raises(BackendUnavailable):
         live.inspect(failing, MANIFEST, "ns")  # type: ignore[arg-type]
+
+
+def test_a_manifest_read_again_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runner's polls and the reconciler's reads describe the same release (the same
+    # manifest, a new string each time): its objects are parsed once; another manifest, or the
+    # same in another namespace, is parsed; the kept ones are bounded.
+    import yaml
+
+    parses: list[str] = []
+    real = yaml.load_all
+
+    def counted(stream: Any, Loader: Any) -> Any:
+        parses.append(stream)
+        return real(stream, Loader=Loader)
+
+    monkeypatch.setattr(live.yaml, "load_all", counted)
+    monkeypatch.setattr(live, "_parsed", type(live._parsed)())
+    monkeypatch.setattr(live, "_parsed_chars", 0)
+    first = live.desired_objects(MANIFEST, "ns")
+    assert len(parses) == 2  # two documents
+    again = live.desired_objects("".join(list(MANIFEST)), "ns")
+    assert len(parses) == 2
+    assert again == first and again is not first
+    reader = Reader({SERVICE: _service("web"), DEPLOYMENT: READY_DEPLOYMENT})
+    view = live.inspect(reader, MANIFEST, "ns")  # type: ignore[arg-type]
+    assert len(parses) == 2 and [r.kind for r in view.resources] == ["Service", "Deployment"]
+    other = live.desired_objects(MANIFEST, "other")
+    assert len(parses) == 4 and {d.namespace for d in other} == {"other"}
+    changed = live.desired_objects(MANIFEST.replace("replicas: 1", "replicas: 2"), "ns")
+    assert len(parses) == 6 and changed[1].obj["spec"] == {"replicas": 2}
+    # Bounded: the least recently used goes first.
+    monkeypatch.setattr(live, "_PARSED_ENTRIES", 2)
+    live.desired_objects(MANIFEST, "ns")  # used again: now the most recent
+    live.desired_objects(MANIFEST, "third")
+    assert len(live._parsed) == 2 and ("other", MANIFEST) not in live._parsed
+    assert ("ns", MANIFEST) in live._parsed

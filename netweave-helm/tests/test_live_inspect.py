@@ -126,16 +126,14 @@ def test_a_manifest_read_again_is_not_parsed_again(monkeypatch: pytest.MonkeyPat
     # The runner's polls and the reconciler's reads describe the same release (the same
     # manifest, a new string each time): its objects are parsed once; another manifest, or the
     # same in another namespace, is parsed; the kept ones are bounded.
-    import yaml
-
     parses: list[str] = []
-    real = yaml.load_all
+    real = live.load_documents
 
-    def counted(stream: Any, Loader: Any) -> Any:
-        parses.append(stream)
-        return real(stream, Loader=Loader)
+    def counted(text: str) -> list[Any]:
+        parses.append(text)
+        return real(text)
 
-    monkeypatch.setattr(live.yaml, "load_all", counted)
+    monkeypatch.setattr(live, "load_documents", counted)
     monkeypatch.setattr(live, "_parsed", type(live._parsed)())
     monkeypatch.setattr(live, "_parsed_chars", 0)
     first = live.desired_objects(MANIFEST, "ns")

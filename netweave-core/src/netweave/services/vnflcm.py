@@ -56,7 +56,12 @@ from netweave.services.vnflcm_notify import (
     VnfLcmSubscriptions,
 )
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
-from netweave.store.vnf import ColumnTerm, VnfInstanceRecord, VnfLcmOpOccRecord
+from netweave.store.vnf import (
+    ColumnTerm,
+    SummaryPage,
+    VnfInstanceRecord,
+    VnfLcmOpOccRecord,
+)
 
 VnfdAspects = Callable[[str, str | None], Awaitable[dict[str, dict[str, Any]]]]
 #: A package's VNFD's instantiation levels for a flavour: level id → aspect id → scale level.
@@ -294,7 +299,7 @@ class VnfLcmService:
         limit: int,
         where: Sequence[ColumnTerm],
         adapter: str | None,
-    ) -> tuple[list[Sequence[Any]], bool, tuple[datetime, str] | None]:
+    ) -> SummaryPage:
         """A page of instances' plain attributes, filtered exactly by ``where`` (see
         ``VnfStore.vnf_instance_summaries``)."""
         return await self._store.vnf_instance_summaries(

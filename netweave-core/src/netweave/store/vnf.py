@@ -233,6 +233,25 @@ def _summary_statement(
     return query
 
 
+#: What a joined page holds of each instance's package: (present, provider, product name,
+#: version); (False, None, "", "") when the package is gone.
+SummaryPackage = tuple[bool, str | None, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPage:
+    """A joined list page (``VnfStore.vnf_instance_summaries``). ``rows``: (id, name,
+    description, vnfdId, has a deployment, instantiated, created_at; truthy flags), each a
+    plain hashable tuple as read (a list page keeps its items' JSON by them); ``packages``:
+    the package of each vnfdId the rows name; ``more``: whether rows follow; ``last``: the
+    last row's key when they do."""
+
+    rows: Sequence[tuple[Any, ...]]
+    packages: dict[str, SummaryPackage]
+    more: bool
+    last: tuple[datetime, str] | None
+
+
 @dataclass(slots=True)
 class VnfInstanceRecord:
     vnf_instance_id: str
@@ -347,14 +366,12 @@ class VnfStore(Protocol):
         limit: int,
         where: Sequence[ColumnTerm],
         adapter: str | None = None,
-    ) -> tuple[list[Sequence[Any]], bool, tuple[datetime, str] | None]:
-        """One read of a list page's plain attributes, joined with each instance's deployment,
-        instantiate operation and package: rows of (id, name, description, vnfdId, has a
-        deployment, instantiated, package present, provider, product name, version; truthy
-        flags), at most ``limit``, ordered by (created_at, id) strictly after ``after``;
-        whether more follow; the last row's key when they do. ``where``: ``in``/``nin`` terms
-        on the expressions the face renders, evaluated exactly; ``adapter``: only the
-        instances of that deployment manager."""
+    ) -> SummaryPage:
+        """One read of a list page's plain attributes, joined with each instance's deployment
+        and instantiate operation, at most ``limit`` rows ordered by (created_at, id) strictly
+        after ``after``, with the package of each vnfdId they name (see :class:`SummaryPage`).
+        ``where``: ``in``/``nin`` terms on the expressions the face renders, evaluated exactly;
+        ``adapter``: only the instances of that deployment manager."""
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None: ...
 
@@ -482,7 +499,7 @@ class VnfRows:
         limit: int,
         where: Sequence[ColumnTerm],
         adapter: str | None = None,
-    ) -> tuple[list[Sequence[Any]], bool, tuple[datetime, str] | None]:
+    ) -> SummaryPage:
         store = _sql(self)
         shape = tuple((t.column, t.op, len(t.values)) for t in where)
         statement = _summary_statement(shape, after is not None, adapter is not None)
@@ -504,24 +521,23 @@ class VnfRows:
         )
         raw = rows is not None
         if rows is None:
-            rows = await store._read(what, statement, params)
+            rows = [tuple(row) for row in await store._read(what, statement, params)]
         more = len(rows) > limit
-        page: Sequence[Sequence[Any]] = rows[:limit]
+        page: Sequence[tuple[Any, ...]] = rows[:limit] if more else rows
         last: tuple[datetime, str] | None = None
         if more:
             at = page[-1][_SUMMARY_AT]
             last = (_READ_AT(at) if raw else at, page[-1][0])
         # The package of each vnfdId, once per page (the store caches package reads).
-        packages: dict[str, tuple[bool, str | None, str, str]] = {}
-        for row in page:
-            if row[3] not in packages:
-                package = await store.get_package(row[3])
-                packages[row[3]] = (
-                    (True, package.provider, package.name, package.version)
-                    if package is not None
-                    else (False, None, "", "")
-                )
-        return [(*row[:_SUMMARY_AT], *packages[row[3]]) for row in page], more, last
+        packages: dict[str, SummaryPackage] = {}
+        for vnfd_id in {row[3] for row in page}:
+            package = await store.get_package(vnfd_id)
+            packages[vnfd_id] = (
+                (True, package.provider, package.name, package.version)
+                if package is not None
+                else (False, None, "", "")
+            )
+        return SummaryPage(page, packages, more, last)
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
         values = {f.name: getattr(record, f.name) for f in fields(record)}
@@ -653,6 +669,8 @@ class VnfRows:
 
 __all__ = [
     "ColumnTerm",
+    "SummaryPackage",
+    "SummaryPage",
     "VnfInstanceRecord",
     "VnfLcmOpOccRecord",
     "VnfLcmSubscriptionRecord",

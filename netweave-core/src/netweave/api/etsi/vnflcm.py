@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 import msgspec
@@ -255,10 +255,39 @@ async def _scan(
     return items, more, key(last) if last is not None else None
 
 
-#: Rendered list items kept per (apiRoot, version, dropped attributes), and how many of each.
-_FRAGMENTS: dict[tuple[str, int, frozenset[str]], dict[tuple[Any, ...], bytes]] = {}
-_FRAGMENT_ROOTS = 16
+class _Fragments:
+    """Rendered list items (their JSON), kept by everything they are rendered from: a group per
+    (apiRoot, version, dropped attributes, vnfdId, package values), in it each item by the row
+    it comes from. A page is then mostly a join of kept bytes. Bounded: the apiRoot comes from
+    the request's Host."""
+
+    __slots__ = ("count", "groups")
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[Any, ...], dict[tuple[Any, ...], bytes]] = {}
+        self.count = 0
+
+    def group(self, key: tuple[Any, ...]) -> dict[tuple[Any, ...], bytes]:
+        kept = self.groups.get(key)
+        if kept is None:
+            if len(self.groups) >= _FRAGMENT_GROUPS:
+                self.groups.clear()
+                self.count = 0
+            kept = self.groups[key] = {}
+        return kept
+
+    def add(self, kept: dict[tuple[Any, ...], bytes], row: tuple[Any, ...], item: bytes) -> None:
+        if self.count >= _FRAGMENTS_KEPT:
+            for group in self.groups.values():
+                group.clear()  # the groups stay: a page holds on to its own
+            self.count = 0
+        kept[row] = item
+        self.count += 1
+
+
+_FRAGMENT_GROUPS = 256
 _FRAGMENTS_KEPT = 20_000
+_FRAGMENTS = _Fragments()
 
 #: Whether a list whose filter SQL answers exactly and whose selector keeps only plain
 #: attributes is read as one joined page (the common path); tests turn it off to compare.
@@ -282,25 +311,29 @@ async def _summary_page(
     dropped = render.summary_dropped(selector)
     if where is None or dropped is None:
         return None
-    rows, more, last_key = await lcm.summary_page(after, PAGE_SIZE, where, manager)
-    # Each item's JSON is kept by everything it is rendered from (the row's values, the
-    # apiRoot, the version, the dropped attributes): a page is mostly a join of kept bytes.
-    kept = _FRAGMENTS.get((base, major, dropped))
-    if kept is None:
-        if len(_FRAGMENTS) >= _FRAGMENT_ROOTS:
-            _FRAGMENTS.clear()  # bounded: the apiRoot comes from the request's Host
-        kept = _FRAGMENTS[(base, major, dropped)] = {}
-    parts = []
-    for row in rows:
-        values = tuple(row)
-        fragment = kept.get(values)
-        if fragment is None:
-            fragment = _encoder.encode(render.render_summary(values, base, major, dropped))
-            if len(kept) >= _FRAGMENTS_KEPT:
-                kept.clear()
-            kept[values] = fragment
-        parts.append(fragment)
-    return b"[" + b",".join(parts) + b"]", more, last_key
+    page = await lcm.summary_page(after, PAGE_SIZE, where, manager)
+    rows, packages = page.rows, page.packages
+    groups = {
+        vnfd_id: _FRAGMENTS.group((base, major, dropped, vnfd_id, package))
+        for vnfd_id, package in packages.items()
+    }
+    # The kept items looked up by the rows as read; one vnfdId (a page filtered on it) in a
+    # loop that runs in C.
+    parts: list[bytes | None]
+    if len(groups) == 1:
+        (kept,) = groups.values()
+        parts = list(map(kept.get, rows))
+    else:
+        parts = [groups[row[3]].get(row) for row in rows]
+    if not all(parts):
+        for i, row in enumerate(rows):
+            if parts[i] is None:
+                item = _encoder.encode(
+                    render.render_summary((*row[:6], *packages[row[3]]), base, major, dropped)
+                )
+                _FRAGMENTS.add(groups[row[3]], row, item)
+                parts[i] = item
+    return b"[" + b",".join(cast("list[bytes]", parts)) + b"]", page.more, page.last
 
 
 def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:

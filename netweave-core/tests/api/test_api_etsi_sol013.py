@@ -6,14 +6,19 @@ validated against the SOL003 V3.7.1 contract (its two known defects corrected, s
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
-from netweave.api.etsi import vnflcm
+from netweave.api.etsi import sol013, vnflcm
+from netweave.errors import InvalidInput
 from netweave.testing.contracts import ContractValidator
 from netweave.testing.etsi import sol003_vnflcm_contract
 from support.gateway import Gateway
@@ -196,6 +201,45 @@ async def test_paging_with_marker_and_link(
     assert seen == [ids[0], ids[2], ids[3], ids[4]]
     bad = await call(gw, contract, "GET", "/vnf_instances?nextpage_opaque_marker=%%%")
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["c50dd431-8240-4b8c-aa23-00c827d9b6e7", "", 'a"b', "a\\b", "tab\tnew\nline", "\x7f",
+     "é", "€😀", " !#[]~"],
+)  # fmt: skip
+def test_markers_are_the_urlsafe_base64_of_the_json_pair(key: str) -> None:
+    """A marker stays what gateways issued before (restarted or older replicas' markers are
+    read alike): ``json.dumps([time, key])`` in urlsafe base64, unpadded; read back as given."""
+    for stamp in (datetime(2026, 12, 7, 12, 4, 23, 247498, tzinfo=UTC), datetime(2026, 1, 2)):
+        marker = sol013.encode_marker(stamp, key)
+        raw = json.dumps([stamp.isoformat(), key]).encode()
+        assert marker == base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        assert sol013.decode_marker(marker) == (stamp, key)
+
+
+@pytest.mark.parametrize(
+    "raw", [b'["x", "y"]', b'"ab"', b"[1, 2]", b"\xff\xfe", b'["2026-01-01T00:00:00", "a", "b"]']
+)
+def test_markers_not_issued_here_are_refused(raw: bytes) -> None:
+    for marker in (base64.urlsafe_b64encode(raw).decode(), "%%%", "é", "!!"):
+        with pytest.raises(InvalidInput, match="nextpage_opaque_marker"):
+            sol013.decode_marker(marker)
+
+
+def test_next_link_encodes_the_query_and_appends_the_marker() -> None:
+    marker = sol013.encode_marker(datetime(2026, 1, 2, tzinfo=UTC), "k")
+    query = {"filter": "(eq,vnfInstanceName,a b&c=é)", "fields": None,
+             "nextpage_opaque_marker": "old"}  # fmt: skip
+    expected = urlencode(
+        [("filter", "(eq,vnfInstanceName,a b&c=é)"), ("fields", ""),
+         ("nextpage_opaque_marker", marker)]
+    )  # fmt: skip
+    for _ in range(2):  # the second from the kept query head
+        link = sol013.next_link("http://h/vnflcm/v2/vnf_instances", query, marker)
+        assert link == f'<http://h/vnflcm/v2/vnf_instances?{expected}>; rel="next"'
+    alone = sol013.next_link("http://h/x", {"nextpage_opaque_marker": "old"}, marker)
+    assert alone == f'<http://h/x?nextpage_opaque_marker={marker}>; rel="next"'
 
 
 async def test_modify_info_with_etag(gw: Gateway, contract: ContractValidator) -> None:

@@ -8,9 +8,9 @@ define is a 400, as the standard asks.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,8 +19,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
+
 from netweave.errors import InvalidInput, NetweaveError
 from netweave.store.vnf import ColumnTerm
+
+_decode_json = msgspec.json.Decoder().decode
 
 
 class NotAcceptable(NetweaveError):
@@ -135,6 +139,12 @@ def parse_filter(text: str | None, attributes: frozenset[str]) -> list[Term]:
         return []
     if len(text) > 4096:
         raise _bad("longer than 4096 characters")
+    # A client pages through one filter, so it is parsed again and again: kept parsed.
+    return list(_parsed_filter(text, attributes))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_filter(text: str, attributes: frozenset[str]) -> tuple[Term, ...]:
     terms: list[Term] = []
     for raw in _split(text, ";"):
         raw = raw.strip()
@@ -152,7 +162,7 @@ def parse_filter(text: str | None, attributes: frozenset[str]) -> list[Term]:
         if not path[0] or path[0] not in attributes or any(not s for s in path):
             raise _bad(f"{attr!r} is not an attribute of this resource")
         terms.append(Term(op, path, tuple(_unquote(v) for v in values)))
-    return terms
+    return tuple(terms)
 
 
 def _leaves(node: Any, path: Sequence[str]) -> Iterable[Any]:
@@ -453,17 +463,29 @@ def _drop(node: Any, path: tuple[str, ...]) -> None:
 # -- paging (SOL013 §5.4.2.3, alternative 2) --------------------------------------------------
 
 
+#: A key json.dumps writes as it is (printable ASCII but the quote and the backslash).
+_PLAIN_KEY = re.compile(r"[ !#-\[\]-~]*").fullmatch
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def encode_marker(stamp: datetime, key: str) -> str:
-    raw = json.dumps([stamp.isoformat(), key]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The urlsafe base64 (unpadded) of ``json.dumps([stamp.isoformat(), key])``, written
+    directly for a plain key (the same bytes: an ISO time needs no escape either)."""
+    if _PLAIN_KEY(key) is not None:
+        raw = f'["{stamp.isoformat()}", "{key}"]'.encode()
+    else:
+        raw = json.dumps([stamp.isoformat(), key]).encode()
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def decode_marker(marker: str | None) -> tuple[datetime, str] | None:
     if marker is None:
         return None
     try:
-        raw = base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4))
-        stamp, key = json.loads(raw)
+        encoded = marker.encode("ascii").translate(_FROM_URLSAFE)
+        raw = binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4))
+        stamp, key = _decode_json(raw)  # msgspec.DecodeError is a ValueError
         return datetime.fromisoformat(stamp), str(key)
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInput(
@@ -473,13 +495,19 @@ def decode_marker(marker: str | None) -> tuple[datetime, str] | None:
 
 
 def next_link(url: str, query: Mapping[str, str | None], marker: str) -> str:
-    pairs = [
+    """``marker`` is urlsafe base64 (:func:`encode_marker`), which urlencode leaves as it is."""
+    pairs = tuple(
         (name, value if value is not None else "")
         for name, value in query.items()
         if name != "nextpage_opaque_marker"
-    ]
-    pairs.append(("nextpage_opaque_marker", marker))
-    return f'<{url}?{urlencode(pairs)}>; rel="next"'
+    )
+    return f'<{url}?{_query_head(pairs)}nextpage_opaque_marker={marker}>; rel="next"'
+
+
+@functools.lru_cache(maxsize=256)
+def _query_head(pairs: tuple[tuple[str, str], ...]) -> str:
+    """The encoded query before the marker (the same on every page of one list)."""
+    return urlencode(pairs) + "&" if pairs else ""
 
 
 __all__ = [

@@ -45,3 +45,26 @@ async def test_headers_added_by_the_route_are_kept() -> None:
     answer = await _messages(JsonBytes(BODY), **options)
     assert answer == expected
     assert (b"x-route", b"1") in answer[0]["headers"]
+
+
+async def test_headers_of_the_answer_are_sent_first_as_litestar_sends_them() -> None:
+    # A list page's Link (and any other header of the answer itself) on the direct path.
+    options: dict[str, Any] = {"headers": {}, "cookies": [], "media_type": JSON}
+    headers = {"Link": '<http://h/x?filter=%28eq%2Ca%2Cb%29>; rel="next"', "ETag": '"3"'}
+    expected = await _messages(Response(BODY, media_type=JSON, headers=headers), **options)
+    assert await _messages(JsonBytes(BODY, headers=headers), **options) == expected
+    assert expected[0]["headers"][:2] == [
+        (b"link", b'<http://h/x?filter=%28eq%2Ca%2Cb%29>; rel="next"'),
+        (b"etag", b'"3"'),
+    ]
+    scope: Any = {"type": "http", "method": "GET", "headers": [], "path": "/", "app": None}
+    direct = JsonBytes(BODY, headers=headers).to_asgi_response(None, Request(scope), **options)
+    assert type(direct).__name__ == "_JsonAnswer"
+
+
+@pytest.mark.parametrize("name", ["Content-Type", "content-length"])
+async def test_a_content_header_given_by_the_answer_is_left_to_litestar(name: str) -> None:
+    options: dict[str, Any] = {"headers": {}, "cookies": [], "media_type": JSON}
+    headers = {name: "application/merge-patch+json" if "type" in name.lower() else "35"}
+    expected = await _messages(Response(BODY, media_type=JSON, headers=headers), **options)
+    assert await _messages(JsonBytes(BODY, headers=headers), **options) == expected

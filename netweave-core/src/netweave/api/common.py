@@ -154,20 +154,23 @@ class JsonBytes(Response[Any]):
     Litestar's own answer to a ``Response`` builds a header container, resolves the media type
     and encoders and renders the content again (bytes pass through); for a route whose whole
     work is one small read that cost as much as the rest of the route. With nothing added by
-    the route (headers, cookies, background tasks) this answers with the two ASGI messages
-    Litestar would send, the same headers in the same order; otherwise it is a ``Response``.
+    the route (cookies, background tasks, layered headers) this answers with the two ASGI
+    messages Litestar would send, the same headers in the same order (``headers`` first, as
+    given, then the content type and length); otherwise it is a ``Response``.
     """
 
     __slots__ = ()
 
-    def __init__(self, body: bytes, status_code: int = 200) -> None:
+    def __init__(
+        self, body: bytes, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         # What Response.__init__ sets for (body, media_type=JSON, status_code), without its
         # conversions of arguments this never has (a fifth of the answer's cost).
         self.content = body
         self.background = None
         self.cookies = []
         self.encoding = "utf-8"
-        self.headers = {}
+        self.headers = headers if headers is not None else {}
         self.media_type = JSON
         self.status_code = status_code
         self.response_type_encoders = {}
@@ -194,10 +197,10 @@ class JsonBytes(Response[Any]):
             and not self.cookies
             and not encoded_headers
             and not headers
-            and not self.headers
+            and _CONTENT_HEADERS.isdisjoint(map(str.lower, self.headers))
             and not is_head_response
         ):
-            return _JsonAnswer(self.status_code or status_code or 200, self.content)
+            return _JsonAnswer(self.status_code or status_code or 200, self.content, self.headers)
         return super().to_asgi_response(
             app,
             request,
@@ -212,15 +215,24 @@ class JsonBytes(Response[Any]):
         )
 
 
+#: The headers an answer of JsonBytes sets itself (given by the route: Litestar's own path).
+_CONTENT_HEADERS = frozenset({"content-type", "content-length"})
+
+
 class _JsonAnswer(ASGIResponse):
-    """``ASGIResponse(body=body, media_type=JSON, status_code=status)``, its fields set
-    directly: the same headers (``content-type``, ``content-length``) and messages."""
+    """``ASGIResponse(body=body, headers=headers, media_type=JSON, status_code=status)``, its
+    fields set directly: the same headers (``headers``, then ``content-type`` and
+    ``content-length``) and messages."""
 
     __slots__ = ()
 
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.headers = MutableScopeHeaders()
-        self.headers.headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body))]
+        self.headers.headers = [
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
+            _JSON_TYPE,
+            (b"content-length", b"%d" % len(body)),
+        ]
         self._encoded_cookies = ()
         self.background = None
         self.body = body

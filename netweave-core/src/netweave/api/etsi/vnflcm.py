@@ -27,7 +27,7 @@ from litestar.status_codes import (
 )
 
 from netweave.api.auth import SCOPE_ADMIN
-from netweave.api.common import JSON_BODY
+from netweave.api.common import JSON_BODY, JsonBytes
 from netweave.api.etsi import render, sol013
 from netweave.api.etsi.models import (
     CancelMode,
@@ -218,7 +218,7 @@ async def _page(
         marker = sol013.encode_marker(*last_key)
         url = f"{api_root(request)}{request.url.path}"  # the path keeps a manager's root
         headers["Link"] = sol013.next_link(url, query, marker)
-    return Response(content=body, status_code=HTTP_200_OK, media_type=JSON, headers=headers)
+    return JsonBytes(body, headers=headers)
 
 
 async def _scan(

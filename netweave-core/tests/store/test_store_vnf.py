@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from netweave.errors import AlreadyExists, Conflict, NotFound
+from netweave.models import PackageState
+from netweave.store import PackageRecord
 from netweave.store.sql import SqlStore
-from netweave.store.vnf import VnfInstanceRecord, VnfLcmOpOccRecord
+from netweave.store.vnf import ColumnTerm, SummaryPage, VnfInstanceRecord, VnfLcmOpOccRecord
 
 T0 = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -90,3 +92,31 @@ async def test_op_occs_and_the_batched_reads(store: SqlStore) -> None:
     assert got is not None and got.operation_params == {"aspectId": "default", "n": 1}
     deployments, operations = await store.deployments_and_operations(["nope"], ["op-1"])
     assert deployments == {} and operations == {}  # no native rows with these ids
+
+
+async def test_joined_pages_follow_their_packages(store: SqlStore) -> None:
+    """A joined page names each vnfdId's package as it is now: kept between pages, but read
+    again once a package was written (changed or deleted)."""
+    await store.add_package(
+        PackageRecord(
+            package_id="app-1.0.0", name="app", version="1.0.0", artifact_name="app.tgz",
+            package_type="helm", state=PackageState.AVAILABLE, adapter="mem",
+            backend_ref="app:1.0.0", created_at=T0, updated_at=T0, provider="first",
+        )
+    )  # fmt: skip
+    for n in range(3):
+        await store.add_vnf_instance(instance(n))
+    where = [ColumnTerm("vnfd_id", "in", ("app-1.0.0",))]
+
+    async def page() -> SummaryPage:
+        return await store.vnf_instance_summaries(after=None, limit=2, where=where)
+
+    first = await page()
+    assert [row[0] for row in first.rows] == ["vnf-000", "vnf-001"] and first.more
+    assert first.last == (T0, "vnf-001")
+    assert first.packages == {"app-1.0.0": (True, "first", "app", "1.0.0")}
+    assert (await page()).packages == first.packages
+    await store.update_package("app-1.0.0", provider="second")
+    assert (await page()).packages == {"app-1.0.0": (True, "second", "app", "1.0.0")}
+    await store.delete_package("app-1.0.0")
+    assert (await page()).packages == {"app-1.0.0": (False, None, "", "")}

@@ -71,7 +71,9 @@ from netweave.operations.convert import (
 )
 from netweave.operations.events import EventBatch, HookBus
 from netweave.operations.metrics import Metrics
+from netweave.operations.wakeups import wakeups_of
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
+from netweave.waiting import wait_event
 
 _log = logging.getLogger("netweave.operations")
 
@@ -96,6 +98,9 @@ _SETTLING = frozenset(
 _SETTLED_OK = frozenset({DeploymentStatus.DEPLOYED, DeploymentStatus.SUSPENDED})
 _FIRST_POLL = 0.05
 _MAX_POLL = 2.0
+#: A watch report of a settling deployment reads it at once, but not sooner than this after
+#: the previous read ended: a burst of reports costs one read, not one each.
+_REPORT_GAP = 0.05
 
 
 def idempotency_key(operation: OperationRecord) -> str:
@@ -137,6 +142,8 @@ class OperationRunner:
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._backoff = backoff
+        #: Watch reports (told by the reconciler) wake the settle polls.
+        self._wakeups = wakeups_of(hooks)
         #: Called with an operation's id once the write ending it for good (COMPLETED,
         #: ROLLED_BACK) committed: the worker wakes its followers then, not after the run's
         #: own bookkeeping (the step's log line, the lease renewer's end). Not FAILED_TEMP: a
@@ -466,21 +473,36 @@ class OperationRunner:
         settling only when ``deadline`` passed) and when that read began (``read_at``: the
         given report's)."""
         delay = _FIRST_POLL
-        # Deployed but not ready yet (DEPLOYED only when ready): still on its way too.
-        while (
-            info.status in _SETTLING or waiting_for_readiness(info)
-        ) and time.monotonic() < deadline:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _MAX_POLL)
-            started = time.monotonic()
-            try:
-                with reads_marked() as reads:
-                    info = await adapter.get_deployment(info.backend_ref)
-            except _RETRYABLE as exc:
-                # A blip while polling is not an outcome; the deadline still bounds it.
-                _log.info("polling %s: %s", info.backend_ref, exc.message)
-            else:
-                read_at = reads[-1] if reads else started
+        ended = time.monotonic()
+        ref = info.backend_ref
+        # A watch report of it (a resource became ready, …) reads it at once; the timer is the
+        # fallback: adapters that do not watch, a lost event, another replica's watch.
+        with self._wakeups.waiting(adapter.name, ref, read_at) as reported:
+            # Deployed but not ready yet (DEPLOYED only when ready): still on its way too.
+            while (
+                info.status in _SETTLING or waiting_for_readiness(info)
+            ) and time.monotonic() < deadline:
+                if await wait_event(reported, delay):
+                    gap = ended + _REPORT_GAP - time.monotonic()
+                    if gap > 0:
+                        await asyncio.sleep(gap)  # reports arriving meanwhile join this read
+                # The timer backs off as before, reports or not: once woken, its polls were
+                # ~10 % of the settle reads in the P4 bench, and jumping it to _MAX_POLL
+                # measured the same within noise, while a readiness the watch does not report
+                # (a kind it does not watch) would wait longer.
+                delay = min(delay * 2, _MAX_POLL)
+                # Cleared before the read: a report arriving during it may postdate it.
+                reported.clear()
+                started = time.monotonic()
+                try:
+                    with reads_marked() as reads:
+                        info = await adapter.get_deployment(ref)
+                except _RETRYABLE as exc:
+                    # A blip while polling is not an outcome; the deadline still bounds it.
+                    _log.info("polling %s: %s", ref, exc.message)
+                else:
+                    read_at = reads[-1] if reads else started
+                ended = time.monotonic()
         return info, read_at
 
     async def _await_gone(self, adapter: DMSAdapter, backend_ref: str, deadline: float) -> None:

@@ -43,6 +43,7 @@ from netweave.config.registry import AdapterRegistry
 from netweave.errors import BackendTimeout, BackendUnavailable, NetweaveError, NotFound
 from netweave.operations.events import HookBus
 from netweave.operations.observe import gone, record_observation
+from netweave.operations.wakeups import wakeups_of
 from netweave.store import MAX_PAGE_LIMIT, DeploymentRecord, Store
 from netweave.waiting import wait_event
 
@@ -151,6 +152,9 @@ class Reconciler:
         self._running: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()
         hooks.on_recorded_read(self.read_recorded)
+        #: Operations of this process settling a deployment, woken by its reports (another
+        #: replica's keep their timer).
+        self._wakeups = wakeups_of(hooks)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -309,15 +313,19 @@ class Reconciler:
             delay = min(delay * 2, 60.0)
 
     def changed(self, adapter: str, changes: BackendChanges) -> None:
-        """The adapter says these deployments may have changed: observe them now."""
+        """The adapter says these deployments may have changed: observe them now, and wake
+        the operations of this process settling them."""
         self.stats.watch_batches += 1
         now = time.monotonic()
         unknown = False
         if changes.resync:
+            self._wakeups.resynced(adapter, now)
             for tracked in self._tracked.values():
                 if tracked.adapter == adapter:
                     self._report(tracked, now, now)
         for ref in changes.refs:
+            # Any shard's: an operation here settling it reads it now (not only at its timer).
+            self._wakeups.reported(adapter, ref, now)
             deployment_id = self._by_ref.get((adapter, ref))
             if deployment_id is None:
                 unknown = True  # created since the last listing, or not ours

@@ -19,6 +19,7 @@ from kubernetes import config as k8s_config
 from netweave.config import ReconcileSettings
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
+from netweave_helm.adapter import HelmAdapter
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 DEPLOYMENTS = "/o2dms/v1/nfDeployments"
@@ -380,13 +381,39 @@ async def _tracked_quietly(gw: GatewayClient, deployment_id: str) -> Any:
 
 
 async def test_an_upgrade_is_not_read_again_for_the_changes_it_made_itself(
-    gw: GatewayClient, charts_dir: Path, k8s_emulator: KubernetesEmulator
+    gw: GatewayClient,
+    charts_dir: Path,
+    k8s_emulator: KubernetesEmulator,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     deployment_id = await deploy(gw, charts_dir)
     reconciler = await _tracked_quietly(gw, deployment_id)
-    await asyncio.sleep(1.0)  # the create's own reports: past their settle
+    tracked = reconciler._tracked[deployment_id]
+    loop = asyncio.get_running_loop()
+    # The create's own reports: past their settle, and none arriving any more (on a loaded
+    # machine the controllers' last writes of the create can trail it by more than a second).
+    deadline = loop.time() + 20
+    while True:
+        batches = reconciler.stats.watch_batches
+        await asyncio.sleep(1.0)
+        quiet = batches == reconciler.stats.watch_batches and tracked.reported is None
+        if quiet or loop.time() > deadline:
+            break
     observations, covered = reconciler.stats.observations, reconciler.stats.covered
 
+    # The operation's final read begins once the watch reported the upgrade's write of the
+    # release: a report that arrives after that read began is read again by design (it may be
+    # someone else's change), and on a loaded machine the watch can deliver that late.
+    describe = HelmAdapter._describe
+
+    async def describe_once_reported(self: HelmAdapter, *args: Any, **kwargs: Any) -> Any:
+        for _ in range(1000):  # 10 s at most
+            if tracked.reported is not None:
+                break
+            await asyncio.sleep(0.01)
+        return await describe(self, *args, **kwargs)
+
+    monkeypatch.setattr(HelmAdapter, "_describe", describe_once_reported)
     response = await gw.patch(f"{DEPLOYMENTS}/{deployment_id}", json={"values": {"unused": 1}})
     assert response.status_code == 202, response.text
     operation = await gw.wait_operation(gw.operation_id(response), SETTLED)

@@ -25,6 +25,8 @@ from killedhelm import release_records
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
 from netweave_helm.adapter import HelmAdapter
+from netweave_helm.config import RenderLimits
+from netweave_helm.rendering import RenderPool, render_preview
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 DEPLOYMENTS = "/o2dms/v1/nfDeployments"
@@ -256,3 +258,40 @@ async def test_a_worker_is_started_with_the_adapter_and_serves_the_first_install
     first = await settle(gw, await create(gw, package, "first", {}))
     assert first["state"] == "COMPLETED", first
     assert pool.pids() == started
+
+
+async def test_a_request_while_the_start_up_worker_loads_waits_for_it(tmp_path: Path) -> None:
+    # A request that finds no idle worker while the adapter's start-up worker is still loading
+    # the Helm SDK takes that worker, not a second one (a CI trial found two after the first
+    # install on a loaded machine); a second concurrent request does start its own.
+    chart = build_chart(
+        tmp_path / "chart", "loop", "1.0.0", values=DEFAULTS, templates={"cm.yaml": LOOP}
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    pool = RenderPool(RenderLimits(), 4, work)
+    try:
+
+        async def preview(name: str) -> dict[str, Any]:
+            return await render_preview(
+                chart,
+                release=name,
+                namespace=NS,
+                values={},
+                upgrade=False,
+                cluster=None,
+                caps=pool.caps,
+                time_limit=60,
+                work_dir=work,
+                pool=pool,
+            )
+
+        pool.prestart(1)
+        assert (await preview("one"))["manifest"] is not None
+        await asyncio.gather(*pool._starting)  # the start-up worker's start, if still going
+        assert len(pool.pids()) == 1
+        started = pool.pids()
+        await asyncio.gather(preview("two"), preview("three"))
+        assert len(pool.pids()) == 2 and set(started) < set(pool.pids())
+    finally:
+        await pool.close()

@@ -245,6 +245,11 @@ class RenderPool:
         self._ids = itertools.count(1)
         self._closed = False
         self._starting: set[asyncio.Future[None]] = set()
+        #: Background starts in flight, and the requests waiting for one of them: a request
+        #: that finds no idle worker waits for a start no other request waits for rather than
+        #: start a second worker (two SDK loads at a gateway's start on a loaded machine).
+        self._prestarting = 0
+        self._leaning = 0
         # Answers are bounded by the workers (previews and install results over
         # ``maxOutputBytes`` are not sent); a line longer than this is a broken worker.
         self._limit = 2 * caps.max_output_bytes + (1 << 20)
@@ -349,11 +354,16 @@ class RenderPool:
                     self._busy.add(worker)
                     return worker
                 self._retire(worker)
-            if self._count < self.size:
+            leaning = self._prestarting > self._leaning
+            if not leaning and self._count < self.size:
                 break
             if self._changed is None:
                 self._changed = asyncio.Event()
-            await self._changed.wait()
+            self._leaning += leaning
+            try:
+                await self._changed.wait()
+            finally:
+                self._leaning -= leaning
         self._count += 1
         try:
             worker = await _Worker.start(self.caps, self._work_dir, self._limit)
@@ -370,6 +380,7 @@ class RenderPool:
         (~0.3 s on a quiet machine; the first install after a gateway start paid it)."""
         for _ in range(min(count, self.size) - self._count):
             self._count += 1
+            self._prestarting += 1
             started = asyncio.ensure_future(self._start_idle())
             self._starting.add(started)
             started.add_done_callback(self._starting.discard)
@@ -378,12 +389,16 @@ class RenderPool:
         try:
             worker = await _Worker.start(self.caps, self._work_dir, self._limit)
         except asyncio.CancelledError:
+            self._prestarting -= 1
             self._count -= 1
+            self._notify()
             raise
         except Exception:
+            self._prestarting -= 1
             self._count -= 1  # logged by the start; a request starts another on demand
             self._notify()
             return
+        self._prestarting -= 1
         self._give_back(worker, healthy=True)
 
     def _give_back(self, worker: _Worker, healthy: bool) -> None:

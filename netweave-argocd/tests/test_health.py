@@ -23,6 +23,7 @@ from netweave.testing.gateway import (
     gateway_settings,
     running_gateway,
 )
+from netweave.testing.polling import until
 from netweave.testing.reconcile import (
     DEPLOYMENTS,
     events,
@@ -222,7 +223,7 @@ async def test_argo_cd_refusing_or_hanging_during_polls_changes_nothing_and_back
     # It hangs past the adapter's read timeout (0.5 s): a timeout is no evidence either.
     argo.stall = 1.0
     start_unreachable = reconciler.stats.unreachable
-    await _until(lambda: reconciler.stats.unreachable >= start_unreachable + 1, 10.0)
+    await until(lambda: reconciler.stats.unreachable >= start_unreachable + 1, 10.0)
     argo.stall = 0.0
 
     after = await stored(gw, deployment_id)
@@ -233,16 +234,6 @@ async def test_argo_cd_refusing_or_hanging_during_polls_changes_nothing_and_back
     # Back: the reconciler reads it again (no crash), and a real change is still seen.
     argo.degrade("web")
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
-
-
-async def _until(predicate: Any, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 async def test_a_poll_round_is_one_application_list_not_a_get_per_deployment(
@@ -314,7 +305,7 @@ async def test_auto_sync_without_self_heal_leaves_an_edit_as_drift_and_repair_sy
     assert record["status"] == "DEPLOYED", record
     await notified(notification_sink, "DeploymentDriftDetected", deployment_id)
     lists = sum(1 for r in argo.requests if r.operation_id == "ApplicationService_List")
-    await _until(
+    await until(
         lambda: (
             sum(1 for r in argo.requests if r.operation_id == "ApplicationService_List")
             >= lists + 3

@@ -7,7 +7,7 @@ client; what the cluster holds is checked beside what the gateway answers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from netweave.testing.gateway import (
     running_gateway,
 )
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.polling import until
 
 PACKAGES = "/o2dms/v1/nfDeploymentDescriptors"
 DEPLOYMENTS = "/o2dms/v1/nfDeployments"
@@ -83,16 +84,6 @@ async def diff(gw: GatewayClient, deployment_id: str) -> dict[str, Any]:
 
 def by_kind(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["kind"]: r for r in body["resources"]}
-
-
-async def until(check: Callable[[], bool], within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 def helm_head(emulator: KubernetesEmulator) -> tuple[int, str]:

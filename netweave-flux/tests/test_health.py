@@ -23,6 +23,7 @@ from netweave.testing.gateway import (
     running_gateway,
 )
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.polling import until
 from netweave.testing.reconcile import (
     DEPLOYMENTS,
     events,
@@ -215,7 +216,7 @@ async def test_the_kubernetes_api_refusing_or_hanging_during_polls_changes_nothi
 
     hung = emulator.faults.hang(path=path, method="GET", seconds=2.0)
     start = reconciler.stats.unreachable
-    await _until(lambda: reconciler.stats.unreachable > start, 10.0)
+    await until(lambda: reconciler.stats.unreachable > start, 10.0)
     hung.remove()
 
     after = await stored(gw, deployment_id)
@@ -226,16 +227,6 @@ async def test_the_kubernetes_api_refusing_or_hanging_during_polls_changes_nothi
     # Answering again, a real change is still seen.
     emulator.delete("apps/v1", "Deployment", "web", "apps")
     await recorded_until(gw, deployment_id, lambda d: d["driftDetected"])
-
-
-async def _until(predicate: Any, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 async def test_a_kustomizations_workload_deleted_is_drift_and_a_reconcile_request_repairs_it(

@@ -22,6 +22,7 @@ from netweave.config import ReconcileSettings
 from netweave.testing.etsi_notify import CallbackSink
 from netweave.testing.gateway import GatewayClient, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.polling import until
 from netweave.testing.reconcile import fast_polling, notified, recorded_until, stored, subscribe
 from test_health import HR, deploy
 
@@ -73,16 +74,6 @@ def _stalled(emulator: KubernetesEmulator) -> bool:
     hr = emulator.get(*HR) or {}
     conditions = {c["type"]: c["status"] for c in (hr.get("status") or {}).get("conditions", [])}
     return conditions.get("Stalled") == "True"
-
-
-async def _until(predicate: Any, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 def _lists(emulator: KubernetesEmulator, path: str) -> int:
@@ -150,9 +141,9 @@ async def test_a_watch_expired_while_the_change_happened_relists_and_records_it(
 
     # Every renewed watch is held: the gateway sees nothing (polling is off).
     held = emulator.faults.hang(path=WATCHED, method="GET", seconds=30.0)
-    await _until(lambda: held.hits >= 10, 10.0)  # all ten collections' watches held
+    await until(lambda: held.hits >= 10, 10.0)  # all ten collections' watches held
     _stall(kubeconfig)
-    await _until(lambda: _stalled(emulator), 15.0)
+    await until(lambda: _stalled(emulator), 15.0)
     await asyncio.sleep(0.5)
     before = await stored(gw, deployment_id)
     assert before["status"] == "DEPLOYED", before  # blind: the change is not seen yet
@@ -166,7 +157,7 @@ async def test_a_watch_expired_while_the_change_happened_relists_and_records_it(
     assert record["driftDetected"] is True
     # Relisted after the 410. Waited for, not read at once: the workloads' collections may
     # relist first and lead to the HelmRelease's read before its own collection relists.
-    await _until(lambda: _lists(emulator, HELMRELEASES) > lists, 10.0)
+    await until(lambda: _lists(emulator, HELMRELEASES) > lists, 10.0)
     await notified(
         notification_sink,
         "DeploymentHealthChanged",

@@ -13,13 +13,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from chartkit import build_chart
 from conftest import AdapterFactory, upload_of
 from netweave.errors import BackendError, BackendTimeout, InvalidInput
+from netweave.testing.polling import until
 from netweave_helm import sdk, validation
 from netweave_helm.adapter import HelmAdapter
 from netweave_helm.chartcheck import check
@@ -286,14 +286,6 @@ async def test_lint_errors_from_the_child_are_refused_as_before(
     await _nothing_left(local_adapter, tmp_path / "repo")
 
 
-async def _until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(400):  # up to 20 s
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
-
-
 async def test_an_upload_takes_the_spare_child_and_another_follows(
     tmp_path: Path, local_adapter: HelmAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,8 +297,8 @@ async def test_an_upload_takes_the_spare_child_and_another_follows(
     archive = build_chart(tmp_path / "src", "spared", "1.0.0")
     info = await local_adapter.upload_package(upload_of(archive))
     assert (info.name, info.version) == ("spared", "1.0.0")
-    await _until(lambda: _gone(spare), "the used spare ended")
-    await _until(lambda: local_adapter._spare_check.pid is not None, "a new spare started")
+    await until(lambda: _gone(spare), 20, what="the used spare ended")
+    await until(lambda: local_adapter._spare_check.pid is not None, 20, what="a new spare started")
     assert local_adapter._spare_check.pid != spare
     assert list(local_adapter._work().glob("chartcheck-*")) == []
 
@@ -317,7 +309,7 @@ async def test_a_spare_killed_while_idle_is_not_used(
     spare = local_adapter._spare_check.pid
     assert spare is not None
     os.kill(spare, 9)
-    await _until(lambda: _gone(spare), "the spare died")
+    await until(lambda: _gone(spare), 20, what="the spare died")
     archive = build_chart(tmp_path / "src", "after-kill", "1.0.0")
     info = await local_adapter.upload_package(upload_of(archive))
     assert info.version == "1.0.0"
@@ -332,7 +324,7 @@ async def test_a_chart_refused_before_helm_ends_the_spare_it_took(
     archive = build_chart(tmp_path / "src", "bad", "not-semver")
     with pytest.raises(InvalidInput, match="not a semantic version"):
         await local_adapter.upload_package(upload_of(archive, "bad", "not-semver"))
-    await _until(lambda: _gone(spare), "the spare ended")
+    await until(lambda: _gone(spare), 20, what="the spare ended")
     await _nothing_left(local_adapter, tmp_path / "repo")
 
 
@@ -343,7 +335,7 @@ async def test_stopping_the_adapter_ends_its_spare(adapter_factory: AdapterFacto
     work = adapter._work()
     assert list(work.glob(f"{validation.SPARE_PREFIX}*"))
     await adapter.stop()
-    await _until(lambda: _gone(spare), "the spare ended")
+    await until(lambda: _gone(spare), 20, what="the spare ended")
     assert adapter._spare_check.pid is None
     assert not work.exists() or not list(work.glob(f"{validation.SPARE_PREFIX}*"))
 

@@ -20,6 +20,7 @@ from netweave.testing.gateway import (
     gateway_settings,
     running_gateway,
 )
+from netweave.testing.polling import until
 from netweave.testing.reconcile import (
     DEPLOYMENTS,
     events,
@@ -178,7 +179,7 @@ async def test_the_plugin_refusing_or_hanging_during_polls_changes_nothing(
 
     k8s_backend.stall = 1.0  # past the adapter's 0.5 s read timeout
     start = reconciler.stats.unreachable
-    await _until(lambda: reconciler.stats.unreachable > start, 10.0)
+    await until(lambda: reconciler.stats.unreachable > start, 10.0)
     k8s_backend.stall = 0.0
 
     after = await stored(gw, deployment_id)
@@ -188,16 +189,6 @@ async def test_the_plugin_refusing_or_hanging_during_polls_changes_nothing(
     assert events(notification_sink, "DeploymentDriftDetected", deployment_id) == []
     k8s_backend.degrade(instance_id(k8s_backend))
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "DEGRADED")
-
-
-async def _until(predicate: Any, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 @pytest.fixture
@@ -268,7 +259,7 @@ async def test_a_service_instance_deleted_through_so_by_someone_else_is_deleted_
     so_backend.outage_status = 503
     reconciler: Any = so_gw.app.state.services.reconciler
     start = reconciler.stats.unreachable
-    await _until(lambda: reconciler.stats.unreachable >= start + 2, 10.0)
+    await until(lambda: reconciler.stats.unreachable >= start + 2, 10.0)
     so_backend.outage_status = None
     assert (await stored(so_gw, deployment_id))["status"] == "DEPLOYED"
     assert events(notification_sink, "DeploymentHealthChanged", deployment_id) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,13 @@ from netweave.adapters import (
 )
 from netweave.errors import BackendError, BackendTimeout, Conflict, InvalidInput, NotFound
 from netweave.models import DeploymentStatus
+from netweave.testing.polling import until
 from netweave_osm import OsmAdapter
 from osm_emulator import OsmNbiEmulator
 from osm_helpers import make_config
 from osm_packages import archive, knf_vnfd, nsd, vnf_vnfd
 
 _ops = itertools.count(1)
-
-
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def ctx(key: str | None = None) -> OperationContext:

@@ -18,6 +18,7 @@ from netweave.testing.gateway import (
     gateway_settings,
     running_gateway,
 )
+from netweave.testing.polling import until
 from netweave.testing.reconcile import (
     DEPLOYMENTS,
     events,
@@ -204,7 +205,7 @@ async def test_nbi_refusing_or_hanging_during_polls_changes_nothing(
 
     emulator.stall = 1.0  # past the adapter's 0.5 s read timeout
     start = reconciler.stats.unreachable
-    await _until(lambda: reconciler.stats.unreachable > start, 10.0)
+    await until(lambda: reconciler.stats.unreachable > start, 10.0)
     emulator.stall = 0.0
 
     after = await stored(gw, deployment_id)
@@ -214,16 +215,6 @@ async def test_nbi_refusing_or_hanging_during_polls_changes_nothing(
     assert events(notification_sink, "DeploymentDriftDetected", deployment_id) == []
     emulator.break_ns(ns_id_of(emulator), "KDU ldap failed")
     await recorded_until(gw, deployment_id, lambda d: d["status"] == "FAILED")
-
-
-async def _until(predicate: Any, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 def ns_of(emulator: OsmNbiEmulator, name: str) -> str:

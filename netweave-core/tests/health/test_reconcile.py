@@ -20,6 +20,7 @@ from netweave.reconcile import Reconciler, shard_of
 from netweave.store import DeploymentRecord
 from netweave.store.sql import create_store
 from netweave.testing import require_backend
+from netweave.testing.polling import until
 from netweave.testing.postgres import temporary_database
 from support.gateway import make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
@@ -32,15 +33,6 @@ async def recorded(gw: Any, deployment_id: str) -> DeploymentRecord:
     record = await gw.store.get_deployment(deployment_id)
     assert record is not None
     return record
-
-
-async def until(predicate: Any, within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 async def test_an_unreachable_backend_flips_nothing_and_a_change_behind_its_back_is_recorded(

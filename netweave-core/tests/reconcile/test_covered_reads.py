@@ -14,6 +14,7 @@ from netweave.adapters import BackendChanges
 from netweave.config import ReconcileSettings
 from netweave.models import DeploymentStatus
 from netweave.reconcile import Reconciler
+from netweave.testing.polling import until
 from support.gateway import Gateway, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter
 
@@ -32,15 +33,6 @@ async def quiet_gateway(tmp_path: Path) -> AsyncIterator[tuple[Gateway, MemoryAd
         reconciler = gw.app.state.services.reconciler
         assert reconciler is not None
         yield gw, adapter, reconciler
-
-
-async def until(predicate: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition never held")
 
 
 async def tracked_quietly(gw: Gateway, reconciler: Reconciler) -> tuple[str, str]:

@@ -15,9 +15,10 @@ import pytest
 from netweave.adapters import BackendChanges
 from netweave.config import ReconcileSettings
 from netweave.models import DeploymentStatus
+from netweave.operations import runner
 from netweave.operations.wakeups import Wakeups, wakeups_of
 from support.gateway import Gateway, make_settings, running_gateway
-from support.memory_adapter import MemoryAdapter
+from support.memory_adapter import MemoryAdapter, Release
 
 BASE = "/o2dms/v1/nfDeployments"
 #: The reconciler reads nothing on a schedule during a test (its reads are not the runner's).
@@ -38,6 +39,15 @@ class WatchedAdapter(MemoryAdapter):
     async def watch_deployments(self) -> AsyncIterator[BackendChanges]:
         while True:
             yield await self.reports.get()
+
+
+class RollingAdapter(WatchedAdapter):
+    """Every create stays DEPLOYING until the test says (``settle`` scripts one create)."""
+
+    def _scripted(self, hook: str, release: Release) -> None:
+        super()._scripted(hook, release)
+        if hook == "create_deployment":
+            release.status = DeploymentStatus.DEPLOYING
 
 
 @asynccontextmanager
@@ -171,3 +181,75 @@ async def test_without_a_report_the_operation_settles_by_its_timer(
         assert operation["state"] == "COMPLETED", operation
         # The timer's polls (each read moves the release on) until one says DEPLOYED.
         assert len(adapter.calls_to("get_deployment")) == 3
+
+
+async def test_many_settles_space_their_report_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many settles of one adapter (P4: 200 creates) read a reported change less often than a
+    few: rounds of reports 60 ms apart (past the 50 ms gap of a lone settle) cost each of 24
+    settles about one read per round with a fixed gap, a few with the spaced one."""
+    long_timer(monkeypatch)
+    count, rounds = 24, 10
+    adapter = RollingAdapter("watched")
+    async with gateway_on(tmp_path, adapter) as gw:  # 32 operations run at once (default)
+        package = await gw.register_package("app", "1.0.0")
+        operations = []
+        for index in range(count):
+            body = {"name": f"web-{index}", "packageId": package["packageId"]}
+            response = await gw.post(BASE, json=body)
+            assert response.status_code == 201, response.text
+            operations.append(gw.operation_id(response))
+        wakeups = wakeups_of(gw.app.state.services.hooks)
+        await until(lambda: wakeups.settling(adapter.name) == count)
+        refs = frozenset(adapter.releases)
+        reads = len(adapter.calls_to("get_deployment"))
+        for _ in range(rounds):
+            adapter.reports.put_nowait(BackendChanges(refs=refs))
+            await asyncio.sleep(0.06)
+        await asyncio.sleep(1.0)  # past the longest gap: the reads the reports asked are done
+        spent = len(adapter.calls_to("get_deployment")) - reads
+        # A fixed 50 ms gap: ~count * rounds (240); spaced (0.3 s for 24): ~3 per settle.
+        assert count <= spent <= count * rounds // 2, spent
+
+        for release in adapter.releases.values():
+            release.status = DeploymentStatus.DEPLOYED
+        adapter.reports.put_nowait(BackendChanges(refs=refs))
+        for operation_id in operations:
+            done = await gw.wait_operation(operation_id, wait_seconds=10.0)
+            assert done["state"] == "COMPLETED", done
+        assert wakeups.settling(adapter.name) == 0
+
+
+def test_a_few_settles_keep_the_short_gap() -> None:
+    assert runner._report_gap(1) == runner._REPORT_GAP
+    assert runner._report_gap(runner._FEW_SETTLES) == runner._REPORT_GAP
+    assert runner._REPORT_GAP < runner._report_gap(2 * runner._FEW_SETTLES) < 1.0
+    assert runner._report_gap(10_000) == runner._MAX_REPORT_GAP
+
+
+async def test_a_lone_settle_reads_a_report_after_the_short_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settles that ended are not counted: a create after others still reads at once."""
+    long_timer(monkeypatch)
+    monkeypatch.setattr("netweave.operations.runner._MAX_REPORT_GAP", LONG_POLL)
+    monkeypatch.setattr("netweave.operations.runner._FEW_SETTLES", 1)
+    adapter = WatchedAdapter("watched")
+    async with gateway_on(tmp_path, adapter) as gw:
+        package = await gw.register_package("app", "1.0.0")
+        for index in range(3):  # settled at once (no script): over before the next
+            _deployment, operation = await gw.deploy(package["packageId"], name=f"old-{index}")
+            assert operation["state"] == "COMPLETED", operation
+        old = set(adapter.releases)
+        adapter.settle("create_deployment", [DeploymentStatus.DEPLOYING])
+        response = await gw.post(BASE, json={"name": "web", "packageId": package["packageId"]})
+        assert response.status_code == 201, response.text
+        operation_id = gw.operation_id(response)
+        wakeups = wakeups_of(gw.app.state.services.hooks)
+        await until(lambda: wakeups.settling(adapter.name) == 1)
+        (ref,) = set(adapter.releases) - old
+        adapter.releases[ref].status = DeploymentStatus.DEPLOYED
+        adapter.reports.put_nowait(BackendChanges(refs=frozenset({ref})))
+        done = await gw.wait_operation(operation_id, wait_seconds=5.0)
+        assert done["state"] == "COMPLETED", done

@@ -30,6 +30,8 @@ class Wakeups:
 
     def __init__(self) -> None:
         self._waiting: dict[tuple[str, str], set[asyncio.Event]] = {}
+        #: Settles waiting, by adapter (the sum of its sets in ``_waiting``).
+        self._settling: dict[str, int] = {}
         #: When (monotonic) the last report of each ref came, most recent last.
         self._reported: dict[tuple[str, str], float] = {}
         #: When the adapter's watch last restarted from a list (anything may have changed).
@@ -53,6 +55,10 @@ class Wakeups:
                 for event in events:
                     event.set()
 
+    def settling(self, adapter: str) -> int:
+        """How many operations are settling deployments of ``adapter`` now."""
+        return self._settling.get(adapter, 0)
+
     @contextmanager
     def waiting(self, adapter: str, backend_ref: str, since: float) -> Iterator[asyncio.Event]:
         """An event set by each report of ``backend_ref`` while the block runs; set at once when
@@ -64,9 +70,14 @@ class Wakeups:
         if last >= since:
             event.set()
         self._waiting.setdefault(key, set()).add(event)
+        self._settling[adapter] = self._settling.get(adapter, 0) + 1
         try:
             yield event
         finally:
+            if self._settling[adapter] > 1:
+                self._settling[adapter] -= 1
+            else:
+                del self._settling[adapter]
             events = self._waiting.get(key)
             if events is not None:
                 events.discard(event)

@@ -265,7 +265,9 @@ async def test_status_while_operations_run(
     upgrade = asyncio.create_task(
         adapter.update_deployment(info.backend_ref, DeploymentChange(values={"a": 1}), ctx())
     )
-    await until(lambda: any(o["lcmOperationType"] == "action" for o in emulator.ops.values()))
+    await until(
+        lambda: any(o["lcmOperationType"] == "action" for o in emulator.ops.values()), every=0.01
+    )
     with pytest.raises(Conflict, match="busy"):
         await adapter.rollback_deployment(info.backend_ref, 0, ctx())
     await upgrade
@@ -318,7 +320,7 @@ async def test_retried_create_while_first_attempt_still_runs(
 ) -> None:
     emulator.op_duration = 0.4
     first = asyncio.create_task(adapter.create_deployment(spec(ns_package), ctx("k-run:0")))
-    await until(lambda: len(emulator.nsrs) == 1)
+    await until(lambda: len(emulator.nsrs) == 1, every=0.01)
     second = await adapter.create_deployment(spec(ns_package), ctx("k-run:0"))
     assert (await first).backend_ref == second.backend_ref
     assert second.status is DeploymentStatus.DEPLOYED
@@ -461,7 +463,9 @@ async def test_delete_resumes_an_interrupted_termination(
     emulator.op_duration = 0.5
     ref = deployed.backend_ref
     first = asyncio.create_task(adapter.delete_deployment(ref, ctx()))
-    await until(lambda: any(o["lcmOperationType"] == "terminate" for o in emulator.ops.values()))
+    await until(
+        lambda: any(o["lcmOperationType"] == "terminate" for o in emulator.ops.values()), every=0.01
+    )
     first.cancel()  # the gateway died while OSM was terminating
     with pytest.raises(asyncio.CancelledError):
         await first

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 from netweave.adapters import BackendChanges
@@ -17,6 +17,7 @@ from netweave.config import ReconcileSettings
 from netweave.models import DeploymentStatus
 from netweave.operations import runner
 from netweave.operations.wakeups import Wakeups, wakeups_of
+from netweave.testing.polling import until
 from support.gateway import Gateway, make_settings, running_gateway
 from support.memory_adapter import MemoryAdapter, Release
 
@@ -58,15 +59,6 @@ async def gateway_on(tmp_path: Path, adapter: MemoryAdapter) -> AsyncIterator[Ga
         yield gw
 
 
-async def until(predicate: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
-
-
 def long_timer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("netweave.operations.runner._FIRST_POLL", LONG_POLL)
     monkeypatch.setattr("netweave.operations.runner._MAX_POLL", LONG_POLL)
@@ -80,10 +72,10 @@ async def create_settling(gw: Gateway, adapter: MemoryAdapter) -> tuple[str, str
     response = await gw.post(BASE, json={"name": "web", "packageId": package["packageId"]})
     assert response.status_code == 201, response.text
     operation_id = gw.operation_id(response)
-    await until(lambda: adapter.releases)
+    await until(lambda: adapter.releases, every=0.01)
     (ref,) = adapter.releases
     wakeups = wakeups_of(gw.app.state.services.hooks)
-    await until(lambda: (adapter.name, ref) in wakeups._waiting)
+    await until(lambda: (adapter.name, ref) in wakeups._waiting, every=0.01)
     return operation_id, ref
 
 
@@ -117,13 +109,15 @@ async def test_reports_during_a_read_cost_one_read_after_it(
         reads = len(adapter.calls_to("get_deployment"))
         held = adapter.hang("get_deployment")
         adapter.reports.put_nowait(BackendChanges(refs=frozenset({ref})))
-        await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 1)
+        await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 1, every=0.01)
         # A burst while that read is held: each may postdate it, so one more read, not five.
         for _ in range(5):
             adapter.reports.put_nowait(BackendChanges(refs=frozenset({ref})))
             await asyncio.sleep(0.01)
         held.set()
-        await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 2, within=5.0)
+        await until(
+            lambda: len(adapter.calls_to("get_deployment")) == reads + 2, within=5.0, every=0.01
+        )
         await asyncio.sleep(0.5)  # anything more would be read by now
         assert len(adapter.calls_to("get_deployment")) == reads + 2
         operation = (await gw.get(f"/o2dms/v1/operations/{operation_id}")).json()
@@ -143,7 +137,9 @@ async def test_a_burst_of_reports_soon_after_a_read_costs_one_read(
         for _ in range(5):
             adapter.reports.put_nowait(BackendChanges(refs=frozenset({ref})))
             await asyncio.sleep(0.01)
-        await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 1, within=5.0)
+        await until(
+            lambda: len(adapter.calls_to("get_deployment")) == reads + 1, within=5.0, every=0.01
+        )
         await asyncio.sleep(1.0)  # past the gap again: a second read would be done
         assert len(adapter.calls_to("get_deployment")) == reads + 1
         operation = (await gw.get(f"/o2dms/v1/operations/{operation_id}")).json()
@@ -201,7 +197,7 @@ async def test_many_settles_space_their_report_reads(
             assert response.status_code == 201, response.text
             operations.append(gw.operation_id(response))
         wakeups = wakeups_of(gw.app.state.services.hooks)
-        await until(lambda: wakeups.settling(adapter.name) == count)
+        await until(lambda: wakeups.settling(adapter.name) == count, every=0.01)
         refs = frozenset(adapter.releases)
         reads = len(adapter.calls_to("get_deployment"))
         for _ in range(rounds):
@@ -247,7 +243,7 @@ async def test_a_lone_settle_reads_a_report_after_the_short_gap(
         assert response.status_code == 201, response.text
         operation_id = gw.operation_id(response)
         wakeups = wakeups_of(gw.app.state.services.hooks)
-        await until(lambda: wakeups.settling(adapter.name) == 1)
+        await until(lambda: wakeups.settling(adapter.name) == 1, every=0.01)
         (ref,) = set(adapter.releases) - old
         adapter.releases[ref].status = DeploymentStatus.DEPLOYED
         adapter.reports.put_nowait(BackendChanges(refs=frozenset({ref})))

@@ -42,7 +42,7 @@ async def tracked_quietly(gw: Gateway, reconciler: Reconciler) -> tuple[str, str
     deployment, operation = await gw.deploy(package["packageId"], values={"a": 1})
     assert operation["state"] == "COMPLETED", operation
     deployment_id = str(deployment["deploymentId"])
-    await until(lambda: deployment_id in reconciler._tracked)
+    await until(lambda: deployment_id in reconciler._tracked, every=0.02)
     tracked = reconciler._tracked[deployment_id]
     # Its first read is spread over the interval (an hour here): put it past the test.
     tracked.due = tracked.due_unchanged = time.monotonic() + 3600
@@ -63,11 +63,11 @@ async def upgrade_polled(
     response = await gw.patch(f"{BASE}/{deployment_id}", json={"values": {"a": 2}})
     assert response.status_code == 202, response.text
     operation_id = gw.operation_id(response)
-    await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 1)
+    await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 1, every=0.02)
     if during_final_read:
         first, held = held, adapter.hang("get_deployment")  # a read keeps the gate it met
         first.set()
-        await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 2)
+        await until(lambda: len(adapter.calls_to("get_deployment")) == reads + 2, every=0.02)
     ref = reconciler._tracked[deployment_id].backend_ref
     reconciler.changed(adapter.name, BackendChanges(refs=frozenset({ref})))
     # The held poll answers; any read after it is held until the caller says.

@@ -237,10 +237,6 @@ def _translate(
         raise BackendUnavailable(f"database unreachable during {what}: {error}") from error
 
 
-#: How many list pages ``SqlBase._keep_page`` keeps at most.
-_KEPT_PAGES = 64
-
-
 @functools.lru_cache(maxsize=256)
 def _sqlite_sql(statement: Select[Any]) -> tuple[str, tuple[str, ...]]:
     """``statement`` compiled for SQLite once: its text and its parameters' names in order."""
@@ -327,13 +323,8 @@ class SqlBase:
         # deployment create and update reads its package twice (request, then runner), and
         # packages rarely change. Entries carry the write counts they were read under.
         self._packages: dict[str, tuple[tuple[int, int], PackageRecord]] = {}
-        #: SQLite: the connection single-statement reads run on (see ``_read``), and how many
-        #: have been opened (a new one's ``data_version`` starts afresh: see ``_reader_view``).
+        #: SQLite: the connection single-statement reads run on (see ``_read``).
         self._reader: Connection | None = None
-        self._readers_opened = 0
-        #: SQLite: list pages as read, each with the reader's view it was read under (see
-        #: ``_reader_view``): a page asked again while nothing was committed is not read again.
-        self._kept_pages: dict[Any, tuple[tuple[int, int], Any]] = {}
 
     @property
     def engine(self) -> AsyncEngine | LoopEngine:
@@ -547,41 +538,7 @@ class SqlBase:
             return None
         if self._reader is None:
             self._reader = engine.sync_engine.connect()
-            self._readers_opened += 1
         return self._reader
-
-    def _reader_view(self) -> tuple[int, int] | None:
-        """Which state of the database the SQLite reader sees: (which reader, its ``PRAGMA
-        data_version``), the same for as long as no other connection, of this process or
-        another, commits a change (the reader itself only reads); None where there is no such
-        reader (see ``_driver_rows``). Read before the rows it vouches for: a commit between
-        the two only makes the next comparison fail."""
-        reader = self._inline_reader()
-        if reader is None:
-            return None
-        driver = reader.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        try:
-            (version,) = driver.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error:
-            self._close_reader()
-            return None  # nothing kept is used; the read itself reports the error
-        return self._readers_opened, int(version)
-
-    def _kept_page(self, key: Any, view: tuple[int, int] | None) -> Any:
-        """The page kept for ``key`` under ``view`` (see ``_keep_page``), or None."""
-        if view is None:
-            return None
-        kept = self._kept_pages.get(key)
-        return kept[1] if kept is not None and kept[0] == view else None
-
-    def _keep_page(self, key: Any, view: tuple[int, int] | None, page: Any) -> None:
-        """Keep ``page`` (never changed by its readers) for ``key``, read under ``view``."""
-        if view is None:
-            return
-        if len(self._kept_pages) >= _KEPT_PAGES:
-            self._kept_pages.clear()  # bounded; refilled by the next reads
-        self._kept_pages[key] = (view, page)
 
     def _close_reader(self) -> None:
         reader, self._reader = self._reader, None

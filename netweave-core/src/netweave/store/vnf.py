@@ -244,7 +244,7 @@ class SummaryPage:
     description, vnfdId, has a deployment, instantiated, created_at; truthy flags), each a
     plain hashable tuple as read (a list page keeps its items' JSON by them); ``packages``:
     the package of each vnfdId the rows name; ``more``: whether rows follow; ``last``: the
-    last row's key when they do. Read only: the same page may answer later calls."""
+    last row's key when they do."""
 
     rows: Sequence[tuple[Any, ...]]
     packages: dict[str, SummaryPackage]
@@ -511,13 +511,6 @@ class VnfRows:
             params["adapter"] = adapter
         if after is not None:
             params["after_at"], params["after_id"] = after
-        # On SQLite, a page asked again while nothing was committed (its rows, their
-        # packages) is answered as read before.
-        key = (statement, *params.values())
-        view = store._reader_view()
-        kept = store._kept_page(key, view)
-        if kept is not None:
-            return cast("SummaryPage", kept)
         what = "listing VNF instances"
         # On SQLite, the driver's own rows (no SQLAlchemy row or type processing: a page is
         # plain strings), given the time as SQLite stores it.
@@ -544,9 +537,7 @@ class VnfRows:
                 if package is not None
                 else (False, None, "", "")
             )
-        summary = SummaryPage(page, packages, more, last)
-        store._keep_page(key, view, summary)
-        return summary
+        return SummaryPage(page, packages, more, last)
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
         values = {f.name: getattr(record, f.name) for f in fields(record)}

@@ -288,9 +288,6 @@ class _Fragments:
 _FRAGMENT_GROUPS = 256
 _FRAGMENTS_KEPT = 20_000
 _FRAGMENTS = _Fragments()
-#: Joined pages' bodies by (base, major, dropped, the page's id), each with its page.
-_BODIES: dict[tuple[str, int, frozenset[str], int], tuple[object, bytes]] = {}
-_BODIES_KEPT = 64
 
 #: Whether a list whose filter SQL answers exactly and whose selector keeps only plain
 #: attributes is read as one joined page (the common path); tests turn it off to compare.
@@ -315,12 +312,6 @@ async def _summary_page(
     if where is None or dropped is None:
         return None
     page = await lcm.summary_page(after, PAGE_SIZE, where, manager)
-    # The store answers a page asked again while nothing was committed with the same page
-    # object: its body, which only that page and (base, major, dropped) decide, is kept too.
-    body_key = (base, major, dropped, id(page))
-    kept_body = _BODIES.get(body_key)
-    if kept_body is not None and kept_body[0] is page:
-        return kept_body[1], page.more, page.last
     rows, packages = page.rows, page.packages
     groups = {
         vnfd_id: _FRAGMENTS.group((base, major, dropped, vnfd_id, package))
@@ -342,11 +333,7 @@ async def _summary_page(
                 )
                 _FRAGMENTS.add(groups[row[3]], row, item)
                 parts[i] = item
-    body = b"[" + b",".join(cast("list[bytes]", parts)) + b"]"
-    if len(_BODIES) >= _BODIES_KEPT:
-        _BODIES.clear()  # bounded; refilled by the next pages
-    _BODIES[body_key] = (page, body)  # the page held, so its id names no other while kept
-    return body, page.more, page.last
+    return b"[" + b",".join(cast("list[bytes]", parts)) + b"]", page.more, page.last
 
 
 def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:

@@ -9,29 +9,18 @@ idempotency key.
 
 The claim loop runs until ``stop()``; each pass sleeps ``poll_interval`` or until ``wake()``
 (called when a request stored a new operation), so it is bounded by the worker's lifetime.
-
-An operation a request of this process stores while this worker runs nothing and nothing waits
-to be claimed is handed over instead (``lease_new`` before the insert, ``adopt`` once it
-committed): it is stored already leased to this worker and starts without the wake-up and the
-claim query (1-2.5 ms of a single create's 55-80 ms on the bench machine). Only when idle: a
-burst (P4) keeps the batched claims, in order; handing over at any free slot measured no
-better there. Another replica's claim skips it as it skips any held lease; if this process
-dies before running it, its lease expires and a claim takes it, as for an operation claimed
-the usual way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import dataclasses
 import logging
 import os
 import socket
 import uuid
 import weakref
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from netweave.operations.metrics import Metrics
 from netweave.operations.runner import OperationRunner
@@ -73,15 +62,6 @@ class OperationWorker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        #: Operations leased by ``lease_new``, not adopted yet: each holds a slot.
-        self._reserved: set[str] = set()
-        #: The claim loop's context (``urgent_writes``), copied for each run it starts: an
-        #: adopted run starts from it too, not from the request's context that stored it.
-        self._run_context: contextvars.Context | None = None
-        #: Wake-ups so far, and whether the last claim may have left claimable operations:
-        #: an operation stored now is handed over only when none waits (first come, first run).
-        self._wakes = 0
-        self._backlog = True
         #: Per operation, the event its followers (``GET …?`` with ``Prefer: wait``) wait on:
         #: set when a run of it here ends. Weak: gone with the last follower.
         self._followers: weakref.WeakValueDictionary[str, asyncio.Event] = (
@@ -97,45 +77,10 @@ class OperationWorker:
     def start(self) -> None:
         if self._loop_task is None:
             self._stopping = False
-            self._backlog = True  # until its first claim finds what is waiting
             self._loop_task = asyncio.create_task(self._loop(), name="netweave-operation-worker")
 
     def wake(self) -> None:
-        self._wakes += 1
-        self._backlog = True
         self._wakeup.set()
-
-    def lease_new(self, operation: OperationRecord) -> OperationRecord:
-        """``operation`` (about to be stored by this process) leased to this worker when it
-        can run it at once (started, running nothing, nothing waiting to be claimed), with its
-        slot kept; else unchanged. Then ``adopt`` (after the commit) or ``release``."""
-        if (
-            self._run_context is None
-            or self._stopping
-            or self._backlog
-            or self._tasks
-            or self._reserved
-        ):
-            return operation
-        self._reserved.add(operation.operation_id)
-        until = datetime.now(UTC) + timedelta(seconds=self._lease_seconds)
-        return dataclasses.replace(operation, lease_owner=self.owner, lease_expires_at=until)
-
-    def adopt(self, operation: OperationRecord) -> None:
-        """``operation`` committed: run it here if ``lease_new`` leased it, else wake the
-        claim loop."""
-        if operation.operation_id not in self._reserved:
-            self.wake()
-            return
-        self._reserved.discard(operation.operation_id)
-        if self._stopping or self._run_context is None:
-            return  # its lease expires; a claim (a restart, another replica) takes it
-        self._start_run(operation)
-
-    def release(self, operation_id: str) -> None:
-        """The slot ``lease_new`` kept for an operation that was not stored (no-op once
-        adopted)."""
-        self._reserved.discard(operation_id)
 
     def run_ended(self, operation_id: str) -> asyncio.Event:
         """An event set when a run of ``operation_id`` in this process ends (its last state
@@ -176,35 +121,25 @@ class OperationWorker:
     async def run_pending_once(self, *, min_free: int = 1) -> int:
         """Claim and start what is claimable now, if at least ``min_free`` slots are free (used
         by the loop; handy in tests)."""
-        free = self._concurrency - len(self._tasks) - len(self._reserved)
+        free = self._concurrency - len(self._tasks)
         if free < max(1, min_free):
             return 0
-        wakes = self._wakes
         claimed = await self._store.claim_operations(
             owner=self.owner,
             lease_seconds=self._lease_seconds,
             limit=free,
             now=datetime.now(UTC),
         )
-        if len(claimed) < free and wakes == self._wakes:
-            self._backlog = False  # none was left to claim, and none stored since
         for operation in claimed:
             if operation.operation_id in self._tasks:
                 continue
-            self._start_run(operation)
+            self._tasks[operation.operation_id] = asyncio.create_task(
+                self._run(operation), name=f"netweave-operation-{operation.operation_id}"
+            )
         return len(claimed)
-
-    def _start_run(self, operation: OperationRecord) -> None:
-        context = self._run_context.copy() if self._run_context is not None else None
-        self._tasks[operation.operation_id] = asyncio.create_task(
-            self._run(operation),
-            name=f"netweave-operation-{operation.operation_id}",
-            context=context,
-        )
 
     async def _loop(self) -> None:
         urgent_writes()  # this task's context, inherited by the runs it starts
-        self._run_context = contextvars.copy_context()
         woken = False
         while not self._stopping:
             self._wakeup.clear()

@@ -8,7 +8,6 @@ to stay cheap on large pages; each item's ``updatedAt`` says when that state was
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -68,12 +67,6 @@ class WorkerHandle(Protocol):
     """What services need of the operation worker."""
 
     def wake(self) -> None: ...
-
-    def lease_new(self, operation: OperationRecord) -> OperationRecord: ...
-
-    def adopt(self, operation: OperationRecord) -> None: ...
-
-    def release(self, operation_id: str) -> None: ...
 
     def cancel_local(self, operation_id: str) -> bool: ...
 
@@ -326,28 +319,22 @@ class DeploymentService:
             resource_pool_id=request.resource_pool_id,
             values=request.values,
         )
-        # Leased to this process's worker when it can start it at once (see the worker).
-        operation = self._worker.lease_new(
-            self._new_operation(OperationType.CREATE, record, {"packageId": package.package_id})
+        operation = self._new_operation(
+            OperationType.CREATE, record, {"packageId": package.package_id}
         )
         accepted = self._accepted(record, operation, warnings)
-        try:
-            async with self._hooks.change(
-                self._store, on_commit=functools.partial(self._created, operation)
-            ) as events:
-                await self._store.add_deployment(record)
-                await self._store.add_operation(operation)
-                events.deployment("DeploymentCreated", accepted.deployment)
-                events.operation(accepted.operation, None)
-        finally:
-            self._worker.release(operation.operation_id)  # not stored: its slot is free
+        async with self._hooks.change(self._store, on_commit=self._created) as events:
+            await self._store.add_deployment(record)
+            await self._store.add_operation(operation)
+            events.deployment("DeploymentCreated", accepted.deployment)
+            events.operation(accepted.operation, None)
         _log_accepted(record, operation)
         return accepted
 
-    def _created(self, operation: OperationRecord) -> None:
+    def _created(self) -> None:
         if self._package_cache is not None:
             self._package_cache.invalidate()  # the package is IN_USE now
-        self._worker.adopt(operation)
+        self._worker.wake()
 
     async def update(
         self, deployment_id: str, update: DeploymentUpdate, *, replace_by_default: bool = False
@@ -483,19 +470,14 @@ class DeploymentService:
                     "values": record.values,
                 },
             }
-        operation = self._worker.lease_new(self._new_operation(operation_type, record, params))
+        operation = self._new_operation(operation_type, record, params)
         accepted = self._accepted(record, operation, warnings)
-        try:
-            async with self._hooks.change(
-                self._store, on_commit=functools.partial(self._worker.adopt, operation)
-            ) as events:
-                active = await self._store.active_operation_for(record.deployment_id)
-                if active is not None:
-                    raise blocked(record.deployment_id, active)
-                await self._store.add_operation(operation)
-                events.operation(accepted.operation, None)
-        finally:
-            self._worker.release(operation.operation_id)  # not stored: its slot is free
+        async with self._hooks.change(self._store, on_commit=self._worker.wake) as events:
+            active = await self._store.active_operation_for(record.deployment_id)
+            if active is not None:
+                raise blocked(record.deployment_id, active)
+            await self._store.add_operation(operation)
+            events.operation(accepted.operation, None)
         _log_accepted(record, operation)
         return accepted
 

@@ -38,6 +38,7 @@ from netweave.testing.etsi_notify import (
 )
 from netweave.testing.gateway import GatewayClient, gateway_settings, running_gateway
 from netweave.testing.k8s import KubernetesEmulator
+from netweave.testing.polling import until
 from netweave.testing.vnfpkgm import build_csar, sol005_vnfpkgm_contract, vnfd_document
 
 NS = "smo"
@@ -609,8 +610,14 @@ async def test_notifications_outlive_a_dead_callback_and_a_gateway_restart(
             bodies = await sink.wait_for(
                 lambda bs: "RESULT:COMPLETED" in occurrence_story(bs, op_id), seconds=30.0
             )
-            rows = await OutboxStore(gw.store).deliveries(subscription_id=subscription_id)
-            assert {r["state"] for r in rows} == {"DELIVERED"}
+            outbox = OutboxStore(gw.store)
+
+            async def all_delivered() -> bool:
+                # The sink has the body before the gateway commits DELIVERED for it.
+                rows = await outbox.deliveries(subscription_id=subscription_id)
+                return {r["state"] for r in rows} == {"DELIVERED"}
+
+            await until(all_delivered, 15, what="every delivery marked DELIVERED")
     finally:
         sink.stop()
     validate = notification_validator(shared_dir(), 2)

@@ -407,8 +407,14 @@ async def test_an_upgrade_is_not_read_again_for_the_changes_it_made_itself(
     describe = HelmAdapter._describe
 
     async def describe_once_reported(self: HelmAdapter, *args: Any, **kwargs: Any) -> Any:
-        for _ in range(1000):  # 10 s at most
-            if tracked.reported is not None:
+        # Reported, and then no new watch batch for 1 s: the upgrade writes several objects
+        # (the new release Secret, the old one superseded), whose reports a loaded machine
+        # delivers spread out; one arriving after the read began would be read again.
+        quiet_since, batches = loop.time(), reconciler.stats.watch_batches
+        for _ in range(1500):  # 15 s at most
+            if batches != reconciler.stats.watch_batches:
+                quiet_since, batches = loop.time(), reconciler.stats.watch_batches
+            if tracked.reported is not None and loop.time() - quiet_since >= 1.0:
                 break
             await asyncio.sleep(0.01)
         return await describe(self, *args, **kwargs)

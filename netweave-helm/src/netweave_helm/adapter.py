@@ -413,6 +413,30 @@ def _known_revision(ctx: OperationContext, summary: dict[str, Any] | None) -> Kn
     return known if revision == known.revision else None
 
 
+#: An upgrade's outcome before it is described: Helm's answer and the user values and
+#: description it applied, or a failure already described.
+_Upgraded = tuple[dict[str, Any], tuple[dict[str, Any], str]] | DeploymentInfo
+
+
+def _upgrade_base(ctx: OperationContext, change: DeploymentChange) -> KnownState | None:
+    """The gateway's record of the release to upgrade from without reading Helm's latest
+    revision first: on a first attempt only (a retried one reads what the interrupted attempt
+    left), with a recorded revision and the chart to deploy known."""
+    known = ctx.known
+    if ctx.attempt != 1 or known is None or known.revision <= 0:
+        return None
+    if change.package is None and known.package is None:
+        return None
+    return known
+
+
+def _revision_of(release: dict[str, Any]) -> int:
+    try:
+        return int(release.get("revision") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:
     """Revisions oldest first, each with its description and user values (Helm's history
     summaries carry neither)."""
@@ -1418,59 +1442,189 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         namespace, name = parse_release_ref(backend_ref)
         config = await self._helm(namespace)
         async with self._lock(namespace, name):
-            # One read of Helm's latest revision: its status and stamp, and the chart and
-            # user values an upgrade that merges starts from.
-            read = await self._read_release(config, name)
-            everything: dict[str, Any] | None = read
-            summary = read.get("summary") or {}
-            current: dict[str, Any] | None = summary
-            status = str(summary.get("status") or "")
-            own = (summary.get("labels") or {}).get(OP_LABEL) == key_label(ctx.idempotency_key)
-            if own and status in _DONE:
-                return await self._describe(config, namespace, name, read=read)
-            if status in _PENDING:
-                if not (own and status == "pending-upgrade"):
-                    raise _stuck(namespace, name, summary)
-                # This operation's interrupted upgrade: Helm's way out is a rollback (to the
-                # revision before it); then the upgrade runs again.
-                _log.warning(
-                    "release %s/%s was left pending-upgrade (revision %s) by an interrupted "
-                    "attempt of operation %s; rolling it back to upgrade it again",
-                    namespace,
-                    name,
-                    summary.get("revision"),
-                    ctx.operation_id,
-                )
-                await self._runner.run(
-                    f"rolling back release {name} left pending-upgrade",
-                    config.rollback,
-                    name,
-                    timeout=self._timeout(),
-                    wait=self._wait(),
-                )
-                current = everything = None  # read again: the rollback made a revision
-            known = _known_revision(ctx, current)
-            chart = await self._target_chart(config, name, change, current, known)
-            held = (everything.get("config") or {}) if everything is not None else None
-            values = await self._target_values(config, name, change, known, held)
-            try:
-                release = await self._deploy(
-                    "upgrade",
-                    chart,
-                    name,
-                    values,
-                    namespace,
-                    timeout=self._timeout(),
-                    wait=self._wait(),
-                    **self._history_bound(current),
-                    reset_values=True,
-                    description=f"netweave operation {ctx.operation_id}",
-                    labels={OP_LABEL: key_label(ctx.idempotency_key)},
-                )
-                applied = (values, f"netweave operation {ctx.operation_id}")
-            except (BackendError, BackendTimeout) as exc:
-                return await self._failed(config, namespace, name, exc)
+            base = _upgrade_base(ctx, change)
+            upgraded = None
+            if base is not None:
+                upgraded = await self._upgrade_recorded(config, namespace, name, change, ctx, base)
+            if upgraded is None:
+                upgraded = await self._upgrade_read(config, namespace, name, change, ctx)
+        if isinstance(upgraded, DeploymentInfo):
+            return upgraded
+        release, applied = upgraded
         return await self._describe(config, namespace, name, summary=release, applied=applied)
+
+    async def _upgrade_recorded(
+        self,
+        config: sdk.Config,
+        namespace: str,
+        name: str,
+        change: DeploymentChange,
+        ctx: OperationContext,
+        base: KnownState,
+    ) -> _Upgraded | None:
+        """The upgrade from the gateway's record of the release (``base``), without reading
+        Helm's latest revision first (issue 18: that read, a ``get all``, listed and decoded
+        every stored revision of the release before each upgrade, which Helm's upgrade then
+        lists again). Helm numbers revisions one by one: when it stores no revision after the
+        record's (:meth:`_moved_past`, one GET), the record is Helm's latest. ``None``: it
+        does, or the record's chart is gone from the repository; the read path decides.
+
+        A revision made between that check and the upgrade (the race the read path has too)
+        shows in the upgrade's answer, another number than ``base.revision + 1``: the revision
+        it replaced is read and, when it holds another chart or other values than the record,
+        what the read would have given is upgraded to at once."""
+        description = f"netweave operation {ctx.operation_id}"
+        package = change.package or base.package
+        if package is None or await self._moved_past(namespace, name, base.revision):
+            return None
+        try:
+            chart = await self._chart_path(package)
+        except NotFound:
+            return None
+        values = await self._target_values(config, name, change, base)
+        upgraded = await self._upgrade(
+            config, namespace, name, chart, values, description, ctx, {"revision": base.revision}
+        )
+        if isinstance(upgraded, DeploymentInfo):
+            return upgraded
+        revision = _revision_of(upgraded)
+        if revision == base.revision + 1:
+            return upgraded, (values, description)
+        _log.warning(
+            "release %s/%s: revision %s was made behind the gateway's back (it records %s); "
+            "checking the upgrade against it",
+            namespace,
+            name,
+            revision - 1,
+            base.revision,
+        )
+        replaced = await self._runner.run(
+            f"reading release {name}", config.get_all, name, revision=revision - 1
+        )
+        held = replaced.get("config") or {}
+        summary = replaced.get("summary") or {}
+        same_chart = change.package is not None or (
+            (summary.get("chart_name"), summary.get("chart_version"))
+            == (package.name, package.version)
+        )
+        wanted = await self._target_values(config, name, change, None, held)
+        if same_chart and wanted == values:
+            return upgraded, (values, description)
+        chart = await self._target_chart(config, name, change, summary)
+        again = await self._upgrade(
+            config, namespace, name, chart, wanted, description, ctx, upgraded
+        )
+        if isinstance(again, DeploymentInfo):
+            return again
+        return again, (wanted, description)
+
+    async def _moved_past(self, namespace: str, name: str, revision: int) -> bool:
+        """Whether Helm stores a revision after ``revision`` of release ``name``: one GET of the
+        storage object the next revision would be (Helm numbers them one by one; an upgrade
+        or rollback in flight has stored its own already), not a list of every revision."""
+        kind = "configmaps" if self.config.cluster.storage_driver == "configmap" else "secrets"
+        path = f"/api/v1/namespaces/{namespace}/{kind}/sh.helm.release.v1.{name}.v{revision + 1}"
+
+        def stored() -> bool:  # the shared client taken on the same thread: one hand-over
+            client = self.cluster.kube_client()
+            reader = ObjectReader(client, min(30.0, self.config.timeouts.read))
+            return reader.get(path) is not None
+
+        return await asyncio.to_thread(stored)
+
+    async def _upgrade(
+        self,
+        config: sdk.Config,
+        namespace: str,
+        name: str,
+        chart: Path,
+        values: dict[str, Any],
+        description: str,
+        ctx: OperationContext,
+        current: dict[str, Any] | None,
+    ) -> dict[str, Any] | DeploymentInfo:
+        """Helm's upgrade of ``name`` to ``chart`` and ``values`` (``current``: its latest
+        revision, as known); a failed one reported as :meth:`_failed` does, a release another
+        operation holds as :func:`_stuck`."""
+        try:
+            return await self._deploy(
+                "upgrade",
+                chart,
+                name,
+                values,
+                namespace,
+                timeout=self._timeout(),
+                wait=self._wait(),
+                **self._history_bound(current),
+                reset_values=True,
+                description=description,
+                labels={OP_LABEL: key_label(ctx.idempotency_key)},
+            )
+        except Conflict as exc:
+            # Helm's "another operation is in progress": the read path says so from the
+            # release's status; said the same way here.
+            try:
+                summary = (await self._read_release(config, name)).get("summary") or {}
+            except NetweaveError:
+                raise exc from None
+            if str(summary.get("status") or "") in _PENDING:
+                raise _stuck(namespace, name, summary) from None
+            raise
+        except (BackendError, BackendTimeout) as exc:
+            return await self._failed(config, namespace, name, exc)
+
+    async def _upgrade_read(
+        self,
+        config: sdk.Config,
+        namespace: str,
+        name: str,
+        change: DeploymentChange,
+        ctx: OperationContext,
+    ) -> _Upgraded:
+        """The upgrade from Helm's latest revision, read first: a retried operation (what its
+        interrupted attempt left decides), or no usable record of the gateway's."""
+        # One read of Helm's latest revision: its status and stamp, and the chart and
+        # user values an upgrade that merges starts from.
+        read = await self._read_release(config, name)
+        everything: dict[str, Any] | None = read
+        summary = read.get("summary") or {}
+        current: dict[str, Any] | None = summary
+        status = str(summary.get("status") or "")
+        own = (summary.get("labels") or {}).get(OP_LABEL) == key_label(ctx.idempotency_key)
+        if own and status in _DONE:
+            return await self._describe(config, namespace, name, read=read)
+        if status in _PENDING:
+            if not (own and status == "pending-upgrade"):
+                raise _stuck(namespace, name, summary)
+            # This operation's interrupted upgrade: Helm's way out is a rollback (to the
+            # revision before it); then the upgrade runs again.
+            _log.warning(
+                "release %s/%s was left pending-upgrade (revision %s) by an interrupted "
+                "attempt of operation %s; rolling it back to upgrade it again",
+                namespace,
+                name,
+                summary.get("revision"),
+                ctx.operation_id,
+            )
+            await self._runner.run(
+                f"rolling back release {name} left pending-upgrade",
+                config.rollback,
+                name,
+                timeout=self._timeout(),
+                wait=self._wait(),
+            )
+            current = everything = None  # read again: the rollback made a revision
+        known = _known_revision(ctx, current)
+        chart = await self._target_chart(config, name, change, current, known)
+        held = (everything.get("config") or {}) if everything is not None else None
+        values = await self._target_values(config, name, change, known, held)
+        description = f"netweave operation {ctx.operation_id}"
+        upgraded = await self._upgrade(
+            config, namespace, name, chart, values, description, ctx, current
+        )
+        if isinstance(upgraded, DeploymentInfo):
+            return upgraded
+        return upgraded, (values, description)
 
     def _history_bound(self, current: dict[str, Any] | None) -> dict[str, Any]:
         """``max_history`` for an upgrade of the release whose latest revision Helm answered

@@ -230,3 +230,45 @@ async def test_joined_pages_answer_as_the_full_representation_does(
     monkeypatch.setattr(vnflcm, "SUMMARY_PAGES", False)
     monkeypatch.setattr(sol013, "pushdown", lambda terms, *args: [])
     assert await answers() == joined
+
+
+async def test_a_joined_page_shows_an_instance_changed_since_it_was_read(gateway: Gateway) -> None:
+    """The page's items kept from an earlier read are used only for rows unchanged since: a
+    renamed and an instantiated instance are rendered again, their neighbours kept."""
+    await gateway.register_package("app", "1.0.0")
+    ids = []
+    for name in ("one", "two", "three"):
+        created = await gateway.post(
+            f"{V2}/vnf_instances",
+            json={"vnfdId": "app-1.0.0", "vnfInstanceName": name},
+            headers=HEADERS,
+        )
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    url = f"{V2}/vnf_instances"
+    params = {"filter": "(eq,vnfdId,app-1.0.0)"}
+
+    async def page() -> list[tuple[str, str]]:
+        response = await gateway.get(url, params=params, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        return [(i["vnfInstanceName"], i["instantiationState"]) for i in response.json()]
+
+    assert await page() == [("one", "NOT_INSTANTIATED"), ("two", "NOT_INSTANTIATED"),
+                            ("three", "NOT_INSTANTIATED")]  # fmt: skip
+    current = await gateway.get(f"{url}/{ids[1]}", headers=HEADERS)
+    patched = await gateway.patch(
+        f"{url}/{ids[1]}",
+        json={"vnfInstanceName": "renamed"},
+        headers={**HEADERS, "If-Match": current.headers["etag"],
+                 "Content-Type": "application/merge-patch+json"},
+    )  # fmt: skip
+    assert patched.status_code == 202, patched.text
+    op = await gateway.post(
+        f"{url}/{ids[2]}/instantiate",
+        json={"flavourId": "default", "additionalParams": {"releaseName": "r3"}},
+        headers=HEADERS,
+    )
+    assert op.status_code == 202, op.text
+    await gateway.wait_operation(op.headers["location"].rsplit("/", 1)[1])
+    assert await page() == [("one", "NOT_INSTANTIATED"), ("renamed", "NOT_INSTANTIATED"),
+                            ("three", "INSTANTIATED")]  # fmt: skip

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from netweave.errors import AlreadyExists, Conflict, NotFound
 from netweave.models import PackageState
 from netweave.store import PackageRecord
-from netweave.store.sql import SqlStore
-from netweave.store.vnf import ColumnTerm, SummaryPage, VnfInstanceRecord, VnfLcmOpOccRecord
+from netweave.store.engine import _sqlite_sql
+from netweave.store.sql import SqlStore, create_store
+from netweave.store.vnf import (
+    ColumnTerm,
+    SummaryPage,
+    VnfInstanceRecord,
+    VnfLcmOpOccRecord,
+    _summary_statement,
+)
 
 T0 = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -120,3 +129,37 @@ async def test_joined_pages_follow_their_packages(store: SqlStore) -> None:
     assert (await page()).packages == {"app-1.0.0": (True, "second", "app", "1.0.0")}
     await store.delete_package("app-1.0.0")
     assert (await page()).packages == {"app-1.0.0": (False, None, "", "")}
+
+
+@pytest.mark.parametrize("after", [False, True])
+async def test_a_sqlite_page_filtered_on_vnfd_id_reads_the_index_alone(
+    tmp_path: Path, after: bool
+) -> None:
+    """The common SOL003 list (filter on vnfdId, keyset pages) never visits the table's rows on
+    SQLite: its index holds every column the page reads."""
+    store = create_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    await store.migrate()
+    try:
+        for n in range(3):
+            await store.add_vnf_instance(instance(n))
+        statement = _summary_statement((("vnfd_id", "in", 1),), after, False)
+        sql, order = _sqlite_sql(statement)
+        params = {"w0_0": "app-1.0.0", "page_limit": 3, "page_offset": 0}
+        params |= {"after_at": "2027-01-01 00:00:00.000000", "after_id": "vnf-000"}
+        with sqlite3.connect(tmp_path / "plan.db") as connection:
+            plan = connection.execute(
+                f"EXPLAIN QUERY PLAN {sql}", [params[name] for name in order]
+            ).fetchall()
+        scans = [row[3] for row in plan if "vnf_instances" in row[3]]
+        assert scans and all(
+            "USING COVERING INDEX ix_vnf_instances_vnfd_id_page" in scan for scan in scans
+        ), plan
+        page = await store.vnf_instance_summaries(
+            after=(T0, "vnf-000") if after else None,
+            limit=5,
+            where=[ColumnTerm("vnfd_id", "in", ("app-1.0.0",))],
+        )
+        names = [row[1] for row in page.rows]
+        assert names == (["name-1", "name-2"] if after else ["name-0", "name-1", "name-2"])
+    finally:
+        await store.close()

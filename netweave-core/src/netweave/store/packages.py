@@ -420,19 +420,25 @@ class PackageRows(SqlBase):
         await conn.execute(_store_view_statement(), params)
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
+        record, shared = await self._read_package(package_id)
+        return _copy_package(record) if record is not None and shared else record
+
+    async def _read_package(self, package_id: str) -> tuple[PackageRecord | None, bool]:
+        """The package, and whether it is the cached record itself, which the caller must
+        not change (a read of a few attributes needs no copy: ``netweave.store.vnf``)."""
         writes = self._package_writes.counts()
         cached = self._packages.get(package_id)
         if cached is not None and cached[0] == writes:
-            return _copy_package(cached[1])
+            return cached[1], True
         row = await self._get_by("reading a package", _P, "package_id", package_id)
         if row is None:
-            return None
+            return None, False
         record = _package(row)
         if self.sole_writer and self._package_writes.counts() == writes:
             if len(self._packages) >= _MAX_CACHED_PACKAGES:
                 self._packages.clear()  # bounded; refilled by the next reads
             self._packages[package_id] = (writes, _copy_package(record))
-        return record
+        return record, False
 
     async def find_package(self, name: str, version: str) -> PackageRecord | None:
         row = await self._get(

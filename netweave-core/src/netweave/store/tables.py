@@ -308,6 +308,18 @@ class DeliveryRow(Base):
     )
 
 
+#: ``vnf_instances``' SQLite page index: the vnfdId range in list order, then what a page reads.
+VNF_INSTANCE_PAGE_COLUMNS = (
+    "vnfd_id",
+    "created_at",
+    "vnf_instance_id",
+    "name",
+    "description",
+    "deployment_id",
+    "instantiate_operation_id",
+)
+
+
 class VnfInstanceRow(Base):
     """An ETSI SOL003 VNF instance (the ``/vnflcm`` face): it exists before instantiation.
 
@@ -345,7 +357,14 @@ class VnfInstanceRow(Base):
         Index("ix_vnf_instances_deployment_id", "deployment_id"),
         # A list filtered on vnfdId: an index range in list order (the column follows the
         # deployment's package, see netweave.services.vnflcm_notify).
-        Index("ix_vnf_instances_vnfd_id_created_at", "vnfd_id", "created_at", "vnf_instance_id"),
+        Index(
+            "ix_vnf_instances_vnfd_id_created_at", "vnfd_id", "created_at", "vnf_instance_id"
+        ).ddl_if(dialect="postgresql"),
+        # On SQLite the same range also holds every column a list page reads
+        # (netweave.store.vnf's summary page), so a page never visits the table's rows. Not on
+        # PostgreSQL: name and description are unbounded text, and a btree entry must fit a
+        # third of a page.
+        Index("ix_vnf_instances_vnfd_id_page", *VNF_INSTANCE_PAGE_COLUMNS).ddl_if(dialect="sqlite"),
     )
 
 

@@ -528,10 +528,11 @@ class VnfRows:
         if more:
             at = page[-1][_SUMMARY_AT]
             last = (_READ_AT(at) if raw else at, page[-1][0])
-        # The package of each vnfdId, once per page (the store caches package reads).
+        # The package of each vnfdId, once per page (the store caches package reads; only
+        # read here, so the cached record itself, not a copy).
         packages: dict[str, SummaryPackage] = {}
         for vnfd_id in {row[3] for row in page}:
-            package = await store.get_package(vnfd_id)
+            package, _ = await store._read_package(vnfd_id)
             packages[vnfd_id] = (
                 (True, package.provider, package.name, package.version)
                 if package is not None

@@ -257,17 +257,18 @@ async def _scan(
 
 class _Fragments:
     """Rendered list items (their JSON), kept by everything they are rendered from: a group per
-    (apiRoot, version, dropped attributes, vnfdId, package values), in it each item by the row
-    it comes from. A page is then mostly a join of kept bytes. Bounded: the apiRoot comes from
-    the request's Host."""
+    (apiRoot, version, dropped attributes, vnfdId, package values), in it each instance's item
+    with the row it was rendered from (kept by the instance id: comparing a row is cheaper than
+    hashing it, and a changed instance replaces its item). A page is then mostly a join of kept
+    bytes. Bounded: the apiRoot comes from the request's Host."""
 
     __slots__ = ("count", "groups")
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[Any, ...], dict[tuple[Any, ...], bytes]] = {}
+        self.groups: dict[tuple[Any, ...], dict[str, tuple[tuple[Any, ...], bytes]]] = {}
         self.count = 0
 
-    def group(self, key: tuple[Any, ...]) -> dict[tuple[Any, ...], bytes]:
+    def group(self, key: tuple[Any, ...]) -> dict[str, tuple[tuple[Any, ...], bytes]]:
         kept = self.groups.get(key)
         if kept is None:
             if len(self.groups) >= _FRAGMENT_GROUPS:
@@ -276,12 +277,14 @@ class _Fragments:
             kept = self.groups[key] = {}
         return kept
 
-    def add(self, kept: dict[tuple[Any, ...], bytes], row: tuple[Any, ...], item: bytes) -> None:
+    def add(
+        self, kept: dict[str, tuple[tuple[Any, ...], bytes]], row: tuple[Any, ...], item: bytes
+    ) -> None:
         if self.count >= _FRAGMENTS_KEPT:
             for group in self.groups.values():
                 group.clear()  # the groups stay: a page holds on to its own
             self.count = 0
-        kept[row] = item
+        kept[row[0]] = (row, item)
         self.count += 1
 
 
@@ -317,14 +320,11 @@ async def _summary_page(
         vnfd_id: _FRAGMENTS.group((base, major, dropped, vnfd_id, package))
         for vnfd_id, package in packages.items()
     }
-    # The kept items looked up by the rows as read; one vnfdId (a page filtered on it) in a
-    # loop that runs in C.
-    parts: list[bytes | None]
-    if len(groups) == 1:
-        (kept,) = groups.values()
-        parts = list(map(kept.get, rows))
-    else:
-        parts = [groups[row[3]].get(row) for row in rows]
+    # The kept item of each row, if rendered from a row equal to this one.
+    parts: list[bytes | None] = []
+    for row in rows:
+        entry = groups[row[3]].get(row[0])
+        parts.append(entry[1] if entry is not None and entry[0] == row else None)
     if not all(parts):
         for i, row in enumerate(rows):
             if parts[i] is None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from netweave.adapters import BackendChanges
 from netweave.config.plugins import make_plugin_manager
 from netweave.config.registry import AdapterRegistry
 from netweave.errors import ClusterNotConfigured
+from netweave.models import DeploymentStatus
 from netweave.operations.events import HookBus
 from netweave.reconcile import Reconciler
+from netweave.store import DeploymentRecord
 from netweave.store.sql import create_store
 from support.memory_adapter import MemoryAdapter
 
@@ -82,3 +86,64 @@ async def test_a_watch_failing_for_a_known_reason_logs_it_without_a_traceback_an
     assert len(warnings) == 4
     assert all(r.exc_info is None for r in warnings)  # the message, not a traceback
     assert "has no Kubernetes cluster" in warnings[0].getMessage()
+
+
+async def test_a_listing_pages_through_references_and_lets_requests_run_between_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over more deployments than one page: every deployment with a backend is tracked, one
+    without is not, a deleted one is dropped at the next listing; pages are read as references
+    only, and the event loop runs other work between them (a listing never holds it for all
+    deployments at once)."""
+    monkeypatch.setattr("netweave.reconcile.reconciler.MAX_PAGE_LIMIT", 7)
+    store = create_store(f"sqlite:///{tmp_path / 'nw.db'}")
+    await store.migrate()
+    now = datetime.now(UTC)
+    async with store.transaction():
+        for n in range(30):
+            await store.add_deployment(
+                DeploymentRecord(
+                    deployment_id=f"d-{n:03d}", name=f"n{n}", namespace="default",
+                    package_id="p", package_version="1", adapter="mem",
+                    status=DeploymentStatus.DEPLOYED, created_at=now, updated_at=now,
+                    backend_ref=None if n == 5 else f"default/n{n}",
+                )
+            )  # fmt: skip
+    reconciler = Reconciler(
+        store,
+        AdapterRegistry({"mem": MemoryAdapter("mem")}),
+        HookBus(make_plugin_manager()),
+        owner="r",
+    )
+    reconciler.held = set(range(reconciler.shards))
+    pages: list[int] = []
+    real_refs = store.deployment_refs
+
+    async def refs(*, after: str | None, limit: int) -> list[tuple[str, str, str | None]]:
+        page = await real_refs(after=after, limit=limit)
+        pages.append(len(page))
+        return page
+
+    monkeypatch.setattr(store, "deployment_refs", refs)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    beside = asyncio.create_task(ticker())
+    try:
+        assert await reconciler.refresh() == 29
+        assert pages == [7, 7, 7, 7, 2]
+        assert ticks >= 4  # the loop ran between the pages
+        assert "d-005" not in reconciler._tracked
+        assert reconciler._by_ref[("mem", "default/n12")] == "d-012"
+        await store.delete_deployment("d-012")
+        assert await reconciler.refresh() == 28
+        assert "d-012" not in reconciler._tracked
+        assert ("mem", "default/n12") not in reconciler._by_ref
+    finally:
+        beside.cancel()
+        await store.close()

@@ -105,3 +105,18 @@ async def test_a_reconciler_round_reads_many_deployments_at_once(store: SqlStore
     assert sorted(found) == ["dep-a", "dep-c"]
     assert found["dep-c"] == await store.get_deployment("dep-c")
     assert await store.get_deployments([]) == {}
+
+
+async def test_deployment_references_page_by_id(store: SqlStore) -> None:
+    """What the reconciler lists: (id, adapter, backend reference) in id order, after a key."""
+    for name in ("c", "a", "d", "b"):
+        ref = None if name == "b" else f"default/{name}"
+        await store.add_deployment(deployment(name, backend_ref=ref, adapter=f"ad-{name}"))
+    first = await store.deployment_refs(after=None, limit=3)
+    assert first == [
+        ("dep-a", "ad-a", "default/a"),
+        ("dep-b", "ad-b", None),
+        ("dep-c", "ad-c", "default/c"),
+    ]
+    assert await store.deployment_refs(after="dep-c", limit=3) == [("dep-d", "ad-d", "default/d")]
+    assert await store.deployment_refs(after="dep-d", limit=3) == []

@@ -226,47 +226,50 @@ class Reconciler:
         """Read the deployments of the shards held (pages of the store's list)."""
         self.stats.listings += 1
         seen: set[str] = set()
-        offset = 0
+        after: str | None = None
         now = time.monotonic()
         # Taken now: one reported while this listing runs sets off the next one.
         pending, self._unknown_changed = self._unknown_changed, {}
         covered, self._covered_unknown = self._covered_unknown, {}
         while True:
-            page = await self._store.list_deployments(limit=MAX_PAGE_LIMIT, offset=offset)
-            for record in page.items:
-                if record.backend_ref is None:
+            # Only the references (not whole records), by keyset: a listing's cost stays
+            # proportional to the deployments, one page at a time between requests.
+            page = await self._store.deployment_refs(after=after, limit=MAX_PAGE_LIMIT)
+            for deployment_id, adapter_name, backend_ref in page:
+                if backend_ref is None:
                     continue
-                if shard_of(record.deployment_id, self.shards) not in self.held:
+                if shard_of(deployment_id, self.shards) not in self.held:
                     continue
-                seen.add(record.deployment_id)
-                tracked = self._tracked.get(record.deployment_id)
+                seen.add(deployment_id)
+                tracked = self._tracked.get(deployment_id)
                 if tracked is None:
-                    adapter = self._registry.adapters.get(record.adapter)
+                    adapter = self._registry.adapters.get(adapter_name)
                     if adapter is None or not adapter.supports(Capability.DEPLOYMENT_LIFECYCLE):
                         continue
                     # Spread the first observations over one period, not all at once.
                     period = self.resync if adapter.watches else self.interval
-                    offset_due = (zlib.crc32(record.deployment_id.encode()) % 1000) / 1000
-                    key = (record.adapter, record.backend_ref)
+                    offset_due = (zlib.crc32(deployment_id.encode()) % 1000) / 1000
+                    key = (adapter_name, backend_ref)
                     reported = pending.get(key)
                     if reported is not None and reported <= covered.get(key, -math.inf):
                         self.stats.covered += 1
                         reported = None
-                    tracked = self._tracked[record.deployment_id] = _Tracked(
-                        record.deployment_id,
-                        record.adapter,
-                        record.backend_ref,
+                    tracked = self._tracked[deployment_id] = _Tracked(
+                        deployment_id,
+                        adapter_name,
+                        backend_ref,
                         due=now if reported is not None else now + period * offset_due,
                         reported=reported,
                         due_unchanged=now + period * offset_due,
                     )
-                elif tracked.backend_ref != record.backend_ref:
+                elif tracked.backend_ref != backend_ref:
                     self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)
-                    tracked.backend_ref = record.backend_ref
-                self._by_ref[(record.adapter, record.backend_ref)] = record.deployment_id
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
+                    tracked.backend_ref = backend_ref
+                self._by_ref[(adapter_name, backend_ref)] = deployment_id
+            if len(page) < MAX_PAGE_LIMIT:
                 break
+            after = page[-1][0]
+            await asyncio.sleep(0)  # requests run between pages
         for deployment_id in set(self._tracked) - seen:
             tracked = self._tracked.pop(deployment_id)
             self._by_ref.pop((tracked.adapter, tracked.backend_ref), None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, select
 
@@ -52,6 +52,19 @@ class DeploymentRows(SqlBase):
                         record = _deployment(row)
                         found[record.deployment_id] = record
         return found
+
+    async def deployment_refs(
+        self, *, after: str | None, limit: int
+    ) -> list[tuple[str, str, str | None]]:
+        statement = (
+            select(_D.c.deployment_id, _D.c.adapter, _D.c.backend_ref)
+            .order_by(_D.c.deployment_id)
+            .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(_D.c.deployment_id > after)
+        rows = await self._read("listing deployment references", statement, {})
+        return [cast("tuple[str, str, str | None]", tuple(row)) for row in rows]
 
     async def list_deployments(
         self,

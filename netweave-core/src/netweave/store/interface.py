@@ -166,6 +166,13 @@ class Store(VnfStore, VnfPackageStore, Protocol):
     async def get_deployments(self, deployment_ids: Sequence[str]) -> dict[str, DeploymentRecord]:
         """The deployments of these ids that exist, by id (a reconciler round's reads at once)."""
 
+    async def deployment_refs(
+        self, *, after: str | None, limit: int
+    ) -> list[tuple[str, str, str | None]]:
+        """(deployment_id, adapter, backend_ref) of up to ``limit`` deployments whose id sorts
+        after ``after``, ordered by id: what the reconciler tracks, without reading (and
+        decoding) whole records on every listing."""
+
     async def list_deployments(
         self,
         *,

@@ -154,3 +154,66 @@ def test_a_manifest_read_again_is_not_parsed_again(monkeypatch: pytest.MonkeyPat
     live.desired_objects(MANIFEST, "third")
     assert len(live._parsed) == 2 and ("other", MANIFEST) not in live._parsed
     assert ("ns", MANIFEST) in live._parsed
+
+
+SERVICE_ACCOUNT = "/api/v1/namespaces/ns/serviceaccounts/web"
+WITH_ACCOUNT = (
+    MANIFEST.replace("---\napiVersion: apps/v1", "---\napiVersion: v1\nkind: ServiceAccount\n"
+                     "metadata:\n  name: web\n---\napiVersion: apps/v1")
+)  # fmt: skip
+
+
+def test_the_read_begins_right_before_the_first_object_the_watch_reports() -> None:
+    # Service, ServiceAccount, Deployment: the account (a kind the watch does not report) is
+    # read first, then the cue, the watched objects one after another, and the Pods the
+    # Service selects (not reported either) last; the view keeps the manifest's order.
+    reader = Reader(
+        {
+            SERVICE: _service("web"),
+            SERVICE_ACCOUNT: {"metadata": {"name": "web"}},
+            DEPLOYMENT: READY_DEPLOYMENT,
+            f"{PODS}?app=web": {"items": [_pod("web", True)]},
+        }
+    )
+    view = live.inspect(
+        reader,  # type: ignore[arg-type]
+        WITH_ACCOUNT,
+        "ns",
+        begins=lambda: reader.reads.append("begins"),
+        watched={"services", "deployments"},
+    )
+    assert reader.reads == [SERVICE_ACCOUNT, "begins", SERVICE, DEPLOYMENT, f"{PODS}?app=web"]
+    assert [(r.kind, r.ready) for r in view.resources] == [
+        ("Service", True),
+        ("ServiceAccount", True),
+        ("Deployment", True),
+    ]
+    # Nothing the watch reports: the cue once the objects are read, once.
+    unwatched = Reader(dict(reader.objects))
+    live.inspect(
+        unwatched,  # type: ignore[arg-type]
+        WITH_ACCOUNT,
+        "ns",
+        begins=lambda: unwatched.reads.append("begins"),
+    )
+    assert unwatched.reads == [SERVICE, SERVICE_ACCOUNT, DEPLOYMENT, "begins", f"{PODS}?app=web"]
+    # A live selector edited away from the rendered one: its own Pods are listed and judge
+    # the Service, as without the cue.
+    edited = Reader(
+        {
+            SERVICE: _service("other"),
+            SERVICE_ACCOUNT: {"metadata": {"name": "web"}},
+            DEPLOYMENT: READY_DEPLOYMENT,
+            f"{PODS}?app=web": {"items": [_pod("web", True)]},
+            f"{PODS}?app=other": {"items": [_pod("other", False)]},
+        }
+    )
+    view = live.inspect(
+        edited,  # type: ignore[arg-type]
+        WITH_ACCOUNT,
+        "ns",
+        begins=lambda: edited.reads.append("begins"),
+        watched={"services", "deployments"},
+    )
+    assert f"{PODS}?app=web" not in edited.reads and f"{PODS}?app=other" in edited.reads
+    assert (view.resources[0].kind, view.resources[0].ready) == ("Service", False)

@@ -107,6 +107,7 @@ from netweave_helm.validation import (
     extensions_from_metadata,
     validate_archive,
 )
+from netweave_helm.watch import _OBJECTS as _WATCHED_PATHS
 from netweave_helm.watch import watch_releases
 
 _log = logging.getLogger("netweave_helm")
@@ -435,6 +436,11 @@ def _revision_of(release: dict[str, Any]) -> int:
         return int(release.get("revision") or 0)
     except (TypeError, ValueError):
         return 0
+
+
+#: The collections (plurals) whose objects' changes the adapter's watch reports, and Secrets
+#: (its release storage, by label: a chart's Secret so labelled is reported too).
+_WATCHED = frozenset({path.rsplit("/", 1)[1] for path in _WATCHED_PATHS} | {"secrets"})
 
 
 def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:
@@ -1233,13 +1239,10 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         description an install/upgrade just wrote) describe it without reading it back, as
         does ``read`` (``get all``'s answer, read just now by the caller)."""
         description: Any
-        if read is None:
+        answered = summary is not None and applied is not None and "manifest" in summary
+        if read is None and not answered:
             # The runner's cue for the reconciler (``read_begins``): what this reports is read
-            # from now on — the objects, and ``get all`` when it is called — or, for a
-            # ``summary``, the release record the install/upgrade just wrote and answered a
-            # moment ago (reading it back would cost every operation a ``get all``, which
-            # lists the release's Secrets). The one change this can hide is someone else's
-            # write to that record within that moment: the next resync reads it.
+            # from now on — ``get all``, then the objects.
             read_begins()
         if summary is not None and applied is not None and "manifest" in summary:
             info: dict[str, Any] = {}
@@ -1259,10 +1262,20 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         manifest = str(summary.get("manifest") or "")
         parsed: tuple[ResourceStatus, ...] | None = summary.get(_RESOURCES)
         drift = None
+        # For a ``summary`` (the release record the install/upgrade just wrote and answered a
+        # moment ago: reading it back would cost every operation a ``get all``, which lists
+        # the release's Secrets) the cue comes with the objects' reads: right before the
+        # first of a kind the watch reports (``live.inspect``), so the operation's own reports
+        # arriving meanwhile (its controllers' writes, Helm's of that record) are not read
+        # again by the reconciler. The one change this can hide is someone else's write to
+        # that record within that moment: the next resync reads it.
+        begins = read_begins if answered else None
         if helm_status in _DONE:
             # Each object as the cluster holds it: readiness by its kind's rule, and drift;
             # the manifest parsed on the same thread (one hand-over for both).
-            view, resources = await asyncio.to_thread(self._observe, manifest, namespace, parsed)
+            view, resources = await asyncio.to_thread(
+                self._observe, manifest, namespace, parsed, begins
+            )
             # The live objects keep their manifest document's digest (what a revision changed).
             digests = {(r.kind, r.name, r.namespace): r.digest for r in resources}
             resources = tuple(
@@ -1270,10 +1283,13 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
                 for r in view.resources
             )
             drift = view.drift
-        elif parsed is not None:
-            resources = parsed
         else:
-            resources = await asyncio.to_thread(resources_of, manifest, namespace)
+            if begins is not None:
+                begins()  # no objects read: the record answered is the read
+            if parsed is not None:
+                resources = parsed
+            else:
+                resources = await asyncio.to_thread(resources_of, manifest, namespace)
         extensions: dict[str, Any] = {
             "releaseName": name,
             "namespace": namespace,
@@ -1305,18 +1321,30 @@ class HelmAdapter(DMSAdapter[HelmConfig]):
         client = await asyncio.to_thread(self.cluster.kube_client)
         return ObjectReader(client, min(30.0, self.config.timeouts.read))
 
-    def _inspect(self, manifest: str, namespace: str, with_diff: bool = False) -> live.LiveView:
+    def _inspect(
+        self,
+        manifest: str,
+        namespace: str,
+        with_diff: bool = False,
+        begins: Callable[[], None] | None = None,
+    ) -> live.LiveView:
         """Blocking: the objects of ``manifest`` as the cluster holds them (the shared client,
-        taken on the same thread: one hand-over, not two)."""
+        taken on the same thread: one hand-over, not two); ``begins``: see ``live.inspect``."""
         reader = ObjectReader(self.cluster.kube_client(), min(30.0, self.config.timeouts.read))
-        return live.inspect(reader, manifest, namespace, with_diff=with_diff)
+        return live.inspect(
+            reader, manifest, namespace, with_diff=with_diff, begins=begins, watched=_WATCHED
+        )
 
     def _observe(
-        self, manifest: str, namespace: str, parsed: tuple[ResourceStatus, ...] | None
+        self,
+        manifest: str,
+        namespace: str,
+        parsed: tuple[ResourceStatus, ...] | None,
+        begins: Callable[[], None] | None = None,
     ) -> tuple[live.LiveView, tuple[ResourceStatus, ...]]:
         """Blocking: :meth:`_inspect`, and the manifest's resources (``parsed`` if given)."""
         resources = parsed if parsed is not None else resources_of(manifest, namespace)
-        return self._inspect(manifest, namespace), resources
+        return self._inspect(manifest, namespace, begins=begins), resources
 
     async def _live_view(
         self, namespace: str, manifest: str, *, with_diff: bool = False

@@ -165,8 +165,8 @@ WITH_ACCOUNT = (
 
 def test_the_read_begins_right_before_the_first_object_the_watch_reports() -> None:
     # Service, ServiceAccount, Deployment: the account (a kind the watch does not report) is
-    # read first, then the cue, the watched objects one after another, and the Pods the
-    # Service selects (not reported either) last; the view keeps the manifest's order.
+    # read first, then the cue, then the watched objects in the manifest's order (the Pods a
+    # Service selects right after it); the view keeps the manifest's order.
     reader = Reader(
         {
             SERVICE: _service("web"),
@@ -182,13 +182,13 @@ def test_the_read_begins_right_before_the_first_object_the_watch_reports() -> No
         begins=lambda: reader.reads.append("begins"),
         watched={"services", "deployments"},
     )
-    assert reader.reads == [SERVICE_ACCOUNT, "begins", SERVICE, DEPLOYMENT, f"{PODS}?app=web"]
+    assert reader.reads == [SERVICE_ACCOUNT, "begins", SERVICE, f"{PODS}?app=web", DEPLOYMENT]
     assert [(r.kind, r.ready) for r in view.resources] == [
         ("Service", True),
         ("ServiceAccount", True),
         ("Deployment", True),
     ]
-    # Nothing the watch reports: the cue once the objects are read, once.
+    # Nothing the watch reports: the cue after the last read, once.
     unwatched = Reader(dict(reader.objects))
     live.inspect(
         unwatched,  # type: ignore[arg-type]
@@ -196,7 +196,7 @@ def test_the_read_begins_right_before_the_first_object_the_watch_reports() -> No
         "ns",
         begins=lambda: unwatched.reads.append("begins"),
     )
-    assert unwatched.reads == [SERVICE, SERVICE_ACCOUNT, DEPLOYMENT, "begins", f"{PODS}?app=web"]
+    assert unwatched.reads == [SERVICE, f"{PODS}?app=web", SERVICE_ACCOUNT, DEPLOYMENT, "begins"]
     # A live selector edited away from the rendered one: its own Pods are listed and judge
     # the Service, as without the cue.
     edited = Reader(

@@ -322,44 +322,42 @@ def inspect(
 
     ``begins`` (the operation runner's cue, ``read_begins``): called once, right before the
     first GET of an object whose kind's plural is in ``watched`` (the collections the
-    adapter's watch reports), or once the objects are read when there is none. Those of other
-    kinds are read first, the Pods a Service selects last: a change the watch reported before
-    that moment is in what the GETs that follow return, and the later the moment (and the
-    closer together those GETs), the fewer of an operation's own reports (its controllers'
-    status writes, arriving while it reads) the reconciler reads again."""
+    adapter's watch reports), or after the last GET when there is none. The objects of other
+    kinds are read first: a change the watch reported before that moment is in what the GETs
+    that follow return, and the later the moment, the fewer of an operation's own reports
+    (its controllers' status writes, arriving while it reads) the reconciler reads again.
+    The watched objects keep the manifest's order (workloads, slowest to be ready, come late
+    in Helm's), each Service's Pods listed right after it: an order that reads a workload
+    sooner made more first reads find it unready (P4: settle reads 354/419 against 314/330)."""
     items = desired_objects(manifest, namespace)
     located = [_path(item) for item in items]
     # The collection (plural) of each object: unwatched ones first (a stable sort).
     plurals = [path.rsplit("/", 2)[1] for path, _ in located]
     order = sorted(range(len(items)), key=lambda i: plurals[i] in watched)
     found: dict[int, dict[str, Any] | None] = {}
+    selected: dict[int, list[dict[str, Any]]] = {}
+    pods: dict[str, list[dict[str, Any]]] = {}
     for index in order:
+        item = items[index]
         if begins is not None and plurals[index] in watched:
             begins()
             begins = None
-        found[index] = reader.get(located[index][0])
+        live = found[index] = reader.get(located[index][0])
+        if live is not None and item.kind in NEEDS_PODS and item.namespace is not None:
+            # Only the Pods its selector selects (the server filters): what endpoints are.
+            selector = (live.get("spec") or {}).get("selector") or {}
+            query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            key = f"{item.namespace}?{query}"
+            if key not in pods:
+                listed = (
+                    reader.get(f"/api/v1/namespaces/{item.namespace}/pods", labelSelector=query)
+                    if query
+                    else {}
+                ) or {}
+                pods[key] = [p for p in listed.get("items") or [] if isinstance(p, dict)]
+            selected[index] = pods[key]
     if begins is not None:
         begins()
-    # The Pods (not watched) after the watched objects: those their live selector selects,
-    # and the watched objects' GETs follow the cue one after another.
-    pods: dict[str, list[dict[str, Any]]] = {}
-    selected: dict[int, list[dict[str, Any]]] = {}
-    for index in order:
-        item, live = items[index], found[index]
-        if live is None or item.kind not in NEEDS_PODS or item.namespace is None:
-            continue
-        # Only the Pods its selector selects (the server filters): what endpoints are.
-        selector = (live.get("spec") or {}).get("selector") or {}
-        query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        key = f"{item.namespace}?{query}"
-        if key not in pods:
-            listed = (
-                reader.get(f"/api/v1/namespaces/{item.namespace}/pods", labelSelector=query)
-                if query
-                else {}
-            ) or {}
-            pods[key] = [p for p in listed.get("items") or [] if isinstance(p, dict)]
-        selected[index] = pods[key]
     resources: list[ResourceStatus] = []
     drift: list[DriftItem] = []
     diffs: list[ResourceDiff] = []

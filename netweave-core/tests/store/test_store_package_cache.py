@@ -124,3 +124,25 @@ async def test_postgresql_sees_another_replicas_change(backend: Backend, store: 
     seen = await store.get_package(ID)
     assert seen is not None
     assert seen.description == "from another replica"
+
+
+async def test_read_package_shares_the_cached_record_and_still_follows_writes(
+    backend: Backend, store: SqlStore
+) -> None:
+    """``read_package`` (rendering only) answers the cached record itself on SQLite, no copy,
+    with what ``get_package`` answers; a write is seen at once, as by ``get_package``."""
+    await store.add_package(package(extensions={"chart": {"deps": ["common"]}}))
+    await store.get_package(ID)  # cached now (SQLite)
+    with statements(store) as sent:
+        first = await store.read_package(ID)
+        second = await store.read_package(ID)
+    assert first is not None and first == await store.get_package(ID)
+    if backend.name == "sqlite":
+        assert first is second and package_reads(sent) == 0
+    else:
+        assert package_reads(sent) == 2
+    await store.update_package(ID, state=PackageState.DEPRECATED)
+    changed = await store.read_package(ID)
+    assert changed is not None and changed.state is PackageState.DEPRECATED
+    await store.delete_package(ID)
+    assert await store.read_package(ID) is None

@@ -270,7 +270,8 @@ class VnfLcmService:
             deployment = deployments.get(record.deployment_id or "")
             package_id = deployment.package_id if deployment else record.vnfd_id
             if package_id not in packages:
-                packages[package_id] = await self._store.get_package(package_id)
+                # Views are rendered, never changed: the store's record itself, no copy.
+                packages[package_id] = await self._store.read_package(package_id)
             views.append(
                 VnfView(
                     record=record,

@@ -79,6 +79,10 @@ class Store(VnfStore, VnfPackageStore, Protocol):
 
     async def get_package(self, package_id: str) -> PackageRecord | None: ...
 
+    async def read_package(self, package_id: str) -> PackageRecord | None:
+        """As ``get_package``, but possibly the store's cached record itself, not a copy: for
+        callers that only read it (rendering), which must never change it."""
+
     async def find_package(self, name: str, version: str) -> PackageRecord | None: ...
 
     async def list_packages(

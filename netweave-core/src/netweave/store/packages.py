@@ -423,9 +423,12 @@ class PackageRows(SqlBase):
         record, shared = await self._read_package(package_id)
         return _copy_package(record) if record is not None and shared else record
 
+    async def read_package(self, package_id: str) -> PackageRecord | None:
+        return (await self._read_package(package_id))[0]
+
     async def _read_package(self, package_id: str) -> tuple[PackageRecord | None, bool]:
         """The package, and whether it is the cached record itself, which the caller must
-        not change (a read of a few attributes needs no copy: ``netweave.store.vnf``)."""
+        not change."""
         writes = self._package_writes.counts()
         cached = self._packages.get(package_id)
         if cached is not None and cached[0] == writes:

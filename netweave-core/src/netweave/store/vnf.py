@@ -532,7 +532,7 @@ class VnfRows:
         # read here, so the cached record itself, not a copy).
         packages: dict[str, SummaryPackage] = {}
         for vnfd_id in {row[3] for row in page}:
-            package, _ = await store._read_package(vnfd_id)
+            package = await store.read_package(vnfd_id)
             packages[vnfd_id] = (
                 (True, package.provider, package.name, package.version)
                 if package is not None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from netweave.errors import AlreadyExists, Conflict
 from netweave.models import OperationState
+from netweave.store import sqlite_inline
 from netweave.store.outbox import OutboxStore
 from netweave.store.sql import SqlStore, create_store
 from netweave.store.tables import DeliveryRow, OutboxRow
@@ -171,3 +173,30 @@ async def test_in_memory_sqlite_under_concurrency() -> None:
         assert await store.get_deployment("dep-web") is None
     finally:
         await store.close()
+
+
+async def test_a_point_read_outside_a_transaction_takes_none_and_one_inside_sees_its_writes(
+    backend: Backend, store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a read by key outside a transaction runs on the kept reader (no BEGIN or
+    COMMIT around one statement); inside one it joins it and sees its uncommitted writes."""
+    begun: list[str] = []
+    real_begin = sqlite_inline._begin
+
+    async def counting(driver: sqlite3.Connection, statement: str) -> None:
+        begun.append(statement)
+        await real_begin(driver, statement)
+
+    monkeypatch.setattr(sqlite_inline, "_begin", counting)
+    await store.add_deployment(deployment("web"))
+    begun.clear()
+    got = await store.get_deployment("dep-web")
+    assert got is not None and got.name == "web"
+    assert await store.get_deployment("dep-none") is None
+    if backend.name == "sqlite":
+        assert begun == []
+    async with store.transaction():
+        await store.add_deployment(deployment("api"))
+        inside = await store.get_deployment("dep-api")
+        assert inside is not None and inside.name == "api"
+    assert (await store.get_deployment("dep-api")) is not None

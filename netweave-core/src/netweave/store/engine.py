@@ -475,11 +475,11 @@ class SqlBase:
                 return (await conn.execute(select(table).where(key))).first()
 
     async def _get_by(self, what: str, table: Table, column: str, value: Any) -> Row[Any] | None:
-        """The row whose ``column`` (a unique key) is ``value``, by a statement built once."""
-        with _translate(what):
-            async with self._conn(write=False) as conn:
-                row = (await conn.execute(_select_by(table, column), {"key": value})).first()
-        return cast("Row[Any] | None", row)
+        """The row whose ``column`` (a unique key) is ``value``, by a statement built once; on
+        a SQLite file outside a transaction, on the reader kept for such reads (``_read``):
+        no BEGIN and COMMIT around one point read."""
+        rows = await self._read(what, _select_by(table, column), {"key": value})
+        return rows[0] if rows else None
 
     async def _insert(self, what: str, table: Table, values: dict[str, Any]) -> None:
         _check_lengths(table, values)

@@ -272,3 +272,29 @@ async def test_an_upgrade_merges_onto_the_gateways_record_or_helms_when_it_moved
     stored = await deployment(gw, created["deploymentId"])
     assert stored["revision"] == 5
     assert stored["values"] == {"replicaCount": 1, "image": {"tag": "1.27"}}
+
+
+async def test_an_upgrade_whose_revision_check_the_api_server_refuses_still_upgrades_once(
+    gw: GatewayClient, charts_dir: Path, k8s_emulator: KubernetesEmulator
+) -> None:
+    """The upgrade's first step from the gateway's record is one GET of the revision after the
+    recorded one (is the record Helm's latest?). The API server refusing that GET (500, once)
+    is a passing backend failure: the operation goes on and COMPLETED means Helm upgraded once,
+    to the values asked for, and the record says so."""
+    package = await upload(gw, charts_dir / "hello-world-0.1.0.tgz", "hello-world", "0.1.0")
+    created, operation = await create(gw, package, "rc", {"replicaCount": 2})
+    assert operation["state"] == "COMPLETED", operation
+    url = f"{DEPLOYMENTS}/{created['deploymentId']}"
+    check = k8s_emulator.faults.error(
+        500, path=f"/api/v1/namespaces/{NS}/secrets/sh.helm.release.v1.rc.v2", method="GET"
+    )
+
+    done = await change(gw, "PATCH", url, {"values": {"replicaCount": 3}})
+
+    assert check.hits == 1, "the upgrade did not ask whether Helm moved past its record"
+    assert done["state"] == "COMPLETED", done
+    assert release_records(k8s_emulator, "rc", NS) == [(1, "superseded"), (2, "deployed")]
+    stored = await deployment(gw, created["deploymentId"])
+    assert (stored["status"], stored["revision"]) == ("DEPLOYED", 2), stored
+    assert stored["values"] == {"replicaCount": 3}
+    assert replicas(k8s_emulator, "rc-hello-world") == 3

@@ -107,8 +107,7 @@ from netweave_helm.validation import (
     extensions_from_metadata,
     validate_archive,
 )
-from netweave_helm.watch import _OBJECTS as _WATCHED_PATHS
-from netweave_helm.watch import watch_releases
+from netweave_helm.watch import WATCHED_OBJECTS, watch_releases
 
 _log = logging.getLogger("netweave_helm")
 OP_LABEL = "netweave-op"
@@ -440,7 +439,7 @@ def _revision_of(release: dict[str, Any]) -> int:
 
 #: The collections (plurals) whose objects' changes the adapter's watch reports, and Secrets
 #: (its release storage, by label: a chart's Secret so labelled is reported too).
-_WATCHED = frozenset({path.rsplit("/", 1)[1] for path in _WATCHED_PATHS} | {"secrets"})
+_WATCHED = frozenset({path.rsplit("/", 1)[1] for path in WATCHED_OBJECTS} | {"secrets"})
 
 
 def _history(config: sdk.Config, name: str) -> list[dict[str, Any]]:

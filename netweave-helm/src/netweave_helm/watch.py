@@ -25,7 +25,7 @@ from netweave_helm.cluster import ClusterAccess
 MANAGED = "app.kubernetes.io/managed-by=Helm"
 RELEASE_NAME = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
-_OBJECTS = (
+WATCHED_OBJECTS = (
     "/apis/apps/v1/deployments",
     "/apis/apps/v1/statefulsets",
     "/apis/apps/v1/daemonsets",
@@ -55,7 +55,7 @@ def watch_releases(cluster: ClusterAccess, storage_driver: str) -> AsyncIterator
     """Batches of releases (``namespace/name``) that may have changed, until cancelled."""
     storage = "/api/v1/configmaps" if storage_driver == "configmap" else "/api/v1/secrets"
     collections = [Collection(storage, "owner=helm", _release_of_storage)]
-    collections += [Collection(path, MANAGED, _release_of_object) for path in _OBJECTS]
+    collections += [Collection(path, MANAGED, _release_of_object) for path in WATCHED_OBJECTS]
     # Its own connections: the watch streams stay open and must not take the shared client's.
     return watch_collections(cluster.separate_kube_client, collections, name="helm")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from netweave.api.etsi import sol013, vnflcm
+from netweave.services.vnflcm import VnfLcmService
 from netweave.testing import require_backend
 from support.gateway import Gateway, running_gateway
 from support.memory_adapter import MemoryAdapter
@@ -272,3 +273,54 @@ async def test_a_joined_page_shows_an_instance_changed_since_it_was_read(gateway
     await gateway.wait_operation(op.headers["location"].rsplit("/", 1)[1])
     assert await page() == [("one", "NOT_INSTANTIATED"), ("renamed", "NOT_INSTANTIATED"),
                             ("three", "INSTANTIATED")]  # fmt: skip
+
+
+async def test_pages_of_kept_items_answer_as_their_first_reading(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paging again through unchanged instances answers the same items and the same ``Link``
+    markers, checked by each row's stamp alone (the rendered columns are not read again); a
+    renamed instance sends its page back to a full read, once."""
+    await _seed(gateway)
+    monkeypatch.setattr(vnflcm, "PAGE_SIZE", 2)
+    full_reads: list[Any] = []
+    summary_page = VnfLcmService.summary_page
+
+    async def counted(self: VnfLcmService, *args: Any) -> Any:
+        full_reads.append(args[0])
+        return await summary_page(self, *args)
+
+    monkeypatch.setattr(VnfLcmService, "summary_page", counted)
+
+    async def walk() -> list[tuple[list[dict[str, Any]], str | None]]:
+        pages = []
+        path = f"{V2}/vnf_instances?filter=(in,vnfdId,app-1.0.0,app-2.0.0)"
+        for _ in range(20):  # bounded
+            response = await gateway.get(path, headers=HEADERS)
+            assert response.status_code == 200, response.text
+            link = response.headers.get("link")
+            pages.append((response.json(), link))
+            if link is None:
+                return pages
+            path = "/" + link[1:].split(">", 1)[0].split("://", 1)[1].split("/", 1)[1]
+        raise AssertionError("more than 20 pages")
+
+    first = await walk()
+    assert len(first) == 6 and len(full_reads) == 6  # twelve instances, two a page
+    assert await walk() == first
+    assert len(full_reads) == 6  # every item kept: stamps only
+    renamed = first[2][0][1]["id"]
+    current = await gateway.get(f"{V2}/vnf_instances/{renamed}", headers=HEADERS)
+    patched = await gateway.patch(
+        f"{V2}/vnf_instances/{renamed}",
+        json={"vnfInstanceName": "renamed"},
+        headers={**HEADERS, "If-Match": current.headers["etag"],
+                 "Content-Type": "application/merge-patch+json"},
+    )  # fmt: skip
+    assert patched.status_code == 202, patched.text
+    third = await walk()
+    assert len(full_reads) == 7  # the renamed instance's page only
+    assert third[2][0][1]["vnfInstanceName"] == "renamed"
+    assert [page for i, page in enumerate(third) if i != 2] == [
+        page for i, page in enumerate(first) if i != 2
+    ]

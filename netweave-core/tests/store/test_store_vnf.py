@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from netweave.errors import AlreadyExists, Conflict, NotFound
-from netweave.models import PackageState
+from netweave.models import OperationState, PackageState
 from netweave.store import PackageRecord
 from netweave.store.engine import _sqlite_sql
 from netweave.store.sql import SqlStore, create_store
@@ -19,6 +20,7 @@ from netweave.store.vnf import (
     VnfLcmOpOccRecord,
     _summary_statement,
 )
+from store_factories import deployment, operation
 
 T0 = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -132,17 +134,17 @@ async def test_joined_pages_follow_their_packages(store: SqlStore) -> None:
 
 
 @pytest.mark.parametrize("after", [False, True])
-async def test_a_sqlite_page_filtered_on_vnfd_id_reads_the_index_alone(
+async def test_a_sqlite_page_of_stamps_filtered_on_vnfd_id_reads_the_index_alone(
     tmp_path: Path, after: bool
 ) -> None:
-    """The common SOL003 list (filter on vnfdId, keyset pages) never visits the table's rows on
-    SQLite: its index holds every column the page reads."""
+    """The common SOL003 list (filter on vnfdId, keyset pages) checks its kept items without
+    visiting the table's rows on SQLite: the index holds every column a stamp reads."""
     store = create_store(f"sqlite:///{tmp_path / 'plan.db'}")
     await store.migrate()
     try:
         for n in range(3):
             await store.add_vnf_instance(instance(n))
-        statement = _summary_statement((("vnfd_id", "in", 1),), after, False)
+        statement = _summary_statement((("vnfd_id", "in", 1),), after, False, True)
         sql, order = _sqlite_sql(statement)
         params = {"w0_0": "app-1.0.0", "page_limit": 3, "page_offset": 0}
         params |= {"after_at": "2027-01-01 00:00:00.000000", "after_id": "vnf-000"}
@@ -152,14 +154,54 @@ async def test_a_sqlite_page_filtered_on_vnfd_id_reads_the_index_alone(
             ).fetchall()
         scans = [row[3] for row in plan if "vnf_instances" in row[3]]
         assert scans and all(
-            "USING COVERING INDEX ix_vnf_instances_vnfd_id_page" in scan for scan in scans
+            "USING COVERING INDEX ix_vnf_instances_vnfd_id_stamp" in scan for scan in scans
         ), plan
-        page = await store.vnf_instance_summaries(
-            after=(T0, "vnf-000") if after else None,
-            limit=5,
-            where=[ColumnTerm("vnfd_id", "in", ("app-1.0.0",))],
-        )
-        names = [row[1] for row in page.rows]
-        assert names == (["name-1", "name-2"] if after else ["name-0", "name-1", "name-2"])
+        where = [ColumnTerm("vnfd_id", "in", ("app-1.0.0",))]
+        start = (T0, "vnf-000") if after else None
+        stamps = await store.vnf_instance_stamps(after=start, limit=5, where=where)
+        page = await store.vnf_instance_summaries(after=start, limit=5, where=where)
+        ids = ["vnf-001", "vnf-002"] if after else ["vnf-000", "vnf-001", "vnf-002"]
+        assert [stamp[0] for stamp in stamps.stamps] == ids
+        assert [row[1] for row in page.rows] == [f"name-{i[-1]}" for i in ids]
+        assert [page.stamp(row) for row in page.rows] == list(stamps.stamps)
     finally:
         await store.close()
+
+
+async def test_a_stamp_changes_with_every_write_of_what_a_list_item_shows(store: SqlStore) -> None:
+    """A kept list item holds while its row's stamp does: renaming, describing, instantiating
+    (deployment and operation) and the instantiate operation ending each change it."""
+    await store.add_vnf_instance(instance(0))
+    where = [ColumnTerm("vnfd_id", "in", ("app-1.0.0",))]
+
+    async def stamp() -> tuple[Any, ...]:
+        (only,) = (await store.vnf_instance_stamps(after=None, limit=5, where=where)).stamps
+        page = await store.vnf_instance_summaries(after=None, limit=5, where=where)
+        assert [page.stamp(row) for row in page.rows] == [only]
+        return tuple(only)
+
+    seen = [await stamp()]
+    await store.update_vnf_instance("vnf-000", name="renamed")
+    seen.append(await stamp())
+    await store.update_vnf_instance("vnf-000", description="described")
+    seen.append(await stamp())
+    await store.add_deployment(deployment(package_id="app-1.0.0"))
+    await store.add_operation(operation(0))
+    await store.update_vnf_instance(
+        "vnf-000", deployment_id="dep-web", instantiate_operation_id="op-00000"
+    )
+    seen.append(await stamp())
+    assert seen[-1][2:4] == (1, 0)  # deployed, not yet instantiated
+    # The operation ends: the instance row is not written, its stamp still changes.
+    await store.update_operation("op-00000", state=OperationState.COMPLETED)
+    seen.append(await stamp())
+    assert seen[-1][2:4] == (1, 1)
+    # A native update moves the deployment to another package: so does the stamp's vnfdId.
+    await store.update_deployment("dep-web", package_id="app-2.0.0")
+    (moved,) = (
+        await store.vnf_instance_stamps(
+            after=None, limit=5, where=[ColumnTerm("vnfd_id", "in", ("app-2.0.0", "app-1.0.0"))]
+        )
+    ).stamps
+    assert moved[1] == "app-2.0.0"
+    assert len(set(seen)) == len(seen), seen

@@ -58,6 +58,7 @@ from netweave.services.vnflcm_notify import (
 from netweave.store import DeploymentRecord, OperationRecord, PackageRecord, Store
 from netweave.store.vnf import (
     ColumnTerm,
+    StampPage,
     SummaryPage,
     VnfInstanceRecord,
     VnfLcmOpOccRecord,
@@ -304,6 +305,19 @@ class VnfLcmService:
         """A page of instances' plain attributes, filtered exactly by ``where`` (see
         ``VnfStore.vnf_instance_summaries``)."""
         return await self._store.vnf_instance_summaries(
+            after=after, limit=limit, where=where, adapter=adapter
+        )
+
+    async def summary_stamps(
+        self,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None,
+    ) -> StampPage:
+        """The stamps of the page :meth:`summary_page` answers (``VnfStore.vnf_instance_stamps``):
+        enough to tell whether items rendered earlier still hold."""
+        return await self._store.vnf_instance_stamps(
             after=after, limit=limit, where=where, adapter=adapter
         )
 

@@ -14,7 +14,7 @@ from netweave.errors import NetweaveError
 from netweave.store.tables import metadata
 
 #: The newest revision in ``migrations/versions``; a test checks it against Alembic's view.
-HEAD_REVISION: Final = "0010"
+HEAD_REVISION: Final = "0011"
 
 
 #: Alembic's script directory, shipped inside the package (there is no alembic.ini).

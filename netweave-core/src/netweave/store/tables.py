@@ -308,15 +308,15 @@ class DeliveryRow(Base):
     )
 
 
-#: ``vnf_instances``' SQLite page index: the vnfdId range in list order, then what a page reads.
-VNF_INSTANCE_PAGE_COLUMNS = (
+#: ``vnf_instances``' SQLite page index: the vnfdId range in list order, then what a page's
+#: stamps read (netweave.store.vnf.StampPage).
+VNF_INSTANCE_STAMP_COLUMNS = (
     "vnfd_id",
     "created_at",
     "vnf_instance_id",
-    "name",
-    "description",
     "deployment_id",
     "instantiate_operation_id",
+    "version",
 )
 
 
@@ -360,11 +360,12 @@ class VnfInstanceRow(Base):
         Index(
             "ix_vnf_instances_vnfd_id_created_at", "vnfd_id", "created_at", "vnf_instance_id"
         ).ddl_if(dialect="postgresql"),
-        # On SQLite the same range also holds every column a list page reads
-        # (netweave.store.vnf's summary page), so a page never visits the table's rows. Not on
-        # PostgreSQL: name and description are unbounded text, and a btree entry must fit a
-        # third of a page.
-        Index("ix_vnf_instances_vnfd_id_page", *VNF_INSTANCE_PAGE_COLUMNS).ddl_if(dialect="sqlite"),
+        # On SQLite the same range also holds every column a list page's stamps read
+        # (netweave.store.vnf.StampPage), so a page of kept items never visits the table's
+        # rows. PostgreSQL keeps the narrower index (0008; see migration 0011).
+        Index("ix_vnf_instances_vnfd_id_stamp", *VNF_INSTANCE_STAMP_COLUMNS).ddl_if(
+            dialect="sqlite"
+        ),
     )
 
 

@@ -182,19 +182,28 @@ _PACKAGE_EXPRESSIONS = frozenset({"provider", "product", "software_version"})
 
 @functools.lru_cache(maxsize=128)
 def _summary_statement(
-    shape: tuple[tuple[str, str, int], ...], after: bool, adapter: bool
+    shape: tuple[tuple[str, str, int], ...], after: bool, adapter: bool, stamps: bool = False
 ) -> Select[Any]:
     """The joined page's statement for a filter of this shape ((column, op, values) of each
     term), built once per shape so that its compiled SQL is cached too. Parameters:
     ``w{i}_{j}`` (the j-th value of the i-th term), ``after_at``/``after_id``, ``adapter``,
-    ``page_limit``, ``page_offset``."""
+    ``page_limit``, ``page_offset``. ``stamps``: each row's stamp (see :class:`StampPage`)
+    instead of the rendered columns."""
     joined = _VI.outerjoin(_D, _D.c.deployment_id == _VI.c.deployment_id).outerjoin(
         _O, _O.c.operation_id == _VI.c.instantiate_operation_id
     )
     if adapter or any(column in _PACKAGE_EXPRESSIONS for column, _, _ in shape):
         joined = joined.outerjoin(_P, _P.c.package_id == _SUMMARY_EXPRESSIONS["vnfd_id"])
-    query = (
-        select(
+    columns = (
+        (
+            _VI.c.vnf_instance_id,
+            _SUMMARY_EXPRESSIONS["vnfd_id"],
+            _VI.c.deployment_id.is_not(None),
+            _INSTANTIATED,
+            _VI.c.version,
+        )
+        if stamps
+        else (
             _VI.c.vnf_instance_id,
             _VI.c.name,
             _VI.c.description,
@@ -202,7 +211,11 @@ def _summary_statement(
             _VI.c.deployment_id.is_not(None),
             _INSTANTIATED,
             _VI.c.created_at,
+            _VI.c.version,
         )
+    )
+    query = (
+        select(*columns)
         .select_from(joined)
         .order_by(_VI.c.created_at, _VI.c.vnf_instance_id)
         .limit(bindparam("page_limit", type_=Integer))
@@ -241,15 +254,40 @@ SummaryPackage = tuple[bool, str | None, str, str]
 @dataclass(frozen=True, slots=True)
 class SummaryPage:
     """A joined list page (``VnfStore.vnf_instance_summaries``). ``rows``: (id, name,
-    description, vnfdId, has a deployment, instantiated, created_at; truthy flags), each a
-    plain hashable tuple as read (a list page keeps its items' JSON by them); ``packages``:
-    the package of each vnfdId the rows name; ``more``: whether rows follow; ``last``: the
-    last row's key when they do."""
+    description, vnfdId, has a deployment, instantiated, created_at as read, version; truthy
+    flags), each a plain tuple as read; ``packages``: the package of each vnfdId the rows
+    name; ``more``: whether rows follow; ``last``: the last row's key when they do."""
 
     rows: Sequence[tuple[Any, ...]]
     packages: dict[str, SummaryPackage]
     more: bool
     last: tuple[datetime, str] | None
+    #: Whether ``created_at`` is as SQLite stores it (a string), not a datetime.
+    raw: bool = False
+
+    def key(self, row: tuple[Any, ...]) -> tuple[datetime, str]:
+        """A row's paging key (created_at, id)."""
+        at = row[_SUMMARY_AT]
+        return (_READ_AT(at) if self.raw else at, row[0])
+
+    @staticmethod
+    def stamp(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row's stamp, as :class:`StampPage` reads it."""
+        return (row[0], row[3], row[4], row[5], row[7])
+
+
+@dataclass(frozen=True, slots=True)
+class StampPage:
+    """The rows of a joined list page reduced to what changes what the face renders of them
+    (``VnfStore.vnf_instance_stamps``): ``stamps``: (id, vnfdId, has a deployment,
+    instantiated, version) of each row. Every write of a VNF instance bumps its version; the
+    vnfdId and flags follow its deployment and instantiate operation. So an item rendered from a
+    row with the same stamp (and package) is that row's item: a page of kept items is checked
+    by reading two short strings and three integers per row, not every rendered column."""
+
+    stamps: Sequence[tuple[Any, ...]]
+    packages: dict[str, SummaryPackage]
+    more: bool
 
 
 @dataclass(slots=True)
@@ -372,6 +410,17 @@ class VnfStore(Protocol):
         after ``after``, with the package of each vnfdId they name (see :class:`SummaryPage`).
         ``where``: ``in``/``nin`` terms on the expressions the face renders, evaluated exactly;
         ``adapter``: only the instances of that deployment manager."""
+
+    async def vnf_instance_stamps(
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None = None,
+    ) -> StampPage:
+        """The stamps of the rows :meth:`vnf_instance_summaries` would answer with the same
+        arguments (see :class:`StampPage`)."""
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None: ...
 
@@ -500,9 +549,44 @@ class VnfRows:
         where: Sequence[ColumnTerm],
         adapter: str | None = None,
     ) -> SummaryPage:
+        rows, raw = await self._summary_rows(after, limit, where, adapter, stamps=False)
+        more = len(rows) > limit
+        page: Sequence[tuple[Any, ...]] = rows[:limit] if more else rows
+        last: tuple[datetime, str] | None = None
+        if more:
+            at = page[-1][_SUMMARY_AT]
+            last = (_READ_AT(at) if raw else at, page[-1][0])
+        packages = await self._summary_packages({row[3] for row in page})
+        return SummaryPage(page, packages, more, last, raw)
+
+    async def vnf_instance_stamps(
+        self,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None = None,
+    ) -> StampPage:
+        rows, _ = await self._summary_rows(after, limit, where, adapter, stamps=True)
+        more = len(rows) > limit
+        page: Sequence[tuple[Any, ...]] = rows[:limit] if more else rows
+        packages = await self._summary_packages({row[1] for row in page})
+        return StampPage(page, packages, more)
+
+    async def _summary_rows(
+        self,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        where: Sequence[ColumnTerm],
+        adapter: str | None,
+        *,
+        stamps: bool,
+    ) -> tuple[Sequence[tuple[Any, ...]], bool]:
+        """A joined page's rows, one more than ``limit`` if more follow, and whether they are
+        the driver's own (``created_at`` as SQLite stores it)."""
         store = _sql(self)
         shape = tuple((t.column, t.op, len(t.values)) for t in where)
-        statement = _summary_statement(shape, after is not None, adapter is not None)
+        statement = _summary_statement(shape, after is not None, adapter is not None, stamps)
         params: dict[str, Any] = {"page_limit": limit + 1, "page_offset": 0}
         for i, term in enumerate(where):
             for j, value in enumerate(term.values):
@@ -519,26 +603,22 @@ class VnfRows:
             statement,
             params if after is None else {**params, "after_at": _STORED_AT(after[0])},
         )
-        raw = rows is not None
-        if rows is None:
-            rows = [tuple(row) for row in await store._read(what, statement, params)]
-        more = len(rows) > limit
-        page: Sequence[tuple[Any, ...]] = rows[:limit] if more else rows
-        last: tuple[datetime, str] | None = None
-        if more:
-            at = page[-1][_SUMMARY_AT]
-            last = (_READ_AT(at) if raw else at, page[-1][0])
-        # The package of each vnfdId, once per page (the store caches package reads; only
-        # read here, so the cached record itself, not a copy).
+        if rows is not None:
+            return rows, True
+        return [tuple(row) for row in await store._read(what, statement, params)], False
+
+    async def _summary_packages(self, vnfd_ids: Collection[str]) -> dict[str, SummaryPackage]:
+        """The package of each vnfdId, once per page (the store caches package reads; only
+        read here, so the cached record itself, not a copy)."""
         packages: dict[str, SummaryPackage] = {}
-        for vnfd_id in {row[3] for row in page}:
-            package = await store.read_package(vnfd_id)
+        for vnfd_id in vnfd_ids:
+            package = await _sql(self).read_package(vnfd_id)
             packages[vnfd_id] = (
                 (True, package.provider, package.name, package.version)
                 if package is not None
                 else (False, None, "", "")
             )
-        return SummaryPage(page, packages, more, last)
+        return packages
 
     async def add_vnf_op_occ(self, record: VnfLcmOpOccRecord) -> None:
         values = {f.name: getattr(record, f.name) for f in fields(record)}
@@ -670,6 +750,7 @@ class VnfRows:
 
 __all__ = [
     "ColumnTerm",
+    "StampPage",
     "SummaryPackage",
     "SummaryPage",
     "VnfInstanceRecord",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
@@ -255,20 +255,25 @@ async def _scan(
     return items, more, key(last) if last is not None else None
 
 
+#: A kept list item: the stamp of the row it was rendered from (``StampPage``), its JSON, and
+#: the row's paging key (created_at, id).
+_Kept = tuple[tuple[Any, ...], bytes, tuple[Any, ...]]
+
+
 class _Fragments:
     """Rendered list items (their JSON), kept by everything they are rendered from: a group per
     (apiRoot, version, dropped attributes, vnfdId, package values), in it each instance's item
-    with the row it was rendered from (kept by the instance id: comparing a row is cheaper than
-    hashing it, and a changed instance replaces its item). A page is then mostly a join of kept
-    bytes. Bounded: the apiRoot comes from the request's Host."""
+    with the stamp of the row it was rendered from (kept by the instance id; a changed
+    instance replaces its item). A page whose stamps all match is a join of kept bytes.
+    Bounded: the apiRoot comes from the request's Host."""
 
     __slots__ = ("count", "groups")
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[Any, ...], dict[str, tuple[tuple[Any, ...], bytes]]] = {}
+        self.groups: dict[tuple[Any, ...], dict[str, _Kept]] = {}
         self.count = 0
 
-    def group(self, key: tuple[Any, ...]) -> dict[str, tuple[tuple[Any, ...], bytes]]:
+    def group(self, key: tuple[Any, ...]) -> dict[str, _Kept]:
         kept = self.groups.get(key)
         if kept is None:
             if len(self.groups) >= _FRAGMENT_GROUPS:
@@ -277,14 +282,12 @@ class _Fragments:
             kept = self.groups[key] = {}
         return kept
 
-    def add(
-        self, kept: dict[str, tuple[tuple[Any, ...], bytes]], row: tuple[Any, ...], item: bytes
-    ) -> None:
+    def add(self, kept: dict[str, _Kept], entry: _Kept) -> None:
         if self.count >= _FRAGMENTS_KEPT:
             for group in self.groups.values():
                 group.clear()  # the groups stay: a page holds on to its own
             self.count = 0
-        kept[row[0]] = (row, item)
+        kept[entry[0][0]] = entry
         self.count += 1
 
 
@@ -306,34 +309,46 @@ async def _summary_page(
     selector: sol013.Selector,
     after: Any,
 ) -> tuple[bytes, bool, Any] | None:
-    """A page of VNF instances from one joined read, every filter term evaluated by SQL and
-    no complex attribute rendered; None when the filter or selector needs more."""
+    """A page of VNF instances from joined reads, every filter term evaluated by SQL and no
+    complex attribute rendered; None when the filter or selector needs more.
+
+    First the page's stamps: when each names a kept item, the page is those items. Otherwise
+    the page is read in full (one statement: what it answers is one state of the store) and
+    the items it lacks rendered."""
     if not SUMMARY_PAGES:
         return None
     where = sol013.exact_terms(terms, render.VNF_INSTANCE_EXACT)
     dropped = render.summary_dropped(selector)
     if where is None or dropped is None:
         return None
-    page = await lcm.summary_page(after, PAGE_SIZE, where, manager)
-    rows, packages = page.rows, page.packages
+    stamped = await lcm.summary_stamps(after, PAGE_SIZE, where, manager)
     groups = {
         vnfd_id: _FRAGMENTS.group((base, major, dropped, vnfd_id, package))
-        for vnfd_id, package in packages.items()
+        for vnfd_id, package in stamped.packages.items()
     }
-    # The kept item of each row, if rendered from a row equal to this one.
-    parts: list[bytes | None] = []
-    for row in rows:
-        entry = groups[row[3]].get(row[0])
-        parts.append(entry[1] if entry is not None and entry[0] == row else None)
-    if not all(parts):
-        for i, row in enumerate(rows):
-            if parts[i] is None:
-                item = _encoder.encode(
-                    render.render_summary((*row[:6], *packages[row[3]]), base, major, dropped)
-                )
-                _FRAGMENTS.add(groups[row[3]], row, item)
-                parts[i] = item
-    return b"[" + b",".join(cast("list[bytes]", parts)) + b"]", page.more, page.last
+    kept: list[_Kept] = []
+    for stamp in stamped.stamps:
+        entry = groups[stamp[1]].get(stamp[0])
+        if entry is None or entry[0] != stamp:
+            break
+        kept.append(entry)
+    else:
+        last = kept[-1][2] if stamped.more and kept else None
+        return b"[" + b",".join([entry[1] for entry in kept]) + b"]", stamped.more, last
+    page = await lcm.summary_page(after, PAGE_SIZE, where, manager)
+    parts: list[bytes] = []
+    for row in page.rows:
+        stamp = page.stamp(row)
+        group = _FRAGMENTS.group((base, major, dropped, row[3], page.packages[row[3]]))
+        entry = group.get(row[0])
+        if entry is None or entry[0] != stamp:
+            item = _encoder.encode(
+                render.render_summary((*row[:6], *page.packages[row[3]]), base, major, dropped)
+            )
+            entry = (stamp, item, page.key(row))
+            _FRAGMENTS.add(group, entry)
+        parts.append(entry[1])
+    return b"[" + b",".join(parts) + b"]", page.more, page.last
 
 
 def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.sql import Select
 
@@ -175,6 +176,15 @@ _SUMMARY_EXPRESSIONS: dict[str, Any] = {
 }
 #: Position of ``created_at`` in a joined page's rows (after the rendered ones).
 _SUMMARY_AT = 6
+#: A row's stamp (see :class:`StampPage`), one string: its id, its version (bumped by every
+#: write of the row: name, description, vnfdId, deployment) and whether it is instantiated
+#: (which follows its deployment and instantiate operation, not the row).
+_STAMP = (
+    _VI.c.vnf_instance_id
+    + _text(" ")
+    + sql_cast(_VI.c.version, String)
+    + case((_INSTANTIATED, _text(" I")), else_=_text(" N"))
+)
 #: The expressions that read the package (joined only when a term or the adapter needs it:
 #: otherwise the page's few packages are read once each, not joined per row).
 _PACKAGE_EXPRESSIONS = frozenset({"provider", "product", "software_version"})
@@ -195,13 +205,7 @@ def _summary_statement(
     if adapter or any(column in _PACKAGE_EXPRESSIONS for column, _, _ in shape):
         joined = joined.outerjoin(_P, _P.c.package_id == _SUMMARY_EXPRESSIONS["vnfd_id"])
     columns = (
-        (
-            _VI.c.vnf_instance_id,
-            _SUMMARY_EXPRESSIONS["vnfd_id"],
-            _VI.c.deployment_id.is_not(None),
-            _INSTANTIATED,
-            _VI.c.version,
-        )
+        (_STAMP, _SUMMARY_EXPRESSIONS["vnfd_id"])
         if stamps
         else (
             _VI.c.vnf_instance_id,
@@ -211,7 +215,7 @@ def _summary_statement(
             _VI.c.deployment_id.is_not(None),
             _INSTANTIATED,
             _VI.c.created_at,
-            _VI.c.version,
+            _STAMP,
         )
     )
     query = (
@@ -254,7 +258,7 @@ SummaryPackage = tuple[bool, str | None, str, str]
 @dataclass(frozen=True, slots=True)
 class SummaryPage:
     """A joined list page (``VnfStore.vnf_instance_summaries``). ``rows``: (id, name,
-    description, vnfdId, has a deployment, instantiated, created_at as read, version; truthy
+    description, vnfdId, has a deployment, instantiated, created_at as read, stamp; truthy
     flags), each a plain tuple as read; ``packages``: the package of each vnfdId the rows
     name; ``more``: whether rows follow; ``last``: the last row's key when they do."""
 
@@ -271,21 +275,22 @@ class SummaryPage:
         return (_READ_AT(at) if self.raw else at, row[0])
 
     @staticmethod
-    def stamp(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    def stamp(row: tuple[Any, ...]) -> str:
         """A row's stamp, as :class:`StampPage` reads it."""
-        return (row[0], row[3], row[4], row[5], row[7])
+        return cast(str, row[7])
 
 
 @dataclass(frozen=True, slots=True)
 class StampPage:
     """The rows of a joined list page reduced to what changes what the face renders of them
-    (``VnfStore.vnf_instance_stamps``): ``stamps``: (id, vnfdId, has a deployment,
-    instantiated, version) of each row. Every write of a VNF instance bumps its version; the
-    vnfdId and flags follow its deployment and instantiate operation. So an item rendered from a
-    row with the same stamp (and package) is that row's item: a page of kept items is checked
-    by reading two short strings and three integers per row, not every rendered column."""
+    (``VnfStore.vnf_instance_stamps``): ``stamps``: (stamp, vnfdId) of each row, the stamp one
+    string of the instance's id, version and instantiation state. Every write of a VNF instance
+    bumps its version; the vnfdId and the state follow its deployment and instantiate
+    operation. So an item rendered from a row with the same stamp, vnfdId and package is that
+    row's item: a page of kept items is checked by reading two short strings a row (from the
+    index alone, on SQLite), not every rendered column."""
 
-    stamps: Sequence[tuple[Any, ...]]
+    stamps: Sequence[tuple[str, str]]
     packages: dict[str, SummaryPackage]
     more: bool
 
@@ -569,7 +574,7 @@ class VnfRows:
     ) -> StampPage:
         rows, _ = await self._summary_rows(after, limit, where, adapter, stamps=True)
         more = len(rows) > limit
-        page: Sequence[tuple[Any, ...]] = rows[:limit] if more else rows
+        page = cast("Sequence[tuple[str, str]]", rows[:limit] if more else rows)
         packages = await self._summary_packages({row[1] for row in page})
         return StampPage(page, packages, more)
 

@@ -255,17 +255,16 @@ async def _scan(
     return items, more, key(last) if last is not None else None
 
 
-#: A kept list item: the stamp of the row it was rendered from (``StampPage``), its JSON, and
-#: the row's paging key (created_at, id).
-_Kept = tuple[tuple[Any, ...], bytes, tuple[Any, ...]]
+#: A kept list item: its JSON and its row's paging key (created_at, id).
+_Kept = tuple[bytes, tuple[Any, ...]]
 
 
 class _Fragments:
     """Rendered list items (their JSON), kept by everything they are rendered from: a group per
-    (apiRoot, version, dropped attributes, vnfdId, package values), in it each instance's item
-    with the stamp of the row it was rendered from (kept by the instance id; a changed
-    instance replaces its item). A page whose stamps all match is a join of kept bytes.
-    Bounded: the apiRoot comes from the request's Host."""
+    (apiRoot, version, dropped attributes, vnfdId, package values), in it each item by the
+    stamp of the row it was rendered from (``StampPage``: a changed instance has a new stamp,
+    so its old item is no longer found). A page whose stamps are all kept is a join of kept
+    bytes. Bounded: the apiRoot comes from the request's Host."""
 
     __slots__ = ("count", "groups")
 
@@ -282,12 +281,12 @@ class _Fragments:
             kept = self.groups[key] = {}
         return kept
 
-    def add(self, kept: dict[str, _Kept], entry: _Kept) -> None:
+    def add(self, kept: dict[str, _Kept], stamp: str, entry: _Kept) -> None:
         if self.count >= _FRAGMENTS_KEPT:
             for group in self.groups.values():
                 group.clear()  # the groups stay: a page holds on to its own
             self.count = 0
-        kept[entry[0][0]] = entry
+        kept[stamp] = entry
         self.count += 1
 
 
@@ -327,27 +326,27 @@ async def _summary_page(
         for vnfd_id, package in stamped.packages.items()
     }
     kept: list[_Kept] = []
-    for stamp in stamped.stamps:
-        entry = groups[stamp[1]].get(stamp[0])
-        if entry is None or entry[0] != stamp:
+    for stamp, vnfd_id in stamped.stamps:
+        entry = groups[vnfd_id].get(stamp)
+        if entry is None:
             break
         kept.append(entry)
     else:
-        last = kept[-1][2] if stamped.more and kept else None
-        return b"[" + b",".join([entry[1] for entry in kept]) + b"]", stamped.more, last
+        last = kept[-1][1] if stamped.more and kept else None
+        return b"[" + b",".join([entry[0] for entry in kept]) + b"]", stamped.more, last
     page = await lcm.summary_page(after, PAGE_SIZE, where, manager)
     parts: list[bytes] = []
     for row in page.rows:
         stamp = page.stamp(row)
         group = _FRAGMENTS.group((base, major, dropped, row[3], page.packages[row[3]]))
-        entry = group.get(row[0])
-        if entry is None or entry[0] != stamp:
+        entry = group.get(stamp)
+        if entry is None:
             item = _encoder.encode(
                 render.render_summary((*row[:6], *page.packages[row[3]]), base, major, dropped)
             )
-            entry = (stamp, item, page.key(row))
-            _FRAGMENTS.add(group, entry)
-        parts.append(entry[1])
+            entry = (item, page.key(row))
+            _FRAGMENTS.add(group, stamp, entry)
+        parts.append(entry[0])
     return b"[" + b",".join(parts) + b"]", page.more, page.last
 
 

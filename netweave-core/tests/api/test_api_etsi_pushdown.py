@@ -155,6 +155,19 @@ def _metadata(i: int) -> dict[str, Any]:
     }
 
 
+async def _rename(gw: Gateway, instance_id: str, name: str) -> None:
+    """PATCH the instance's name, with the ETag just read as If-Match."""
+    url = f"{V2}/vnf_instances/{instance_id}"
+    current = await gw.get(url, headers=HEADERS)
+    patched = await gw.patch(
+        url,
+        json={"vnfInstanceName": name},
+        headers={**HEADERS, "If-Match": current.headers["etag"],
+                 "Content-Type": "application/merge-patch+json"},
+    )  # fmt: skip
+    assert patched.status_code == 202, patched.text
+
+
 async def _ids(gw: Gateway, resource: str, expression: str) -> list[str]:
     response = await gw.get(f"{V2}/{resource}", params={"filter": expression}, headers=HEADERS)
     assert response.status_code == 200, (expression, response.text)
@@ -256,14 +269,7 @@ async def test_a_joined_page_shows_an_instance_changed_since_it_was_read(gateway
 
     assert await page() == [("one", "NOT_INSTANTIATED"), ("two", "NOT_INSTANTIATED"),
                             ("three", "NOT_INSTANTIATED")]  # fmt: skip
-    current = await gateway.get(f"{url}/{ids[1]}", headers=HEADERS)
-    patched = await gateway.patch(
-        f"{url}/{ids[1]}",
-        json={"vnfInstanceName": "renamed"},
-        headers={**HEADERS, "If-Match": current.headers["etag"],
-                 "Content-Type": "application/merge-patch+json"},
-    )  # fmt: skip
-    assert patched.status_code == 202, patched.text
+    await _rename(gateway, ids[1], "renamed")
     op = await gateway.post(
         f"{url}/{ids[2]}/instantiate",
         json={"flavourId": "default", "additionalParams": {"releaseName": "r3"}},
@@ -309,18 +315,50 @@ async def test_pages_of_kept_items_answer_as_their_first_reading(
     assert len(first) == 6 and len(full_reads) == 6  # twelve instances, two a page
     assert await walk() == first
     assert len(full_reads) == 6  # every item kept: stamps only
-    renamed = first[2][0][1]["id"]
-    current = await gateway.get(f"{V2}/vnf_instances/{renamed}", headers=HEADERS)
-    patched = await gateway.patch(
-        f"{V2}/vnf_instances/{renamed}",
-        json={"vnfInstanceName": "renamed"},
-        headers={**HEADERS, "If-Match": current.headers["etag"],
-                 "Content-Type": "application/merge-patch+json"},
-    )  # fmt: skip
-    assert patched.status_code == 202, patched.text
+    await _rename(gateway, first[2][0][1]["id"], "renamed")
     third = await walk()
     assert len(full_reads) == 7  # the renamed instance's page only
     assert third[2][0][1]["vnfInstanceName"] == "renamed"
     assert [page for i, page in enumerate(third) if i != 2] == [
         page for i, page in enumerate(first) if i != 2
     ]
+
+
+async def test_a_page_read_again_in_full_answers_the_store_as_it_is_then(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a page's stamps name items not kept, the page is read again in full: an instance
+    renamed and one deleted between the two reads show as the second read found them (renamed,
+    absent), and what was kept for them is not answered."""
+    await gateway.register_package("app", "1.0.0")
+    ids = []
+    for name in ("one", "two", "three"):
+        created = await gateway.post(
+            f"{V2}/vnf_instances",
+            json={"vnfdId": "app-1.0.0", "vnfInstanceName": name},
+            headers=HEADERS,
+        )
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    url = f"{V2}/vnf_instances"
+    params = {"filter": "(eq,vnfdId,app-1.0.0)"}
+
+    async def names() -> list[str]:
+        response = await gateway.get(url, params=params, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        return [item["vnfInstanceName"] for item in response.json()]
+
+    assert await names() == ["one", "two", "three"]  # every item kept from here on
+    await _rename(gateway, ids[0], "first")  # its stamp changes: the page is read in full
+    summary_page = VnfLcmService.summary_page
+
+    async def meanwhile(self: VnfLcmService, *args: Any) -> Any:
+        # Between the stamps and the full read, as another replica would: a rename, a delete.
+        await self._store.update_vnf_instance(ids[1], name="second")
+        await self._store.delete_vnf_instance(ids[2])
+        return await summary_page(self, *args)
+
+    monkeypatch.setattr(VnfLcmService, "summary_page", meanwhile)
+    assert await names() == ["first", "second"]
+    monkeypatch.setattr(VnfLcmService, "summary_page", summary_page)
+    assert await names() == ["first", "second"]  # now from kept items, by the new stamps

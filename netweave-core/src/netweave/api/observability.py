@@ -19,6 +19,7 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from netweave.api.auth import scope_header
 from netweave.logging import ACCESS_LOGGER, bind_request_id, log_access
 from netweave.operations.metrics import Metrics
 
@@ -50,11 +51,7 @@ def observability_middleware_factory(metrics: Metrics) -> Any:
             if str(scope["type"]) != "http":
                 await app(scope, receive, send)
                 return
-            incoming = None
-            for name, value in scope["headers"]:
-                if name == b"x-request-id":
-                    incoming = value.decode("latin-1")
-                    break
+            incoming = scope_header(scope, b"x-request-id")
             request_id = bind_request_id(incoming).encode()
             status = 500
             started = time.perf_counter()

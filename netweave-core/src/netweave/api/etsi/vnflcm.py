@@ -26,7 +26,7 @@ from litestar.status_codes import (
     HTTP_204_NO_CONTENT,
 )
 
-from netweave.api.auth import SCOPE_ADMIN
+from netweave.api.auth import SCOPE_ADMIN, scope_header
 from netweave.api.common import JSON_BODY, JsonBytes
 from netweave.api.etsi import render, sol013
 from netweave.api.etsi.models import (
@@ -216,7 +216,9 @@ async def _page(
     headers = {}
     if more and last_key is not None:
         marker = sol013.encode_marker(*last_key)
-        url = f"{api_root(request)}{request.url.path}"  # the path keeps a manager's root
+        # The path keeps a manager's root; as ``request.url.path`` is, without building the URL.
+        path = request.scope.get("root_path", "") + request.scope["path"]
+        url = f"{api_root(request)}{path}"
         headers["Link"] = sol013.next_link(url, query, marker)
     return JsonBytes(body, headers=headers)
 
@@ -358,11 +360,12 @@ def header_check(major: int) -> Callable[[Request[Any, Any, Any]], Awaitable[Non
     async def check_headers(request: Request[Any, Any, Any]) -> None:
         if request.method == "OPTIONS":
             return  # an OPTIONS answer needs no version
-        sol013.check_version(request.headers.get("version"), major, supported)
-        if not sol013.accepts_json(request.headers.get("accept")):
+        # From the scope: a list page builds no ``Headers`` for these two values.
+        sol013.check_version(scope_header(request.scope, b"version"), major, supported)
+        accept = scope_header(request.scope, b"accept")
+        if not sol013.accepts_json(accept):
             raise sol013.NotAcceptable(
-                f"this API answers application/json, not {request.headers.get('accept')}",
-                details={"header": "Accept"},
+                f"this API answers application/json, not {accept}", details={"header": "Accept"}
             )
         await check_manager(request, request.app.state.services)
 

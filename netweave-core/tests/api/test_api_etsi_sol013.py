@@ -211,7 +211,8 @@ async def test_paging_with_marker_and_link(
 def test_markers_are_the_urlsafe_base64_of_the_json_pair(key: str) -> None:
     """A marker stays what gateways issued before (restarted or older replicas' markers are
     read alike): ``json.dumps([time, key])`` in urlsafe base64, unpadded; read back as given."""
-    for stamp in (datetime(2026, 12, 7, 12, 4, 23, 247498, tzinfo=UTC), datetime(2026, 1, 2)):
+    times = (datetime(2026, 12, 7, 12, 4, 23, 247498, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
+    for stamp in times:
         marker = sol013.encode_marker(stamp, key)
         raw = json.dumps([stamp.isoformat(), key]).encode()
         assert marker == base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -219,7 +220,15 @@ def test_markers_are_the_urlsafe_base64_of_the_json_pair(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [b'["x", "y"]', b'"ab"', b"[1, 2]", b"\xff\xfe", b'["2026-01-01T00:00:00", "a", "b"]']
+    "raw",
+    [
+        b'["x", "y"]',
+        b'"ab"',
+        b"[1, 2]",
+        b"\xff\xfe",
+        b'["2026-01-01T00:00:00", "a", "b"]',
+        b'["2026-01-01T00:00:00", "a"]',
+    ],
 )
 def test_markers_not_issued_here_are_refused(raw: bytes) -> None:
     for marker in (base64.urlsafe_b64encode(raw).decode(), "%%%", "é", "!!"):
@@ -280,3 +289,23 @@ async def test_modify_info_with_etag(gw: Gateway, contract: ContractValidator) -
         **{"If-Match": etag},
     )
     assert again.status_code == 412
+
+
+@pytest.mark.parametrize("stamp", ["2026-01-01T00:00:00", "2026-01-01T00:00:00+02:00"])
+@pytest.mark.parametrize("path", ["/vnf_instances", "/vnf_instances?filter=(eq,vnfdId,app-1.0.0)",
+                                  "/vnf_lcm_op_occs"])  # fmt: skip
+async def test_a_crafted_marker_is_a_client_error_or_a_page_never_a_500(
+    gw: Gateway, contract: ContractValidator, stamp: str, path: str
+) -> None:
+    """A marker is opaque, but a client can write one: a time without a zone is refused with
+    400 (the gateway issues UTC times only), another zone is the same instant in UTC."""
+    await instances(gw, contract, 2)
+    raw = json.dumps([stamp, "x"]).encode()
+    marker = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    joiner = "&" if "?" in path else "?"
+    response = await call(gw, contract, "GET", f"{path}{joiner}nextpage_opaque_marker={marker}")
+    if "+" in stamp:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 400, response.text
+        assert "nextpage_opaque_marker" in response.json()["detail"]

@@ -486,7 +486,10 @@ def decode_marker(marker: str | None) -> tuple[datetime, str] | None:
         encoded = marker.encode("ascii").translate(_FROM_URLSAFE)
         raw = binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4))
         stamp, key = _decode_json(raw)  # msgspec.DecodeError is a ValueError
-        return datetime.fromisoformat(stamp), str(key)
+        at = datetime.fromisoformat(stamp)
+        if at.utcoffset() is None:  # the gateway issues UTC times only: a client wrote this
+            raise ValueError("a time without a zone")
+        return at, str(key)
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInput(
             "nextpage_opaque_marker is not a marker this gateway issued",

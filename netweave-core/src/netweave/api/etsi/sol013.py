@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -489,8 +489,10 @@ def decode_marker(marker: str | None) -> tuple[datetime, str] | None:
         at = datetime.fromisoformat(stamp)
         if at.utcoffset() is None:  # the gateway issues UTC times only: a client wrote this
             raise ValueError("a time without a zone")
-        return at, str(key)
-    except (ValueError, TypeError, binascii.Error):
+        # In UTC here: an offset near year 1 or 9999 leaves datetime's range (OverflowError)
+        # and the store compares UTC times; the same instant otherwise.
+        return at.astimezone(UTC), str(key)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise InvalidInput(
             "nextpage_opaque_marker is not a marker this gateway issued",
             details={"field": "nextpage_opaque_marker"},

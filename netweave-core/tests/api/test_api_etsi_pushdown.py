@@ -155,6 +155,21 @@ def _metadata(i: int) -> dict[str, Any]:
     }
 
 
+async def _three_instances(gw: Gateway) -> list[str]:
+    """Instances named one, two and three of package app-1.0.0, in that order."""
+    await gw.register_package("app", "1.0.0")
+    ids = []
+    for name in ("one", "two", "three"):
+        created = await gw.post(
+            f"{V2}/vnf_instances",
+            json={"vnfdId": "app-1.0.0", "vnfInstanceName": name},
+            headers=HEADERS,
+        )
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    return ids
+
+
 async def _rename(gw: Gateway, instance_id: str, name: str) -> None:
     """PATCH the instance's name, with the ETag just read as If-Match."""
     url = f"{V2}/vnf_instances/{instance_id}"
@@ -249,16 +264,7 @@ async def test_joined_pages_answer_as_the_full_representation_does(
 async def test_a_joined_page_shows_an_instance_changed_since_it_was_read(gateway: Gateway) -> None:
     """The page's items kept from an earlier read are used only for rows unchanged since: a
     renamed and an instantiated instance are rendered again, their neighbours kept."""
-    await gateway.register_package("app", "1.0.0")
-    ids = []
-    for name in ("one", "two", "three"):
-        created = await gateway.post(
-            f"{V2}/vnf_instances",
-            json={"vnfdId": "app-1.0.0", "vnfInstanceName": name},
-            headers=HEADERS,
-        )
-        assert created.status_code == 201, created.text
-        ids.append(created.json()["id"])
+    ids = await _three_instances(gateway)
     url = f"{V2}/vnf_instances"
     params = {"filter": "(eq,vnfdId,app-1.0.0)"}
 
@@ -330,16 +336,7 @@ async def test_a_page_read_again_in_full_answers_the_store_as_it_is_then(
     """When a page's stamps name items not kept, the page is read again in full: an instance
     renamed and one deleted between the two reads show as the second read found them (renamed,
     absent), and what was kept for them is not answered."""
-    await gateway.register_package("app", "1.0.0")
-    ids = []
-    for name in ("one", "two", "three"):
-        created = await gateway.post(
-            f"{V2}/vnf_instances",
-            json={"vnfdId": "app-1.0.0", "vnfInstanceName": name},
-            headers=HEADERS,
-        )
-        assert created.status_code == 201, created.text
-        ids.append(created.json()["id"])
+    ids = await _three_instances(gateway)
     url = f"{V2}/vnf_instances"
     params = {"filter": "(eq,vnfdId,app-1.0.0)"}
 

@@ -260,12 +260,11 @@ class SummaryPage:
     """A joined list page (``VnfStore.vnf_instance_summaries``). ``rows``: (id, name,
     description, vnfdId, has a deployment, instantiated, created_at as read, stamp; truthy
     flags), each a plain tuple as read; ``packages``: the package of each vnfdId the rows
-    name; ``more``: whether rows follow; ``last``: the last row's key when they do."""
+    name; ``more``: whether rows follow."""
 
     rows: Sequence[tuple[Any, ...]]
     packages: dict[str, SummaryPackage]
     more: bool
-    last: tuple[datetime, str] | None
     #: Whether ``created_at`` is as SQLite stores it (a string), not a datetime.
     raw: bool = False
 
@@ -273,6 +272,11 @@ class SummaryPage:
         """A row's paging key (created_at, id)."""
         at = row[_SUMMARY_AT]
         return (_READ_AT(at) if self.raw else at, row[0])
+
+    @property
+    def last(self) -> tuple[datetime, str] | None:
+        """The last row's key when more rows follow."""
+        return self.key(self.rows[-1]) if self.more else None
 
     @staticmethod
     def stamp(row: tuple[Any, ...]) -> str:
@@ -557,12 +561,8 @@ class VnfRows:
         rows, raw = await self._summary_rows(after, limit, where, adapter, stamps=False)
         more = len(rows) > limit
         page: Sequence[tuple[Any, ...]] = rows[:limit] if more else rows
-        last: tuple[datetime, str] | None = None
-        if more:
-            at = page[-1][_SUMMARY_AT]
-            last = (_READ_AT(at) if raw else at, page[-1][0])
         packages = await self._summary_packages({row[3] for row in page})
-        return SummaryPage(page, packages, more, last, raw)
+        return SummaryPage(page, packages, more, raw)
 
     async def vnf_instance_stamps(
         self,
